@@ -1,0 +1,22 @@
+//! The pure core of m365sync: types and rules that do no I/O.
+//!
+//! Owns the parsed identifiers (`TenantId`, `ClientId`, `ObjectId`, `Upn`, `SkuPartNumber`,
+//! `ClientSecret`), the clouds and their endpoints, the datasets and the permissions they need,
+//! the records we keep (contacts, licences, mailboxes, organisations), how a tenant is matched to
+//! an organisation, and how two versions of a record differ. Every adapter (`graph`, `store`,
+//! `sync`, `web`) builds on these; none of them is known here.
+
+pub mod cloud;
+pub mod dataset;
+pub mod ids;
+pub mod matching;
+pub mod records;
+pub mod status;
+
+pub use cloud::{Cloud, Endpoints};
+pub use dataset::Dataset;
+pub use ids::{
+    ClientId, ClientSecret, ConnectionName, InputError, ObjectId, SkuPartNumber, TenantId, Upn,
+};
+pub use records::{ContactRecord, LicenseRecord, MailboxRecord, OrganizationRecord};
+pub use status::{RunStatus, StepStatus};

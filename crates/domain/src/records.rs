@@ -1,0 +1,139 @@
+//! The records m365sync keeps, in the normalised form the sync compares and the store writes.
+//!
+//! Each record has a content fingerprint: a resync compares fingerprints and writes only what
+//! differs (invariant 1), and `changed_fields` names what differs for the run log.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{ObjectId, SkuPartNumber, TenantId, Upn};
+
+/// A person in a client's tenant, as synced from a Microsoft Entra user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub tenant_id: TenantId,
+    pub object_id: ObjectId,
+    pub user_principal_name: Upn,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub office_location: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub business_phones: Vec<String>,
+    pub account_enabled: bool,
+    pub user_type: String,
+    /// SKU ids assigned to the user, sorted, so that order in Graph's answer is not a change.
+    pub license_sku_ids: Vec<String>,
+}
+
+/// A subscribed SKU of a tenant: bought, assigned and free seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseRecord {
+    pub tenant_id: TenantId,
+    pub sku_id: String,
+    pub sku_part_number: SkuPartNumber,
+    pub applies_to: String,
+    pub capability_status: String,
+    pub enabled_units: i64,
+    pub suspended_units: i64,
+    pub warning_units: i64,
+    pub consumed_units: i64,
+    /// Service plan names, sorted.
+    pub service_plans: Vec<String>,
+}
+
+impl LicenseRecord {
+    /// Seats bought and not assigned; negative while over-assigned in a warning period.
+    pub fn free_units(&self) -> i64 {
+        self.enabled_units - self.consumed_units
+    }
+}
+
+/// Mailbox figures from the mailbox usage report, joined to a contact by UPN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxRecord {
+    pub tenant_id: TenantId,
+    pub user_principal_name: Upn,
+    pub display_name: Option<String>,
+    pub is_deleted: bool,
+    pub storage_used_bytes: Option<i64>,
+    pub item_count: Option<i64>,
+    pub issue_warning_quota_bytes: Option<i64>,
+    pub prohibit_send_quota_bytes: Option<i64>,
+    pub prohibit_send_receive_quota_bytes: Option<i64>,
+    pub deleted_item_count: Option<i64>,
+    pub deleted_item_size_bytes: Option<i64>,
+    pub has_archive: Option<bool>,
+    pub created_date: Option<String>,
+    pub last_activity_date: Option<String>,
+}
+
+/// What a tenant says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    /// Verified domain names, lower-case and sorted.
+    pub verified_domains: Vec<String>,
+    pub default_domain: Option<String>,
+    pub country_letter_code: Option<String>,
+}
+
+/// A stable fingerprint of a record's content.
+pub fn fingerprint<T: Serialize>(record: &T) -> String {
+    // serde_json writes struct fields in declaration order, so equal records give equal bytes.
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The top-level fields whose values differ between two versions of a record.
+pub fn changed_fields<T: Serialize>(old: &T, new: &T) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(key, value)| old.get(*key) != Some(value))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact() -> ContactRecord {
+        ContactRecord {
+            tenant_id: TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap(),
+            object_id: ObjectId::parse("11111111-2222-4333-8444-555555555555").unwrap(),
+            user_principal_name: Upn::parse("ann@contoso.com").unwrap(),
+            display_name: "Ann".into(),
+            given_name: Some("Ann".into()),
+            surname: None,
+            email: None,
+            job_title: None,
+            department: None,
+            office_location: None,
+            mobile_phone: None,
+            business_phones: vec![],
+            account_enabled: true,
+            user_type: "Member".into(),
+            license_sku_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_with_content_only() {
+        let a = contact();
+        let mut b = contact();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.job_title = Some("CFO".into());
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(changed_fields(&a, &b), vec!["job_title".to_string()]);
+    }
+}

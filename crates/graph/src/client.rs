@@ -1,0 +1,440 @@
+//! Requests to Microsoft Graph: tokens on demand, retries, paging one page at a time.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use crate::error::Excerpt;
+use crate::retry::{is_retryable_status, parse_retry_after};
+use crate::token::{TokenErrorBody, TokenResponse};
+use crate::{AccessToken, AppCredentials, GraphError, Result, RetryPolicy};
+
+/// Where to ask for tokens and data, without trailing slashes.
+#[derive(Debug, Clone)]
+pub struct GraphEndpoints {
+    pub login: String,
+    pub graph: String,
+    /// The `.default` scope of the Graph resource in this cloud.
+    pub scope: String,
+}
+
+/// One app's view of one tenant.
+pub struct GraphClient {
+    http: reqwest::Client,
+    endpoints: GraphEndpoints,
+    credentials: AppCredentials,
+    retry: RetryPolicy,
+    token: Mutex<Option<AccessToken>>,
+}
+
+/// What one attempt came to, for the retry loop.
+pub(crate) enum Attempt<T> {
+    Done(T),
+    Retry {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    Fail(GraphError),
+}
+
+#[derive(Deserialize)]
+struct PageBody<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: GraphErrorInner,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorInner {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, alias = "innererror", rename = "innerError")]
+    inner: Option<GraphInnerError>,
+}
+
+#[derive(Deserialize)]
+struct GraphInnerError {
+    #[serde(rename = "request-id")]
+    request_id: Option<String>,
+}
+
+impl GraphClient {
+    /// Builds a client with its own connection pool. Redirects are never followed automatically:
+    /// the report download is followed by hand so that the bearer token cannot go with it.
+    pub fn new(
+        endpoints: GraphEndpoints,
+        credentials: AppCredentials,
+        retry: RetryPolicy,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GraphError::Unreachable {
+                url: endpoints.graph.clone(),
+                attempts: 0,
+                message: e.to_string(),
+            })?;
+        Ok(Self::with_http(http, endpoints, credentials, retry))
+    }
+
+    pub fn with_http(
+        http: reqwest::Client,
+        endpoints: GraphEndpoints,
+        credentials: AppCredentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            http,
+            endpoints,
+            credentials,
+            retry,
+            token: Mutex::new(None),
+        }
+    }
+
+    pub fn endpoints(&self) -> &GraphEndpoints {
+        &self.endpoints
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A token for Graph, from the cache while it has more than two minutes to live.
+    pub async fn token(&self) -> Result<AccessToken> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| t.is_fresh(Instant::now())) {
+            return Ok(token.clone());
+        }
+        let token = self.fetch_token().await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn forget_token(&self) {
+        *self.token.lock().await = None;
+    }
+
+    async fn fetch_token(&self) -> Result<AccessToken> {
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.endpoints.login, self.credentials.tenant
+        );
+        let form = [
+            ("client_id", self.credentials.client_id.as_str()),
+            ("scope", self.endpoints.scope.as_str()),
+            ("client_secret", self.credentials.secret.expose()),
+            ("grant_type", "client_credentials"),
+        ];
+        self.with_retry(&url, || async {
+            let response = match self.http.post(&url).form(&form).send().await {
+                Ok(r) => r,
+                Err(e) => return transport_failure(&e),
+            };
+            let status = response.status().as_u16();
+            if is_retryable_status(status) {
+                return retry_answer(&response, "token endpoint busy");
+            }
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) => return transport_failure(&e),
+            };
+            if status == 200 {
+                return match serde_json::from_slice::<TokenResponse>(&body) {
+                    Ok(parsed) => {
+                        Attempt::Done(AccessToken::from_response(&parsed, Instant::now()))
+                    }
+                    Err(e) => Attempt::Fail(GraphError::Malformed {
+                        url: url.clone(),
+                        detail: format!("token response: {e}"),
+                    }),
+                };
+            }
+            let error: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            if error.error.is_empty() {
+                return Attempt::Fail(GraphError::Malformed {
+                    url: url.clone(),
+                    detail: format!(
+                        "token endpoint answered {status} with {}",
+                        Excerpt(&String::from_utf8_lossy(&body))
+                    ),
+                });
+            }
+            let codes = error.codes();
+            Attempt::Fail(GraphError::Token {
+                problem: crate::TokenProblem::from_codes(&codes),
+                status,
+                oauth_error: error.error.clone(),
+                aadsts: codes,
+                description: error.summary(),
+            })
+        })
+        .await
+    }
+
+    /// Runs attempts until one is done or fails for good, waiting between them as the policy and
+    /// the server say; every wait is logged.
+    pub(crate) async fn with_retry<T, F, Fut>(&self, url: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Attempt<T>>,
+    {
+        let max = self.retry.max_attempts.max(1);
+        let mut n = 1;
+        loop {
+            match attempt().await {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry {
+                    status,
+                    retry_after,
+                    reason,
+                } => {
+                    if n >= max {
+                        return Err(match status {
+                            Some(last_status) => GraphError::Throttled {
+                                attempts: n,
+                                last_status,
+                                url: url.to_string(),
+                            },
+                            None => GraphError::Unreachable {
+                                url: url.to_string(),
+                                attempts: n,
+                                message: reason,
+                            },
+                        });
+                    }
+                    let wait = self.retry.delay(n, retry_after);
+                    warn!(
+                        url,
+                        attempt = n,
+                        ?status,
+                        wait_ms = wait.as_millis() as u64,
+                        reason,
+                        "retrying after a wait"
+                    );
+                    self.retry.wait(wait).await;
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// GETs a Graph URL (absolute, or a path under the Graph base) and parses the JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&self, path_or_url: &str) -> Result<T> {
+        let url = self.absolute(path_or_url)?;
+        let body = self.get_bytes(&url).await?;
+        serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+            url,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Lists a collection one page at a time, following `@odata.nextLink` until there is none.
+    pub fn pages<T: DeserializeOwned>(&self, path_or_url: &str) -> Pager<'_, T> {
+        Pager {
+            client: self,
+            next: Some(self.absolute(path_or_url)),
+            _item: std::marker::PhantomData,
+            pages: 0,
+        }
+    }
+
+    /// Asks for one item of a resource to learn whether the app may read it.
+    pub async fn probe(&self, path: &str) -> Result<()> {
+        let url = self.absolute(path)?;
+        self.send_get(&url, |response| async move {
+            match response.bytes().await {
+                Ok(_) => Attempt::Done(()),
+                Err(e) => transport_failure(&e),
+            }
+        })
+        .await
+    }
+
+    async fn get_bytes(&self, url: &str) -> Result<bytes::Bytes> {
+        self.send_get(url, |response| async move {
+            match response.bytes().await {
+                Ok(b) => Attempt::Done(b),
+                Err(e) => transport_failure(&e),
+            }
+        })
+        .await
+    }
+
+    /// GETs with the bearer token. Success (2xx and 3xx) goes to `read`; throttling and transport
+    /// failures are retried; a 401 for an expired token is retried once with a new token; any
+    /// other answer becomes a typed error.
+    pub(crate) async fn send_get<T, R, RFut>(&self, url: &str, read: R) -> Result<T>
+    where
+        R: Fn(Response) -> RFut,
+        RFut: std::future::Future<Output = Attempt<T>>,
+    {
+        let mut renewed = false;
+        loop {
+            let token = self.token().await?;
+            let outcome = self
+                .with_retry(url, || async {
+                    debug!(url, "GET");
+                    let response = match self
+                        .http
+                        .get(url)
+                        .header(header::AUTHORIZATION, token.bearer())
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => return transport_failure(&e),
+                    };
+                    let status = response.status();
+                    if is_retryable_status(status.as_u16()) {
+                        return retry_answer(&response, "throttled or unavailable");
+                    }
+                    if status.is_success() || status.is_redirection() {
+                        return read(response).await;
+                    }
+                    Attempt::Fail(api_error(response, url).await)
+                })
+                .await;
+            match outcome {
+                Err(GraphError::Api { status: 401, .. }) if !renewed => {
+                    // The token may have been revoked or expired early: one more try with a new one.
+                    renewed = true;
+                    self.forget_token().await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Resolves a path against the Graph base. An absolute URL must be on the Graph host: a
+    /// nextLink pointing elsewhere would otherwise receive our bearer token.
+    pub(crate) fn absolute(&self, path_or_url: &str) -> Result<String> {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            let same_origin = |a: &str, b: &str| {
+                let (Ok(a), Ok(b)) = (url::Url::parse(a), url::Url::parse(b)) else {
+                    return false;
+                };
+                a.scheme() == b.scheme()
+                    && a.host_str() == b.host_str()
+                    && a.port_or_known_default() == b.port_or_known_default()
+            };
+            if !same_origin(path_or_url, &self.endpoints.graph) {
+                return Err(GraphError::Malformed {
+                    url: path_or_url.to_string(),
+                    detail: format!(
+                        "a link points outside {}; it was not followed",
+                        self.endpoints.graph
+                    ),
+                });
+            }
+            return Ok(path_or_url.to_string());
+        }
+        let path = path_or_url.trim_start_matches('/');
+        Ok(format!("{}/{path}", self.endpoints.graph))
+    }
+}
+
+pub(crate) fn transport_failure<T>(error: &reqwest::Error) -> Attempt<T> {
+    // Connection refused or reset, timeouts and bodies cut short are worth another try.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        message = format!("{message}: {inner}");
+        source = inner.source();
+    }
+    Attempt::Retry {
+        status: None,
+        retry_after: None,
+        reason: message,
+    }
+}
+
+pub(crate) fn retry_answer<T>(response: &Response, reason: &str) -> Attempt<T> {
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    Attempt::Retry {
+        status: Some(response.status().as_u16()),
+        retry_after,
+        reason: reason.to_string(),
+    }
+}
+
+pub(crate) async fn api_error(response: Response, url: &str) -> GraphError {
+    let status = response.status();
+    let header_request_id = response
+        .headers()
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<GraphErrorBody>(&body) {
+        Ok(parsed) => GraphError::Api {
+            status: status.as_u16(),
+            code: parsed.error.code,
+            message: parsed.error.message,
+            request_id: parsed
+                .error
+                .inner
+                .and_then(|i| i.request_id)
+                .or(header_request_id),
+            url: url.to_string(),
+        },
+        Err(_) => GraphError::Api {
+            status: status.as_u16(),
+            code: status.canonical_reason().unwrap_or("error").to_string(),
+            message: Excerpt(&String::from_utf8_lossy(&body)).to_string(),
+            request_id: header_request_id,
+            url: url.to_string(),
+        },
+    }
+}
+
+/// A collection being read page by page; only the current page is in memory.
+pub struct Pager<'a, T> {
+    client: &'a GraphClient,
+    next: Option<Result<String>>,
+    pages: u64,
+    _item: std::marker::PhantomData<T>,
+}
+
+impl<T: DeserializeOwned> Pager<'_, T> {
+    /// The next page's items, or `None` once the last page has been read. Pages may be empty.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
+        let Some(next) = self.next.take() else {
+            return Ok(None);
+        };
+        let url = next?;
+        let body = self.client.get_bytes(&url).await?;
+        let page: PageBody<T> =
+            serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+                url: url.clone(),
+                detail: format!("page {}: {e}", self.pages + 1),
+            })?;
+        self.pages += 1;
+        self.next = page.next_link.map(|link| self.client.absolute(&link));
+        Ok(Some(page.value))
+    }
+
+    pub fn pages_read(&self) -> u64 {
+        self.pages
+    }
+}

@@ -1,0 +1,187 @@
+//! Every way a call to Microsoft can fail, each with what it means and what to do.
+
+use std::fmt;
+
+/// What the token endpoint refused, by AADSTS code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// AADSTS90002: no such tenant in this cloud.
+    TenantNotFound,
+    /// AADSTS700016 (and 700011): no app with this client id in the directory.
+    AppNotFound,
+    /// AADSTS7000215: the secret is wrong.
+    InvalidSecret,
+    /// AADSTS7000222: the secret has expired.
+    ExpiredSecret,
+    /// AADSTS7000229: the app exists but was never consented in this tenant.
+    AppNotConsented,
+    /// AADSTS70011: the scope was refused.
+    InvalidScope,
+    /// Anything else the token endpoint said.
+    Other,
+}
+
+impl TokenProblem {
+    pub fn from_codes(codes: &[u64]) -> Self {
+        for code in codes {
+            let problem = match code {
+                90002 => Self::TenantNotFound,
+                700016 | 700011 => Self::AppNotFound,
+                7000215 => Self::InvalidSecret,
+                7000222 => Self::ExpiredSecret,
+                7000229 => Self::AppNotConsented,
+                70011 => Self::InvalidScope,
+                _ => continue,
+            };
+            return problem;
+        }
+        Self::Other
+    }
+
+    /// The stable code the connection test and the API report.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TenantNotFound => "tenant_not_found",
+            Self::AppNotFound => "app_not_found",
+            Self::InvalidSecret => "invalid_secret",
+            Self::ExpiredSecret => "expired_secret",
+            Self::AppNotConsented => "app_not_consented",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other => "token_refused",
+        }
+    }
+
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::TenantNotFound => {
+                "Check the Directory (tenant) ID in Entra admin center › Overview, and that the connection's cloud matches the tenant's (global, usgov, usgov-dod or china)"
+            }
+            Self::AppNotFound => {
+                "Check the Application (client) ID in Entra admin center › App registrations, and that the app is registered in this tenant's cloud"
+            }
+            Self::InvalidSecret => {
+                "Paste the secret's Value (shown once when it is created), not its Secret ID; create a new secret if the Value is lost"
+            }
+            Self::ExpiredSecret => {
+                "Create a new client secret under App registrations › your app › Certificates & secrets and update the connection"
+            }
+            Self::AppNotConsented => {
+                "A Global Administrator of this tenant must grant admin consent to the app (App registrations › API permissions › Grant admin consent, or the admin-consent URL)"
+            }
+            Self::InvalidScope => {
+                "Check the connection's cloud: the Graph scope must belong to the same cloud as the login endpoint"
+            }
+            Self::Other => {
+                "Read Microsoft's message above; the AADSTS code can be looked up at https://login.microsoftonline.com/error"
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("the token endpoint refused the request ({}): {description}", problem.code())]
+    Token {
+        problem: TokenProblem,
+        status: u16,
+        oauth_error: String,
+        aadsts: Vec<u64>,
+        description: String,
+    },
+
+    #[error("Microsoft Graph answered {status} {code} for {url}: {message}{}", request_id.as_deref().map(|id| format!(" (request-id {id})")).unwrap_or_default())]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+        url: String,
+    },
+
+    #[error(
+        "still throttled by Microsoft after {attempts} attempts (last answer {last_status}) for {url}"
+    )]
+    Throttled {
+        attempts: u32,
+        last_status: u16,
+        url: String,
+    },
+
+    #[error("could not reach {url} after {attempts} attempts: {message}")]
+    Unreachable {
+        url: String,
+        attempts: u32,
+        message: String,
+    },
+
+    #[error("Microsoft sent something m365sync cannot read from {url}: {detail}")]
+    Malformed { url: String, detail: String },
+
+    #[error("the report file could not be read: {detail}")]
+    Report { detail: String },
+}
+
+impl GraphError {
+    /// A stable, machine-readable code for this failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Token { problem, .. } => problem.code(),
+            Self::Api { status: 403, .. } => "permission_missing",
+            Self::Api { status: 401, .. } => "unauthorized",
+            Self::Api { .. } => "graph_error",
+            Self::Throttled { .. } => "throttled",
+            Self::Unreachable { .. } => "unreachable",
+            Self::Malformed { .. } => "malformed_response",
+            Self::Report { .. } => "report_unreadable",
+        }
+    }
+
+    /// What a person can do about it.
+    pub fn fix(&self) -> String {
+        match self {
+            Self::Token { problem, .. } => problem.fix().to_string(),
+            Self::Api { status: 403, .. } => {
+                "Add the missing application permission to the app registration and grant admin consent, then run `m365sync connection test`".to_string()
+            }
+            Self::Api { status: 401, .. } => "Grant admin consent for the app's application permissions, then try again".to_string(),
+            Self::Api { request_id, .. } => format!(
+                "Try again later; if it persists, give Microsoft support the request-id{}",
+                request_id.as_deref().map(|id| format!(" {id}")).unwrap_or_default()
+            ),
+            Self::Throttled { .. } => "Microsoft is limiting this app; run the sync later or less often".to_string(),
+            Self::Unreachable { .. } => {
+                "Check the network, proxy and firewall between this machine and Microsoft, and the connection's cloud or custom URLs".to_string()
+            }
+            Self::Malformed { .. } | Self::Report { .. } => {
+                "Run the sync again; if it persists, report it with the run log".to_string()
+            }
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Token { status, .. }
+            | Self::Api { status, .. }
+            | Self::Throttled {
+                last_status: status,
+                ..
+            } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a Graph error body's parts; used to keep message text out of the error variants.
+pub(crate) struct Excerpt<'a>(pub &'a str);
+
+impl fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.trim();
+        let cut: String = text.chars().take(300).collect();
+        if cut.len() < text.len() {
+            write!(f, "{cut}…")
+        } else {
+            f.write_str(&cut)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The Graph payloads m365sync reads, with the `$select` lists that ask for exactly them.
+//!
+//! Field names follow Microsoft's v1.0 schema. Every field that Graph may omit or send as null is
+//! optional here, so an unusual tenant fails no page.
+
+use serde::{Deserialize, Deserializer};
+
+/// `$select` for `/users`: the default set plus what it leaves out and we keep.
+pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,assignedLicenses";
+
+pub const ORGANIZATION_SELECT: &str = "id,displayName,verifiedDomains,countryLetterCode";
+
+pub const SUBSCRIBED_SKU_SELECT: &str =
+    "id,skuId,skuPartNumber,appliesTo,capabilityStatus,consumedUnits,prepaidUnits,servicePlans";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub verified_domains: Vec<VerifiedDomain>,
+    #[serde(default)]
+    pub country_letter_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedDomain {
+    pub name: String,
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    #[serde(default)]
+    pub is_initial: Option<bool>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub capabilities: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub office_location: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub business_phones: Vec<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub assigned_licenses: Vec<AssignedLicense>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedLicense {
+    pub sku_id: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub disabled_plans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribedSku {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub sku_id: String,
+    pub sku_part_number: String,
+    #[serde(default)]
+    pub applies_to: Option<String>,
+    #[serde(default)]
+    pub capability_status: Option<String>,
+    #[serde(default)]
+    pub consumed_units: Option<i64>,
+    #[serde(default)]
+    pub prepaid_units: Option<LicenseUnitsDetail>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub service_plans: Vec<ServicePlanInfo>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseUnitsDetail {
+    #[serde(default)]
+    pub enabled: Option<i64>,
+    #[serde(default)]
+    pub suspended: Option<i64>,
+    #[serde(default)]
+    pub warning: Option<i64>,
+    #[serde(default)]
+    pub locked_out: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlanInfo {
+    pub service_plan_id: String,
+    #[serde(default)]
+    pub service_plan_name: Option<String>,
+    #[serde(default)]
+    pub provisioning_status: Option<String>,
+    #[serde(default)]
+    pub applies_to: Option<String>,
+}
+
+/// One row of the mailbox usage report (`getMailboxUsageDetail`), read by header name. Columns
+/// that a report version lacks stay empty; columns we do not know are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MailboxUsageRow {
+    #[serde(rename = "Report Refresh Date")]
+    pub report_refresh_date: Option<String>,
+    #[serde(rename = "User Principal Name")]
+    pub user_principal_name: Option<String>,
+    #[serde(rename = "Display Name")]
+    pub display_name: Option<String>,
+    #[serde(rename = "Is Deleted", deserialize_with = "report_bool")]
+    pub is_deleted: Option<bool>,
+    #[serde(rename = "Deleted Date")]
+    pub deleted_date: Option<String>,
+    #[serde(rename = "Created Date")]
+    pub created_date: Option<String>,
+    #[serde(rename = "Last Activity Date")]
+    pub last_activity_date: Option<String>,
+    #[serde(rename = "Item Count", deserialize_with = "report_number")]
+    pub item_count: Option<i64>,
+    #[serde(rename = "Storage Used (Byte)", deserialize_with = "report_number")]
+    pub storage_used_bytes: Option<i64>,
+    #[serde(
+        rename = "Issue Warning Quota (Byte)",
+        deserialize_with = "report_number"
+    )]
+    pub issue_warning_quota_bytes: Option<i64>,
+    #[serde(
+        rename = "Prohibit Send Quota (Byte)",
+        deserialize_with = "report_number"
+    )]
+    pub prohibit_send_quota_bytes: Option<i64>,
+    #[serde(
+        rename = "Prohibit Send/Receive Quota (Byte)",
+        deserialize_with = "report_number"
+    )]
+    pub prohibit_send_receive_quota_bytes: Option<i64>,
+    #[serde(rename = "Deleted Item Count", deserialize_with = "report_number")]
+    pub deleted_item_count: Option<i64>,
+    #[serde(
+        rename = "Deleted Item Size (Byte)",
+        deserialize_with = "report_number"
+    )]
+    pub deleted_item_size_bytes: Option<i64>,
+    #[serde(
+        rename = "Deleted Item Quota (Byte)",
+        deserialize_with = "report_number"
+    )]
+    pub deleted_item_quota_bytes: Option<i64>,
+    #[serde(rename = "Has Archive", deserialize_with = "report_bool")]
+    pub has_archive: Option<bool>,
+    #[serde(rename = "Report Period")]
+    pub report_period: Option<String>,
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Report booleans are `True`/`False`; empty means unknown.
+fn report_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "true" | "yes" | "1" => Ok(Some(true)),
+        "false" | "no" | "0" => Ok(Some(false)),
+        other => Err(serde::de::Error::custom(format!(
+            "'{other}' is not True or False"
+        ))),
+    }
+}
+
+/// Report numbers may be empty; anything else must be a whole number.
+fn report_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    trimmed
+        .parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{trimmed}' is not a whole number")))
+}
