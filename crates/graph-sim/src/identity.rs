@@ -1,0 +1,268 @@
+//! The v2.0 token endpoint (client credentials) and the access tokens it issues.
+//!
+//! Refusals use Microsoft's shapes: `error`, `error_description` starting `AADSTS<code>: `,
+//! `error_codes`, trace and correlation ids, with 400 or 401 as Microsoft sends them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::SimState;
+use crate::state::read;
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn aad_error(state: &SimState, status: StatusCode, error: &str, code: u64, text: &str) -> Response {
+    let trace = state.request_id();
+    let correlation = state.request_id();
+    let timestamp = crate::state::civil_date((now_secs() / 86_400) as i64);
+    let description = format!(
+        "AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}"
+    );
+    let body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace,
+        "correlation_id": correlation,
+        "error_uri": format!("{}/error?code={code}", state.base_url),
+    });
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn token(
+    State(state): State<Arc<SimState>>,
+    Path(tenant_key): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    state.count(|s| s.token_requests += 1);
+    let Some(tenant) = state.tenant(&tenant_key) else {
+        return aad_error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
+        );
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    for required in ["grant_type", "client_id", "scope"] {
+        if field(required).is_empty() {
+            return aad_error(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                &format!("The request body must contain the following parameter: '{required}'."),
+            );
+        }
+    }
+    if field("grant_type") != "client_credentials" {
+        return aad_error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type. This simulator issues client-credentials tokens.",
+        );
+    }
+    let client_id = field("client_id").to_ascii_lowercase();
+    if tenant.client_id.to_string() != client_id {
+        let known_elsewhere = state
+            .tenants
+            .iter()
+            .any(|t| t.client_id.to_string() == client_id);
+        return if known_elsewhere {
+            aad_error(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000229,
+                &format!(
+                    "The client application {client_id} is missing service principal in the tenant {}.",
+                    tenant.id
+                ),
+            )
+        } else {
+            aad_error(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                &format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                    tenant.display_name
+                ),
+            )
+        };
+    }
+    let secret = field("client_secret");
+    if secret.is_empty() {
+        return aad_error(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    }
+    if secret == tenant.expired_client_secret {
+        return aad_error(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app or consider using certificate credentials for added security."
+            ),
+        );
+    }
+    if secret != tenant.client_secret {
+        return aad_error(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        );
+    }
+    let scope = field("scope");
+    if !scope.ends_with("/.default") || scope.split_whitespace().count() != 1 {
+        return aad_error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        );
+    }
+    let resource = scope.trim_end_matches("/.default");
+    let now = now_secs();
+    let lifetime = state.token_lifetime.as_secs();
+    let roles = read(&tenant.roles).clone();
+    let mut claims = json!({
+        "aud": resource,
+        "iss": format!("https://sts.windows.net/{}/", tenant.id),
+        "iat": now, "nbf": now, "exp": now + lifetime,
+        "appid": client_id, "appidacr": "1", "idtyp": "app",
+        "oid": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
+        "sub": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
+        "tid": tenant.id.to_string(),
+        "uti": state.request_id(),
+        "ver": "1.0",
+    });
+    // Microsoft leaves `roles` out entirely when nothing was consented.
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
+    let body = json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": sign(&state.signing_key, &claims),
+    });
+    (
+        StatusCode::OK,
+        [
+            ("content-type", "application/json; charset=utf-8"),
+            ("cache-control", "no-store, no-cache"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn sign(key: &[u8; 32], claims: &serde_json::Value) -> String {
+    let header =
+        URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256","kid":"m365sync-simulator"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(mac(key, signing_input.as_bytes()));
+    format!("{signing_input}.{signature}")
+}
+
+fn mac(key: &[u8; 32], input: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(input);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Why a bearer token was not accepted, in Graph's words.
+pub(crate) enum TokenRejection {
+    Missing,
+    Invalid,
+    Expired,
+}
+
+pub(crate) struct VerifiedToken {
+    pub tenant_id: String,
+    pub roles: Vec<String>,
+}
+
+pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, TokenRejection> {
+    if token.is_empty() {
+        return Err(TokenRejection::Missing);
+    }
+    let mut parts = token.rsplitn(2, '.');
+    let (Some(signature), Some(signing_input)) = (parts.next(), parts.next()) else {
+        return Err(TokenRejection::Invalid);
+    };
+    let given = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenRejection::Invalid)?;
+    if given != mac(key, signing_input.as_bytes()) {
+        return Err(TokenRejection::Invalid);
+    }
+    let payload = signing_input
+        .split('.')
+        .nth(1)
+        .ok_or(TokenRejection::Invalid)?;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenRejection::Invalid)?,
+    )
+    .map_err(|_| TokenRejection::Invalid)?;
+    if claims["exp"].as_u64().unwrap_or(0) <= now_secs() {
+        return Err(TokenRejection::Expired);
+    }
+    Ok(VerifiedToken {
+        tenant_id: claims["tid"].as_str().unwrap_or_default().to_string(),
+        roles: claims["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}

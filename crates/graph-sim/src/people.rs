@@ -1,0 +1,477 @@
+//! Deterministic synthetic people. Every user is a pure function of (seed, tenant, index), so a
+//! tenant of a million users is served page by page without ever being held in memory.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::catalog::{SKUS, TenantLicensing};
+
+/// splitmix64: small, fast, and good enough to spread seeds into independent-looking streams.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+pub fn hash3(a: u64, b: u64, c: u64) -> u64 {
+    mix(mix(mix(a) ^ b.wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ c.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// A v4-shaped GUID from a hash.
+pub fn guid(h1: u64, h2: u64) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&h1.to_be_bytes());
+    bytes[8..].copy_from_slice(&h2.to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+const GIVEN: &[&str] = &[
+    "Ann", "Bob", "Zoë", "José", "Łukasz", "Søren", "Chloé", "Mateus", "Aisha", "Björn", "Siobhán",
+    "Mei", "Ravi", "Olga", "Fatima", "Kenji", "Ingrid", "Pierre", "Ayşe", "Dmitri", "Elena",
+    "Omar", "Priya", "Tomás", "Hana", "Ève", "Jürgen", "Noa", "Kwame", "伟", "Nikolaj", "Grace",
+];
+const SURNAMES: &[&str] = &[
+    "Müller",
+    "García",
+    "O'Brien",
+    "Smith",
+    "Kowalski",
+    "Nguyen",
+    "Øvergaard",
+    "Dubois",
+    "Rossi",
+    "Yılmaz",
+    "Tanaka",
+    "Johansson",
+    "Papadopoulos",
+    "Ivanova",
+    "Khan",
+    "da Silva",
+    "van der Berg",
+    "Ng",
+    "Walsh",
+    "Fernández",
+    "Lindqvist",
+    "Novák",
+    "Schmidt",
+    "Brown",
+    "Okafor",
+    "Kim",
+    "Wójcik",
+    "Haddad",
+    "Costa",
+    "Ó Súilleabháin",
+    "张",
+    "Andersen",
+];
+const TITLES: &[&str] = &[
+    "Accountant",
+    "Sales Manager",
+    "Software Engineer",
+    "Office Manager",
+    "Chief Executive Officer",
+    "Nurse",
+    "Technician",
+    "Marketing Specialist",
+    "Customer Service Representative",
+    "Warehouse Operative",
+    "HR Business Partner",
+    "Architect",
+];
+const DEPARTMENTS: &[&str] = &[
+    "Finance",
+    "Sales",
+    "Engineering",
+    "Operations",
+    "Management",
+    "Care",
+    "Support",
+    "Marketing",
+    "HR",
+];
+const OFFICES: &[&str] = &[
+    "London",
+    "Leeds",
+    "Dublin",
+    "Amsterdam",
+    "Remote",
+    "Head Office",
+    "Kraków",
+    "München",
+];
+const SHARED: &[&str] = &[
+    "Info",
+    "Accounts Payable",
+    "Reception",
+    "Sales Enquiries",
+    "Careers",
+    "Support Desk",
+    "Bookings",
+];
+const EXTERNAL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "partner-consulting.co.uk",
+    "fabrikam.example",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Licensed,
+    Kiosk,
+    Unlicensed,
+    Disabled,
+    Guest,
+    SharedMailbox,
+}
+
+/// Changes made through the control API on top of the generated user.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub account_enabled: Option<bool>,
+    pub mobile_phone: Option<String>,
+    /// Part numbers the user holds, replacing the generated assignment.
+    pub licenses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub index: u64,
+    pub id: Uuid,
+    pub kind: Kind,
+    pub upn: String,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub office_location: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub business_phones: Vec<String>,
+    pub account_enabled: bool,
+    pub user_type: &'static str,
+    /// (index into SKUS, disabled plan ids)
+    pub licenses: Vec<(usize, Vec<&'static str>)>,
+    pub has_mailbox: bool,
+}
+
+/// What a tenant needs to know to generate its people.
+pub struct Population {
+    pub seed: u64,
+    pub tenant_index: u64,
+    pub initial_domain: String,
+    pub custom_domain: String,
+    pub licensing: TenantLicensing,
+    /// The high 80 bits of every user id in this tenant; the low 48 are the user's index.
+    id_prefix: [u8; 10],
+}
+
+impl Population {
+    pub fn new(
+        seed: u64,
+        tenant_index: u64,
+        initial_domain: String,
+        custom_domain: String,
+    ) -> Self {
+        let h = hash3(seed, tenant_index, 0x5eed_1d);
+        let mut id_prefix = [0u8; 10];
+        id_prefix[..8].copy_from_slice(&h.to_be_bytes());
+        id_prefix[8..].copy_from_slice(&(mix(h) as u16).to_be_bytes());
+        Self {
+            seed,
+            tenant_index,
+            initial_domain,
+            custom_domain,
+            licensing: TenantLicensing::for_style(mix(seed ^ tenant_index)),
+            id_prefix,
+        }
+    }
+
+    fn user_id(&self, index: u64) -> Uuid {
+        let mut bytes = [0u8; 16];
+        bytes[..10].copy_from_slice(&self.id_prefix);
+        bytes[10..].copy_from_slice(&index.to_be_bytes()[2..]);
+        // Version and variant bits live in bytes 6 and 8, inside the prefix: the index survives.
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// The index of a user id of this tenant, if it is one.
+    pub fn index_of(&self, id: &Uuid) -> Option<u64> {
+        let expected = self.user_id(0);
+        let (a, b) = (id.as_bytes(), expected.as_bytes());
+        if a[..10] != b[..10] {
+            return None;
+        }
+        let mut index = [0u8; 8];
+        index[2..].copy_from_slice(&a[10..]);
+        Some(u64::from_be_bytes(index))
+    }
+
+    fn kind(&self, index: u64) -> Kind {
+        // The first account is always the licensed admin every tenant has.
+        if index == 0 {
+            return Kind::Licensed;
+        }
+        match hash3(self.seed, self.tenant_index, index) % 100 {
+            0..=64 => Kind::Licensed,
+            65..=69 => Kind::Kiosk,
+            70..=77 => Kind::Unlicensed,
+            78..=83 => Kind::Disabled,
+            84..=90 => Kind::Guest,
+            _ => Kind::SharedMailbox,
+        }
+    }
+
+    /// Only the licence assignment, cheaply: used to count consumed units over a whole tenant.
+    pub fn licenses_of(&self, index: u64) -> Vec<(usize, Vec<&'static str>)> {
+        let r = hash3(self.seed ^ 0x11c, self.tenant_index, index);
+        let primary = || {
+            let sku = self.licensing.primary[(r % 3 == 0) as usize];
+            // Some users have Teams switched off in their main SKU.
+            let disabled = if r % 10 == 7 {
+                SKUS[sku]
+                    .plans
+                    .iter()
+                    .filter(|p| p.name == "TEAMS1")
+                    .map(|p| p.id)
+                    .collect()
+            } else {
+                vec![]
+            };
+            (sku, disabled)
+        };
+        let mut licenses = match self.kind(index) {
+            Kind::Licensed => vec![primary()],
+            Kind::Kiosk => vec![(self.licensing.kiosk, vec![])],
+            // Leavers whose licence nobody took back: the waste MSPs look for.
+            Kind::Disabled if r % 2 == 0 => vec![primary()],
+            _ => vec![],
+        };
+        if !licenses.is_empty() && (r >> 8) % 5 == 0 {
+            licenses.push((self.licensing.addons[((r >> 12) % 2) as usize], vec![]));
+        }
+        licenses
+    }
+
+    pub fn user(&self, index: u64) -> SimUser {
+        let kind = self.kind(index);
+        let r = hash3(self.seed ^ 0xa11ce, self.tenant_index, index);
+        let pick = |list: &'static [&'static str], salt: u64| {
+            list[(mix(r ^ salt) % list.len() as u64) as usize]
+        };
+        let given = pick(GIVEN, 1);
+        let surname = pick(SURNAMES, 2);
+        let alias_base = match (ascii_alias(given), ascii_alias(surname)) {
+            (g, s) if !g.is_empty() && !s.is_empty() => format!("{g}.{s}"),
+            _ => "user".to_string(),
+        };
+        let alias = format!("{alias_base}{index}");
+        let id = self.user_id(index);
+        let phone = format!("+44 20 7946 {:04}", r % 10_000);
+        let mut user = SimUser {
+            index,
+            id,
+            kind,
+            upn: format!("{alias}@{}", self.custom_domain),
+            display_name: format!("{given} {surname}"),
+            given_name: Some(given.to_string()),
+            surname: Some(surname.to_string()),
+            mail: Some(format!("{alias}@{}", self.custom_domain)),
+            job_title: Some(pick(TITLES, 3).to_string()),
+            department: Some(pick(DEPARTMENTS, 4).to_string()),
+            office_location: Some(pick(OFFICES, 5).to_string()),
+            mobile_phone: (r % 3 != 0).then(|| format!("+44 7700 {:06}", mix(r) % 1_000_000)),
+            business_phones: if r % 4 == 0 { vec![] } else { vec![phone] },
+            account_enabled: true,
+            user_type: "Member",
+            licenses: self.licenses_of(index),
+            has_mailbox: false,
+        };
+        match kind {
+            Kind::Licensed | Kind::Kiosk => {}
+            Kind::Unlicensed => user.mail = None,
+            Kind::Disabled => user.account_enabled = false,
+            Kind::Guest => {
+                let external = pick(EXTERNAL_DOMAINS, 6);
+                let guest_alias = format!("{alias_base}{index}");
+                user.upn = format!("{guest_alias}_{external}#EXT#@{}", self.initial_domain);
+                user.mail = Some(format!("{guest_alias}@{external}"));
+                user.user_type = "Guest";
+                user.job_title = None;
+                user.department = None;
+                user.office_location = None;
+                user.business_phones = vec![];
+            }
+            Kind::SharedMailbox => {
+                let name = pick(SHARED, 7);
+                let shared_alias = format!("{}{index}", ascii_alias(name));
+                user.upn = format!("{shared_alias}@{}", self.custom_domain);
+                user.mail = Some(user.upn.clone());
+                user.display_name = format!("{name} {index}");
+                user.given_name = None;
+                user.surname = None;
+                user.job_title = None;
+                user.mobile_phone = None;
+                user.business_phones = vec![];
+                // Shared mailboxes have sign-in blocked, as Exchange creates them.
+                user.account_enabled = false;
+            }
+        }
+        user.has_mailbox =
+            kind == Kind::SharedMailbox || user.licenses.iter().any(|(sku, _)| SKUS[*sku].mailbox);
+        user
+    }
+}
+
+impl SimUser {
+    pub fn apply(&mut self, patch: &UserPatch) {
+        if let Some(v) = &patch.display_name {
+            self.display_name = v.clone();
+        }
+        if let Some(v) = &patch.job_title {
+            self.job_title = Some(v.clone());
+        }
+        if let Some(v) = &patch.department {
+            self.department = Some(v.clone());
+        }
+        if let Some(v) = patch.account_enabled {
+            self.account_enabled = v;
+        }
+        if let Some(v) = &patch.mobile_phone {
+            self.mobile_phone = Some(v.clone());
+        }
+        if let Some(parts) = &patch.licenses {
+            self.licenses = parts
+                .iter()
+                .filter_map(|p| {
+                    SKUS.iter()
+                        .position(|s| s.part_number.eq_ignore_ascii_case(p))
+                })
+                .map(|sku| (sku, vec![]))
+                .collect();
+            self.has_mailbox = self.kind == Kind::SharedMailbox
+                || self.licenses.iter().any(|(sku, _)| SKUS[*sku].mailbox);
+        }
+    }
+
+    /// The full Graph representation; `$select` is applied by the caller.
+    pub fn to_graph(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "businessPhones": self.business_phones,
+            "displayName": self.display_name,
+            "givenName": self.given_name,
+            "surname": self.surname,
+            "jobTitle": self.job_title,
+            "mail": self.mail,
+            "mobilePhone": self.mobile_phone,
+            "officeLocation": self.office_location,
+            "preferredLanguage": if self.user_type == "Guest" { Value::Null } else { json!("en-GB") },
+            "userPrincipalName": self.upn,
+            "department": self.department,
+            "accountEnabled": self.account_enabled,
+            "userType": self.user_type,
+            "usageLocation": if self.licenses.is_empty() { Value::Null } else { json!("GB") },
+            "assignedLicenses": self.licenses.iter().map(|(sku, disabled)| json!({
+                "disabledPlans": disabled,
+                "skuId": SKUS[*sku].sku_id,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Folds a name into the ASCII an Exchange alias would use: accents dropped, other marks removed.
+pub fn ascii_alias(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let folded = match c {
+            'a'..='z' | '0'..='9' => Some(c.to_string()),
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => Some("a".into()),
+            'æ' => Some("ae".into()),
+            'ç' | 'ć' | 'č' => Some("c".into()),
+            'è' | 'é' | 'ê' | 'ë' | 'ę' => Some("e".into()),
+            'ì' | 'í' | 'î' | 'ï' | 'ı' => Some("i".into()),
+            'ł' => Some("l".into()),
+            'ñ' | 'ń' => Some("n".into()),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => Some("o".into()),
+            'ś' | 'š' | 'ş' => Some("s".into()),
+            'ù' | 'ú' | 'û' | 'ü' => Some("u".into()),
+            'ý' | 'ÿ' => Some("y".into()),
+            'ź' | 'ż' | 'ž' => Some("z".into()),
+            'ß' => Some("ss".into()),
+            'ễ' => Some("e".into()),
+            _ => None,
+        };
+        if let Some(f) = folded {
+            out.push_str(&f);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn population() -> Population {
+        Population::new(
+            42,
+            0,
+            "contoso.onmicrosoft.com".into(),
+            "contoso.example".into(),
+        )
+    }
+
+    #[test]
+    fn users_are_deterministic_and_ids_reversible() {
+        let p = population();
+        let a = p.user(12345);
+        let b = p.user(12345);
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.upn, b.upn);
+        assert_eq!(p.index_of(&a.id), Some(12345));
+        assert_ne!(p.user(1).id, a.id);
+        let other = Population::new(42, 1, "x".into(), "y".into());
+        assert_eq!(other.index_of(&a.id), None);
+    }
+
+    #[test]
+    fn a_thousand_users_have_every_kind() {
+        let p = population();
+        let kinds: Vec<Kind> = (0..1000).map(|i| p.user(i).kind).collect();
+        for kind in [
+            Kind::Licensed,
+            Kind::Kiosk,
+            Kind::Unlicensed,
+            Kind::Disabled,
+            Kind::Guest,
+            Kind::SharedMailbox,
+        ] {
+            assert!(kinds.contains(&kind), "{kind:?} missing");
+        }
+        let guest = (0..1000)
+            .map(|i| p.user(i))
+            .find(|u| u.kind == Kind::Guest)
+            .unwrap();
+        assert!(
+            guest.upn.contains("#EXT#@contoso.onmicrosoft.com"),
+            "{}",
+            guest.upn
+        );
+        assert!(guest.licenses.is_empty() && !guest.has_mailbox);
+    }
+
+    #[test]
+    fn aliases_are_ascii() {
+        assert_eq!(ascii_alias("Zoë"), "zoe");
+        assert_eq!(ascii_alias("Ó Súilleabháin"), "osuilleabhain");
+        assert_eq!(ascii_alias("O'Brien"), "obrien");
+        assert_eq!(ascii_alias("张"), "");
+    }
+}

@@ -1,0 +1,289 @@
+//! Usage reports: a 302 to a pre-authenticated download on a second listener, which, like
+//! Microsoft's download host, has no use for a bearer token (it refuses one, so a client that
+//! leaks its token fails the tests).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream;
+use sha2::{Digest, Sha256};
+
+use crate::SimState;
+use crate::api::{REPORT_ROLES, authorize, graph_error};
+use crate::catalog::SKUS;
+use crate::people::{SimUser, hash3, mix};
+use crate::state::{ReportKind, civil_date, lock};
+
+const DOWNLOAD_LIFETIME: Duration = Duration::from_secs(300);
+const ROWS_PER_CHUNK: usize = 2_000;
+
+const MAILBOX_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Created Date,Last Activity Date,Item Count,Storage Used (Byte),Issue Warning Quota (Byte),Prohibit Send Quota (Byte),Prohibit Send/Receive Quota (Byte),Deleted Item Count,Deleted Item Size (Byte),Deleted Item Quota (Byte),Has Archive,Report Period";
+
+pub(crate) async fn report(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Path(function): Path<String>,
+) -> Response {
+    let Some(kind) = parse_function(&function) else {
+        return graph_error(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment '{function}'."),
+        );
+    };
+    let kind = match kind {
+        Ok(k) => k,
+        Err(message) => {
+            return graph_error(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &message,
+            );
+        }
+    };
+    let tenant = match authorize(&state, &headers, REPORT_ROLES) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    state.count(|s| s.report_requests += 1);
+    let token = state.request_id().replace('-', "");
+    lock(&state.downloads).insert(
+        token.clone(),
+        (state.tenant_position(tenant), kind, Instant::now()),
+    );
+    let location = format!("{}/data/download/{token}", state.download_url);
+    (
+        StatusCode::FOUND,
+        [
+            ("location", location.as_str()),
+            ("content-type", "text/plain"),
+        ],
+        "",
+    )
+        .into_response()
+}
+
+/// `getMailboxUsageDetail(period='D7')` → the report, or an error message for a bad period.
+fn parse_function(function: &str) -> Option<Result<ReportKind, String>> {
+    let (name, args) = function.split_once('(')?;
+    let args = args.strip_suffix(')')?;
+    if name != "getMailboxUsageDetail" {
+        return None;
+    }
+    let period = args
+        .strip_prefix("period=")
+        .map(|p| p.trim_matches('\''))
+        .unwrap_or_default();
+    Some(match period {
+        "D7" => Ok(ReportKind::MailboxUsage { period_days: 7 }),
+        "D30" => Ok(ReportKind::MailboxUsage { period_days: 30 }),
+        "D90" => Ok(ReportKind::MailboxUsage { period_days: 90 }),
+        "D180" => Ok(ReportKind::MailboxUsage { period_days: 180 }),
+        other => Err(format!(
+            "Invalid value '{other}' for period. Allowed values are D7, D30, D90 and D180."
+        )),
+    })
+}
+
+pub(crate) fn download_router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/data/download/{token}", get(download))
+        .with_state(state)
+}
+
+async fn download(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if headers.contains_key("authorization") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "This download is pre-authenticated; an Authorization header must not be sent here.",
+        )
+            .into_response();
+    }
+    let entry = lock(&state.downloads).get(&token).copied();
+    let Some((tenant_position, kind, created)) = entry else {
+        return (StatusCode::NOT_FOUND, "The download link is unknown.").into_response();
+    };
+    if created.elapsed() > DOWNLOAD_LIFETIME {
+        return (StatusCode::NOT_FOUND, "The download link has expired.").into_response();
+    }
+    state.count(|s| s.downloads += 1);
+    let ReportKind::MailboxUsage { period_days } = kind;
+    let rows = MailboxRows {
+        state: state.clone(),
+        tenant_position,
+        next: 0,
+        period_days,
+        header_sent: false,
+    };
+    let body = Body::from_stream(stream::unfold(rows, |mut rows| async move {
+        let chunk = rows.next_chunk()?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rows))
+    }));
+    (
+        StatusCode::OK,
+        [("content-type", "application/octet-stream")],
+        body,
+    )
+        .into_response()
+}
+
+/// Produces the mailbox report a chunk at a time: the state of the tenant is read as the file
+/// is written, like a real export running while the directory changes.
+struct MailboxRows {
+    state: Arc<SimState>,
+    tenant_position: usize,
+    next: u64,
+    period_days: u32,
+    header_sent: bool,
+}
+
+impl MailboxRows {
+    fn next_chunk(&mut self) -> Option<String> {
+        let tenant = &self.state.tenants[self.tenant_position];
+        let mut out = String::new();
+        if !self.header_sent {
+            self.header_sent = true;
+            // Microsoft's CSV files begin with a byte-order mark and end lines with CRLF.
+            out.push('\u{feff}');
+            out.push_str(MAILBOX_HEADER);
+            out.push_str("\r\n");
+        }
+        let end = tenant.index_space();
+        if self.next >= end {
+            return (!out.is_empty()).then_some(out);
+        }
+        let concealed = tenant.concealed.load(std::sync::atomic::Ordering::SeqCst);
+        let (users, next) = tenant.users_from(self.next, ROWS_PER_CHUNK);
+        let first = self.next;
+        self.next = next.unwrap_or(end);
+        for user in users.iter().filter(|u| u.has_mailbox) {
+            self.push_row(&mut out, user, concealed);
+        }
+        // Mailboxes of people who left: deleted in the directory, still in the report.
+        for index in first..self.next {
+            if index % 97 == 96 {
+                self.push_deleted_row(&mut out, index, &tenant.custom_domain, concealed);
+            }
+        }
+        Some(out)
+    }
+
+    fn push_row(&self, out: &mut String, user: &SimUser, concealed: bool) {
+        let r = hash3(0x3a11, user.id.as_u128() as u64, 0);
+        let big = user
+            .licenses
+            .iter()
+            .any(|(sku, _)| matches!(SKUS[*sku].part_number, "SPE_E3" | "ENTERPRISEPACK"));
+        let (warn, send, send_receive): (i64, i64, i64) = if big {
+            (105_226_698_752, 106_300_440_576, 107_374_182_400)
+        } else {
+            (52_613_349_376, 53_150_220_288, 53_687_091_200)
+        };
+        let used = (r % 40_000) as i64 * 1_000_000 + (mix(r) % 1_000_000) as i64;
+        let items = (mix(r ^ 1) % 150_000) as i64;
+        let day = self.state.report_day;
+        let created = civil_date(day - 30 - (r % 3_000) as i64);
+        let last_activity = if r % 11 == 0 {
+            String::new()
+        } else {
+            civil_date(day - (r % 20) as i64)
+        };
+        let (upn, name) = names(&user.upn, &user.display_name, concealed);
+        let deleted_items = (mix(r ^ 2) % 5_000) as i64;
+        out.push_str(&format!(
+            "{},{},{},False,,{created},{last_activity},{items},{used},{warn},{send},{send_receive},{deleted_items},{},{},{},{}\r\n",
+            civil_date(day),
+            csv_field(&upn),
+            csv_field(&name),
+            deleted_items * 40_000,
+            32_212_254_720i64,
+            if big && r % 4 == 0 { "True" } else { "False" },
+            self.period_days,
+        ));
+    }
+
+    fn push_deleted_row(&self, out: &mut String, index: u64, domain: &str, concealed: bool) {
+        let day = self.state.report_day;
+        let (upn, name) = names(
+            &format!("former.staff{index}@{domain}"),
+            &format!("Former Staff {index}"),
+            concealed,
+        );
+        out.push_str(&format!(
+            "{},{},{},True,{},{},,0,1048576,52613349376,53150220288,53687091200,0,0,32212254720,False,{}\r\n",
+            civil_date(day),
+            csv_field(&upn),
+            csv_field(&name),
+            civil_date(day - 3),
+            civil_date(day - 900),
+            self.period_days,
+        ));
+    }
+}
+
+/// With names concealed, both UPN and display name become 32 upper-case hex characters.
+fn names(upn: &str, display_name: &str, concealed: bool) -> (String, String) {
+    if !concealed {
+        return (upn.to_string(), display_name.to_string());
+    }
+    let pseudonym = |s: &str| {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02X}"))
+            .collect::<String>()
+    };
+    (pseudonym(upn), pseudonym(&format!("name:{upn}")))
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_functions_and_periods() {
+        assert!(matches!(
+            parse_function("getMailboxUsageDetail(period='D30')"),
+            Some(Ok(ReportKind::MailboxUsage { period_days: 30 }))
+        ));
+        assert!(matches!(
+            parse_function("getMailboxUsageDetail(period='D8')"),
+            Some(Err(_))
+        ));
+        assert!(parse_function("getSomethingElse(period='D7')").is_none());
+    }
+
+    #[test]
+    fn concealed_names_are_hex() {
+        let (upn, name) = names("ann@contoso.example", "Ann", true);
+        assert_eq!(upn.len(), 32);
+        assert!(
+            upn.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
+        assert_ne!(upn, name);
+        assert_eq!(csv_field("O'Brien, Ann"), "\"O'Brien, Ann\"");
+    }
+}

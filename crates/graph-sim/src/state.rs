@@ -1,0 +1,458 @@
+//! The simulator's tenants and everything that can change about them while it runs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::catalog::SKUS;
+use crate::people::{Population, SimUser, UserPatch, guid, hash3, mix};
+use crate::{SimConfig, TenantInfo};
+
+const TENANT_NAMES: &[&str] = &[
+    "Contoso Ltd",
+    "Fabrikam Inc",
+    "Northwind Traders",
+    "Tailspin Toys",
+    "Woodgrove Bank",
+    "Adventure Works",
+    "Litware Inc",
+    "Proseware Inc",
+    "Wingtip Toys",
+    "Alpine Ski House",
+    "Coho Winery",
+    "Lamna Healthcare",
+];
+
+/// A fault injected through the control API, applied to the tenant's Graph requests.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// The next `count` Graph requests answer 429, with `Retry-After` when given (e.g. "0.25").
+    Throttle {
+        count: u32,
+        retry_after: Option<String>,
+    },
+    /// The next `count` Graph requests answer 503.
+    Unavailable {
+        count: u32,
+        retry_after: Option<String>,
+    },
+    /// Every request for users page `page` (1-based) answers `status` until cleared.
+    FailUsersPage { page: u32, status: u16 },
+    /// Users page `page` is cut off mid-JSON until cleared.
+    MalformedUsersPage { page: u32 },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub throttle: u32,
+    pub throttle_retry_after: Option<String>,
+    pub unavailable: u32,
+    pub unavailable_retry_after: Option<String>,
+    pub fail_users_page: Option<(u32, u16)>,
+    pub malformed_users_page: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    pub removed: HashSet<u64>,
+    pub patches: HashMap<u64, UserPatch>,
+    pub extra: u64,
+    pub version: u64,
+}
+
+/// Requests served, for tests that assert how a client behaved.
+#[derive(Debug, Default, Serialize, Clone, Copy)]
+pub struct Stats {
+    pub token_requests: u64,
+    pub graph_requests: u64,
+    pub users_pages: u64,
+    pub report_requests: u64,
+    pub downloads: u64,
+    pub throttled: u64,
+}
+
+pub struct Tenant {
+    pub index: u64,
+    pub id: Uuid,
+    pub display_name: String,
+    pub initial_domain: String,
+    pub custom_domain: String,
+    pub client_id: Uuid,
+    pub client_secret: String,
+    pub expired_client_secret: String,
+    pub(crate) population: Population,
+    pub(crate) base_users: u64,
+    pub(crate) roles: RwLock<Vec<String>>,
+    pub(crate) concealed: AtomicBool,
+    pub(crate) overlay: RwLock<Overlay>,
+    pub(crate) faults: Mutex<Faults>,
+    consumed_cache: Mutex<Option<(u64, Vec<i64>)>>,
+}
+
+pub struct SimState {
+    pub base_url: String,
+    pub download_url: String,
+    pub(crate) tenants: Vec<Tenant>,
+    pub(crate) signing_key: [u8; 32],
+    pub(crate) latency: Duration,
+    pub(crate) token_lifetime: Duration,
+    /// Days since 1970-01-01 of the reports' refresh date: fixed for the simulator's life, so two
+    /// syncs on one day read the same figures.
+    pub(crate) report_day: i64,
+    pub(crate) downloads: Mutex<HashMap<String, (usize, ReportKind, Instant)>>,
+    pub(crate) stats: Mutex<Stats>,
+    request_counter: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReportKind {
+    MailboxUsage { period_days: u32 },
+}
+
+fn secret_value(h: u64) -> String {
+    // Client secret Values are 40 characters and carry a '~' at position 4.
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.~";
+    let mut out = String::with_capacity(40);
+    let mut x = h;
+    for i in 0..40 {
+        x = mix(x ^ i);
+        out.push(ALPHABET[(x % ALPHABET.len() as u64) as usize] as char);
+    }
+    out.replace_range(3..5, "8Q");
+    out.replace_range(5..6, "~");
+    out
+}
+
+impl SimState {
+    pub(crate) fn new(config: &SimConfig, base_url: String, download_url: String) -> Self {
+        let seed = config.seed;
+        let tenants = config
+            .tenants
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let i = i as u64;
+                let base_name = TENANT_NAMES[(i as usize) % TENANT_NAMES.len()];
+                let round = i / TENANT_NAMES.len() as u64;
+                let display_name = if round == 0 {
+                    base_name.to_string()
+                } else {
+                    format!("{base_name} {}", round + 1)
+                };
+                let slug: String = crate::people::ascii_alias(
+                    base_name.split_whitespace().next().unwrap_or("tenant"),
+                );
+                let slug = if round == 0 {
+                    slug
+                } else {
+                    format!("{slug}{}", round + 1)
+                };
+                let initial_domain = format!("{slug}.onmicrosoft.com");
+                let custom_domain = format!("{slug}.example");
+                Tenant {
+                    index: i,
+                    id: guid(hash3(seed, i, 1), hash3(seed, i, 2)),
+                    display_name,
+                    client_id: guid(hash3(seed, i, 3), hash3(seed, i, 4)),
+                    client_secret: secret_value(hash3(seed, i, 5)),
+                    expired_client_secret: secret_value(hash3(seed, i, 6)),
+                    population: Population::new(
+                        seed,
+                        i,
+                        initial_domain.clone(),
+                        custom_domain.clone(),
+                    ),
+                    initial_domain,
+                    custom_domain,
+                    base_users: spec.users,
+                    roles: RwLock::new(spec.roles.clone()),
+                    concealed: AtomicBool::new(spec.concealed_names),
+                    overlay: RwLock::new(Overlay::default()),
+                    faults: Mutex::new(Faults::default()),
+                    consumed_cache: Mutex::new(None),
+                }
+            })
+            .collect();
+        let mut signing_key = [0u8; 32];
+        for (i, chunk) in signing_key.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&hash3(seed, 0x7e4, i as u64 ^ nanos()).to_be_bytes());
+        }
+        let now_days = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() / 86_400)
+            .unwrap_or(20_000) as i64;
+        Self {
+            base_url,
+            download_url,
+            tenants,
+            signing_key,
+            latency: config.latency,
+            token_lifetime: config.token_lifetime,
+            report_day: now_days - 1,
+            downloads: Mutex::new(HashMap::new()),
+            stats: Mutex::new(Stats::default()),
+            request_counter: AtomicU64::new(0),
+        }
+    }
+
+    pub fn tenant_infos(&self) -> Vec<TenantInfo> {
+        self.tenants
+            .iter()
+            .map(|t| TenantInfo {
+                tenant_id: t.id.to_string(),
+                display_name: t.display_name.clone(),
+                domain: t.custom_domain.clone(),
+                initial_domain: t.initial_domain.clone(),
+                client_id: t.client_id.to_string(),
+                client_secret: t.client_secret.clone(),
+                expired_client_secret: t.expired_client_secret.clone(),
+                users: t.user_count(),
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        *lock(&self.stats)
+    }
+
+    pub(crate) fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut lock(&self.stats));
+    }
+
+    /// A tenant by id, verified domain or position.
+    pub fn tenant(&self, key: &str) -> Option<&Tenant> {
+        let key = key.trim().to_ascii_lowercase();
+        self.tenants.iter().find(|t| {
+            t.id.to_string() == key
+                || t.initial_domain == key
+                || t.custom_domain == key
+                || t.index.to_string() == key
+        })
+    }
+
+    pub(crate) fn tenant_position(&self, tenant: &Tenant) -> usize {
+        tenant.index as usize
+    }
+
+    pub(crate) fn request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        guid(mix(n ^ 0x4e9), mix(n ^ nanos())).to_string()
+    }
+
+    /// Applies a control-API change. Returns false when the tenant does not exist.
+    pub fn set_roles(&self, tenant: &str, roles: Vec<String>) -> bool {
+        self.tenant(tenant)
+            .map(|t| *write(&t.roles) = roles)
+            .is_some()
+    }
+
+    pub fn set_concealed(&self, tenant: &str, concealed: bool) -> bool {
+        self.tenant(tenant)
+            .map(|t| t.concealed.store(concealed, Ordering::SeqCst))
+            .is_some()
+    }
+
+    pub fn remove_user(&self, tenant: &str, index: u64) -> bool {
+        self.tenant(tenant)
+            .is_some_and(|t| t.edit(|o| o.removed.insert(index)))
+    }
+
+    pub fn patch_user(&self, tenant: &str, index: u64, patch: UserPatch) -> bool {
+        self.tenant(tenant).is_some_and(|t| {
+            t.user(index).is_some()
+                && t.edit(|o| {
+                    let merged = o.patches.entry(index).or_default();
+                    merge_patch(merged, patch);
+                    true
+                })
+        })
+    }
+
+    /// Adds a user at the end of the tenant; returns its index and id.
+    pub fn add_user(&self, tenant: &str) -> Option<(u64, Uuid)> {
+        let t = self.tenant(tenant)?;
+        let index = t.base_users + {
+            let mut o = write(&t.overlay);
+            o.extra += 1;
+            o.version += 1;
+            o.extra - 1
+        };
+        Some((index, t.population.user(index).id))
+    }
+
+    pub fn inject(&self, tenant: &str, fault: Fault) -> bool {
+        let Some(t) = self.tenant(tenant) else {
+            return false;
+        };
+        let mut f = lock(&t.faults);
+        match fault {
+            Fault::Throttle { count, retry_after } => {
+                f.throttle = count;
+                f.throttle_retry_after = retry_after;
+            }
+            Fault::Unavailable { count, retry_after } => {
+                f.unavailable = count;
+                f.unavailable_retry_after = retry_after;
+            }
+            Fault::FailUsersPage { page, status } => f.fail_users_page = Some((page, status)),
+            Fault::MalformedUsersPage { page } => f.malformed_users_page = Some(page),
+        }
+        true
+    }
+
+    pub fn clear_faults(&self, tenant: &str) -> bool {
+        self.tenant(tenant)
+            .map(|t| *lock(&t.faults) = Faults::default())
+            .is_some()
+    }
+}
+
+fn merge_patch(into: &mut UserPatch, patch: UserPatch) {
+    into.display_name = patch.display_name.or(into.display_name.take());
+    into.job_title = patch.job_title.or(into.job_title.take());
+    into.department = patch.department.or(into.department.take());
+    into.account_enabled = patch.account_enabled.or(into.account_enabled);
+    into.mobile_phone = patch.mobile_phone.or(into.mobile_phone.take());
+    into.licenses = patch.licenses.or(into.licenses.take());
+}
+
+impl Tenant {
+    pub fn user_count(&self) -> u64 {
+        let o = read(&self.overlay);
+        self.base_users + o.extra
+            - o.removed
+                .iter()
+                .filter(|i| **i < self.base_users + o.extra)
+                .count() as u64
+    }
+
+    pub(crate) fn index_space(&self) -> u64 {
+        self.base_users + read(&self.overlay).extra
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Overlay) -> bool) -> bool {
+        let mut o = write(&self.overlay);
+        let changed = f(&mut o);
+        o.version += 1;
+        changed
+    }
+
+    /// The user at `index` as it is now, or `None` if it was removed or never existed.
+    pub fn user(&self, index: u64) -> Option<SimUser> {
+        let o = read(&self.overlay);
+        if index >= self.base_users + o.extra || o.removed.contains(&index) {
+            return None;
+        }
+        let mut user = self.population.user(index);
+        if let Some(patch) = o.patches.get(&index) {
+            user.apply(patch);
+        }
+        Some(user)
+    }
+
+    /// Users from `start` on, skipping removed ones: up to `limit` of them, and the next index.
+    pub(crate) fn users_from(&self, start: u64, limit: usize) -> (Vec<SimUser>, Option<u64>) {
+        let o = read(&self.overlay);
+        let end = self.base_users + o.extra;
+        let mut users = Vec::with_capacity(limit);
+        let mut index = start;
+        while index < end && users.len() < limit {
+            if !o.removed.contains(&index) {
+                let mut user = self.population.user(index);
+                if let Some(patch) = o.patches.get(&index) {
+                    user.apply(patch);
+                }
+                users.push(user);
+            }
+            index += 1;
+        }
+        (users, (index < end).then_some(index))
+    }
+
+    /// Consumed units per SKU of the catalogue, counted over every user: cheap enough for a
+    /// million users, and cached until the tenant changes.
+    pub(crate) fn consumed_units(&self) -> Vec<i64> {
+        let o = read(&self.overlay);
+        let mut cache = lock(&self.consumed_cache);
+        if let Some((version, counts)) = cache.as_ref()
+            && *version == o.version
+        {
+            return counts.clone();
+        }
+        let mut counts = vec![0i64; SKUS.len()];
+        for index in 0..self.base_users + o.extra {
+            if o.removed.contains(&index) {
+                continue;
+            }
+            let licenses = match o.patches.get(&index) {
+                Some(patch) if patch.licenses.is_some() => {
+                    let mut user = self.population.user(index);
+                    user.apply(patch);
+                    user.licenses
+                }
+                _ => self.population.licenses_of(index),
+            };
+            for (sku, _) in licenses {
+                counts[sku] += 1;
+            }
+        }
+        *cache = Some((o.version, counts.clone()));
+        counts
+    }
+}
+
+fn nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+// A poisoned lock only means another request panicked; the data is still usable for a simulator.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+pub(crate) fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+pub(crate) fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(20_415), "2025-11-23");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn secrets_look_like_entra_values() {
+        let s = secret_value(7);
+        assert_eq!(s.len(), 40);
+        assert_eq!(&s[3..6], "8Q~");
+    }
+}
