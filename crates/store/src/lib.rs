@@ -1,1 +1,35 @@
-//! placeholder
+//! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
+//!
+//! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
+//! for organisations, connections, contacts, licences, mailboxes and the run log, and the
+//! encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!` macros
+//! expand its body for each backend, so both are type-checked against their own driver. It knows
+//! nothing of Graph: it stores the records of `domain`.
+
+mod backend;
+mod connections;
+mod contacts;
+mod error;
+mod licenses;
+mod mailboxes;
+mod migrate;
+mod organizations;
+mod runs;
+pub mod secrets;
+
+pub use backend::{Backend, Store, default_key_file};
+pub use connections::{Connection, NewConnection};
+pub use contacts::{ContactFilter, ContactRow, MailboxSummary};
+pub use error::{Result, StoreError};
+pub use licenses::LicenseRow;
+pub use organizations::{OrganizationOutcome, OrganizationRow};
+pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
+pub use secrets::SecretKey;
+
+/// Milliseconds since 1970: how every time is kept.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,1 +1,34 @@
-//! placeholder
+//! Connections at work: the connection test and the sync pipeline.
+//!
+//! Owns: turning a stored connection into a Graph client, diagnosing a connection (token,
+//! permissions, a probe per dataset), and running a sync: each dataset fetched page by page,
+//! normalised into `domain` records, matched (tenant → organisation, user → contact) and applied
+//! to the store, with every run and step logged. It upholds the invariants of DESIGN.md: an
+//! unchanged resync writes nothing, records are keyed by object id, only a complete listing
+//! archives, and concealed report names attach nothing to anyone.
+
+mod client;
+mod diagnose;
+mod normalise;
+mod pipeline;
+
+pub use client::graph_client;
+pub use diagnose::{ConnectionTestReport, Problem, test_connection};
+pub use normalise::{
+    NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
+};
+pub use pipeline::{NoProgress, Progress, StepReport, SyncEngine, SyncReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(
+        "there is no connection named '{0}'; `m365sync connection list` shows them, `m365sync connection add` creates one"
+    )]
+    NoConnection(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Graph(#[from] graph::GraphError),
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

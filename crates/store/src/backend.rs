@@ -1,0 +1,301 @@
+//! Opening the database, and the macros that run one query body on either backend.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+
+use crate::error::{Context, Result, StoreError};
+use crate::secrets::SecretCipher;
+use crate::{SecretKey, migrate};
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool of whichever backend is open.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::backend::Pool::Sqlite($p) => $body,
+            $crate::backend::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the connection of an open transaction.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::backend::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::backend::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {on_pool, on_tx};
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+        .doing("committing")
+    }
+}
+
+/// Reads columns the same way from either backend's rows.
+pub(crate) trait Columns {
+    fn text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<Option<i64>>;
+    fn flag(&self, column: &str) -> Result<Option<bool>>;
+
+    fn text_req(&self, column: &str) -> Result<String> {
+        self.text(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{column} is empty")))
+    }
+    fn int_req(&self, column: &str) -> Result<i64> {
+        self.int(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{column} is empty")))
+    }
+    fn json_list(&self, column: &str) -> Result<Vec<String>> {
+        match self.text(column)? {
+            None => Ok(Vec::new()),
+            Some(raw) => serde_json::from_str(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("{column}: {e}"))),
+        }
+    }
+}
+
+macro_rules! columns_for {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, column: &str) -> Result<Option<String>> {
+                self.try_get(column).doing("reading a row")
+            }
+            fn int(&self, column: &str) -> Result<Option<i64>> {
+                self.try_get(column).doing("reading a row")
+            }
+            fn flag(&self, column: &str) -> Result<Option<bool>> {
+                self.try_get(column).doing("reading a row")
+            }
+        }
+    };
+}
+columns_for!(sqlx::sqlite::SqliteRow);
+columns_for!(sqlx::postgres::PgRow);
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store: a pool on one backend and the key that guards the secrets in it.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    pub(crate) cipher: SecretCipher,
+    location: String,
+}
+
+impl Store {
+    /// Opens (creating and migrating on first use) the store at `location`: a file path for
+    /// SQLite, or a `postgres://` URL.
+    pub async fn open(location: &str, key: SecretKey) -> Result<Self> {
+        let pool = if is_postgres(location) {
+            let options =
+                PgConnectOptions::from_str(location).map_err(|source| StoreError::Open {
+                    location: redact_url(location),
+                    fix: "Check the URL's form: postgres://user:password@host:port/database".into(),
+                    source,
+                })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreError::Open {
+                    location: redact_url(location),
+                    fix: "Check that PostgreSQL is running, the database exists and the user may connect".into(),
+                    source,
+                })?;
+            Pool::Postgres(pool)
+        } else {
+            let path = sqlite_path(location);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                && !parent.exists()
+            {
+                return Err(StoreError::Open {
+                    location: path.display().to_string(),
+                    fix: format!(
+                        "Create the folder {} first, or choose another --db path",
+                        parent.display()
+                    ),
+                    source: sqlx::Error::Protocol("the folder does not exist".into()),
+                });
+            }
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|source| StoreError::Open {
+                location: path.display().to_string(),
+                fix: "Check that the path is a writable SQLite file (or a new one in a writable folder)".into(),
+                source,
+            })?;
+            Pool::Sqlite(pool)
+        };
+        let store = Self {
+            pool,
+            cipher: SecretCipher::new(key),
+            location: redact_url(location),
+        };
+        migrate::run(&store.pool).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Where the store is, with any password removed.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub async fn close(&self) {
+        on_pool!(&self.pool, |p| p.close().await)
+    }
+
+    /// Opens a write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`), so two
+    /// writers queue instead of failing on a lock upgrade.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(
+                p.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .doing("starting a transaction")?,
+            ),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await.doing("starting a transaction")?),
+        })
+    }
+
+    /// Table and column names, for the test that both backends have the same schema.
+    pub async fn schema(&self) -> Result<Vec<(String, String)>> {
+        let mut columns: Vec<(String, String)> = match &self.pool {
+            Pool::Sqlite(p) => {
+                let rows = sqlx::query(
+                    "SELECT m.name AS t, c.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(p)
+                .await
+                .doing("reading the schema")?;
+                rows.iter()
+                    .map(|r| Ok((r.text_req("t")?, r.text_req("c")?)))
+                    .collect::<Result<_>>()?
+            }
+            Pool::Postgres(p) => {
+                let rows = sqlx::query(
+                    "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns WHERE table_schema = current_schema()",
+                )
+                .fetch_all(p)
+                .await
+                .doing("reading the schema")?;
+                rows.iter()
+                    .map(|r| Ok((r.text_req("t")?, r.text_req("c")?)))
+                    .collect::<Result<_>>()?
+            }
+        };
+        columns.sort();
+        Ok(columns)
+    }
+}
+
+pub(crate) fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+fn sqlite_path(location: &str) -> PathBuf {
+    let trimmed = location
+        .strip_prefix("sqlite://")
+        .or_else(|| location.strip_prefix("sqlite:"))
+        .unwrap_or(location);
+    Path::new(trimmed).to_path_buf()
+}
+
+/// The key file that belongs with a store when no key is given in the environment: beside a
+/// SQLite file, or in the user's config folder for PostgreSQL.
+pub fn default_key_file(location: &str) -> PathBuf {
+    if is_postgres(location) {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        return base.join("m365sync").join("secret.key");
+    }
+    let mut path = sqlite_path(location).into_os_string();
+    path.push(".key");
+    PathBuf::from(path)
+}
+
+fn redact_url(location: &str) -> String {
+    match url_password_span(location) {
+        Some((start, end)) => format!("{}****{}", &location[..start], &location[end..]),
+        None => location.to_string(),
+    }
+}
+
+fn url_password_span(location: &str) -> Option<(usize, usize)> {
+    let scheme_end = location.find("://")? + 3;
+    let at = location[scheme_end..].find('@')? + scheme_end;
+    let colon = location[scheme_end..at].find(':')? + scheme_end;
+    Some((colon + 1, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:****@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("/tmp/a.db"), "/tmp/a.db");
+    }
+
+    #[test]
+    fn key_file_sits_beside_a_sqlite_file() {
+        assert_eq!(
+            default_key_file("/var/lib/m365sync/store.db"),
+            PathBuf::from("/var/lib/m365sync/store.db.key")
+        );
+        assert!(default_key_file("postgres://h/db").ends_with("m365sync/secret.key"));
+    }
+}

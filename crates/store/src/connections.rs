@@ -1,0 +1,182 @@
+//! Connections: an app registration's credentials for one tenant, the secret sealed at rest.
+
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+
+use crate::backend::{Columns, on_pool, on_tx};
+use crate::error::{Context, Executed, Result, StoreError};
+use crate::{Store, now_millis};
+
+pub struct NewConnection {
+    pub name: ConnectionName,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub secret: ClientSecret,
+    pub cloud: Cloud,
+    pub datasets: Vec<Dataset>,
+}
+
+/// A saved connection. The secret is not part of it: ask the store for it when needed.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: i64,
+    pub name: ConnectionName,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub cloud: Cloud,
+    pub datasets: Vec<Dataset>,
+    pub created_at: i64,
+}
+
+fn binding(id: i64) -> String {
+    format!("connections.client_secret:{id}")
+}
+
+fn connection_from(row: &impl Columns) -> Result<Connection> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("connection {what}: {e}"));
+    Ok(Connection {
+        id: row.int_req("id")?,
+        name: ConnectionName::parse(&row.text_req("name")?)
+            .map_err(|e| corrupt("name", e.to_string()))?,
+        tenant_id: TenantId::parse(&row.text_req("tenant_id")?)
+            .map_err(|e| corrupt("tenant", e.to_string()))?,
+        client_id: ClientId::parse(&row.text_req("client_id")?)
+            .map_err(|e| corrupt("client", e.to_string()))?,
+        cloud: serde_json::from_str(&row.text_req("cloud")?)
+            .map_err(|e| corrupt("cloud", e.to_string()))?,
+        datasets: serde_json::from_str(&row.text_req("datasets")?)
+            .map_err(|e| corrupt("datasets", e.to_string()))?,
+        created_at: row.int_req("created_at")?,
+    })
+}
+
+macro_rules! select_connections {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, created_at FROM connections",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    /// Saves a new connection; a name already in use is refused, never overwritten.
+    pub async fn add_connection(&self, new: NewConnection) -> Result<Connection> {
+        if self.connection(new.name.as_str()).await?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "a connection named '{}' already exists; remove it with `m365sync connection remove {}` or choose another name",
+                new.name, new.name
+            )));
+        }
+        let now = now_millis();
+        let cloud =
+            serde_json::to_string(&new.cloud).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let datasets =
+            serde_json::to_string(&new.datasets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        // The row id is part of the sealed secret's binding, so insert first, then seal.
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(new.name.as_str())
+        .bind(new.tenant_id.to_string())
+        .bind(new.client_id.to_string())
+        .bind(&cloud)
+        .bind(&datasets)
+        .bind(now)
+        .fetch_one(c)
+        .await
+        .doing("saving a connection")
+        })?;
+        let sealed = self.cipher.seal(new.secret.expose(), &binding(id))?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE connections SET client_secret = $1 WHERE id = $2"
+        )
+        .bind(&sealed)
+        .bind(id)
+        .execute(c)
+        .await
+        .done("saving a connection"))?;
+        tx.commit().await?;
+        Ok(Connection {
+            id,
+            name: new.name,
+            tenant_id: new.tenant_id,
+            client_id: new.client_id,
+            cloud: new.cloud,
+            datasets: new.datasets,
+            created_at: now,
+        })
+    }
+
+    pub async fn connections(&self) -> Result<Vec<Connection>> {
+        let rows = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(select_connections!(" ORDER BY name"))
+                .fetch_all(p)
+                .await
+                .doing("listing connections")?;
+            rows.iter().map(connection_from).collect::<Result<Vec<_>>>()
+        })?;
+        Ok(rows)
+    }
+
+    pub async fn connection(&self, name: &str) -> Result<Option<Connection>> {
+        on_pool!(&self.pool, |p| {
+            let row = sqlx::query(select_connections!(" WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(p)
+                .await
+                .doing("reading a connection")?;
+            row.as_ref().map(connection_from).transpose()
+        })
+    }
+
+    /// The connection's secret, unsealed. Only the sync asks for it, just before a token request.
+    pub async fn connection_secret(&self, connection: &Connection) -> Result<ClientSecret> {
+        let sealed: String = on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT client_secret FROM connections WHERE id = $1"
+        )
+        .bind(connection.id)
+        .fetch_one(p)
+        .await
+        .doing("reading a connection's secret"))?;
+        let plain = self.cipher.open(&sealed, &binding(connection.id))?;
+        ClientSecret::parse(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Replaces a connection's secret (a rotated or renewed one).
+    pub async fn set_connection_secret(
+        &self,
+        connection: &Connection,
+        secret: &ClientSecret,
+    ) -> Result<()> {
+        let sealed = self.cipher.seal(secret.expose(), &binding(connection.id))?;
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE connections SET client_secret = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(&sealed)
+        .bind(now_millis())
+        .bind(connection.id)
+        .execute(p)
+        .await
+        .done("saving a connection's secret"))?;
+        Ok(())
+    }
+
+    /// Removes a connection. What it synced stays: contacts belong to their organisation.
+    pub async fn remove_connection(&self, name: &str) -> Result<()> {
+        let result = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM connections WHERE name = $1"
+        )
+        .bind(name)
+        .execute(p)
+        .await
+        .done("removing a connection")?);
+        if result == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,443 @@
+//! Contacts: people synced from a tenant, keyed by (tenant id, object id).
+
+use std::collections::{HashMap, HashSet};
+
+use domain::records::fingerprint;
+use domain::{ContactRecord, ObjectId, TenantId};
+use serde::Serialize;
+
+use crate::backend::{Columns, Pool, Tx, on_pool, on_tx};
+use crate::error::{Context, Executed, Result};
+use crate::{StepCounts, Store, now_millis};
+
+/// Which contacts to list.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub tenant_id: Option<TenantId>,
+    pub organization_id: Option<i64>,
+    pub include_archived: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxSummary {
+    pub storage_used_bytes: Option<i64>,
+    pub item_count: Option<i64>,
+    pub prohibit_send_quota_bytes: Option<i64>,
+    pub issue_warning_quota_bytes: Option<i64>,
+    pub prohibit_send_receive_quota_bytes: Option<i64>,
+    pub has_archive: Option<bool>,
+    pub last_activity_date: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactRow {
+    pub id: i64,
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub organization_id: i64,
+    pub organization: String,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub office_location: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub business_phones: Vec<String>,
+    pub account_enabled: Option<bool>,
+    pub user_type: Option<String>,
+    /// SKU part numbers (the SKU id where the licence itself is not known).
+    pub licenses: Vec<String>,
+    pub mailbox: Option<MailboxSummary>,
+    pub archived: bool,
+}
+
+struct Existing {
+    id: i64,
+    fingerprint: Option<String>,
+    archived: bool,
+}
+
+fn contact_from(row: &impl Columns) -> Result<ContactRow> {
+    Ok(ContactRow {
+        id: row.int_req("id")?,
+        object_id: row.text("object_id")?,
+        tenant_id: row.text("tenant_id")?,
+        organization_id: row.int_req("organization_id")?,
+        organization: row.text_req("organization")?,
+        display_name: row.text_req("display_name")?,
+        given_name: row.text("given_name")?,
+        surname: row.text("surname")?,
+        email: row.text("email")?,
+        user_principal_name: row.text("user_principal_name")?,
+        job_title: row.text("job_title")?,
+        department: row.text("department")?,
+        office_location: row.text("office_location")?,
+        mobile_phone: row.text("mobile_phone")?,
+        business_phones: row.json_list("business_phones")?,
+        account_enabled: row.flag("account_enabled")?,
+        user_type: row.text("user_type")?,
+        licenses: Vec::new(),
+        mailbox: None,
+        archived: row.flag("archived")?.unwrap_or(false),
+    })
+}
+
+/// Binds a contact's synced fields, in the order of the INSERT and UPDATE below ($1..$15).
+macro_rules! bind_contact {
+    ($query:expr, $org:expr, $r:expr, $print:expr, $phones:expr) => {
+        $query
+            .bind($org)
+            .bind($r.tenant_id.to_string())
+            .bind($r.object_id.to_string())
+            .bind($r.user_principal_name.as_str())
+            .bind($r.user_principal_name.key())
+            .bind($r.email.as_deref())
+            .bind($r.email.as_deref().map(str::to_lowercase))
+            .bind(&$r.display_name)
+            .bind($r.given_name.as_deref())
+            .bind($r.surname.as_deref())
+            .bind($r.job_title.as_deref())
+            .bind($r.department.as_deref())
+            .bind($r.office_location.as_deref())
+            .bind($r.mobile_phone.as_deref())
+            .bind($phones)
+            .bind($r.account_enabled)
+            .bind(&$r.user_type)
+            .bind($print)
+    };
+}
+
+const INSERT_CONTACT: &str = "INSERT INTO contacts (organization_id, tenant_id, object_id, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type, fingerprint, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING id";
+const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, account_enabled = $16, user_type = $17, fingerprint = $18, updated_at = $19, archived = FALSE, archived_at = NULL WHERE id = $20";
+
+impl Store {
+    /// Writes one page of users: new ones created, changed ones updated, the rest untouched, all
+    /// in one transaction. A user not known by object id may link a contact of the organisation
+    /// that was there before the first sync (same UPN or email, no object id yet).
+    pub async fn apply_contacts(
+        &self,
+        organization_id: i64,
+        records: &[ContactRecord],
+    ) -> Result<StepCounts> {
+        let mut counts = StepCounts::default();
+        let Some(first) = records.first() else {
+            return Ok(counts);
+        };
+        let tenant = first.tenant_id.to_string();
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        let existing = existing_contacts(&mut tx, &tenant, records).await?;
+        let unlinked: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+            "SELECT COUNT(*) FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE"
+        )
+        .bind(organization_id)
+        .fetch_one(c)
+        .await
+        .doing("counting unlinked contacts")
+        })?;
+        for record in records {
+            let print = fingerprint(record);
+            let phones =
+                serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
+            let found = existing.get(&record.object_id.to_string());
+            if let Some(found) = found
+                && !found.archived
+                && found.fingerprint.as_deref() == Some(print.as_str())
+            {
+                counts.unchanged += 1;
+                continue;
+            }
+            let target = match found {
+                Some(found) => Some(found.id),
+                None if unlinked > 0 => link_candidate(&mut tx, organization_id, record).await?,
+                None => None,
+            };
+            let id = match target {
+                Some(id) => {
+                    on_tx!(&mut tx, |c| bind_contact!(
+                        sqlx::query(UPDATE_CONTACT),
+                        organization_id,
+                        record,
+                        &print,
+                        &phones
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(c)
+                    .await
+                    .done("updating a contact"))?;
+                    counts.updated += 1;
+                    on_tx!(&mut tx, |c| sqlx::query(
+                        "DELETE FROM contact_licenses WHERE contact_id = $1"
+                    )
+                    .bind(id)
+                    .execute(c)
+                    .await
+                    .done("updating a contact's licences"))?;
+                    id
+                }
+                None => {
+                    let id: i64 = on_tx!(&mut tx, |c| bind_contact!(
+                        sqlx::query_scalar(INSERT_CONTACT),
+                        organization_id,
+                        record,
+                        &print,
+                        &phones
+                    )
+                    .bind(now)
+                    .fetch_one(c)
+                    .await
+                    .doing("creating a contact"))?;
+                    counts.created += 1;
+                    id
+                }
+            };
+            for sku in &record.license_sku_ids {
+                on_tx!(&mut tx, |c| {
+                    sqlx::query("INSERT INTO contact_licenses (contact_id, sku_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .bind(sku)
+                    .execute(c).await.done("saving a contact's licences")
+                })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Archives the tenant's contacts that a complete listing did not return. Only a listing that
+    /// ran to its last page may call this (invariant 3).
+    pub async fn archive_contacts_not_in(
+        &self,
+        tenant_id: &TenantId,
+        seen: &HashSet<ObjectId>,
+    ) -> Result<u64> {
+        let seen: HashSet<String> = seen.iter().map(ToString::to_string).collect();
+        let active: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query("SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL")
+                .bind(tenant_id.to_string())
+                .fetch_all(p)
+                .await
+                .doing("listing contacts to archive")?;
+            rows.iter()
+                .map(|r| Ok((r.int_req("id")?, r.text_req("object_id")?)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let gone: Vec<i64> = active
+            .into_iter()
+            .filter(|(_, object)| !seen.contains(object))
+            .map(|(id, _)| id)
+            .collect();
+        self.archive_rows("contacts", &gone).await
+    }
+
+    /// Archives rows of `table` by id, in one transaction.
+    pub(crate) async fn archive_rows(&self, table: &'static str, ids: &[i64]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = match table {
+            "contacts" => {
+                "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE id = $2"
+            }
+            "mailboxes" => "UPDATE mailboxes SET archived = TRUE, updated_at = $1 WHERE id = $2",
+            _ => "UPDATE licenses SET archived = TRUE, updated_at = $1 WHERE id = $2",
+        };
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        for id in ids {
+            on_tx!(&mut tx, |c| sqlx::query(sql)
+                .bind(now)
+                .bind(*id)
+                .execute(c)
+                .await
+                .done("archiving"))?;
+        }
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    /// A page of contacts in id order after `after_id`, with their licences and mailbox.
+    pub async fn contacts_page(
+        &self,
+        filter: &ContactFilter,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ContactRow>> {
+        let tenant = filter.tenant_id.map(|t| t.to_string());
+        let mut contacts = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT c.*, o.name AS organization FROM contacts c JOIN organizations o ON o.id = c.organization_id \
+                 WHERE c.id > $1 AND ($2 IS NULL OR c.tenant_id = $2) AND ($3 IS NULL OR c.organization_id = $3) AND ($4 OR c.archived = FALSE) \
+                 ORDER BY c.id LIMIT $5",
+            )
+            .bind(after_id)
+            .bind(tenant.as_deref())
+            .bind(filter.organization_id)
+            .bind(filter.include_archived)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .doing("listing contacts")?;
+            rows.iter().map(contact_from).collect::<Result<Vec<_>>>()
+        })?;
+        let (Some(low), Some(high)) = (
+            contacts.first().map(|c| c.id),
+            contacts.last().map(|c| c.id),
+        ) else {
+            return Ok(contacts);
+        };
+        let licenses = contact_licenses(&self.pool, low, high).await?;
+        let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
+        for contact in &mut contacts {
+            contact.licenses = licenses.get(&contact.id).cloned().unwrap_or_default();
+            contact.mailbox = mailboxes.get(&contact.id).cloned();
+        }
+        Ok(contacts)
+    }
+
+    /// Every contact matching the filter, read a page at a time and handed to `each`.
+    pub async fn each_contact(
+        &self,
+        filter: &ContactFilter,
+        mut each: impl FnMut(ContactRow) -> Result<()>,
+    ) -> Result<u64> {
+        let mut after = 0;
+        let mut total = 0;
+        loop {
+            let page = self.contacts_page(filter, after, 500).await?;
+            let Some(last) = page.last() else {
+                return Ok(total);
+            };
+            after = last.id;
+            for contact in page {
+                total += 1;
+                each(contact)?;
+            }
+        }
+    }
+}
+
+async fn existing_contacts(
+    tx: &mut Tx,
+    tenant: &str,
+    records: &[ContactRecord],
+) -> Result<HashMap<String, Existing>> {
+    on_tx!(tx, |c| {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, object_id, fingerprint, archived FROM contacts WHERE tenant_id = ",
+        );
+        query
+            .push_bind(tenant.to_string())
+            .push(" AND object_id IN (");
+        let mut ids = query.separated(", ");
+        for record in records {
+            ids.push_bind(record.object_id.to_string());
+        }
+        query.push(")");
+        let rows = query
+            .build()
+            .fetch_all(c)
+            .await
+            .doing("reading existing contacts")?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.text_req("object_id")?,
+                    Existing {
+                        id: r.int_req("id")?,
+                        fingerprint: r.text("fingerprint")?,
+                        archived: r.flag("archived")?.unwrap_or(false),
+                    },
+                ))
+            })
+            .collect()
+    })
+}
+
+async fn link_candidate(
+    tx: &mut Tx,
+    organization_id: i64,
+    record: &ContactRecord,
+) -> Result<Option<i64>> {
+    let upn = record.user_principal_name.key().to_string();
+    let email = record
+        .email
+        .as_deref()
+        .map(str::to_lowercase)
+        .unwrap_or_else(|| upn.clone());
+    on_tx!(tx, |c| {
+        sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE AND (upn_key = $2 OR email_key = $2 OR email_key = $3) ORDER BY id LIMIT 1",
+    )
+    .bind(organization_id)
+    .bind(&upn)
+    .bind(&email)
+    .fetch_optional(c)
+    .await
+    .doing("looking for a contact to link")
+    })
+}
+
+async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i64, Vec<String>>> {
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT cl.contact_id, cl.sku_id, l.sku_part_number FROM contact_licenses cl JOIN contacts c ON c.id = cl.contact_id \
+             LEFT JOIN licenses l ON l.tenant_id = c.tenant_id AND l.sku_id = cl.sku_id \
+             WHERE cl.contact_id BETWEEN $1 AND $2 ORDER BY cl.contact_id, l.sku_part_number, cl.sku_id",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(p)
+        .await
+        .doing("reading contacts' licences")?;
+        let mut map: HashMap<i64, Vec<String>> = HashMap::new();
+        for r in &rows {
+            let name = match r.text("sku_part_number")? {
+                Some(part) => part,
+                None => r.text_req("sku_id")?,
+            };
+            map.entry(r.int_req("contact_id")?).or_default().push(name);
+        }
+        Ok(map)
+    })
+}
+
+async fn contact_mailboxes(
+    pool: &Pool,
+    low: i64,
+    high: i64,
+) -> Result<HashMap<i64, MailboxSummary>> {
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT contact_id, storage_used_bytes, item_count, prohibit_send_quota_bytes, issue_warning_quota_bytes, prohibit_send_receive_quota_bytes, has_archive, last_activity_date \
+             FROM mailboxes WHERE contact_id BETWEEN $1 AND $2 AND archived = FALSE AND is_deleted = FALSE",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(p)
+        .await
+        .doing("reading contacts' mailboxes")?;
+        let mut map = HashMap::new();
+        for r in &rows {
+            map.insert(
+                r.int_req("contact_id")?,
+                MailboxSummary {
+                    storage_used_bytes: r.int("storage_used_bytes")?,
+                    item_count: r.int("item_count")?,
+                    prohibit_send_quota_bytes: r.int("prohibit_send_quota_bytes")?,
+                    issue_warning_quota_bytes: r.int("issue_warning_quota_bytes")?,
+                    prohibit_send_receive_quota_bytes: r
+                        .int("prohibit_send_receive_quota_bytes")?,
+                    has_archive: r.flag("has_archive")?,
+                    last_activity_date: r.text("last_activity_date")?,
+                },
+            );
+        }
+        Ok(map)
+    })
+}

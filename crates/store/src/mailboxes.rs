@@ -1,0 +1,203 @@
+//! Mailboxes from the usage report, joined to contacts by UPN (case-insensitively).
+
+use std::collections::{HashMap, HashSet};
+
+use domain::records::fingerprint;
+use domain::{MailboxRecord, TenantId};
+
+use crate::backend::{Columns, Tx, on_pool, on_tx};
+use crate::error::{Context, Executed, Result};
+use crate::{StepCounts, Store, now_millis};
+
+struct Existing {
+    fingerprint: String,
+    contact_id: Option<i64>,
+    archived: bool,
+}
+
+impl Store {
+    /// Writes one batch of report rows. A row is unchanged only when its figures and the contact
+    /// it belongs to are both as stored.
+    pub async fn apply_mailboxes(
+        &self,
+        tenant_id: &TenantId,
+        records: &[MailboxRecord],
+    ) -> Result<StepCounts> {
+        let mut counts = StepCounts::default();
+        if records.is_empty() {
+            return Ok(counts);
+        }
+        let tenant = tenant_id.to_string();
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        let keys: Vec<String> = records
+            .iter()
+            .map(|r| r.user_principal_name.key().to_string())
+            .collect();
+        let existing = existing_mailboxes(&mut tx, &tenant, &keys).await?;
+        let contacts = contacts_by_upn(&mut tx, &tenant, &keys).await?;
+        for (record, key) in records.iter().zip(&keys) {
+            let print = fingerprint(record);
+            // A deleted mailbox belongs to nobody, even if its old UPN was reused.
+            let contact_id = if record.is_deleted {
+                None
+            } else {
+                contacts.get(key).copied()
+            };
+            let found = existing.get(key);
+            if let Some(found) = found
+                && !found.archived
+                && found.fingerprint == print
+                && found.contact_id == contact_id
+            {
+                counts.unchanged += 1;
+                continue;
+            }
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, contact_id, display_name, is_deleted, storage_used_bytes, item_count, \
+                 issue_warning_quota_bytes, prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes, deleted_item_count, deleted_item_size_bytes, \
+                 has_archive, created_date, last_activity_date, fingerprint, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+                 ON CONFLICT (tenant_id, upn_key) DO UPDATE SET user_principal_name = excluded.user_principal_name, contact_id = excluded.contact_id, \
+                 display_name = excluded.display_name, is_deleted = excluded.is_deleted, storage_used_bytes = excluded.storage_used_bytes, \
+                 item_count = excluded.item_count, issue_warning_quota_bytes = excluded.issue_warning_quota_bytes, \
+                 prohibit_send_quota_bytes = excluded.prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes = excluded.prohibit_send_receive_quota_bytes, \
+                 deleted_item_count = excluded.deleted_item_count, deleted_item_size_bytes = excluded.deleted_item_size_bytes, \
+                 has_archive = excluded.has_archive, created_date = excluded.created_date, last_activity_date = excluded.last_activity_date, \
+                 fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
+            )
+            .bind(&tenant)
+            .bind(key)
+            .bind(record.user_principal_name.as_str())
+            .bind(contact_id)
+            .bind(record.display_name.as_deref())
+            .bind(record.is_deleted)
+            .bind(record.storage_used_bytes)
+            .bind(record.item_count)
+            .bind(record.issue_warning_quota_bytes)
+            .bind(record.prohibit_send_quota_bytes)
+            .bind(record.prohibit_send_receive_quota_bytes)
+            .bind(record.deleted_item_count)
+            .bind(record.deleted_item_size_bytes)
+            .bind(record.has_archive)
+            .bind(record.created_date.as_deref())
+            .bind(record.last_activity_date.as_deref())
+            .bind(&print)
+            .bind(now)
+            .execute(c).await.done("saving a mailbox")
+            })?;
+            if found.is_some() {
+                counts.updated += 1;
+            } else {
+                counts.created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Archives the tenant's mailboxes a complete report did not list.
+    pub async fn archive_mailboxes_not_in(
+        &self,
+        tenant_id: &TenantId,
+        seen_upn_keys: &HashSet<String>,
+    ) -> Result<u64> {
+        let active: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT id, upn_key FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE",
+            )
+            .bind(tenant_id.to_string())
+            .fetch_all(p)
+            .await
+            .doing("listing mailboxes to archive")?;
+            rows.iter()
+                .map(|r| Ok((r.int_req("id")?, r.text_req("upn_key")?)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let gone: Vec<i64> = active
+            .into_iter()
+            .filter(|(_, key)| !seen_upn_keys.contains(key))
+            .map(|(id, _)| id)
+            .collect();
+        self.archive_rows("mailboxes", &gone).await
+    }
+
+    /// How many mailboxes of a tenant are attached to a contact (for tests and the run summary).
+    pub async fn attached_mailbox_count(&self, tenant_id: &TenantId) -> Result<i64> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mailboxes WHERE tenant_id = $1 AND contact_id IS NOT NULL AND archived = FALSE"
+        )
+        .bind(tenant_id.to_string())
+        .fetch_one(p)
+        .await
+        .doing("counting mailboxes")
+        })
+    }
+}
+
+async fn existing_mailboxes(
+    tx: &mut Tx,
+    tenant: &str,
+    keys: &[String],
+) -> Result<HashMap<String, Existing>> {
+    on_tx!(tx, |c| {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT upn_key, fingerprint, contact_id, archived FROM mailboxes WHERE tenant_id = ",
+        );
+        query
+            .push_bind(tenant.to_string())
+            .push(" AND upn_key IN (");
+        let mut list = query.separated(", ");
+        for key in keys {
+            list.push_bind(key.clone());
+        }
+        query.push(")");
+        let rows = query
+            .build()
+            .fetch_all(c)
+            .await
+            .doing("reading existing mailboxes")?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.text_req("upn_key")?,
+                    Existing {
+                        fingerprint: r.text_req("fingerprint")?,
+                        contact_id: r.int("contact_id")?,
+                        archived: r.flag("archived")?.unwrap_or(false),
+                    },
+                ))
+            })
+            .collect()
+    })
+}
+
+async fn contacts_by_upn(
+    tx: &mut Tx,
+    tenant: &str,
+    keys: &[String],
+) -> Result<HashMap<String, i64>> {
+    on_tx!(tx, |c| {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, upn_key FROM contacts WHERE archived = FALSE AND tenant_id = ",
+        );
+        query
+            .push_bind(tenant.to_string())
+            .push(" AND upn_key IN (");
+        let mut list = query.separated(", ");
+        for key in keys {
+            list.push_bind(key.clone());
+        }
+        query.push(")");
+        let rows = query
+            .build()
+            .fetch_all(c)
+            .await
+            .doing("finding mailboxes' contacts")?;
+        rows.iter()
+            .map(|r| Ok((r.text_req("upn_key")?, r.int_req("id")?)))
+            .collect()
+    })
+}

@@ -1,0 +1,91 @@
+//! Forward-only migrations, one folder per backend, applied in order on open.
+
+use crate::backend::{Pool, on_pool};
+use crate::error::{Context, Executed, Result, StoreError};
+
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
+/// Applies one migration inside an open transaction unless it was applied before.
+macro_rules! apply_once {
+    ($tx:expr, $sql:expr, $version:expr) => {{
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind($version)
+                .fetch_optional(&mut *$tx)
+                .await
+                .doing("reading migrations")?;
+        if found.is_none() {
+            sqlx::raw_sql($sql)
+                .execute(&mut *$tx)
+                .await
+                .doing("applying a migration")?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind($version)
+                .bind(crate::now_millis())
+                .execute(&mut *$tx)
+                .await
+                .doing("recording a migration")?;
+        }
+        found.is_none()
+    }};
+}
+
+pub(crate) async fn run(pool: &Pool) -> Result<()> {
+    on_pool!(pool, |p| sqlx::query(CREATE_TABLE)
+        .execute(p)
+        .await
+        .done("creating the migrations table"))?;
+    for migration in MIGRATIONS {
+        let applied = match pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .doing("starting a migration")?;
+                let applied = apply_once!(tx, migration.sqlite, migration.version);
+                tx.commit().await.doing("committing a migration")?;
+                applied
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await.doing("starting a migration")?;
+                // Several workers may start together: one migrates, the others wait and skip.
+                sqlx::query("SELECT pg_advisory_xact_lock(365365)")
+                    .execute(&mut *tx)
+                    .await
+                    .doing("locking for migration")?;
+                let applied = apply_once!(tx, migration.postgres, migration.version);
+                tx.commit().await.doing("committing a migration")?;
+                applied
+            }
+        };
+        if applied {
+            tracing::info!(version = migration.version, "applied migration");
+        }
+    }
+    let newest: Option<i64> = on_pool!(pool, |p| sqlx::query_scalar(
+        "SELECT MAX(version) FROM schema_migrations"
+    )
+    .fetch_one(p)
+    .await
+    .doing("reading the schema version"))?;
+    let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    if newest.unwrap_or(0) > known {
+        return Err(StoreError::Conflict(format!(
+            "this store has schema version {} but this m365sync knows only up to {known}; upgrade m365sync",
+            newest.unwrap_or(0)
+        )));
+    }
+    Ok(())
+}

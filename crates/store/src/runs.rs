@@ -1,0 +1,244 @@
+//! The run log: every sync run and each of its steps, with counts and messages.
+
+use domain::{RunStatus, StepStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Columns, on_pool};
+use crate::error::{Context, Executed, Result, StoreError};
+use crate::{Store, now_millis};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub archived: u64,
+}
+
+impl std::ops::AddAssign for StepCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.archived += other.archived;
+    }
+}
+
+impl StepCounts {
+    /// Records written: what an unchanged resync must keep at zero.
+    pub fn writes(&self) -> u64 {
+        self.created + self.updated + self.archived
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunWarning {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub id: i64,
+    pub dataset: String,
+    pub status: StepStatus,
+    #[serde(flatten)]
+    pub counts: StepCounts,
+    pub message: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub connection_name: String,
+    pub kind: String,
+    pub status: RunStatus,
+    pub warnings: Vec<RunWarning>,
+    pub message: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub steps: Vec<StepRow>,
+}
+
+fn counts(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+fn step_from(row: &impl Columns) -> Result<StepRow> {
+    let status = row.text_req("status")?;
+    Ok(StepRow {
+        id: row.int_req("id")?,
+        dataset: row.text_req("dataset")?,
+        status: StepStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("step status '{status}'")))?,
+        counts: StepCounts {
+            created: counts(row.int_req("created")?),
+            updated: counts(row.int_req("updated")?),
+            unchanged: counts(row.int_req("unchanged")?),
+            archived: counts(row.int_req("archived")?),
+        },
+        message: row.text("message")?,
+        started_at: row.int_req("started_at")?,
+        finished_at: row.int("finished_at")?,
+    })
+}
+
+fn run_from(row: &impl Columns) -> Result<RunRow> {
+    let status = row.text_req("status")?;
+    Ok(RunRow {
+        id: row.int_req("id")?,
+        connection_name: row.text_req("connection_name")?,
+        kind: row.text_req("kind")?,
+        status: RunStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status '{status}'")))?,
+        warnings: serde_json::from_str(&row.text_req("warnings")?)
+            .map_err(|e| StoreError::Corrupt(format!("run warnings: {e}")))?,
+        message: row.text("message")?,
+        started_at: row.int_req("started_at")?,
+        finished_at: row.int("finished_at")?,
+        steps: Vec::new(),
+    })
+}
+
+impl Store {
+    pub async fn start_run(
+        &self,
+        connection_id: i64,
+        connection_name: &str,
+        kind: &str,
+    ) -> Result<i64> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+            "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at) VALUES ($1, $2, $3, 'running', $4) RETURNING id",
+        )
+        .bind(connection_id)
+        .bind(connection_name)
+        .bind(kind)
+        .bind(now_millis())
+        .fetch_one(p)
+        .await
+        .doing("starting a run")
+        })
+    }
+
+    pub async fn start_step(&self, run_id: i64, dataset: &str) -> Result<i64> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+            "INSERT INTO sync_steps (run_id, dataset, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id",
+        )
+        .bind(run_id)
+        .bind(dataset)
+        .bind(now_millis())
+        .fetch_one(p)
+        .await
+        .doing("starting a step")
+        })
+    }
+
+    pub async fn finish_step(
+        &self,
+        step_id: i64,
+        status: StepStatus,
+        counts: StepCounts,
+        message: Option<&str>,
+    ) -> Result<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7 WHERE id = $8",
+        )
+        .bind(status.as_str())
+        .bind(counts.created as i64)
+        .bind(counts.updated as i64)
+        .bind(counts.unchanged as i64)
+        .bind(counts.archived as i64)
+        .bind(message)
+        .bind(now_millis())
+        .bind(step_id)
+        .execute(p).await.done("finishing a step")
+        })?;
+        Ok(())
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        warnings: &[RunWarning],
+        message: Option<&str>,
+    ) -> Result<()> {
+        let warnings = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into());
+        on_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4 WHERE id = $5")
+            .bind(status.as_str())
+            .bind(&warnings)
+            .bind(message)
+            .bind(now_millis())
+            .bind(run_id)
+            .execute(p).await.done("finishing a run")
+        })?;
+        Ok(())
+    }
+
+    /// Marks runs left `running` by a process that died as failed, with their open steps. Called
+    /// at start-up by the single writer (the CLI or the server) before it runs anything.
+    pub async fn fail_interrupted_runs(&self) -> Result<u64> {
+        let now = now_millis();
+        on_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE sync_steps SET status = 'failed', message = 'interrupted: the process stopped during this step', finished_at = $1 WHERE status = 'running'")
+                .bind(now)
+                .execute(p).await.done("closing interrupted steps")?;
+            let runs = sqlx::query("UPDATE sync_runs SET status = 'failed', message = 'interrupted: the process stopped during this run', finished_at = $1 WHERE status = 'running'")
+                .bind(now)
+                .execute(p).await.done("closing interrupted runs")?;
+            Ok(runs)
+        })
+    }
+
+    /// The newest runs first, with their steps; of one connection when named.
+    pub async fn runs(&self, connection_name: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+        let mut runs = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT id, connection_name, kind, status, warnings, message, started_at, finished_at FROM sync_runs WHERE ($1 IS NULL OR connection_name = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(connection_name)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .doing("listing runs")?;
+            rows.iter().map(run_from).collect::<Result<Vec<_>>>()
+        })?;
+        for run in &mut runs {
+            run.steps = self.steps(run.id).await?;
+        }
+        Ok(runs)
+    }
+
+    pub async fn run(&self, run_id: i64) -> Result<Option<RunRow>> {
+        let run = on_pool!(&self.pool, |p| {
+            let row = sqlx::query("SELECT id, connection_name, kind, status, warnings, message, started_at, finished_at FROM sync_runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(p)
+                .await
+                .doing("reading a run")?;
+            row.as_ref().map(run_from).transpose()
+        })?;
+        let Some(mut run) = run else { return Ok(None) };
+        run.steps = self.steps(run.id).await?;
+        Ok(Some(run))
+    }
+
+    async fn steps(&self, run_id: i64) -> Result<Vec<StepRow>> {
+        on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT id, dataset, status, created, updated, unchanged, archived, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
+            )
+            .bind(run_id)
+            .fetch_all(p)
+            .await
+            .doing("reading steps")?;
+            rows.iter().map(step_from).collect()
+        })
+    }
+}

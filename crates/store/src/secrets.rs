@@ -1,0 +1,277 @@
+//! Secrets at rest: XChaCha20-Poly1305 under a key from `M365SYNC_SECRET_KEY` or a key file
+//! created with mode 0600. Each ciphertext carries the id of its key and is bound (as associated
+//! data) to the row and column it belongs to, so it cannot be moved to another row.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+
+use crate::{Result, StoreError};
+
+pub const KEY_ENV: &str = "M365SYNC_SECRET_KEY";
+
+/// A 256-bit key. `Debug` shows only its id.
+#[derive(Clone)]
+pub struct SecretKey {
+    bytes: [u8; 32],
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(id {})", self.id())
+    }
+}
+
+impl SecretKey {
+    pub fn generate() -> Self {
+        Self {
+            bytes: XChaCha20Poly1305::generate_key(&mut OsRng).into(),
+        }
+    }
+
+    /// Parses a key written as base64 or as 64 hex digits.
+    pub fn parse(text: &str, source: &str) -> Result<Self> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).unwrap_or(0))
+                .collect::<Vec<u8>>()
+        } else {
+            STANDARD.decode(text).map_err(|_| bad_key(source))?
+        };
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad_key(source))?;
+        Ok(Self { bytes })
+    }
+
+    /// The key from the environment if set, else from `file`, which is created (mode 0600) when
+    /// it does not exist yet.
+    pub fn load(env_value: Option<String>, file: &Path) -> Result<Self> {
+        if let Some(value) = env_value.filter(|v| !v.trim().is_empty()) {
+            return Self::parse(&value, KEY_ENV);
+        }
+        if file.exists() {
+            check_permissions(file)?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                StoreError::Secret(format!("cannot read the key file {}: {e}", file.display()))
+            })?;
+            return Self::parse(&text, &file.display().to_string());
+        }
+        let key = Self::generate();
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Secret(format!(
+                    "cannot create {} for the key file: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+        write_private(file, &STANDARD.encode(key.bytes)).map_err(|e| {
+            StoreError::Secret(format!(
+                "cannot create the key file {}: {e}. Set {KEY_ENV} instead",
+                file.display()
+            ))
+        })?;
+        Ok(key)
+    }
+
+    /// A short, non-secret name for the key, stored beside each ciphertext.
+    pub fn id(&self) -> String {
+        Sha256::digest(self.bytes)
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn bad_key(source: &str) -> StoreError {
+    StoreError::Secret(format!(
+        "the secret key in {source} is not 32 bytes written as base64 or 64 hex digits; generate one with `openssl rand -base64 32`"
+    ))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0o600);
+    if mode & 0o077 != 0 {
+        return Err(StoreError::Secret(format!(
+            "the key file {} can be read by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[derive(Clone)]
+pub(crate) struct SecretCipher {
+    key: SecretKey,
+}
+
+impl SecretCipher {
+    pub(crate) fn new(key: SecretKey) -> Self {
+        Self { key }
+    }
+
+    /// `v1:<key id>:<nonce>:<ciphertext>`, bound to `binding` (table, column and row).
+    pub(crate) fn seal(&self, plaintext: &str, binding: &str) -> Result<String> {
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key.bytes));
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: binding.as_bytes(),
+                },
+            )
+            .map_err(|_| StoreError::Secret("encryption failed".into()))?;
+        Ok(format!(
+            "v1:{}:{}:{}",
+            self.key.id(),
+            STANDARD.encode(nonce),
+            STANDARD.encode(sealed)
+        ))
+    }
+
+    pub(crate) fn open(&self, envelope: &str, binding: &str) -> Result<String> {
+        let parts: Vec<&str> = envelope.split(':').collect();
+        let [version, key_id, nonce, sealed] = parts.as_slice() else {
+            return Err(StoreError::Corrupt(format!(
+                "a stored secret for {binding} is not in the v1 envelope"
+            )));
+        };
+        if *version != "v1" {
+            return Err(StoreError::Corrupt(format!(
+                "a stored secret for {binding} has unknown version {version}"
+            )));
+        }
+        if *key_id != self.key.id() {
+            return Err(StoreError::Secret(format!(
+                "the secrets in this store were sealed with key {key_id}, but the key in use is {}; set {KEY_ENV} (or the key file) to the key this store was created with",
+                self.key.id()
+            )));
+        }
+        let nonce = STANDARD
+            .decode(nonce)
+            .map_err(|_| StoreError::Corrupt("secret nonce".into()))?;
+        let sealed = STANDARD
+            .decode(sealed)
+            .map_err(|_| StoreError::Corrupt("secret ciphertext".into()))?;
+        if nonce.len() != 24 {
+            return Err(StoreError::Corrupt("secret nonce length".into()));
+        }
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key.bytes));
+        let plain = cipher
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: binding.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                StoreError::Secret(format!(
+                    "the stored secret for {binding} does not open with this key"
+                ))
+            })?;
+        String::from_utf8(plain).map_err(|_| StoreError::Corrupt("secret is not text".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_row() {
+        let cipher = SecretCipher::new(SecretKey::generate());
+        let sealed = cipher
+            .seal("Abc8Q~value", "connections.client_secret:1")
+            .unwrap();
+        assert!(!sealed.contains("Abc8Q~value"));
+        assert_eq!(
+            cipher.open(&sealed, "connections.client_secret:1").unwrap(),
+            "Abc8Q~value"
+        );
+        assert!(cipher.open(&sealed, "connections.client_secret:2").is_err());
+        let other = SecretCipher::new(SecretKey::generate());
+        assert!(
+            other
+                .open(&sealed, "connections.client_secret:1")
+                .unwrap_err()
+                .to_string()
+                .contains(KEY_ENV)
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_read_back() {
+        let dir = tempfile_dir();
+        let path = dir.join("store.db.key");
+        let first = SecretKey::load(None, &path).unwrap();
+        let again = SecretKey::load(None, &path).unwrap();
+        assert_eq!(first.id(), again.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(
+                SecretKey::load(None, &path)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("chmod 600")
+            );
+        }
+        let from_env = SecretKey::load(Some(STANDARD.encode([7u8; 32])), &path).unwrap();
+        assert_ne!(from_env.id(), first.id());
+        assert!(SecretKey::parse("short", KEY_ENV).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("m365sync-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

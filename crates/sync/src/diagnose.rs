@@ -1,0 +1,133 @@
+//! `connection test`: what exactly is wrong with a connection, and what to do about it.
+
+use domain::Dataset;
+use domain::dataset::missing_permissions;
+use graph::{GraphError, RetryPolicy, TokenProblem};
+use serde::Serialize;
+use store::{Connection, Store};
+
+use crate::{Result, graph_client};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionTestReport {
+    pub ok: bool,
+    pub problems: Vec<Problem>,
+    pub granted_permissions: Vec<String>,
+    pub missing_permissions: Vec<String>,
+    /// What each dataset's probe found: `ok`, or the problem's code.
+    pub datasets: Vec<(Dataset, String)>,
+}
+
+fn probe_path(dataset: Dataset) -> &'static str {
+    match dataset {
+        Dataset::Organization => "v1.0/organization?$select=id",
+        Dataset::Licenses => "v1.0/subscribedSkus?$select=skuId",
+        Dataset::Users => "v1.0/users?$top=1&$select=id",
+        // Answers 302 without a download: enough to learn that the permission works.
+        Dataset::Mailboxes => "v1.0/reports/getMailboxUsageDetail(period='D7')",
+    }
+}
+
+/// Gets a token, reads the permissions it carries, and probes each chosen dataset.
+pub async fn test_connection(
+    store: &Store,
+    connection: &Connection,
+    retry: RetryPolicy,
+) -> Result<ConnectionTestReport> {
+    let secret = store.connection_secret(connection).await?;
+    let client = graph_client(connection, &secret, retry)?;
+    let mut report = ConnectionTestReport {
+        ok: false,
+        problems: Vec::new(),
+        granted_permissions: Vec::new(),
+        missing_permissions: Vec::new(),
+        datasets: Vec::new(),
+    };
+    let token = match client.token().await {
+        Ok(token) => token,
+        Err(error) => {
+            let mut problem = problem_from(&error);
+            if secret.looks_like_secret_id()
+                && matches!(
+                    &error,
+                    GraphError::Token {
+                        problem: TokenProblem::InvalidSecret,
+                        ..
+                    }
+                )
+            {
+                problem = Problem {
+                    code: "secret_id_not_value".into(),
+                    message: "the client secret has the shape of a GUID: that is the secret's ID, not its Value".into(),
+                    fix: "In Entra admin center › App registrations › your app › Certificates & secrets, copy the Value column (shown only when the secret is created; create a new secret if it is hidden), then run `m365sync connection add` again with it".into(),
+                };
+            }
+            report.problems.push(problem);
+            return Ok(report);
+        }
+    };
+    report.granted_permissions = token.roles.clone();
+    let mut datasets: Vec<Dataset> = Dataset::ALL
+        .into_iter()
+        .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
+        .collect();
+    datasets.dedup();
+    let missing = missing_permissions(&datasets, &token.roles);
+    report.missing_permissions = missing.iter().map(|p| p.to_string()).collect();
+    if token.roles.is_empty() {
+        report.problems.push(Problem {
+            code: "consent_missing".into(),
+            message: "the token carries no application permissions: admin consent has not been granted".into(),
+            fix: "In Entra admin center › App registrations › your app › API permissions, add the application permissions and press \"Grant admin consent\"".into(),
+        });
+    } else {
+        for permission in &missing {
+            let needing: Vec<&str> = datasets
+                .iter()
+                .filter(|d| d.permission() == *permission)
+                .map(|d| d.name())
+                .collect();
+            report.problems.push(Problem {
+                code: "permission_missing".into(),
+                message: format!("the app lacks the application permission {permission}, needed for {}", needing.join(", ")),
+                fix: format!("Add Microsoft Graph › Application permissions › {permission} to the app registration and grant admin consent; or remove those datasets from the connection"),
+            });
+        }
+    }
+    for dataset in datasets {
+        if !dataset.is_granted(&token.roles) {
+            report.datasets.push((dataset, "permission_missing".into()));
+            continue;
+        }
+        match client.probe(probe_path(dataset)).await {
+            Ok(()) => report.datasets.push((dataset, "ok".into())),
+            Err(error) => {
+                let mut problem = problem_from(&error);
+                problem.message = format!("{}: {}", dataset.name(), problem.message);
+                report.datasets.push((dataset, problem.code.clone()));
+                report.problems.push(problem);
+            }
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+fn problem_from(error: &GraphError) -> Problem {
+    let message = match error {
+        GraphError::Token { description, .. } => description.clone(),
+        other => other.to_string(),
+    };
+    Problem {
+        code: error.code().to_string(),
+        message,
+        fix: error.fix(),
+    }
+}
