@@ -32,7 +32,7 @@ fn aad_error(state: &SimState, status: StatusCode, error: &str, code: u64, text:
     let correlation = state.request_id();
     let timestamp = crate::state::civil_date((now_secs() / 86_400) as i64);
     let description = format!(
-        "AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}"
+        "AADSTS{code}: {text}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}"
     );
     let body = json!({
         "error": error,

@@ -1,1 +1,202 @@
-//! placeholder
+//! Test support, shared by every crate's integration tests.
+//!
+//! Owns: a fresh store per test (SQLite in a temporary folder, or a PostgreSQL database of its
+//! own that is dropped afterwards), the simulator on port 0, and `TestApp`, which ties the two
+//! together with typed helpers (`app.add_connection(..)`, `app.sync(..)`). Logs stay quiet unless
+//! `TEST_LOG` is set.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use graph::{RetryPolicy, Sleeper};
+use graph_sim::{RunningSimulator, SimConfig, TenantInfo, TenantSpec};
+use store::{Connection, NewConnection, SecretKey, Store};
+use sync::{NoProgress, SyncEngine, SyncReport};
+
+pub use graph_sim;
+
+static LOGS: Once = Once::new();
+
+fn init_logs() {
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = tracing_subscriber::EnvFilter::try_from_env("TEST_LOG").unwrap_or_else(|_| "debug".into());
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}
+
+
+/// The server that creates and drops the per-test PostgreSQL databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("M365SYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A PostgreSQL database made for one test and dropped when this value is.
+pub struct PostgresDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// Creates a database, or — where no PostgreSQL answers and this is not CI — says so in one
+    /// line and returns `None` so the caller can skip. Under `CI=true` a missing server fails.
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection as _;
+        let admin = postgres_admin_url();
+        let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+        let mut conn = match connect {
+            Ok(Ok(conn)) => conn,
+            outcome => {
+                let why = match outcome {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}");
+                }
+                eprintln!("skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it");
+                return None;
+            }
+        };
+        let name = format!("m365sync_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        let _ = conn.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+        Some(Self { url: format!("{base}/{name}"), name })
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee; use a thread with its own small runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Where a test's store lives; dropped with it.
+pub enum StoreHome {
+    Sqlite(tempfile::TempDir),
+    Postgres(PostgresDatabase),
+}
+
+pub async fn sqlite_store() -> (Store, StoreHome) {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m365sync.db");
+    let store = Store::open(path.to_str().expect("utf-8 path"), SecretKey::generate()).await.expect("open sqlite store");
+    (store, StoreHome::Sqlite(dir))
+}
+
+pub async fn postgres_store() -> Option<(Store, StoreHome)> {
+    init_logs();
+    let db = PostgresDatabase::create().await?;
+    let store = Store::open(&db.url, SecretKey::generate()).await.expect("open postgres store");
+    Some((store, StoreHome::Postgres(db)))
+}
+
+pub async fn simulator(config: SimConfig) -> RunningSimulator {
+    init_logs();
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
+    graph_sim::start(config, addr).await.expect("start simulator")
+}
+
+/// Records the waits a client would have made, and makes none: retry tests run instantly.
+#[derive(Default, Clone)]
+pub struct RecordingSleeper {
+    pub waits: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl RecordingSleeper {
+    pub fn waits(&self) -> Vec<Duration> {
+        self.waits.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
+
+impl Sleeper for RecordingSleeper {
+    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        if let Ok(mut waits) = self.waits.lock() {
+            waits.push(duration);
+        }
+        Box::pin(async {})
+    }
+}
+
+/// A retry policy whose waits are recorded, not spent.
+pub fn instant_retry(attempts: u32) -> (RetryPolicy, RecordingSleeper) {
+    let sleeper = RecordingSleeper::default();
+    let policy = RetryPolicy { max_attempts: attempts, sleeper: Arc::new(sleeper.clone()), ..RetryPolicy::default() };
+    (policy, sleeper)
+}
+
+/// A store, a simulator and a sync engine, wired together.
+pub struct TestApp {
+    pub store: Store,
+    pub sim: RunningSimulator,
+    pub engine: SyncEngine,
+    pub sleeper: RecordingSleeper,
+    _home: StoreHome,
+}
+
+impl TestApp {
+    /// SQLite and a simulator with one tenant of `users` users.
+    pub async fn with_users(users: u64) -> Self {
+        Self::new(SimConfig { seed: 7, tenants: vec![TenantSpec::with_users(users)], ..SimConfig::default() }).await
+    }
+
+    pub async fn new(config: SimConfig) -> Self {
+        let (store, home) = sqlite_store().await;
+        Self::on(store, home, config).await
+    }
+
+    pub async fn on(store: Store, home: StoreHome, config: SimConfig) -> Self {
+        let sim = simulator(config).await;
+        let (retry, sleeper) = instant_retry(6);
+        let engine = SyncEngine::new(store.clone()).with_retry(retry).with_page_size(40);
+        Self { store, sim, engine, sleeper, _home: home }
+    }
+
+    pub fn tenant(&self, position: usize) -> TenantInfo {
+        self.sim.tenants()[position].clone()
+    }
+
+    /// Adds a connection to the simulated tenant at `position`, with every dataset.
+    pub async fn add_connection(&self, name: &str, position: usize) -> Connection {
+        let tenant = self.tenant(position);
+        self.add_connection_with(name, &tenant.tenant_id, &tenant.client_id, &tenant.client_secret, Dataset::ALL.to_vec()).await
+    }
+
+    pub async fn add_connection_with(&self, name: &str, tenant_id: &str, client_id: &str, secret: &str, datasets: Vec<Dataset>) -> Connection {
+        self.store
+            .add_connection(NewConnection {
+                name: ConnectionName::parse(name).expect("name"),
+                tenant_id: TenantId::parse(tenant_id).expect("tenant id"),
+                client_id: ClientId::parse(client_id).expect("client id"),
+                secret: ClientSecret::parse(secret).expect("secret"),
+                cloud: Cloud::custom(&self.sim.url, &self.sim.url).expect("urls"),
+                datasets,
+            })
+            .await
+            .expect("add connection")
+    }
+
+    pub async fn sync(&self, name: &str) -> SyncReport {
+        self.engine.sync(name, &NoProgress).await.expect("sync ran")
+    }
+
+    pub fn tenant_key(&self, position: usize) -> String {
+        self.tenant(position).tenant_id
+    }
+}
