@@ -3,19 +3,39 @@
 use std::time::Duration;
 
 use graph::models::{MailboxUsageRow, USER_SELECT, User};
-use graph::{AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, GraphError, TokenProblem};
+use graph::{
+    AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, GraphError, TokenProblem,
+};
 use graph_sim::{Fault, RunningSimulator, SimConfig, TenantSpec};
 use testkit::{RecordingSleeper, instant_retry, simulator};
 
 async fn sim(users: u64) -> RunningSimulator {
-    simulator(SimConfig { seed: 3, tenants: vec![TenantSpec::with_users(users), TenantSpec::with_users(5)], ..SimConfig::default() }).await
+    simulator(SimConfig {
+        seed: 3,
+        tenants: vec![TenantSpec::with_users(users), TenantSpec::with_users(5)],
+        ..SimConfig::default()
+    })
+    .await
 }
 
-fn client_for(sim: &RunningSimulator, tenant: &str, client_id: &str, secret: &str) -> (GraphClient, RecordingSleeper) {
+fn client_for(
+    sim: &RunningSimulator,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+) -> (GraphClient, RecordingSleeper) {
     let (retry, sleeper) = instant_retry(4);
     let client = GraphClient::new(
-        GraphEndpoints { login: sim.url.clone(), graph: sim.url.clone(), scope: "https://graph.microsoft.com/.default".into() },
-        AppCredentials { tenant: tenant.into(), client_id: client_id.into(), secret: ClientSecretValue::new(secret) },
+        GraphEndpoints {
+            login: sim.url.clone(),
+            graph: sim.url.clone(),
+            scope: "https://graph.microsoft.com/.default".into(),
+        },
+        AppCredentials {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            secret: ClientSecretValue::new(secret),
+        },
         retry,
     )
     .unwrap();
@@ -37,7 +57,10 @@ async fn paging_follows_next_links_one_page_at_a_time() {
     while let Some(page) = pager.next_page().await.unwrap() {
         largest = largest.max(page.len());
         for user in page {
-            assert!(user.user_principal_name.is_some() && user.account_enabled.is_some(), "$select fields came back");
+            assert!(
+                user.user_principal_name.is_some() && user.account_enabled.is_some(),
+                "$select fields came back"
+            );
             ids.insert(user.id);
         }
     }
@@ -48,7 +71,9 @@ async fn paging_follows_next_links_one_page_at_a_time() {
     let mut default = client.pages::<serde_json::Value>("v1.0/users");
     let first = default.next_page().await.unwrap().unwrap();
     assert_eq!(first.len(), 100);
-    assert!(first[0].get("accountEnabled").is_none() && first[0].get("userPrincipalName").is_some());
+    assert!(
+        first[0].get("accountEnabled").is_none() && first[0].get("userPrincipalName").is_some()
+    );
     assert_eq!(sim.state.stats().token_requests, 1, "the token is cached");
 }
 
@@ -56,9 +81,19 @@ async fn paging_follows_next_links_one_page_at_a_time() {
 async fn page_size_out_of_range_is_graphs_error() {
     let sim = sim(3).await;
     let (client, _) = client(&sim);
-    let err = client.pages::<User>("v1.0/users?$top=1000").next_page().await.unwrap_err();
+    let err = client
+        .pages::<User>("v1.0/users?$top=1000")
+        .next_page()
+        .await
+        .unwrap_err();
     match err {
-        GraphError::Api { status: 400, code, message, request_id, .. } => {
+        GraphError::Api {
+            status: 400,
+            code,
+            message,
+            request_id,
+            ..
+        } => {
             assert_eq!(code, "Request_BadRequest");
             assert!(message.contains("Must be between 1 and 999"), "{message}");
             assert!(request_id.is_some());
@@ -72,10 +107,24 @@ async fn throttling_honours_a_fractional_retry_after() {
     let sim = sim(3).await;
     let (client, sleeper) = client(&sim);
     let tenant = sim.tenants()[0].tenant_id.clone();
-    sim.state.inject(&tenant, Fault::Throttle { count: 2, retry_after: Some("0.25".into()) });
-    let page = client.pages::<User>("v1.0/users").next_page().await.unwrap().unwrap();
+    sim.state.inject(
+        &tenant,
+        Fault::Throttle {
+            count: 2,
+            retry_after: Some("0.25".into()),
+        },
+    );
+    let page = client
+        .pages::<User>("v1.0/users")
+        .next_page()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(page.len(), 3);
-    assert_eq!(sleeper.waits(), vec![Duration::from_millis(250), Duration::from_millis(250)]);
+    assert_eq!(
+        sleeper.waits(),
+        vec![Duration::from_millis(250), Duration::from_millis(250)]
+    );
     assert_eq!(sim.state.stats().throttled, 2);
 }
 
@@ -84,9 +133,29 @@ async fn unavailable_without_retry_after_backs_off_and_gives_up_in_the_end() {
     let sim = sim(3).await;
     let (client, sleeper) = client(&sim);
     let tenant = sim.tenants()[0].tenant_id.clone();
-    sim.state.inject(&tenant, Fault::Unavailable { count: 10, retry_after: None });
-    let err = client.pages::<User>("v1.0/users").next_page().await.unwrap_err();
-    assert!(matches!(err, GraphError::Throttled { attempts: 4, last_status: 503, .. }), "{err}");
+    sim.state.inject(
+        &tenant,
+        Fault::Unavailable {
+            count: 10,
+            retry_after: None,
+        },
+    );
+    let err = client
+        .pages::<User>("v1.0/users")
+        .next_page()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GraphError::Throttled {
+                attempts: 4,
+                last_status: 503,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let waits = sleeper.waits();
     assert_eq!(waits.len(), 3, "a wait between each of the 4 attempts");
     assert!(waits.iter().all(|w| *w <= Duration::from_secs(60)));
@@ -96,13 +165,24 @@ async fn unavailable_without_retry_after_backs_off_and_gives_up_in_the_end() {
 async fn an_unreachable_endpoint_is_retried_then_named() {
     let (retry, sleeper) = instant_retry(3);
     let client = GraphClient::new(
-        GraphEndpoints { login: "http://127.0.0.1:9".into(), graph: "http://127.0.0.1:9".into(), scope: "x/.default".into() },
-        AppCredentials { tenant: "t".into(), client_id: "c".into(), secret: ClientSecretValue::new("s") },
+        GraphEndpoints {
+            login: "http://127.0.0.1:9".into(),
+            graph: "http://127.0.0.1:9".into(),
+            scope: "x/.default".into(),
+        },
+        AppCredentials {
+            tenant: "t".into(),
+            client_id: "c".into(),
+            secret: ClientSecretValue::new("s"),
+        },
         retry,
     )
     .unwrap();
     let err = client.token().await.unwrap_err();
-    assert!(matches!(err, GraphError::Unreachable { attempts: 3, .. }), "{err}");
+    assert!(
+        matches!(err, GraphError::Unreachable { attempts: 3, .. }),
+        "{err}"
+    );
     assert_eq!(err.code(), "unreachable");
     assert_eq!(sleeper.waits().len(), 2);
 }
@@ -113,20 +193,62 @@ async fn token_refusals_are_classified_by_aadsts_code() {
     let a = sim.tenants()[0].clone();
     let b = sim.tenants()[1].clone();
     let cases = [
-        ("3c2e1b0a-0000-4000-8000-000000000000", a.client_id.as_str(), a.client_secret.as_str(), TokenProblem::TenantNotFound, 400),
-        (a.tenant_id.as_str(), "3c2e1b0a-0000-4000-8000-000000000000", a.client_secret.as_str(), TokenProblem::AppNotFound, 400),
-        (a.tenant_id.as_str(), a.client_id.as_str(), "wrong~secret", TokenProblem::InvalidSecret, 401),
-        (a.tenant_id.as_str(), a.client_id.as_str(), a.expired_client_secret.as_str(), TokenProblem::ExpiredSecret, 401),
-        (a.tenant_id.as_str(), b.client_id.as_str(), b.client_secret.as_str(), TokenProblem::AppNotConsented, 401),
+        (
+            "3c2e1b0a-0000-4000-8000-000000000000",
+            a.client_id.as_str(),
+            a.client_secret.as_str(),
+            TokenProblem::TenantNotFound,
+            400,
+        ),
+        (
+            a.tenant_id.as_str(),
+            "3c2e1b0a-0000-4000-8000-000000000000",
+            a.client_secret.as_str(),
+            TokenProblem::AppNotFound,
+            400,
+        ),
+        (
+            a.tenant_id.as_str(),
+            a.client_id.as_str(),
+            "wrong~secret",
+            TokenProblem::InvalidSecret,
+            401,
+        ),
+        (
+            a.tenant_id.as_str(),
+            a.client_id.as_str(),
+            a.expired_client_secret.as_str(),
+            TokenProblem::ExpiredSecret,
+            401,
+        ),
+        (
+            a.tenant_id.as_str(),
+            b.client_id.as_str(),
+            b.client_secret.as_str(),
+            TokenProblem::AppNotConsented,
+            401,
+        ),
     ];
     for (tenant, client_id, secret, expected, expected_status) in cases {
         let (client, _) = client_for(&sim, tenant, client_id, secret);
         match client.token().await.unwrap_err() {
-            GraphError::Token { problem, status, description, aadsts, .. } => {
+            GraphError::Token {
+                problem,
+                status,
+                description,
+                aadsts,
+                ..
+            } => {
                 assert_eq!(problem, expected, "{description}");
                 assert_eq!(status, expected_status);
-                assert!(description.starts_with(&format!("AADSTS{}", aadsts[0])), "{description}");
-                assert!(!description.contains("Trace ID"), "only the first line is kept");
+                assert!(
+                    description.starts_with(&format!("AADSTS{}", aadsts[0])),
+                    "{description}"
+                );
+                assert!(
+                    !description.contains("Trace ID"),
+                    "only the first line is kept"
+                );
             }
             other => panic!("{other}"),
         }
@@ -142,10 +264,18 @@ async fn token_refusals_are_classified_by_aadsts_code() {
 async fn missing_permission_is_a_403_with_graphs_code() {
     let sim = sim(2).await;
     let tenant = sim.tenants()[0].tenant_id.clone();
-    sim.state.set_roles(&tenant, vec!["Organization.Read.All".into()]);
+    sim.state
+        .set_roles(&tenant, vec!["Organization.Read.All".into()]);
     let (client, _) = client(&sim);
-    let err = client.pages::<User>("v1.0/users").next_page().await.unwrap_err();
-    assert!(matches!(&err, GraphError::Api { status: 403, code, .. } if code == "Authorization_RequestDenied"), "{err}");
+    let err = client
+        .pages::<User>("v1.0/users")
+        .next_page()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Api { status: 403, code, .. } if code == "Authorization_RequestDenied"),
+        "{err}"
+    );
     assert_eq!(err.code(), "permission_missing");
 }
 
@@ -153,29 +283,46 @@ async fn missing_permission_is_a_403_with_graphs_code() {
 async fn a_malformed_page_is_an_error_not_a_panic() {
     let sim = sim(30).await;
     let tenant = sim.tenants()[0].tenant_id.clone();
-    sim.state.inject(&tenant, Fault::MalformedUsersPage { page: 2 });
+    sim.state
+        .inject(&tenant, Fault::MalformedUsersPage { page: 2 });
     let (client, _) = client(&sim);
     let mut pager = client.pages::<User>("v1.0/users?$top=10");
     assert_eq!(pager.next_page().await.unwrap().unwrap().len(), 10);
     let err = pager.next_page().await.unwrap_err();
-    assert!(matches!(&err, GraphError::Malformed { detail, .. } if detail.contains("page 2")), "{err}");
+    assert!(
+        matches!(&err, GraphError::Malformed { detail, .. } if detail.contains("page 2")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn next_links_to_another_host_are_not_followed() {
     let sim = sim(1).await;
     let (client, _) = client(&sim);
-    let err = client.get_json::<serde_json::Value>("http://198.51.100.7/v1.0/users").await.unwrap_err();
-    assert!(matches!(&err, GraphError::Malformed { detail, .. } if detail.contains("not followed")), "{err}");
+    let err = client
+        .get_json::<serde_json::Value>("http://198.51.100.7/v1.0/users")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Malformed { detail, .. } if detail.contains("not followed")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn mailbox_report_downloads_without_the_bearer_and_parses_by_header() {
     let sim = sim(60).await;
     let (client, _) = client(&sim);
-    let file = client.download_report("reports/getMailboxUsageDetail(period='D7')").await.unwrap();
+    let file = client
+        .download_report("reports/getMailboxUsageDetail(period='D7')")
+        .await
+        .unwrap();
     let mut rows = file.rows::<MailboxUsageRow>().unwrap();
-    assert_eq!(rows.headers()[0], "Report Refresh Date", "the byte-order mark is stripped");
+    assert_eq!(
+        rows.headers()[0],
+        "Report Refresh Date",
+        "the byte-order mark is stripped"
+    );
     let mut count = 0;
     while let Some(row) = rows.next_row().unwrap() {
         assert!(row.user_principal_name.unwrap().contains('@'));
@@ -185,5 +332,9 @@ async fn mailbox_report_downloads_without_the_bearer_and_parses_by_header() {
     }
     assert!(count > 10, "{count} rows");
     let stats = sim.state.stats();
-    assert_eq!((stats.report_requests, stats.downloads), (1, 1), "the download host refuses a bearer token, so reaching it proves none was sent");
+    assert_eq!(
+        (stats.report_requests, stats.downloads),
+        (1, 1),
+        "the download host refuses a bearer token, so reaching it proves none was sent"
+    );
 }

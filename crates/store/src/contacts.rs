@@ -441,3 +441,29 @@ async fn contact_mailboxes(
         Ok(map)
     })
 }
+
+impl Store {
+    /// A contact entered by hand, not (yet) tied to a directory object. A later sync links it
+    /// to the user with the same UPN or email instead of creating a second contact.
+    pub async fn create_local_contact(
+        &self,
+        organization_id: i64,
+        display_name: &str,
+        email: &str,
+    ) -> Result<i64> {
+        let now = now_millis();
+        on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+            "INSERT INTO contacts (organization_id, display_name, email, email_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(organization_id)
+        .bind(display_name.trim())
+        .bind(email.trim())
+        .bind(email.trim().to_lowercase())
+        .bind(now)
+        .fetch_one(p)
+        .await
+        .doing("creating a contact")
+        })
+    }
+}

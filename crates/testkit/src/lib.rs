@@ -22,16 +22,20 @@ static LOGS: Once = Once::new();
 fn init_logs() {
     LOGS.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            let filter = tracing_subscriber::EnvFilter::try_from_env("TEST_LOG").unwrap_or_else(|_| "debug".into());
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let filter = tracing_subscriber::EnvFilter::try_from_env("TEST_LOG")
+                .unwrap_or_else(|_| "debug".into());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
     });
 }
 
-
 /// The server that creates and drops the per-test PostgreSQL databases.
 pub fn postgres_admin_url() -> String {
-    std::env::var("M365SYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("M365SYNC_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 /// A PostgreSQL database made for one test and dropped when this value is.
@@ -46,7 +50,8 @@ impl PostgresDatabase {
     pub async fn create() -> Option<Self> {
         use sqlx::Connection as _;
         let admin = postgres_admin_url();
-        let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+        let connect =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
         let mut conn = match connect {
             Ok(Ok(conn)) => conn,
             outcome => {
@@ -55,17 +60,30 @@ impl PostgresDatabase {
                     _ => "timed out".to_string(),
                 };
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}");
+                    panic!(
+                        "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
+                    );
                 }
-                eprintln!("skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it");
+                eprintln!(
+                    "skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
+                );
                 return None;
             }
         };
         let name = format!("m365sync_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let _ = conn.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
-        Some(Self { url: format!("{base}/{name}"), name })
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin);
+        Some(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
     }
 }
 
@@ -74,11 +92,20 @@ impl Drop for PostgresDatabase {
         let name = self.name.clone();
         // Drop runs outside any runtime guarantee; use a thread with its own small runtime.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             runtime.block_on(async move {
                 use sqlx::Connection as _;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
                 }
             });
         })
@@ -96,21 +123,27 @@ pub async fn sqlite_store() -> (Store, StoreHome) {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("m365sync.db");
-    let store = Store::open(path.to_str().expect("utf-8 path"), SecretKey::generate()).await.expect("open sqlite store");
+    let store = Store::open(path.to_str().expect("utf-8 path"), SecretKey::generate())
+        .await
+        .expect("open sqlite store");
     (store, StoreHome::Sqlite(dir))
 }
 
 pub async fn postgres_store() -> Option<(Store, StoreHome)> {
     init_logs();
     let db = PostgresDatabase::create().await?;
-    let store = Store::open(&db.url, SecretKey::generate()).await.expect("open postgres store");
+    let store = Store::open(&db.url, SecretKey::generate())
+        .await
+        .expect("open postgres store");
     Some((store, StoreHome::Postgres(db)))
 }
 
 pub async fn simulator(config: SimConfig) -> RunningSimulator {
     init_logs();
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
-    graph_sim::start(config, addr).await.expect("start simulator")
+    graph_sim::start(config, addr)
+        .await
+        .expect("start simulator")
 }
 
 /// Records the waits a client would have made, and makes none: retry tests run instantly.
@@ -126,7 +159,10 @@ impl RecordingSleeper {
 }
 
 impl Sleeper for RecordingSleeper {
-    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         if let Ok(mut waits) = self.waits.lock() {
             waits.push(duration);
         }
@@ -137,7 +173,11 @@ impl Sleeper for RecordingSleeper {
 /// A retry policy whose waits are recorded, not spent.
 pub fn instant_retry(attempts: u32) -> (RetryPolicy, RecordingSleeper) {
     let sleeper = RecordingSleeper::default();
-    let policy = RetryPolicy { max_attempts: attempts, sleeper: Arc::new(sleeper.clone()), ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_attempts: attempts,
+        sleeper: Arc::new(sleeper.clone()),
+        ..RetryPolicy::default()
+    };
     (policy, sleeper)
 }
 
@@ -153,7 +193,12 @@ pub struct TestApp {
 impl TestApp {
     /// SQLite and a simulator with one tenant of `users` users.
     pub async fn with_users(users: u64) -> Self {
-        Self::new(SimConfig { seed: 7, tenants: vec![TenantSpec::with_users(users)], ..SimConfig::default() }).await
+        Self::new(SimConfig {
+            seed: 7,
+            tenants: vec![TenantSpec::with_users(users)],
+            ..SimConfig::default()
+        })
+        .await
     }
 
     pub async fn new(config: SimConfig) -> Self {
@@ -164,8 +209,16 @@ impl TestApp {
     pub async fn on(store: Store, home: StoreHome, config: SimConfig) -> Self {
         let sim = simulator(config).await;
         let (retry, sleeper) = instant_retry(6);
-        let engine = SyncEngine::new(store.clone()).with_retry(retry).with_page_size(40);
-        Self { store, sim, engine, sleeper, _home: home }
+        let engine = SyncEngine::new(store.clone())
+            .with_retry(retry)
+            .with_page_size(40);
+        Self {
+            store,
+            sim,
+            engine,
+            sleeper,
+            _home: home,
+        }
     }
 
     pub fn tenant(&self, position: usize) -> TenantInfo {
@@ -175,10 +228,24 @@ impl TestApp {
     /// Adds a connection to the simulated tenant at `position`, with every dataset.
     pub async fn add_connection(&self, name: &str, position: usize) -> Connection {
         let tenant = self.tenant(position);
-        self.add_connection_with(name, &tenant.tenant_id, &tenant.client_id, &tenant.client_secret, Dataset::ALL.to_vec()).await
+        self.add_connection_with(
+            name,
+            &tenant.tenant_id,
+            &tenant.client_id,
+            &tenant.client_secret,
+            Dataset::ALL.to_vec(),
+        )
+        .await
     }
 
-    pub async fn add_connection_with(&self, name: &str, tenant_id: &str, client_id: &str, secret: &str, datasets: Vec<Dataset>) -> Connection {
+    pub async fn add_connection_with(
+        &self,
+        name: &str,
+        tenant_id: &str,
+        client_id: &str,
+        secret: &str,
+        datasets: Vec<Dataset>,
+    ) -> Connection {
         self.store
             .add_connection(NewConnection {
                 name: ConnectionName::parse(name).expect("name"),

@@ -1,0 +1,409 @@
+//! One story run against every backend: what SQLite does, PostgreSQL does too.
+
+use std::collections::HashSet;
+
+use domain::matching::OrganizationMatch;
+use domain::{
+    ClientId, ClientSecret, Cloud, ConnectionName, ContactRecord, Dataset, LicenseRecord,
+    MailboxRecord, ObjectId, OrganizationRecord, RunStatus, SkuPartNumber, StepStatus, TenantId,
+    Upn,
+};
+use store::{
+    ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store, StoreError,
+};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+const FLOW: &str = "f30db892-07e9-47e9-837c-80727f46fd3d";
+
+fn tenant() -> TenantId {
+    TenantId::parse(TENANT).unwrap()
+}
+
+fn contact(n: u8, title: &str) -> ContactRecord {
+    ContactRecord {
+        tenant_id: tenant(),
+        object_id: ObjectId::parse(&format!("11111111-2222-4333-8444-5555555555{n:02}")).unwrap(),
+        user_principal_name: Upn::parse(&format!("User{n}@Contoso.example")).unwrap(),
+        display_name: format!("User {n}"),
+        given_name: Some("Zoë".into()),
+        surname: None,
+        email: Some(format!("user{n}@contoso.example")),
+        job_title: Some(title.into()),
+        department: None,
+        office_location: None,
+        mobile_phone: None,
+        business_phones: vec!["+44 20 7946 0000".into()],
+        account_enabled: true,
+        user_type: "Member".into(),
+        license_sku_ids: vec![E3.into()],
+    }
+}
+
+fn license(sku: &str, part: &str, consumed: i64) -> LicenseRecord {
+    LicenseRecord {
+        tenant_id: tenant(),
+        sku_id: sku.into(),
+        sku_part_number: SkuPartNumber::parse(part).unwrap(),
+        applies_to: "User".into(),
+        capability_status: "Enabled".into(),
+        enabled_units: 25,
+        suspended_units: 0,
+        warning_units: 0,
+        consumed_units: consumed,
+        service_plans: vec!["EXCHANGE_S_ENTERPRISE".into()],
+    }
+}
+
+fn mailbox(upn: &str, used: i64) -> MailboxRecord {
+    MailboxRecord {
+        tenant_id: tenant(),
+        user_principal_name: Upn::parse(upn).unwrap(),
+        display_name: None,
+        is_deleted: false,
+        storage_used_bytes: Some(used),
+        item_count: Some(10),
+        issue_warning_quota_bytes: None,
+        prohibit_send_quota_bytes: Some(53_150_220_288),
+        prohibit_send_receive_quota_bytes: None,
+        deleted_item_count: None,
+        deleted_item_size_bytes: None,
+        has_archive: Some(false),
+        created_date: None,
+        last_activity_date: Some("2026-11-20".into()),
+    }
+}
+
+fn counts(created: u64, updated: u64, unchanged: u64, archived: u64) -> StepCounts {
+    StepCounts {
+        created,
+        updated,
+        unchanged,
+        archived,
+    }
+}
+
+async fn story(store: &Store) {
+    // Connections: saved, listed, secret sealed and opened, names unique.
+    let new = || NewConnection {
+        name: ConnectionName::parse("contoso").unwrap(),
+        tenant_id: tenant(),
+        client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
+        secret: ClientSecret::parse("Abc8Q~not-a-real-secret-but-forty-chars").unwrap(),
+        cloud: Cloud::Usgov,
+        datasets: vec![Dataset::Users, Dataset::Mailboxes],
+    };
+    let connection = store.add_connection(new()).await.unwrap();
+    assert!(matches!(
+        store.add_connection(new()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = store.connections().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].cloud, Cloud::Usgov);
+    assert_eq!(listed[0].datasets, vec![Dataset::Users, Dataset::Mailboxes]);
+    assert_eq!(
+        store.connection_secret(&connection).await.unwrap().expose(),
+        "Abc8Q~not-a-real-secret-but-forty-chars"
+    );
+
+    // Organisations: created once, then unchanged, then updated when the tenant changes.
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec!["contoso.example".into()],
+        default_domain: Some("contoso.example".into()),
+        country_letter_code: Some("GB".into()),
+    };
+    let created = store
+        .apply_organization(OrganizationMatch::Create, &record)
+        .await
+        .unwrap();
+    let org = created.id();
+    assert!(matches!(created, OrganizationOutcome::Created(_)));
+    assert_eq!(
+        store
+            .apply_organization(OrganizationMatch::Linked(org), &record)
+            .await
+            .unwrap(),
+        OrganizationOutcome::Unchanged(org)
+    );
+    let renamed = OrganizationRecord {
+        display_name: "Contoso Group".into(),
+        ..record.clone()
+    };
+    assert_eq!(
+        store
+            .apply_organization(OrganizationMatch::Linked(org), &renamed)
+            .await
+            .unwrap(),
+        OrganizationOutcome::Updated(org)
+    );
+    let row = store
+        .organization_for_tenant(&tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.tenant_name.as_deref()),
+        ("Contoso Ltd", Some("Contoso Group")),
+        "the MSP's name is kept"
+    );
+    let candidates = store.organization_candidates(&tenant()).await.unwrap();
+    assert_eq!(candidates.len(), 1);
+
+    // Licences: created, unchanged, updated, archived when no longer listed.
+    let skus = vec![license(E3, "SPE_E3", 3), license(FLOW, "FLOW_FREE", 1)];
+    assert_eq!(
+        store.apply_licenses(org, &tenant(), &skus).await.unwrap(),
+        counts(2, 0, 0, 0)
+    );
+    assert_eq!(
+        store.apply_licenses(org, &tenant(), &skus).await.unwrap(),
+        counts(0, 0, 2, 0)
+    );
+    assert_eq!(
+        store
+            .apply_licenses(org, &tenant(), &[license(E3, "SPE_E3", 4)])
+            .await
+            .unwrap(),
+        counts(0, 1, 0, 1)
+    );
+    let licenses = store.licenses(Some(&tenant()), false).await.unwrap();
+    assert_eq!(licenses.len(), 1);
+    assert_eq!(
+        (licenses[0].consumed_units, licenses[0].free_units),
+        (4, 21)
+    );
+
+    // A contact entered by hand before the first sync is linked, not duplicated.
+    let local = store
+        .create_local_contact(org, "Somebody", "USER3@contoso.example")
+        .await
+        .unwrap();
+
+    // Contacts: keyed by object id; unchanged pages write nothing.
+    let page = vec![contact(1, "CFO"), contact(2, "CTO"), contact(3, "Nurse")];
+    assert_eq!(
+        store.apply_contacts(org, &page).await.unwrap(),
+        counts(2, 1, 0, 0)
+    );
+    assert_eq!(
+        store.apply_contacts(org, &page).await.unwrap(),
+        counts(0, 0, 3, 0)
+    );
+    let changed = vec![contact(1, "CEO"), contact(2, "CTO"), contact(3, "Nurse")];
+    assert_eq!(
+        store.apply_contacts(org, &changed).await.unwrap(),
+        counts(0, 1, 2, 0)
+    );
+
+    // Mailboxes join contacts by UPN whatever its case.
+    let boxes = vec![
+        mailbox("user1@contoso.example", 1_000),
+        mailbox("gone@contoso.example", 5),
+    ];
+    assert_eq!(
+        store.apply_mailboxes(&tenant(), &boxes).await.unwrap(),
+        counts(2, 0, 0, 0)
+    );
+    assert_eq!(
+        store.apply_mailboxes(&tenant(), &boxes).await.unwrap(),
+        counts(0, 0, 2, 0)
+    );
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 1);
+    let keep: HashSet<String> = ["user1@contoso.example".to_string()].into();
+    assert_eq!(
+        store
+            .archive_mailboxes_not_in(&tenant(), &keep)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let filter = ContactFilter {
+        tenant_id: Some(tenant()),
+        ..ContactFilter::default()
+    };
+    let all = store.contacts_page(&filter, 0, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let user1 = all
+        .iter()
+        .find(|c| c.job_title.as_deref() == Some("CEO"))
+        .unwrap();
+    assert_eq!(user1.licenses, vec!["SPE_E3"]);
+    assert_eq!(
+        user1.mailbox.as_ref().unwrap().storage_used_bytes,
+        Some(1_000)
+    );
+    assert_eq!(user1.given_name.as_deref(), Some("Zoë"));
+    assert_eq!(user1.organization, "Contoso Ltd");
+    let linked = all.iter().find(|c| c.id == local).unwrap();
+    assert_eq!(
+        linked.object_id.as_deref(),
+        Some("11111111-2222-4333-8444-555555555503")
+    );
+
+    // Archiving: only what the complete listing lacks; archived contacts return when seen again.
+    let seen: HashSet<ObjectId> = [contact(1, "").object_id, contact(2, "").object_id].into();
+    assert_eq!(
+        store
+            .archive_contacts_not_in(&tenant(), &seen)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.contacts_page(&filter, 0, 10).await.unwrap().len(), 2);
+    let with_archived = ContactFilter {
+        include_archived: true,
+        ..filter.clone()
+    };
+    assert_eq!(
+        store
+            .contacts_page(&with_archived, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store.apply_contacts(org, &changed).await.unwrap(),
+        counts(0, 1, 2, 0)
+    );
+    let mut seen_all = 0;
+    store
+        .each_contact(&filter, |_| {
+            seen_all += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen_all, 3);
+
+    // The run log, and runs left behind by a crash.
+    let run = store
+        .start_run(connection.id, "contoso", "manual")
+        .await
+        .unwrap();
+    let step = store.start_step(run, "users").await.unwrap();
+    store
+        .finish_step(step, StepStatus::Succeeded, counts(1, 2, 3, 4), None)
+        .await
+        .unwrap();
+    let warning = RunWarning {
+        code: "report_names_concealed".into(),
+        message: "x".into(),
+    };
+    store
+        .finish_run(
+            run,
+            RunStatus::Succeeded,
+            std::slice::from_ref(&warning),
+            None,
+        )
+        .await
+        .unwrap();
+    let crashed = store
+        .start_run(connection.id, "contoso", "manual")
+        .await
+        .unwrap();
+    store.start_step(crashed, "users").await.unwrap();
+    assert_eq!(store.fail_interrupted_runs().await.unwrap(), 1);
+    let runs = store.runs(Some("contoso"), 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert_eq!(runs[0].steps[0].status, StepStatus::Failed);
+    let done = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.warnings.clone(), done.steps[0].counts),
+        (RunStatus::Succeeded, vec![warning], counts(1, 2, 3, 4))
+    );
+
+    store.remove_connection("contoso").await.unwrap();
+    assert!(matches!(
+        store.remove_connection("contoso").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.contacts_page(&filter, 0, 10).await.unwrap().len(),
+        3,
+        "removing a connection keeps its data"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_story() {
+    let (store, _home) = testkit::sqlite_store().await;
+    story(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_the_story() {
+    let Some((store, _home)) = testkit::postgres_store().await else {
+        return;
+    };
+    story(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn both_backends_have_the_same_schema() {
+    let Some((pg, _pg_home)) = testkit::postgres_store().await else {
+        return;
+    };
+    let (sqlite, _home) = testkit::sqlite_store().await;
+    assert_eq!(sqlite.schema().await.unwrap(), pg.schema().await.unwrap());
+    pg.close().await;
+}
+
+#[tokio::test]
+async fn a_store_opened_with_another_key_refuses_to_open_secrets() {
+    let dir = tempfile_dir();
+    let path = dir.join("store.db");
+    let location = path.to_str().unwrap();
+    let store = Store::open(location, store::SecretKey::generate())
+        .await
+        .unwrap();
+    let connection = store
+        .add_connection(NewConnection {
+            name: ConnectionName::parse("a").unwrap(),
+            tenant_id: tenant(),
+            client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
+            secret: ClientSecret::parse("Abc8Q~secret-value-that-must-not-leak-00").unwrap(),
+            cloud: Cloud::Global,
+            datasets: vec![Dataset::Users],
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let bytes = std::fs::read(&path).unwrap();
+    let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+    let needle = b"secret-value-that-must-not-leak";
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle)
+            && !wal.windows(needle.len()).any(|w| w == needle)
+    );
+    let reopened = Store::open(location, store::SecretKey::generate())
+        .await
+        .unwrap();
+    let err = reopened.connection_secret(&connection).await.unwrap_err();
+    assert!(err.to_string().contains("M365SYNC_SECRET_KEY"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("m365sync-store-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
