@@ -271,7 +271,12 @@ impl Population {
             (g, s) if !g.is_empty() && !s.is_empty() => format!("{g}.{s}"),
             _ => "user".to_string(),
         };
-        let alias = format!("{alias_base}{index}");
+        // Some UPNs carry capitals as typed by an admin; reports write them in lower case.
+        let alias = if r % 4 == 1 {
+            format!("{}{index}", capitalise_parts(&alias_base))
+        } else {
+            format!("{alias_base}{index}")
+        };
         let id = self.user_id(index);
         let phone = format!("+44 20 7946 {:04}", r % 10_000);
         let mut user = SimUser {
@@ -384,6 +389,20 @@ impl SimUser {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+fn capitalise_parts(alias: &str) -> String {
+    alias
+        .split('.')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Folds a name into the ASCII an Exchange alias would use: accents dropped, other marks removed.

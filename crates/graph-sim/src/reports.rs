@@ -202,7 +202,7 @@ impl MailboxRows {
         } else {
             civil_date(day - (r % 20) as i64)
         };
-        let (upn, name) = names(&user.upn, &user.display_name, concealed);
+        let (upn, name) = names(&user.upn.to_lowercase(), &user.display_name, concealed);
         let deleted_items = (mix(r ^ 2) % 5_000) as i64;
         out.push_str(&format!(
             "{},{},{},False,,{created},{last_activity},{items},{used},{warn},{send},{send_receive},{deleted_items},{},{},{},{}\r\n",

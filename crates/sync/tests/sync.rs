@@ -1,0 +1,429 @@
+//! The sync pipeline against the simulator: the invariants of DESIGN.md, one test each, and the
+//! connection test's diagnoses.
+
+use domain::{Dataset, RunStatus, StepStatus, TenantId};
+use graph_sim::{Fault, SimConfig, TenantSpec, UserPatch};
+use store::{ContactFilter, StepCounts};
+use testkit::TestApp;
+
+fn tenant_filter(app: &TestApp) -> ContactFilter {
+    ContactFilter {
+        tenant_id: Some(TenantId::parse(&app.tenant_key(0)).unwrap()),
+        ..ContactFilter::default()
+    }
+}
+
+async fn contact_count(app: &TestApp, include_archived: bool) -> usize {
+    let filter = ContactFilter {
+        include_archived,
+        ..tenant_filter(app)
+    };
+    let mut n = 0;
+    app.store
+        .each_contact(&filter, |_| {
+            n += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    n
+}
+
+/// Users of the simulated tenant that have a mailbox, as the simulator holds them.
+fn users_with_mailbox(app: &TestApp, users: u64) -> usize {
+    let key = app.tenant_key(0);
+    let tenant = app.sim.state.tenant(&key).unwrap();
+    (0..users)
+        .filter_map(|i| tenant.user(i))
+        .filter(|u| u.has_mailbox)
+        .count()
+}
+
+#[tokio::test]
+async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
+    let app = TestApp::with_users(150).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let users = first.step(Dataset::Users).unwrap();
+    assert_eq!(
+        users.counts,
+        StepCounts {
+            created: 150,
+            ..StepCounts::default()
+        }
+    );
+    assert_eq!(first.step(Dataset::Organization).unwrap().counts.created, 1);
+    assert_eq!(first.step(Dataset::Licenses).unwrap().counts.created, 5);
+    assert!(first.step(Dataset::Mailboxes).unwrap().counts.created > 100);
+    assert_eq!(contact_count(&app, false).await, 150);
+    // UPNs are joined case-insensitively: every user with a mailbox got its figures.
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    assert_eq!(
+        app.store.attached_mailbox_count(&tenant).await.unwrap() as usize,
+        users_with_mailbox(&app, 150)
+    );
+
+    let second = app.sync("contoso").await;
+    assert_eq!(second.status, RunStatus::Succeeded);
+    assert_eq!(second.writes(), 0, "{second:?}");
+    for step in &second.steps {
+        assert_eq!(step.status, StepStatus::Succeeded);
+        assert_eq!(
+            step.counts.unchanged,
+            first.step(step.dataset).unwrap().counts.created,
+            "{:?}",
+            step.dataset
+        );
+    }
+    let runs = app.store.runs(Some("contoso"), 5).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].steps.len(), 4);
+}
+
+#[tokio::test]
+async fn identity_is_the_object_id_and_no_run_creates_a_duplicate() {
+    let app = TestApp::with_users(90).await;
+    app.add_connection("contoso", 0).await;
+    // Two runs at once: the store's unique key and write transactions keep one contact per user.
+    let (a, b) = tokio::join!(
+        app.engine.sync("contoso", &sync::NoProgress),
+        app.engine.sync("contoso", &sync::NoProgress)
+    );
+    assert_eq!(a.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(b.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(contact_count(&app, true).await, 90);
+
+    // A user renamed at the source is the same contact, updated.
+    let key = app.tenant_key(0);
+    assert!(app.sim.state.patch_user(
+        &key,
+        5,
+        UserPatch {
+            display_name: Some("Zoë Ødegård-Smith".into()),
+            job_title: Some("CFO".into()),
+            ..UserPatch::default()
+        }
+    ));
+    let report = app.sync("contoso").await;
+    assert_eq!(
+        report.step(Dataset::Users).unwrap().counts,
+        StepCounts {
+            updated: 1,
+            unchanged: 89,
+            ..StepCounts::default()
+        }
+    );
+    assert_eq!(contact_count(&app, true).await, 90);
+    let mut renamed = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            if c.display_name == "Zoë Ødegård-Smith" {
+                renamed.push(c)
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(renamed.len(), 1);
+    assert_eq!(renamed[0].job_title.as_deref(), Some("CFO"));
+}
+
+#[tokio::test]
+async fn a_run_that_fails_part_way_archives_nothing() {
+    let app = TestApp::with_users(120).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    for index in [3, 50, 100] {
+        assert!(app.sim.state.remove_user(&key, index));
+    }
+    // The listing breaks on page 2 of 3: the removed users must not be archived.
+    app.sim.state.inject(
+        &key,
+        Fault::FailUsersPage {
+            page: 2,
+            status: 500,
+        },
+    );
+    let broken = app.sync("contoso").await;
+    assert_eq!(broken.status, RunStatus::Partial);
+    let users = broken.step(Dataset::Users).unwrap();
+    assert_eq!(users.status, StepStatus::Failed);
+    assert_eq!(users.counts.archived, 0);
+    assert!(
+        users.message.as_deref().unwrap().contains("500"),
+        "{users:?}"
+    );
+    assert_eq!(contact_count(&app, false).await, 120);
+
+    // Throttled out: the same.
+    app.sim.state.clear_faults(&key);
+    app.sim.state.inject(
+        &key,
+        Fault::Throttle {
+            count: 1000,
+            retry_after: Some("1".into()),
+        },
+    );
+    let throttled = app.sync("contoso").await;
+    assert_eq!(throttled.status, RunStatus::Failed);
+    assert_eq!(contact_count(&app, false).await, 120);
+
+    // Once the listing completes, exactly the removed users are archived.
+    app.sim.state.clear_faults(&key);
+    let healed = app.sync("contoso").await;
+    assert_eq!(healed.status, RunStatus::Succeeded, "{healed:?}");
+    assert_eq!(healed.step(Dataset::Users).unwrap().counts.archived, 3);
+    assert_eq!(contact_count(&app, false).await, 117);
+    assert_eq!(
+        contact_count(&app, true).await,
+        120,
+        "archived, never deleted"
+    );
+}
+
+#[tokio::test]
+async fn concealed_report_names_attach_nothing_and_the_run_names_the_setting() {
+    let mut spec = TenantSpec::with_users(60);
+    spec.concealed_names = true;
+    let app = TestApp::new(SimConfig {
+        seed: 11,
+        tenants: vec![spec],
+        ..SimConfig::default()
+    })
+    .await;
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    assert_eq!(
+        report.status,
+        RunStatus::Succeeded,
+        "warnings do not fail a run"
+    );
+    let mailboxes = report.step(Dataset::Mailboxes).unwrap();
+    assert_eq!(mailboxes.status, StepStatus::Skipped);
+    assert_eq!(mailboxes.counts.writes(), 0);
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    assert_eq!(app.store.attached_mailbox_count(&tenant).await.unwrap(), 0);
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "report_names_concealed")
+        .expect("a warning");
+    assert!(
+        warning
+            .message
+            .contains("Display concealed user, group, and site names in all reports"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        warning
+            .message
+            .contains("Org settings › Services › Reports")
+    );
+
+    // Once the admin turns concealment off, the figures arrive.
+    app.sim.state.set_concealed(&app.tenant_key(0), false);
+    let after = app.sync("contoso").await;
+    assert!(after.warnings.is_empty());
+    assert_eq!(
+        app.store.attached_mailbox_count(&tenant).await.unwrap() as usize,
+        users_with_mailbox(&app, 60)
+    );
+}
+
+#[tokio::test]
+async fn changes_at_the_source_arrive_and_licence_counts_follow() {
+    let app = TestApp::with_users(45).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    app.sim.state.add_user(&key).unwrap();
+    app.sim.state.patch_user(
+        &key,
+        0,
+        UserPatch {
+            licenses: Some(vec!["FLOW_FREE".into()]),
+            ..UserPatch::default()
+        },
+    );
+    let report = app.sync("contoso").await;
+    let users = report.step(Dataset::Users).unwrap().counts;
+    assert_eq!((users.created, users.updated), (1, 1));
+    assert!(report.step(Dataset::Licenses).unwrap().counts.updated >= 1);
+    let mut first = None;
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            if first.is_none() {
+                first = Some(c)
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().licenses, vec!["FLOW_FREE"]);
+}
+
+#[tokio::test]
+async fn a_tenant_finds_its_organisation_by_exact_name_before_creating_one() {
+    let app = TestApp::with_users(5).await;
+    let existing = app.store.create_organization("contoso LTD").await.unwrap();
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    assert_eq!(
+        report.step(Dataset::Organization).unwrap().counts.updated,
+        1
+    );
+    let orgs = app.store.organizations().await.unwrap();
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].id, existing);
+    assert_eq!(orgs[0].contacts, 5);
+    assert!(
+        orgs[0]
+            .verified_domains
+            .contains(&"contoso.example".to_string())
+    );
+}
+
+mod connection_test {
+    use super::*;
+    use sync::test_connection;
+
+    async fn diagnose(app: &TestApp, name: &str) -> sync::ConnectionTestReport {
+        let connection = app.store.connection(name).await.unwrap().unwrap();
+        test_connection(&app.store, &connection, testkit::instant_retry(2).0)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_good_connection_passes_with_its_permissions_listed() {
+        let app = TestApp::with_users(3).await;
+        app.add_connection("ok", 0).await;
+        let report = diagnose(&app, "ok").await;
+        assert!(report.ok, "{report:?}");
+        assert!(report.missing_permissions.is_empty());
+        assert!(
+            report
+                .granted_permissions
+                .contains(&"Reports.Read.All".to_string())
+        );
+        assert!(report.datasets.iter().all(|(_, state)| state == "ok"));
+    }
+
+    #[tokio::test]
+    async fn each_failure_has_its_code() {
+        let app = TestApp::new(SimConfig {
+            seed: 5,
+            tenants: vec![TenantSpec::with_users(2), TenantSpec::with_users(2)],
+            ..SimConfig::default()
+        })
+        .await;
+        let a = app.tenant(0);
+        let b = app.tenant(1);
+        let unknown = "3c2e1b0a-0000-4000-8000-000000000000";
+        let all = Dataset::ALL.to_vec();
+        let cases = [
+            (
+                "tenant",
+                unknown,
+                a.client_id.as_str(),
+                a.client_secret.as_str(),
+                "tenant_not_found",
+            ),
+            (
+                "app",
+                a.tenant_id.as_str(),
+                unknown,
+                a.client_secret.as_str(),
+                "app_not_found",
+            ),
+            (
+                "secret",
+                a.tenant_id.as_str(),
+                a.client_id.as_str(),
+                "Xyz8Q~definitely-not-the-right-value-000",
+                "invalid_secret",
+            ),
+            (
+                "secretid",
+                a.tenant_id.as_str(),
+                a.client_id.as_str(),
+                "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+                "secret_id_not_value",
+            ),
+            (
+                "expired",
+                a.tenant_id.as_str(),
+                a.client_id.as_str(),
+                a.expired_client_secret.as_str(),
+                "expired_secret",
+            ),
+            (
+                "consent",
+                a.tenant_id.as_str(),
+                b.client_id.as_str(),
+                b.client_secret.as_str(),
+                "app_not_consented",
+            ),
+        ];
+        for (name, tenant, client, secret, code) in cases {
+            app.add_connection_with(name, tenant, client, secret, all.clone())
+                .await;
+            let report = diagnose(&app, name).await;
+            assert!(!report.ok);
+            assert_eq!(report.problems.len(), 1, "{report:?}");
+            assert_eq!(report.problems[0].code, code, "{report:?}");
+            assert!(!report.problems[0].fix.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_permission_is_named() {
+        let app = TestApp::with_users(2).await;
+        app.sim.state.set_roles(
+            &app.tenant_key(0),
+            vec!["User.Read.All".into(), "Organization.Read.All".into()],
+        );
+        app.add_connection("partial", 0).await;
+        let report = diagnose(&app, "partial").await;
+        assert!(!report.ok);
+        assert_eq!(report.missing_permissions, vec!["Reports.Read.All"]);
+        let problem = &report.problems[0];
+        assert_eq!(problem.code, "permission_missing");
+        assert!(
+            problem.message.contains("Reports.Read.All") && problem.message.contains("mailboxes"),
+            "{problem:?}"
+        );
+        assert!(
+            report
+                .datasets
+                .contains(&(Dataset::Users, "ok".to_string()))
+        );
+
+        // No consent at all: a token without roles.
+        app.sim.state.set_roles(&app.tenant_key(0), vec![]);
+        let report = diagnose(&app, "partial").await;
+        assert_eq!(report.problems[0].code, "consent_missing");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_says_so() {
+        let app = TestApp::with_users(1).await;
+        let a = app.tenant(0);
+        app.store
+            .add_connection(store::NewConnection {
+                name: domain::ConnectionName::parse("down").unwrap(),
+                tenant_id: TenantId::parse(&a.tenant_id).unwrap(),
+                client_id: domain::ClientId::parse(&a.client_id).unwrap(),
+                secret: domain::ClientSecret::parse(&a.client_secret).unwrap(),
+                cloud: domain::Cloud::custom("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
+                datasets: vec![Dataset::Users],
+            })
+            .await
+            .unwrap();
+        let report = diagnose(&app, "down").await;
+        assert_eq!(report.problems[0].code, "unreachable");
+    }
+}
