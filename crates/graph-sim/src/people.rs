@@ -18,6 +18,20 @@ pub fn hash3(a: u64, b: u64, c: u64) -> u64 {
     mix(mix(mix(a) ^ b.wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ c.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// A bijection on 48-bit numbers (odd multiplier modulo 2^48), so neighbouring indexes give
+/// unrelated-looking ids.
+const MULTIPLIER: u64 = 0x5DEE_CE66_D;
+const INVERSE: u64 = 0xDFE0_5BCB_1365; // MULTIPLIER⁻¹ mod 2^48
+const LOW48: u64 = 0xFFFF_FFFF_FFFF;
+
+fn scramble(index: u64) -> u64 {
+    index.wrapping_mul(MULTIPLIER) & LOW48
+}
+
+fn unscramble(value: u64) -> u64 {
+    value.wrapping_mul(INVERSE) & LOW48
+}
+
 /// A v4-shaped GUID from a hash.
 pub fn guid(h1: u64, h2: u64) -> Uuid {
     let mut bytes = [0u8; 16];
@@ -168,8 +182,10 @@ pub struct Population {
     pub initial_domain: String,
     pub custom_domain: String,
     pub licensing: TenantLicensing,
-    /// The high 80 bits of every user id in this tenant; the low 48 are the user's index.
+    /// The high 80 bits of every user id in this tenant; the low 48 are the user's index,
+    /// scrambled by `id_mask` so that ids look as random as Entra's.
     id_prefix: [u8; 10],
+    id_mask: u64,
 }
 
 impl Population {
@@ -183,6 +199,7 @@ impl Population {
         let mut id_prefix = [0u8; 10];
         id_prefix[..8].copy_from_slice(&h.to_be_bytes());
         id_prefix[8..].copy_from_slice(&(mix(h) as u16).to_be_bytes());
+        let id_mask = mix(h ^ 0x1d) & LOW48;
         Self {
             seed,
             tenant_index,
@@ -190,13 +207,14 @@ impl Population {
             custom_domain,
             licensing: TenantLicensing::for_style(mix(seed ^ tenant_index)),
             id_prefix,
+            id_mask,
         }
     }
 
     fn user_id(&self, index: u64) -> Uuid {
         let mut bytes = [0u8; 16];
         bytes[..10].copy_from_slice(&self.id_prefix);
-        bytes[10..].copy_from_slice(&index.to_be_bytes()[2..]);
+        bytes[10..].copy_from_slice(&(scramble(index) ^ self.id_mask).to_be_bytes()[2..]);
         // Version and variant bits live in bytes 6 and 8, inside the prefix: the index survives.
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
@@ -208,9 +226,9 @@ impl Population {
         if a[..10] != b[..10] {
             return None;
         }
-        let mut index = [0u8; 8];
-        index[2..].copy_from_slice(&a[10..]);
-        Some(u64::from_be_bytes(index))
+        let mut low = [0u8; 8];
+        low[2..].copy_from_slice(&a[10..]);
+        Some(unscramble(u64::from_be_bytes(low) ^ self.id_mask))
     }
 
     fn kind(&self, index: u64) -> Kind {
@@ -458,6 +476,14 @@ mod tests {
         assert_ne!(p.user(1).id, a.id);
         let other = Population::new(42, 1, "x".into(), "y".into());
         assert_eq!(other.index_of(&a.id), None);
+    }
+
+    #[test]
+    fn scrambling_is_a_bijection() {
+        for index in [0, 1, 2, 999, 1_000_000, LOW48] {
+            assert_eq!(unscramble(scramble(index)), index);
+        }
+        assert_eq!(MULTIPLIER.wrapping_mul(INVERSE) & LOW48, 1);
     }
 
     #[test]

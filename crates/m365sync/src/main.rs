@@ -1,1 +1,127 @@
-fn main() {}
+//! The `m365sync` command line: connections, sync, export, simulate, demo, serve and bench.
+//!
+//! Owns only the edge: parsing arguments, reading secrets from the environment or standard
+//! input, drawing progress, printing results, and turning every error into one sentence and a
+//! fix with exit code 1 (it did not work) or 2 (it was asked wrongly).
+
+mod bench;
+mod commands;
+mod export;
+mod progress;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "m365sync", version, about = "Keeps a documentation store in step with Microsoft 365 tenants.")]
+struct Cli {
+    /// The store: a SQLite file (created on first use) or a postgres:// URL.
+    #[arg(long, global = true, env = "M365SYNC_DB", default_value = "m365sync.db")]
+    db: String,
+
+    /// Log more: -v for progress details, -vv for every request.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, list, test and remove connections to tenants.
+    #[command(subcommand)]
+    Connection(commands::ConnectionCommand),
+    /// Sync a connection's tenant into the store now.
+    Sync(commands::SyncArgs),
+    /// Show the log of sync runs.
+    Runs(commands::RunsArgs),
+    /// Write contacts, organisations or licences as JSON or CSV to standard output.
+    Export(export::ExportArgs),
+    /// Create or update the store's schema, then exit.
+    Migrate,
+    /// Run the bundled Microsoft Graph and identity simulator.
+    Simulate(serve::SimulateArgs),
+    /// Start the simulator, connect to it, sync, and serve the result on loopback.
+    Demo(serve::DemoArgs),
+    /// Serve the web pages and JSON API over the store.
+    Serve(serve::ServeArgs),
+    /// Time a full sync of N simulated users against the floor of only downloading and parsing.
+    Bench(bench::BenchArgs),
+}
+
+/// The person asked for something in a way m365sync cannot do (exit 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        // A reader that stopped early (`| head`) is not a failure of ours.
+        Err(error) if error.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
+            if error.downcast_ref::<UsageError>().is_some() || error.downcast_ref::<domain::InputError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,sqlx=warn",
+        _ => "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG").unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Connection(command) => commands::connection(&cli.db, command).await,
+        Command::Sync(args) => commands::sync(&cli.db, args).await,
+        Command::Runs(args) => commands::runs(&cli.db, args).await,
+        Command::Export(args) => export::run(&cli.db, args).await,
+        Command::Migrate => {
+            let store = commands::open_store(&cli.db).await?;
+            println!("The store at {} is up to date.", store.location());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(args) => serve::simulate(args).await,
+        Command::Demo(args) => serve::demo(&cli.db, args).await,
+        Command::Serve(args) => serve::serve(&cli.db, args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

@@ -235,6 +235,25 @@ impl Store {
     }
 }
 
+/// Refuses a SQLite path whose folder does not exist, before anything (a key file) is created
+/// beside it.
+pub fn check_location(location: &str) -> Result<()> {
+    if is_postgres(location) {
+        return Ok(());
+    }
+    let path = sqlite_path(location);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(StoreError::Location(format!(
+            "the store {} cannot be created: the folder {} does not exist. Create it first, or choose another --db path",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn is_postgres(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }

@@ -16,6 +16,9 @@ pub enum StoreError {
     },
 
     #[error("{0}")]
+    Location(String),
+
+    #[error("{0}")]
     Conflict(String),
 
     #[error("{0}")]

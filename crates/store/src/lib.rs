@@ -17,7 +17,7 @@ mod organizations;
 mod runs;
 pub mod secrets;
 
-pub use backend::{Backend, Store, default_key_file};
+pub use backend::{Backend, Store, check_location, default_key_file};
 pub use connections::{Connection, NewConnection};
 pub use contacts::{ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};

@@ -1,1 +1,231 @@
-//! placeholder
+//! The HTTP face of m365sync: read-only pages of organisations, contacts and the run log, and the
+//! same data as JSON under `/api/v1`. Thin by design: every rule lives in `domain`, `sync` and
+//! `store`; handlers only read and render.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use store::{ContactFilter, ContactRow, Store};
+
+mod page;
+
+use page::{escape, layout};
+
+const PAGE_SIZE: i64 = 100;
+
+pub fn router(store: Store) -> Router {
+    Router::new()
+        .route("/", get(organizations_page))
+        .route("/organizations/{id}", get(organization_page))
+        .route("/runs", get(runs_page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/organizations", get(organizations_json))
+        .route("/api/v1/contacts", get(contacts_json))
+        .route("/api/v1/runs", get(runs_json))
+        .fallback(|| async { error_page(StatusCode::NOT_FOUND, "There is no such page.") })
+        .with_state(store)
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(store: Store, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).await
+}
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    (status, Html(layout("Error", &format!("<p class=\"error\">{}</p>", escape(message))))).into_response()
+}
+
+fn store_error(error: store::StoreError) -> Response {
+    tracing::error!("store error: {error}");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("The store could not be read: {error}"))
+}
+
+async fn organizations_page(State(store): State<Store>) -> Response {
+    let orgs = match store.organizations().await {
+        Ok(o) => o,
+        Err(e) => return store_error(e),
+    };
+    let mut body = String::from("<h1>Organisations</h1>");
+    if orgs.is_empty() {
+        body.push_str("<p>No organisations yet. Add a connection with <code>m365sync connection add</code> and run <code>m365sync sync</code>.</p>");
+    } else {
+        body.push_str("<table data-testid=\"organizations\"><thead><tr><th>Organisation</th><th>Tenant</th><th>Domains</th><th>Contacts</th></tr></thead><tbody>");
+        for org in &orgs {
+            body.push_str(&format!(
+                "<tr><td><a href=\"/organizations/{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                org.id,
+                escape(&org.name),
+                escape(org.tenant_name.as_deref().unwrap_or("—")),
+                escape(&org.verified_domains.join(", ")),
+                org.contacts
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    Html(layout("Organisations", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+async fn organization_page(State(store): State<Store>, Path(id): Path<i64>, Query(query): Query<PageQuery>) -> Response {
+    let org = match store.organization(id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such organisation."),
+        Err(e) => return store_error(e),
+    };
+    let filter = ContactFilter { organization_id: Some(id), ..ContactFilter::default() };
+    let contacts = match store.contacts_page(&filter, query.after, PAGE_SIZE).await {
+        Ok(c) => c,
+        Err(e) => return store_error(e),
+    };
+    let mut body = format!(
+        "<p><a href=\"/\">← Organisations</a></p><h1>{}</h1><p>Tenant {} · {} contacts</p>",
+        escape(&org.name),
+        escape(org.tenant_id.as_deref().unwrap_or("not linked")),
+        org.contacts
+    );
+    body.push_str("<table data-testid=\"contacts\"><thead><tr><th>Name</th><th>User principal name</th><th>Job title</th><th>Licences</th><th>Mailbox used</th><th>Sign-in</th></tr></thead><tbody>");
+    for contact in &contacts {
+        body.push_str(&contact_row(contact));
+    }
+    body.push_str("</tbody></table>");
+    if contacts.len() as i64 == PAGE_SIZE
+        && let Some(last) = contacts.last()
+    {
+        body.push_str(&format!("<p><a href=\"/organizations/{id}?after={}\">Next page →</a></p>", last.id));
+    }
+    Html(layout(&org.name, &body)).into_response()
+}
+
+fn contact_row(contact: &ContactRow) -> String {
+    let mailbox = contact
+        .mailbox
+        .as_ref()
+        .and_then(|m| m.storage_used_bytes)
+        .map(human_bytes)
+        .unwrap_or_else(|| "—".to_string());
+    let sign_in = match contact.account_enabled {
+        Some(false) => "blocked",
+        _ => "allowed",
+    };
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+        escape(&contact.display_name),
+        escape(contact.user_principal_name.as_deref().unwrap_or("")),
+        escape(contact.job_title.as_deref().unwrap_or("")),
+        escape(&contact.licenses.join(", ")),
+        mailbox,
+        sign_in
+    )
+}
+
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+async fn runs_page(State(store): State<Store>) -> Response {
+    let runs = match store.runs(None, 50).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let mut body = String::from("<h1>Sync runs</h1><table data-testid=\"runs\"><thead><tr><th>Run</th><th>Connection</th><th>Status</th><th>Steps</th><th>Warnings</th></tr></thead><tbody>");
+    for run in &runs {
+        let steps: Vec<String> = run
+            .steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} (+{} ~{} ={} −{})",
+                    escape(&s.dataset),
+                    s.status,
+                    s.counts.created,
+                    s.counts.updated,
+                    s.counts.unchanged,
+                    s.counts.archived
+                )
+            })
+            .collect();
+        let warnings: Vec<String> = run.warnings.iter().map(|w| escape(&w.message)).collect();
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            run.id,
+            escape(&run.connection_name),
+            run.status,
+            steps.join("<br>"),
+            warnings.join("<br>")
+        ));
+    }
+    body.push_str("</tbody></table>");
+    Html(layout("Sync runs", &body)).into_response()
+}
+
+fn json_error(error: store::StoreError) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"code": "store_error", "message": error.to_string()}))).into_response()
+}
+
+async fn organizations_json(State(store): State<Store>) -> Response {
+    match store.organizations().await {
+        Ok(orgs) => Json(orgs).into_response(),
+        Err(e) => json_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactsQuery {
+    organization_id: Option<i64>,
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    include_archived: bool,
+}
+
+async fn contacts_json(State(store): State<Store>, Query(query): Query<ContactsQuery>) -> Response {
+    let filter = ContactFilter { organization_id: query.organization_id, include_archived: query.include_archived, ..ContactFilter::default() };
+    match store.contacts_page(&filter, query.after, PAGE_SIZE).await {
+        Ok(contacts) => {
+            let next = (contacts.len() as i64 == PAGE_SIZE).then(|| contacts.last().map(|c| c.id)).flatten();
+            let mut response = Json(serde_json::json!({"contacts": contacts, "next_after": next})).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => json_error(e),
+    }
+}
+
+async fn runs_json(State(store): State<Store>) -> Response {
+    match store.runs(None, 50).await {
+        Ok(runs) => Json(runs).into_response(),
+        Err(e) => json_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1_572_864), "1.5 MB");
+    }
+}

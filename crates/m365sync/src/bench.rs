@@ -1,0 +1,172 @@
+//! `bench`: how long a full sync of N users takes next to its floor — the same pages only
+//! downloaded and parsed — so that the ratio, not the machine, is what is read.
+//!
+//! The simulator runs as a child process, so the peak memory reported is the syncing side's only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use graph::models::{MailboxUsageRow, SUBSCRIBED_SKU_SELECT, SubscribedSku, USER_SELECT, User};
+use graph::{AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, RetryPolicy};
+use serde::Serialize;
+use store::{NewConnection, SecretKey, Store};
+use sync::{NoProgress, SyncEngine};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    users: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Figures {
+    users: u64,
+    floor_seconds: f64,
+    full_sync_seconds: f64,
+    ratio: f64,
+    users_per_second: f64,
+    resync_unchanged_seconds: f64,
+    resync_writes: u64,
+    floor_peak_rss_mib: Option<f64>,
+    sync_peak_rss_mib: Option<f64>,
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the m365sync binary")?;
+    let mut child = Child(
+        std::process::Command::new(exe)
+            .args(["simulate", "--listen", "127.0.0.1:0", "--seed", "1", "--users", &args.users.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the simulator")?,
+    );
+    let stdout = child.0.stdout.take().context("reading the simulator's output")?;
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    let announced: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("the simulator said '{}'", line.trim()))?;
+    let url = announced["url"].as_str().context("no url in the simulator's announcement")?.to_string();
+    let tenant = &announced["tenants"][0];
+    let field = |name: &str| tenant[name].as_str().map(str::to_string).with_context(|| format!("no {name} in the announcement"));
+    let (tenant_id, client_id, secret) = (field("tenant_id")?, field("client_id")?, field("client_secret")?);
+    eprintln!("bench: {} users, simulator at {url}", args.users);
+
+    reset_peak_rss();
+    let floor = floor(&url, &tenant_id, &client_id, &secret).await?;
+    let floor_rss = peak_rss_mib();
+    eprintln!("bench: floor (download and parse only) {:.2} s", floor.as_secs_f64());
+
+    let dir = tempfile::tempdir().context("a temporary folder for the store")?;
+    let db = dir.path().join("bench.db");
+    let store = Store::open(db.to_str().context("temporary path is not UTF-8")?, SecretKey::generate()).await?;
+    store
+        .add_connection(NewConnection {
+            name: ConnectionName::parse("bench")?,
+            tenant_id: TenantId::parse(&tenant_id)?,
+            client_id: ClientId::parse(&client_id)?,
+            secret: ClientSecret::parse(&secret)?,
+            cloud: Cloud::custom(&url, &url)?,
+            datasets: Dataset::ALL.to_vec(),
+        })
+        .await?;
+    let engine = SyncEngine::new(store.clone());
+    reset_peak_rss();
+    let started = Instant::now();
+    let report = engine.sync("bench", &NoProgress).await?;
+    let full = started.elapsed();
+    let sync_rss = peak_rss_mib();
+    if report.status != domain::RunStatus::Succeeded {
+        bail!("the benchmark sync did not succeed: {}", serde_json::to_string(&report)?);
+    }
+    eprintln!("bench: full sync {:.2} s", full.as_secs_f64());
+    let started = Instant::now();
+    let again = engine.sync("bench", &NoProgress).await?;
+    let resync = started.elapsed();
+    store.close().await;
+
+    let figures = Figures {
+        users: args.users,
+        floor_seconds: round(floor.as_secs_f64()),
+        full_sync_seconds: round(full.as_secs_f64()),
+        ratio: round(full.as_secs_f64() / floor.as_secs_f64().max(1e-9)),
+        users_per_second: round(args.users as f64 / full.as_secs_f64().max(1e-9)),
+        resync_unchanged_seconds: round(resync.as_secs_f64()),
+        resync_writes: again.writes(),
+        floor_peak_rss_mib: floor_rss,
+        sync_peak_rss_mib: sync_rss,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        let mib = |v: Option<f64>| v.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "n/a".into());
+        println!("users                    {}", figures.users);
+        println!("floor (download+parse)   {:.2} s   peak RSS {}", figures.floor_seconds, mib(figures.floor_peak_rss_mib));
+        println!("full sync (SQLite)       {:.2} s   peak RSS {}", figures.full_sync_seconds, mib(figures.sync_peak_rss_mib));
+        println!("ratio sync/floor         {:.2}", figures.ratio);
+        println!("users per second         {:.0}", figures.users_per_second);
+        println!("unchanged resync         {:.2} s   ({} writes)", figures.resync_unchanged_seconds, figures.resync_writes);
+    }
+    drop(child);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same requests and parsing a sync makes, with nothing stored.
+async fn floor(url: &str, tenant: &str, client_id: &str, secret: &str) -> anyhow::Result<Duration> {
+    let client = GraphClient::new(
+        GraphEndpoints { login: url.into(), graph: url.into(), scope: "https://graph.microsoft.com/.default".into() },
+        AppCredentials { tenant: tenant.into(), client_id: client_id.into(), secret: ClientSecretValue::new(secret) },
+        RetryPolicy::default(),
+    )?;
+    let started = Instant::now();
+    let _ = client.pages::<serde_json::Value>("v1.0/organization").next_page().await?;
+    let mut skus = client.pages::<SubscribedSku>(&format!("v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"));
+    while skus.next_page().await?.is_some() {}
+    let mut users = client.pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=999"));
+    let mut count = 0usize;
+    while let Some(page) = users.next_page().await? {
+        count += page.len();
+    }
+    let file = client.download_report("reports/getMailboxUsageDetail(period='D7')").await?;
+    let mut rows = file.rows::<MailboxUsageRow>()?;
+    let mut mailbox_rows = 0usize;
+    while rows.next_row()?.is_some() {
+        mailbox_rows += 1;
+    }
+    tracing::info!(count, mailbox_rows, "floor read");
+    Ok(started.elapsed())
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// Linux resets the peak-RSS mark when 5 is written to clear_refs; elsewhere this does nothing.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}

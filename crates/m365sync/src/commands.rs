@@ -1,0 +1,283 @@
+//! `connection …`, `sync` and `runs`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use graph::RetryPolicy;
+use store::{NewConnection, SecretKey, Store};
+use sync::SyncEngine;
+
+use crate::UsageError;
+use crate::progress::TerminalProgress;
+
+/// Opens the store, with the key from `M365SYNC_SECRET_KEY` or the key file that belongs to it,
+/// and closes out any run a crashed process left behind.
+pub async fn open_store(location: &str) -> anyhow::Result<Store> {
+    store::check_location(location)?;
+    let key_file = store::default_key_file(location);
+    let key = SecretKey::load(std::env::var(store::secrets::KEY_ENV).ok(), &key_file)?;
+    let store = Store::open(location, key).await?;
+    let interrupted = store.fail_interrupted_runs().await?;
+    if interrupted > 0 {
+        eprintln!("note: {interrupted} sync run(s) were interrupted earlier and are now marked failed");
+    }
+    Ok(store)
+}
+
+#[derive(Subcommand)]
+pub enum ConnectionCommand {
+    /// Save a connection to a tenant. The secret is read from an environment variable or standard
+    /// input, never from the command line (where other users and shell history could see it).
+    Add(AddArgs),
+    /// List the saved connections.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a connection: token, permissions, and a probe of each dataset.
+    Test {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a connection. What it synced stays in the store.
+    Remove { name: String },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// A short name for the connection, e.g. contoso-prod.
+    name: String,
+    /// The Directory (tenant) ID.
+    #[arg(long)]
+    tenant_id: String,
+    /// The Application (client) ID of the app registration.
+    #[arg(long)]
+    client_id: String,
+    /// Read the client secret's Value from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "client_secret_stdin")]
+    client_secret_env: Option<String>,
+    /// Read the client secret's Value from standard input (one line).
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// The tenant's cloud: global, usgov, usgov-dod or china.
+    #[arg(long, default_value = "global", conflicts_with_all = ["login_url", "graph_url"])]
+    cloud: String,
+    /// A custom login base URL (a simulator or a proxy); needs --graph-url too.
+    #[arg(long, requires = "graph_url")]
+    login_url: Option<String>,
+    /// A custom Microsoft Graph base URL; needs --login-url too.
+    #[arg(long, requires = "login_url")]
+    graph_url: Option<String>,
+    /// Datasets to sync, comma-separated: organization, licenses, users, mailboxes.
+    #[arg(long, value_delimiter = ',', default_value = "organization,licenses,users,mailboxes")]
+    datasets: Vec<String>,
+}
+
+pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConnectionCommand::Add(args) => add(db, args).await,
+        ConnectionCommand::List { json } => list(db, json).await,
+        ConnectionCommand::Test { name, json } => test(db, &name, json).await,
+        ConnectionCommand::Remove { name } => {
+            let store = open_store(db).await?;
+            store.remove_connection(&name).await?;
+            println!("Removed connection '{name}'. Its organisations and contacts stay in the store.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_secret(args: &AddArgs) -> anyhow::Result<ClientSecret> {
+    let raw = match (&args.client_secret_env, args.client_secret_stdin) {
+        (Some(var), _) => std::env::var(var).map_err(|_| {
+            UsageError(format!("the environment variable {var} named by --client-secret-env is not set; export it with the secret's Value first"))
+        })?,
+        (None, true) => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprint!("Paste the client secret's Value and press Enter: ");
+                let _ = std::io::stderr().flush();
+            }
+            let mut line = String::new();
+            stdin.lock().read_line(&mut line).context("reading the client secret from standard input")?;
+            line
+        }
+        (None, false) => {
+            return Err(UsageError(
+                "the client secret is missing; give --client-secret-env VAR or --client-secret-stdin (never the secret itself on the command line)".into(),
+            )
+            .into());
+        }
+    };
+    Ok(ClientSecret::parse(&raw)?)
+}
+
+async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
+    let name = ConnectionName::parse(&args.name)?;
+    let tenant_id = TenantId::parse(&args.tenant_id)?;
+    let client_id = ClientId::parse(&args.client_id)?;
+    let cloud = match (&args.login_url, &args.graph_url) {
+        (Some(login), Some(graph)) => Cloud::custom(login, graph)?,
+        _ => Cloud::parse(&args.cloud)?,
+    };
+    let mut datasets = Vec::new();
+    for raw in args.datasets.iter().filter(|d| !d.trim().is_empty()) {
+        let dataset = Dataset::parse(raw)?;
+        if !datasets.contains(&dataset) {
+            datasets.push(dataset);
+        }
+    }
+    let secret = read_secret(&args)?;
+    if secret.looks_like_secret_id() {
+        eprintln!(
+            "warning: this secret looks like a Secret ID (a GUID), not the secret's Value; `m365sync connection test {name}` will confirm"
+        );
+    }
+    let store = open_store(db).await?;
+    let connection = store.add_connection(NewConnection { name, tenant_id, client_id, secret, cloud, datasets }).await?;
+    println!(
+        "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
+        connection.name, connection.tenant_id, connection.cloud, connection.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let connections = store.connections().await?;
+    if json {
+        let items: Vec<serde_json::Value> = connections
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name, "tenant_id": c.tenant_id, "client_id": c.client_id,
+                    "cloud": c.cloud.name(), "endpoints": {"login": c.cloud.endpoints().login, "graph": c.cloud.endpoints().graph},
+                    "datasets": c.datasets,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if connections.is_empty() {
+        println!("No connections yet. Add one with `m365sync connection add NAME --tenant-id … --client-id … --client-secret-env VAR`.");
+    }
+    for c in &connections {
+        let datasets: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
+        println!("{}\ttenant {}\tclient {}\t{}\t{}", c.name, c.tenant_id, c.client_id, c.cloud, datasets.join(","));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let connection = store.connection(name).await?.ok_or_else(|| sync::SyncError::NoConnection(name.to_string()))?;
+    let retry = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+    let report = sync::test_connection(&store, &connection, retry).await?;
+    if json {
+        let body = serde_json::json!({
+            "ok": report.ok,
+            "problems": report.problems,
+            "granted_permissions": report.granted_permissions,
+            "missing_permissions": report.missing_permissions,
+            "datasets": report.datasets.iter().map(|(d, state)| serde_json::json!({"dataset": d, "state": state})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else if report.ok {
+        println!("Connection '{name}' works. Permissions granted: {}.", report.granted_permissions.join(", "));
+        for (dataset, state) in &report.datasets {
+            println!("  {dataset}: {state}");
+        }
+    } else {
+        println!("Connection '{name}' has {} problem(s):", report.problems.len());
+        for problem in &report.problems {
+            println!("  [{}] {}\n      fix: {}", problem.code, problem.message, problem.fix);
+        }
+        if !report.granted_permissions.is_empty() {
+            println!("Permissions granted: {}.", report.granted_permissions.join(", "));
+        }
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// The connection to sync.
+    name: String,
+    /// Print the run as JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let engine = SyncEngine::new(store);
+    let progress = TerminalProgress::new(!args.json);
+    let report = engine.sync(&args.name, &progress).await?;
+    progress.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("Run {} {}.", report.run_id, report.status);
+        for step in &report.steps {
+            println!(
+                "  {:<13} {:<9} {} created, {} updated, {} unchanged, {} archived{}",
+                step.dataset.name(),
+                step.status.as_str(),
+                step.counts.created,
+                step.counts.updated,
+                step.counts.unchanged,
+                step.counts.archived,
+                step.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+            );
+        }
+        for warning in &report.warnings {
+            println!("warning [{}]: {}", warning.code, warning.message);
+        }
+    }
+    Ok(if report.status == domain::RunStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[derive(Args)]
+pub struct RunsArgs {
+    /// Only this connection's runs.
+    #[arg(long)]
+    connection: Option<String>,
+    /// How many runs, newest first.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let runs = store.runs(args.connection.as_deref(), args.limit).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for run in &runs {
+        println!("run {} · {} · {} · {}", run.id, run.connection_name, run.kind, run.status);
+        for step in &run.steps {
+            println!(
+                "    {:<13} {:<9} +{} ~{} ={} −{}{}",
+                step.dataset,
+                step.status.as_str(),
+                step.counts.created,
+                step.counts.updated,
+                step.counts.unchanged,
+                step.counts.archived,
+                step.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+            );
+        }
+        for warning in &run.warnings {
+            println!("    warning [{}]: {}", warning.code, warning.message);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! `simulate`, `demo` and `serve`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use graph_sim::{SimConfig, TenantSpec};
+use store::NewConnection;
+use sync::SyncEngine;
+
+use crate::UsageError;
+use crate::commands::open_store;
+use crate::progress::TerminalProgress;
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Where to listen; port 0 picks a free port. Report downloads get a second port.
+    #[arg(long, default_value = "127.0.0.1:8400")]
+    listen: SocketAddr,
+    /// How many tenants.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    tenants: u64,
+    /// Users per tenant (up to 10 million; none is held in memory).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    users: u64,
+    /// Seed of the generated tenants: the same seed gives the same tenants.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Milliseconds added to every request.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    latency_ms: u64,
+    /// Application permissions granted to every tenant's app, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    permissions: Option<Vec<String>>,
+    /// Conceal user names in reports, as Microsoft 365 does by default.
+    #[arg(long)]
+    conceal_report_names: bool,
+}
+
+impl SimulateArgs {
+    fn config(&self) -> SimConfig {
+        let mut spec = TenantSpec::with_users(self.users);
+        if let Some(permissions) = &self.permissions {
+            spec.roles = permissions.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+        }
+        spec.concealed_names = self.conceal_report_names;
+        SimConfig {
+            seed: self.seed,
+            tenants: (0..self.tenants).map(|_| spec.clone()).collect(),
+            latency: Duration::from_millis(self.latency_ms),
+            ..SimConfig::default()
+        }
+    }
+}
+
+pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let sim = graph_sim::start(args.config(), args.listen).await?;
+    println!("{}", sim.announcement());
+    eprintln!("Simulator listening on {}; control API under {}/_sim/tenants. Press Ctrl-C to stop.", sim.url, sim.url);
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where the web pages listen (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    users: u64,
+}
+
+pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let listener = web::bind(args.listen).await.map_err(|e| {
+        UsageError(format!("cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081", args.listen))
+    })?;
+    let sim_addr: SocketAddr = "127.0.0.1:0".parse().context("loopback address")?;
+    let sim = graph_sim::start(SimConfig { seed: 1, tenants: vec![TenantSpec::with_users(args.users)], ..SimConfig::default() }, sim_addr).await?;
+    let tenant = sim.tenants().remove(0);
+    let store = open_store(db).await?;
+    // The simulator gets a new port each time: replace the demo connection rather than keep a stale one.
+    if store.connection("demo").await?.is_some() {
+        store.remove_connection("demo").await?;
+    }
+    store
+        .add_connection(NewConnection {
+            name: ConnectionName::parse("demo")?,
+            tenant_id: TenantId::parse(&tenant.tenant_id)?,
+            client_id: ClientId::parse(&tenant.client_id)?,
+            secret: ClientSecret::parse(&tenant.client_secret)?,
+            cloud: Cloud::custom(&sim.url, &sim.url)?,
+            datasets: Dataset::ALL.to_vec(),
+        })
+        .await?;
+    eprintln!("Simulated tenant '{}' with {} users at {}; syncing into {} …", tenant.display_name, tenant.users, sim.url, store.location());
+    let progress = TerminalProgress::new(true);
+    let report = SyncEngine::new(store.clone()).sync("demo", &progress).await?;
+    progress.finish();
+    eprintln!("Sync run {} {}.", report.run_id, report.status);
+    let url = format!("http://{}", listener.local_addr().context("reading the listen address")?);
+    println!("m365sync demo is ready: {url}");
+    println!("(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)", sim.url);
+    tokio::select! {
+        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+    }
+    drop(sim);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let listener = web::bind(args.listen)
+        .await
+        .map_err(|e| UsageError(format!("cannot listen on {}: {e}; choose another address with --listen", args.listen)))?;
+    println!("m365sync is serving {} at http://{}", store.location(), listener.local_addr().context("reading the listen address")?);
+    tokio::select! {
+        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
