@@ -148,7 +148,7 @@ pub struct TenantLicensing {
 
 impl TenantLicensing {
     pub fn for_style(style: u64) -> Self {
-        if style % 2 == 0 {
+        if style.is_multiple_of(2) {
             Self {
                 primary: [0, 1],
                 kiosk: 4,

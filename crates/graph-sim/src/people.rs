@@ -20,7 +20,7 @@ pub fn hash3(a: u64, b: u64, c: u64) -> u64 {
 
 /// A bijection on 48-bit numbers (odd multiplier modulo 2^48), so neighbouring indexes give
 /// unrelated-looking ids.
-const MULTIPLIER: u64 = 0x5DEE_CE66_D;
+const MULTIPLIER: u64 = 0x0005_DEEC_E66D;
 const INVERSE: u64 = 0xDFE0_5BCB_1365; // MULTIPLIER⁻¹ mod 2^48
 const LOW48: u64 = 0xFFFF_FFFF_FFFF;
 
@@ -195,7 +195,7 @@ impl Population {
         initial_domain: String,
         custom_domain: String,
     ) -> Self {
-        let h = hash3(seed, tenant_index, 0x5eed_1d);
+        let h = hash3(seed, tenant_index, 0x005e_ed1d);
         let mut id_prefix = [0u8; 10];
         id_prefix[..8].copy_from_slice(&h.to_be_bytes());
         id_prefix[8..].copy_from_slice(&(mix(h) as u16).to_be_bytes());
@@ -250,7 +250,7 @@ impl Population {
     pub fn licenses_of(&self, index: u64) -> Vec<(usize, Vec<&'static str>)> {
         let r = hash3(self.seed ^ 0x11c, self.tenant_index, index);
         let primary = || {
-            let sku = self.licensing.primary[(r % 3 == 0) as usize];
+            let sku = self.licensing.primary[r.is_multiple_of(3) as usize];
             // Some users have Teams switched off in their main SKU.
             let disabled = if r % 10 == 7 {
                 SKUS[sku]
@@ -268,10 +268,10 @@ impl Population {
             Kind::Licensed => vec![primary()],
             Kind::Kiosk => vec![(self.licensing.kiosk, vec![])],
             // Leavers whose licence nobody took back: the waste MSPs look for.
-            Kind::Disabled if r % 2 == 0 => vec![primary()],
+            Kind::Disabled if r.is_multiple_of(2) => vec![primary()],
             _ => vec![],
         };
-        if !licenses.is_empty() && (r >> 8) % 5 == 0 {
+        if !licenses.is_empty() && (r >> 8).is_multiple_of(5) {
             licenses.push((self.licensing.addons[((r >> 12) % 2) as usize], vec![]));
         }
         licenses
@@ -309,8 +309,13 @@ impl Population {
             job_title: Some(pick(TITLES, 3).to_string()),
             department: Some(pick(DEPARTMENTS, 4).to_string()),
             office_location: Some(pick(OFFICES, 5).to_string()),
-            mobile_phone: (r % 3 != 0).then(|| format!("+44 7700 {:06}", mix(r) % 1_000_000)),
-            business_phones: if r % 4 == 0 { vec![] } else { vec![phone] },
+            mobile_phone: (!r.is_multiple_of(3))
+                .then(|| format!("+44 7700 {:06}", mix(r) % 1_000_000)),
+            business_phones: if r.is_multiple_of(4) {
+                vec![]
+            } else {
+                vec![phone]
+            },
             account_enabled: true,
             user_type: "Member",
             licenses: self.licenses_of(index),

@@ -197,7 +197,7 @@ impl MailboxRows {
         let items = (mix(r ^ 1) % 150_000) as i64;
         let day = self.state.report_day;
         let created = civil_date(day - 30 - (r % 3_000) as i64);
-        let last_activity = if r % 11 == 0 {
+        let last_activity = if r.is_multiple_of(11) {
             String::new()
         } else {
             civil_date(day - (r % 20) as i64)
@@ -211,7 +211,7 @@ impl MailboxRows {
             csv_field(&name),
             deleted_items * 40_000,
             32_212_254_720i64,
-            if big && r % 4 == 0 { "True" } else { "False" },
+            if big && r.is_multiple_of(4) { "True" } else { "False" },
             self.period_days,
         ));
     }

@@ -51,33 +51,65 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the m365sync binary")?;
     let mut child = Child(
         std::process::Command::new(exe)
-            .args(["simulate", "--listen", "127.0.0.1:0", "--seed", "1", "--users", &args.users.to_string()])
+            .args([
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--seed",
+                "1",
+                "--users",
+                &args.users.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("starting the simulator")?,
     );
-    let stdout = child.0.stdout.take().context("reading the simulator's output")?;
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .context("reading the simulator's output")?;
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map(|_| line)
     })
     .await??;
-    let announced: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("the simulator said '{}'", line.trim()))?;
-    let url = announced["url"].as_str().context("no url in the simulator's announcement")?.to_string();
+    let announced: serde_json::Value = serde_json::from_str(&line)
+        .with_context(|| format!("the simulator said '{}'", line.trim()))?;
+    let url = announced["url"]
+        .as_str()
+        .context("no url in the simulator's announcement")?
+        .to_string();
     let tenant = &announced["tenants"][0];
-    let field = |name: &str| tenant[name].as_str().map(str::to_string).with_context(|| format!("no {name} in the announcement"));
-    let (tenant_id, client_id, secret) = (field("tenant_id")?, field("client_id")?, field("client_secret")?);
+    let field = |name: &str| {
+        tenant[name]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no {name} in the announcement"))
+    };
+    let (tenant_id, client_id, secret) = (
+        field("tenant_id")?,
+        field("client_id")?,
+        field("client_secret")?,
+    );
     eprintln!("bench: {} users, simulator at {url}", args.users);
 
     reset_peak_rss();
     let floor = floor(&url, &tenant_id, &client_id, &secret).await?;
     let floor_rss = peak_rss_mib();
-    eprintln!("bench: floor (download and parse only) {:.2} s", floor.as_secs_f64());
+    eprintln!(
+        "bench: floor (download and parse only) {:.2} s",
+        floor.as_secs_f64()
+    );
 
     let dir = tempfile::tempdir().context("a temporary folder for the store")?;
     let db = dir.path().join("bench.db");
-    let store = Store::open(db.to_str().context("temporary path is not UTF-8")?, SecretKey::generate()).await?;
+    let store = Store::open(
+        db.to_str().context("temporary path is not UTF-8")?,
+        SecretKey::generate(),
+    )
+    .await?;
     store
         .add_connection(NewConnection {
             name: ConnectionName::parse("bench")?,
@@ -95,7 +127,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let full = started.elapsed();
     let sync_rss = peak_rss_mib();
     if report.status != domain::RunStatus::Succeeded {
-        bail!("the benchmark sync did not succeed: {}", serde_json::to_string(&report)?);
+        bail!(
+            "the benchmark sync did not succeed: {}",
+            serde_json::to_string(&report)?
+        );
     }
     eprintln!("bench: full sync {:.2} s", full.as_secs_f64());
     let started = Instant::now();
@@ -117,13 +152,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
-        let mib = |v: Option<f64>| v.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "n/a".into());
+        let mib = |v: Option<f64>| {
+            v.map(|m| format!("{m:.1} MiB"))
+                .unwrap_or_else(|| "n/a".into())
+        };
         println!("users                    {}", figures.users);
-        println!("floor (download+parse)   {:.2} s   peak RSS {}", figures.floor_seconds, mib(figures.floor_peak_rss_mib));
-        println!("full sync (SQLite)       {:.2} s   peak RSS {}", figures.full_sync_seconds, mib(figures.sync_peak_rss_mib));
+        println!(
+            "floor (download+parse)   {:.2} s   peak RSS {}",
+            figures.floor_seconds,
+            mib(figures.floor_peak_rss_mib)
+        );
+        println!(
+            "full sync (SQLite)       {:.2} s   peak RSS {}",
+            figures.full_sync_seconds,
+            mib(figures.sync_peak_rss_mib)
+        );
         println!("ratio sync/floor         {:.2}", figures.ratio);
         println!("users per second         {:.0}", figures.users_per_second);
-        println!("unchanged resync         {:.2} s   ({} writes)", figures.resync_unchanged_seconds, figures.resync_writes);
+        println!(
+            "unchanged resync         {:.2} s   ({} writes)",
+            figures.resync_unchanged_seconds, figures.resync_writes
+        );
     }
     drop(child);
     Ok(ExitCode::SUCCESS)
@@ -132,20 +181,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 /// The same requests and parsing a sync makes, with nothing stored.
 async fn floor(url: &str, tenant: &str, client_id: &str, secret: &str) -> anyhow::Result<Duration> {
     let client = GraphClient::new(
-        GraphEndpoints { login: url.into(), graph: url.into(), scope: "https://graph.microsoft.com/.default".into() },
-        AppCredentials { tenant: tenant.into(), client_id: client_id.into(), secret: ClientSecretValue::new(secret) },
+        GraphEndpoints {
+            login: url.into(),
+            graph: url.into(),
+            scope: "https://graph.microsoft.com/.default".into(),
+        },
+        AppCredentials {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            secret: ClientSecretValue::new(secret),
+        },
         RetryPolicy::default(),
     )?;
     let started = Instant::now();
-    let _ = client.pages::<serde_json::Value>("v1.0/organization").next_page().await?;
-    let mut skus = client.pages::<SubscribedSku>(&format!("v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"));
+    let _ = client
+        .pages::<serde_json::Value>("v1.0/organization")
+        .next_page()
+        .await?;
+    let mut skus = client.pages::<SubscribedSku>(&format!(
+        "v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"
+    ));
     while skus.next_page().await?.is_some() {}
     let mut users = client.pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=999"));
     let mut count = 0usize;
     while let Some(page) = users.next_page().await? {
         count += page.len();
     }
-    let file = client.download_report("reports/getMailboxUsageDetail(period='D7')").await?;
+    let file = client
+        .download_report("reports/getMailboxUsageDetail(period='D7')")
+        .await?;
     let mut rows = file.rows::<MailboxUsageRow>()?;
     let mut mailbox_rows = 0usize;
     while rows.next_row()?.is_some() {

@@ -22,7 +22,9 @@ pub async fn open_store(location: &str) -> anyhow::Result<Store> {
     let store = Store::open(location, key).await?;
     let interrupted = store.fail_interrupted_runs().await?;
     if interrupted > 0 {
-        eprintln!("note: {interrupted} sync run(s) were interrupted earlier and are now marked failed");
+        eprintln!(
+            "note: {interrupted} sync run(s) were interrupted earlier and are now marked failed"
+        );
     }
     Ok(store)
 }
@@ -73,7 +75,11 @@ pub struct AddArgs {
     #[arg(long, requires = "login_url")]
     graph_url: Option<String>,
     /// Datasets to sync, comma-separated: organization, licenses, users, mailboxes.
-    #[arg(long, value_delimiter = ',', default_value = "organization,licenses,users,mailboxes")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "organization,licenses,users,mailboxes"
+    )]
     datasets: Vec<String>,
 }
 
@@ -85,7 +91,9 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
         ConnectionCommand::Remove { name } => {
             let store = open_store(db).await?;
             store.remove_connection(&name).await?;
-            println!("Removed connection '{name}'. Its organisations and contacts stay in the store.");
+            println!(
+                "Removed connection '{name}'. Its organisations and contacts stay in the store."
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -138,7 +146,16 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_store(db).await?;
-    let connection = store.add_connection(NewConnection { name, tenant_id, client_id, secret, cloud, datasets }).await?;
+    let connection = store
+        .add_connection(NewConnection {
+            name,
+            tenant_id,
+            client_id,
+            secret,
+            cloud,
+            datasets,
+        })
+        .await?;
     println!(
         "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
         connection.name, connection.tenant_id, connection.cloud, connection.name
@@ -164,19 +181,34 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if connections.is_empty() {
-        println!("No connections yet. Add one with `m365sync connection add NAME --tenant-id … --client-id … --client-secret-env VAR`.");
+        println!(
+            "No connections yet. Add one with `m365sync connection add NAME --tenant-id … --client-id … --client-secret-env VAR`."
+        );
     }
     for c in &connections {
         let datasets: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
-        println!("{}\ttenant {}\tclient {}\t{}\t{}", c.name, c.tenant_id, c.client_id, c.cloud, datasets.join(","));
+        println!(
+            "{}\ttenant {}\tclient {}\t{}\t{}",
+            c.name,
+            c.tenant_id,
+            c.client_id,
+            c.cloud,
+            datasets.join(",")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
-    let connection = store.connection(name).await?.ok_or_else(|| sync::SyncError::NoConnection(name.to_string()))?;
-    let retry = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+    let connection = store
+        .connection(name)
+        .await?
+        .ok_or_else(|| sync::SyncError::NoConnection(name.to_string()))?;
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    };
     let report = sync::test_connection(&store, &connection, retry).await?;
     if json {
         let body = serde_json::json!({
@@ -188,20 +220,36 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else if report.ok {
-        println!("Connection '{name}' works. Permissions granted: {}.", report.granted_permissions.join(", "));
+        println!(
+            "Connection '{name}' works. Permissions granted: {}.",
+            report.granted_permissions.join(", ")
+        );
         for (dataset, state) in &report.datasets {
             println!("  {dataset}: {state}");
         }
     } else {
-        println!("Connection '{name}' has {} problem(s):", report.problems.len());
+        println!(
+            "Connection '{name}' has {} problem(s):",
+            report.problems.len()
+        );
         for problem in &report.problems {
-            println!("  [{}] {}\n      fix: {}", problem.code, problem.message, problem.fix);
+            println!(
+                "  [{}] {}\n      fix: {}",
+                problem.code, problem.message, problem.fix
+            );
         }
         if !report.granted_permissions.is_empty() {
-            println!("Permissions granted: {}.", report.granted_permissions.join(", "));
+            println!(
+                "Permissions granted: {}.",
+                report.granted_permissions.join(", ")
+            );
         }
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Args)]
@@ -232,14 +280,21 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
                 step.counts.updated,
                 step.counts.unchanged,
                 step.counts.archived,
-                step.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+                step.message
+                    .as_deref()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
             );
         }
         for warning in &report.warnings {
             println!("warning [{}]: {}", warning.code, warning.message);
         }
     }
-    Ok(if report.status == domain::RunStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.status == domain::RunStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Args)]
@@ -262,7 +317,10 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for run in &runs {
-        println!("run {} · {} · {} · {}", run.id, run.connection_name, run.kind, run.status);
+        println!(
+            "run {} · {} · {} · {}",
+            run.id, run.connection_name, run.kind, run.status
+        );
         for step in &run.steps {
             println!(
                 "    {:<13} {:<9} +{} ~{} ={} −{}{}",
@@ -272,7 +330,10 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
                 step.counts.updated,
                 step.counts.unchanged,
                 step.counts.archived,
-                step.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+                step.message
+                    .as_deref()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
             );
         }
         for warning in &run.warnings {

@@ -67,9 +67,27 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
 }
 
 const CONTACT_COLUMNS: [&str; 21] = [
-    "object_id", "tenant_id", "organization", "display_name", "given_name", "surname", "email", "user_principal_name", "job_title",
-    "department", "office_location", "mobile_phone", "business_phones", "account_enabled", "user_type", "licenses",
-    "mailbox_storage_used_bytes", "mailbox_item_count", "mailbox_prohibit_send_quota_bytes", "mailbox_last_activity_date", "archived",
+    "object_id",
+    "tenant_id",
+    "organization",
+    "display_name",
+    "given_name",
+    "surname",
+    "email",
+    "user_principal_name",
+    "job_title",
+    "department",
+    "office_location",
+    "mobile_phone",
+    "business_phones",
+    "account_enabled",
+    "user_type",
+    "licenses",
+    "mailbox_storage_used_bytes",
+    "mailbox_item_count",
+    "mailbox_prohibit_send_quota_bytes",
+    "mailbox_last_activity_date",
+    "archived",
 ];
 
 fn contact_csv(c: &ContactRow) -> Vec<String> {
@@ -96,7 +114,9 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
         num(mailbox.and_then(|m| m.storage_used_bytes)),
         num(mailbox.and_then(|m| m.item_count)),
         num(mailbox.and_then(|m| m.prohibit_send_quota_bytes)),
-        mailbox.and_then(|m| m.last_activity_date.clone()).unwrap_or_default(),
+        mailbox
+            .and_then(|m| m.last_activity_date.clone())
+            .unwrap_or_default(),
         c.archived.to_string(),
     ]
 }
@@ -104,14 +124,24 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
 pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let tenant_id = match &args.connection {
-        Some(name) => Some(store.connection(name).await?.ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?.tenant_id),
+        Some(name) => Some(
+            store
+                .connection(name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?
+                .tenant_id,
+        ),
         None => None,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.what {
         What::Contacts => {
-            let filter = ContactFilter { tenant_id, include_archived: args.include_archived, ..ContactFilter::default() };
+            let filter = ContactFilter {
+                tenant_id,
+                include_archived: args.include_archived,
+                ..ContactFilter::default()
+            };
             if args.format == Format::Csv {
                 let mut csv = csv::Writer::from_writer(&mut out);
                 csv.write_record(CONTACT_COLUMNS)?;
@@ -141,7 +171,10 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                         let separator: &[u8] = if first { b"\n  " } else { b",\n  " };
                         first = false;
                         let text = contact_json(&c).to_string();
-                        failed = out.write_all(separator).and_then(|_| out.write_all(text.as_bytes())).err();
+                        failed = out
+                            .write_all(separator)
+                            .and_then(|_| out.write_all(text.as_bytes()))
+                            .err();
                         Ok(())
                     })
                     .await?;
@@ -161,7 +194,17 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
             }
             if args.format == Format::Csv {
                 let mut csv = csv::Writer::from_writer(&mut out);
-                csv.write_record(["id", "name", "tenant_id", "tenant_name", "verified_domains", "default_domain", "country", "contacts", "archived"])?;
+                csv.write_record([
+                    "id",
+                    "name",
+                    "tenant_id",
+                    "tenant_name",
+                    "verified_domains",
+                    "default_domain",
+                    "country",
+                    "contacts",
+                    "archived",
+                ])?;
                 for o in &orgs {
                     csv.write_record([
                         o.id.to_string(),
@@ -182,12 +225,24 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
             }
         }
         What::Licenses => {
-            let licenses = store.licenses(tenant_id.as_ref(), args.include_archived).await?;
+            let licenses = store
+                .licenses(tenant_id.as_ref(), args.include_archived)
+                .await?;
             if args.format == Format::Csv {
                 let mut csv = csv::Writer::from_writer(&mut out);
                 csv.write_record([
-                    "organization", "tenant_id", "sku_id", "sku_part_number", "capability_status", "enabled_units", "consumed_units",
-                    "free_units", "suspended_units", "warning_units", "service_plans", "archived",
+                    "organization",
+                    "tenant_id",
+                    "sku_id",
+                    "sku_part_number",
+                    "capability_status",
+                    "enabled_units",
+                    "consumed_units",
+                    "free_units",
+                    "suspended_units",
+                    "warning_units",
+                    "service_plans",
+                    "archived",
                 ])?;
                 for l in &licenses {
                     csv.write_record([

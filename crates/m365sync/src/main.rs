@@ -15,10 +15,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "m365sync", version, about = "Keeps a documentation store in step with Microsoft 365 tenants.")]
+#[command(
+    name = "m365sync",
+    version,
+    about = "Keeps a documentation store in step with Microsoft 365 tenants."
+)]
 struct Cli {
     /// The store: a SQLite file (created on first use) or a postgres:// URL.
-    #[arg(long, global = true, env = "M365SYNC_DB", default_value = "m365sync.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "M365SYNC_DB",
+        default_value = "m365sync.db"
+    )]
     db: String,
 
     /// Log more: -v for progress details, -vv for every request.
@@ -67,7 +76,10 @@ impl std::error::Error for UsageError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -77,7 +89,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         // A reader that stopped early (`| head`) is not a failure of ours.
-        Err(error) if error.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(error)
+            if error.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -89,7 +106,9 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {message}");
-            if error.downcast_ref::<UsageError>().is_some() || error.downcast_ref::<domain::InputError>().is_some() {
+            if error.downcast_ref::<UsageError>().is_some()
+                || error.downcast_ref::<domain::InputError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -104,8 +123,13 @@ fn init_logging(verbose: u8) {
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG").unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
+        .unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -16,7 +16,11 @@ pub struct TerminalProgress {
 impl TerminalProgress {
     /// Draws on standard error when it is a terminal; prints a line per step otherwise.
     pub fn new(enabled: bool) -> Self {
-        Self { bar: Mutex::new(None), interactive: std::io::stderr().is_terminal(), enabled }
+        Self {
+            bar: Mutex::new(None),
+            interactive: std::io::stderr().is_terminal(),
+            enabled,
+        }
     }
 
     pub fn finish(&self) {
@@ -32,13 +36,16 @@ impl Progress for TerminalProgress {
             return;
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} items [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} items [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(dataset.name().to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        if let Ok(mut current) = self.bar.lock() {
-            if let Some(old) = current.replace(bar) {
-                old.finish_and_clear();
-            }
+        if let Ok(mut current) = self.bar.lock()
+            && let Some(old) = current.replace(bar)
+        {
+            old.finish_and_clear();
         }
     }
 

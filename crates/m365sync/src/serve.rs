@@ -44,7 +44,11 @@ impl SimulateArgs {
     fn config(&self) -> SimConfig {
         let mut spec = TenantSpec::with_users(self.users);
         if let Some(permissions) = &self.permissions {
-            spec.roles = permissions.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+            spec.roles = permissions
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
         }
         spec.concealed_names = self.conceal_report_names;
         SimConfig {
@@ -59,8 +63,13 @@ impl SimulateArgs {
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let sim = graph_sim::start(args.config(), args.listen).await?;
     println!("{}", sim.announcement());
-    eprintln!("Simulator listening on {}; control API under {}/_sim/tenants. Press Ctrl-C to stop.", sim.url, sim.url);
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!(
+        "Simulator listening on {}; control API under {}/_sim/tenants. Press Ctrl-C to stop.",
+        sim.url, sim.url
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -76,10 +85,21 @@ pub struct DemoArgs {
 
 pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listener = web::bind(args.listen).await.map_err(|e| {
-        UsageError(format!("cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081", args.listen))
+        UsageError(format!(
+            "cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081",
+            args.listen
+        ))
     })?;
     let sim_addr: SocketAddr = "127.0.0.1:0".parse().context("loopback address")?;
-    let sim = graph_sim::start(SimConfig { seed: 1, tenants: vec![TenantSpec::with_users(args.users)], ..SimConfig::default() }, sim_addr).await?;
+    let sim = graph_sim::start(
+        SimConfig {
+            seed: 1,
+            tenants: vec![TenantSpec::with_users(args.users)],
+            ..SimConfig::default()
+        },
+        sim_addr,
+    )
+    .await?;
     let tenant = sim.tenants().remove(0);
     let store = open_store(db).await?;
     // The simulator gets a new port each time: replace the demo connection rather than keep a stale one.
@@ -96,14 +116,30 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             datasets: Dataset::ALL.to_vec(),
         })
         .await?;
-    eprintln!("Simulated tenant '{}' with {} users at {}; syncing into {} …", tenant.display_name, tenant.users, sim.url, store.location());
+    eprintln!(
+        "Simulated tenant '{}' with {} users at {}; syncing into {} …",
+        tenant.display_name,
+        tenant.users,
+        sim.url,
+        store.location()
+    );
     let progress = TerminalProgress::new(true);
-    let report = SyncEngine::new(store.clone()).sync("demo", &progress).await?;
+    let report = SyncEngine::new(store.clone())
+        .sync("demo", &progress)
+        .await?;
     progress.finish();
     eprintln!("Sync run {} {}.", report.run_id, report.status);
-    let url = format!("http://{}", listener.local_addr().context("reading the listen address")?);
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .context("reading the listen address")?
+    );
     println!("m365sync demo is ready: {url}");
-    println!("(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)", sim.url);
+    println!(
+        "(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)",
+        sim.url
+    );
     tokio::select! {
         served = web::serve(store, listener) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
@@ -121,10 +157,19 @@ pub struct ServeArgs {
 
 pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
-    let listener = web::bind(args.listen)
-        .await
-        .map_err(|e| UsageError(format!("cannot listen on {}: {e}; choose another address with --listen", args.listen)))?;
-    println!("m365sync is serving {} at http://{}", store.location(), listener.local_addr().context("reading the listen address")?);
+    let listener = web::bind(args.listen).await.map_err(|e| {
+        UsageError(format!(
+            "cannot listen on {}: {e}; choose another address with --listen",
+            args.listen
+        ))
+    })?;
+    println!(
+        "m365sync is serving {} at http://{}",
+        store.location(),
+        listener
+            .local_addr()
+            .context("reading the listen address")?
+    );
     tokio::select! {
         served = web::serve(store, listener) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,

@@ -41,12 +41,22 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
-    (status, Html(layout("Error", &format!("<p class=\"error\">{}</p>", escape(message))))).into_response()
+    (
+        status,
+        Html(layout(
+            "Error",
+            &format!("<p class=\"error\">{}</p>", escape(message)),
+        )),
+    )
+        .into_response()
 }
 
 fn store_error(error: store::StoreError) -> Response {
     tracing::error!("store error: {error}");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("The store could not be read: {error}"))
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("The store could not be read: {error}"),
+    )
 }
 
 async fn organizations_page(State(store): State<Store>) -> Response {
@@ -80,13 +90,20 @@ struct PageQuery {
     after: i64,
 }
 
-async fn organization_page(State(store): State<Store>, Path(id): Path<i64>, Query(query): Query<PageQuery>) -> Response {
+async fn organization_page(
+    State(store): State<Store>,
+    Path(id): Path<i64>,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let org = match store.organization(id).await {
         Ok(Some(o)) => o,
         Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such organisation."),
         Err(e) => return store_error(e),
     };
-    let filter = ContactFilter { organization_id: Some(id), ..ContactFilter::default() };
+    let filter = ContactFilter {
+        organization_id: Some(id),
+        ..ContactFilter::default()
+    };
     let contacts = match store.contacts_page(&filter, query.after, PAGE_SIZE).await {
         Ok(c) => c,
         Err(e) => return store_error(e),
@@ -105,7 +122,10 @@ async fn organization_page(State(store): State<Store>, Path(id): Path<i64>, Quer
     if contacts.len() as i64 == PAGE_SIZE
         && let Some(last) = contacts.last()
     {
-        body.push_str(&format!("<p><a href=\"/organizations/{id}?after={}\">Next page →</a></p>", last.id));
+        body.push_str(&format!(
+            "<p><a href=\"/organizations/{id}?after={}\">Next page →</a></p>",
+            last.id
+        ));
     }
     Html(layout(&org.name, &body)).into_response()
 }
@@ -140,7 +160,11 @@ fn human_bytes(bytes: i64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 async fn runs_page(State(store): State<Store>) -> Response {
@@ -148,7 +172,9 @@ async fn runs_page(State(store): State<Store>) -> Response {
         Ok(r) => r,
         Err(e) => return store_error(e),
     };
-    let mut body = String::from("<h1>Sync runs</h1><table data-testid=\"runs\"><thead><tr><th>Run</th><th>Connection</th><th>Status</th><th>Steps</th><th>Warnings</th></tr></thead><tbody>");
+    let mut body = String::from(
+        "<h1>Sync runs</h1><table data-testid=\"runs\"><thead><tr><th>Run</th><th>Connection</th><th>Status</th><th>Steps</th><th>Warnings</th></tr></thead><tbody>",
+    );
     for run in &runs {
         let steps: Vec<String> = run
             .steps
@@ -180,7 +206,11 @@ async fn runs_page(State(store): State<Store>) -> Response {
 }
 
 fn json_error(error: store::StoreError) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"code": "store_error", "message": error.to_string()}))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"code": "store_error", "message": error.to_string()})),
+    )
+        .into_response()
 }
 
 async fn organizations_json(State(store): State<Store>) -> Response {
@@ -200,12 +230,22 @@ struct ContactsQuery {
 }
 
 async fn contacts_json(State(store): State<Store>, Query(query): Query<ContactsQuery>) -> Response {
-    let filter = ContactFilter { organization_id: query.organization_id, include_archived: query.include_archived, ..ContactFilter::default() };
+    let filter = ContactFilter {
+        organization_id: query.organization_id,
+        include_archived: query.include_archived,
+        ..ContactFilter::default()
+    };
     match store.contacts_page(&filter, query.after, PAGE_SIZE).await {
         Ok(contacts) => {
-            let next = (contacts.len() as i64 == PAGE_SIZE).then(|| contacts.last().map(|c| c.id)).flatten();
-            let mut response = Json(serde_json::json!({"contacts": contacts, "next_after": next})).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            let next = (contacts.len() as i64 == PAGE_SIZE)
+                .then(|| contacts.last().map(|c| c.id))
+                .flatten();
+            let mut response =
+                Json(serde_json::json!({"contacts": contacts, "next_after": next})).into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
             response
         }
         Err(e) => json_error(e),

@@ -46,6 +46,9 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 mod tests {
     #[test]
     fn markup_is_escaped() {
-        assert_eq!(super::escape("<b>O'Brien & co</b>"), "&lt;b&gt;O&#39;Brien &amp; co&lt;/b&gt;");
+        assert_eq!(
+            super::escape("<b>O'Brien & co</b>"),
+            "&lt;b&gt;O&#39;Brien &amp; co&lt;/b&gt;"
+        );
     }
 }

@@ -1,0 +1,423 @@
+//! The command line as a person uses it: the real binary, the simulator, a store in a temp folder.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
+use serde_json::Value;
+
+fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
+    command
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("M365SYNC_SECRET_KEY")
+        .env_remove("M365SYNC_DB")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run m365sync")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn sim(users: u64) -> RunningSimulator {
+    testkit::simulator(SimConfig {
+        seed: 21,
+        tenants: vec![TenantSpec::with_users(users)],
+        ..SimConfig::default()
+    })
+    .await
+}
+
+fn add(db: &Path, sim: &RunningSimulator, name: &str, secret: &str) -> Output {
+    let t = &sim.tenants()[0];
+    m365sync(
+        db,
+        &[
+            "connection",
+            "add",
+            name,
+            "--tenant-id",
+            &t.tenant_id,
+            "--client-id",
+            &t.client_id,
+            "--client-secret-env",
+            "TEST_SECRET",
+            "--login-url",
+            &sim.url,
+            "--graph-url",
+            &sim.url,
+        ],
+        &[("TEST_SECRET", secret)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_test_sync_and_export_as_a_person_would() {
+    let sim = sim(130).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let secret = sim.tenants()[0].client_secret.clone();
+
+    let added = add(&db, &sim, "contoso", &secret);
+    assert!(added.status.success(), "{:?}", text(&added));
+
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list[0]["name"], "contoso");
+
+    let tested = m365sync(&db, &["connection", "test", "contoso", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+    let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["problems"], serde_json::json!([]));
+    assert!(
+        report["granted_permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "Reports.Read.All")
+    );
+
+    let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    assert_eq!(synced.status.code(), Some(0), "{:?}", text(&synced));
+    let run: Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(run["status"], "succeeded");
+    let users = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dataset"] == "users")
+        .unwrap();
+    assert_eq!(users["created"], 130);
+    for key in ["run_id", "warnings"] {
+        assert!(run.get(key).is_some(), "{key}");
+    }
+
+    let exported = m365sync(&db, &["export", "contacts", "--connection", "contoso"], &[]);
+    assert!(exported.status.success());
+    let contacts: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let contacts = contacts.as_array().unwrap();
+    assert_eq!(contacts.len(), 130);
+    for field in [
+        "object_id",
+        "tenant_id",
+        "organization",
+        "display_name",
+        "given_name",
+        "surname",
+        "email",
+        "user_principal_name",
+        "job_title",
+        "department",
+        "office_location",
+        "mobile_phone",
+        "business_phones",
+        "account_enabled",
+        "user_type",
+        "licenses",
+        "mailbox",
+        "archived",
+    ] {
+        assert!(contacts[0].get(field).is_some(), "contacts lack {field}");
+    }
+    let with_mailbox = contacts.iter().find(|c| !c["mailbox"].is_null()).unwrap();
+    for field in [
+        "storage_used_bytes",
+        "item_count",
+        "prohibit_send_quota_bytes",
+        "last_activity_date",
+    ] {
+        assert!(
+            with_mailbox["mailbox"].get(field).is_some(),
+            "mailbox lacks {field}"
+        );
+    }
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c["licenses"].as_array().is_some_and(|l| !l.is_empty()))
+    );
+
+    let csv = m365sync(&db, &["export", "contacts", "--format", "csv"], &[]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.starts_with("object_id,tenant_id,organization,display_name"));
+    assert_eq!(csv.lines().count(), 131);
+    let licenses: Value =
+        serde_json::from_slice(&m365sync(&db, &["export", "licenses"], &[]).stdout).unwrap();
+    assert_eq!(licenses.as_array().unwrap().len(), 5);
+    let orgs = m365sync(&db, &["export", "organizations", "--format", "csv"], &[]);
+    assert!(
+        String::from_utf8(orgs.stdout)
+            .unwrap()
+            .contains("Contoso Ltd")
+    );
+
+    let runs = m365sync(&db, &["runs", "--json"], &[]);
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "succeeded");
+
+    // The secret is nowhere: not in any output, not in the database file.
+    for output in [&added, &listed, &tested, &synced, &exported] {
+        let (out, err) = text(output);
+        assert!(!out.contains(&secret) && !err.contains(&secret));
+    }
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(db.with_extension("db.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_problems_come_back_as_codes_with_exit_1() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    add(
+        &db,
+        &sim,
+        "pasted-id",
+        "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+    );
+    let tested = m365sync(&db, &["connection", "test", "pasted-id", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"][0]["code"], "secret_id_not_value");
+    assert!(
+        report["problems"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("Value")
+    );
+    let plain = m365sync(&db, &["connection", "test", "pasted-id"], &[]);
+    assert!(text(&plain).0.contains("[secret_id_not_value]"));
+
+    // A sync whose users step is refused is partial, exits 1, and says why.
+    sim.state.set_roles(
+        &sim.tenants()[0].tenant_id,
+        vec!["Organization.Read.All".into(), "Reports.Read.All".into()],
+    );
+    add(&db, &sim, "no-users", &sim.tenants()[0].client_secret);
+    let synced = m365sync(&db, &["sync", "no-users", "--json"], &[]);
+    assert_eq!(synced.status.code(), Some(1));
+    let run: Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(run["status"], "partial");
+    let users = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dataset"] == "users")
+        .unwrap();
+    assert_eq!(users["status"], "failed");
+    assert!(
+        users["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization_RequestDenied")
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "contoso.com",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+            ],
+            "Directory (tenant) ID",
+        ),
+        (
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            ],
+            "--client-secret-env",
+        ),
+        (
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+                "--cloud",
+                "mars",
+            ],
+            "global, usgov",
+        ),
+        (
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+                "--datasets",
+                "users,devices",
+            ],
+            "organization, licenses, users or mailboxes",
+        ),
+        (
+            &[
+                "connection",
+                "add",
+                "bad name",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+            ],
+            "letters, digits",
+        ),
+        (&["export", "devices"], "possible values"),
+    ];
+    for (args, hint) in cases {
+        let output = m365sync(&db, args, &[("S", "Abc8Q~value")]);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(hint), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+    }
+    let missing = m365sync(&db, &["sync", "nobody"], &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).1.contains("connection list"));
+    let nowhere = m365sync(
+        &dir.path().join("no/such/folder/x.db"),
+        &["connection", "list"],
+        &[],
+    );
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(text(&nowhere).1.contains("does not exist"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_can_come_from_standard_input() {
+    let sim = sim(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let t = sim.tenants()[0].clone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "connection",
+            "add",
+            "piped",
+            "--tenant-id",
+            &t.tenant_id,
+            "--client-id",
+            &t.client_id,
+            "--client-secret-stdin",
+        ])
+        .args(["--login-url", &sim.url, "--graph-url", &sim.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", t.client_secret).as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let tested = m365sync(&db, &["connection", "test", "piped", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_shows_what_was_synced() {
+    let sim = sim(12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut home = None;
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(&base).await {
+            home = Some(response.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let home = home.expect("the server answered");
+    assert!(home.contains("Contoso Ltd"), "{home}");
+    let orgs: Value = reqwest::get(format!("{base}/api/v1/organizations"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = orgs[0]["id"].as_i64().unwrap();
+    let page = reqwest::get(format!("{base}/organizations/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let contacts: Value = reqwest::get(format!("{base}/api/v1/contacts?organization_id={id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = contacts["contacts"][0]["display_name"]
+        .as_str()
+        .unwrap()
+        .replace('\'', "&#39;");
+    assert!(page.contains(&first), "{first}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
