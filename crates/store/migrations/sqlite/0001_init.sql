@@ -56,6 +56,8 @@ CREATE TABLE contacts (
 CREATE INDEX contacts_by_upn ON contacts (tenant_id, upn_key);
 CREATE INDEX contacts_by_organization ON contacts (organization_id, id);
 CREATE INDEX contacts_by_email ON contacts (organization_id, email_key);
+-- Finds contacts not yet tied to a directory object (object_id IS NULL) without a scan.
+CREATE INDEX contacts_unlinked ON contacts (organization_id, object_id);
 
 CREATE TABLE licenses (
     id INTEGER PRIMARY KEY,
