@@ -110,7 +110,9 @@ macro_rules! bind_contact {
     };
 }
 
-const INSERT_CONTACT: &str = "INSERT INTO contacts (organization_id, tenant_id, object_id, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type, fingerprint, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING id";
+/// Rows per multi-row INSERT: 20 values each stays far below SQLite's and PostgreSQL's limits
+/// on bound parameters.
+const INSERT_CHUNK: usize = 250;
 const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, account_enabled = $16, user_type = $17, fingerprint = $18, updated_at = $19, archived = FALSE, archived_at = NULL WHERE id = $20";
 
 impl Store {
@@ -139,10 +141,10 @@ impl Store {
         .await
         .doing("counting unlinked contacts")
         })?;
+        let mut licences: Vec<(i64, &str)> = Vec::new();
+        let mut inserts: Vec<(&ContactRecord, String)> = Vec::new();
         for record in records {
             let print = fingerprint(record);
-            let phones =
-                serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
             let found = existing.get(&record.object_id.to_string());
             if let Some(found) = found
                 && !found.archived
@@ -156,54 +158,58 @@ impl Store {
                 None if unlinked > 0 => link_candidate(&mut tx, organization_id, record).await?,
                 None => None,
             };
-            let id = match target {
-                Some(id) => {
-                    on_tx!(&mut tx, |c| bind_contact!(
-                        sqlx::query(UPDATE_CONTACT),
-                        organization_id,
-                        record,
-                        &print,
-                        &phones
-                    )
-                    .bind(now)
-                    .bind(id)
-                    .execute(c)
-                    .await
-                    .done("updating a contact"))?;
-                    counts.updated += 1;
-                    on_tx!(&mut tx, |c| sqlx::query(
-                        "DELETE FROM contact_licenses WHERE contact_id = $1"
-                    )
-                    .bind(id)
-                    .execute(c)
-                    .await
-                    .done("updating a contact's licences"))?;
-                    id
-                }
-                None => {
-                    let id: i64 = on_tx!(&mut tx, |c| bind_contact!(
-                        sqlx::query_scalar(INSERT_CONTACT),
-                        organization_id,
-                        record,
-                        &print,
-                        &phones
-                    )
-                    .bind(now)
-                    .fetch_one(c)
-                    .await
-                    .doing("creating a contact"))?;
-                    counts.created += 1;
-                    id
-                }
+            let Some(id) = target else {
+                inserts.push((record, print));
+                continue;
             };
-            for sku in &record.license_sku_ids {
-                on_tx!(&mut tx, |c| {
-                    sqlx::query("INSERT INTO contact_licenses (contact_id, sku_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(id)
-                    .bind(sku)
-                    .execute(c).await.done("saving a contact's licences")
-                })?;
+            let phones =
+                serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
+            on_tx!(&mut tx, |c| bind_contact!(
+                sqlx::query(UPDATE_CONTACT),
+                organization_id,
+                record,
+                &print,
+                &phones
+            )
+            .bind(now)
+            .bind(id)
+            .execute(c)
+            .await
+            .done("updating a contact"))?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM contact_licenses WHERE contact_id = $1"
+            )
+            .bind(id)
+            .execute(c)
+            .await
+            .done("updating a contact's licences"))?;
+            counts.updated += 1;
+            licences.extend(record.license_sku_ids.iter().map(|sku| (id, sku.as_str())));
+        }
+        // New contacts go in as multi-row INSERTs: one statement per chunk instead of per person.
+        for chunk in inserts.chunks(INSERT_CHUNK) {
+            let ids = insert_contacts(&mut tx, organization_id, chunk, now).await?;
+            counts.created += chunk.len() as u64;
+            for (record, _) in chunk {
+                if let Some(id) = ids.get(&record.object_id.to_string()) {
+                    licences.extend(record.license_sku_ids.iter().map(|sku| (*id, sku.as_str())));
+                }
             }
+        }
+        for chunk in licences.chunks(INSERT_CHUNK * 4) {
+            on_tx!(&mut tx, |c| {
+                let mut query =
+                    sqlx::QueryBuilder::new("INSERT INTO contact_licenses (contact_id, sku_id) ");
+                query.push_values(chunk, |mut row, (id, sku)| {
+                    row.push_bind(*id).push_bind(sku.to_string());
+                });
+                query.push(" ON CONFLICT DO NOTHING");
+                query
+                    .build()
+                    .execute(c)
+                    .await
+                    .done("saving contacts' licences")
+            })?;
         }
         tx.commit().await?;
         Ok(counts)
@@ -355,6 +361,56 @@ async fn existing_contacts(
                     },
                 ))
             })
+            .collect()
+    })
+}
+
+/// Inserts new contacts; returns their ids by object id.
+async fn insert_contacts(
+    tx: &mut Tx,
+    organization_id: i64,
+    rows: &[(&ContactRecord, String)],
+    now: i64,
+) -> Result<HashMap<String, i64>> {
+    on_tx!(tx, |c| {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO contacts (organization_id, tenant_id, object_id, user_principal_name, upn_key, email, email_key, display_name, \
+             given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type, \
+             fingerprint, created_at, updated_at) ",
+        );
+        query.push_values(rows, |mut row, (r, print)| {
+            row.push_bind(organization_id)
+                .push_bind(r.tenant_id.to_string())
+                .push_bind(r.object_id.to_string())
+                .push_bind(r.user_principal_name.as_str().to_string())
+                .push_bind(r.user_principal_name.key().to_string())
+                .push_bind(r.email.clone())
+                .push_bind(r.email.as_deref().map(str::to_lowercase))
+                .push_bind(r.display_name.clone())
+                .push_bind(r.given_name.clone())
+                .push_bind(r.surname.clone())
+                .push_bind(r.job_title.clone())
+                .push_bind(r.department.clone())
+                .push_bind(r.office_location.clone())
+                .push_bind(r.mobile_phone.clone())
+                .push_bind(
+                    serde_json::to_string(&r.business_phones).unwrap_or_else(|_| "[]".into()),
+                )
+                .push_bind(r.account_enabled)
+                .push_bind(r.user_type.clone())
+                .push_bind(print.clone())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.push(" RETURNING id, object_id");
+        let inserted = query
+            .build()
+            .fetch_all(c)
+            .await
+            .doing("creating contacts")?;
+        inserted
+            .iter()
+            .map(|r| Ok((r.text_req("object_id")?, r.int_req("id")?)))
             .collect()
     })
 }

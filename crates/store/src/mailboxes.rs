@@ -9,6 +9,9 @@ use crate::backend::{Columns, Tx, on_pool, on_tx};
 use crate::error::{Context, Executed, Result};
 use crate::{StepCounts, Store, now_millis};
 
+/// Rows per multi-row upsert (19 values each).
+const UPSERT_CHUNK: usize = 250;
+
 struct Existing {
     fingerprint: String,
     contact_id: Option<i64>,
@@ -36,7 +39,22 @@ impl Store {
             .collect();
         let existing = existing_mailboxes(&mut tx, &tenant, &keys).await?;
         let contacts = contacts_by_upn(&mut tx, &tenant, &keys).await?;
+        // One row per mailbox key: where a report lists a UPN twice (a deleted mailbox whose name
+        // was reused), the live mailbox wins.
+        let mut latest: HashMap<&str, &MailboxRecord> = HashMap::new();
         for (record, key) in records.iter().zip(&keys) {
+            match latest.get(key.as_str()) {
+                Some(kept) if !kept.is_deleted && record.is_deleted => {}
+                _ => {
+                    latest.insert(key.as_str(), record);
+                }
+            }
+        }
+        let mut changed: Vec<(&str, &MailboxRecord, Option<i64>, String)> = Vec::new();
+        for key in &keys {
+            let Some(record) = latest.remove(key.as_str()) else {
+                continue;
+            };
             let print = fingerprint(record);
             // A deleted mailbox belongs to nobody, even if its old UPN was reused.
             let contact_id = if record.is_deleted {
@@ -44,54 +62,63 @@ impl Store {
             } else {
                 contacts.get(key).copied()
             };
-            let found = existing.get(key);
-            if let Some(found) = found
-                && !found.archived
-                && found.fingerprint == print
-                && found.contact_id == contact_id
-            {
-                counts.unchanged += 1;
-                continue;
+            match existing.get(key) {
+                Some(found)
+                    if !found.archived
+                        && found.fingerprint == print
+                        && found.contact_id == contact_id =>
+                {
+                    counts.unchanged += 1
+                }
+                Some(_) => {
+                    counts.updated += 1;
+                    changed.push((key, record, contact_id, print));
+                }
+                None => {
+                    counts.created += 1;
+                    changed.push((key, record, contact_id, print));
+                }
             }
+        }
+        for chunk in changed.chunks(UPSERT_CHUNK) {
             on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, contact_id, display_name, is_deleted, storage_used_bytes, item_count, \
-                 issue_warning_quota_bytes, prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes, deleted_item_count, deleted_item_size_bytes, \
-                 has_archive, created_date, last_activity_date, fingerprint, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
-                 ON CONFLICT (tenant_id, upn_key) DO UPDATE SET user_principal_name = excluded.user_principal_name, contact_id = excluded.contact_id, \
-                 display_name = excluded.display_name, is_deleted = excluded.is_deleted, storage_used_bytes = excluded.storage_used_bytes, \
-                 item_count = excluded.item_count, issue_warning_quota_bytes = excluded.issue_warning_quota_bytes, \
-                 prohibit_send_quota_bytes = excluded.prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes = excluded.prohibit_send_receive_quota_bytes, \
-                 deleted_item_count = excluded.deleted_item_count, deleted_item_size_bytes = excluded.deleted_item_size_bytes, \
-                 has_archive = excluded.has_archive, created_date = excluded.created_date, last_activity_date = excluded.last_activity_date, \
-                 fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
-            )
-            .bind(&tenant)
-            .bind(key)
-            .bind(record.user_principal_name.as_str())
-            .bind(contact_id)
-            .bind(record.display_name.as_deref())
-            .bind(record.is_deleted)
-            .bind(record.storage_used_bytes)
-            .bind(record.item_count)
-            .bind(record.issue_warning_quota_bytes)
-            .bind(record.prohibit_send_quota_bytes)
-            .bind(record.prohibit_send_receive_quota_bytes)
-            .bind(record.deleted_item_count)
-            .bind(record.deleted_item_size_bytes)
-            .bind(record.has_archive)
-            .bind(record.created_date.as_deref())
-            .bind(record.last_activity_date.as_deref())
-            .bind(&print)
-            .bind(now)
-            .execute(c).await.done("saving a mailbox")
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, contact_id, display_name, is_deleted, storage_used_bytes, item_count, \
+                     issue_warning_quota_bytes, prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes, deleted_item_count, deleted_item_size_bytes, \
+                     has_archive, created_date, last_activity_date, fingerprint, created_at, updated_at) ",
+                );
+                query.push_values(chunk, |mut row, (key, record, contact_id, print)| {
+                    row.push_bind(tenant.clone())
+                        .push_bind(key.to_string())
+                        .push_bind(record.user_principal_name.as_str().to_string())
+                        .push_bind(*contact_id)
+                        .push_bind(record.display_name.clone())
+                        .push_bind(record.is_deleted)
+                        .push_bind(record.storage_used_bytes)
+                        .push_bind(record.item_count)
+                        .push_bind(record.issue_warning_quota_bytes)
+                        .push_bind(record.prohibit_send_quota_bytes)
+                        .push_bind(record.prohibit_send_receive_quota_bytes)
+                        .push_bind(record.deleted_item_count)
+                        .push_bind(record.deleted_item_size_bytes)
+                        .push_bind(record.has_archive)
+                        .push_bind(record.created_date.clone())
+                        .push_bind(record.last_activity_date.clone())
+                        .push_bind(print.clone())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                query.push(
+                    " ON CONFLICT (tenant_id, upn_key) DO UPDATE SET user_principal_name = excluded.user_principal_name, contact_id = excluded.contact_id, \
+                     display_name = excluded.display_name, is_deleted = excluded.is_deleted, storage_used_bytes = excluded.storage_used_bytes, \
+                     item_count = excluded.item_count, issue_warning_quota_bytes = excluded.issue_warning_quota_bytes, \
+                     prohibit_send_quota_bytes = excluded.prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes = excluded.prohibit_send_receive_quota_bytes, \
+                     deleted_item_count = excluded.deleted_item_count, deleted_item_size_bytes = excluded.deleted_item_size_bytes, \
+                     has_archive = excluded.has_archive, created_date = excluded.created_date, last_activity_date = excluded.last_activity_date, \
+                     fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
+                );
+                query.build().execute(c).await.done("saving mailboxes")
             })?;
-            if found.is_some() {
-                counts.updated += 1;
-            } else {
-                counts.created += 1;
-            }
         }
         tx.commit().await?;
         Ok(counts)
