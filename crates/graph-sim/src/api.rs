@@ -380,27 +380,62 @@ fn unsupported_options(
     }
 }
 
+/// What a collection endpoint accepts: who may read it, which query options, which properties.
+struct Resource {
+    roles: &'static [&'static str],
+    options: &'static [&'static str],
+    fields: &'static [&'static str],
+    type_name: &'static str,
+}
+
+/// A checked request: the caller's tenant, the query pairs, and the `$select` fields if any.
+type Opened<'a> = (&'a Tenant, Vec<(String, String)>, Option<Vec<&'static str>>);
+
+fn open<'a>(
+    state: &'a SimState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    resource: &Resource,
+) -> Result<Opened<'a>, Response> {
+    let tenant = authorize(state, headers, resource.roles)?;
+    let pairs = query_pairs(raw);
+    unsupported_options(state, headers, &pairs, resource.options)?;
+    let fields = selection(state, headers, &pairs, resource.fields, resource.type_name)?;
+    Ok((tenant, pairs, fields))
+}
+
+const ORGANIZATION: Resource = Resource {
+    roles: ORGANIZATION_ROLES,
+    options: &["$select"],
+    fields: ORGANIZATION_FIELDS,
+    type_name: "organization",
+};
+const SUBSCRIBED_SKUS: Resource = Resource {
+    roles: ORGANIZATION_ROLES,
+    options: &["$select"],
+    fields: SKU_FIELDS,
+    type_name: "subscribedSku",
+};
+const USERS: Resource = Resource {
+    roles: USER_ROLES,
+    options: &["$select", "$top", "$skiptoken"],
+    fields: USER_FIELDS,
+    type_name: "user",
+};
+const USER: Resource = Resource {
+    roles: USER_ROLES,
+    options: &["$select"],
+    fields: USER_FIELDS,
+    type_name: "user",
+};
+
 async fn organization(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match authorize(&state, &headers, ORGANIZATION_ROLES) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let pairs = query_pairs(raw.as_deref());
-    if let Err(r) = unsupported_options(&state, &headers, &pairs, &["$select"]) {
-        return r;
-    }
-    let fields = match selection(
-        &state,
-        &headers,
-        &pairs,
-        ORGANIZATION_FIELDS,
-        "organization",
-    ) {
-        Ok(f) => f,
+    let (tenant, _pairs, fields) = match open(&state, &headers, raw.as_deref(), &ORGANIZATION) {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
     let full = json!({
@@ -433,16 +468,8 @@ async fn subscribed_skus(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match authorize(&state, &headers, ORGANIZATION_ROLES) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let pairs = query_pairs(raw.as_deref());
-    if let Err(r) = unsupported_options(&state, &headers, &pairs, &["$select"]) {
-        return r;
-    }
-    let fields = match selection(&state, &headers, &pairs, SKU_FIELDS, "subscribedSku") {
-        Ok(f) => f,
+    let (tenant, _pairs, fields) = match open(&state, &headers, raw.as_deref(), &SUBSCRIBED_SKUS) {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
     let consumed = tenant.consumed_units();
@@ -508,16 +535,10 @@ async fn users(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match authorize(&state, &headers, USER_ROLES) {
-        Ok(t) => t,
+    let (tenant, pairs, fields) = match open(&state, &headers, raw.as_deref(), &USERS) {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
-    let pairs = query_pairs(raw.as_deref());
-    if let Err(r) =
-        unsupported_options(&state, &headers, &pairs, &["$select", "$top", "$skiptoken"])
-    {
-        return r;
-    }
     let top = match param(&pairs, "$top") {
         None => 100,
         Some(raw_top) => match raw_top.parse::<usize>() {
@@ -534,10 +555,6 @@ async fn users(
                 );
             }
         },
-    };
-    let fields = match selection(&state, &headers, &pairs, USER_FIELDS, "user") {
-        Ok(f) => f,
-        Err(r) => return r,
     };
     let (start, page) = match param(&pairs, "$skiptoken") {
         None => (0, 1),
@@ -609,13 +626,8 @@ async fn user_by_id(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match authorize(&state, &headers, USER_ROLES) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let pairs = query_pairs(raw.as_deref());
-    let fields = match selection(&state, &headers, &pairs, USER_FIELDS, "user") {
-        Ok(f) => f,
+    let (tenant, _pairs, fields) = match open(&state, &headers, raw.as_deref(), &USER) {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
     let found = uuid::Uuid::parse_str(&id)

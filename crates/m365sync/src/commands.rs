@@ -273,17 +273,13 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
         println!("Run {} {}.", report.run_id, report.status);
         for step in &report.steps {
             println!(
-                "  {:<13} {:<9} {} created, {} updated, {} unchanged, {} archived{}",
-                step.dataset.name(),
-                step.status.as_str(),
-                step.counts.created,
-                step.counts.updated,
-                step.counts.unchanged,
-                step.counts.archived,
-                step.message
-                    .as_deref()
-                    .map(|m| format!(" — {m}"))
-                    .unwrap_or_default()
+                "  {}",
+                step_line(
+                    step.dataset.name(),
+                    step.status,
+                    &step.counts,
+                    step.message.as_deref()
+                )
             );
         }
         for warning in &report.warnings {
@@ -323,17 +319,13 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         );
         for step in &run.steps {
             println!(
-                "    {:<13} {:<9} +{} ~{} ={} −{}{}",
-                step.dataset,
-                step.status.as_str(),
-                step.counts.created,
-                step.counts.updated,
-                step.counts.unchanged,
-                step.counts.archived,
-                step.message
-                    .as_deref()
-                    .map(|m| format!(" — {m}"))
-                    .unwrap_or_default()
+                "    {}",
+                step_line(
+                    &step.dataset,
+                    step.status,
+                    &step.counts,
+                    step.message.as_deref()
+                )
             );
         }
         for warning in &run.warnings {
@@ -341,4 +333,15 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One step of a run on one line: dataset, status, counts, and the step's message if any.
+pub fn step_line(
+    dataset: &str,
+    status: domain::StepStatus,
+    counts: &store::StepCounts,
+    message: Option<&str>,
+) -> String {
+    let message = message.map(|m| format!(" — {m}")).unwrap_or_default();
+    format!("{dataset:<13} {:<9} {counts}{message}", status.as_str())
 }

@@ -59,14 +59,11 @@ impl Progress for TerminalProgress {
         if !self.enabled {
             return;
         }
-        let line = format!(
-            "{}: {} ({} created, {} updated, {} unchanged, {} archived)",
+        let line = crate::commands::step_line(
             step.dataset.name(),
-            step.status.as_str(),
-            step.counts.created,
-            step.counts.updated,
-            step.counts.unchanged,
-            step.counts.archived
+            step.status,
+            &step.counts,
+            step.message.as_deref(),
         );
         match self.bar.lock().ok().and_then(|b| b.clone()) {
             Some(bar) => bar.println(line),

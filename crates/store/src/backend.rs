@@ -48,7 +48,23 @@ macro_rules! on_tx {
         }
     };
 }
-pub(crate) use {on_pool, on_tx};
+/// Fetches `$select WHERE tenant_id = <tenant> AND <column> IN (<keys>)` on a connection: the one
+/// shape every page-sized lookup of existing rows takes.
+macro_rules! fetch_in {
+    ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr) => {{
+        let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+        query
+            .push_bind($tenant.to_string())
+            .push(concat!(" AND ", $column, " IN ("));
+        let mut list = query.separated(", ");
+        for key in $keys {
+            list.push_bind(key.to_string());
+        }
+        query.push(")");
+        query.build().fetch_all($c).await
+    }};
+}
+pub(crate) use {fetch_in, on_pool, on_tx};
 
 impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {

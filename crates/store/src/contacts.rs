@@ -6,7 +6,7 @@ use domain::records::fingerprint;
 use domain::{ContactRecord, ObjectId, TenantId};
 use serde::Serialize;
 
-use crate::backend::{Columns, Pool, Tx, on_pool, on_tx};
+use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result};
 use crate::{StepCounts, Store, now_millis};
 
@@ -334,22 +334,14 @@ async fn existing_contacts(
     records: &[ContactRecord],
 ) -> Result<HashMap<String, Existing>> {
     on_tx!(tx, |c| {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT id, object_id, fingerprint, archived FROM contacts WHERE tenant_id = ",
-        );
-        query
-            .push_bind(tenant.to_string())
-            .push(" AND object_id IN (");
-        let mut ids = query.separated(", ");
-        for record in records {
-            ids.push_bind(record.object_id.to_string());
-        }
-        query.push(")");
-        let rows = query
-            .build()
-            .fetch_all(c)
-            .await
-            .doing("reading existing contacts")?;
+        let rows = fetch_in!(
+            c,
+            "SELECT id, object_id, fingerprint, archived FROM contacts",
+            "object_id",
+            tenant,
+            records.iter().map(|r| r.object_id)
+        )
+        .doing("reading existing contacts")?;
         rows.iter()
             .map(|r| {
                 Ok((

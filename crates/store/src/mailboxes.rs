@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use domain::records::fingerprint;
 use domain::{MailboxRecord, TenantId};
 
-use crate::backend::{Columns, Tx, on_pool, on_tx};
+use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result};
 use crate::{StepCounts, Store, now_millis};
 
@@ -170,22 +170,14 @@ async fn existing_mailboxes(
     keys: &[String],
 ) -> Result<HashMap<String, Existing>> {
     on_tx!(tx, |c| {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT upn_key, fingerprint, contact_id, archived FROM mailboxes WHERE tenant_id = ",
-        );
-        query
-            .push_bind(tenant.to_string())
-            .push(" AND upn_key IN (");
-        let mut list = query.separated(", ");
-        for key in keys {
-            list.push_bind(key.clone());
-        }
-        query.push(")");
-        let rows = query
-            .build()
-            .fetch_all(c)
-            .await
-            .doing("reading existing mailboxes")?;
+        let rows = fetch_in!(
+            c,
+            "SELECT upn_key, fingerprint, contact_id, archived FROM mailboxes",
+            "upn_key",
+            tenant,
+            keys
+        )
+        .doing("reading existing mailboxes")?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -201,30 +193,27 @@ async fn existing_mailboxes(
     })
 }
 
+/// The live contact of each UPN (an archived contact may share a UPN with its successor).
 async fn contacts_by_upn(
     tx: &mut Tx,
     tenant: &str,
     keys: &[String],
 ) -> Result<HashMap<String, i64>> {
     on_tx!(tx, |c| {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT id, upn_key FROM contacts WHERE archived = FALSE AND tenant_id = ",
-        );
-        query
-            .push_bind(tenant.to_string())
-            .push(" AND upn_key IN (");
-        let mut list = query.separated(", ");
-        for key in keys {
-            list.push_bind(key.clone());
+        let rows = fetch_in!(
+            c,
+            "SELECT id, upn_key, archived FROM contacts",
+            "upn_key",
+            tenant,
+            keys
+        )
+        .doing("finding mailboxes' contacts")?;
+        let mut found = HashMap::new();
+        for r in &rows {
+            if !r.flag("archived")?.unwrap_or(false) {
+                found.insert(r.text_req("upn_key")?, r.int_req("id")?);
+            }
         }
-        query.push(")");
-        let rows = query
-            .build()
-            .fetch_all(c)
-            .await
-            .doing("finding mailboxes' contacts")?;
-        rows.iter()
-            .map(|r| Ok((r.text_req("upn_key")?, r.int_req("id")?)))
-            .collect()
+        Ok(found)
     })
 }

@@ -24,6 +24,16 @@ impl std::ops::AddAssign for StepCounts {
     }
 }
 
+impl std::fmt::Display for StepCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} created, {} updated, {} unchanged, {} archived",
+            self.created, self.updated, self.unchanged, self.archived
+        )
+    }
+}
+
 impl StepCounts {
     /// Records written: what an unchanged resync must keep at zero.
     pub fn writes(&self) -> u64 {
