@@ -67,6 +67,20 @@ macro_rules! fetch_in {
 pub(crate) use {fetch_in, on_pool, on_tx};
 
 impl Tx {
+    /// Serialises writers of one tenant's records. SQLite's `BEGIN IMMEDIATE` already admits one
+    /// writer at a time; on PostgreSQL two runs of one tenant would otherwise both decide to
+    /// insert the same object and one would fail on the unique key.
+    pub(crate) async fn lock_tenant(&mut self, tenant: &str) -> Result<()> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(tenant)
+                .execute(&mut **t)
+                .await
+                .doing("locking the tenant's records")?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await,

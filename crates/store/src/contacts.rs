@@ -131,6 +131,7 @@ impl Store {
         let tenant = first.tenant_id.to_string();
         let now = now_millis();
         let mut tx = self.begin().await?;
+        tx.lock_tenant(&tenant).await?;
         let existing = existing_contacts(&mut tx, &tenant, records).await?;
         let unlinked: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(

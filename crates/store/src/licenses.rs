@@ -38,6 +38,7 @@ impl Store {
         let tenant = tenant_id.to_string();
         let now = now_millis();
         let mut tx = self.begin().await?;
+        tx.lock_tenant(&tenant).await?;
         let existing: Vec<(i64, String, String, bool)> = on_tx!(&mut tx, |c| {
             let rows = sqlx::query(
                 "SELECT id, sku_id, fingerprint, archived FROM licenses WHERE tenant_id = $1",

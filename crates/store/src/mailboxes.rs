@@ -33,6 +33,7 @@ impl Store {
         let tenant = tenant_id.to_string();
         let now = now_millis();
         let mut tx = self.begin().await?;
+        tx.lock_tenant(&tenant).await?;
         let keys: Vec<String> = records
             .iter()
             .map(|r| r.user_principal_name.key().to_string())

@@ -1,6 +1,6 @@
 //! Organisations: client companies, each linked to at most one tenant.
 
-use domain::matching::{OrganizationCandidate, OrganizationMatch};
+use domain::matching::{OrganizationCandidate, OrganizationMatch, match_organization};
 use domain::records::fingerprint;
 use domain::{OrganizationRecord, TenantId};
 use serde::Serialize;
@@ -87,18 +87,39 @@ impl Store {
         })
     }
 
-    /// Applies what the tenant says about itself. The organisation's own name is set only when it
-    /// is created: it is the MSP's name for the client and may differ from the tenant's.
+    /// Finds the tenant's organisation (linked, else by exact name, else a new one) and applies
+    /// what the tenant says about itself. Deciding and writing happen in one transaction that
+    /// is serialised per tenant, so two runs at once cannot both create an organisation. The
+    /// organisation's own name is set only when it is created: it is the MSP's name for the
+    /// client and may differ from the tenant's.
     pub async fn apply_organization(
         &self,
-        decision: OrganizationMatch,
         record: &OrganizationRecord,
     ) -> Result<OrganizationOutcome> {
         let print = fingerprint(record);
         let domains =
             serde_json::to_string(&record.verified_domains).unwrap_or_else(|_| "[]".into());
         let now = now_millis();
+        let tenant = record.tenant_id.to_string();
         let mut tx = self.begin().await?;
+        tx.lock_tenant(&tenant).await?;
+        let candidates: Vec<OrganizationCandidate> = on_tx!(&mut tx, |c| {
+            let rows = sqlx::query("SELECT id, name, tenant_id FROM organizations WHERE tenant_id = $1 OR tenant_id IS NULL")
+                .bind(&tenant)
+                .fetch_all(c)
+                .await
+                .doing("finding organisations")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(OrganizationCandidate {
+                        id: r.int_req("id")?,
+                        name: r.text_req("name")?,
+                        tenant_id: r.text("tenant_id")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let decision = match_organization(&tenant, &record.display_name, &candidates);
         let outcome = match decision {
             OrganizationMatch::Linked(id) | OrganizationMatch::ByName(id) => {
                 let current: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(

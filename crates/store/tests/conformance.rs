@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use domain::matching::OrganizationMatch;
 use domain::{
     ClientId, ClientSecret, Cloud, ConnectionName, ContactRecord, Dataset, LicenseRecord,
     MailboxRecord, ObjectId, OrganizationRecord, RunStatus, SkuPartNumber, StepStatus, TenantId,
@@ -115,17 +114,11 @@ async fn story(store: &Store) {
         default_domain: Some("contoso.example".into()),
         country_letter_code: Some("GB".into()),
     };
-    let created = store
-        .apply_organization(OrganizationMatch::Create, &record)
-        .await
-        .unwrap();
+    let created = store.apply_organization(&record).await.unwrap();
     let org = created.id();
     assert!(matches!(created, OrganizationOutcome::Created(_)));
     assert_eq!(
-        store
-            .apply_organization(OrganizationMatch::Linked(org), &record)
-            .await
-            .unwrap(),
+        store.apply_organization(&record).await.unwrap(),
         OrganizationOutcome::Unchanged(org)
     );
     let renamed = OrganizationRecord {
@@ -133,10 +126,7 @@ async fn story(store: &Store) {
         ..record.clone()
     };
     assert_eq!(
-        store
-            .apply_organization(OrganizationMatch::Linked(org), &renamed)
-            .await
-            .unwrap(),
+        store.apply_organization(&renamed).await.unwrap(),
         OrganizationOutcome::Updated(org)
     );
     let row = store
@@ -406,4 +396,57 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+async fn concurrent_writers(store: &Store) {
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let (a, b) = tokio::join!(
+        store.apply_organization(&record),
+        store.apply_organization(&record)
+    );
+    assert_eq!(
+        a.unwrap().id(),
+        b.unwrap().id(),
+        "one organisation, whoever came first"
+    );
+    let org = store
+        .organization_for_tenant(&tenant())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let page = vec![contact(1, "A"), contact(2, "B"), contact(3, "C")];
+    let (a, b) = tokio::join!(
+        store.apply_contacts(org, &page),
+        store.apply_contacts(org, &page)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.created + b.created, 3);
+    assert_eq!(a.unchanged + b.unchanged, 3);
+    let filter = ContactFilter {
+        tenant_id: Some(tenant()),
+        ..ContactFilter::default()
+    };
+    assert_eq!(store.contacts_page(&filter, 0, 10).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_writers_at_once_make_no_duplicates() {
+    let (store, _home) = testkit::sqlite_store().await;
+    concurrent_writers(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_writers_at_once_make_no_duplicates() {
+    let Some((store, _home)) = testkit::postgres_store().await else {
+        return;
+    };
+    concurrent_writers(&store).await;
+    store.close().await;
 }

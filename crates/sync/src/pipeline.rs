@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use domain::matching::match_organization;
 use domain::{Dataset, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
     MailboxUsageRow, ORGANIZATION_SELECT, Organization, SUBSCRIBED_SKU_SELECT, SubscribedSku,
@@ -255,16 +254,7 @@ impl SyncEngine {
                 Some("Check the connection's tenant ID".into()),
             ));
         }
-        let candidates = self
-            .store
-            .organization_candidates(&record.tenant_id)
-            .await?;
-        let decision = match_organization(
-            &record.tenant_id.to_string(),
-            &record.display_name,
-            &candidates,
-        );
-        let outcome = self.store.apply_organization(decision, &record).await?;
+        let outcome = self.store.apply_organization(&record).await?;
         run.organization_id = Some(outcome.id());
         let mut counts = StepCounts::default();
         match outcome {
