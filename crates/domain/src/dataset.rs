@@ -13,12 +13,32 @@ pub enum Dataset {
     Licenses,
     Users,
     Mailboxes,
+    Domains,
+    ServiceHealth,
+    ServiceMessages,
+    Applications,
+    TermsOfUse,
 }
+
+const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
-    /// before mailboxes so that mailbox rows find their contact.
-    pub const ALL: [Dataset; 4] = [
+    /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
+    pub const ALL: [Dataset; 9] = [
+        Self::Organization,
+        Self::Licenses,
+        Self::Users,
+        Self::Mailboxes,
+        Self::Domains,
+        Self::ServiceHealth,
+        Self::ServiceMessages,
+        Self::Applications,
+        Self::TermsOfUse,
+    ];
+
+    /// What a new connection syncs when none are chosen.
+    pub const DEFAULT: [Dataset; 4] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -31,18 +51,25 @@ impl Dataset {
             Self::Licenses => "licenses",
             Self::Users => "users",
             Self::Mailboxes => "mailboxes",
+            Self::Domains => "domains",
+            Self::ServiceHealth => "service_health",
+            Self::ServiceMessages => "service_messages",
+            Self::Applications => "applications",
+            Self::TermsOfUse => "terms_of_use",
         }
     }
 
+    /// Accepts the name with `_` or `-` (`service-health` as typed on a command line).
     pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let wanted = raw.trim().replace('-', "_");
         Self::ALL
             .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(raw.trim()))
+            .find(|d| d.name().eq_ignore_ascii_case(&wanted))
             .ok_or_else(|| {
                 InputError::new(
                     "dataset",
                     format!("'{raw}' is not a dataset"),
-                    "Use organization, licenses, users or mailboxes",
+                    format!("Use {}", Self::ALL.map(|d| d.name()).join(", ")),
                 )
             })
     }
@@ -50,30 +77,38 @@ impl Dataset {
     /// The least-privileged application permission that reads this dataset.
     pub fn permission(self) -> &'static str {
         match self {
-            Self::Organization => "Organization.Read.All",
-            Self::Licenses => "Organization.Read.All",
+            Self::Organization | Self::Licenses => "Organization.Read.All",
             Self::Users => "User.Read.All",
             Self::Mailboxes => "Reports.Read.All",
+            Self::Domains => "Domain.Read.All",
+            Self::ServiceHealth => "ServiceHealth.Read.All",
+            Self::ServiceMessages => "ServiceMessage.Read.All",
+            Self::Applications => "Application.Read.All",
+            Self::TermsOfUse => "Agreement.Read.All",
         }
     }
 
     /// Every granted permission that is enough for this dataset (higher ones included).
-    pub fn satisfied_by(self) -> &'static [&'static str] {
-        match self {
-            Self::Organization | Self::Licenses => &[
-                "Organization.Read.All",
-                "Organization.ReadWrite.All",
-                "Directory.Read.All",
-                "Directory.ReadWrite.All",
-            ],
-            Self::Users => &[
-                "User.Read.All",
-                "User.ReadWrite.All",
-                "Directory.Read.All",
-                "Directory.ReadWrite.All",
-            ],
-            Self::Mailboxes => &["Reports.Read.All"],
+    pub fn satisfied_by(self) -> Vec<&'static str> {
+        let mut accepted: Vec<&'static str> = match self {
+            Self::Organization | Self::Licenses => {
+                vec!["Organization.Read.All", "Organization.ReadWrite.All"]
+            }
+            Self::Users => vec!["User.Read.All", "User.ReadWrite.All"],
+            Self::Mailboxes => vec!["Reports.Read.All"],
+            Self::Domains => vec!["Domain.Read.All", "Domain.ReadWrite.All"],
+            Self::ServiceHealth => vec!["ServiceHealth.Read.All"],
+            Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
+            Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
+            Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
+        };
+        if matches!(
+            self,
+            Self::Organization | Self::Licenses | Self::Users | Self::Domains | Self::Applications
+        ) {
+            accepted.extend(DIRECTORY);
         }
+        accepted
     }
 
     pub fn is_granted(self, roles: &[String]) -> bool {
@@ -110,14 +145,31 @@ mod tests {
         assert!(Dataset::Users.is_granted(&roles));
         assert!(Dataset::Licenses.is_granted(&roles));
         assert_eq!(
-            missing_permissions(&Dataset::ALL, &roles),
+            missing_permissions(&Dataset::DEFAULT, &roles),
             vec!["Reports.Read.All"]
         );
         assert_eq!(
-            missing_permissions(&Dataset::ALL, &[]),
+            missing_permissions(&Dataset::DEFAULT, &[]),
             vec!["Organization.Read.All", "User.Read.All", "Reports.Read.All"]
         );
+        assert_eq!(
+            missing_permissions(&Dataset::ALL[4..], &roles),
+            vec![
+                "ServiceHealth.Read.All",
+                "ServiceMessage.Read.All",
+                "Agreement.Read.All"
+            ]
+        );
         assert_eq!(Dataset::parse("Mailboxes").unwrap(), Dataset::Mailboxes);
-        assert!(Dataset::parse("devices").is_err());
+        assert_eq!(
+            Dataset::parse("service-health").unwrap(),
+            Dataset::ServiceHealth
+        );
+        assert!(
+            Dataset::parse("devices")
+                .unwrap_err()
+                .to_string()
+                .contains("terms_of_use")
+        );
     }
 }

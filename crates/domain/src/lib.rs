@@ -18,5 +18,5 @@ pub use dataset::Dataset;
 pub use ids::{
     ClientId, ClientSecret, ConnectionName, InputError, ObjectId, SkuPartNumber, TenantId, Upn,
 };
-pub use records::{ContactRecord, LicenseRecord, MailboxRecord, OrganizationRecord};
+pub use records::{ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord};
 pub use status::{RunStatus, StepStatus};

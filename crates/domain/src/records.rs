@@ -82,6 +82,18 @@ pub struct OrganizationRecord {
     pub country_letter_code: Option<String>,
 }
 
+/// One item of a tenant-wide inventory (a domain, a service-health issue, an app registration, a
+/// terms-of-use agreement): kept as a normalised JSON document under a stable key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryItem {
+    /// Microsoft's id of the item, unique within its dataset and tenant.
+    pub key: String,
+    /// What a person calls it, for lists and logs.
+    pub name: String,
+    /// The item in m365sync's own field names (snake_case), enums normalised.
+    pub document: serde_json::Value,
+}
+
 /// A stable fingerprint of a record's content.
 pub fn fingerprint<T: Serialize>(record: &T) -> String {
     // serde_json writes struct fields in declaration order, so equal records give equal bytes.

@@ -16,7 +16,7 @@ use crate::catalog::SKUS;
 use crate::identity::{self, TokenRejection};
 use crate::people::mix;
 use crate::state::{Tenant, lock};
-use crate::{SimState, control, reports};
+use crate::{SimState, control, inventory, reports};
 
 const USER_ROLES: &[&str] = &[
     "User.Read.All",
@@ -99,6 +99,24 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/users/{id}", get(user_by_id))
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))
+        .route("/v1.0/domains", get(inventory::domains))
+        .route(
+            "/v1.0/admin/serviceAnnouncement/healthOverviews",
+            get(inventory::health_overviews),
+        )
+        .route(
+            "/v1.0/admin/serviceAnnouncement/issues",
+            get(inventory::issues),
+        )
+        .route(
+            "/v1.0/admin/serviceAnnouncement/messages",
+            get(inventory::messages),
+        )
+        .route("/v1.0/applications", get(inventory::applications))
+        .route(
+            "/v1.0/identityGovernance/termsOfUse/agreements",
+            get(inventory::agreements),
+        )
         .merge(control::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), latency))
@@ -301,7 +319,7 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -339,7 +357,7 @@ fn selection(
     Ok(Some(fields))
 }
 
-fn project(full: Value, fields: &[&str]) -> Value {
+pub(crate) fn project(full: Value, fields: &[&str]) -> Value {
     let Value::Object(map) = full else {
         return full;
     };
@@ -350,7 +368,7 @@ fn project(full: Value, fields: &[&str]) -> Value {
     )
 }
 
-fn context(state: &SimState, set: &str, fields: Option<&[&str]>) -> String {
+pub(crate) fn context(state: &SimState, set: &str, fields: Option<&[&str]>) -> String {
     match fields {
         Some(f) => format!("{}/v1.0/$metadata#{set}({})", state.base_url, f.join(",")),
         None => format!("{}/v1.0/$metadata#{set}", state.base_url),
@@ -381,17 +399,17 @@ fn unsupported_options(
 }
 
 /// What a collection endpoint accepts: who may read it, which query options, which properties.
-struct Resource {
-    roles: &'static [&'static str],
-    options: &'static [&'static str],
-    fields: &'static [&'static str],
-    type_name: &'static str,
+pub(crate) struct Resource {
+    pub(crate) roles: &'static [&'static str],
+    pub(crate) options: &'static [&'static str],
+    pub(crate) fields: &'static [&'static str],
+    pub(crate) type_name: &'static str,
 }
 
 /// A checked request: the caller's tenant, the query pairs, and the `$select` fields if any.
-type Opened<'a> = (&'a Tenant, Vec<(String, String)>, Option<Vec<&'static str>>);
+pub(crate) type Opened<'a> = (&'a Tenant, Vec<(String, String)>, Option<Vec<&'static str>>);
 
-fn open<'a>(
+pub(crate) fn open<'a>(
     state: &'a SimState,
     headers: &HeaderMap,
     raw: Option<&str>,

@@ -16,6 +16,7 @@ mod api;
 mod catalog;
 mod control;
 mod identity;
+mod inventory;
 pub mod people;
 mod reports;
 mod state;
@@ -37,6 +38,11 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "Directory.Read.All",
     "Organization.Read.All",
     "Reports.Read.All",
+    "Domain.Read.All",
+    "ServiceHealth.Read.All",
+    "ServiceMessage.Read.All",
+    "Application.Read.All",
+    "Agreement.Read.All",
 ];
 
 #[derive(Debug, Clone)]

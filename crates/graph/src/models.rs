@@ -208,3 +208,203 @@ fn report_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("'{trimmed}' is not a whole number")))
 }
+
+/// `/domains`: every domain of the tenant, verified or not.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    pub id: String,
+    #[serde(default)]
+    pub authentication_type: Option<String>,
+    #[serde(default)]
+    pub is_admin_managed: Option<bool>,
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    #[serde(default)]
+    pub is_initial: Option<bool>,
+    #[serde(default)]
+    pub is_root: Option<bool>,
+    #[serde(default)]
+    pub is_verified: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub supported_services: Vec<String>,
+    #[serde(default)]
+    pub password_validity_period_in_days: Option<i64>,
+    #[serde(default)]
+    pub password_notification_window_in_days: Option<i64>,
+}
+
+/// `/admin/serviceAnnouncement/healthOverviews`: each service's current state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealth {
+    pub id: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemBody {
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealthIssuePost {
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub post_type: Option<String>,
+    #[serde(default)]
+    pub description: Option<ItemBody>,
+}
+
+/// `/admin/serviceAnnouncement/issues`: incidents and advisories, with their posts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealthIssue {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub feature: Option<String>,
+    #[serde(default)]
+    pub feature_group: Option<String>,
+    #[serde(default)]
+    pub impact_description: Option<String>,
+    #[serde(default)]
+    pub classification: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub is_resolved: Option<bool>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    #[serde(default)]
+    pub last_modified_date_time: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub posts: Vec<ServiceHealthIssuePost>,
+}
+
+/// `/admin/serviceAnnouncement/messages`: message-centre posts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUpdateMessage {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub services: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub is_major_change: Option<bool>,
+    #[serde(default)]
+    pub action_required_by_date_time: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    #[serde(default)]
+    pub last_modified_date_time: Option<String>,
+    #[serde(default)]
+    pub body: Option<ItemBody>,
+}
+
+pub const APPLICATION_SELECT: &str =
+    "id,appId,displayName,signInAudience,createdDateTime,passwordCredentials,keyCredentials";
+
+/// A secret of an app registration. Graph never returns the secret itself after creation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+/// A certificate of an app registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub usage: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+/// `/applications`: the tenant's app registrations and their credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub id: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub sign_in_audience: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub password_credentials: Vec<PasswordCredential>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub key_credentials: Vec<KeyCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsExpiration {
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub frequency: Option<String>,
+}
+
+/// `/identityGovernance/termsOfUse/agreements`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agreement {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub is_per_device_acceptance_required: Option<bool>,
+    #[serde(default)]
+    pub is_viewing_before_acceptance_required: Option<bool>,
+    #[serde(default)]
+    pub terms_expiration: Option<TermsExpiration>,
+    #[serde(default)]
+    pub user_reaccept_required_frequency: Option<String>,
+}

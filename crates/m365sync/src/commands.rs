@@ -134,9 +134,15 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
     };
     let mut datasets = Vec::new();
     for raw in args.datasets.iter().filter(|d| !d.trim().is_empty()) {
-        let dataset = Dataset::parse(raw)?;
-        if !datasets.contains(&dataset) {
-            datasets.push(dataset);
+        let chosen = if raw.trim().eq_ignore_ascii_case("all") {
+            Dataset::ALL.to_vec()
+        } else {
+            vec![Dataset::parse(raw)?]
+        };
+        for dataset in chosen {
+            if !datasets.contains(&dataset) {
+                datasets.push(dataset);
+            }
         }
     }
     let secret = read_secret(&args)?;
@@ -343,5 +349,5 @@ pub fn step_line(
     message: Option<&str>,
 ) -> String {
     let message = message.map(|m| format!(" — {m}")).unwrap_or_default();
-    format!("{dataset:<13} {:<9} {counts}{message}", status.as_str())
+    format!("{dataset:<16} {:<9} {counts}{message}", status.as_str())
 }

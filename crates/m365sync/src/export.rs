@@ -14,6 +14,26 @@ pub enum What {
     Contacts,
     Organizations,
     Licenses,
+    Domains,
+    ServiceHealth,
+    ServiceMessages,
+    Applications,
+    TermsOfUse,
+}
+
+impl What {
+    /// The inventory dataset this export reads, for the tenant-wide kinds.
+    fn inventory(self) -> Option<domain::Dataset> {
+        use domain::Dataset;
+        match self {
+            Self::Domains => Some(Dataset::Domains),
+            Self::ServiceHealth => Some(Dataset::ServiceHealth),
+            Self::ServiceMessages => Some(Dataset::ServiceMessages),
+            Self::Applications => Some(Dataset::Applications),
+            Self::TermsOfUse => Some(Dataset::TermsOfUse),
+            Self::Contacts | Self::Organizations | Self::Licenses => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -135,7 +155,58 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    if let Some(dataset) = args.what.inventory() {
+        let rows = store
+            .inventory(tenant_id.as_ref(), dataset, args.include_archived)
+            .await?;
+        if args.format == Format::Csv {
+            // The document's fields differ per dataset: CSV carries the shared columns and the
+            // whole document as JSON, which spreadsheet tools can split further.
+            let mut csv = csv::Writer::from_writer(&mut out);
+            csv.write_record([
+                "organization",
+                "tenant_id",
+                "key",
+                "name",
+                "archived",
+                "document",
+            ])?;
+            for row in &rows {
+                csv.write_record([
+                    row.organization.clone(),
+                    row.tenant_id.clone(),
+                    row.key.clone(),
+                    row.name.clone(),
+                    row.archived.to_string(),
+                    row.document.to_string(),
+                ])?;
+            }
+            csv.flush()?;
+        } else {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| {
+                    let mut item = json!({ "organization": row.organization, "tenant_id": row.tenant_id, "key": row.key, "name": row.name, "archived": row.archived });
+                    if let (Some(target), serde_json::Value::Object(fields)) = (item.as_object_mut(), &row.document) {
+                        for (k, v) in fields {
+                            target.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    item
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &items)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.what {
+        What::Domains
+        | What::ServiceHealth
+        | What::ServiceMessages
+        | What::Applications
+        | What::TermsOfUse => {}
         What::Contacts => {
             let filter = ContactFilter {
                 tenant_id,

@@ -287,7 +287,7 @@ fn bad_input_exits_2_and_names_the_fix() {
                 "--datasets",
                 "users,devices",
             ],
-            "organization, licenses, users or mailboxes",
+            "organization, licenses, users, mailboxes, domains",
         ),
         (
             &[

@@ -252,6 +252,7 @@ impl Store {
                 "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE id = $2"
             }
             "mailboxes" => "UPDATE mailboxes SET archived = TRUE, updated_at = $1 WHERE id = $2",
+            "inventory" => "UPDATE inventory SET archived = TRUE, updated_at = $1 WHERE id = $2",
             _ => "UPDATE licenses SET archived = TRUE, updated_at = $1 WHERE id = $2",
         };
         let now = now_millis();

@@ -32,6 +32,11 @@ fn probe_path(dataset: Dataset) -> &'static str {
         Dataset::Users => "v1.0/users?$top=1&$select=id",
         // Answers 302 without a download: enough to learn that the permission works.
         Dataset::Mailboxes => "v1.0/reports/getMailboxUsageDetail(period='D7')",
+        Dataset::Domains => "v1.0/domains",
+        Dataset::ServiceHealth => "v1.0/admin/serviceAnnouncement/healthOverviews",
+        Dataset::ServiceMessages => "v1.0/admin/serviceAnnouncement/messages",
+        Dataset::Applications => "v1.0/applications?$top=1&$select=id",
+        Dataset::TermsOfUse => "v1.0/identityGovernance/termsOfUse/agreements",
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod client;
 mod diagnose;
+pub mod inventory;
 mod normalise;
 mod pipeline;
 

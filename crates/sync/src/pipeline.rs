@@ -1,17 +1,21 @@
-//! One sync run: organisation, then licences, users and mailboxes, each a logged step.
+//! One sync run: organisation, then licences, users, mailboxes and the tenant-wide inventories,
+//! each a logged step.
 
 use std::collections::HashSet;
 
-use domain::{Dataset, ObjectId, RunStatus, StepStatus, TenantId};
+use domain::{Dataset, InventoryItem, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
-    MailboxUsageRow, ORGANIZATION_SELECT, Organization, SUBSCRIBED_SKU_SELECT, SubscribedSku,
-    USER_SELECT, User,
+    APPLICATION_SELECT, Agreement, Application, Domain, MailboxUsageRow, ORGANIZATION_SELECT,
+    Organization, SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue, ServiceUpdateMessage,
+    SubscribedSku, USER_SELECT, User,
 };
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use store::{Connection, RunWarning, StepCounts, Store};
 use tracing::{info, instrument, warn};
 
+use crate::inventory;
 use crate::normalise::{self, NormaliseError};
 use crate::{Result, SyncError, graph_client};
 
@@ -98,6 +102,7 @@ impl Outcome {
 
 struct Run<'a> {
     client: GraphClient,
+    client_id: String,
     tenant_id: TenantId,
     progress: &'a dyn Progress,
     warnings: Vec<RunWarning>,
@@ -145,6 +150,7 @@ impl SyncEngine {
             .await?;
         let mut run = Run {
             client,
+            client_id: connection.client_id.to_string(),
             tenant_id: connection.tenant_id,
             progress,
             warnings: Vec::new(),
@@ -224,6 +230,11 @@ impl SyncEngine {
             Dataset::Licenses => self.licenses(run).await,
             Dataset::Users => self.users(run).await,
             Dataset::Mailboxes => self.mailboxes(run).await,
+            Dataset::Domains
+            | Dataset::ServiceHealth
+            | Dataset::ServiceMessages
+            | Dataset::Applications
+            | Dataset::TermsOfUse => self.inventory(run, dataset).await,
         }
     }
 
@@ -429,6 +440,105 @@ impl SyncEngine {
             format!("{unreadable} rows without a usable user principal name were skipped")
         });
         Ok(Outcome::done(counts, message))
+    }
+}
+
+/// Every item of a small tenant-wide collection, all pages read.
+async fn fetch_all<T: DeserializeOwned>(
+    client: &GraphClient,
+    path: &str,
+) -> Result<Vec<T>, GraphError> {
+    let mut pager = client.pages::<T>(path);
+    let mut items = Vec::new();
+    while let Some(page) = pager.next_page().await? {
+        items.extend(page);
+    }
+    Ok(items)
+}
+
+impl SyncEngine {
+    /// A tenant-wide inventory: read whole (these collections are small), written in batches,
+    /// and whatever the complete listing lacks archived.
+    async fn inventory(&self, run: &mut Run<'_>, dataset: Dataset) -> Result<Outcome> {
+        let listed: Result<Vec<InventoryItem>, GraphError> = async {
+            Ok(match dataset {
+                Dataset::Domains => fetch_all::<Domain>(&run.client, "v1.0/domains")
+                    .await?
+                    .iter()
+                    .map(inventory::domain_item)
+                    .collect(),
+                Dataset::ServiceHealth => {
+                    let mut items: Vec<InventoryItem> = fetch_all::<ServiceHealth>(
+                        &run.client,
+                        "v1.0/admin/serviceAnnouncement/healthOverviews",
+                    )
+                    .await?
+                    .iter()
+                    .map(inventory::service_health_item)
+                    .collect();
+                    let issues = fetch_all::<ServiceHealthIssue>(
+                        &run.client,
+                        "v1.0/admin/serviceAnnouncement/issues",
+                    )
+                    .await?;
+                    items.extend(issues.iter().map(inventory::service_issue_item));
+                    items
+                }
+                Dataset::ServiceMessages => fetch_all::<ServiceUpdateMessage>(
+                    &run.client,
+                    "v1.0/admin/serviceAnnouncement/messages",
+                )
+                .await?
+                .iter()
+                .map(inventory::service_message_item)
+                .collect(),
+                Dataset::Applications => {
+                    let apps = fetch_all::<Application>(
+                        &run.client,
+                        &format!("v1.0/applications?$select={APPLICATION_SELECT}"),
+                    )
+                    .await?;
+                    let now = chrono::Utc::now();
+                    for app in &apps {
+                        run.warnings.extend(inventory::credential_warnings(
+                            app,
+                            &run.client_id,
+                            now,
+                        ));
+                    }
+                    apps.iter().map(inventory::application_item).collect()
+                }
+                Dataset::TermsOfUse => fetch_all::<Agreement>(
+                    &run.client,
+                    "v1.0/identityGovernance/termsOfUse/agreements",
+                )
+                .await?
+                .iter()
+                .map(inventory::agreement_item)
+                .collect(),
+                _ => Vec::new(),
+            })
+        }
+        .await;
+        let items = match listed {
+            Ok(items) => items,
+            Err(e) => return Ok(Outcome::from_graph(StepCounts::default(), &e)),
+        };
+        let organization_id = run.organization_id.unwrap_or_default();
+        let mut counts = StepCounts::default();
+        for batch in items.chunks(500) {
+            counts += self
+                .store
+                .apply_inventory(organization_id, &run.tenant_id, dataset, batch)
+                .await?;
+        }
+        run.progress.items(dataset, items.len() as u64);
+        let seen: HashSet<String> = items.into_iter().map(|i| i.key).collect();
+        counts.archived = self
+            .store
+            .archive_inventory_not_in(&run.tenant_id, dataset, &seen)
+            .await?;
+        Ok(Outcome::done(counts, None))
     }
 }
 

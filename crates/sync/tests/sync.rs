@@ -78,7 +78,7 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     }
     let runs = app.store.runs(Some("contoso"), 5).await.unwrap();
     assert_eq!(runs.len(), 2);
-    assert_eq!(runs[0].steps.len(), 4);
+    assert_eq!(runs[0].steps.len(), Dataset::ALL.len());
 }
 
 #[tokio::test]
@@ -226,7 +226,12 @@ async fn concealed_report_names_attach_nothing_and_the_run_names_the_setting() {
     // Once the admin turns concealment off, the figures arrive.
     app.sim.state.set_concealed(&app.tenant_key(0), false);
     let after = app.sync("contoso").await;
-    assert!(after.warnings.is_empty());
+    assert!(
+        !after
+            .warnings
+            .iter()
+            .any(|w| w.code == "report_names_concealed")
+    );
     assert_eq!(
         app.store.attached_mailbox_count(&tenant).await.unwrap() as usize,
         users_with_mailbox(&app, 60)
@@ -386,7 +391,15 @@ mod connection_test {
             &app.tenant_key(0),
             vec!["User.Read.All".into(), "Organization.Read.All".into()],
         );
-        app.add_connection("partial", 0).await;
+        let t = app.tenant(0);
+        app.add_connection_with(
+            "partial",
+            &t.tenant_id,
+            &t.client_id,
+            &t.client_secret,
+            Dataset::DEFAULT.to_vec(),
+        )
+        .await;
         let report = diagnose(&app, "partial").await;
         assert!(!report.ok);
         assert_eq!(report.missing_permissions, vec!["Reports.Read.All"]);
@@ -426,4 +439,128 @@ mod connection_test {
         let report = diagnose(&app, "down").await;
         assert_eq!(report.problems[0].code, "unreachable");
     }
+}
+
+#[tokio::test]
+async fn tenant_inventories_sync_resync_idempotently_and_warn_of_expiring_credentials() {
+    let app = TestApp::with_users(10).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let created = |d: Dataset| first.step(d).unwrap().counts.created;
+    assert_eq!(created(Dataset::Domains), 3);
+    assert_eq!(
+        created(Dataset::ServiceHealth),
+        8 + 3,
+        "eight services and three issues"
+    );
+    assert_eq!(
+        created(Dataset::ServiceMessages),
+        130,
+        "both pages of the message centre"
+    );
+    assert_eq!(created(Dataset::Applications), 4);
+    assert_eq!(created(Dataset::TermsOfUse), 2);
+
+    let codes: Vec<(&str, &str)> = first
+        .warnings
+        .iter()
+        .map(|w| (w.code.as_str(), w.message.as_str()))
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .any(|(c, m)| *c == "credential_expired"
+                && m.contains("m365sync's own app registration")),
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().any(|(c, m)| *c == "credential_expiring"
+            && m.contains("Payroll Connector")
+            && (m.contains("in 11 days") || m.contains("in 12 days"))),
+        "{codes:?}"
+    );
+    assert!(
+        !codes.iter().any(|(_, m)| m.contains("SSO Gateway")),
+        "a certificate 200 days out is no concern yet"
+    );
+
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let health = app
+        .store
+        .inventory(Some(&tenant), Dataset::ServiceHealth, false)
+        .await
+        .unwrap();
+    let exchange = health.iter().find(|h| h.name == "Exchange Online").unwrap();
+    assert_eq!(
+        exchange.document["status"], "serviceDegradation",
+        "PascalCase from Graph, camelCase in the store"
+    );
+    let incident = health
+        .iter()
+        .find(|h| {
+            h.document["kind"] == "issue"
+                && h.document["classification"] == "incident"
+                && h.document["is_resolved"] == false
+        })
+        .unwrap();
+    assert_eq!(incident.document["posts"].as_array().unwrap().len(), 2);
+    let domains = app
+        .store
+        .inventory(Some(&tenant), Dataset::Domains, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        domains
+            .iter()
+            .filter(|d| d.document["is_verified"] == true)
+            .count(),
+        2
+    );
+
+    let second = app.sync("contoso").await;
+    assert_eq!(second.writes(), 0, "{second:?}");
+}
+
+#[tokio::test]
+async fn a_dataset_without_its_permission_fails_alone() {
+    let app = TestApp::with_users(4).await;
+    let mut roles: Vec<String> = graph_sim::DEFAULT_ROLES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    roles.retain(|r| r != "ServiceMessage.Read.All");
+    app.sim.state.set_roles(&app.tenant_key(0), roles);
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    assert_eq!(report.status, RunStatus::Partial);
+    let messages = report.step(Dataset::ServiceMessages).unwrap();
+    assert_eq!(messages.status, StepStatus::Failed);
+    assert!(
+        messages
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("Authorization_RequestDenied")
+    );
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .count(),
+        1
+    );
+    let connection = app.store.connection("contoso").await.unwrap().unwrap();
+    let diagnosis = sync::test_connection(&app.store, &connection, testkit::instant_retry(2).0)
+        .await
+        .unwrap();
+    assert_eq!(
+        diagnosis.missing_permissions,
+        vec!["ServiceMessage.Read.All"]
+    );
+    assert!(
+        diagnosis.problems[0].message.contains("service_messages"),
+        "{diagnosis:?}"
+    );
 }

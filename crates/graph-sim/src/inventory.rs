@@ -1,0 +1,444 @@
+//! Tenant-wide collections: domains, service health and message centre, app registrations and
+//! terms of use. Small and fixed per tenant, derived from the seed; enums are sent PascalCase,
+//! as Microsoft's payloads do (its documentation writes them camelCase).
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::SimState;
+use crate::api::{Opened, Resource, context, graph_error, graph_ok, open, param, project};
+use crate::people::{guid, hash3};
+use crate::state::{Tenant, civil_date};
+
+const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
+
+pub(crate) const DOMAINS: Resource = Resource {
+    roles: &[
+        "Domain.Read.All",
+        "Domain.ReadWrite.All",
+        DIRECTORY[0],
+        DIRECTORY[1],
+    ],
+    options: &["$select"],
+    fields: &[
+        "id",
+        "authenticationType",
+        "availabilityStatus",
+        "isAdminManaged",
+        "isDefault",
+        "isInitial",
+        "isRoot",
+        "isVerified",
+        "passwordNotificationWindowInDays",
+        "passwordValidityPeriodInDays",
+        "supportedServices",
+        "state",
+    ],
+    type_name: "domain",
+};
+pub(crate) const HEALTH: Resource = Resource {
+    roles: &["ServiceHealth.Read.All"],
+    options: &["$select"],
+    fields: &["id", "service", "status"],
+    type_name: "serviceHealth",
+};
+pub(crate) const ISSUES: Resource = Resource {
+    roles: &["ServiceHealth.Read.All"],
+    options: &["$select"],
+    fields: &[
+        "id",
+        "title",
+        "service",
+        "feature",
+        "featureGroup",
+        "impactDescription",
+        "classification",
+        "origin",
+        "status",
+        "isResolved",
+        "startDateTime",
+        "endDateTime",
+        "lastModifiedDateTime",
+        "details",
+        "posts",
+    ],
+    type_name: "serviceHealthIssue",
+};
+pub(crate) const MESSAGES: Resource = Resource {
+    roles: &["ServiceMessage.Read.All"],
+    options: &["$select", "$skip", "$top"],
+    fields: &[
+        "id",
+        "title",
+        "category",
+        "severity",
+        "services",
+        "tags",
+        "isMajorChange",
+        "actionRequiredByDateTime",
+        "startDateTime",
+        "endDateTime",
+        "lastModifiedDateTime",
+        "body",
+        "details",
+        "hasAttachments",
+        "viewPoint",
+    ],
+    type_name: "serviceUpdateMessage",
+};
+pub(crate) const APPLICATIONS: Resource = Resource {
+    roles: &[
+        "Application.Read.All",
+        "Application.ReadWrite.All",
+        DIRECTORY[0],
+        DIRECTORY[1],
+    ],
+    options: &["$select", "$top"],
+    fields: &[
+        "id",
+        "appId",
+        "displayName",
+        "signInAudience",
+        "createdDateTime",
+        "passwordCredentials",
+        "keyCredentials",
+        "publisherDomain",
+    ],
+    type_name: "application",
+};
+pub(crate) const AGREEMENTS: Resource = Resource {
+    roles: &["Agreement.Read.All", "Agreement.ReadWrite.All"],
+    options: &["$select"],
+    fields: &[
+        "id",
+        "displayName",
+        "isPerDeviceAcceptanceRequired",
+        "isViewingBeforeAcceptanceRequired",
+        "termsExpiration",
+        "userReacceptRequiredFrequency",
+    ],
+    type_name: "agreement",
+};
+
+/// Messages per page of the message centre, as Graph pages them by default.
+const MESSAGES_PER_PAGE: usize = 100;
+const MESSAGE_COUNT: usize = 130;
+
+fn day(state: &SimState, offset: i64) -> String {
+    format!("{}T08:00:00Z", civil_date(state.report_day + 1 + offset))
+}
+
+fn listing(
+    state: &SimState,
+    headers: &HeaderMap,
+    set: &str,
+    fields: Option<&[&str]>,
+    items: Vec<Value>,
+    next: Option<String>,
+) -> Response {
+    let items: Vec<Value> = match fields {
+        Some(f) => items.into_iter().map(|i| project(i, f)).collect(),
+        None => items,
+    };
+    let mut body = json!({ "@odata.context": context(state, set, fields), "value": items });
+    if let Some(next) = next {
+        body["@odata.nextLink"] = json!(next);
+    }
+    graph_ok(state, headers, body.to_string())
+}
+
+macro_rules! opened {
+    ($state:expr, $headers:expr, $raw:expr, $resource:expr) => {
+        match open(&$state, &$headers, $raw.as_deref(), &$resource) {
+            Ok(opened) => opened,
+            Err(response) => return response,
+        }
+    };
+}
+
+pub(crate) async fn domains(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, DOMAINS);
+    let services = json!(["Email", "OfficeCommunicationsOnline", "Intune"]);
+    let domain = |name: &str, default: bool, initial: bool, verified: bool| {
+        json!({
+            "id": name, "authenticationType": "Managed", "availabilityStatus": null, "isAdminManaged": true,
+            "isDefault": default, "isInitial": initial, "isRoot": true, "isVerified": verified,
+            "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+            "supportedServices": if verified { services.clone() } else { json!([]) }, "state": null,
+        })
+    };
+    let pending = tenant.custom_domain.replace(".example", "-mail.example");
+    let items = vec![
+        domain(&tenant.initial_domain, false, true, true),
+        domain(&tenant.custom_domain, true, false, true),
+        domain(&pending, false, false, false),
+    ];
+    listing(&state, &headers, "domains", fields.as_deref(), items, None)
+}
+
+const SERVICES: &[(&str, &str)] = &[
+    ("Exchange", "Exchange Online"),
+    ("microsoftteams", "Microsoft Teams"),
+    ("SharePoint", "SharePoint Online"),
+    ("OneDriveForBusiness", "OneDrive for Business"),
+    ("OrgLiveID", "Microsoft Entra"),
+    ("Intune", "Microsoft Intune"),
+    ("O365Client", "Microsoft 365 apps"),
+    ("PowerBIcom", "Power BI"),
+];
+
+/// The tenant's open and recent issues: one incident, one advisory, one resolved.
+fn issues_of(state: &SimState, tenant: &Tenant) -> Vec<Value> {
+    let n = tenant.index;
+    let post = |offset: i64, text: &str| json!({ "createdDateTime": day(state, offset), "postType": "Regular", "description": { "contentType": "Html", "content": text } });
+    vec![
+        json!({
+            "id": format!("EX{}", 700_100 + n), "title": "Some users may see delays when sending email", "service": "Exchange Online",
+            "feature": "E-Mail and calendar access", "featureGroup": "E-Mail and calendar access", "impactDescription": "Users may see delays of up to 15 minutes.",
+            "classification": "Incident", "origin": "Microsoft", "status": "ServiceDegradation", "isResolved": false,
+            "startDateTime": day(state, -1), "endDateTime": null, "lastModifiedDateTime": day(state, 0), "details": [],
+            "posts": [post(-1, "We are investigating delays in mail delivery."), post(0, "We have identified a configuration change and are reverting it.")],
+        }),
+        json!({
+            "id": format!("TM{}", 700_200 + n), "title": "Meeting recordings may take longer to appear", "service": "Microsoft Teams",
+            "feature": "Teams Components", "featureGroup": "Teams Components", "impactDescription": "Recordings may be delayed.",
+            "classification": "Advisory", "origin": "Microsoft", "status": "ServiceOperational", "isResolved": false,
+            "startDateTime": day(state, -3), "endDateTime": null, "lastModifiedDateTime": day(state, -2), "details": [],
+            "posts": [post(-3, "Recordings are taking longer than usual to process.")],
+        }),
+        json!({
+            "id": format!("SP{}", 700_300 + n), "title": "Users couldn't open some files in SharePoint Online", "service": "SharePoint Online",
+            "feature": "SharePoint Features", "featureGroup": "SharePoint Features", "impactDescription": "Files in some libraries failed to open.",
+            "classification": "Incident", "origin": "Microsoft", "status": "ServiceRestored", "isResolved": true,
+            "startDateTime": day(state, -9), "endDateTime": day(state, -8), "lastModifiedDateTime": day(state, -8), "details": [],
+            "posts": [post(-9, "We are investigating."), post(-8, "The issue is resolved.")],
+        }),
+    ]
+}
+
+pub(crate) async fn health_overviews(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (_, _, fields): Opened = opened!(state, headers, raw, HEALTH);
+    let items = SERVICES
+        .iter()
+        .map(|(id, service)| {
+            let status = if *id == "Exchange" {
+                "ServiceDegradation"
+            } else {
+                "ServiceOperational"
+            };
+            json!({ "id": id, "service": service, "status": status })
+        })
+        .collect();
+    listing(
+        &state,
+        &headers,
+        "admin/serviceAnnouncement/healthOverviews",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
+pub(crate) async fn issues(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, ISSUES);
+    let items = issues_of(&state, tenant);
+    listing(
+        &state,
+        &headers,
+        "admin/serviceAnnouncement/issues",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
+/// The message centre pages with `$skip`, as Microsoft's does.
+pub(crate) async fn messages(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = opened!(state, headers, raw, MESSAGES);
+    let skip = match param(&pairs, "$skip").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return graph_error(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Invalid value for $skip.",
+            );
+        }
+    };
+    let categories = ["StayInformed", "PlanForChange", "PreventOrFixIssue"];
+    let severities = ["Normal", "High", "Critical"];
+    let services = [
+        "Exchange Online",
+        "Microsoft Teams",
+        "SharePoint Online",
+        "Microsoft 365 apps",
+    ];
+    let items: Vec<Value> = (skip..MESSAGE_COUNT.min(skip + MESSAGES_PER_PAGE))
+        .map(|i| {
+            let h = hash3(tenant.index, i as u64, 0x3e55);
+            let offset = -((h % 60) as i64);
+            json!({
+                "id": format!("MC{}", 800_000 + i),
+                "title": format!("{} update {}", services[(h % 4) as usize], i + 1),
+                "category": categories[(h % 3) as usize],
+                "severity": severities[((h >> 3) % 3) as usize],
+                "services": [services[(h % 4) as usize]],
+                "tags": if h.is_multiple_of(2) { json!(["Feature update", "User impact"]) } else { json!(["Admin impact"]) },
+                "isMajorChange": h.is_multiple_of(7),
+                "actionRequiredByDateTime": if h.is_multiple_of(5) { json!(day(&state, 30)) } else { Value::Null },
+                "startDateTime": day(&state, offset),
+                "endDateTime": day(&state, offset + 90),
+                "lastModifiedDateTime": day(&state, offset),
+                "hasAttachments": false,
+                "viewPoint": null,
+                "details": [],
+                "body": { "contentType": "Html", "content": format!("<p>Change {} is rolling out.</p>", i + 1) },
+            })
+        })
+        .collect();
+    let next = (skip + MESSAGES_PER_PAGE < MESSAGE_COUNT).then(|| {
+        format!(
+            "{}/v1.0/admin/serviceAnnouncement/messages?$skip={}",
+            state.base_url,
+            skip + MESSAGES_PER_PAGE
+        )
+    });
+    listing(
+        &state,
+        &headers,
+        "admin/serviceAnnouncement/messages",
+        fields.as_deref(),
+        items,
+        next,
+    )
+}
+
+/// The tenant's app registrations, m365sync's own among them with an old secret left behind.
+pub(crate) async fn applications(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, APPLICATIONS);
+    let id = |salt: u64| {
+        guid(
+            hash3(tenant.index, salt, 0xa99),
+            hash3(tenant.index, salt, 0xa9a),
+        )
+        .to_string()
+    };
+    let secret = |name: &str, hint: &str, start: i64, end: i64, salt: u64| {
+        json!({
+            "customKeyIdentifier": null, "displayName": name, "endDateTime": day(&state, end), "hint": hint,
+            "keyId": id(salt), "secretText": null, "startDateTime": day(&state, start),
+        })
+    };
+    let app = |salt: u64, app_id: String, name: &str, passwords: Vec<Value>, keys: Vec<Value>| {
+        json!({
+            "id": id(salt), "appId": app_id, "displayName": name, "signInAudience": "AzureADMultipleOrgs",
+            "createdDateTime": day(&state, -400), "publisherDomain": tenant.custom_domain,
+            "passwordCredentials": passwords, "keyCredentials": keys,
+        })
+    };
+    let items = vec![
+        app(
+            1,
+            tenant.client_id.to_string(),
+            "m365sync",
+            vec![
+                secret("m365sync", &tenant.client_secret[..3], -30, 335, 11),
+                secret(
+                    "m365sync (old)",
+                    &tenant.expired_client_secret[..3],
+                    -760,
+                    -30,
+                    12,
+                ),
+            ],
+            vec![],
+        ),
+        app(
+            2,
+            id(20),
+            "Payroll Connector",
+            vec![secret("production", "Pq7", -353, 12, 21)],
+            vec![],
+        ),
+        app(
+            3,
+            id(30),
+            "SSO Gateway",
+            vec![],
+            vec![json!({
+                "customKeyIdentifier": "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678", "displayName": "CN=sso.gateway", "endDateTime": day(&state, 200),
+                "key": null, "keyId": id(31), "startDateTime": day(&state, -165), "type": "AsymmetricX509Cert", "usage": "Verify",
+            })],
+        ),
+        app(4, id(40), "Legacy Intranet", vec![], vec![]),
+    ];
+    listing(
+        &state,
+        &headers,
+        "applications",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
+pub(crate) async fn agreements(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, AGREEMENTS);
+    let id = |salt: u64| {
+        guid(
+            hash3(tenant.index, salt, 0x70e),
+            hash3(tenant.index, salt, 0x70f),
+        )
+        .to_string()
+    };
+    let items = vec![
+        json!({
+            "id": id(1), "displayName": "Acceptable use policy", "isPerDeviceAcceptanceRequired": false,
+            "isViewingBeforeAcceptanceRequired": true, "termsExpiration": { "startDateTime": day(&state, -300), "frequency": "P365D" },
+            "userReacceptRequiredFrequency": "P90D",
+        }),
+        json!({
+            "id": id(2), "displayName": "Guest access terms", "isPerDeviceAcceptanceRequired": false,
+            "isViewingBeforeAcceptanceRequired": false, "termsExpiration": null, "userReacceptRequiredFrequency": null,
+        }),
+    ];
+    listing(
+        &state,
+        &headers,
+        "identityGovernance/termsOfUse/agreements",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}

@@ -1,0 +1,269 @@
+//! Tenant-wide inventories: Graph payloads → normalised documents, and the warnings they raise.
+//!
+//! Documents use our own snake_case names; Microsoft's enums arrive PascalCase in payloads and
+//! camelCase in its documentation, so both are folded to camelCase.
+
+use chrono::{DateTime, Utc};
+use domain::InventoryItem;
+use graph::models::{
+    Agreement, Application, Domain, ItemBody, ServiceHealth, ServiceHealthIssue,
+    ServiceUpdateMessage,
+};
+use serde_json::{Value, json};
+use store::RunWarning;
+
+/// Days before a credential's end date from which a run warns.
+pub const CREDENTIAL_WARNING_DAYS: i64 = 30;
+
+/// `ServiceOperational` and `serviceOperational` both become `serviceOperational`.
+pub fn enum_value(raw: &Option<String>) -> Value {
+    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Value::Null,
+        Some(v) => {
+            let mut chars = v.chars();
+            let first = chars
+                .next()
+                .map(|c| c.to_ascii_lowercase().to_string())
+                .unwrap_or_default();
+            Value::String(first + chars.as_str())
+        }
+    }
+}
+
+fn body(b: &Option<ItemBody>) -> Value {
+    match b {
+        None => Value::Null,
+        Some(b) => json!({ "content_type": enum_value(&b.content_type), "content": b.content }),
+    }
+}
+
+fn name_or_key(name: &Option<String>, key: &str) -> String {
+    name.as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(key)
+        .to_string()
+}
+
+pub fn domain_item(d: &Domain) -> InventoryItem {
+    let name = d.id.trim().to_lowercase();
+    let mut services = d.supported_services.clone();
+    services.sort();
+    InventoryItem {
+        key: name.clone(),
+        name: name.clone(),
+        document: json!({
+            "name": name,
+            "authentication_type": enum_value(&d.authentication_type),
+            "is_default": d.is_default,
+            "is_initial": d.is_initial,
+            "is_root": d.is_root,
+            "is_verified": d.is_verified,
+            "is_admin_managed": d.is_admin_managed,
+            "supported_services": services,
+            "password_validity_period_in_days": d.password_validity_period_in_days,
+            "password_notification_window_in_days": d.password_notification_window_in_days,
+        }),
+    }
+}
+
+pub fn service_health_item(s: &ServiceHealth) -> InventoryItem {
+    InventoryItem {
+        key: format!("service:{}", s.id),
+        name: name_or_key(&s.service, &s.id),
+        document: json!({ "kind": "service", "id": s.id, "service": s.service, "status": enum_value(&s.status) }),
+    }
+}
+
+pub fn service_issue_item(i: &ServiceHealthIssue) -> InventoryItem {
+    let posts: Vec<Value> = i
+        .posts
+        .iter()
+        .map(|p| json!({ "created": p.created_date_time, "post_type": enum_value(&p.post_type), "description": body(&p.description) }))
+        .collect();
+    InventoryItem {
+        key: format!("issue:{}", i.id),
+        name: name_or_key(&i.title, &i.id),
+        document: json!({
+            "kind": "issue",
+            "id": i.id,
+            "title": i.title,
+            "service": i.service,
+            "feature": i.feature,
+            "feature_group": i.feature_group,
+            "impact_description": i.impact_description,
+            "classification": enum_value(&i.classification),
+            "origin": enum_value(&i.origin),
+            "status": enum_value(&i.status),
+            "is_resolved": i.is_resolved,
+            "start": i.start_date_time,
+            "end": i.end_date_time,
+            "last_modified": i.last_modified_date_time,
+            "posts": posts,
+        }),
+    }
+}
+
+pub fn service_message_item(m: &ServiceUpdateMessage) -> InventoryItem {
+    InventoryItem {
+        key: m.id.clone(),
+        name: name_or_key(&m.title, &m.id),
+        document: json!({
+            "id": m.id,
+            "title": m.title,
+            "category": enum_value(&m.category),
+            "severity": enum_value(&m.severity),
+            "services": m.services,
+            "tags": m.tags,
+            "is_major_change": m.is_major_change,
+            "action_required_by": m.action_required_by_date_time,
+            "start": m.start_date_time,
+            "end": m.end_date_time,
+            "last_modified": m.last_modified_date_time,
+            "body": body(&m.body),
+        }),
+    }
+}
+
+pub fn application_item(a: &Application) -> InventoryItem {
+    let secrets: Vec<Value> = a
+        .password_credentials
+        .iter()
+        .map(|c| json!({ "key_id": c.key_id, "display_name": c.display_name, "hint": c.hint, "start": c.start_date_time, "end": c.end_date_time }))
+        .collect();
+    let certificates: Vec<Value> = a
+        .key_credentials
+        .iter()
+        .map(|c| json!({ "key_id": c.key_id, "display_name": c.display_name, "type": c.kind, "usage": c.usage, "start": c.start_date_time, "end": c.end_date_time }))
+        .collect();
+    InventoryItem {
+        key: a.id.clone(),
+        name: name_or_key(&a.display_name, &a.id),
+        document: json!({
+            "id": a.id,
+            "app_id": a.app_id,
+            "display_name": a.display_name,
+            "sign_in_audience": a.sign_in_audience,
+            "created": a.created_date_time,
+            "secrets": secrets,
+            "certificates": certificates,
+        }),
+    }
+}
+
+pub fn agreement_item(a: &Agreement) -> InventoryItem {
+    InventoryItem {
+        key: a.id.clone(),
+        name: name_or_key(&a.display_name, &a.id),
+        document: json!({
+            "id": a.id,
+            "display_name": a.display_name,
+            "is_per_device_acceptance_required": a.is_per_device_acceptance_required,
+            "is_viewing_before_acceptance_required": a.is_viewing_before_acceptance_required,
+            "terms_expiration": a.terms_expiration.as_ref().map(|t| json!({ "start": t.start_date_time, "frequency": t.frequency })),
+            "user_reaccept_required_frequency": a.user_reaccept_required_frequency,
+        }),
+    }
+}
+
+/// Warnings for every secret or certificate that has expired or expires within
+/// [`CREDENTIAL_WARNING_DAYS`]. The connection's own app is named as such: when its secret
+/// lapses, m365sync itself stops working.
+pub fn credential_warnings(
+    app: &Application,
+    own_client_id: &str,
+    now: DateTime<Utc>,
+) -> Vec<RunWarning> {
+    let who = match app.app_id.as_deref() {
+        Some(id) if id.eq_ignore_ascii_case(own_client_id) => {
+            format!(
+                "m365sync's own app registration '{}'",
+                name_or_key(&app.display_name, &app.id)
+            )
+        }
+        Some(id) => format!(
+            "app registration '{}' ({id})",
+            name_or_key(&app.display_name, &app.id)
+        ),
+        None => format!(
+            "app registration '{}'",
+            name_or_key(&app.display_name, &app.id)
+        ),
+    };
+    let secrets = app
+        .password_credentials
+        .iter()
+        .map(|c| ("secret", &c.display_name, &c.end_date_time));
+    let certificates = app
+        .key_credentials
+        .iter()
+        .map(|c| ("certificate", &c.display_name, &c.end_date_time));
+    secrets
+        .chain(certificates)
+        .filter_map(|(kind, label, end)| {
+            let end = DateTime::parse_from_rfc3339(end.as_deref()?).ok()?.with_timezone(&Utc);
+            let days = (end - now).num_days();
+            let label = label.as_deref().map(|l| format!(" '{l}'")).unwrap_or_default();
+            let date = end.format("%Y-%m-%d");
+            if end <= now {
+                Some(RunWarning { code: "credential_expired".into(), message: format!("the {kind}{label} of {who} expired on {date}") })
+            } else if days <= CREDENTIAL_WARNING_DAYS {
+                Some(RunWarning {
+                    code: "credential_expiring".into(),
+                    message: format!("the {kind}{label} of {who} expires in {days} days, on {date}; add a new one before then"),
+                })
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_fold_to_camel_case() {
+        assert_eq!(
+            enum_value(&Some("ServiceOperational".into())),
+            json!("serviceOperational")
+        );
+        assert_eq!(enum_value(&Some("advisory".into())), json!("advisory"));
+        assert_eq!(enum_value(&Some(" ".into())), Value::Null);
+    }
+
+    #[test]
+    fn credentials_warn_when_expired_or_close() {
+        let app: Application = serde_json::from_value(json!({
+            "id": "obj", "appId": "client-1", "displayName": "Payroll",
+            "passwordCredentials": [
+                {"displayName": "old", "endDateTime": "2026-01-01T00:00:00Z"},
+                {"displayName": "soon", "endDateTime": "2026-12-03T10:00:00.0000000Z"},
+                {"displayName": "later", "endDateTime": "2027-06-01T00:00:00Z"}
+            ],
+            "keyCredentials": [{"displayName": "cert", "endDateTime": "2026-11-30T00:00:00Z"}]
+        }))
+        .unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let warnings = credential_warnings(&app, "CLIENT-1", now);
+        let codes: Vec<&str> = warnings.iter().map(|w| w.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            vec![
+                "credential_expired",
+                "credential_expiring",
+                "credential_expiring"
+            ]
+        );
+        assert!(
+            warnings[0]
+                .message
+                .contains("m365sync's own app registration 'Payroll'")
+        );
+        assert!(warnings[1].message.contains("in 10 days, on 2026-12-03"));
+        assert!(warnings[2].message.contains("certificate 'cert'"));
+    }
+}
