@@ -6,6 +6,7 @@
 //! an organisation, and how two versions of a record differ. Every adapter (`graph`, `store`,
 //! `sync`, `web`) builds on these; none of them is known here.
 
+pub mod catalog;
 pub mod cloud;
 pub mod dataset;
 pub mod ids;
@@ -18,5 +19,7 @@ pub use dataset::Dataset;
 pub use ids::{
     ClientId, ClientSecret, ConnectionName, InputError, ObjectId, SkuPartNumber, TenantId, Upn,
 };
-pub use records::{ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord};
+pub use records::{
+    ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord, ServicePlan,
+};
 pub use status::{RunStatus, StepStatus};

@@ -27,6 +27,8 @@ pub struct ContactRecord {
     pub user_type: String,
     /// SKU ids assigned to the user, sorted, so that order in Graph's answer is not a change.
     pub license_sku_ids: Vec<String>,
+    /// Service plans switched off for this user, as `sku id:plan id`, sorted.
+    pub disabled_plans: Vec<String>,
 }
 
 /// A subscribed SKU of a tenant: bought, assigned and free seats.
@@ -43,6 +45,14 @@ pub struct LicenseRecord {
     pub consumed_units: i64,
     /// Service plan names, sorted.
     pub service_plans: Vec<String>,
+    /// Each service plan's id and name, sorted by name: what a user of the SKU can use.
+    pub plans: Vec<ServicePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServicePlan {
+    pub id: String,
+    pub name: String,
 }
 
 impl LicenseRecord {
@@ -136,6 +146,7 @@ mod tests {
             account_enabled: true,
             user_type: "Member".into(),
             license_sku_ids: vec![],
+            disabled_plans: vec![],
         }
     }
 

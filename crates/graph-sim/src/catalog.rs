@@ -58,6 +58,10 @@ const BI_AZURE_P0: ServicePlan = ServicePlan {
     id: "2049e525-b859-401b-b2a0-e0a31c4b1fe4",
     name: "BI_AZURE_P0",
 };
+const TEAMSPRO_MGMT: ServicePlan = ServicePlan {
+    id: "0504111f-feb8-4a3c-992a-70280f9a2869",
+    name: "TEAMSPRO_MGMT",
+};
 const FLOW_P2_VIRAL: ServicePlan = ServicePlan {
     id: "50e68c76-46c6-4674-81f9-75456511b170",
     name: "FLOW_P2_VIRAL",
@@ -134,6 +138,13 @@ pub static SKUS: &[Sku] = &[
         plans: &[EXCHANGE_S_FOUNDATION, FLOW_P2_VIRAL],
         mailbox: false,
     },
+    // Newer than m365sync's bundled catalogue: its sync must show the part number and say it is new.
+    Sku {
+        part_number: "Microsoft_Teams_Premium",
+        sku_id: "989a1621-93bc-4be0-835c-fe30171d6463",
+        plans: &[EXCHANGE_S_FOUNDATION, TEAMSPRO_MGMT],
+        mailbox: false,
+    },
 ];
 
 /// The SKUs a tenant of the given style holds: a main SKU or two, and free add-ons.
@@ -143,7 +154,7 @@ pub struct TenantLicensing {
     /// Mailbox-only SKU for front-line staff.
     pub kiosk: usize,
     /// Free or cheap add-ons some users also hold.
-    pub addons: [usize; 2],
+    pub addons: [usize; 3],
 }
 
 impl TenantLicensing {
@@ -152,25 +163,26 @@ impl TenantLicensing {
             Self {
                 primary: [0, 1],
                 kiosk: 4,
-                addons: [5, 6],
+                addons: [5, 6, 7],
             }
         } else {
             Self {
                 primary: [2, 3],
                 kiosk: 4,
-                addons: [5, 6],
+                addons: [5, 6, 7],
             }
         }
     }
 
     /// Every SKU the tenant has bought, in a stable order.
-    pub fn skus(&self) -> [usize; 5] {
+    pub fn skus(&self) -> [usize; 6] {
         [
             self.primary[0],
             self.primary[1],
             self.kiosk,
             self.addons[0],
             self.addons[1],
+            self.addons[2],
         ]
     }
 }

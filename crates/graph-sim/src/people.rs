@@ -272,7 +272,7 @@ impl Population {
             _ => vec![],
         };
         if !licenses.is_empty() && (r >> 8).is_multiple_of(5) {
-            licenses.push((self.licensing.addons[((r >> 12) % 2) as usize], vec![]));
+            licenses.push((self.licensing.addons[((r >> 12) % 3) as usize], vec![]));
         }
         licenses
     }

@@ -73,6 +73,8 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
         "account_enabled": c.account_enabled,
         "user_type": c.user_type,
         "licenses": c.licenses,
+        "license_names": c.license_names,
+        "products": c.products,
         "mailbox": c.mailbox.as_ref().map(|m| json!({
             "storage_used_bytes": m.storage_used_bytes,
             "item_count": m.item_count,
@@ -86,7 +88,7 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
     })
 }
 
-const CONTACT_COLUMNS: [&str; 21] = [
+const CONTACT_COLUMNS: [&str; 23] = [
     "object_id",
     "tenant_id",
     "organization",
@@ -103,6 +105,8 @@ const CONTACT_COLUMNS: [&str; 21] = [
     "account_enabled",
     "user_type",
     "licenses",
+    "license_names",
+    "products",
     "mailbox_storage_used_bytes",
     "mailbox_item_count",
     "mailbox_prohibit_send_quota_bytes",
@@ -131,6 +135,8 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
         c.account_enabled.map(|b| b.to_string()).unwrap_or_default(),
         opt(&c.user_type),
         c.licenses.join("; "),
+        c.license_names.join("; "),
+        c.products.join("; "),
         num(mailbox.and_then(|m| m.storage_used_bytes)),
         num(mailbox.and_then(|m| m.item_count)),
         num(mailbox.and_then(|m| m.prohibit_send_quota_bytes)),
@@ -306,6 +312,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                     "tenant_id",
                     "sku_id",
                     "sku_part_number",
+                    "name",
+                    "in_catalogue",
                     "capability_status",
                     "enabled_units",
                     "consumed_units",
@@ -321,6 +329,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                         l.tenant_id.clone(),
                         l.sku_id.clone(),
                         l.sku_part_number.clone(),
+                        l.name.clone(),
+                        l.in_catalogue.to_string(),
                         l.capability_status.clone(),
                         l.enabled_units.to_string(),
                         l.consumed_units.to_string(),

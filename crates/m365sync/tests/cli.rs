@@ -125,6 +125,8 @@ async fn add_test_sync_and_export_as_a_person_would() {
         "account_enabled",
         "user_type",
         "licenses",
+        "license_names",
+        "products",
         "mailbox",
         "archived",
     ] {
@@ -154,7 +156,18 @@ async fn add_test_sync_and_export_as_a_person_would() {
     assert_eq!(csv.lines().count(), 131);
     let licenses: Value =
         serde_json::from_slice(&m365sync(&db, &["export", "licenses"], &[]).stdout).unwrap();
-    assert_eq!(licenses.as_array().unwrap().len(), 5);
+    let licenses = licenses.as_array().unwrap();
+    assert_eq!(licenses.len(), 6);
+    assert!(
+        licenses
+            .iter()
+            .any(|l| l["name"] == "Microsoft_Teams_Premium" && l["in_catalogue"] == false)
+    );
+    assert!(
+        licenses
+            .iter()
+            .any(|l| l["in_catalogue"] == true && l["name"] != l["sku_part_number"])
+    );
     let orgs = m365sync(&db, &["export", "organizations", "--format", "csv"], &[]);
     assert!(
         String::from_utf8(orgs.stdout)

@@ -3,11 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use domain::records::fingerprint;
-use domain::{ContactRecord, ObjectId, TenantId};
+use domain::{ContactRecord, ObjectId, ServicePlan, TenantId, catalog};
 use serde::Serialize;
 
 use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx};
-use crate::error::{Context, Executed, Result};
+use crate::error::{Context, Executed, Result, StoreError};
 use crate::{StepCounts, Store, now_millis};
 
 /// Which contacts to list.
@@ -50,6 +50,10 @@ pub struct ContactRow {
     pub user_type: Option<String>,
     /// SKU part numbers (the SKU id where the licence itself is not known).
     pub licenses: Vec<String>,
+    /// The licences' product names ("Microsoft 365 Business Premium"), in the same order.
+    pub license_names: Vec<String>,
+    /// Service plans the user can use: every plan of their licences, less those switched off.
+    pub products: Vec<String>,
     pub mailbox: Option<MailboxSummary>,
     pub archived: bool,
 }
@@ -80,6 +84,8 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
         account_enabled: row.flag("account_enabled")?,
         user_type: row.text("user_type")?,
         licenses: Vec::new(),
+        license_names: Vec::new(),
+        products: Vec::new(),
         mailbox: None,
         archived: row.flag("archived")?.unwrap_or(false),
     })
@@ -142,7 +148,7 @@ impl Store {
         .await
         .doing("counting unlinked contacts")
         })?;
-        let mut licences: Vec<(i64, &str)> = Vec::new();
+        let mut licences: Vec<(i64, &str, String)> = Vec::new();
         let mut inserts: Vec<(&ContactRecord, String)> = Vec::new();
         for record in records {
             let print = fingerprint(record);
@@ -185,7 +191,7 @@ impl Store {
             .await
             .done("updating a contact's licences"))?;
             counts.updated += 1;
-            licences.extend(record.license_sku_ids.iter().map(|sku| (id, sku.as_str())));
+            licences.extend(assignments(id, record));
         }
         // New contacts go in as multi-row INSERTs: one statement per chunk instead of per person.
         for chunk in inserts.chunks(INSERT_CHUNK) {
@@ -193,16 +199,19 @@ impl Store {
             counts.created += chunk.len() as u64;
             for (record, _) in chunk {
                 if let Some(id) = ids.get(&record.object_id.to_string()) {
-                    licences.extend(record.license_sku_ids.iter().map(|sku| (*id, sku.as_str())));
+                    licences.extend(assignments(*id, record));
                 }
             }
         }
         for chunk in licences.chunks(INSERT_CHUNK * 4) {
             on_tx!(&mut tx, |c| {
-                let mut query =
-                    sqlx::QueryBuilder::new("INSERT INTO contact_licenses (contact_id, sku_id) ");
-                query.push_values(chunk, |mut row, (id, sku)| {
-                    row.push_bind(*id).push_bind(sku.to_string());
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO contact_licenses (contact_id, sku_id, disabled_plans) ",
+                );
+                query.push_values(chunk, |mut row, (id, sku, disabled)| {
+                    row.push_bind(*id)
+                        .push_bind(sku.to_string())
+                        .push_bind(disabled.clone());
                 });
                 query.push(" ON CONFLICT DO NOTHING");
                 query
@@ -302,7 +311,17 @@ impl Store {
         let licenses = contact_licenses(&self.pool, low, high).await?;
         let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
         for contact in &mut contacts {
-            contact.licenses = licenses.get(&contact.id).cloned().unwrap_or_default();
+            if let Some(held) = licenses.get(&contact.id) {
+                contact.licenses = held.iter().map(|h| h.part_number.clone()).collect();
+                contact.license_names = held.iter().map(|h| h.name.clone()).collect();
+                let mut products: Vec<String> = held
+                    .iter()
+                    .flat_map(|h| h.products.iter().cloned())
+                    .collect();
+                products.sort();
+                products.dedup();
+                contact.products = products;
+            }
             contact.mailbox = mailboxes.get(&contact.id).cloned();
         }
         Ok(contacts)
@@ -433,11 +452,35 @@ async fn link_candidate(
     })
 }
 
-async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i64, Vec<String>>> {
+/// One licence a contact holds, as shown.
+struct Held {
+    part_number: String,
+    name: String,
+    products: Vec<String>,
+}
+
+/// The (contact, SKU, switched-off plans as JSON) rows of a contact's licences.
+fn assignments(id: i64, record: &ContactRecord) -> impl Iterator<Item = (i64, &str, String)> + '_ {
+    record.license_sku_ids.iter().map(move |sku| {
+        let prefix = format!("{sku}:");
+        let disabled: Vec<&str> = record
+            .disabled_plans
+            .iter()
+            .filter_map(|p| p.strip_prefix(prefix.as_str()))
+            .collect();
+        (
+            id,
+            sku.as_str(),
+            serde_json::to_string(&disabled).unwrap_or_else(|_| "[]".into()),
+        )
+    })
+}
+
+async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i64, Vec<Held>>> {
     on_pool!(pool, |p| {
         let rows = sqlx::query(
-            "SELECT cl.contact_id, cl.sku_id, l.sku_part_number FROM contact_licenses cl JOIN contacts c ON c.id = cl.contact_id \
-             LEFT JOIN licenses l ON l.tenant_id = c.tenant_id AND l.sku_id = cl.sku_id \
+            "SELECT cl.contact_id, cl.sku_id, cl.disabled_plans, l.sku_part_number, l.plan_details FROM contact_licenses cl \
+             JOIN contacts c ON c.id = cl.contact_id LEFT JOIN licenses l ON l.tenant_id = c.tenant_id AND l.sku_id = cl.sku_id \
              WHERE cl.contact_id BETWEEN $1 AND $2 ORDER BY cl.contact_id, l.sku_part_number, cl.sku_id",
         )
         .bind(low)
@@ -445,13 +488,26 @@ async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i6
         .fetch_all(p)
         .await
         .doing("reading contacts' licences")?;
-        let mut map: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut map: HashMap<i64, Vec<Held>> = HashMap::new();
         for r in &rows {
-            let name = match r.text("sku_part_number")? {
-                Some(part) => part,
-                None => r.text_req("sku_id")?,
+            let sku_id = r.text_req("sku_id")?;
+            let part = r.text("sku_part_number")?;
+            let disabled = r.json_list("disabled_plans")?;
+            let plans: Vec<ServicePlan> = match r.text("plan_details")? {
+                Some(raw) => serde_json::from_str(&raw)
+                    .map_err(|e| StoreError::Corrupt(format!("licence plans: {e}")))?,
+                None => Vec::new(),
             };
-            map.entry(r.int_req("contact_id")?).or_default().push(name);
+            let products = plans
+                .into_iter()
+                .filter(|plan| !disabled.contains(&plan.id))
+                .map(|plan| plan.name)
+                .collect();
+            map.entry(r.int_req("contact_id")?).or_default().push(Held {
+                name: catalog::display_name(&sku_id, part.as_deref()),
+                part_number: part.unwrap_or(sku_id),
+                products,
+            });
         }
         Ok(map)
     })

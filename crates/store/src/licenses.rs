@@ -1,7 +1,7 @@
 //! Licences: a tenant's subscribed SKUs with bought, assigned and free seats.
 
 use domain::records::fingerprint;
-use domain::{LicenseRecord, TenantId};
+use domain::{LicenseRecord, TenantId, catalog};
 use serde::Serialize;
 
 use crate::backend::{Columns, on_pool, on_tx};
@@ -14,6 +14,10 @@ pub struct LicenseRow {
     pub tenant_id: String,
     pub sku_id: String,
     pub sku_part_number: String,
+    /// The product name from m365sync's catalogue, else the part number.
+    pub name: String,
+    /// Whether m365sync's catalogue knows the SKU; an unknown one is new to us.
+    pub in_catalogue: bool,
     pub applies_to: String,
     pub capability_status: String,
     pub enabled_units: i64,
@@ -62,6 +66,7 @@ impl Store {
             let print = fingerprint(record);
             let plans =
                 serde_json::to_string(&record.service_plans).unwrap_or_else(|_| "[]".into());
+            let details = serde_json::to_string(&record.plans).unwrap_or_else(|_| "[]".into());
             let found = existing
                 .iter()
                 .find(|(_, sku, _, _)| sku.eq_ignore_ascii_case(&record.sku_id));
@@ -74,12 +79,12 @@ impl Store {
             }
             on_tx!(&mut tx, |c| {
                 sqlx::query(
-                "INSERT INTO licenses (organization_id, tenant_id, sku_id, sku_part_number, applies_to, capability_status, enabled_units, suspended_units, warning_units, consumed_units, service_plans, fingerprint, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                "INSERT INTO licenses (organization_id, tenant_id, sku_id, sku_part_number, applies_to, capability_status, enabled_units, suspended_units, warning_units, consumed_units, service_plans, plan_details, fingerprint, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13, $13) \
                  ON CONFLICT (tenant_id, sku_id) DO UPDATE SET organization_id = excluded.organization_id, sku_part_number = excluded.sku_part_number, \
                  applies_to = excluded.applies_to, capability_status = excluded.capability_status, enabled_units = excluded.enabled_units, \
                  suspended_units = excluded.suspended_units, warning_units = excluded.warning_units, consumed_units = excluded.consumed_units, \
-                 service_plans = excluded.service_plans, fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
+                 service_plans = excluded.service_plans, plan_details = excluded.plan_details, fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
             )
             .bind(organization_id)
             .bind(&tenant)
@@ -94,6 +99,7 @@ impl Store {
             .bind(&plans)
             .bind(&print)
             .bind(now)
+            .bind(&details)
             .execute(c).await.done("saving a licence")
             })?;
             if found.is_some() {
@@ -138,12 +144,16 @@ impl Store {
             rows.iter()
                 .map(|r| {
                     let enabled = r.int_req("enabled_units")?;
+                    let sku_id = r.text_req("sku_id")?;
+                    let part = r.text_req("sku_part_number")?;
                     let consumed = r.int_req("consumed_units")?;
                     Ok(LicenseRow {
                         organization: r.text_req("organization")?,
                         tenant_id: r.text_req("tenant_id")?,
-                        sku_id: r.text_req("sku_id")?,
-                        sku_part_number: r.text_req("sku_part_number")?,
+                        sku_id: sku_id.clone(),
+                        name: catalog::display_name(&sku_id, Some(&part)),
+                        in_catalogue: catalog::product_name(&sku_id, &part).is_some(),
+                        sku_part_number: part,
                         applies_to: r.text_req("applies_to")?,
                         capability_status: r.text_req("capability_status")?,
                         enabled_units: enabled,

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use domain::{
     ClientId, ClientSecret, Cloud, ConnectionName, ContactRecord, Dataset, LicenseRecord,
-    MailboxRecord, ObjectId, OrganizationRecord, RunStatus, SkuPartNumber, StepStatus, TenantId,
-    Upn,
+    MailboxRecord, ObjectId, OrganizationRecord, RunStatus, ServicePlan, SkuPartNumber, StepStatus,
+    TenantId, Upn,
 };
 use store::{
     ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store, StoreError,
@@ -36,6 +36,7 @@ fn contact(n: u8, title: &str) -> ContactRecord {
         account_enabled: true,
         user_type: "Member".into(),
         license_sku_ids: vec![E3.into()],
+        disabled_plans: vec![format!("{E3}:57ff2da0-773e-42df-b2af-ffb7a2317929")],
     }
 }
 
@@ -50,7 +51,17 @@ fn license(sku: &str, part: &str, consumed: i64) -> LicenseRecord {
         suspended_units: 0,
         warning_units: 0,
         consumed_units: consumed,
-        service_plans: vec!["EXCHANGE_S_ENTERPRISE".into()],
+        service_plans: vec!["EXCHANGE_S_ENTERPRISE".into(), "TEAMS1".into()],
+        plans: vec![
+            ServicePlan {
+                id: "efb87545-963c-4e0d-99df-69c6916d9eb0".into(),
+                name: "EXCHANGE_S_ENTERPRISE".into(),
+            },
+            ServicePlan {
+                id: "57ff2da0-773e-42df-b2af-ffb7a2317929".into(),
+                name: "TEAMS1".into(),
+            },
+        ],
     }
 }
 
@@ -222,6 +233,12 @@ async fn story(store: &Store) {
         .find(|c| c.job_title.as_deref() == Some("CEO"))
         .unwrap();
     assert_eq!(user1.licenses, vec!["SPE_E3"]);
+    assert_eq!(user1.license_names, vec!["Microsoft 365 E3"]);
+    assert_eq!(
+        user1.products,
+        vec!["EXCHANGE_S_ENTERPRISE"],
+        "Teams is switched off for this user"
+    );
     assert_eq!(
         user1.mailbox.as_ref().unwrap().storage_used_bytes,
         Some(1_000)

@@ -3,8 +3,8 @@
 
 use domain::ids::is_concealed_name;
 use domain::{
-    ContactRecord, LicenseRecord, MailboxRecord, ObjectId, OrganizationRecord, SkuPartNumber,
-    TenantId, Upn,
+    ContactRecord, LicenseRecord, MailboxRecord, ObjectId, OrganizationRecord, ServicePlan,
+    SkuPartNumber, TenantId, Upn,
 };
 use graph::models::{MailboxUsageRow, Organization, SubscribedSku, User};
 
@@ -78,6 +78,18 @@ pub fn contact_from_user(
         .collect();
     skus.sort();
     skus.dedup();
+    let mut disabled_plans: Vec<String> = user
+        .assigned_licenses
+        .iter()
+        .flat_map(|l| {
+            let sku = l.sku_id.trim().to_lowercase();
+            l.disabled_plans
+                .iter()
+                .map(move |plan| format!("{sku}:{}", plan.trim().to_lowercase()))
+        })
+        .collect();
+    disabled_plans.sort();
+    disabled_plans.dedup();
     let mut phones: Vec<String> = user
         .business_phones
         .iter()
@@ -101,6 +113,7 @@ pub fn contact_from_user(
         account_enabled: user.account_enabled.unwrap_or(true),
         user_type: text(&user.user_type).unwrap_or_else(|| "Member".to_string()),
         license_sku_ids: skus,
+        disabled_plans,
     })
 }
 
@@ -119,6 +132,16 @@ pub fn license_from_sku(
         .collect();
     plans.sort();
     plans.dedup();
+    let mut details: Vec<ServicePlan> = sku
+        .service_plans
+        .iter()
+        .map(|p| ServicePlan {
+            id: p.service_plan_id.trim().to_lowercase(),
+            name: text(&p.service_plan_name).unwrap_or_else(|| p.service_plan_id.clone()),
+        })
+        .collect();
+    details.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    details.dedup();
     Ok(LicenseRecord {
         tenant_id,
         sku_id: sku.sku_id.trim().to_lowercase(),
@@ -130,6 +153,7 @@ pub fn license_from_sku(
         warning_units: units.warning.unwrap_or(0),
         consumed_units: sku.consumed_units.unwrap_or(0),
         service_plans: plans,
+        plans: details,
     })
 }
 

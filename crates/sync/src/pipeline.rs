@@ -295,6 +295,27 @@ impl SyncEngine {
             }
         }
         let organization_id = run.organization_id.unwrap_or_default();
+        // A SKU the bundled catalogue does not know is reported once, when it first appears.
+        let known: HashSet<String> = self
+            .store
+            .licenses(Some(&run.tenant_id), true)
+            .await?
+            .into_iter()
+            .map(|l| l.sku_id)
+            .collect();
+        for record in records.iter().filter(|r| !known.contains(&r.sku_id)) {
+            if domain::catalog::product_name(&record.sku_id, record.sku_part_number.as_str())
+                .is_none()
+            {
+                run.warnings.push(RunWarning {
+                    code: "sku_unknown".into(),
+                    message: format!(
+                        "new licence {} (SKU {}) is not in m365sync's catalogue of product names; it is shown by its part number",
+                        record.sku_part_number, record.sku_id
+                    ),
+                });
+            }
+        }
         let counts = self
             .store
             .apply_licenses(organization_id, &run.tenant_id, &records)

@@ -54,7 +54,15 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
         }
     );
     assert_eq!(first.step(Dataset::Organization).unwrap().counts.created, 1);
-    assert_eq!(first.step(Dataset::Licenses).unwrap().counts.created, 5);
+    assert_eq!(first.step(Dataset::Licenses).unwrap().counts.created, 6);
+    let unknown: Vec<&str> = first
+        .warnings
+        .iter()
+        .filter(|w| w.code == "sku_unknown")
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].contains("Microsoft_Teams_Premium"));
     assert!(first.step(Dataset::Mailboxes).unwrap().counts.created > 100);
     assert_eq!(contact_count(&app, false).await, 150);
     // UPNs are joined case-insensitively: every user with a mailbox got its figures.
@@ -67,6 +75,10 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     let second = app.sync("contoso").await;
     assert_eq!(second.status, RunStatus::Succeeded);
     assert_eq!(second.writes(), 0, "{second:?}");
+    assert!(
+        !second.warnings.iter().any(|w| w.code == "sku_unknown"),
+        "a new SKU is reported once"
+    );
     for step in &second.steps {
         assert_eq!(step.status, StepStatus::Succeeded);
         assert_eq!(
@@ -563,4 +575,58 @@ async fn a_dataset_without_its_permission_fails_alone() {
         diagnosis.problems[0].message.contains("service_messages"),
         "{diagnosis:?}"
     );
+}
+
+#[tokio::test]
+async fn products_are_the_licences_plans_less_those_switched_off() {
+    let app = TestApp::with_users(200).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let tenant = app.sim.state.tenant(&key).unwrap();
+    let mut checked = 0;
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for index in 0..200 {
+        let Some(user) = tenant.user(index) else {
+            continue;
+        };
+        let contact = contacts
+            .iter()
+            .find(|c| c.object_id.as_deref() == Some(user.id.to_string().as_str()))
+            .unwrap();
+        let disabled: Vec<&str> = user
+            .licenses
+            .iter()
+            .flat_map(|(_, d)| d.iter().copied())
+            .collect();
+        if user.licenses.is_empty() {
+            assert!(contact.products.is_empty());
+            continue;
+        }
+        let teams_off = !disabled.is_empty();
+        assert_eq!(
+            contact.products.contains(&"TEAMS1".to_string()),
+            !teams_off
+                && contact.licenses.iter().any(|l| l != "EXCHANGESTANDARD"
+                    && l != "POWER_BI_STANDARD"
+                    && l != "FLOW_FREE"
+                    && l != "Microsoft_Teams_Premium"),
+            "{contact:?}"
+        );
+        assert_eq!(contact.licenses.len(), contact.license_names.len());
+        checked += 1;
+    }
+    assert!(checked > 100);
+    assert!(contacts.iter().any(|c| {
+        c.license_names
+            .iter()
+            .any(|n| n.starts_with("Microsoft 365") || n.starts_with("Office 365"))
+    }));
 }

@@ -146,7 +146,7 @@ fn contact_row(contact: &ContactRow) -> String {
         escape(&contact.display_name),
         escape(contact.user_principal_name.as_deref().unwrap_or("")),
         escape(contact.job_title.as_deref().unwrap_or("")),
-        escape(&contact.licenses.join(", ")),
+        escape(&contact.license_names.join(", ")),
         mailbox,
         sign_in
     )
