@@ -16,9 +16,9 @@ use crate::catalog::SKUS;
 use crate::identity::{self, TokenRejection};
 use crate::people::mix;
 use crate::state::{Tenant, lock};
-use crate::{SimState, control, inventory, reports};
+use crate::{SimState, control, delta, inventory, reports};
 
-const USER_ROLES: &[&str] = &[
+pub(crate) const USER_ROLES: &[&str] = &[
     "User.Read.All",
     "User.ReadWrite.All",
     "Directory.Read.All",
@@ -32,7 +32,7 @@ const ORGANIZATION_ROLES: &[&str] = &[
 ];
 pub(crate) const REPORT_ROLES: &[&str] = &["Reports.Read.All"];
 
-const USER_FIELDS: &[&str] = &[
+pub(crate) const USER_FIELDS: &[&str] = &[
     "id",
     "businessPhones",
     "displayName",
@@ -50,7 +50,7 @@ const USER_FIELDS: &[&str] = &[
     "usageLocation",
     "assignedLicenses",
 ];
-const USER_DEFAULT_FIELDS: &[&str] = &[
+pub(crate) const USER_DEFAULT_FIELDS: &[&str] = &[
     "id",
     "businessPhones",
     "displayName",
@@ -96,6 +96,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
         .route("/v1.0/organization", get(organization))
         .route("/v1.0/users", get(users))
+        .route("/v1.0/users/delta", get(delta::users_delta))
         .route("/v1.0/users/{id}", get(user_by_id))
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))

@@ -15,6 +15,7 @@
 mod api;
 mod catalog;
 mod control;
+mod delta;
 mod identity;
 mod inventory;
 pub mod people;

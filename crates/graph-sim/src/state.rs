@@ -45,6 +45,8 @@ pub enum Fault {
     FailUsersPage { page: u32, status: u16 },
     /// Users page `page` is cut off mid-JSON until cleared.
     MalformedUsersPage { page: u32 },
+    /// Every delta token issued so far is forgotten, as after 7 days unused.
+    ExpireDeltaTokens,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +65,9 @@ pub(crate) struct Overlay {
     pub patches: HashMap<u64, UserPatch>,
     pub extra: u64,
     pub version: u64,
+    /// The version at which each changed, added or removed user last changed: what a delta
+    /// round reports.
+    pub changed: std::collections::BTreeMap<u64, u64>,
 }
 
 /// Requests served, for tests that assert how a client behaved.
@@ -89,6 +94,8 @@ pub struct Tenant {
     pub(crate) base_users: u64,
     pub(crate) roles: RwLock<Vec<String>>,
     pub(crate) concealed: AtomicBool,
+    /// Delta tokens issued in an older epoch than this are no longer known.
+    pub(crate) delta_epoch: AtomicU64,
     pub(crate) overlay: RwLock<Overlay>,
     pub(crate) faults: Mutex<Faults>,
     consumed_cache: Mutex<Option<(u64, Vec<i64>)>>,
@@ -172,6 +179,7 @@ impl SimState {
                     base_users: spec.users,
                     roles: RwLock::new(spec.roles.clone()),
                     concealed: AtomicBool::new(spec.concealed_names),
+                    delta_epoch: AtomicU64::new(0),
                     overlay: RwLock::new(Overlay::default()),
                     faults: Mutex::new(Faults::default()),
                     consumed_cache: Mutex::new(None),
@@ -259,13 +267,13 @@ impl SimState {
 
     pub fn remove_user(&self, tenant: &str, index: u64) -> bool {
         self.tenant(tenant)
-            .is_some_and(|t| t.edit(|o| o.removed.insert(index)))
+            .is_some_and(|t| t.edit(index, |o| o.removed.insert(index)))
     }
 
     pub fn patch_user(&self, tenant: &str, index: u64, patch: UserPatch) -> bool {
         self.tenant(tenant).is_some_and(|t| {
             t.user(index).is_some()
-                && t.edit(|o| {
+                && t.edit(index, |o| {
                     let merged = o.patches.entry(index).or_default();
                     merge_patch(merged, patch);
                     true
@@ -280,6 +288,8 @@ impl SimState {
             let mut o = write(&t.overlay);
             o.extra += 1;
             o.version += 1;
+            let (index, version) = (t.base_users + o.extra - 1, o.version);
+            o.changed.insert(index, version);
             o.extra - 1
         };
         Some((index, t.population.user(index).id))
@@ -301,6 +311,9 @@ impl SimState {
             }
             Fault::FailUsersPage { page, status } => f.fail_users_page = Some((page, status)),
             Fault::MalformedUsersPage { page } => f.malformed_users_page = Some(page),
+            Fault::ExpireDeltaTokens => {
+                t.delta_epoch.fetch_add(1, Ordering::SeqCst);
+            }
         }
         true
     }
@@ -335,11 +348,38 @@ impl Tenant {
         self.base_users + read(&self.overlay).extra
     }
 
-    fn edit(&self, f: impl FnOnce(&mut Overlay) -> bool) -> bool {
+    fn edit(&self, index: u64, f: impl FnOnce(&mut Overlay) -> bool) -> bool {
         let mut o = write(&self.overlay);
         let changed = f(&mut o);
         o.version += 1;
+        let version = o.version;
+        o.changed.insert(index, version);
         changed
+    }
+
+    /// The version at which a user last changed (0 when never).
+    pub(crate) fn changed_at(&self, index: u64) -> u64 {
+        read(&self.overlay)
+            .changed
+            .get(&index)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The tenant's change counter: a delta token remembers it.
+    pub(crate) fn version(&self) -> u64 {
+        read(&self.overlay).version
+    }
+
+    /// Users changed after `version`, as (index, user or `None` when removed), in index order.
+    pub(crate) fn changes_since(&self, version: u64) -> Vec<(u64, Option<SimUser>)> {
+        let indexes: Vec<u64> = read(&self.overlay)
+            .changed
+            .iter()
+            .filter(|(_, v)| **v > version)
+            .map(|(i, _)| *i)
+            .collect();
+        indexes.into_iter().map(|i| (i, self.user(i))).collect()
     }
 
     /// The user at `index` as it is now, or `None` if it was removed or never existed.

@@ -47,6 +47,8 @@ struct PageBody<T> {
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +254,8 @@ impl GraphClient {
             next: Some(self.absolute(path_or_url)),
             _item: std::marker::PhantomData,
             pages: 0,
+            prefer: None,
+            delta_link: None,
         }
     }
 
@@ -268,7 +272,11 @@ impl GraphClient {
     }
 
     async fn get_bytes(&self, url: &str) -> Result<bytes::Bytes> {
-        self.send_get(url, |response| async move {
+        self.get_bytes_preferring(url, None).await
+    }
+
+    async fn get_bytes_preferring(&self, url: &str, prefer: Option<&str>) -> Result<bytes::Bytes> {
+        self.send_get_preferring(url, prefer, |response| async move {
             match response.bytes().await {
                 Ok(b) => Attempt::Done(b),
                 Err(e) => transport_failure(&e),
@@ -285,19 +293,34 @@ impl GraphClient {
         R: Fn(Response) -> RFut,
         RFut: std::future::Future<Output = Attempt<T>>,
     {
+        self.send_get_preferring(url, None, read).await
+    }
+
+    /// `send_get` with a `Prefer` header (such as `odata.maxpagesize=999`).
+    async fn send_get_preferring<T, R, RFut>(
+        &self,
+        url: &str,
+        prefer: Option<&str>,
+        read: R,
+    ) -> Result<T>
+    where
+        R: Fn(Response) -> RFut,
+        RFut: std::future::Future<Output = Attempt<T>>,
+    {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
             let outcome = self
                 .with_retry(url, || async {
                     debug!(url, "GET");
-                    let response = match self
+                    let mut request = self
                         .http
                         .get(url)
-                        .header(header::AUTHORIZATION, token.bearer())
-                        .send()
-                        .await
-                    {
+                        .header(header::AUTHORIZATION, token.bearer());
+                    if let Some(prefer) = prefer {
+                        request = request.header("prefer", prefer);
+                    }
+                    let response = match request.send().await {
                         Ok(r) => r,
                         Err(e) => return transport_failure(&e),
                     };
@@ -386,7 +409,28 @@ pub(crate) async fn api_error(response: Response, url: &str) -> GraphError {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let body = response.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<GraphErrorBody>(&body) {
+    let parsed = serde_json::from_slice::<GraphErrorBody>(&body);
+    // A delta token Graph no longer knows: the caller must list everything again.
+    let code = parsed
+        .as_ref()
+        .map(|p| p.error.code.as_str())
+        .unwrap_or_default();
+    if status.as_u16() == 410
+        || [
+            "syncStateNotFound",
+            "resyncRequired",
+            "resyncApplyDifferences",
+            "resyncUploadDifferences",
+        ]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(code))
+    {
+        return GraphError::DeltaExpired {
+            url: url.to_string(),
+            code: code.to_string(),
+        };
+    }
+    match parsed {
         Ok(parsed) => GraphError::Api {
             status: status.as_u16(),
             code: parsed.error.code,
@@ -413,6 +457,8 @@ pub struct Pager<'a, T> {
     client: &'a GraphClient,
     next: Option<Result<String>>,
     pages: u64,
+    prefer: Option<String>,
+    delta_link: Option<String>,
     _item: std::marker::PhantomData<T>,
 }
 
@@ -423,7 +469,10 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             return Ok(None);
         };
         let url = next?;
-        let body = self.client.get_bytes(&url).await?;
+        let body = self
+            .client
+            .get_bytes_preferring(&url, self.prefer.as_deref())
+            .await?;
         let page: PageBody<T> =
             serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
                 url: url.clone(),
@@ -431,7 +480,27 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             })?;
         self.pages += 1;
         self.next = page.next_link.map(|link| self.client.absolute(&link));
+        if self.next.is_none() {
+            self.delta_link = page.delta_link;
+        }
         Ok(Some(page.value))
+    }
+
+    /// Asks for pages of up to `size` items (`Prefer: odata.maxpagesize`), for collections such
+    /// as delta that take no `$top`.
+    pub fn max_page_size(mut self, size: u32) -> Self {
+        self.prefer = Some(format!("odata.maxpagesize={size}"));
+        self
+    }
+
+    /// True once the last page has been read.
+    pub fn is_done(&self) -> bool {
+        self.next.is_none()
+    }
+
+    /// The `@odata.deltaLink` of the last page of a delta round, once it has been read.
+    pub fn delta_link(&self) -> Option<&str> {
+        self.delta_link.as_deref()
     }
 
     pub fn pages_read(&self) -> u64 {

@@ -117,6 +117,9 @@ pub enum GraphError {
     #[error("Microsoft sent something m365sync cannot read from {url}: {detail}")]
     Malformed { url: String, detail: String },
 
+    #[error("Microsoft Graph no longer knows the delta token ({code}) for {url}")]
+    DeltaExpired { url: String, code: String },
+
     #[error("the report file could not be read: {detail}")]
     Report { detail: String },
 }
@@ -132,6 +135,7 @@ impl GraphError {
             Self::Throttled { .. } => "throttled",
             Self::Unreachable { .. } => "unreachable",
             Self::Malformed { .. } => "malformed_response",
+            Self::DeltaExpired { .. } => "delta_expired",
             Self::Report { .. } => "report_unreadable",
         }
     }
@@ -152,6 +156,7 @@ impl GraphError {
             Self::Unreachable { .. } => {
                 "Check the network, proxy and firewall between this machine and Microsoft, and the connection's cloud or custom URLs".to_string()
             }
+            Self::DeltaExpired { .. } => "m365sync lists everything again; nothing to do".to_string(),
             Self::Malformed { .. } | Self::Report { .. } => {
                 "Run the sync again; if it persists, report it with the run log".to_string()
             }

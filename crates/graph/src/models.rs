@@ -69,6 +69,10 @@ pub struct User {
     pub user_type: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub assigned_licenses: Vec<AssignedLicense>,
+    /// Set in a delta round when the user was deleted (`reason` `changed`: soft-deleted,
+    /// restorable; `deleted`: gone for good). Either way the user has left the directory.
+    #[serde(default, rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -35,6 +35,11 @@ struct Figures {
     users_per_second: f64,
     resync_unchanged_seconds: f64,
     resync_writes: u64,
+    changed_users: u64,
+    delta_after_change_seconds: f64,
+    delta_updated: u64,
+    clean_resync_seconds: f64,
+    clean_resync_writes: u64,
     floor_peak_rss_mib: Option<f64>,
     sync_peak_rss_mib: Option<f64>,
 }
@@ -136,6 +141,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let again = engine.sync("bench", &NoProgress).await?;
     let resync = started.elapsed();
+    eprintln!(
+        "bench: unchanged resync (delta) {:.2} s",
+        resync.as_secs_f64()
+    );
+
+    // 1% of the users change at the source, through the simulator's control API.
+    let changed = (args.users / 100).max(1);
+    let control = reqwest::Client::new();
+    for n in 0..changed {
+        let index = n * 100;
+        control
+            .patch(format!("{url}/_sim/tenants/0/users/{index}"))
+            .json(&serde_json::json!({ "jobTitle": format!("Changed in bench {n}") }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("changing a simulated user")?;
+    }
+    let started = Instant::now();
+    let delta = engine.sync("bench", &NoProgress).await?;
+    let delta_time = started.elapsed();
+    let delta_updated = delta
+        .step(Dataset::Users)
+        .map(|s| s.counts.updated)
+        .unwrap_or(0);
+    eprintln!(
+        "bench: delta after {changed} changes {:.2} s ({delta_updated} updated)",
+        delta_time.as_secs_f64()
+    );
+    let started = Instant::now();
+    let clean = engine.sync_with("bench", &NoProgress, true).await?;
+    let clean_time = started.elapsed();
     store.close().await;
 
     let figures = Figures {
@@ -146,6 +183,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         users_per_second: round(args.users as f64 / full.as_secs_f64().max(1e-9)),
         resync_unchanged_seconds: round(resync.as_secs_f64()),
         resync_writes: again.writes(),
+        changed_users: changed,
+        delta_after_change_seconds: round(delta_time.as_secs_f64()),
+        delta_updated,
+        clean_resync_seconds: round(clean_time.as_secs_f64()),
+        clean_resync_writes: clean.writes(),
         floor_peak_rss_mib: floor_rss,
         sync_peak_rss_mib: sync_rss,
     };
@@ -170,8 +212,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("ratio sync/floor         {:.2}", figures.ratio);
         println!("users per second         {:.0}", figures.users_per_second);
         println!(
-            "unchanged resync         {:.2} s   ({} writes)",
+            "unchanged resync (delta) {:.2} s   ({} writes)",
             figures.resync_unchanged_seconds, figures.resync_writes
+        );
+        println!(
+            "delta after 1% change    {:.2} s   ({} of {} changed users updated)",
+            figures.delta_after_change_seconds, figures.delta_updated, figures.changed_users
+        );
+        println!(
+            "clean resync (full)      {:.2} s   ({} writes)",
+            figures.clean_resync_seconds, figures.clean_resync_writes
         );
     }
     drop(child);
@@ -202,7 +252,9 @@ async fn floor(url: &str, tenant: &str, client_id: &str, secret: &str) -> anyhow
         "v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"
     ));
     while skus.next_page().await?.is_some() {}
-    let mut users = client.pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=999"));
+    let mut users = client
+        .pages::<User>(&format!("v1.0/users/delta?$select={USER_SELECT}"))
+        .max_page_size(999);
     let mut count = 0usize;
     while let Some(page) = users.next_page().await? {
         count += page.len();

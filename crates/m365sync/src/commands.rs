@@ -265,13 +265,17 @@ pub struct SyncArgs {
     /// Print the run as JSON instead of a summary.
     #[arg(long)]
     json: bool,
+    /// List every user again instead of reading only the changes since the last sync (a clean
+    /// sync; also what happens by itself when Microsoft forgets the delta link).
+    #[arg(long)]
+    full: bool,
 }
 
 pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let engine = SyncEngine::new(store);
     let progress = TerminalProgress::new(!args.json);
-    let report = engine.sync(&args.name, &progress).await?;
+    let report = engine.sync_with(&args.name, &progress, args.full).await?;
     progress.finish();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

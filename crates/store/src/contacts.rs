@@ -130,15 +130,36 @@ impl Store {
         organization_id: i64,
         records: &[ContactRecord],
     ) -> Result<StepCounts> {
+        match records.first() {
+            Some(first) => {
+                self.apply_contact_changes(organization_id, &first.tenant_id, records, &[], None)
+                    .await
+            }
+            None => Ok(StepCounts::default()),
+        }
+    }
+
+    /// One page of a delta round: users created or changed, users removed (archived, as a delta
+    /// `@removed` proves them gone), and — on the round's last page — the link the next round
+    /// starts from, all in one transaction (invariant 5).
+    pub async fn apply_contact_changes(
+        &self,
+        organization_id: i64,
+        tenant_id: &TenantId,
+        records: &[ContactRecord],
+        removed: &[ObjectId],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<StepCounts> {
         let mut counts = StepCounts::default();
-        let Some(first) = records.first() else {
-            return Ok(counts);
-        };
-        let tenant = first.tenant_id.to_string();
+        let tenant = tenant_id.to_string();
         let now = now_millis();
         let mut tx = self.begin().await?;
         tx.lock_tenant(&tenant).await?;
-        let existing = existing_contacts(&mut tx, &tenant, records).await?;
+        let existing = if records.is_empty() {
+            HashMap::new()
+        } else {
+            existing_contacts(&mut tx, &tenant, records).await?
+        };
         let unlinked: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
             "SELECT COUNT(*) FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE"
@@ -221,6 +242,22 @@ impl Store {
                     .done("saving contacts' licences")
             })?;
         }
+        for object_id in removed {
+            counts.archived += on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE tenant_id = $2 AND object_id = $3 AND archived = FALSE"
+            )
+            .bind(now)
+            .bind(&tenant)
+            .bind(object_id.to_string())
+            .execute(c)
+            .await
+            .done("archiving a removed contact")
+            })?;
+        }
+        if let Some(checkpoint) = checkpoint {
+            save_checkpoint(&mut tx, &tenant, checkpoint, now).await?;
+        }
         tx.commit().await?;
         Ok(counts)
     }
@@ -231,6 +268,7 @@ impl Store {
         &self,
         tenant_id: &TenantId,
         seen: &HashSet<ObjectId>,
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<u64> {
         let seen: HashSet<String> = seen.iter().map(ToString::to_string).collect();
         let active: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
@@ -248,12 +286,19 @@ impl Store {
             .filter(|(_, object)| !seen.contains(object))
             .map(|(id, _)| id)
             .collect();
-        self.archive_rows("contacts", &gone).await
+        self.archive_rows("contacts", &gone, checkpoint.map(|c| (tenant_id, c)))
+            .await
     }
 
-    /// Archives rows of `table` by id, in one transaction.
-    pub(crate) async fn archive_rows(&self, table: &'static str, ids: &[i64]) -> Result<u64> {
-        if ids.is_empty() {
+    /// Archives rows of `table` by id, saving the checkpoint of the listing that proved them gone
+    /// in the same transaction.
+    pub(crate) async fn archive_rows(
+        &self,
+        table: &'static str,
+        ids: &[i64],
+        checkpoint: Option<(&TenantId, &Checkpoint)>,
+    ) -> Result<u64> {
+        if ids.is_empty() && checkpoint.is_none() {
             return Ok(0);
         }
         let sql = match table {
@@ -273,6 +318,9 @@ impl Store {
                 .execute(c)
                 .await
                 .done("archiving"))?;
+        }
+        if let Some((tenant, checkpoint)) = checkpoint {
+            save_checkpoint(&mut tx, &tenant.to_string(), checkpoint, now).await?;
         }
         tx.commit().await?;
         Ok(ids.len() as u64)
@@ -450,6 +498,62 @@ async fn link_candidate(
     .await
     .doing("looking for a contact to link")
     })
+}
+
+/// Where the next delta round of a resource starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub resource: String,
+    pub link: String,
+}
+
+async fn save_checkpoint(
+    tx: &mut Tx,
+    tenant: &str,
+    checkpoint: &Checkpoint,
+    now: i64,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO delta_links (tenant_id, resource, link, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, resource) DO UPDATE SET link = excluded.link, updated_at = excluded.updated_at"
+    )
+    .bind(tenant)
+    .bind(&checkpoint.resource)
+    .bind(&checkpoint.link)
+    .bind(now)
+    .execute(c)
+    .await
+    .done("saving a delta link")
+    })?;
+    Ok(())
+}
+
+impl Store {
+    /// The link a resource's next delta round starts from, if a round has completed.
+    pub async fn delta_link(&self, tenant_id: &TenantId, resource: &str) -> Result<Option<String>> {
+        on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT link FROM delta_links WHERE tenant_id = $1 AND resource = $2"
+        )
+        .bind(tenant_id.to_string())
+        .bind(resource)
+        .fetch_optional(p)
+        .await
+        .doing("reading a delta link"))
+    }
+
+    /// Forgets a delta link: the next sync lists the resource in full.
+    pub async fn clear_delta_link(&self, tenant_id: &TenantId, resource: &str) -> Result<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM delta_links WHERE tenant_id = $1 AND resource = $2"
+        )
+        .bind(tenant_id.to_string())
+        .bind(resource)
+        .execute(p)
+        .await
+        .done("forgetting a delta link"))?;
+        Ok(())
+    }
 }
 
 /// One licence a contact holds, as shown.

@@ -20,7 +20,7 @@ pub mod secrets;
 
 pub use backend::{Backend, Store, check_location, default_key_file};
 pub use connections::{Connection, NewConnection};
-pub use contacts::{ContactFilter, ContactRow, MailboxSummary};
+pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;

@@ -8,7 +8,8 @@ use domain::{
     TenantId, Upn,
 };
 use store::{
-    ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store, StoreError,
+    Checkpoint, ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store,
+    StoreError,
 };
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -251,14 +252,27 @@ async fn story(store: &Store) {
         Some("11111111-2222-4333-8444-555555555503")
     );
 
-    // Archiving: only what the complete listing lacks; archived contacts return when seen again.
+    // Archiving: only what the complete listing lacks, in one transaction with the delta link of
+    // the round; archived contacts return when seen again.
+    let full_round = Checkpoint {
+        resource: "users".into(),
+        link: "https://graph/delta?$deltatoken=1".into(),
+    };
     let seen: HashSet<ObjectId> = [contact(1, "").object_id, contact(2, "").object_id].into();
     assert_eq!(
         store
-            .archive_contacts_not_in(&tenant(), &seen)
+            .archive_contacts_not_in(&tenant(), &seen, Some(&full_round))
             .await
             .unwrap(),
         1
+    );
+    assert_eq!(
+        store
+            .delta_link(&tenant(), "users")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://graph/delta?$deltatoken=1")
     );
     assert_eq!(store.contacts_page(&filter, 0, 10).await.unwrap().len(), 2);
     let with_archived = ContactFilter {
@@ -286,6 +300,42 @@ async fn story(store: &Store) {
         .await
         .unwrap();
     assert_eq!(seen_all, 3);
+
+    // A delta page: a change, a removal and the next link, together.
+    let next_round = Checkpoint {
+        resource: "users".into(),
+        link: "https://graph/delta?$deltatoken=2".into(),
+    };
+    let changes = store
+        .apply_contact_changes(
+            org,
+            &tenant(),
+            &[contact(2, "Head of IT")],
+            &[contact(3, "").object_id],
+            Some(&next_round),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes, counts(0, 1, 0, 1));
+    assert_eq!(
+        store.delta_link(&tenant(), "users").await.unwrap(),
+        Some(next_round.link.clone())
+    );
+    let removed_again = store
+        .apply_contact_changes(org, &tenant(), &[], &[contact(3, "").object_id], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed_again,
+        counts(0, 0, 0, 0),
+        "a replayed removal changes nothing"
+    );
+    store.clear_delta_link(&tenant(), "users").await.unwrap();
+    assert_eq!(store.delta_link(&tenant(), "users").await.unwrap(), None);
+    assert_eq!(
+        store.apply_contacts(org, &changed).await.unwrap(),
+        counts(0, 2, 1, 0)
+    );
 
     // The run log, and runs left behind by a crash.
     let run = store

@@ -102,6 +102,8 @@ impl Outcome {
 
 struct Run<'a> {
     client: GraphClient,
+    /// List everything, ignoring delta links: a clean sync.
+    full: bool,
     client_id: String,
     tenant_id: TenantId,
     progress: &'a dyn Progress,
@@ -137,6 +139,17 @@ impl SyncEngine {
     /// everything else is filed under the organisation it finds.
     #[instrument(skip(self, progress), fields(connection = name))]
     pub async fn sync(&self, name: &str, progress: &dyn Progress) -> Result<SyncReport> {
+        self.sync_with(name, progress, false).await
+    }
+
+    /// A sync that lists every user again instead of reading the changes since the last run
+    /// (`full`), as a clean sync does.
+    pub async fn sync_with(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        full: bool,
+    ) -> Result<SyncReport> {
         let connection = self
             .store
             .connection(name)
@@ -146,10 +159,15 @@ impl SyncEngine {
         let client = graph_client(&connection, &secret, self.retry.clone())?;
         let run_id = self
             .store
-            .start_run(connection.id, connection.name.as_str(), "manual")
+            .start_run(
+                connection.id,
+                connection.name.as_str(),
+                if full { "full" } else { "manual" },
+            )
             .await?;
         let mut run = Run {
             client,
+            full,
             client_id: connection.client_id.to_string(),
             tenant_id: connection.tenant_id,
             progress,
@@ -324,9 +342,44 @@ impl SyncEngine {
         Ok(Outcome::done(counts, None))
     }
 
+    /// Users by delta query. With a stored link only the changes since the last round are read;
+    /// otherwise (first run, `--full`, or a link Graph no longer knows) every user is listed and
+    /// whoever the complete listing lacks is archived. The next round's link is saved in the same
+    /// transaction as the data of the round's last page, so a crash never skips a change.
     async fn users(&self, run: &mut Run<'_>) -> Result<Outcome> {
-        let url = format!("v1.0/users?$select={USER_SELECT}&$top={}", self.page_size);
-        let mut pager = run.client.pages::<User>(&url);
+        let stored = if run.full {
+            None
+        } else {
+            self.store
+                .delta_link(&run.tenant_id, USERS_RESOURCE)
+                .await?
+        };
+        match self.users_round(run, stored.clone()).await? {
+            Round::Done(outcome) => Ok(outcome),
+            Round::Expired => {
+                self.store
+                    .clear_delta_link(&run.tenant_id, USERS_RESOURCE)
+                    .await?;
+                run.warnings.push(RunWarning {
+                    code: "delta_reset".into(),
+                    message: "Microsoft Graph no longer knew the users delta link (links expire after 7 days unused); all users were listed again".into(),
+                });
+                match self.users_round(run, None).await? {
+                    Round::Done(outcome) => Ok(outcome),
+                    Round::Expired => Ok(Outcome::failed(
+                        StepCounts::default(),
+                        &"a fresh delta listing was refused as expired",
+                        None,
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn users_round(&self, run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
+        let incremental = link.is_some();
+        let url = link.unwrap_or_else(|| format!("v1.0/users/delta?$select={USER_SELECT}"));
+        let mut pager = run.client.pages::<User>(&url).max_page_size(self.page_size);
         let organization_id = run.organization_id.unwrap_or_default();
         let mut counts = StepCounts::default();
         let mut seen: HashSet<ObjectId> = HashSet::new();
@@ -335,11 +388,22 @@ impl SyncEngine {
             let page = match pager.next_page().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
-                // Nothing is archived: the listing did not finish (invariant 3).
-                Err(e) => return Ok(Outcome::from_graph(counts, &e)),
+                Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
+                // Nothing is archived and no link saved: the round did not finish (invariant 3).
+                Err(e) => return Ok(Round::Done(Outcome::from_graph(counts, &e))),
             };
             let mut records = Vec::with_capacity(page.len());
+            let mut removed = Vec::new();
             for user in &page {
+                if user.removed.is_some() {
+                    match ObjectId::parse(&user.id) {
+                        Ok(id) => removed.push(id),
+                        Err(_) => {
+                            skipped.push(format!("{} (removed, but its id is not a GUID)", user.id))
+                        }
+                    }
+                    continue;
+                }
                 match normalise::contact_from_user(run.tenant_id, user) {
                     Ok(record) => {
                         seen.insert(record.object_id);
@@ -353,21 +417,36 @@ impl SyncEngine {
                         skipped.push(format!("{id} ({reason})"));
                     }
                     Err(e) => {
-                        return Ok(Outcome::failed(
-                            counts,
-                            &format!("page {} of users: {e}", pager.pages_read()),
-                            None,
-                        ));
+                        let message = format!("page {} of users: {e}", pager.pages_read());
+                        return Ok(Round::Done(Outcome::failed(counts, &message, None)));
                     }
                 }
             }
-            counts += self.store.apply_contacts(organization_id, &records).await?;
-            run.progress.items(Dataset::Users, seen.len() as u64);
+            let checkpoint = (incremental && pager.is_done())
+                .then(|| checkpoint_of(&pager))
+                .flatten();
+            counts += self
+                .store
+                .apply_contact_changes(
+                    organization_id,
+                    &run.tenant_id,
+                    &records,
+                    &removed,
+                    checkpoint.as_ref(),
+                )
+                .await?;
+            run.progress.items(
+                Dataset::Users,
+                counts.created + counts.updated + counts.unchanged,
+            );
         }
-        counts.archived = self
-            .store
-            .archive_contacts_not_in(&run.tenant_id, &seen)
-            .await?;
+        if !incremental {
+            let checkpoint = checkpoint_of(&pager);
+            counts.archived = self
+                .store
+                .archive_contacts_not_in(&run.tenant_id, &seen, checkpoint.as_ref())
+                .await?;
+        }
         if !skipped.is_empty() {
             let sample: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();
             warn!(count = skipped.len(), "users skipped");
@@ -380,7 +459,15 @@ impl SyncEngine {
                 ),
             });
         }
-        Ok(Outcome::done(counts, None))
+        let message = if incremental {
+            "changes since the last sync (delta)"
+        } else {
+            "full listing"
+        };
+        Ok(Round::Done(Outcome::done(
+            counts,
+            Some(message.to_string()),
+        )))
     }
 
     async fn mailboxes(&self, run: &mut Run<'_>) -> Result<Outcome> {
@@ -462,6 +549,22 @@ impl SyncEngine {
         });
         Ok(Outcome::done(counts, message))
     }
+}
+
+/// The resource name delta links are kept under.
+const USERS_RESOURCE: &str = "users";
+
+/// How a users round ended: with an outcome, or with a delta link Graph no longer knows.
+enum Round {
+    Done(Outcome),
+    Expired,
+}
+
+fn checkpoint_of<T: DeserializeOwned>(pager: &graph::Pager<'_, T>) -> Option<store::Checkpoint> {
+    pager.delta_link().map(|link| store::Checkpoint {
+        resource: USERS_RESOURCE.to_string(),
+        link: link.to_string(),
+    })
 }
 
 /// Every item of a small tenant-wide collection, all pages read.

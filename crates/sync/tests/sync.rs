@@ -81,15 +81,34 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     );
     for step in &second.steps {
         assert_eq!(step.status, StepStatus::Succeeded);
-        assert_eq!(
-            step.counts.unchanged,
-            first.step(step.dataset).unwrap().counts.created,
-            "{:?}",
-            step.dataset
-        );
+        // Users come by delta: an unchanged tenant sends no users at all.
+        let expected = if step.dataset == Dataset::Users {
+            0
+        } else {
+            first.step(step.dataset).unwrap().counts.created
+        };
+        assert_eq!(step.counts.unchanged, expected, "{:?}", step.dataset);
     }
+    assert!(
+        second
+            .step(Dataset::Users)
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("delta")
+    );
+    // A full (clean) sync lists every user again, and still writes nothing.
+    let full = app
+        .engine
+        .sync_with("contoso", &sync::NoProgress, true)
+        .await
+        .unwrap();
+    assert_eq!(full.writes(), 0, "{full:?}");
+    assert_eq!(full.step(Dataset::Users).unwrap().counts.unchanged, 150);
     let runs = app.store.runs(Some("contoso"), 5).await.unwrap();
-    assert_eq!(runs.len(), 2);
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0].kind, "full");
     assert_eq!(runs[0].steps.len(), Dataset::ALL.len());
 }
 
@@ -122,7 +141,7 @@ async fn identity_is_the_object_id_and_no_run_creates_a_duplicate() {
         report.step(Dataset::Users).unwrap().counts,
         StepCounts {
             updated: 1,
-            unchanged: 89,
+            unchanged: 0,
             ..StepCounts::default()
         }
     );
@@ -150,7 +169,7 @@ async fn a_run_that_fails_part_way_archives_nothing() {
     for index in [3, 50, 100] {
         assert!(app.sim.state.remove_user(&key, index));
     }
-    // The listing breaks on page 2 of 3: the removed users must not be archived.
+    // A full listing breaks on page 2 of 3: the removed users must not be archived.
     app.sim.state.inject(
         &key,
         Fault::FailUsersPage {
@@ -158,7 +177,11 @@ async fn a_run_that_fails_part_way_archives_nothing() {
             status: 500,
         },
     );
-    let broken = app.sync("contoso").await;
+    let broken = app
+        .engine
+        .sync_with("contoso", &sync::NoProgress, true)
+        .await
+        .unwrap();
     assert_eq!(broken.status, RunStatus::Partial);
     let users = broken.step(Dataset::Users).unwrap();
     assert_eq!(users.status, StepStatus::Failed);
@@ -182,7 +205,8 @@ async fn a_run_that_fails_part_way_archives_nothing() {
     assert_eq!(throttled.status, RunStatus::Failed);
     assert_eq!(contact_count(&app, false).await, 120);
 
-    // Once the listing completes, exactly the removed users are archived.
+    // Once a round completes — here the delta round from the last good sync, whose link the
+    // failed runs left alone — exactly the removed users are archived.
     app.sim.state.clear_faults(&key);
     let healed = app.sync("contoso").await;
     assert_eq!(healed.status, RunStatus::Succeeded, "{healed:?}");
@@ -629,4 +653,113 @@ async fn products_are_the_licences_plans_less_those_switched_off() {
             .iter()
             .any(|n| n.starts_with("Microsoft 365") || n.starts_with("Office 365"))
     }));
+}
+
+mod delta {
+    use super::*;
+
+    #[tokio::test]
+    async fn changes_arrive_by_delta_and_removals_archive() {
+        let app = TestApp::with_users(100).await;
+        app.add_connection("contoso", 0).await;
+        app.sync("contoso").await;
+        let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+        assert!(
+            app.store
+                .delta_link(&tenant, "users")
+                .await
+                .unwrap()
+                .is_some(),
+            "a full round saves its link"
+        );
+        let key = app.tenant_key(0);
+        app.sim.state.patch_user(
+            &key,
+            7,
+            UserPatch {
+                job_title: Some("Head of Care".into()),
+                ..UserPatch::default()
+            },
+        );
+        app.sim.state.remove_user(&key, 8);
+        app.sim.state.add_user(&key).unwrap();
+        let pages_before = app.sim.state.stats().users_pages;
+        let report = app.sync("contoso").await;
+        assert_eq!(
+            report.step(Dataset::Users).unwrap().counts,
+            StepCounts {
+                created: 1,
+                updated: 1,
+                unchanged: 0,
+                archived: 1
+            }
+        );
+        assert_eq!(
+            app.sim.state.stats().users_pages,
+            pages_before,
+            "no full listing was made"
+        );
+        assert_eq!(contact_count(&app, false).await, 100);
+        let again = app.sync("contoso").await;
+        assert_eq!(
+            again.step(Dataset::Users).unwrap().counts,
+            StepCounts::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_falls_back_to_a_full_listing() {
+        let app = TestApp::with_users(60).await;
+        app.add_connection("contoso", 0).await;
+        app.sync("contoso").await;
+        let key = app.tenant_key(0);
+        app.sim.state.remove_user(&key, 3);
+        app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
+        let report = app.sync("contoso").await;
+        assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+        let users = report.step(Dataset::Users).unwrap();
+        assert_eq!((users.counts.unchanged, users.counts.archived), (59, 1));
+        assert!(report.warnings.iter().any(|w| w.code == "delta_reset"));
+        let next = app.sync("contoso").await;
+        assert_eq!(
+            next.step(Dataset::Users).unwrap().counts,
+            StepCounts::default(),
+            "a fresh link was saved"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_round_that_breaks_saves_no_link() {
+        let app = TestApp::with_users(100).await;
+        app.add_connection("contoso", 0).await;
+        app.sim.state.inject(
+            &app.tenant_key(0),
+            Fault::FailUsersPage {
+                page: 3,
+                status: 500,
+            },
+        );
+        let broken = app.sync("contoso").await;
+        assert_eq!(
+            broken.step(Dataset::Users).unwrap().status,
+            StepStatus::Failed
+        );
+        let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+        assert_eq!(
+            app.store.delta_link(&tenant, "users").await.unwrap(),
+            None,
+            "the next run lists everything again"
+        );
+        app.sim.state.clear_faults(&app.tenant_key(0));
+        let healed = app.sync("contoso").await;
+        let users = healed.step(Dataset::Users).unwrap().counts;
+        assert_eq!(users.created + users.unchanged, 100);
+        assert!(
+            app.store
+                .delta_link(&tenant, "users")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
 }

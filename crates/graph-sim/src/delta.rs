@@ -1,0 +1,356 @@
+//! `/users/delta`: a full round page by page ending in a delta link, then rounds of only the
+//! changes since, with `@removed` for users who left. Tokens are opaque to clients; inside they
+//! carry the tenant, the tenant's change counter and the `$select`, as Graph's encode the query.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::SimState;
+use crate::api::{
+    Opened, Resource, USER_DEFAULT_FIELDS, USER_FIELDS, USER_ROLES, graph_error, graph_ok, open,
+    param, project,
+};
+use crate::people::mix;
+use crate::state::{Tenant, lock};
+
+const DELTA: Resource = Resource {
+    roles: USER_ROLES,
+    options: &["$select", "$skiptoken", "$deltatoken"],
+    fields: USER_FIELDS,
+    type_name: "user",
+};
+const DEFAULT_PAGE: usize = 200;
+
+/// Where a round stands, as carried by a token.
+enum Position {
+    /// The full round: the next user index, the page number, the version the round started at.
+    Full { start: u64, page: u32, version: u64 },
+    /// A changes round: changes after `since`, from the `offset`th, up to version `upto`.
+    Changes {
+        since: u64,
+        offset: usize,
+        upto: u64,
+    },
+}
+
+fn seal(parts: &[String]) -> String {
+    let body = parts.join("|");
+    let check = mix(body.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })) % 1_000_000;
+    URL_SAFE_NO_PAD.encode(format!("{body}|{check}"))
+}
+
+fn unseal(token: &str) -> Option<Vec<String>> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    let (body, check) = text.rsplit_once('|')?;
+    let parts: Vec<String> = body.split('|').map(str::to_string).collect();
+    (seal(&parts) == URL_SAFE_NO_PAD.encode(format!("{body}|{check}"))).then_some(parts)
+}
+
+fn skiptoken(tenant: u64, position: &Position, select: &str) -> String {
+    let parts = match position {
+        Position::Full {
+            start,
+            page,
+            version,
+        } => vec![
+            "f".into(),
+            tenant.to_string(),
+            start.to_string(),
+            page.to_string(),
+            version.to_string(),
+        ],
+        Position::Changes {
+            since,
+            offset,
+            upto,
+        } => vec![
+            "c".into(),
+            tenant.to_string(),
+            since.to_string(),
+            offset.to_string(),
+            upto.to_string(),
+        ],
+    };
+    seal(&[parts, vec![select.to_string()]].concat())
+}
+
+fn parse_skiptoken(token: &str, tenant: u64) -> Option<(Position, String)> {
+    let p = unseal(token)?;
+    if p.len() != 6 || p[1] != tenant.to_string() {
+        return None;
+    }
+    let n = |i: usize| p[i].parse::<u64>().ok();
+    let position = match p[0].as_str() {
+        "f" => Position::Full {
+            start: n(2)?,
+            page: n(3)? as u32,
+            version: n(4)?,
+        },
+        "c" => Position::Changes {
+            since: n(2)?,
+            offset: n(3)? as usize,
+            upto: n(4)?,
+        },
+        _ => return None,
+    };
+    Some((position, p[5].clone()))
+}
+
+/// A delta token: the tenant, the version it covers, the epoch it was issued in (tokens of an
+/// older epoch are forgotten) and the `$select`.
+fn deltatoken(tenant: u64, version: u64, epoch: u64, select: &str) -> String {
+    seal(&[
+        "d".into(),
+        tenant.to_string(),
+        version.to_string(),
+        epoch.to_string(),
+        select.to_string(),
+    ])
+}
+
+fn parse_deltatoken(token: &str, tenant: u64) -> Option<(u64, u64, String)> {
+    let p = unseal(token)?;
+    if p.len() != 5 || p[0] != "d" || p[1] != tenant.to_string() {
+        return None;
+    }
+    Some((p[2].parse().ok()?, p[3].parse().ok()?, p[4].clone()))
+}
+
+/// `Prefer: odata.maxpagesize=N`, honoured up to 999.
+fn page_size(headers: &HeaderMap) -> usize {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| {
+            p.trim()
+                .strip_prefix("odata.maxpagesize=")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        })
+        .map_or(DEFAULT_PAGE, |n| n.clamp(1, 999))
+}
+
+pub(crate) async fn users_delta(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = match open(&state, &headers, raw.as_deref(), &DELTA) {
+        Ok(opened) => opened,
+        Err(r) => return r,
+    };
+    let bad = |message: &str| {
+        graph_error(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            message,
+        )
+    };
+    let first_select = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    let (position, select) = if let Some(token) = param(&pairs, "$deltatoken") {
+        if token == "latest" {
+            return respond(
+                &state,
+                &headers,
+                tenant,
+                vec![],
+                None,
+                Some(tenant.version()),
+                &first_select,
+            );
+        }
+        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index) else {
+            return bad("Invalid delta token.");
+        };
+        if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
+            let mut response = graph_error(
+                &state,
+                &headers,
+                StatusCode::GONE,
+                "syncStateNotFound",
+                "The sync state generation is not found. Restart the delta round without a token.",
+            );
+            let fresh = format!("{}/v1.0/users/delta?$select={select}", state.base_url);
+            if let Ok(v) = HeaderValue::from_str(&fresh) {
+                response.headers_mut().insert("location", v);
+            }
+            return response;
+        }
+        (
+            Position::Changes {
+                since,
+                offset: 0,
+                upto: tenant.version(),
+            },
+            select,
+        )
+    } else if let Some(token) = param(&pairs, "$skiptoken") {
+        match parse_skiptoken(token, tenant.index) {
+            Some(found) => found,
+            None => return bad("Invalid or expired skip token."),
+        }
+    } else {
+        (
+            Position::Full {
+                start: 0,
+                page: 1,
+                version: tenant.version(),
+            },
+            first_select,
+        )
+    };
+    let size = page_size(&headers);
+    let fields: Vec<&str> = if select.is_empty() {
+        USER_DEFAULT_FIELDS.to_vec()
+    } else {
+        select.split(',').collect()
+    };
+    match position {
+        Position::Full {
+            start,
+            page,
+            version,
+        } => {
+            state.count(|s| s.users_pages += 1);
+            let (fail, malformed) = {
+                let faults = lock(&tenant.faults);
+                (faults.fail_users_page, faults.malformed_users_page)
+            };
+            if let Some((fail_page, status)) = fail
+                && fail_page == page
+            {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return graph_error(
+                    &state,
+                    &headers,
+                    status,
+                    "generalException",
+                    "An internal server error occurred.",
+                );
+            }
+            let (users, next) = tenant.users_from(start, size);
+            let items = users
+                .iter()
+                .map(|u| project(u.to_graph(), &fields))
+                .collect();
+            let next = next.map(|start| Position::Full {
+                start,
+                page: page + 1,
+                version,
+            });
+            let done = next.is_none().then_some(version);
+            let mut response = respond(&state, &headers, tenant, items, next, done, &select);
+            if malformed == Some(page) {
+                response = graph_ok(&state, &headers, "{\"value\":[{\"id\":".to_string());
+            }
+            response
+        }
+        Position::Changes {
+            since,
+            offset,
+            upto,
+        } => {
+            let changes: Vec<_> = tenant
+                .changes_since(since)
+                .into_iter()
+                .filter(|(i, _)| tenant.changed_at(*i) <= upto)
+                .collect();
+            let items = changes
+                .iter()
+                .skip(offset)
+                .take(size)
+                .map(|(index, user)| match user {
+                    Some(user) => project(user.to_graph(), &fields),
+                    None => json!({ "id": tenant.population.user(*index).id.to_string(), "@removed": { "reason": "deleted" } }),
+                })
+                .collect::<Vec<Value>>();
+            let next = (offset + size < changes.len()).then_some(Position::Changes {
+                since,
+                offset: offset + size,
+                upto,
+            });
+            let done = next.is_none().then_some(upto);
+            respond(&state, &headers, tenant, items, next, done, &select)
+        }
+    }
+}
+
+fn respond(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    items: Vec<Value>,
+    next: Option<Position>,
+    done: Option<u64>,
+    select: &str,
+) -> Response {
+    let mut body = json!({ "@odata.context": format!("{}/v1.0/$metadata#users", state.base_url), "value": items });
+    if let Some(next) = next {
+        body["@odata.nextLink"] = json!(format!(
+            "{}/v1.0/users/delta?$skiptoken={}",
+            state.base_url,
+            skiptoken(tenant.index, &next, select)
+        ));
+    } else if let Some(version) = done {
+        body["@odata.deltaLink"] = json!(format!(
+            "{}/v1.0/users/delta?$deltatoken={}",
+            state.base_url,
+            deltatoken(
+                tenant.index,
+                version,
+                tenant.delta_epoch.load(Ordering::SeqCst),
+                select
+            )
+        ));
+    }
+    graph_ok(state, headers, body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let token = skiptoken(
+            2,
+            &Position::Full {
+                start: 400,
+                page: 3,
+                version: 9,
+            },
+            "id,displayName",
+        );
+        match parse_skiptoken(&token, 2) {
+            Some((
+                Position::Full {
+                    start: 400,
+                    page: 3,
+                    version: 9,
+                },
+                select,
+            )) => assert_eq!(select, "id,displayName"),
+            _ => panic!("skiptoken did not round-trip"),
+        }
+        assert!(parse_skiptoken(&token, 3).is_none());
+        assert_eq!(
+            parse_deltatoken(&deltatoken(1, 5, 2, "id"), 1),
+            Some((5, 2, "id".to_string()))
+        );
+        let forged = URL_SAFE_NO_PAD.encode("d|1|0|0|id|123");
+        assert_eq!(parse_deltatoken(&forged, 1), None);
+    }
+}
