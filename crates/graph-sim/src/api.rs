@@ -94,6 +94,11 @@ const SKU_FIELDS: &[&str] = &[
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(identity::signing_keys))
         .route("/v1.0/organization", get(organization))
         .route("/v1.0/users", get(users))
         .route("/v1.0/users/delta", get(delta::users_delta))
@@ -491,20 +496,11 @@ async fn subscribed_skus(
         Ok(opened) => opened,
         Err(r) => return r,
     };
-    let consumed = tenant.consumed_units();
     let items: Vec<Value> = tenant
-        .population
-        .licensing
-        .skus()
+        .seats()
         .into_iter()
-        .map(|i| {
+        .map(|(i, used, enabled)| {
             let sku = &SKUS[i];
-            let used = consumed[i];
-            let enabled = match sku.part_number {
-                "FLOW_FREE" => 10_000,
-                "POWER_BI_STANDARD" => 1_000_000,
-                _ => used + 2 + used / 20,
-            };
             let full = json!({
                 "id": format!("{}_{}", tenant.id, sku.sku_id),
                 "accountId": tenant.id.to_string(),

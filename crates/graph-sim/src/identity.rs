@@ -266,3 +266,64 @@ pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, Token
             .unwrap_or_default(),
     })
 }
+
+/// `/{tenant}/v2.0/.well-known/openid-configuration`: what Microsoft's client libraries read first
+/// to learn where the token endpoint is.
+pub(crate) async fn openid_configuration(
+    State(state): State<Arc<SimState>>,
+    Path(tenant_key): Path<String>,
+) -> Response {
+    let Some(tenant) = state.tenant(&tenant_key) else {
+        return aad_error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!(
+                "Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    };
+    let base = format!("{}/{}", state.base_url, tenant.id);
+    let body = json!({
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{}/oidc/userinfo", state.base_url),
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver", "oid"],
+        "kerberos_endpoint": format!("{base}/kerberos"),
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The signing keys document. The simulator signs with a shared secret, which it never publishes:
+/// clients treat access tokens as opaque, as Microsoft asks them to.
+pub(crate) async fn signing_keys() -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json; charset=utf-8")],
+        json!({ "keys": [] }).to_string(),
+    )
+        .into_response()
+}

@@ -184,6 +184,11 @@ pub(crate) async fn domains(
     listing(&state, &headers, "domains", fields.as_deref(), items, None)
 }
 
+/// The ids of the services whose health the simulator reports.
+pub fn service_ids() -> Vec<&'static str> {
+    SERVICES.iter().map(|(id, _)| *id).collect()
+}
+
 const SERVICES: &[(&str, &str)] = &[
     ("Exchange", "Exchange Online"),
     ("microsoftteams", "Microsoft Teams"),

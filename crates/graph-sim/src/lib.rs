@@ -17,10 +17,11 @@ mod catalog;
 mod control;
 mod delta;
 mod identity;
-mod inventory;
+pub mod inventory;
 pub mod people;
 mod reports;
 mod state;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use people::UserPatch;
 pub use state::{Fault, SimState, Stats};
+pub use tls::{LoopbackCertificate, TlsError};
 
 /// Every permission the simulator knows; granted to a tenant's app unless the tenant says otherwise.
 pub const DEFAULT_ROLES: &[&str] = &[
@@ -158,6 +160,15 @@ pub enum SimError {
 /// Starts the simulator on `listen` (port 0 picks a free port) and the report downloads on a
 /// second port of the same address, so that the client's redirect handling is really exercised.
 pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<RunningSimulator, SimError> {
+    start_with(config, listen, None).await
+}
+
+/// `start`, serving HTTPS with `tls` when given (both listeners), as Microsoft's endpoints do.
+pub async fn start_with(
+    config: SimConfig,
+    listen: SocketAddr,
+    tls: Option<&LoopbackCertificate>,
+) -> Result<RunningSimulator, SimError> {
     let main = TcpListener::bind(listen)
         .await
         .map_err(|source| SimError::Listen {
@@ -179,13 +190,40 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<RunningSimul
         addr: download_addr,
         source,
     })?;
-    let url = format!("http://{main_addr}");
-    let download_url = format!("http://{download_local}");
+    let (url, download_url) = match tls {
+        Some(_) => (tls::https_url(main_addr), tls::https_url(download_local)),
+        None => (
+            format!("http://{main_addr}"),
+            format!("http://{download_local}"),
+        ),
+    };
     let state = Arc::new(SimState::new(&config, url.clone(), download_url.clone()));
 
     let main_router = api::router(state.clone());
     let download_router = reports::download_router(state.clone());
-    let tasks = vec![
+    let tasks = if let Some(tls) = tls {
+        vec![
+            tokio::spawn(tls::serve(main, tls.acceptor(), main_router)),
+            tokio::spawn(tls::serve(downloads, tls.acceptor(), download_router)),
+        ]
+    } else {
+        plain(main, main_router, downloads, download_router)
+    };
+    Ok(RunningSimulator {
+        url,
+        download_url,
+        state,
+        tasks,
+    })
+}
+
+fn plain(
+    main: TcpListener,
+    main_router: axum::Router,
+    downloads: TcpListener,
+    download_router: axum::Router,
+) -> Vec<JoinHandle<()>> {
+    vec![
         tokio::spawn(async move {
             if let Err(e) = axum::serve(main, main_router).await {
                 tracing::error!("simulator stopped: {e}");
@@ -196,11 +234,5 @@ pub async fn start(config: SimConfig, listen: SocketAddr) -> Result<RunningSimul
                 tracing::error!("simulator downloads stopped: {e}");
             }
         }),
-    ];
-    Ok(RunningSimulator {
-        url,
-        download_url,
-        state,
-        tasks,
-    })
+    ]
 }

@@ -357,6 +357,34 @@ impl Tenant {
         changed
     }
 
+    /// Each SKU the tenant holds, as (catalogue index, consumed units, enabled units).
+    pub(crate) fn seats(&self) -> Vec<(usize, i64, i64)> {
+        let consumed = self.consumed_units();
+        self.population
+            .licensing
+            .skus()
+            .into_iter()
+            .map(|i| {
+                let used = consumed[i];
+                let enabled = match SKUS[i].part_number {
+                    "FLOW_FREE" => 10_000,
+                    "POWER_BI_STANDARD" => 1_000_000,
+                    _ => used + 2 + used / 20,
+                };
+                (i, used, enabled)
+            })
+            .collect()
+    }
+
+    /// What the tenant holds of each SKU, as (part number, consumed, enabled): for tests that
+    /// compare a client's reading with the simulator's truth.
+    pub fn subscribed_skus(&self) -> Vec<(String, i64, i64)> {
+        self.seats()
+            .into_iter()
+            .map(|(i, used, enabled)| (SKUS[i].part_number.to_string(), used, enabled))
+            .collect()
+    }
+
     /// The version at which a user last changed (0 when never).
     pub(crate) fn changed_at(&self, index: u64) -> u64 {
         read(&self.overlay)

@@ -80,17 +80,30 @@ impl GraphClient {
         credentials: AppCredentials,
         retry: RetryPolicy,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        Self::trusting(endpoints, credentials, retry, None)
+    }
+
+    /// `new`, also trusting the CA certificates of `extra_ca_pem` beside the system's: for a
+    /// TLS-inspecting proxy, or the simulator's own certificate.
+    pub fn trusting(
+        endpoints: GraphEndpoints,
+        credentials: AppCredentials,
+        retry: RetryPolicy,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GraphError::Unreachable {
-                url: endpoints.graph.clone(),
-                attempts: 0,
-                message: e.to_string(),
-            })?;
+            .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = extra_ca_pem {
+            builder = builder.tls_certs_merge(parse_ca_bundle(pem)?);
+        }
+        let http = builder.build().map_err(|e| GraphError::Unreachable {
+            url: endpoints.graph.clone(),
+            attempts: 0,
+            message: e.to_string(),
+        })?;
         Ok(Self::with_http(http, endpoints, credentials, retry))
     }
 
@@ -373,13 +386,31 @@ impl GraphClient {
     }
 }
 
+/// Reads PEM CA certificates; an error names what is wrong with them.
+pub fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| GraphError::BadCaCertificate(format!("not PEM certificates ({e})")))?;
+    if certificates.is_empty() {
+        return Err(GraphError::BadCaCertificate(
+            "it holds no PEM certificate".into(),
+        ));
+    }
+    Ok(certificates)
+}
+
 pub(crate) fn transport_failure<T>(error: &reqwest::Error) -> Attempt<T> {
-    // Connection refused or reset, timeouts and bodies cut short are worth another try.
+    // Connection refused or reset, timeouts and bodies cut short are worth another try; a
+    // certificate the machine does not trust will not become trusted by trying again.
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         message = format!("{message}: {inner}");
         source = inner.source();
+    }
+    // rustls words every refused certificate this way (UnknownIssuer, Expired, NotValidForName…).
+    if message.contains("invalid peer certificate") {
+        let url = error.url().map(|u| u.to_string()).unwrap_or_default();
+        return Attempt::Fail(GraphError::TlsUntrusted { url, message });
     }
     Attempt::Retry {
         status: None,

@@ -117,6 +117,12 @@ pub enum GraphError {
     #[error("Microsoft sent something m365sync cannot read from {url}: {detail}")]
     Malformed { url: String, detail: String },
 
+    #[error("the TLS certificate of {url} is not trusted: {message}")]
+    TlsUntrusted { url: String, message: String },
+
+    #[error("the extra CA certificate is not usable: {0}")]
+    BadCaCertificate(String),
+
     #[error("Microsoft Graph no longer knows the delta token ({code}) for {url}")]
     DeltaExpired { url: String, code: String },
 
@@ -136,6 +142,8 @@ impl GraphError {
             Self::Unreachable { .. } => "unreachable",
             Self::Malformed { .. } => "malformed_response",
             Self::DeltaExpired { .. } => "delta_expired",
+            Self::TlsUntrusted { .. } => "tls_untrusted",
+            Self::BadCaCertificate(_) => "bad_ca_certificate",
             Self::Report { .. } => "report_unreadable",
         }
     }
@@ -157,6 +165,10 @@ impl GraphError {
                 "Check the network, proxy and firewall between this machine and Microsoft, and the connection's cloud or custom URLs".to_string()
             }
             Self::DeltaExpired { .. } => "m365sync lists everything again; nothing to do".to_string(),
+            Self::TlsUntrusted { .. } => {
+                "If a proxy inspects TLS on this network, give its CA certificate with --ca-cert FILE (or M365SYNC_CA_CERT); otherwise check the connection's URLs".to_string()
+            }
+            Self::BadCaCertificate(_) => "Give a file of PEM certificates (-----BEGIN CERTIFICATE-----)".to_string(),
             Self::Malformed { .. } | Self::Report { .. } => {
                 "Run the sync again; if it persists, report it with the run log".to_string()
             }

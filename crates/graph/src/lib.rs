@@ -14,7 +14,7 @@ mod report;
 mod retry;
 mod token;
 
-pub use client::{GraphClient, GraphEndpoints, Pager};
+pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
 pub use error::{GraphError, TokenProblem};
 pub use report::{ReportFile, ReportRows};
 pub use retry::{RetryPolicy, Sleeper, TokioSleeper};

@@ -338,3 +338,64 @@ async fn mailbox_report_downloads_without_the_bearer_and_parses_by_header() {
         "the download host refuses a bearer token, so reaching it proves none was sent"
     );
 }
+
+#[tokio::test]
+async fn https_works_with_the_extra_ca_and_is_refused_without_it() {
+    let certificate = graph_sim::LoopbackCertificate::generate().unwrap();
+    let config = SimConfig {
+        seed: 3,
+        tenants: vec![TenantSpec::with_users(3)],
+        ..SimConfig::default()
+    };
+    let sim = graph_sim::start_with(config, "127.0.0.1:0".parse().unwrap(), Some(&certificate))
+        .await
+        .unwrap();
+    let t = sim.tenants()[0].clone();
+    let endpoints = GraphEndpoints {
+        login: sim.url.clone(),
+        graph: sim.url.clone(),
+        scope: "https://graph.microsoft.com/.default".into(),
+    };
+    let credentials = AppCredentials {
+        tenant: t.tenant_id.clone(),
+        client_id: t.client_id.clone(),
+        secret: ClientSecretValue::new(t.client_secret.clone()),
+    };
+    let trusting = GraphClient::trusting(
+        endpoints.clone(),
+        credentials.clone(),
+        instant_retry(3).0,
+        Some(certificate.cert_pem.as_bytes()),
+    )
+    .unwrap();
+    let users = trusting
+        .pages::<User>("v1.0/users")
+        .next_page()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(users.len(), 3);
+    // The report download goes to the second listener, over HTTPS too, still without the bearer.
+    assert!(
+        trusting
+            .download_report("reports/getMailboxUsageDetail(period='D7')")
+            .await
+            .unwrap()
+            .bytes
+            > 0
+    );
+
+    let (retry, sleeper) = instant_retry(3);
+    let plain = GraphClient::new(endpoints, credentials, retry).unwrap();
+    let err = plain.token().await.unwrap_err();
+    assert_eq!(err.code(), "tls_untrusted", "{err}");
+    assert!(err.fix().contains("--ca-cert"));
+    assert!(
+        sleeper.waits().is_empty(),
+        "an untrusted certificate is not retried"
+    );
+    assert!(matches!(
+        graph::parse_ca_bundle(b"not a certificate"),
+        Err(GraphError::BadCaCertificate(_))
+    ));
+}

@@ -30,6 +30,11 @@ struct Cli {
     )]
     db: String,
 
+    /// Also trust the CA certificates in this PEM file when talking to Microsoft (a TLS-inspecting
+    /// proxy, or `simulate --tls`).
+    #[arg(long, global = true, env = "M365SYNC_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+
     /// Log more: -v for progress details, -vv for every request.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,rustls_platform_verifier=off",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
     };
@@ -133,6 +138,16 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &cli.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            UsageError(format!(
+                "--ca-cert {}: {e}; give the path of a PEM certificate file",
+                path.display()
+            ))
+        })?;
+        sync::trust_extra_ca(pem)
+            .map_err(|e| UsageError(format!("--ca-cert {}: {e}", path.display())))?;
+    }
     match cli.command {
         Command::Connection(command) => commands::connection(&cli.db, command).await,
         Command::Sync(args) => commands::sync(&cli.db, args).await,

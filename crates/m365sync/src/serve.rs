@@ -38,6 +38,13 @@ pub struct SimulateArgs {
     /// Conceal user names in reports, as Microsoft 365 does by default.
     #[arg(long)]
     conceal_report_names: bool,
+    /// Serve HTTPS with a certificate made for loopback, as Microsoft's own client libraries
+    /// require; the certificate is written to --cert-out for clients to trust.
+    #[arg(long)]
+    tls: bool,
+    /// Where `--tls` writes the simulator's certificate (PEM).
+    #[arg(long, default_value = "m365sync-simulator.pem", requires = "tls")]
+    cert_out: std::path::PathBuf,
 }
 
 impl SimulateArgs {
@@ -61,8 +68,20 @@ impl SimulateArgs {
 }
 
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let sim = graph_sim::start(args.config(), args.listen).await?;
-    println!("{}", sim.announcement());
+    let certificate = if args.tls {
+        let certificate = graph_sim::LoopbackCertificate::generate()?;
+        certificate.write(&args.cert_out)?;
+        Some(certificate)
+    } else {
+        None
+    };
+    let sim = graph_sim::start_with(args.config(), args.listen, certificate.as_ref()).await?;
+    let mut announcement = sim.announcement();
+    if args.tls {
+        let path = std::fs::canonicalize(&args.cert_out).unwrap_or_else(|_| args.cert_out.clone());
+        announcement["ca_cert"] = serde_json::json!(path.display().to_string());
+    }
+    println!("{announcement}");
     eprintln!(
         "Simulator listening on {}; control API under {}/_sim/tenants. Press Ctrl-C to stop.",
         sim.url, sim.url

@@ -6,6 +6,18 @@ use store::Connection;
 
 use crate::Result;
 
+/// CA certificates trusted beside the system's, for every Graph client this process makes: set
+/// once at start-up from `--ca-cert` (a TLS-inspecting proxy, or the simulator over HTTPS).
+static EXTRA_CA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Trusts the PEM certificates in `pem` from now on. Checked here, so a bad file is refused at
+/// start-up rather than at the first request.
+pub fn trust_extra_ca(pem: Vec<u8>) -> Result<()> {
+    graph::parse_ca_bundle(&pem)?;
+    let _ = EXTRA_CA.set(pem);
+    Ok(())
+}
+
 pub fn graph_client(
     connection: &Connection,
     secret: &ClientSecret,
@@ -13,7 +25,7 @@ pub fn graph_client(
 ) -> Result<GraphClient> {
     let endpoints = connection.cloud.endpoints();
     let scope = endpoints.graph_scope(&connection.cloud);
-    let client = GraphClient::new(
+    let client = GraphClient::trusting(
         GraphEndpoints {
             login: endpoints.login,
             graph: endpoints.graph,
@@ -25,6 +37,7 @@ pub fn graph_client(
             secret: ClientSecretValue::new(secret.expose()),
         },
         retry,
+        EXTRA_CA.get().map(Vec::as_slice),
     )?;
     Ok(client)
 }
