@@ -18,6 +18,7 @@ pub enum Dataset {
     ServiceMessages,
     Applications,
     TermsOfUse,
+    Usage,
 }
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
@@ -25,7 +26,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 9] = [
+    pub const ALL: [Dataset; 10] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -35,6 +36,7 @@ impl Dataset {
         Self::ServiceMessages,
         Self::Applications,
         Self::TermsOfUse,
+        Self::Usage,
     ];
 
     /// What a new connection syncs when none are chosen.
@@ -56,6 +58,7 @@ impl Dataset {
             Self::ServiceMessages => "service_messages",
             Self::Applications => "applications",
             Self::TermsOfUse => "terms_of_use",
+            Self::Usage => "usage",
         }
     }
 
@@ -85,6 +88,7 @@ impl Dataset {
             Self::ServiceMessages => "ServiceMessage.Read.All",
             Self::Applications => "Application.Read.All",
             Self::TermsOfUse => "Agreement.Read.All",
+            Self::Usage => "Reports.Read.All",
         }
     }
 
@@ -95,7 +99,7 @@ impl Dataset {
                 vec!["Organization.Read.All", "Organization.ReadWrite.All"]
             }
             Self::Users => vec!["User.Read.All", "User.ReadWrite.All"],
-            Self::Mailboxes => vec!["Reports.Read.All"],
+            Self::Mailboxes | Self::Usage => vec!["Reports.Read.All"],
             Self::Domains => vec!["Domain.Read.All", "Domain.ReadWrite.All"],
             Self::ServiceHealth => vec!["ServiceHealth.Read.All"],
             Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
@@ -157,7 +161,8 @@ mod tests {
             vec![
                 "ServiceHealth.Read.All",
                 "ServiceMessage.Read.All",
-                "Agreement.Read.All"
+                "Agreement.Read.All",
+                "Reports.Read.All"
             ]
         );
         assert_eq!(Dataset::parse("Mailboxes").unwrap(), Dataset::Mailboxes);

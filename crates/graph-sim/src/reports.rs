@@ -18,10 +18,28 @@ use crate::SimState;
 use crate::api::{REPORT_ROLES, authorize, graph_error};
 use crate::catalog::SKUS;
 use crate::people::{SimUser, hash3, mix};
-use crate::state::{ReportKind, civil_date, lock};
+use crate::state::{Report, ReportKind, civil_date, lock};
 
 const DOWNLOAD_LIFETIME: Duration = Duration::from_secs(300);
 const ROWS_PER_CHUNK: usize = 2_000;
+
+const ACTIVE_USER_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Has Exchange License,Has OneDrive License,Has SharePoint License,Has Skype For Business License,Has Yammer License,Has Teams License,Exchange Last Activity Date,OneDrive Last Activity Date,SharePoint Last Activity Date,Skype For Business Last Activity Date,Yammer Last Activity Date,Teams Last Activity Date,Exchange License Assign Date,OneDrive License Assign Date,SharePoint License Assign Date,Skype For Business License Assign Date,Yammer License Assign Date,Teams License Assign Date,Assigned Products";
+const APP_USER_HEADER: &str = "Report Refresh Date,User Principal Name,Last Activation Date,Last Activity Date,Report Period,Windows,Mac,Mobile,Web,Outlook,Word,Excel,PowerPoint,OneNote,Teams";
+const EMAIL_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Send Count,Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,Assigned Products,Report Period";
+
+/// How the active-user report names a SKU in its `Assigned Products` column.
+fn product_label(part_number: &str) -> &'static str {
+    match part_number {
+        "SPE_E3" => "MICROSOFT 365 E3",
+        "ENTERPRISEPACK" => "OFFICE 365 E3",
+        "O365_BUSINESS_PREMIUM" => "MICROSOFT 365 BUSINESS STANDARD",
+        "SPB" => "MICROSOFT 365 BUSINESS PREMIUM",
+        "EXCHANGESTANDARD" => "EXCHANGE ONLINE (PLAN 1)",
+        "POWER_BI_STANDARD" => "POWER BI (FREE)",
+        "FLOW_FREE" => "MICROSOFT POWER AUTOMATE FREE",
+        _ => "MICROSOFT TEAMS PREMIUM",
+    }
+}
 
 const MAILBOX_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Created Date,Last Activity Date,Item Count,Storage Used (Byte),Issue Warning Quota (Byte),Prohibit Send Quota (Byte),Prohibit Send/Receive Quota (Byte),Deleted Item Count,Deleted Item Size (Byte),Deleted Item Quota (Byte),Has Archive,Report Period";
 
@@ -77,22 +95,32 @@ pub(crate) async fn report(
 fn parse_function(function: &str) -> Option<Result<ReportKind, String>> {
     let (name, args) = function.split_once('(')?;
     let args = args.strip_suffix(')')?;
-    if name != "getMailboxUsageDetail" {
-        return None;
-    }
+    let report = match name {
+        "getMailboxUsageDetail" => Report::MailboxUsage,
+        "getOffice365ActiveUserDetail" => Report::ActiveUser,
+        "getM365AppUserDetail" => Report::AppUser,
+        "getEmailActivityUserDetail" => Report::EmailActivity,
+        _ => return None,
+    };
     let period = args
         .strip_prefix("period=")
         .map(|p| p.trim_matches('\''))
         .unwrap_or_default();
-    Some(match period {
-        "D7" => Ok(ReportKind::MailboxUsage { period_days: 7 }),
-        "D30" => Ok(ReportKind::MailboxUsage { period_days: 30 }),
-        "D90" => Ok(ReportKind::MailboxUsage { period_days: 90 }),
-        "D180" => Ok(ReportKind::MailboxUsage { period_days: 180 }),
-        other => Err(format!(
-            "Invalid value '{other}' for period. Allowed values are D7, D30, D90 and D180."
-        )),
-    })
+    let period_days = match period {
+        "D7" => 7,
+        "D30" => 30,
+        "D90" => 90,
+        "D180" => 180,
+        other => {
+            return Some(Err(format!(
+                "Invalid value '{other}' for period. Allowed values are D7, D30, D90 and D180."
+            )));
+        }
+    };
+    Some(Ok(ReportKind {
+        report,
+        period_days,
+    }))
 }
 
 pub(crate) fn download_router(state: Arc<SimState>) -> Router {
@@ -121,12 +149,12 @@ async fn download(
         return (StatusCode::NOT_FOUND, "The download link has expired.").into_response();
     }
     state.count(|s| s.downloads += 1);
-    let ReportKind::MailboxUsage { period_days } = kind;
     let rows = MailboxRows {
         state: state.clone(),
         tenant_position,
         next: 0,
-        period_days,
+        period_days: kind.period_days,
+        report: kind.report,
         header_sent: false,
     };
     let body = Body::from_stream(stream::unfold(rows, |mut rows| async move {
@@ -148,6 +176,7 @@ struct MailboxRows {
     tenant_position: usize,
     next: u64,
     period_days: u32,
+    report: Report,
     header_sent: bool,
 }
 
@@ -159,7 +188,12 @@ impl MailboxRows {
             self.header_sent = true;
             // Microsoft's CSV files begin with a byte-order mark and end lines with CRLF.
             out.push('\u{feff}');
-            out.push_str(MAILBOX_HEADER);
+            out.push_str(match self.report {
+                Report::MailboxUsage => MAILBOX_HEADER,
+                Report::ActiveUser => ACTIVE_USER_HEADER,
+                Report::AppUser => APP_USER_HEADER,
+                Report::EmailActivity => EMAIL_HEADER,
+            });
             out.push_str("\r\n");
         }
         let end = tenant.index_space();
@@ -170,6 +204,12 @@ impl MailboxRows {
         let (users, next) = tenant.users_from(self.next, ROWS_PER_CHUNK);
         let first = self.next;
         self.next = next.unwrap_or(end);
+        if self.report != Report::MailboxUsage {
+            for user in &users {
+                self.push_usage_row(&mut out, user, concealed);
+            }
+            return Some(out);
+        }
         for user in users.iter().filter(|u| u.has_mailbox) {
             self.push_row(&mut out, user, concealed);
         }
@@ -180,6 +220,102 @@ impl MailboxRows {
             }
         }
         Some(out)
+    }
+
+    /// A row of one of the usage reports, for a licensed user (the reports list who holds a
+    /// licence or had a mailbox in the period).
+    fn push_usage_row(&self, out: &mut String, user: &SimUser, concealed: bool) {
+        if user.licenses.is_empty() && !user.has_mailbox {
+            return;
+        }
+        let r = hash3(0x05a6e, user.id.as_u128() as u64, 0);
+        let day = self.state.report_day;
+        let date = |salt: u64, idle: bool| {
+            if idle {
+                String::new()
+            } else {
+                civil_date(day - (mix(r ^ salt) % 28) as i64)
+            }
+        };
+        let yes = |salt: u64| {
+            if mix(r ^ salt).is_multiple_of(3) {
+                "No"
+            } else {
+                "Yes"
+            }
+        };
+        let (upn, name) = names(&user.upn.to_lowercase(), &user.display_name, concealed);
+        let refresh = civil_date(day);
+        let idle = r.is_multiple_of(13);
+        let line = match self.report {
+            Report::ActiveUser => {
+                let products: Vec<&str> = user
+                    .licenses
+                    .iter()
+                    .map(|(sku, _)| product_label(SKUS[*sku].part_number))
+                    .collect();
+                let has = |service: &str| {
+                    if user.licenses.iter().any(|(sku, _)| {
+                        SKUS[*sku].plans.iter().any(|p| p.name.starts_with(service))
+                    }) {
+                        "True"
+                    } else {
+                        "False"
+                    }
+                };
+                format!(
+                    "{refresh},{},{},False,,{},{},{},False,False,{},{},{},{},,,{},,,,,,,{}",
+                    csv_field(&upn),
+                    csv_field(&name),
+                    has("EXCHANGE"),
+                    has("SHAREPOINT"),
+                    has("SHAREPOINT"),
+                    has("TEAMS"),
+                    date(1, idle || !user.has_mailbox),
+                    date(2, idle),
+                    date(3, idle),
+                    date(4, idle),
+                    csv_field(&products.join("+")),
+                )
+            }
+            Report::AppUser => format!(
+                "{refresh},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&upn),
+                date(5, false),
+                date(6, idle),
+                self.period_days,
+                yes(7),
+                yes(8),
+                yes(9),
+                yes(10),
+                yes(11),
+                yes(12),
+                yes(13),
+                yes(14),
+                yes(15),
+                yes(16),
+            ),
+            Report::EmailActivity => {
+                if !user.has_mailbox {
+                    return;
+                }
+                format!(
+                    "{refresh},{},{},False,,{},{},{},{},{},{},,{}",
+                    csv_field(&upn),
+                    csv_field(&name),
+                    date(17, idle),
+                    mix(r ^ 18) % 300,
+                    mix(r ^ 19) % 900,
+                    mix(r ^ 20) % 800,
+                    mix(r ^ 21) % 20,
+                    mix(r ^ 22) % 40,
+                    self.period_days,
+                )
+            }
+            Report::MailboxUsage => return,
+        };
+        out.push_str(&line);
+        out.push_str("\r\n");
     }
 
     fn push_row(&self, out: &mut String, user: &SimUser, concealed: bool) {
@@ -266,7 +402,10 @@ mod tests {
     fn report_functions_and_periods() {
         assert!(matches!(
             parse_function("getMailboxUsageDetail(period='D30')"),
-            Some(Ok(ReportKind::MailboxUsage { period_days: 30 }))
+            Some(Ok(ReportKind {
+                report: Report::MailboxUsage,
+                period_days: 30
+            }))
         ));
         assert!(matches!(
             parse_function("getMailboxUsageDetail(period='D8')"),

@@ -117,8 +117,17 @@ pub struct SimState {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum ReportKind {
-    MailboxUsage { period_days: u32 },
+pub(crate) struct ReportKind {
+    pub report: Report,
+    pub period_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    MailboxUsage,
+    ActiveUser,
+    AppUser,
+    EmailActivity,
 }
 
 fn secret_value(h: u64) -> String {

@@ -412,3 +412,95 @@ pub struct Agreement {
     #[serde(default)]
     pub user_reaccept_required_frequency: Option<String>,
 }
+
+/// One row of `getOffice365ActiveUserDetail`: licences held and last activity per workload.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ActiveUserRow {
+    #[serde(rename = "User Principal Name")]
+    pub user_principal_name: Option<String>,
+    #[serde(rename = "Display Name")]
+    pub display_name: Option<String>,
+    #[serde(rename = "Is Deleted", deserialize_with = "report_bool")]
+    pub is_deleted: Option<bool>,
+    #[serde(rename = "Has Exchange License", deserialize_with = "report_bool")]
+    pub has_exchange_license: Option<bool>,
+    #[serde(rename = "Has OneDrive License", deserialize_with = "report_bool")]
+    pub has_onedrive_license: Option<bool>,
+    #[serde(rename = "Has SharePoint License", deserialize_with = "report_bool")]
+    pub has_sharepoint_license: Option<bool>,
+    #[serde(rename = "Has Teams License", deserialize_with = "report_bool")]
+    pub has_teams_license: Option<bool>,
+    #[serde(rename = "Exchange Last Activity Date")]
+    pub exchange_last_activity: Option<String>,
+    #[serde(rename = "OneDrive Last Activity Date")]
+    pub onedrive_last_activity: Option<String>,
+    #[serde(rename = "SharePoint Last Activity Date")]
+    pub sharepoint_last_activity: Option<String>,
+    #[serde(rename = "Teams Last Activity Date")]
+    pub teams_last_activity: Option<String>,
+    #[serde(rename = "Yammer Last Activity Date")]
+    pub yammer_last_activity: Option<String>,
+    #[serde(rename = "Skype For Business Last Activity Date")]
+    pub skype_last_activity: Option<String>,
+    /// Product names joined by `+`.
+    #[serde(rename = "Assigned Products")]
+    pub assigned_products: Option<String>,
+}
+
+/// One row of `getM365AppUserDetail`: which Microsoft 365 apps, on which platforms.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AppUserRow {
+    #[serde(rename = "User Principal Name")]
+    pub user_principal_name: Option<String>,
+    #[serde(rename = "Last Activation Date")]
+    pub last_activation_date: Option<String>,
+    #[serde(rename = "Last Activity Date")]
+    pub last_activity_date: Option<String>,
+    #[serde(rename = "Windows", deserialize_with = "report_bool")]
+    pub windows: Option<bool>,
+    #[serde(rename = "Mac", deserialize_with = "report_bool")]
+    pub mac: Option<bool>,
+    #[serde(rename = "Mobile", deserialize_with = "report_bool")]
+    pub mobile: Option<bool>,
+    #[serde(rename = "Web", deserialize_with = "report_bool")]
+    pub web: Option<bool>,
+    #[serde(rename = "Outlook", deserialize_with = "report_bool")]
+    pub outlook: Option<bool>,
+    #[serde(rename = "Word", deserialize_with = "report_bool")]
+    pub word: Option<bool>,
+    #[serde(rename = "Excel", deserialize_with = "report_bool")]
+    pub excel: Option<bool>,
+    #[serde(rename = "PowerPoint", deserialize_with = "report_bool")]
+    pub powerpoint: Option<bool>,
+    #[serde(rename = "OneNote", deserialize_with = "report_bool")]
+    pub onenote: Option<bool>,
+    #[serde(rename = "Teams", deserialize_with = "report_bool")]
+    pub teams: Option<bool>,
+}
+
+/// One row of `getEmailActivityUserDetail`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailActivityRow {
+    #[serde(rename = "User Principal Name")]
+    pub user_principal_name: Option<String>,
+    #[serde(rename = "Is Deleted", deserialize_with = "report_bool")]
+    pub is_deleted: Option<bool>,
+    #[serde(rename = "Last Activity Date")]
+    pub last_activity_date: Option<String>,
+    #[serde(rename = "Send Count", deserialize_with = "report_number")]
+    pub send_count: Option<i64>,
+    #[serde(rename = "Receive Count", deserialize_with = "report_number")]
+    pub receive_count: Option<i64>,
+    #[serde(rename = "Read Count", deserialize_with = "report_number")]
+    pub read_count: Option<i64>,
+    #[serde(rename = "Meeting Created Count", deserialize_with = "report_number")]
+    pub meeting_created_count: Option<i64>,
+    #[serde(
+        rename = "Meeting Interacted Count",
+        deserialize_with = "report_number"
+    )]
+    pub meeting_interacted_count: Option<i64>,
+}

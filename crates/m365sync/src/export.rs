@@ -19,6 +19,7 @@ pub enum What {
     ServiceMessages,
     Applications,
     TermsOfUse,
+    Usage,
 }
 
 impl What {
@@ -31,6 +32,7 @@ impl What {
             Self::ServiceMessages => Some(Dataset::ServiceMessages),
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
+            Self::Usage => Some(Dataset::Usage),
             Self::Contacts | Self::Organizations | Self::Licenses => None,
         }
     }
@@ -75,6 +77,7 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
         "licenses": c.licenses,
         "license_names": c.license_names,
         "products": c.products,
+        "usage": c.usage,
         "mailbox": c.mailbox.as_ref().map(|m| json!({
             "storage_used_bytes": m.storage_used_bytes,
             "item_count": m.item_count,
@@ -212,7 +215,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::ServiceHealth
         | What::ServiceMessages
         | What::Applications
-        | What::TermsOfUse => {}
+        | What::TermsOfUse
+        | What::Usage => {}
         What::Contacts => {
             let filter = ContactFilter {
                 tenant_id,

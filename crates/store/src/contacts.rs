@@ -55,6 +55,9 @@ pub struct ContactRow {
     /// Service plans the user can use: every plan of their licences, less those switched off.
     pub products: Vec<String>,
     pub mailbox: Option<MailboxSummary>,
+    /// What the usage reports say of this user, by report (`activity`, `apps`, `email`); empty
+    /// when the usage dataset is not synced.
+    pub usage: serde_json::Map<String, serde_json::Value>,
     pub archived: bool,
 }
 
@@ -87,6 +90,7 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
         license_names: Vec::new(),
         products: Vec::new(),
         mailbox: None,
+        usage: serde_json::Map::new(),
         archived: row.flag("archived")?.unwrap_or(false),
     })
 }
@@ -358,7 +362,17 @@ impl Store {
         };
         let licenses = contact_licenses(&self.pool, low, high).await?;
         let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
+        let usage = contact_usage(&self.pool, &contacts).await?;
         for contact in &mut contacts {
+            if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
+                for (report, document) in usage
+                    .get(&(tenant.clone(), upn.to_lowercase()))
+                    .into_iter()
+                    .flatten()
+                {
+                    contact.usage.insert(report.clone(), document.clone());
+                }
+            }
             if let Some(held) = licenses.get(&contact.id) {
                 contact.licenses = held.iter().map(|h| h.part_number.clone()).collect();
                 contact.license_names = held.iter().map(|h| h.name.clone()).collect();
@@ -615,6 +629,51 @@ async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i6
         }
         Ok(map)
     })
+}
+
+type UsageByUser = HashMap<(String, String), Vec<(String, serde_json::Value)>>;
+
+/// The usage report items of a page of contacts, by (tenant, UPN).
+async fn contact_usage(pool: &Pool, contacts: &[ContactRow]) -> Result<UsageByUser> {
+    let mut by_tenant: HashMap<&str, Vec<String>> = HashMap::new();
+    for contact in contacts {
+        if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
+            let upn = upn.to_lowercase();
+            by_tenant
+                .entry(tenant)
+                .or_default()
+                .extend(["activity", "apps", "email"].map(|r| format!("{r}:{upn}")));
+        }
+    }
+    let mut found = UsageByUser::new();
+    for (tenant, keys) in by_tenant {
+        let items: Vec<(String, String)> = on_pool!(pool, |p| {
+            let rows = fetch_in!(
+                p,
+                "SELECT dataset, item_key, document FROM inventory",
+                "item_key",
+                tenant,
+                &keys
+            )
+            .doing("reading usage")?;
+            rows.iter()
+                .filter(|r| r.text("dataset").ok().flatten().as_deref() == Some("usage"))
+                .map(|r| Ok((r.text_req("item_key")?, r.text_req("document")?)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (key, document) in items {
+            let Some((report, upn)) = key.split_once(':') else {
+                continue;
+            };
+            let document = serde_json::from_str(&document)
+                .map_err(|e| StoreError::Corrupt(format!("usage document: {e}")))?;
+            found
+                .entry((tenant.to_string(), upn.to_string()))
+                .or_default()
+                .push((report.to_string(), document));
+        }
+    }
+    Ok(found)
 }
 
 async fn contact_mailboxes(

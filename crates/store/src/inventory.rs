@@ -6,7 +6,7 @@ use domain::records::fingerprint;
 use domain::{Dataset, InventoryItem, TenantId};
 use serde::Serialize;
 
-use crate::backend::{Columns, on_pool, on_tx};
+use crate::backend::{Columns, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{StepCounts, Store, now_millis};
 
@@ -39,13 +39,18 @@ impl Store {
         let mut tx = self.begin().await?;
         tx.lock_tenant(&tenant).await?;
         let existing: HashMap<String, (String, bool)> = on_tx!(&mut tx, |c| {
-            let rows = sqlx::query("SELECT item_key, fingerprint, archived FROM inventory WHERE tenant_id = $1 AND dataset = $2")
-                .bind(&tenant)
-                .bind(dataset.name())
-                .fetch_all(c)
-                .await
-                .doing("reading an inventory")?;
+            // Only this batch's keys: a large inventory (usage of every user) is written in many
+            // batches, and each must cost what it holds, not what the dataset holds.
+            let rows = fetch_in!(
+                c,
+                "SELECT dataset, item_key, fingerprint, archived FROM inventory",
+                "item_key",
+                tenant,
+                items.iter().map(|i| &i.key)
+            )
+            .doing("reading an inventory")?;
             rows.iter()
+                .filter(|r| r.text("dataset").ok().flatten().as_deref() == Some(dataset.name()))
                 .map(|r| {
                     Ok((
                         r.text_req("item_key")?,

@@ -37,6 +37,7 @@ fn probe_path(dataset: Dataset) -> &'static str {
         Dataset::ServiceMessages => "v1.0/admin/serviceAnnouncement/messages",
         Dataset::Applications => "v1.0/applications?$top=1&$select=id",
         Dataset::TermsOfUse => "v1.0/identityGovernance/termsOfUse/agreements",
+        Dataset::Usage => "v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
     }
 }
 

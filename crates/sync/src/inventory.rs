@@ -267,3 +267,93 @@ mod tests {
         assert!(warnings[2].message.contains("certificate 'cert'"));
     }
 }
+
+/// The usage reports' rows, keyed `<report>:<upn>` so that each user has one item per report.
+pub mod usage {
+    use domain::InventoryItem;
+    use domain::ids::is_concealed_name;
+    use graph::models::{ActiveUserRow, AppUserRow, EmailActivityRow};
+    use serde_json::json;
+
+    /// Why a row was not kept.
+    pub enum Skip {
+        Concealed,
+        NoName,
+    }
+
+    fn upn(raw: &Option<String>) -> Result<String, Skip> {
+        let raw = raw.as_deref().map(str::trim).unwrap_or_default();
+        if is_concealed_name(raw) {
+            return Err(Skip::Concealed);
+        }
+        if !raw.contains('@') {
+            return Err(Skip::NoName);
+        }
+        Ok(raw.to_lowercase())
+    }
+
+    fn item(kind: &str, upn: String, document: serde_json::Value) -> InventoryItem {
+        InventoryItem {
+            key: format!("{kind}:{upn}"),
+            name: upn,
+            document,
+        }
+    }
+
+    pub fn activity(row: &ActiveUserRow) -> Result<InventoryItem, Skip> {
+        let upn = upn(&row.user_principal_name)?;
+        let mut products: Vec<&str> = row
+            .assigned_products
+            .as_deref()
+            .unwrap_or_default()
+            .split('+')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        products.sort_unstable();
+        Ok(item(
+            "activity",
+            upn.clone(),
+            json!({
+                "kind": "activity", "user_principal_name": upn, "is_deleted": row.is_deleted,
+                "last_activity": {
+                    "exchange": row.exchange_last_activity, "onedrive": row.onedrive_last_activity,
+                    "sharepoint": row.sharepoint_last_activity, "teams": row.teams_last_activity,
+                    "yammer": row.yammer_last_activity, "skype_for_business": row.skype_last_activity,
+                },
+                "has_license": {
+                    "exchange": row.has_exchange_license, "onedrive": row.has_onedrive_license,
+                    "sharepoint": row.has_sharepoint_license, "teams": row.has_teams_license,
+                },
+                "assigned_products": products,
+            }),
+        ))
+    }
+
+    pub fn apps(row: &AppUserRow) -> Result<InventoryItem, Skip> {
+        let upn = upn(&row.user_principal_name)?;
+        Ok(item(
+            "apps",
+            upn.clone(),
+            json!({
+                "kind": "apps", "user_principal_name": upn,
+                "last_activation": row.last_activation_date, "last_activity": row.last_activity_date,
+                "platforms": { "windows": row.windows, "mac": row.mac, "mobile": row.mobile, "web": row.web },
+                "apps": { "outlook": row.outlook, "word": row.word, "excel": row.excel, "powerpoint": row.powerpoint, "onenote": row.onenote, "teams": row.teams },
+            }),
+        ))
+    }
+
+    pub fn email(row: &EmailActivityRow) -> Result<InventoryItem, Skip> {
+        let upn = upn(&row.user_principal_name)?;
+        Ok(item(
+            "email",
+            upn.clone(),
+            json!({
+                "kind": "email", "user_principal_name": upn, "is_deleted": row.is_deleted, "last_activity": row.last_activity_date,
+                "send_count": row.send_count, "receive_count": row.receive_count, "read_count": row.read_count,
+                "meeting_created_count": row.meeting_created_count, "meeting_interacted_count": row.meeting_interacted_count,
+            }),
+        ))
+    }
+}

@@ -763,3 +763,54 @@ mod delta {
         );
     }
 }
+
+#[tokio::test]
+async fn usage_reports_attach_to_contacts_and_respect_concealment() {
+    let app = TestApp::with_users(80).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    let usage = first.step(Dataset::Usage).unwrap();
+    assert_eq!(usage.status, StepStatus::Succeeded, "{usage:?}");
+    assert!(usage.counts.created > 100, "{usage:?}");
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let licensed = contacts
+        .iter()
+        .find(|c| !c.licenses.is_empty() && c.mailbox.is_some())
+        .unwrap();
+    assert_eq!(licensed.usage["activity"]["kind"], "activity");
+    assert!(licensed.usage["apps"]["platforms"].get("windows").is_some());
+    assert!(licensed.usage["email"]["send_count"].is_number());
+    let guest = contacts
+        .iter()
+        .find(|c| c.user_type.as_deref() == Some("Guest"))
+        .unwrap();
+    assert!(
+        guest.usage.is_empty(),
+        "unlicensed guests are in no usage report"
+    );
+    let again = app.sync("contoso").await;
+    assert_eq!(again.step(Dataset::Usage).unwrap().counts.writes(), 0);
+
+    // Concealment on: nothing new is attached, nothing is archived, and the run says why.
+    app.sim.state.set_concealed(&app.tenant_key(0), true);
+    let concealed = app.sync("contoso").await;
+    let step = concealed.step(Dataset::Usage).unwrap();
+    assert_eq!(step.status, StepStatus::Skipped);
+    assert_eq!(step.counts.writes(), 0);
+    assert!(
+        concealed
+            .warnings
+            .iter()
+            .filter(|w| w.code == "report_names_concealed")
+            .count()
+            >= 2,
+        "mailboxes and usage both warn"
+    );
+}
