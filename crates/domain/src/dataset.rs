@@ -19,6 +19,8 @@ pub enum Dataset {
     Applications,
     TermsOfUse,
     Usage,
+    Groups,
+    DirectoryRoles,
 }
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
@@ -26,7 +28,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 10] = [
+    pub const ALL: [Dataset; 12] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -37,6 +39,8 @@ impl Dataset {
         Self::Applications,
         Self::TermsOfUse,
         Self::Usage,
+        Self::Groups,
+        Self::DirectoryRoles,
     ];
 
     /// What a new connection syncs when none are chosen.
@@ -59,6 +63,8 @@ impl Dataset {
             Self::Applications => "applications",
             Self::TermsOfUse => "terms_of_use",
             Self::Usage => "usage",
+            Self::Groups => "groups",
+            Self::DirectoryRoles => "directory_roles",
         }
     }
 
@@ -89,6 +95,8 @@ impl Dataset {
             Self::Applications => "Application.Read.All",
             Self::TermsOfUse => "Agreement.Read.All",
             Self::Usage => "Reports.Read.All",
+            Self::Groups => "GroupMember.Read.All",
+            Self::DirectoryRoles => "RoleManagement.Read.Directory",
         }
     }
 
@@ -105,10 +113,25 @@ impl Dataset {
             Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
             Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
             Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
+            Self::Groups => vec![
+                "GroupMember.Read.All",
+                "Group.Read.All",
+                "Group.ReadWrite.All",
+            ],
+            Self::DirectoryRoles => vec![
+                "RoleManagement.Read.Directory",
+                "RoleManagement.ReadWrite.Directory",
+            ],
         };
         if matches!(
             self,
-            Self::Organization | Self::Licenses | Self::Users | Self::Domains | Self::Applications
+            Self::Groups
+                | Self::DirectoryRoles
+                | Self::Organization
+                | Self::Licenses
+                | Self::Users
+                | Self::Domains
+                | Self::Applications
         ) {
             accepted.extend(DIRECTORY);
         }

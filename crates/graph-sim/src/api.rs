@@ -106,6 +106,13 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))
         .route("/v1.0/domains", get(inventory::domains))
+        .route("/v1.0/groups", get(inventory::groups))
+        .route("/v1.0/groups/{id}/members", get(inventory::group_members))
+        .route("/v1.0/directoryRoles", get(inventory::directory_roles))
+        .route(
+            "/v1.0/directoryRoles/{id}/members",
+            get(inventory::role_members),
+        )
         .route(
             "/v1.0/admin/serviceAnnouncement/healthOverviews",
             get(inventory::health_overviews),

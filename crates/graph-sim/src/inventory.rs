@@ -447,3 +447,250 @@ pub(crate) async fn agreements(
         None,
     )
 }
+
+pub(crate) const GROUPS: Resource = Resource {
+    roles: &[
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        DIRECTORY[0],
+        DIRECTORY[1],
+    ],
+    options: &["$select", "$top"],
+    fields: &[
+        "id",
+        "displayName",
+        "description",
+        "mail",
+        "mailEnabled",
+        "mailNickname",
+        "securityEnabled",
+        "groupTypes",
+        "visibility",
+        "createdDateTime",
+    ],
+    type_name: "group",
+};
+pub(crate) const GROUP_MEMBERS: Resource = Resource {
+    roles: GROUPS.roles,
+    options: &["$select", "$top", "$skiptoken"],
+    fields: &["id", "displayName", "userPrincipalName", "mail"],
+    type_name: "directoryObject",
+};
+pub(crate) const ROLES: Resource = Resource {
+    roles: &[
+        "RoleManagement.Read.Directory",
+        "RoleManagement.ReadWrite.Directory",
+        DIRECTORY[0],
+        DIRECTORY[1],
+    ],
+    options: &["$select"],
+    fields: &["id", "displayName", "description", "roleTemplateId"],
+    type_name: "directoryRole",
+};
+
+/// The tenant's groups: (name, kind, who is in it).
+const GROUP_DEFS: &[(&str, &str)] = &[
+    ("All Staff", "unified"),
+    ("Finance", "security"),
+    ("Sales Team", "unified"),
+    ("VPN Users", "security"),
+    ("External Guests", "security"),
+    ("Board", "distribution"),
+];
+
+fn group_has(group: usize, user: &crate::people::SimUser) -> bool {
+    let member = user.user_type == "Member";
+    match group {
+        0 => member && user.account_enabled,
+        1 => member && user.department.as_deref() == Some("Finance"),
+        2 => member && user.department.as_deref() == Some("Sales"),
+        3 => member && user.index % 4 == 1,
+        4 => !member,
+        _ => member && user.index < 5,
+    }
+}
+
+fn group_id(tenant: &Tenant, group: usize) -> String {
+    guid(
+        hash3(tenant.index, group as u64, 0x6e0),
+        hash3(tenant.index, group as u64, 0x6e1),
+    )
+    .to_string()
+}
+
+pub(crate) async fn groups(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, GROUPS);
+    let items = GROUP_DEFS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, kind))| {
+            let nickname = crate::people::ascii_alias(name);
+            json!({
+                "id": group_id(tenant, i), "displayName": name, "description": format!("{name} of {}", tenant.display_name),
+                "mail": if *kind == "security" { Value::Null } else { json!(format!("{nickname}@{}", tenant.custom_domain)) },
+                "mailEnabled": *kind != "security", "mailNickname": nickname, "securityEnabled": *kind == "security",
+                "groupTypes": if *kind == "unified" { json!(["Unified"]) } else { json!([]) },
+                "visibility": if *kind == "unified" { json!("Private") } else { Value::Null },
+                "createdDateTime": day(&state, -500 + i as i64),
+            })
+        })
+        .collect();
+    listing(&state, &headers, "groups", fields.as_deref(), items, None)
+}
+
+fn member_json(user: &crate::people::SimUser) -> Value {
+    json!({ "@odata.type": "#microsoft.graph.user", "id": user.id.to_string(), "displayName": user.display_name, "userPrincipalName": user.upn, "mail": user.mail })
+}
+
+/// A group's members, paged over the tenant's users: a page may hold few or none and still
+/// lead on, as Graph's may.
+pub(crate) async fn group_members(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = opened!(state, headers, raw, GROUP_MEMBERS);
+    let Some(group) =
+        (0..GROUP_DEFS.len()).find(|g| group_id(tenant, *g) == id.to_ascii_lowercase())
+    else {
+        return graph_error(
+            &state,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    let top = param(&pairs, "$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 999);
+    let start = param(&pairs, "$skiptoken")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (users, next) = tenant.users_from(start, top);
+    let mut items: Vec<Value> = users
+        .iter()
+        .filter(|u| group_has(group, u))
+        .map(member_json)
+        .collect();
+    if let Some(f) = fields.as_deref() {
+        items = items
+            .into_iter()
+            .map(|i| {
+                let kind = i["@odata.type"].clone();
+                let mut projected = project(i, f);
+                projected["@odata.type"] = kind;
+                projected
+            })
+            .collect();
+    }
+    let next = next.map(|n| {
+        format!(
+            "{}/v1.0/groups/{id}/members?$top={top}&$skiptoken={n}",
+            state.base_url
+        )
+    });
+    let body =
+        json!({ "@odata.context": context(&state, "directoryObjects", None), "value": items });
+    let mut body = body;
+    if let Some(next) = next {
+        body["@odata.nextLink"] = json!(next);
+    }
+    graph_ok(&state, &headers, body.to_string())
+}
+
+/// Activated roles, with (template id, name, description, member indexes).
+const ROLE_DEFS: &[(&str, &str, &str, &[u64])] = &[
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+        "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities.",
+        &[0, 1],
+    ),
+    (
+        "fe930be7-5e62-47db-91af-98c3a49a38b1",
+        "User Administrator",
+        "Can manage all aspects of users and groups, including resetting passwords for limited admins.",
+        &[2],
+    ),
+    (
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "Exchange Administrator",
+        "Can manage all aspects of the Exchange product.",
+        &[3],
+    ),
+    (
+        "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+        "Global Reader",
+        "Can read everything that a Global Administrator can, but not update anything.",
+        &[],
+    ),
+];
+
+fn role_id(tenant: &Tenant, role: usize) -> String {
+    guid(
+        hash3(tenant.index, role as u64, 0x801e),
+        hash3(tenant.index, role as u64, 0x801f),
+    )
+    .to_string()
+}
+
+pub(crate) async fn directory_roles(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, ROLES);
+    let items = ROLE_DEFS
+        .iter()
+        .enumerate()
+        .map(|(i, (template, name, description, _))| {
+            json!({ "id": role_id(tenant, i), "deletedDateTime": null, "description": description, "displayName": name, "roleTemplateId": template })
+        })
+        .collect();
+    listing(
+        &state,
+        &headers,
+        "directoryRoles",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
+pub(crate) async fn role_members(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, _): Opened = opened!(state, headers, raw, ROLES);
+    let Some(role) = (0..ROLE_DEFS.len()).find(|r| role_id(tenant, *r) == id.to_ascii_lowercase())
+    else {
+        return graph_error(
+            &state,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    let items = ROLE_DEFS[role]
+        .3
+        .iter()
+        .filter_map(|i| tenant.user(*i))
+        .map(|u| member_json(&u))
+        .collect();
+    listing(&state, &headers, "directoryObjects", None, items, None)
+}

@@ -46,6 +46,8 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "ServiceMessage.Read.All",
     "Application.Read.All",
     "Agreement.Read.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
 ];
 
 #[derive(Debug, Clone)]

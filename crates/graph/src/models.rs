@@ -504,3 +504,54 @@ pub struct EmailActivityRow {
     )]
     pub meeting_interacted_count: Option<i64>,
 }
+
+pub const GROUP_SELECT: &str = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,visibility,createdDateTime";
+
+/// `/groups`: security groups, Microsoft 365 groups and distribution lists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub mail_enabled: Option<bool>,
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub group_types: Vec<String>,
+    #[serde(default)]
+    pub visibility: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+}
+
+/// `/directoryRoles`: the activated directory roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryRole {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub role_template_id: Option<String>,
+}
+
+/// A member of a group or role: a user, group, device or service principal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+}

@@ -20,6 +20,8 @@ pub enum What {
     Applications,
     TermsOfUse,
     Usage,
+    Groups,
+    DirectoryRoles,
 }
 
 impl What {
@@ -33,6 +35,8 @@ impl What {
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
             Self::Usage => Some(Dataset::Usage),
+            Self::Groups => Some(Dataset::Groups),
+            Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::Contacts | Self::Organizations | Self::Licenses => None,
         }
     }
@@ -216,7 +220,9 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::ServiceMessages
         | What::Applications
         | What::TermsOfUse
-        | What::Usage => {}
+        | What::Usage
+        | What::Groups
+        | What::DirectoryRoles => {}
         What::Contacts => {
             let filter = ContactFilter {
                 tenant_id,

@@ -357,3 +357,56 @@ pub mod usage {
         ))
     }
 }
+
+fn members_json(members: &[graph::models::DirectoryObject]) -> Vec<Value> {
+    let mut list: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            let kind = m.odata_type.as_deref().map(|t| t.trim_start_matches("#microsoft.graph.").to_string());
+            json!({ "id": m.id, "type": kind, "display_name": m.display_name, "user_principal_name": m.user_principal_name })
+        })
+        .collect();
+    list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    list
+}
+
+pub fn group_item(
+    g: &graph::models::Group,
+    members: &[graph::models::DirectoryObject],
+) -> InventoryItem {
+    let mut types = g.group_types.clone();
+    types.sort();
+    // Microsoft 365 groups carry "Unified"; mail-enabled security and distribution lists do not.
+    let kind = if types.iter().any(|t| t == "Unified") {
+        "microsoft365"
+    } else if g.security_enabled == Some(true) && g.mail_enabled == Some(true) {
+        "mail_enabled_security"
+    } else if g.security_enabled == Some(true) {
+        "security"
+    } else {
+        "distribution"
+    };
+    InventoryItem {
+        key: g.id.clone(),
+        name: name_or_key(&g.display_name, &g.id),
+        document: json!({
+            "id": g.id, "display_name": g.display_name, "description": g.description, "mail": g.mail,
+            "kind": kind, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
+            "member_count": members.len(), "members": members_json(members),
+        }),
+    }
+}
+
+pub fn directory_role_item(
+    r: &graph::models::DirectoryRole,
+    members: &[graph::models::DirectoryObject],
+) -> InventoryItem {
+    InventoryItem {
+        key: r.id.clone(),
+        name: name_or_key(&r.display_name, &r.id),
+        document: json!({
+            "id": r.id, "display_name": r.display_name, "description": r.description, "role_template_id": r.role_template_id,
+            "member_count": members.len(), "members": members_json(members),
+        }),
+    }
+}

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use domain::{Dataset, InventoryItem, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
-    APPLICATION_SELECT, Agreement, Application, Domain, MailboxUsageRow, ORGANIZATION_SELECT,
-    Organization, SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue, ServiceUpdateMessage,
-    SubscribedSku, USER_SELECT, User,
+    APPLICATION_SELECT, Agreement, Application, DirectoryObject, DirectoryRole, Domain,
+    GROUP_SELECT, Group, MailboxUsageRow, ORGANIZATION_SELECT, Organization, SUBSCRIBED_SKU_SELECT,
+    ServiceHealth, ServiceHealthIssue, ServiceUpdateMessage, SubscribedSku, USER_SELECT, User,
 };
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
@@ -252,7 +252,9 @@ impl SyncEngine {
             | Dataset::ServiceHealth
             | Dataset::ServiceMessages
             | Dataset::Applications
-            | Dataset::TermsOfUse => self.inventory(run, dataset).await,
+            | Dataset::TermsOfUse
+            | Dataset::Groups
+            | Dataset::DirectoryRoles => self.inventory(run, dataset).await,
             Dataset::Usage => self.usage(run).await,
         }
     }
@@ -761,6 +763,24 @@ impl SyncEngine {
                         ));
                     }
                     apps.iter().map(inventory::application_item).collect()
+                }
+                Dataset::Groups => {
+                    let groups = fetch_all::<Group>(&run.client, &format!("v1.0/groups?$select={GROUP_SELECT}&$top=999")).await?;
+                    let mut items = Vec::with_capacity(groups.len());
+                    for group in &groups {
+                        let members = fetch_all::<DirectoryObject>(&run.client, &format!("v1.0/groups/{}/members?$select=id,displayName,userPrincipalName&$top=999", group.id)).await?;
+                        items.push(inventory::group_item(group, &members));
+                    }
+                    items
+                }
+                Dataset::DirectoryRoles => {
+                    let roles = fetch_all::<DirectoryRole>(&run.client, "v1.0/directoryRoles").await?;
+                    let mut items = Vec::with_capacity(roles.len());
+                    for role in &roles {
+                        let members = fetch_all::<DirectoryObject>(&run.client, &format!("v1.0/directoryRoles/{}/members", role.id)).await?;
+                        items.push(inventory::directory_role_item(role, &members));
+                    }
+                    items
                 }
                 Dataset::TermsOfUse => fetch_all::<Agreement>(
                     &run.client,

@@ -814,3 +814,66 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment() {
         "mailboxes and usage both warn"
     );
 }
+
+#[tokio::test]
+async fn groups_and_directory_roles_name_their_members() {
+    let app = TestApp::with_users(150).await;
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    assert_eq!(report.step(Dataset::Groups).unwrap().counts.created, 6);
+    assert_eq!(
+        report.step(Dataset::DirectoryRoles).unwrap().counts.created,
+        4
+    );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let held = app.sim.state.tenant(&app.tenant_key(0)).unwrap();
+
+    let roles = app
+        .store
+        .inventory(Some(&tenant), Dataset::DirectoryRoles, false)
+        .await
+        .unwrap();
+    let admins = roles
+        .iter()
+        .find(|r| r.name == "Global Administrator")
+        .unwrap();
+    let upns: Vec<&str> = admins.document["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_principal_name"].as_str().unwrap())
+        .collect();
+    let expected = [held.user(0).unwrap().upn, held.user(1).unwrap().upn];
+    assert_eq!(upns.len(), 2);
+    assert!(
+        expected.iter().all(|u| upns.contains(&u.as_str())),
+        "{upns:?}"
+    );
+    assert_eq!(
+        admins.document["role_template_id"],
+        "62e90394-69f5-4237-9190-012177145e10"
+    );
+
+    // Members are read across pages of the tenant's users (999 a page here, 150 users).
+    let groups = app
+        .store
+        .inventory(Some(&tenant), Dataset::Groups, false)
+        .await
+        .unwrap();
+    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
+    let enabled_members = (0..150)
+        .filter_map(|i| held.user(i))
+        .filter(|u| u.user_type == "Member" && u.account_enabled)
+        .count();
+    assert_eq!(all_staff.document["member_count"], enabled_members);
+    assert_eq!(all_staff.document["kind"], "microsoft365");
+    assert_eq!(
+        groups
+            .iter()
+            .find(|g| g.name == "External Guests")
+            .unwrap()
+            .document["kind"],
+        "security"
+    );
+    assert_eq!(app.sync("contoso").await.writes(), 0);
+}
