@@ -21,6 +21,8 @@ pub enum Dataset {
     Usage,
     Groups,
     DirectoryRoles,
+    ManagedDevices,
+    DetectedApps,
 }
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
@@ -28,7 +30,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 12] = [
+    pub const ALL: [Dataset; 14] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -41,6 +43,8 @@ impl Dataset {
         Self::Usage,
         Self::Groups,
         Self::DirectoryRoles,
+        Self::ManagedDevices,
+        Self::DetectedApps,
     ];
 
     /// What a new connection syncs when none are chosen.
@@ -65,6 +69,8 @@ impl Dataset {
             Self::Usage => "usage",
             Self::Groups => "groups",
             Self::DirectoryRoles => "directory_roles",
+            Self::ManagedDevices => "managed_devices",
+            Self::DetectedApps => "detected_apps",
         }
     }
 
@@ -97,6 +103,7 @@ impl Dataset {
             Self::Usage => "Reports.Read.All",
             Self::Groups => "GroupMember.Read.All",
             Self::DirectoryRoles => "RoleManagement.Read.Directory",
+            Self::ManagedDevices | Self::DetectedApps => "DeviceManagementManagedDevices.Read.All",
         }
     }
 
@@ -113,6 +120,12 @@ impl Dataset {
             Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
             Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
             Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
+            Self::ManagedDevices | Self::DetectedApps => {
+                vec![
+                    "DeviceManagementManagedDevices.Read.All",
+                    "DeviceManagementManagedDevices.ReadWrite.All",
+                ]
+            }
             Self::Groups => vec![
                 "GroupMember.Read.All",
                 "Group.Read.All",
@@ -185,7 +198,8 @@ mod tests {
                 "ServiceHealth.Read.All",
                 "ServiceMessage.Read.All",
                 "Agreement.Read.All",
-                "Reports.Read.All"
+                "Reports.Read.All",
+                "DeviceManagementManagedDevices.Read.All"
             ]
         );
         assert_eq!(Dataset::parse("Mailboxes").unwrap(), Dataset::Mailboxes);

@@ -694,3 +694,368 @@ pub(crate) async fn role_members(
         .collect();
     listing(&state, &headers, "directoryObjects", None, items, None)
 }
+
+pub(crate) const MANAGED_DEVICES: Resource = Resource {
+    roles: &[
+        "DeviceManagementManagedDevices.Read.All",
+        "DeviceManagementManagedDevices.ReadWrite.All",
+    ],
+    options: &["$select", "$top", "$skiptoken"],
+    fields: &[
+        "id",
+        "userId",
+        "deviceName",
+        "managedDeviceOwnerType",
+        "enrolledDateTime",
+        "lastSyncDateTime",
+        "operatingSystem",
+        "osVersion",
+        "complianceState",
+        "managementAgent",
+        "azureADDeviceId",
+        "userPrincipalName",
+        "userDisplayName",
+        "emailAddress",
+        "model",
+        "manufacturer",
+        "serialNumber",
+        "isEncrypted",
+        "totalStorageSpaceInBytes",
+        "freeStorageSpaceInBytes",
+        "physicalMemoryInBytes",
+        "jailBroken",
+        "deviceEnrollmentType",
+        "azureADRegistered",
+    ],
+    type_name: "managedDevice",
+};
+pub(crate) const DETECTED_APPS: Resource = Resource {
+    roles: MANAGED_DEVICES.roles,
+    options: &["$select", "$top"],
+    fields: &[
+        "id",
+        "displayName",
+        "version",
+        "sizeInByte",
+        "deviceCount",
+        "publisher",
+        "platform",
+    ],
+    type_name: "detectedApp",
+};
+
+/// (name, version, publisher, platform, size, on laptops, on phones)
+const APPS: &[(&str, &str, &str, &str, i64, bool, bool)] = &[
+    (
+        "Microsoft Edge",
+        "131.0.2903.70",
+        "Microsoft Corporation",
+        "windows",
+        512_000_000,
+        true,
+        false,
+    ),
+    (
+        "Google Chrome",
+        "131.0.6778.86",
+        "Google LLC",
+        "windows",
+        420_000_000,
+        true,
+        false,
+    ),
+    (
+        "Microsoft Teams",
+        "24295.605.3225.8804",
+        "Microsoft Corporation",
+        "windows",
+        380_000_000,
+        true,
+        false,
+    ),
+    (
+        "Zoom Workplace",
+        "6.2.11",
+        "Zoom Video Communications, Inc.",
+        "windows",
+        250_000_000,
+        true,
+        false,
+    ),
+    (
+        "7-Zip 23.01 (x64)",
+        "23.01",
+        "Igor Pavlov",
+        "windows",
+        5_600_000,
+        true,
+        false,
+    ),
+    (
+        "Adobe Acrobat Reader",
+        "24.004.20272",
+        "Adobe",
+        "windows",
+        700_000_000,
+        true,
+        false,
+    ),
+    (
+        "Microsoft Authenticator",
+        "6.8.17",
+        "Microsoft Corporation",
+        "ios",
+        180_000_000,
+        false,
+        true,
+    ),
+    (
+        "Outlook",
+        "4.2447.0",
+        "Microsoft Corporation",
+        "ios",
+        290_000_000,
+        false,
+        true,
+    ),
+    (
+        "WhatsApp",
+        "24.23.79",
+        "WhatsApp Inc.",
+        "androidWorkProfile",
+        120_000_000,
+        false,
+        true,
+    ),
+];
+
+/// A device of the tenant: two possible per user (a laptop, a phone), present by the user's hash.
+struct SimDevice {
+    number: u64,
+    phone: bool,
+    user: crate::people::SimUser,
+}
+
+fn devices_of(user: &crate::people::SimUser) -> Vec<SimDevice> {
+    if user.user_type != "Member" || user.licenses.is_empty() || !user.account_enabled {
+        return Vec::new();
+    }
+    let h = hash3(0xde71, user.id.as_u128() as u64, 0);
+    let mut devices = Vec::new();
+    if !h.is_multiple_of(4) {
+        devices.push(SimDevice {
+            number: user.index * 2,
+            phone: false,
+            user: user.clone(),
+        });
+    }
+    if h.is_multiple_of(3) {
+        devices.push(SimDevice {
+            number: user.index * 2 + 1,
+            phone: true,
+            user: user.clone(),
+        });
+    }
+    devices
+}
+
+fn has_app(device: &SimDevice, app: usize) -> bool {
+    let (_, _, _, _, _, laptop, phone) = APPS[app];
+    (if device.phone { phone } else { laptop })
+        && !hash3(device.number, app as u64, 0xa55).is_multiple_of(3)
+}
+
+fn device_json(state: &SimState, tenant: &Tenant, d: &SimDevice) -> Value {
+    let h = hash3(tenant.index, d.number, 0xdef);
+    let id = guid(h, hash3(tenant.index, d.number, 0xdf0)).to_string();
+    let (os, version, manufacturer, model, storage) = if d.phone {
+        if h.is_multiple_of(2) {
+            ("iOS", "18.1.1", "Apple", "iPhone 15", 128_000_000_000i64)
+        } else {
+            ("Android", "14", "samsung", "SM-S921B", 256_000_000_000)
+        }
+    } else if h.is_multiple_of(5) {
+        (
+            "macOS",
+            "15.1.1",
+            "Apple",
+            "MacBook Air (M3)",
+            512_000_000_000,
+        )
+    } else {
+        (
+            "Windows",
+            "10.0.22631.4460",
+            "Dell Inc.",
+            "Latitude 7440",
+            512_000_000_000,
+        )
+    };
+    let compliance = match h % 10 {
+        0 => "noncompliant",
+        1 => "inGracePeriod",
+        _ => "compliant",
+    };
+    let prefix = if d.phone { "PHONE" } else { "LAPTOP" };
+    json!({
+        "@odata.type": "#microsoft.graph.managedDevice",
+        "id": id, "userId": d.user.id.to_string(), "deviceName": format!("{prefix}-{:05}", d.number % 100_000),
+        "managedDeviceOwnerType": if d.phone && h.is_multiple_of(4) { "personal" } else { "company" },
+        "enrolledDateTime": day(state, -((h % 700) as i64) - 30), "lastSyncDateTime": day(state, -(((h >> 8) % 9) as i64)),
+        "operatingSystem": os, "osVersion": version, "complianceState": compliance, "jailBroken": "False", "managementAgent": "mdm",
+        "azureADRegistered": true, "deviceEnrollmentType": if d.phone { "userEnrollment" } else { "windowsAzureADJoin" },
+        "azureADDeviceId": guid(h ^ 0xad, h).to_string(), "userPrincipalName": d.user.upn, "userDisplayName": d.user.display_name,
+        "emailAddress": d.user.mail, "model": model, "manufacturer": manufacturer,
+        "serialNumber": format!("{:010X}", h % 0xFF_FFFF_FFFF), "isEncrypted": !h.is_multiple_of(7),
+        "totalStorageSpaceInBytes": storage, "freeStorageSpaceInBytes": storage / 100 * ((h % 60) as i64 + 10),
+        "physicalMemoryInBytes": if d.phone { 8_000_000_000i64 } else { 16_000_000_000 },
+    })
+}
+
+/// Devices from the user at `start` on, up to about `top`, and where the next page starts.
+fn device_page(
+    tenant: &Tenant,
+    start: u64,
+    top: usize,
+    keep: impl Fn(&SimDevice) -> bool,
+) -> (Vec<SimDevice>, Option<u64>) {
+    let (users, next) = tenant.users_from(start, top.div_ceil(2));
+    (
+        users
+            .iter()
+            .flat_map(devices_of)
+            .filter(|d| keep(d))
+            .collect(),
+        next,
+    )
+}
+
+fn device_listing(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    pairs: &[(String, String)],
+    fields: Option<&[&str]>,
+    base: &str,
+    keep: impl Fn(&SimDevice) -> bool,
+) -> Response {
+    let top = param(pairs, "$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 999);
+    let start = param(pairs, "$skiptoken")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (devices, next) = device_page(tenant, start, top, keep);
+    let items = devices
+        .iter()
+        .map(|d| device_json(state, tenant, d))
+        .collect();
+    let select = param(pairs, "$select")
+        .map(|s| format!("$select={s}&"))
+        .unwrap_or_default();
+    let next = next.map(|n| {
+        format!(
+            "{}/v1.0/{base}?{select}$top={top}&$skiptoken={n}",
+            state.base_url
+        )
+    });
+    listing(
+        state,
+        headers,
+        "deviceManagement/managedDevices",
+        fields,
+        items,
+        next,
+    )
+}
+
+pub(crate) async fn managed_devices(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = opened!(state, headers, raw, MANAGED_DEVICES);
+    device_listing(
+        &state,
+        &headers,
+        tenant,
+        &pairs,
+        fields.as_deref(),
+        "deviceManagement/managedDevices",
+        |_| true,
+    )
+}
+
+fn app_id(tenant: &Tenant, app: usize) -> String {
+    format!(
+        "{:016x}{:016x}{:016x}",
+        hash3(tenant.index, app as u64, 0xa1),
+        hash3(tenant.index, app as u64, 0xa2),
+        hash3(tenant.index, app as u64, 0xa3)
+    )
+}
+
+pub(crate) async fn detected_apps(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, DETECTED_APPS);
+    let mut counts = vec![0i64; APPS.len()];
+    let mut start = 0;
+    loop {
+        let (devices, next) = device_page(tenant, start, 2_000, |_| true);
+        for device in &devices {
+            for (app, count) in counts.iter_mut().enumerate() {
+                *count += i64::from(has_app(device, app));
+            }
+        }
+        match next {
+            Some(n) => start = n,
+            None => break,
+        }
+    }
+    let items = APPS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, version, publisher, platform, size, _, _))| {
+            json!({ "id": app_id(tenant, i), "displayName": name, "version": version, "sizeInByte": size, "deviceCount": counts[i], "publisher": publisher, "platform": platform })
+        })
+        .collect();
+    listing(
+        &state,
+        &headers,
+        "deviceManagement/detectedApps",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
+pub(crate) async fn detected_app_devices(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = opened!(state, headers, raw, MANAGED_DEVICES);
+    let Some(app) = (0..APPS.len()).find(|a| app_id(tenant, *a) == id) else {
+        return graph_error(
+            &state,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("No detected app with id {id}."),
+        );
+    };
+    device_listing(
+        &state,
+        &headers,
+        tenant,
+        &pairs,
+        fields.as_deref(),
+        &format!("deviceManagement/detectedApps/{id}/managedDevices"),
+        |d| has_app(d, app),
+    )
+}

@@ -48,6 +48,7 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "Agreement.Read.All",
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
+    "DeviceManagementManagedDevices.Read.All",
 ];
 
 #[derive(Debug, Clone)]

@@ -555,3 +555,69 @@ pub struct DirectoryObject {
     #[serde(default)]
     pub user_principal_name: Option<String>,
 }
+
+pub const MANAGED_DEVICE_SELECT: &str = "id,userId,deviceName,managedDeviceOwnerType,enrolledDateTime,lastSyncDateTime,operatingSystem,osVersion,complianceState,managementAgent,azureADDeviceId,userPrincipalName,userDisplayName,emailAddress,model,manufacturer,serialNumber,isEncrypted,totalStorageSpaceInBytes,freeStorageSpaceInBytes,physicalMemoryInBytes";
+
+/// `/deviceManagement/managedDevices`: devices enrolled in Intune.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDevice {
+    pub id: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub device_name: Option<String>,
+    #[serde(default)]
+    pub managed_device_owner_type: Option<String>,
+    #[serde(default)]
+    pub enrolled_date_time: Option<String>,
+    #[serde(default)]
+    pub last_sync_date_time: Option<String>,
+    #[serde(default)]
+    pub operating_system: Option<String>,
+    #[serde(default)]
+    pub os_version: Option<String>,
+    #[serde(default)]
+    pub compliance_state: Option<String>,
+    #[serde(default)]
+    pub management_agent: Option<String>,
+    #[serde(default, rename = "azureADDeviceId")]
+    pub azure_ad_device_id: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub user_display_name: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub serial_number: Option<String>,
+    #[serde(default)]
+    pub is_encrypted: Option<bool>,
+    #[serde(default)]
+    pub total_storage_space_in_bytes: Option<i64>,
+    #[serde(default)]
+    pub free_storage_space_in_bytes: Option<i64>,
+    #[serde(default)]
+    pub physical_memory_in_bytes: Option<i64>,
+}
+
+/// `/deviceManagement/detectedApps`: software found on managed devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectedApp {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub size_in_byte: Option<i64>,
+    #[serde(default)]
+    pub device_count: Option<i64>,
+    #[serde(default)]
+    pub publisher: Option<String>,
+    #[serde(default)]
+    pub platform: Option<String>,
+}

@@ -22,6 +22,8 @@ pub enum What {
     Usage,
     Groups,
     DirectoryRoles,
+    ManagedDevices,
+    DetectedApps,
 }
 
 impl What {
@@ -37,6 +39,8 @@ impl What {
             Self::Usage => Some(Dataset::Usage),
             Self::Groups => Some(Dataset::Groups),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
+            Self::ManagedDevices => Some(Dataset::ManagedDevices),
+            Self::DetectedApps => Some(Dataset::DetectedApps),
             Self::Contacts | Self::Organizations | Self::Licenses => None,
         }
     }
@@ -222,7 +226,9 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::TermsOfUse
         | What::Usage
         | What::Groups
-        | What::DirectoryRoles => {}
+        | What::DirectoryRoles
+        | What::ManagedDevices
+        | What::DetectedApps => {}
         What::Contacts => {
             let filter = ContactFilter {
                 tenant_id,

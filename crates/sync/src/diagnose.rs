@@ -37,6 +37,8 @@ fn probe_path(dataset: Dataset) -> &'static str {
         Dataset::ServiceMessages => "v1.0/admin/serviceAnnouncement/messages",
         Dataset::Applications => "v1.0/applications?$top=1&$select=id",
         Dataset::TermsOfUse => "v1.0/identityGovernance/termsOfUse/agreements",
+        Dataset::ManagedDevices => "v1.0/deviceManagement/managedDevices?$top=1&$select=id",
+        Dataset::DetectedApps => "v1.0/deviceManagement/detectedApps?$top=1",
         Dataset::Groups => "v1.0/groups?$top=1&$select=id",
         Dataset::DirectoryRoles => "v1.0/directoryRoles",
         Dataset::Usage => "v1.0/reports/getOffice365ActiveUserDetail(period='D7')",

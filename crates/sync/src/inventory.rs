@@ -410,3 +410,39 @@ pub fn directory_role_item(
         }),
     }
 }
+
+/// An Intune device, with the user it belongs to (Entra object id and UPN) so that it can be
+/// shown on that user's contact.
+pub fn managed_device_item(d: &graph::models::ManagedDevice) -> InventoryItem {
+    InventoryItem {
+        key: d.id.clone(),
+        name: name_or_key(&d.device_name, &d.id),
+        document: json!({
+            "id": d.id, "device_name": d.device_name, "user_id": d.user_id,
+            "user_principal_name": d.user_principal_name.as_deref().map(str::to_lowercase), "user_display_name": d.user_display_name,
+            "owner_type": enum_value(&d.managed_device_owner_type), "operating_system": d.operating_system, "os_version": d.os_version,
+            "compliance_state": enum_value(&d.compliance_state), "management_agent": enum_value(&d.management_agent),
+            "enrolled": d.enrolled_date_time, "last_check_in": d.last_sync_date_time, "entra_device_id": d.azure_ad_device_id,
+            "manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number, "is_encrypted": d.is_encrypted,
+            "total_storage_bytes": d.total_storage_space_in_bytes, "free_storage_bytes": d.free_storage_space_in_bytes,
+            "physical_memory_bytes": d.physical_memory_in_bytes,
+        }),
+    }
+}
+
+/// A piece of software found on devices, with the devices that have it.
+pub fn detected_app_item(
+    a: &graph::models::DetectedApp,
+    mut device_ids: Vec<String>,
+) -> InventoryItem {
+    device_ids.sort();
+    InventoryItem {
+        key: a.id.clone(),
+        name: name_or_key(&a.display_name, &a.id),
+        document: json!({
+            "id": a.id, "display_name": a.display_name, "version": a.version, "publisher": a.publisher,
+            "platform": enum_value(&a.platform), "size_bytes": a.size_in_byte, "device_count": a.device_count,
+            "device_ids": device_ids,
+        }),
+    }
+}

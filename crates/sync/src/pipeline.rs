@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use domain::{Dataset, InventoryItem, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
-    APPLICATION_SELECT, Agreement, Application, DirectoryObject, DirectoryRole, Domain,
-    GROUP_SELECT, Group, MailboxUsageRow, ORGANIZATION_SELECT, Organization, SUBSCRIBED_SKU_SELECT,
-    ServiceHealth, ServiceHealthIssue, ServiceUpdateMessage, SubscribedSku, USER_SELECT, User,
+    APPLICATION_SELECT, Agreement, Application, DetectedApp, DirectoryObject, DirectoryRole,
+    Domain, GROUP_SELECT, Group, MANAGED_DEVICE_SELECT, MailboxUsageRow, ManagedDevice,
+    ORGANIZATION_SELECT, Organization, SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue,
+    ServiceUpdateMessage, SubscribedSku, USER_SELECT, User,
 };
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
@@ -254,7 +255,9 @@ impl SyncEngine {
             | Dataset::Applications
             | Dataset::TermsOfUse
             | Dataset::Groups
-            | Dataset::DirectoryRoles => self.inventory(run, dataset).await,
+            | Dataset::DirectoryRoles
+            | Dataset::DetectedApps => self.inventory(run, dataset).await,
+            Dataset::ManagedDevices => self.managed_devices(run).await,
             Dataset::Usage => self.usage(run).await,
         }
     }
@@ -554,6 +557,46 @@ impl SyncEngine {
     }
 }
 
+impl SyncEngine {
+    /// Intune devices, written page by page (a tenant may have tens of thousands), then those
+    /// the complete listing lacks archived.
+    async fn managed_devices(&self, run: &mut Run<'_>) -> Result<Outcome> {
+        let path = format!(
+            "v1.0/deviceManagement/managedDevices?$select={MANAGED_DEVICE_SELECT}&$top=999"
+        );
+        let mut pager = run.client.pages::<ManagedDevice>(&path);
+        let mut counts = StepCounts::default();
+        let mut seen = HashSet::new();
+        let organization_id = run.organization_id.unwrap_or_default();
+        loop {
+            let page = match pager.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) => return Ok(Outcome::from_graph(counts, &e)),
+            };
+            let items: Vec<InventoryItem> =
+                page.iter().map(inventory::managed_device_item).collect();
+            seen.extend(items.iter().map(|i| i.key.clone()));
+            counts += self
+                .store
+                .apply_inventory(
+                    organization_id,
+                    &run.tenant_id,
+                    Dataset::ManagedDevices,
+                    &items,
+                )
+                .await?;
+            run.progress
+                .items(Dataset::ManagedDevices, seen.len() as u64);
+        }
+        counts.archived = self
+            .store
+            .archive_inventory_not_in(&run.tenant_id, Dataset::ManagedDevices, &seen)
+            .await?;
+        Ok(Outcome::done(counts, None))
+    }
+}
+
 /// What the usage reports delivered, across the three.
 #[derive(Default)]
 struct UsageTally {
@@ -779,6 +822,16 @@ impl SyncEngine {
                     for role in &roles {
                         let members = fetch_all::<DirectoryObject>(&run.client, &format!("v1.0/directoryRoles/{}/members", role.id)).await?;
                         items.push(inventory::directory_role_item(role, &members));
+                    }
+                    items
+                }
+                Dataset::DetectedApps => {
+                    let apps = fetch_all::<DetectedApp>(&run.client, "v1.0/deviceManagement/detectedApps?$top=999").await?;
+                    let mut items = Vec::with_capacity(apps.len());
+                    for app in &apps {
+                        let path = format!("v1.0/deviceManagement/detectedApps/{}/managedDevices?$select=id&$top=999", app.id);
+                        let devices = fetch_all::<DirectoryObject>(&run.client, &path).await?;
+                        items.push(inventory::detected_app_item(app, devices.into_iter().map(|d| d.id).collect()));
                     }
                     items
                 }

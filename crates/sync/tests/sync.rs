@@ -877,3 +877,78 @@ async fn groups_and_directory_roles_name_their_members() {
     );
     assert_eq!(app.sync("contoso").await.writes(), 0);
 }
+
+#[tokio::test]
+async fn intune_devices_and_their_software_link_to_people() {
+    let app = TestApp::with_users(120).await;
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    let devices_step = report.step(Dataset::ManagedDevices).unwrap();
+    assert_eq!(
+        devices_step.status,
+        StepStatus::Succeeded,
+        "{devices_step:?}"
+    );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let devices = app
+        .store
+        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
+        .await
+        .unwrap();
+    assert!(devices.len() > 40, "{}", devices.len());
+    assert_eq!(devices_step.counts.created as usize, devices.len());
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for device in &devices {
+        let owner = device.document["user_id"].as_str().unwrap();
+        let contact = contacts
+            .iter()
+            .find(|c| c.object_id.as_deref() == Some(owner))
+            .expect("every device's user is a contact");
+        assert_eq!(
+            device.document["user_principal_name"].as_str(),
+            contact
+                .user_principal_name
+                .as_deref()
+                .map(str::to_lowercase)
+                .as_deref()
+        );
+        for field in [
+            "operating_system",
+            "os_version",
+            "compliance_state",
+            "last_check_in",
+            "serial_number",
+            "model",
+            "total_storage_bytes",
+            "is_encrypted",
+        ] {
+            assert!(!device.document[field].is_null(), "{field}");
+        }
+    }
+    let apps = app
+        .store
+        .inventory(Some(&tenant), Dataset::DetectedApps, false)
+        .await
+        .unwrap();
+    assert_eq!(apps.len(), 9);
+    for detected in &apps {
+        let ids = detected.document["device_ids"].as_array().unwrap();
+        assert_eq!(
+            ids.len() as i64,
+            detected.document["device_count"].as_i64().unwrap(),
+            "{}",
+            detected.name
+        );
+        let known: std::collections::HashSet<&str> =
+            devices.iter().map(|d| d.key.as_str()).collect();
+        assert!(ids.iter().all(|id| known.contains(id.as_str().unwrap())));
+    }
+    assert_eq!(app.sync("contoso").await.writes(), 0);
+}
