@@ -101,6 +101,26 @@ impl Cloud {
         }
     }
 
+    /// The Office 365 Management Activity API's root (the audit feed), where the cloud has one
+    /// m365sync knows; a custom cloud uses its Graph URL, as the simulator serves both.
+    pub fn management_url(&self) -> Option<String> {
+        match self {
+            Self::Global => Some("https://manage.office.com".into()),
+            Self::Usgov => Some("https://manage.office365.us".into()),
+            Self::UsgovDod => Some("https://manage.protection.apps.mil".into()),
+            Self::China => None,
+            Self::Custom { graph_url, .. } => Some(graph_url.clone()),
+        }
+    }
+
+    /// The scope of Management Activity API tokens.
+    pub fn management_scope(&self) -> Option<String> {
+        match self {
+            Self::Custom { .. } => Some("https://manage.office.com/.default".into()),
+            other => other.management_url().map(|url| format!("{url}/.default")),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Global => "global",

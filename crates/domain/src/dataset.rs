@@ -23,6 +23,7 @@ pub enum Dataset {
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
+    Audit,
 }
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
@@ -30,7 +31,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 14] = [
+    pub const ALL: [Dataset; 15] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -45,6 +46,7 @@ impl Dataset {
         Self::DirectoryRoles,
         Self::ManagedDevices,
         Self::DetectedApps,
+        Self::Audit,
     ];
 
     /// What a new connection syncs when none are chosen.
@@ -71,6 +73,7 @@ impl Dataset {
             Self::DirectoryRoles => "directory_roles",
             Self::ManagedDevices => "managed_devices",
             Self::DetectedApps => "detected_apps",
+            Self::Audit => "audit",
         }
     }
 
@@ -104,6 +107,8 @@ impl Dataset {
             Self::Groups => "GroupMember.Read.All",
             Self::DirectoryRoles => "RoleManagement.Read.Directory",
             Self::ManagedDevices | Self::DetectedApps => "DeviceManagementManagedDevices.Read.All",
+            // Office 365 Management APIs, not Microsoft Graph.
+            Self::Audit => "ActivityFeed.Read",
         }
     }
 
@@ -120,6 +125,7 @@ impl Dataset {
             Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
             Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
             Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
+            Self::Audit => vec!["ActivityFeed.Read"],
             Self::ManagedDevices | Self::DetectedApps => {
                 vec![
                     "DeviceManagementManagedDevices.Read.All",
@@ -199,7 +205,8 @@ mod tests {
                 "ServiceMessage.Read.All",
                 "Agreement.Read.All",
                 "Reports.Read.All",
-                "DeviceManagementManagedDevices.Read.All"
+                "DeviceManagementManagedDevices.Read.All",
+                "ActivityFeed.Read"
             ]
         );
         assert_eq!(Dataset::parse("Mailboxes").unwrap(), Dataset::Mailboxes);

@@ -16,7 +16,7 @@ use crate::catalog::SKUS;
 use crate::identity::{self, TokenRejection};
 use crate::people::mix;
 use crate::state::{Tenant, lock};
-use crate::{SimState, control, delta, inventory, reports};
+use crate::{SimState, activity, control, delta, inventory, reports};
 
 pub(crate) const USER_ROLES: &[&str] = &[
     "User.Read.All",
@@ -105,6 +105,22 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/users/{id}", get(user_by_id))
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/subscriptions/list",
+            get(activity::list),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/subscriptions/start",
+            post(activity::start),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/subscriptions/content",
+            get(activity::content),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/audit/{content_id}",
+            get(activity::blob),
+        )
         .route("/v1.0/domains", get(inventory::domains))
         .route(
             "/v1.0/deviceManagement/managedDevices",
@@ -289,13 +305,7 @@ pub(crate) fn authorize<'a>(
             "Access token validation failure.",
         ));
     };
-    if let Some(fault) = take_fault(tenant) {
-        state.count(|s| s.throttled += 1);
-        let (status, code, message, retry_after) = fault;
-        let mut response = graph_error(state, headers, status, code, message);
-        if let Some(v) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
-            response.headers_mut().insert("retry-after", v);
-        }
+    if let Some(response) = take_fault_response(state, headers, tenant) {
         return Err(response);
     }
     if !accepted
@@ -314,6 +324,21 @@ pub(crate) fn authorize<'a>(
 }
 
 type FaultAnswer = (StatusCode, &'static str, &'static str, Option<String>);
+
+/// A throttling or unavailability fault injected for the tenant, as a ready response.
+pub(crate) fn take_fault_response(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+) -> Option<Response> {
+    let (status, code, message, retry_after) = take_fault(tenant)?;
+    state.count(|s| s.throttled += 1);
+    let mut response = graph_error(state, headers, status, code, message);
+    if let Some(v) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
+        response.headers_mut().insert("retry-after", v);
+    }
+    Some(response)
+}
 
 fn take_fault(tenant: &Tenant) -> Option<FaultAnswer> {
     let mut faults = lock(&tenant.faults);

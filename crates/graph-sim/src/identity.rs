@@ -166,7 +166,14 @@ pub(crate) async fn token(
     let resource = scope.trim_end_matches("/.default");
     let now = now_secs();
     let lifetime = state.token_lifetime.as_secs();
-    let roles = read(&tenant.roles).clone();
+    // A token carries only the roles of the resource it is for, as Entra issues them: the
+    // Office 365 Management APIs' roles in its tokens, Microsoft Graph's in Graph's.
+    let management = resource.contains("manage.office");
+    let roles: Vec<String> = read(&tenant.roles)
+        .iter()
+        .filter(|r| crate::activity::MANAGEMENT_ROLES.contains(&r.as_str()) == management)
+        .cloned()
+        .collect();
     let mut claims = json!({
         "aud": resource,
         "iss": format!("https://sts.windows.net/{}/", tenant.id),

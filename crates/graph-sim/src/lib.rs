@@ -12,6 +12,7 @@
 // so boxing it would only add an allocation per refusal.
 #![allow(clippy::result_large_err)]
 
+mod activity;
 mod api;
 mod catalog;
 mod control;
@@ -49,6 +50,7 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "DeviceManagementManagedDevices.Read.All",
+    "ActivityFeed.Read",
 ];
 
 #[derive(Debug, Clone)]

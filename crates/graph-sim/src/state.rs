@@ -98,6 +98,8 @@ pub struct Tenant {
     pub(crate) delta_epoch: AtomicU64,
     pub(crate) overlay: RwLock<Overlay>,
     pub(crate) faults: Mutex<Faults>,
+    /// Management Activity API content types with a started subscription.
+    pub(crate) subscriptions: Mutex<HashSet<String>>,
     consumed_cache: Mutex<Option<(u64, Vec<i64>)>>,
 }
 
@@ -111,6 +113,8 @@ pub struct SimState {
     /// Days since 1970-01-01 of the reports' refresh date: fixed for the simulator's life, so two
     /// syncs on one day read the same figures.
     pub(crate) report_day: i64,
+    /// Seconds since 1970 when the simulator started.
+    pub(crate) started_at: i64,
     pub(crate) downloads: Mutex<HashMap<String, (usize, ReportKind, Instant)>>,
     pub(crate) stats: Mutex<Stats>,
     request_counter: AtomicU64,
@@ -192,6 +196,7 @@ impl SimState {
                     overlay: RwLock::new(Overlay::default()),
                     faults: Mutex::new(Faults::default()),
                     consumed_cache: Mutex::new(None),
+                    subscriptions: Mutex::new(HashSet::new()),
                 }
             })
             .collect();
@@ -211,6 +216,10 @@ impl SimState {
             latency: config.latency,
             token_lifetime: config.token_lifetime,
             report_day: now_days - 1,
+            started_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
             downloads: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
@@ -403,6 +412,11 @@ impl Tenant {
             .unwrap_or(0)
     }
 
+    /// How many Management Activity API subscriptions are started.
+    pub fn subscription_count(&self) -> usize {
+        lock(&self.subscriptions).len()
+    }
+
     /// The tenant's change counter: a delta token remembers it.
     pub(crate) fn version(&self) -> u64 {
         read(&self.overlay).version
@@ -501,6 +515,48 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of `civil_date`).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since 1970 of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS` (UTC).
+pub(crate) fn parse_utc(text: &str) -> Option<i64> {
+    let text = text.trim().trim_end_matches('Z');
+    let (date, time) = text.split_once('T').unwrap_or((text, "00:00:00"));
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.split('.').next().unwrap_or(p).parse().ok())
+        .collect::<Option<_>>()?;
+    let [year, month, day] = d[..] else {
+        return None;
+    };
+    let (hour, minute, second) = match t[..] {
+        [h, m] => (h, m, 0),
+        [h, m, s] => (h, m, s),
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
 pub(crate) fn civil_date(days: i64) -> String {
     let z = days + 719_468;
@@ -518,6 +574,21 @@ pub(crate) fn civil_date(days: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse_in_every_form_the_activity_api_takes() {
+        assert_eq!(parse_utc("1970-01-02"), Some(86_400));
+        assert_eq!(
+            parse_utc("2025-11-23T10:30"),
+            Some(20_415 * 86_400 + 10 * 3600 + 1800)
+        );
+        assert_eq!(
+            parse_utc("2025-11-23T10:30:15Z"),
+            Some(20_415 * 86_400 + 10 * 3600 + 1815)
+        );
+        assert_eq!(parse_utc("2025-13-01"), None);
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+    }
 
     #[test]
     fn civil_dates() {

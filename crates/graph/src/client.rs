@@ -272,6 +272,70 @@ impl GraphClient {
         }
     }
 
+    /// GETs JSON and the value of one response header: the Management Activity API pages by a
+    /// `NextPageUri` header instead of a link in the body.
+    pub async fn get_json_and_header<T: DeserializeOwned>(
+        &self,
+        path_or_url: &str,
+        header_name: &'static str,
+    ) -> Result<(T, Option<String>)> {
+        let url = self.absolute(path_or_url)?;
+        let (body, header) = self
+            .send_get(&url, |response| async move {
+                let header = response
+                    .headers()
+                    .get(header_name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                match response.bytes().await {
+                    Ok(b) => Attempt::Done((b, header)),
+                    Err(e) => transport_failure(&e),
+                }
+            })
+            .await?;
+        let parsed = serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+            url,
+            detail: e.to_string(),
+        })?;
+        Ok((parsed, header))
+    }
+
+    /// POSTs with no body and reads the JSON answer (starting a subscription is idempotent, so it
+    /// is retried like a GET).
+    pub async fn post_empty<T: DeserializeOwned>(&self, path_or_url: &str) -> Result<T> {
+        let url = self.absolute(path_or_url)?;
+        let token = self.token().await?;
+        let body = self
+            .with_retry(&url, || async {
+                let response = match self
+                    .http
+                    .post(&url)
+                    .header(header::AUTHORIZATION, token.bearer())
+                    .header(header::CONTENT_LENGTH, "0")
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return transport_failure(&e),
+                };
+                if is_retryable_status(response.status().as_u16()) {
+                    return retry_answer(&response, "throttled or unavailable");
+                }
+                if !response.status().is_success() {
+                    return Attempt::Fail(api_error(response, &url).await);
+                }
+                match response.bytes().await {
+                    Ok(b) => Attempt::Done(b),
+                    Err(e) => transport_failure(&e),
+                }
+            })
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+            url,
+            detail: e.to_string(),
+        })
+    }
+
     /// Asks for one item of a resource to learn whether the app may read it.
     pub async fn probe(&self, path: &str) -> Result<()> {
         let url = self.absolute(path)?;

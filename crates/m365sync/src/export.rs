@@ -24,6 +24,7 @@ pub enum What {
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
+    Audit,
 }
 
 impl What {
@@ -41,6 +42,7 @@ impl What {
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::ManagedDevices => Some(Dataset::ManagedDevices),
             Self::DetectedApps => Some(Dataset::DetectedApps),
+            Self::Audit => Some(Dataset::Audit),
             Self::Contacts | Self::Organizations | Self::Licenses => None,
         }
     }
@@ -228,7 +230,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::Groups
         | What::DirectoryRoles
         | What::ManagedDevices
-        | What::DetectedApps => {}
+        | What::DetectedApps
+        | What::Audit => {}
         What::Contacts => {
             let filter = ContactFilter {
                 tenant_id,

@@ -521,7 +521,7 @@ pub struct Checkpoint {
     pub link: String,
 }
 
-async fn save_checkpoint(
+pub(crate) async fn save_checkpoint(
     tx: &mut Tx,
     tenant: &str,
     checkpoint: &Checkpoint,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::backend::{Columns, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
-use crate::{StepCounts, Store, now_millis};
+use crate::{Checkpoint, StepCounts, Store, now_millis};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InventoryRow {
@@ -29,9 +29,10 @@ impl Store {
         tenant_id: &TenantId,
         dataset: Dataset,
         items: &[InventoryItem],
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<StepCounts> {
         let mut counts = StepCounts::default();
-        if items.is_empty() {
+        if items.is_empty() && checkpoint.is_none() {
             return Ok(counts);
         }
         let tenant = tenant_id.to_string();
@@ -93,6 +94,9 @@ impl Store {
             .await
             .done("saving an inventory item")
             })?;
+        }
+        if let Some(checkpoint) = checkpoint {
+            crate::contacts::save_checkpoint(&mut tx, &tenant, checkpoint, now).await?;
         }
         tx.commit().await?;
         Ok(counts)

@@ -41,3 +41,33 @@ pub fn graph_client(
     )?;
     Ok(client)
 }
+
+/// A client for the Office 365 Management Activity API (the audit feed): the same app and
+/// tenant, its own resource and token. `None` where the cloud has no such API m365sync knows.
+pub fn management_client(
+    connection: &Connection,
+    secret: &ClientSecret,
+    retry: RetryPolicy,
+) -> Result<Option<GraphClient>> {
+    let (Some(root), Some(scope)) = (
+        connection.cloud.management_url(),
+        connection.cloud.management_scope(),
+    ) else {
+        return Ok(None);
+    };
+    let client = GraphClient::trusting(
+        GraphEndpoints {
+            login: connection.cloud.endpoints().login,
+            graph: root,
+            scope,
+        },
+        AppCredentials {
+            tenant: connection.tenant_id.to_string(),
+            client_id: connection.client_id.to_string(),
+            secret: ClientSecretValue::new(secret.expose()),
+        },
+        retry,
+        EXTRA_CA.get().map(Vec::as_slice),
+    )?;
+    Ok(Some(client))
+}

@@ -42,6 +42,8 @@ fn probe_path(dataset: Dataset) -> &'static str {
         Dataset::Groups => "v1.0/groups?$top=1&$select=id",
         Dataset::DirectoryRoles => "v1.0/directoryRoles",
         Dataset::Usage => "v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
+        // Checked with its own token by `audit_problems`.
+        Dataset::Audit => "",
     }
 }
 
@@ -89,6 +91,9 @@ pub async fn test_connection(
         .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
         .collect();
     datasets.dedup();
+    // The audit feed is another API with its own token and permission: checked apart.
+    let audit = datasets.contains(&Dataset::Audit);
+    datasets.retain(|d| *d != Dataset::Audit);
     let missing = missing_permissions(&datasets, &token.roles);
     report.missing_permissions = missing.iter().map(|p| p.to_string()).collect();
     if token.roles.is_empty() {
@@ -126,8 +131,83 @@ pub async fn test_connection(
             }
         }
     }
+    if audit {
+        let management = crate::management_client(
+            connection,
+            &secret,
+            RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            },
+        )?;
+        let state = audit_problems(management.as_ref(), connection, &mut report).await;
+        report.datasets.push((Dataset::Audit, state));
+    }
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+/// Gets a Management Activity API token, reads its permissions and lists the subscriptions.
+async fn audit_problems(
+    client: Option<&graph::GraphClient>,
+    connection: &Connection,
+    report: &mut ConnectionTestReport,
+) -> String {
+    let Some(client) = client else {
+        report.problems.push(Problem {
+            code: "audit_unavailable".into(),
+            message: format!(
+                "the Office 365 Management Activity API is not available in the {} cloud",
+                connection.cloud.name()
+            ),
+            fix: "Remove the audit dataset from this connection".into(),
+        });
+        return "audit_unavailable".into();
+    };
+    let token = match client.token().await {
+        Ok(token) => token,
+        Err(error) => {
+            let problem = problem_from(&error);
+            let code = problem.code.clone();
+            report.problems.push(problem);
+            return code;
+        }
+    };
+    if !Dataset::Audit.is_granted(&token.roles) {
+        report
+            .missing_permissions
+            .push(Dataset::Audit.permission().to_string());
+        report.problems.push(Problem {
+            code: "permission_missing".into(),
+            message: "the app lacks the application permission ActivityFeed.Read of Office 365 Management APIs, needed for audit".into(),
+            fix: "Add Office 365 Management APIs › Application permissions › ActivityFeed.Read to the app registration and grant admin consent".into(),
+        });
+        return "permission_missing".into();
+    }
+    report.granted_permissions.extend(
+        token
+            .roles
+            .iter()
+            .filter(|r| !report.granted_permissions.contains(r))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let tenant = connection.tenant_id;
+    match client
+        .probe(&format!(
+            "api/v1.0/{tenant}/activity/feed/subscriptions/list?PublisherIdentifier={tenant}"
+        ))
+        .await
+    {
+        Ok(()) => "ok".into(),
+        Err(error) => {
+            let mut problem = problem_from(&error);
+            problem.message = format!("audit: {}", problem.message);
+            let code = problem.code.clone();
+            report.problems.push(problem);
+            code
+        }
+    }
 }
 
 fn problem_from(error: &GraphError) -> Problem {

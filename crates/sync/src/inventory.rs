@@ -446,3 +446,25 @@ pub fn detected_app_item(
         }),
     }
 }
+
+/// An audit record: its common schema fields under our names, and the whole record as it came.
+/// Records without an `Id` cannot be told apart and are dropped.
+pub fn audit_item(record: &Value) -> Option<InventoryItem> {
+    let common: graph::models::AuditRecord = serde_json::from_value(record.clone()).ok()?;
+    let name = format!(
+        "{} {} by {}",
+        common.creation_time.as_deref().unwrap_or("?"),
+        common.operation.as_deref().unwrap_or("?"),
+        common.user_id.as_deref().unwrap_or("?")
+    );
+    Some(InventoryItem {
+        key: common.id.to_lowercase(),
+        name,
+        document: json!({
+            "id": common.id, "record_type": common.record_type, "created": common.creation_time, "operation": common.operation,
+            "workload": common.workload, "result_status": common.result_status, "user_id": common.user_id, "user_type": common.user_type,
+            "user_key": common.user_key, "object_id": common.object_id, "client_ip": common.client_ip, "organization_id": common.organization_id,
+            "record": record,
+        }),
+    })
+}

@@ -81,8 +81,8 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     );
     for step in &second.steps {
         assert_eq!(step.status, StepStatus::Succeeded);
-        // Users come by delta: an unchanged tenant sends no users at all.
-        let expected = if step.dataset == Dataset::Users {
+        // Users come by delta and audit records by time window: an unchanged tenant sends none.
+        let expected = if matches!(step.dataset, Dataset::Users | Dataset::Audit) {
             0
         } else {
             first.step(step.dataset).unwrap().counts.created
@@ -951,4 +951,61 @@ async fn intune_devices_and_their_software_link_to_people() {
         assert!(ids.iter().all(|id| known.contains(id.as_str().unwrap())));
     }
     assert_eq!(app.sync("contoso").await.writes(), 0);
+}
+
+#[tokio::test]
+async fn the_audit_trail_comes_from_the_management_activity_api() {
+    let app = TestApp::with_users(30).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    let audit = first.step(Dataset::Audit).unwrap();
+    assert_eq!(audit.status, StepStatus::Succeeded, "{audit:?}");
+    // Seven days back, hour by hour, four content types, three records a blob.
+    assert!(audit.counts.created > 1_900, "{audit:?}");
+    let held = app.sim.state.tenant(&app.tenant_key(0)).unwrap();
+    assert_eq!(
+        held.subscription_count(),
+        4,
+        "a subscription was started per content type"
+    );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let records = app
+        .store
+        .inventory(Some(&tenant), Dataset::Audit, false)
+        .await
+        .unwrap();
+    let login = records
+        .iter()
+        .find(|r| r.document["operation"] == "UserLoggedIn")
+        .unwrap();
+    assert_eq!(login.document["workload"], "AzureActiveDirectory");
+    assert_eq!(
+        login.document["record"]["OrganizationId"],
+        app.tenant_key(0)
+    );
+
+    // The next run reads only what became available since: nothing is read twice.
+    let second = app.sync("contoso").await;
+    let again = second.step(Dataset::Audit).unwrap();
+    assert_eq!(
+        (again.counts.updated, again.counts.unchanged),
+        (0, 0),
+        "{again:?}"
+    );
+    assert!(again.counts.created <= 12);
+
+    // A resume point older than the API's seven days is brought forward, not refused.
+    let stale = store::Checkpoint {
+        resource: "audit:Audit.Exchange".into(),
+        link: "2020-01-01T00:00:00+00:00".into(),
+    };
+    app.store
+        .apply_inventory(0, &tenant, Dataset::Audit, &[], Some(&stale))
+        .await
+        .unwrap();
+    let resumed = app.sync("contoso").await;
+    assert_eq!(
+        resumed.step(Dataset::Audit).unwrap().status,
+        StepStatus::Succeeded
+    );
 }
