@@ -63,6 +63,21 @@ macro_rules! fetch_in {
         query.push(")");
         query.build().fetch_all($c).await
     }};
+    // With one more equality (`dataset = …`), so that the lookup uses the whole unique index.
+    ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr, $also:literal = $value:expr) => {{
+        let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+        query
+            .push_bind($tenant.to_string())
+            .push(concat!(" AND ", $also, " = "))
+            .push_bind($value.to_string());
+        query.push(concat!(" AND ", $column, " IN ("));
+        let mut list = query.separated(", ");
+        for key in $keys {
+            list.push_bind(key.to_string());
+        }
+        query.push(")");
+        query.build().fetch_all($c).await
+    }};
 }
 pub(crate) use {fetch_in, on_pool, on_tx};
 

@@ -653,7 +653,8 @@ async fn contact_usage(pool: &Pool, contacts: &[ContactRow]) -> Result<UsageByUs
                 "SELECT dataset, item_key, document FROM inventory",
                 "item_key",
                 tenant,
-                &keys
+                &keys,
+                "dataset" = "usage"
             )
             .doing("reading usage")?;
             rows.iter()

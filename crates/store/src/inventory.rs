@@ -47,7 +47,8 @@ impl Store {
                 "SELECT dataset, item_key, fingerprint, archived FROM inventory",
                 "item_key",
                 tenant,
-                items.iter().map(|i| &i.key)
+                items.iter().map(|i| &i.key),
+                "dataset" = dataset.name()
             )
             .doing("reading an inventory")?;
             rows.iter()
