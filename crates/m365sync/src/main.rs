@@ -124,7 +124,7 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,rustls_platform_verifier=off",
+        0 => "warn,sqlx=error,rustls_platform_verifier=off",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
     };
