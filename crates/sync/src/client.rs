@@ -25,21 +25,36 @@ pub fn graph_client(
 ) -> Result<GraphClient> {
     let endpoints = connection.cloud.endpoints();
     let scope = endpoints.graph_scope(&connection.cloud);
-    let client = GraphClient::trusting(
+    client_for(
+        connection,
+        secret,
+        retry,
         GraphEndpoints {
             login: endpoints.login,
             graph: endpoints.graph,
             scope,
         },
-        AppCredentials {
-            tenant: connection.tenant_id.to_string(),
-            client_id: connection.client_id.to_string(),
-            secret: ClientSecretValue::new(secret.expose()),
-        },
+    )
+}
+
+/// The connection's app, signing in to its tenant, against `endpoints`.
+fn client_for(
+    connection: &Connection,
+    secret: &ClientSecret,
+    retry: RetryPolicy,
+    endpoints: GraphEndpoints,
+) -> Result<GraphClient> {
+    let credentials = AppCredentials {
+        tenant: connection.tenant_id.to_string(),
+        client_id: connection.client_id.to_string(),
+        secret: ClientSecretValue::new(secret.expose()),
+    };
+    Ok(GraphClient::trusting(
+        endpoints,
+        credentials,
         retry,
         EXTRA_CA.get().map(Vec::as_slice),
-    )?;
-    Ok(client)
+    )?)
 }
 
 /// A client for the Office 365 Management Activity API (the audit feed): the same app and
@@ -55,19 +70,11 @@ pub fn management_client(
     ) else {
         return Ok(None);
     };
-    let client = GraphClient::trusting(
-        GraphEndpoints {
-            login: connection.cloud.endpoints().login,
-            graph: root,
-            scope,
-        },
-        AppCredentials {
-            tenant: connection.tenant_id.to_string(),
-            client_id: connection.client_id.to_string(),
-            secret: ClientSecretValue::new(secret.expose()),
-        },
-        retry,
-        EXTRA_CA.get().map(Vec::as_slice),
-    )?;
+    let endpoints = GraphEndpoints {
+        login: connection.cloud.endpoints().login,
+        graph: root,
+        scope,
+    };
+    let client = client_for(connection, secret, retry, endpoints)?;
     Ok(Some(client))
 }
