@@ -101,7 +101,12 @@ async def with_msgraph(args, token):
     services = []
     iterator = PageIterator(health, adapter)
     await iterator.iterate(lambda s: services.append({"id": s.id, "status": str(s.status.value) if s.status else None}) or True)
+    devices_page = await client.device_management.managed_devices.get()
+    devices = []
+    iterator = PageIterator(devices_page, adapter)
+    await iterator.iterate(lambda d: devices.append({"id": d.id, "compliance": str(d.compliance_state.value) if d.compliance_state else None}) or True)
     return {
+        "devices": devices,
         "users": users,
         "skus": sorted(
             [{"part": s.sku_part_number, "consumed": s.consumed_units, "enabled": s.prepaid_units.enabled} for s in skus.value],

@@ -865,9 +865,32 @@ fn has_app(device: &SimDevice, app: usize) -> bool {
         && !hash3(device.number, app as u64, 0xa55).is_multiple_of(3)
 }
 
+fn device_id(tenant: &Tenant, number: u64) -> String {
+    guid(
+        hash3(tenant.index, number, 0xdef),
+        hash3(tenant.index, number, 0xdf0),
+    )
+    .to_string()
+}
+
+/// The ids of every Intune device the tenant holds now, for tests that compare a client's
+/// reading with the simulator's truth.
+pub fn managed_device_ids(tenant: &Tenant) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut start = 0;
+    loop {
+        let (devices, next) = device_page(tenant, start, 2_000, |_| true);
+        ids.extend(devices.iter().map(|d| device_id(tenant, d.number)));
+        match next {
+            Some(n) => start = n,
+            None => return ids,
+        }
+    }
+}
+
 fn device_json(state: &SimState, tenant: &Tenant, d: &SimDevice) -> Value {
     let h = hash3(tenant.index, d.number, 0xdef);
-    let id = guid(h, hash3(tenant.index, d.number, 0xdf0)).to_string();
+    let id = device_id(tenant, d.number);
     let (os, version, manufacturer, model, storage) = if d.phone {
         if h.is_multiple_of(2) {
             ("iOS", "18.1.1", "Apple", "iPhone 15", 128_000_000_000i64)

@@ -88,7 +88,8 @@ async fn msal_and_msgraph_sdk_read_what_the_simulator_holds() {
     assert_eq!(msal["wrong_secret"]["error"], "invalid_client");
     assert_eq!(msal["wrong_secret"]["error_codes"], json!([7000215]));
 
-    // msgraph-sdk: every user through its PageIterator (50 a page), the SKUs, service health.
+    // msgraph-sdk: every user through its PageIterator (50 a page), the SKUs, Intune's managed
+    // devices (paged as the simulator pages them), service health.
     let held = sim.state.tenant(&tenant.tenant_id).unwrap();
     let mut expected: Vec<(String, String)> = (0..130)
         .filter_map(|i| held.user(i))
