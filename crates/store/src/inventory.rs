@@ -64,7 +64,19 @@ impl Store {
                 })
                 .collect::<Result<HashMap<_, _>>>()
         })?;
+        // One row per key (the last one wins), so that a multi-row upsert never meets its own key.
+        let mut latest: HashMap<&str, &InventoryItem> = HashMap::new();
         for item in items {
+            latest.insert(item.key.as_str(), item);
+        }
+        let mut changed: Vec<(&InventoryItem, String, String)> = Vec::new();
+        for item in items {
+            if !latest
+                .get(item.key.as_str())
+                .is_some_and(|kept| std::ptr::eq(*kept, item))
+            {
+                continue;
+            }
             let print = fingerprint(&item);
             match existing.get(&item.key) {
                 Some((stored, false)) if *stored == print => {
@@ -76,24 +88,34 @@ impl Store {
             }
             let document = serde_json::to_string(&item.document)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            changed.push((item, document, print));
+        }
+        // Multi-row upserts: one statement per 250 items rather than one per item.
+        for chunk in changed.chunks(250) {
             on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "INSERT INTO inventory (organization_id, tenant_id, dataset, item_key, name, document, fingerprint, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-                 ON CONFLICT (tenant_id, dataset, item_key) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name, \
-                 document = excluded.document, fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
-            )
-            .bind(organization_id)
-            .bind(&tenant)
-            .bind(dataset.name())
-            .bind(&item.key)
-            .bind(&item.name)
-            .bind(&document)
-            .bind(&print)
-            .bind(now)
-            .execute(c)
-            .await
-            .done("saving an inventory item")
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO inventory (organization_id, tenant_id, dataset, item_key, name, document, fingerprint, created_at, updated_at) ",
+                );
+                query.push_values(chunk, |mut row, (item, document, print)| {
+                    row.push_bind(organization_id)
+                        .push_bind(tenant.clone())
+                        .push_bind(dataset.name())
+                        .push_bind(item.key.clone())
+                        .push_bind(item.name.clone())
+                        .push_bind(document.clone())
+                        .push_bind(print.clone())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                query.push(
+                    " ON CONFLICT (tenant_id, dataset, item_key) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name, \
+                     document = excluded.document, fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
+                );
+                query
+                    .build()
+                    .execute(c)
+                    .await
+                    .done("saving inventory items")
             })?;
         }
         if let Some(checkpoint) = checkpoint {

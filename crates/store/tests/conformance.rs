@@ -517,3 +517,79 @@ async fn postgres_writers_at_once_make_no_duplicates() {
     concurrent_writers(&store).await;
     store.close().await;
 }
+
+async fn inventory_story(store: &Store) {
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let org = store.apply_organization(&record).await.unwrap().id();
+    let item = |key: &str, value: i64| domain::InventoryItem {
+        key: key.into(),
+        name: key.into(),
+        document: serde_json::json!({ "v": value }),
+    };
+    // A key twice in one batch: the last one is kept, and the upsert does not trip on itself.
+    let batch = vec![item("a", 1), item("a", 2), item("b", 1)];
+    assert_eq!(
+        store
+            .apply_inventory(org, &tenant(), Dataset::Domains, &batch, None)
+            .await
+            .unwrap(),
+        counts(2, 0, 0, 0)
+    );
+    assert_eq!(
+        store
+            .apply_inventory(org, &tenant(), Dataset::Domains, &batch, None)
+            .await
+            .unwrap(),
+        counts(0, 0, 2, 0)
+    );
+    let rows = store
+        .inventory(Some(&tenant()), Dataset::Domains, false)
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().find(|r| r.key == "a").unwrap().document["v"], 2);
+    // The same key in another dataset is another item.
+    assert_eq!(
+        store
+            .apply_inventory(org, &tenant(), Dataset::Groups, &[item("a", 9)], None)
+            .await
+            .unwrap(),
+        counts(1, 0, 0, 0)
+    );
+    let seen: HashSet<String> = ["b".to_string()].into();
+    assert_eq!(
+        store
+            .archive_inventory_not_in(&tenant(), Dataset::Domains, &seen)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .inventory(Some(&tenant()), Dataset::Groups, false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sqlite_inventory_keeps_one_item_per_key() {
+    let (store, _home) = testkit::sqlite_store().await;
+    inventory_story(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_inventory_keeps_one_item_per_key() {
+    let Some((store, _home)) = testkit::postgres_store().await else {
+        return;
+    };
+    inventory_story(&store).await;
+    store.close().await;
+}
