@@ -511,12 +511,17 @@ fn group_has(group: usize, user: &crate::people::SimUser) -> bool {
     }
 }
 
-fn group_id(tenant: &Tenant, group: usize) -> String {
+/// A stable object id of the tenant's `n`th object of a kind (told apart by `salt`).
+fn object_guid(tenant: &Tenant, n: u64, salt: u64) -> String {
     guid(
-        hash3(tenant.index, group as u64, 0x6e0),
-        hash3(tenant.index, group as u64, 0x6e1),
+        hash3(tenant.index, n, salt),
+        hash3(tenant.index, n, salt + 1),
     )
     .to_string()
+}
+
+fn group_id(tenant: &Tenant, group: usize) -> String {
+    object_guid(tenant, group as u64, 0x6e0)
 }
 
 pub(crate) async fn groups(
@@ -637,11 +642,7 @@ const ROLE_DEFS: &[(&str, &str, &str, &[u64])] = &[
 ];
 
 fn role_id(tenant: &Tenant, role: usize) -> String {
-    guid(
-        hash3(tenant.index, role as u64, 0x801e),
-        hash3(tenant.index, role as u64, 0x801f),
-    )
-    .to_string()
+    object_guid(tenant, role as u64, 0x801e)
 }
 
 pub(crate) async fn directory_roles(
@@ -866,11 +867,7 @@ fn has_app(device: &SimDevice, app: usize) -> bool {
 }
 
 fn device_id(tenant: &Tenant, number: u64) -> String {
-    guid(
-        hash3(tenant.index, number, 0xdef),
-        hash3(tenant.index, number, 0xdf0),
-    )
-    .to_string()
+    object_guid(tenant, number, 0xdef)
 }
 
 /// The ids of every Intune device the tenant holds now, for tests that compare a client's
