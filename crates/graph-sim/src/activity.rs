@@ -47,7 +47,7 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-fn iso(seconds: i64) -> String {
+pub(crate) fn iso(seconds: i64) -> String {
     let rem = seconds.rem_euclid(86_400);
     format!(
         "{}T{:02}:{:02}:{:02}",

@@ -24,6 +24,11 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
             "/_sim/tenants/{tenant}/users/{index}",
             patch(patch_user).delete(remove_user),
         )
+        .route("/_sim/tenants/{tenant}/certificates", post(add_certificate))
+        .route(
+            "/_sim/tenants/{tenant}/certificates/{key_id}",
+            axum::routing::delete(remove_certificate),
+        )
         .route(
             "/_sim/tenants/{tenant}/faults",
             post(inject).delete(clear_faults),
@@ -124,4 +129,59 @@ async fn inject(
 
 async fn clear_faults(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
     done(state.clear_faults(&tenant), &tenant)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CertificateRequest {
+    /// First day of validity, in days from now (default -1).
+    #[serde(default)]
+    valid_from_days: Option<i64>,
+    /// Last day of validity, in days from now (default 365; negative for an expired one).
+    #[serde(default)]
+    valid_to_days: Option<i64>,
+}
+
+async fn add_certificate(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    body: Option<Json<CertificateRequest>>,
+) -> Response {
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let from = request.valid_from_days.unwrap_or(-1);
+    let to = request.valid_to_days.unwrap_or(365);
+    if to <= from {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "valid_to_days must be after valid_from_days"})),
+        )
+            .into_response();
+    }
+    match state.add_certificate(&tenant, from, to) {
+        None => no_tenant(&tenant),
+        Some(Ok(issued)) => (StatusCode::CREATED, Json(issued)).into_response(),
+        Some(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("cannot make a certificate: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn remove_certificate(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, key_id)): Path<(String, String)>,
+) -> Response {
+    let Some(t) = state.tenant(&tenant) else {
+        return no_tenant(&tenant);
+    };
+    if state.remove_certificate(t, &key_id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no certificate with key id {key_id}")})),
+        )
+            .into_response()
+    }
 }

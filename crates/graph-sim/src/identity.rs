@@ -17,8 +17,8 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::SimState;
-use crate::state::read;
+use crate::state::{Tenant, read};
+use crate::{SimState, assertion};
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -119,38 +119,25 @@ pub(crate) async fn token(
             )
         };
     }
-    let secret = field("client_secret");
-    if secret.is_empty() {
-        return aad_error(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
-    }
-    if secret == tenant.expired_client_secret {
-        return aad_error(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            &format!(
-                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app or consider using certificate credentials for added security."
-            ),
-        );
-    }
-    if secret != tenant.client_secret {
-        return aad_error(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-            ),
-        );
-    }
+    let assertion = field("client_assertion");
+    // How the app proved itself, as the token's `appidacr` says: 1 secret, 2 certificate.
+    let proof = if !assertion.is_empty() {
+        if let Err(refusal) = check_assertion(&state, tenant, &form, assertion) {
+            return aad_error(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                refusal.code,
+                &refusal.text,
+            );
+        }
+        "2"
+    } else {
+        if let Some(response) = check_secret(&state, tenant, field("client_secret"), &client_id) {
+            return response;
+        }
+        "1"
+    };
     let scope = field("scope");
     if !scope.ends_with("/.default") || scope.split_whitespace().count() != 1 {
         return aad_error(
@@ -178,7 +165,7 @@ pub(crate) async fn token(
         "aud": resource,
         "iss": format!("https://sts.windows.net/{}/", tenant.id),
         "iat": now, "nbf": now, "exp": now + lifetime,
-        "appid": client_id, "appidacr": "1", "idtyp": "app",
+        "appid": client_id, "appidacr": proof, "idtyp": "app",
         "oid": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
         "sub": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
         "tid": tenant.id.to_string(),
@@ -204,6 +191,84 @@ pub(crate) async fn token(
         body.to_string(),
     )
         .into_response()
+}
+
+/// The secret check: absent, expired or wrong, each refused as Entra refuses it.
+fn check_secret(
+    state: &SimState,
+    tenant: &Tenant,
+    secret: &str,
+    client_id: &str,
+) -> Option<Response> {
+    if secret.is_empty() {
+        return Some(aad_error(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ));
+    }
+    if secret == tenant.expired_client_secret {
+        return Some(aad_error(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app or consider using certificate credentials for added security."
+            ),
+        ));
+    }
+    if secret != tenant.client_secret {
+        return Some(aad_error(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        ));
+    }
+    None
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The certificate check: a signed assertion from a certificate registered on the app, naming
+/// this tenant's token endpoint as its audience.
+fn check_assertion(
+    state: &SimState,
+    tenant: &Tenant,
+    form: &HashMap<String, String>,
+    assertion: &str,
+) -> Result<(), assertion::Refusal> {
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return Err(assertion::Refusal {
+            code: 50027,
+            text: format!("Invalid client_assertion_type: it must be '{JWT_BEARER}'."),
+        });
+    }
+    let audience_ok = |audience: &str| {
+        let Ok(url) = url::Url::parse(audience) else {
+            return false;
+        };
+        let segments: Vec<&str> = url.path().trim_matches('/').split('/').collect();
+        let endpoint = matches!(
+            segments.as_slice(),
+            [_, "oauth2", "v2.0", "token"] | [_, "oauth2", "token"]
+        );
+        endpoint && state.tenant(segments[0]).is_some_and(|t| t.id == tenant.id)
+    };
+    let registered = read(&tenant.certificates).clone();
+    assertion::verify(
+        assertion,
+        &tenant.client_id.to_string(),
+        &registered,
+        now_secs() as i64,
+        audience_ok,
+    )
 }
 
 fn sign(key: &[u8; 32], claims: &serde_json::Value) -> String {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::SimState;
 use crate::api::{Opened, Resource, context, graph_error, graph_ok, open, param, project};
 use crate::people::{guid, hash3};
-use crate::state::{Tenant, civil_date};
+use crate::state::{Tenant, civil_date, read};
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 
@@ -383,7 +383,10 @@ pub(crate) async fn applications(
                     12,
                 ),
             ],
-            vec![],
+            read(&tenant.certificates)
+                .iter()
+                .map(|c| c.key_credential())
+                .collect(),
         ),
         app(
             2,

@@ -14,6 +14,7 @@
 
 mod activity;
 mod api;
+mod assertion;
 mod catalog;
 mod control;
 mod delta;
@@ -33,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use people::UserPatch;
-pub use state::{Fault, SimState, Stats};
+pub use state::{CertificateIssued, Fault, SimState, Stats};
 pub use tls::{LoopbackCertificate, TlsError};
 
 /// Every permission the simulator knows; granted to a tenant's app unless the tenant says otherwise.

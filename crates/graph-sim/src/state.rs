@@ -100,6 +100,8 @@ pub struct Tenant {
     pub(crate) faults: Mutex<Faults>,
     /// Management Activity API content types with a started subscription.
     pub(crate) subscriptions: Mutex<HashSet<String>>,
+    /// Certificates uploaded to the tenant's app registration.
+    pub(crate) certificates: RwLock<Vec<crate::assertion::AppCertificate>>,
     consumed_cache: Mutex<Option<(u64, Vec<i64>)>>,
 }
 
@@ -197,6 +199,7 @@ impl SimState {
                     faults: Mutex::new(Faults::default()),
                     consumed_cache: Mutex::new(None),
                     subscriptions: Mutex::new(HashSet::new()),
+                    certificates: RwLock::new(Vec::new()),
                 }
             })
             .collect();
@@ -281,6 +284,45 @@ impl SimState {
         self.tenant(tenant)
             .map(|t| t.concealed.store(concealed, Ordering::SeqCst))
             .is_some()
+    }
+
+    /// Makes a key and certificate and registers the certificate on the tenant's app, as an admin
+    /// uploads one; valid from `from_days` to `to_days` days from now (negative: in the past).
+    pub fn add_certificate(
+        &self,
+        tenant: &str,
+        from_days: i64,
+        to_days: i64,
+    ) -> Option<Result<CertificateIssued, String>> {
+        let t = self.tenant(tenant)?;
+        let now = now_unix();
+        let made = crate::assertion::generate(
+            &format!("m365sync {}", t.initial_domain),
+            now + from_days * 86_400,
+            now + to_days * 86_400,
+        );
+        Some(made.map(|(registered, private_key_pem, certificate_pem)| {
+            let issued = CertificateIssued {
+                key_id: registered.key_id.to_string(),
+                thumbprint: registered.thumbprint(),
+                end_date_time: registered.key_credential()["endDateTime"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                private_key_pem,
+                certificate_pem,
+            };
+            write(&t.certificates).push(registered);
+            issued
+        }))
+    }
+
+    /// Removes a certificate from the tenant's app; false when there is no such key.
+    pub fn remove_certificate(&self, tenant: &Tenant, key_id: &str) -> bool {
+        let mut certificates = write(&tenant.certificates);
+        let before = certificates.len();
+        certificates.retain(|c| !c.key_id.to_string().eq_ignore_ascii_case(key_id));
+        certificates.len() != before
     }
 
     pub fn remove_user(&self, tenant: &str, index: u64) -> bool {
@@ -558,7 +600,31 @@ pub(crate) fn parse_utc(text: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+/// A certificate made for a tenant's app, with the key a client signs with.
+#[derive(Debug, Serialize)]
+pub struct CertificateIssued {
+    pub key_id: String,
+    /// SHA-1, upper-case hex, as the Entra admin center shows it.
+    pub thumbprint: String,
+    pub end_date_time: String,
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+}
+
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 pub(crate) fn civil_date(days: i64) -> String {
+    let (year, month, day) = civil(days);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Year, month and day of a count of days since 1970-01-01.
+pub(crate) fn civil(days: i64) -> (i64, u8, u8) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -568,7 +634,7 @@ pub(crate) fn civil_date(days: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    (year, month as u8, day as u8)
 }
 
 #[cfg(test)]

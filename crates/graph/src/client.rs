@@ -150,13 +150,14 @@ impl GraphClient {
             "{}/{}/oauth2/v2.0/token",
             self.endpoints.login, self.credentials.tenant
         );
-        let form = [
-            ("client_id", self.credentials.client_id.as_str()),
-            ("scope", self.endpoints.scope.as_str()),
-            ("client_secret", self.credentials.secret.expose()),
-            ("grant_type", "client_credentials"),
-        ];
         self.with_retry(&url, || async {
+            // Built per attempt: an assertion is single-use and short-lived.
+            let mut form = vec![
+                ("client_id", self.credentials.client_id.clone()),
+                ("scope", self.endpoints.scope.clone()),
+                ("grant_type", "client_credentials".to_string()),
+            ];
+            form.extend(self.credentials.proof(&url));
             let response = match self.http.post(&url).form(&form).send().await {
                 Ok(r) => r,
                 Err(e) => return transport_failure(&e),

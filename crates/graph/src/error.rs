@@ -15,6 +15,11 @@ pub enum TokenProblem {
     ExpiredSecret,
     /// AADSTS7000229: the app exists but was never consented in this tenant.
     AppNotConsented,
+    /// AADSTS700027: the certificate is not registered on the app, has expired, or the signature
+    /// does not verify.
+    InvalidCertificate,
+    /// AADSTS700021/700023/700024: the assertion names the wrong app or tenant, or the clock is off.
+    AssertionRejected,
     /// AADSTS70011: the scope was refused.
     InvalidScope,
     /// Anything else the token endpoint said.
@@ -30,6 +35,8 @@ impl TokenProblem {
                 7000215 => Self::InvalidSecret,
                 7000222 => Self::ExpiredSecret,
                 7000229 => Self::AppNotConsented,
+                700027 => Self::InvalidCertificate,
+                700021 | 700023 | 700024 => Self::AssertionRejected,
                 70011 => Self::InvalidScope,
                 _ => continue,
             };
@@ -46,6 +53,8 @@ impl TokenProblem {
             Self::InvalidSecret => "invalid_secret",
             Self::ExpiredSecret => "expired_secret",
             Self::AppNotConsented => "app_not_consented",
+            Self::InvalidCertificate => "invalid_certificate",
+            Self::AssertionRejected => "assertion_rejected",
             Self::InvalidScope => "invalid_scope",
             Self::Other => "token_refused",
         }
@@ -67,6 +76,12 @@ impl TokenProblem {
             }
             Self::AppNotConsented => {
                 "A Global Administrator of this tenant must grant admin consent to the app (App registrations › API permissions › Grant admin consent, or the admin-consent URL)"
+            }
+            Self::InvalidCertificate => {
+                "Upload the connection's certificate (its thumbprint is in `m365sync connection list`) under App registrations › your app › Certificates & secrets, or make a new one if it has expired, and update the connection"
+            }
+            Self::AssertionRejected => {
+                "Check this machine's clock (a signed assertion is valid for ten minutes) and that the connection's tenant and client ids are the app registration's"
             }
             Self::InvalidScope => {
                 "Check the connection's cloud: the Graph scope must belong to the same cloud as the login endpoint"

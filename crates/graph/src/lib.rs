@@ -1,12 +1,14 @@
 //! A typed client for Microsoft identity and Microsoft Graph.
 //!
-//! Owns: client-credentials tokens (cached until shortly before expiry), the endpoints of each
+//! Owns: client-credentials tokens with a secret or a certificate (cached until shortly before
+//! expiry), the endpoints of each
 //! cloud as given to it, GET with `$select` and paging by `@odata.nextLink` one page at a time,
 //! throttling and retry (`Retry-After`, else exponential backoff with jitter), the usage-report
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
 //! the typed models of the payloads it reads. It knows nothing of the store or of our records.
 
+mod certificate;
 mod client;
 mod error;
 pub mod models;
@@ -14,10 +16,11 @@ mod report;
 mod retry;
 mod token;
 
+pub use certificate::{AssertionAlgorithm, CertificateError, CertificateFacts, ClientCertificate};
 pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
 pub use error::{GraphError, TokenProblem};
 pub use report::{ReportFile, ReportRows};
 pub use retry::{RetryPolicy, Sleeper, TokioSleeper};
-pub use token::{AccessToken, AppCredentials, ClientSecretValue};
+pub use token::{AccessToken, AppCredentials, ClientCredential, ClientSecretValue};
 
 pub type Result<T, E = GraphError> = std::result::Result<T, E>;

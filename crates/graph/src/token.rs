@@ -1,10 +1,13 @@
 //! Client-credentials tokens from the Microsoft identity platform, and what they grant.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::Deserialize;
+
+use crate::ClientCertificate;
 
 /// A client secret's value. Never printed.
 #[derive(Clone)]
@@ -25,13 +28,55 @@ impl fmt::Debug for ClientSecretValue {
     }
 }
 
+/// How the app proves who it is.
+#[derive(Debug, Clone)]
+pub enum ClientCredential {
+    Secret(ClientSecretValue),
+    /// A certificate whose public part is uploaded to the app registration; each token request
+    /// carries a fresh assertion signed with its key.
+    Certificate(Arc<ClientCertificate>),
+}
+
 /// Who the app is and in which tenant it asks for a token.
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
     /// Tenant id or verified domain.
     pub tenant: String,
     pub client_id: String,
-    pub secret: ClientSecretValue,
+    pub credential: ClientCredential,
+}
+
+impl AppCredentials {
+    pub fn with_secret(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            credential: ClientCredential::Secret(ClientSecretValue::new(secret)),
+        }
+    }
+
+    /// The form fields that prove the app's identity to the token endpoint at `token_url`.
+    pub(crate) fn proof(&self, token_url: &str) -> Vec<(&'static str, String)> {
+        match &self.credential {
+            ClientCredential::Secret(secret) => {
+                vec![("client_secret", secret.expose().to_string())]
+            }
+            ClientCredential::Certificate(certificate) => vec![
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                (
+                    "client_assertion",
+                    certificate.assertion(token_url, &self.client_id),
+                ),
+            ],
+        }
+    }
 }
 
 /// An app-only access token and the application permissions (`roles`) it carries.

@@ -3,8 +3,11 @@
 use std::time::Duration;
 
 use graph::models::{MailboxUsageRow, USER_SELECT, User};
+use std::sync::Arc;
+
 use graph::{
-    AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, GraphError, TokenProblem,
+    AppCredentials, AssertionAlgorithm, ClientCertificate, ClientCredential, GraphClient,
+    GraphEndpoints, GraphError, TokenProblem,
 };
 use graph_sim::{Fault, RunningSimulator, SimConfig, TenantSpec};
 use testkit::{RecordingSleeper, instant_retry, simulator};
@@ -31,11 +34,7 @@ fn client_for(
             graph: sim.url.clone(),
             scope: "https://graph.microsoft.com/.default".into(),
         },
-        AppCredentials {
-            tenant: tenant.into(),
-            client_id: client_id.into(),
-            secret: ClientSecretValue::new(secret),
-        },
+        AppCredentials::with_secret(tenant, client_id, secret),
         retry,
     )
     .unwrap();
@@ -170,11 +169,7 @@ async fn an_unreachable_endpoint_is_retried_then_named() {
             graph: "http://127.0.0.1:9".into(),
             scope: "x/.default".into(),
         },
-        AppCredentials {
-            tenant: "t".into(),
-            client_id: "c".into(),
-            secret: ClientSecretValue::new("s"),
-        },
+        AppCredentials::with_secret("t", "c", "s"),
         retry,
     )
     .unwrap();
@@ -356,11 +351,11 @@ async fn https_works_with_the_extra_ca_and_is_refused_without_it() {
         graph: sim.url.clone(),
         scope: "https://graph.microsoft.com/.default".into(),
     };
-    let credentials = AppCredentials {
-        tenant: t.tenant_id.clone(),
-        client_id: t.client_id.clone(),
-        secret: ClientSecretValue::new(t.client_secret.clone()),
-    };
+    let credentials = AppCredentials::with_secret(
+        t.tenant_id.clone(),
+        t.client_id.clone(),
+        t.client_secret.clone(),
+    );
     let trusting = GraphClient::trusting(
         endpoints.clone(),
         credentials.clone(),
@@ -398,4 +393,85 @@ async fn https_works_with_the_extra_ca_and_is_refused_without_it() {
         graph::parse_ca_bundle(b"not a certificate"),
         Err(GraphError::BadCaCertificate(_))
     ));
+}
+
+fn certificate_client(
+    sim: &RunningSimulator,
+    pem: &str,
+    algorithm: AssertionAlgorithm,
+) -> GraphClient {
+    let t = &sim.tenants()[0];
+    let certificate = ClientCertificate::from_pem(pem)
+        .unwrap()
+        .with_algorithm(algorithm);
+    GraphClient::new(
+        GraphEndpoints {
+            login: sim.url.clone(),
+            graph: sim.url.clone(),
+            scope: "https://graph.microsoft.com/.default".into(),
+        },
+        AppCredentials {
+            tenant: t.tenant_id.clone(),
+            client_id: t.client_id.clone(),
+            credential: ClientCredential::Certificate(Arc::new(certificate)),
+        },
+        instant_retry(2).0,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_registered_certificate_signs_in_with_ps256_and_with_rs256() {
+    let sim = sim(3).await;
+    let issued = sim.state.add_certificate("0", -1, 365).unwrap().unwrap();
+    let pem = format!("{}{}", issued.certificate_pem, issued.private_key_pem);
+    for algorithm in [AssertionAlgorithm::Ps256, AssertionAlgorithm::Rs256] {
+        let client = certificate_client(&sim, &pem, algorithm);
+        let token = client.token().await.unwrap();
+        assert!(token.roles.iter().any(|r| r == "User.Read.All"));
+        let users = client
+            .pages::<User>("v1.0/users?$select=id")
+            .next_page()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(users.len(), 3, "{algorithm:?}");
+    }
+    let facts = ClientCertificate::from_pem(&pem).unwrap().facts().clone();
+    assert_eq!(facts.thumbprint, issued.thumbprint);
+}
+
+#[tokio::test]
+async fn an_unregistered_removed_or_expired_certificate_is_refused_by_name() {
+    let sim = sim(3).await;
+    let refusal = |client: GraphClient| async move {
+        match client.token().await.unwrap_err() {
+            GraphError::Token {
+                problem,
+                aadsts,
+                description,
+                ..
+            } => (problem, aadsts, description),
+            other => panic!("expected a token refusal, got {other:?}"),
+        }
+    };
+    let expired = sim.state.add_certificate("0", -400, -10).unwrap().unwrap();
+    let pem = format!("{}{}", expired.private_key_pem, expired.certificate_pem);
+    let (problem, codes, description) =
+        refusal(certificate_client(&sim, &pem, AssertionAlgorithm::Ps256)).await;
+    assert_eq!(
+        (problem, codes),
+        (TokenProblem::InvalidCertificate, vec![700027])
+    );
+    assert!(description.contains("expired"), "{description}");
+
+    let removed = sim.state.add_certificate("0", -1, 30).unwrap().unwrap();
+    let tenant = sim.state.tenant("0").unwrap();
+    assert!(sim.state.remove_certificate(tenant, &removed.key_id));
+    let pem = format!("{}{}", removed.private_key_pem, removed.certificate_pem);
+    let (problem, _, description) =
+        refusal(certificate_client(&sim, &pem, AssertionAlgorithm::Rs256)).await;
+    assert_eq!(problem, TokenProblem::InvalidCertificate);
+    assert!(description.contains(&removed.thumbprint), "{description}");
+    assert_eq!(problem.code(), "invalid_certificate");
 }

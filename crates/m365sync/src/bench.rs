@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
 use graph::models::{MailboxUsageRow, SUBSCRIBED_SKU_SELECT, SubscribedSku, USER_SELECT, User};
-use graph::{AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, RetryPolicy};
+use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
 use serde::Serialize;
 use store::{NewConnection, SecretKey, Store};
 use sync::{NoProgress, SyncEngine};
@@ -236,11 +236,7 @@ async fn floor(url: &str, tenant: &str, client_id: &str, secret: &str) -> anyhow
             graph: url.into(),
             scope: "https://graph.microsoft.com/.default".into(),
         },
-        AppCredentials {
-            tenant: tenant.into(),
-            client_id: client_id.into(),
-            secret: ClientSecretValue::new(secret),
-        },
+        AppCredentials::with_secret(tenant, client_id, secret),
         RetryPolicy::default(),
     )?;
     let started = Instant::now();

@@ -1,7 +1,7 @@
 //! From a stored connection to a Graph client.
 
 use domain::ClientSecret;
-use graph::{AppCredentials, ClientSecretValue, GraphClient, GraphEndpoints, RetryPolicy};
+use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
 use store::Connection;
 
 use crate::Result;
@@ -44,11 +44,11 @@ fn client_for(
     retry: RetryPolicy,
     endpoints: GraphEndpoints,
 ) -> Result<GraphClient> {
-    let credentials = AppCredentials {
-        tenant: connection.tenant_id.to_string(),
-        client_id: connection.client_id.to_string(),
-        secret: ClientSecretValue::new(secret.expose()),
-    };
+    let credentials = AppCredentials::with_secret(
+        connection.tenant_id.to_string(),
+        connection.client_id.to_string(),
+        secret.expose(),
+    );
     Ok(GraphClient::trusting(
         endpoints,
         credentials,
