@@ -1,6 +1,8 @@
 """Microsoft's own Python clients against the m365sync simulator.
 
-Reads one JSON argument {url, tenant_id, client_id, client_secret, ca_cert} and prints one JSON
+Reads one JSON argument {url, tenant_id, client_id, client_secret, ca_cert, certificate, removed}
+(the last two: {private_key, certificate, thumbprint} of a certificate registered on the app and of
+one that was removed from it) and prints one JSON
 object with what msal and msgraph-sdk read. The Rust test that runs this compares it with what the
 simulator holds: if Microsoft's client rejects something, the simulator is wrong.
 """
@@ -56,6 +58,35 @@ def with_msal(args):
         "tid": claims(first["access_token"]).get("tid"),
         "second_from_cache": second.get("token_source") == "cache",
         "wrong_secret": {"error": wrong.get("error"), "error_codes": wrong.get("error_codes")},
+    }
+
+
+def with_msal_certificate(args):
+    """msal signs in with a certificate: PS256 and x5t#S256 when given the public certificate,
+    RS256 and x5t when given only a SHA-1 thumbprint (its older, ADFS-compatible form)."""
+    scopes = ["https://graph.microsoft.com/.default"]
+    authority = f"{args['url']}/{args['tenant_id']}"
+
+    def token_with(credential):
+        return msal.ConfidentialClientApplication(
+            args["client_id"],
+            client_credential=credential,
+            authority=authority,
+            instance_discovery=False,
+            http_client=session(args["ca_cert"]),
+        ).acquire_token_for_client(scopes=scopes)
+
+    def summary(result):
+        if "access_token" not in result:
+            return {"error": result.get("error"), "error_codes": result.get("error_codes")}
+        c = claims(result["access_token"])
+        return {"tid": c.get("tid"), "appidacr": c.get("appidacr"), "roles": len(c.get("roles", []))}
+
+    cert, removed = args["certificate"], args["removed"]
+    return {
+        "ps256": summary(token_with({"private_key": cert["private_key"], "public_certificate": cert["certificate"]})),
+        "rs256": summary(token_with({"private_key": cert["private_key"], "thumbprint": cert["thumbprint"]})),
+        "removed": summary(token_with({"private_key": removed["private_key"], "public_certificate": removed["certificate"]})),
     }
 
 
@@ -120,7 +151,7 @@ def main():
     args = json.loads(sys.argv[1])
     token, msal_result = with_msal(args)
     graph_result = asyncio.run(with_msgraph(args, token))
-    print(json.dumps({"msal": msal_result, **graph_result}))
+    print(json.dumps({"msal": msal_result, "msal_certificate": with_msal_certificate(args), **graph_result}))
 
 
 if __name__ == "__main__":

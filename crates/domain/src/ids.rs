@@ -265,6 +265,56 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
+/// A certificate credential: the private key and certificate in PEM (sealed at rest, never shown)
+/// and what may be shown of it — its SHA-1 thumbprint, as Entra lists it, and when it expires.
+#[derive(Clone)]
+pub struct CertificateCredential {
+    pem: String,
+    pub thumbprint: String,
+    /// Seconds since 1970 (UTC).
+    pub expires_at: i64,
+}
+
+impl CertificateCredential {
+    /// The PEM is checked by whoever reads the certificate (the Graph client); here it is kept.
+    pub fn new(pem: impl Into<String>, thumbprint: impl Into<String>, expires_at: i64) -> Self {
+        Self {
+            pem: pem.into(),
+            thumbprint: thumbprint.into(),
+            expires_at,
+        }
+    }
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+}
+
+impl fmt::Debug for CertificateCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateCredential")
+            .field("thumbprint", &self.thumbprint)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a connection's app proves who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Secret(ClientSecret),
+    Certificate(CertificateCredential),
+}
+
+impl Credential {
+    /// `secret` or `certificate`, as stored and shown.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Secret(_) => "secret",
+            Self::Certificate(_) => "certificate",
+        }
+    }
+}
+
 /// The name a person gives a connection: used on the command line, so kept simple.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -17,7 +17,8 @@ pub mod status;
 pub use cloud::{Cloud, Endpoints};
 pub use dataset::Dataset;
 pub use ids::{
-    ClientId, ClientSecret, ConnectionName, InputError, ObjectId, SkuPartNumber, TenantId, Upn,
+    CertificateCredential, ClientId, ClientSecret, ConnectionName, Credential, InputError,
+    ObjectId, SkuPartNumber, TenantId, Upn,
 };
 pub use records::{
     ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord, ServicePlan,

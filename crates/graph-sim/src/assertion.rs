@@ -192,20 +192,23 @@ pub(crate) fn verify(
             ),
         ));
     }
-    let (Some(nbf), Some(exp)) = (claims["nbf"].as_i64(), claims["exp"].as_i64()) else {
+    // `exp` is required; `nbf` is optional (msal leaves it out). Either may be a fraction, as
+    // clients that use floating-point clocks send them.
+    let seconds = |claim: &str| claims[claim].as_f64().map(|v| v as i64);
+    let Some(exp) = seconds("exp") else {
         return Err(refuse(
             700024,
-            "Client assertion is not within its valid time range: nbf and exp are required.",
+            "Client assertion is not within its valid time range: it has no expiry (exp).",
         ));
     };
+    let nbf = seconds("nbf").unwrap_or(i64::MIN / 2);
     // Entra allows five minutes of clock skew either way.
     if now + 300 < nbf || now - 300 > exp {
         return Err(refuse(
             700024,
             format!(
-                "Client assertion is not within its valid time range. Current time: {}Z, assertion valid from {}Z, expiry time of assertion {}Z.",
+                "Client assertion is not within its valid time range. Current time: {}Z, expiry time of assertion {}Z.",
                 crate::activity::iso(now),
-                crate::activity::iso(nbf),
                 crate::activity::iso(exp)
             ),
         ));
@@ -269,6 +272,12 @@ mod tests {
         assert_eq!(check(&wrong_audience), Some(700023));
         let stale = signed(&key, &registered, claims("app", "good", now - 1000));
         assert_eq!(check(&stale), Some(700024));
+        let msal_like = signed(
+            &key,
+            &registered,
+            json!({"iss": "app", "sub": "app", "aud": "good", "iat": now as f64 + 0.25, "exp": now as f64 + 600.25, "jti": "j"}),
+        );
+        assert_eq!(check(&msal_like), None, "no nbf, fractional times");
         assert_eq!(check("eyJhbGciOiJQUzI1NiJ9.e30.AAAA"), Some(5002723));
         assert_eq!(check("x.y"), Some(50027));
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
 use graph::models::{MailboxUsageRow, SUBSCRIBED_SKU_SELECT, SubscribedSku, USER_SELECT, User};
 use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
 use serde::Serialize;
@@ -120,7 +120,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             name: ConnectionName::parse("bench")?,
             tenant_id: TenantId::parse(&tenant_id)?,
             client_id: ClientId::parse(&client_id)?,
-            secret: ClientSecret::parse(&secret)?,
+            credential: Credential::Secret(ClientSecret::parse(&secret)?),
             cloud: Cloud::custom(&url, &url)?,
             datasets: Dataset::ALL.to_vec(),
         })

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use domain::{
+    CertificateCredential, ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset,
+    TenantId,
+};
 use graph::RetryPolicy;
 use store::{NewConnection, SecretKey, Store};
 use sync::SyncEngine;
@@ -45,8 +48,34 @@ pub enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace a connection's credential: a rotated secret, a renewed certificate, or a move from
+    /// a secret to a certificate.
+    Credential {
+        name: String,
+        #[command(flatten)]
+        credential: CredentialArgs,
+    },
     /// Remove a connection. What it synced stays in the store.
     Remove { name: String },
+}
+
+/// How the app proves who it is: a secret's Value (from the environment or standard input, never
+/// the command line) or a certificate with its private key.
+#[derive(Args)]
+pub struct CredentialArgs {
+    /// Read the client secret's Value from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["client_secret_stdin", "certificate"])]
+    client_secret_env: Option<String>,
+    /// Read the client secret's Value from standard input (one line).
+    #[arg(long, conflicts_with = "certificate")]
+    client_secret_stdin: bool,
+    /// A PEM file with the certificate uploaded to the app registration, and its unencrypted
+    /// private key unless --private-key names another file.
+    #[arg(long, value_name = "FILE")]
+    certificate: Option<std::path::PathBuf>,
+    /// A PEM file with the certificate's private key, when it is not in the --certificate file.
+    #[arg(long, value_name = "FILE", requires = "certificate")]
+    private_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -59,12 +88,8 @@ pub struct AddArgs {
     /// The Application (client) ID of the app registration.
     #[arg(long)]
     client_id: String,
-    /// Read the client secret's Value from this environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "client_secret_stdin")]
-    client_secret_env: Option<String>,
-    /// Read the client secret's Value from standard input (one line).
-    #[arg(long)]
-    client_secret_stdin: bool,
+    #[command(flatten)]
+    credential: CredentialArgs,
     /// The tenant's cloud: global, usgov, usgov-dod or china.
     #[arg(long, default_value = "global", conflicts_with_all = ["login_url", "graph_url"])]
     cloud: String,
@@ -88,6 +113,22 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
         ConnectionCommand::Add(args) => add(db, args).await,
         ConnectionCommand::List { json } => list(db, json).await,
         ConnectionCommand::Test { name, json } => test(db, &name, json).await,
+        ConnectionCommand::Credential { name, credential } => {
+            let credential = read_credential(&credential)?;
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?;
+            store
+                .set_connection_credential(&connection, &credential)
+                .await?;
+            println!(
+                "Saved the new {} for connection '{name}'. Next: `m365sync connection test {name}`.",
+                credential.kind()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         ConnectionCommand::Remove { name } => {
             let store = open_store(db).await?;
             store.remove_connection(&name).await?;
@@ -99,7 +140,10 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
     }
 }
 
-fn read_secret(args: &AddArgs) -> anyhow::Result<ClientSecret> {
+fn read_credential(args: &CredentialArgs) -> anyhow::Result<Credential> {
+    if let Some(path) = &args.certificate {
+        return read_certificate(path, args.private_key.as_deref());
+    }
     let raw = match (&args.client_secret_env, args.client_secret_stdin) {
         (Some(var), _) => std::env::var(var).map_err(|_| {
             UsageError(format!("the environment variable {var} named by --client-secret-env is not set; export it with the secret's Value first"))
@@ -116,12 +160,68 @@ fn read_secret(args: &AddArgs) -> anyhow::Result<ClientSecret> {
         }
         (None, false) => {
             return Err(UsageError(
-                "the client secret is missing; give --client-secret-env VAR or --client-secret-stdin (never the secret itself on the command line)".into(),
+                "the credential is missing; give --client-secret-env VAR, --client-secret-stdin or --certificate FILE (never the secret itself on the command line)".into(),
             )
             .into());
         }
     };
-    Ok(ClientSecret::parse(&raw)?)
+    let secret = ClientSecret::parse(&raw)?;
+    if secret.looks_like_secret_id() {
+        eprintln!(
+            "warning: this secret looks like a Secret ID (a GUID), not the secret's Value; `m365sync connection test` will confirm"
+        );
+    }
+    Ok(Credential::Secret(secret))
+}
+
+/// Reads and checks a certificate and its key now, so that a wrong file is refused when it is
+/// given rather than at the first sync.
+fn read_certificate(
+    certificate: &std::path::Path,
+    private_key: Option<&std::path::Path>,
+) -> anyhow::Result<Credential> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "{flag} {}: {e}; give the path of a PEM file",
+                path.display()
+            ))
+        })
+    };
+    let mut pem = read("--certificate", certificate)?;
+    if let Some(key) = private_key {
+        pem = format!("{}\n{}", read("--private-key", key)?, pem);
+    }
+    let parsed = graph::ClientCertificate::from_pem(&pem)
+        .map_err(|e| UsageError(format!("--certificate {}: {e}", certificate.display())))?;
+    let facts = parsed.facts();
+    let now = chrono::Utc::now().timestamp();
+    if facts.not_after <= now {
+        return Err(UsageError(format!(
+            "--certificate {}: the certificate (thumbprint {}) expired on {}; make a new one and upload it to the app registration",
+            certificate.display(),
+            facts.thumbprint,
+            day_of(facts.not_after)
+        ))
+        .into());
+    }
+    eprintln!(
+        "Certificate {} (thumbprint {}), valid until {}. It must be uploaded to the app registration › Certificates & secrets.",
+        facts.subject.as_deref().unwrap_or("without a common name"),
+        facts.thumbprint,
+        day_of(facts.not_after)
+    );
+    Ok(Credential::Certificate(CertificateCredential::new(
+        pem,
+        facts.thumbprint.clone(),
+        facts.not_after,
+    )))
+}
+
+fn day_of(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| seconds.to_string())
 }
 
 async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
@@ -145,19 +245,14 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let secret = read_secret(&args)?;
-    if secret.looks_like_secret_id() {
-        eprintln!(
-            "warning: this secret looks like a Secret ID (a GUID), not the secret's Value; `m365sync connection test {name}` will confirm"
-        );
-    }
+    let credential = read_credential(&args.credential)?;
     let store = open_store(db).await?;
     let connection = store
         .add_connection(NewConnection {
             name,
             tenant_id,
             client_id,
-            secret,
+            credential,
             cloud,
             datasets,
         })
@@ -180,6 +275,10 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "name": c.name, "tenant_id": c.tenant_id, "client_id": c.client_id,
                     "cloud": c.cloud.name(), "endpoints": {"login": c.cloud.endpoints().login, "graph": c.cloud.endpoints().graph},
                     "datasets": c.datasets,
+                    "credential": match &c.certificate {
+                        None => serde_json::json!({"kind": "secret"}),
+                        Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),
+                    },
                 })
             })
             .collect();
@@ -193,12 +292,21 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     for c in &connections {
         let datasets: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
+        let credential = match &c.certificate {
+            None => "secret".to_string(),
+            Some(cert) => format!(
+                "certificate {} until {}",
+                cert.thumbprint,
+                day_of(cert.expires_at)
+            ),
+        };
         println!(
-            "{}\ttenant {}\tclient {}\t{}\t{}",
+            "{}\ttenant {}\tclient {}\t{}\t{}\t{}",
             c.name,
             c.tenant_id,
             c.client_id,
             c.cloud,
+            credential,
             datasets.join(",")
         );
     }
@@ -220,6 +328,7 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         let body = serde_json::json!({
             "ok": report.ok,
             "problems": report.problems,
+            "warnings": report.warnings,
             "granted_permissions": report.granted_permissions,
             "missing_permissions": report.missing_permissions,
             "datasets": report.datasets.iter().map(|(d, state)| serde_json::json!({"dataset": d, "state": state})).collect::<Vec<_>>(),
@@ -248,6 +357,14 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             println!(
                 "Permissions granted: {}.",
                 report.granted_permissions.join(", ")
+            );
+        }
+    }
+    if !json {
+        for warning in &report.warnings {
+            println!(
+                "warning [{}] {}\n      fix: {}",
+                warning.code, warning.message, warning.fix
             );
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
 use graph_sim::{SimConfig, TenantSpec};
 use store::NewConnection;
 use sync::SyncEngine;
@@ -130,7 +130,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             name: ConnectionName::parse("demo")?,
             tenant_id: TenantId::parse(&tenant.tenant_id)?,
             client_id: ClientId::parse(&tenant.client_id)?,
-            secret: ClientSecret::parse(&tenant.client_secret)?,
+            credential: Credential::Secret(ClientSecret::parse(&tenant.client_secret)?),
             cloud: Cloud::custom(&sim.url, &sim.url)?,
             datasets: Dataset::ALL.to_vec(),
         })

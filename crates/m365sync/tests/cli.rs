@@ -434,3 +434,123 @@ async fn serve_shows_what_was_synced() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_connection_is_added_tested_synced_and_renewed() {
+    let sim = sim(12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let t = &sim.tenants()[0];
+    let issued = sim.state.add_certificate("0", -1, 20).unwrap().unwrap();
+    let cert = dir.path().join("app.crt");
+    let key = dir.path().join("app.key");
+    std::fs::write(&cert, &issued.certificate_pem).unwrap();
+    std::fs::write(&key, &issued.private_key_pem).unwrap();
+    let add_with = |extra: &[&str]| {
+        let mut args = vec![
+            "connection",
+            "add",
+            "contoso",
+            "--tenant-id",
+            &t.tenant_id,
+            "--client-id",
+            &t.client_id,
+            "--login-url",
+            &sim.url,
+            "--graph-url",
+            &sim.url,
+        ];
+        args.extend_from_slice(extra);
+        m365sync(&db, &args, &[])
+    };
+
+    // The key is missing from the certificate file: refused at once, with what to give.
+    let refused = add_with(&["--certificate", cert.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("no private key"),
+        "{:?}",
+        text(&refused)
+    );
+
+    let added = add_with(&[
+        "--certificate",
+        cert.to_str().unwrap(),
+        "--private-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(added.status.success(), "{:?}", text(&added));
+    assert!(text(&added).1.contains(&issued.thumbprint));
+
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list[0]["credential"]["kind"], "certificate");
+    assert_eq!(
+        list[0]["credential"]["thumbprint"],
+        issued.thumbprint.as_str()
+    );
+
+    // It works, and the test warns that it ends within 30 days.
+    let tested = m365sync(&db, &["connection", "test", "contoso", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+    let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(report["warnings"][0]["code"], "certificate_expiring");
+
+    let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+
+    // Removed from the app registration: the test names the certificate.
+    let tenant = sim.state.tenant("0").unwrap();
+    assert!(sim.state.remove_certificate(tenant, &issued.key_id));
+    let tested = m365sync(&db, &["connection", "test", "contoso", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(report["problems"][0]["code"], "invalid_certificate");
+    assert!(
+        report["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&issued.thumbprint)
+    );
+
+    // Renewed: a new certificate, key and certificate in one file.
+    let renewed = sim.state.add_certificate("0", -1, 400).unwrap().unwrap();
+    let bundle = dir.path().join("renewed.pem");
+    std::fs::write(
+        &bundle,
+        format!("{}{}", renewed.private_key_pem, renewed.certificate_pem),
+    )
+    .unwrap();
+    let swapped = m365sync(
+        &db,
+        &[
+            "connection",
+            "credential",
+            "contoso",
+            "--certificate",
+            bundle.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(swapped.status.success(), "{:?}", text(&swapped));
+    let tested = m365sync(&db, &["connection", "test", "contoso", "--json"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+    let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(report["warnings"], serde_json::json!([]));
+
+    // And back to a secret.
+    let back = m365sync(
+        &db,
+        &[
+            "connection",
+            "credential",
+            "contoso",
+            "--client-secret-env",
+            "S",
+        ],
+        &[("S", &t.client_secret)],
+    );
+    assert!(back.status.success(), "{:?}", text(&back));
+    let tested = m365sync(&db, &["connection", "test", "contoso"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+}

@@ -50,9 +50,17 @@ async fn msal_and_msgraph_sdk_read_what_the_simulator_holds() {
         .unwrap();
     assert!(sim.url.starts_with("https://"));
     let tenant = sim.tenants().remove(0);
+    let registered = sim.state.add_certificate("0", -1, 365).unwrap().unwrap();
+    let removed = sim.state.add_certificate("0", -1, 365).unwrap().unwrap();
+    assert!(
+        sim.state
+            .remove_certificate(sim.state.tenant("0").unwrap(), &removed.key_id)
+    );
+    let certificate_args = |c: &graph_sim::CertificateIssued| json!({"private_key": c.private_key_pem, "certificate": c.certificate_pem, "thumbprint": c.thumbprint});
     let args = json!({
         "url": sim.url, "tenant_id": tenant.tenant_id, "client_id": tenant.client_id,
         "client_secret": tenant.client_secret, "ca_cert": cert_path,
+        "certificate": certificate_args(&registered), "removed": certificate_args(&removed),
     });
     let script = repo_root().join("tests/python/microsoft_clients.py");
     let output = tokio::task::spawn_blocking(move || {
@@ -87,6 +95,24 @@ async fn msal_and_msgraph_sdk_read_what_the_simulator_holds() {
     assert_eq!(msal["second_from_cache"], true);
     assert_eq!(msal["wrong_secret"]["error"], "invalid_client");
     assert_eq!(msal["wrong_secret"]["error_codes"], json!([7000215]));
+
+    // msal with a certificate: both assertion forms it makes are accepted (the token says the
+    // app proved itself with a certificate), and a certificate no longer on the app is refused.
+    let with_certificate = &read["msal_certificate"];
+    for form in ["ps256", "rs256"] {
+        assert_eq!(
+            with_certificate[form]["tid"], tenant.tenant_id,
+            "{form}: {with_certificate}"
+        );
+        assert_eq!(with_certificate[form]["appidacr"], "2", "{form}");
+        assert_eq!(
+            with_certificate[form]["roles"],
+            json!(roles.len()),
+            "{form}"
+        );
+    }
+    assert_eq!(with_certificate["removed"]["error"], "invalid_client");
+    assert_eq!(with_certificate["removed"]["error_codes"], json!([700027]));
 
     // msgraph-sdk: every user through its PageIterator (50 a page), the SKUs, Intune's managed
     // devices (paged as the simulator pages them), service health.

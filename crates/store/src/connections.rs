@@ -1,6 +1,10 @@
-//! Connections: an app registration's credentials for one tenant, the secret sealed at rest.
+//! Connections: an app registration's credentials for one tenant, the secret or the certificate's
+//! private key sealed at rest.
 
-use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use domain::{
+    CertificateCredential, ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset,
+    TenantId,
+};
 
 use crate::backend::{Columns, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
@@ -10,12 +14,20 @@ pub struct NewConnection {
     pub name: ConnectionName,
     pub tenant_id: TenantId,
     pub client_id: ClientId,
-    pub secret: ClientSecret,
+    pub credential: Credential,
     pub cloud: Cloud,
     pub datasets: Vec<Dataset>,
 }
 
-/// A saved connection. The secret is not part of it: ask the store for it when needed.
+/// What may be shown of a connection's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSummary {
+    pub thumbprint: String,
+    /// Seconds since 1970 (UTC).
+    pub expires_at: i64,
+}
+
+/// A saved connection. The secret or key is not part of it: ask the store for it when needed.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: i64,
@@ -24,8 +36,29 @@ pub struct Connection {
     pub client_id: ClientId,
     pub cloud: Cloud,
     pub datasets: Vec<Dataset>,
+    /// Set when the app signs in with a certificate rather than a secret.
+    pub certificate: Option<CertificateSummary>,
     pub created_at: i64,
 }
+
+fn summary_of(credential: &Credential) -> Option<CertificateSummary> {
+    match credential {
+        Credential::Secret(_) => None,
+        Credential::Certificate(c) => Some(CertificateSummary {
+            thumbprint: c.thumbprint.clone(),
+            expires_at: c.expires_at,
+        }),
+    }
+}
+
+fn sealed_text(credential: &Credential) -> &str {
+    match credential {
+        Credential::Secret(secret) => secret.expose(),
+        Credential::Certificate(certificate) => certificate.pem(),
+    }
+}
+
+const WRITE_CREDENTIAL: &str = "UPDATE connections SET client_secret = $1, credential_kind = $2, certificate_thumbprint = $3, certificate_expires_at = $4, updated_at = $5 WHERE id = $6";
 
 fn binding(id: i64) -> String {
     format!("connections.client_secret:{id}")
@@ -45,6 +78,14 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
             .map_err(|e| corrupt("cloud", e.to_string()))?,
         datasets: serde_json::from_str(&row.text_req("datasets")?)
             .map_err(|e| corrupt("datasets", e.to_string()))?,
+        certificate: match row.text_req("credential_kind")?.as_str() {
+            "secret" => None,
+            "certificate" => Some(CertificateSummary {
+                thumbprint: row.text_req("certificate_thumbprint")?,
+                expires_at: row.int_req("certificate_expires_at")?,
+            }),
+            other => return Err(corrupt("credential kind", format!("'{other}' is unknown"))),
+        },
         created_at: row.int_req("created_at")?,
     })
 }
@@ -52,7 +93,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, created_at FROM connections",
             $tail
         )
     };
@@ -88,15 +129,20 @@ impl Store {
         .await
         .doing("saving a connection")
         })?;
-        let sealed = self.cipher.seal(new.secret.expose(), &binding(id))?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE connections SET client_secret = $1 WHERE id = $2"
-        )
-        .bind(&sealed)
-        .bind(id)
-        .execute(c)
-        .await
-        .done("saving a connection"))?;
+        let sealed = self
+            .cipher
+            .seal(sealed_text(&new.credential), &binding(id))?;
+        let summary = summary_of(&new.credential);
+        on_tx!(&mut tx, |c| sqlx::query(WRITE_CREDENTIAL)
+            .bind(&sealed)
+            .bind(new.credential.kind())
+            .bind(summary.as_ref().map(|s| s.thumbprint.clone()))
+            .bind(summary.as_ref().map(|s| s.expires_at))
+            .bind(now)
+            .bind(id)
+            .execute(c)
+            .await
+            .done("saving a connection"))?;
         tx.commit().await?;
         Ok(Connection {
             id,
@@ -105,6 +151,7 @@ impl Store {
             client_id: new.client_id,
             cloud: new.cloud,
             datasets: new.datasets,
+            certificate: summary,
             created_at: now,
         })
     }
@@ -131,36 +178,54 @@ impl Store {
         })
     }
 
-    /// The connection's secret, unsealed. Only the sync asks for it, just before a token request.
-    pub async fn connection_secret(&self, connection: &Connection) -> Result<ClientSecret> {
+    /// The connection's secret or certificate, unsealed. Only the sync asks for it, just before a
+    /// token request.
+    pub async fn connection_credential(&self, connection: &Connection) -> Result<Credential> {
         let sealed: String = on_pool!(&self.pool, |p| sqlx::query_scalar(
             "SELECT client_secret FROM connections WHERE id = $1"
         )
         .bind(connection.id)
         .fetch_one(p)
         .await
-        .doing("reading a connection's secret"))?;
+        .doing("reading a connection's credential"))?;
         let plain = self.cipher.open(&sealed, &binding(connection.id))?;
-        ClientSecret::parse(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
+        Ok(match &connection.certificate {
+            None => Credential::Secret(
+                ClientSecret::parse(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+            Some(summary) => Credential::Certificate(CertificateCredential::new(
+                plain,
+                summary.thumbprint.clone(),
+                summary.expires_at,
+            )),
+        })
     }
 
-    /// Replaces a connection's secret (a rotated or renewed one).
-    pub async fn set_connection_secret(
+    /// Replaces a connection's credential: a rotated secret, a renewed certificate, or a move from
+    /// one kind to the other.
+    pub async fn set_connection_credential(
         &self,
         connection: &Connection,
-        secret: &ClientSecret,
-    ) -> Result<()> {
-        let sealed = self.cipher.seal(secret.expose(), &binding(connection.id))?;
-        on_pool!(&self.pool, |p| sqlx::query(
-            "UPDATE connections SET client_secret = $1, updated_at = $2 WHERE id = $3"
-        )
-        .bind(&sealed)
-        .bind(now_millis())
-        .bind(connection.id)
-        .execute(p)
-        .await
-        .done("saving a connection's secret"))?;
-        Ok(())
+        credential: &Credential,
+    ) -> Result<Connection> {
+        let sealed = self
+            .cipher
+            .seal(sealed_text(credential), &binding(connection.id))?;
+        let summary = summary_of(credential);
+        on_pool!(&self.pool, |p| sqlx::query(WRITE_CREDENTIAL)
+            .bind(&sealed)
+            .bind(credential.kind())
+            .bind(summary.as_ref().map(|s| s.thumbprint.clone()))
+            .bind(summary.as_ref().map(|s| s.expires_at))
+            .bind(now_millis())
+            .bind(connection.id)
+            .execute(p)
+            .await
+            .done("saving a connection's credential"))?;
+        Ok(Connection {
+            certificate: summary,
+            ..connection.clone()
+        })
     }
 
     /// Removes a connection. What it synced stays: contacts belong to their organisation.

@@ -19,7 +19,7 @@ mod runs;
 pub mod secrets;
 
 pub use backend::{Backend, Store, check_location, default_key_file};
-pub use connections::{Connection, NewConnection};
+pub use connections::{CertificateSummary, Connection, NewConnection};
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;

@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 
 use domain::{
-    ClientId, ClientSecret, Cloud, ConnectionName, ContactRecord, Dataset, LicenseRecord,
-    MailboxRecord, ObjectId, OrganizationRecord, RunStatus, ServicePlan, SkuPartNumber, StepStatus,
-    TenantId, Upn,
+    CertificateCredential, ClientId, ClientSecret, Cloud, ConnectionName, ContactRecord,
+    Credential, Dataset, LicenseRecord, MailboxRecord, ObjectId, OrganizationRecord, RunStatus,
+    ServicePlan, SkuPartNumber, StepStatus, TenantId, Upn,
 };
 use store::{
     Checkpoint, ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store,
@@ -100,7 +100,9 @@ async fn story(store: &Store) {
         name: ConnectionName::parse("contoso").unwrap(),
         tenant_id: tenant(),
         client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
-        secret: ClientSecret::parse("Abc8Q~not-a-real-secret-but-forty-chars").unwrap(),
+        credential: Credential::Secret(
+            ClientSecret::parse("Abc8Q~not-a-real-secret-but-forty-chars").unwrap(),
+        ),
         cloud: Cloud::Usgov,
         datasets: vec![Dataset::Users, Dataset::Mailboxes],
     };
@@ -113,10 +115,37 @@ async fn story(store: &Store) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].cloud, Cloud::Usgov);
     assert_eq!(listed[0].datasets, vec![Dataset::Users, Dataset::Mailboxes]);
+    let Credential::Secret(secret) = store.connection_credential(&connection).await.unwrap() else {
+        panic!("a secret was saved");
+    };
+    assert_eq!(secret.expose(), "Abc8Q~not-a-real-secret-but-forty-chars");
+    assert_eq!(listed[0].certificate, None);
+
+    // A move to a certificate: the PEM sealed, the thumbprint and expiry shown.
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+    let moved = store
+        .set_connection_credential(
+            &connection,
+            &Credential::Certificate(CertificateCredential::new(pem, "AB12", 1_900_000_000)),
+        )
+        .await
+        .unwrap();
+    let reread = store.connection("contoso").await.unwrap().unwrap();
+    assert_eq!(reread.certificate, moved.certificate);
+    assert_eq!(reread.certificate.as_ref().unwrap().thumbprint, "AB12");
+    let Credential::Certificate(certificate) = store.connection_credential(&reread).await.unwrap()
+    else {
+        panic!("a certificate was saved");
+    };
     assert_eq!(
-        store.connection_secret(&connection).await.unwrap().expose(),
-        "Abc8Q~not-a-real-secret-but-forty-chars"
+        (certificate.pem(), certificate.expires_at),
+        (pem, 1_900_000_000)
     );
+    let connection = store
+        .set_connection_credential(&reread, &new().credential)
+        .await
+        .unwrap();
+    assert_eq!(connection.certificate, None);
 
     // Organisations: created once, then unchanged, then updated when the tenant changes.
     let record = OrganizationRecord {
@@ -426,7 +455,9 @@ async fn a_store_opened_with_another_key_refuses_to_open_secrets() {
             name: ConnectionName::parse("a").unwrap(),
             tenant_id: tenant(),
             client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
-            secret: ClientSecret::parse("Abc8Q~secret-value-that-must-not-leak-00").unwrap(),
+            credential: Credential::Secret(
+                ClientSecret::parse("Abc8Q~secret-value-that-must-not-leak-00").unwrap(),
+            ),
             cloud: Cloud::Global,
             datasets: vec![Dataset::Users],
         })
@@ -443,7 +474,10 @@ async fn a_store_opened_with_another_key_refuses_to_open_secrets() {
     let reopened = Store::open(location, store::SecretKey::generate())
         .await
         .unwrap();
-    let err = reopened.connection_secret(&connection).await.unwrap_err();
+    let err = reopened
+        .connection_credential(&connection)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("M365SYNC_SECRET_KEY"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,10 +1,14 @@
 //! From a stored connection to a Graph client.
 
-use domain::ClientSecret;
-use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
+use std::sync::Arc;
+
+use domain::Credential;
+use graph::{
+    AppCredentials, ClientCertificate, ClientCredential, GraphClient, GraphEndpoints, RetryPolicy,
+};
 use store::Connection;
 
-use crate::Result;
+use crate::{Result, SyncError};
 
 /// CA certificates trusted beside the system's, for every Graph client this process makes: set
 /// once at start-up from `--ca-cert` (a TLS-inspecting proxy, or the simulator over HTTPS).
@@ -20,14 +24,14 @@ pub fn trust_extra_ca(pem: Vec<u8>) -> Result<()> {
 
 pub fn graph_client(
     connection: &Connection,
-    secret: &ClientSecret,
+    credential: &Credential,
     retry: RetryPolicy,
 ) -> Result<GraphClient> {
     let endpoints = connection.cloud.endpoints();
     let scope = endpoints.graph_scope(&connection.cloud);
     client_for(
         connection,
-        secret,
+        credential,
         retry,
         GraphEndpoints {
             login: endpoints.login,
@@ -40,15 +44,27 @@ pub fn graph_client(
 /// The connection's app, signing in to its tenant, against `endpoints`.
 fn client_for(
     connection: &Connection,
-    secret: &ClientSecret,
+    credential: &Credential,
     retry: RetryPolicy,
     endpoints: GraphEndpoints,
 ) -> Result<GraphClient> {
-    let credentials = AppCredentials::with_secret(
-        connection.tenant_id.to_string(),
-        connection.client_id.to_string(),
-        secret.expose(),
-    );
+    let credentials = AppCredentials {
+        tenant: connection.tenant_id.to_string(),
+        client_id: connection.client_id.to_string(),
+        credential: match credential {
+            Credential::Secret(secret) => {
+                ClientCredential::Secret(graph::ClientSecretValue::new(secret.expose()))
+            }
+            Credential::Certificate(certificate) => ClientCredential::Certificate(Arc::new(
+                ClientCertificate::from_pem(certificate.pem()).map_err(|e| {
+                    SyncError::Certificate {
+                        connection: connection.name.to_string(),
+                        problem: e.to_string(),
+                    }
+                })?,
+            )),
+        },
+    };
     Ok(GraphClient::trusting(
         endpoints,
         credentials,
@@ -61,7 +77,7 @@ fn client_for(
 /// tenant, its own resource and token. `None` where the cloud has no such API m365sync knows.
 pub fn management_client(
     connection: &Connection,
-    secret: &ClientSecret,
+    credential: &Credential,
     retry: RetryPolicy,
 ) -> Result<Option<GraphClient>> {
     let (Some(root), Some(scope)) = (
@@ -75,6 +91,6 @@ pub fn management_client(
         graph: root,
         scope,
     };
-    let client = client_for(connection, secret, retry, endpoints)?;
+    let client = client_for(connection, credential, retry, endpoints)?;
     Ok(Some(client))
 }

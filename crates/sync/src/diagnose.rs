@@ -1,12 +1,21 @@
 //! `connection test`: what exactly is wrong with a connection, and what to do about it.
 
-use domain::Dataset;
 use domain::dataset::missing_permissions;
+use domain::{Credential, Dataset};
 use graph::{GraphError, RetryPolicy, TokenProblem};
 use serde::Serialize;
 use store::{Connection, Store};
 
-use crate::{Result, graph_client};
+use crate::{Result, SyncError, graph_client};
+
+/// How long before a certificate's end the connection test starts to warn.
+const CERTIFICATE_WARNING_DAYS: i64 = 30;
+
+fn day_of(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| seconds.to_string())
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
@@ -19,6 +28,8 @@ pub struct Problem {
 pub struct ConnectionTestReport {
     pub ok: bool,
     pub problems: Vec<Problem>,
+    /// What works today but will not for long (a certificate near its end).
+    pub warnings: Vec<Problem>,
     pub granted_permissions: Vec<String>,
     pub missing_permissions: Vec<String>,
     /// What each dataset's probe found: `ok`, or the problem's code.
@@ -53,33 +64,80 @@ pub async fn test_connection(
     connection: &Connection,
     retry: RetryPolicy,
 ) -> Result<ConnectionTestReport> {
-    let secret = store.connection_secret(connection).await?;
-    let client = graph_client(connection, &secret, retry)?;
+    let credential = store.connection_credential(connection).await?;
     let mut report = ConnectionTestReport {
         ok: false,
         problems: Vec::new(),
+        warnings: Vec::new(),
         granted_permissions: Vec::new(),
         missing_permissions: Vec::new(),
         datasets: Vec::new(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    if let Credential::Certificate(certificate) = &credential {
+        let days_left = (certificate.expires_at - now).div_euclid(86_400);
+        if (0..CERTIFICATE_WARNING_DAYS).contains(&days_left) {
+            report.warnings.push(Problem {
+                code: "certificate_expiring".into(),
+                message: format!(
+                    "the certificate {} expires on {} ({days_left} days from now)",
+                    certificate.thumbprint,
+                    day_of(certificate.expires_at)
+                ),
+                fix: "Make a new certificate, upload it to the app registration, then `m365sync connection credential NAME --certificate FILE`".into(),
+            });
+        }
+    }
+    let client = match graph_client(connection, &credential, retry) {
+        Ok(client) => client,
+        Err(SyncError::Certificate { problem, .. }) => {
+            report.problems.push(Problem {
+                code: "certificate_unusable".into(),
+                message: format!("the saved certificate cannot be used: {problem}"),
+                fix: "Save a usable key and certificate with `m365sync connection credential NAME --certificate FILE`".into(),
+            });
+            return Ok(report);
+        }
+        Err(other) => return Err(other),
     };
     let token = match client.token().await {
         Ok(token) => token,
         Err(error) => {
             let mut problem = problem_from(&error);
-            if secret.looks_like_secret_id()
-                && matches!(
-                    &error,
-                    GraphError::Token {
-                        problem: TokenProblem::InvalidSecret,
-                        ..
-                    }
-                )
-            {
-                problem = Problem {
-                    code: "secret_id_not_value".into(),
-                    message: "the client secret has the shape of a GUID: that is the secret's ID, not its Value".into(),
-                    fix: "In Entra admin center › App registrations › your app › Certificates & secrets, copy the Value column (shown only when the secret is created; create a new secret if it is hidden), then run `m365sync connection add` again with it".into(),
-                };
+            let refused = match &error {
+                GraphError::Token { problem, .. } => Some(*problem),
+                _ => None,
+            };
+            match (&credential, refused) {
+                (Credential::Secret(secret), Some(TokenProblem::InvalidSecret))
+                    if secret.looks_like_secret_id() =>
+                {
+                    problem = Problem {
+                        code: "secret_id_not_value".into(),
+                        message: "the client secret has the shape of a GUID: that is the secret's ID, not its Value".into(),
+                        fix: "In Entra admin center › App registrations › your app › Certificates & secrets, copy the Value column (shown only when the secret is created; create a new secret if it is hidden), then `m365sync connection credential NAME --client-secret-stdin` with it".into(),
+                    };
+                }
+                (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate))
+                    if certificate.expires_at <= now =>
+                {
+                    problem = Problem {
+                        code: "certificate_expired".into(),
+                        message: format!(
+                            "the certificate {} expired on {}",
+                            certificate.thumbprint,
+                            day_of(certificate.expires_at)
+                        ),
+                        fix: "Make a new certificate, upload it under App registrations › your app › Certificates & secrets, then `m365sync connection credential NAME --certificate FILE`".into(),
+                    };
+                }
+                (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate)) => {
+                    problem.message = format!(
+                        "{} (the connection's certificate has thumbprint {})",
+                        problem.message, certificate.thumbprint
+                    );
+                }
+                _ => {}
             }
             report.problems.push(problem);
             return Ok(report);
@@ -134,7 +192,7 @@ pub async fn test_connection(
     if audit {
         let management = crate::management_client(
             connection,
-            &secret,
+            &credential,
             RetryPolicy {
                 max_attempts: 2,
                 ..RetryPolicy::default()

@@ -26,6 +26,10 @@ pub enum SyncError {
         "there is no connection named '{0}'; `m365sync connection list` shows them, `m365sync connection add` creates one"
     )]
     NoConnection(String),
+    #[error(
+        "the certificate saved for connection '{connection}' cannot be used: {problem}; replace it with `m365sync connection credential {connection} --certificate FILE`"
+    )]
+    Certificate { connection: String, problem: String },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]

@@ -160,8 +160,8 @@ impl SyncEngine {
             .connection(name)
             .await?
             .ok_or_else(|| SyncError::NoConnection(name.to_string()))?;
-        let secret = self.store.connection_secret(&connection).await?;
-        let client = graph_client(&connection, &secret, self.retry.clone())?;
+        let credential = self.store.connection_credential(&connection).await?;
+        let client = graph_client(&connection, &credential, self.retry.clone())?;
         let run_id = self
             .store
             .start_run(
@@ -170,7 +170,7 @@ impl SyncEngine {
                 if full { "full" } else { "manual" },
             )
             .await?;
-        let management = crate::management_client(&connection, &secret, self.retry.clone())?;
+        let management = crate::management_client(&connection, &credential, self.retry.clone())?;
         let mut run = Run {
             client,
             management,

@@ -466,7 +466,9 @@ mod connection_test {
                 name: domain::ConnectionName::parse("down").unwrap(),
                 tenant_id: TenantId::parse(&a.tenant_id).unwrap(),
                 client_id: domain::ClientId::parse(&a.client_id).unwrap(),
-                secret: domain::ClientSecret::parse(&a.client_secret).unwrap(),
+                credential: domain::Credential::Secret(
+                    domain::ClientSecret::parse(&a.client_secret).unwrap(),
+                ),
                 cloud: domain::Cloud::custom("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
                 datasets: vec![Dataset::Users],
             })

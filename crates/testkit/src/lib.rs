@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Dataset, TenantId};
+use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
 use graph::{RetryPolicy, Sleeper};
 use graph_sim::{RunningSimulator, SimConfig, TenantInfo, TenantSpec};
 use store::{Connection, NewConnection, SecretKey, Store};
@@ -251,7 +251,7 @@ impl TestApp {
                 name: ConnectionName::parse(name).expect("name"),
                 tenant_id: TenantId::parse(tenant_id).expect("tenant id"),
                 client_id: ClientId::parse(client_id).expect("client id"),
-                secret: ClientSecret::parse(secret).expect("secret"),
+                credential: Credential::Secret(ClientSecret::parse(secret).expect("secret")),
                 cloud: Cloud::custom(&self.sim.url, &self.sim.url).expect("urls"),
                 datasets,
             })
