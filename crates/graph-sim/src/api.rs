@@ -100,6 +100,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(identity::signing_keys))
         .route("/v1.0/organization", get(organization))
+        .route("/v1.0/$batch", post(crate::batch::batch))
         .route("/v1.0/users", get(users))
         .route("/v1.0/users/delta", get(delta::users_delta))
         .route("/v1.0/users/{id}", get(user_by_id))

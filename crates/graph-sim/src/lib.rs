@@ -15,6 +15,7 @@
 mod activity;
 mod api;
 mod assertion;
+mod batch;
 mod catalog;
 mod control;
 mod delta;

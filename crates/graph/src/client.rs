@@ -126,6 +126,10 @@ impl GraphClient {
         &self.endpoints
     }
 
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -385,20 +389,37 @@ impl GraphClient {
         R: Fn(Response) -> RFut,
         RFut: std::future::Future<Output = Attempt<T>>,
     {
+        self.send_with(
+            url,
+            |http, bearer| {
+                debug!(url, "GET");
+                let request = http.get(url).header(header::AUTHORIZATION, bearer);
+                match prefer {
+                    Some(prefer) => request.header("prefer", prefer),
+                    None => request,
+                }
+            },
+            read,
+        )
+        .await
+    }
+
+    /// Sends the request `build` makes, with the bearer token. Success (2xx and 3xx) goes to
+    /// `read`; throttling and transport failures are retried; a 401 for an expired token is
+    /// retried once with a new token; any other answer becomes a typed error.
+    pub(crate) async fn send_with<T, B, R, RFut>(&self, url: &str, build: B, read: R) -> Result<T>
+    where
+        B: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+        R: Fn(Response) -> RFut,
+        RFut: std::future::Future<Output = Attempt<T>>,
+    {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
+            let bearer = token.bearer();
             let outcome = self
                 .with_retry(url, || async {
-                    debug!(url, "GET");
-                    let mut request = self
-                        .http
-                        .get(url)
-                        .header(header::AUTHORIZATION, token.bearer());
-                    if let Some(prefer) = prefer {
-                        request = request.header("prefer", prefer);
-                    }
-                    let response = match request.send().await {
+                    let response = match build(&self.http, &bearer).send().await {
                         Ok(r) => r,
                         Err(e) => return transport_failure(&e),
                     };
@@ -498,20 +519,30 @@ pub(crate) fn retry_answer<T>(response: &Response, reason: &str) -> Attempt<T> {
 }
 
 pub(crate) async fn api_error(response: Response, url: &str) -> GraphError {
-    let status = response.status();
+    let status = response.status().as_u16();
     let header_request_id = response
         .headers()
         .get("request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let body = response.bytes().await.unwrap_or_default();
-    let parsed = serde_json::from_slice::<GraphErrorBody>(&body);
+    error_from_body(status, &body, header_request_id, url)
+}
+
+/// Graph's answer `status` with `body` as a typed error (also for the answers inside a `$batch`).
+pub(crate) fn error_from_body(
+    status: u16,
+    body: &[u8],
+    header_request_id: Option<String>,
+    url: &str,
+) -> GraphError {
+    let parsed = serde_json::from_slice::<GraphErrorBody>(body);
     // A delta token Graph no longer knows: the caller must list everything again.
     let code = parsed
         .as_ref()
         .map(|p| p.error.code.as_str())
         .unwrap_or_default();
-    if status.as_u16() == 410
+    if status == 410
         || [
             "syncStateNotFound",
             "resyncRequired",
@@ -528,7 +559,7 @@ pub(crate) async fn api_error(response: Response, url: &str) -> GraphError {
     }
     match parsed {
         Ok(parsed) => GraphError::Api {
-            status: status.as_u16(),
+            status,
             code: parsed.error.code,
             message: parsed.error.message,
             request_id: parsed
@@ -539,9 +570,13 @@ pub(crate) async fn api_error(response: Response, url: &str) -> GraphError {
             url: url.to_string(),
         },
         Err(_) => GraphError::Api {
-            status: status.as_u16(),
-            code: status.canonical_reason().unwrap_or("error").to_string(),
-            message: Excerpt(&String::from_utf8_lossy(&body)).to_string(),
+            status,
+            code: reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("error")
+                .to_string(),
+            message: Excerpt(&String::from_utf8_lossy(body)).to_string(),
             request_id: header_request_id,
             url: url.to_string(),
         },

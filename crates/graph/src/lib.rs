@@ -8,6 +8,7 @@
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
 //! the typed models of the payloads it reads. It knows nothing of the store or of our records.
 
+mod batch;
 mod certificate;
 mod client;
 mod error;
@@ -16,6 +17,7 @@ mod report;
 mod retry;
 mod token;
 
+pub use batch::MAX_BATCH;
 pub use certificate::{AssertionAlgorithm, CertificateError, CertificateFacts, ClientCertificate};
 pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
 pub use error::{GraphError, TokenProblem};

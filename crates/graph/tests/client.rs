@@ -475,3 +475,81 @@ async fn an_unregistered_removed_or_expired_certificate_is_refused_by_name() {
     assert!(description.contains(&removed.thumbprint), "{description}");
     assert_eq!(problem.code(), "invalid_certificate");
 }
+
+#[tokio::test]
+async fn batches_of_twenty_answer_like_direct_requests_and_inner_429s_wait_their_turn() {
+    use graph::models::DirectoryObject;
+    let sim = sim(120).await;
+    let (client, sleeper) = client(&sim);
+    let groups: Vec<DirectoryObject> = {
+        let mut pager = client.pages::<DirectoryObject>("v1.0/groups?$select=id");
+        let mut all = Vec::new();
+        while let Some(page) = pager.next_page().await.unwrap() {
+            all.extend(page);
+        }
+        all
+    };
+    // More paths than one batch holds, so the requests go in several batches.
+    let mut paths: Vec<String> = groups
+        .iter()
+        .map(|g| format!("/groups/{}/members?$select=id&$top=999", g.id))
+        .collect();
+    while paths.len() <= graph::MAX_BATCH {
+        paths.extend_from_within(..paths.len().min(graph::MAX_BATCH));
+    }
+    let before = sim.state.stats().graph_requests;
+    sim.state.inject(
+        &sim.tenants()[0].tenant_id,
+        Fault::Throttle {
+            count: 3,
+            retry_after: Some("0.25".into()),
+        },
+    );
+    let batched = client
+        .batch_collections::<DirectoryObject>("v1.0", &paths)
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.state.stats().throttled,
+        3,
+        "three inner requests were throttled"
+    );
+    assert_eq!(
+        sleeper.waits(),
+        vec![Duration::from_millis(250)],
+        "one wait, the server's"
+    );
+    assert_eq!(
+        sim.state.stats().graph_requests - before,
+        paths.len() as u64 + 3,
+        "each inner request counted once, plus the three sent again"
+    );
+    for (path, members) in paths.iter().zip(&batched) {
+        let direct: Vec<String> = client
+            .get_json::<serde_json::Value>(&format!("v1.0{path}"))
+            .await
+            .unwrap()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        let via_batch: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(via_batch, direct, "{path}");
+    }
+
+    // An inner failure is that request's own error; the others still answer.
+    let answers = client
+        .batch_get(
+            "v1.0",
+            &["/groups/nope/members".to_string(), paths[0].clone()],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answers[0], Err(GraphError::Api { status: 404, .. })),
+        "{:?}",
+        answers[0]
+    );
+    assert!(answers[1].is_ok());
+}

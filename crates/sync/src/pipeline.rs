@@ -888,8 +888,9 @@ async fn fetch_all<T: DeserializeOwned>(
 }
 
 impl SyncEngine {
-    /// A tenant-wide inventory: read whole (these collections are small), written in batches,
-    /// and whatever the complete listing lacks archived.
+    /// A tenant-wide inventory: read whole (these collections are small; the members of each
+    /// group, role or app come twenty to a `$batch`), written in batches, and whatever the
+    /// complete listing lacks archived.
     async fn inventory(&self, run: &mut Run<'_>, dataset: Dataset) -> Result<Outcome> {
         let listed: Result<Vec<InventoryItem>, GraphError> = async {
             Ok(match dataset {
@@ -941,31 +942,21 @@ impl SyncEngine {
                 }
                 Dataset::Groups => {
                     let groups = fetch_all::<Group>(&run.client, &format!("v1.0/groups?$select={GROUP_SELECT}&$top=999")).await?;
-                    let mut items = Vec::with_capacity(groups.len());
-                    for group in &groups {
-                        let members = fetch_all::<DirectoryObject>(&run.client, &format!("v1.0/groups/{}/members?$select=id,displayName,userPrincipalName&$top=999", group.id)).await?;
-                        items.push(inventory::group_item(group, &members));
-                    }
-                    items
+                    let paths: Vec<String> = groups.iter().map(|g| format!("/groups/{}/members?$select=id,displayName,userPrincipalName&$top=999", g.id)).collect();
+                    let members = run.client.batch_collections::<DirectoryObject>("v1.0", &paths).await?;
+                    groups.iter().zip(&members).map(|(group, members)| inventory::group_item(group, members)).collect()
                 }
                 Dataset::DirectoryRoles => {
                     let roles = fetch_all::<DirectoryRole>(&run.client, "v1.0/directoryRoles").await?;
-                    let mut items = Vec::with_capacity(roles.len());
-                    for role in &roles {
-                        let members = fetch_all::<DirectoryObject>(&run.client, &format!("v1.0/directoryRoles/{}/members", role.id)).await?;
-                        items.push(inventory::directory_role_item(role, &members));
-                    }
-                    items
+                    let paths: Vec<String> = roles.iter().map(|r| format!("/directoryRoles/{}/members", r.id)).collect();
+                    let members = run.client.batch_collections::<DirectoryObject>("v1.0", &paths).await?;
+                    roles.iter().zip(&members).map(|(role, members)| inventory::directory_role_item(role, members)).collect()
                 }
                 Dataset::DetectedApps => {
                     let apps = fetch_all::<DetectedApp>(&run.client, "v1.0/deviceManagement/detectedApps?$top=999").await?;
-                    let mut items = Vec::with_capacity(apps.len());
-                    for app in &apps {
-                        let path = format!("v1.0/deviceManagement/detectedApps/{}/managedDevices?$select=id&$top=999", app.id);
-                        let devices = fetch_all::<DirectoryObject>(&run.client, &path).await?;
-                        items.push(inventory::detected_app_item(app, devices.into_iter().map(|d| d.id).collect()));
-                    }
-                    items
+                    let paths: Vec<String> = apps.iter().map(|a| format!("/deviceManagement/detectedApps/{}/managedDevices?$select=id&$top=999", a.id)).collect();
+                    let devices = run.client.batch_collections::<DirectoryObject>("v1.0", &paths).await?;
+                    apps.iter().zip(devices).map(|(app, devices)| inventory::detected_app_item(app, devices.into_iter().map(|d| d.id).collect())).collect()
                 }
                 Dataset::TermsOfUse => fetch_all::<Agreement>(
                     &run.client,
