@@ -23,6 +23,8 @@ pub enum Dataset {
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
+    Devices,
+    SignInActivity,
     Audit,
 }
 
@@ -31,7 +33,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 15] = [
+    pub const ALL: [Dataset; 17] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -46,6 +48,8 @@ impl Dataset {
         Self::DirectoryRoles,
         Self::ManagedDevices,
         Self::DetectedApps,
+        Self::Devices,
+        Self::SignInActivity,
         Self::Audit,
     ];
 
@@ -73,6 +77,8 @@ impl Dataset {
             Self::DirectoryRoles => "directory_roles",
             Self::ManagedDevices => "managed_devices",
             Self::DetectedApps => "detected_apps",
+            Self::Devices => "devices",
+            Self::SignInActivity => "sign_in_activity",
             Self::Audit => "audit",
         }
     }
@@ -107,6 +113,9 @@ impl Dataset {
             Self::Groups => "GroupMember.Read.All",
             Self::DirectoryRoles => "RoleManagement.Read.Directory",
             Self::ManagedDevices | Self::DetectedApps => "DeviceManagementManagedDevices.Read.All",
+            Self::Devices => "Device.Read.All",
+            // Read beside User.Read.All (the users dataset); the tenant needs Entra ID P1 or P2.
+            Self::SignInActivity => "AuditLog.Read.All",
             // Office 365 Management APIs, not Microsoft Graph.
             Self::Audit => "ActivityFeed.Read",
         }
@@ -126,6 +135,8 @@ impl Dataset {
             Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
             Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
             Self::Audit => vec!["ActivityFeed.Read"],
+            Self::Devices => vec!["Device.Read.All", "Device.ReadWrite.All"],
+            Self::SignInActivity => vec!["AuditLog.Read.All"],
             Self::ManagedDevices | Self::DetectedApps => {
                 vec![
                     "DeviceManagementManagedDevices.Read.All",
@@ -145,6 +156,7 @@ impl Dataset {
         if matches!(
             self,
             Self::Groups
+                | Self::Devices
                 | Self::DirectoryRoles
                 | Self::Organization
                 | Self::Licenses
@@ -206,6 +218,7 @@ mod tests {
                 "Agreement.Read.All",
                 "Reports.Read.All",
                 "DeviceManagementManagedDevices.Read.All",
+                "AuditLog.Read.All",
                 "ActivityFeed.Read"
             ]
         );
@@ -215,7 +228,7 @@ mod tests {
             Dataset::ServiceHealth
         );
         assert!(
-            Dataset::parse("devices")
+            Dataset::parse("printers")
                 .unwrap_err()
                 .to_string()
                 .contains("terms_of_use")

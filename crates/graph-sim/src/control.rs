@@ -19,6 +19,7 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/tenants/{tenant}/roles", put(set_roles))
         .route("/_sim/tenants/{tenant}/concealment", put(set_concealment))
+        .route("/_sim/tenants/{tenant}/premium", put(set_premium))
         .route("/_sim/tenants/{tenant}/users", post(add_user))
         .route(
             "/_sim/tenants/{tenant}/users/{index}",
@@ -80,6 +81,19 @@ async fn set_concealment(
     Json(body): Json<Concealment>,
 ) -> Response {
     done(state.set_concealed(&tenant, body.concealed), &tenant)
+}
+
+#[derive(Deserialize)]
+struct Premium {
+    premium: bool,
+}
+
+async fn set_premium(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Json(body): Json<Premium>,
+) -> Response {
+    done(state.set_premium(&tenant, body.premium), &tenant)
 }
 
 async fn add_user(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {

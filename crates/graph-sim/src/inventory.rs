@@ -953,6 +953,14 @@ fn device_page(
     )
 }
 
+/// Which view of a device a listing shows: Intune's managed device or Entra's device object.
+#[derive(Clone, Copy)]
+enum DeviceView {
+    Managed,
+    Entra,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn device_listing(
     state: &SimState,
     headers: &HeaderMap,
@@ -960,6 +968,7 @@ fn device_listing(
     pairs: &[(String, String)],
     fields: Option<&[&str]>,
     base: &str,
+    view: DeviceView,
     keep: impl Fn(&SimDevice) -> bool,
 ) -> Response {
     let top = param(pairs, "$top")
@@ -972,7 +981,10 @@ fn device_listing(
     let (devices, next) = device_page(tenant, start, top, keep);
     let items = devices
         .iter()
-        .map(|d| device_json(state, tenant, d))
+        .map(|d| match view {
+            DeviceView::Managed => device_json(state, tenant, d),
+            DeviceView::Entra => entra_device_json(tenant, d, &device_json(state, tenant, d)),
+        })
         .collect();
     let select = param(pairs, "$select")
         .map(|s| format!("$select={s}&"))
@@ -983,13 +995,81 @@ fn device_listing(
             state.base_url
         )
     });
-    listing(
-        state,
-        headers,
-        "deviceManagement/managedDevices",
-        fields,
-        items,
-        next,
+    let set = match view {
+        DeviceView::Managed => "deviceManagement/managedDevices",
+        DeviceView::Entra => "devices",
+    };
+    listing(state, headers, set, fields, items, next)
+}
+
+/// The Entra ID device object of an enrolled device: joined laptops, registered phones.
+fn entra_device_json(tenant: &Tenant, d: &SimDevice, managed: &Value) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.device",
+        "id": object_guid(tenant, d.number, 0xe17),
+        "deviceId": managed["azureADDeviceId"],
+        "displayName": managed["deviceName"],
+        "operatingSystem": managed["operatingSystem"],
+        "operatingSystemVersion": managed["osVersion"],
+        "trustType": if d.phone { "Workplace" } else { "AzureAd" },
+        "profileType": "RegisteredDevice",
+        "isCompliant": managed["complianceState"] == "compliant",
+        "isManaged": true,
+        "accountEnabled": true,
+        "manufacturer": managed["manufacturer"],
+        "model": managed["model"],
+        "deviceOwnership": if managed["managedDeviceOwnerType"] == "personal" { "Personal" } else { "Company" },
+        "registrationDateTime": managed["enrolledDateTime"],
+        "approximateLastSignInDateTime": managed["lastSyncDateTime"],
+        "mdmAppId": "0000000a-0000-0000-c000-000000000000",
+    })
+}
+
+pub(crate) const DEVICES: Resource = Resource {
+    roles: &[
+        "Device.Read.All",
+        "Device.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+    options: &["$select", "$top", "$skiptoken"],
+    fields: &[
+        "id",
+        "deviceId",
+        "displayName",
+        "operatingSystem",
+        "operatingSystemVersion",
+        "trustType",
+        "profileType",
+        "isCompliant",
+        "isManaged",
+        "accountEnabled",
+        "manufacturer",
+        "model",
+        "deviceOwnership",
+        "registrationDateTime",
+        "approximateLastSignInDateTime",
+        "mdmAppId",
+    ],
+    type_name: "device",
+};
+
+/// `/devices`: Entra ID's device objects.
+pub(crate) async fn devices(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened = opened!(state, headers, raw, DEVICES);
+    device_listing(
+        &state,
+        &headers,
+        tenant,
+        &pairs,
+        fields.as_deref(),
+        "devices",
+        DeviceView::Entra,
+        |_| true,
     )
 }
 
@@ -1006,6 +1086,7 @@ pub(crate) async fn managed_devices(
         &pairs,
         fields.as_deref(),
         "deviceManagement/managedDevices",
+        DeviceView::Managed,
         |_| true,
     )
 }
@@ -1079,6 +1160,7 @@ pub(crate) async fn detected_app_devices(
         &pairs,
         fields.as_deref(),
         &format!("deviceManagement/detectedApps/{id}/managedDevices"),
+        DeviceView::Managed,
         |d| has_app(d, app),
     )
 }

@@ -52,6 +52,9 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "DeviceManagementManagedDevices.Read.All",
+    "Device.Read.All",
+    "AuditLog.Read.All",
+    "ReportSettings.ReadWrite.All",
     "ActivityFeed.Read",
 ];
 

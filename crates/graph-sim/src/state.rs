@@ -94,6 +94,8 @@ pub struct Tenant {
     pub(crate) base_users: u64,
     pub(crate) roles: RwLock<Vec<String>>,
     pub(crate) concealed: AtomicBool,
+    /// Whether the tenant holds Entra ID P1 or P2, which sign-in activity needs.
+    pub(crate) premium: AtomicBool,
     /// Delta tokens issued in an older epoch than this are no longer known.
     pub(crate) delta_epoch: AtomicU64,
     pub(crate) overlay: RwLock<Overlay>,
@@ -194,6 +196,7 @@ impl SimState {
                     base_users: spec.users,
                     roles: RwLock::new(spec.roles.clone()),
                     concealed: AtomicBool::new(spec.concealed_names),
+                    premium: AtomicBool::new(true),
                     delta_epoch: AtomicU64::new(0),
                     overlay: RwLock::new(Overlay::default()),
                     faults: Mutex::new(Faults::default()),
@@ -277,6 +280,13 @@ impl SimState {
     pub fn set_roles(&self, tenant: &str, roles: Vec<String>) -> bool {
         self.tenant(tenant)
             .map(|t| *write(&t.roles) = roles)
+            .is_some()
+    }
+
+    /// Gives the tenant Entra ID P1/P2 or takes it away (sign-in activity needs it).
+    pub fn set_premium(&self, tenant: &str, premium: bool) -> bool {
+        self.tenant(tenant)
+            .map(|t| t.premium.store(premium, Ordering::SeqCst))
             .is_some()
     }
 

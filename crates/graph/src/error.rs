@@ -150,6 +150,7 @@ impl GraphError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Token { problem, .. } => problem.code(),
+            _ if self.needs_premium() => "premium_required",
             Self::Api { status: 403, .. } => "permission_missing",
             Self::Api { status: 401, .. } => "unauthorized",
             Self::Api { .. } => "graph_error",
@@ -167,6 +168,7 @@ impl GraphError {
     pub fn fix(&self) -> String {
         match self {
             Self::Token { problem, .. } => problem.fix().to_string(),
+            _ if self.needs_premium() => "The tenant needs Microsoft Entra ID P1 or P2 (included in Microsoft 365 Business Premium, E3 and E5) for sign-in activity; without it, remove the sign_in_activity dataset from the connection".to_string(),
             Self::Api { status: 403, .. } => {
                 "Add the missing application permission to the app registration and grant admin consent, then run `m365sync connection test`".to_string()
             }
@@ -188,6 +190,11 @@ impl GraphError {
                 "Run the sync again; if it persists, report it with the run log".to_string()
             }
         }
+    }
+
+    /// Graph refused because the tenant lacks an Entra ID premium licence (sign-in activity).
+    pub fn needs_premium(&self) -> bool {
+        matches!(self, Self::Api { code, .. } if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
     }
 
     pub fn status(&self) -> Option<u16> {

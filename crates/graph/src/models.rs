@@ -558,6 +558,69 @@ pub struct DirectoryObject {
 
 pub const MANAGED_DEVICE_SELECT: &str = "id,userId,deviceName,managedDeviceOwnerType,enrolledDateTime,lastSyncDateTime,operatingSystem,osVersion,complianceState,managementAgent,azureADDeviceId,userPrincipalName,userDisplayName,emailAddress,model,manufacturer,serialNumber,isEncrypted,totalStorageSpaceInBytes,freeStorageSpaceInBytes,physicalMemoryInBytes";
 
+pub const DEVICE_SELECT: &str = "id,deviceId,displayName,operatingSystem,operatingSystemVersion,trustType,profileType,isCompliant,isManaged,accountEnabled,manufacturer,model,deviceOwnership,registrationDateTime,approximateLastSignInDateTime";
+
+/// `/devices`: Entra ID's device objects (joined, hybrid-joined and registered devices).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub id: String,
+    #[serde(default)]
+    pub device_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub operating_system: Option<String>,
+    #[serde(default)]
+    pub operating_system_version: Option<String>,
+    /// `AzureAd` (joined), `ServerAd` (hybrid joined) or `Workplace` (registered).
+    #[serde(default)]
+    pub trust_type: Option<String>,
+    #[serde(default)]
+    pub profile_type: Option<String>,
+    #[serde(default)]
+    pub is_compliant: Option<bool>,
+    #[serde(default)]
+    pub is_managed: Option<bool>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub device_ownership: Option<String>,
+    #[serde(default)]
+    pub registration_date_time: Option<String>,
+    #[serde(default)]
+    pub approximate_last_sign_in_date_time: Option<String>,
+}
+
+/// A user's sign-in activity (`$select=signInActivity`; needs AuditLog.Read.All and Entra ID P1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSignIns {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub sign_in_activity: Option<SignInActivity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInActivity {
+    #[serde(default)]
+    pub last_sign_in_date_time: Option<String>,
+    #[serde(default)]
+    pub last_non_interactive_sign_in_date_time: Option<String>,
+    #[serde(default)]
+    pub last_successful_sign_in_date_time: Option<String>,
+}
+
+/// Graph pages users with sign-in activity at most 120 at a time.
+pub const SIGN_IN_PAGE: u32 = 120;
+
 /// `/deviceManagement/managedDevices`: devices enrolled in Intune.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

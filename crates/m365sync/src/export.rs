@@ -24,6 +24,8 @@ pub enum What {
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
+    Devices,
+    SignInActivity,
     Audit,
 }
 
@@ -42,6 +44,8 @@ impl What {
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::ManagedDevices => Some(Dataset::ManagedDevices),
             Self::DetectedApps => Some(Dataset::DetectedApps),
+            Self::Devices => Some(Dataset::Devices),
+            Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Audit => Some(Dataset::Audit),
             Self::Contacts | Self::Organizations | Self::Licenses => None,
         }
@@ -231,6 +235,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::DirectoryRoles
         | What::ManagedDevices
         | What::DetectedApps
+        | What::Devices
+        | What::SignInActivity
         | What::Audit => {}
         What::Contacts => {
             let filter = ContactFilter {

@@ -298,7 +298,7 @@ fn bad_input_exits_2_and_names_the_fix() {
                 "--client-secret-env",
                 "S",
                 "--datasets",
-                "users,devices",
+                "users,printers",
             ],
             "organization, licenses, users, mailboxes, domains",
         ),
@@ -316,7 +316,7 @@ fn bad_input_exits_2_and_names_the_fix() {
             ],
             "letters, digits",
         ),
-        (&["export", "devices"], "possible values"),
+        (&["export", "printers"], "possible values"),
     ];
     for (args, hint) in cases {
         let output = m365sync(&db, args, &[("S", "Abc8Q~value")]);

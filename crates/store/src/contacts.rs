@@ -55,8 +55,8 @@ pub struct ContactRow {
     /// Service plans the user can use: every plan of their licences, less those switched off.
     pub products: Vec<String>,
     pub mailbox: Option<MailboxSummary>,
-    /// What the usage reports say of this user, by report (`activity`, `apps`, `email`); empty
-    /// when the usage dataset is not synced.
+    /// What the usage reports say of this user, by report (`activity`, `apps`, `email`), and
+    /// when they last signed in (`sign_in`); empty when those datasets are not synced.
     pub usage: serde_json::Map<String, serde_json::Value>,
     pub archived: bool,
 }
@@ -633,45 +633,52 @@ async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i6
 
 type UsageByUser = HashMap<(String, String), Vec<(String, serde_json::Value)>>;
 
-/// The usage report items of a page of contacts, by (tenant, UPN).
+/// The usage report and sign-in items of a page of contacts, by (tenant, UPN): the usage
+/// dataset's `activity`, `apps` and `email` items and the sign-in activity dataset's `sign_in`.
 async fn contact_usage(pool: &Pool, contacts: &[ContactRow]) -> Result<UsageByUser> {
-    let mut by_tenant: HashMap<&str, Vec<String>> = HashMap::new();
-    for contact in contacts {
-        if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
-            let upn = upn.to_lowercase();
-            by_tenant
-                .entry(tenant)
-                .or_default()
-                .extend(["activity", "apps", "email"].map(|r| format!("{r}:{upn}")));
-        }
-    }
+    const SOURCES: [(&str, &[&str]); 2] = [
+        ("usage", &["activity", "apps", "email"]),
+        ("sign_in_activity", &["sign_in"]),
+    ];
     let mut found = UsageByUser::new();
-    for (tenant, keys) in by_tenant {
-        let items: Vec<(String, String)> = on_pool!(pool, |p| {
-            let rows = fetch_in!(
-                p,
-                "SELECT dataset, item_key, document FROM inventory",
-                "item_key",
-                tenant,
-                &keys,
-                "dataset" = "usage"
-            )
-            .doing("reading usage")?;
-            rows.iter()
-                .filter(|r| r.text("dataset").ok().flatten().as_deref() == Some("usage"))
-                .map(|r| Ok((r.text_req("item_key")?, r.text_req("document")?)))
-                .collect::<Result<Vec<_>>>()
-        })?;
-        for (key, document) in items {
-            let Some((report, upn)) = key.split_once(':') else {
-                continue;
-            };
-            let document = serde_json::from_str(&document)
-                .map_err(|e| StoreError::Corrupt(format!("usage document: {e}")))?;
-            found
-                .entry((tenant.to_string(), upn.to_string()))
-                .or_default()
-                .push((report.to_string(), document));
+    for (dataset, reports) in SOURCES {
+        let mut by_tenant: HashMap<&str, Vec<String>> = HashMap::new();
+        for contact in contacts {
+            if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
+                let upn = upn.to_lowercase();
+                by_tenant
+                    .entry(tenant)
+                    .or_default()
+                    .extend(reports.iter().map(|r| format!("{r}:{upn}")));
+            }
+        }
+        for (tenant, keys) in by_tenant {
+            let items: Vec<(String, String)> = on_pool!(pool, |p| {
+                let rows = fetch_in!(
+                    p,
+                    "SELECT dataset, item_key, document FROM inventory",
+                    "item_key",
+                    tenant,
+                    &keys,
+                    "dataset" = dataset
+                )
+                .doing("reading usage")?;
+                rows.iter()
+                    .filter(|r| r.text("dataset").ok().flatten().as_deref() == Some(dataset))
+                    .map(|r| Ok((r.text_req("item_key")?, r.text_req("document")?)))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for (key, document) in items {
+                let Some((report, upn)) = key.split_once(':') else {
+                    continue;
+                };
+                let document = serde_json::from_str(&document)
+                    .map_err(|e| StoreError::Corrupt(format!("usage document: {e}")))?;
+                found
+                    .entry((tenant.to_string(), upn.to_string()))
+                    .or_default()
+                    .push((report.to_string(), document));
+            }
         }
     }
     Ok(found)

@@ -53,6 +53,8 @@ fn probe_path(dataset: Dataset) -> &'static str {
         Dataset::Groups => "v1.0/groups?$top=1&$select=id",
         Dataset::DirectoryRoles => "v1.0/directoryRoles",
         Dataset::Usage => "v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
+        Dataset::Devices => "v1.0/devices?$top=1&$select=id",
+        Dataset::SignInActivity => "v1.0/users?$top=1&$select=id,signInActivity",
         // Checked with its own token by `audit_problems`.
         Dataset::Audit => "",
     }

@@ -430,6 +430,45 @@ pub fn managed_device_item(d: &graph::models::ManagedDevice) -> InventoryItem {
     }
 }
 
+/// An Entra ID device object: how it is joined, whether it is compliant, when it last signed in.
+pub fn device_item(d: &graph::models::Device) -> InventoryItem {
+    InventoryItem {
+        key: d.id.clone(),
+        name: name_or_key(&d.display_name, &d.id),
+        document: json!({
+            "id": d.id, "device_id": d.device_id, "display_name": d.display_name,
+            "operating_system": d.operating_system, "operating_system_version": d.operating_system_version,
+            "join_type": match d.trust_type.as_deref() {
+                Some("AzureAd") => Some("joined"),
+                Some("ServerAd") => Some("hybrid_joined"),
+                Some("Workplace") => Some("registered"),
+                _ => None,
+            },
+            "trust_type": d.trust_type, "profile_type": d.profile_type, "is_compliant": d.is_compliant,
+            "is_managed": d.is_managed, "account_enabled": d.account_enabled, "manufacturer": d.manufacturer,
+            "model": d.model, "ownership": d.device_ownership.as_deref().map(str::to_lowercase),
+            "registered": d.registration_date_time, "last_sign_in": d.approximate_last_sign_in_date_time,
+        }),
+    }
+}
+
+/// A user's last sign-ins, keyed by UPN (`sign_in:{upn}`) so that contacts find it as they find
+/// their usage. A user without a UPN is left out.
+pub fn sign_in_item(u: &graph::models::UserSignIns) -> Option<InventoryItem> {
+    let upn = u.user_principal_name.as_deref()?.to_lowercase();
+    let activity = u.sign_in_activity.clone().unwrap_or_default();
+    Some(InventoryItem {
+        key: format!("sign_in:{upn}"),
+        name: upn.clone(),
+        document: json!({
+            "user_id": u.id, "user_principal_name": upn,
+            "last_sign_in": activity.last_sign_in_date_time,
+            "last_non_interactive_sign_in": activity.last_non_interactive_sign_in_date_time,
+            "last_successful_sign_in": activity.last_successful_sign_in_date_time,
+        }),
+    })
+}
+
 /// A piece of software found on devices, with the devices that have it.
 pub fn detected_app_item(
     a: &graph::models::DetectedApp,

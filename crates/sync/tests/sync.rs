@@ -794,7 +794,9 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment() {
         .find(|c| c.user_type.as_deref() == Some("Guest"))
         .unwrap();
     assert!(
-        guest.usage.is_empty(),
+        ["activity", "apps", "email"]
+            .iter()
+            .all(|r| !guest.usage.contains_key(*r)),
         "unlicensed guests are in no usage report"
     );
     let again = app.sync("contoso").await;
@@ -953,6 +955,80 @@ async fn intune_devices_and_their_software_link_to_people() {
         assert!(ids.iter().all(|id| known.contains(id.as_str().unwrap())));
     }
     assert_eq!(app.sync("contoso").await.writes(), 0);
+
+    // Entra's own device objects: one per enrolled device, joined laptops and registered phones,
+    // each carrying the Entra device id Intune names.
+    let entra = app
+        .store
+        .inventory(Some(&tenant), Dataset::Devices, false)
+        .await
+        .unwrap();
+    assert_eq!(entra.len(), devices.len());
+    let intune_ids: std::collections::HashSet<&str> = devices
+        .iter()
+        .map(|d| d.document["entra_device_id"].as_str().unwrap())
+        .collect();
+    for device in &entra {
+        assert!(intune_ids.contains(device.document["device_id"].as_str().unwrap()));
+        assert!(matches!(
+            device.document["join_type"].as_str(),
+            Some("joined" | "registered")
+        ));
+    }
+}
+
+#[tokio::test]
+async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant() {
+    let app = TestApp::with_users(130).await;
+    app.add_connection_with(
+        "contoso",
+        &app.tenant(0).tenant_id,
+        &app.tenant(0).client_id,
+        &app.tenant(0).client_secret,
+        vec![
+            Dataset::Organization,
+            Dataset::Users,
+            Dataset::SignInActivity,
+        ],
+    )
+    .await;
+    let first = app.sync("contoso").await;
+    let step = first.step(Dataset::SignInActivity).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    assert_eq!(step.counts.created, 130, "two pages of at most 120");
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(contacts.iter().all(|c| c.usage.contains_key("sign_in")));
+    let signed_in = contacts
+        .iter()
+        .filter(|c| c.usage["sign_in"]["last_sign_in"].is_string())
+        .count();
+    assert!(
+        (90..130).contains(&signed_in),
+        "most, not all, have signed in: {signed_in}"
+    );
+    assert_eq!(app.sync("contoso").await.writes(), 0);
+
+    // The tenant loses Entra ID P1: the step is skipped with a note, nothing is archived.
+    app.sim.state.set_premium(&app.tenant_key(0), false);
+    let without = app.sync("contoso").await;
+    let step = without.step(Dataset::SignInActivity).unwrap();
+    assert_eq!(step.status, StepStatus::Skipped, "{step:?}");
+    assert_eq!(step.counts.writes(), 0);
+    assert_eq!(without.status, RunStatus::Succeeded);
+    assert!(
+        without
+            .warnings
+            .iter()
+            .any(|w| w.code == "sign_in_activity_needs_premium")
+    );
+    assert!(step.message.as_deref().unwrap().contains("Entra ID P1"));
 }
 
 #[tokio::test]
