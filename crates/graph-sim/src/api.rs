@@ -108,6 +108,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))
         .route(
+            "/v1.0/admin/reportSettings",
+            get(reports::report_settings).patch(reports::update_report_settings),
+        )
+        .route(
             "/api/v1.0/{tenant}/activity/feed/subscriptions/list",
             get(activity::list),
         )

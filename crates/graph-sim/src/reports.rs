@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::SimState;
@@ -425,4 +426,59 @@ mod tests {
         assert_ne!(upn, name);
         assert_eq!(csv_field("O'Brien, Ann"), "\"O'Brien, Ann\"");
     }
+}
+
+/// `/admin/reportSettings`: whether reports conceal user, group and site names.
+pub(crate) async fn report_settings(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+) -> Response {
+    let tenant = match crate::api::authorize(
+        &state,
+        &headers,
+        &["ReportSettings.Read.All", "ReportSettings.ReadWrite.All"],
+    ) {
+        Ok(tenant) => tenant,
+        Err(response) => return response,
+    };
+    let body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#admin/reportSettings/$entity", state.base_url),
+        "id": "",
+        "displayConcealedNames": tenant.concealed.load(std::sync::atomic::Ordering::SeqCst),
+    });
+    crate::api::graph_ok(&state, &headers, body.to_string())
+}
+
+/// `PATCH /admin/reportSettings`: an administrator turns concealment on or off.
+pub(crate) async fn update_report_settings(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let tenant = match crate::api::authorize(&state, &headers, &["ReportSettings.ReadWrite.All"]) {
+        Ok(tenant) => tenant,
+        Err(response) => return response,
+    };
+    let parsed: Option<serde_json::Map<String, Value>> = serde_json::from_slice(&body).ok();
+    let Some(concealed) = parsed
+        .as_ref()
+        .filter(|m| {
+            m.keys()
+                .all(|k| k == "displayConcealedNames" || k.starts_with("@odata"))
+        })
+        .and_then(|m| m.get("displayConcealedNames"))
+        .and_then(Value::as_bool)
+    else {
+        return crate::api::graph_error(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The request body must be {\"displayConcealedNames\": true|false}.",
+        );
+    };
+    tenant
+        .concealed
+        .store(concealed, std::sync::atomic::Ordering::SeqCst);
+    StatusCode::NO_CONTENT.into_response()
 }

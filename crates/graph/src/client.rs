@@ -309,31 +309,16 @@ impl GraphClient {
     /// is retried like a GET).
     pub async fn post_empty<T: DeserializeOwned>(&self, path_or_url: &str) -> Result<T> {
         let url = self.absolute(path_or_url)?;
-        let token = self.token().await?;
         let body = self
-            .with_retry(&url, || async {
-                let response = match self
-                    .http
-                    .post(&url)
-                    .header(header::AUTHORIZATION, token.bearer())
-                    .header(header::CONTENT_LENGTH, "0")
-                    .send()
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(e) => return transport_failure(&e),
-                };
-                if is_retryable_status(response.status().as_u16()) {
-                    return retry_answer(&response, "throttled or unavailable");
-                }
-                if !response.status().is_success() {
-                    return Attempt::Fail(api_error(response, &url).await);
-                }
-                match response.bytes().await {
-                    Ok(b) => Attempt::Done(b),
-                    Err(e) => transport_failure(&e),
-                }
-            })
+            .send_with(
+                &url,
+                |http, bearer| {
+                    http.post(&url)
+                        .header(header::AUTHORIZATION, bearer)
+                        .header(header::CONTENT_LENGTH, "0")
+                },
+                read_body,
+            )
             .await?;
         serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
             url,
@@ -344,13 +329,7 @@ impl GraphClient {
     /// Asks for one item of a resource to learn whether the app may read it.
     pub async fn probe(&self, path: &str) -> Result<()> {
         let url = self.absolute(path)?;
-        self.send_get(&url, |response| async move {
-            match response.bytes().await {
-                Ok(_) => Attempt::Done(()),
-                Err(e) => transport_failure(&e),
-            }
-        })
-        .await
+        self.send_get(&url, read_body).await.map(|_| ())
     }
 
     async fn get_bytes(&self, url: &str) -> Result<bytes::Bytes> {
@@ -358,13 +337,7 @@ impl GraphClient {
     }
 
     async fn get_bytes_preferring(&self, url: &str, prefer: Option<&str>) -> Result<bytes::Bytes> {
-        self.send_get_preferring(url, prefer, |response| async move {
-            match response.bytes().await {
-                Ok(b) => Attempt::Done(b),
-                Err(e) => transport_failure(&e),
-            }
-        })
-        .await
+        self.send_get_preferring(url, prefer, read_body).await
     }
 
     /// GETs with the bearer token. Success (2xx and 3xx) goes to `read`; throttling and transport
@@ -444,6 +417,23 @@ impl GraphClient {
         }
     }
 
+    /// PATCHes a JSON body (Graph answers 204 No Content). Used only for what an admin asks for
+    /// explicitly, such as the report-privacy setting.
+    pub async fn patch_json(&self, path_or_url: &str, body: &serde_json::Value) -> Result<()> {
+        let url = self.absolute(path_or_url)?;
+        self.send_with(
+            &url,
+            |http, bearer| {
+                http.patch(&url)
+                    .header(header::AUTHORIZATION, bearer)
+                    .json(body)
+            },
+            read_body,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Resolves a path against the Graph base. An absolute URL must be on the Graph host: a
     /// nextLink pointing elsewhere would otherwise receive our bearer token.
     pub(crate) fn absolute(&self, path_or_url: &str) -> Result<String> {
@@ -482,6 +472,14 @@ pub fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>> {
         ));
     }
     Ok(certificates)
+}
+
+/// Reads a whole response body.
+async fn read_body(response: Response) -> Attempt<bytes::Bytes> {
+    match response.bytes().await {
+        Ok(b) => Attempt::Done(b),
+        Err(e) => transport_failure(&e),
+    }
 }
 
 pub(crate) fn transport_failure<T>(error: &reqwest::Error) -> Attempt<T> {

@@ -734,3 +734,10 @@ pub struct AuditRecord {
     #[serde(default, rename = "ClientIP")]
     pub client_ip: Option<String>,
 }
+
+/// `/admin/reportSettings`: whether usage reports conceal user, group and site names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportSettings {
+    pub display_concealed_names: bool,
+}

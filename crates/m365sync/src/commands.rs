@@ -55,6 +55,18 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         credential: CredentialArgs,
     },
+    /// Show or conceal user names in the tenant's usage reports (Microsoft conceals them by
+    /// default, and then mailbox and usage figures cannot be attached to anyone). This changes a
+    /// tenant setting; the app needs ReportSettings.ReadWrite.All.
+    ReportNames {
+        name: String,
+        /// Show real user names in reports.
+        #[arg(long, conflicts_with = "conceal", required_unless_present = "conceal")]
+        show: bool,
+        /// Conceal them again.
+        #[arg(long)]
+        conceal: bool,
+    },
     /// Remove a connection. What it synced stays in the store.
     Remove { name: String },
 }
@@ -113,6 +125,32 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
         ConnectionCommand::Add(args) => add(db, args).await,
         ConnectionCommand::List { json } => list(db, json).await,
         ConnectionCommand::Test { name, json } => test(db, &name, json).await,
+        ConnectionCommand::ReportNames { name, show, .. } => {
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?;
+            let retry = RetryPolicy {
+                max_attempts: 3,
+                ..RetryPolicy::default()
+            };
+            match sync::set_report_names(&store, &connection, show, retry).await {
+                Ok(()) => {
+                    println!(
+                        "Usage reports of tenant {} now {} user names. Microsoft may take a few minutes to apply it.",
+                        connection.tenant_id,
+                        if show { "show" } else { "conceal" }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(sync::SyncError::Graph(e)) if e.status() == Some(403) => Err(anyhow::anyhow!(
+                    "the app may not change the report setting of tenant {}: add Microsoft Graph › Application permissions › ReportSettings.ReadWrite.All and grant admin consent, or change it in the Microsoft 365 admin center",
+                    connection.tenant_id
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
         ConnectionCommand::Credential { name, credential } => {
             let credential = read_credential(&credential)?;
             let store = open_store(db).await?;

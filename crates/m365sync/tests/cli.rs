@@ -554,3 +554,57 @@ async fn a_certificate_connection_is_added_tested_synced_and_renewed() {
     let tested = m365sync(&db, &["connection", "test", "contoso"], &[]);
     assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concealed_report_names_are_found_by_the_test_and_shown_on_request() {
+    let sim = sim(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let tenant = sim.tenants()[0].tenant_id.clone();
+    sim.state.set_concealed(&tenant, true);
+    let added = add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    assert!(added.status.success(), "{:?}", text(&added));
+    let warnings = || {
+        let tested = m365sync(&db, &["connection", "test", "contoso", "--json"], &[]);
+        assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+        let report: Value = serde_json::from_slice(&tested.stdout).unwrap();
+        report["warnings"].as_array().unwrap().clone()
+    };
+    assert_eq!(warnings()[0]["code"], "report_names_concealed");
+
+    // Without ReportSettings.ReadWrite.All the change is refused, naming the permission.
+    let mut roles: Vec<String> = graph_sim::DEFAULT_ROLES
+        .iter()
+        .filter(|r| **r != "ReportSettings.ReadWrite.All")
+        .map(|r| r.to_string())
+        .collect();
+    sim.state.set_roles(&tenant, roles.clone());
+    let refused = m365sync(
+        &db,
+        &["connection", "report-names", "contoso", "--show"],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).1.contains("ReportSettings.ReadWrite.All"),
+        "{:?}",
+        text(&refused)
+    );
+
+    roles.push("ReportSettings.ReadWrite.All".into());
+    sim.state.set_roles(&tenant, roles);
+    let shown = m365sync(
+        &db,
+        &["connection", "report-names", "contoso", "--show"],
+        &[],
+    );
+    assert!(shown.status.success(), "{:?}", text(&shown));
+    assert!(warnings().is_empty());
+    let hidden = m365sync(
+        &db,
+        &["connection", "report-names", "contoso", "--conceal"],
+        &[],
+    );
+    assert!(hidden.status.success());
+    assert_eq!(warnings()[0]["code"], "report_names_concealed");
+}

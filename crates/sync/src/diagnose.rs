@@ -6,6 +6,7 @@ use graph::{GraphError, RetryPolicy, TokenProblem};
 use serde::Serialize;
 use store::{Connection, Store};
 
+use crate::pipeline::CONCEALED_SETTING;
 use crate::{Result, SyncError, graph_client};
 
 /// How long before a certificate's end the connection test starts to warn.
@@ -151,6 +152,18 @@ pub async fn test_connection(
         .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
         .collect();
     datasets.dedup();
+    if datasets
+        .iter()
+        .any(|d| matches!(d, Dataset::Mailboxes | Dataset::Usage))
+        && let Some(concealed) = report_names_concealed(&client, &token.roles).await
+        && concealed
+    {
+        report.warnings.push(Problem {
+            code: "report_names_concealed".into(),
+            message: "usage reports conceal user names in this tenant, so mailbox and usage figures cannot be attached to anyone".into(),
+            fix: format!("A global administrator turns off {CONCEALED_SETTING}; or, with ReportSettings.ReadWrite.All granted, `m365sync connection report-names NAME --show`"),
+        });
+    }
     // The audit feed is another API with its own token and permission: checked apart.
     let audit = datasets.contains(&Dataset::Audit);
     datasets.retain(|d| *d != Dataset::Audit);
@@ -280,4 +293,39 @@ fn problem_from(error: &GraphError) -> Problem {
         message,
         fix: error.fix(),
     }
+}
+
+/// Whether the tenant's reports conceal user names, where the app may read that setting.
+async fn report_names_concealed(client: &graph::GraphClient, roles: &[String]) -> Option<bool> {
+    let readable = roles
+        .iter()
+        .any(|r| r == "ReportSettings.Read.All" || r == "ReportSettings.ReadWrite.All");
+    if !readable {
+        return None;
+    }
+    client
+        .get_json::<graph::models::ReportSettings>("v1.0/admin/reportSettings")
+        .await
+        .ok()
+        .map(|s| s.display_concealed_names)
+}
+
+/// Shows (or conceals again) user names in the tenant's usage reports: the one change m365sync
+/// makes in a tenant, and only when an administrator asks for it. Needs
+/// ReportSettings.ReadWrite.All.
+pub async fn set_report_names(
+    store: &Store,
+    connection: &Connection,
+    show: bool,
+    retry: RetryPolicy,
+) -> Result<()> {
+    let credential = store.connection_credential(connection).await?;
+    let client = graph_client(connection, &credential, retry)?;
+    client
+        .patch_json(
+            "v1.0/admin/reportSettings",
+            &serde_json::json!({ "displayConcealedNames": !show }),
+        )
+        .await?;
+    Ok(())
 }

@@ -542,7 +542,7 @@ impl SyncEngine {
                 code: "report_names_concealed".into(),
                 message: format!(
                     "{concealed} of {read} mailbox report rows have concealed user names, so their figures were attached to nobody. \
-                     To fix it, a global administrator turns off {CONCEALED_SETTING} (or m365sync may PATCH /admin/reportSettings where allowed)"
+                     To fix it, a global administrator turns off {CONCEALED_SETTING}, or runs `m365sync connection report-names NAME --show` (needs ReportSettings.ReadWrite.All)"
                 ),
             });
             let message = format!("{concealed} rows with concealed names were not attached");
