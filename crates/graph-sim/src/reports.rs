@@ -395,39 +395,6 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_functions_and_periods() {
-        assert!(matches!(
-            parse_function("getMailboxUsageDetail(period='D30')"),
-            Some(Ok(ReportKind {
-                report: Report::MailboxUsage,
-                period_days: 30
-            }))
-        ));
-        assert!(matches!(
-            parse_function("getMailboxUsageDetail(period='D8')"),
-            Some(Err(_))
-        ));
-        assert!(parse_function("getSomethingElse(period='D7')").is_none());
-    }
-
-    #[test]
-    fn concealed_names_are_hex() {
-        let (upn, name) = names("ann@contoso.example", "Ann", true);
-        assert_eq!(upn.len(), 32);
-        assert!(
-            upn.chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
-        );
-        assert_ne!(upn, name);
-        assert_eq!(csv_field("O'Brien, Ann"), "\"O'Brien, Ann\"");
-    }
-}
-
 /// `/admin/reportSettings`: whether reports conceal user, group and site names.
 pub(crate) async fn report_settings(
     State(state): State<Arc<SimState>>,
@@ -481,4 +448,37 @@ pub(crate) async fn update_report_settings(
         .concealed
         .store(concealed, std::sync::atomic::Ordering::SeqCst);
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_functions_and_periods() {
+        assert!(matches!(
+            parse_function("getMailboxUsageDetail(period='D30')"),
+            Some(Ok(ReportKind {
+                report: Report::MailboxUsage,
+                period_days: 30
+            }))
+        ));
+        assert!(matches!(
+            parse_function("getMailboxUsageDetail(period='D8')"),
+            Some(Err(_))
+        ));
+        assert!(parse_function("getSomethingElse(period='D7')").is_none());
+    }
+
+    #[test]
+    fn concealed_names_are_hex() {
+        let (upn, name) = names("ann@contoso.example", "Ann", true);
+        assert_eq!(upn.len(), 32);
+        assert!(
+            upn.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
+        assert_ne!(upn, name);
+        assert_eq!(csv_field("O'Brien, Ann"), "\"O'Brien, Ann\"");
+    }
 }
