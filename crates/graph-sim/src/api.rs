@@ -104,6 +104,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/$batch", post(crate::batch::batch))
         .route("/v1.0/users", get(users))
         .route("/v1.0/users/delta", get(delta::users_delta))
+        .route("/v1.0/users/$count", get(users_count))
         .route("/v1.0/users/{id}", get(user_by_id))
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
         .route("/v1.0/reports/{function}", get(reports::report))
@@ -777,6 +778,33 @@ pub(crate) fn granted_roles(state: &SimState, headers: &HeaderMap) -> Vec<String
     identity::verify(&state.signing_key, bearer)
         .map(|t| t.roles)
         .unwrap_or_default()
+}
+
+/// `/users/$count`: an advanced query, answered only with `ConsistencyLevel: eventual`.
+async fn users_count(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Response {
+    let tenant = match authorize(&state, &headers, USER_ROLES) {
+        Ok(tenant) => tenant,
+        Err(response) => return response,
+    };
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    if !eventual {
+        return graph_error(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Count is not currently supported without the ConsistencyLevel header set to eventual.",
+        );
+    }
+    let mut response = graph_ok(&state, &headers, tenant.user_count().to_string());
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain;charset=utf-8"),
+    );
+    response
 }
 
 async fn user_by_id(

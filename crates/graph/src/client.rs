@@ -417,6 +417,31 @@ impl GraphClient {
         }
     }
 
+    /// The size of a collection (`/users/$count`). Counting is an advanced query: Graph answers
+    /// it only with `ConsistencyLevel: eventual`, from an index that may lag a little.
+    pub async fn count(&self, path_or_url: &str) -> Result<u64> {
+        let url = self.absolute(path_or_url)?;
+        let body = self
+            .send_with(
+                &url,
+                |http, bearer| {
+                    http.get(&url)
+                        .header(header::AUTHORIZATION, bearer)
+                        .header("consistencylevel", "eventual")
+                },
+                read_body,
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&body);
+        text.trim_start_matches('\u{feff}')
+            .trim()
+            .parse()
+            .map_err(|_| GraphError::Malformed {
+                url,
+                detail: format!("a count, but got {}", Excerpt(&text)),
+            })
+    }
+
     /// PATCHes a JSON body (Graph answers 204 No Content). Used only for what an admin asks for
     /// explicitly, such as the report-privacy setting.
     pub async fn patch_json(&self, path_or_url: &str, body: &serde_json::Value) -> Result<()> {

@@ -553,3 +553,19 @@ async fn batches_of_twenty_answer_like_direct_requests_and_inner_429s_wait_their
     );
     assert!(answers[1].is_ok());
 }
+
+#[tokio::test]
+async fn counting_is_an_advanced_query_that_needs_eventual_consistency() {
+    let sim = sim(42).await;
+    let (client, _) = client(&sim);
+    assert_eq!(client.count("v1.0/users/$count").await.unwrap(), 42);
+    sim.state.remove_user(&sim.tenants()[0].tenant_id, 3);
+    assert_eq!(client.count("v1.0/users/$count").await.unwrap(), 41);
+    // Without the header Graph refuses, as it does.
+    match client.probe("v1.0/users/$count").await.unwrap_err() {
+        GraphError::Api { status, code, .. } => {
+            assert_eq!((status, code.as_str()), (400, "Request_BadRequest"))
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -49,6 +49,17 @@ impl Progress for TerminalProgress {
         }
     }
 
+    fn expected(&self, _dataset: Dataset, total: u64) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|b| b.clone()) {
+            bar.set_length(total);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+        }
+    }
+
     fn items(&self, _dataset: Dataset, done: u64) {
         if let Some(bar) = self.bar.lock().ok().and_then(|b| b.clone()) {
             bar.set_position(done);

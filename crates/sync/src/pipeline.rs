@@ -17,7 +17,7 @@ use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use store::{Connection, RunWarning, StepCounts, Store};
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::inventory;
 use crate::normalise::{self, NormaliseError};
@@ -31,6 +31,8 @@ pub const CONCEALED_SETTING: &str = "Microsoft 365 admin center › Settings ›
 /// Told about a run as it goes, to draw progress. Every method has a silent default.
 pub trait Progress: Send + Sync {
     fn step_started(&self, _dataset: Dataset) {}
+    /// How many items the step expects, where Graph can say beforehand.
+    fn expected(&self, _dataset: Dataset, _total: u64) {}
     fn items(&self, _dataset: Dataset, _done: u64) {}
     fn step_finished(&self, _step: &StepReport) {}
 }
@@ -394,6 +396,14 @@ impl SyncEngine {
 
     async fn users_round(&self, run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
         let incremental = link.is_some();
+        if !incremental {
+            // A full listing can show how far it has got; the count only serves the display,
+            // so a tenant that will not count is no reason to stop.
+            match run.client.count("v1.0/users/$count").await {
+                Ok(total) => run.progress.expected(Dataset::Users, total),
+                Err(e) => debug!(error = %e, "users could not be counted"),
+            }
+        }
         let url = link.unwrap_or_else(|| format!("v1.0/users/delta?$select={USER_SELECT}"));
         let mut pager = run.client.pages::<User>(&url).max_page_size(self.page_size);
         let organization_id = run.organization_id.unwrap_or_default();

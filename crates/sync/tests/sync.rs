@@ -710,6 +710,27 @@ mod delta {
     }
 
     #[tokio::test]
+    async fn a_full_listing_says_how_many_users_to_expect_and_a_delta_round_does_not() {
+        struct Expecting(std::sync::Mutex<Vec<(Dataset, u64)>>);
+        impl sync::Progress for Expecting {
+            fn expected(&self, dataset: Dataset, total: u64) {
+                self.0.lock().unwrap().push((dataset, total));
+            }
+        }
+        let app = TestApp::with_users(57).await;
+        app.add_connection("contoso", 0).await;
+        let progress = Expecting(std::sync::Mutex::new(Vec::new()));
+        app.engine.sync("contoso", &progress).await.unwrap();
+        assert_eq!(*progress.0.lock().unwrap(), vec![(Dataset::Users, 57)]);
+        app.engine.sync("contoso", &progress).await.unwrap();
+        assert_eq!(
+            progress.0.lock().unwrap().len(),
+            1,
+            "a delta round counts nothing"
+        );
+    }
+
+    #[tokio::test]
     async fn an_expired_link_falls_back_to_a_full_listing() {
         let app = TestApp::with_users(60).await;
         app.add_connection("contoso", 0).await;
