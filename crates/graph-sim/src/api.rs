@@ -143,6 +143,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             get(inventory::detected_app_devices),
         )
         .route("/v1.0/groups", get(inventory::groups))
+        .route("/v1.0/groups/delta", get(delta::groups_delta))
         .route("/v1.0/groups/{id}/members", get(inventory::group_members))
         .route("/v1.0/directoryRoles", get(inventory::directory_roles))
         .route(

@@ -12,13 +12,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::SimState;
 use crate::api::{
     Opened, Resource, USER_DEFAULT_FIELDS, USER_FIELDS, USER_ROLES, graph_error, graph_ok, open,
     param, project,
 };
 use crate::people::mix;
 use crate::state::{Tenant, lock};
+use crate::{SimState, inventory};
 
 const DELTA: Resource = Resource {
     roles: USER_ROLES,
@@ -171,7 +171,9 @@ pub(crate) async fn users_delta(
                 &first_select,
             );
         }
-        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index) else {
+        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index)
+            .filter(|(_, _, select)| !select.starts_with(GROUPS_MARK))
+        else {
             return bad("Invalid delta token.");
         };
         if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
@@ -198,8 +200,8 @@ pub(crate) async fn users_delta(
         )
     } else if let Some(token) = param(&pairs, "$skiptoken") {
         match parse_skiptoken(token, tenant.index) {
-            Some(found) => found,
-            None => return bad("Invalid or expired skip token."),
+            Some(found) if !found.1.starts_with(GROUPS_MARK) => found,
+            _ => return bad("Invalid or expired skip token."),
         }
     } else {
         (
@@ -317,6 +319,191 @@ fn respond(
         ));
     }
     graph_ok(state, headers, body.to_string())
+}
+
+/// Group tokens carry this before their `$select`, so that a users token is never taken for a
+/// groups one or the other way round.
+const GROUPS_MARK: &str = "groups:";
+
+const GROUPS_DELTA: Resource = Resource {
+    roles: inventory::GROUPS.roles,
+    options: &["$select", "$skiptoken", "$deltatoken"],
+    fields: &[
+        "id",
+        "displayName",
+        "description",
+        "mail",
+        "mailEnabled",
+        "mailNickname",
+        "securityEnabled",
+        "groupTypes",
+        "visibility",
+        "createdDateTime",
+        "members",
+    ],
+    type_name: "group",
+};
+
+/// `/groups/delta`: the first round lists every group and, with `members` selected, its members
+/// as `members@delta` — spread over pages, so one group can come back on several pages with more
+/// members each time, as Graph's does. Later rounds bring only the groups whose members changed,
+/// with the members added and, marked `@removed`, those who left.
+pub(crate) async fn groups_delta(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, pairs, fields): Opened =
+        match open(&state, &headers, raw.as_deref(), &GROUPS_DELTA) {
+            Ok(opened) => opened,
+            Err(r) => return r,
+        };
+    let bad = |message: &str| {
+        graph_error(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            message,
+        )
+    };
+    let first_select = format!(
+        "{GROUPS_MARK}{}",
+        fields.as_ref().map(|f| f.join(",")).unwrap_or_default()
+    );
+    let (position, select) = if let Some(token) = param(&pairs, "$deltatoken") {
+        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index)
+            .filter(|(_, _, select)| select.starts_with(GROUPS_MARK))
+        else {
+            return bad("Invalid delta token.");
+        };
+        if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
+            return graph_error(
+                &state,
+                &headers,
+                StatusCode::GONE,
+                "syncStateNotFound",
+                "The sync state generation is not found. Restart the delta round without a token.",
+            );
+        }
+        (
+            Position::Changes {
+                since,
+                offset: 0,
+                upto: tenant.version(),
+            },
+            select,
+        )
+    } else if let Some(token) = param(&pairs, "$skiptoken") {
+        match parse_skiptoken(token, tenant.index) {
+            Some(found) if found.1.starts_with(GROUPS_MARK) => found,
+            _ => return bad("Invalid or expired skip token."),
+        }
+    } else {
+        (
+            Position::Full {
+                start: 0,
+                page: 1,
+                version: tenant.version(),
+            },
+            first_select,
+        )
+    };
+    let chosen: Vec<&str> = select
+        .trim_start_matches(GROUPS_MARK)
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .collect();
+    let with_members = chosen.is_empty() || chosen.contains(&"members");
+    let group_fields: Vec<&str> = chosen.iter().copied().filter(|f| *f != "members").collect();
+    let shown = |i: usize, members: Vec<Value>| {
+        let full = inventory::group_json(&state, tenant, i);
+        let mut group = if group_fields.is_empty() {
+            full
+        } else {
+            project(full, &group_fields)
+        };
+        if with_members {
+            group["members@delta"] = json!(members);
+        }
+        group
+    };
+    let member = |user: &crate::people::SimUser| json!({"@odata.type": "#microsoft.graph.user", "id": user.id.to_string()});
+    let groups = inventory::GROUP_DEFS.len();
+    let (items, next, done) = match position {
+        Position::Full {
+            start,
+            page,
+            version,
+        } => {
+            let (users, next) = tenant.users_from(start, page_size(&headers));
+            let items: Vec<Value> = (0..groups)
+                .filter_map(|g| {
+                    let members: Vec<Value> = users
+                        .iter()
+                        .filter(|u| inventory::group_has(g, u))
+                        .map(member)
+                        .collect();
+                    // The first page names every group; later ones only those with more members.
+                    (page == 1 || !members.is_empty()).then(|| shown(g, members))
+                })
+                .collect();
+            let next = next.map(|start| Position::Full {
+                start,
+                page: page + 1,
+                version,
+            });
+            let done = next.is_none().then_some(version);
+            (items, next, done)
+        }
+        Position::Changes { since, upto, .. } => {
+            let changes: Vec<_> = tenant
+                .changes_since(since)
+                .into_iter()
+                .filter(|(i, _)| tenant.changed_at(*i) <= upto)
+                .collect();
+            let items: Vec<Value> = (0..groups)
+                .filter_map(|g| {
+                    let members: Vec<Value> = changes
+                        .iter()
+                        .filter_map(|(index, now)| {
+                            let before = tenant.population.user(*index);
+                            match now {
+                                Some(user) if inventory::group_has(g, user) => Some(member(user)),
+                                _ if inventory::group_has(g, &before) => Some(json!({
+                                    "@odata.type": "#microsoft.graph.user", "id": before.id.to_string(),
+                                    "@removed": {"reason": "deleted"},
+                                })),
+                                _ => None,
+                            }
+                        })
+                        .collect();
+                    (!members.is_empty()).then(|| shown(g, members))
+                })
+                .collect();
+            (items, None, Some(upto))
+        }
+    };
+    let mut body = json!({ "@odata.context": format!("{}/v1.0/$metadata#groups", state.base_url), "value": items });
+    if let Some(next) = next {
+        body["@odata.nextLink"] = json!(format!(
+            "{}/v1.0/groups/delta?$skiptoken={}",
+            state.base_url,
+            skiptoken(tenant.index, &next, &select)
+        ));
+    } else if let Some(version) = done {
+        body["@odata.deltaLink"] = json!(format!(
+            "{}/v1.0/groups/delta?$deltatoken={}",
+            state.base_url,
+            deltatoken(
+                tenant.index,
+                version,
+                tenant.delta_epoch.load(Ordering::SeqCst),
+                &select
+            )
+        ));
+    }
+    graph_ok(&state, &headers, body.to_string())
 }
 
 #[cfg(test)]

@@ -493,7 +493,7 @@ pub(crate) const ROLES: Resource = Resource {
 };
 
 /// The tenant's groups: (name, kind, who is in it).
-const GROUP_DEFS: &[(&str, &str)] = &[
+pub(crate) const GROUP_DEFS: &[(&str, &str)] = &[
     ("All Staff", "unified"),
     ("Finance", "security"),
     ("Sales Team", "unified"),
@@ -502,7 +502,22 @@ const GROUP_DEFS: &[(&str, &str)] = &[
     ("Board", "distribution"),
 ];
 
-fn group_has(group: usize, user: &crate::people::SimUser) -> bool {
+/// The `n`th group of the tenant as Graph shows it.
+pub(crate) fn group_json(state: &SimState, tenant: &Tenant, i: usize) -> Value {
+    let (name, kind) = GROUP_DEFS[i];
+    let nickname = crate::people::ascii_alias(name);
+    json!({
+        "id": group_id(tenant, i), "displayName": name, "description": format!("{name} of {}", tenant.display_name),
+        "mail": if kind == "security" { Value::Null } else { json!(format!("{nickname}@{}", tenant.custom_domain)) },
+        "mailEnabled": kind != "security", "mailNickname": nickname, "securityEnabled": kind == "security",
+        "groupTypes": if kind == "unified" { json!(["Unified"]) } else { json!([]) },
+        "visibility": if kind == "unified" { json!("Private") } else { Value::Null },
+        "createdDateTime": day(state, -500 + i as i64),
+    })
+}
+
+/// Whether the user is in the `group`th group (the groups in the order `/groups` lists them).
+pub fn group_has(group: usize, user: &crate::people::SimUser) -> bool {
     let member = user.user_type == "Member";
     match group {
         0 => member && user.account_enabled,
@@ -523,7 +538,7 @@ fn object_guid(tenant: &Tenant, n: u64, salt: u64) -> String {
     .to_string()
 }
 
-fn group_id(tenant: &Tenant, group: usize) -> String {
+pub(crate) fn group_id(tenant: &Tenant, group: usize) -> String {
     object_guid(tenant, group as u64, 0x6e0)
 }
 
@@ -533,20 +548,8 @@ pub(crate) async fn groups(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let (tenant, _, fields): Opened = opened!(state, headers, raw, GROUPS);
-    let items = GROUP_DEFS
-        .iter()
-        .enumerate()
-        .map(|(i, (name, kind))| {
-            let nickname = crate::people::ascii_alias(name);
-            json!({
-                "id": group_id(tenant, i), "displayName": name, "description": format!("{name} of {}", tenant.display_name),
-                "mail": if *kind == "security" { Value::Null } else { json!(format!("{nickname}@{}", tenant.custom_domain)) },
-                "mailEnabled": *kind != "security", "mailNickname": nickname, "securityEnabled": *kind == "security",
-                "groupTypes": if *kind == "unified" { json!(["Unified"]) } else { json!([]) },
-                "visibility": if *kind == "unified" { json!("Private") } else { Value::Null },
-                "createdDateTime": day(&state, -500 + i as i64),
-            })
-        })
+    let items = (0..GROUP_DEFS.len())
+        .map(|i| group_json(&state, tenant, i))
         .collect();
     listing(&state, &headers, "groups", fields.as_deref(), items, None)
 }

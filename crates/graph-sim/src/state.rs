@@ -414,7 +414,8 @@ impl Tenant {
                 .count() as u64
     }
 
-    pub(crate) fn index_space(&self) -> u64 {
+    /// How many user positions exist (removed ones included): the range to ask `user` about.
+    pub fn index_space(&self) -> u64 {
         self.base_users + read(&self.overlay).extra
     }
 

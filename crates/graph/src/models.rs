@@ -508,7 +508,7 @@ pub struct EmailActivityRow {
 pub const GROUP_SELECT: &str = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,visibility,createdDateTime";
 
 /// `/groups`: security groups, Microsoft 365 groups and distribution lists.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: String,
@@ -530,6 +530,28 @@ pub struct Group {
     pub created_date_time: Option<String>,
 }
 
+/// One entry of `/groups/delta`: the group (only `id` and `@removed` when it was deleted) and the
+/// changes to its members. The first round lists every member as added, possibly over several
+/// entries for one group.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupDelta {
+    #[serde(flatten)]
+    pub group: Group,
+    #[serde(default, rename = "members@delta")]
+    pub members_delta: Vec<MemberChange>,
+    #[serde(default, rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberChange {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(default, rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+}
+
 /// `/directoryRoles`: the activated directory roles.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -544,7 +566,7 @@ pub struct DirectoryRole {
 }
 
 /// A member of a group or role: a user, group, device or service principal.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryObject {
     pub id: String,

@@ -545,6 +545,42 @@ pub(crate) async fn save_checkpoint(
 
 impl Store {
     /// The link a resource's next delta round starts from, if a round has completed.
+    /// The display name and UPN of the synced contacts with these object ids (members of groups
+    /// arrive as bare ids); ids without a contact are left out.
+    pub async fn contact_names(
+        &self,
+        tenant_id: &TenantId,
+        object_ids: &[String],
+    ) -> Result<HashMap<String, (String, Option<String>)>> {
+        let tenant = tenant_id.to_string();
+        let mut names = HashMap::new();
+        for chunk in object_ids.chunks(1_000) {
+            let found: Vec<(String, String, Option<String>)> = on_pool!(&self.pool, |p| {
+                let rows = fetch_in!(
+                    p,
+                    "SELECT object_id, display_name, user_principal_name FROM contacts",
+                    "object_id",
+                    tenant,
+                    chunk
+                )
+                .doing("reading contacts' names")?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.text_req("object_id")?,
+                            r.text_req("display_name")?,
+                            r.text("user_principal_name")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for (id, name, upn) in found {
+                names.insert(id, (name, upn));
+            }
+        }
+        Ok(names)
+    }
+
     pub async fn delta_link(&self, tenant_id: &TenantId, resource: &str) -> Result<Option<String>> {
         on_pool!(&self.pool, |p| sqlx::query_scalar(
             "SELECT link FROM delta_links WHERE tenant_id = $1 AND resource = $2"

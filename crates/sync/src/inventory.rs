@@ -3,6 +3,8 @@
 //! Documents use our own snake_case names; Microsoft's enums arrive PascalCase in payloads and
 //! camelCase in its documentation, so both are folded to camelCase.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use domain::InventoryItem;
 use graph::models::{
@@ -391,9 +393,132 @@ pub fn group_item(
         name: name_or_key(&g.display_name, &g.id),
         document: json!({
             "id": g.id, "display_name": g.display_name, "description": g.description, "mail": g.mail,
-            "kind": kind, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
+            "kind": kind, "mail_enabled": g.mail_enabled, "security_enabled": g.security_enabled, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
             "member_count": members.len(), "members": members_json(members),
         }),
+    }
+}
+
+/// What a groups delta round said of one group, its entries merged: a group's members can
+/// arrive over several entries, on several pages.
+#[derive(Debug, Default)]
+pub struct GroupChange {
+    pub group: Option<graph::models::Group>,
+    /// Members added, with their `@odata.type`.
+    pub added: BTreeMap<String, Option<String>>,
+    /// Members who left.
+    pub left: BTreeSet<String>,
+    /// The group itself was deleted.
+    pub removed: bool,
+}
+
+impl GroupChange {
+    pub fn merge(&mut self, entry: graph::models::GroupDelta) {
+        if entry.removed.is_some() {
+            self.removed = true;
+            return;
+        }
+        self.removed = false;
+        // An entry that only carries member changes names no properties: keep what we have.
+        if entry.group.display_name.is_some() || self.group.is_none() {
+            self.group = Some(entry.group);
+        }
+        for member in entry.members_delta {
+            if member.removed.is_some() {
+                self.added.remove(&member.id);
+                self.left.insert(member.id);
+            } else {
+                self.left.remove(&member.id);
+                self.added.insert(member.id, member.odata_type);
+            }
+        }
+    }
+
+    /// Every member id this change adds, to be named from the contacts.
+    pub fn added_ids(&self) -> impl Iterator<Item = &String> {
+        self.added.keys()
+    }
+}
+
+/// A group as it stands after a delta change: the stored document (if any) with the change
+/// applied, members named from `names` (object id → display name and UPN) where they are
+/// contacts.
+pub fn group_from_delta(
+    id: &str,
+    change: &GroupChange,
+    stored: Option<&Value>,
+    names: &HashMap<String, (String, Option<String>)>,
+) -> InventoryItem {
+    let group = change
+        .group
+        .clone()
+        .filter(|g| g.display_name.is_some())
+        .or_else(|| stored.map(group_from_document))
+        .unwrap_or_else(|| graph::models::Group {
+            id: id.to_string(),
+            ..Default::default()
+        });
+    let mut members: BTreeMap<String, graph::models::DirectoryObject> = stored
+        .and_then(|doc| doc["members"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let id = m["id"].as_str()?.to_string();
+            Some((
+                id.clone(),
+                graph::models::DirectoryObject {
+                    id,
+                    odata_type: m["type"].as_str().map(str::to_string),
+                    display_name: m["display_name"].as_str().map(str::to_string),
+                    user_principal_name: m["user_principal_name"].as_str().map(str::to_string),
+                },
+            ))
+        })
+        .collect();
+    for gone in &change.left {
+        members.remove(gone);
+    }
+    for (member, kind) in &change.added {
+        let known = names.get(member);
+        let previous = members.remove(member);
+        members.insert(
+            member.clone(),
+            graph::models::DirectoryObject {
+                id: member.clone(),
+                odata_type: kind
+                    .clone()
+                    .or(previous.as_ref().and_then(|p| p.odata_type.clone())),
+                display_name: known
+                    .map(|(name, _)| name.clone())
+                    .or(previous.as_ref().and_then(|p| p.display_name.clone())),
+                user_principal_name: known
+                    .and_then(|(_, upn)| upn.clone())
+                    .or(previous.and_then(|p| p.user_principal_name)),
+            },
+        );
+    }
+    let members: Vec<graph::models::DirectoryObject> = members.into_values().collect();
+    group_item(&group, &members)
+}
+
+/// The group's properties back from its stored document.
+fn group_from_document(doc: &Value) -> graph::models::Group {
+    let text = |field: &str| doc[field].as_str().map(str::to_string);
+    graph::models::Group {
+        id: text("id").unwrap_or_default(),
+        display_name: text("display_name"),
+        description: text("description"),
+        mail: text("mail"),
+        mail_enabled: doc["mail_enabled"].as_bool(),
+        security_enabled: doc["security_enabled"].as_bool(),
+        group_types: doc["group_types"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        visibility: text("visibility"),
+        created_date_time: text("created"),
     }
 }
 

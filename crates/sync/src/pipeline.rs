@@ -1,7 +1,7 @@
 //! One sync run: organisation, then licences, users, mailboxes and the tenant-wide inventories,
 //! each a logged step.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Timelike;
 
@@ -9,7 +9,7 @@ use domain::{Dataset, InventoryItem, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
     APPLICATION_SELECT, ActivityContent, ActivitySubscription, Agreement, Application,
     DEVICE_SELECT, DetectedApp, Device, DirectoryObject, DirectoryRole, Domain, GROUP_SELECT,
-    Group, MANAGED_DEVICE_SELECT, MailboxUsageRow, ManagedDevice, ORGANIZATION_SELECT,
+    GroupDelta, MANAGED_DEVICE_SELECT, MailboxUsageRow, ManagedDevice, ORGANIZATION_SELECT,
     Organization, SIGN_IN_PAGE, SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue,
     ServiceUpdateMessage, SubscribedSku, USER_SELECT, User, UserSignIns,
 };
@@ -256,14 +256,14 @@ impl SyncEngine {
         match dataset {
             Dataset::Organization => self.organization(run).await,
             Dataset::Licenses => self.licenses(run).await,
-            Dataset::Users => self.users(run).await,
+            Dataset::Users => self.by_delta(run, USERS_RESOURCE).await,
+            Dataset::Groups => self.by_delta(run, GROUPS_RESOURCE).await,
             Dataset::Mailboxes => self.mailboxes(run).await,
             Dataset::Domains
             | Dataset::ServiceHealth
             | Dataset::ServiceMessages
             | Dataset::Applications
             | Dataset::TermsOfUse
-            | Dataset::Groups
             | Dataset::DirectoryRoles
             | Dataset::Devices
             | Dataset::DetectedApps => self.inventory(run, dataset).await,
@@ -364,25 +364,25 @@ impl SyncEngine {
     /// otherwise (first run, `--full`, or a link Graph no longer knows) every user is listed and
     /// whoever the complete listing lacks is archived. The next round's link is saved in the same
     /// transaction as the data of the round's last page, so a crash never skips a change.
-    async fn users(&self, run: &mut Run<'_>) -> Result<Outcome> {
+    /// A dataset read by delta: from the saved link, or whole when there is none (or the run is
+    /// a clean one); a link Graph no longer knows means one more round, whole.
+    async fn by_delta(&self, run: &mut Run<'_>, resource: &'static str) -> Result<Outcome> {
         let stored = if run.full {
             None
         } else {
-            self.store
-                .delta_link(&run.tenant_id, USERS_RESOURCE)
-                .await?
+            self.store.delta_link(&run.tenant_id, resource).await?
         };
-        match self.users_round(run, stored.clone()).await? {
+        match self.delta_round(run, resource, stored).await? {
             Round::Done(outcome) => Ok(outcome),
             Round::Expired => {
                 self.store
-                    .clear_delta_link(&run.tenant_id, USERS_RESOURCE)
+                    .clear_delta_link(&run.tenant_id, resource)
                     .await?;
                 run.warnings.push(RunWarning {
                     code: "delta_reset".into(),
-                    message: "Microsoft Graph no longer knew the users delta link (links expire after 7 days unused); all users were listed again".into(),
+                    message: format!("Microsoft Graph no longer knew the {resource} delta link (links expire after 7 days unused); all {resource} were listed again"),
                 });
-                match self.users_round(run, None).await? {
+                match self.delta_round(run, resource, None).await? {
                     Round::Done(outcome) => Ok(outcome),
                     Round::Expired => Ok(Outcome::failed(
                         StepCounts::default(),
@@ -392,6 +392,111 @@ impl SyncEngine {
                 }
             }
         }
+    }
+
+    async fn delta_round(
+        &self,
+        run: &mut Run<'_>,
+        resource: &str,
+        link: Option<String>,
+    ) -> Result<Round> {
+        match resource {
+            GROUPS_RESOURCE => self.groups_round(run, link).await,
+            _ => self.users_round(run, link).await,
+        }
+    }
+
+    /// A groups round: the entries merged per group (one group's members can span pages),
+    /// members named from the contacts, written after the last page, the link saved after the
+    /// data it covers.
+    async fn groups_round(&self, run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
+        let incremental = link.is_some();
+        let url =
+            link.unwrap_or_else(|| format!("v1.0/groups/delta?$select={GROUP_SELECT},members"));
+        let mut pager = run.client.pages::<GroupDelta>(&url);
+        let mut changes: BTreeMap<String, inventory::GroupChange> = BTreeMap::new();
+        loop {
+            let page = match pager.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
+                Err(e) => {
+                    return Ok(Round::Done(Outcome::from_graph(StepCounts::default(), &e)));
+                }
+            };
+            for entry in page {
+                changes
+                    .entry(entry.group.id.clone())
+                    .or_default()
+                    .merge(entry);
+            }
+        }
+        let Some(checkpoint) = checkpoint_of(&pager, GROUPS_RESOURCE) else {
+            return Ok(Round::Done(Outcome::failed(
+                StepCounts::default(),
+                &"the groups delta listing ended without a delta link",
+                Some("Run the sync again; if it persists, report it with the run log".into()),
+            )));
+        };
+        let stored: HashMap<String, serde_json::Value> = if incremental {
+            self.store
+                .inventory(Some(&run.tenant_id), Dataset::Groups, false)
+                .await?
+                .into_iter()
+                .map(|row| (row.key, row.document))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let wanted: HashSet<&String> = changes.values().flat_map(|c| c.added_ids()).collect();
+        let wanted: Vec<String> = wanted.into_iter().cloned().collect();
+        let names = self.store.contact_names(&run.tenant_id, &wanted).await?;
+        let mut items = Vec::new();
+        let mut deleted = HashSet::new();
+        for (id, change) in &changes {
+            if change.removed {
+                deleted.insert(id.clone());
+            } else {
+                items.push(inventory::group_from_delta(
+                    id,
+                    change,
+                    stored.get(id),
+                    &names,
+                ));
+            }
+        }
+        let organization_id = run.organization_id.unwrap_or_default();
+        let mut counts = self
+            .store
+            .apply_inventory(
+                organization_id,
+                &run.tenant_id,
+                Dataset::Groups,
+                &items,
+                None,
+            )
+            .await?;
+        run.progress.items(Dataset::Groups, items.len() as u64);
+        // A whole round names every group; a changes round only the changed ones and the deleted.
+        let mut seen: HashSet<String> = items.into_iter().map(|i| i.key).collect();
+        if incremental {
+            seen.extend(stored.into_keys());
+        }
+        seen.retain(|key| !deleted.contains(key));
+        counts.archived = self
+            .store
+            .archive_inventory_not_in(&run.tenant_id, Dataset::Groups, &seen)
+            .await?;
+        self.store
+            .apply_inventory(
+                organization_id,
+                &run.tenant_id,
+                Dataset::Groups,
+                &[],
+                Some(&checkpoint),
+            )
+            .await?;
+        Ok(Round::Done(Outcome::done(counts, None)))
     }
 
     async fn users_round(&self, run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
@@ -449,7 +554,7 @@ impl SyncEngine {
                 }
             }
             let checkpoint = (incremental && pager.is_done())
-                .then(|| checkpoint_of(&pager))
+                .then(|| checkpoint_of(&pager, USERS_RESOURCE))
                 .flatten();
             counts += self
                 .store
@@ -467,7 +572,7 @@ impl SyncEngine {
             );
         }
         if !incremental {
-            let checkpoint = checkpoint_of(&pager);
+            let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
             counts.archived = self
                 .store
                 .archive_contacts_not_in(&run.tenant_id, &seen, checkpoint.as_ref())
@@ -922,16 +1027,20 @@ impl SyncEngine {
 
 /// The resource name delta links are kept under.
 const USERS_RESOURCE: &str = "users";
+const GROUPS_RESOURCE: &str = "groups";
 
-/// How a users round ended: with an outcome, or with a delta link Graph no longer knows.
+/// How a delta round ended: with an outcome, or with a delta link Graph no longer knows.
 enum Round {
     Done(Outcome),
     Expired,
 }
 
-fn checkpoint_of<T: DeserializeOwned>(pager: &graph::Pager<'_, T>) -> Option<store::Checkpoint> {
+fn checkpoint_of<T: DeserializeOwned>(
+    pager: &graph::Pager<'_, T>,
+    resource: &str,
+) -> Option<store::Checkpoint> {
     pager.delta_link().map(|link| store::Checkpoint {
-        resource: USERS_RESOURCE.to_string(),
+        resource: resource.to_string(),
         link: link.to_string(),
     })
 }
@@ -1001,12 +1110,6 @@ impl SyncEngine {
                         ));
                     }
                     apps.iter().map(inventory::application_item).collect()
-                }
-                Dataset::Groups => {
-                    let groups = fetch_all::<Group>(&run.client, &format!("v1.0/groups?$select={GROUP_SELECT}&$top=999")).await?;
-                    let paths: Vec<String> = groups.iter().map(|g| format!("/groups/{}/members?$select=id,displayName,userPrincipalName&$top=999", g.id)).collect();
-                    let members = run.client.batch_collections::<DirectoryObject>("v1.0", &paths).await?;
-                    groups.iter().zip(&members).map(|(group, members)| inventory::group_item(group, members)).collect()
                 }
                 Dataset::DirectoryRoles => {
                     let roles = fetch_all::<DirectoryRole>(&run.client, "v1.0/directoryRoles").await?;

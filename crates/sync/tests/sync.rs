@@ -81,8 +81,12 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     );
     for step in &second.steps {
         assert_eq!(step.status, StepStatus::Succeeded);
-        // Users come by delta and audit records by time window: an unchanged tenant sends none.
-        let expected = if matches!(step.dataset, Dataset::Users | Dataset::Audit) {
+        // Users and groups come by delta and audit records by time window: an unchanged tenant
+        // sends none.
+        let expected = if matches!(
+            step.dataset,
+            Dataset::Users | Dataset::Groups | Dataset::Audit
+        ) {
             0
         } else {
             first.step(step.dataset).unwrap().counts.created
@@ -901,6 +905,127 @@ async fn groups_and_directory_roles_name_their_members() {
         "security"
     );
     assert_eq!(app.sync("contoso").await.writes(), 0);
+}
+
+#[tokio::test]
+async fn group_memberships_follow_changes_by_delta() {
+    let app = TestApp::with_users(300).await;
+    app.add_connection_with(
+        "contoso",
+        &app.tenant(0).tenant_id,
+        &app.tenant(0).client_id,
+        &app.tenant(0).client_secret,
+        vec![Dataset::Organization, Dataset::Users, Dataset::Groups],
+    )
+    .await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let tenant = TenantId::parse(&key).unwrap();
+    let held = app.sim.state.tenant(&key).unwrap();
+    let members_of = |groups: &[store::InventoryRow], name: &str| -> Vec<String> {
+        let group = groups.iter().find(|g| g.name == name).unwrap();
+        let members: Vec<String> = group.document["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["user_principal_name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(group.document["member_count"], members.len());
+        members
+    };
+    let truth = |group: usize| -> Vec<String> {
+        let mut upns: Vec<String> = (0..held.index_space())
+            .filter_map(|i| held.user(i))
+            .filter(|u| graph_sim::inventory::group_has(group, u))
+            .map(|u| u.upn)
+            .collect();
+        upns.sort();
+        upns
+    };
+    let groups = app
+        .store
+        .inventory(Some(&tenant), Dataset::Groups, false)
+        .await
+        .unwrap();
+    let mut all_staff = members_of(&groups, "All Staff");
+    all_staff.sort();
+    assert_eq!(
+        all_staff,
+        truth(0),
+        "a first round over two pages of 200 users"
+    );
+
+    // Someone moves to Finance, someone is disabled, someone leaves, someone joins.
+    let mover = (0..300)
+        .find(|i| {
+            held.user(*i).is_some_and(|u| {
+                u.user_type == "Member"
+                    && u.account_enabled
+                    && u.department.as_deref() != Some("Finance")
+            })
+        })
+        .unwrap();
+    app.sim.state.patch_user(
+        &key,
+        mover,
+        UserPatch {
+            department: Some("Finance".into()),
+            ..UserPatch::default()
+        },
+    );
+    let disabled = (mover + 1..300)
+        .find(|i| {
+            held.user(*i)
+                .is_some_and(|u| u.user_type == "Member" && u.account_enabled)
+        })
+        .unwrap();
+    app.sim.state.patch_user(
+        &key,
+        disabled,
+        UserPatch {
+            account_enabled: Some(false),
+            ..UserPatch::default()
+        },
+    );
+    let leaver = (disabled + 1..300)
+        .find(|i| {
+            held.user(*i)
+                .is_some_and(|u| u.user_type == "Member" && u.account_enabled)
+        })
+        .unwrap();
+    app.sim.state.remove_user(&key, leaver);
+    app.sim.state.add_user(&key).unwrap();
+
+    let report = app.sync("contoso").await;
+    let step = report.step(Dataset::Groups).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    assert!(
+        step.counts.updated >= 2 && step.counts.created == 0,
+        "{step:?}"
+    );
+    let groups = app
+        .store
+        .inventory(Some(&tenant), Dataset::Groups, false)
+        .await
+        .unwrap();
+    for (index, name) in [(0, "All Staff"), (1, "Finance")] {
+        let mut stored = members_of(&groups, name);
+        stored.sort();
+        assert_eq!(stored, truth(index), "{name}");
+    }
+    assert_eq!(groups.len(), 6, "no group archived by a changes round");
+    assert_eq!(app.sync("contoso").await.writes(), 0);
+
+    // The link expires: one whole round again, and the same result.
+    app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
+    let again = app.sync("contoso").await;
+    assert!(
+        again
+            .warnings
+            .iter()
+            .any(|w| w.code == "delta_reset" && w.message.contains("groups"))
+    );
+    assert_eq!(again.step(Dataset::Groups).unwrap().counts.writes(), 0);
 }
 
 #[tokio::test]
