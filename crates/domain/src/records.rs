@@ -69,6 +69,9 @@ pub struct MailboxRecord {
     pub user_principal_name: Upn,
     pub display_name: Option<String>,
     pub is_deleted: bool,
+    pub deleted_date: Option<String>,
+    /// `user`, `shared`, `room` or `equipment`, where the report says.
+    pub recipient_type: Option<String>,
     pub storage_used_bytes: Option<i64>,
     pub item_count: Option<i64>,
     pub issue_warning_quota_bytes: Option<i64>,

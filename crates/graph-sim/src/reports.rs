@@ -42,7 +42,7 @@ fn product_label(part_number: &str) -> &'static str {
     }
 }
 
-const MAILBOX_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Created Date,Last Activity Date,Item Count,Storage Used (Byte),Issue Warning Quota (Byte),Prohibit Send Quota (Byte),Prohibit Send/Receive Quota (Byte),Deleted Item Count,Deleted Item Size (Byte),Deleted Item Quota (Byte),Has Archive,Report Period";
+const MAILBOX_HEADER: &str = "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Created Date,Last Activity Date,Item Count,Storage Used (Byte),Issue Warning Quota (Byte),Prohibit Send Quota (Byte),Prohibit Send/Receive Quota (Byte),Deleted Item Count,Deleted Item Size (Byte),Deleted Item Quota (Byte),Has Archive,Recipient Type,Report Period";
 
 pub(crate) async fn report(
     State(state): State<Arc<SimState>>,
@@ -342,13 +342,14 @@ impl MailboxRows {
         let (upn, name) = names(&user.upn.to_lowercase(), &user.display_name, concealed);
         let deleted_items = (mix(r ^ 2) % 5_000) as i64;
         out.push_str(&format!(
-            "{},{},{},False,,{created},{last_activity},{items},{used},{warn},{send},{send_receive},{deleted_items},{},{},{},{}\r\n",
+            "{},{},{},False,,{created},{last_activity},{items},{used},{warn},{send},{send_receive},{deleted_items},{},{},{},{},{}\r\n",
             civil_date(day),
             csv_field(&upn),
             csv_field(&name),
             deleted_items * 40_000,
             32_212_254_720i64,
             if big && r.is_multiple_of(4) { "True" } else { "False" },
+            if user.kind == crate::people::Kind::SharedMailbox { "Shared" } else { "User" },
             self.period_days,
         ));
     }
@@ -361,7 +362,7 @@ impl MailboxRows {
             concealed,
         );
         out.push_str(&format!(
-            "{},{},{},True,{},{},,0,1048576,52613349376,53150220288,53687091200,0,0,32212254720,False,{}\r\n",
+            "{},{},{},True,{},{},,0,1048576,52613349376,53150220288,53687091200,0,0,32212254720,False,User,{}\r\n",
             civil_date(day),
             csv_field(&upn),
             csv_field(&name),

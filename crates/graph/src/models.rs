@@ -179,6 +179,9 @@ pub struct MailboxUsageRow {
     pub deleted_item_quota_bytes: Option<i64>,
     #[serde(rename = "Has Archive", deserialize_with = "report_bool")]
     pub has_archive: Option<bool>,
+    /// `User`, `Shared`, `Room` or `Equipment` — in the reports that carry the column.
+    #[serde(rename = "Recipient Type", default)]
+    pub recipient_type: Option<String>,
     #[serde(rename = "Report Period")]
     pub report_period: Option<String>,
 }

@@ -14,6 +14,10 @@ pub enum What {
     Contacts,
     Organizations,
     Licenses,
+    /// Live mailboxes with their size, quotas, archive and kind (user, shared, room, equipment).
+    Mailboxes,
+    /// Mailboxes deleted in the tenant, kept apart from contacts.
+    DeletedMailboxes,
     Domains,
     ServiceHealth,
     ServiceMessages,
@@ -47,7 +51,11 @@ impl What {
             Self::Devices => Some(Dataset::Devices),
             Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Audit => Some(Dataset::Audit),
-            Self::Contacts | Self::Organizations | Self::Licenses => None,
+            Self::Contacts
+            | Self::Organizations
+            | Self::Licenses
+            | Self::Mailboxes
+            | Self::DeletedMailboxes => None,
         }
     }
 }
@@ -93,6 +101,7 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
         "products": c.products,
         "usage": c.usage,
         "mailbox": c.mailbox.as_ref().map(|m| json!({
+            "recipient_type": m.recipient_type,
             "storage_used_bytes": m.storage_used_bytes,
             "item_count": m.item_count,
             "prohibit_send_quota_bytes": m.prohibit_send_quota_bytes,
@@ -224,7 +233,29 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(kind) = match args.what {
+        What::Mailboxes => Some(store::MailboxKind::Live),
+        What::DeletedMailboxes => Some(store::MailboxKind::Deleted),
+        _ => None,
+    } {
+        let rows = store
+            .mailboxes(tenant_id.as_ref(), kind, args.include_archived)
+            .await?;
+        if args.format == Format::Csv {
+            let mut csv = csv::Writer::from_writer(&mut out);
+            for row in &rows {
+                csv.serialize(row)?;
+            }
+            csv.flush()?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.what {
+        What::Mailboxes | What::DeletedMailboxes => {}
         What::Domains
         | What::ServiceHealth
         | What::ServiceMessages

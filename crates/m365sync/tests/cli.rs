@@ -174,6 +174,20 @@ async fn add_test_sync_and_export_as_a_person_would() {
             .unwrap()
             .contains("Contoso Ltd")
     );
+    let mailboxes = m365sync(&db, &["export", "mailboxes", "--format", "csv"], &[]);
+    let mailboxes = String::from_utf8(mailboxes.stdout).unwrap();
+    assert!(mailboxes.starts_with("tenant_id,organization,user_principal_name,"));
+    assert!(mailboxes.contains(",shared,"), "shared mailboxes say so");
+    let deleted: Value =
+        serde_json::from_slice(&m365sync(&db, &["export", "deleted-mailboxes"], &[]).stdout)
+            .unwrap();
+    assert!(
+        deleted
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["is_deleted"] == true && m["contact_object_id"].is_null())
+    );
 
     let runs = m365sync(&db, &["runs", "--json"], &[]);
     let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();

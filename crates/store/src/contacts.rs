@@ -20,6 +20,8 @@ pub struct ContactFilter {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MailboxSummary {
+    /// `user`, `shared`, `room` or `equipment`, where the report says.
+    pub recipient_type: Option<String>,
     pub storage_used_bytes: Option<i64>,
     pub item_count: Option<i64>,
     pub prohibit_send_quota_bytes: Option<i64>,
@@ -727,7 +729,7 @@ async fn contact_mailboxes(
 ) -> Result<HashMap<i64, MailboxSummary>> {
     on_pool!(pool, |p| {
         let rows = sqlx::query(
-            "SELECT contact_id, storage_used_bytes, item_count, prohibit_send_quota_bytes, issue_warning_quota_bytes, prohibit_send_receive_quota_bytes, has_archive, last_activity_date \
+            "SELECT contact_id, recipient_type, storage_used_bytes, item_count, prohibit_send_quota_bytes, issue_warning_quota_bytes, prohibit_send_receive_quota_bytes, has_archive, last_activity_date \
              FROM mailboxes WHERE contact_id BETWEEN $1 AND $2 AND archived = FALSE AND is_deleted = FALSE",
         )
         .bind(low)
@@ -740,6 +742,7 @@ async fn contact_mailboxes(
             map.insert(
                 r.int_req("contact_id")?,
                 MailboxSummary {
+                    recipient_type: r.text("recipient_type")?,
                     storage_used_bytes: r.int("storage_used_bytes")?,
                     item_count: r.int("item_count")?,
                     prohibit_send_quota_bytes: r.int("prohibit_send_quota_bytes")?,

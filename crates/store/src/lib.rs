@@ -24,6 +24,7 @@ pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
+pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
 pub use secrets::SecretKey;

@@ -9,8 +9,41 @@ use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result};
 use crate::{StepCounts, Store, now_millis};
 
-/// Rows per multi-row upsert (19 values each).
+/// Rows per multi-row upsert (21 values each).
 const UPSERT_CHUNK: usize = 250;
+
+/// A stored mailbox, for lists and exports: live ones with the contact they belong to, deleted
+/// ones on their own.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MailboxRow {
+    pub tenant_id: String,
+    pub organization: Option<String>,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+    pub recipient_type: Option<String>,
+    pub is_deleted: bool,
+    pub deleted_date: Option<String>,
+    /// The contact's object id, for a live mailbox that belongs to a synced user.
+    pub contact_object_id: Option<String>,
+    pub storage_used_bytes: Option<i64>,
+    pub item_count: Option<i64>,
+    pub issue_warning_quota_bytes: Option<i64>,
+    pub prohibit_send_quota_bytes: Option<i64>,
+    pub prohibit_send_receive_quota_bytes: Option<i64>,
+    pub deleted_item_count: Option<i64>,
+    pub deleted_item_size_bytes: Option<i64>,
+    pub has_archive: Option<bool>,
+    pub created_date: Option<String>,
+    pub last_activity_date: Option<String>,
+    pub archived: bool,
+}
+
+/// Which mailboxes a listing wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxKind {
+    Live,
+    Deleted,
+}
 
 struct Existing {
     fingerprint: String,
@@ -86,7 +119,7 @@ impl Store {
                 let mut query = sqlx::QueryBuilder::new(
                     "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, contact_id, display_name, is_deleted, storage_used_bytes, item_count, \
                      issue_warning_quota_bytes, prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes, deleted_item_count, deleted_item_size_bytes, \
-                     has_archive, created_date, last_activity_date, fingerprint, created_at, updated_at) ",
+                     has_archive, created_date, last_activity_date, recipient_type, deleted_date, fingerprint, created_at, updated_at) ",
                 );
                 query.push_values(chunk, |mut row, (key, record, contact_id, print)| {
                     row.push_bind(tenant.clone())
@@ -105,6 +138,8 @@ impl Store {
                         .push_bind(record.has_archive)
                         .push_bind(record.created_date.clone())
                         .push_bind(record.last_activity_date.clone())
+                        .push_bind(record.recipient_type.clone())
+                        .push_bind(record.deleted_date.clone())
                         .push_bind(print.clone())
                         .push_bind(now)
                         .push_bind(now);
@@ -116,6 +151,7 @@ impl Store {
                      prohibit_send_quota_bytes = excluded.prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes = excluded.prohibit_send_receive_quota_bytes, \
                      deleted_item_count = excluded.deleted_item_count, deleted_item_size_bytes = excluded.deleted_item_size_bytes, \
                      has_archive = excluded.has_archive, created_date = excluded.created_date, last_activity_date = excluded.last_activity_date, \
+                     recipient_type = excluded.recipient_type, deleted_date = excluded.deleted_date, \
                      fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
                 );
                 query.build().execute(c).await.done("saving mailboxes")
@@ -123,6 +159,56 @@ impl Store {
         }
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// The live or the deleted mailboxes, of one tenant when given, by tenant and UPN.
+    pub async fn mailboxes(
+        &self,
+        tenant_id: Option<&TenantId>,
+        kind: MailboxKind,
+        include_archived: bool,
+    ) -> Result<Vec<MailboxRow>> {
+        let tenant = tenant_id.map(ToString::to_string);
+        on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT m.*, o.name AS organization, c.object_id AS contact_object_id FROM mailboxes m \
+                 LEFT JOIN organizations o ON o.tenant_id = m.tenant_id LEFT JOIN contacts c ON c.id = m.contact_id \
+                 WHERE m.is_deleted = $1 AND ($2 IS NULL OR m.tenant_id = $2) AND ($3 OR m.archived = FALSE) \
+                 ORDER BY m.tenant_id, m.upn_key",
+            )
+            .bind(kind == MailboxKind::Deleted)
+            .bind(tenant.as_deref())
+            .bind(include_archived)
+            .fetch_all(p)
+            .await
+            .doing("listing mailboxes")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(MailboxRow {
+                        tenant_id: r.text_req("tenant_id")?,
+                        organization: r.text("organization")?,
+                        user_principal_name: r.text_req("user_principal_name")?,
+                        display_name: r.text("display_name")?,
+                        recipient_type: r.text("recipient_type")?,
+                        is_deleted: r.flag("is_deleted")?.unwrap_or(false),
+                        deleted_date: r.text("deleted_date")?,
+                        contact_object_id: r.text("contact_object_id")?,
+                        storage_used_bytes: r.int("storage_used_bytes")?,
+                        item_count: r.int("item_count")?,
+                        issue_warning_quota_bytes: r.int("issue_warning_quota_bytes")?,
+                        prohibit_send_quota_bytes: r.int("prohibit_send_quota_bytes")?,
+                        prohibit_send_receive_quota_bytes: r
+                            .int("prohibit_send_receive_quota_bytes")?,
+                        deleted_item_count: r.int("deleted_item_count")?,
+                        deleted_item_size_bytes: r.int("deleted_item_size_bytes")?,
+                        has_archive: r.flag("has_archive")?,
+                        created_date: r.text("created_date")?,
+                        last_activity_date: r.text("last_activity_date")?,
+                        archived: r.flag("archived")?.unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Archives the tenant's mailboxes a complete report did not list.

@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_certificates.sql"),
         postgres: include_str!("../migrations/postgres/0005_certificates.sql"),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_mailbox_kinds.sql"),
+        postgres: include_str!("../migrations/postgres/0006_mailbox_kinds.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -72,6 +72,8 @@ fn mailbox(upn: &str, used: i64) -> MailboxRecord {
         user_principal_name: Upn::parse(upn).unwrap(),
         display_name: None,
         is_deleted: false,
+        deleted_date: None,
+        recipient_type: Some("user".into()),
         storage_used_bytes: Some(used),
         item_count: Some(10),
         issue_warning_quota_bytes: None,

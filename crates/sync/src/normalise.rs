@@ -172,6 +172,8 @@ pub fn mailbox_from_row(
         user_principal_name: upn,
         display_name: text(&row.display_name),
         is_deleted: row.is_deleted.unwrap_or(false),
+        deleted_date: text(&row.deleted_date),
+        recipient_type: text(&row.recipient_type).map(|t| t.to_lowercase()),
         storage_used_bytes: row.storage_used_bytes,
         item_count: row.item_count,
         issue_warning_quota_bytes: row.issue_warning_quota_bytes,

@@ -1233,3 +1233,67 @@ async fn the_audit_trail_comes_from_the_management_activity_api() {
         StepStatus::Succeeded
     );
 }
+
+#[tokio::test]
+async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so() {
+    let app = TestApp::with_users(200).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let live = app
+        .store
+        .mailboxes(Some(&tenant), store::MailboxKind::Live, false)
+        .await
+        .unwrap();
+    let deleted = app
+        .store
+        .mailboxes(Some(&tenant), store::MailboxKind::Deleted, false)
+        .await
+        .unwrap();
+    assert!(!deleted.is_empty(), "the report lists former staff");
+    for mailbox in &deleted {
+        assert!(
+            mailbox.is_deleted && mailbox.deleted_date.is_some(),
+            "{mailbox:?}"
+        );
+        assert_eq!(
+            mailbox.contact_object_id, None,
+            "a deleted mailbox belongs to nobody"
+        );
+    }
+    assert!(
+        live.iter()
+            .all(|m| !m.is_deleted && m.contact_object_id.is_some())
+    );
+    let shared: Vec<_> = live
+        .iter()
+        .filter(|m| m.recipient_type.as_deref() == Some("shared"))
+        .collect();
+    assert!(!shared.is_empty());
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let shared_contact = contacts
+        .iter()
+        .find(|c| c.object_id == shared[0].contact_object_id)
+        .unwrap();
+    assert_eq!(
+        shared_contact
+            .mailbox
+            .as_ref()
+            .unwrap()
+            .recipient_type
+            .as_deref(),
+        Some("shared")
+    );
+    assert_eq!(
+        contacts.iter().filter(|c| c.mailbox.is_some()).count(),
+        live.len(),
+        "every live mailbox is on its contact, and only those"
+    );
+}
