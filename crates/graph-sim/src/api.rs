@@ -173,9 +173,39 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
+/// The simulator's own latency, then the connection-level faults injected for the caller's
+/// tenant (known from its bearer token): a slow answer, or a connection dropped mid-answer.
 async fn latency(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
+    }
+    let tenant = identity::verify(&state.signing_key, bearer_of(request.headers()))
+        .ok()
+        .and_then(|token| state.tenant(&token.tenant_id));
+    let (slow, reset) = tenant.map_or((None, false), |tenant| {
+        let mut faults = lock(&tenant.faults);
+        let slow = (faults.slow > 0).then(|| {
+            faults.slow -= 1;
+            std::time::Duration::from_millis(faults.slow_millis)
+        });
+        let reset = faults.resets > 0;
+        if reset {
+            faults.resets -= 1;
+        }
+        (slow, reset)
+    });
+    if let Some(wait) = slow {
+        tokio::time::sleep(wait).await;
+    }
+    if reset {
+        // Headers go out, then the body fails: hyper drops the connection under the client.
+        let broken = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by the simulator",
+            ))
+        });
+        return (StatusCode::OK, axum::body::Body::from_stream(broken)).into_response();
     }
     next.run(request).await
 }

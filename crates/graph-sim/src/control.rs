@@ -25,6 +25,14 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
             "/_sim/tenants/{tenant}/users/{index}",
             patch(patch_user).delete(remove_user),
         )
+        .route(
+            "/_sim/tenants/{tenant}/licenses/{part_number}",
+            put(set_purchased),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/devices/{device_id}",
+            patch(change_device),
+        )
         .route("/_sim/tenants/{tenant}/certificates", post(add_certificate))
         .route(
             "/_sim/tenants/{tenant}/certificates/{key_id}",
@@ -197,5 +205,37 @@ async fn remove_certificate(
             Json(json!({"error": format!("no certificate with key id {key_id}")})),
         )
             .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Purchase {
+    enabled: i64,
+}
+
+fn refused(message: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response()
+}
+
+async fn set_purchased(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, part_number)): Path<(String, String)>,
+    Json(body): Json<Purchase>,
+) -> Response {
+    match state.set_purchased(&tenant, &part_number, body.enabled) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
+    }
+}
+
+async fn change_device(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, device_id)): Path<(String, String)>,
+    Json(change): Json<crate::state::DeviceChange>,
+) -> Response {
+    match state.change_device(&tenant, &device_id, change) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
     }
 }

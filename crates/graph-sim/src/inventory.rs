@@ -876,6 +876,21 @@ fn device_id(tenant: &Tenant, number: u64) -> String {
     object_guid(tenant, number, 0xdef)
 }
 
+/// The number of the device with this managed device id, if the tenant holds it now.
+pub(crate) fn device_number(tenant: &Tenant, id: &str) -> Option<u64> {
+    let mut start = 0;
+    loop {
+        let (devices, next) = device_page(tenant, start, 2_000, |_| true);
+        if let Some(found) = devices
+            .iter()
+            .find(|d| device_id(tenant, d.number).eq_ignore_ascii_case(id))
+        {
+            return Some(found.number);
+        }
+        start = next?;
+    }
+}
+
 /// The ids of every Intune device the tenant holds now, for tests that compare a client's
 /// reading with the simulator's truth.
 pub fn managed_device_ids(tenant: &Tenant) -> Vec<String> {
@@ -917,11 +932,17 @@ fn device_json(state: &SimState, tenant: &Tenant, d: &SimDevice) -> Value {
             512_000_000_000,
         )
     };
-    let compliance = match h % 10 {
-        0 => "noncompliant",
-        1 => "inGracePeriod",
-        _ => "compliant",
-    };
+    let changed = read(&tenant.device_changes)
+        .get(&d.number)
+        .and_then(|c| c.compliance_state.clone());
+    let compliance = changed.unwrap_or_else(|| {
+        match h % 10 {
+            0 => "noncompliant",
+            1 => "inGracePeriod",
+            _ => "compliant",
+        }
+        .to_string()
+    });
     let prefix = if d.phone { "PHONE" } else { "LAPTOP" };
     json!({
         "@odata.type": "#microsoft.graph.managedDevice",
@@ -946,10 +967,12 @@ fn device_page(
     keep: impl Fn(&SimDevice) -> bool,
 ) -> (Vec<SimDevice>, Option<u64>) {
     let (users, next) = tenant.users_from(start, top.div_ceil(2));
+    let changes = read(&tenant.device_changes);
     (
         users
             .iter()
             .flat_map(devices_of)
+            .filter(|d| !changes.get(&d.number).is_some_and(|c| c.removed))
             .filter(|d| keep(d))
             .collect(),
         next,

@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use people::UserPatch;
-pub use state::{CertificateIssued, Fault, SimState, Stats};
+pub use state::{CertificateIssued, DeviceChange, Fault, SimState, Stats};
 pub use tls::{LoopbackCertificate, TlsError};
 
 /// Every permission the simulator knows; granted to a tenant's app unless the tenant says otherwise.

@@ -47,6 +47,11 @@ pub enum Fault {
     MalformedUsersPage { page: u32 },
     /// Every delta token issued so far is forgotten, as after 7 days unused.
     ExpireDeltaTokens,
+    /// The next `count` Graph requests wait `millis` before they are answered.
+    Latency { count: u32, millis: u64 },
+    /// The next `count` Graph requests have their connection dropped mid-answer, as a proxy or
+    /// load balancer resetting it would.
+    ConnectionReset { count: u32 },
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +62,9 @@ pub(crate) struct Faults {
     pub unavailable_retry_after: Option<String>,
     pub fail_users_page: Option<(u32, u16)>,
     pub malformed_users_page: Option<u32>,
+    pub slow: u32,
+    pub slow_millis: u64,
+    pub resets: u32,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +110,10 @@ pub struct Tenant {
     pub(crate) faults: Mutex<Faults>,
     /// Management Activity API content types with a started subscription.
     pub(crate) subscriptions: Mutex<HashSet<String>>,
+    /// Seats bought of a SKU (by catalogue index), where changed through the control API.
+    pub(crate) purchased: RwLock<HashMap<usize, i64>>,
+    /// Intune devices changed through the control API, by device number.
+    pub(crate) device_changes: RwLock<HashMap<u64, DeviceChange>>,
     /// Certificates uploaded to the tenant's app registration.
     pub(crate) certificates: RwLock<Vec<crate::assertion::AppCertificate>>,
     consumed_cache: Mutex<Option<(u64, Vec<i64>)>>,
@@ -203,6 +215,8 @@ impl SimState {
                     consumed_cache: Mutex::new(None),
                     subscriptions: Mutex::new(HashSet::new()),
                     certificates: RwLock::new(Vec::new()),
+                    purchased: RwLock::new(HashMap::new()),
+                    device_changes: RwLock::new(HashMap::new()),
                 }
             })
             .collect();
@@ -327,6 +341,51 @@ impl SimState {
         }))
     }
 
+    /// Sets how many seats of a SKU (by part number) the tenant has bought.
+    pub fn set_purchased(
+        &self,
+        tenant: &str,
+        part_number: &str,
+        enabled: i64,
+    ) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}'"))?;
+        let index = t
+            .population
+            .licensing
+            .skus()
+            .into_iter()
+            .find(|i| SKUS[*i].part_number.eq_ignore_ascii_case(part_number))
+            .ok_or_else(|| format!("tenant '{tenant}' has no SKU {part_number}"))?;
+        if enabled < 0 {
+            return Err("enabled must be 0 or more".into());
+        }
+        write(&t.purchased).insert(index, enabled);
+        Ok(())
+    }
+
+    /// Retires an Intune device or changes its compliance, by its managed device id.
+    pub fn change_device(
+        &self,
+        tenant: &str,
+        device_id: &str,
+        change: DeviceChange,
+    ) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}'"))?;
+        let number = crate::inventory::device_number(t, device_id)
+            .ok_or_else(|| format!("no managed device {device_id}"))?;
+        let mut changes = write(&t.device_changes);
+        let entry = changes.entry(number).or_default();
+        entry.removed |= change.removed;
+        if change.compliance_state.is_some() {
+            entry.compliance_state = change.compliance_state;
+        }
+        Ok(())
+    }
+
     /// Removes a certificate from the tenant's app; false when there is no such key.
     pub fn remove_certificate(&self, tenant: &Tenant, key_id: &str) -> bool {
         let mut certificates = write(&tenant.certificates);
@@ -384,6 +443,11 @@ impl SimState {
             Fault::ExpireDeltaTokens => {
                 t.delta_epoch.fetch_add(1, Ordering::SeqCst);
             }
+            Fault::Latency { count, millis } => {
+                f.slow = count;
+                f.slow_millis = millis;
+            }
+            Fault::ConnectionReset { count } => f.resets = count,
         }
         true
     }
@@ -437,11 +501,12 @@ impl Tenant {
             .into_iter()
             .map(|i| {
                 let used = consumed[i];
-                let enabled = match SKUS[i].part_number {
+                let bought = read(&self.purchased).get(&i).copied();
+                let enabled = bought.unwrap_or(match SKUS[i].part_number {
                     "FLOW_FREE" => 10_000,
                     "POWER_BI_STANDARD" => 1_000_000,
                     _ => used + 2 + used / 20,
-                };
+                });
                 (i, used, enabled)
             })
             .collect()
@@ -611,6 +676,18 @@ pub(crate) fn parse_utc(text: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+/// What the control API changed about an Intune device.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceChange {
+    /// Retired or deleted from Intune: no longer listed.
+    #[serde(default)]
+    pub removed: bool,
+    /// `compliant`, `noncompliant`, `inGracePeriod`, …
+    #[serde(default)]
+    pub compliance_state: Option<String>,
+}
+
 /// A certificate made for a tenant's app, with the key a client signs with.
 #[derive(Debug, Serialize)]
 pub struct CertificateIssued {

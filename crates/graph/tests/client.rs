@@ -569,3 +569,32 @@ async fn counting_is_an_advanced_query_that_needs_eventual_consistency() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_and_a_slow_answer_waited_for() {
+    let sim = sim(30).await;
+    let (client, sleeper) = client(&sim);
+    client.token().await.unwrap();
+    let tenant = sim.tenants()[0].tenant_id.clone();
+    sim.state
+        .inject(&tenant, Fault::ConnectionReset { count: 2 });
+    let users = client
+        .pages::<User>("v1.0/users?$select=id")
+        .next_page()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(sleeper.waits().len(), 2, "two resets, two waits");
+
+    sim.state.inject(
+        &tenant,
+        Fault::Latency {
+            count: 1,
+            millis: 150,
+        },
+    );
+    let started = std::time::Instant::now();
+    client.probe("v1.0/organization").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}

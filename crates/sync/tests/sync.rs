@@ -1297,3 +1297,80 @@ async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so() {
         "every live mailbox is on its contact, and only those"
     );
 }
+
+#[tokio::test]
+async fn seats_bought_and_devices_retired_through_the_control_api_arrive() {
+    let app = TestApp::with_users(60).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let tenant = TenantId::parse(&key).unwrap();
+    let http = reqwest::Client::new();
+    let control = |path: String| format!("{}/_sim/tenants/{key}/{path}", app.sim.url);
+
+    let (part, _, enabled) = app.sim.state.tenant(&key).unwrap().subscribed_skus()[0].clone();
+    let bought = http
+        .put(control(format!("licenses/{part}")))
+        .json(&serde_json::json!({ "enabled": enabled + 25 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), 204);
+    let unknown = http
+        .put(control("licenses/NOT_A_SKU".into()))
+        .json(&serde_json::json!({ "enabled": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let devices = app
+        .store
+        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
+        .await
+        .unwrap();
+    let retired = &devices[0].key;
+    let failing = devices
+        .iter()
+        .find(|d| &d.key != retired && d.document["compliance_state"] == "compliant")
+        .unwrap()
+        .key
+        .clone();
+    for (id, change) in [
+        (retired.clone(), serde_json::json!({ "removed": true })),
+        (
+            failing.clone(),
+            serde_json::json!({ "compliance_state": "noncompliant" }),
+        ),
+    ] {
+        let answer = http
+            .patch(control(format!("devices/{id}")))
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204, "{id}");
+    }
+
+    let report = app.sync("contoso").await;
+    assert_eq!(report.step(Dataset::Licenses).unwrap().counts.updated, 1);
+    let step = report.step(Dataset::ManagedDevices).unwrap().counts;
+    assert_eq!((step.updated, step.archived), (1, 1), "{step:?}");
+    let licenses = app.store.licenses(Some(&tenant), false).await.unwrap();
+    let changed = licenses.iter().find(|l| l.sku_part_number == part).unwrap();
+    assert_eq!(changed.enabled_units, enabled + 25);
+    assert_eq!(
+        changed.free_units,
+        changed.enabled_units - changed.consumed_units
+    );
+    let now = app
+        .store
+        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
+        .await
+        .unwrap();
+    assert!(!now.iter().any(|d| &d.key == retired));
+    assert_eq!(
+        now.iter().find(|d| d.key == failing).unwrap().document["compliance_state"],
+        "noncompliant"
+    );
+}
