@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
-use graph::models::{MailboxUsageRow, SUBSCRIBED_SKU_SELECT, SubscribedSku, USER_SELECT, User};
+use graph::models::{
+    APPLICATION_SELECT, ActiveUserRow, ActivityContent, AppUserRow, DEVICE_SELECT, DetectedApp,
+    Device, DirectoryObject, DirectoryRole, EmailActivityRow, GROUP_SELECT, MANAGED_DEVICE_SELECT,
+    MailboxUsageRow, ManagedDevice, SIGN_IN_PAGE, SUBSCRIBED_SKU_SELECT, USER_SELECT, User,
+    UserSignIns,
+};
 use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
 use serde::Serialize;
 use store::{NewConnection, SecretKey, Store};
@@ -228,43 +233,165 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The same requests and parsing a sync makes, with nothing stored.
+/// The same requests and parsing a sync with every dataset makes, with nothing stored: the
+/// floor a full sync is measured against.
 async fn floor(url: &str, tenant: &str, client_id: &str, secret: &str) -> anyhow::Result<Duration> {
+    let endpoints = |scope: &str| GraphEndpoints {
+        login: url.into(),
+        graph: url.into(),
+        scope: scope.into(),
+    };
     let client = GraphClient::new(
-        GraphEndpoints {
-            login: url.into(),
-            graph: url.into(),
-            scope: "https://graph.microsoft.com/.default".into(),
-        },
+        endpoints("https://graph.microsoft.com/.default"),
+        AppCredentials::with_secret(tenant, client_id, secret),
+        RetryPolicy::default(),
+    )?;
+    let management = GraphClient::new(
+        endpoints("https://manage.office.com/.default"),
         AppCredentials::with_secret(tenant, client_id, secret),
         RetryPolicy::default(),
     )?;
     let started = Instant::now();
-    let _ = client
-        .pages::<serde_json::Value>("v1.0/organization")
+    let mut items = 0usize;
+    for path in [
+        "v1.0/organization".to_string(),
+        format!("v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"),
+        "v1.0/domains".into(),
+        "v1.0/admin/serviceAnnouncement/healthOverviews".into(),
+        "v1.0/admin/serviceAnnouncement/issues".into(),
+        "v1.0/admin/serviceAnnouncement/messages".into(),
+        format!("v1.0/applications?$select={APPLICATION_SELECT}"),
+        "v1.0/identityGovernance/termsOfUse/agreements".into(),
+        format!("v1.0/groups/delta?$select={GROUP_SELECT},members"),
+    ] {
+        items += read_all::<serde_json::Value>(&client, &path).await?;
+    }
+    items += read_all::<User>(&client, &format!("v1.0/users/delta?$select={USER_SELECT}")).await?;
+    items += read_all::<ManagedDevice>(
+        &client,
+        &format!("v1.0/deviceManagement/managedDevices?$select={MANAGED_DEVICE_SELECT}&$top=999"),
+    )
+    .await?;
+    items += read_all::<Device>(
+        &client,
+        &format!("v1.0/devices?$select={DEVICE_SELECT}&$top=999"),
+    )
+    .await?;
+    items += read_all::<UserSignIns>(
+        &client,
+        &format!("v1.0/users?$select=id,userPrincipalName,signInActivity&$top={SIGN_IN_PAGE}"),
+    )
+    .await?;
+    // Members of roles and devices of detected apps, twenty to a batch as the sync asks.
+    let roles = client
+        .pages::<DirectoryRole>("v1.0/directoryRoles")
         .next_page()
+        .await?
+        .unwrap_or_default();
+    let paths: Vec<String> = roles
+        .iter()
+        .map(|r| format!("/directoryRoles/{}/members", r.id))
+        .collect();
+    items += client
+        .batch_collections::<DirectoryObject>("v1.0", &paths)
+        .await?
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>();
+    let apps = client
+        .pages::<DetectedApp>("v1.0/deviceManagement/detectedApps?$top=999")
+        .next_page()
+        .await?
+        .unwrap_or_default();
+    let paths: Vec<String> = apps
+        .iter()
+        .map(|a| {
+            format!(
+                "/deviceManagement/detectedApps/{}/managedDevices?$select=id&$top=999",
+                a.id
+            )
+        })
+        .collect();
+    items += client
+        .batch_collections::<DirectoryObject>("v1.0", &paths)
+        .await?
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>();
+    items += read_report::<MailboxUsageRow>(&client, "getMailboxUsageDetail(period='D7')").await?;
+    items +=
+        read_report::<ActiveUserRow>(&client, "getOffice365ActiveUserDetail(period='D30')").await?;
+    items += read_report::<AppUserRow>(&client, "getM365AppUserDetail(period='D30')").await?;
+    items += read_report::<EmailActivityRow>(&client, "getEmailActivityUserDetail(period='D30')")
         .await?;
-    let mut skus = client.pages::<SubscribedSku>(&format!(
-        "v1.0/subscribedSkus?$select={SUBSCRIBED_SKU_SELECT}"
-    ));
-    while skus.next_page().await?.is_some() {}
-    let mut users = client
-        .pages::<User>(&format!("v1.0/users/delta?$select={USER_SELECT}"))
-        .max_page_size(999);
-    let mut count = 0usize;
-    while let Some(page) = users.next_page().await? {
+    items += read_audit(&management, tenant).await?;
+    tracing::info!(items, "floor read");
+    Ok(started.elapsed())
+}
+
+async fn read_all<T: serde::de::DeserializeOwned>(
+    client: &GraphClient,
+    path: &str,
+) -> anyhow::Result<usize> {
+    let mut pager = client.pages::<T>(path).max_page_size(999);
+    let mut count = 0;
+    while let Some(page) = pager.next_page().await? {
         count += page.len();
     }
+    Ok(count)
+}
+
+async fn read_report<R: serde::de::DeserializeOwned>(
+    client: &GraphClient,
+    function: &str,
+) -> anyhow::Result<usize> {
     let file = client
-        .download_report("reports/getMailboxUsageDetail(period='D7')")
+        .download_report(&format!("reports/{function}"))
         .await?;
-    let mut rows = file.rows::<MailboxUsageRow>()?;
-    let mut mailbox_rows = 0usize;
+    let mut rows = file.rows::<R>()?;
+    let mut count = 0;
     while rows.next_row()?.is_some() {
-        mailbox_rows += 1;
+        count += 1;
     }
-    tracing::info!(count, mailbox_rows, "floor read");
-    Ok(started.elapsed())
+    Ok(count)
+}
+
+/// Every audit blob of the last seven days, in the 24-hour windows the API allows.
+async fn read_audit(client: &GraphClient, tenant: &str) -> anyhow::Result<usize> {
+    let root = format!("api/v1.0/{tenant}/activity/feed");
+    let publisher = format!("PublisherIdentifier={tenant}");
+    let now = chrono::Utc::now();
+    let mut records = 0;
+    for content_type in sync::AUDIT_CONTENT_TYPES {
+        let _: serde_json::Value = client
+            .post_empty(&format!(
+                "{root}/subscriptions/start?contentType={content_type}&{publisher}"
+            ))
+            .await?;
+        for day in (0..7).rev() {
+            let end = now - chrono::Duration::days(day);
+            let start = end - chrono::Duration::hours(24) + chrono::Duration::minutes(5);
+            let window =
+                |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            let mut next = Some(format!(
+                "{root}/subscriptions/content?contentType={content_type}&startTime={}&endTime={}&{publisher}",
+                window(start),
+                window(end)
+            ));
+            while let Some(url) = next.take() {
+                let (blobs, more): (Vec<ActivityContent>, Option<String>) =
+                    client.get_json_and_header(&url, "NextPageUri").await?;
+                for blob in &blobs {
+                    records += client
+                        .get_json::<Vec<serde_json::Value>>(&blob.content_uri)
+                        .await?
+                        .len();
+                }
+                next = more;
+            }
+        }
+    }
+    Ok(records)
 }
 
 fn round(value: f64) -> f64 {

@@ -18,7 +18,7 @@ pub use diagnose::{ConnectionTestReport, Problem, set_report_names, test_connect
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };
-pub use pipeline::{NoProgress, Progress, StepReport, SyncEngine, SyncReport};
+pub use pipeline::{AUDIT_CONTENT_TYPES, NoProgress, Progress, StepReport, SyncEngine, SyncReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
