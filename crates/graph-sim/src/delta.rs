@@ -149,69 +149,28 @@ pub(crate) async fn users_delta(
         Ok(opened) => opened,
         Err(r) => return r,
     };
-    let bad = |message: &str| {
-        graph_error(
+    let first_select = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    if param(&pairs, "$deltatoken") == Some("latest") {
+        return respond(
             &state,
             &headers,
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            message,
-        )
-    };
-    let first_select = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
-    let (position, select) = if let Some(token) = param(&pairs, "$deltatoken") {
-        if token == "latest" {
-            return respond(
-                &state,
-                &headers,
-                tenant,
-                vec![],
-                None,
-                Some(tenant.version()),
-                &first_select,
-            );
-        }
-        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index)
-            .filter(|(_, _, select)| !select.starts_with(GROUPS_MARK))
-        else {
-            return bad("Invalid delta token.");
-        };
-        if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
-            let mut response = graph_error(
-                &state,
-                &headers,
-                StatusCode::GONE,
-                "syncStateNotFound",
-                "The sync state generation is not found. Restart the delta round without a token.",
-            );
-            let fresh = format!("{}/v1.0/users/delta?$select={select}", state.base_url);
-            if let Ok(v) = HeaderValue::from_str(&fresh) {
-                response.headers_mut().insert("location", v);
-            }
-            return response;
-        }
-        (
-            Position::Changes {
-                since,
-                offset: 0,
-                upto: tenant.version(),
-            },
-            select,
-        )
-    } else if let Some(token) = param(&pairs, "$skiptoken") {
-        match parse_skiptoken(token, tenant.index) {
-            Some(found) if !found.1.starts_with(GROUPS_MARK) => found,
-            _ => return bad("Invalid or expired skip token."),
-        }
-    } else {
-        (
-            Position::Full {
-                start: 0,
-                page: 1,
-                version: tenant.version(),
-            },
-            first_select,
-        )
+            tenant,
+            vec![],
+            None,
+            Some(tenant.version()),
+            &first_select,
+        );
+    }
+    let (position, select) = match round_start(
+        &state,
+        &headers,
+        tenant,
+        &pairs,
+        first_select,
+        Collection::Users,
+    ) {
+        Ok(start) => start,
+        Err(response) => return response,
     };
     let size = page_size(&headers);
     let fields: Vec<&str> = if select.is_empty() {
@@ -321,6 +280,95 @@ fn respond(
     graph_ok(state, headers, body.to_string())
 }
 
+/// The collections with delta rounds; a token of one is refused by the other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Collection {
+    Users,
+    Groups,
+}
+
+impl Collection {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Groups => "groups",
+        }
+    }
+
+    fn owns(self, select: &str) -> bool {
+        select.starts_with(GROUPS_MARK) == (self == Self::Groups)
+    }
+}
+
+/// Where a round starts from the request's tokens: a delta token's changes (410 when its epoch
+/// is gone), a skip token's page, or the beginning of a whole round.
+fn round_start(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    pairs: &[(String, String)],
+    first_select: String,
+    collection: Collection,
+) -> Result<(Position, String), Response> {
+    let bad = |message: &str| {
+        graph_error(
+            state,
+            headers,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            message,
+        )
+    };
+    if let Some(token) = param(pairs, "$deltatoken") {
+        let Some((since, epoch, select)) =
+            parse_deltatoken(token, tenant.index).filter(|(_, _, select)| collection.owns(select))
+        else {
+            return Err(bad("Invalid delta token."));
+        };
+        if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
+            let mut response = graph_error(
+                state,
+                headers,
+                StatusCode::GONE,
+                "syncStateNotFound",
+                "The sync state generation is not found. Restart the delta round without a token.",
+            );
+            let fresh = format!(
+                "{}/v1.0/{}/delta?$select={}",
+                state.base_url,
+                collection.path(),
+                select.trim_start_matches(GROUPS_MARK)
+            );
+            if let Ok(v) = HeaderValue::from_str(&fresh) {
+                response.headers_mut().insert("location", v);
+            }
+            return Err(response);
+        }
+        return Ok((
+            Position::Changes {
+                since,
+                offset: 0,
+                upto: tenant.version(),
+            },
+            select,
+        ));
+    }
+    if let Some(token) = param(pairs, "$skiptoken") {
+        return match parse_skiptoken(token, tenant.index) {
+            Some(found) if collection.owns(&found.1) => Ok(found),
+            _ => Err(bad("Invalid or expired skip token.")),
+        };
+    }
+    Ok((
+        Position::Full {
+            start: 0,
+            page: 1,
+            version: tenant.version(),
+        },
+        first_select,
+    ))
+}
+
 /// Group tokens carry this before their `$select`, so that a users token is never taken for a
 /// groups one or the other way round.
 const GROUPS_MARK: &str = "groups:";
@@ -328,19 +376,7 @@ const GROUPS_MARK: &str = "groups:";
 const GROUPS_DELTA: Resource = Resource {
     roles: inventory::GROUPS.roles,
     options: &["$select", "$skiptoken", "$deltatoken"],
-    fields: &[
-        "id",
-        "displayName",
-        "description",
-        "mail",
-        "mailEnabled",
-        "mailNickname",
-        "securityEnabled",
-        "groupTypes",
-        "visibility",
-        "createdDateTime",
-        "members",
-    ],
+    fields: inventory::GROUP_FIELDS_AND_MEMBERS,
     type_name: "group",
 };
 
@@ -358,56 +394,20 @@ pub(crate) async fn groups_delta(
             Ok(opened) => opened,
             Err(r) => return r,
         };
-    let bad = |message: &str| {
-        graph_error(
-            &state,
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            message,
-        )
-    };
     let first_select = format!(
         "{GROUPS_MARK}{}",
         fields.as_ref().map(|f| f.join(",")).unwrap_or_default()
     );
-    let (position, select) = if let Some(token) = param(&pairs, "$deltatoken") {
-        let Some((since, epoch, select)) = parse_deltatoken(token, tenant.index)
-            .filter(|(_, _, select)| select.starts_with(GROUPS_MARK))
-        else {
-            return bad("Invalid delta token.");
-        };
-        if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
-            return graph_error(
-                &state,
-                &headers,
-                StatusCode::GONE,
-                "syncStateNotFound",
-                "The sync state generation is not found. Restart the delta round without a token.",
-            );
-        }
-        (
-            Position::Changes {
-                since,
-                offset: 0,
-                upto: tenant.version(),
-            },
-            select,
-        )
-    } else if let Some(token) = param(&pairs, "$skiptoken") {
-        match parse_skiptoken(token, tenant.index) {
-            Some(found) if found.1.starts_with(GROUPS_MARK) => found,
-            _ => return bad("Invalid or expired skip token."),
-        }
-    } else {
-        (
-            Position::Full {
-                start: 0,
-                page: 1,
-                version: tenant.version(),
-            },
-            first_select,
-        )
+    let (position, select) = match round_start(
+        &state,
+        &headers,
+        tenant,
+        &pairs,
+        first_select,
+        Collection::Groups,
+    ) {
+        Ok(start) => start,
+        Err(response) => return response,
     };
     let chosen: Vec<&str> = select
         .trim_start_matches(GROUPS_MARK)

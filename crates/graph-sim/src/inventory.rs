@@ -460,20 +460,26 @@ pub(crate) const GROUPS: Resource = Resource {
         DIRECTORY[1],
     ],
     options: &["$select", "$top"],
-    fields: &[
-        "id",
-        "displayName",
-        "description",
-        "mail",
-        "mailEnabled",
-        "mailNickname",
-        "securityEnabled",
-        "groupTypes",
-        "visibility",
-        "createdDateTime",
-    ],
+    fields: match GROUP_FIELDS_AND_MEMBERS.split_last() {
+        Some((_, group_fields)) => group_fields,
+        None => &[],
+    },
     type_name: "group",
 };
+/// A group's properties, and last its `members` (which only `/groups/delta` selects).
+pub(crate) const GROUP_FIELDS_AND_MEMBERS: &[&str] = &[
+    "id",
+    "displayName",
+    "description",
+    "mail",
+    "mailEnabled",
+    "mailNickname",
+    "securityEnabled",
+    "groupTypes",
+    "visibility",
+    "createdDateTime",
+    "members",
+];
 pub(crate) const GROUP_MEMBERS: Resource = Resource {
     roles: GROUPS.roles,
     options: &["$select", "$top", "$skiptoken"],

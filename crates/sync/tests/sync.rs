@@ -13,6 +13,19 @@ fn tenant_filter(app: &TestApp) -> ContactFilter {
     }
 }
 
+/// Every contact of the first tenant, archived ones left out.
+async fn tenant_contacts(app: &TestApp) -> Vec<store::ContactRow> {
+    let mut contacts = Vec::new();
+    app.store
+        .each_contact(&tenant_filter(app), |c| {
+            contacts.push(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    contacts
+}
+
 async fn contact_count(app: &TestApp, include_archived: bool) -> usize {
     let filter = ContactFilter {
         include_archived,
@@ -615,14 +628,7 @@ async fn products_are_the_licences_plans_less_those_switched_off() {
     let key = app.tenant_key(0);
     let tenant = app.sim.state.tenant(&key).unwrap();
     let mut checked = 0;
-    let mut contacts = Vec::new();
-    app.store
-        .each_contact(&tenant_filter(&app), |c| {
-            contacts.push(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let contacts = tenant_contacts(&app).await;
     for index in 0..200 {
         let Some(user) = tenant.user(index) else {
             continue;
@@ -799,14 +805,7 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment() {
     let usage = first.step(Dataset::Usage).unwrap();
     assert_eq!(usage.status, StepStatus::Succeeded, "{usage:?}");
     assert!(usage.counts.created > 100, "{usage:?}");
-    let mut contacts = Vec::new();
-    app.store
-        .each_contact(&tenant_filter(&app), |c| {
-            contacts.push(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let contacts = tenant_contacts(&app).await;
     let licensed = contacts
         .iter()
         .find(|c| !c.licenses.is_empty() && c.mailbox.is_some())
@@ -1047,14 +1046,7 @@ async fn intune_devices_and_their_software_link_to_people() {
         .unwrap();
     assert!(devices.len() > 40, "{}", devices.len());
     assert_eq!(devices_step.counts.created as usize, devices.len());
-    let mut contacts = Vec::new();
-    app.store
-        .each_contact(&tenant_filter(&app), |c| {
-            contacts.push(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let contacts = tenant_contacts(&app).await;
     for device in &devices {
         let owner = device.document["user_id"].as_str().unwrap();
         let contact = contacts
@@ -1142,14 +1134,7 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant() {
     let step = first.step(Dataset::SignInActivity).unwrap();
     assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
     assert_eq!(step.counts.created, 130, "two pages of at most 120");
-    let mut contacts = Vec::new();
-    app.store
-        .each_contact(&tenant_filter(&app), |c| {
-            contacts.push(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let contacts = tenant_contacts(&app).await;
     assert!(contacts.iter().all(|c| c.usage.contains_key("sign_in")));
     let signed_in = contacts
         .iter()
@@ -1270,14 +1255,7 @@ async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so() {
         .filter(|m| m.recipient_type.as_deref() == Some("shared"))
         .collect();
     assert!(!shared.is_empty());
-    let mut contacts = Vec::new();
-    app.store
-        .each_contact(&tenant_filter(&app), |c| {
-            contacts.push(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let contacts = tenant_contacts(&app).await;
     let shared_contact = contacts
         .iter()
         .find(|c| c.object_id == shared[0].contact_object_id)
