@@ -689,7 +689,26 @@ impl SyncEngine {
         let path = format!(
             "v1.0/deviceManagement/managedDevices?$select={MANAGED_DEVICE_SELECT}&$top=999"
         );
-        let mut pager = run.client.pages::<ManagedDevice>(&path);
+        self.paged_inventory(
+            run,
+            Dataset::ManagedDevices,
+            &path,
+            |page: Vec<ManagedDevice>| page.iter().map(inventory::managed_device_item).collect(),
+        )
+        .await
+    }
+
+    /// A large tenant-wide collection read and written a page at a time, whatever the complete
+    /// listing lacks archived at the end. A tenant without Entra ID P1/P2 skips the step with a
+    /// note (only sign-in activity meets that).
+    async fn paged_inventory<T: DeserializeOwned>(
+        &self,
+        run: &mut Run<'_>,
+        dataset: Dataset,
+        path: &str,
+        to_items: impl Fn(Vec<T>) -> Vec<InventoryItem>,
+    ) -> Result<Outcome> {
+        let mut pager = run.client.pages::<T>(path);
         let mut counts = StepCounts::default();
         let mut seen = HashSet::new();
         let organization_id = run.organization_id.unwrap_or_default();
@@ -697,27 +716,30 @@ impl SyncEngine {
             let page = match pager.next_page().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
+                Err(e) if e.needs_premium() => {
+                    run.warnings.push(RunWarning {
+                        code: format!("{dataset}_needs_premium"),
+                        message: format!("{dataset} was not read: the tenant has no Microsoft Entra ID P1 or P2 licence, which Microsoft requires for it"),
+                    });
+                    return Ok(Outcome {
+                        status: StepStatus::Skipped,
+                        counts,
+                        message: Some(e.fix()),
+                    });
+                }
                 Err(e) => return Ok(Outcome::from_graph(counts, &e)),
             };
-            let items: Vec<InventoryItem> =
-                page.iter().map(inventory::managed_device_item).collect();
+            let items = to_items(page);
             seen.extend(items.iter().map(|i| i.key.clone()));
             counts += self
                 .store
-                .apply_inventory(
-                    organization_id,
-                    &run.tenant_id,
-                    Dataset::ManagedDevices,
-                    &items,
-                    None,
-                )
+                .apply_inventory(organization_id, &run.tenant_id, dataset, &items, None)
                 .await?;
-            run.progress
-                .items(Dataset::ManagedDevices, seen.len() as u64);
+            run.progress.items(dataset, seen.len() as u64);
         }
         counts.archived = self
             .store
-            .archive_inventory_not_in(&run.tenant_id, Dataset::ManagedDevices, &seen)
+            .archive_inventory_not_in(&run.tenant_id, dataset, &seen)
             .await?;
         Ok(Outcome::done(counts, None))
     }
@@ -860,48 +882,13 @@ impl SyncEngine {
     async fn sign_in_activity(&self, run: &mut Run<'_>) -> Result<Outcome> {
         let path =
             format!("v1.0/users?$select=id,userPrincipalName,signInActivity&$top={SIGN_IN_PAGE}");
-        let mut pager = run.client.pages::<UserSignIns>(&path);
-        let mut counts = StepCounts::default();
-        let mut seen = HashSet::new();
-        let organization_id = run.organization_id.unwrap_or_default();
-        loop {
-            let page = match pager.next_page().await {
-                Ok(Some(page)) => page,
-                Ok(None) => break,
-                Err(e) if e.needs_premium() => {
-                    run.warnings.push(RunWarning {
-                        code: "sign_in_activity_needs_premium".into(),
-                        message: "sign-in activity was not read: the tenant has no Microsoft Entra ID P1 or P2 licence, which Microsoft requires for it".into(),
-                    });
-                    return Ok(Outcome {
-                        status: StepStatus::Skipped,
-                        counts,
-                        message: Some(e.fix()),
-                    });
-                }
-                Err(e) => return Ok(Outcome::from_graph(counts, &e)),
-            };
-            let items: Vec<InventoryItem> =
-                page.iter().filter_map(inventory::sign_in_item).collect();
-            counts += self
-                .store
-                .apply_inventory(
-                    organization_id,
-                    &run.tenant_id,
-                    Dataset::SignInActivity,
-                    &items,
-                    None,
-                )
-                .await?;
-            run.progress
-                .items(Dataset::SignInActivity, items.len() as u64);
-            seen.extend(items.into_iter().map(|i| i.key));
-        }
-        counts.archived = self
-            .store
-            .archive_inventory_not_in(&run.tenant_id, Dataset::SignInActivity, &seen)
-            .await?;
-        Ok(Outcome::done(counts, None))
+        self.paged_inventory(
+            run,
+            Dataset::SignInActivity,
+            &path,
+            |page: Vec<UserSignIns>| page.iter().filter_map(inventory::sign_in_item).collect(),
+        )
+        .await
     }
 
     async fn usage(&self, run: &mut Run<'_>) -> Result<Outcome> {
