@@ -383,6 +383,17 @@ fn take_fault(tenant: &Tenant) -> Option<FaultAnswer> {
             faults.throttle_retry_after.clone(),
         ));
     }
+    if let Some((every, retry_after)) = faults.throttle_every.clone() {
+        faults.requests_seen += 1;
+        if faults.requests_seen.is_multiple_of(every) {
+            return Some((
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Please retry again later.",
+                retry_after,
+            ));
+        }
+    }
     if faults.unavailable > 0 {
         faults.unavailable -= 1;
         return Some((

@@ -36,6 +36,12 @@ pub enum Fault {
         count: u32,
         retry_after: Option<String>,
     },
+    /// Every `every`th Graph request answers 429 (with `Retry-After` when given) until cleared:
+    /// a tenant under steady throttling.
+    ThrottleRate {
+        every: u32,
+        retry_after: Option<String>,
+    },
     /// The next `count` Graph requests answer 503.
     Unavailable {
         count: u32,
@@ -64,6 +70,8 @@ pub(crate) struct Faults {
     pub malformed_users_page: Option<u32>,
     pub slow: u32,
     pub slow_millis: u64,
+    pub throttle_every: Option<(u32, Option<String>)>,
+    pub requests_seen: u32,
     pub resets: u32,
 }
 
@@ -442,6 +450,10 @@ impl SimState {
             Fault::MalformedUsersPage { page } => f.malformed_users_page = Some(page),
             Fault::ExpireDeltaTokens => {
                 t.delta_epoch.fetch_add(1, Ordering::SeqCst);
+            }
+            Fault::ThrottleRate { every, retry_after } => {
+                f.throttle_every = (every > 0).then_some((every, retry_after));
+                f.requests_seen = 0;
             }
             Fault::Latency { count, millis } => {
                 f.slow = count;

@@ -1352,3 +1352,30 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive() {
         "noncompliant"
     );
 }
+
+#[tokio::test]
+async fn a_whole_sync_succeeds_under_steady_throttling() {
+    let app = TestApp::with_users(90).await;
+    app.add_connection("contoso", 0).await;
+    let key = app.tenant_key(0);
+    app.sim.state.inject(
+        &key,
+        Fault::ThrottleRate {
+            every: 4,
+            retry_after: Some("0".into()),
+        },
+    );
+    let report = app.sync("contoso").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert!(
+        app.sim.state.stats().throttled >= 10,
+        "{:?}",
+        app.sim.state.stats()
+    );
+    app.sim.state.clear_faults(&key);
+    assert_eq!(
+        app.sync("contoso").await.writes(),
+        0,
+        "throttling lost or doubled nothing"
+    );
+}
