@@ -598,3 +598,53 @@ async fn a_dropped_connection_is_retried_and_a_slow_answer_waited_for() {
     client.probe("v1.0/organization").await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn the_simulator_refuses_a_batch_graph_would_refuse() {
+    let sim = sim(3).await;
+    let t = &sim.tenants()[0];
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/{}/oauth2/v2.0/token", sim.url, t.tenant_id))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", t.client_id.as_str()),
+            ("client_secret", t.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let post = |requests: serde_json::Value| {
+        let bearer = bearer.clone();
+        let url = format!("{}/v1.0/$batch", sim.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("authorization", bearer)
+                .json(&serde_json::json!({ "requests": requests }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let request = |id: usize| serde_json::json!({"id": id.to_string(), "method": "GET", "url": "/users?$select=id"});
+    let too_many: Vec<_> = (0..21).map(request).collect();
+    assert_eq!(post(serde_json::json!(too_many)).await.status(), 400);
+    let twice = serde_json::json!([request(1), request(1)]);
+    assert_eq!(post(twice).await.status(), 400);
+    let fine = post(serde_json::json!([request(1), request(2)])).await;
+    assert_eq!(fine.status(), 200);
+    let body: serde_json::Value = fine.json().await.unwrap();
+    assert_eq!(body["responses"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["responses"][0]["body"]["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
