@@ -3,7 +3,7 @@
 //! Documents use our own snake_case names; Microsoft's enums arrive PascalCase in payloads and
 //! camelCase in its documentation, so both are folded to camelCase.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use domain::InventoryItem;
@@ -372,9 +372,12 @@ fn members_json(members: &[graph::models::DirectoryObject]) -> Vec<Value> {
     list
 }
 
+/// A group and its members by object id (with their kind: user, group, device, …). Members'
+/// names are not kept here: they come from the contacts when the group is read, so that a
+/// renamed user is never shown under an old name by a group that did not change.
 pub fn group_item(
     g: &graph::models::Group,
-    members: &[graph::models::DirectoryObject],
+    members: &BTreeMap<String, Option<String>>,
 ) -> InventoryItem {
     let mut types = g.group_types.clone();
     types.sort();
@@ -394,7 +397,8 @@ pub fn group_item(
         document: json!({
             "id": g.id, "display_name": g.display_name, "description": g.description, "mail": g.mail,
             "kind": kind, "mail_enabled": g.mail_enabled, "security_enabled": g.security_enabled, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
-            "member_count": members.len(), "members": members_json(members),
+            "member_count": members.len(),
+            "members": members.iter().map(|(id, kind)| json!({ "id": id, "type": kind.as_deref().map(|t| t.trim_start_matches("#microsoft.graph.")) })).collect::<Vec<_>>(),
         }),
     }
 }
@@ -433,22 +437,11 @@ impl GroupChange {
             }
         }
     }
-
-    /// Every member id this change adds, to be named from the contacts.
-    pub fn added_ids(&self) -> impl Iterator<Item = &String> {
-        self.added.keys()
-    }
 }
 
 /// A group as it stands after a delta change: the stored document (if any) with the change
-/// applied, members named from `names` (object id → display name and UPN) where they are
-/// contacts.
-pub fn group_from_delta(
-    id: &str,
-    change: &GroupChange,
-    stored: Option<&Value>,
-    names: &HashMap<String, (String, Option<String>)>,
-) -> InventoryItem {
+/// applied.
+pub fn group_from_delta(id: &str, change: &GroupChange, stored: Option<&Value>) -> InventoryItem {
     let group = change
         .group
         .clone()
@@ -458,20 +451,14 @@ pub fn group_from_delta(
             id: id.to_string(),
             ..Default::default()
         });
-    let mut members: BTreeMap<String, graph::models::DirectoryObject> = stored
+    let mut members: BTreeMap<String, Option<String>> = stored
         .and_then(|doc| doc["members"].as_array())
         .into_iter()
         .flatten()
         .filter_map(|m| {
-            let id = m["id"].as_str()?.to_string();
             Some((
-                id.clone(),
-                graph::models::DirectoryObject {
-                    id,
-                    odata_type: m["type"].as_str().map(str::to_string),
-                    display_name: m["display_name"].as_str().map(str::to_string),
-                    user_principal_name: m["user_principal_name"].as_str().map(str::to_string),
-                },
+                m["id"].as_str()?.to_string(),
+                m["type"].as_str().map(str::to_string),
             ))
         })
         .collect();
@@ -479,25 +466,11 @@ pub fn group_from_delta(
         members.remove(gone);
     }
     for (member, kind) in &change.added {
-        let known = names.get(member);
-        let previous = members.remove(member);
-        members.insert(
-            member.clone(),
-            graph::models::DirectoryObject {
-                id: member.clone(),
-                odata_type: kind
-                    .clone()
-                    .or(previous.as_ref().and_then(|p| p.odata_type.clone())),
-                display_name: known
-                    .map(|(name, _)| name.clone())
-                    .or(previous.as_ref().and_then(|p| p.display_name.clone())),
-                user_principal_name: known
-                    .and_then(|(_, upn)| upn.clone())
-                    .or(previous.and_then(|p| p.user_principal_name)),
-            },
-        );
+        let kind = kind
+            .clone()
+            .or_else(|| members.get(member).cloned().flatten());
+        members.insert(member.clone(), kind);
     }
-    let members: Vec<graph::models::DirectoryObject> = members.into_values().collect();
     group_item(&group, &members)
 }
 

@@ -407,8 +407,7 @@ impl SyncEngine {
     }
 
     /// A groups round: the entries merged per group (one group's members can span pages),
-    /// members named from the contacts, written after the last page, the link saved after the
-    /// data it covers.
+    /// written after the last page, the link saved after the data it covers.
     async fn groups_round(&self, run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
         let incremental = link.is_some();
         let url =
@@ -440,7 +439,7 @@ impl SyncEngine {
         };
         let stored: HashMap<String, serde_json::Value> = if incremental {
             self.store
-                .inventory(Some(&run.tenant_id), Dataset::Groups, false)
+                .inventory_as_stored(Some(&run.tenant_id), Dataset::Groups, false)
                 .await?
                 .into_iter()
                 .map(|row| (row.key, row.document))
@@ -448,21 +447,13 @@ impl SyncEngine {
         } else {
             HashMap::new()
         };
-        let wanted: HashSet<&String> = changes.values().flat_map(|c| c.added_ids()).collect();
-        let wanted: Vec<String> = wanted.into_iter().cloned().collect();
-        let names = self.store.contact_names(&run.tenant_id, &wanted).await?;
         let mut items = Vec::new();
         let mut deleted = HashSet::new();
         for (id, change) in &changes {
             if change.removed {
                 deleted.insert(id.clone());
             } else {
-                items.push(inventory::group_from_delta(
-                    id,
-                    change,
-                    stored.get(id),
-                    &names,
-                ));
+                items.push(inventory::group_from_delta(id, change, stored.get(id)));
             }
         }
         let organization_id = run.organization_id.unwrap_or_default();

@@ -1015,6 +1015,37 @@ async fn group_memberships_follow_changes_by_delta() {
     assert_eq!(groups.len(), 6, "no group archived by a changes round");
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
+    // A member renamed is shown by the new name, though their groups did not change.
+    let renamed = (0..300)
+        .find(|i| {
+            held.user(*i)
+                .is_some_and(|u| graph_sim::inventory::group_has(0, &u))
+        })
+        .unwrap();
+    app.sim.state.patch_user(
+        &key,
+        renamed,
+        UserPatch {
+            display_name: Some("Renée Renamed".into()),
+            ..UserPatch::default()
+        },
+    );
+    app.sync("contoso").await;
+    let groups = app
+        .store
+        .inventory(Some(&tenant), Dataset::Groups, false)
+        .await
+        .unwrap();
+    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
+    let id = held.user(renamed).unwrap().id.to_string();
+    let member = all_staff.document["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(member["display_name"], "Renée Renamed");
+
     // The link expires: one whole round again, and the same result.
     app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
     let again = app.sync("contoso").await;
