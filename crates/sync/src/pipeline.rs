@@ -265,8 +265,15 @@ impl SyncEngine {
             | Dataset::Applications
             | Dataset::TermsOfUse
             | Dataset::DirectoryRoles
-            | Dataset::Devices
             | Dataset::DetectedApps => self.inventory(run, dataset).await,
+            Dataset::Devices => {
+                // As many as Intune's devices, or more: read and written a page at a time.
+                let path = format!("v1.0/devices?$select={DEVICE_SELECT}&$top=999");
+                self.paged_inventory(run, Dataset::Devices, &path, |page: Vec<Device>| {
+                    page.iter().map(inventory::device_item).collect()
+                })
+                .await
+            }
             Dataset::SignInActivity => self.sign_in_activity(run).await,
             Dataset::ManagedDevices => self.managed_devices(run).await,
             Dataset::Audit => self.audit(run).await,
@@ -1101,14 +1108,6 @@ impl SyncEngine {
                     let devices = run.client.batch_collections::<DirectoryObject>("v1.0", &paths).await?;
                     apps.iter().zip(devices).map(|(app, devices)| inventory::detected_app_item(app, devices.into_iter().map(|d| d.id).collect())).collect()
                 }
-                Dataset::Devices => fetch_all::<Device>(
-                    &run.client,
-                    &format!("v1.0/devices?$select={DEVICE_SELECT}&$top=999"),
-                )
-                .await?
-                .iter()
-                .map(inventory::device_item)
-                .collect(),
                 Dataset::TermsOfUse => fetch_all::<Agreement>(
                     &run.client,
                     "v1.0/identityGovernance/termsOfUse/agreements",
