@@ -690,7 +690,7 @@ pub(crate) fn parse_utc(text: &str) -> Option<i64> {
 /// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
 /// What the control API changed about an Intune device.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceChange {
     /// Retired or deleted from Intune: no longer listed.
     #[serde(default)]

@@ -1349,7 +1349,7 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive() {
         (retired.clone(), serde_json::json!({ "removed": true })),
         (
             failing.clone(),
-            serde_json::json!({ "compliance_state": "noncompliant" }),
+            serde_json::json!({ "complianceState": "noncompliant" }),
         ),
     ] {
         let answer = http
