@@ -11,7 +11,7 @@ use domain::{
 };
 use graph::RetryPolicy;
 use store::{NewConnection, SecretKey, Store};
-use sync::SyncEngine;
+use sync::{SyncEngine, day_of};
 
 use crate::UsageError;
 use crate::progress::TerminalProgress;
@@ -254,12 +254,6 @@ fn read_certificate(
         facts.thumbprint.clone(),
         facts.not_after,
     )))
-}
-
-fn day_of(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| seconds.to_string())
 }
 
 async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,8 @@ use crate::{Result, SyncError, graph_client};
 /// How long before a certificate's end the connection test starts to warn.
 const CERTIFICATE_WARNING_DAYS: i64 = 30;
 
-fn day_of(seconds: i64) -> String {
+/// A UTC date (`YYYY-MM-DD`) from seconds since 1970, as warnings and lists show end dates.
+pub fn day_of(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| seconds.to_string())

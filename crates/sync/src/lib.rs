@@ -14,7 +14,7 @@ mod normalise;
 mod pipeline;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
-pub use diagnose::{ConnectionTestReport, Problem, set_report_names, test_connection};
+pub use diagnose::{ConnectionTestReport, Problem, day_of, set_report_names, test_connection};
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };
