@@ -444,6 +444,20 @@ impl SyncEngine {
                 Some("Run the sync again; if it persists, report it with the run log".into()),
             )));
         };
+        let organization_id = run.organization_id.unwrap_or_default();
+        if incremental && changes.is_empty() {
+            // Nothing changed: no need to read the stored groups, only to move the link on.
+            self.store
+                .apply_inventory(
+                    organization_id,
+                    &run.tenant_id,
+                    Dataset::Groups,
+                    &[],
+                    Some(&checkpoint),
+                )
+                .await?;
+            return Ok(Round::Done(Outcome::done(StepCounts::default(), None)));
+        }
         let stored: HashMap<String, serde_json::Value> = if incremental {
             self.store
                 .inventory_as_stored(Some(&run.tenant_id), Dataset::Groups, false)
@@ -463,7 +477,6 @@ impl SyncEngine {
                 items.push(inventory::group_from_delta(id, change, stored.get(id)));
             }
         }
-        let organization_id = run.organization_id.unwrap_or_default();
         let mut counts = self
             .store
             .apply_inventory(
