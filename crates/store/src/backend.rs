@@ -49,34 +49,45 @@ macro_rules! on_tx {
     };
 }
 /// Fetches `$select WHERE tenant_id = <tenant> AND <column> IN (<keys>)` on a connection: the one
-/// shape every page-sized lookup of existing rows takes.
+/// shape every page-sized lookup of existing rows takes. No keys ask for no rows, and no query is
+/// sent: PostgreSQL refuses an empty `IN ()` that SQLite accepts.
 macro_rules! fetch_in {
     ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr) => {{
-        let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
-        query
-            .push_bind($tenant.to_string())
-            .push(concat!(" AND ", $column, " IN ("));
-        let mut list = query.separated(", ");
-        for key in $keys {
-            list.push_bind(key.to_string());
+        let mut keys = $keys.into_iter().peekable();
+        if keys.peek().is_none() {
+            Ok(Vec::new())
+        } else {
+            let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+            query
+                .push_bind($tenant.to_string())
+                .push(concat!(" AND ", $column, " IN ("));
+            let mut list = query.separated(", ");
+            for key in keys {
+                list.push_bind(key.to_string());
+            }
+            query.push(")");
+            query.build().fetch_all($c).await
         }
-        query.push(")");
-        query.build().fetch_all($c).await
     }};
     // With one more equality (`dataset = …`), so that the lookup uses the whole unique index.
     ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr, $also:literal = $value:expr) => {{
-        let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
-        query
-            .push_bind($tenant.to_string())
-            .push(concat!(" AND ", $also, " = "))
-            .push_bind($value.to_string());
-        query.push(concat!(" AND ", $column, " IN ("));
-        let mut list = query.separated(", ");
-        for key in $keys {
-            list.push_bind(key.to_string());
+        let mut keys = $keys.into_iter().peekable();
+        if keys.peek().is_none() {
+            Ok(Vec::new())
+        } else {
+            let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+            query
+                .push_bind($tenant.to_string())
+                .push(concat!(" AND ", $also, " = "))
+                .push_bind($value.to_string());
+            query.push(concat!(" AND ", $column, " IN ("));
+            let mut list = query.separated(", ");
+            for key in keys {
+                list.push_bind(key.to_string());
+            }
+            query.push(")");
+            query.build().fetch_all($c).await
         }
-        query.push(")");
-        query.build().fetch_all($c).await
     }};
 }
 pub(crate) use {fetch_in, on_pool, on_tx};

@@ -629,3 +629,114 @@ async fn postgres_inventory_keeps_one_item_per_key() {
     inventory_story(&store).await;
     store.close().await;
 }
+
+/// Every list a store method takes may be empty: a page with no items, a delta round with no
+/// changes, a listing that found nothing. PostgreSQL refuses an empty `IN ()` that SQLite
+/// accepts, so each is asked of both.
+async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let org = store.apply_organization(&record).await.unwrap().id();
+    let none = StepCounts::default();
+    let checkpoint = |resource: &str| Checkpoint {
+        resource: resource.into(),
+        link: format!("https://graph.example/v1.0/{resource}/delta?$deltatoken=1"),
+    };
+    // Empty pages that still carry the round's checkpoint.
+    assert_eq!(
+        store
+            .apply_inventory(
+                org,
+                &tenant(),
+                Dataset::Groups,
+                &[],
+                Some(&checkpoint("groups"))
+            )
+            .await
+            .unwrap(),
+        none
+    );
+    assert_eq!(
+        store
+            .apply_contact_changes(org, &tenant(), &[], &[], Some(&checkpoint("users")))
+            .await
+            .unwrap(),
+        none
+    );
+    assert!(
+        store
+            .delta_link(&tenant(), "users")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .delta_link(&tenant(), "groups")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Empty pages without one, and empty lookups.
+    assert_eq!(store.apply_contacts(org, &[]).await.unwrap(), none);
+    assert_eq!(store.apply_mailboxes(&tenant(), &[]).await.unwrap(), none);
+    assert_eq!(
+        store.apply_licenses(org, &tenant(), &[]).await.unwrap(),
+        none
+    );
+    assert_eq!(
+        store
+            .apply_inventory(org, &tenant(), Dataset::Audit, &[], None)
+            .await
+            .unwrap(),
+        none
+    );
+    assert!(
+        store
+            .contact_names(&tenant(), &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Removals of ids the store never held.
+    let stranger = ObjectId::parse("00000000-0000-4000-8000-000000000001").unwrap();
+    assert_eq!(
+        store
+            .apply_contact_changes(org, &tenant(), &[], &[stranger], None)
+            .await
+            .unwrap(),
+        none
+    );
+    // Complete listings that found nothing, over a store that holds nothing.
+    let nothing = HashSet::new();
+    assert_eq!(
+        store
+            .archive_contacts_not_in(&tenant(), &HashSet::new(), None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .archive_inventory_not_in(&tenant(), Dataset::Domains, &nothing)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .archive_mailboxes_not_in(&tenant(), &nothing)
+            .await
+            .unwrap(),
+        0
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(empty_lists_ask_for_nothing);

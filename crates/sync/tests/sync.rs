@@ -4,7 +4,31 @@
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
 use graph_sim::{Fault, SimConfig, TenantSpec, UserPatch};
 use store::{ContactFilter, StepCounts};
-use testkit::TestApp;
+use testkit::{StoreKind, TestApp};
+
+// Every scenario runs on SQLite and on PostgreSQL: a query one backend accepts and the other
+// refuses cannot hide.
+testkit::on_both_stores!(
+    first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing,
+    identity_is_the_object_id_and_no_run_creates_a_duplicate,
+    a_run_that_fails_part_way_archives_nothing,
+    concealed_report_names_attach_nothing_and_the_run_names_the_setting,
+    changes_at_the_source_arrive_and_licence_counts_follow,
+    a_tenant_finds_its_organisation_by_exact_name_before_creating_one,
+    tenant_inventories_sync_resync_idempotently_and_warn_of_expiring_credentials,
+    a_dataset_without_its_permission_fails_alone,
+    products_are_the_licences_plans_less_those_switched_off,
+    usage_reports_attach_to_contacts_and_respect_concealment,
+    groups_and_directory_roles_name_their_members,
+    group_memberships_follow_changes_by_delta,
+    intune_devices_and_their_software_link_to_people,
+    sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant,
+    the_audit_trail_comes_from_the_management_activity_api,
+    deleted_mailboxes_stay_apart_and_shared_ones_say_so,
+    seats_bought_and_devices_retired_through_the_control_api_arrive,
+    a_whole_sync_succeeds_under_steady_throttling,
+    control_characters_from_microsoft_never_reach_the_store,
+);
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
     ContactFilter {
@@ -52,9 +76,8 @@ fn users_with_mailbox(app: &TestApp, users: u64) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
-    let app = TestApp::with_users(150).await;
+async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 150).await;
     app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
@@ -129,9 +152,8 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing() {
     assert_eq!(runs[0].steps.len(), Dataset::ALL.len());
 }
 
-#[tokio::test]
-async fn identity_is_the_object_id_and_no_run_creates_a_duplicate() {
-    let app = TestApp::with_users(90).await;
+async fn identity_is_the_object_id_and_no_run_creates_a_duplicate(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 90).await;
     app.add_connection("contoso", 0).await;
     // Two runs at once: the store's unique key and write transactions keep one contact per user.
     let (a, b) = tokio::join!(
@@ -177,9 +199,8 @@ async fn identity_is_the_object_id_and_no_run_creates_a_duplicate() {
     assert_eq!(renamed[0].job_title.as_deref(), Some("CFO"));
 }
 
-#[tokio::test]
-async fn a_run_that_fails_part_way_archives_nothing() {
-    let app = TestApp::with_users(120).await;
+async fn a_run_that_fails_part_way_archives_nothing(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 120).await;
     app.add_connection("contoso", 0).await;
     app.sync("contoso").await;
     let key = app.tenant_key(0);
@@ -236,15 +257,17 @@ async fn a_run_that_fails_part_way_archives_nothing() {
     );
 }
 
-#[tokio::test]
-async fn concealed_report_names_attach_nothing_and_the_run_names_the_setting() {
+async fn concealed_report_names_attach_nothing_and_the_run_names_the_setting(store: StoreKind) {
     let mut spec = TenantSpec::with_users(60);
     spec.concealed_names = true;
-    let app = TestApp::new(SimConfig {
-        seed: 11,
-        tenants: vec![spec],
-        ..SimConfig::default()
-    })
+    let app = TestApp::new_on(
+        store,
+        SimConfig {
+            seed: 11,
+            tenants: vec![spec],
+            ..SimConfig::default()
+        },
+    )
     .await;
     app.add_connection("contoso", 0).await;
     let report = app.sync("contoso").await;
@@ -291,9 +314,8 @@ async fn concealed_report_names_attach_nothing_and_the_run_names_the_setting() {
     );
 }
 
-#[tokio::test]
-async fn changes_at_the_source_arrive_and_licence_counts_follow() {
-    let app = TestApp::with_users(45).await;
+async fn changes_at_the_source_arrive_and_licence_counts_follow(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 45).await;
     app.add_connection("contoso", 0).await;
     app.sync("contoso").await;
     let key = app.tenant_key(0);
@@ -323,9 +345,8 @@ async fn changes_at_the_source_arrive_and_licence_counts_follow() {
     assert_eq!(first.unwrap().licenses, vec!["FLOW_FREE"]);
 }
 
-#[tokio::test]
-async fn a_tenant_finds_its_organisation_by_exact_name_before_creating_one() {
-    let app = TestApp::with_users(5).await;
+async fn a_tenant_finds_its_organisation_by_exact_name_before_creating_one(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 5).await;
     let existing = app.store.create_organization("contoso LTD").await.unwrap();
     app.add_connection("contoso", 0).await;
     let report = app.sync("contoso").await;
@@ -346,6 +367,13 @@ async fn a_tenant_finds_its_organisation_by_exact_name_before_creating_one() {
 
 mod connection_test {
     use super::*;
+
+    testkit::on_both_stores!(
+        a_good_connection_passes_with_its_permissions_listed,
+        each_failure_has_its_code,
+        a_missing_permission_is_named,
+        an_unreachable_endpoint_says_so,
+    );
     use sync::test_connection;
 
     async fn diagnose(app: &TestApp, name: &str) -> sync::ConnectionTestReport {
@@ -355,9 +383,8 @@ mod connection_test {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_good_connection_passes_with_its_permissions_listed() {
-        let app = TestApp::with_users(3).await;
+    async fn a_good_connection_passes_with_its_permissions_listed(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 3).await;
         app.add_connection("ok", 0).await;
         let report = diagnose(&app, "ok").await;
         assert!(report.ok, "{report:?}");
@@ -370,13 +397,15 @@ mod connection_test {
         assert!(report.datasets.iter().all(|(_, state)| state == "ok"));
     }
 
-    #[tokio::test]
-    async fn each_failure_has_its_code() {
-        let app = TestApp::new(SimConfig {
-            seed: 5,
-            tenants: vec![TenantSpec::with_users(2), TenantSpec::with_users(2)],
-            ..SimConfig::default()
-        })
+    async fn each_failure_has_its_code(store: StoreKind) {
+        let app = TestApp::new_on(
+            store,
+            SimConfig {
+                seed: 5,
+                tenants: vec![TenantSpec::with_users(2), TenantSpec::with_users(2)],
+                ..SimConfig::default()
+            },
+        )
         .await;
         let a = app.tenant(0);
         let b = app.tenant(1);
@@ -437,9 +466,8 @@ mod connection_test {
         }
     }
 
-    #[tokio::test]
-    async fn a_missing_permission_is_named() {
-        let app = TestApp::with_users(2).await;
+    async fn a_missing_permission_is_named(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 2).await;
         app.sim.state.set_roles(
             &app.tenant_key(0),
             vec!["User.Read.All".into(), "Organization.Read.All".into()],
@@ -474,9 +502,8 @@ mod connection_test {
         assert_eq!(report.problems[0].code, "consent_missing");
     }
 
-    #[tokio::test]
-    async fn an_unreachable_endpoint_says_so() {
-        let app = TestApp::with_users(1).await;
+    async fn an_unreachable_endpoint_says_so(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 1).await;
         let a = app.tenant(0);
         app.store
             .add_connection(store::NewConnection {
@@ -496,9 +523,10 @@ mod connection_test {
     }
 }
 
-#[tokio::test]
-async fn tenant_inventories_sync_resync_idempotently_and_warn_of_expiring_credentials() {
-    let app = TestApp::with_users(10).await;
+async fn tenant_inventories_sync_resync_idempotently_and_warn_of_expiring_credentials(
+    store: StoreKind,
+) {
+    let app = TestApp::with_users_on(store, 10).await;
     app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
@@ -577,9 +605,8 @@ async fn tenant_inventories_sync_resync_idempotently_and_warn_of_expiring_creden
     assert_eq!(second.writes(), 0, "{second:?}");
 }
 
-#[tokio::test]
-async fn a_dataset_without_its_permission_fails_alone() {
-    let app = TestApp::with_users(4).await;
+async fn a_dataset_without_its_permission_fails_alone(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 4).await;
     let mut roles: Vec<String> = graph_sim::DEFAULT_ROLES
         .iter()
         .map(|r| r.to_string())
@@ -620,9 +647,8 @@ async fn a_dataset_without_its_permission_fails_alone() {
     );
 }
 
-#[tokio::test]
-async fn products_are_the_licences_plans_less_those_switched_off() {
-    let app = TestApp::with_users(200).await;
+async fn products_are_the_licences_plans_less_those_switched_off(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 200).await;
     app.add_connection("contoso", 0).await;
     app.sync("contoso").await;
     let key = app.tenant_key(0);
@@ -670,9 +696,15 @@ async fn products_are_the_licences_plans_less_those_switched_off() {
 mod delta {
     use super::*;
 
-    #[tokio::test]
-    async fn changes_arrive_by_delta_and_removals_archive() {
-        let app = TestApp::with_users(100).await;
+    testkit::on_both_stores!(
+        changes_arrive_by_delta_and_removals_archive,
+        a_full_listing_says_how_many_users_to_expect_and_a_delta_round_does_not,
+        an_expired_link_falls_back_to_a_full_listing,
+        a_round_that_breaks_saves_no_link,
+    );
+
+    async fn changes_arrive_by_delta_and_removals_archive(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 100).await;
         app.add_connection("contoso", 0).await;
         app.sync("contoso").await;
         let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
@@ -719,15 +751,16 @@ mod delta {
         );
     }
 
-    #[tokio::test]
-    async fn a_full_listing_says_how_many_users_to_expect_and_a_delta_round_does_not() {
+    async fn a_full_listing_says_how_many_users_to_expect_and_a_delta_round_does_not(
+        store: StoreKind,
+    ) {
         struct Expecting(std::sync::Mutex<Vec<(Dataset, u64)>>);
         impl sync::Progress for Expecting {
             fn expected(&self, dataset: Dataset, total: u64) {
                 self.0.lock().unwrap().push((dataset, total));
             }
         }
-        let app = TestApp::with_users(57).await;
+        let app = TestApp::with_users_on(store, 57).await;
         app.add_connection("contoso", 0).await;
         let progress = Expecting(std::sync::Mutex::new(Vec::new()));
         app.engine.sync("contoso", &progress).await.unwrap();
@@ -740,9 +773,8 @@ mod delta {
         );
     }
 
-    #[tokio::test]
-    async fn an_expired_link_falls_back_to_a_full_listing() {
-        let app = TestApp::with_users(60).await;
+    async fn an_expired_link_falls_back_to_a_full_listing(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 60).await;
         app.add_connection("contoso", 0).await;
         app.sync("contoso").await;
         let key = app.tenant_key(0);
@@ -761,9 +793,8 @@ mod delta {
         );
     }
 
-    #[tokio::test]
-    async fn a_round_that_breaks_saves_no_link() {
-        let app = TestApp::with_users(100).await;
+    async fn a_round_that_breaks_saves_no_link(store: StoreKind) {
+        let app = TestApp::with_users_on(store, 100).await;
         app.add_connection("contoso", 0).await;
         app.sim.state.inject(
             &app.tenant_key(0),
@@ -797,9 +828,8 @@ mod delta {
     }
 }
 
-#[tokio::test]
-async fn usage_reports_attach_to_contacts_and_respect_concealment() {
-    let app = TestApp::with_users(80).await;
+async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 80).await;
     app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     let usage = first.step(Dataset::Usage).unwrap();
@@ -843,9 +873,8 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment() {
     );
 }
 
-#[tokio::test]
-async fn groups_and_directory_roles_name_their_members() {
-    let app = TestApp::with_users(150).await;
+async fn groups_and_directory_roles_name_their_members(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 150).await;
     app.add_connection("contoso", 0).await;
     let report = app.sync("contoso").await;
     assert_eq!(report.step(Dataset::Groups).unwrap().counts.created, 6);
@@ -906,9 +935,8 @@ async fn groups_and_directory_roles_name_their_members() {
     assert_eq!(app.sync("contoso").await.writes(), 0);
 }
 
-#[tokio::test]
-async fn group_memberships_follow_changes_by_delta() {
-    let app = TestApp::with_users(300).await;
+async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 300).await;
     app.add_connection_with(
         "contoso",
         &app.tenant(0).tenant_id,
@@ -1058,9 +1086,8 @@ async fn group_memberships_follow_changes_by_delta() {
     assert_eq!(again.step(Dataset::Groups).unwrap().counts.writes(), 0);
 }
 
-#[tokio::test]
-async fn intune_devices_and_their_software_link_to_people() {
-    let app = TestApp::with_users(120).await;
+async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 120).await;
     app.add_connection("contoso", 0).await;
     let report = app.sync("contoso").await;
     let devices_step = report.step(Dataset::ManagedDevices).unwrap();
@@ -1146,9 +1173,8 @@ async fn intune_devices_and_their_software_link_to_people() {
     }
 }
 
-#[tokio::test]
-async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant() {
-    let app = TestApp::with_users(130).await;
+async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 130).await;
     app.add_connection_with(
         "contoso",
         &app.tenant(0).tenant_id,
@@ -1193,9 +1219,8 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant() {
     assert!(step.message.as_deref().unwrap().contains("Entra ID P1"));
 }
 
-#[tokio::test]
-async fn the_audit_trail_comes_from_the_management_activity_api() {
-    let app = TestApp::with_users(30).await;
+async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 30).await;
     app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     let audit = first.step(Dataset::Audit).unwrap();
@@ -1250,9 +1275,8 @@ async fn the_audit_trail_comes_from_the_management_activity_api() {
     );
 }
 
-#[tokio::test]
-async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so() {
-    let app = TestApp::with_users(200).await;
+async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 200).await;
     app.add_connection("contoso", 0).await;
     app.sync("contoso").await;
     let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
@@ -1307,9 +1331,8 @@ async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so() {
     );
 }
 
-#[tokio::test]
-async fn seats_bought_and_devices_retired_through_the_control_api_arrive() {
-    let app = TestApp::with_users(60).await;
+async fn seats_bought_and_devices_retired_through_the_control_api_arrive(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 60).await;
     app.add_connection("contoso", 0).await;
     app.sync("contoso").await;
     let key = app.tenant_key(0);
@@ -1384,9 +1407,8 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive() {
     );
 }
 
-#[tokio::test]
-async fn a_whole_sync_succeeds_under_steady_throttling() {
-    let app = TestApp::with_users(90).await;
+async fn a_whole_sync_succeeds_under_steady_throttling(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 90).await;
     app.add_connection("contoso", 0).await;
     let key = app.tenant_key(0);
     app.sim.state.inject(
@@ -1409,4 +1431,40 @@ async fn a_whole_sync_succeeds_under_steady_throttling() {
         0,
         "throttling lost or doubled nothing"
     );
+}
+
+/// A NUL (which PostgreSQL cannot hold in text) or an escape sequence in one user's fields is
+/// cleaned before anything is planned, the same on both stores: the tenant syncs whole.
+async fn control_characters_from_microsoft_never_reach_the_store(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 42).await;
+    app.add_connection("contoso", 0).await;
+    let key = app.tenant_key(0);
+    app.sim.state.patch_user(
+        &key,
+        3,
+        UserPatch {
+            display_name: Some("Ann\u{0}Lee\u{1b}[0m".into()),
+            job_title: Some("C\u{7}E\u{85}O\u{0}".into()),
+            department: Some("Sales\tand\u{8}Service".into()),
+            mobile_phone: Some("+1\u{0}555\u{7f}0100".into()),
+            ..UserPatch::default()
+        },
+    );
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    assert_eq!(first.step(Dataset::Users).unwrap().counts.created, 42);
+    let contacts = tenant_contacts(&app).await;
+    assert_eq!(contacts.len(), 42);
+    let ann = contacts
+        .iter()
+        .find(|c| c.display_name.starts_with("Ann"))
+        .expect("the patched user was stored");
+    assert_eq!(ann.display_name, "AnnLee[0m");
+    assert_eq!(ann.job_title.as_deref(), Some("CEO"));
+    assert_eq!(ann.department.as_deref(), Some("Sales\tandService"));
+    assert_eq!(ann.mobile_phone.as_deref(), Some("+15550100"));
+    // The cleaned record is what is compared next time: nothing to write.
+    let second = app.sync("contoso").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
+    assert_eq!(second.writes(), 0, "{second:?}");
 }

@@ -181,6 +181,76 @@ pub fn instant_retry(attempts: u32) -> (RetryPolicy, RecordingSleeper) {
     (policy, sleeper)
 }
 
+/// Which backend a test's store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh store of `kind`. Call it for PostgreSQL only after `postgres_answers()` said yes.
+pub async fn store_of(kind: StoreKind) -> (Store, StoreHome) {
+    match kind {
+        StoreKind::Sqlite => sqlite_store().await,
+        StoreKind::Postgres => postgres_store()
+            .await
+            .expect("PostgreSQL answered a moment ago"),
+    }
+}
+
+/// Whether the PostgreSQL tests can run. Where no server answers and this is not CI, says so
+/// in one line (the test then counts as skipped); under `CI=true` a missing server fails.
+pub async fn postgres_answers() -> bool {
+    use sqlx::Connection as _;
+    let admin = postgres_admin_url();
+    let connect =
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+    match connect {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            true
+        }
+        outcome => {
+            let why = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_string(),
+            };
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
+                );
+            }
+            eprintln!(
+                "skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
+            );
+            false
+        }
+    }
+}
+
+/// Runs each named scenario, an `async fn(StoreKind)`, as two tests: `NAME::sqlite` and
+/// `NAME::postgres` (skipped, with one line saying so, where no PostgreSQL answers outside CI).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$scenario($crate::StoreKind::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if $crate::postgres_answers().await {
+                        super::$scenario($crate::StoreKind::Postgres).await
+                    }
+                }
+            }
+        )+
+    };
+}
+
 /// A store, a simulator and a sync engine, wired together.
 pub struct TestApp {
     pub store: Store,
@@ -193,16 +263,28 @@ pub struct TestApp {
 impl TestApp {
     /// SQLite and a simulator with one tenant of `users` users.
     pub async fn with_users(users: u64) -> Self {
-        Self::new(SimConfig {
-            seed: 7,
-            tenants: vec![TenantSpec::with_users(users)],
-            ..SimConfig::default()
-        })
+        Self::with_users_on(StoreKind::Sqlite, users).await
+    }
+
+    /// A store of `kind` and a simulator with one tenant of `users` users.
+    pub async fn with_users_on(kind: StoreKind, users: u64) -> Self {
+        Self::new_on(
+            kind,
+            SimConfig {
+                seed: 7,
+                tenants: vec![TenantSpec::with_users(users)],
+                ..SimConfig::default()
+            },
+        )
         .await
     }
 
     pub async fn new(config: SimConfig) -> Self {
-        let (store, home) = sqlite_store().await;
+        Self::new_on(StoreKind::Sqlite, config).await
+    }
+
+    pub async fn new_on(kind: StoreKind, config: SimConfig) -> Self {
+        let (store, home) = store_of(kind).await;
         Self::on(store, home, config).await
     }
 
