@@ -76,7 +76,7 @@ impl GraphClient {
                             async move {
                                 match response.bytes().await {
                                     Ok(bytes) => {
-                                        match serde_json::from_slice::<BatchBody>(&bytes) {
+                                        match crate::text::from_json::<BatchBody>(&bytes) {
                                             Ok(parsed) => Attempt::Done(parsed),
                                             Err(e) => Attempt::Fail(GraphError::Malformed {
                                                 url: url.clone(),

@@ -175,7 +175,7 @@ impl GraphClient {
                 Err(e) => return transport_failure(&e),
             };
             if status == 200 {
-                return match serde_json::from_slice::<TokenResponse>(&body) {
+                return match crate::text::from_json::<TokenResponse>(&body) {
                     Ok(parsed) => {
                         Attempt::Done(AccessToken::from_response(&parsed, Instant::now()))
                     }
@@ -185,7 +185,7 @@ impl GraphClient {
                     }),
                 };
             }
-            let error: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let error: TokenErrorBody = crate::text::from_json(&body).unwrap_or_default();
             if error.error.is_empty() {
                 return Attempt::Fail(GraphError::Malformed {
                     url: url.clone(),
@@ -259,7 +259,7 @@ impl GraphClient {
     pub async fn get_json<T: DeserializeOwned>(&self, path_or_url: &str) -> Result<T> {
         let url = self.absolute(path_or_url)?;
         let body = self.get_bytes(&url).await?;
-        serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+        crate::text::from_json(&body).map_err(|e| GraphError::Malformed {
             url,
             detail: e.to_string(),
         })
@@ -298,7 +298,7 @@ impl GraphClient {
                 }
             })
             .await?;
-        let parsed = serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+        let parsed = crate::text::from_json(&body).map_err(|e| GraphError::Malformed {
             url,
             detail: e.to_string(),
         })?;
@@ -320,7 +320,7 @@ impl GraphClient {
                 read_body,
             )
             .await?;
-        serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+        crate::text::from_json(&body).map_err(|e| GraphError::Malformed {
             url,
             detail: e.to_string(),
         })
@@ -559,7 +559,7 @@ pub(crate) fn error_from_body(
     header_request_id: Option<String>,
     url: &str,
 ) -> GraphError {
-    let parsed = serde_json::from_slice::<GraphErrorBody>(body);
+    let parsed = crate::text::from_json::<GraphErrorBody>(body);
     // A delta token Graph no longer knows: the caller must list everything again.
     let code = parsed
         .as_ref()
@@ -628,7 +628,7 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             .get_bytes_preferring(&url, self.prefer.as_deref())
             .await?;
         let page: PageBody<T> =
-            serde_json::from_slice(&body).map_err(|e| GraphError::Malformed {
+            crate::text::from_json(&body).map_err(|e| GraphError::Malformed {
                 url: url.clone(),
                 detail: format!("page {}: {e}", self.pages + 1),
             })?;

@@ -15,6 +15,7 @@ mod error;
 pub mod models;
 mod report;
 mod retry;
+pub mod text;
 mod token;
 
 pub use batch::MAX_BATCH;

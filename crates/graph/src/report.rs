@@ -178,6 +178,13 @@ impl<R: DeserializeOwned> ReportRows<R> {
                 if self.record.iter().all(|f| f.trim().is_empty()) {
                     return self.next_row();
                 }
+                if self
+                    .record
+                    .iter()
+                    .any(|f| f.chars().any(crate::text::is_unstorable))
+                {
+                    self.record = self.record.iter().map(crate::text::clean_str).collect();
+                }
                 // A short row (a column missing at the end) is padded so names still line up.
                 while self.record.len() < self.headers.len() {
                     self.record.push_field("");
