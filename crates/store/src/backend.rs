@@ -157,6 +157,14 @@ macro_rules! columns_for {
 columns_for!(sqlx::sqlite::SqliteRow);
 columns_for!(sqlx::postgres::PgRow);
 
+/// Ways to open a store other than the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOptions {
+    /// A ceiling on a SQLite store's size, in pages of 4 KiB: reaching it fails a write as a
+    /// full disk does. For keeping a store within a quota, and for testing that path.
+    pub sqlite_max_pages: Option<u32>,
+}
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -176,6 +184,12 @@ impl Store {
     /// Opens (creating and migrating on first use) the store at `location`: a file path for
     /// SQLite, or a `postgres://` URL.
     pub async fn open(location: &str, key: SecretKey) -> Result<Self> {
+        Self::open_with(location, key, StoreOptions::default()).await
+    }
+
+    /// Opens the store with options beyond the defaults.
+    pub async fn open_with(location: &str, key: SecretKey, options: StoreOptions) -> Result<Self> {
+        let limits = options;
         let pool = if is_postgres(location) {
             let options =
                 PgConnectOptions::from_str(location).map_err(|source| StoreError::Open {
@@ -215,6 +229,10 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
+            let options = match limits.sqlite_max_pages {
+                Some(pages) => options.pragma("max_page_count", pages.to_string()),
+                None => options,
+            };
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|source| StoreError::Open {
                 location: path.display().to_string(),
                 fix: "Check that the path is a writable SQLite file (or a new one in a writable folder)".into(),

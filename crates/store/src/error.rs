@@ -9,7 +9,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
-    #[error("database error while {action}: {source}")]
+    #[error("database error while {action}: {source}{}", advice(source))]
     Database {
         action: &'static str,
         source: sqlx::Error,
@@ -32,6 +32,58 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// Whether the store ran out of room (a full disk, or a SQLite size ceiling).
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Database { source, .. } if matches!(kind_of(source), Some(Kind::Full)))
+    }
+}
+
+enum Kind {
+    Full,
+    Busy,
+    NoConnection,
+    BadText,
+}
+
+fn kind_of(error: &sqlx::Error) -> Option<Kind> {
+    let database = error.as_database_error()?;
+    let code = database.code()?;
+    // SQLite reports extended result codes; the primary code is the low byte.
+    if let Ok(number) = code.parse::<i64>() {
+        return match number & 0xff {
+            13 => Some(Kind::Full),
+            5 | 6 => Some(Kind::Busy),
+            _ => None,
+        };
+    }
+    match code.as_ref() {
+        "53100" => Some(Kind::Full),
+        "53300" => Some(Kind::NoConnection),
+        "22021" | "22P05" => Some(Kind::BadText),
+        _ => None,
+    }
+}
+
+/// What to do about the database errors a person can act on.
+fn advice(error: &sqlx::Error) -> &'static str {
+    match kind_of(error) {
+        Some(Kind::Full) => {
+            ". The disk that holds the store is full: free space there (old backups, logs) or move the store, then run the command again; what was stored before is intact"
+        }
+        Some(Kind::Busy) => {
+            ". Another process kept the store locked for too long: wait for it to finish, or stop it, then run the command again"
+        }
+        Some(Kind::NoConnection) => {
+            ". PostgreSQL has no free connection: stop idle clients or raise its max_connections"
+        }
+        Some(Kind::BadText) => {
+            ". A text value held a character the database cannot store; report it with the run's log"
+        }
+        None => "",
+    }
+}
 
 /// Names the action a database call was doing, for the error message.
 pub(crate) trait Context<T> {

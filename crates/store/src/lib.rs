@@ -18,7 +18,7 @@ mod organizations;
 mod runs;
 pub mod secrets;
 
-pub use backend::{Backend, Store, check_location, default_key_file};
+pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{CertificateSummary, Connection, NewConnection};
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};

@@ -72,6 +72,16 @@ pub struct RunRow {
     pub steps: Vec<StepRow>,
 }
 
+/// The message to log on the `attempt`-th try to close a row in a full store: whole, then short,
+/// then none.
+fn shrunk(message: Option<&str>, attempt: u32) -> Option<&str> {
+    match attempt {
+        0 => message,
+        1 => message.map(|_| "the store is full: free disk space, then sync again"),
+        _ => None,
+    }
+}
+
 fn counts(value: i64) -> u64 {
     value.max(0) as u64
 }
@@ -147,6 +157,8 @@ impl Store {
         })
     }
 
+    /// Closes a step. When the store is full, the step is still closed with a shorter message
+    /// (and at worst none): a run left open would look live.
     pub async fn finish_step(
         &self,
         step_id: i64,
@@ -154,23 +166,31 @@ impl Store {
         counts: StepCounts,
         message: Option<&str>,
     ) -> Result<()> {
-        on_pool!(&self.pool, |p| {
-            sqlx::query(
-            "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7 WHERE id = $8",
-        )
-        .bind(status.as_str())
-        .bind(counts.created as i64)
-        .bind(counts.updated as i64)
-        .bind(counts.unchanged as i64)
-        .bind(counts.archived as i64)
-        .bind(message)
-        .bind(now_millis())
-        .bind(step_id)
-        .execute(p).await.done("finishing a step")
-        })?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            let message = shrunk(message, attempt);
+            let written = on_pool!(&self.pool, |p| {
+                sqlx::query(
+                "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7 WHERE id = $8",
+            )
+            .bind(status.as_str())
+            .bind(counts.created as i64)
+            .bind(counts.updated as i64)
+            .bind(counts.unchanged as i64)
+            .bind(counts.archived as i64)
+            .bind(message)
+            .bind(now_millis())
+            .bind(step_id)
+            .execute(p).await.done("finishing a step")
+            });
+            match written {
+                Err(e) if e.is_full() && attempt < 2 => attempt += 1,
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
+    /// Closes a run, as `finish_step` does; on a full store its warnings may be left out.
     pub async fn finish_run(
         &self,
         run_id: i64,
@@ -178,17 +198,28 @@ impl Store {
         warnings: &[RunWarning],
         message: Option<&str>,
     ) -> Result<()> {
-        let warnings = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into());
-        on_pool!(&self.pool, |p| {
-            sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4 WHERE id = $5")
-            .bind(status.as_str())
-            .bind(&warnings)
-            .bind(message)
-            .bind(now_millis())
-            .bind(run_id)
-            .execute(p).await.done("finishing a run")
-        })?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            let warnings = if attempt == 0 {
+                serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into())
+            } else {
+                "[]".to_string()
+            };
+            let message = shrunk(message, attempt);
+            let written = on_pool!(&self.pool, |p| {
+                sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4 WHERE id = $5")
+                .bind(status.as_str())
+                .bind(&warnings)
+                .bind(message)
+                .bind(now_millis())
+                .bind(run_id)
+                .execute(p).await.done("finishing a run")
+            });
+            match written {
+                Err(e) if e.is_full() && attempt < 2 => attempt += 1,
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Marks runs left `running` by a process that died as failed, with their open steps. Called

@@ -197,21 +197,15 @@ impl SyncEngine {
             } else {
                 match self.step(&mut run, dataset).await {
                     Ok(outcome) => outcome,
-                    // A store failure ends the run; it is logged on the way out.
+                    // A store failure fails its step; the later steps still run (or say why
+                    // they cannot), and the run is logged as failed on the way out.
                     Err(SyncError::Store(e)) => {
-                        let message = format!("the store failed: {e}");
-                        self.store
-                            .finish_step(
-                                step_id,
-                                StepStatus::Failed,
-                                StepCounts::default(),
-                                Some(&message),
-                            )
-                            .await?;
-                        self.store
-                            .finish_run(run_id, RunStatus::Failed, &run.warnings, Some(&message))
-                            .await?;
-                        return Err(SyncError::Store(e));
+                        warn!(dataset = dataset.name(), error = %e, "the store failed during a step");
+                        Outcome::failed(
+                            StepCounts::default(),
+                            &format!("the store failed: {e}"),
+                            None,
+                        )
                     }
                     Err(e) => Outcome::failed(StepCounts::default(), &e, None),
                 }

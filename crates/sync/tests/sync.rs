@@ -1468,3 +1468,38 @@ async fn control_characters_from_microsoft_never_reach_the_store(store: StoreKin
     assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
     assert_eq!(second.writes(), 0, "{second:?}");
 }
+
+/// A full disk fails the steps that could not write, with what to free, and the run is closed
+/// as failed instead of being left open; what was stored before stays.
+#[tokio::test]
+async fn a_full_disk_fails_its_steps_with_a_fix_and_closes_the_run() {
+    let (store, home) = testkit::sqlite_store_near_full(12).await;
+    let app = TestApp::on(
+        store,
+        home,
+        SimConfig {
+            seed: 7,
+            tenants: vec![TenantSpec::with_users(600)],
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    app.add_connection("contoso", 0).await;
+    let report = app.sync("contoso").await;
+    // The small tenant-wide lists still fit; the users do not.
+    assert_eq!(report.status, RunStatus::Partial, "{report:?}");
+    let users = report.step(Dataset::Users).unwrap();
+    assert_eq!(users.status, StepStatus::Failed, "{report:?}");
+    let message = users.message.as_deref().unwrap();
+    assert!(
+        message.contains("disk that holds the store is full"),
+        "{message}"
+    );
+    assert!(message.contains("free space"), "{message}");
+    // Every chosen dataset has its step in the log, run or failed or skipped.
+    assert_eq!(report.steps.len(), Dataset::ALL.len(), "{report:?}");
+    let logged = app.store.run(report.run_id).await.unwrap().unwrap();
+    assert_eq!(logged.status, RunStatus::Partial);
+    assert!(logged.finished_at.is_some(), "the run row is closed");
+    assert!(logged.steps.iter().all(|s| s.finished_at.is_some()));
+}

@@ -129,6 +129,32 @@ pub async fn sqlite_store() -> (Store, StoreHome) {
     (store, StoreHome::Sqlite(dir))
 }
 
+/// A SQLite store that may grow by only `headroom` pages (4 KiB each) past its empty schema:
+/// writing more fails as a full disk does.
+pub async fn sqlite_store_near_full(headroom: u32) -> (Store, StoreHome) {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m365sync.db");
+    let location = path.to_str().expect("utf-8 path");
+    let key = SecretKey::generate();
+    let empty = Store::open(location, key.clone())
+        .await
+        .expect("open sqlite store");
+    // Closing the last connection checkpoints the log, so the file holds every page.
+    empty.close().await;
+    let pages = std::fs::metadata(&path).expect("store file").len() / 4096;
+    let store = Store::open_with(
+        location,
+        key,
+        store::StoreOptions {
+            sqlite_max_pages: Some(pages as u32 + headroom),
+        },
+    )
+    .await
+    .expect("reopen sqlite store with a ceiling");
+    (store, StoreHome::Sqlite(dir))
+}
+
 pub async fn postgres_store() -> Option<(Store, StoreHome)> {
     init_logs();
     let db = PostgresDatabase::create().await?;
