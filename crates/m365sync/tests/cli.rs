@@ -622,3 +622,52 @@ async fn concealed_report_names_are_found_by_the_test_and_shown_on_request() {
     assert!(hidden.status.success());
     assert_eq!(warnings()[0]["code"], "report_names_concealed");
 }
+
+#[test]
+fn base_urls_with_a_query_a_fragment_or_a_password_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let add_with = |login: &str, graph: &str| {
+        m365sync(
+            &db,
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+                "--login-url",
+                login,
+                "--graph-url",
+                graph,
+            ],
+            &[("S", "Abc8Q~value")],
+        )
+    };
+    let query = add_with("http://127.0.0.1:9", "http://127.0.0.1:9/?x=1#y");
+    let (_, err) = text(&query);
+    assert_eq!(query.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--graph-url") && err.contains("without ?… or #…"),
+        "{err}"
+    );
+
+    let password = add_with("http://admin:hunter2@127.0.0.1:9", "http://127.0.0.1:9");
+    let (out, err) = text(&password);
+    assert_eq!(password.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--login-url") && err.contains("user:password@"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2") && !out.contains("hunter2"), "{err}");
+
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
