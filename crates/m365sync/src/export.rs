@@ -185,8 +185,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(crate::output::stdout());
     if let Some(dataset) = args.what.inventory() {
         let rows = store
             .inventory(tenant_id.as_ref(), dataset, args.include_archived)

@@ -663,11 +663,65 @@ fn base_urls_with_a_query_a_fragment_or_a_password_are_refused() {
         err.contains("--login-url") && err.contains("user:password@"),
         "{err}"
     );
-    assert!(!err.contains("hunter2") && !out.contains("hunter2"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
 
     let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
     assert_eq!(
         serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
         serde_json::json!([])
     );
+}
+
+/// Runs m365sync with its standard output a pipe whose reader is already closed, as
+/// `m365sync … | head` leaves it once head has read its fill.
+fn with_reader_gone(db: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("M365SYNC_SECRET_KEY")
+        .env_remove("M365SYNC_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run m365sync");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for m365sync")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let sim = sim(40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+    let commands: [&[&str]; 12] = [
+        &["runs"],
+        &["runs", "--json"],
+        &["export", "contacts", "--format", "csv"],
+        &["export", "contacts"],
+        &["export", "mailboxes", "--format", "csv"],
+        &["export", "licenses"],
+        &["export", "organizations", "--format", "csv"],
+        &["connection", "list"],
+        &["connection", "list", "--json"],
+        &["connection", "test", "contoso", "--json"],
+        &["sync", "contoso", "--json"],
+        &["migrate"],
+    ];
+    for args in commands {
+        let output = with_reader_gone(&db, args);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("error"),
+            "{args:?}: {err}"
+        );
+    }
 }
