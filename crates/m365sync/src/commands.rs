@@ -472,6 +472,11 @@ pub struct RunsArgs {
 pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let runs = store.runs(args.connection.as_deref(), args.limit).await?;
+    if let Some(name) = &args.connection
+        && runs.is_empty()
+    {
+        check_connection_named(&store, name).await?;
+    }
     if args.json {
         out!("{}", serde_json::to_string_pretty(&runs)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -500,6 +505,34 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails when no connection has this name, naming the ones there are when they are few. Runs
+/// of a connection removed since keep its name, so this is asked only when none is found.
+async fn check_connection_named(store: &Store, name: &str) -> anyhow::Result<()> {
+    if store.connection(name).await?.is_some() {
+        return Ok(());
+    }
+    let names: Vec<String> = store
+        .connections()
+        .await?
+        .into_iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    let known = match names.len() {
+        0 => "there are no connections yet; `m365sync connection add` creates one".to_string(),
+        1 => format!("the only connection is '{}'", names[0]),
+        2..=5 => format!(
+            "give one of {} to --connection",
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "`m365sync connection list` shows the names".to_string(),
+    };
+    anyhow::bail!("there is no connection named '{name}' and no run names it; {known}")
 }
 
 /// One step of a run on one line: dataset, status, counts, and the step's message if any.

@@ -725,3 +725,45 @@ async fn a_reader_that_stops_early_ends_the_output_quietly() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_of_a_connection_that_never_was_is_an_error_naming_those_there_are() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let none = m365sync(&db, &["runs", "--connection", "nosuch"], &[]);
+    assert_eq!(none.status.code(), Some(1), "{:?}", text(&none));
+    assert!(
+        text(&none).1.contains("no connections yet"),
+        "{:?}",
+        text(&none)
+    );
+
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    add(&db, &sim, "fabrikam", &sim.tenants()[0].client_secret);
+    assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    for args in [
+        &["runs", "--connection", "nosuch"][..],
+        &["runs", "--connection", "nosuch", "--json"],
+    ] {
+        let missing = m365sync(&db, args, &[]);
+        let (out, err) = text(&missing);
+        assert_eq!(missing.status.code(), Some(1), "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(
+            err.contains("no connection named 'nosuch'") && err.contains("'contoso', 'fabrikam'"),
+            "{err}"
+        );
+    }
+
+    // A connection with no runs yet lists none, and is no error.
+    let quiet = m365sync(&db, &["runs", "--connection", "fabrikam"], &[]);
+    assert_eq!(quiet.status.code(), Some(0), "{:?}", text(&quiet));
+
+    // Removed, its runs still show under its name.
+    let removed = m365sync(&db, &["connection", "remove", "contoso"], &[]);
+    assert!(removed.status.success(), "{:?}", text(&removed));
+    let kept = m365sync(&db, &["runs", "--connection", "contoso"], &[]);
+    assert_eq!(kept.status.code(), Some(0), "{:?}", text(&kept));
+    assert!(text(&kept).0.contains("· contoso ·"), "{:?}", text(&kept));
+}
