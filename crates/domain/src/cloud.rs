@@ -62,8 +62,8 @@ impl Cloud {
 
     pub fn custom(login_url: &str, graph_url: &str) -> Result<Self, InputError> {
         Ok(Self::Custom {
-            login_url: check_base_url("login URL", login_url)?,
-            graph_url: check_base_url("Graph URL", graph_url)?,
+            login_url: check_base_url("--login-url", login_url)?,
+            graph_url: check_base_url("--graph-url", graph_url)?,
         })
     }
 
@@ -144,15 +144,40 @@ impl fmt::Display for Cloud {
     }
 }
 
-fn check_base_url(field: &'static str, raw: &str) -> Result<String, InputError> {
+/// Checks a custom base URL (`--login-url`, `--graph-url`): http(s), a host, and nothing that
+/// would ride along on every request or be printed back. A query or a fragment would break every
+/// path joined onto it, and `user:password@` would be saved and shown by `connection list`, so
+/// both are refused here, where every caller gets the rule. Neither is echoed back: a query may
+/// hold a key as a user part may hold a password.
+fn check_base_url(option: &'static str, raw: &str) -> Result<String, InputError> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let scheme_ok = trimmed.starts_with("https://") || trimmed.starts_with("http://");
-    let host = trimmed.split("://").nth(1).unwrap_or_default();
-    if !scheme_ok || host.is_empty() || trimmed.contains(char::is_whitespace) {
+    let parsed = url::Url::parse(trimmed)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    let Some(url) = parsed.filter(|_| !trimmed.contains(char::is_whitespace)) else {
+        let problem = if raw.contains('@') {
+            "the value is not an http(s) URL".to_string()
+        } else {
+            format!("'{raw}' is not an http(s) URL")
+        };
         return Err(InputError::new(
-            field,
-            format!("'{raw}' is not an http(s) URL"),
+            option,
+            problem,
             "Give the base URL only, e.g. https://login.microsoftonline.com or http://127.0.0.1:8400",
+        ));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InputError::new(
+            option,
+            "the URL carries a user name or password, which would be saved and shown back",
+            "Give the base URL without user:password@; m365sync signs in with the connection's credential",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(InputError::new(
+            option,
+            "the URL has a query or a fragment, which would break every request made under it",
+            "Give the base URL only, without ?… or #…, e.g. http://127.0.0.1:8400",
         ));
     }
     Ok(trimmed.to_string())
@@ -190,5 +215,49 @@ mod tests {
         let c = Cloud::custom("http://127.0.0.1:9000/", "http://127.0.0.1:9000").unwrap();
         assert_eq!(c.endpoints().login, "http://127.0.0.1:9000");
         assert!(Cloud::custom("127.0.0.1:9000", "http://x").is_err());
+        assert!(Cloud::custom("ftp://127.0.0.1", "http://x").is_err());
+        assert!(Cloud::custom("http://", "http://x").is_err());
+        assert!(Cloud::custom("http://a b", "http://x").is_err());
+        let https = Cloud::custom(
+            "https://proxy.example/login",
+            "https://proxy.example/graph/",
+        )
+        .unwrap();
+        assert_eq!(https.endpoints().graph, "https://proxy.example/graph");
+    }
+
+    #[test]
+    fn a_base_url_with_a_query_or_fragment_is_refused_naming_the_option() {
+        for graph in [
+            "http://host/?x=1#y",
+            "http://host?x=1",
+            "http://host/v1.0?",
+            "http://host#y",
+            "http://host/#",
+        ] {
+            let e = Cloud::custom("http://127.0.0.1:9000", graph).unwrap_err();
+            assert_eq!(e.field, "--graph-url", "{graph}");
+            assert!(e.to_string().contains("without ?… or #…"), "{graph}: {e}");
+        }
+        let e = Cloud::custom("http://host/?tenant=x", "http://127.0.0.1:9000").unwrap_err();
+        assert_eq!(e.field, "--login-url");
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_echoing_them() {
+        for login in [
+            "http://admin:hunter2@127.0.0.1:9000",
+            "https://admin:hunter2@proxy.example/",
+            "http://admin@127.0.0.1:9000",
+            "http://:hunter2@127.0.0.1:9000",
+        ] {
+            let e = Cloud::custom(login, "http://127.0.0.1:9000").unwrap_err();
+            assert_eq!(e.field, "--login-url", "{login}");
+            assert!(e.to_string().contains("user:password@"), "{login}: {e}");
+            assert!(!e.to_string().contains("hunter2"), "{login}: {e}");
+        }
+        // Not even when the rest of the value is not a URL.
+        let e = Cloud::custom("http://admin:hunter2@", "http://127.0.0.1:9000").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

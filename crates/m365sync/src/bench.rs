@@ -197,37 +197,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         sync_peak_rss_mib: sync_rss,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
+        out!("{}", serde_json::to_string_pretty(&figures)?)?;
     } else {
         let mib = |v: Option<f64>| {
             v.map(|m| format!("{m:.1} MiB"))
                 .unwrap_or_else(|| "n/a".into())
         };
-        println!("users                    {}", figures.users);
-        println!(
+        out!("users                    {}", figures.users)?;
+        out!(
             "floor (download+parse)   {:.2} s   peak RSS {}",
             figures.floor_seconds,
             mib(figures.floor_peak_rss_mib)
-        );
-        println!(
+        )?;
+        out!(
             "full sync (SQLite)       {:.2} s   peak RSS {}",
             figures.full_sync_seconds,
             mib(figures.sync_peak_rss_mib)
-        );
-        println!("ratio sync/floor         {:.2}", figures.ratio);
-        println!("users per second         {:.0}", figures.users_per_second);
-        println!(
+        )?;
+        out!("ratio sync/floor         {:.2}", figures.ratio)?;
+        out!("users per second         {:.0}", figures.users_per_second)?;
+        out!(
             "unchanged resync (delta) {:.2} s   ({} writes)",
-            figures.resync_unchanged_seconds, figures.resync_writes
-        );
-        println!(
+            figures.resync_unchanged_seconds,
+            figures.resync_writes
+        )?;
+        out!(
             "delta after 1% change    {:.2} s   ({} of {} changed users updated)",
-            figures.delta_after_change_seconds, figures.delta_updated, figures.changed_users
-        );
-        println!(
+            figures.delta_after_change_seconds,
+            figures.delta_updated,
+            figures.changed_users
+        )?;
+        out!(
             "clean resync (full)      {:.2} s   ({} writes)",
-            figures.clean_resync_seconds, figures.clean_resync_writes
-        );
+            figures.clean_resync_seconds,
+            figures.clean_resync_writes
+        )?;
     }
     drop(child);
     Ok(ExitCode::SUCCESS)

