@@ -426,11 +426,30 @@ pub struct SyncArgs {
 }
 
 pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(db).await?;
-    let engine = SyncEngine::new(store);
     let progress = TerminalProgress::new(!args.json);
-    let report = engine.sync_with(&args.name, &progress, args.full).await?;
+    let outcome = async {
+        let store = open_store(db).await?;
+        let engine = SyncEngine::new(store);
+        anyhow::Ok(engine.sync_with(&args.name, &progress, args.full).await?)
+    }
+    .await;
     progress.finish();
+    let report = match outcome {
+        Ok(report) => report,
+        // A script reading `--json` gets JSON whatever happened; the sentence goes to stderr.
+        Err(error) if args.json => {
+            let failure = serde_json::json!({
+                "run_id": null,
+                "status": domain::RunStatus::Failed,
+                "steps": [],
+                "warnings": [],
+                "error": crate::describe(&error),
+            });
+            out!("{}", serde_json::to_string_pretty(&failure)?)?;
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     if args.json {
         out!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {

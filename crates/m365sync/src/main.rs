@@ -98,14 +98,7 @@ fn main() -> ExitCode {
         // A reader that stopped early (`| head`) is not a failure of ours.
         Err(_) if output::reader_gone() => ExitCode::SUCCESS,
         Err(error) => {
-            let mut message = error.to_string();
-            for cause in error.chain().skip(1) {
-                let cause = cause.to_string();
-                if !message.contains(&cause) {
-                    message = format!("{message}: {cause}");
-                }
-            }
-            eprintln!("error: {message}");
+            eprintln!("error: {}", describe(&error));
             if error.downcast_ref::<UsageError>().is_some()
                 || error.downcast_ref::<domain::InputError>().is_some()
             {
@@ -115,6 +108,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error and its causes in one sentence, each cause said once.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
 }
 
 fn init_logging(verbose: u8) {

@@ -859,3 +859,54 @@ async fn csv_exports_carry_no_formula_and_no_control_byte() {
         "{contacts}"
     );
 }
+
+/// `sync --json` on either store: a sync of groups and audit twice (what PostgreSQL once refused
+/// with an empty `IN ()`) succeeds, and a sync that cannot even start still prints its JSON.
+async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
+    let sim = sim(40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, home) = testkit::store_of(kind).await;
+    let db = match &home {
+        testkit::StoreHome::Postgres(database) => std::path::PathBuf::from(&database.url),
+        testkit::StoreHome::Sqlite(_) => dir.path().join("store.db"),
+    };
+    let t = &sim.tenants()[0];
+    let added = m365sync(
+        &db,
+        &[
+            "connection",
+            "add",
+            "contoso",
+            "--tenant-id",
+            &t.tenant_id,
+            "--client-id",
+            &t.client_id,
+            "--client-secret-env",
+            "TEST_SECRET",
+            "--login-url",
+            &sim.url,
+            "--graph-url",
+            &sim.url,
+            "--datasets",
+            "organization,groups,audit",
+        ],
+        &[("TEST_SECRET", &t.client_secret)],
+    );
+    assert!(added.status.success(), "{:?}", text(&added));
+    for _ in 0..2 {
+        let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+        assert_eq!(synced.status.code(), Some(0), "{:?}", text(&synced));
+        let run: Value = serde_json::from_slice(&synced.stdout).unwrap();
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["steps"].as_array().unwrap().len(), 3, "{run}");
+    }
+    let missing = m365sync(&db, &["sync", "nosuch", "--json"], &[]);
+    assert_ne!(missing.status.code(), Some(0));
+    let run: Value = serde_json::from_slice(&missing.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", text(&missing)));
+    assert_eq!(run["status"], "failed");
+    assert!(run["error"].as_str().unwrap().contains("nosuch"), "{run}");
+    assert!(text(&missing).1.contains("nosuch"));
+}
+
+testkit::on_both_stores!(sync_json_prints_json_whatever_happens);

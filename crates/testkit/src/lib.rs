@@ -256,17 +256,19 @@ pub async fn postgres_answers() -> bool {
 
 /// Runs each named scenario, an `async fn(StoreKind)`, as two tests: `NAME::sqlite` and
 /// `NAME::postgres` (skipped, with one line saying so, where no PostgreSQL answers outside CI).
+/// On a multi-threaded runtime: a scenario may block a thread on the binary while the simulator
+/// answers it from another.
 #[macro_export]
 macro_rules! on_both_stores {
     ($($scenario:ident),+ $(,)?) => {
         $(
             mod $scenario {
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread")]
                 async fn sqlite() {
                     super::$scenario($crate::StoreKind::Sqlite).await
                 }
 
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread")]
                 async fn postgres() {
                     if $crate::postgres_answers().await {
                         super::$scenario($crate::StoreKind::Postgres).await
