@@ -3,14 +3,18 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::api::{USER_DEFAULT_FIELDS, project};
+use crate::catalog::SKUS;
+use crate::state::Tenant;
 use crate::{Fault, SimState, UserPatch};
 
 pub(crate) fn router() -> Router<Arc<SimState>> {
@@ -104,13 +108,123 @@ async fn set_premium(
     done(state.set_premium(&tenant, body.premium), &tenant)
 }
 
-async fn add_user(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
-    match state.add_user(&tenant) {
-        Some((index, id)) => (
-            StatusCode::CREATED,
-            Json(json!({"index": index, "id": id.to_string()})),
-        )
-            .into_response(),
+/// The fields `POST /_sim/tenants/T/users` takes, by Graph's names: those a PATCH takes.
+const USER_FIELDS: &[&str] = &[
+    "displayName",
+    "jobTitle",
+    "department",
+    "accountEnabled",
+    "mobilePhone",
+    "licenses",
+];
+
+/// Reads the body of a new user: a JSON object of [`USER_FIELDS`], or nothing at all for a
+/// generated user. A refusal names the field and what it takes.
+fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(UserPatch::default());
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(format!(
+            "the body must be a JSON object of a user's fields ({}), or empty",
+            USER_FIELDS.join(", ")
+        ));
+    };
+    let mut user = UserPatch::default();
+    for (name, value) in fields {
+        let text = || match &value {
+            Value::String(text) => Ok(Some(text.clone())),
+            Value::Null => Ok(None),
+            _ => Err(format!("{name} must be a string")),
+        };
+        match name.as_str() {
+            "displayName" => {
+                user.display_name = match &value {
+                    Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
+                    _ => return Err("displayName must be a string that is not blank".into()),
+                }
+            }
+            "jobTitle" => user.job_title = text()?,
+            "department" => user.department = text()?,
+            "mobilePhone" => user.mobile_phone = text()?,
+            "accountEnabled" => {
+                user.account_enabled = match value {
+                    Value::Bool(enabled) => Some(enabled),
+                    _ => return Err("accountEnabled must be true or false".into()),
+                }
+            }
+            "licenses" => {
+                let held: Vec<&str> = tenant
+                    .population
+                    .licensing
+                    .skus()
+                    .iter()
+                    .map(|&sku| SKUS[sku].part_number)
+                    .collect();
+                let Value::Array(parts) = value else {
+                    return Err("licenses must be a list of SKU part numbers".into());
+                };
+                let mut licenses = Vec::new();
+                for part in parts {
+                    let Some(known) = part
+                        .as_str()
+                        .and_then(|p| held.iter().find(|h| h.eq_ignore_ascii_case(p.trim())))
+                    else {
+                        return Err(format!(
+                            "licenses: the tenant holds no SKU {part}; it holds {}",
+                            held.join(", ")
+                        ));
+                    };
+                    licenses.push(known.to_string());
+                }
+                user.licenses = Some(licenses);
+            }
+            other => {
+                return Err(format!(
+                    "unknown field '{other}': a user takes {}",
+                    USER_FIELDS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(user)
+}
+
+/// Adds a user, generated and then given the body's fields, and answers with the user as Graph
+/// shows a new one (its default properties and those given), beside its `index` for later
+/// PATCH and DELETE.
+async fn add_user(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(t) = state.tenant(&tenant) else {
+        return no_tenant(&tenant);
+    };
+    let fields = match new_user_fields(&body, t) {
+        Ok(fields) => fields,
+        Err(message) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
+        }
+    };
+    let mut shown: Vec<&str> = USER_DEFAULT_FIELDS.to_vec();
+    if fields.department.is_some() {
+        shown.push("department");
+    }
+    if fields.account_enabled.is_some() {
+        shown.push("accountEnabled");
+    }
+    if fields.licenses.is_some() {
+        shown.push("assignedLicenses");
+    }
+    match state.add_user_with(&tenant, fields) {
+        Some((index, user)) => {
+            let mut answer = project(user.to_graph(), &shown);
+            answer["@odata.context"] =
+                json!(format!("{}/v1.0/$metadata#users/$entity", state.base_url));
+            answer["index"] = json!(index);
+            (StatusCode::CREATED, Json(answer)).into_response()
+        }
         None => no_tenant(&tenant),
     }
 }
@@ -237,5 +351,160 @@ async fn change_device(
     match state.change_device(&tenant, &device_id, change) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(message) => refused(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{SimConfig, TenantSpec};
+
+    async fn send(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post_user(router: &Router, body: &str) -> (StatusCode, Value) {
+        let request = Request::post("/_sim/tenants/0/users")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        send(router, request).await
+    }
+
+    /// Every user Graph's `/v1.0/users` lists for tenant 0, with the fields asked for.
+    async fn graph_users(router: &Router, state: &SimState) -> Vec<Value> {
+        let tenant = &state.tenant_infos()[0];
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            tenant.client_id,
+            url::form_urlencoded::byte_serialize(tenant.client_secret.as_bytes())
+                .collect::<String>()
+        );
+        let (status, token) = send(
+            router,
+            Request::post(format!("/{}/oauth2/v2.0/token", tenant.tenant_id))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+        let (status, page) = send(
+            router,
+            Request::get(
+                "/v1.0/users?$select=id,displayName,jobTitle,department,accountEnabled,mobilePhone,assignedLicenses",
+            )
+            .header("authorization", bearer)
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["value"].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_posted_user_takes_its_fields_and_graph_lists_it_so() {
+        let config = SimConfig {
+            tenants: vec![TenantSpec::with_users(3)],
+            ..SimConfig::default()
+        };
+        let state = Arc::new(SimState::new(
+            &config,
+            "http://sim.test".into(),
+            "http://download.sim.test".into(),
+        ));
+        let router = crate::api::router(state.clone());
+        let held = state.tenant("0").unwrap().subscribed_skus()[0].0.clone();
+
+        let body = json!({
+            "displayName": "Zoë Quartermaine",
+            "jobTitle": "Harbour master",
+            "department": "Docks",
+            "accountEnabled": false,
+            "mobilePhone": "+44 7700 900123",
+            "licenses": [held.to_lowercase()],
+        });
+        let (status, added) = post_user(&router, &body.to_string()).await;
+        assert_eq!(status, StatusCode::CREATED, "{added}");
+        assert_eq!(added["index"], 3);
+        assert_eq!(added["displayName"], "Zoë Quartermaine");
+        assert_eq!(added["jobTitle"], "Harbour master");
+        assert_eq!(added["department"], "Docks");
+        assert_eq!(added["accountEnabled"], false);
+        assert_eq!(added["mobilePhone"], "+44 7700 900123");
+        assert!(added["userPrincipalName"].as_str().unwrap().contains('@'));
+        let id = added["id"].as_str().unwrap().to_string();
+
+        let users = graph_users(&router, &state).await;
+        assert_eq!(users.len(), 4);
+        let listed = users.iter().find(|u| u["id"] == id.as_str()).unwrap();
+        assert_eq!(listed["displayName"], "Zoë Quartermaine");
+        assert_eq!(listed["jobTitle"], "Harbour master");
+        assert_eq!(listed["department"], "Docks");
+        assert_eq!(listed["accountEnabled"], false);
+        assert_eq!(listed["mobilePhone"], "+44 7700 900123");
+        let sku_id = crate::catalog::SKUS
+            .iter()
+            .find(|s| s.part_number == held)
+            .unwrap()
+            .sku_id;
+        assert_eq!(listed["assignedLicenses"][0]["skuId"], sku_id);
+        assert_eq!(listed["assignedLicenses"].as_array().unwrap().len(), 1);
+
+        // An empty body still adds a generated user.
+        let (status, generated) = post_user(&router, "").await;
+        assert_eq!(status, StatusCode::CREATED, "{generated}");
+        assert_eq!(generated["index"], 4);
+        assert!(
+            generated["displayName"]
+                .as_str()
+                .is_some_and(|n| !n.is_empty())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_posted_user_with_an_unknown_field_or_a_bad_value_is_refused_by_name() {
+        let state = Arc::new(SimState::new(
+            &SimConfig {
+                tenants: vec![TenantSpec::with_users(2)],
+                ..SimConfig::default()
+            },
+            "http://sim.test".into(),
+            "http://download.sim.test".into(),
+        ));
+        let router = crate::api::router(state.clone());
+        for (body, named) in [
+            (r#"{"displayName": "Ann", "nickname": "an"}"#, "nickname"),
+            (r#"{"displayName": ""}"#, "displayName"),
+            (r#"{"displayName": 7}"#, "displayName"),
+            (r#"{"accountEnabled": "yes"}"#, "accountEnabled"),
+            (r#"{"jobTitle": ["a"]}"#, "jobTitle"),
+            (r#"{"mobilePhone": 447700900123}"#, "mobilePhone"),
+            (r#"{"licenses": "SPE_E3"}"#, "licenses"),
+            (r#"{"licenses": ["NOT_A_SKU"]}"#, "licenses"),
+            (r#"{"licenses": [3]}"#, "licenses"),
+            (r#"["displayName"]"#, "JSON object"),
+            (r#"{"displayName": "#, "JSON object"),
+        ] {
+            let (status, answer) = post_user(&router, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(message.contains(named), "{body}: {message}");
+        }
+        assert_eq!(state.tenant("0").unwrap().user_count(), 2, "nothing added");
     }
 }

@@ -420,16 +420,27 @@ impl SimState {
 
     /// Adds a user at the end of the tenant; returns its index and id.
     pub fn add_user(&self, tenant: &str) -> Option<(u64, Uuid)> {
+        self.add_user_with(tenant, UserPatch::default())
+            .map(|(index, user)| (index, user.id))
+    }
+
+    /// Adds a user at the end of the tenant, generated and then changed by `fields` (as a
+    /// PATCH would change it); returns its index and the user as Graph shows it.
+    pub fn add_user_with(&self, tenant: &str, fields: UserPatch) -> Option<(u64, SimUser)> {
         let t = self.tenant(tenant)?;
-        let index = t.base_users + {
+        let index = {
             let mut o = write(&t.overlay);
+            let index = t.base_users + o.extra;
             o.extra += 1;
             o.version += 1;
-            let (index, version) = (t.base_users + o.extra - 1, o.version);
+            let version = o.version;
             o.changed.insert(index, version);
-            o.extra - 1
+            o.patches.insert(index, fields.clone());
+            index
         };
-        Some((index, t.population.user(index).id))
+        let mut user = t.population.user(index);
+        user.apply(&fields);
+        Some((index, user))
     }
 
     pub fn inject(&self, tenant: &str, fault: Fault) -> bool {

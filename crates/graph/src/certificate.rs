@@ -271,7 +271,7 @@ impl CertificateFacts {
 fn common_name(name: &[u8]) -> Option<String> {
     const CN: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x03];
     let at = name.windows(CN.len()).position(|w| w == CN)? + CN.len();
-    let (_, value) = Der::new(&name[at..]).element()?;
+    let (_, value) = Der::new(name.get(at..)?).element()?;
     String::from_utf8(value.to_vec()).ok()
 }
 
@@ -326,21 +326,29 @@ impl<'a> Der<'a> {
         }
     }
 
-    /// A UTCTime or GeneralizedTime, as seconds since 1970.
+    /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), as seconds since
+    /// 1970; the only forms RFC 5280 allows in a certificate. Anything else (a sign, a fraction,
+    /// a month 13) is no time.
     fn time(&mut self) -> Option<i64> {
         let (tag, contents) = self.element()?;
         let text = std::str::from_utf8(contents).ok()?.strip_suffix('Z')?;
-        let (year, rest) = match tag {
-            0x17 => {
-                let yy: i64 = text.get(..2)?.parse().ok()?;
-                (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let number = |from: usize, to: usize| -> Option<i64> { text.get(from..to)?.parse().ok() };
+        let (year, at) = match (tag, text.len()) {
+            (0x17, 12) => {
+                let yy = number(0, 2)?;
+                (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
             }
-            0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+            (0x18, 14) => (number(0, 4)?, 4),
             _ => return None,
         };
-        let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-        let days = days_from_civil(year, field(0)?, field(2)?);
-        Some(days * 86_400 + field(4)? * 3600 + field(6)? * 60 + field(8)?)
+        let field = |i: usize, range: std::ops::RangeInclusive<i64>| -> Option<i64> {
+            number(at + i, at + i + 2).filter(|n| range.contains(n))
+        };
+        let days = days_from_civil(year, field(0, 1..=12)?, field(2, 1..=31)?);
+        Some(days * 86_400 + field(4, 0..=23)? * 3600 + field(6, 0..=59)? * 60 + field(8, 0..=60)?)
     }
 }
 
@@ -433,6 +441,143 @@ mod tests {
             27,
             "base64url of 20 bytes"
         );
+    }
+
+    /// A DER element of `tag` around `contents` (lengths up to 64 KiB).
+    fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match contents.len() {
+            n @ 0..0x80 => out.push(n as u8),
+            n @ 0x80..0x100 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// A certificate's outer shape with the validity given, and nothing else of substance.
+    fn shaped(not_before: &[u8], not_after: &[u8]) -> Vec<u8> {
+        let tbs = [
+            der(0xA0, &der(0x02, &[2])),
+            der(0x02, &[1]),
+            der(0x30, &[]),
+            der(0x30, &[]),
+            der(0x30, &[not_before, not_after].concat()),
+            der(0x30, &[]),
+        ]
+        .concat();
+        der(0x30, &der(0x30, &tbs))
+    }
+
+    fn a_real_certificate() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["m365sync.example".into()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "m365sync test");
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn times_out_of_range_or_out_of_form_are_no_time() {
+        let good = der(0x17, b"260102030405Z");
+        let facts = CertificateFacts::read(&shaped(&good, &der(0x18, b"20510304050607Z"))).unwrap();
+        assert_eq!(
+            facts.not_before,
+            days_from_civil(2026, 1, 2) * 86_400 + 3 * 3600 + 4 * 60 + 5
+        );
+        assert_eq!(
+            facts.not_after,
+            days_from_civil(2051, 3, 4) * 86_400 + 5 * 3600 + 6 * 60 + 7
+        );
+        for bad in [
+            der(0x17, b"261302030405Z"),     // month 13
+            der(0x17, b"260100030405Z"),     // day 0
+            der(0x17, b"260102250405Z"),     // hour 25
+            der(0x17, b"260102036005Z"),     // minute 60
+            der(0x17, b"26010203040Z"),      // a digit short
+            der(0x17, b"2601020304050Z"),    // a digit long
+            der(0x17, b"26-1+2030405Z"),     // signs
+            der(0x18, b"20260102030405.5Z"), // a fraction
+            der(0x18, b"+0260102030405Z"),   // a signed year
+            der(0x17, "2601020304\u{e9}Z".as_bytes()),
+            der(0x17, b"260102030405"),  // no Z
+            der(0x04, b"260102030405Z"), // not a time
+        ] {
+            assert!(
+                CertificateFacts::read(&shaped(&bad, &good)).is_err(),
+                "{bad:02x?}"
+            );
+            assert!(
+                CertificateFacts::read(&shaped(&good, &bad)).is_err(),
+                "{bad:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_certificate_is_refused_without_panicking() {
+        let whole = a_real_certificate();
+        assert!(CertificateFacts::read(&whole).is_ok());
+        for len in 0..whole.len() {
+            assert!(CertificateFacts::read(&whole[..len]).is_err(), "{len}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_refused_or_read_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            prefix in proptest::sample::select(vec![vec![], vec![0x30, 0x84], vec![0x30, 0x82, 0x01], vec![0x30, 0x80]]),
+        ) {
+            let _ = CertificateFacts::read(&[prefix, bytes].concat());
+        }
+
+        #[test]
+        fn a_certificate_with_any_byte_changed_is_refused_or_read_without_panicking(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            static WHOLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+            let mut changed = WHOLE.get_or_init(a_real_certificate).clone();
+            let i = at.index(changed.len());
+            changed[i] = byte;
+            let _ = CertificateFacts::read(&changed);
+        }
+
+        #[test]
+        fn any_pem_text_is_refused_or_read_without_panicking(
+            text in "(-----BEGIN (CERTIFICATE|PRIVATE KEY|RSA PRIVATE KEY)-----\n[A-Za-z0-9+/=\n]{0,200}\n-----END (CERTIFICATE|PRIVATE KEY|RSA PRIVATE KEY)-----\n){0,3}",
+        ) {
+            let _ = ClientCertificate::from_pem(&text);
+        }
+
+        #[test]
+        fn validity_reads_back_as_written(
+            year in 1000i32..=9999,
+            month in 1u8..=12,
+            day in 1u8..=28,
+            hour in 0u8..24,
+            minute in 0u8..60,
+            second in 0u8..60,
+            years_valid in 0i32..50,
+        ) {
+            static KEY: std::sync::OnceLock<rcgen::KeyPair> = std::sync::OnceLock::new();
+            let key = KEY.get_or_init(|| rcgen::KeyPair::generate().unwrap());
+            let start = rcgen::date_time_ymd(year, month, day)
+                .replace_hour(hour)
+                .and_then(|t| t.replace_minute(minute))
+                .and_then(|t| t.replace_second(second))
+                .unwrap();
+            let end = start.replace_year((year + years_valid).min(9999)).unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.not_before = start;
+            params.not_after = end;
+            let der = params.self_signed(key).unwrap().der().to_vec();
+            let facts = CertificateFacts::read(&der).unwrap();
+            proptest::prop_assert_eq!(facts.not_before, start.unix_timestamp());
+            proptest::prop_assert_eq!(facts.not_after, end.unix_timestamp());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::error::Excerpt;
-use crate::retry::{is_retryable_status, parse_retry_after};
+use crate::retry::{RetryAfter, is_retryable_status};
 use crate::token::{TokenErrorBody, TokenResponse};
 use crate::{AccessToken, AppCredentials, GraphError, Result, RetryPolicy};
 
@@ -36,7 +36,7 @@ pub(crate) enum Attempt<T> {
     Done(T),
     Retry {
         status: Option<u16>,
-        retry_after: Option<Duration>,
+        retry_after: Option<RetryAfter>,
         reason: String,
     },
     Fail(GraphError),
@@ -239,7 +239,7 @@ impl GraphClient {
                             },
                         });
                     }
-                    let wait = self.retry.delay(n, retry_after);
+                    let wait = self.retry.delay_after(n, retry_after.as_ref(), url, status);
                     warn!(
                         url,
                         attempt = n,
@@ -532,8 +532,7 @@ pub(crate) fn retry_answer<T>(response: &Response, reason: &str) -> Attempt<T> {
     let retry_after = response
         .headers()
         .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
+        .map(|v| RetryAfter::read(String::from_utf8_lossy(v.as_bytes())));
     Attempt::Retry {
         status: Some(response.status().as_u16()),
         retry_after,
@@ -606,6 +605,15 @@ pub(crate) fn error_from_body(
     }
 }
 
+/// Page number `page` of a collection, from `url`: its items and the links on. Anything else
+/// on it (`@odata.count`, `@odata.context`) is passed over unread.
+fn read_page<T: DeserializeOwned>(body: &[u8], url: &str, page: u64) -> Result<PageBody<T>> {
+    crate::text::from_json(body).map_err(|e| GraphError::Malformed {
+        url: url.to_string(),
+        detail: format!("page {page}: {e}"),
+    })
+}
+
 /// A collection being read page by page; only the current page is in memory.
 pub struct Pager<'a, T> {
     client: &'a GraphClient,
@@ -627,12 +635,9 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             .client
             .get_bytes_preferring(&url, self.prefer.as_deref())
             .await?;
-        let page: PageBody<T> =
-            crate::text::from_json(&body).map_err(|e| GraphError::Malformed {
-                url: url.clone(),
-                detail: format!("page {}: {e}", self.pages + 1),
-            })?;
-        self.pages += 1;
+        let number = self.pages.saturating_add(1);
+        let page = read_page::<T>(&body, &url, number)?;
+        self.pages = number;
         self.next = page.next_link.map(|link| self.client.absolute(&link));
         if self.next.is_none() {
             self.delta_link = page.delta_link;
@@ -659,5 +664,110 @@ impl<T: DeserializeOwned> Pager<'_, T> {
 
     pub fn pages_read(&self) -> u64 {
         self.pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::User;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn client() -> GraphClient {
+        GraphClient::new(
+            GraphEndpoints {
+                login: "https://login.example".into(),
+                graph: "https://graph.example".into(),
+                scope: "https://graph.example/.default".into(),
+            },
+            AppCredentials::with_secret("t", "c", "s"),
+            RetryPolicy::default(),
+        )
+        .unwrap()
+    }
+
+    /// Any JSON number as Graph or a proxy might write it, huge and negative ones included.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            "-?[1-9][0-9]{0,60}(\\.[0-9]{1,5})?([eE][-+]?[0-9]{1,4})?",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_a_page_or_an_error_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let _ = read_page::<User>(&bytes, "u", 1);
+            let _ = read_page::<Value>(&bytes, "u", u64::MAX);
+        }
+
+        #[test]
+        fn well_formed_pages_read_back_whatever_their_count_says(
+            ids in proptest::collection::vec("[a-f0-9-]{1,36}", 0..30),
+            names in proptest::collection::vec(proptest::option::of(any::<String>()), 30),
+            count in number(),
+            next in proptest::option::of("/v1\\.0/users\\?\\$skiptoken=[A-Za-z0-9%]{0,40}"),
+            delta in proptest::option::of(any::<String>()),
+        ) {
+            let value: Vec<Value> = ids
+                .iter()
+                .zip(&names)
+                .map(|(id, name)| json!({"id": id, "displayName": name}))
+                .collect();
+            let mut page = json!({"@odata.context": "https://graph.example/v1.0/$metadata#users", "value": value});
+            if let Some(next) = &next {
+                page["@odata.nextLink"] = json!(format!("https://graph.example{next}"));
+            }
+            if let Some(delta) = &delta {
+                page["@odata.deltaLink"] = json!(delta);
+            }
+            let text = page.to_string().replacen('{', &format!("{{\"@odata.count\":{count},"), 1);
+            let read = read_page::<User>(text.as_bytes(), "u", 1).unwrap();
+            prop_assert_eq!(
+                read.value.iter().map(|u| (u.id.clone(), u.display_name.clone())).collect::<Vec<_>>(),
+                ids.into_iter().zip(names).collect::<Vec<_>>()
+            );
+            prop_assert_eq!(read.delta_link, delta);
+            let link = read.next_link.map(|link| client().absolute(&link));
+            match (link, next) {
+                (Some(Ok(absolute)), Some(next)) => {
+                    prop_assert_eq!(absolute, format!("https://graph.example{next}"))
+                }
+                (None, None) => {}
+                other => prop_assert!(false, "{:?}", other.0.map(|r| r.map_err(|e| e.to_string()))),
+            }
+        }
+
+        #[test]
+        fn any_link_is_followed_or_refused_without_panicking(link in any::<String>(), host in "[a-z.:0-9@\\[\\]]{0,20}") {
+            let client = client();
+            let _ = client.absolute(&link);
+            let elsewhere = format!("https://{host}/v1.0/users");
+            if let Ok(url) = client.absolute(&elsewhere) {
+                prop_assert!(url::Url::parse(&url).is_ok_and(|u| u.host_str() == Some("graph.example")));
+            }
+        }
+
+        #[test]
+        fn any_error_body_becomes_an_error_without_panicking(
+            status in any::<u16>(),
+            body in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..300),
+                (any::<String>(), any::<String>(), proptest::option::of(any::<String>())).prop_map(|(code, message, id)| {
+                    json!({"error": {"code": code, "message": message, "innerError": {"request-id": id}}}).to_string().into_bytes()
+                }),
+            ],
+        ) {
+            let error = error_from_body(status, &body, Some("r".into()), "u");
+            prop_assert!(!error.to_string().is_empty());
+            let _ = (error.code(), error.fix());
+        }
     }
 }

@@ -128,6 +128,45 @@ async fn throttling_honours_a_fractional_retry_after() {
 }
 
 #[tokio::test]
+async fn a_retry_after_of_1e20_waits_the_cap_and_does_not_panic() {
+    let sim = sim(3).await;
+    let (client, sleeper) = client(&sim);
+    let tenant = sim.tenants()[0].tenant_id.clone();
+    let cap = Duration::from_secs(600);
+    sim.state.inject(
+        &tenant,
+        Fault::Throttle {
+            count: 1,
+            retry_after: Some("1e20".into()),
+        },
+    );
+    let page = client
+        .pages::<User>("v1.0/users")
+        .next_page()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.len(), 3);
+    assert_eq!(sleeper.waits(), vec![cap]);
+
+    // The same inside a `$batch`, where each request carries its own Retry-After.
+    sim.state.inject(
+        &tenant,
+        Fault::Throttle {
+            count: 1,
+            retry_after: Some("1e20".into()),
+        },
+    );
+    let answers = client
+        .batch_get("v1.0", &["/users?$top=1".to_string()])
+        .await
+        .unwrap();
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert_eq!(sleeper.waits(), vec![cap, cap]);
+    assert_eq!(sim.state.stats().throttled, 2);
+}
+
+#[tokio::test]
 async fn unavailable_without_retry_after_backs_off_and_gives_up_in_the_end() {
     let sim = sim(3).await;
     let (client, sleeper) = client(&sim);
