@@ -5,25 +5,39 @@
 use std::net::SocketAddr;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use store::{ContactFilter, ContactRow, Store};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 mod page;
 
-use page::{escape, layout};
+use page::{STYLESHEET, STYLESHEET_PATH, escape, layout};
 
 const PAGE_SIZE: i64 = 100;
 
-pub fn router(store: Store) -> Router {
+/// What the pages allow a browser to do: load the server's own stylesheet, and nothing else (no
+/// script, no frame, no form posting elsewhere).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn router(store: Store) -> Router {
     Router::new()
         .route("/", get(organizations_page))
         .route("/organizations/{id}", get(organization_page))
         .route("/runs", get(runs_page))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            STYLESHEET_PATH,
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLESHEET,
+                )
+            }),
+        )
         .route("/api/v1/organizations", get(organizations_json))
         .route("/api/v1/contacts", get(contacts_json))
         .route("/api/v1/runs", get(runs_json))
@@ -31,9 +45,27 @@ pub fn router(store: Store) -> Router {
         .with_state(store)
 }
 
+/// The pages and the API, every response of which (errors included) carries the security headers.
+fn app(store: Store) -> Router {
+    let security_headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    ];
+    let mut app = router(store);
+    for (name, value) in security_headers {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    app
+}
+
 /// Serves until the process is stopped.
 pub async fn serve(store: Store, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).await
+    axum::serve(listener, app(store)).await
 }
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
