@@ -92,6 +92,29 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Which host names the web pages answer for: `serve` and `demo` share these.
+#[derive(Args)]
+pub struct ExposureArgs {
+    /// Also answer requests for this host name, e.g. behind a reverse proxy: NAME on any port,
+    /// NAME:PORT on that port only. Repeat it, or give several separated by commas.
+    #[arg(
+        long = "public-name",
+        value_name = "NAME[:PORT]",
+        env = "M365SYNC_PUBLIC_NAME",
+        value_delimiter = ','
+    )]
+    public_names: Vec<web::PublicName>,
+}
+
+impl ExposureArgs {
+    fn options(&self) -> web::ServeOptions {
+        web::ServeOptions {
+            public_names: self.public_names.clone(),
+            ..web::ServeOptions::default()
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     /// Where the web pages listen (loopback by default).
@@ -100,6 +123,8 @@ pub struct DemoArgs {
     /// Users in the simulated tenant.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     users: u64,
+    #[command(flatten)]
+    exposure: ExposureArgs,
 }
 
 pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -160,7 +185,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.url
     );
     tokio::select! {
-        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     drop(sim);
@@ -172,6 +197,8 @@ pub struct ServeArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    exposure: ExposureArgs,
 }
 
 pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -190,7 +217,7 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("reading the listen address")?
     );
     tokio::select! {
-        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! The command line as a person uses it: the real binary, the simulator, a store in a temp folder.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
@@ -621,4 +621,97 @@ async fn concealed_report_names_are_found_by_the_test_and_shown_on_request() {
     );
     assert!(hidden.status.success());
     assert_eq!(warnings()[0]["code"], "report_names_concealed");
+}
+
+/// Starts `serve` with `args` and returns it with the first line it writes to standard error.
+fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
+    command
+        .arg("--db")
+        .arg(db)
+        .arg("serve")
+        .args(args)
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut server = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut warning = String::new();
+    if args.contains(&"--insecure-no-auth") {
+        BufReader::new(server.stderr.take().unwrap())
+            .read_line(&mut warning)
+            .unwrap();
+    }
+    assert!(line.contains("serving"), "{line}{warning}");
+    (server, warning)
+}
+
+/// The status code of a GET of `/healthz` naming `host`.
+fn status_for_host(port: u16, host: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_answers_the_public_names_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut server, _) = serve_until_it_speaks(
+        &db,
+        &["--listen", &listen, "--public-name", "contacts.example.com"],
+        &[("M365SYNC_PUBLIC_NAME", "ignored.example")],
+    );
+    let statuses: Vec<String> = [
+        listen.as_str(),
+        "contacts.example.com",
+        "ignored.example",
+        "evil.example",
+    ]
+    .iter()
+    .map(|host| status_for_host(port, host))
+    .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(statuses, ["200", "200", "421", "421"]);
+
+    let port = free_port();
+    let (mut server, _) = serve_until_it_speaks(
+        &db,
+        &["--listen", &format!("127.0.0.1:{port}")],
+        &[("M365SYNC_PUBLIC_NAME", "a.example, b.example:8443")],
+    );
+    let statuses: Vec<String> = ["a.example:80", "b.example:8443", "b.example:8080"]
+        .iter()
+        .map(|host| status_for_host(port, host))
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(statuses, ["200", "200", "421"]);
 }
