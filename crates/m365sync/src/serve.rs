@@ -92,7 +92,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Which host names the web pages answer for: `serve` and `demo` share these.
+/// Who may reach the web pages: `serve` and `demo` share these until there are logins.
 #[derive(Args)]
 pub struct ExposureArgs {
     /// Also answer requests for this host name, e.g. behind a reverse proxy: NAME on any port,
@@ -104,9 +104,31 @@ pub struct ExposureArgs {
         value_delimiter = ','
     )]
     public_names: Vec<web::PublicName>,
+    /// Listen beyond loopback although there are no logins yet: anyone who reaches the port
+    /// reads every contact.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 impl ExposureArgs {
+    /// Refuses an address beyond loopback unless `--insecure-no-auth` says to serve it anyway.
+    fn check(&self, listen: SocketAddr) -> Result<(), UsageError> {
+        if listen.ip().to_canonical().is_loopback() || self.insecure_no_auth {
+            return Ok(());
+        }
+        Err(UsageError(format!(
+            "--listen {listen} is beyond loopback and m365sync has no logins yet, so anyone who reaches that port would read every contact; listen on 127.0.0.1 (behind your own access control, with --public-name for its name), or add --insecure-no-auth to serve it as it is"
+        )))
+    }
+
+    fn warn(&self, listen: SocketAddr) {
+        if !listen.ip().to_canonical().is_loopback() {
+            eprintln!(
+                "warning: serving {listen} without logins (--insecure-no-auth): anyone who reaches this port reads every contact."
+            );
+        }
+    }
+
     fn options(&self) -> web::ServeOptions {
         web::ServeOptions {
             public_names: self.public_names.clone(),
@@ -128,6 +150,7 @@ pub struct DemoArgs {
 }
 
 pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    args.exposure.check(args.listen)?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
             "cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081",
@@ -179,6 +202,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("reading the listen address")?
     );
+    args.exposure.warn(args.listen);
     println!("m365sync demo is ready: {url}");
     println!(
         "(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)",
@@ -194,7 +218,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Where to listen.
+    /// Where to listen (loopback unless --insecure-no-auth).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     #[command(flatten)]
@@ -202,6 +226,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    args.exposure.check(args.listen)?;
     let store = open_store(db).await?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
@@ -216,6 +241,7 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("reading the listen address")?
     );
+    args.exposure.warn(args.listen);
     tokio::select! {
         served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,

@@ -623,6 +623,61 @@ async fn concealed_report_names_are_found_by_the_test_and_shown_on_request() {
     assert_eq!(warnings()[0]["code"], "report_names_concealed");
 }
 
+/// Runs a command that should stop at once; one that starts serving instead is stopped and fails
+/// the test rather than hang it.
+fn m365sync_refusing(db: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{args:?} was still running after a minute: it served instead of refusing");
+}
+
+#[test]
+fn serve_and_demo_stay_on_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    for args in [
+        &["serve", "--listen", "0.0.0.0:0"][..],
+        &["serve", "--listen", "[::]:0"],
+        &["demo", "--listen", "0.0.0.0:0", "--users", "1"],
+    ] {
+        let output = m365sync_refusing(&db, args);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--insecure-no-auth"), "{args:?}: {err}");
+        assert!(err.contains("no logins"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    let bad_name = m365sync(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-name",
+            "not a name",
+        ],
+        &[],
+    );
+    assert_eq!(bad_name.status.code(), Some(2));
+    assert!(text(&bad_name).1.contains("contacts.example.com"));
+}
+
 /// Starts `serve` with `args` and returns it with the first line it writes to standard error.
 fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
@@ -651,6 +706,18 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
     }
     assert!(line.contains("serving"), "{line}{warning}");
     (server, warning)
+}
+
+#[test]
+fn insecure_no_auth_serves_beyond_loopback_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (mut server, warning) =
+        serve_until_it_speaks(&db, &["--listen", "0.0.0.0:0", "--insecure-no-auth"], &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(warning.starts_with("warning:"), "{warning}");
+    assert!(warning.contains("every contact"), "{warning}");
 }
 
 /// The status code of a GET of `/healthz` naming `host`.
