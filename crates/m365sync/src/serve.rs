@@ -92,6 +92,51 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who may reach the web pages: `serve` and `demo` share these until there are logins.
+#[derive(Args)]
+pub struct ExposureArgs {
+    /// Also answer requests for this host name, e.g. behind a reverse proxy: NAME on any port,
+    /// NAME:PORT on that port only. Repeat it, or give several separated by commas.
+    #[arg(
+        long = "public-name",
+        value_name = "NAME[:PORT]",
+        env = "M365SYNC_PUBLIC_NAME",
+        value_delimiter = ','
+    )]
+    public_names: Vec<web::PublicName>,
+    /// Listen beyond loopback although there are no logins yet: anyone who reaches the port
+    /// reads every contact.
+    #[arg(long)]
+    insecure_no_auth: bool,
+}
+
+impl ExposureArgs {
+    /// Refuses an address beyond loopback unless `--insecure-no-auth` says to serve it anyway.
+    fn check(&self, listen: SocketAddr) -> Result<(), UsageError> {
+        if listen.ip().to_canonical().is_loopback() || self.insecure_no_auth {
+            return Ok(());
+        }
+        Err(UsageError(format!(
+            "--listen {listen} is beyond loopback and m365sync has no logins yet, so anyone who reaches that port would read every contact; listen on 127.0.0.1 (behind your own access control, with --public-name for its name), or add --insecure-no-auth to serve it as it is"
+        )))
+    }
+
+    fn warn(&self, listen: SocketAddr) {
+        if !listen.ip().to_canonical().is_loopback() {
+            eprintln!(
+                "warning: serving {listen} without logins (--insecure-no-auth): anyone who reaches this port reads every contact."
+            );
+        }
+    }
+
+    fn options(&self) -> web::ServeOptions {
+        web::ServeOptions {
+            public_names: self.public_names.clone(),
+            ..web::ServeOptions::default()
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     /// Where the web pages listen (loopback by default).
@@ -100,9 +145,12 @@ pub struct DemoArgs {
     /// Users in the simulated tenant.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     users: u64,
+    #[command(flatten)]
+    exposure: ExposureArgs,
 }
 
 pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    args.exposure.check(args.listen)?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
             "cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081",
@@ -154,13 +202,14 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("reading the listen address")?
     );
+    args.exposure.warn(args.listen);
     println!("m365sync demo is ready: {url}");
     println!(
         "(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)",
         sim.url
     );
     tokio::select! {
-        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     drop(sim);
@@ -169,12 +218,15 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Where to listen.
+    /// Where to listen (loopback unless --insecure-no-auth).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    exposure: ExposureArgs,
 }
 
 pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    args.exposure.check(args.listen)?;
     let store = open_store(db).await?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
@@ -189,8 +241,9 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("reading the listen address")?
     );
+    args.exposure.warn(args.listen);
     tokio::select! {
-        served = web::serve(store, listener) => served.context("serving the web pages")?,
+        served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! The command line as a person uses it: the real binary, the simulator, a store in a temp folder.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
@@ -910,3 +910,163 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
 }
 
 testkit::on_both_stores!(sync_json_prints_json_whatever_happens);
+
+/// Runs a command that should stop at once; one that starts serving instead is stopped and fails
+/// the test rather than hang it.
+fn m365sync_refusing(db: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{args:?} was still running after a minute: it served instead of refusing");
+}
+
+#[test]
+fn serve_and_demo_stay_on_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    for args in [
+        &["serve", "--listen", "0.0.0.0:0"][..],
+        &["serve", "--listen", "[::]:0"],
+        &["demo", "--listen", "0.0.0.0:0", "--users", "1"],
+    ] {
+        let output = m365sync_refusing(&db, args);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--insecure-no-auth"), "{args:?}: {err}");
+        assert!(err.contains("no logins"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    let bad_name = m365sync(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-name",
+            "not a name",
+        ],
+        &[],
+    );
+    assert_eq!(bad_name.status.code(), Some(2));
+    assert!(text(&bad_name).1.contains("contacts.example.com"));
+}
+
+/// Starts `serve` with `args` and returns it with the first line it writes to standard error.
+fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
+    command
+        .arg("--db")
+        .arg(db)
+        .arg("serve")
+        .args(args)
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut server = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut warning = String::new();
+    if args.contains(&"--insecure-no-auth") {
+        BufReader::new(server.stderr.take().unwrap())
+            .read_line(&mut warning)
+            .unwrap();
+    }
+    assert!(line.contains("serving"), "{line}{warning}");
+    (server, warning)
+}
+
+#[test]
+fn insecure_no_auth_serves_beyond_loopback_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let (mut server, warning) =
+        serve_until_it_speaks(&db, &["--listen", "0.0.0.0:0", "--insecure-no-auth"], &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(warning.starts_with("warning:"), "{warning}");
+    assert!(warning.contains("every contact"), "{warning}");
+}
+
+/// The status code of a GET of `/healthz` naming `host`.
+fn status_for_host(port: u16, host: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_answers_the_public_names_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut server, _) = serve_until_it_speaks(
+        &db,
+        &["--listen", &listen, "--public-name", "contacts.example.com"],
+        &[("M365SYNC_PUBLIC_NAME", "ignored.example")],
+    );
+    let statuses: Vec<String> = [
+        listen.as_str(),
+        "contacts.example.com",
+        "ignored.example",
+        "evil.example",
+    ]
+    .iter()
+    .map(|host| status_for_host(port, host))
+    .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(statuses, ["200", "200", "421", "421"]);
+
+    let port = free_port();
+    let (mut server, _) = serve_until_it_speaks(
+        &db,
+        &["--listen", &format!("127.0.0.1:{port}")],
+        &[("M365SYNC_PUBLIC_NAME", "a.example, b.example:8443")],
+    );
+    let statuses: Vec<String> = ["a.example:80", "b.example:8443", "b.example:8080"]
+        .iter()
+        .map(|host| status_for_host(port, host))
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(statuses, ["200", "200", "421"]);
+}

@@ -1,29 +1,78 @@
 //! The HTTP face of m365sync: read-only pages of organisations, contacts and the run log, and the
 //! same data as JSON under `/api/v1`. Thin by design: every rule lives in `domain`, `sync` and
 //! `store`; handlers only read and render.
+//!
+//! Until there are logins, [`serve`] keeps to what a browser cannot abuse: it answers only requests
+//! that name its own address or a configured public name, sends headers that keep its pages out of
+//! other sites' frames and scripts, and drops clients that are slow to send a request.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use store::{ContactFilter, ContactRow, Store};
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
+mod access;
 mod page;
 
-use page::{escape, layout};
+pub use access::PublicName;
+use access::{Access, ConnectionAddr};
+use page::{STYLESHEET, STYLESHEET_PATH, escape, layout};
 
 const PAGE_SIZE: i64 = 100;
 
-pub fn router(store: Store) -> Router {
+/// What the pages allow a browser to do: load the server's own stylesheet, and nothing else (no
+/// script, no frame, no form posting elsewhere).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// How the server meets the network.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Host names answered beside the address the server listens on (e.g. behind a proxy).
+    pub public_names: Vec<PublicName>,
+    /// How long a client has to send a request's headers, and how long an idle kept-alive
+    /// connection stays open; then it is closed.
+    pub header_read_timeout: Duration,
+    /// How long one request may take to be answered.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            public_names: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn router(store: Store) -> Router {
     Router::new()
         .route("/", get(organizations_page))
         .route("/organizations/{id}", get(organization_page))
         .route("/runs", get(runs_page))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            STYLESHEET_PATH,
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLESHEET,
+                )
+            }),
+        )
         .route("/api/v1/organizations", get(organizations_json))
         .route("/api/v1/contacts", get(contacts_json))
         .route("/api/v1/runs", get(runs_json))
@@ -31,9 +80,72 @@ pub fn router(store: Store) -> Router {
         .with_state(store)
 }
 
-/// Serves until the process is stopped.
-pub async fn serve(store: Store, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).await
+/// The pages and the API behind the server's guards: only requests for a host the server answers
+/// for get through, each has `request_timeout` to be answered, and every response (refusals and
+/// errors included) carries the security headers.
+fn app(store: Store, options: &ServeOptions) -> Router {
+    let access = Arc::new(Access::new(options.public_names.clone()));
+    let security_headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    ];
+    let mut app = router(store)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            options.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(access, access::check_host));
+    for (name, value) in security_headers {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    app
+}
+
+/// Serves until the process is stopped. A client that does not send a request's headers within
+/// `header_read_timeout` (at the start or between kept-alive requests) is disconnected.
+pub async fn serve(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    let app = app(store, &options);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let http = Arc::new(http);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, or a connection gone before it was accepted: wait a
+                // moment rather than spin.
+                tracing::warn!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let service = app.clone().map_request(move |mut request: Request<_>| {
+            request.extensions_mut().insert(ConnectionAddr(local));
+            request
+        });
+        let http = Arc::clone(&http);
+        tokio::spawn(async move {
+            let served = http
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
 }
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
