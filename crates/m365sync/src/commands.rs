@@ -10,7 +10,7 @@ use domain::{
     TenantId,
 };
 use graph::RetryPolicy;
-use store::{NewConnection, SecretKey, Store};
+use store::{NewConnection, Store};
 use sync::{SyncEngine, day_of};
 
 use crate::UsageError;
@@ -19,10 +19,25 @@ use crate::progress::TerminalProgress;
 /// Opens the store, with the key from `M365SYNC_SECRET_KEY` or the key file that belongs to it,
 /// and closes out any run a crashed process left behind.
 pub async fn open_store(location: &str) -> anyhow::Result<Store> {
-    store::check_location(location)?;
+    if location.trim().is_empty() {
+        return Err(UsageError(
+            "--db is empty: give a SQLite file path or a postgres:// URL (or leave --db and M365SYNC_DB unset for m365sync.db)".into(),
+        )
+        .into());
+    }
+    store::check_location(location).map_err(|e| UsageError(e.to_string()))?;
     let key_file = store::default_key_file(location);
-    let key = SecretKey::load(std::env::var(store::secrets::KEY_ENV).ok(), &key_file)?;
-    let store = Store::open(location, key).await?;
+    let store = Store::open_keyed(
+        location,
+        std::env::var(store::secrets::KEY_ENV).ok(),
+        &key_file,
+        store::StoreOptions::default(),
+    )
+    .await
+    .map_err(|e| match e {
+        store::StoreError::Location(message) => anyhow::Error::new(UsageError(message)),
+        other => other.into(),
+    })?;
     let interrupted = store.fail_interrupted_runs().await?;
     if interrupted > 0 {
         eprintln!(

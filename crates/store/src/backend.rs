@@ -1,5 +1,6 @@
 //! Opening the database, and the macros that run one query body on either backend.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Row, SqlitePool};
 
 use crate::error::{Context, Result, StoreError};
-use crate::secrets::SecretCipher;
+use crate::secrets::{KEY_ENV, SecretCipher, envelope_key_id};
 use crate::{SecretKey, migrate};
 
 #[derive(Clone)]
@@ -187,59 +188,53 @@ impl Store {
         Self::open_with(location, key, StoreOptions::default()).await
     }
 
-    /// Opens the store with options beyond the defaults.
+    /// Opens the store with options beyond the defaults. A store that holds secrets sealed with
+    /// another key is refused.
     pub async fn open_with(location: &str, key: SecretKey, options: StoreOptions) -> Result<Self> {
-        let limits = options;
-        let pool = if is_postgres(location) {
-            let options =
-                PgConnectOptions::from_str(location).map_err(|source| StoreError::Open {
-                    location: redact_url(location),
-                    fix: "Check the URL's form: postgres://user:password@host:port/database".into(),
-                    source,
-                })?;
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .map_err(|source| StoreError::Open {
-                    location: redact_url(location),
-                    fix: "Check that PostgreSQL is running, the database exists and the user may connect".into(),
-                    source,
-                })?;
-            Pool::Postgres(pool)
-        } else {
-            let path = sqlite_path(location);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-                && !parent.exists()
-            {
-                return Err(StoreError::Open {
-                    location: path.display().to_string(),
-                    fix: format!(
-                        "Create the folder {} first, or choose another --db path",
-                        parent.display()
-                    ),
-                    source: sqlx::Error::Protocol("the folder does not exist".into()),
-                });
+        let pool = connect(location, options).await?;
+        let sealed = sealed_key_ids(&pool).await?;
+        check_key(location, &sealed, &key, "the key given")?;
+        Self::ready(pool, key, location).await
+    }
+
+    /// Opens the store with its own key: `M365SYNC_SECRET_KEY`'s value if set (`env_key`), else
+    /// the key in `key_file`. A key file is made only for a store that holds no sealed secret (a
+    /// new one): a store with secrets whose key is missing or another is refused, naming the key
+    /// id it needs and where it looked, so that secrets never end up under two keys.
+    pub async fn open_keyed(
+        location: &str,
+        env_key: Option<String>,
+        key_file: &Path,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        check_location(location)?;
+        let pool = connect(location, options).await?;
+        check_not_foreign(&pool, location).await?;
+        let sealed = sealed_key_ids(&pool).await?;
+        let (key, source) = match env_key.filter(|v| !v.trim().is_empty()) {
+            Some(value) => (SecretKey::parse(&value, KEY_ENV)?, KEY_ENV.to_string()),
+            None if key_file.exists() => (
+                SecretKey::read_file(key_file)?,
+                format!("the key file {}", key_file.display()),
+            ),
+            None if sealed.is_empty() => (
+                SecretKey::create_file(key_file)?,
+                format!("the new key file {}", key_file.display()),
+            ),
+            None => {
+                return Err(StoreError::Secret(format!(
+                    "the store {} holds secrets sealed with key {}, but {KEY_ENV} is unset and there is no key file at {}. Restore that file from your backup (or set {KEY_ENV} to the key); a new key would not open them",
+                    redact_url(location),
+                    list(&sealed),
+                    key_file.display()
+                )));
             }
-            let options = SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30));
-            let options = match limits.sqlite_max_pages {
-                Some(pages) => options.pragma("max_page_count", pages.to_string()),
-                None => options,
-            };
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|source| StoreError::Open {
-                location: path.display().to_string(),
-                fix: "Check that the path is a writable SQLite file (or a new one in a writable folder)".into(),
-                source,
-            })?;
-            Pool::Sqlite(pool)
         };
+        check_key(location, &sealed, &key, &source)?;
+        Self::ready(pool, key, location).await
+    }
+
+    async fn ready(pool: Pool, key: SecretKey, location: &str) -> Result<Self> {
         let store = Self {
             pool,
             cipher: SecretCipher::new(key),
@@ -309,9 +304,152 @@ impl Store {
     }
 }
 
-/// Refuses a SQLite path whose folder does not exist, before anything (a key file) is created
-/// beside it.
+/// Opens a pool on the store's backend, creating a SQLite file that does not exist yet.
+async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
+    if is_postgres(location) {
+        let options = PgConnectOptions::from_str(location).map_err(|source| StoreError::Open {
+            location: redact_url(location),
+            fix: "Check the URL's form: postgres://user:password@host:port/database".into(),
+            source,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                location: redact_url(location),
+                fix:
+                    "Check that PostgreSQL is running, the database exists and the user may connect"
+                        .into(),
+                source,
+            })?;
+        return Ok(Pool::Postgres(pool));
+    }
+    let path = sqlite_path(location);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        return Err(StoreError::Open {
+            location: path.display().to_string(),
+            fix: format!(
+                "Create the folder {} first, or choose another --db path",
+                parent.display()
+            ),
+            source: sqlx::Error::Protocol("the folder does not exist".into()),
+        });
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30));
+    let options = match limits.sqlite_max_pages {
+        Some(pages) => options.pragma("max_page_count", pages.to_string()),
+        None => options,
+    };
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            location: path.display().to_string(),
+            fix:
+                "Check that the path is a writable SQLite file (or a new one in a writable folder)"
+                    .into(),
+            source,
+        })?;
+    Ok(Pool::Sqlite(pool))
+}
+
+/// The ids of the keys that sealed the store's secrets; none for a new store.
+async fn sealed_key_ids(pool: &Pool) -> Result<BTreeSet<String>> {
+    let has_connections: bool = match pool {
+        Pool::Sqlite(p) => sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'connections'",
+        )
+        .fetch_one(p)
+        .await
+        .doing("looking for sealed secrets")?,
+        Pool::Postgres(p) => sqlx::query_scalar("SELECT to_regclass('connections') IS NOT NULL")
+            .fetch_one(p)
+            .await
+            .doing("looking for sealed secrets")?,
+    };
+    if !has_connections {
+        return Ok(BTreeSet::new());
+    }
+    let envelopes: Vec<String> = on_pool!(pool, |p| {
+        sqlx::query_scalar("SELECT client_secret FROM connections")
+            .fetch_all(p)
+            .await
+            .doing("looking for sealed secrets")
+    })?;
+    Ok(envelopes
+        .iter()
+        .filter_map(|e| envelope_key_id(e))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Refuses a key that did not seal the store's secrets.
+fn check_key(
+    location: &str,
+    sealed: &BTreeSet<String>,
+    key: &SecretKey,
+    source: &str,
+) -> Result<()> {
+    let others: BTreeSet<String> = sealed
+        .iter()
+        .filter(|id| **id != key.id())
+        .cloned()
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Secret(format!(
+        "the store {} holds secrets sealed with key {}, but {source} is key {}. Use the key this store was made with ({KEY_ENV}, or the key file from your backup)",
+        redact_url(location),
+        list(&others),
+        key.id()
+    )))
+}
+
+fn list(ids: &BTreeSet<String>) -> String {
+    ids.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses a SQLite database that another program made: m365sync would add its tables to it.
+async fn check_not_foreign(pool: &Pool, location: &str) -> Result<()> {
+    let Pool::Sqlite(p) = pool else {
+        return Ok(());
+    };
+    let (tables, ours): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(name = 'schema_migrations'), 0) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_one(p)
+    .await
+    .doing("reading the store's tables")?;
+    if tables > 0 && ours == 0 {
+        return Err(StoreError::Location(format!(
+            "{} is a SQLite database of another program, not an m365sync store: choose another --db path",
+            sqlite_path(location).display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is created beside it, a SQLite path that cannot be a store: an
+/// empty path, a folder, a file that is not a SQLite database, or one in a folder that does
+/// not exist.
 pub fn check_location(location: &str) -> Result<()> {
+    if location.trim().is_empty() {
+        return Err(StoreError::Location(
+            "the store's location is empty: give a SQLite file path or a postgres:// URL".into(),
+        ));
+    }
     if is_postgres(location) {
         return Ok(());
     }
@@ -325,7 +463,35 @@ pub fn check_location(location: &str) -> Result<()> {
             parent.display()
         )));
     }
+    if path.is_dir() {
+        return Err(StoreError::Location(format!(
+            "{} is a folder, not a store: give --db a file path such as {}",
+            path.display(),
+            path.join("m365sync.db").display()
+        )));
+    }
+    if path.exists() && !is_sqlite_file(&path)? {
+        return Err(StoreError::Location(format!(
+            "{} is not an m365sync store (it is not a SQLite database): choose another --db path, or a new file name to make a store",
+            path.display()
+        )));
+    }
     Ok(())
+}
+
+/// Whether a file is empty (SQLite fills it on first use) or starts with SQLite's header.
+fn is_sqlite_file(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut header))
+        .map_err(|e| {
+            StoreError::Location(format!(
+                "cannot read the store {}: {e}. Check its permissions",
+                path.display()
+            ))
+        })?;
+    Ok(header.is_empty() || header == b"SQLite format 3\0")
 }
 
 pub(crate) fn is_postgres(location: &str) -> bool {

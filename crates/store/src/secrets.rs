@@ -49,19 +49,17 @@ impl SecretKey {
         Ok(Self { bytes })
     }
 
-    /// The key from the environment if set, else from `file`, which is created (mode 0600) when
-    /// it does not exist yet.
-    pub fn load(env_value: Option<String>, file: &Path) -> Result<Self> {
-        if let Some(value) = env_value.filter(|v| !v.trim().is_empty()) {
-            return Self::parse(&value, KEY_ENV);
-        }
-        if file.exists() {
-            check_permissions(file)?;
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                StoreError::Secret(format!("cannot read the key file {}: {e}", file.display()))
-            })?;
-            return Self::parse(&text, &file.display().to_string());
-        }
+    /// Reads the key in `file`, refusing one that other users can read.
+    pub fn read_file(file: &Path) -> Result<Self> {
+        check_permissions(file)?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            StoreError::Secret(format!("cannot read the key file {}: {e}", file.display()))
+        })?;
+        Self::parse(&text, &file.display().to_string())
+    }
+
+    /// Makes a new key and writes it to `file` (mode 0600), which must not exist yet.
+    pub fn create_file(file: &Path) -> Result<Self> {
         let key = Self::generate();
         if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
@@ -137,6 +135,12 @@ fn check_permissions(path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn check_permissions(_: &Path) -> Result<()> {
     Ok(())
+}
+
+/// The id of the key that sealed an envelope, if it is one.
+pub(crate) fn envelope_key_id(envelope: &str) -> Option<&str> {
+    let mut parts = envelope.split(':');
+    (parts.next() == Some("v1")).then(|| parts.next()).flatten()
 }
 
 #[derive(Clone)]
@@ -245,8 +249,12 @@ mod tests {
     fn key_file_is_created_private_and_read_back() {
         let dir = tempfile_dir();
         let path = dir.join("store.db.key");
-        let first = SecretKey::load(None, &path).unwrap();
-        let again = SecretKey::load(None, &path).unwrap();
+        let first = SecretKey::create_file(&path).unwrap();
+        assert!(
+            SecretKey::create_file(&path).is_err(),
+            "an existing key is never replaced"
+        );
+        let again = SecretKey::read_file(&path).unwrap();
         assert_eq!(first.id(), again.id());
         #[cfg(unix)]
         {
@@ -257,14 +265,12 @@ mod tests {
             );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert!(
-                SecretKey::load(None, &path)
+                SecretKey::read_file(&path)
                     .unwrap_err()
                     .to_string()
                     .contains("chmod 600")
             );
         }
-        let from_env = SecretKey::load(Some(STANDARD.encode([7u8; 32])), &path).unwrap();
-        assert_ne!(from_env.id(), first.id());
         assert!(SecretKey::parse("short", KEY_ENV).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }

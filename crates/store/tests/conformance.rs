@@ -473,14 +473,46 @@ async fn a_store_opened_with_another_key_refuses_to_open_secrets() {
         !bytes.windows(needle.len()).any(|w| w == needle)
             && !wal.windows(needle.len()).any(|w| w == needle)
     );
-    let reopened = Store::open(location, store::SecretKey::generate())
+    let _ = connection;
+    store.close().await;
+    let other = store::SecretKey::generate();
+    let Err(err) = Store::open(location, other.clone()).await else {
+        panic!("a store with secrets opened with another key");
+    };
+    let message = err.to_string();
+    assert!(message.contains("sealed with key"), "{message}");
+    assert!(message.contains(&other.id()), "{message}");
+    assert!(message.contains("M365SYNC_SECRET_KEY"), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A SQLite file of another program is refused before m365sync adds a table or a key to it.
+#[tokio::test]
+async fn a_database_of_another_program_is_left_alone() {
+    use sqlx::Connection as _;
+    let dir = tempfile_dir();
+    let path = dir.join("other.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE recipes (name TEXT)")
+        .execute(&mut other)
         .await
         .unwrap();
-    let err = reopened
-        .connection_credential(&connection)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("M365SYNC_SECRET_KEY"), "{err}");
+    other.close().await.unwrap();
+    let location = path.to_str().unwrap();
+    let key_file = dir.join("other.db.key");
+    let Err(err) = Store::open_keyed(location, None, &key_file, Default::default()).await else {
+        panic!("another program's database was taken for a store");
+    };
+    assert!(err.to_string().contains("another program"), "{err}");
+    assert!(!key_file.exists());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+    assert_eq!(tables, ["recipes"]);
     let _ = std::fs::remove_dir_all(dir);
 }
 
