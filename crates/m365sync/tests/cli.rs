@@ -1137,3 +1137,86 @@ async fn a_store_is_never_given_a_second_key_and_a_non_store_is_left_alone() {
     assert_eq!(empty.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--db is empty"), "{stderr}");
 }
+
+/// Commands started while a sync runs in another process leave it running; a second sync of
+/// the same connection is refused, naming the first; a sync whose process was killed is marked
+/// interrupted by the next command.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_sync_is_left_alone_and_a_killed_one_is_closed() {
+    let sim = testkit::simulator(SimConfig {
+        seed: 21,
+        tenants: vec![TenantSpec::with_users(20)],
+        latency: std::time::Duration::from_millis(250),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let secret = sim.tenants()[0].client_secret.clone();
+    assert!(add(&db, &sim, "contoso", &secret).status.success());
+    let start_sync = || {
+        Command::new(env!("CARGO_BIN_EXE_m365sync"))
+            .arg("--db")
+            .arg(&db)
+            .args(["sync", "contoso", "--json"])
+            .env_remove("M365SYNC_SECRET_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let running_run = || {
+        for _ in 0..200 {
+            let runs = m365sync(&db, &["runs", "--json"], &[]);
+            let (_, stderr) = text(&runs);
+            assert!(!stderr.contains("interrupted"), "{stderr}");
+            let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+            if let Some(run) = runs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["status"] == "running")
+            {
+                return run["id"].as_i64().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("the sync never showed as running");
+    };
+
+    let first = start_sync();
+    let live = running_run();
+    let second = m365sync(&db, &["sync", "contoso"], &[]);
+    let (_, stderr) = text(&second);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already syncing"), "{stderr}");
+    assert!(stderr.contains(&format!("run {live}")), "{stderr}");
+    let exported = m365sync(&db, &["export", "contacts"], &[]);
+    assert!(!text(&exported).1.contains("interrupted"));
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    let report: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report["run_id"], live);
+    assert_eq!(report["status"], "succeeded");
+
+    let mut doomed = start_sync();
+    let killed = running_run();
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let runs = m365sync(&db, &["runs", "--json"], &[]);
+    let (_, stderr) = text(&runs);
+    assert!(
+        stderr.contains("1 sync run(s) were interrupted"),
+        "{stderr}"
+    );
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let closed = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == killed)
+        .unwrap();
+    assert_eq!(closed["status"], "failed");
+    assert!(closed["message"].as_str().unwrap().contains("interrupted"));
+}

@@ -15,6 +15,7 @@ mod licenses;
 mod mailboxes;
 mod migrate;
 mod organizations;
+mod owner;
 mod runs;
 pub mod secrets;
 
@@ -26,6 +27,7 @@ pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
+pub use owner::{Liveness, RunOwner};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
 pub use secrets::SecretKey;
 

@@ -3,8 +3,9 @@
 use domain::{RunStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Columns, on_pool};
+use crate::backend::{Columns, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
+use crate::owner::{Liveness, RunOwner};
 use crate::{Store, now_millis};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +83,47 @@ fn shrunk(message: Option<&str>, attempt: u32) -> Option<&str> {
     }
 }
 
+/// A running run's id and owner columns (host, pid, process start).
+type Running = (i64, Option<String>, Option<i64>, Option<String>);
+/// The same, with when the run started.
+type RunningWithStart = (i64, i64, Option<String>, Option<i64>, Option<String>);
+
+fn owner_of(host: Option<String>, pid: Option<i64>, started: Option<String>) -> Option<RunOwner> {
+    Some(RunOwner {
+        host: host?,
+        pid: pid?,
+        started: started.unwrap_or_default(),
+    })
+}
+
+fn started_ago(now: i64, started_at: i64) -> String {
+    let seconds = (now.saturating_sub(started_at) / 1000).max(0);
+    match seconds {
+        0..=119 => format!("{seconds} s ago"),
+        120..=7199 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// Closes one interrupted run and its open steps, unless it was closed meanwhile; the number of
+/// runs closed. `$executor` is evaluated once per statement (a pool, or `&mut *connection`).
+macro_rules! close_interrupted {
+    ($executor:expr, $run_id:expr, $now:expr) => {{
+        sqlx::query("UPDATE sync_steps SET status = 'failed', message = 'interrupted: the process stopped during this step', finished_at = $1 WHERE run_id = $2 AND status = 'running'")
+            .bind($now)
+            .bind($run_id)
+            .execute($executor)
+            .await
+            .done("closing interrupted steps")?;
+        sqlx::query("UPDATE sync_runs SET status = 'failed', message = 'interrupted: the process stopped during this run', finished_at = $1 WHERE id = $2 AND status = 'running'")
+            .bind($now)
+            .bind($run_id)
+            .execute($executor)
+            .await
+            .done("closing interrupted runs")
+    }};
+}
+
 fn counts(value: i64) -> u64 {
     value.max(0) as u64
 }
@@ -123,24 +165,75 @@ fn run_from(row: &impl Columns) -> Result<RunRow> {
 }
 
 impl Store {
+    /// Starts a run of a connection, owned by this process. A run of the same connection that
+    /// is still going in another process is not joined: it is refused, naming that run.
     pub async fn start_run(
         &self,
         connection_id: i64,
         connection_name: &str,
         kind: &str,
     ) -> Result<i64> {
-        on_pool!(&self.pool, |p| {
+        self.start_run_as(connection_id, connection_name, kind, &RunOwner::current())
+            .await
+    }
+
+    /// Starts a run owned by `owner`. Runs of the connection whose owner is gone are closed as
+    /// interrupted first; checking and inserting happen under one lock, so two syncs started
+    /// together cannot both go ahead.
+    pub async fn start_run_as(
+        &self,
+        connection_id: i64,
+        connection_name: &str,
+        kind: &str,
+        owner: &RunOwner,
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        tx.lock_tenant(&format!("connection-run:{connection_id}"))
+            .await?;
+        let running: Vec<RunningWithStart> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(
+                    "SELECT id, started_at, owner_host, owner_pid, owner_started FROM sync_runs WHERE connection_id = $1 AND status = 'running'",
+                )
+                .bind(connection_id)
+                .fetch_all(&mut *c)
+                .await
+                .doing("looking for a run already going")
+        })?;
+        let now = now_millis();
+        for (id, started_at, host, pid, started) in running {
+            let other = owner_of(host, pid, started);
+            match other.as_ref().map(RunOwner::liveness) {
+                Some(Liveness::Alive) | Some(Liveness::Unknown) => {
+                    let other = other.expect("a live owner is known");
+                    return Err(StoreError::Conflict(format!(
+                        "connection '{connection_name}' is already syncing: run {id}, started {} by process {} on {}. Wait for it to finish (`m365sync runs --connection {connection_name}`), or stop that process",
+                        started_ago(now, started_at),
+                        other.pid,
+                        other.host
+                    )));
+                }
+                Some(Liveness::Gone) | None => {
+                    on_tx!(&mut tx, |c| close_interrupted!(&mut *c, id, now))?;
+                }
+            }
+        }
+        let id = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
-            "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at) VALUES ($1, $2, $3, 'running', $4) RETURNING id",
-        )
-        .bind(connection_id)
-        .bind(connection_name)
-        .bind(kind)
-        .bind(now_millis())
-        .fetch_one(p)
-        .await
-        .doing("starting a run")
-        })
+                "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, owner_host, owner_pid, owner_started) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(connection_id)
+            .bind(connection_name)
+            .bind(kind)
+            .bind(now)
+            .bind(&owner.host)
+            .bind(owner.pid)
+            .bind(&owner.started)
+            .fetch_one(&mut *c)
+            .await
+            .doing("starting a run")
+        })?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn start_step(&self, run_id: i64, dataset: &str) -> Result<i64> {
@@ -222,19 +315,31 @@ impl Store {
         }
     }
 
-    /// Marks runs left `running` by a process that died as failed, with their open steps. Called
-    /// at start-up by the single writer (the CLI or the server) before it runs anything.
+    /// Marks as failed the runs left `running` by a process that is gone, with their open
+    /// steps. A run whose process still runs (a sync in another terminal) is left alone, and so
+    /// is one owned by another host, which cannot be told from here.
     pub async fn fail_interrupted_runs(&self) -> Result<u64> {
+        let running: Vec<Running> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                    "SELECT id, owner_host, owner_pid, owner_started FROM sync_runs WHERE status = 'running'",
+                )
+                .fetch_all(p)
+                .await
+                .doing("looking for interrupted runs")
+        })?;
         let now = now_millis();
-        on_pool!(&self.pool, |p| {
-            sqlx::query("UPDATE sync_steps SET status = 'failed', message = 'interrupted: the process stopped during this step', finished_at = $1 WHERE status = 'running'")
-                .bind(now)
-                .execute(p).await.done("closing interrupted steps")?;
-            let runs = sqlx::query("UPDATE sync_runs SET status = 'failed', message = 'interrupted: the process stopped during this run', finished_at = $1 WHERE status = 'running'")
-                .bind(now)
-                .execute(p).await.done("closing interrupted runs")?;
-            Ok(runs)
-        })
+        let mut closed = 0;
+        for (id, host, pid, started) in running {
+            let gone = match owner_of(host, pid, started) {
+                // Written before owners were kept: its process is long gone.
+                None => true,
+                Some(owner) => owner.liveness() == Liveness::Gone,
+            };
+            if gone {
+                closed += on_pool!(&self.pool, |p| close_interrupted!(p, id, now))?;
+            }
+        }
+        Ok(closed)
     }
 
     /// The newest runs first, with their steps; of one connection when named.

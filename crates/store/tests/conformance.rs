@@ -392,7 +392,7 @@ async fn story(store: &Store) {
         .await
         .unwrap();
     let crashed = store
-        .start_run(connection.id, "contoso", "manual")
+        .start_run_as(connection.id, "contoso", "manual", &gone_process())
         .await
         .unwrap();
     store.start_step(crashed, "users").await.unwrap();
@@ -418,6 +418,108 @@ async fn story(store: &Store) {
         "removing a connection keeps its data"
     );
 }
+
+/// A process that ran and has ended, as a run's owner.
+fn gone_process() -> store::RunOwner {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = i64::from(child.id());
+    let started = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|_| "a start that is not this process's".to_string())
+        .unwrap_or_default();
+    child.wait().unwrap();
+    store::RunOwner {
+        pid,
+        started,
+        ..store::RunOwner::current()
+    }
+}
+
+/// A run is interrupted only when its process is gone: a sync going on in another process is
+/// neither marked failed by other commands nor joined by a second sync of its connection.
+async fn only_runs_whose_process_is_gone_are_interrupted(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let add = |name: &str| NewConnection {
+        name: ConnectionName::parse(name).unwrap(),
+        tenant_id: tenant(),
+        client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
+        credential: Credential::Secret(ClientSecret::parse("Abc8Q~secret-value-1234").unwrap()),
+        cloud: Cloud::Global,
+        datasets: vec![Dataset::Users],
+    };
+    let contoso = store.add_connection(add("contoso")).await.unwrap();
+    let fabrikam = store.add_connection(add("fabrikam")).await.unwrap();
+
+    let live = store
+        .start_run(contoso.id, "contoso", "manual")
+        .await
+        .unwrap();
+    store.start_step(live, "users").await.unwrap();
+    assert_eq!(store.fail_interrupted_runs().await.unwrap(), 0);
+    let err = store
+        .start_run(contoso.id, "contoso", "manual")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already syncing"), "{err}");
+    assert!(err.contains(&format!("run {live}")), "{err}");
+    assert_eq!(
+        store.run(live).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    store
+        .finish_run(live, RunStatus::Succeeded, &[], None)
+        .await
+        .unwrap();
+
+    // A run on another host cannot be judged from here: left as it is, and not joined.
+    let elsewhere = store::RunOwner {
+        host: "another-host.example".into(),
+        ..store::RunOwner::current()
+    };
+    let remote = store
+        .start_run_as(fabrikam.id, "fabrikam", "manual", &elsewhere)
+        .await
+        .unwrap();
+    // A run whose process died: closed by the next command, or by the next sync.
+    let crashed = store
+        .start_run_as(contoso.id, "contoso", "manual", &gone_process())
+        .await
+        .unwrap();
+    store.start_step(crashed, "users").await.unwrap();
+    assert_eq!(store.fail_interrupted_runs().await.unwrap(), 1);
+    let closed = store.run(crashed).await.unwrap().unwrap();
+    assert_eq!(closed.status, RunStatus::Failed);
+    assert_eq!(closed.steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        store.run(remote).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    assert!(
+        store
+            .start_run(fabrikam.id, "fabrikam", "manual")
+            .await
+            .is_err()
+    );
+    let crashed_again = store
+        .start_run_as(contoso.id, "contoso", "manual", &gone_process())
+        .await
+        .unwrap();
+    let next = store
+        .start_run(contoso.id, "contoso", "manual")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.run(crashed_again).await.unwrap().unwrap().status,
+        RunStatus::Failed
+    );
+    assert_eq!(
+        store.run(next).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(only_runs_whose_process_is_gone_are_interrupted);
 
 #[tokio::test]
 async fn sqlite_store_keeps_the_story() {
