@@ -459,6 +459,12 @@ impl GraphClient {
         Ok(())
     }
 
+    /// Whether an absolute link points at this client's Graph host (scheme, host and port), the
+    /// only place a stored link may be followed to.
+    pub fn is_own_link(&self, link: &str) -> bool {
+        (link.starts_with("http://") || link.starts_with("https://")) && self.absolute(link).is_ok()
+    }
+
     /// Resolves a path against the Graph base. An absolute URL must be on the Graph host: a
     /// nextLink pointing elsewhere would otherwise receive our bearer token.
     pub(crate) fn absolute(&self, path_or_url: &str) -> Result<String> {

@@ -1220,3 +1220,51 @@ async fn a_live_sync_is_left_alone_and_a_killed_one_is_closed() {
     assert_eq!(closed["status"], "failed");
     assert!(closed["message"].as_str().unwrap().contains("interrupted"));
 }
+
+/// The README's demo, run twice on one store: the second run's simulator is on another port,
+/// and its sync still succeeds (the links saved against the first are dropped with a warning).
+#[test]
+fn the_demo_runs_twice_on_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    for round in 0..2 {
+        let mut demo = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+            .arg("--db")
+            .arg(&db)
+            .args(["demo", "--listen", "127.0.0.1:0", "--users", "30"])
+            .env_remove("M365SYNC_SECRET_KEY")
+            .env_remove("M365SYNC_PUBLIC_NAME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(demo.stdout.take().unwrap());
+        let mut line = String::new();
+        let mut ready = false;
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if line.contains("demo is ready") {
+                ready = true;
+                break;
+            }
+            line.clear();
+        }
+        demo.kill().unwrap();
+        let output = demo.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(ready, "round {round}: {stderr}");
+        assert!(stderr.contains(" succeeded."), "round {round}: {stderr}");
+    }
+    let runs = m365sync(&db, &["runs", "--json"], &[]);
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let second = &runs[0];
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert!(
+        second["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "delta_link_foreign"),
+        "{second}"
+    );
+}

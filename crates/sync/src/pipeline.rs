@@ -368,11 +368,34 @@ impl SyncEngine {
     /// A dataset read by delta: from the saved link, or whole when there is none (or the run is
     /// a clean one); a link Graph no longer knows means one more round, whole.
     async fn by_delta(&self, run: &mut Run<'_>, resource: &'static str) -> Result<Outcome> {
-        let stored = if run.full {
+        let mut stored = if run.full {
             None
         } else {
             self.store.delta_link(&run.tenant_id, resource).await?
         };
+        // A link saved against another Graph address (the connection was moved, or a demo's
+        // simulator came back on another port) is never followed: it would carry our token
+        // elsewhere, and Graph here would not know it anyway.
+        if let Some(link) = stored.take_if(|link| !run.client.is_own_link(link)) {
+            self.store
+                .clear_delta_link(&run.tenant_id, resource)
+                .await?;
+            let host = url::Url::parse(&link)
+                .ok()
+                .and_then(|u| {
+                    u.host_str().map(|h| match u.port() {
+                        Some(port) => format!("{h}:{port}"),
+                        None => h.to_string(),
+                    })
+                })
+                .unwrap_or_else(|| "an address that is not a URL".into());
+            run.warnings.push(RunWarning {
+                code: "delta_link_foreign".into(),
+                message: format!(
+                    "the saved {resource} delta link pointed at {host}, not this connection's Microsoft Graph address; it was dropped and all {resource} were listed again"
+                ),
+            });
+        }
         match self.delta_round(run, resource, stored).await? {
             Round::Done(outcome) => Ok(outcome),
             Round::Expired => {

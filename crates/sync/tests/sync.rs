@@ -28,6 +28,7 @@ testkit::on_both_stores!(
     seats_bought_and_devices_retired_through_the_control_api_arrive,
     a_whole_sync_succeeds_under_steady_throttling,
     control_characters_from_microsoft_never_reach_the_store,
+    a_link_saved_against_another_graph_address_is_dropped,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -1502,4 +1503,62 @@ async fn a_full_disk_fails_its_steps_with_a_fix_and_closes_the_run() {
     assert_eq!(logged.status, RunStatus::Partial);
     assert!(logged.finished_at.is_some(), "the run row is closed");
     assert!(logged.steps.iter().all(|s| s.finished_at.is_some()));
+}
+
+/// The demo's simulator comes back on another port: the links saved against the old address
+/// are dropped with a warning and the round starts again, instead of every sync failing.
+async fn a_link_saved_against_another_graph_address_is_dropped(store: StoreKind) {
+    let config = || SimConfig {
+        seed: 7,
+        tenants: vec![TenantSpec::with_users(50)],
+        ..SimConfig::default()
+    };
+    let app = TestApp::new_on(store, config()).await;
+    app.add_connection("demo", 0).await;
+    let first = app.sync("demo").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+
+    let moved = testkit::simulator(config()).await;
+    assert_ne!(moved.url, app.sim.url);
+    app.store.remove_connection("demo").await.unwrap();
+    let tenant = &moved.tenants()[0];
+    app.store
+        .add_connection(store::NewConnection {
+            name: domain::ConnectionName::parse("demo").unwrap(),
+            tenant_id: TenantId::parse(&tenant.tenant_id).unwrap(),
+            client_id: domain::ClientId::parse(&tenant.client_id).unwrap(),
+            credential: domain::Credential::Secret(
+                domain::ClientSecret::parse(&tenant.client_secret).unwrap(),
+            ),
+            cloud: domain::Cloud::custom(&moved.url, &moved.url).unwrap(),
+            datasets: Dataset::ALL.to_vec(),
+        })
+        .await
+        .unwrap();
+    let again = app.sync("demo").await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
+    let dropped: Vec<&str> = again
+        .warnings
+        .iter()
+        .filter(|w| w.code == "delta_link_foreign")
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(dropped.len(), 2, "users and groups: {dropped:?}");
+    assert!(
+        dropped
+            .iter()
+            .all(|m| m.contains(&app.sim.url.replace("http://", "")))
+    );
+    assert_eq!(again.step(Dataset::Users).unwrap().counts.unchanged, 50);
+    assert_eq!(contact_count(&app, true).await, 50, "no duplicates");
+    // The new links are the new address's: the next round is by delta, with no warning.
+    let third = app.sync("demo").await;
+    assert_eq!(third.status, RunStatus::Succeeded, "{third:?}");
+    assert!(
+        third
+            .warnings
+            .iter()
+            .all(|w| w.code != "delta_link_foreign")
+    );
+    assert_eq!(third.writes(), 0, "{third:?}");
 }
