@@ -22,5 +22,6 @@ pub use ids::{
 };
 pub use records::{
     ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord, ServicePlan,
+    UnstorableField,
 };
 pub use status::{RunStatus, StepStatus};

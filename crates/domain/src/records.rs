@@ -31,6 +31,57 @@ pub struct ContactRecord {
     pub disabled_plans: Vec<String>,
 }
 
+/// The longest text, in bytes, a store keeps in a field that it also looks records up by
+/// (PostgreSQL cannot index much longer values; SQLite could, but both stores must agree).
+/// Entra allows 256 characters for a mail address, so no real one comes near.
+pub const MAX_KEY_FIELD_BYTES: usize = 1_024;
+/// The longest text kept in any other field of a person: far beyond any name, title or phone.
+pub const MAX_TEXT_FIELD_BYTES: usize = 16 * 1_024;
+
+/// A field of a record that no store could keep as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnstorableField {
+    /// Graph's name of the field (`mail`, `displayName`).
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl ContactRecord {
+    /// The first field that a store could not keep, if any. Text from Microsoft is cleaned of
+    /// control characters before it gets here; what is left to refuse is size.
+    pub fn unstorable_field(&self) -> Option<UnstorableField> {
+        let too_long = |field: &'static str, value: &str, limit: usize| {
+            (value.len() > limit).then(|| UnstorableField {
+                field,
+                problem: format!(
+                    "is {} bytes long, over the {limit} a store keeps",
+                    value.len()
+                ),
+            })
+        };
+        let optional = |field, value: &Option<String>| {
+            value
+                .as_deref()
+                .and_then(|v| too_long(field, v, MAX_TEXT_FIELD_BYTES))
+        };
+        self.email
+            .as_deref()
+            .and_then(|v| too_long("mail", v, MAX_KEY_FIELD_BYTES))
+            .or_else(|| too_long("displayName", &self.display_name, MAX_TEXT_FIELD_BYTES))
+            .or_else(|| optional("givenName", &self.given_name))
+            .or_else(|| optional("surname", &self.surname))
+            .or_else(|| optional("jobTitle", &self.job_title))
+            .or_else(|| optional("department", &self.department))
+            .or_else(|| optional("officeLocation", &self.office_location))
+            .or_else(|| optional("mobilePhone", &self.mobile_phone))
+            .or_else(|| {
+                self.business_phones
+                    .iter()
+                    .find_map(|p| too_long("businessPhones", p, MAX_TEXT_FIELD_BYTES))
+            })
+    }
+}
+
 /// A subscribed SKU of a tenant: bought, assigned and free seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenseRecord {

@@ -114,6 +114,7 @@ const USER_FIELDS: &[&str] = &[
     "jobTitle",
     "department",
     "accountEnabled",
+    "mail",
     "mobilePhone",
     "licenses",
 ];
@@ -147,6 +148,7 @@ fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
             "jobTitle" => user.job_title = text()?,
             "department" => user.department = text()?,
             "mobilePhone" => user.mobile_phone = text()?,
+            "mail" => user.mail = text()?,
             "accountEnabled" => {
                 user.account_enabled = match value {
                     Value::Bool(enabled) => Some(enabled),

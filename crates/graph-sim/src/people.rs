@@ -149,6 +149,7 @@ pub struct UserPatch {
     pub department: Option<String>,
     pub account_enabled: Option<bool>,
     pub mobile_phone: Option<String>,
+    pub mail: Option<String>,
     /// Part numbers the user holds, replacing the generated assignment.
     pub licenses: Option<Vec<String>>,
 }
@@ -373,6 +374,9 @@ impl SimUser {
         }
         if let Some(v) = &patch.mobile_phone {
             self.mobile_phone = Some(v.clone());
+        }
+        if let Some(v) = &patch.mail {
+            self.mail = Some(v.clone());
         }
         if let Some(parts) = &patch.licenses {
             self.licenses = parts

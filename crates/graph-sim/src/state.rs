@@ -488,6 +488,7 @@ fn merge_patch(into: &mut UserPatch, patch: UserPatch) {
     into.department = patch.department.or(into.department.take());
     into.account_enabled = patch.account_enabled.or(into.account_enabled);
     into.mobile_phone = patch.mobile_phone.or(into.mobile_phone.take());
+    into.mail = patch.mail.or(into.mail.take());
     into.licenses = patch.licenses.or(into.licenses.take());
 }
 

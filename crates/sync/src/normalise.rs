@@ -12,8 +12,8 @@ use graph::models::{MailboxUsageRow, Organization, SubscribedSku, User};
 pub enum NormaliseError {
     #[error("{what} has id '{id}', which is not a GUID")]
     BadId { what: &'static str, id: String },
-    #[error("user {id} has no usable user principal name ({reason})")]
-    BadUpn { id: String, reason: String },
+    #[error("user {id} cannot be stored ({reason})")]
+    UserNotStorable { id: String, reason: String },
     #[error("report row has a concealed user name")]
     Concealed,
     #[error("report row has no usable user principal name ('{0}')")]
@@ -67,9 +67,9 @@ pub fn contact_from_user(
         id: user.id.clone(),
     })?;
     let raw_upn = user.user_principal_name.clone().unwrap_or_default();
-    let upn = Upn::parse(&raw_upn).map_err(|e| NormaliseError::BadUpn {
+    let upn = Upn::parse(&raw_upn).map_err(|e| NormaliseError::UserNotStorable {
         id: user.id.clone(),
-        reason: e.problem,
+        reason: format!("no usable user principal name: {}", e.problem),
     })?;
     let mut skus: Vec<String> = user
         .assigned_licenses
@@ -97,7 +97,7 @@ pub fn contact_from_user(
         .filter(|p| !p.is_empty())
         .collect();
     phones.dedup();
-    Ok(ContactRecord {
+    let record = ContactRecord {
         tenant_id,
         object_id,
         display_name: text(&user.display_name).unwrap_or_else(|| upn.as_str().to_string()),
@@ -114,7 +114,18 @@ pub fn contact_from_user(
         user_type: text(&user.user_type).unwrap_or_else(|| "Member".to_string()),
         license_sku_ids: skus,
         disabled_plans,
-    })
+    };
+    match record.unstorable_field() {
+        // Refused here, alone, so that one odd user never fails the page it came on.
+        Some(unstorable) => Err(NormaliseError::UserNotStorable {
+            id: user.id.clone(),
+            reason: format!(
+                "{}: {} {}",
+                record.user_principal_name, unstorable.field, unstorable.problem
+            ),
+        }),
+        None => Ok(record),
+    }
 }
 
 pub fn license_from_sku(
@@ -238,7 +249,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             contact_from_user(tenant(), &user),
-            Err(NormaliseError::BadUpn { .. })
+            Err(NormaliseError::UserNotStorable { .. })
         ));
         let row = MailboxUsageRow {
             user_principal_name: Some("FE7CC8C15246EDCCA289C9A4022762F7".into()),

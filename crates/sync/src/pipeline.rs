@@ -568,7 +568,7 @@ impl SyncEngine {
                         seen.insert(record.object_id);
                         records.push(record);
                     }
-                    Err(NormaliseError::BadUpn { id, reason }) => {
+                    Err(NormaliseError::UserNotStorable { id, reason }) => {
                         // Known by id, so it is not archived; but it cannot be stored as is.
                         if let Ok(object_id) = ObjectId::parse(&id) {
                             seen.insert(object_id);
@@ -612,7 +612,7 @@ impl SyncEngine {
             run.warnings.push(RunWarning {
                 code: "users_skipped".into(),
                 message: format!(
-                    "{} users have no usable user principal name and were not stored: {}",
+                    "{} users could not be stored as they are (no usable user principal name, or a field no store keeps) and were left out: {}",
                     skipped.len(),
                     sample.join(", ")
                 ),

@@ -29,6 +29,7 @@ testkit::on_both_stores!(
     a_whole_sync_succeeds_under_steady_throttling,
     control_characters_from_microsoft_never_reach_the_store,
     a_link_saved_against_another_graph_address_is_dropped,
+    a_user_no_store_could_keep_is_left_out_alone,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -1561,4 +1562,42 @@ async fn a_link_saved_against_another_graph_address_is_dropped(store: StoreKind)
             .all(|w| w.code != "delta_link_foreign")
     );
     assert_eq!(third.writes(), 0, "{third:?}");
+}
+
+/// A user whose mail address is longer than a store can look up by (PostgreSQL refuses to index
+/// it; SQLite would keep it) is left out on both stores alike, named with the field, and the
+/// rest of the tenant syncs.
+async fn a_user_no_store_could_keep_is_left_out_alone(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 30).await;
+    app.add_connection("contoso", 0).await;
+    let key = app.tenant_key(0);
+    let huge = format!("{}@contoso.example", "a".repeat(3_000));
+    app.sim.state.patch_user(
+        &key,
+        4,
+        UserPatch {
+            mail: Some(huge),
+            ..UserPatch::default()
+        },
+    );
+    let upn = app.sim.state.tenant(&key).unwrap().user(4).unwrap().upn;
+    let report = app.sync("contoso").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(report.step(Dataset::Users).unwrap().counts.created, 29);
+    let skipped = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "users_skipped")
+        .expect("the user left out is reported");
+    assert!(skipped.message.contains(&upn), "{}", skipped.message);
+    assert!(skipped.message.contains("mail"), "{}", skipped.message);
+    assert_eq!(contact_count(&app, true).await, 29);
+    // Not archived, not duplicated, and still reported on the next full listing.
+    let again = app
+        .engine
+        .sync_with("contoso", &sync::NoProgress, true)
+        .await
+        .unwrap();
+    assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
+    assert_eq!(contact_count(&app, true).await, 29);
 }
