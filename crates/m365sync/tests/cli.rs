@@ -350,7 +350,7 @@ fn bad_input_exits_2_and_names_the_fix() {
         &["connection", "list"],
         &[],
     );
-    assert_eq!(nowhere.status.code(), Some(1));
+    assert_eq!(nowhere.status.code(), Some(2));
     assert!(text(&nowhere).1.contains("does not exist"));
 }
 

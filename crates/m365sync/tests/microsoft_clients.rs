@@ -27,8 +27,8 @@ fn python() -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true but .venv lacks msal and msgraph-sdk; scripts/test installs them");
     }
-    eprintln!(
-        "skipping Microsoft's Python clients: run ./scripts/test once to install msal and msgraph-sdk into .venv"
+    testkit::say_skipped(
+        "Microsoft's Python clients: run ./scripts/test once to install msal and msgraph-sdk into .venv",
     );
     None
 }

@@ -32,6 +32,13 @@ fn init_logs() {
     });
 }
 
+/// Says, in one line that the test harness does not capture, that a test is skipped for want
+/// of a service; `scripts/test` counts these lines as skipped tests, not passed ones.
+pub fn say_skipped(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}");
+}
+
 /// The server that creates and drops the per-test PostgreSQL databases.
 pub fn postgres_admin_url() -> String {
     std::env::var("M365SYNC_TEST_POSTGRES")
@@ -64,9 +71,9 @@ impl PostgresDatabase {
                         "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
                     );
                 }
-                eprintln!(
-                    "skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
-                );
+                say_skipped(&format!(
+                    "PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
+                ));
                 return None;
             }
         };
@@ -246,9 +253,9 @@ pub async fn postgres_answers() -> bool {
                     "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
                 );
             }
-            eprintln!(
-                "skipping PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
-            );
+            say_skipped(&format!(
+                "PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
+            ));
             false
         }
     }
