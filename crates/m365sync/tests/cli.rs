@@ -39,26 +39,35 @@ async fn sim(users: u64) -> RunningSimulator {
 }
 
 fn add(db: &Path, sim: &RunningSimulator, name: &str, secret: &str) -> Output {
+    add_with(db, sim, name, secret, &[])
+}
+
+/// `connection add` for the simulator's first tenant, with more options.
+fn add_with(
+    db: &Path,
+    sim: &RunningSimulator,
+    name: &str,
+    secret: &str,
+    options: &[&str],
+) -> Output {
     let t = &sim.tenants()[0];
-    m365sync(
-        db,
-        &[
-            "connection",
-            "add",
-            name,
-            "--tenant-id",
-            &t.tenant_id,
-            "--client-id",
-            &t.client_id,
-            "--client-secret-env",
-            "TEST_SECRET",
-            "--login-url",
-            &sim.url,
-            "--graph-url",
-            &sim.url,
-        ],
-        &[("TEST_SECRET", secret)],
-    )
+    let mut args = vec![
+        "connection",
+        "add",
+        name,
+        "--tenant-id",
+        &t.tenant_id,
+        "--client-id",
+        &t.client_id,
+        "--client-secret-env",
+        "TEST_SECRET",
+        "--login-url",
+        &sim.url,
+        "--graph-url",
+        &sim.url,
+    ];
+    args.extend_from_slice(options);
+    m365sync(db, &args, &[("TEST_SECRET", secret)])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -868,27 +877,13 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
         testkit::StoreHome::Postgres(database) => std::path::PathBuf::from(&database.url),
         testkit::StoreHome::Sqlite(_) => dir.path().join("store.db"),
     };
-    let t = &sim.tenants()[0];
-    let added = m365sync(
+    let secret = sim.tenants()[0].client_secret.clone();
+    let added = add_with(
         &db,
-        &[
-            "connection",
-            "add",
-            "contoso",
-            "--tenant-id",
-            &t.tenant_id,
-            "--client-id",
-            &t.client_id,
-            "--client-secret-env",
-            "TEST_SECRET",
-            "--login-url",
-            &sim.url,
-            "--graph-url",
-            &sim.url,
-            "--datasets",
-            "organization,groups,audit",
-        ],
-        &[("TEST_SECRET", &t.client_secret)],
+        &sim,
+        "contoso",
+        &secret,
+        &["--datasets", "organization,groups,audit"],
     );
     assert!(added.status.success(), "{:?}", text(&added));
     for _ in 0..2 {

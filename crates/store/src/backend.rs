@@ -54,34 +54,24 @@ macro_rules! on_tx {
 /// sent: PostgreSQL refuses an empty `IN ()` that SQLite accepts.
 macro_rules! fetch_in {
     ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr) => {{
-        let mut keys = $keys.into_iter().peekable();
-        if keys.peek().is_none() {
-            Ok(Vec::new())
-        } else {
-            let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
-            query
-                .push_bind($tenant.to_string())
-                .push(concat!(" AND ", $column, " IN ("));
-            let mut list = query.separated(", ");
-            for key in keys {
-                list.push_bind(key.to_string());
-            }
-            query.push(")");
-            query.build().fetch_all($c).await
-        }
+        let query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+        fetch_in!(@keys $c, query, $column, $tenant, $keys)
     }};
     // With one more equality (`dataset = …`), so that the lookup uses the whole unique index.
     ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr, $also:literal = $value:expr) => {{
+        let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE ", $also, " = "));
+        query.push_bind($value.to_string()).push(" AND tenant_id = ");
+        fetch_in!(@keys $c, query, $column, $tenant, $keys)
+    }};
+    (@keys $c:expr, $query:ident, $column:literal, $tenant:expr, $keys:expr) => {{
         let mut keys = $keys.into_iter().peekable();
         if keys.peek().is_none() {
             Ok(Vec::new())
         } else {
-            let mut query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
+            let mut query = $query;
             query
                 .push_bind($tenant.to_string())
-                .push(concat!(" AND ", $also, " = "))
-                .push_bind($value.to_string());
-            query.push(concat!(" AND ", $column, " IN ("));
+                .push(concat!(" AND ", $column, " IN ("));
             let mut list = query.separated(", ");
             for key in keys {
                 list.push_bind(key.to_string());

@@ -57,26 +57,7 @@ impl PostgresDatabase {
     pub async fn create() -> Option<Self> {
         use sqlx::Connection as _;
         let admin = postgres_admin_url();
-        let connect =
-            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
-        let mut conn = match connect {
-            Ok(Ok(conn)) => conn,
-            outcome => {
-                let why = match outcome {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_string(),
-                };
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!(
-                        "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
-                    );
-                }
-                say_skipped(&format!(
-                    "PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
-                ));
-                return None;
-            }
-        };
+        let mut conn = admin_connection().await?;
         let name = format!("m365sync_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
@@ -235,30 +216,34 @@ pub async fn store_of(kind: StoreKind) -> (Store, StoreHome) {
 /// in one line (the test then counts as skipped); under `CI=true` a missing server fails.
 pub async fn postgres_answers() -> bool {
     use sqlx::Connection as _;
-    let admin = postgres_admin_url();
-    let connect =
-        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
-    match connect {
-        Ok(Ok(conn)) => {
+    match admin_connection().await {
+        Some(conn) => {
             let _ = conn.close().await;
             true
         }
-        outcome => {
-            let why = match outcome {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_string(),
-            };
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}"
-                );
-            }
-            say_skipped(&format!(
-                "PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
-            ));
-            false
-        }
+        None => false,
     }
+}
+
+/// A connection to the admin database; where none can be had, says so and gives `None` (or,
+/// under `CI=true`, fails the test).
+async fn admin_connection() -> Option<sqlx::PgConnection> {
+    use sqlx::Connection as _;
+    let admin = postgres_admin_url();
+    let connect =
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+    let why = match connect {
+        Ok(Ok(conn)) => return Some(conn),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("PostgreSQL tests must run under CI=true, but {admin} does not answer: {why}");
+    }
+    say_skipped(&format!(
+        "PostgreSQL test: no server at {admin} ({why}); set M365SYNC_TEST_POSTGRES to run it"
+    ));
+    None
 }
 
 /// Runs each named scenario, an `async fn(StoreKind)`, as two tests: `NAME::sqlite` and
