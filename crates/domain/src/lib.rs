@@ -3,7 +3,8 @@
 //! Owns the parsed identifiers (`TenantId`, `ClientId`, `ObjectId`, `Upn`, `SkuPartNumber`,
 //! `ClientSecret`), the clouds and their endpoints, the datasets and the permissions they need,
 //! the records we keep (contacts, licences, mailboxes, organisations), how a tenant is matched to
-//! an organisation, and how two versions of a record differ. Every adapter (`graph`, `store`,
+//! an organisation, how two versions of a record differ, and the planner that turns what the
+//! store holds and what Microsoft sent into what to do with each record (`plan`). Every adapter (`graph`, `store`,
 //! `sync`, `web`) builds on these; none of them is known here.
 
 pub mod catalog;
@@ -11,6 +12,7 @@ pub mod cloud;
 pub mod dataset;
 pub mod ids;
 pub mod matching;
+pub mod plan;
 pub mod records;
 pub mod status;
 

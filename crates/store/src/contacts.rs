@@ -1,9 +1,8 @@
 //! Contacts: people synced from a tenant, keyed by (tenant id, object id).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use domain::records::fingerprint;
-use domain::{ContactRecord, ObjectId, ServicePlan, TenantId, catalog};
+use domain::{ContactRecord, ServicePlan, TenantId, catalog};
 use serde::Serialize;
 
 use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx};
@@ -63,12 +62,6 @@ pub struct ContactRow {
     pub archived: bool,
 }
 
-struct Existing {
-    id: i64,
-    fingerprint: Option<String>,
-    archived: bool,
-}
-
 fn contact_from(row: &impl Columns) -> Result<ContactRow> {
     Ok(ContactRow {
         id: row.int_req("id")?,
@@ -121,11 +114,12 @@ macro_rules! bind_contact {
             .bind($print)
     };
 }
+pub(crate) use bind_contact;
 
 /// Rows per multi-row INSERT: 20 values each stays far below SQLite's and PostgreSQL's limits
 /// on bound parameters.
-const INSERT_CHUNK: usize = 250;
-const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, account_enabled = $16, user_type = $17, fingerprint = $18, updated_at = $19, archived = FALSE, archived_at = NULL WHERE id = $20";
+pub(crate) const INSERT_CHUNK: usize = 250;
+pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, account_enabled = $16, user_type = $17, fingerprint = $18, updated_at = $19, archived = FALSE, archived_at = NULL WHERE id = $20";
 
 impl Store {
     /// Writes one page of users: new ones created, changed ones updated, the rest untouched, all
@@ -143,157 +137,6 @@ impl Store {
             }
             None => Ok(StepCounts::default()),
         }
-    }
-
-    /// One page of a delta round: users created or changed, users removed (archived, as a delta
-    /// `@removed` proves them gone), and — on the round's last page — the link the next round
-    /// starts from, all in one transaction (invariant 5).
-    pub async fn apply_contact_changes(
-        &self,
-        organization_id: i64,
-        tenant_id: &TenantId,
-        records: &[ContactRecord],
-        removed: &[ObjectId],
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<StepCounts> {
-        let mut counts = StepCounts::default();
-        let tenant = tenant_id.to_string();
-        let now = now_millis();
-        let mut tx = self.begin().await?;
-        tx.lock_tenant(&tenant).await?;
-        let existing = if records.is_empty() {
-            HashMap::new()
-        } else {
-            existing_contacts(&mut tx, &tenant, records).await?
-        };
-        let unlinked: i64 = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-            "SELECT COUNT(*) FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE"
-        )
-        .bind(organization_id)
-        .fetch_one(c)
-        .await
-        .doing("counting unlinked contacts")
-        })?;
-        let mut licences: Vec<(i64, &str, String)> = Vec::new();
-        let mut inserts: Vec<(&ContactRecord, String)> = Vec::new();
-        for record in records {
-            let print = fingerprint(record);
-            let found = existing.get(&record.object_id.to_string());
-            if let Some(found) = found
-                && !found.archived
-                && found.fingerprint.as_deref() == Some(print.as_str())
-            {
-                counts.unchanged += 1;
-                continue;
-            }
-            let target = match found {
-                Some(found) => Some(found.id),
-                None if unlinked > 0 => link_candidate(&mut tx, organization_id, record).await?,
-                None => None,
-            };
-            let Some(id) = target else {
-                inserts.push((record, print));
-                continue;
-            };
-            let phones =
-                serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
-            on_tx!(&mut tx, |c| bind_contact!(
-                sqlx::query(UPDATE_CONTACT),
-                organization_id,
-                record,
-                &print,
-                &phones
-            )
-            .bind(now)
-            .bind(id)
-            .execute(c)
-            .await
-            .done("updating a contact"))?;
-            on_tx!(&mut tx, |c| sqlx::query(
-                "DELETE FROM contact_licenses WHERE contact_id = $1"
-            )
-            .bind(id)
-            .execute(c)
-            .await
-            .done("updating a contact's licences"))?;
-            counts.updated += 1;
-            licences.extend(assignments(id, record));
-        }
-        // New contacts go in as multi-row INSERTs: one statement per chunk instead of per person.
-        for chunk in inserts.chunks(INSERT_CHUNK) {
-            let ids = insert_contacts(&mut tx, organization_id, chunk, now).await?;
-            counts.created += chunk.len() as u64;
-            for (record, _) in chunk {
-                if let Some(id) = ids.get(&record.object_id.to_string()) {
-                    licences.extend(assignments(*id, record));
-                }
-            }
-        }
-        for chunk in licences.chunks(INSERT_CHUNK * 4) {
-            on_tx!(&mut tx, |c| {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO contact_licenses (contact_id, sku_id, disabled_plans) ",
-                );
-                query.push_values(chunk, |mut row, (id, sku, disabled)| {
-                    row.push_bind(*id)
-                        .push_bind(sku.to_string())
-                        .push_bind(disabled.clone());
-                });
-                query.push(" ON CONFLICT DO NOTHING");
-                query
-                    .build()
-                    .execute(c)
-                    .await
-                    .done("saving contacts' licences")
-            })?;
-        }
-        for object_id in removed {
-            counts.archived += on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE tenant_id = $2 AND object_id = $3 AND archived = FALSE"
-            )
-            .bind(now)
-            .bind(&tenant)
-            .bind(object_id.to_string())
-            .execute(c)
-            .await
-            .done("archiving a removed contact")
-            })?;
-        }
-        if let Some(checkpoint) = checkpoint {
-            save_checkpoint(&mut tx, &tenant, checkpoint, now).await?;
-        }
-        tx.commit().await?;
-        Ok(counts)
-    }
-
-    /// Archives the tenant's contacts that a complete listing did not return. Only a listing that
-    /// ran to its last page may call this (invariant 3).
-    pub async fn archive_contacts_not_in(
-        &self,
-        tenant_id: &TenantId,
-        seen: &HashSet<ObjectId>,
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<u64> {
-        let seen: HashSet<String> = seen.iter().map(ToString::to_string).collect();
-        let active: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
-            let rows = sqlx::query("SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL")
-                .bind(tenant_id.to_string())
-                .fetch_all(p)
-                .await
-                .doing("listing contacts to archive")?;
-            rows.iter()
-                .map(|r| Ok((r.int_req("id")?, r.text_req("object_id")?)))
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let gone: Vec<i64> = active
-            .into_iter()
-            .filter(|(_, object)| !seen.contains(object))
-            .map(|(id, _)| id)
-            .collect();
-        self.archive_rows("contacts", &gone, checkpoint.map(|c| (tenant_id, c)))
-            .await
     }
 
     /// Archives rows of `table` by id, saving the checkpoint of the listing that proved them gone
@@ -413,37 +256,8 @@ impl Store {
     }
 }
 
-async fn existing_contacts(
-    tx: &mut Tx,
-    tenant: &str,
-    records: &[ContactRecord],
-) -> Result<HashMap<String, Existing>> {
-    on_tx!(tx, |c| {
-        let rows = fetch_in!(
-            c,
-            "SELECT id, object_id, fingerprint, archived FROM contacts",
-            "object_id",
-            tenant,
-            records.iter().map(|r| r.object_id)
-        )
-        .doing("reading existing contacts")?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.text_req("object_id")?,
-                    Existing {
-                        id: r.int_req("id")?,
-                        fingerprint: r.text("fingerprint")?,
-                        archived: r.flag("archived")?.unwrap_or(false),
-                    },
-                ))
-            })
-            .collect()
-    })
-}
-
 /// Inserts new contacts; returns their ids by object id.
-async fn insert_contacts(
+pub(crate) async fn insert_contacts(
     tx: &mut Tx,
     organization_id: i64,
     rows: &[(&ContactRecord, String)],
@@ -489,30 +303,6 @@ async fn insert_contacts(
             .iter()
             .map(|r| Ok((r.text_req("object_id")?, r.int_req("id")?)))
             .collect()
-    })
-}
-
-async fn link_candidate(
-    tx: &mut Tx,
-    organization_id: i64,
-    record: &ContactRecord,
-) -> Result<Option<i64>> {
-    let upn = record.user_principal_name.key().to_string();
-    let email = record
-        .email
-        .as_deref()
-        .map(str::to_lowercase)
-        .unwrap_or_else(|| upn.clone());
-    on_tx!(tx, |c| {
-        sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE AND (upn_key = $2 OR email_key = $2 OR email_key = $3) ORDER BY id LIMIT 1",
-    )
-    .bind(organization_id)
-    .bind(&upn)
-    .bind(&email)
-    .fetch_optional(c)
-    .await
-    .doing("looking for a contact to link")
     })
 }
 
@@ -616,7 +406,10 @@ struct Held {
 }
 
 /// The (contact, SKU, switched-off plans as JSON) rows of a contact's licences.
-fn assignments(id: i64, record: &ContactRecord) -> impl Iterator<Item = (i64, &str, String)> + '_ {
+pub(crate) fn assignments(
+    id: i64,
+    record: &ContactRecord,
+) -> impl Iterator<Item = (i64, &str, String)> + '_ {
     record.license_sku_ids.iter().map(move |sku| {
         let prefix = format!("{sku}:");
         let disabled: Vec<&str> = record

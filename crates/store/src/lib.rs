@@ -8,6 +8,7 @@
 
 mod backend;
 mod connections;
+mod contact_batch;
 mod contacts;
 mod error;
 mod inventory;

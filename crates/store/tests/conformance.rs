@@ -292,7 +292,7 @@ async fn story(store: &Store) {
     let seen: HashSet<ObjectId> = [contact(1, "").object_id, contact(2, "").object_id].into();
     assert_eq!(
         store
-            .archive_contacts_not_in(&tenant(), &seen, Some(&full_round))
+            .archive_contacts_not_in(org, &tenant(), &seen, Some(&full_round))
             .await
             .unwrap(),
         1
@@ -851,7 +851,7 @@ async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
     let nothing = HashSet::new();
     assert_eq!(
         store
-            .archive_contacts_not_in(&tenant(), &HashSet::new(), None)
+            .archive_contacts_not_in(org, &tenant(), &HashSet::new(), None)
             .await
             .unwrap(),
         0

@@ -107,6 +107,7 @@ impl Outcome {
 }
 
 struct Run<'a> {
+    run_id: i64,
     client: GraphClient,
     /// The Management Activity API client, where the cloud has that API.
     management: Option<GraphClient>,
@@ -175,6 +176,7 @@ impl SyncEngine {
             .await?;
         let management = crate::management_client(&connection, &credential, self.retry.clone())?;
         let mut run = Run {
+            run_id,
             client,
             management,
             full,
@@ -543,6 +545,7 @@ impl SyncEngine {
         let mut counts = StepCounts::default();
         let mut seen: HashSet<ObjectId> = HashSet::new();
         let mut skipped: Vec<String> = Vec::new();
+        let mut held = 0u64;
         loop {
             let page = match pager.next_page().await {
                 Ok(Some(page)) => page,
@@ -584,16 +587,20 @@ impl SyncEngine {
             let checkpoint = (incremental && pager.is_done())
                 .then(|| checkpoint_of(&pager, USERS_RESOURCE))
                 .flatten();
-            counts += self
+            // Plan against what the store holds, under the tenant's lock, and apply the plan with
+            // the checkpoint it covers: the store writes what the plan says and nothing else.
+            let mut batch = self
                 .store
-                .apply_contact_changes(
-                    organization_id,
-                    &run.tenant_id,
-                    &records,
-                    &removed,
-                    checkpoint.as_ref(),
-                )
+                .contact_batch(organization_id, &run.tenant_id)
                 .await?;
+            let stored = batch.stored(&records, &removed).await?;
+            let plan = domain::plan::plan_contacts(&records, &removed, &stored);
+            let applied = batch
+                .apply(&plan, Some(run.run_id), checkpoint.as_ref())
+                .await?;
+            batch.commit().await?;
+            counts += applied.counts;
+            held += applied.held;
             run.progress.items(
                 Dataset::Users,
                 counts.created + counts.updated + counts.unchanged,
@@ -601,10 +608,26 @@ impl SyncEngine {
         }
         if !incremental {
             let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
-            counts.archived = self
+            let mut batch = self
                 .store
-                .archive_contacts_not_in(&run.tenant_id, &seen, checkpoint.as_ref())
+                .contact_batch(organization_id, &run.tenant_id)
                 .await?;
+            let active = batch.active_linked().await?;
+            let plan = domain::plan::plan_not_listed(&active, &seen);
+            counts.archived = batch
+                .apply(&plan, Some(run.run_id), checkpoint.as_ref())
+                .await?
+                .counts
+                .archived;
+            batch.commit().await?;
+        }
+        if held > 0 {
+            run.warnings.push(RunWarning {
+                code: "users_held_for_review".into(),
+                message: format!(
+                    "{held} users could each be more than one existing contact and were not written; decide with `m365sync review`"
+                ),
+            });
         }
         if !skipped.is_empty() {
             let sample: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();

@@ -1,0 +1,557 @@
+//! The planner: what the store holds + what Microsoft sent → what to do with each record, and
+//! why. Pure: the store reads what the plan needs and writes what it says, deciding nothing.
+//!
+//! For people (users → contacts) a plan says, per user: create a contact; update one, field by
+//! field (old → new); link a contact that existed before the first sync (by user principal name
+//! or mail, the rule kept); leave it unchanged; hold it for review when two contacts could be
+//! theirs (never a second contact); and, per removal, archive with the reason.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::records::{ContactRecord, fingerprint};
+use crate::{ObjectId, Upn};
+
+/// A field as the plan compares it: its Graph name and its value written as text (lists as
+/// sorted JSON arrays, flags as `true`/`false`), `None` when empty.
+pub type Fields = BTreeMap<&'static str, Option<String>>;
+
+/// One field that a sync changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+impl ContactRecord {
+    /// The fields a sync owns, by Graph name, as the plan compares them.
+    pub fn fields(&self) -> Fields {
+        let list = |items: &[String]| {
+            (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+        };
+        BTreeMap::from([
+            (
+                "userPrincipalName",
+                Some(self.user_principal_name.as_str().to_string()),
+            ),
+            ("displayName", Some(self.display_name.clone())),
+            ("givenName", self.given_name.clone()),
+            ("surname", self.surname.clone()),
+            ("mail", self.email.clone()),
+            ("jobTitle", self.job_title.clone()),
+            ("department", self.department.clone()),
+            ("officeLocation", self.office_location.clone()),
+            ("mobilePhone", self.mobile_phone.clone()),
+            ("businessPhones", list(&self.business_phones)),
+            ("accountEnabled", Some(self.account_enabled.to_string())),
+            ("userType", Some(self.user_type.clone())),
+            ("assignedLicenses", list(&self.license_sku_ids)),
+            ("disabledPlans", list(&self.disabled_plans)),
+        ])
+    }
+
+    /// The content fingerprint the store keeps beside a contact, so that an unchanged user is
+    /// recognised without comparing every field.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self)
+    }
+}
+
+/// The fields that differ, in field order. A field the stored side lacks counts as empty.
+pub fn field_changes(stored: &Fields, fetched: &Fields) -> Vec<FieldChange> {
+    fetched
+        .iter()
+        .filter_map(|(field, new)| {
+            let old = stored.get(field).cloned().flatten();
+            (old != *new).then(|| FieldChange {
+                field,
+                old,
+                new: new.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A contact as the store holds it, as far as a plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContact {
+    pub id: i64,
+    /// The directory object it is linked to; `None` for a contact made by hand or imported.
+    pub object_id: Option<ObjectId>,
+    pub archived: bool,
+    /// The fingerprint saved with it by the last sync that wrote it.
+    pub fingerprint: Option<String>,
+    pub fields: Fields,
+    /// Lower-cased user principal name and mail, for linking a contact not yet linked.
+    pub upn_key: Option<String>,
+    pub email_key: Option<String>,
+}
+
+/// What the store holds that bears on one page of users.
+#[derive(Debug, Clone, Default)]
+pub struct StoredContacts {
+    /// The tenant's contacts linked to the page's users, by object id.
+    pub linked: HashMap<ObjectId, StoredContact>,
+    /// The organisation's contacts not linked to any user whose user principal name or mail is
+    /// one of the page's users'.
+    pub unlinked: Vec<StoredContact>,
+}
+
+/// How a user was found to be an existing contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkRule {
+    /// Linked before, by object id.
+    ObjectId,
+    /// A contact not yet linked with the same user principal name (case-insensitive).
+    UserPrincipalName,
+    /// A contact not yet linked whose mail is the user's mail or user principal name.
+    Mail,
+}
+
+impl LinkRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ObjectId => "object_id",
+            Self::UserPrincipalName => "user_principal_name",
+            Self::Mail => "mail",
+        }
+    }
+}
+
+/// Why a contact is archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveReason {
+    /// A delta round said the user is gone.
+    RemovedInTenant,
+    /// A complete listing no longer had the user.
+    NotListed,
+}
+
+impl ArchiveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RemovedInTenant => "removed_in_tenant",
+            Self::NotListed => "not_listed",
+        }
+    }
+}
+
+/// What to do with one user, or one contact.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContactAction {
+    Create {
+        record: ContactRecord,
+    },
+    /// Write the changed fields (all of them when linking, as the contact was not the sync's).
+    Update {
+        contact_id: i64,
+        record: ContactRecord,
+        changes: Vec<FieldChange>,
+        /// Set when this user is linked to the contact now, with the rule that found it.
+        linked_by: Option<LinkRule>,
+        /// The contact was archived and comes back.
+        restored: bool,
+    },
+    Unchanged {
+        contact_id: i64,
+    },
+    Archive {
+        contact_id: i64,
+        reason: ArchiveReason,
+    },
+    /// Two or more contacts could be this user: nothing is written until someone decides.
+    Hold {
+        record: ContactRecord,
+        candidates: Vec<i64>,
+        rule: LinkRule,
+    },
+}
+
+/// A page's plan, in the order the users came.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactPlan {
+    pub actions: Vec<ContactAction>,
+}
+
+impl ContactPlan {
+    /// How many of each action: created, updated, unchanged, archived, held.
+    pub fn tally(&self) -> PlanTally {
+        let mut tally = PlanTally::default();
+        for action in &self.actions {
+            match action {
+                ContactAction::Create { .. } => tally.created += 1,
+                ContactAction::Update { .. } => tally.updated += 1,
+                ContactAction::Unchanged { .. } => tally.unchanged += 1,
+                ContactAction::Archive { .. } => tally.archived += 1,
+                ContactAction::Hold { .. } => tally.held += 1,
+            }
+        }
+        tally
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanTally {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub archived: u64,
+    pub held: u64,
+}
+
+/// Plans one page of users and removals against what the store holds.
+///
+/// - A user linked before is compared with its contact: unchanged when the fingerprint (or,
+///   failing that, every field) is the same and it is not archived; otherwise updated with the
+///   fields that differ, and restored if it was archived.
+/// - A user not linked yet links the one unlinked contact with the same user principal name, or
+///   else whose mail is the user's mail or user principal name; with two or more such contacts it
+///   is held for review; with none a contact is created. A contact is linked to one user only,
+///   also within a page.
+/// - A removal archives the linked contact that is not archived yet; others change nothing.
+pub fn plan_contacts(
+    users: &[ContactRecord],
+    removed: &[ObjectId],
+    stored: &StoredContacts,
+) -> ContactPlan {
+    let mut actions = Vec::with_capacity(users.len() + removed.len());
+    let mut claimed: HashSet<i64> = HashSet::new();
+    for record in users {
+        if let Some(contact) = stored.linked.get(&record.object_id) {
+            actions.push(compare(contact, record, None));
+            continue;
+        }
+        let (rule, candidates) = link_candidates(record, &stored.unlinked, &claimed);
+        match candidates.as_slice() {
+            [] => actions.push(ContactAction::Create {
+                record: record.clone(),
+            }),
+            [contact] => {
+                claimed.insert(contact.id);
+                actions.push(compare(contact, record, Some(rule)));
+            }
+            several => actions.push(ContactAction::Hold {
+                record: record.clone(),
+                candidates: several.iter().map(|c| c.id).collect(),
+                rule,
+            }),
+        }
+    }
+    for object_id in removed {
+        if let Some(contact) = stored.linked.get(object_id).filter(|c| !c.archived) {
+            actions.push(ContactAction::Archive {
+                contact_id: contact.id,
+                reason: ArchiveReason::RemovedInTenant,
+            });
+        }
+    }
+    ContactPlan { actions }
+}
+
+/// After a complete listing: archives each linked, active contact whose user it did not list.
+/// Only a listing that ran to its last page may be planned so (invariant 3).
+pub fn plan_not_listed(active: &[(i64, ObjectId)], listed: &HashSet<ObjectId>) -> ContactPlan {
+    ContactPlan {
+        actions: active
+            .iter()
+            .filter(|(_, object_id)| !listed.contains(object_id))
+            .map(|(contact_id, _)| ContactAction::Archive {
+                contact_id: *contact_id,
+                reason: ArchiveReason::NotListed,
+            })
+            .collect(),
+    }
+}
+
+fn compare(
+    contact: &StoredContact,
+    record: &ContactRecord,
+    linked_by: Option<LinkRule>,
+) -> ContactAction {
+    let same_print = contact.fingerprint.as_deref() == Some(record.fingerprint().as_str());
+    if linked_by.is_none() && !contact.archived && same_print {
+        return ContactAction::Unchanged {
+            contact_id: contact.id,
+        };
+    }
+    let changes = field_changes(&contact.fields, &record.fields());
+    ContactAction::Update {
+        contact_id: contact.id,
+        record: record.clone(),
+        changes,
+        linked_by,
+        restored: contact.archived,
+    }
+}
+
+/// The unlinked contacts that could be this user, and the rule that found them: by user
+/// principal name first; by mail only when no contact has the name.
+fn link_candidates<'a>(
+    record: &ContactRecord,
+    unlinked: &'a [StoredContact],
+    claimed: &HashSet<i64>,
+) -> (LinkRule, Vec<&'a StoredContact>) {
+    let free =
+        |c: &&StoredContact| !c.archived && c.object_id.is_none() && !claimed.contains(&c.id);
+    let upn = record.user_principal_name.key();
+    let by_upn: Vec<&StoredContact> = unlinked
+        .iter()
+        .filter(free)
+        .filter(|c| c.upn_key.as_deref() == Some(upn))
+        .collect();
+    if !by_upn.is_empty() {
+        return (LinkRule::UserPrincipalName, by_upn);
+    }
+    let mail = record.email.as_deref().map(str::to_lowercase);
+    let keys: Vec<&str> = [Some(upn), mail.as_deref()].into_iter().flatten().collect();
+    let by_mail = unlinked
+        .iter()
+        .filter(free)
+        .filter(|c| c.email_key.as_deref().is_some_and(|e| keys.contains(&e)))
+        .collect();
+    (LinkRule::Mail, by_mail)
+}
+
+/// The keys under which a page's users may find unlinked contacts: their user principal names
+/// and mail addresses, lower-cased.
+pub fn link_keys(users: &[ContactRecord]) -> Vec<String> {
+    let mut keys: Vec<String> = users
+        .iter()
+        .flat_map(|u| {
+            [
+                Some(u.user_principal_name.key().to_string()),
+                u.email.as_deref().map(str::to_lowercase),
+            ]
+        })
+        .flatten()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Parses a stored user principal name for a contact's fields; a contact made by hand may hold
+/// text that is not one.
+pub fn upn_key_of(text: &str) -> Option<String> {
+    Upn::parse(text).ok().map(|u| u.key().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TenantId;
+
+    fn user(n: u8, name: &str) -> ContactRecord {
+        ContactRecord {
+            tenant_id: TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap(),
+            object_id: ObjectId::parse(&format!("00000000-0000-4000-8000-0000000000{n:02}"))
+                .unwrap(),
+            user_principal_name: Upn::parse(&format!("User{n}@Contoso.com")).unwrap(),
+            display_name: name.into(),
+            given_name: None,
+            surname: None,
+            email: Some(format!("user{n}@contoso.com")),
+            job_title: Some("Engineer".into()),
+            department: None,
+            office_location: None,
+            mobile_phone: None,
+            business_phones: vec![],
+            account_enabled: true,
+            user_type: "Member".into(),
+            license_sku_ids: vec!["sku-a".into()],
+            disabled_plans: vec![],
+        }
+    }
+
+    fn stored_from(id: i64, record: &ContactRecord, linked: bool) -> StoredContact {
+        StoredContact {
+            id,
+            object_id: linked.then_some(record.object_id),
+            archived: false,
+            fingerprint: linked.then(|| record.fingerprint()),
+            fields: record.fields(),
+            upn_key: Some(record.user_principal_name.key().to_string()),
+            email_key: record.email.as_deref().map(str::to_lowercase),
+        }
+    }
+
+    fn linked(contacts: &[StoredContact]) -> StoredContacts {
+        StoredContacts {
+            linked: contacts
+                .iter()
+                .map(|c| (c.object_id.unwrap(), c.clone()))
+                .collect(),
+            unlinked: vec![],
+        }
+    }
+
+    #[test]
+    fn a_new_user_is_created_and_a_known_one_is_unchanged() {
+        let ann = user(1, "Ann");
+        let bob = user(2, "Bob");
+        let stored = linked(&[stored_from(10, &ann, true)]);
+        let plan = plan_contacts(&[ann.clone(), bob.clone()], &[], &stored);
+        assert_eq!(
+            plan.actions,
+            vec![
+                ContactAction::Unchanged { contact_id: 10 },
+                ContactAction::Create { record: bob }
+            ]
+        );
+        assert_eq!(plan.tally().created, 1);
+    }
+
+    #[test]
+    fn a_change_names_each_field_old_and_new() {
+        let ann = user(1, "Ann");
+        let stored = linked(&[stored_from(10, &ann, true)]);
+        let mut renamed = ann.clone();
+        renamed.display_name = "Ann Lee".into();
+        renamed.job_title = None;
+        renamed.license_sku_ids = vec!["sku-a".into(), "sku-b".into()];
+        let plan = plan_contacts(std::slice::from_ref(&renamed), &[], &stored);
+        let ContactAction::Update {
+            contact_id,
+            changes,
+            linked_by,
+            restored,
+            ..
+        } = &plan.actions[0]
+        else {
+            panic!("{plan:?}");
+        };
+        assert_eq!((*contact_id, *linked_by, *restored), (10, None, false));
+        assert_eq!(
+            changes,
+            &vec![
+                FieldChange {
+                    field: "assignedLicenses",
+                    old: Some(r#"["sku-a"]"#.into()),
+                    new: Some(r#"["sku-a","sku-b"]"#.into()),
+                },
+                FieldChange {
+                    field: "displayName",
+                    old: Some("Ann".into()),
+                    new: Some("Ann Lee".into()),
+                },
+                FieldChange {
+                    field: "jobTitle",
+                    old: Some("Engineer".into()),
+                    new: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_archived_contact_comes_back_restored() {
+        let ann = user(1, "Ann");
+        let mut contact = stored_from(10, &ann, true);
+        contact.archived = true;
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &linked(&[contact]));
+        assert!(matches!(
+            plan.actions[0],
+            ContactAction::Update {
+                restored: true,
+                ref changes,
+                ..
+            } if changes.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_hand_made_contact_is_linked_by_name_then_by_mail_and_only_once() {
+        let ann = user(1, "Ann");
+        let mut by_mail = stored_from(20, &user(2, "Bob"), false);
+        by_mail.upn_key = None;
+        let mut bob = user(2, "Bob");
+        bob.user_principal_name = Upn::parse("robert@contoso.com").unwrap();
+        let stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![stored_from(10, &ann, false), by_mail],
+        };
+        let mut twin = user(3, "Ann again");
+        twin.user_principal_name = ann.user_principal_name.clone();
+        let plan = plan_contacts(&[ann, bob, twin.clone()], &[], &stored);
+        assert!(matches!(
+            plan.actions[0],
+            ContactAction::Update {
+                contact_id: 10,
+                linked_by: Some(LinkRule::UserPrincipalName),
+                ..
+            }
+        ));
+        assert!(matches!(
+            plan.actions[1],
+            ContactAction::Update {
+                contact_id: 20,
+                linked_by: Some(LinkRule::Mail),
+                ..
+            }
+        ));
+        // The contact is Ann's now: a second user of the same name gets a contact of their own.
+        assert_eq!(plan.actions[2], ContactAction::Create { record: twin });
+    }
+
+    #[test]
+    fn two_possible_contacts_hold_the_user_for_review() {
+        let ann = user(1, "Ann");
+        let stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![stored_from(10, &ann, false), stored_from(11, &ann, false)],
+        };
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Hold {
+                record: ann,
+                candidates: vec![10, 11],
+                rule: LinkRule::UserPrincipalName
+            }]
+        );
+        assert_eq!(plan.tally().held, 1);
+    }
+
+    #[test]
+    fn a_removal_archives_once_and_unknown_removals_change_nothing() {
+        let ann = user(1, "Ann");
+        let bob = user(2, "Bob");
+        let mut gone = stored_from(11, &bob, true);
+        gone.archived = true;
+        let stored = linked(&[stored_from(10, &ann, true), gone]);
+        let stranger = user(3, "Cy").object_id;
+        let plan = plan_contacts(&[], &[ann.object_id, bob.object_id, stranger], &stored);
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Archive {
+                contact_id: 10,
+                reason: ArchiveReason::RemovedInTenant
+            }]
+        );
+    }
+
+    #[test]
+    fn a_complete_listing_archives_only_who_it_did_not_list() {
+        let (ann, bob) = (user(1, "Ann").object_id, user(2, "Bob").object_id);
+        let plan = plan_not_listed(&[(10, ann), (11, bob)], &HashSet::from([ann]));
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Archive {
+                contact_id: 11,
+                reason: ArchiveReason::NotListed
+            }]
+        );
+        assert!(plan_not_listed(&[], &HashSet::new()).actions.is_empty());
+    }
+
+    #[test]
+    fn link_keys_are_lower_cased_and_unique() {
+        let mut ann = user(1, "Ann");
+        ann.email = Some("USER1@contoso.com".into());
+        assert_eq!(link_keys(&[ann]), vec!["user1@contoso.com".to_string()]);
+    }
+}

@@ -1,0 +1,535 @@
+//! One page of users, read and written in one transaction: the store reads what the plan
+//! needs (`stored`), the caller plans with `domain::plan`, and the store applies that plan with
+//! its change rows and the checkpoint it covers (`apply`), deciding nothing itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use domain::plan::{
+    ContactAction, ContactPlan, FieldChange, Fields, PlanTally, StoredContact, StoredContacts,
+    link_keys, plan_contacts, plan_not_listed,
+};
+use domain::{ContactRecord, ObjectId, TenantId};
+
+use crate::backend::{Columns, Tx, fetch_in, on_tx};
+use crate::contacts::{
+    Checkpoint, INSERT_CHUNK, UPDATE_CONTACT, assignments, bind_contact, insert_contacts,
+    save_checkpoint,
+};
+use crate::error::{Context, Executed, Result, StoreError};
+use crate::{Store, now_millis};
+
+const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type FROM contacts";
+
+/// A page of users being written: a transaction holding the tenant's lock.
+pub struct ContactBatch {
+    tx: Tx,
+    organization_id: i64,
+    tenant: String,
+}
+
+/// What applying a plan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub counts: crate::StepCounts,
+    /// Users held for review instead of written.
+    pub held: u64,
+}
+
+impl Store {
+    /// Archives the tenant's contacts that a complete listing did not return, as
+    /// `domain::plan::plan_not_listed` plans it, saving the listing's checkpoint with it.
+    pub async fn archive_contacts_not_in(
+        &self,
+        organization_id: i64,
+        tenant_id: &TenantId,
+        listed: &HashSet<ObjectId>,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<u64> {
+        let mut batch = self.contact_batch(organization_id, tenant_id).await?;
+        let active = batch.active_linked().await?;
+        let plan = plan_not_listed(&active, listed);
+        let applied = batch.apply(&plan, None, checkpoint).await?;
+        batch.commit().await?;
+        Ok(applied.counts.archived)
+    }
+
+    /// Starts writing a page of the tenant's users into the organisation.
+    pub async fn contact_batch(
+        &self,
+        organization_id: i64,
+        tenant_id: &TenantId,
+    ) -> Result<ContactBatch> {
+        let tenant = tenant_id.to_string();
+        let mut tx = self.begin().await?;
+        tx.lock_tenant(&tenant).await?;
+        Ok(ContactBatch {
+            tx,
+            organization_id,
+            tenant,
+        })
+    }
+
+    /// One page of a delta round or listing, planned by `domain::plan::plan_contacts` and
+    /// applied with the round's checkpoint, in one transaction (invariant 5).
+    pub async fn apply_contact_changes(
+        &self,
+        organization_id: i64,
+        tenant_id: &TenantId,
+        records: &[ContactRecord],
+        removed: &[ObjectId],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<crate::StepCounts> {
+        let mut batch = self.contact_batch(organization_id, tenant_id).await?;
+        let stored = batch.stored(records, removed).await?;
+        let plan = plan_contacts(records, removed, &stored);
+        let applied = batch.apply(&plan, None, checkpoint).await?;
+        batch.commit().await?;
+        Ok(applied.counts)
+    }
+}
+
+impl ContactBatch {
+    /// The tenant's contacts that are linked to a user and not archived.
+    pub async fn active_linked(&mut self) -> Result<Vec<(i64, ObjectId)>> {
+        let tenant = self.tenant.clone();
+        let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, |c| {
+            sqlx::query_as(
+                "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
+            )
+            .bind(&tenant)
+            .fetch_all(&mut *c)
+            .await
+            .doing("listing the tenant's contacts")
+        })?;
+        rows.into_iter()
+            .map(|(id, object)| {
+                ObjectId::parse(&object)
+                    .map(|object_id| (id, object_id))
+                    .map_err(|_| StoreError::Corrupt(format!("contact object id {object}")))
+            })
+            .collect()
+    }
+
+    /// What the store holds that bears on these users and removals: the contacts linked to them,
+    /// and the organisation's unlinked contacts that share a user principal name or mail.
+    pub async fn stored(
+        &mut self,
+        records: &[ContactRecord],
+        removed: &[ObjectId],
+    ) -> Result<StoredContacts> {
+        let ids: Vec<ObjectId> = records
+            .iter()
+            .map(|r| r.object_id)
+            .chain(removed.iter().copied())
+            .collect();
+        let tenant = self.tenant.clone();
+        let rows = on_tx!(&mut self.tx, |c| {
+            let rows = fetch_in!(
+                &mut *c,
+                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type FROM contacts",
+                "object_id",
+                tenant,
+                &ids
+            )
+                .doing("reading the page's contacts")?;
+            rows.iter().map(stored_from).collect::<Result<Vec<_>>>()
+        })?;
+        let prints: HashMap<ObjectId, String> = records
+            .iter()
+            .map(|r| (r.object_id, r.fingerprint()))
+            .collect();
+        let mut linked: HashMap<ObjectId, StoredContact> = HashMap::new();
+        let mut need_licences = Vec::new();
+        for contact in rows {
+            let Some(object_id) = contact.object_id else {
+                continue;
+            };
+            // Licences are read only where the plan will compare fields.
+            if contact.archived
+                || prints.get(&object_id).map(String::as_str) != contact.fingerprint.as_deref()
+            {
+                need_licences.push(contact.id);
+            }
+            linked.insert(object_id, contact);
+        }
+        let unlinked = self.unlinked_candidates(records).await?;
+        need_licences.extend(unlinked.iter().map(|c| c.id));
+        let licences = self.licences_of(&need_licences).await?;
+        let mut stored = StoredContacts { linked, unlinked };
+        for contact in stored.linked.values_mut().chain(stored.unlinked.iter_mut()) {
+            if let Some((skus, disabled)) = licences.get(&contact.id) {
+                contact.fields.insert("assignedLicenses", list(skus));
+                contact.fields.insert("disabledPlans", list(disabled));
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn unlinked_candidates(
+        &mut self,
+        records: &[ContactRecord],
+    ) -> Result<Vec<StoredContact>> {
+        let keys = link_keys(records);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let organization_id = self.organization_id;
+        let any: i64 = on_tx!(&mut self.tx, |c| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM contacts WHERE organization_id = $1 AND object_id IS NULL AND archived = FALSE",
+            )
+            .bind(organization_id)
+            .fetch_one(&mut *c)
+            .await
+            .doing("counting unlinked contacts")
+        })?;
+        if any == 0 {
+            return Ok(Vec::new());
+        }
+        on_tx!(&mut self.tx, |c| {
+            let mut query = sqlx::QueryBuilder::new(CONTACT_COLUMNS);
+            query
+                .push(" WHERE organization_id = ")
+                .push_bind(organization_id)
+                .push(" AND object_id IS NULL AND archived = FALSE AND (upn_key IN (");
+            let mut list = query.separated(", ");
+            for key in &keys {
+                list.push_bind(key.clone());
+            }
+            query.push(") OR email_key IN (");
+            let mut list = query.separated(", ");
+            for key in &keys {
+                list.push_bind(key.clone());
+            }
+            query.push(")) ORDER BY id");
+            let rows = query
+                .build()
+                .fetch_all(&mut *c)
+                .await
+                .doing("looking for contacts to link")?;
+            rows.iter().map(stored_from).collect()
+        })
+    }
+
+    /// Sorted SKU ids and `sku:plan` switched off, per contact.
+    async fn licences_of(
+        &mut self,
+        contact_ids: &[i64],
+    ) -> Result<HashMap<i64, (Vec<String>, Vec<String>)>> {
+        let mut held: HashMap<i64, (Vec<String>, Vec<String>)> = HashMap::new();
+        for chunk in contact_ids.chunks(1_000) {
+            let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, |c| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT contact_id, sku_id, disabled_plans FROM contact_licenses WHERE contact_id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *c)
+                    .await
+                    .doing("reading contacts' licences")?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.int_req("contact_id")?,
+                            r.text_req("sku_id")?,
+                            r.text_req("disabled_plans")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for (id, sku, disabled) in rows {
+                let entry = held.entry(id).or_default();
+                let plans: Vec<String> = serde_json::from_str(&disabled)
+                    .map_err(|e| StoreError::Corrupt(format!("a licence's plans: {e}")))?;
+                entry
+                    .1
+                    .extend(plans.into_iter().map(|plan| format!("{sku}:{plan}")));
+                entry.0.push(sku);
+            }
+        }
+        for (skus, disabled) in held.values_mut() {
+            skus.sort();
+            skus.dedup();
+            disabled.sort();
+            disabled.dedup();
+        }
+        Ok(held)
+    }
+
+    /// Writes what the plan says, with a change row for everything it changes; `run_id` names
+    /// the run in the history. The checkpoint is saved in the same transaction.
+    pub async fn apply(
+        &mut self,
+        plan: &ContactPlan,
+        run_id: Option<i64>,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<Applied> {
+        let now = now_millis();
+        let organization_id = self.organization_id;
+        let mut history: Vec<HistoryRow> = Vec::new();
+        let mut licences: Vec<(i64, &str, String)> = Vec::new();
+        let mut creates: Vec<(&ContactRecord, String)> = Vec::new();
+        for action in &plan.actions {
+            match action {
+                ContactAction::Create { record } => creates.push((record, record.fingerprint())),
+                ContactAction::Unchanged { .. } => {}
+                ContactAction::Update {
+                    contact_id,
+                    record,
+                    changes,
+                    linked_by,
+                    restored,
+                } => {
+                    let print = record.fingerprint();
+                    let phones = serde_json::to_string(&record.business_phones)
+                        .unwrap_or_else(|_| "[]".into());
+                    on_tx!(&mut self.tx, |c| bind_contact!(
+                        sqlx::query(UPDATE_CONTACT),
+                        organization_id,
+                        record,
+                        &print,
+                        &phones
+                    )
+                    .bind(now)
+                    .bind(*contact_id)
+                    .execute(&mut *c)
+                    .await
+                    .done("updating a contact"))?;
+                    let licences_changed = linked_by.is_some()
+                        || changes
+                            .iter()
+                            .any(|c| matches!(c.field, "assignedLicenses" | "disabledPlans"));
+                    if licences_changed {
+                        on_tx!(&mut self.tx, |c| sqlx::query(
+                            "DELETE FROM contact_licenses WHERE contact_id = $1"
+                        )
+                        .bind(*contact_id)
+                        .execute(&mut *c)
+                        .await
+                        .done("updating a contact's licences"))?;
+                        licences.extend(assignments(*contact_id, record));
+                    }
+                    if let Some(rule) = linked_by {
+                        history.push((
+                            *contact_id,
+                            "link",
+                            None,
+                            Some(record.object_id.to_string()),
+                            Some(rule.as_str().to_string()),
+                        ));
+                    }
+                    if *restored {
+                        history.push((
+                            *contact_id,
+                            "archived",
+                            Some("true".into()),
+                            Some("false".into()),
+                            Some("back_in_tenant".into()),
+                        ));
+                    }
+                    history.extend(changes.iter().map(|FieldChange { field, old, new }| {
+                        (*contact_id, *field, old.clone(), new.clone(), None)
+                    }));
+                }
+                ContactAction::Archive { contact_id, reason } => {
+                    on_tx!(&mut self.tx, |c| {
+                        sqlx::query(
+                        "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE id = $2 AND archived = FALSE"
+                    )
+                    .bind(now)
+                    .bind(*contact_id)
+                    .execute(&mut *c)
+                    .await
+                    .done("archiving a contact")
+                    })?;
+                    history.push((
+                        *contact_id,
+                        "archived",
+                        Some("false".into()),
+                        Some("true".into()),
+                        Some(reason.as_str().to_string()),
+                    ));
+                }
+                ContactAction::Hold {
+                    record,
+                    candidates,
+                    rule,
+                } => self.hold(record, candidates, rule.as_str(), now).await?,
+            }
+        }
+        for chunk in creates.chunks(INSERT_CHUNK) {
+            let ids = insert_contacts(&mut self.tx, organization_id, chunk, now).await?;
+            for (record, _) in chunk {
+                if let Some(id) = ids.get(&record.object_id.to_string()) {
+                    licences.extend(assignments(*id, record));
+                    history.push((*id, "contact", None, Some("created".into()), None));
+                }
+            }
+        }
+        for chunk in licences.chunks(INSERT_CHUNK * 4) {
+            on_tx!(&mut self.tx, |c| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO contact_licenses (contact_id, sku_id, disabled_plans) ",
+                );
+                query.push_values(chunk, |mut row, (id, sku, disabled)| {
+                    row.push_bind(*id)
+                        .push_bind(sku.to_string())
+                        .push_bind(disabled.clone());
+                });
+                query.push(" ON CONFLICT DO NOTHING");
+                query
+                    .build()
+                    .execute(&mut *c)
+                    .await
+                    .done("saving contacts' licences")
+            })?;
+        }
+        write_history(&mut self.tx, &history, run_id, now).await?;
+        if let Some(checkpoint) = checkpoint {
+            save_checkpoint(&mut self.tx, &self.tenant, checkpoint, now).await?;
+        }
+        let PlanTally {
+            created,
+            updated,
+            unchanged,
+            archived,
+            held,
+        } = plan.tally();
+        Ok(Applied {
+            counts: crate::StepCounts {
+                created,
+                updated,
+                unchanged,
+                archived,
+            },
+            held,
+        })
+    }
+
+    /// Puts a user in the review queue (or refreshes the entry already there).
+    async fn hold(
+        &mut self,
+        record: &ContactRecord,
+        candidates: &[i64],
+        rule: &str,
+        now: i64,
+    ) -> Result<()> {
+        let document =
+            serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let candidates =
+            serde_json::to_string(candidates).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let organization_id = self.organization_id;
+        let tenant = self.tenant.clone();
+        on_tx!(&mut self.tx, |c| {
+            sqlx::query(
+            "INSERT INTO review_items (organization_id, tenant_id, object_id, user_principal_name, display_name, record, candidates, rule, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
+             ON CONFLICT (tenant_id, object_id) DO UPDATE SET user_principal_name = excluded.user_principal_name, display_name = excluded.display_name, \
+             record = excluded.record, candidates = excluded.candidates, rule = excluded.rule, updated_at = excluded.updated_at"
+        )
+        .bind(organization_id)
+        .bind(&tenant)
+        .bind(record.object_id.to_string())
+        .bind(record.user_principal_name.as_str())
+        .bind(&record.display_name)
+        .bind(&document)
+        .bind(&candidates)
+        .bind(rule)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("holding a user for review")
+        })?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await
+    }
+}
+
+type HistoryRow = (
+    i64,
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+async fn write_history(
+    tx: &mut Tx,
+    rows: &[HistoryRow],
+    run_id: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        on_tx!(tx, |c| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) ",
+            );
+            query.push_values(chunk, |mut row, (id, field, old, new, note)| {
+                row.push_bind(*id)
+                    .push_bind(run_id)
+                    .push_bind(*field)
+                    .push_bind(old.clone())
+                    .push_bind(new.clone())
+                    .push_bind(note.clone())
+                    .push_bind(now);
+            });
+            query
+                .build()
+                .execute(&mut *c)
+                .await
+                .done("keeping the contacts' history")
+        })?;
+    }
+    Ok(())
+}
+
+fn list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}
+
+/// A contact row as the planner sees it.
+fn stored_from(row: &impl Columns) -> Result<StoredContact> {
+    let object_id = row
+        .text("object_id")?
+        .map(|id| {
+            ObjectId::parse(&id).map_err(|_| StoreError::Corrupt(format!("contact object id {id}")))
+        })
+        .transpose()?;
+    let phones = row.json_list("business_phones")?;
+    let fields: Fields = BTreeMap::from([
+        ("userPrincipalName", row.text("user_principal_name")?),
+        ("displayName", row.text("display_name")?),
+        ("givenName", row.text("given_name")?),
+        ("surname", row.text("surname")?),
+        ("mail", row.text("email")?),
+        ("jobTitle", row.text("job_title")?),
+        ("department", row.text("department")?),
+        ("officeLocation", row.text("office_location")?),
+        ("mobilePhone", row.text("mobile_phone")?),
+        ("businessPhones", list(&phones)),
+        (
+            "accountEnabled",
+            row.flag("account_enabled")?.map(|b| b.to_string()),
+        ),
+        ("userType", row.text("user_type")?),
+        ("assignedLicenses", None),
+        ("disabledPlans", None),
+    ]);
+    Ok(StoredContact {
+        id: row.int_req("id")?,
+        object_id,
+        archived: row.flag("archived")?.unwrap_or(false),
+        fingerprint: row.text("fingerprint")?,
+        fields,
+        upn_key: row.text("upn_key")?,
+        email_key: row.text("email_key")?,
+    })
+}
