@@ -191,6 +191,7 @@ impl<W: Write> CsvOut<W> {
 
 fn contact_json(c: &ContactRow) -> serde_json::Value {
     json!({
+        "id": c.id,
         "object_id": c.object_id,
         "tenant_id": c.tenant_id,
         "organization": c.organization,
@@ -224,7 +225,8 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
     })
 }
 
-const CONTACT_COLUMNS: [&str; 23] = [
+const CONTACT_COLUMNS: [&str; 24] = [
+    "id",
     "object_id",
     "tenant_id",
     "organization",
@@ -255,6 +257,7 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
     let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     let mailbox = c.mailbox.as_ref();
     vec![
+        c.id.to_string(),
         opt(&c.object_id),
         opt(&c.tenant_id),
         c.organization.clone(),

@@ -9,6 +9,7 @@ mod output;
 mod bench;
 mod commands;
 mod export;
+mod people;
 mod progress;
 mod serve;
 
@@ -56,6 +57,15 @@ enum Command {
     Runs(commands::RunsArgs),
     /// Write contacts, organisations or licences as JSON or CSV to standard output.
     Export(export::ExportArgs),
+    /// Show what was changed on a record, run by run and field by field.
+    #[command(subcommand)]
+    History(people::HistoryCommand),
+    /// List the users a sync held back because more than one contact could be theirs, or
+    /// settle one.
+    Review(people::ReviewArgs),
+    /// Bring existing contacts in, so that syncs link them instead of making duplicates.
+    #[command(subcommand)]
+    Import(people::ImportCommand),
     /// Create or update the store's schema, then exit.
     Migrate,
     /// Run the bundled Microsoft Graph and identity simulator.
@@ -153,6 +163,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => commands::sync(&cli.db, args).await,
         Command::Runs(args) => commands::runs(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,
+        Command::History(command) => people::history(&cli.db, command).await,
+        Command::Review(args) => people::review(&cli.db, args).await,
+        Command::Import(command) => people::import(&cli.db, command).await,
         Command::Migrate => {
             let store = commands::open_store(&cli.db).await?;
             out!("The store at {} is up to date.", store.location())?;

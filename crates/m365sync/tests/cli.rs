@@ -161,7 +161,7 @@ async fn add_test_sync_and_export_as_a_person_would() {
 
     let csv = m365sync(&db, &["export", "contacts", "--format", "csv"], &[]);
     let csv = String::from_utf8(csv.stdout).unwrap();
-    assert!(csv.starts_with("object_id,tenant_id,organization,display_name"));
+    assert!(csv.starts_with("id,object_id,tenant_id,organization,display_name"));
     assert_eq!(csv.lines().count(), 131);
     let licenses: Value =
         serde_json::from_slice(&m365sync(&db, &["export", "licenses"], &[]).stdout).unwrap();
@@ -1262,4 +1262,168 @@ fn the_demo_runs_twice_on_one_store() {
             .any(|w| w["code"] == "delta_link_foreign"),
         "{second}"
     );
+}
+
+/// Contacts brought in by hand are linked by the first sync, never duplicated; a user two of
+/// them could be waits for review and is settled by a person; every change is in the history.
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
+    let sim = sim(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let tenant = sim.tenants()[0].clone();
+    assert!(
+        add(&db, &sim, "contoso", &tenant.client_secret)
+            .status
+            .success()
+    );
+    let state = sim.state.tenant(&tenant.tenant_id).unwrap();
+    let (zero, one) = (state.user(0).unwrap(), state.user(1).unwrap());
+    let other_mail = format!("another.{}", one.upn);
+    sim.state.patch_user(
+        &tenant.tenant_id,
+        1,
+        graph_sim::UserPatch {
+            mail: Some(other_mail.clone()),
+            ..graph_sim::UserPatch::default()
+        },
+    );
+
+    // One bad row: nothing is imported, and the row is named.
+    let csv = dir.path().join("contacts.csv");
+    let org = &tenant.display_name;
+    std::fs::write(
+        &csv,
+        format!(
+            "organization,display_name,email,job_title\n\
+             {org},Hand Made,{},Boss\n\
+             {org},,nobody@example.com,\n",
+            zero.upn.to_uppercase()
+        ),
+    )
+    .unwrap();
+    let refused = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 3: display_name is empty"), "{stderr}");
+    let contacts = || -> Vec<Value> {
+        let out = m365sync(&db, &["export", "contacts"], &[]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(contacts().is_empty());
+
+    std::fs::write(
+        &csv,
+        format!(
+            "organization,display_name,email,job_title\n\
+             {org},Hand Made,{},Boss\n\
+             {org},Candidate A,{},\n\
+             {org},Candidate B,{other_mail},\n",
+            zero.upn.to_uppercase(),
+            one.upn
+        ),
+    )
+    .unwrap();
+    let imported = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
+    assert!(imported.status.success(), "{:?}", text(&imported));
+    assert!(text(&imported).0.contains("Imported 3 contacts"));
+    // Importing again changes nothing.
+    let again = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
+    assert!(
+        text(&again).0.contains("3 were there already"),
+        "{:?}",
+        text(&again)
+    );
+
+    let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    let run: Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        run["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "users_held_for_review"),
+        "{run}"
+    );
+    // 18 users of their own, the hand-made contact linked to user 0, and both candidates.
+    let after = contacts();
+    assert_eq!(after.len(), 21, "{after:?}");
+    let hand_made = after
+        .iter()
+        .find(|c| c["object_id"] == zero.id.to_string())
+        .expect("user 0 took the hand-made contact");
+    let history = m365sync(
+        &db,
+        &["history", "contact", &hand_made["id"].to_string(), "--json"],
+        &[],
+    );
+    let history: Value = serde_json::from_slice(&history.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?} {hand_made}", text(&history)));
+    let fields: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap(),
+                c["note"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(fields.contains(&("contact", "import")), "{history}");
+    assert!(fields.contains(&("link", "mail")), "{history}");
+    assert!(fields.iter().any(|(f, _)| *f == "jobTitle"), "{history}");
+
+    let queue = m365sync(&db, &["review", "--json"], &[]);
+    let queue: Value = serde_json::from_slice(&queue.stdout).unwrap();
+    let item = &queue[0];
+    assert_eq!(item["object_id"], one.id.to_string(), "{queue}");
+    assert_eq!(item["rule"], "mail");
+    let candidates = item["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2, "{queue}");
+    let chosen = candidates
+        .iter()
+        .find(|c| c["display_name"] == "Candidate B")
+        .unwrap()["contact_id"]
+        .to_string();
+    let settled = m365sync(
+        &db,
+        &["review", &item["id"].to_string(), "--link", &chosen],
+        &[],
+    );
+    assert!(settled.status.success(), "{:?}", text(&settled));
+    let twice = m365sync(
+        &db,
+        &["review", &item["id"].to_string(), "--link", &chosen],
+        &[],
+    );
+    assert_eq!(twice.status.code(), Some(1), "{:?}", text(&twice));
+
+    let resynced = m365sync(&db, &["sync", "contoso", "--json", "--full"], &[]);
+    let run: Value = serde_json::from_slice(&resynced.stdout).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        run["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["code"] != "users_held_for_review"),
+        "{run}"
+    );
+    let last = contacts();
+    assert_eq!(last.len(), 21, "no contact was added: {last:?}");
+    let chosen_id: i64 = chosen.parse().unwrap();
+    let linked = last
+        .iter()
+        .find(|c| c["id"].as_i64() == Some(chosen_id))
+        .unwrap();
+    assert_eq!(linked["object_id"], one.id.to_string(), "{linked}");
+    assert_eq!(linked["display_name"], one.display_name, "{linked}");
+    let empty = m365sync(&db, &["review"], &[]);
+    assert!(text(&empty).0.contains("Nothing waits for review"));
 }

@@ -13,7 +13,7 @@ use domain::{ContactRecord, ObjectId, TenantId};
 use crate::backend::{Columns, Tx, fetch_in, on_tx};
 use crate::contacts::{
     Checkpoint, INSERT_CHUNK, UPDATE_CONTACT, assignments, bind_contact, insert_contacts,
-    save_checkpoint,
+    save_checkpoint, save_licences,
 };
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
@@ -371,24 +371,7 @@ impl ContactBatch {
                 }
             }
         }
-        for chunk in licences.chunks(INSERT_CHUNK * 4) {
-            on_tx!(&mut self.tx, |c| {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO contact_licenses (contact_id, sku_id, disabled_plans) ",
-                );
-                query.push_values(chunk, |mut row, (id, sku, disabled)| {
-                    row.push_bind(*id)
-                        .push_bind(sku.to_string())
-                        .push_bind(disabled.clone());
-                });
-                query.push(" ON CONFLICT DO NOTHING");
-                query
-                    .build()
-                    .execute(&mut *c)
-                    .await
-                    .done("saving contacts' licences")
-            })?;
-        }
+        save_licences(&mut self.tx, &licences).await?;
         write_history(&mut self.tx, &history, run_id, now).await?;
         if let Some(checkpoint) = checkpoint {
             save_checkpoint(&mut self.tx, &self.tenant, checkpoint, now).await?;

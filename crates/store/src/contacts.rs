@@ -406,6 +406,29 @@ struct Held {
 }
 
 /// The (contact, SKU, switched-off plans as JSON) rows of a contact's licences.
+/// Saves licence assignments (contact, SKU, plans switched off) in multi-row inserts.
+pub(crate) async fn save_licences(tx: &mut Tx, licences: &[(i64, &str, String)]) -> Result<()> {
+    for chunk in licences.chunks(INSERT_CHUNK * 4) {
+        on_tx!(tx, |c| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO contact_licenses (contact_id, sku_id, disabled_plans) ",
+            );
+            query.push_values(chunk, |mut row, (id, sku, disabled)| {
+                row.push_bind(*id)
+                    .push_bind(sku.to_string())
+                    .push_bind(disabled.clone());
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            query
+                .build()
+                .execute(c)
+                .await
+                .done("saving contacts' licences")
+        })?;
+    }
+    Ok(())
+}
+
 pub(crate) fn assignments(
     id: i64,
     record: &ContactRecord,

@@ -17,6 +17,7 @@ mod mailboxes;
 mod migrate;
 mod organizations;
 mod owner;
+mod review;
 mod runs;
 pub mod secrets;
 
@@ -29,6 +30,7 @@ pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
+pub use review::{Candidate, ChangeRow, ImportOutcome, ImportedContact, Resolution, ReviewItem};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
 pub use secrets::SecretKey;
 

@@ -1,0 +1,334 @@
+//! `history`, `review` and `import`: what a technician looks back on, decides, and brings in.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use store::{ImportOutcome, ImportedContact, Resolution};
+
+use crate::UsageError;
+use crate::commands::open_store;
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// Every change made to a contact: by which run, field by field, old and new.
+    Contact {
+        /// The contact's id (as `export contacts` shows it).
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn history(db: &str, command: HistoryCommand) -> anyhow::Result<ExitCode> {
+    let HistoryCommand::Contact { id, json } = command;
+    let store = open_store(db).await?;
+    let changes = store.contact_history(id).await?;
+    if json {
+        out!("{}", serde_json::to_string_pretty(&changes)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if changes.is_empty() {
+        out!("Contact {id} has no recorded changes (or there is no contact {id}).")?;
+    }
+    for change in &changes {
+        let when = chrono::DateTime::from_timestamp_millis(change.changed_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
+        let by = change
+            .run_id
+            .map(|run| format!("run {run}"))
+            .unwrap_or_else(|| "by hand".to_string());
+        let note = change
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".to_string());
+        out!(
+            "{when} · {by} · {}: {} → {}{note}",
+            change.field,
+            show(&change.old),
+            show(&change.new)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ReviewArgs {
+    /// The item to settle; without it, the open items are listed.
+    item: Option<i64>,
+    /// The held user is this existing contact.
+    #[arg(
+        long,
+        value_name = "CONTACT_ID",
+        requires = "item",
+        conflicts_with = "create"
+    )]
+    link: Option<i64>,
+    /// The held user is none of the candidates: give them a contact of their own.
+    #[arg(long, requires = "item")]
+    create: bool,
+    /// List settled items too.
+    #[arg(long, conflicts_with = "item")]
+    all: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn review(db: &str, args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let Some(item) = args.item else {
+        let items = store.review_items(args.all).await?;
+        if args.json {
+            out!("{}", serde_json::to_string_pretty(&items)?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if items.is_empty() {
+            out!("Nothing waits for review.")?;
+        }
+        for item in &items {
+            out!(
+                "item {} · {} ({}) · {} · could be, by {}:",
+                item.id,
+                item.display_name,
+                item.user_principal_name,
+                item.state,
+                item.rule
+            )?;
+            for candidate in &item.candidates {
+                out!(
+                    "    contact {} · {} · {}",
+                    candidate.contact_id,
+                    candidate.display_name,
+                    candidate
+                        .email
+                        .as_deref()
+                        .or(candidate.user_principal_name.as_deref())
+                        .unwrap_or("—")
+                )?;
+            }
+        }
+        if !args.json && items.iter().any(|i| i.state == "open") {
+            out!(
+                "Settle one with `m365sync review ITEM --link CONTACT_ID` or `m365sync review ITEM --create`."
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let resolution = match (args.link, args.create) {
+        (Some(contact), false) => Resolution::Link(contact),
+        (None, true) => Resolution::Create,
+        _ => {
+            return Err(UsageError(format!(
+                "say how to settle item {item}: --link CONTACT_ID (the user is that contact) or --create (a contact of their own)"
+            ))
+            .into());
+        }
+    };
+    let contact = store.resolve_review(item, resolution).await?;
+    out!(
+        "Item {item} settled: the user is contact {contact} from now on. `m365sync history contact {contact}` shows it."
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Contacts from a CSV file with a header row: display_name, email, and optionally
+    /// user_principal_name, job_title, mobile_phone and organization. A contact whose mail or
+    /// user principal name is already in the organisation is left as it is; a later sync links
+    /// each to its user instead of making a second contact.
+    Contacts {
+        file: std::path::PathBuf,
+        /// The organisation for rows without an `organization` column (made if it does not
+        /// exist).
+        #[arg(long)]
+        organization: Option<String>,
+    },
+}
+
+const IMPORT_COLUMNS: &[&str] = &[
+    "organization",
+    "display_name",
+    "email",
+    "user_principal_name",
+    "job_title",
+    "mobile_phone",
+];
+
+/// One row of an import, checked.
+struct ImportRow {
+    organization: String,
+    contact: ImportedContact,
+}
+
+pub async fn import(db: &str, command: ImportCommand) -> anyhow::Result<ExitCode> {
+    let ImportCommand::Contacts { file, organization } = command;
+    let rows = read_import(&file, organization.as_deref())?;
+    let store = open_store(db).await?;
+    let mut organizations: HashMap<String, i64> = HashMap::new();
+    let known = store.organizations().await?;
+    let (mut created, mut there) = (0u64, 0u64);
+    for row in &rows {
+        let key = row.organization.to_lowercase();
+        let organization_id = match organizations.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = match known
+                    .iter()
+                    .find(|o| domain::matching::same_name(&o.name, &row.organization))
+                {
+                    Some(found) => found.id,
+                    None => store.create_organization(&row.organization).await?,
+                };
+                organizations.insert(key, id);
+                id
+            }
+        };
+        match store.import_contact(organization_id, &row.contact).await? {
+            ImportOutcome::Created(_) => created += 1,
+            ImportOutcome::AlreadyThere(_) => there += 1,
+        }
+    }
+    out!(
+        "Imported {created} contacts from {}; {there} were there already (same mail or user principal name) and were left as they are.",
+        file.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and checks the whole file first: one bad row imports nothing, and every bad row is
+/// named by its line.
+fn read_import(
+    path: &std::path::Path,
+    organization: Option<&str>,
+) -> anyhow::Result<Vec<ImportRow>> {
+    let bad = |message: String| anyhow::Error::new(UsageError(message));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| {
+            bad(format!(
+                "{}: {e}; give the path of a CSV file",
+                path.display()
+            ))
+        })?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            bad(format!(
+                "{}: the header row cannot be read: {e}",
+                path.display()
+            ))
+        })?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase())
+        .collect();
+    if let Some(unknown) = headers
+        .iter()
+        .find(|h| !IMPORT_COLUMNS.contains(&h.as_str()))
+    {
+        return Err(bad(format!(
+            "{}: unknown column '{unknown}'; the columns are {}",
+            path.display(),
+            IMPORT_COLUMNS.join(", ")
+        )));
+    }
+    if !headers.iter().any(|h| h == "display_name") {
+        return Err(bad(format!(
+            "{}: the header has no display_name column; the columns are {}",
+            path.display(),
+            IMPORT_COLUMNS.join(", ")
+        )));
+    }
+    if organization.is_none() && !headers.iter().any(|h| h == "organization") {
+        return Err(bad(format!(
+            "{}: say which organisation the contacts belong to: an organization column, or --organization NAME",
+            path.display()
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                problems.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let field = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| record.get(i))
+                .map(|v| graph::text::clean_str(v).trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(display_name) = field("display_name") else {
+            problems.push(format!("line {line}: display_name is empty"));
+            continue;
+        };
+        let email = field("email");
+        let upn = field("user_principal_name");
+        if email.is_none() && upn.is_none() {
+            problems.push(format!(
+                "line {line}: give an email or a user_principal_name, so that a sync can find the contact's user"
+            ));
+            continue;
+        }
+        if let Some(mail) = email.as_deref().filter(|m| !looks_like_mail(m)) {
+            problems.push(format!("line {line}: email '{mail}' is not a mail address"));
+            continue;
+        }
+        if let Some(name) = upn.as_deref()
+            && let Err(e) = domain::Upn::parse(name)
+        {
+            problems.push(format!("line {line}: user_principal_name: {}", e.problem));
+            continue;
+        }
+        let Some(organization) = field("organization").or(organization.map(str::to_string)) else {
+            problems.push(format!(
+                "line {line}: organization is empty; fill it or give --organization NAME"
+            ));
+            continue;
+        };
+        rows.push(ImportRow {
+            organization,
+            contact: ImportedContact {
+                display_name,
+                email,
+                user_principal_name: upn,
+                job_title: field("job_title"),
+                mobile_phone: field("mobile_phone"),
+            },
+        });
+    }
+    if !problems.is_empty() {
+        let shown: Vec<&str> = problems.iter().take(10).map(String::as_str).collect();
+        return Err(bad(format!(
+            "{}: {} rows cannot be imported, so none was: {}{}",
+            path.display(),
+            problems.len(),
+            shown.join("; "),
+            if problems.len() > 10 { "; …" } else { "" }
+        )));
+    }
+    Ok(rows)
+}
+
+fn looks_like_mail(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !text.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}

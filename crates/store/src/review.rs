@@ -1,0 +1,353 @@
+//! What people decide and look back on: the history of each contact, the review queue of users
+//! a sync would not link alone, and contacts brought in from elsewhere (an import).
+
+use serde::Serialize;
+
+use domain::ContactRecord;
+
+use crate::backend::{Columns, on_pool, on_tx};
+use crate::contacts::{UPDATE_CONTACT, assignments, bind_contact, insert_contacts, save_licences};
+use crate::error::{Context, Executed, Result, StoreError};
+use crate::{Store, now_millis};
+
+/// One change a run (or a person) made to a contact.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    pub run_id: Option<i64>,
+    /// Graph's name of the field; `contact` for its creation, `link` for its tie to a user,
+    /// `archived` for archiving and restoring.
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// Why: the rule that linked, the reason for archiving.
+    pub note: Option<String>,
+    pub changed_at: i64,
+}
+
+/// A contact that a held user could be.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub contact_id: i64,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub user_principal_name: Option<String>,
+}
+
+/// A user the sync held back because more than one contact could be theirs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewItem {
+    pub id: i64,
+    pub tenant_id: String,
+    pub object_id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// The rule under which the candidates matched (`user_principal_name`, `mail`).
+    pub rule: String,
+    /// `open`, or how it was settled: `linked`, `created`.
+    pub state: String,
+    pub candidates: Vec<Candidate>,
+    pub created_at: i64,
+}
+
+/// How a person settles a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The user is this contact.
+    Link(i64),
+    /// The user is none of them: a contact of their own.
+    Create,
+}
+
+/// A contact to bring in: one row of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedContact {
+    pub display_name: String,
+    pub email: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub job_title: Option<String>,
+    pub mobile_phone: Option<String>,
+}
+
+/// What an import did with one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created(i64),
+    /// A contact of the organisation already has this mail or user principal name.
+    AlreadyThere(i64),
+}
+
+impl Store {
+    /// Everything recorded about a contact, oldest first.
+    pub async fn contact_history(&self, contact_id: i64) -> Result<Vec<ChangeRow>> {
+        on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT run_id, field, old_value, new_value, note, changed_at FROM contact_changes WHERE contact_id = $1 ORDER BY id",
+            )
+            .bind(contact_id)
+            .fetch_all(p)
+            .await
+            .doing("reading a contact's history")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ChangeRow {
+                        run_id: r.int("run_id")?,
+                        field: r.text_req("field")?,
+                        old: r.text("old_value")?,
+                        new: r.text("new_value")?,
+                        note: r.text("note")?,
+                        changed_at: r.int_req("changed_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The review queue: open items only unless `all`.
+    pub async fn review_items(&self, all: bool) -> Result<Vec<ReviewItem>> {
+        let rows: Vec<(ReviewItem, Vec<i64>)> = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT id, tenant_id, object_id, user_principal_name, display_name, rule, state, candidates, created_at FROM review_items WHERE ($1 OR state = 'open') ORDER BY id",
+            )
+            .bind(all)
+            .fetch_all(p)
+            .await
+            .doing("reading the review queue")?;
+            rows.iter()
+                .map(|r| {
+                    let candidates: Vec<i64> = serde_json::from_str(&r.text_req("candidates")?)
+                        .map_err(|e| StoreError::Corrupt(format!("review candidates: {e}")))?;
+                    Ok((
+                        ReviewItem {
+                            id: r.int_req("id")?,
+                            tenant_id: r.text_req("tenant_id")?,
+                            object_id: r.text_req("object_id")?,
+                            user_principal_name: r.text_req("user_principal_name")?,
+                            display_name: r.text_req("display_name")?,
+                            rule: r.text_req("rule")?,
+                            state: r.text_req("state")?,
+                            candidates: Vec::new(),
+                            created_at: r.int_req("created_at")?,
+                        },
+                        candidates,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (mut item, ids) in rows {
+            for id in ids {
+                if let Some(candidate) = self.candidate(id).await? {
+                    item.candidates.push(candidate);
+                }
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    async fn candidate(&self, contact_id: i64) -> Result<Option<Candidate>> {
+        on_pool!(&self.pool, |p| {
+            let row = sqlx::query(
+                "SELECT id, display_name, email, user_principal_name FROM contacts WHERE id = $1",
+            )
+            .bind(contact_id)
+            .fetch_optional(p)
+            .await
+            .doing("reading a candidate contact")?;
+            row.map(|r| {
+                Ok(Candidate {
+                    contact_id: r.int_req("id")?,
+                    display_name: r.text_req("display_name")?,
+                    email: r.text("email")?,
+                    user_principal_name: r.text("user_principal_name")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Settles an open review item as a person decided: the held user becomes the chosen
+    /// contact (which must be in the same organisation and not tied to another user), or a
+    /// contact of their own. Either is kept in the contact's history.
+    pub async fn resolve_review(&self, item_id: i64, resolution: Resolution) -> Result<i64> {
+        let found: Option<(i64, String, String)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT organization_id, record, state FROM review_items WHERE id = $1")
+                .bind(item_id)
+                .fetch_optional(p)
+                .await
+                .doing("reading a review item")
+        })?;
+        let Some((organization_id, document, state)) = found else {
+            return Err(StoreError::NotFound(format!(
+                "there is no review item {item_id}; `m365sync review` lists them"
+            )));
+        };
+        if state != "open" {
+            return Err(StoreError::Conflict(format!(
+                "review item {item_id} was settled already ({state})"
+            )));
+        }
+        let record: ContactRecord = serde_json::from_str(&document)
+            .map_err(|e| StoreError::Corrupt(format!("a held user: {e}")))?;
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        tx.lock_tenant(&record.tenant_id.to_string()).await?;
+        let (contact_id, state, note) = match resolution {
+            Resolution::Link(contact_id) => {
+                let target: Option<(i64, Option<String>)> = on_tx!(&mut tx, |c| {
+                    sqlx::query_as("SELECT organization_id, object_id FROM contacts WHERE id = $1")
+                        .bind(contact_id)
+                        .fetch_optional(&mut *c)
+                        .await
+                        .doing("reading the chosen contact")
+                })?;
+                match target {
+                    None => {
+                        return Err(StoreError::NotFound(format!(
+                            "there is no contact {contact_id}"
+                        )));
+                    }
+                    Some((org, _)) if org != organization_id => {
+                        return Err(StoreError::Conflict(format!(
+                            "contact {contact_id} belongs to another organisation than the user {}",
+                            record.user_principal_name
+                        )));
+                    }
+                    Some((_, Some(other))) if other != record.object_id.to_string() => {
+                        return Err(StoreError::Conflict(format!(
+                            "contact {contact_id} is already tied to another user ({other})"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+                let print = record.fingerprint();
+                let phones =
+                    serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
+                on_tx!(&mut tx, |c| bind_contact!(
+                    sqlx::query(UPDATE_CONTACT),
+                    organization_id,
+                    &record,
+                    &print,
+                    &phones
+                )
+                .bind(now)
+                .bind(contact_id)
+                .execute(&mut *c)
+                .await
+                .done("linking a contact"))?;
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "DELETE FROM contact_licenses WHERE contact_id = $1"
+                )
+                .bind(contact_id)
+                .execute(&mut *c)
+                .await
+                .done("updating a contact's licences"))?;
+                (contact_id, "linked", "review")
+            }
+            Resolution::Create => {
+                let print = record.fingerprint();
+                let ids =
+                    insert_contacts(&mut tx, organization_id, &[(&record, print)], now).await?;
+                let id = ids
+                    .get(&record.object_id.to_string())
+                    .copied()
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("a contact was created without an id".into())
+                    })?;
+                (id, "created", "review")
+            }
+        };
+        let licences: Vec<(i64, &str, String)> = assignments(contact_id, &record).collect();
+        save_licences(&mut tx, &licences).await?;
+        let (field, new) = match resolution {
+            Resolution::Link(_) => ("link", record.object_id.to_string()),
+            Resolution::Create => ("contact", "created".to_string()),
+        };
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, $2, NULL, $3, $4, $5)"
+        )
+        .bind(contact_id)
+        .bind(field)
+        .bind(&new)
+        .bind(note)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("keeping the contact's history")
+        })?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE review_items SET state = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(state)
+        .bind(now)
+        .bind(item_id)
+        .execute(&mut *c)
+        .await
+        .done("settling a review item"))?;
+        tx.commit().await?;
+        Ok(contact_id)
+    }
+
+    /// Brings one contact into an organisation, unless one with the same mail or user principal
+    /// name (case-insensitive) is there already: an import never makes a duplicate. The contact
+    /// is not tied to a user; a later sync links it by those keys.
+    pub async fn import_contact(
+        &self,
+        organization_id: i64,
+        contact: &ImportedContact,
+    ) -> Result<ImportOutcome> {
+        let email_key = contact.email.as_deref().map(str::to_lowercase);
+        let upn_key = contact
+            .user_principal_name
+            .as_deref()
+            .and_then(domain::plan::upn_key_of);
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        let existing: Option<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "SELECT id FROM contacts WHERE organization_id = $1 AND archived = FALSE AND \
+                 (email_key = $2 OR upn_key = $3 OR email_key = $3 OR upn_key = $2) ORDER BY id LIMIT 1",
+            )
+            .bind(organization_id)
+            .bind(email_key.as_deref())
+            .bind(upn_key.as_deref())
+            .fetch_optional(&mut *c)
+            .await
+            .doing("looking for the contact")
+        })?;
+        if let Some(id) = existing {
+            return Ok(ImportOutcome::AlreadyThere(id));
+        }
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO contacts (organization_id, display_name, email, email_key, user_principal_name, upn_key, job_title, mobile_phone, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            )
+            .bind(organization_id)
+            .bind(&contact.display_name)
+            .bind(contact.email.as_deref())
+            .bind(email_key.as_deref())
+            .bind(contact.user_principal_name.as_deref())
+            .bind(upn_key.as_deref())
+            .bind(contact.job_title.as_deref())
+            .bind(contact.mobile_phone.as_deref())
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+            .doing("importing a contact")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, 'contact', NULL, 'created', 'import', $2)"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("keeping the contact's history")
+        })?;
+        tx.commit().await?;
+        Ok(ImportOutcome::Created(id))
+    }
+}
