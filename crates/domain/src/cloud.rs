@@ -180,12 +180,33 @@ fn check_base_url(option: &'static str, raw: &str) -> Result<String, InputError>
             "Give the base URL only, without ?… or #…, e.g. http://127.0.0.1:8400",
         ));
     }
-    Ok(trimmed.to_string())
+    if trimmed.contains('\\') {
+        return Err(InputError::new(
+            option,
+            "the URL has a backslash, which URL readers take for a slash, so it would name another host than it seems to",
+            "Give the base URL with forward slashes only, e.g. http://127.0.0.1:8400",
+        ));
+    }
+    // What is saved is the URL as it is read, not as it was typed: the two never differ.
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_is_saved_as_it_is_read() {
+        let err =
+            Cloud::custom("http://127.0.0.1:9", r"http://evil.example\@127.0.0.1").unwrap_err();
+        assert!(err.to_string().contains("backslash"), "{err}");
+        let Cloud::Custom { graph_url, .. } =
+            Cloud::custom("http://127.0.0.1:9", "HTTP://LocalHost:8400/").unwrap()
+        else {
+            panic!("a custom cloud");
+        };
+        assert_eq!(graph_url, "http://localhost:8400");
+    }
 
     #[test]
     fn each_cloud_has_its_own_hosts() {

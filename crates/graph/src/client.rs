@@ -462,13 +462,13 @@ impl GraphClient {
     /// Whether an absolute link points at this client's Graph host (scheme, host and port), the
     /// only place a stored link may be followed to.
     pub fn is_own_link(&self, link: &str) -> bool {
-        (link.starts_with("http://") || link.starts_with("https://")) && self.absolute(link).is_ok()
+        is_absolute(link) && self.absolute(link).is_ok()
     }
 
     /// Resolves a path against the Graph base. An absolute URL must be on the Graph host: a
     /// nextLink pointing elsewhere would otherwise receive our bearer token.
     pub(crate) fn absolute(&self, path_or_url: &str) -> Result<String> {
-        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+        if is_absolute(path_or_url) {
             let same_origin = |a: &str, b: &str| {
                 let (Ok(a), Ok(b)) = (url::Url::parse(a), url::Url::parse(b)) else {
                     return false;
@@ -491,6 +491,12 @@ impl GraphClient {
         let path = path_or_url.trim_start_matches('/');
         Ok(format!("{}/{path}", self.endpoints.graph))
     }
+}
+
+/// Whether a link is an absolute http(s) URL; the scheme is case-insensitive, as in any URL.
+fn is_absolute(link: &str) -> bool {
+    let scheme = link.split_once("://").map(|(scheme, _)| scheme);
+    scheme.is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
 }
 
 /// Reads PEM CA certificates; an error names what is wrong with them.

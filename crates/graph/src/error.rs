@@ -215,12 +215,30 @@ pub(crate) struct Excerpt<'a>(pub &'a str);
 
 impl fmt::Display for Excerpt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.0.trim();
+        // A body that is not JSON is Microsoft's text all the same: cleaned like the rest, it
+        // can be shown and kept in the run log (where a NUL would fail the write).
+        let text = crate::text::clean_str(self.0.trim());
+        let text = text.trim();
         let cut: String = text.chars().take(300).collect();
         if cut.len() < text.len() {
             write!(f, "{cut}…")
         } else {
             f.write_str(&cut)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_of_a_body_that_is_not_json_is_cleaned_and_cut() {
+        let body = "<html>bad\u{0}gateway\u{1b}[31m</html>";
+        assert_eq!(Excerpt(body).to_string(), "<html>badgateway[31m</html>");
+        let long = "é".repeat(400);
+        let cut = Excerpt(&long).to_string();
+        assert_eq!(cut.chars().count(), 301);
+        assert!(cut.ends_with('…'));
     }
 }

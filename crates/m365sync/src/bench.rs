@@ -103,12 +103,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         field("client_id")?,
         field("client_secret")?,
     );
-    eprintln!("bench: {} users, simulator at {url}", args.users);
+    note!("bench: {} users, simulator at {url}", args.users);
 
     reset_peak_rss();
     let floor = floor(&url, &tenant_id, &client_id, &secret).await?;
     let floor_rss = peak_rss_mib();
-    eprintln!(
+    note!(
         "bench: floor (download and parse only) {:.2} s",
         floor.as_secs_f64()
     );
@@ -142,11 +142,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string(&report)?
         );
     }
-    eprintln!("bench: full sync {:.2} s", full.as_secs_f64());
+    note!("bench: full sync {:.2} s", full.as_secs_f64());
     let started = Instant::now();
     let again = engine.sync("bench", &NoProgress).await?;
     let resync = started.elapsed();
-    eprintln!(
+    note!(
         "bench: unchanged resync (delta) {:.2} s",
         resync.as_secs_f64()
     );
@@ -171,7 +171,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .step(Dataset::Users)
         .map(|s| s.counts.updated)
         .unwrap_or(0);
-    eprintln!(
+    note!(
         "bench: delta after {changed} changes {:.2} s ({delta_updated} updated)",
         delta_time.as_secs_f64()
     );

@@ -38,11 +38,17 @@ pub async fn open_store(location: &str) -> anyhow::Result<Store> {
         store::StoreError::Location(message) => anyhow::Error::new(UsageError(message)),
         other => other.into(),
     })?;
-    let interrupted = store.fail_interrupted_runs().await?;
-    if interrupted > 0 {
-        eprintln!(
+    match store.fail_interrupted_runs().await {
+        Ok(0) => {}
+        Ok(interrupted) => note!(
             "note: {interrupted} sync run(s) were interrupted earlier and are now marked failed"
-        );
+        ),
+        // A full disk must not also stop the commands that only read (runs, export): the runs
+        // are closed by a later command, once there is room.
+        Err(e) if e.is_full() => {
+            note!("note: runs interrupted earlier could not be closed yet: {e}")
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok(store)
 }
@@ -202,7 +208,10 @@ fn read_credential(args: &CredentialArgs) -> anyhow::Result<Credential> {
         (None, true) => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprint!("Paste the client secret's Value and press Enter: ");
+                let _ = write!(
+                    std::io::stderr(),
+                    "Paste the client secret's Value and press Enter: "
+                );
                 let _ = std::io::stderr().flush();
             }
             let mut line = String::new();
@@ -218,7 +227,7 @@ fn read_credential(args: &CredentialArgs) -> anyhow::Result<Credential> {
     };
     let secret = ClientSecret::parse(&raw)?;
     if secret.looks_like_secret_id() {
-        eprintln!(
+        note!(
             "warning: this secret looks like a Secret ID (a GUID), not the secret's Value; `m365sync connection test` will confirm"
         );
     }
@@ -256,7 +265,7 @@ fn read_certificate(
         ))
         .into());
     }
-    eprintln!(
+    note!(
         "Certificate {} (thumbprint {}), valid until {}. It must be uploaded to the app registration › Certificates & secrets.",
         facts.subject.as_deref().unwrap_or("without a common name"),
         facts.thumbprint,
@@ -460,35 +469,46 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
                 "warnings": [],
                 "error": crate::describe(&error),
             });
-            out!("{}", serde_json::to_string_pretty(&failure)?)?;
+            // Whether or not anyone reads it, the error decides the exit code.
+            let _ = out!("{}", serde_json::to_string_pretty(&failure)?);
             return Err(error);
         }
         Err(error) => return Err(error),
     };
-    if args.json {
-        out!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("Run {} {}.", report.run_id, report.status)?;
-        for step in &report.steps {
-            out!(
-                "  {}",
-                step_line(
-                    step.dataset.name(),
-                    step.status,
-                    &step.counts,
-                    step.message.as_deref()
-                )
-            )?;
-        }
-        for warning in &report.warnings {
-            out!("warning [{}]: {}", warning.code, warning.message)?;
-        }
-    }
-    Ok(if report.status == domain::RunStatus::Succeeded {
+    let code = if report.status == domain::RunStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    // The run's outcome is the exit code even when nobody reads the report (`| head -c1`).
+    match print_report(&report, args.json) {
+        Err(_) if crate::output::reader_gone() => Ok(code),
+        Err(e) => Err(e),
+        Ok(()) => Ok(code),
+    }
+}
+
+fn print_report(report: &sync::SyncReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        out!("{}", serde_json::to_string_pretty(report)?)?;
+        return Ok(());
+    }
+    out!("Run {} {}.", report.run_id, report.status)?;
+    for step in &report.steps {
+        out!(
+            "  {}",
+            step_line(
+                step.dataset.name(),
+                step.status,
+                &step.counts,
+                step.message.as_deref()
+            )
+        )?;
+    }
+    for warning in &report.warnings {
+        out!("warning [{}]: {}", warning.code, warning.message)?;
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -501,10 +521,19 @@ pub struct RunsArgs {
     limit: i64,
     #[arg(long)]
     json: bool,
+    /// Close a run left running by a process that is gone where this machine cannot see (another
+    /// machine, or a container that no longer exists), so that its connection can sync again.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["connection", "json"])]
+    close: Option<i64>,
 }
 
 pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
+    if let Some(run) = args.close {
+        store.close_run(run).await?;
+        out!("Run {run} is closed as interrupted; its connection can sync again.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runs = store.runs(args.connection.as_deref(), args.limit).await?;
     if let Some(name) = &args.connection
         && runs.is_empty()

@@ -99,16 +99,17 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            note!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        // A reader that stopped early (`| head`) is not a failure of ours.
-        Err(_) if output::reader_gone() => ExitCode::SUCCESS,
+        // A reader that stopped early (`| head`) is not a failure of ours; only the write that
+        // found it gone ends this way, never another error that happened meanwhile.
+        Err(error) if output::reader_gone() && is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", describe(&error));
+            note!("error: {}", describe(&error));
             if error.downcast_ref::<UsageError>().is_some()
                 || error.downcast_ref::<domain::InputError>().is_some()
             {
@@ -118,6 +119,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether an error is a write that found its reader gone, however the writer (plain io, csv,
+/// serde_json) wrapped it.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == BrokenPipe)
+            || cause.downcast_ref::<csv::Error>().is_some_and(
+                |e| matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe),
+            )
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+    })
 }
 
 /// An error and its causes in one sentence, each cause said once.

@@ -16,6 +16,15 @@ macro_rules! out {
     }};
 }
 
+/// Writes one line to standard error, where notes and errors go. A standard error that is closed
+/// or full (a log on a full disk) must not stop the work or panic, so a failure is ignored.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Standard output, locked while the value lives.
 pub struct Stdout(io::StdoutLock<'static>);
 

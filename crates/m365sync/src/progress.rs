@@ -78,7 +78,7 @@ impl Progress for TerminalProgress {
         );
         match self.bar.lock().ok().and_then(|b| b.clone()) {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => note!("{line}"),
         }
     }
 }

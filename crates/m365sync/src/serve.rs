@@ -81,10 +81,12 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         let path = std::fs::canonicalize(&args.cert_out).unwrap_or_else(|_| args.cert_out.clone());
         announcement["ca_cert"] = serde_json::json!(path.display().to_string());
     }
-    println!("{announcement}");
-    eprintln!(
+    // A reader that took the announcement and left must not stop the simulator.
+    let _ = out!("{announcement}");
+    note!(
         "Simulator listening on {}; control API under {}/_sim/tenants. Press Ctrl-C to stop.",
-        sim.url, sim.url
+        sim.url,
+        sim.url
     );
     tokio::signal::ctrl_c()
         .await
@@ -123,7 +125,7 @@ impl ExposureArgs {
 
     fn warn(&self, listen: SocketAddr) {
         if !listen.ip().to_canonical().is_loopback() {
-            eprintln!(
+            note!(
                 "warning: serving {listen} without logins (--insecure-no-auth): anyone who reaches this port reads every contact."
             );
         }
@@ -183,7 +185,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             datasets: Dataset::ALL.to_vec(),
         })
         .await?;
-    eprintln!(
+    note!(
         "Simulated tenant '{}' with {} users at {}; syncing into {} …",
         tenant.display_name,
         tenant.users,
@@ -195,7 +197,7 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .sync("demo", &progress)
         .await?;
     progress.finish();
-    eprintln!("Sync run {} {}.", report.run_id, report.status);
+    note!("Sync run {} {}.", report.run_id, report.status);
     let url = format!(
         "http://{}",
         listener
@@ -203,8 +205,8 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
             .context("reading the listen address")?
     );
     args.exposure.warn(args.listen);
-    println!("m365sync demo is ready: {url}");
-    println!(
+    let _ = out!("m365sync demo is ready: {url}");
+    let _ = out!(
         "(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)",
         sim.url
     );
@@ -234,7 +236,7 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         ))
     })?;
-    println!(
+    let _ = out!(
         "m365sync is serving {} at http://{}",
         store.location(),
         listener

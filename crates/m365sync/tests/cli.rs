@@ -1114,7 +1114,16 @@ async fn a_store_is_never_given_a_second_key_and_a_non_store_is_left_alone() {
     std::fs::write(&notes, "shopping: milk\n").unwrap();
     let folder = dir.path().join("folder");
     std::fs::create_dir(&folder).unwrap();
-    for path in [&notes, &folder] {
+    let fifo = dir.path().join("pipe.db");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let null = std::path::PathBuf::from("/dev/null");
+    for path in [&notes, &folder, &fifo, &null] {
         let refused = m365sync(path, &["runs"], &[]);
         let (_, stderr) = text(&refused);
         assert_eq!(refused.status.code(), Some(2), "{path:?}: {stderr}");
@@ -1426,4 +1435,26 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     assert_eq!(linked["display_name"], one.display_name, "{linked}");
     let empty = m365sync(&db, &["review"], &[]);
     assert!(text(&empty).0.contains("Nothing waits for review"));
+}
+
+/// A reader that leaves early does not turn a failed sync into a success: the exit code is the
+/// run's, as `set -o pipefail` scripts and cron rely on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sync_stays_failed_when_nobody_reads_its_report() {
+    let sim = sim(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    assert!(
+        add(&db, &sim, "wrong", "Abc8Q~not-the-secret-at-all-000000000")
+            .status
+            .success()
+    );
+    for args in [
+        &["sync", "wrong", "--json"][..],
+        &["sync", "wrong"],
+        &["sync", "nosuch", "--json"],
+    ] {
+        let out = with_reader_gone(&db, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {:?}", text(&out));
+    }
 }

@@ -198,8 +198,8 @@ impl Store {
         options: StoreOptions,
     ) -> Result<Self> {
         check_location(location)?;
+        check_not_foreign(location).await?;
         let pool = connect(location, options).await?;
-        check_not_foreign(&pool, location).await?;
         let sealed = sealed_key_ids(&pool).await?;
         let (key, source) = match env_key.filter(|v| !v.trim().is_empty()) {
             Some(value) => (SecretKey::parse(&value, KEY_ENV)?, KEY_ENV.to_string()),
@@ -346,9 +346,11 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
         .await
         .map_err(|source| StoreError::Open {
             location: path.display().to_string(),
-            fix:
-                "Check that the path is a writable SQLite file (or a new one in a writable folder)"
-                    .into(),
+            fix: crate::error::open_advice(&source)
+                .unwrap_or(
+                    "Check that the path is a writable SQLite file (or a new one in a writable folder)",
+                )
+                .into(),
             source,
         })?;
     Ok(Pool::Sqlite(pool))
@@ -411,17 +413,36 @@ fn list(ids: &BTreeSet<String>) -> String {
     ids.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
-/// Refuses a SQLite database that another program made: m365sync would add its tables to it.
-async fn check_not_foreign(pool: &Pool, location: &str) -> Result<()> {
-    let Pool::Sqlite(p) = pool else {
+/// Refuses a SQLite database that another program made, before anything is changed in it (not
+/// even its journal mode): m365sync would add its tables to it. Ours has `schema_migrations`
+/// with an `applied_at` column (a Rails database has the table, without that column).
+async fn check_not_foreign(location: &str) -> Result<()> {
+    use sqlx::Connection as _;
+    if is_postgres(location) {
         return Ok(());
-    };
+    }
+    let path = sqlite_path(location);
+    if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(30));
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|source| StoreError::Open {
+            location: path.display().to_string(),
+            fix: "Check that the path is a readable SQLite file".into(),
+            source,
+        })?;
     let (tables, ours): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(name = 'schema_migrations'), 0) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),          (SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'applied_at')",
     )
-    .fetch_one(p)
+    .fetch_one(&mut connection)
     .await
     .doing("reading the store's tables")?;
+    let _ = connection.close().await;
     if tables > 0 && ours == 0 {
         return Err(StoreError::Location(format!(
             "{} is a SQLite database of another program, not an m365sync store: choose another --db path",
@@ -458,6 +479,12 @@ pub fn check_location(location: &str) -> Result<()> {
             "{} is a folder, not a store: give --db a file path such as {}",
             path.display(),
             path.join("m365sync.db").display()
+        )));
+    }
+    if path.exists() && !path.is_file() {
+        return Err(StoreError::Location(format!(
+            "{} is not a regular file (a device, a pipe or a socket), so it cannot be a store: choose another --db path",
+            path.display()
         )));
     }
     if path.exists() && !is_sqlite_file(&path)? {
@@ -520,7 +547,11 @@ fn redact_url(location: &str) -> String {
 
 fn url_password_span(location: &str) -> Option<(usize, usize)> {
     let scheme_end = location.find("://")? + 3;
-    let at = location[scheme_end..].find('@')? + scheme_end;
+    // The user information ends at the last '@' before the path: a password may hold '@'.
+    let authority_end = location[scheme_end..]
+        .find(['/', '?'])
+        .map_or(location.len(), |i| i + scheme_end);
+    let at = location[scheme_end..authority_end].rfind('@')? + scheme_end;
     let colon = location[scheme_end..at].find(':')? + scheme_end;
     Some((colon + 1, at))
 }
@@ -536,6 +567,10 @@ mod tests {
             "postgres://u:****@h:5432/db"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h:5432/db?x=a@b"),
+            "postgres://u:****@h:5432/db?x=a@b"
+        );
         assert_eq!(redact_url("/tmp/a.db"), "/tmp/a.db");
     }
 

@@ -36,12 +36,18 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 impl StoreError {
     /// Whether the store ran out of room (a full disk, or a SQLite size ceiling).
     pub fn is_full(&self) -> bool {
-        matches!(self, Self::Database { source, .. } if matches!(kind_of(source), Some(Kind::Full)))
+        let source = match self {
+            Self::Database { source, .. } | Self::Open { source, .. } => source,
+            _ => return false,
+        };
+        matches!(kind_of(source), Some(Kind::Full | Kind::Io))
     }
 }
 
 enum Kind {
     Full,
+    /// SQLite's I/O error, which a full disk also gives where a file cannot grow.
+    Io,
     Busy,
     NoConnection,
     BadText,
@@ -50,10 +56,15 @@ enum Kind {
 fn kind_of(error: &sqlx::Error) -> Option<Kind> {
     let database = error.as_database_error()?;
     let code = database.code()?;
-    // SQLite reports extended result codes; the primary code is the low byte.
-    if let Ok(number) = code.parse::<i64>() {
-        return match number & 0xff {
+    // SQLite reports extended result codes (the primary code is the low byte); PostgreSQL
+    // reports SQLSTATEs, some of which are all digits too: tell them apart by the driver.
+    if database
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return match code.parse::<i64>().ok()? & 0xff {
             13 => Some(Kind::Full),
+            10 => Some(Kind::Io),
             5 | 6 => Some(Kind::Busy),
             _ => None,
         };
@@ -66,11 +77,20 @@ fn kind_of(error: &sqlx::Error) -> Option<Kind> {
     }
 }
 
+/// What to do when a store cannot be opened because of the disk, if that is why.
+pub(crate) fn open_advice(error: &sqlx::Error) -> Option<&'static str> {
+    matches!(kind_of(error), Some(Kind::Full | Kind::Io))
+        .then(|| advice(error).trim_start_matches(". "))
+}
+
 /// What to do about the database errors a person can act on.
 fn advice(error: &sqlx::Error) -> &'static str {
     match kind_of(error) {
         Some(Kind::Full) => {
             ". The disk that holds the store is full: free space there (old backups, logs) or move the store, then run the command again; what was stored before is intact"
+        }
+        Some(Kind::Io) => {
+            ". The disk that holds the store failed a read or write; it may be full: free space there (old backups, logs) and check the disk, then run the command again"
         }
         Some(Kind::Busy) => {
             ". Another process kept the store locked for too long: wait for it to finish, or stop it, then run the command again"

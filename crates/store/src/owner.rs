@@ -33,19 +33,18 @@ impl RunOwner {
         }
     }
 
-    /// Whether the owner still runs, as seen from this host.
+    /// Whether the owner still runs, as seen from this host. A process is the owner only if it
+    /// started when the owner did: a pid given again (after a reboot, or PID 1 of a container
+    /// started anew) is another process. A process that exists but cannot be inspected (another
+    /// user's, under `hidepid`) is taken as alive: a live sync must never be closed.
     pub fn liveness(&self) -> Liveness {
         if self.host != host_name() {
             return Liveness::Unknown;
         }
-        if self.pid == i64::from(std::process::id()) {
-            return Liveness::Alive;
-        }
         match process_start(self.pid) {
             Some(started) if self.started.is_empty() || started == self.started => Liveness::Alive,
             Some(_) => Liveness::Gone,
-            None if proc_is_readable() => Liveness::Gone,
-            None => fallback_liveness(self.pid),
+            None => signal_liveness(self.pid),
         }
     }
 }
@@ -72,22 +71,27 @@ fn process_start(pid: i64) -> Option<String> {
     Some(format!("{}:{start}", boot.trim()))
 }
 
-fn proc_is_readable() -> bool {
-    std::path::Path::new("/proc/self/stat").exists()
-}
-
-/// Without /proc: ask `kill -0`, which tells whether a pid exists (not whether it is the same
-/// process).
-fn fallback_liveness(pid: i64) -> Liveness {
-    match std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-    {
-        Ok(status) if status.success() => Liveness::Alive,
-        Ok(_) => Liveness::Gone,
+/// Whether a pid exists, by `kill(pid, 0)`: it does when the signal could be sent, and also
+/// when only the permission to send it is missing.
+#[cfg(unix)]
+fn signal_liveness(pid: i64) -> Liveness {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return Liveness::Gone;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => Liveness::Alive,
+        Err(rustix::io::Errno::PERM) => Liveness::Alive,
+        Err(rustix::io::Errno::SRCH) => Liveness::Gone,
         Err(_) => Liveness::Unknown,
     }
+}
+
+#[cfg(not(unix))]
+fn signal_liveness(_pid: i64) -> Liveness {
+    Liveness::Unknown
 }
 
 #[cfg(test)]
@@ -122,9 +126,12 @@ mod tests {
             started: "another-boot:1".into(),
             ..me.clone()
         };
-        // Our own pid is always alive; a parent's pid with another start is not its owner.
-        assert_eq!(impostor.liveness(), Liveness::Alive);
-        if proc_is_readable() {
+        // Our own pid with another start is an earlier process (PID 1 of a container started
+        // anew): gone. So is a parent's pid with another start.
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert_eq!(impostor.liveness(), Liveness::Gone);
+        }
+        if std::path::Path::new("/proc/self/stat").exists() {
             let parent = std::fs::read_to_string("/proc/self/stat").unwrap();
             let after = &parent[parent.rfind(')').unwrap() + 1..];
             let ppid: i64 = after.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -75,17 +75,20 @@ pub struct RunRow {
 
 /// The message to log on the `attempt`-th try to close a row in a full store: whole, then short,
 /// then none.
-fn shrunk(message: Option<&str>, attempt: u32) -> Option<&str> {
+fn shrunk(message: Option<&str>, attempt: u32) -> Option<String> {
     match attempt {
-        0 => message,
-        1 => message.map(|_| "the store is full: free disk space, then sync again"),
+        // PostgreSQL cannot keep a NUL in text, whatever an error message carried.
+        0 => message.map(|m| m.replace('\0', "")),
+        1 => message.map(|_| "the store is full: free disk space, then sync again".to_string()),
         _ => None,
     }
 }
 
 /// A running run's id and owner columns (host, pid, process start).
 type Running = (i64, Option<String>, Option<i64>, Option<String>);
-/// The same, with when the run started.
+/// A run's status and owner columns.
+type StatusAndOwner = (String, Option<String>, Option<i64>, Option<String>);
+/// A running run's id, when it started, and its owner columns.
 type RunningWithStart = (i64, i64, Option<String>, Option<i64>, Option<String>);
 
 fn owner_of(host: Option<String>, pid: Option<i64>, started: Option<String>) -> Option<RunOwner> {
@@ -203,10 +206,18 @@ impl Store {
         for (id, started_at, host, pid, started) in running {
             let other = owner_of(host, pid, started);
             match other.as_ref().map(RunOwner::liveness) {
-                Some(Liveness::Alive) | Some(Liveness::Unknown) => {
+                Some(liveness @ (Liveness::Alive | Liveness::Unknown)) => {
                     let other = other.expect("a live owner is known");
+                    let way_out = if liveness == Liveness::Unknown {
+                        format!(
+                            "; if {} no longer runs it (a machine or container that is gone), close it with `m365sync runs --close {id}`",
+                            other.host
+                        )
+                    } else {
+                        String::new()
+                    };
                     return Err(StoreError::Conflict(format!(
-                        "connection '{connection_name}' is already syncing: run {id}, started {} by process {} on {}. Wait for it to finish (`m365sync runs --connection {connection_name}`), or stop that process",
+                        "connection '{connection_name}' is already syncing: run {id}, started {} by process {} on {}. Wait for it to finish (`m365sync runs --connection {connection_name}`), or stop that process{way_out}",
                         started_ago(now, started_at),
                         other.pid,
                         other.host
@@ -340,6 +351,41 @@ impl Store {
             }
         }
         Ok(closed)
+    }
+
+    /// Closes a running run whose process a person knows is gone (another host's, which this
+    /// one cannot see). A run whose process is alive on this host is refused.
+    pub async fn close_run(&self, run_id: i64) -> Result<()> {
+        let row: Option<StatusAndOwner> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                "SELECT status, owner_host, owner_pid, owner_started FROM sync_runs WHERE id = $1",
+            )
+            .bind(run_id)
+            .fetch_optional(p)
+            .await
+            .doing("reading a run")
+        })?;
+        let Some((status, host, pid, started)) = row else {
+            return Err(StoreError::NotFound(format!(
+                "there is no run {run_id}; `m365sync runs` lists them"
+            )));
+        };
+        if status != "running" {
+            return Err(StoreError::Conflict(format!(
+                "run {run_id} is not running (it {status})"
+            )));
+        }
+        if let Some(owner) = owner_of(host, pid, started)
+            && owner.liveness() == Liveness::Alive
+        {
+            return Err(StoreError::Conflict(format!(
+                "run {run_id} is still going in process {} on this machine; stop that process first, or let it finish",
+                owner.pid
+            )));
+        }
+        let now = now_millis();
+        on_pool!(&self.pool, |p| close_interrupted!(p, run_id, now))?;
+        Ok(())
     }
 
     /// The newest runs first, with their steps; of one connection when named.

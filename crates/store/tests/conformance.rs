@@ -494,12 +494,32 @@ async fn only_runs_whose_process_is_gone_are_interrupted(kind: testkit::StoreKin
         store.run(remote).await.unwrap().unwrap().status,
         RunStatus::Running
     );
+    let refused = store
+        .start_run(fabrikam.id, "fabrikam", "manual")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
-        store
-            .start_run(fabrikam.id, "fabrikam", "manual")
-            .await
-            .is_err()
+        refused.contains(&format!("runs --close {remote}")),
+        "{refused}"
     );
+    // A person who knows that host's process is gone closes the run; a live one is refused.
+    store.close_run(remote).await.unwrap();
+    assert_eq!(
+        store.run(remote).await.unwrap().unwrap().status,
+        RunStatus::Failed
+    );
+    assert!(store.close_run(remote).await.is_err(), "closed twice");
+    let ours = store
+        .start_run(fabrikam.id, "fabrikam", "manual")
+        .await
+        .unwrap();
+    let live = store.close_run(ours).await.unwrap_err().to_string();
+    assert!(live.contains("still going"), "{live}");
+    store
+        .finish_run(ours, RunStatus::Succeeded, &[], None)
+        .await
+        .unwrap();
     let crashed_again = store
         .start_run_as(contoso.id, "contoso", "manual", &gone_process())
         .await
@@ -520,6 +540,37 @@ async fn only_runs_whose_process_is_gone_are_interrupted(kind: testkit::StoreKin
 }
 
 testkit::on_both_stores!(only_runs_whose_process_is_gone_are_interrupted);
+
+/// A step's message may carry anything an error said (an HTML error page with a NUL in it):
+/// PostgreSQL cannot keep a NUL in text, and the run is closed all the same.
+async fn any_message_closes_its_step_and_run(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let run = store.start_run(1, "contoso", "manual").await.unwrap();
+    let step = store.start_step(run, "users").await.unwrap();
+    let message = "the server answered <html>bad\u{0}gateway</html>";
+    store
+        .finish_step(
+            step,
+            StepStatus::Failed,
+            StepCounts::default(),
+            Some(message),
+        )
+        .await
+        .unwrap();
+    store
+        .finish_run(run, RunStatus::Failed, &[], Some(message))
+        .await
+        .unwrap();
+    let logged = store.run(run).await.unwrap().unwrap();
+    assert_eq!(logged.status, RunStatus::Failed);
+    assert_eq!(
+        logged.steps[0].message.as_deref(),
+        Some("the server answered <html>badgateway</html>")
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(any_message_closes_its_step_and_run);
 
 #[tokio::test]
 async fn sqlite_store_keeps_the_story() {
@@ -615,6 +666,25 @@ async fn a_database_of_another_program_is_left_alone() {
             .await
             .unwrap();
     assert_eq!(tables, ["recipes"]);
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(
+        journal, "delete",
+        "the other program's database was changed"
+    );
+    // A migrations table of another framework is not ours either.
+    sqlx::query("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other.close().await.unwrap();
+    let Err(err) = Store::open_keyed(location, None, &key_file, Default::default()).await else {
+        panic!("a Rails database was taken for a store");
+    };
+    assert!(err.to_string().contains("another program"), "{err}");
+    assert!(!key_file.exists());
     let _ = std::fs::remove_dir_all(dir);
 }
 

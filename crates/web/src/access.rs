@@ -100,8 +100,13 @@ impl HostPort {
         } else {
             return None;
         };
-        // Whatever follows the host is `:PORT`; a port out of range reads as none, so refuse it here.
+        // Whatever follows the host is `:PORT`, digits only (`+8080` is no port a browser sends);
+        // a port out of range reads as none, so refuse it here.
         let port = authority.port_u16();
+        let digits = authority.port().map(|p| p.as_str().to_string());
+        if digits.is_some_and(|d| d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
         if port.is_none() && authority.as_str().len() > authority.host().len() {
             return None;
         }
@@ -281,6 +286,9 @@ mod tests {
             assert!(!access.allows(loopback(8080), &host(refused)), "{refused}");
         }
         assert!(access.allows(loopback(80), &host("localhost")));
+        for odd in ["localhost:+8080", "localhost:08080x", "localhost: 8080"] {
+            assert!(HostPort::parse(odd).is_none(), "{odd}");
+        }
     }
 
     #[test]
