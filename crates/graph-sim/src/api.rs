@@ -32,25 +32,7 @@ const ORGANIZATION_ROLES: &[&str] = &[
 ];
 pub(crate) const REPORT_ROLES: &[&str] = &["Reports.Read.All"];
 
-pub(crate) const USER_FIELDS: &[&str] = &[
-    "id",
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "surname",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "userPrincipalName",
-    "department",
-    "accountEnabled",
-    "userType",
-    "usageLocation",
-    "assignedLicenses",
-    "signInActivity",
-];
+pub(crate) use crate::schema::USER_FIELDS;
 pub(crate) const USER_DEFAULT_FIELDS: &[&str] = &[
     "id",
     "businessPhones",
@@ -536,13 +518,13 @@ const SUBSCRIBED_SKUS: Resource = Resource {
 const USERS: Resource = Resource {
     roles: USER_ROLES,
     options: &["$select", "$top", "$skiptoken"],
-    fields: USER_FIELDS,
+    fields: &USER_FIELDS,
     type_name: "user",
 };
 const USER: Resource = Resource {
     roles: USER_ROLES,
     options: &["$select"],
-    fields: USER_FIELDS,
+    fields: &USER_FIELDS,
     type_name: "user",
 };
 
@@ -647,6 +629,9 @@ async fn users(
         Ok(opened) => opened,
         Err(r) => return r,
     };
+    if let Err(refusal) = listable(&state, &headers, fields.as_deref()) {
+        return refusal;
+    }
     let top = match param(&pairs, "$top") {
         None => 100,
         Some(raw_top) => match raw_top.parse::<usize>() {
@@ -710,7 +695,7 @@ async fn users(
     let value: Vec<Value> = found
         .iter()
         .map(|u| {
-            let mut json = project(u.to_graph(), effective);
+            let mut json = u.select(effective);
             if sign_ins {
                 json["signInActivity"] = sign_in_activity(&state, u);
             }
@@ -741,6 +726,28 @@ async fn users(
         text.truncate(text.len() / 2);
     }
     graph_ok(&state, &headers, text)
+}
+
+/// A listing of users refuses, as Graph does with 501, the properties it serves only on a single
+/// user.
+pub(crate) fn listable(
+    state: &SimState,
+    headers: &HeaderMap,
+    fields: Option<&[&str]>,
+) -> Result<(), Response> {
+    if fields.is_some_and(|f| {
+        f.iter()
+            .any(|n| crate::schema::SINGLE_USER_ONLY.contains(n))
+    }) {
+        return Err(graph_error(
+            state,
+            headers,
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "This operation target is not yet supported.",
+        ));
+    }
+    Ok(())
 }
 
 /// Sign-in activity needs AuditLog.Read.All beside the users permission, a tenant with Entra ID
@@ -880,10 +887,7 @@ async fn user_by_id(
             ),
         );
     };
-    let mut item = project(
-        user.to_graph(),
-        fields.as_deref().unwrap_or(USER_DEFAULT_FIELDS),
-    );
+    let mut item = user.select(fields.as_deref().unwrap_or(USER_DEFAULT_FIELDS));
     item["@odata.context"] = json!(format!("{}/v1.0/$metadata#users/$entity", state.base_url));
     graph_ok(&state, &headers, item.to_string())
 }

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{USER_DEFAULT_FIELDS, project};
+use crate::api::USER_DEFAULT_FIELDS;
 use crate::catalog::SKUS;
 use crate::state::Tenant;
 use crate::{Fault, SimState, UserPatch};
@@ -221,7 +221,7 @@ async fn add_user(
     }
     match state.add_user_with(&tenant, fields) {
         Some((index, user)) => {
-            let mut answer = project(user.to_graph(), &shown);
+            let mut answer = user.select(&shown);
             answer["@odata.context"] =
                 json!(format!("{}/v1.0/$metadata#users/$entity", state.base_url));
             answer["index"] = json!(index);

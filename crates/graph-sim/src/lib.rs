@@ -23,6 +23,7 @@ mod identity;
 pub mod inventory;
 pub mod people;
 mod reports;
+mod schema;
 mod state;
 mod tls;
 

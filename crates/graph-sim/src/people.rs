@@ -392,28 +392,60 @@ impl SimUser {
         }
     }
 
-    /// The full Graph representation; `$select` is applied by the caller.
-    pub fn to_graph(&self) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "businessPhones": self.business_phones,
-            "displayName": self.display_name,
-            "givenName": self.given_name,
-            "surname": self.surname,
-            "jobTitle": self.job_title,
-            "mail": self.mail,
-            "mobilePhone": self.mobile_phone,
-            "officeLocation": self.office_location,
-            "preferredLanguage": if self.user_type == "Guest" { Value::Null } else { json!("en-GB") },
-            "userPrincipalName": self.upn,
-            "department": self.department,
-            "accountEnabled": self.account_enabled,
-            "userType": self.user_type,
-            "usageLocation": if self.licenses.is_empty() { Value::Null } else { json!("GB") },
-            "assignedLicenses": self.licenses.iter().map(|(sku, disabled)| json!({
-                "disabledPlans": disabled,
-                "skuId": SKUS[*sku].sku_id,
-            })).collect::<Vec<_>>(),
+    /// The user as Graph shows it with `fields` selected: each property the simulator models
+    /// with its value, and any other as Graph sends one that was never set.
+    pub fn select(&self, fields: &[&str]) -> Value {
+        let mut map = serde_json::Map::with_capacity(fields.len());
+        for name in fields {
+            let value = self
+                .property(name)
+                .unwrap_or_else(|| crate::schema::unset(name));
+            map.insert((*name).to_string(), value);
+        }
+        Value::Object(map)
+    }
+
+    /// A property the simulator models, by its Graph name.
+    fn property(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "id" => json!(self.id.to_string()),
+            "businessPhones" => json!(self.business_phones),
+            "displayName" => json!(self.display_name),
+            "givenName" => json!(self.given_name),
+            "surname" => json!(self.surname),
+            "jobTitle" => json!(self.job_title),
+            "mail" => json!(self.mail),
+            "mobilePhone" => json!(self.mobile_phone),
+            "officeLocation" => json!(self.office_location),
+            "preferredLanguage" => {
+                if self.user_type == "Guest" {
+                    Value::Null
+                } else {
+                    json!("en-GB")
+                }
+            }
+            "userPrincipalName" => json!(self.upn),
+            "department" => json!(self.department),
+            "accountEnabled" => json!(self.account_enabled),
+            "userType" => json!(self.user_type),
+            "usageLocation" => {
+                if self.licenses.is_empty() {
+                    Value::Null
+                } else {
+                    json!("GB")
+                }
+            }
+            "assignedLicenses" => self
+                .licenses
+                .iter()
+                .map(|(sku, disabled)| {
+                    json!({
+                        "disabledPlans": disabled,
+                        "skuId": SKUS[*sku].sku_id,
+                    })
+                })
+                .collect(),
+            _ => return None,
         })
     }
 }
