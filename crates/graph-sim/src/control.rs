@@ -115,6 +115,7 @@ const USER_FIELDS: &[&str] = &[
     "department",
     "accountEnabled",
     "mail",
+    "proxyAddresses",
     "mobilePhone",
     "licenses",
 ];
@@ -155,6 +156,7 @@ fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
                     _ => return Err("accountEnabled must be true or false".into()),
                 }
             }
+            "proxyAddresses" => user.proxy_addresses = Some(proxy_addresses(&value)?),
             "licenses" => {
                 let held: Vec<&str> = tenant
                     .population
@@ -189,7 +191,59 @@ fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
             }
         }
     }
+    if let (Some(mail), Some(addresses)) = (&user.mail, &user.proxy_addresses)
+        && let Some(primary) = addresses.iter().find_map(|a| a.strip_prefix("SMTP:"))
+        && !primary.eq_ignore_ascii_case(mail)
+    {
+        return Err(format!(
+            "mail '{mail}' differs from the primary address SMTP:{primary} of proxyAddresses: give one of them, or the same address in both"
+        ));
+    }
     Ok(user)
+}
+
+/// A user's `proxyAddresses`: strings of `type:address`, with at most one primary `SMTP:`.
+fn proxy_addresses(value: &Value) -> Result<Vec<String>, String> {
+    let take = "proxyAddresses must be a list of addresses such as \"SMTP:ann@contoso.example\" (the primary) and \"smtp:ann@contoso.onmicrosoft.com\" (an alias)";
+    let Value::Array(items) = value else {
+        return Err(take.into());
+    };
+    let mut addresses: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(text) = item.as_str().map(str::trim) else {
+            return Err(take.into());
+        };
+        let well_formed = text.split_once(':').is_some_and(|(kind, address)| {
+            !kind.is_empty()
+                && kind.chars().all(|c| c.is_ascii_alphanumeric())
+                && !address.trim().is_empty()
+                && (!kind.eq_ignore_ascii_case("smtp")
+                    || address
+                        .split_once('@')
+                        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.')))
+        });
+        if !well_formed {
+            return Err(format!(
+                "proxyAddresses: '{text}' is not an address: {take}"
+            ));
+        }
+        if addresses.iter().any(|a| a.eq_ignore_ascii_case(text)) {
+            return Err(format!(
+                "proxyAddresses: '{text}' is given twice; give each address once"
+            ));
+        }
+        addresses.push(text.to_string());
+    }
+    if addresses.iter().filter(|a| a.starts_with("SMTP:")).count() > 1 {
+        return Err(
+            "proxyAddresses may hold only one primary address in capitals (SMTP:); write the others smtp:".into(),
+        );
+    }
+    Ok(addresses)
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
 /// Adds a user, generated and then given the body's fields, and answers with the user as Graph
@@ -205,9 +259,7 @@ async fn add_user(
     };
     let fields = match new_user_fields(&body, t) {
         Ok(fields) => fields,
-        Err(message) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
-        }
+        Err(message) => return bad_request(message),
     };
     let mut shown: Vec<&str> = USER_DEFAULT_FIELDS.to_vec();
     if fields.department.is_some() {
@@ -218,6 +270,9 @@ async fn add_user(
     }
     if fields.licenses.is_some() {
         shown.push("assignedLicenses");
+    }
+    if fields.proxy_addresses.is_some() {
+        shown.push("proxyAddresses");
     }
     match state.add_user_with(&tenant, fields) {
         Some((index, user)) => {
@@ -231,15 +286,26 @@ async fn add_user(
     }
 }
 
+/// Changes a user: a JSON object of [`USER_FIELDS`], checked as a new user's are.
 async fn patch_user(
     State(state): State<Arc<SimState>>,
     Path((tenant, index)): Path<(String, u64)>,
-    Json(body): Json<UserPatch>,
+    body: Bytes,
 ) -> Response {
-    if state.tenant(&tenant).is_none() {
+    let Some(t) = state.tenant(&tenant) else {
         return no_tenant(&tenant);
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return bad_request(format!(
+            "the body must be a JSON object of the fields to change ({})",
+            USER_FIELDS.join(", ")
+        ));
     }
-    if state.patch_user(&tenant, index, body) {
+    let patch = match new_user_fields(&body, t) {
+        Ok(patch) => patch,
+        Err(message) => return bad_request(message),
+    };
+    if state.patch_user(&tenant, index, patch) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         (

@@ -80,6 +80,8 @@ pub(crate) struct Overlay {
     pub removed: HashSet<u64>,
     pub patches: HashMap<u64, UserPatch>,
     pub extra: u64,
+    /// When each user added through the control API was made (seconds since 1970).
+    pub created: HashMap<u64, i64>,
     pub version: u64,
     /// The version at which each changed, added or removed user last changed: what a delta
     /// round reports.
@@ -435,11 +437,11 @@ impl SimState {
             o.version += 1;
             let version = o.version;
             o.changed.insert(index, version);
-            o.patches.insert(index, fields.clone());
+            o.patches.insert(index, fields);
+            o.created.insert(index, now_unix());
             index
         };
-        let mut user = t.population.user(index);
-        user.apply(&fields);
+        let user = t.user(index)?;
         Some((index, user))
     }
 
@@ -488,6 +490,15 @@ fn merge_patch(into: &mut UserPatch, patch: UserPatch) {
     into.department = patch.department.or(into.department.take());
     into.account_enabled = patch.account_enabled.or(into.account_enabled);
     into.mobile_phone = patch.mobile_phone.or(into.mobile_phone.take());
+    // A new primary address brings its own mail: an older patched mail no longer holds.
+    let new_primary = patch
+        .proxy_addresses
+        .as_ref()
+        .is_some_and(|a| a.iter().any(|a| a.starts_with("SMTP:")));
+    if new_primary && patch.mail.is_none() {
+        into.mail = None;
+    }
+    into.proxy_addresses = patch.proxy_addresses.or(into.proxy_addresses.take());
     into.mail = patch.mail.or(into.mail.take());
     into.licenses = patch.licenses.or(into.licenses.take());
 }
@@ -581,11 +592,19 @@ impl Tenant {
         if index >= self.base_users + o.extra || o.removed.contains(&index) {
             return None;
         }
+        Some(self.materialise(&o, index))
+    }
+
+    /// The generated user at `index` with what the control API changed about it.
+    fn materialise(&self, o: &Overlay, index: u64) -> SimUser {
         let mut user = self.population.user(index);
+        if let Some(created) = o.created.get(&index) {
+            user.created = *created;
+        }
         if let Some(patch) = o.patches.get(&index) {
             user.apply(patch);
         }
-        Some(user)
+        user
     }
 
     /// Users from `start` on, skipping removed ones: up to `limit` of them, and the next index.
@@ -596,11 +615,7 @@ impl Tenant {
         let mut index = start;
         while index < end && users.len() < limit {
             if !o.removed.contains(&index) {
-                let mut user = self.population.user(index);
-                if let Some(patch) = o.patches.get(&index) {
-                    user.apply(patch);
-                }
-                users.push(user);
+                users.push(self.materialise(&o, index));
             }
             index += 1;
         }

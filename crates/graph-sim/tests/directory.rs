@@ -2,7 +2,7 @@
 //! declares, deletions and restores in delta rounds, and partner tenants with their customers.
 
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn simulator(config: SimConfig) -> RunningSimulator {
     graph_sim::start(config, "127.0.0.1:0".parse().unwrap())
@@ -41,7 +41,7 @@ async fn token_answer(
 }
 
 /// A Graph token of tenant `index`'s own app.
-async fn token(sim: &RunningSimulator, index: usize) -> String {
+async fn app_token(sim: &RunningSimulator, index: usize) -> String {
     let tenant = &sim.tenants()[index];
     let (status, body) = token_answer(
         sim,
@@ -71,6 +71,29 @@ async fn get(sim: &RunningSimulator, token: &str, path: &str) -> (u16, Value) {
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
+/// A control-API call: the status and the body (null when there is none).
+async fn control(
+    sim: &RunningSimulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", sim.url));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// The second user Graph lists, with its mail and addresses.
+async fn second_user(sim: &RunningSimulator, token: &str) -> Value {
+    let (status, page) = get(sim, token, "/v1.0/users?$select=id,mail,proxyAddresses").await;
+    assert_eq!(status, 200, "{page}");
+    page["value"][1].clone()
+}
+
 /// Every property of Microsoft's `user` type, as the CSDL declares it (base types included).
 const CSDL_USER_PROPERTIES: &str = "id,deletedDateTime,aboutMe,accountEnabled,ageGroup,assignedLicenses,assignedPlans,authorizationInfo,birthday,businessPhones,city,companyName,consentProvidedForMinor,country,createdDateTime,creationType,customSecurityAttributes,department,deviceEnrollmentLimit,displayName,employeeHireDate,employeeId,employeeLeaveDateTime,employeeOrgData,employeeType,externalUserState,externalUserStateChangeDateTime,faxNumber,givenName,hireDate,identities,identityParentId,imAddresses,interests,isManagementRestricted,isResourceAccount,jobTitle,lastPasswordChangeDateTime,legalAgeGroupClassification,licenseAssignmentStates,mail,mailboxSettings,mailNickname,mobilePhone,mySite,officeLocation,onPremisesDistinguishedName,onPremisesDomainName,onPremisesExtensionAttributes,onPremisesImmutableId,onPremisesLastSyncDateTime,onPremisesProvisioningErrors,onPremisesSamAccountName,onPremisesSecurityIdentifier,onPremisesSyncEnabled,onPremisesUserPrincipalName,otherMails,passwordPolicies,passwordProfile,pastProjects,postalCode,preferredDataLocation,preferredLanguage,preferredName,print,provisionedPlans,proxyAddresses,responsibilities,schools,securityIdentifier,serviceProvisioningErrors,showInAddressList,signInActivity,signInSessionsValidFromDateTime,skills,state,streetAddress,surname,usageLocation,userPrincipalName,userType";
 
@@ -92,7 +115,7 @@ const SINGLE_USER_ONLY: &[&str] = &[
 #[tokio::test]
 async fn every_csdl_user_property_can_be_selected() {
     let sim = users(5).await;
-    let token = token(&sim, 0).await;
+    let token = app_token(&sim, 0).await;
     let all: Vec<&str> = CSDL_USER_PROPERTIES.split(',').collect();
 
     // One user: every property, each answered (null or empty where the user has none).
@@ -144,4 +167,157 @@ async fn every_csdl_user_property_can_be_selected() {
         refusal["error"]["message"],
         "Could not find a property named 'shoeSize' on type 'microsoft.graph.user'."
     );
+}
+
+#[tokio::test]
+async fn users_carry_addresses_creation_dates_and_on_premises_flags() {
+    let sim = users(60).await;
+    let token = app_token(&sim, 0).await;
+    let select = "id,mail,userType,userPrincipalName,proxyAddresses,createdDateTime,onPremisesSyncEnabled,otherMails,mailNickname,assignedPlans,assignedLicenses";
+    let (status, page) = get(&sim, &token, &format!("/v1.0/users?$select={select}")).await;
+    assert_eq!(status, 200, "{page}");
+    let listed = page["value"].as_array().unwrap();
+    for user in listed {
+        let created = user["createdDateTime"].as_str().unwrap();
+        assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
+        assert!(!user["mailNickname"].as_str().unwrap().is_empty());
+        if let Some(mail) = user["mail"].as_str() {
+            assert_eq!(user["proxyAddresses"][0], format!("SMTP:{mail}"), "{user}");
+        }
+        let licensed = !user["assignedLicenses"].as_array().unwrap().is_empty();
+        assert_eq!(
+            !user["assignedPlans"].as_array().unwrap().is_empty(),
+            licensed,
+            "{user}"
+        );
+    }
+    let aliased = listed.iter().filter(|u| {
+        u["proxyAddresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().starts_with("smtp:"))
+    });
+    assert!(aliased.count() > 10);
+    assert!(listed.iter().any(|u| u["onPremisesSyncEnabled"] == true));
+    assert!(listed.iter().any(|u| u["onPremisesSyncEnabled"].is_null()));
+    let guest = listed.iter().find(|u| u["userType"] == "Guest").unwrap();
+    assert!(
+        guest["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .contains("#EXT#@")
+    );
+    assert_eq!(guest["otherMails"][0], guest["mail"]);
+
+    // The same seed gives the same users.
+    let again = users(60).await;
+    let again_token = app_token(&again, 0).await;
+    let (_, same) = get(
+        &again,
+        &again_token,
+        &format!("/v1.0/users?$select={select}"),
+    )
+    .await;
+    assert_eq!(same["value"], page["value"]);
+}
+
+#[tokio::test]
+async fn the_control_api_sets_addresses_and_mail_together() {
+    let sim = users(3).await;
+    let token = app_token(&sim, 0).await;
+    let patch = reqwest::Method::PATCH;
+    let addresses = json!([
+        "SMTP:ann.lee@contoso.example",
+        "smtp:ann@contoso.onmicrosoft.com",
+        "smtp:a.lee@contoso.example"
+    ]);
+    let (status, answer) = control(
+        &sim,
+        patch.clone(),
+        "/_sim/tenants/0/users/1",
+        Some(json!({ "proxyAddresses": addresses })),
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let user = second_user(&sim, &token).await;
+    assert_eq!(user["proxyAddresses"], addresses);
+    assert_eq!(
+        user["mail"], "ann.lee@contoso.example",
+        "mail follows the primary address"
+    );
+
+    // A new mail becomes the primary address; the old one stays as an alias.
+    let (status, answer) = control(
+        &sim,
+        patch.clone(),
+        "/_sim/tenants/0/users/1",
+        Some(json!({ "mail": "a.lee@contoso.example" })),
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let user = second_user(&sim, &token).await;
+    assert_eq!(user["mail"], "a.lee@contoso.example");
+    assert_eq!(
+        user["proxyAddresses"],
+        json!([
+            "SMTP:a.lee@contoso.example",
+            "smtp:ann.lee@contoso.example",
+            "smtp:ann@contoso.onmicrosoft.com"
+        ])
+    );
+
+    // A POST takes them too.
+    let (status, added) = control(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/tenants/0/users",
+        Some(json!({ "displayName": "Bo", "proxyAddresses": ["SMTP:bo@contoso.example"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["mail"], "bo@contoso.example");
+    assert_eq!(added["proxyAddresses"], json!(["SMTP:bo@contoso.example"]));
+
+    // Bad values are refused by name, for a PATCH as for a POST.
+    for (body, named) in [
+        (
+            json!({ "proxyAddresses": "SMTP:a@b.example" }),
+            "proxyAddresses",
+        ),
+        (
+            json!({ "proxyAddresses": ["a@b.example"] }),
+            "proxyAddresses",
+        ),
+        (
+            json!({ "proxyAddresses": ["smtp:nobody"] }),
+            "proxyAddresses",
+        ),
+        (
+            json!({ "proxyAddresses": ["SMTP:a@b.example", "SMTP:c@b.example"] }),
+            "SMTP:",
+        ),
+        (
+            json!({ "proxyAddresses": ["smtp:a@b.example", "SMTP:a@b.example"] }),
+            "twice",
+        ),
+        (json!({ "proxyAddresses": [7] }), "proxyAddresses"),
+        (
+            json!({ "mail": "x@b.example", "proxyAddresses": ["SMTP:y@b.example"] }),
+            "mail",
+        ),
+        (json!({ "mail": 7 }), "mail"),
+        (json!({ "nickname": "an" }), "nickname"),
+        (json!({ "displayName": "" }), "displayName"),
+    ] {
+        for (method, path) in [
+            (patch.clone(), "/_sim/tenants/0/users/2"),
+            (reqwest::Method::POST, "/_sim/tenants/0/users"),
+        ] {
+            let (status, answer) = control(&sim, method.clone(), path, Some(body.clone())).await;
+            assert_eq!(status, 400, "{method} {body}: {answer}");
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(message.contains(named), "{method} {body}: {message}");
+        }
+    }
 }
