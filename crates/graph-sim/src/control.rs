@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
@@ -28,6 +28,10 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
         .route(
             "/_sim/tenants/{tenant}/users/{index}",
             patch(patch_user).delete(remove_user),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/users/{index}/restore",
+            post(restore_user),
         )
         .route(
             "/_sim/tenants/{tenant}/licenses/{part_number}",
@@ -316,11 +320,51 @@ async fn patch_user(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Removal {
+    /// Deleted for good (a hard delete, or emptied from the recycle bin), not only soft-deleted.
+    #[serde(default)]
+    permanent: bool,
+}
+
+/// Deletes a user: to the recycle bin (delta says `changed`), or with `?permanent=true` for good
+/// (delta says `deleted`).
 async fn remove_user(
     State(state): State<Arc<SimState>>,
     Path((tenant, index)): Path<(String, u64)>,
+    Query(removal): Query<Removal>,
 ) -> Response {
-    done(state.remove_user(&tenant, index), &tenant)
+    if state.tenant(&tenant).is_none() {
+        return no_tenant(&tenant);
+    }
+    if removal.permanent {
+        return match state.purge_user(&tenant, index) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(message) => refused(message),
+        };
+    }
+    if state.remove_user(&tenant, index) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        refused(format!(
+            "no user at index {index} (a deleted one is restored with POST …/users/{index}/restore, or deleted for good with ?permanent=true)"
+        ))
+    }
+}
+
+/// Restores a user from the recycle bin.
+async fn restore_user(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, index)): Path<(String, u64)>,
+) -> Response {
+    if state.tenant(&tenant).is_none() {
+        return no_tenant(&tenant);
+    }
+    match state.restore_user(&tenant, index) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
+    }
 }
 
 async fn inject(

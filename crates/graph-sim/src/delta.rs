@@ -235,7 +235,11 @@ pub(crate) async fn users_delta(
                 .take(size)
                 .map(|(index, user)| match user {
                     Some(user) => user.select(&fields),
-                    None => json!({ "id": tenant.population.user(*index).id.to_string(), "@removed": { "reason": "deleted" } }),
+                    // In the recycle bin a user is `changed` (it may come back); purged, `deleted`.
+                    None => json!({
+                        "id": tenant.population.user(*index).id.to_string(),
+                        "@removed": { "reason": if tenant.purged(*index) { "deleted" } else { "changed" } },
+                    }),
                 })
                 .collect::<Vec<Value>>();
             let next = (offset + size < changes.len()).then_some(Position::Changes {

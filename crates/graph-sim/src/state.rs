@@ -77,7 +77,10 @@ pub(crate) struct Faults {
 
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
+    /// Users deleted, whether to the recycle bin or for good.
     pub removed: HashSet<u64>,
+    /// Of those, the ones deleted for good: no restore brings them back.
+    pub purged: HashSet<u64>,
     pub patches: HashMap<u64, UserPatch>,
     pub extra: u64,
     /// When each user added through the control API was made (seconds since 1970).
@@ -404,9 +407,57 @@ impl SimState {
         certificates.len() != before
     }
 
+    /// Deletes a user as an admin does: to Entra's recycle bin, whence it can be restored. False
+    /// when there is no such user (or it is already deleted).
     pub fn remove_user(&self, tenant: &str, index: u64) -> bool {
         self.tenant(tenant)
-            .is_some_and(|t| t.edit(index, |o| o.removed.insert(index)))
+            .is_some_and(|t| t.user(index).is_some() && t.edit(index, |o| o.removed.insert(index)))
+    }
+
+    /// Deletes a user for good, or empties it from the recycle bin: it cannot be restored.
+    pub fn purge_user(&self, tenant: &str, index: u64) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}': use its id, a domain or its position"))?;
+        {
+            let o = read(&t.overlay);
+            if index >= t.base_users + o.extra {
+                return Err(format!("no user at index {index}"));
+            }
+            if o.purged.contains(&index) {
+                return Err(format!("user {index} is already deleted for good"));
+            }
+        }
+        t.edit(index, |o| {
+            o.removed.insert(index);
+            o.purged.insert(index)
+        });
+        Ok(())
+    }
+
+    /// Brings a user back from the recycle bin, with the same id and everything it had.
+    pub fn restore_user(&self, tenant: &str, index: u64) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}': use its id, a domain or its position"))?;
+        {
+            let o = read(&t.overlay);
+            if index >= t.base_users + o.extra {
+                return Err(format!("no user at index {index}"));
+            }
+            if o.purged.contains(&index) {
+                return Err(format!(
+                    "user {index} was deleted for good and cannot be restored; add a new user instead"
+                ));
+            }
+            if !o.removed.contains(&index) {
+                return Err(format!(
+                    "user {index} is not deleted; delete it first to restore it"
+                ));
+            }
+        }
+        t.edit(index, |o| o.removed.remove(&index));
+        Ok(())
     }
 
     pub fn patch_user(&self, tenant: &str, index: u64, patch: UserPatch) -> bool {
@@ -584,6 +635,11 @@ impl Tenant {
             .map(|(i, _)| *i)
             .collect();
         indexes.into_iter().map(|i| (i, self.user(i))).collect()
+    }
+
+    /// Whether the user at `index` was deleted for good (not only to the recycle bin).
+    pub(crate) fn purged(&self, index: u64) -> bool {
+        read(&self.overlay).purged.contains(&index)
     }
 
     /// The user at `index` as it is now, or `None` if it was removed or never existed.

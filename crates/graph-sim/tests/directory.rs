@@ -321,3 +321,108 @@ async fn the_control_api_sets_addresses_and_mail_together() {
         }
     }
 }
+
+/// Follows a delta round from `link` to its end: every item and the new delta link.
+async fn delta_round(sim: &RunningSimulator, token: &str, link: &str) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    let mut next = link.to_string();
+    loop {
+        let (status, page) = get(sim, token, &next).await;
+        assert_eq!(status, 200, "{page}");
+        items.extend(page["value"].as_array().unwrap().iter().cloned());
+        if let Some(link) = page["@odata.nextLink"].as_str() {
+            next = link.to_string();
+        } else {
+            return (
+                items,
+                page["@odata.deltaLink"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn deleted_users_leave_delta_changed_or_deleted_and_come_back_restored() {
+    let sim = users(6).await;
+    let token = app_token(&sim, 0).await;
+    let (first, mut link) =
+        delta_round(&sim, &token, "/v1.0/users/delta?$select=id,displayName").await;
+    assert_eq!(first.len(), 6);
+    let id = |index: usize| first[index]["id"].as_str().unwrap().to_string();
+    let delete = reqwest::Method::DELETE;
+    let post = reqwest::Method::POST;
+
+    // Deleted by an admin: to the recycle bin, so `changed`.
+    let (status, answer) = control(&sim, delete.clone(), "/_sim/tenants/0/users/1", None).await;
+    assert_eq!(status, 204, "{answer}");
+    let (changes, next) = delta_round(&sim, &token, &link).await;
+    link = next;
+    assert_eq!(
+        changes,
+        vec![json!({ "id": id(1), "@removed": { "reason": "changed" } })]
+    );
+    let (status, _) = get(&sim, &token, &format!("/v1.0/users/{}", id(1))).await;
+    assert_eq!(status, 404);
+
+    // Deleted for good: `deleted`, and no restore brings it back.
+    let (status, answer) = control(
+        &sim,
+        delete.clone(),
+        "/_sim/tenants/0/users/2?permanent=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let (changes, next) = delta_round(&sim, &token, &link).await;
+    link = next;
+    assert_eq!(
+        changes,
+        vec![json!({ "id": id(2), "@removed": { "reason": "deleted" } })]
+    );
+    let (status, answer) =
+        control(&sim, post.clone(), "/_sim/tenants/0/users/2/restore", None).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("for good"),
+        "{answer}"
+    );
+
+    // Restored from the recycle bin: back as it was, with the same id and no annotation.
+    let (status, answer) =
+        control(&sim, post.clone(), "/_sim/tenants/0/users/1/restore", None).await;
+    assert_eq!(status, 204, "{answer}");
+    let (changes, next) = delta_round(&sim, &token, &link).await;
+    link = next;
+    assert_eq!(changes, vec![first[1].clone()]);
+    let (status, user) = get(&sim, &token, &format!("/v1.0/users/{}", id(1))).await;
+    assert_eq!(status, 200, "{user}");
+    let (status, answer) =
+        control(&sim, post.clone(), "/_sim/tenants/0/users/3/restore", None).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("not deleted"),
+        "{answer}"
+    );
+
+    // Emptied from the recycle bin after a soft delete: `deleted` at last.
+    control(&sim, delete.clone(), "/_sim/tenants/0/users/1", None).await;
+    let (status, answer) = control(
+        &sim,
+        delete.clone(),
+        "/_sim/tenants/0/users/1?permanent=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let (changes, _) = delta_round(&sim, &token, &link).await;
+    assert_eq!(
+        changes,
+        vec![json!({ "id": id(1), "@removed": { "reason": "deleted" } })]
+    );
+
+    // A full listing has neither.
+    let (all, _) = delta_round(&sim, &token, "/v1.0/users/delta?$select=id").await;
+    assert_eq!(all.len(), 4);
+    let (status, answer) = control(&sim, delete, "/_sim/tenants/0/users/99", None).await;
+    assert_eq!(status, 404, "{answer}");
+}
