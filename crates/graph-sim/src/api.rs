@@ -16,7 +16,7 @@ use crate::catalog::SKUS;
 use crate::identity::{self, TokenRejection};
 use crate::people::mix;
 use crate::state::{Tenant, lock};
-use crate::{SimState, activity, control, delta, inventory, reports};
+use crate::{SimState, activity, control, delta, inventory, partner, reports};
 
 pub(crate) const USER_ROLES: &[&str] = &[
     "User.Read.All",
@@ -145,6 +145,11 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             get(inventory::messages),
         )
         .route("/v1.0/applications", get(inventory::applications))
+        .route(
+            "/v1.0/tenantRelationships/delegatedAdminCustomers",
+            get(partner::delegated_admin_customers),
+        )
+        .route("/v1.0/contracts", get(partner::contracts))
         .route(
             "/v1.0/identityGovernance/termsOfUse/agreements",
             get(inventory::agreements),
@@ -602,12 +607,12 @@ async fn subscribed_skus(
 }
 
 /// Skip tokens are opaque to clients; inside they carry the tenant, the next index and the page.
-fn encode_skiptoken(tenant: u64, start: u64, page: u32) -> String {
+pub(crate) fn encode_skiptoken(tenant: u64, start: u64, page: u32) -> String {
     let check = mix(tenant ^ start.rotate_left(17) ^ u64::from(page)) % 1_000_000;
     URL_SAFE_NO_PAD.encode(format!("{tenant}:{start}:{page}:{check}"))
 }
 
-fn decode_skiptoken(token: &str, tenant: u64) -> Option<(u64, u32)> {
+pub(crate) fn decode_skiptoken(token: &str, tenant: u64) -> Option<(u64, u32)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let mut parts = text.split(':').map(|p| p.parse::<u64>().ok());
     let (t, start, page, check) = (

@@ -50,6 +50,67 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
             "/_sim/tenants/{tenant}/faults",
             post(inject).delete(clear_faults),
         )
+        .route("/_sim/partner", get(partner))
+        .route(
+            "/_sim/tenants/{tenant}/partner-consent",
+            put(set_partner_consent),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/partner-relationship",
+            put(add_partner_relationship).delete(end_partner_relationship),
+        )
+}
+
+/// The partner tenant, its app's credentials and its customers; 404 without a partner.
+async fn partner(State(state): State<Arc<SimState>>) -> Response {
+    match state.partner_tenant() {
+        Some(partner) => Json(json!({
+            "tenant_id": partner.id.to_string(), "display_name": partner.display_name,
+            "client_id": partner.client_id.to_string(), "client_secret": partner.client_secret,
+            "customers": state.customers(),
+        }))
+        .into_response(),
+        None => refused(
+            "the simulator has no partner tenant: start it with `m365sync simulate --partner`"
+                .into(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Consent {
+    consented: bool,
+}
+
+/// Whether the customer's admin has consented the partner's app.
+async fn set_partner_consent(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Json(body): Json<Consent>,
+) -> Response {
+    answered(state.set_partner_consent(&tenant, body.consented))
+}
+
+async fn add_partner_relationship(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    answered(state.set_partner_relationship(&tenant, true))
+}
+
+async fn end_partner_relationship(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    answered(state.set_partner_relationship(&tenant, false))
+}
+
+fn answered(outcome: Result<(), String>) -> Response {
+    match outcome {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
+    }
 }
 
 fn no_tenant(tenant: &str) -> Response {

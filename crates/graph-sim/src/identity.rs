@@ -90,7 +90,13 @@ pub(crate) async fn token(
         );
     }
     let client_id = field("client_id").to_ascii_lowercase();
-    if tenant.client_id.to_string() != client_id {
+    // The app whose credentials are checked: the tenant's own, or a partner's multi-tenant app
+    // where this tenant, its customer, has consented it.
+    let app = if tenant.client_id.to_string() == client_id {
+        tenant
+    } else if let Some(partner_app) = state.consented_partner_app(tenant, &client_id) {
+        partner_app
+    } else {
         let known_elsewhere = state
             .tenants
             .iter()
@@ -118,11 +124,11 @@ pub(crate) async fn token(
                 ),
             )
         };
-    }
+    };
     let assertion = field("client_assertion");
     // How the app proved itself, as the token's `appidacr` says: 1 secret, 2 certificate.
     let proof = if !assertion.is_empty() {
-        if let Err(refusal) = check_assertion(&state, tenant, &form, assertion) {
+        if let Err(refusal) = check_assertion(&state, app, tenant, &form, assertion) {
             return aad_error(
                 &state,
                 StatusCode::UNAUTHORIZED,
@@ -133,7 +139,7 @@ pub(crate) async fn token(
         }
         "2"
     } else {
-        if let Some(response) = check_secret(&state, tenant, field("client_secret"), &client_id) {
+        if let Some(response) = check_secret(&state, app, field("client_secret"), &client_id) {
             return response;
         }
         "1"
@@ -161,13 +167,21 @@ pub(crate) async fn token(
         .filter(|r| crate::activity::MANAGEMENT_ROLES.contains(&r.as_str()) == management)
         .cloned()
         .collect();
+    // The app's service principal in the tenant: one per (app, tenant), as Entra makes them.
+    let principal_salt = if app.index == tenant.index {
+        9
+    } else {
+        9 ^ (tenant.index << 8)
+    };
+    let service_principal =
+        crate::people::guid(app.client_id.as_u128() as u64, principal_salt).to_string();
     let mut claims = json!({
         "aud": resource,
         "iss": format!("https://sts.windows.net/{}/", tenant.id),
         "iat": now, "nbf": now, "exp": now + lifetime,
         "appid": client_id, "appidacr": proof, "idtyp": "app",
-        "oid": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
-        "sub": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
+        "oid": service_principal.clone(),
+        "sub": service_principal,
         "tid": tenant.id.to_string(),
         "uti": state.request_id(),
         "ver": "1.0",
@@ -237,9 +251,10 @@ fn check_secret(
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The certificate check: a signed assertion from a certificate registered on the app, naming
-/// this tenant's token endpoint as its audience.
+/// the token endpoint of the tenant asked (the app's own, or a customer's) as its audience.
 fn check_assertion(
     state: &SimState,
+    app: &Tenant,
     tenant: &Tenant,
     form: &HashMap<String, String>,
     assertion: &str,
@@ -261,10 +276,10 @@ fn check_assertion(
         );
         endpoint && state.tenant(segments[0]).is_some_and(|t| t.id == tenant.id)
     };
-    let registered = read(&tenant.certificates).clone();
+    let registered = read(&app.certificates).clone();
     assertion::verify(
         assertion,
-        &tenant.client_id.to_string(),
+        &app.client_id.to_string(),
         &registered,
         now_secs() as i64,
         audience_ok,

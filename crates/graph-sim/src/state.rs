@@ -147,6 +147,8 @@ pub struct SimState {
     pub(crate) downloads: Mutex<HashMap<String, (usize, ReportKind, Instant)>>,
     pub(crate) stats: Mutex<Stats>,
     request_counter: AtomicU64,
+    /// Set when tenant 0 is a partner and the others its customers.
+    pub(crate) partner: Option<crate::partner::Partner>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,6 +177,15 @@ fn secret_value(h: u64) -> String {
     out.replace_range(3..5, "8Q");
     out.replace_range(5..6, "~");
     out
+}
+
+/// The permissions a tenant's app starts with: a partner's also lists its GDAP customers.
+fn roles_of(spec: &crate::TenantSpec, partner: bool) -> Vec<String> {
+    let mut roles = spec.roles.clone();
+    if partner && !roles.iter().any(|r| r == crate::partner::GDAP_ROLE) {
+        roles.push(crate::partner::GDAP_ROLE.to_string());
+    }
+    roles
 }
 
 impl SimState {
@@ -219,7 +230,7 @@ impl SimState {
                     initial_domain,
                     custom_domain,
                     base_users: spec.users,
-                    roles: RwLock::new(spec.roles.clone()),
+                    roles: RwLock::new(roles_of(spec, config.partner && i == 0)),
                     concealed: AtomicBool::new(spec.concealed_names),
                     premium: AtomicBool::new(true),
                     delta_epoch: AtomicU64::new(0),
@@ -256,6 +267,9 @@ impl SimState {
             downloads: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
+            partner: config
+                .partner
+                .then(|| crate::partner::Partner::of(config.tenants.len() as u64)),
         }
     }
 

@@ -426,3 +426,287 @@ async fn deleted_users_leave_delta_changed_or_deleted_and_come_back_restored() {
     let (status, answer) = control(&sim, delete, "/_sim/tenants/0/users/99", None).await;
     assert_eq!(status, 404, "{answer}");
 }
+
+async fn partner_and_customers() -> RunningSimulator {
+    simulator(SimConfig {
+        tenants: vec![
+            TenantSpec::with_users(3),
+            TenantSpec::with_users(4),
+            TenantSpec::with_users(5),
+        ],
+        partner: true,
+        ..SimConfig::default()
+    })
+    .await
+}
+
+/// The claims of an access token (the simulator's are JWTs).
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_partner_lists_its_customers_by_gdap_and_by_contracts() {
+    let sim = partner_and_customers().await;
+    let tenants = sim.tenants();
+    let token = app_token(&sim, 0).await;
+
+    let (status, page) = get(
+        &sim,
+        &token,
+        "/v1.0/tenantRelationships/delegatedAdminCustomers",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1.0/tenantRelationships/$metadata#delegatedAdminCustomers")
+    );
+    let customers = page["value"].as_array().unwrap();
+    assert_eq!(customers.len(), 2);
+    for (customer, tenant) in customers.iter().zip(&tenants[1..]) {
+        assert_eq!(
+            customer["@odata.type"],
+            "#microsoft.graph.delegatedAdminCustomer"
+        );
+        assert!(
+            customer["@odata.etag"]
+                .as_str()
+                .unwrap()
+                .starts_with("W/\"")
+        );
+        assert_eq!(customer["id"], tenant.tenant_id.as_str());
+        assert_eq!(customer["tenantId"], tenant.tenant_id.as_str());
+        assert_eq!(customer["displayName"], tenant.display_name.as_str());
+    }
+
+    // Page by page, as a client follows them.
+    let (status, first) = get(
+        &sim,
+        &token,
+        "/v1.0/tenantRelationships/delegatedAdminCustomers?$top=1",
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["value"][0]["tenantId"], tenants[1].tenant_id.as_str());
+    let next = first["@odata.nextLink"].as_str().unwrap();
+    let (status, second) = get(&sim, &token, next).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        second["value"][0]["tenantId"],
+        tenants[2].tenant_id.as_str()
+    );
+    assert!(second.get("@odata.nextLink").is_none());
+
+    // Without the GDAP permission the partner is refused there, and reads /contracts instead.
+    let (status, _) = control(
+        &sim,
+        reqwest::Method::PUT,
+        "/_sim/tenants/0/roles",
+        Some(json!(["Directory.Read.All"])),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let token = app_token(&sim, 0).await;
+    let (status, refusal) = get(
+        &sim,
+        &token,
+        "/v1.0/tenantRelationships/delegatedAdminCustomers",
+    )
+    .await;
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "Authorization_RequestDenied");
+    let (status, contracts) = get(&sim, &token, "/v1.0/contracts").await;
+    assert_eq!(status, 200, "{contracts}");
+    let contracts = contracts["value"].as_array().unwrap();
+    assert_eq!(contracts.len(), 2);
+    for (contract, tenant) in contracts.iter().zip(&tenants[1..]) {
+        assert_eq!(contract["customerId"], tenant.tenant_id.as_str());
+        assert_eq!(contract["defaultDomainName"], tenant.domain.as_str());
+        assert_eq!(contract["displayName"], tenant.display_name.as_str());
+        assert_eq!(contract["contractType"], "ResellerPartner");
+        assert_ne!(contract["id"], tenant.tenant_id.as_str());
+    }
+
+    // A relationship that ends takes the customer off both lists; a new one brings it back.
+    let (status, answer) = control(
+        &sim,
+        reqwest::Method::DELETE,
+        "/_sim/tenants/1/partner-relationship",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, contracts) = get(&sim, &token, "/v1.0/contracts?$select=customerId").await;
+    let listed: Vec<&Value> = contracts["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["customerId"])
+        .collect();
+    assert_eq!(listed, vec![&json!(tenants[2].tenant_id)]);
+    control(
+        &sim,
+        reqwest::Method::PUT,
+        "/_sim/tenants/1/partner-relationship",
+        None,
+    )
+    .await;
+    let (_, contracts) = get(&sim, &token, "/v1.0/contracts").await;
+    assert_eq!(contracts["value"].as_array().unwrap().len(), 2);
+
+    // A customer lists no customers of its own.
+    let customer_token = app_token(&sim, 1).await;
+    let (status, contracts) = get(&sim, &customer_token, "/v1.0/contracts").await;
+    assert_eq!(status, 200, "{contracts}");
+    assert_eq!(contracts["value"], json!([]));
+}
+
+#[tokio::test]
+async fn a_partner_gets_tokens_only_from_customers_that_consented_its_app() {
+    let sim = partner_and_customers().await;
+    let tenants = sim.tenants();
+    let partner = &tenants[0];
+
+    // A consented customer issues the partner's app a token of its own tenant.
+    let (status, body) = token_answer(
+        &sim,
+        &tenants[1].tenant_id,
+        &partner.client_id,
+        &partner.client_secret,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let granted = claims(token);
+    assert_eq!(granted["tid"], tenants[1].tenant_id.as_str());
+    assert_eq!(granted["appid"], partner.client_id.as_str());
+    assert!(
+        granted["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "User.Read.All")
+    );
+    let (status, organization) = get(&sim, token, "/v1.0/organization").await;
+    assert_eq!(status, 200, "{organization}");
+    assert_eq!(
+        organization["value"][0]["id"],
+        tenants[1].tenant_id.as_str()
+    );
+    let (status, people) = get(&sim, token, "/v1.0/users").await;
+    assert_eq!(status, 200, "{people}");
+    assert_eq!(people["value"].as_array().unwrap().len(), 4);
+
+    // A wrong secret is still refused there.
+    let (status, body) = token_answer(
+        &sim,
+        &tenants[1].tenant_id,
+        &partner.client_id,
+        "not-the-secret",
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error_codes"], json!([7000215]));
+
+    // A customer whose admin has not consented answers as Entra does: no service principal.
+    let (status, answer) = control(
+        &sim,
+        reqwest::Method::PUT,
+        "/_sim/tenants/2/partner-consent",
+        Some(json!({ "consented": false })),
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    let (status, body) = token_answer(
+        &sim,
+        &tenants[2].tenant_id,
+        &partner.client_id,
+        &partner.client_secret,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([7000229]));
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.starts_with("AADSTS7000229: "), "{description}");
+    assert!(description.contains(&tenants[2].tenant_id), "{description}");
+
+    // Its consent given, it issues tokens again; the partner's own tenant is unchanged.
+    control(
+        &sim,
+        reqwest::Method::PUT,
+        "/_sim/tenants/2/partner-consent",
+        Some(json!({ "consented": true })),
+    )
+    .await;
+    let (status, body) = token_answer(
+        &sim,
+        &tenants[2].tenant_id,
+        &partner.client_id,
+        &partner.client_secret,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["tid"],
+        tenants[2].tenant_id.as_str()
+    );
+    assert_eq!(
+        claims(&app_token(&sim, 0).await)["tid"],
+        partner.tenant_id.as_str()
+    );
+
+    // The control API and the announcement say who is who.
+    let (status, described) = control(&sim, reqwest::Method::GET, "/_sim/partner", None).await;
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described["client_id"], partner.client_id.as_str());
+    assert_eq!(described["customers"][1]["consented"], true);
+    let announced = sim.announcement();
+    assert_eq!(
+        announced["partner"]["client_secret"],
+        partner.client_secret.as_str()
+    );
+    assert_eq!(
+        announced["partner"]["customers"].as_array().unwrap().len(),
+        2
+    );
+    let (status, refusal) = control(
+        &sim,
+        reqwest::Method::PUT,
+        "/_sim/tenants/0/partner-consent",
+        Some(json!({ "consented": false })),
+    )
+    .await;
+    assert_eq!(status, 404, "{refusal}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("partner itself"),
+        "{refusal}"
+    );
+
+    // A simulator without a partner says so.
+    let plain = users(2).await;
+    let (status, refusal) = control(
+        &plain,
+        reqwest::Method::PUT,
+        "/_sim/tenants/0/partner-relationship",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{refusal}");
+    assert!(
+        refusal["error"].as_str().unwrap().contains("--partner"),
+        "{refusal}"
+    );
+    assert!(plain.announcement().get("partner").is_none());
+}
