@@ -414,3 +414,78 @@ pub(crate) async fn signing_keys() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{SimConfig, TenantSpec};
+
+    #[tokio::test]
+    async fn a_partner_certificate_signs_in_to_a_consenting_customer_at_its_own_endpoint() {
+        let config = SimConfig {
+            tenants: vec![TenantSpec::with_users(1), TenantSpec::with_users(1)],
+            partner: true,
+            ..SimConfig::default()
+        };
+        let state = Arc::new(SimState::new(
+            &config,
+            "http://sim.test".into(),
+            "http://download.sim.test".into(),
+        ));
+        let router = crate::api::router(state.clone());
+        let issued = state.add_certificate("0", -1, 30).unwrap().unwrap();
+        let (partner, customer) = (&state.tenants[0], &state.tenants[1]);
+        let registered = read(&partner.certificates)[0].clone();
+        let client = partner.client_id.to_string();
+        let now = now_secs() as i64;
+        let ask = |audience_tenant: String| {
+            let assertion = assertion::signed(
+                &issued.private_key_pem,
+                &registered,
+                json!({
+                    "iss": client, "sub": client, "jti": "j", "nbf": now - 5, "iat": now - 5, "exp": now + 600,
+                    "aud": format!("http://sim.test/{audience_tenant}/oauth2/v2.0/token"),
+                }),
+            );
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &client)
+                .append_pair("scope", "https://graph.microsoft.com/.default")
+                .append_pair("client_assertion_type", JWT_BEARER)
+                .append_pair("client_assertion", &assertion)
+                .finish();
+            let request = Request::post(format!("/{}/oauth2/v2.0/token", customer.id))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap();
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            }
+        };
+
+        let (status, body) = ask(customer.id.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let token = verify(&state.signing_key, body["access_token"].as_str().unwrap())
+            .ok()
+            .unwrap();
+        assert_eq!(token.tenant_id, customer.id.to_string());
+
+        // An assertion made out to the partner's own endpoint is no good at the customer's.
+        let (status, body) = ask(partner.id.to_string()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error_codes"], json!([700023]));
+    }
+}
