@@ -582,17 +582,7 @@ impl SimUser {
             "city" => json!(self.office_place().map(|(city, _)| city)),
             "country" => json!(self.office_place().map(|(_, country)| country)),
             "assignedPlans" => json!(self.assigned_plans()),
-            "provisionedPlans" => {
-                let mut services: Vec<&str> = self.enabled_plans().map(|(_, p)| service_of(p.name)).collect();
-                services.sort_unstable();
-                services.dedup();
-                services
-                    .into_iter()
-                    .map(|service| {
-                        json!({"capabilityStatus": "Enabled", "provisioningStatus": "Success", "service": service})
-                    })
-                    .collect()
-            }
+            "provisionedPlans" => json!(self.provisioned_plans()),
             "licenseAssignmentStates" => self
                 .licenses
                 .iter()
@@ -621,32 +611,44 @@ impl SimUser {
 
 impl SimUser {
     /// Each service plan the user's licences enable (those not disabled), once each.
-    fn enabled_plans(&self) -> impl Iterator<Item = (usize, &'static crate::catalog::ServicePlan)> {
-        let mut seen: Vec<&'static str> = Vec::new();
-        self.licenses
-            .iter()
-            .flat_map(move |(sku, disabled)| {
-                SKUS[*sku]
-                    .plans
-                    .iter()
-                    .filter(|plan| !disabled.contains(&plan.id))
-                    .map(move |plan| (*sku, plan))
-            })
-            .filter(move |(_, plan)| {
-                let fresh = !seen.contains(&plan.id);
-                seen.push(plan.id);
-                fresh
-            })
+    fn enabled_plans(&self) -> Vec<&'static crate::catalog::ServicePlan> {
+        let mut plans: Vec<&'static crate::catalog::ServicePlan> = Vec::new();
+        for (sku, disabled) in &self.licenses {
+            for plan in SKUS[*sku].plans {
+                if !disabled.contains(&plan.id) && !plans.iter().any(|p| p.id == plan.id) {
+                    plans.push(plan);
+                }
+            }
+        }
+        plans
     }
 
     fn assigned_plans(&self) -> Vec<Value> {
         let assigned = iso(self.created + 3_600);
         self.enabled_plans()
-            .map(|(_, plan)| {
+            .into_iter()
+            .map(|plan| {
                 json!({
                     "assignedDateTime": assigned, "capabilityStatus": "Enabled",
                     "service": service_of(plan.name), "servicePlanId": plan.id,
                 })
+            })
+            .collect()
+    }
+
+    /// Each service the enabled plans provision, once.
+    fn provisioned_plans(&self) -> Vec<Value> {
+        let mut services: Vec<&str> = self
+            .enabled_plans()
+            .into_iter()
+            .map(|plan| service_of(plan.name))
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        services
+            .into_iter()
+            .map(|service| {
+                json!({"capabilityStatus": "Enabled", "provisioningStatus": "Success", "service": service})
             })
             .collect()
     }
