@@ -16,7 +16,7 @@ use crate::catalog::SKUS;
 use crate::identity::{self, TokenRejection};
 use crate::people::mix;
 use crate::state::{Tenant, lock};
-use crate::{SimState, activity, control, delta, inventory, reports};
+use crate::{SimState, activity, control, delta, inventory, partner, reports};
 
 pub(crate) const USER_ROLES: &[&str] = &[
     "User.Read.All",
@@ -32,25 +32,7 @@ const ORGANIZATION_ROLES: &[&str] = &[
 ];
 pub(crate) const REPORT_ROLES: &[&str] = &["Reports.Read.All"];
 
-pub(crate) const USER_FIELDS: &[&str] = &[
-    "id",
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "surname",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "userPrincipalName",
-    "department",
-    "accountEnabled",
-    "userType",
-    "usageLocation",
-    "assignedLicenses",
-    "signInActivity",
-];
+pub(crate) use crate::schema::USER_FIELDS;
 pub(crate) const USER_DEFAULT_FIELDS: &[&str] = &[
     "id",
     "businessPhones",
@@ -163,6 +145,11 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             get(inventory::messages),
         )
         .route("/v1.0/applications", get(inventory::applications))
+        .route(
+            "/v1.0/tenantRelationships/delegatedAdminCustomers",
+            get(partner::delegated_admin_customers),
+        )
+        .route("/v1.0/contracts", get(partner::contracts))
         .route(
             "/v1.0/identityGovernance/termsOfUse/agreements",
             get(inventory::agreements),
@@ -536,13 +523,13 @@ const SUBSCRIBED_SKUS: Resource = Resource {
 const USERS: Resource = Resource {
     roles: USER_ROLES,
     options: &["$select", "$top", "$skiptoken"],
-    fields: USER_FIELDS,
+    fields: &USER_FIELDS,
     type_name: "user",
 };
 const USER: Resource = Resource {
     roles: USER_ROLES,
     options: &["$select"],
-    fields: USER_FIELDS,
+    fields: &USER_FIELDS,
     type_name: "user",
 };
 
@@ -620,12 +607,12 @@ async fn subscribed_skus(
 }
 
 /// Skip tokens are opaque to clients; inside they carry the tenant, the next index and the page.
-fn encode_skiptoken(tenant: u64, start: u64, page: u32) -> String {
+pub(crate) fn encode_skiptoken(tenant: u64, start: u64, page: u32) -> String {
     let check = mix(tenant ^ start.rotate_left(17) ^ u64::from(page)) % 1_000_000;
     URL_SAFE_NO_PAD.encode(format!("{tenant}:{start}:{page}:{check}"))
 }
 
-fn decode_skiptoken(token: &str, tenant: u64) -> Option<(u64, u32)> {
+pub(crate) fn decode_skiptoken(token: &str, tenant: u64) -> Option<(u64, u32)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let mut parts = text.split(':').map(|p| p.parse::<u64>().ok());
     let (t, start, page, check) = (
@@ -647,6 +634,9 @@ async fn users(
         Ok(opened) => opened,
         Err(r) => return r,
     };
+    if let Err(refusal) = listable(&state, &headers, fields.as_deref()) {
+        return refusal;
+    }
     let top = match param(&pairs, "$top") {
         None => 100,
         Some(raw_top) => match raw_top.parse::<usize>() {
@@ -710,7 +700,7 @@ async fn users(
     let value: Vec<Value> = found
         .iter()
         .map(|u| {
-            let mut json = project(u.to_graph(), effective);
+            let mut json = u.select(effective);
             if sign_ins {
                 json["signInActivity"] = sign_in_activity(&state, u);
             }
@@ -741,6 +731,28 @@ async fn users(
         text.truncate(text.len() / 2);
     }
     graph_ok(&state, &headers, text)
+}
+
+/// A listing of users refuses, as Graph does with 501, the properties it serves only on a single
+/// user.
+pub(crate) fn listable(
+    state: &SimState,
+    headers: &HeaderMap,
+    fields: Option<&[&str]>,
+) -> Result<(), Response> {
+    if fields.is_some_and(|f| {
+        f.iter()
+            .any(|n| crate::schema::SINGLE_USER_ONLY.contains(n))
+    }) {
+        return Err(graph_error(
+            state,
+            headers,
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "This operation target is not yet supported.",
+        ));
+    }
+    Ok(())
 }
 
 /// Sign-in activity needs AuditLog.Read.All beside the users permission, a tenant with Entra ID
@@ -880,10 +892,7 @@ async fn user_by_id(
             ),
         );
     };
-    let mut item = project(
-        user.to_graph(),
-        fields.as_deref().unwrap_or(USER_DEFAULT_FIELDS),
-    );
+    let mut item = user.select(fields.as_deref().unwrap_or(USER_DEFAULT_FIELDS));
     item["@odata.context"] = json!(format!("{}/v1.0/$metadata#users/$entity", state.base_url));
     graph_ok(&state, &headers, item.to_string())
 }

@@ -216,38 +216,40 @@ pub(crate) fn verify(
     Ok(())
 }
 
+/// A client assertion with `claims`, signed as a client signs it with the certificate's key.
+#[cfg(test)]
+pub(crate) fn signed(key_pem: &str, certificate: &AppCertificate, claims: Value) -> String {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{RSA_PSS_SHA256, RsaKeyPair};
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            key_pem
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let key = RsaKeyPair::from_pkcs8(&der).unwrap();
+    let header = json!({"alg": "PS256", "typ": "JWT", "x5t#S256": URL_SAFE_NO_PAD.encode(certificate.sha256())});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &RSA_PSS_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{RSA_PSS_SHA256, RsaKeyPair};
-
-    fn signed(key_pem: &str, certificate: &AppCertificate, claims: Value) -> String {
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(
-                key_pem
-                    .lines()
-                    .filter(|l| !l.starts_with("-----"))
-                    .collect::<String>(),
-            )
-            .unwrap();
-        let key = RsaKeyPair::from_pkcs8(&der).unwrap();
-        let header = json!({"alg": "PS256", "typ": "JWT", "x5t#S256": URL_SAFE_NO_PAD.encode(certificate.sha256())});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0; key.public_modulus_len()];
-        key.sign(
-            &RSA_PSS_SHA256,
-            &SystemRandom::new(),
-            input.as_bytes(),
-            &mut signature,
-        )
-        .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-    }
 
     #[test]
     fn each_claim_and_the_signature_are_checked() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{USER_DEFAULT_FIELDS, project};
+use crate::api::USER_DEFAULT_FIELDS;
 use crate::catalog::SKUS;
 use crate::state::Tenant;
 use crate::{Fault, SimState, UserPatch};
@@ -28,6 +28,10 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
         .route(
             "/_sim/tenants/{tenant}/users/{index}",
             patch(patch_user).delete(remove_user),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/users/{index}/restore",
+            post(restore_user),
         )
         .route(
             "/_sim/tenants/{tenant}/licenses/{part_number}",
@@ -46,6 +50,67 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
             "/_sim/tenants/{tenant}/faults",
             post(inject).delete(clear_faults),
         )
+        .route("/_sim/partner", get(partner))
+        .route(
+            "/_sim/tenants/{tenant}/partner-consent",
+            put(set_partner_consent),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/partner-relationship",
+            put(add_partner_relationship).delete(end_partner_relationship),
+        )
+}
+
+/// The partner tenant, its app's credentials and its customers; 404 without a partner.
+async fn partner(State(state): State<Arc<SimState>>) -> Response {
+    match state.partner_tenant() {
+        Some(partner) => Json(json!({
+            "tenant_id": partner.id.to_string(), "display_name": partner.display_name,
+            "client_id": partner.client_id.to_string(), "client_secret": partner.client_secret,
+            "customers": state.customers(),
+        }))
+        .into_response(),
+        None => refused(
+            "the simulator has no partner tenant: start it with `m365sync simulate --partner`"
+                .into(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Consent {
+    consented: bool,
+}
+
+/// Whether the customer's admin has consented the partner's app.
+async fn set_partner_consent(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Json(body): Json<Consent>,
+) -> Response {
+    answered(state.set_partner_consent(&tenant, body.consented))
+}
+
+async fn add_partner_relationship(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    answered(state.set_partner_relationship(&tenant, true))
+}
+
+async fn end_partner_relationship(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    answered(state.set_partner_relationship(&tenant, false))
+}
+
+fn answered(outcome: Result<(), String>) -> Response {
+    match outcome {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
+    }
 }
 
 fn no_tenant(tenant: &str) -> Response {
@@ -115,6 +180,7 @@ const USER_FIELDS: &[&str] = &[
     "department",
     "accountEnabled",
     "mail",
+    "proxyAddresses",
     "mobilePhone",
     "licenses",
 ];
@@ -155,6 +221,7 @@ fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
                     _ => return Err("accountEnabled must be true or false".into()),
                 }
             }
+            "proxyAddresses" => user.proxy_addresses = Some(proxy_addresses(&value)?),
             "licenses" => {
                 let held: Vec<&str> = tenant
                     .population
@@ -189,7 +256,59 @@ fn new_user_fields(body: &[u8], tenant: &Tenant) -> Result<UserPatch, String> {
             }
         }
     }
+    if let (Some(mail), Some(addresses)) = (&user.mail, &user.proxy_addresses)
+        && let Some(primary) = addresses.iter().find_map(|a| a.strip_prefix("SMTP:"))
+        && !primary.eq_ignore_ascii_case(mail)
+    {
+        return Err(format!(
+            "mail '{mail}' differs from the primary address SMTP:{primary} of proxyAddresses: give one of them, or the same address in both"
+        ));
+    }
     Ok(user)
+}
+
+/// A user's `proxyAddresses`: strings of `type:address`, with at most one primary `SMTP:`.
+fn proxy_addresses(value: &Value) -> Result<Vec<String>, String> {
+    let take = "proxyAddresses must be a list of addresses such as \"SMTP:ann@contoso.example\" (the primary) and \"smtp:ann@contoso.onmicrosoft.com\" (an alias)";
+    let Value::Array(items) = value else {
+        return Err(take.into());
+    };
+    let mut addresses: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(text) = item.as_str().map(str::trim) else {
+            return Err(take.into());
+        };
+        let well_formed = text.split_once(':').is_some_and(|(kind, address)| {
+            !kind.is_empty()
+                && kind.chars().all(|c| c.is_ascii_alphanumeric())
+                && !address.trim().is_empty()
+                && (!kind.eq_ignore_ascii_case("smtp")
+                    || address
+                        .split_once('@')
+                        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.')))
+        });
+        if !well_formed {
+            return Err(format!(
+                "proxyAddresses: '{text}' is not an address: {take}"
+            ));
+        }
+        if addresses.iter().any(|a| a.eq_ignore_ascii_case(text)) {
+            return Err(format!(
+                "proxyAddresses: '{text}' is given twice; give each address once"
+            ));
+        }
+        addresses.push(text.to_string());
+    }
+    if addresses.iter().filter(|a| a.starts_with("SMTP:")).count() > 1 {
+        return Err(
+            "proxyAddresses may hold only one primary address in capitals (SMTP:); write the others smtp:".into(),
+        );
+    }
+    Ok(addresses)
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
 /// Adds a user, generated and then given the body's fields, and answers with the user as Graph
@@ -205,9 +324,7 @@ async fn add_user(
     };
     let fields = match new_user_fields(&body, t) {
         Ok(fields) => fields,
-        Err(message) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
-        }
+        Err(message) => return bad_request(message),
     };
     let mut shown: Vec<&str> = USER_DEFAULT_FIELDS.to_vec();
     if fields.department.is_some() {
@@ -219,9 +336,12 @@ async fn add_user(
     if fields.licenses.is_some() {
         shown.push("assignedLicenses");
     }
+    if fields.proxy_addresses.is_some() {
+        shown.push("proxyAddresses");
+    }
     match state.add_user_with(&tenant, fields) {
         Some((index, user)) => {
-            let mut answer = project(user.to_graph(), &shown);
+            let mut answer = user.select(&shown);
             answer["@odata.context"] =
                 json!(format!("{}/v1.0/$metadata#users/$entity", state.base_url));
             answer["index"] = json!(index);
@@ -231,15 +351,26 @@ async fn add_user(
     }
 }
 
+/// Changes a user: a JSON object of [`USER_FIELDS`], checked as a new user's are.
 async fn patch_user(
     State(state): State<Arc<SimState>>,
     Path((tenant, index)): Path<(String, u64)>,
-    Json(body): Json<UserPatch>,
+    body: Bytes,
 ) -> Response {
-    if state.tenant(&tenant).is_none() {
+    let Some(t) = state.tenant(&tenant) else {
         return no_tenant(&tenant);
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return bad_request(format!(
+            "the body must be a JSON object of the fields to change ({})",
+            USER_FIELDS.join(", ")
+        ));
     }
-    if state.patch_user(&tenant, index, body) {
+    let patch = match new_user_fields(&body, t) {
+        Ok(patch) => patch,
+        Err(message) => return bad_request(message),
+    };
+    if state.patch_user(&tenant, index, patch) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         (
@@ -250,11 +381,51 @@ async fn patch_user(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Removal {
+    /// Deleted for good (a hard delete, or emptied from the recycle bin), not only soft-deleted.
+    #[serde(default)]
+    permanent: bool,
+}
+
+/// Deletes a user: to the recycle bin (delta says `changed`), or with `?permanent=true` for good
+/// (delta says `deleted`).
 async fn remove_user(
     State(state): State<Arc<SimState>>,
     Path((tenant, index)): Path<(String, u64)>,
+    Query(removal): Query<Removal>,
 ) -> Response {
-    done(state.remove_user(&tenant, index), &tenant)
+    if state.tenant(&tenant).is_none() {
+        return no_tenant(&tenant);
+    }
+    if removal.permanent {
+        return match state.purge_user(&tenant, index) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(message) => refused(message),
+        };
+    }
+    if state.remove_user(&tenant, index) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        refused(format!(
+            "no user at index {index} (a deleted one is restored with POST …/users/{index}/restore, or deleted for good with ?permanent=true)"
+        ))
+    }
+}
+
+/// Restores a user from the recycle bin.
+async fn restore_user(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, index)): Path<(String, u64)>,
+) -> Response {
+    if state.tenant(&tenant).is_none() {
+        return no_tenant(&tenant);
+    }
+    match state.restore_user(&tenant, index) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => refused(message),
+    }
 }
 
 async fn inject(

@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::api::{
-    Opened, Resource, USER_DEFAULT_FIELDS, USER_FIELDS, USER_ROLES, graph_error, graph_ok, open,
-    param, project,
+    Opened, Resource, USER_DEFAULT_FIELDS, USER_FIELDS, USER_ROLES, graph_error, graph_ok,
+    listable, open, param, project,
 };
 use crate::people::mix;
 use crate::state::{Tenant, lock};
@@ -23,7 +23,7 @@ use crate::{SimState, inventory};
 const DELTA: Resource = Resource {
     roles: USER_ROLES,
     options: &["$select", "$skiptoken", "$deltatoken"],
-    fields: USER_FIELDS,
+    fields: &USER_FIELDS,
     type_name: "user",
 };
 const DEFAULT_PAGE: usize = 200;
@@ -149,6 +149,9 @@ pub(crate) async fn users_delta(
         Ok(opened) => opened,
         Err(r) => return r,
     };
+    if let Err(refusal) = listable(&state, &headers, fields.as_deref()) {
+        return refusal;
+    }
     let first_select = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
     if param(&pairs, "$deltatoken") == Some("latest") {
         return respond(
@@ -203,10 +206,7 @@ pub(crate) async fn users_delta(
                 );
             }
             let (users, next) = tenant.users_from(start, size);
-            let items = users
-                .iter()
-                .map(|u| project(u.to_graph(), &fields))
-                .collect();
+            let items = users.iter().map(|u| u.select(&fields)).collect();
             let next = next.map(|start| Position::Full {
                 start,
                 page: page + 1,
@@ -234,8 +234,12 @@ pub(crate) async fn users_delta(
                 .skip(offset)
                 .take(size)
                 .map(|(index, user)| match user {
-                    Some(user) => project(user.to_graph(), &fields),
-                    None => json!({ "id": tenant.population.user(*index).id.to_string(), "@removed": { "reason": "deleted" } }),
+                    Some(user) => user.select(&fields),
+                    // In the recycle bin a user is `changed` (it may come back); purged, `deleted`.
+                    None => json!({
+                        "id": tenant.population.user(*index).id.to_string(),
+                        "@removed": { "reason": if tenant.purged(*index) { "deleted" } else { "changed" } },
+                    }),
                 })
                 .collect::<Vec<Value>>();
             let next = (offset + size < changes.len()).then_some(Position::Changes {

@@ -90,7 +90,13 @@ pub(crate) async fn token(
         );
     }
     let client_id = field("client_id").to_ascii_lowercase();
-    if tenant.client_id.to_string() != client_id {
+    // The app whose credentials are checked: the tenant's own, or a partner's multi-tenant app
+    // where this tenant, its customer, has consented it.
+    let app = if tenant.client_id.to_string() == client_id {
+        tenant
+    } else if let Some(partner_app) = state.consented_partner_app(tenant, &client_id) {
+        partner_app
+    } else {
         let known_elsewhere = state
             .tenants
             .iter()
@@ -118,11 +124,11 @@ pub(crate) async fn token(
                 ),
             )
         };
-    }
+    };
     let assertion = field("client_assertion");
     // How the app proved itself, as the token's `appidacr` says: 1 secret, 2 certificate.
     let proof = if !assertion.is_empty() {
-        if let Err(refusal) = check_assertion(&state, tenant, &form, assertion) {
+        if let Err(refusal) = check_assertion(&state, app, tenant, &form, assertion) {
             return aad_error(
                 &state,
                 StatusCode::UNAUTHORIZED,
@@ -133,7 +139,7 @@ pub(crate) async fn token(
         }
         "2"
     } else {
-        if let Some(response) = check_secret(&state, tenant, field("client_secret"), &client_id) {
+        if let Some(response) = check_secret(&state, app, field("client_secret"), &client_id) {
             return response;
         }
         "1"
@@ -161,13 +167,21 @@ pub(crate) async fn token(
         .filter(|r| crate::activity::MANAGEMENT_ROLES.contains(&r.as_str()) == management)
         .cloned()
         .collect();
+    // The app's service principal in the tenant: one per (app, tenant), as Entra makes them.
+    let principal_salt = if app.index == tenant.index {
+        9
+    } else {
+        9 ^ (tenant.index << 8)
+    };
+    let service_principal =
+        crate::people::guid(app.client_id.as_u128() as u64, principal_salt).to_string();
     let mut claims = json!({
         "aud": resource,
         "iss": format!("https://sts.windows.net/{}/", tenant.id),
         "iat": now, "nbf": now, "exp": now + lifetime,
         "appid": client_id, "appidacr": proof, "idtyp": "app",
-        "oid": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
-        "sub": crate::people::guid(tenant.client_id.as_u128() as u64, 9).to_string(),
+        "oid": service_principal.clone(),
+        "sub": service_principal,
         "tid": tenant.id.to_string(),
         "uti": state.request_id(),
         "ver": "1.0",
@@ -237,9 +251,10 @@ fn check_secret(
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The certificate check: a signed assertion from a certificate registered on the app, naming
-/// this tenant's token endpoint as its audience.
+/// the token endpoint of the tenant asked (the app's own, or a customer's) as its audience.
 fn check_assertion(
     state: &SimState,
+    app: &Tenant,
     tenant: &Tenant,
     form: &HashMap<String, String>,
     assertion: &str,
@@ -261,10 +276,10 @@ fn check_assertion(
         );
         endpoint && state.tenant(segments[0]).is_some_and(|t| t.id == tenant.id)
     };
-    let registered = read(&tenant.certificates).clone();
+    let registered = read(&app.certificates).clone();
     assertion::verify(
         assertion,
-        &tenant.client_id.to_string(),
+        &app.client_id.to_string(),
         &registered,
         now_secs() as i64,
         audience_ok,
@@ -398,4 +413,79 @@ pub(crate) async fn signing_keys() -> Response {
         json!({ "keys": [] }).to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{SimConfig, TenantSpec};
+
+    #[tokio::test]
+    async fn a_partner_certificate_signs_in_to_a_consenting_customer_at_its_own_endpoint() {
+        let config = SimConfig {
+            tenants: vec![TenantSpec::with_users(1), TenantSpec::with_users(1)],
+            partner: true,
+            ..SimConfig::default()
+        };
+        let state = Arc::new(SimState::new(
+            &config,
+            "http://sim.test".into(),
+            "http://download.sim.test".into(),
+        ));
+        let router = crate::api::router(state.clone());
+        let issued = state.add_certificate("0", -1, 30).unwrap().unwrap();
+        let (partner, customer) = (&state.tenants[0], &state.tenants[1]);
+        let registered = read(&partner.certificates)[0].clone();
+        let client = partner.client_id.to_string();
+        let now = now_secs() as i64;
+        let ask = |audience_tenant: String| {
+            let assertion = assertion::signed(
+                &issued.private_key_pem,
+                &registered,
+                json!({
+                    "iss": client, "sub": client, "jti": "j", "nbf": now - 5, "iat": now - 5, "exp": now + 600,
+                    "aud": format!("http://sim.test/{audience_tenant}/oauth2/v2.0/token"),
+                }),
+            );
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &client)
+                .append_pair("scope", "https://graph.microsoft.com/.default")
+                .append_pair("client_assertion_type", JWT_BEARER)
+                .append_pair("client_assertion", &assertion)
+                .finish();
+            let request = Request::post(format!("/{}/oauth2/v2.0/token", customer.id))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap();
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            }
+        };
+
+        let (status, body) = ask(customer.id.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let token = verify(&state.signing_key, body["access_token"].as_str().unwrap())
+            .ok()
+            .unwrap();
+        assert_eq!(token.tenant_id, customer.id.to_string());
+
+        // An assertion made out to the partner's own endpoint is no good at the customer's.
+        let (status, body) = ask(partner.id.to_string()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error_codes"], json!([700023]));
+    }
 }

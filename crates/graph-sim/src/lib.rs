@@ -4,8 +4,9 @@
 //! without being held in memory; the v2.0 token endpoint with Microsoft's error shapes; the Graph
 //! resources m365sync reads (`/organization`, `/users`, `/subscribedSkus`), with paging, `$select`
 //! and permissions enforced from the token's `roles`; usage reports behind a 302 to a second
-//! listener that refuses bearer tokens; and a control API (`/_sim/...`) to change tenants and
-//! inject faults between syncs. It shares no code with the `graph` client on purpose: the client
+//! listener that refuses bearer tokens; optionally a partner tenant whose multi-tenant app lists
+//! the others as GDAP customers and gets tokens where they consented it; and a control API
+//! (`/_sim/...`) to change tenants and inject faults between syncs. It shares no code with the `graph` client on purpose: the client
 //! must not pass only because both sides make the same assumption.
 
 // Handlers return a ready axum `Response` as their error: it is built once and sent, never matched on,
@@ -21,8 +22,10 @@ mod control;
 mod delta;
 mod identity;
 pub mod inventory;
+mod partner;
 pub mod people;
 mod reports;
+mod schema;
 mod state;
 mod tls;
 
@@ -34,6 +37,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use partner::{CustomerInfo, GDAP_ROLE};
 pub use people::UserPatch;
 pub use state::{CertificateIssued, DeviceChange, Fault, SimState, Stats};
 pub use tls::{LoopbackCertificate, TlsError};
@@ -85,6 +89,11 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
+    /// Tenant 0 is a partner (a CSP with GDAP) whose app is multi-tenant: every other tenant is
+    /// its customer, listed by `/tenantRelationships/delegatedAdminCustomers` and `/contracts`
+    /// and consenting its app, until the control API says otherwise. Its app also holds
+    /// `DelegatedAdminRelationship.Read.All`.
+    pub partner: bool,
 }
 
 impl Default for SimConfig {
@@ -94,6 +103,7 @@ impl Default for SimConfig {
             tenants: vec![TenantSpec::with_users(25)],
             latency: Duration::ZERO,
             token_lifetime: Duration::from_secs(3599),
+            partner: false,
         }
     }
 }
@@ -137,7 +147,15 @@ impl RunningSimulator {
                 })
             })
             .collect();
-        serde_json::json!({ "url": self.url, "tenants": tenants })
+        let mut announcement = serde_json::json!({ "url": self.url, "tenants": tenants });
+        if let Some(partner) = self.state.partner_tenant() {
+            announcement["partner"] = serde_json::json!({
+                "tenant_id": partner.id.to_string(), "display_name": partner.display_name,
+                "client_id": partner.client_id.to_string(), "client_secret": partner.client_secret,
+                "customers": self.state.customers(),
+            });
+        }
+        announcement
     }
 
     /// Waits until the server stops (it does not, unless a task fails).

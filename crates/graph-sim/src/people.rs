@@ -150,6 +150,9 @@ pub struct UserPatch {
     pub account_enabled: Option<bool>,
     pub mobile_phone: Option<String>,
     pub mail: Option<String>,
+    /// The user's addresses (`SMTP:` primary, `smtp:` aliases), replacing the generated ones; the
+    /// primary becomes the user's `mail`.
+    pub proxy_addresses: Option<Vec<String>>,
     /// Part numbers the user holds, replacing the generated assignment.
     pub licenses: Option<Vec<String>>,
 }
@@ -174,7 +177,31 @@ pub struct SimUser {
     /// (index into SKUS, disabled plan ids)
     pub licenses: Vec<(usize, Vec<&'static str>)>,
     pub has_mailbox: bool,
+    /// When the account was made, in seconds since 1970.
+    pub created: i64,
+    /// `SMTP:` the primary address, `smtp:` each alias; empty for a user with no mail.
+    pub proxy_addresses: Vec<String>,
+    pub other_mails: Vec<String>,
+    pub mail_nickname: String,
+    /// Set for an account synced from an on-premises Active Directory.
+    pub on_premises: Option<OnPremises>,
 }
+
+/// Where a synced account comes from in the on-premises Active Directory.
+#[derive(Debug, Clone)]
+pub struct OnPremises {
+    pub immutable_id: String,
+    pub sam_account_name: String,
+    pub domain_name: String,
+    pub user_principal_name: String,
+    pub distinguished_name: String,
+    pub security_identifier: String,
+}
+
+/// When every simulated organisation was created (its `createdDateTime`): 2016-03-01T09:12:44Z.
+pub(crate) const ORGANIZATION_CREATED: i64 = 1_456_823_564;
+/// Users were made over the eight and a half years after it.
+const ACCOUNT_SPAN_SECONDS: i64 = 3_100 * 86_400;
 
 /// What a tenant needs to know to generate its people.
 pub struct Population {
@@ -321,6 +348,11 @@ impl Population {
             user_type: "Member",
             licenses: self.licenses_of(index),
             has_mailbox: false,
+            created: 0,
+            proxy_addresses: vec![],
+            other_mails: vec![],
+            mail_nickname: String::new(),
+            on_premises: None,
         };
         match kind {
             Kind::Licensed | Kind::Kiosk => {}
@@ -354,7 +386,85 @@ impl Population {
         }
         user.has_mailbox =
             kind == Kind::SharedMailbox || user.licenses.iter().any(|(sku, _)| SKUS[*sku].mailbox);
+        // The admin came with the organisation; everyone else joined over the years after.
+        user.created = if index == 0 {
+            ORGANIZATION_CREATED + 600
+        } else {
+            ORGANIZATION_CREATED + 86_400 + (mix(r ^ 8) % ACCOUNT_SPAN_SECONDS as u64) as i64
+        };
+        user.mail_nickname = user.upn.split('@').next().unwrap_or_default().to_string();
+        if let Some(mail) = &user.mail {
+            user.proxy_addresses.push(format!("SMTP:{mail}"));
+        }
+        let local = user
+            .mail
+            .as_deref()
+            .and_then(|m| m.split('@').next())
+            .map(str::to_string);
+        match (kind, local) {
+            (Kind::Guest, _) => {
+                // An invited guest: the address they were invited at is also their other mail.
+                user.other_mails = user.mail.iter().cloned().collect();
+            }
+            (_, Some(local)) => {
+                // Exchange gives every recipient an address on the initial domain; some people
+                // also keep a short alias on the organisation's own domain.
+                user.proxy_addresses
+                    .push(format!("smtp:{local}@{}", self.initial_domain));
+                let given = ascii_alias(given);
+                let short = ascii_alias(surname);
+                if kind != Kind::SharedMailbox
+                    && (r >> 20).is_multiple_of(3)
+                    && !given.is_empty()
+                    && !short.is_empty()
+                {
+                    user.proxy_addresses.push(format!(
+                        "smtp:{}{short}{index}@{}",
+                        &given[..1],
+                        self.custom_domain
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if kind != Kind::Guest && (r >> 24).is_multiple_of(6) {
+            user.other_mails
+                .push(format!("{alias_base}{index}@outlook.com"));
+        }
+        let synced = matches!(
+            kind,
+            Kind::Licensed | Kind::Kiosk | Kind::Unlicensed | Kind::Disabled
+        ) && index != 0
+            && (r >> 28) % 5 < 2;
+        if synced {
+            user.on_premises = Some(self.on_premises(index, &alias_base, &user.display_name));
+        }
         user
+    }
+
+    /// The on-premises side of a synced account: a `.local` forest named after the tenant.
+    fn on_premises(&self, index: u64, alias_base: &str, display_name: &str) -> OnPremises {
+        use base64::Engine;
+        let forest = self.custom_domain.split('.').next().unwrap_or("corp");
+        let suffix = index.to_string();
+        let room = 20usize.saturating_sub(suffix.len());
+        let sam: String = alias_base.chars().take(room).collect::<String>() + &suffix;
+        let anchor = guid(hash3(self.seed, self.tenant_index, index), 0x0b5e);
+        let domain = hash3(self.seed, self.tenant_index, 0x51d);
+        OnPremises {
+            immutable_id: base64::engine::general_purpose::STANDARD.encode(anchor.as_bytes()),
+            domain_name: format!("{forest}.local"),
+            user_principal_name: format!("{sam}@{forest}.local"),
+            distinguished_name: format!("CN={display_name},OU=Staff,DC={forest},DC=local"),
+            security_identifier: format!(
+                "S-1-5-21-{}-{}-{}-{}",
+                domain % 4_000_000_000,
+                (domain >> 16) % 4_000_000_000,
+                mix(domain) % 4_000_000_000,
+                1_100 + index
+            ),
+            sam_account_name: sam,
+        }
     }
 }
 
@@ -375,8 +485,15 @@ impl SimUser {
         if let Some(v) = &patch.mobile_phone {
             self.mobile_phone = Some(v.clone());
         }
+        if let Some(addresses) = &patch.proxy_addresses {
+            self.proxy_addresses = addresses.clone();
+            if let Some(primary) = addresses.iter().find_map(|a| a.strip_prefix("SMTP:")) {
+                self.mail = Some(primary.to_string());
+            }
+        }
         if let Some(v) = &patch.mail {
             self.mail = Some(v.clone());
+            promote(&mut self.proxy_addresses, v);
         }
         if let Some(parts) = &patch.licenses {
             self.licenses = parts
@@ -392,30 +509,208 @@ impl SimUser {
         }
     }
 
-    /// The full Graph representation; `$select` is applied by the caller.
-    pub fn to_graph(&self) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "businessPhones": self.business_phones,
-            "displayName": self.display_name,
-            "givenName": self.given_name,
-            "surname": self.surname,
-            "jobTitle": self.job_title,
-            "mail": self.mail,
-            "mobilePhone": self.mobile_phone,
-            "officeLocation": self.office_location,
-            "preferredLanguage": if self.user_type == "Guest" { Value::Null } else { json!("en-GB") },
-            "userPrincipalName": self.upn,
-            "department": self.department,
-            "accountEnabled": self.account_enabled,
-            "userType": self.user_type,
-            "usageLocation": if self.licenses.is_empty() { Value::Null } else { json!("GB") },
-            "assignedLicenses": self.licenses.iter().map(|(sku, disabled)| json!({
-                "disabledPlans": disabled,
-                "skuId": SKUS[*sku].sku_id,
-            })).collect::<Vec<_>>(),
+    /// The user as Graph shows it with `fields` selected: each property the simulator models
+    /// with its value, and any other as Graph sends one that was never set.
+    pub fn select(&self, fields: &[&str]) -> Value {
+        let mut map = serde_json::Map::with_capacity(fields.len());
+        for name in fields {
+            let value = self
+                .property(name)
+                .unwrap_or_else(|| crate::schema::unset(name));
+            map.insert((*name).to_string(), value);
+        }
+        Value::Object(map)
+    }
+
+    /// A property the simulator models, by its Graph name.
+    fn property(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "id" => json!(self.id.to_string()),
+            "businessPhones" => json!(self.business_phones),
+            "displayName" => json!(self.display_name),
+            "givenName" => json!(self.given_name),
+            "surname" => json!(self.surname),
+            "jobTitle" => json!(self.job_title),
+            "mail" => json!(self.mail),
+            "mobilePhone" => json!(self.mobile_phone),
+            "officeLocation" => json!(self.office_location),
+            "preferredLanguage" => {
+                if self.user_type == "Guest" {
+                    Value::Null
+                } else {
+                    json!("en-GB")
+                }
+            }
+            "userPrincipalName" => json!(self.upn),
+            "department" => json!(self.department),
+            "accountEnabled" => json!(self.account_enabled),
+            "userType" => json!(self.user_type),
+            "usageLocation" => {
+                if self.licenses.is_empty() {
+                    Value::Null
+                } else {
+                    json!("GB")
+                }
+            }
+            "createdDateTime" => json!(iso(self.created)),
+            "proxyAddresses" => json!(self.proxy_addresses),
+            "otherMails" => json!(self.other_mails),
+            "mailNickname" => json!(self.mail_nickname),
+            "onPremisesSyncEnabled" => json!(self.on_premises.as_ref().map(|_| true)),
+            "onPremisesImmutableId" => json!(self.on_premises.as_ref().map(|o| &o.immutable_id)),
+            "onPremisesSamAccountName" => {
+                json!(self.on_premises.as_ref().map(|o| &o.sam_account_name))
+            }
+            "onPremisesDomainName" => json!(self.on_premises.as_ref().map(|o| &o.domain_name)),
+            "onPremisesUserPrincipalName" => {
+                json!(self.on_premises.as_ref().map(|o| &o.user_principal_name))
+            }
+            "onPremisesDistinguishedName" => {
+                json!(self.on_premises.as_ref().map(|o| &o.distinguished_name))
+            }
+            "onPremisesSecurityIdentifier" => {
+                json!(self.on_premises.as_ref().map(|o| &o.security_identifier))
+            }
+            "creationType" => json!((self.kind == Kind::Guest).then_some("Invitation")),
+            "externalUserState" => json!((self.kind == Kind::Guest).then_some("Accepted")),
+            "externalUserStateChangeDateTime" => {
+                json!((self.kind == Kind::Guest).then(|| iso(self.created + 2 * 86_400)))
+            }
+            "signInSessionsValidFromDateTime" => json!(iso(self.created)),
+            "deviceEnrollmentLimit" => json!(5000),
+            "securityIdentifier" => json!(self.security_identifier()),
+            "city" => json!(self.office_place().map(|(city, _)| city)),
+            "country" => json!(self.office_place().map(|(_, country)| country)),
+            "assignedPlans" => json!(self.assigned_plans()),
+            "provisionedPlans" => json!(self.provisioned_plans()),
+            "licenseAssignmentStates" => self
+                .licenses
+                .iter()
+                .map(|(sku, disabled)| {
+                    json!({
+                        "assignedByGroup": null, "disabledPlans": disabled, "error": "None",
+                        "lastUpdatedDateTime": iso(self.created + 3_600), "skuId": SKUS[*sku].sku_id,
+                        "state": "Active",
+                    })
+                })
+                .collect(),
+            "assignedLicenses" => self
+                .licenses
+                .iter()
+                .map(|(sku, disabled)| {
+                    json!({
+                        "disabledPlans": disabled,
+                        "skuId": SKUS[*sku].sku_id,
+                    })
+                })
+                .collect(),
+            _ => return None,
         })
     }
+}
+
+impl SimUser {
+    /// Each service plan the user's licences enable (those not disabled), once each.
+    fn enabled_plans(&self) -> Vec<&'static crate::catalog::ServicePlan> {
+        let mut plans: Vec<&'static crate::catalog::ServicePlan> = Vec::new();
+        for (sku, disabled) in &self.licenses {
+            for plan in SKUS[*sku].plans {
+                if !disabled.contains(&plan.id) && !plans.iter().any(|p| p.id == plan.id) {
+                    plans.push(plan);
+                }
+            }
+        }
+        plans
+    }
+
+    fn assigned_plans(&self) -> Vec<Value> {
+        let assigned = iso(self.created + 3_600);
+        self.enabled_plans()
+            .into_iter()
+            .map(|plan| {
+                json!({
+                    "assignedDateTime": assigned, "capabilityStatus": "Enabled",
+                    "service": service_of(plan.name), "servicePlanId": plan.id,
+                })
+            })
+            .collect()
+    }
+
+    /// Each service the enabled plans provision, once.
+    fn provisioned_plans(&self) -> Vec<Value> {
+        let mut services: Vec<&str> = self
+            .enabled_plans()
+            .into_iter()
+            .map(|plan| service_of(plan.name))
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        services
+            .into_iter()
+            .map(|service| {
+                json!({"capabilityStatus": "Enabled", "provisioningStatus": "Success", "service": service})
+            })
+            .collect()
+    }
+
+    /// Entra's SID of a cloud object: `S-1-12-1-` and the object id as four 32-bit numbers.
+    fn security_identifier(&self) -> String {
+        let b = self.id.as_bytes();
+        let part = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        format!("S-1-12-1-{}-{}-{}-{}", part(0), part(4), part(8), part(12))
+    }
+
+    /// The city and country of the user's office, where it names one.
+    fn office_place(&self) -> Option<(&'static str, &'static str)> {
+        match self.office_location.as_deref()? {
+            "London" => Some(("London", "United Kingdom")),
+            "Leeds" => Some(("Leeds", "United Kingdom")),
+            "Dublin" => Some(("Dublin", "Ireland")),
+            "Amsterdam" => Some(("Amsterdam", "Netherlands")),
+            "Kraków" => Some(("Kraków", "Poland")),
+            "München" => Some(("München", "Germany")),
+            _ => None,
+        }
+    }
+}
+
+/// The `service` an assigned plan names, as Microsoft's payloads write it.
+fn service_of(plan: &str) -> &'static str {
+    match plan {
+        p if p.starts_with("EXCHANGE") => "exchange",
+        p if p.starts_with("SHAREPOINT") => "SharePoint",
+        "TEAMS1" => "TeamspaceAPI",
+        "OFFICESUBSCRIPTION" => "MicrosoftOffice",
+        "MCOSTANDARD" => "MicrosoftCommunicationsOnline",
+        "INTUNE_A" => "SCO",
+        "AAD_PREMIUM" => "AADPremiumService",
+        "BI_AZURE_P0" => "PowerBI",
+        "TEAMSPRO_MGMT" => "MicrosoftTeamsPro",
+        "FLOW_P2_VIRAL" => "ProcessSimple",
+        _ => "MicrosoftOffice",
+    }
+}
+
+/// Makes `mail` the primary (`SMTP:`) address: a former primary stays as an alias, as Exchange
+/// keeps it when the primary address changes.
+fn promote(addresses: &mut Vec<String>, mail: &str) {
+    for address in addresses.iter_mut() {
+        if let Some(rest) = address.strip_prefix("SMTP:") {
+            *address = format!("smtp:{rest}");
+        }
+    }
+    let same = |a: &String| {
+        a.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("smtp:"))
+            && a.get(5..)
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(mail))
+    };
+    addresses.retain(|a| !same(a));
+    addresses.insert(0, format!("SMTP:{mail}"));
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since 1970.
+fn iso(seconds: i64) -> String {
+    format!("{}Z", crate::activity::iso(seconds))
 }
 
 fn capitalise_parts(alias: &str) -> String {
@@ -519,6 +814,95 @@ mod tests {
             guest.upn
         );
         assert!(guest.licenses.is_empty() && !guest.has_mailbox);
+    }
+
+    #[test]
+    fn users_carry_addresses_creation_dates_and_sync_flags() {
+        let p = population();
+        let users: Vec<SimUser> = (0..1000).map(|i| p.user(i)).collect();
+        for user in &users {
+            match &user.mail {
+                Some(mail) => assert_eq!(user.proxy_addresses[0], format!("SMTP:{mail}")),
+                None => assert!(
+                    user.proxy_addresses.is_empty(),
+                    "{:?}",
+                    user.proxy_addresses
+                ),
+            }
+            let primaries = user
+                .proxy_addresses
+                .iter()
+                .filter(|a| a.starts_with("SMTP:"));
+            assert!(primaries.count() <= 1);
+            assert!(user.created >= ORGANIZATION_CREATED, "{}", user.created);
+            assert!(!user.mail_nickname.is_empty());
+            if user.kind == Kind::Guest {
+                assert!(user.on_premises.is_none());
+                assert!(
+                    user.mail_nickname.ends_with("#EXT#"),
+                    "{}",
+                    user.mail_nickname
+                );
+                assert_eq!(
+                    user.other_mails,
+                    user.mail.iter().cloned().collect::<Vec<_>>()
+                );
+            }
+        }
+        let aliased = |domain: &str| {
+            users
+                .iter()
+                .filter(|u| {
+                    u.proxy_addresses
+                        .iter()
+                        .any(|a| a.starts_with("smtp:") && a.ends_with(domain))
+                })
+                .count()
+        };
+        assert!(aliased("@contoso.onmicrosoft.com") > 500);
+        assert!(aliased("@contoso.example") > 100);
+        let synced = users.iter().filter(|u| u.on_premises.is_some()).count();
+        assert!((200..500).contains(&synced), "{synced} synced");
+        assert!(
+            users[0].on_premises.is_none(),
+            "the admin is a cloud account"
+        );
+        assert_eq!(
+            p.user(77).created,
+            users[77].created,
+            "dates come from the seed"
+        );
+        assert_ne!(users[1].created, users[2].created);
+        assert!(
+            users
+                .iter()
+                .any(|u| !u.other_mails.is_empty() && u.kind != Kind::Guest)
+        );
+    }
+
+    #[test]
+    fn a_new_mail_becomes_the_primary_address_and_the_old_one_an_alias() {
+        let p = population();
+        let mut user = (0..100)
+            .map(|i| p.user(i))
+            .find(|u| u.kind == Kind::Licensed)
+            .unwrap();
+        let old = user.mail.clone().unwrap();
+        user.apply(&UserPatch {
+            mail: Some("ann.new@contoso.example".into()),
+            ..UserPatch::default()
+        });
+        assert_eq!(user.proxy_addresses[0], "SMTP:ann.new@contoso.example");
+        assert!(user.proxy_addresses.contains(&format!("smtp:{old}")));
+        user.apply(&UserPatch {
+            proxy_addresses: Some(vec![
+                "smtp:x@contoso.example".into(),
+                "SMTP:y@contoso.example".into(),
+            ]),
+            ..UserPatch::default()
+        });
+        assert_eq!(user.mail.as_deref(), Some("y@contoso.example"));
+        assert_eq!(user.proxy_addresses.len(), 2);
     }
 
     #[test]

@@ -77,9 +77,14 @@ pub(crate) struct Faults {
 
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
+    /// Users deleted, whether to the recycle bin or for good.
     pub removed: HashSet<u64>,
+    /// Of those, the ones deleted for good: no restore brings them back.
+    pub purged: HashSet<u64>,
     pub patches: HashMap<u64, UserPatch>,
     pub extra: u64,
+    /// When each user added through the control API was made (seconds since 1970).
+    pub created: HashMap<u64, i64>,
     pub version: u64,
     /// The version at which each changed, added or removed user last changed: what a delta
     /// round reports.
@@ -142,6 +147,8 @@ pub struct SimState {
     pub(crate) downloads: Mutex<HashMap<String, (usize, ReportKind, Instant)>>,
     pub(crate) stats: Mutex<Stats>,
     request_counter: AtomicU64,
+    /// Set when tenant 0 is a partner and the others its customers.
+    pub(crate) partner: Option<crate::partner::Partner>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +177,15 @@ fn secret_value(h: u64) -> String {
     out.replace_range(3..5, "8Q");
     out.replace_range(5..6, "~");
     out
+}
+
+/// The permissions a tenant's app starts with: a partner's also lists its GDAP customers.
+fn roles_of(spec: &crate::TenantSpec, partner: bool) -> Vec<String> {
+    let mut roles = spec.roles.clone();
+    if partner && !roles.iter().any(|r| r == crate::partner::GDAP_ROLE) {
+        roles.push(crate::partner::GDAP_ROLE.to_string());
+    }
+    roles
 }
 
 impl SimState {
@@ -214,7 +230,7 @@ impl SimState {
                     initial_domain,
                     custom_domain,
                     base_users: spec.users,
-                    roles: RwLock::new(spec.roles.clone()),
+                    roles: RwLock::new(roles_of(spec, config.partner && i == 0)),
                     concealed: AtomicBool::new(spec.concealed_names),
                     premium: AtomicBool::new(true),
                     delta_epoch: AtomicU64::new(0),
@@ -251,6 +267,9 @@ impl SimState {
             downloads: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
+            partner: config
+                .partner
+                .then(|| crate::partner::Partner::of(config.tenants.len() as u64)),
         }
     }
 
@@ -402,9 +421,57 @@ impl SimState {
         certificates.len() != before
     }
 
+    /// Deletes a user as an admin does: to Entra's recycle bin, whence it can be restored. False
+    /// when there is no such user (or it is already deleted).
     pub fn remove_user(&self, tenant: &str, index: u64) -> bool {
         self.tenant(tenant)
-            .is_some_and(|t| t.edit(index, |o| o.removed.insert(index)))
+            .is_some_and(|t| t.user(index).is_some() && t.edit(index, |o| o.removed.insert(index)))
+    }
+
+    /// Deletes a user for good, or empties it from the recycle bin: it cannot be restored.
+    pub fn purge_user(&self, tenant: &str, index: u64) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}': use its id, a domain or its position"))?;
+        {
+            let o = read(&t.overlay);
+            if index >= t.base_users + o.extra {
+                return Err(format!("no user at index {index}"));
+            }
+            if o.purged.contains(&index) {
+                return Err(format!("user {index} is already deleted for good"));
+            }
+        }
+        t.edit(index, |o| {
+            o.removed.insert(index);
+            o.purged.insert(index)
+        });
+        Ok(())
+    }
+
+    /// Brings a user back from the recycle bin, with the same id and everything it had.
+    pub fn restore_user(&self, tenant: &str, index: u64) -> Result<(), String> {
+        let t = self
+            .tenant(tenant)
+            .ok_or_else(|| format!("no tenant '{tenant}': use its id, a domain or its position"))?;
+        {
+            let o = read(&t.overlay);
+            if index >= t.base_users + o.extra {
+                return Err(format!("no user at index {index}"));
+            }
+            if o.purged.contains(&index) {
+                return Err(format!(
+                    "user {index} was deleted for good and cannot be restored; add a new user instead"
+                ));
+            }
+            if !o.removed.contains(&index) {
+                return Err(format!(
+                    "user {index} is not deleted; delete it first to restore it"
+                ));
+            }
+        }
+        t.edit(index, |o| o.removed.remove(&index));
+        Ok(())
     }
 
     pub fn patch_user(&self, tenant: &str, index: u64, patch: UserPatch) -> bool {
@@ -435,11 +502,11 @@ impl SimState {
             o.version += 1;
             let version = o.version;
             o.changed.insert(index, version);
-            o.patches.insert(index, fields.clone());
+            o.patches.insert(index, fields);
+            o.created.insert(index, now_unix());
             index
         };
-        let mut user = t.population.user(index);
-        user.apply(&fields);
+        let user = t.user(index)?;
         Some((index, user))
     }
 
@@ -488,6 +555,15 @@ fn merge_patch(into: &mut UserPatch, patch: UserPatch) {
     into.department = patch.department.or(into.department.take());
     into.account_enabled = patch.account_enabled.or(into.account_enabled);
     into.mobile_phone = patch.mobile_phone.or(into.mobile_phone.take());
+    // A new primary address brings its own mail: an older patched mail no longer holds.
+    let new_primary = patch
+        .proxy_addresses
+        .as_ref()
+        .is_some_and(|a| a.iter().any(|a| a.starts_with("SMTP:")));
+    if new_primary && patch.mail.is_none() {
+        into.mail = None;
+    }
+    into.proxy_addresses = patch.proxy_addresses.or(into.proxy_addresses.take());
     into.mail = patch.mail.or(into.mail.take());
     into.licenses = patch.licenses.or(into.licenses.take());
 }
@@ -575,17 +651,30 @@ impl Tenant {
         indexes.into_iter().map(|i| (i, self.user(i))).collect()
     }
 
+    /// Whether the user at `index` was deleted for good (not only to the recycle bin).
+    pub(crate) fn purged(&self, index: u64) -> bool {
+        read(&self.overlay).purged.contains(&index)
+    }
+
     /// The user at `index` as it is now, or `None` if it was removed or never existed.
     pub fn user(&self, index: u64) -> Option<SimUser> {
         let o = read(&self.overlay);
         if index >= self.base_users + o.extra || o.removed.contains(&index) {
             return None;
         }
+        Some(self.materialise(&o, index))
+    }
+
+    /// The generated user at `index` with what the control API changed about it.
+    fn materialise(&self, o: &Overlay, index: u64) -> SimUser {
         let mut user = self.population.user(index);
+        if let Some(created) = o.created.get(&index) {
+            user.created = *created;
+        }
         if let Some(patch) = o.patches.get(&index) {
             user.apply(patch);
         }
-        Some(user)
+        user
     }
 
     /// Users from `start` on, skipping removed ones: up to `limit` of them, and the next index.
@@ -596,11 +685,7 @@ impl Tenant {
         let mut index = start;
         while index < end && users.len() < limit {
             if !o.removed.contains(&index) {
-                let mut user = self.population.user(index);
-                if let Some(patch) = o.patches.get(&index) {
-                    user.apply(patch);
-                }
-                users.push(user);
+                users.push(self.materialise(&o, index));
             }
             index += 1;
         }

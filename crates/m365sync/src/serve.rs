@@ -38,6 +38,9 @@ pub struct SimulateArgs {
     /// Conceal user names in reports, as Microsoft 365 does by default.
     #[arg(long)]
     conceal_report_names: bool,
+    /// Make the first tenant a partner (GDAP) whose app reaches the other tenants as customers.
+    #[arg(long)]
+    partner: bool,
     /// Serve HTTPS with a certificate made for loopback, as Microsoft's own client libraries
     /// require; the certificate is written to --cert-out for clients to trust.
     #[arg(long)]
@@ -62,6 +65,7 @@ impl SimulateArgs {
             seed: self.seed,
             tenants: (0..self.tenants).map(|_| spec.clone()).collect(),
             latency: Duration::from_millis(self.latency_ms),
+            partner: self.partner,
             ..SimConfig::default()
         }
     }
