@@ -40,6 +40,7 @@ impl ContactRecord {
             ("givenName", self.given_name.clone()),
             ("surname", self.surname.clone()),
             ("mail", self.email.clone()),
+            ("proxyAddresses", list(&self.aliases)),
             ("jobTitle", self.job_title.clone()),
             ("department", self.department.clone()),
             ("officeLocation", self.office_location.clone()),
@@ -95,8 +96,10 @@ pub struct StoredContacts {
     /// The tenant's contacts linked to the page's users, by object id.
     pub linked: HashMap<ObjectId, StoredContact>,
     /// The organisation's contacts not linked to any user whose user principal name or mail is
-    /// one of the page's users'.
+    /// one of the page's users' (or their aliases).
     pub unlinked: Vec<StoredContact>,
+    /// Contacts a person unlinked from a user: that user is never put back on them unasked.
+    pub refused: HashSet<(i64, ObjectId)>,
 }
 
 /// How a user was found to be an existing contact.
@@ -109,6 +112,9 @@ pub enum LinkRule {
     UserPrincipalName,
     /// A contact not yet linked whose mail is the user's mail or user principal name.
     Mail,
+    /// A contact not yet linked whose mail (or user principal name) is one of the user's other
+    /// addresses (`smtp:` proxy addresses).
+    ProxyAddress,
 }
 
 impl LinkRule {
@@ -117,6 +123,7 @@ impl LinkRule {
             Self::ObjectId => "object_id",
             Self::UserPrincipalName => "user_principal_name",
             Self::Mail => "mail",
+            Self::ProxyAddress => "proxy_address",
         }
     }
 }
@@ -225,7 +232,7 @@ pub fn plan_contacts(
             actions.push(compare(contact, record, None));
             continue;
         }
-        let (rule, candidates) = link_candidates(record, &stored.unlinked, &claimed);
+        let (rule, candidates) = link_candidates(record, stored, &claimed);
         match candidates.as_slice() {
             [] => actions.push(ContactAction::Create {
                 record: record.clone(),
@@ -289,31 +296,50 @@ fn compare(
 }
 
 /// The unlinked contacts that could be this user, and the rule that found them: by user
-/// principal name first; by mail only when no contact has the name.
+/// principal name first; by mail only when no contact has the name; by another of the user's
+/// addresses only when neither found one. A contact a person unlinked from this user, or one
+/// claimed by another user of the page, is never a candidate.
 fn link_candidates<'a>(
     record: &ContactRecord,
-    unlinked: &'a [StoredContact],
+    stored: &'a StoredContacts,
     claimed: &HashSet<i64>,
 ) -> (LinkRule, Vec<&'a StoredContact>) {
-    let free =
-        |c: &&StoredContact| !c.archived && c.object_id.is_none() && !claimed.contains(&c.id);
+    let free = |c: &&StoredContact| {
+        !c.archived
+            && c.object_id.is_none()
+            && !claimed.contains(&c.id)
+            && !stored.refused.contains(&(c.id, record.object_id))
+    };
+    let matching = |keys: &[&str], by_upn: bool| -> Vec<&'a StoredContact> {
+        stored
+            .unlinked
+            .iter()
+            .filter(free)
+            .filter(|c| {
+                let key = if by_upn { &c.upn_key } else { &c.email_key };
+                key.as_deref().is_some_and(|k| keys.contains(&k))
+            })
+            .collect()
+    };
     let upn = record.user_principal_name.key();
-    let by_upn: Vec<&StoredContact> = unlinked
-        .iter()
-        .filter(free)
-        .filter(|c| c.upn_key.as_deref() == Some(upn))
-        .collect();
+    let by_upn = matching(&[upn], true);
     if !by_upn.is_empty() {
         return (LinkRule::UserPrincipalName, by_upn);
     }
     let mail = record.email.as_deref().map(str::to_lowercase);
     let keys: Vec<&str> = [Some(upn), mail.as_deref()].into_iter().flatten().collect();
-    let by_mail = unlinked
-        .iter()
-        .filter(free)
-        .filter(|c| c.email_key.as_deref().is_some_and(|e| keys.contains(&e)))
-        .collect();
-    (LinkRule::Mail, by_mail)
+    let by_mail = matching(&keys, false);
+    if !by_mail.is_empty() {
+        return (LinkRule::Mail, by_mail);
+    }
+    let aliases: Vec<&str> = record.aliases.iter().map(String::as_str).collect();
+    let mut by_alias = matching(&aliases, false);
+    for contact in matching(&aliases, true) {
+        if !by_alias.iter().any(|c| c.id == contact.id) {
+            by_alias.push(contact);
+        }
+    }
+    (LinkRule::ProxyAddress, by_alias)
 }
 
 /// The keys under which a page's users may find unlinked contacts: their user principal names
@@ -326,8 +352,10 @@ pub fn link_keys(users: &[ContactRecord]) -> Vec<String> {
                 Some(u.user_principal_name.key().to_string()),
                 u.email.as_deref().map(str::to_lowercase),
             ]
+            .into_iter()
+            .flatten()
+            .chain(u.aliases.iter().cloned())
         })
-        .flatten()
         .collect();
     keys.sort();
     keys.dedup();
@@ -355,6 +383,7 @@ mod tests {
             given_name: None,
             surname: None,
             email: Some(format!("user{n}@contoso.com")),
+            aliases: vec![],
             job_title: Some("Engineer".into()),
             department: None,
             office_location: None,
@@ -386,6 +415,7 @@ mod tests {
                 .map(|c| (c.object_id.unwrap(), c.clone()))
                 .collect(),
             unlinked: vec![],
+            refused: HashSet::new(),
         }
     }
 
@@ -473,6 +503,7 @@ mod tests {
         let stored = StoredContacts {
             linked: HashMap::new(),
             unlinked: vec![stored_from(10, &ann, false), by_mail],
+            refused: HashSet::new(),
         };
         let mut twin = user(3, "Ann again");
         twin.user_principal_name = ann.user_principal_name.clone();
@@ -503,6 +534,7 @@ mod tests {
         let stored = StoredContacts {
             linked: HashMap::new(),
             unlinked: vec![stored_from(10, &ann, false), stored_from(11, &ann, false)],
+            refused: HashSet::new(),
         };
         let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
         assert_eq!(
@@ -546,6 +578,33 @@ mod tests {
             }]
         );
         assert!(plan_not_listed(&[], &HashSet::new()).actions.is_empty());
+    }
+
+    #[test]
+    fn an_alias_links_only_when_name_and_mail_found_nobody_and_an_unlink_is_kept() {
+        let mut ann = user(1, "Ann");
+        ann.aliases = vec!["ann.old@fabrikam.example".into()];
+        let mut kept_elsewhere = stored_from(30, &user(9, "Ann (old firm)"), false);
+        kept_elsewhere.upn_key = None;
+        kept_elsewhere.email_key = Some("ann.old@fabrikam.example".into());
+        let mut stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![kept_elsewhere],
+            refused: HashSet::new(),
+        };
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        assert!(matches!(
+            plan.actions[0],
+            ContactAction::Update {
+                contact_id: 30,
+                linked_by: Some(LinkRule::ProxyAddress),
+                ..
+            }
+        ));
+        // A person said contact 30 is not Ann: she gets one of her own.
+        stored.refused.insert((30, ann.object_id));
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        assert_eq!(plan.actions, vec![ContactAction::Create { record: ann }]);
     }
 
     #[test]

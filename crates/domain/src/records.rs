@@ -18,6 +18,10 @@ pub struct ContactRecord {
     pub given_name: Option<String>,
     pub surname: Option<String>,
     pub email: Option<String>,
+    /// The other mail addresses of the user (`smtp:` proxy addresses), lower-cased, sorted;
+    /// a contact kept elsewhere under one of them is this user.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     pub job_title: Option<String>,
     pub department: Option<String>,
     pub office_location: Option<String>,
@@ -78,6 +82,11 @@ impl ContactRecord {
                 self.business_phones
                     .iter()
                     .find_map(|p| too_long("businessPhones", p, MAX_TEXT_FIELD_BYTES))
+            })
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find_map(|a| too_long("proxyAddresses", a, MAX_KEY_FIELD_BYTES))
             })
     }
 }
@@ -192,6 +201,7 @@ mod tests {
             given_name: Some("Ann".into()),
             surname: None,
             email: None,
+            aliases: vec![],
             job_title: None,
             department: None,
             office_location: None,

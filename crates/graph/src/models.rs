@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer};
 
 /// `$select` for `/users`: the default set plus what it leaves out and we keep.
-pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,assignedLicenses";
+pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,proxyAddresses,jobTitle,department,officeLocation,mobilePhone,businessPhones,accountEnabled,userType,assignedLicenses";
 
 pub const ORGANIZATION_SELECT: &str = "id,displayName,verifiedDomains,countryLetterCode";
 
@@ -53,6 +53,10 @@ pub struct User {
     pub surname: Option<String>,
     #[serde(default)]
     pub mail: Option<String>,
+    /// Every address the user receives mail at: `SMTP:` the primary, `smtp:` the aliases, and
+    /// other kinds (`x500:`, `sip:`).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub proxy_addresses: Vec<String>,
     #[serde(default)]
     pub job_title: Option<String>,
     #[serde(default)]

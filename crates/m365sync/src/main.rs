@@ -63,6 +63,9 @@ enum Command {
     /// List the users a sync held back because more than one contact could be theirs, or
     /// settle one.
     Review(people::ReviewArgs),
+    /// Undo a wrong link between a contact and a user, for good.
+    #[command(subcommand)]
+    Unlink(people::UnlinkCommand),
     /// Bring existing contacts in, so that syncs link them instead of making duplicates.
     #[command(subcommand)]
     Import(people::ImportCommand),
@@ -183,6 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&cli.db, args).await,
         Command::History(command) => people::history(&cli.db, command).await,
         Command::Review(args) => people::review(&cli.db, args).await,
+        Command::Unlink(command) => people::unlink(&cli.db, command).await,
         Command::Import(command) => people::import(&cli.db, command).await,
         Command::Migrate => {
             let store = commands::open_store(&cli.db).await?;

@@ -55,6 +55,23 @@ pub async fn history(db: &str, command: HistoryCommand) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Subcommand)]
+pub enum UnlinkCommand {
+    /// Undo a contact's link to its user: the contact stays, the user is never put back on it
+    /// unasked, and the next sync gives the user a contact of their own.
+    Contact { id: i64 },
+}
+
+pub async fn unlink(db: &str, command: UnlinkCommand) -> anyhow::Result<ExitCode> {
+    let UnlinkCommand::Contact { id } = command;
+    let store = open_store(db).await?;
+    let user = store.unlink_contact(id).await?;
+    out!(
+        "Contact {id} is no longer linked to user {user}; the next sync will not link them again."
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Args)]
 pub struct ReviewArgs {
     /// The item to settle; without it, the open items are listed.

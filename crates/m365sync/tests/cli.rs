@@ -1287,7 +1287,17 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
             .success()
     );
     let state = sim.state.tenant(&tenant.tenant_id).unwrap();
-    let (zero, one) = (state.user(0).unwrap(), state.user(1).unwrap());
+    let (zero, one, two) = (
+        state.user(0).unwrap(),
+        state.user(1).unwrap(),
+        state.user(2).unwrap(),
+    );
+    let alias = two
+        .proxy_addresses
+        .iter()
+        .find_map(|a| a.strip_prefix("smtp:"))
+        .expect("user 2 has an alias")
+        .to_string();
     let other_mail = format!("another.{}", one.upn);
     sim.state.patch_user(
         &tenant.tenant_id,
@@ -1331,7 +1341,8 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
             "organization,display_name,email,job_title\n\
              {org},Hand Made,{},Boss\n\
              {org},Candidate A,{},\n\
-             {org},Candidate B,{other_mail},\n",
+             {org},Candidate B,{other_mail},\n\
+             {org},Kept Under An Alias,{alias},\n",
             zero.upn.to_uppercase(),
             one.upn
         ),
@@ -1339,11 +1350,11 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     .unwrap();
     let imported = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
     assert!(imported.status.success(), "{:?}", text(&imported));
-    assert!(text(&imported).0.contains("Imported 3 contacts"));
+    assert!(text(&imported).0.contains("Imported 4 contacts"));
     // Importing again changes nothing.
     let again = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
     assert!(
-        text(&again).0.contains("3 were there already"),
+        text(&again).0.contains("4 were there already"),
         "{:?}",
         text(&again)
     );
@@ -1359,9 +1370,20 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
             .any(|w| w["code"] == "users_held_for_review"),
         "{run}"
     );
-    // 18 users of their own, the hand-made contact linked to user 0, and both candidates.
+    // 17 users of their own, the hand-made contacts linked to users 0 and 2, both candidates.
     let after = contacts();
     assert_eq!(after.len(), 21, "{after:?}");
+    let by_alias = after
+        .iter()
+        .find(|c| c["object_id"] == two.id.to_string())
+        .expect("user 2 took the contact kept under an alias");
+    let by_alias_id = by_alias["id"].to_string();
+    let history = m365sync(&db, &["history", "contact", &by_alias_id, "--json"], &[]);
+    assert!(
+        String::from_utf8_lossy(&history.stdout).contains("proxy_address"),
+        "{:?}",
+        text(&history)
+    );
     let hand_made = after
         .iter()
         .find(|c| c["object_id"] == zero.id.to_string())
@@ -1435,6 +1457,26 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     assert_eq!(linked["display_name"], one.display_name, "{linked}");
     let empty = m365sync(&db, &["review"], &[]);
     assert!(text(&empty).0.contains("Nothing waits for review"));
+
+    // The alias link was wrong: undone, and never made again; user 2 gets a contact of their own.
+    let unlinked = m365sync(&db, &["unlink", "contact", &by_alias_id], &[]);
+    assert!(unlinked.status.success(), "{:?}", text(&unlinked));
+    let resynced = m365sync(&db, &["sync", "contoso", "--json", "--full"], &[]);
+    let run: Value = serde_json::from_slice(&resynced.stdout).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let last = contacts();
+    assert_eq!(last.len(), 22, "{last:?}");
+    let kept = last
+        .iter()
+        .find(|c| c["id"] == by_alias["id"])
+        .unwrap();
+    assert!(kept["object_id"].is_null(), "{kept}");
+    assert_eq!(
+        last.iter()
+            .filter(|c| c["object_id"] == two.id.to_string())
+            .count(),
+        1
+    );
 }
 
 /// A reader that leaves early does not turn a failed sync into a success: the exit code is the

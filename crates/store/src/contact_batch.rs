@@ -18,7 +18,7 @@ use crate::contacts::{
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
-const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type FROM contacts";
+const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type FROM contacts";
 
 /// A page of users being written: a transaction holding the tenant's lock.
 pub struct ContactBatch {
@@ -126,7 +126,7 @@ impl ContactBatch {
         let rows = on_tx!(&mut self.tx, |c| {
             let rows = fetch_in!(
                 &mut *c,
-                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type FROM contacts",
+                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type FROM contacts",
                 "object_id",
                 tenant,
                 &ids
@@ -155,7 +155,12 @@ impl ContactBatch {
         let unlinked = self.unlinked_candidates(records).await?;
         need_licences.extend(unlinked.iter().map(|c| c.id));
         let licences = self.licences_of(&need_licences).await?;
-        let mut stored = StoredContacts { linked, unlinked };
+        let refused = self.refused_links(&ids).await?;
+        let mut stored = StoredContacts {
+            linked,
+            unlinked,
+            refused,
+        };
         for contact in stored.linked.values_mut().chain(stored.unlinked.iter_mut()) {
             if let Some((skus, disabled)) = licences.get(&contact.id) {
                 contact.fields.insert("assignedLicenses", list(skus));
@@ -163,6 +168,28 @@ impl ContactBatch {
             }
         }
         Ok(stored)
+    }
+
+    /// The contacts people unlinked from these users.
+    async fn refused_links(&mut self, ids: &[ObjectId]) -> Result<HashSet<(i64, ObjectId)>> {
+        let tenant = self.tenant.clone();
+        let rows = on_tx!(&mut self.tx, |c| {
+            let rows = fetch_in!(
+                &mut *c,
+                "SELECT contact_id, object_id FROM contact_unlinks",
+                "object_id",
+                tenant,
+                ids
+            )
+            .doing("reading undone links")?;
+            rows.iter()
+                .map(|r| Ok((r.int_req("contact_id")?, r.text_req("object_id")?)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(contact, object)| ObjectId::parse(&object).ok().map(|id| (contact, id)))
+            .collect())
     }
 
     async fn unlinked_candidates(
@@ -493,6 +520,7 @@ fn stored_from(row: &impl Columns) -> Result<StoredContact> {
         ("givenName", row.text("given_name")?),
         ("surname", row.text("surname")?),
         ("mail", row.text("email")?),
+        ("proxyAddresses", list(&row.json_list("aliases")?)),
         ("jobTitle", row.text("job_title")?),
         ("department", row.text("department")?),
         ("officeLocation", row.text("office_location")?),

@@ -90,7 +90,7 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
     })
 }
 
-/// Binds a contact's synced fields, in the order of the INSERT and UPDATE below ($1..$15).
+/// Binds a contact's synced fields and fingerprint, in the order of UPDATE_CONTACT ($1..$19).
 macro_rules! bind_contact {
     ($query:expr, $org:expr, $r:expr, $print:expr, $phones:expr) => {
         $query
@@ -109,6 +109,7 @@ macro_rules! bind_contact {
             .bind($r.office_location.as_deref())
             .bind($r.mobile_phone.as_deref())
             .bind($phones)
+            .bind(serde_json::to_string(&$r.aliases).unwrap_or_else(|_| "[]".into()))
             .bind($r.account_enabled)
             .bind(&$r.user_type)
             .bind($print)
@@ -116,10 +117,10 @@ macro_rules! bind_contact {
 }
 pub(crate) use bind_contact;
 
-/// Rows per multi-row INSERT: 20 values each stays far below SQLite's and PostgreSQL's limits
+/// Rows per multi-row INSERT: 21 values each stays far below SQLite's and PostgreSQL's limits
 /// on bound parameters.
 pub(crate) const INSERT_CHUNK: usize = 250;
-pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, account_enabled = $16, user_type = $17, fingerprint = $18, updated_at = $19, archived = FALSE, archived_at = NULL WHERE id = $20";
+pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, aliases = $16, account_enabled = $17, user_type = $18, fingerprint = $19, updated_at = $20, archived = FALSE, archived_at = NULL WHERE id = $21";
 
 impl Store {
     /// Writes one page of users: new ones created, changed ones updated, the rest untouched, all
@@ -266,7 +267,7 @@ pub(crate) async fn insert_contacts(
     on_tx!(tx, |c| {
         let mut query = sqlx::QueryBuilder::new(
             "INSERT INTO contacts (organization_id, tenant_id, object_id, user_principal_name, upn_key, email, email_key, display_name, \
-             given_name, surname, job_title, department, office_location, mobile_phone, business_phones, account_enabled, user_type, \
+             given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, \
              fingerprint, created_at, updated_at) ",
         );
         query.push_values(rows, |mut row, (r, print)| {
@@ -287,6 +288,7 @@ pub(crate) async fn insert_contacts(
                 .push_bind(
                     serde_json::to_string(&r.business_phones).unwrap_or_else(|_| "[]".into()),
                 )
+                .push_bind(serde_json::to_string(&r.aliases).unwrap_or_else(|_| "[]".into()))
                 .push_bind(r.account_enabled)
                 .push_bind(r.user_type.clone())
                 .push_bind(print.clone())

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_contact_history.sql"),
         postgres: include_str!("../migrations/postgres/0008_contact_history.sql"),
     },
+    // 9 is the tenants table.
+    Migration {
+        version: 10,
+        sqlite: include_str!("../migrations/sqlite/0010_contact_aliases.sql"),
+        postgres: include_str!("../migrations/postgres/0010_contact_aliases.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

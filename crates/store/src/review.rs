@@ -289,6 +289,70 @@ impl Store {
         Ok(contact_id)
     }
 
+    /// Undoes a contact's link to its user: the contact stays as a contact kept by hand, and the
+    /// user is never put back on it unasked (the next sync gives them a contact of their own,
+    /// or links another that fits).
+    pub async fn unlink_contact(&self, contact_id: i64) -> Result<String> {
+        let now = now_millis();
+        let mut tx = self.begin().await?;
+        let found: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as("SELECT tenant_id, object_id FROM contacts WHERE id = $1")
+                .bind(contact_id)
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a contact")
+        })?;
+        let (tenant, object_id) = match found {
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "there is no contact {contact_id}"
+                )));
+            }
+            Some((Some(tenant), Some(object_id))) => (tenant, object_id),
+            Some(_) => {
+                return Err(StoreError::Conflict(format!(
+                    "contact {contact_id} is not linked to a user"
+                )));
+            }
+        };
+        tx.lock_tenant(&tenant).await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO contact_unlinks (contact_id, tenant_id, object_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        )
+        .bind(contact_id)
+        .bind(&tenant)
+        .bind(&object_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("remembering an undone link")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "UPDATE contacts SET object_id = NULL, fingerprint = NULL, updated_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(contact_id)
+        .execute(&mut *c)
+        .await
+        .done("undoing a link")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, 'link', $2, NULL, 'unlinked by hand', $3)"
+        )
+        .bind(contact_id)
+        .bind(&object_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("keeping the contact's history")
+        })?;
+        tx.commit().await?;
+        Ok(object_id)
+    }
+
     /// Brings one contact into an organisation, unless one with the same mail or user principal
     /// name (case-insensitive) is there already: an import never makes a duplicate. The contact
     /// is not tied to a user; a later sync links it by those keys.

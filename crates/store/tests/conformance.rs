@@ -29,6 +29,7 @@ fn contact(n: u8, title: &str) -> ContactRecord {
         given_name: Some("Zoë".into()),
         surname: None,
         email: Some(format!("user{n}@contoso.example")),
+        aliases: vec![],
         job_title: Some(title.into()),
         department: None,
         office_location: None,

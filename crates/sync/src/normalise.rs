@@ -58,6 +58,24 @@ pub fn organization_from(org: &Organization) -> Result<OrganizationRecord, Norma
     })
 }
 
+/// A user's other mail addresses: the `smtp:` proxy addresses (any case), less the mail itself.
+fn aliases(user: &User) -> Vec<String> {
+    let mail = user.mail.as_deref().map(str::to_lowercase);
+    let mut aliases: Vec<String> = user
+        .proxy_addresses
+        .iter()
+        .filter_map(|address| {
+            let (kind, value) = address.split_once(':')?;
+            kind.eq_ignore_ascii_case("smtp")
+                .then(|| value.trim().to_lowercase())
+        })
+        .filter(|value| value.contains('@') && Some(value) != mail.as_ref())
+        .collect();
+    aliases.sort();
+    aliases.dedup();
+    aliases
+}
+
 pub fn contact_from_user(
     tenant_id: TenantId,
     user: &User,
@@ -105,6 +123,7 @@ pub fn contact_from_user(
         given_name: text(&user.given_name),
         surname: text(&user.surname),
         email: text(&user.mail),
+        aliases: aliases(user),
         job_title: text(&user.job_title),
         department: text(&user.department),
         office_location: text(&user.office_location),
