@@ -1,4 +1,6 @@
-//! Forward-only migrations, one folder per backend, applied in order on open.
+//! Forward-only migrations, one folder per backend, applied in order on open. Each version is
+//! applied once, whatever was applied before it: a version added later with a lower number is
+//! still applied to a store that already has higher ones.
 
 use crate::backend::{Pool, on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
@@ -44,6 +46,13 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         sqlite: include_str!("../migrations/sqlite/0007_run_owners.sql"),
         postgres: include_str!("../migrations/postgres/0007_run_owners.sql"),
+    },
+    // 8 is taken by a change to contacts that lands on its own; versions are applied in this
+    // order, each once, so a gap is harmless.
+    Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_tenants.sql"),
+        postgres: include_str!("../migrations/postgres/0009_tenants.sql"),
     },
 ];
 
