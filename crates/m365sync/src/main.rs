@@ -11,6 +11,7 @@ mod commands;
 mod export;
 mod progress;
 mod serve;
+mod tenants;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,12 @@ enum Command {
     Sync(commands::SyncArgs),
     /// Show the log of sync runs.
     Runs(commands::RunsArgs),
+    /// List the tenants seen, with the organisation each is filed under or the suggestions
+    /// awaiting a decision.
+    Tenants(tenants::TenantsArgs),
+    /// Decide which organisation a tenant belongs to: accept a suggestion, choose or create one,
+    /// ignore the tenant, or unlink it.
+    Match(tenants::MatchArgs),
     /// Write contacts, organisations or licences as JSON or CSV to standard output.
     Export(export::ExportArgs),
     /// Create or update the store's schema, then exit.
@@ -152,6 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connection(command) => commands::connection(&cli.db, command).await,
         Command::Sync(args) => commands::sync(&cli.db, args).await,
         Command::Runs(args) => commands::runs(&cli.db, args).await,
+        Command::Tenants(args) => tenants::tenants(&cli.db, args).await,
+        Command::Match(args) => tenants::decide(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,
         Command::Migrate => {
             let store = commands::open_store(&cli.db).await?;
