@@ -22,6 +22,10 @@ pub use ids::{
     CertificateCredential, ClientId, ClientSecret, ConnectionName, Credential, InputError,
     ObjectId, SkuPartNumber, TenantId, Upn,
 };
+pub use matching::{
+    MatchRule, OrganizationCandidate, Standing, Suggestion, TenantDecision, TenantFacts,
+    TenantState,
+};
 pub use records::{
     ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord, ServicePlan,
     UnstorableField,

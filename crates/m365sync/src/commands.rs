@@ -10,7 +10,7 @@ use domain::{
     TenantId,
 };
 use graph::RetryPolicy;
-use store::{NewConnection, Store};
+use store::{NewConnection, OrganizationSetup, Store};
 use sync::{SyncEngine, day_of};
 
 use crate::UsageError;
@@ -139,6 +139,14 @@ pub struct AddArgs {
         default_value = "organization,licenses,users,mailboxes"
     )]
     datasets: Vec<String>,
+    /// The organisation the tenant belongs to, by exact name: an existing one, or a new one of
+    /// that name. Without it, the first sync finds it (or asks, with `m365sync tenants`).
+    #[arg(long, value_name = "NAME")]
+    organization: Option<String>,
+    /// Never create an organisation for the tenant: when none fits, it awaits a decision
+    /// (`m365sync match`).
+    #[arg(long)]
+    no_create_organization: bool,
 }
 
 pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<ExitCode> {
@@ -299,17 +307,35 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let organization = match args.organization.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(UsageError(
+                "--organization is empty: give the organisation's name, or leave it out to let the first sync find it".into(),
+            )
+            .into());
+        }
+        other => other.map(str::to_string),
+    };
     let credential = read_credential(&args.credential)?;
     let store = open_store(db).await?;
+    if let Some(wanted) = &organization {
+        check_named_organization(&store, &tenant_id, wanted).await?;
+    }
     let connection = store
-        .add_connection(NewConnection {
-            name,
-            tenant_id,
-            client_id,
-            credential,
-            cloud,
-            datasets,
-        })
+        .add_connection_with(
+            NewConnection {
+                name,
+                tenant_id,
+                client_id,
+                credential,
+                cloud,
+                datasets,
+            },
+            OrganizationSetup {
+                create_organization: !args.no_create_organization,
+                organization: organization.clone(),
+            },
+        )
         .await?;
     out!(
         "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
@@ -318,7 +344,43 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
         connection.cloud,
         connection.name
     )?;
+    if let Some(wanted) = &organization {
+        out!("Its tenant is filed under organisation '{wanted}'.")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, before anything is saved, an organisation name that is not one organisation's, or a
+/// tenant already filed under another organisation.
+async fn check_named_organization(
+    store: &Store,
+    tenant_id: &TenantId,
+    wanted: &str,
+) -> anyhow::Result<()> {
+    let named: Vec<i64> = store
+        .organizations()
+        .await?
+        .into_iter()
+        .filter(|o| o.name.trim() == wanted)
+        .map(|o| o.id)
+        .collect();
+    if named.len() > 1 {
+        return Err(UsageError(format!(
+            "{} organisations are named '{wanted}'; add the connection without --organization, then file the tenant with `m365sync match {tenant_id} --organization ID` (`m365sync export organizations` shows the ids)",
+            named.len()
+        ))
+        .into());
+    }
+    if let Some(tenant) = store.tenant(&tenant_id.to_string()).await?
+        && let (Some(current), Some(name)) = (tenant.organization_id, &tenant.organization)
+        && !named.contains(&current)
+    {
+        return Err(UsageError(format!(
+            "tenant {tenant_id} is already filed under organisation '{name}'; leave out --organization, or change it with `m365sync match {tenant_id} --organization '{wanted}'`"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -332,6 +394,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "name": c.name, "tenant_id": c.tenant_id, "client_id": c.client_id,
                     "cloud": c.cloud.name(), "endpoints": {"login": c.cloud.endpoints().login, "graph": c.cloud.endpoints().graph},
                     "datasets": c.datasets,
+                    "create_organization": c.create_organization,
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),

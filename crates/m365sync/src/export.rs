@@ -432,7 +432,10 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         What::Organizations => {
             let mut orgs = store.organizations().await?;
             if let Some(t) = tenant_id {
-                orgs.retain(|o| o.tenant_id.as_deref() == Some(t.to_string().as_str()));
+                // The tenant's organisation, which may be another tenant's too.
+                let tenant = t.to_string();
+                let linked = store.tenant(&tenant).await?.and_then(|t| t.organization_id);
+                orgs.retain(|o| Some(o.id) == linked || o.tenant_id.as_deref() == Some(&tenant));
             }
             if !args.include_archived {
                 orgs.retain(|o| !o.archived);

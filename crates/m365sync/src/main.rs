@@ -12,6 +12,7 @@ mod export;
 mod people;
 mod progress;
 mod serve;
+mod tenants;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,12 @@ enum Command {
     Sync(commands::SyncArgs),
     /// Show the log of sync runs.
     Runs(commands::RunsArgs),
+    /// List the tenants seen, with the organisation each is filed under or the suggestions
+    /// awaiting a decision.
+    Tenants(tenants::TenantsArgs),
+    /// Decide which organisation a tenant belongs to: accept a suggestion, choose or create one,
+    /// ignore the tenant, or unlink it.
+    Match(tenants::MatchArgs),
     /// Write contacts, organisations or licences as JSON or CSV to standard output.
     Export(export::ExportArgs),
     /// Show what was changed on a record, run by run and field by field.
@@ -183,6 +190,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connection(command) => commands::connection(&cli.db, command).await,
         Command::Sync(args) => commands::sync(&cli.db, args).await,
         Command::Runs(args) => commands::runs(&cli.db, args).await,
+        Command::Tenants(args) => tenants::tenants(&cli.db, args).await,
+        Command::Match(args) => tenants::decide(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,
         Command::History(command) => people::history(&cli.db, command).await,
         Command::Review(args) => people::review(&cli.db, args).await,

@@ -19,6 +19,25 @@ pub struct NewConnection {
     pub datasets: Vec<Dataset>,
 }
 
+/// What a new connection says about its tenant's organisation.
+#[derive(Debug, Clone)]
+pub struct OrganizationSetup {
+    /// Whether a sync may create an organisation for a tenant that fits none.
+    pub create_organization: bool,
+    /// The organisation to file the tenant under, by its exact name: an existing one, or a new
+    /// one of that name.
+    pub organization: Option<String>,
+}
+
+impl Default for OrganizationSetup {
+    fn default() -> Self {
+        Self {
+            create_organization: true,
+            organization: None,
+        }
+    }
+}
+
 /// What may be shown of a connection's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateSummary {
@@ -38,6 +57,8 @@ pub struct Connection {
     pub datasets: Vec<Dataset>,
     /// Set when the app signs in with a certificate rather than a secret.
     pub certificate: Option<CertificateSummary>,
+    /// Whether a sync may create an organisation for a tenant that fits none.
+    pub create_organization: bool,
     pub created_at: i64,
 }
 
@@ -86,6 +107,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
             }),
             other => return Err(corrupt("credential kind", format!("'{other}' is unknown"))),
         },
+        create_organization: row.flag("create_organization")?.unwrap_or(true),
         created_at: row.int_req("created_at")?,
     })
 }
@@ -93,7 +115,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, created_at FROM connections",
             $tail
         )
     };
@@ -102,6 +124,18 @@ macro_rules! select_connections {
 impl Store {
     /// Saves a new connection; a name already in use is refused, never overwritten.
     pub async fn add_connection(&self, new: NewConnection) -> Result<Connection> {
+        self.add_connection_with(new, OrganizationSetup::default())
+            .await
+    }
+
+    /// Saves a new connection with what it says about its tenant's organisation: whether a sync
+    /// may create one, and which one it is when named up front (the tenant is then matched to it
+    /// before its first sync). All of it is saved, or none.
+    pub async fn add_connection_with(
+        &self,
+        new: NewConnection,
+        setup: OrganizationSetup,
+    ) -> Result<Connection> {
         if self.connection(new.name.as_str()).await?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "a connection named '{}' already exists; remove it with `m365sync connection remove {}` or choose another name",
@@ -117,13 +151,14 @@ impl Store {
         // The row id is part of the sealed secret's binding, so insert first, then seal.
         let id: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
-            "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $6) RETURNING id",
+            "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, create_organization, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $7, $7) RETURNING id",
         )
         .bind(new.name.as_str())
         .bind(new.tenant_id.to_string())
         .bind(new.client_id.to_string())
         .bind(&cloud)
         .bind(&datasets)
+        .bind(setup.create_organization)
         .bind(now)
         .fetch_one(c)
         .await
@@ -143,6 +178,10 @@ impl Store {
             .execute(c)
             .await
             .done("saving a connection"))?;
+        if let Some(name) = &setup.organization {
+            crate::tenants::name_organization(&mut tx, &new.tenant_id.to_string(), id, name, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Connection {
             id,
@@ -152,6 +191,7 @@ impl Store {
             cloud: new.cloud,
             datasets: new.datasets,
             certificate: summary,
+            create_organization: setup.create_organization,
             created_at: now,
         })
     }

@@ -1,7 +1,7 @@
 //! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
-//! for organisations, connections, contacts, licences, mailboxes and the run log, and the
+//! for organisations, tenants, connections, contacts, licences, mailboxes and the run log, and the
 //! encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!` macros
 //! expand its body for each backend, so both are type-checked against their own driver. It knows
 //! nothing of Graph: it stores the records of `domain`.
@@ -20,9 +20,10 @@ mod owner;
 mod review;
 mod runs;
 pub mod secrets;
+mod tenants;
 
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
-pub use connections::{CertificateSummary, Connection, NewConnection};
+pub use connections::{CertificateSummary, Connection, NewConnection, OrganizationSetup};
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;
@@ -33,6 +34,7 @@ pub use owner::{Liveness, RunOwner};
 pub use review::{Candidate, ChangeRow, ImportOutcome, ImportedContact, Resolution, ReviewItem};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
 pub use secrets::SecretKey;
+pub use tenants::{SuggestionRow, TenantChoice, TenantOutcome, TenantRow};
 
 /// Milliseconds since 1970: how every time is kept.
 pub fn now_millis() -> i64 {

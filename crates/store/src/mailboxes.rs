@@ -172,7 +172,7 @@ impl Store {
         on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
                 "SELECT m.*, o.name AS organization, c.object_id AS contact_object_id FROM mailboxes m \
-                 LEFT JOIN organizations o ON o.tenant_id = m.tenant_id LEFT JOIN contacts c ON c.id = m.contact_id \
+                 LEFT JOIN tenants t ON t.tenant_id = m.tenant_id LEFT JOIN organizations o ON o.id = t.organization_id LEFT JOIN contacts c ON c.id = m.contact_id \
                  WHERE m.is_deleted = $1 AND ($2 IS NULL OR m.tenant_id = $2) AND ($3 OR m.archived = FALSE) \
                  ORDER BY m.tenant_id, m.upn_key",
             )

@@ -1,4 +1,6 @@
-//! Forward-only migrations, one folder per backend, applied in order on open.
+//! Forward-only migrations, one folder per backend, applied in order on open. Each version is
+//! applied once, whatever was applied before it: a version added later with a lower number is
+//! still applied to a store that already has higher ones.
 
 use crate::backend::{Pool, on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
@@ -50,7 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_contact_history.sql"),
         postgres: include_str!("../migrations/postgres/0008_contact_history.sql"),
     },
-    // 9 is the tenants table.
+    Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_tenants.sql"),
+        postgres: include_str!("../migrations/postgres/0009_tenants.sql"),
+    },
     Migration {
         version: 10,
         sqlite: include_str!("../migrations/sqlite/0010_contact_aliases.sql"),

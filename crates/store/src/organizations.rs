@@ -1,11 +1,10 @@
-//! Organisations: client companies, each linked to at most one tenant.
+//! Organisations: client companies. Each may have several tenants (see `tenants`); the tenant
+//! columns here are those of its first, kept for what reads them.
 
-use domain::matching::{OrganizationCandidate, OrganizationMatch, match_organization};
-use domain::records::fingerprint;
-use domain::{OrganizationRecord, TenantId};
+use domain::{OrganizationCandidate, TenantId};
 use serde::Serialize;
 
-use crate::backend::{Columns, on_pool, on_tx};
+use crate::backend::{Columns, on_pool};
 use crate::error::{Context, Executed, Result};
 use crate::{Store, now_millis};
 
@@ -64,114 +63,13 @@ macro_rules! select_organizations {
 }
 
 impl Store {
-    /// The organisations a tenant could belong to: the one linked to it and every unlinked one.
-    pub async fn organization_candidates(
-        &self,
-        tenant_id: &TenantId,
-    ) -> Result<Vec<OrganizationCandidate>> {
-        on_pool!(&self.pool, |p| {
-            let rows = sqlx::query("SELECT id, name, tenant_id FROM organizations WHERE tenant_id = $1 OR tenant_id IS NULL")
-                .bind(tenant_id.to_string())
-                .fetch_all(p)
-                .await
-                .doing("finding organisations")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(OrganizationCandidate {
-                        id: r.int_req("id")?,
-                        name: r.text_req("name")?,
-                        tenant_id: r.text("tenant_id")?,
-                    })
-                })
-                .collect()
-        })
-    }
-
-    /// Finds the tenant's organisation (linked, else by exact name, else a new one) and applies
-    /// what the tenant says about itself. Deciding and writing happen in one transaction that
-    /// is serialised per tenant, so two runs at once cannot both create an organisation. The
-    /// organisation's own name is set only when it is created: it is the MSP's name for the
-    /// client and may differ from the tenant's.
-    pub async fn apply_organization(
-        &self,
-        record: &OrganizationRecord,
-    ) -> Result<OrganizationOutcome> {
-        let print = fingerprint(record);
-        let domains =
-            serde_json::to_string(&record.verified_domains).unwrap_or_else(|_| "[]".into());
-        let now = now_millis();
-        let tenant = record.tenant_id.to_string();
+    /// Every organisation as the matcher sees it: with the domains known for it and the tenants
+    /// linked to it.
+    pub async fn organization_candidates(&self) -> Result<Vec<OrganizationCandidate>> {
         let mut tx = self.begin().await?;
-        tx.lock_tenant(&tenant).await?;
-        let candidates: Vec<OrganizationCandidate> = on_tx!(&mut tx, |c| {
-            let rows = sqlx::query("SELECT id, name, tenant_id FROM organizations WHERE tenant_id = $1 OR tenant_id IS NULL")
-                .bind(&tenant)
-                .fetch_all(c)
-                .await
-                .doing("finding organisations")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(OrganizationCandidate {
-                        id: r.int_req("id")?,
-                        name: r.text_req("name")?,
-                        tenant_id: r.text("tenant_id")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let decision = match_organization(&tenant, &record.display_name, &candidates);
-        let outcome = match decision {
-            OrganizationMatch::Linked(id) | OrganizationMatch::ByName(id) => {
-                let current: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
-                    "SELECT fingerprint FROM organizations WHERE id = $1"
-                )
-                .bind(id)
-                .fetch_one(c)
-                .await
-                .doing("reading an organisation"))?;
-                if matches!(decision, OrganizationMatch::Linked(_))
-                    && current.as_deref() == Some(print.as_str())
-                {
-                    OrganizationOutcome::Unchanged(id)
-                } else {
-                    on_tx!(&mut tx, |c| {
-                        sqlx::query(
-                        "UPDATE organizations SET tenant_id = $1, tenant_name = $2, verified_domains = $3, default_domain = $4, country = $5, fingerprint = $6, archived = FALSE, updated_at = $7 WHERE id = $8",
-                    )
-                    .bind(record.tenant_id.to_string())
-                    .bind(&record.display_name)
-                    .bind(&domains)
-                    .bind(&record.default_domain)
-                    .bind(&record.country_letter_code)
-                    .bind(&print)
-                    .bind(now)
-                    .bind(id)
-                    .execute(c).await.done("updating an organisation")
-                    })?;
-                    OrganizationOutcome::Updated(id)
-                }
-            }
-            OrganizationMatch::Create => {
-                let id: i64 = on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(
-                    "INSERT INTO organizations (name, tenant_id, tenant_name, verified_domains, default_domain, country, fingerprint, created_at, updated_at) VALUES ($1, $2, $1, $3, $4, $5, $6, $7, $7) RETURNING id",
-                )
-                .bind(&record.display_name)
-                .bind(record.tenant_id.to_string())
-                .bind(&domains)
-                .bind(&record.default_domain)
-                .bind(&record.country_letter_code)
-                .bind(&print)
-                .bind(now)
-                .fetch_one(c)
-                .await
-                .doing("creating an organisation")
-                })?;
-                OrganizationOutcome::Created(id)
-            }
-        };
+        let candidates = crate::tenants::candidates(&mut tx).await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(candidates)
     }
 
     /// Creates an organisation by hand (an MSP's client that has no tenant yet).
@@ -185,6 +83,34 @@ impl Store {
             .await
             .doing("creating an organisation")
         })
+    }
+
+    /// Sets the domains known for an organisation (its own, beside those of its tenants): a
+    /// tenant that has one of them verified is filed under it.
+    pub async fn set_organization_domains(&self, id: i64, domains: &[String]) -> Result<()> {
+        let mut domains: Vec<String> = domains
+            .iter()
+            .map(|d| d.trim().to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        domains.sort();
+        domains.dedup();
+        let domains = serde_json::to_string(&domains).unwrap_or_else(|_| "[]".into());
+        let changed = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE organizations SET verified_domains = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(&domains)
+        .bind(now_millis())
+        .bind(id)
+        .execute(p)
+        .await
+        .done("setting an organisation's domains"))?;
+        if changed == 0 {
+            return Err(crate::StoreError::NotFound(format!(
+                "there is no organisation {id}; `m365sync export organizations` lists them"
+            )));
+        }
+        Ok(())
     }
 
     pub async fn organizations(&self) -> Result<Vec<OrganizationRow>> {

@@ -183,7 +183,7 @@ async fn story(store: &Store) {
         ("Contoso Ltd", Some("Contoso Group")),
         "the MSP's name is kept"
     );
-    let candidates = store.organization_candidates(&tenant()).await.unwrap();
+    let candidates = store.organization_candidates().await.unwrap();
     assert_eq!(candidates.len(), 1);
 
     // Licences: created, unchanged, updated, archived when no longer listed.

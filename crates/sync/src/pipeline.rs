@@ -16,7 +16,7 @@ use graph::models::{
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store::{Connection, RunWarning, StepCounts, Store};
+use store::{Connection, RunWarning, StepCounts, Store, SuggestionRow, TenantOutcome};
 use tracing::{debug, info, instrument, warn};
 
 use crate::inventory;
@@ -118,6 +118,22 @@ struct Run<'a> {
     progress: &'a dyn Progress,
     warnings: Vec<RunWarning>,
     organization_id: Option<i64>,
+    /// Why the later steps are skipped when the tenant has no organisation to file them under.
+    held: Option<String>,
+    connection: Connection,
+}
+
+impl Run<'_> {
+    /// The tenant has no organisation to file anything under: this step and every later one
+    /// are skipped, saying why.
+    fn hold(&mut self, why: String) -> Outcome {
+        self.held = Some(why.clone());
+        Outcome {
+            status: StepStatus::Skipped,
+            counts: StepCounts::default(),
+            message: Some(why),
+        }
+    }
 }
 
 impl SyncEngine {
@@ -185,6 +201,8 @@ impl SyncEngine {
             progress,
             warnings: Vec::new(),
             organization_id: None,
+            held: None,
+            connection: connection.clone(),
         };
         let mut steps = Vec::new();
         for dataset in datasets_of(&connection) {
@@ -194,7 +212,10 @@ impl SyncEngine {
                 Outcome {
                     status: StepStatus::Skipped,
                     counts: StepCounts::default(),
-                    message: Some("skipped: the organization step did not succeed".into()),
+                    message: Some(match &run.held {
+                        Some(why) => format!("skipped: {why}"),
+                        None => "skipped: the organization step did not succeed".into(),
+                    }),
                 }
             } else {
                 match self.step(&mut run, dataset).await {
@@ -304,7 +325,24 @@ impl SyncEngine {
                 Some("Check the connection's tenant ID".into()),
             ));
         }
-        let outcome = self.store.apply_organization(&record).await?;
+        let outcome = match self.store.apply_tenant(&run.connection, &record).await? {
+            TenantOutcome::Matched { organization, .. } => organization,
+            TenantOutcome::Awaiting { suggestions, .. } => {
+                let why = awaiting_decision(&record, &suggestions);
+                run.warnings.push(RunWarning {
+                    code: "tenant_awaits_decision".into(),
+                    message: why.clone(),
+                });
+                return Ok(run.hold(why));
+            }
+            TenantOutcome::Ignored => {
+                let why = format!(
+                    "tenant {} ({}) is ignored; `m365sync match {} --unmatch` brings it back for a decision",
+                    record.display_name, record.tenant_id, record.tenant_id
+                );
+                return Ok(run.hold(why));
+            }
+        };
         run.organization_id = Some(outcome.id());
         let mut counts = StepCounts::default();
         match outcome {
@@ -1192,6 +1230,24 @@ impl SyncEngine {
             .archive_inventory_not_in(&run.tenant_id, dataset, &seen)
             .await?;
         Ok(Outcome::done(counts, None))
+    }
+}
+
+/// What a person is asked to do about a tenant that awaits a decision, with the exact command.
+fn awaiting_decision(record: &domain::OrganizationRecord, suggestions: &[SuggestionRow]) -> String {
+    let tenant = &record.tenant_id;
+    let name = &record.display_name;
+    match suggestions.first() {
+        Some(best) => format!(
+            "tenant {name} ({tenant}) awaits a decision on its organisation: the best fit is '{}' ({:.2}, {}); accept it with `m365sync match {tenant} --accept`, or see the {} suggestion(s) with `m365sync tenants --state suggested`",
+            best.organization,
+            best.score,
+            best.rule.describe(),
+            suggestions.len()
+        ),
+        None => format!(
+            "tenant {name} ({tenant}) awaits a decision on its organisation: none fits; create one with `m365sync match {tenant} --create`, or choose one with `m365sync match {tenant} --organization NAME`"
+        ),
     }
 }
 

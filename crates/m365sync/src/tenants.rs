@@ -1,0 +1,242 @@
+//! `tenants` and `match`: which organisation each tenant is filed under, and a person's say.
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+use domain::TenantState;
+use store::{Store, TenantChoice, TenantRow};
+
+use crate::UsageError;
+use crate::commands::open_store;
+
+#[derive(Args)]
+pub struct TenantsArgs {
+    /// Only tenants in this state.
+    #[arg(long, value_parser = ["matched", "suggested", "unmatched", "ignored"])]
+    state: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("decision")
+        .required(true)
+        .args(["accept", "organization", "create", "ignore", "unmatch"])
+))]
+pub struct MatchArgs {
+    /// The tenant: its id, or its display name.
+    tenant: String,
+    /// Accept suggestion N of the tenant (1, the best, when N is left out).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1")]
+    accept: Option<String>,
+    /// File the tenant under this organisation, by id or exact name (also changes a match).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    organization: Option<String>,
+    /// Create an organisation for the tenant, named NAME or else after the tenant.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    create: Option<String>,
+    /// Leave the tenant alone: its syncs skip everything and it is not listed as unmatched.
+    #[arg(long)]
+    ignore: bool,
+    /// Unlink the tenant from its organisation (or stop ignoring it): it awaits a decision, and
+    /// the rules only suggest.
+    #[arg(long)]
+    unmatch: bool,
+}
+
+pub async fn tenants(db: &str, args: TenantsArgs) -> anyhow::Result<ExitCode> {
+    let state = args.state.as_deref().and_then(TenantState::parse);
+    let store = open_store(db).await?;
+    let tenants = store.tenants(state).await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&tenants)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if tenants.is_empty() {
+        match state {
+            Some(state) => out!("No tenant is {state}.")?,
+            None => out!(
+                "No tenants yet: a tenant appears with its connection's first sync (`m365sync sync NAME`)."
+            )?,
+        }
+    }
+    for t in &tenants {
+        let organization = match (&t.organization, t.organization_id) {
+            (Some(name), Some(id)) => format!("{name} (organisation {id})"),
+            _ => "-".into(),
+        };
+        out!(
+            "{}\t{}\t{}\t{}\tvia {}",
+            t.display_name.as_deref().unwrap_or("(not synced yet)"),
+            t.tenant_id,
+            t.state,
+            organization,
+            t.connection.as_deref().unwrap_or("a removed connection")
+        )?;
+        for (n, s) in t.suggestions.iter().enumerate() {
+            out!(
+                "    {}. {} (organisation {})\t{:.2}\t{}",
+                n + 1,
+                s.organization,
+                s.organization_id,
+                s.score,
+                s.rule.describe()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn decide(db: &str, args: MatchArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let tenant = find_tenant(&store, &args.tenant).await?;
+    let id = tenant.tenant_id.clone();
+    let name = tenant.label().to_string();
+    let choice = if let Some(raw) = &args.accept {
+        TenantChoice::Link(accepted(&tenant, raw)?)
+    } else if let Some(key) = &args.organization {
+        let organization = find_organization(&store, key).await?;
+        if tenant.state == TenantState::Matched && tenant.organization_id == Some(organization) {
+            out!(
+                "Tenant {name} ({id}) is already matched to organisation {organization}; nothing changed."
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        TenantChoice::Link(organization)
+    } else if let Some(given) = &args.create {
+        let wanted = match given.trim() {
+            "" => tenant.display_name.clone().unwrap_or_default(),
+            given => given.to_string(),
+        };
+        if wanted.trim().is_empty() {
+            return Err(UsageError(format!(
+                "tenant {id} has not told its name yet, so the new organisation needs one: give --create NAME"
+            ))
+            .into());
+        }
+        if let Some(existing) = store
+            .organizations()
+            .await?
+            .into_iter()
+            .find(|o| o.name.trim().eq_ignore_ascii_case(wanted.trim()))
+        {
+            return Err(UsageError(format!(
+                "an organisation named '{}' exists already (id {}); file the tenant under it with `m365sync match {id} --organization {}`, or give --create another name",
+                existing.name, existing.id, existing.id
+            ))
+            .into());
+        }
+        TenantChoice::Create(wanted)
+    } else if args.ignore {
+        TenantChoice::Ignore
+    } else {
+        TenantChoice::Unmatch
+    };
+    let after = store.decide_tenant(&id, &choice).await?;
+    let next = match &after.connection {
+        Some(connection) => format!("`m365sync sync {connection}`"),
+        None => "its connection's next sync".into(),
+    };
+    match after.state {
+        TenantState::Matched => out!(
+            "Tenant {name} ({id}) is now matched to organisation '{}' (id {}). Its records are filed there from {next} on.",
+            after.organization.as_deref().unwrap_or_default(),
+            after.organization_id.unwrap_or_default()
+        )?,
+        TenantState::Ignored => out!(
+            "Tenant {name} ({id}) is ignored: its syncs skip everything. `m365sync match {id} --unmatch` brings it back for a decision."
+        )?,
+        TenantState::Suggested | TenantState::Unmatched => out!(
+            "Tenant {name} ({id}) is {} and awaits a decision; the rules will only suggest for it. `m365sync tenants` shows its suggestions.",
+            after.state
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one tenant a person means: by id, else by display name.
+async fn find_tenant(store: &Store, key: &str) -> anyhow::Result<TenantRow> {
+    let mut found = store.find_tenants(key).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(UsageError(format!(
+            "no tenant '{key}' has been seen; `m365sync tenants` lists them by id and name (a tenant appears with its connection's first sync)"
+        ))
+        .into()),
+        n => Err(UsageError(format!(
+            "{n} tenants are named '{key}' ({}); give the tenant id instead",
+            found
+                .iter()
+                .map(|t| t.tenant_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// The organisation of suggestion `raw` (counted from 1).
+fn accepted(tenant: &TenantRow, raw: &str) -> anyhow::Result<i64> {
+    let id = &tenant.tenant_id;
+    if tenant.state == TenantState::Matched {
+        return Err(UsageError(format!(
+            "tenant {id} is already matched to organisation '{}'; to change it, give --organization NAME_OR_ID instead of --accept",
+            tenant.organization.as_deref().unwrap_or_default()
+        ))
+        .into());
+    }
+    let count = tenant.suggestions.len();
+    if count == 0 {
+        return Err(UsageError(format!(
+            "tenant {id} has no suggestion to accept; choose an organisation with --organization NAME_OR_ID, or make one with --create"
+        ))
+        .into());
+    }
+    let n: usize = raw.trim().parse().unwrap_or(0);
+    match n.checked_sub(1).and_then(|i| tenant.suggestions.get(i)) {
+        Some(s) => Ok(s.organization_id),
+        None => Err(UsageError(format!(
+            "--accept {raw}: tenant {id} has {count} suggestion(s); give --accept a number from 1 to {count} (`m365sync tenants` lists them)"
+        ))
+        .into()),
+    }
+}
+
+/// An organisation by id, else by exact name (case aside when no name is exactly it).
+async fn find_organization(store: &Store, key: &str) -> anyhow::Result<i64> {
+    let key = key.trim();
+    let organizations = store.organizations().await?;
+    if let Ok(id) = key.parse::<i64>()
+        && organizations.iter().any(|o| o.id == id)
+    {
+        return Ok(id);
+    }
+    let mut named: Vec<&store::OrganizationRow> = organizations
+        .iter()
+        .filter(|o| o.name.trim() == key)
+        .collect();
+    if named.is_empty() {
+        named = organizations
+            .iter()
+            .filter(|o| o.name.trim().eq_ignore_ascii_case(key))
+            .collect();
+    }
+    match named.as_slice() {
+        [only] => Ok(only.id),
+        [] => Err(UsageError(format!(
+            "there is no organisation '{key}'; `m365sync export organizations` lists them by id and name, or --create '{key}' makes it"
+        ))
+        .into()),
+        several => Err(UsageError(format!(
+            "{} organisations are named '{key}' (ids {}); give --organization one of their ids",
+            several.len(),
+            several
+                .iter()
+                .map(|o| o.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
