@@ -1466,10 +1466,7 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     assert_eq!(run["status"], "succeeded", "{run}");
     let last = contacts();
     assert_eq!(last.len(), 22, "{last:?}");
-    let kept = last
-        .iter()
-        .find(|c| c["id"] == by_alias["id"])
-        .unwrap();
+    let kept = last.iter().find(|c| c["id"] == by_alias["id"]).unwrap();
     assert!(kept["object_id"].is_null(), "{kept}");
     assert_eq!(
         last.iter()
