@@ -82,6 +82,9 @@ pub struct StoredContact {
     /// The directory object it is linked to; `None` for a contact made by hand or imported.
     pub object_id: Option<ObjectId>,
     pub archived: bool,
+    /// Until when the user, deleted in Microsoft 365, can be restored; set while the contact is
+    /// marked deleted.
+    pub restorable_until: Option<i64>,
     /// The fingerprint saved with it by the last sync that wrote it.
     pub fingerprint: Option<String>,
     pub fields: Fields,
@@ -128,12 +131,36 @@ impl LinkRule {
     }
 }
 
+/// How long Entra keeps a deleted user restorable.
+pub const RESTORABLE_FOR_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// A user a delta round says has left the directory, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    pub object_id: ObjectId,
+    /// `true` for Graph's `"reason": "deleted"`: gone for good. `false` for `"changed"`: in the
+    /// recycle bin, restorable for 30 days.
+    pub permanent: bool,
+}
+
+impl Removal {
+    /// Reads Graph's `@removed` annotation: anything but `"deleted"` is taken as restorable.
+    pub fn from_reason(object_id: ObjectId, reason: Option<&str>) -> Self {
+        Self {
+            object_id,
+            permanent: reason.is_some_and(|r| r.eq_ignore_ascii_case("deleted")),
+        }
+    }
+}
+
 /// Why a contact is archived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArchiveReason {
-    /// A delta round said the user is gone.
+    /// A delta round said the user is deleted for good.
     RemovedInTenant,
+    /// The user was deleted in Microsoft 365 and not restored within 30 days.
+    RestoreWindowPassed,
     /// A complete listing no longer had the user.
     NotListed,
 }
@@ -142,6 +169,7 @@ impl ArchiveReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RemovedInTenant => "removed_in_tenant",
+            Self::RestoreWindowPassed => "restore_window_passed",
             Self::NotListed => "not_listed",
         }
     }
@@ -170,6 +198,12 @@ pub enum ContactAction {
         contact_id: i64,
         reason: ArchiveReason,
     },
+    /// The user is in Microsoft 365's recycle bin: the contact is marked deleted, restorable
+    /// until then, and archived only after.
+    MarkDeleted {
+        contact_id: i64,
+        restorable_until: i64,
+    },
     /// Two or more contacts could be this user: nothing is written until someone decides.
     Hold {
         record: ContactRecord,
@@ -194,6 +228,7 @@ impl ContactPlan {
                 ContactAction::Update { .. } => tally.updated += 1,
                 ContactAction::Unchanged { .. } => tally.unchanged += 1,
                 ContactAction::Archive { .. } => tally.archived += 1,
+                ContactAction::MarkDeleted { .. } => tally.deleted += 1,
                 ContactAction::Hold { .. } => tally.held += 1,
             }
         }
@@ -207,23 +242,27 @@ pub struct PlanTally {
     pub updated: u64,
     pub unchanged: u64,
     pub archived: u64,
+    pub deleted: u64,
     pub held: u64,
 }
 
-/// Plans one page of users and removals against what the store holds.
+/// Plans one page of users and removals against what the store holds, at time `now`.
 ///
 /// - A user linked before is compared with its contact: unchanged when the fingerprint (or,
-///   failing that, every field) is the same and it is not archived; otherwise updated with the
-///   fields that differ, and restored if it was archived.
+///   failing that, every field) is the same and it is neither archived nor marked deleted;
+///   otherwise updated with the fields that differ, and restored if it was archived or deleted.
 /// - A user not linked yet links the one unlinked contact with the same user principal name, or
-///   else whose mail is the user's mail or user principal name; with two or more such contacts it
-///   is held for review; with none a contact is created. A contact is linked to one user only,
-///   also within a page.
-/// - A removal archives the linked contact that is not archived yet; others change nothing.
+///   else whose mail is the user's mail or user principal name, or else one of the user's other
+///   addresses; with two or more such contacts it is held for review; with none a contact is
+///   created. A contact is linked to one user only, also within a page, and never to a user a
+///   person unlinked from it.
+/// - A removal for good archives the linked contact; a restorable one marks it deleted, until
+///   30 days from `now` (kept from the first time it was seen, if marked already).
 pub fn plan_contacts(
     users: &[ContactRecord],
-    removed: &[ObjectId],
+    removed: &[Removal],
     stored: &StoredContacts,
+    now: i64,
 ) -> ContactPlan {
     let mut actions = Vec::with_capacity(users.len() + removed.len());
     let mut claimed: HashSet<i64> = HashSet::new();
@@ -248,15 +287,41 @@ pub fn plan_contacts(
             }),
         }
     }
-    for object_id in removed {
-        if let Some(contact) = stored.linked.get(object_id).filter(|c| !c.archived) {
+    for removal in removed {
+        let Some(contact) = stored
+            .linked
+            .get(&removal.object_id)
+            .filter(|c| !c.archived)
+        else {
+            continue;
+        };
+        if removal.permanent {
             actions.push(ContactAction::Archive {
                 contact_id: contact.id,
                 reason: ArchiveReason::RemovedInTenant,
             });
+        } else if contact.restorable_until.is_none() {
+            actions.push(ContactAction::MarkDeleted {
+                contact_id: contact.id,
+                restorable_until: now.saturating_add(RESTORABLE_FOR_MILLIS),
+            });
         }
     }
     ContactPlan { actions }
+}
+
+/// Archives the contacts marked deleted whose restore window has passed by `now`.
+pub fn plan_expired_deletions(marked: &[(i64, i64)], now: i64) -> ContactPlan {
+    ContactPlan {
+        actions: marked
+            .iter()
+            .filter(|(_, until)| *until <= now)
+            .map(|(contact_id, _)| ContactAction::Archive {
+                contact_id: *contact_id,
+                reason: ArchiveReason::RestoreWindowPassed,
+            })
+            .collect(),
+    }
 }
 
 /// After a complete listing: archives each linked, active contact whose user it did not list.
@@ -280,7 +345,8 @@ fn compare(
     linked_by: Option<LinkRule>,
 ) -> ContactAction {
     let same_print = contact.fingerprint.as_deref() == Some(record.fingerprint().as_str());
-    if linked_by.is_none() && !contact.archived && same_print {
+    let away = contact.archived || contact.restorable_until.is_some();
+    if linked_by.is_none() && !away && same_print {
         return ContactAction::Unchanged {
             contact_id: contact.id,
         };
@@ -291,7 +357,7 @@ fn compare(
         record: record.clone(),
         changes,
         linked_by,
-        restored: contact.archived,
+        restored: away,
     }
 }
 
@@ -373,6 +439,8 @@ mod tests {
     use super::*;
     use crate::TenantId;
 
+    const NOW: i64 = 1_800_000_000_000;
+
     fn user(n: u8, name: &str) -> ContactRecord {
         ContactRecord {
             tenant_id: TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap(),
@@ -401,6 +469,7 @@ mod tests {
             id,
             object_id: linked.then_some(record.object_id),
             archived: false,
+            restorable_until: None,
             fingerprint: linked.then(|| record.fingerprint()),
             fields: record.fields(),
             upn_key: Some(record.user_principal_name.key().to_string()),
@@ -424,7 +493,7 @@ mod tests {
         let ann = user(1, "Ann");
         let bob = user(2, "Bob");
         let stored = linked(&[stored_from(10, &ann, true)]);
-        let plan = plan_contacts(&[ann.clone(), bob.clone()], &[], &stored);
+        let plan = plan_contacts(&[ann.clone(), bob.clone()], &[], &stored, NOW);
         assert_eq!(
             plan.actions,
             vec![
@@ -443,7 +512,7 @@ mod tests {
         renamed.display_name = "Ann Lee".into();
         renamed.job_title = None;
         renamed.license_sku_ids = vec!["sku-a".into(), "sku-b".into()];
-        let plan = plan_contacts(std::slice::from_ref(&renamed), &[], &stored);
+        let plan = plan_contacts(std::slice::from_ref(&renamed), &[], &stored, NOW);
         let ContactAction::Update {
             contact_id,
             changes,
@@ -482,7 +551,7 @@ mod tests {
         let ann = user(1, "Ann");
         let mut contact = stored_from(10, &ann, true);
         contact.archived = true;
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &linked(&[contact]));
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &linked(&[contact]), NOW);
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -507,7 +576,7 @@ mod tests {
         };
         let mut twin = user(3, "Ann again");
         twin.user_principal_name = ann.user_principal_name.clone();
-        let plan = plan_contacts(&[ann, bob, twin.clone()], &[], &stored);
+        let plan = plan_contacts(&[ann, bob, twin.clone()], &[], &stored, NOW);
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -536,7 +605,7 @@ mod tests {
             unlinked: vec![stored_from(10, &ann, false), stored_from(11, &ann, false)],
             refused: HashSet::new(),
         };
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
         assert_eq!(
             plan.actions,
             vec![ContactAction::Hold {
@@ -549,19 +618,57 @@ mod tests {
     }
 
     #[test]
-    fn a_removal_archives_once_and_unknown_removals_change_nothing() {
+    fn a_removal_for_good_archives_and_a_restorable_one_marks_deleted_once() {
         let ann = user(1, "Ann");
         let bob = user(2, "Bob");
+        let cy = user(3, "Cy");
         let mut gone = stored_from(11, &bob, true);
         gone.archived = true;
-        let stored = linked(&[stored_from(10, &ann, true), gone]);
-        let stranger = user(3, "Cy").object_id;
-        let plan = plan_contacts(&[], &[ann.object_id, bob.object_id, stranger], &stored);
+        let mut marked = stored_from(12, &cy, true);
+        marked.restorable_until = Some(NOW + 5);
+        let stored = linked(&[stored_from(10, &ann, true), gone, marked]);
+        let stranger = user(4, "Di").object_id;
+        let removals = [
+            Removal::from_reason(ann.object_id, Some("deleted")),
+            Removal::from_reason(bob.object_id, Some("deleted")),
+            Removal::from_reason(cy.object_id, Some("changed")),
+            Removal::from_reason(stranger, Some("changed")),
+        ];
+        let plan = plan_contacts(&[], &removals, &stored, NOW);
         assert_eq!(
             plan.actions,
             vec![ContactAction::Archive {
                 contact_id: 10,
                 reason: ArchiveReason::RemovedInTenant
+            }]
+        );
+        let soft = [Removal::from_reason(ann.object_id, Some("changed"))];
+        let plan = plan_contacts(&[], &soft, &stored, NOW);
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::MarkDeleted {
+                contact_id: 10,
+                restorable_until: NOW + RESTORABLE_FOR_MILLIS
+            }]
+        );
+    }
+
+    #[test]
+    fn a_restored_user_is_the_same_contact_and_a_passed_window_archives() {
+        let cy = user(3, "Cy");
+        let mut marked = stored_from(12, &cy, true);
+        marked.restorable_until = Some(NOW + 5);
+        let plan = plan_contacts(std::slice::from_ref(&cy), &[], &linked(&[marked]), NOW);
+        assert!(matches!(
+            plan.actions[0],
+            ContactAction::Update { contact_id: 12, restored: true, ref changes, .. } if changes.is_empty()
+        ));
+        let expired = plan_expired_deletions(&[(12, NOW), (13, NOW + 1)], NOW);
+        assert_eq!(
+            expired.actions,
+            vec![ContactAction::Archive {
+                contact_id: 12,
+                reason: ArchiveReason::RestoreWindowPassed
             }]
         );
     }
@@ -592,7 +699,7 @@ mod tests {
             unlinked: vec![kept_elsewhere],
             refused: HashSet::new(),
         };
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -603,7 +710,7 @@ mod tests {
         ));
         // A person said contact 30 is not Ann: she gets one of her own.
         stored.refused.insert((30, ann.object_id));
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored);
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
         assert_eq!(plan.actions, vec![ContactAction::Create { record: ann }]);
     }
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::plan::{
-    ContactAction, ContactPlan, FieldChange, Fields, PlanTally, StoredContact, StoredContacts,
-    link_keys, plan_contacts, plan_not_listed,
+    ContactAction, ContactPlan, FieldChange, Fields, PlanTally, Removal, StoredContact,
+    StoredContacts, link_keys, plan_contacts, plan_not_listed,
 };
 use domain::{ContactRecord, ObjectId, TenantId};
 
@@ -18,7 +18,7 @@ use crate::contacts::{
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
-const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type FROM contacts";
+const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
 
 /// A page of users being written: a transaction holding the tenant's lock.
 pub struct ContactBatch {
@@ -69,8 +69,9 @@ impl Store {
         })
     }
 
-    /// One page of a delta round or listing, planned by `domain::plan::plan_contacts` and
-    /// applied with the round's checkpoint, in one transaction (invariant 5).
+    /// One page of a delta round or listing (its removals taken as for good), planned by
+    /// `domain::plan::plan_contacts` and applied with the round's checkpoint, in one transaction
+    /// (invariant 5).
     pub async fn apply_contact_changes(
         &self,
         organization_id: i64,
@@ -79,9 +80,13 @@ impl Store {
         removed: &[ObjectId],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<crate::StepCounts> {
+        let removed: Vec<Removal> = removed
+            .iter()
+            .map(|id| Removal::from_reason(*id, Some("deleted")))
+            .collect();
         let mut batch = self.contact_batch(organization_id, tenant_id).await?;
-        let stored = batch.stored(records, removed).await?;
-        let plan = plan_contacts(records, removed, &stored);
+        let stored = batch.stored(records, &removed).await?;
+        let plan = plan_contacts(records, &removed, &stored, now_millis());
         let applied = batch.apply(&plan, None, checkpoint).await?;
         batch.commit().await?;
         Ok(applied.counts)
@@ -89,6 +94,21 @@ impl Store {
 }
 
 impl ContactBatch {
+    /// The tenant's contacts marked deleted and not archived yet, with the end of their restore
+    /// window.
+    pub async fn marked_deleted(&mut self) -> Result<Vec<(i64, i64)>> {
+        let tenant = self.tenant.clone();
+        on_tx!(&mut self.tx, |c| {
+            sqlx::query_as(
+                "SELECT id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND restorable_until IS NOT NULL",
+            )
+            .bind(&tenant)
+            .fetch_all(&mut *c)
+            .await
+            .doing("listing contacts deleted in the tenant")
+        })
+    }
+
     /// The tenant's contacts that are linked to a user and not archived.
     pub async fn active_linked(&mut self) -> Result<Vec<(i64, ObjectId)>> {
         let tenant = self.tenant.clone();
@@ -115,18 +135,18 @@ impl ContactBatch {
     pub async fn stored(
         &mut self,
         records: &[ContactRecord],
-        removed: &[ObjectId],
+        removed: &[Removal],
     ) -> Result<StoredContacts> {
         let ids: Vec<ObjectId> = records
             .iter()
             .map(|r| r.object_id)
-            .chain(removed.iter().copied())
+            .chain(removed.iter().map(|r| r.object_id))
             .collect();
         let tenant = self.tenant.clone();
         let rows = on_tx!(&mut self.tx, |c| {
             let rows = fetch_in!(
                 &mut *c,
-                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type FROM contacts",
+                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts",
                 "object_id",
                 tenant,
                 &ids
@@ -353,9 +373,9 @@ impl ContactBatch {
                     if *restored {
                         history.push((
                             *contact_id,
-                            "archived",
+                            "restored",
+                            None,
                             Some("true".into()),
-                            Some("false".into()),
                             Some("back_in_tenant".into()),
                         ));
                     }
@@ -380,6 +400,29 @@ impl ContactBatch {
                         Some("false".into()),
                         Some("true".into()),
                         Some(reason.as_str().to_string()),
+                    ));
+                }
+                ContactAction::MarkDeleted {
+                    contact_id,
+                    restorable_until,
+                } => {
+                    on_tx!(&mut self.tx, |c| {
+                        sqlx::query(
+                        "UPDATE contacts SET deleted_at = $1, restorable_until = $2, updated_at = $1 WHERE id = $3 AND archived = FALSE"
+                    )
+                    .bind(now)
+                    .bind(*restorable_until)
+                    .bind(*contact_id)
+                    .execute(&mut *c)
+                    .await
+                    .done("marking a contact deleted")
+                    })?;
+                    history.push((
+                        *contact_id,
+                        "deleted",
+                        None,
+                        Some(restorable_until.to_string()),
+                        Some("in_recycle_bin".into()),
                     ));
                 }
                 ContactAction::Hold {
@@ -408,6 +451,7 @@ impl ContactBatch {
             updated,
             unchanged,
             archived,
+            deleted,
             held,
         } = plan.tally();
         Ok(Applied {
@@ -416,6 +460,7 @@ impl ContactBatch {
                 updated,
                 unchanged,
                 archived,
+                deleted,
             },
             held,
         })
@@ -538,6 +583,7 @@ fn stored_from(row: &impl Columns) -> Result<StoredContact> {
         id: row.int_req("id")?,
         object_id,
         archived: row.flag("archived")?.unwrap_or(false),
+        restorable_until: row.int("restorable_until")?,
         fingerprint: row.text("fingerprint")?,
         fields,
         upn_key: row.text("upn_key")?,

@@ -60,6 +60,9 @@ pub struct ContactRow {
     /// when they last signed in (`sign_in`); empty when those datasets are not synced.
     pub usage: serde_json::Map<String, serde_json::Value>,
     pub archived: bool,
+    /// Deleted in Microsoft 365 and restorable until then (ms since 1970): the contact is kept,
+    /// marked deleted, and archived once the window has passed.
+    pub restorable_until: Option<i64>,
 }
 
 fn contact_from(row: &impl Columns) -> Result<ContactRow> {
@@ -87,6 +90,7 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
         mailbox: None,
         usage: serde_json::Map::new(),
         archived: row.flag("archived")?.unwrap_or(false),
+        restorable_until: row.int("restorable_until")?,
     })
 }
 
@@ -120,7 +124,7 @@ pub(crate) use bind_contact;
 /// Rows per multi-row INSERT: 21 values each stays far below SQLite's and PostgreSQL's limits
 /// on bound parameters.
 pub(crate) const INSERT_CHUNK: usize = 250;
-pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, aliases = $16, account_enabled = $17, user_type = $18, fingerprint = $19, updated_at = $20, archived = FALSE, archived_at = NULL WHERE id = $21";
+pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, aliases = $16, account_enabled = $17, user_type = $18, fingerprint = $19, updated_at = $20, archived = FALSE, archived_at = NULL, deleted_at = NULL, restorable_until = NULL WHERE id = $21";
 
 impl Store {
     /// Writes one page of users: new ones created, changed ones updated, the rest untouched, all

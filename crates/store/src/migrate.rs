@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_contact_aliases.sql"),
         postgres: include_str!("../migrations/postgres/0010_contact_aliases.sql"),
     },
+    // 11 is partner connections.
+    Migration {
+        version: 12,
+        sqlite: include_str!("../migrations/sqlite/0012_contact_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0012_contact_lifecycle.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

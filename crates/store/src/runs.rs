@@ -14,6 +14,9 @@ pub struct StepCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub archived: u64,
+    /// Marked deleted: in Microsoft 365's recycle bin, restorable, not archived yet.
+    #[serde(default)]
+    pub deleted: u64,
 }
 
 impl std::ops::AddAssign for StepCounts {
@@ -22,6 +25,7 @@ impl std::ops::AddAssign for StepCounts {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.archived += other.archived;
+        self.deleted += other.deleted;
     }
 }
 
@@ -31,14 +35,18 @@ impl std::fmt::Display for StepCounts {
             f,
             "{} created, {} updated, {} unchanged, {} archived",
             self.created, self.updated, self.unchanged, self.archived
-        )
+        )?;
+        if self.deleted > 0 {
+            write!(f, ", {} deleted (restorable)", self.deleted)?;
+        }
+        Ok(())
     }
 }
 
 impl StepCounts {
     /// Records written: what an unchanged resync must keep at zero.
     pub fn writes(&self) -> u64 {
-        self.created + self.updated + self.archived
+        self.created + self.updated + self.archived + self.deleted
     }
 }
 
@@ -143,6 +151,7 @@ fn step_from(row: &impl Columns) -> Result<StepRow> {
             updated: counts(row.int_req("updated")?),
             unchanged: counts(row.int_req("unchanged")?),
             archived: counts(row.int_req("archived")?),
+            deleted: counts(row.int_req("deleted")?),
         },
         message: row.text("message")?,
         started_at: row.int_req("started_at")?,
@@ -275,7 +284,7 @@ impl Store {
             let message = shrunk(message, attempt);
             let written = on_pool!(&self.pool, |p| {
                 sqlx::query(
-                "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7 WHERE id = $8",
+                "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7, deleted = $9 WHERE id = $8",
             )
             .bind(status.as_str())
             .bind(counts.created as i64)
@@ -285,6 +294,7 @@ impl Store {
             .bind(message)
             .bind(now_millis())
             .bind(step_id)
+            .bind(counts.deleted as i64)
             .execute(p).await.done("finishing a step")
             });
             match written {
@@ -424,7 +434,7 @@ impl Store {
     async fn steps(&self, run_id: i64) -> Result<Vec<StepRow>> {
         on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, dataset, status, created, updated, unchanged, archived, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
+                "SELECT id, dataset, status, created, updated, unchanged, archived, deleted, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
             )
             .bind(run_id)
             .fetch_all(p)

@@ -94,6 +94,7 @@ fn counts(created: u64, updated: u64, unchanged: u64, archived: u64) -> StepCoun
         updated,
         unchanged,
         archived,
+        deleted: 0,
     }
 }
 

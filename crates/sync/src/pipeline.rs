@@ -595,9 +595,10 @@ impl SyncEngine {
             let mut records = Vec::with_capacity(page.len());
             let mut removed = Vec::new();
             for user in &page {
-                if user.removed.is_some() {
+                if let Some(removal) = &user.removed {
+                    let reason = removal.get("reason").and_then(|r| r.as_str());
                     match ObjectId::parse(&user.id) {
-                        Ok(id) => removed.push(id),
+                        Ok(id) => removed.push(domain::plan::Removal::from_reason(id, reason)),
                         Err(_) => {
                             skipped.push(format!("{} (removed, but its id is not a GUID)", user.id))
                         }
@@ -632,7 +633,8 @@ impl SyncEngine {
                 .contact_batch(organization_id, &run.tenant_id)
                 .await?;
             let stored = batch.stored(&records, &removed).await?;
-            let plan = domain::plan::plan_contacts(&records, &removed, &stored);
+            let plan =
+                domain::plan::plan_contacts(&records, &removed, &stored, store::now_millis());
             let applied = batch
                 .apply(&plan, Some(run.run_id), checkpoint.as_ref())
                 .await?;
@@ -659,6 +661,21 @@ impl SyncEngine {
                 .archived;
             batch.commit().await?;
         }
+        // Users deleted in Microsoft 365 more than 30 days ago were not restored: archived now.
+        let mut batch = self
+            .store
+            .contact_batch(organization_id, &run.tenant_id)
+            .await?;
+        let marked = batch.marked_deleted().await?;
+        let expired = domain::plan::plan_expired_deletions(&marked, store::now_millis());
+        if !expired.actions.is_empty() {
+            counts.archived += batch
+                .apply(&expired, Some(run.run_id), None)
+                .await?
+                .counts
+                .archived;
+        }
+        batch.commit().await?;
         if held > 0 {
             run.warnings.push(RunWarning {
                 code: "users_held_for_review".into(),

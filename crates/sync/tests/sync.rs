@@ -250,16 +250,24 @@ async fn a_run_that_fails_part_way_archives_nothing(store: StoreKind) {
     assert_eq!(contact_count(&app, false).await, 120);
 
     // Once a round completes — here the delta round from the last good sync, whose link the
-    // failed runs left alone — exactly the removed users are archived.
+    // failed runs left alone — exactly the removed users are marked deleted (they sit in the
+    // recycle bin, restorable), and nothing else changes.
     app.sim.state.clear_faults(&key);
     let healed = app.sync("contoso").await;
     assert_eq!(healed.status, RunStatus::Succeeded, "{healed:?}");
-    assert_eq!(healed.step(Dataset::Users).unwrap().counts.archived, 3);
-    assert_eq!(contact_count(&app, false).await, 117);
+    let users = healed.step(Dataset::Users).unwrap().counts;
+    assert_eq!((users.deleted, users.archived), (3, 0), "{users:?}");
+    let in_bin = tenant_contacts(&app)
+        .await
+        .iter()
+        .filter(|c| c.restorable_until.is_some())
+        .count();
+    assert_eq!(in_bin, 3);
+    assert_eq!(contact_count(&app, false).await, 120);
     assert_eq!(
         contact_count(&app, true).await,
         120,
-        "archived, never deleted"
+        "marked, never deleted"
     );
 }
 
@@ -731,7 +739,9 @@ mod delta {
                 ..UserPatch::default()
             },
         );
+        // User 8 goes to the recycle bin (restorable), user 9 is deleted for good.
         app.sim.state.remove_user(&key, 8);
+        app.sim.state.purge_user(&key, 9).unwrap();
         app.sim.state.add_user(&key).unwrap();
         let pages_before = app.sim.state.stats().users_pages;
         let report = app.sync("contoso").await;
@@ -741,7 +751,8 @@ mod delta {
                 created: 1,
                 updated: 1,
                 unchanged: 0,
-                archived: 1
+                archived: 1,
+                deleted: 1,
             }
         );
         assert_eq!(
@@ -749,12 +760,36 @@ mod delta {
             pages_before,
             "no full listing was made"
         );
+        // The restorable one is kept (marked deleted), the other archived.
         assert_eq!(contact_count(&app, false).await, 100);
+        let in_bin = tenant_contacts(&app)
+            .await
+            .into_iter()
+            .find(|c| c.restorable_until.is_some())
+            .expect("a contact marked deleted");
+        let until = in_bin.restorable_until.unwrap();
+        let days = (until - store::now_millis()) as f64 / 86_400_000.0;
+        assert!((29.9..=30.0).contains(&days), "{days}");
         let again = app.sync("contoso").await;
         assert_eq!(
             again.step(Dataset::Users).unwrap().counts,
             StepCounts::default()
         );
+        // Restored in Microsoft 365: the same contact comes back.
+        app.sim.state.restore_user(&key, 8).unwrap();
+        let back = app.sync("contoso").await;
+        assert_eq!(
+            back.step(Dataset::Users).unwrap().counts.updated,
+            1,
+            "{back:?}"
+        );
+        let restored = tenant_contacts(&app)
+            .await
+            .into_iter()
+            .find(|c| c.id == in_bin.id)
+            .unwrap();
+        assert_eq!(restored.restorable_until, None);
+        assert_eq!(contact_count(&app, true).await, 101, "no second contact");
     }
 
     async fn a_full_listing_says_how_many_users_to_expect_and_a_delta_round_does_not(
