@@ -8,6 +8,7 @@
 mod output;
 mod bench;
 mod commands;
+mod compare;
 mod export;
 mod people;
 mod progress;
@@ -67,6 +68,9 @@ enum Command {
     /// Show what was changed on a record, run by run and field by field.
     #[command(subcommand)]
     History(people::HistoryCommand),
+    /// Show what the store holds of a record beside what Microsoft 365 says now, field by field.
+    #[command(subcommand)]
+    Compare(compare::CompareCommand),
     /// List the users a sync held back because more than one contact could be theirs, or
     /// settle one.
     Review(people::ReviewArgs),
@@ -194,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Match(args) => tenants::decide(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,
         Command::History(command) => people::history(&cli.db, command).await,
+        Command::Compare(command) => compare::compare(&cli.db, command).await,
         Command::Review(args) => people::review(&cli.db, args).await,
         Command::Unlink(command) => people::unlink(&cli.db, command).await,
         Command::Import(command) => people::import(&cli.db, command).await,

@@ -1497,3 +1497,155 @@ async fn a_failed_sync_stays_failed_when_nobody_reads_its_report() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {:?}", text(&out));
     }
 }
+
+/// `compare contact`: the store beside Microsoft 365 now, as text and JSON, and each case that
+/// cannot be compared said in one line with its exit code.
+#[tokio::test(flavor = "multi_thread")]
+async fn compare_contact_shows_what_differs_and_says_why_it_cannot() {
+    let sim = sim(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let tenant = sim.tenants()[0].clone();
+    assert!(
+        add_with(
+            &db,
+            &sim,
+            "contoso",
+            &tenant.client_secret,
+            &["--datasets", "organization,licenses,users"]
+        )
+        .status
+        .success()
+    );
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+    let state = sim.state.tenant(&tenant.tenant_id).unwrap();
+    let (changed, deleted) = (state.user(2).unwrap(), state.user(3).unwrap());
+    let contacts: Value =
+        serde_json::from_slice(&m365sync(&db, &["export", "contacts"], &[]).stdout).unwrap();
+    let id_of = |object_id: String| {
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["object_id"] == object_id)
+            .unwrap()["id"]
+            .to_string()
+    };
+    let (changed_id, deleted_id) = (id_of(changed.id.to_string()), id_of(deleted.id.to_string()));
+
+    let same = m365sync(&db, &["compare", "contact", &changed_id], &[]);
+    assert_eq!(same.status.code(), Some(0), "{:?}", text(&same));
+    assert!(
+        text(&same)
+            .0
+            .contains("The store holds what Microsoft 365 says now."),
+        "{:?}",
+        text(&same)
+    );
+
+    sim.state.patch_user(
+        &tenant.tenant_id,
+        2,
+        graph_sim::UserPatch {
+            department: Some("Comparisons".into()),
+            ..graph_sim::UserPatch::default()
+        },
+    );
+    let shown = m365sync(&db, &["compare", "contact", &changed_id], &[]);
+    assert_eq!(shown.status.code(), Some(0), "{:?}", text(&shown));
+    let (stdout, _) = text(&shown);
+    let marked: Vec<&str> = stdout.lines().filter(|l| l.starts_with('≠')).collect();
+    assert_eq!(marked.len(), 1, "{stdout}");
+    assert!(marked[0].contains("department"), "{stdout}");
+    assert!(stdout.contains("in Microsoft 365: Comparisons"), "{stdout}");
+    assert!(stdout.contains("1 field differs"), "{stdout}");
+    assert!(stdout.contains("\n  displayName "), "{stdout}");
+
+    let json = m365sync(&db, &["compare", "contact", &changed_id, "--json"], &[]);
+    assert_eq!(json.status.code(), Some(0), "{:?}", text(&json));
+    let comparison: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(comparison["differences"], 1, "{comparison}");
+    assert_eq!(comparison["connection"], "contoso");
+    let differing: Vec<&Value> = comparison["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["differs"] == true)
+        .collect();
+    assert_eq!(differing.len(), 1, "{comparison}");
+    assert_eq!(differing[0]["field"], "department");
+    assert_eq!(differing[0]["microsoft"], "Comparisons");
+    let licences = comparison["licenses"].as_array().unwrap();
+    assert!(!licences.is_empty(), "{comparison}");
+    for licence in licences {
+        assert_eq!(
+            (&licence["stored"], &licence["microsoft"]),
+            (&Value::Bool(true), &Value::Bool(true))
+        );
+        assert!(licence["name"].as_str().is_some_and(|n| !n.is_empty()));
+    }
+
+    // The cases that cannot be compared.
+    sim.state.remove_user(&tenant.tenant_id, 3);
+    let gone = m365sync(&db, &["compare", "contact", &deleted_id], &[]);
+    assert_eq!(gone.status.code(), Some(1), "{:?}", text(&gone));
+    assert!(
+        text(&gone).1.contains(
+            "was deleted in Microsoft 365 since the last sync; the next sync archives it"
+        ),
+        "{:?}",
+        text(&gone)
+    );
+    let nobody = m365sync(&db, &["compare", "contact", "99999"], &[]);
+    assert_eq!(nobody.status.code(), Some(2), "{:?}", text(&nobody));
+    assert!(text(&nobody).1.contains("there is no contact 99999"));
+    let csv = dir.path().join("contacts.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "organization,display_name,email\n{},Kept By Hand,hand@example.com\n",
+            tenant.display_name
+        ),
+    )
+    .unwrap();
+    assert!(
+        m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[])
+            .status
+            .success()
+    );
+    let contacts: Value =
+        serde_json::from_slice(&m365sync(&db, &["export", "contacts"], &[]).stdout).unwrap();
+    let by_hand = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["display_name"] == "Kept By Hand")
+        .unwrap()["id"]
+        .to_string();
+    let unlinked = m365sync(&db, &["compare", "contact", &by_hand], &[]);
+    assert_eq!(unlinked.status.code(), Some(1), "{:?}", text(&unlinked));
+    assert!(
+        text(&unlinked)
+            .1
+            .contains("is not linked to a user; nothing to compare")
+    );
+    let rotated = m365sync(
+        &db,
+        &[
+            "connection",
+            "credential",
+            "contoso",
+            "--client-secret-env",
+            "TEST_SECRET",
+        ],
+        &[("TEST_SECRET", "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")],
+    );
+    assert!(rotated.status.success(), "{:?}", text(&rotated));
+    let refused = m365sync(&db, &["compare", "contact", &changed_id], &[]);
+    assert_eq!(refused.status.code(), Some(1), "{:?}", text(&refused));
+    let (stdout, stderr) = text(&refused);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("[secret_id_not_value]"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -10,7 +10,7 @@ use domain::plan::{
 };
 use domain::{ContactRecord, ObjectId, TenantId};
 
-use crate::backend::{Columns, Tx, fetch_in, on_tx};
+use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::contacts::{
     Checkpoint, INSERT_CHUNK, UPDATE_CONTACT, assignments, bind_contact, insert_contacts,
     save_checkpoint, save_licences,
@@ -91,6 +91,50 @@ impl Store {
         batch.commit().await?;
         Ok(applied.counts)
     }
+
+    /// One contact as a plan compares it with its user (`ContactRecord::fields`), licences
+    /// included, and the tenant it was synced from; `None` when there is no such contact. Reads
+    /// only: nothing is locked or written.
+    pub async fn contact_as_planned(&self, contact_id: i64) -> Result<Option<PlannedContact>> {
+        let found = on_pool!(&self.pool, |p| {
+            let row = sqlx::query("SELECT * FROM contacts WHERE id = $1")
+                .bind(contact_id)
+                .fetch_optional(p)
+                .await
+                .doing("reading a contact")?;
+            row.map(|r| Ok((r.text("tenant_id")?, stored_from(&r)?)))
+                .transpose()
+        })?;
+        let Some((tenant, mut contact)) = found else {
+            return Ok(None);
+        };
+        let tenant_id = tenant
+            .map(|t| {
+                TenantId::parse(&t)
+                    .map_err(|_| StoreError::Corrupt(format!("contact tenant id {t}")))
+            })
+            .transpose()?;
+        let rows: Vec<(i64, String, String)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                "SELECT contact_id, sku_id, disabled_plans FROM contact_licenses WHERE contact_id = $1",
+            )
+            .bind(contact_id)
+            .fetch_all(p)
+            .await
+            .doing("reading a contact's licences")
+        })?;
+        if let Some(held) = held_licences(rows)?.get(&contact_id) {
+            with_licences(&mut contact, held);
+        }
+        Ok(Some(PlannedContact { tenant_id, contact }))
+    }
+}
+
+/// A contact as a plan sees it, with its tenant (`None` for a contact kept by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedContact {
+    pub tenant_id: Option<TenantId>,
+    pub contact: StoredContact,
 }
 
 impl ContactBatch {
@@ -182,9 +226,8 @@ impl ContactBatch {
             refused,
         };
         for contact in stored.linked.values_mut().chain(stored.unlinked.iter_mut()) {
-            if let Some((skus, disabled)) = licences.get(&contact.id) {
-                contact.fields.insert("assignedLicenses", list(skus));
-                contact.fields.insert("disabledPlans", list(disabled));
+            if let Some(held) = licences.get(&contact.id) {
+                with_licences(contact, held);
             }
         }
         Ok(stored)
@@ -259,11 +302,8 @@ impl ContactBatch {
     }
 
     /// Sorted SKU ids and `sku:plan` switched off, per contact.
-    async fn licences_of(
-        &mut self,
-        contact_ids: &[i64],
-    ) -> Result<HashMap<i64, (Vec<String>, Vec<String>)>> {
-        let mut held: HashMap<i64, (Vec<String>, Vec<String>)> = HashMap::new();
+    async fn licences_of(&mut self, contact_ids: &[i64]) -> Result<HashMap<i64, Licences>> {
+        let mut held: HashMap<i64, Licences> = HashMap::new();
         for chunk in contact_ids.chunks(1_000) {
             let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, |c| {
                 let mut query = sqlx::QueryBuilder::new(
@@ -289,21 +329,7 @@ impl ContactBatch {
                     })
                     .collect::<Result<Vec<_>>>()
             })?;
-            for (id, sku, disabled) in rows {
-                let entry = held.entry(id).or_default();
-                let plans: Vec<String> = serde_json::from_str(&disabled)
-                    .map_err(|e| StoreError::Corrupt(format!("a licence's plans: {e}")))?;
-                entry
-                    .1
-                    .extend(plans.into_iter().map(|plan| format!("{sku}:{plan}")));
-                entry.0.push(sku);
-            }
-        }
-        for (skus, disabled) in held.values_mut() {
-            skus.sort();
-            skus.dedup();
-            disabled.sort();
-            disabled.dedup();
+            held.extend(held_licences(rows)?);
         }
         Ok(held)
     }
@@ -544,6 +570,36 @@ async fn write_history(
         })?;
     }
     Ok(())
+}
+
+/// A contact's sorted SKU ids, and its `sku:plan` switched off.
+type Licences = (Vec<String>, Vec<String>);
+
+/// Folds (contact, SKU, switched-off plans as JSON) rows into each contact's licences.
+fn held_licences(rows: Vec<(i64, String, String)>) -> Result<HashMap<i64, Licences>> {
+    let mut held: HashMap<i64, Licences> = HashMap::new();
+    for (id, sku, disabled) in rows {
+        let entry = held.entry(id).or_default();
+        let plans: Vec<String> = serde_json::from_str(&disabled)
+            .map_err(|e| StoreError::Corrupt(format!("a licence's plans: {e}")))?;
+        entry
+            .1
+            .extend(plans.into_iter().map(|plan| format!("{sku}:{plan}")));
+        entry.0.push(sku);
+    }
+    for (skus, disabled) in held.values_mut() {
+        skus.sort();
+        skus.dedup();
+        disabled.sort();
+        disabled.dedup();
+    }
+    Ok(held)
+}
+
+/// Puts a contact's licences into its fields, as a plan compares them.
+fn with_licences(contact: &mut StoredContact, (skus, disabled): &Licences) {
+    contact.fields.insert("assignedLicenses", list(skus));
+    contact.fields.insert("disabledPlans", list(disabled));
 }
 
 fn list(items: &[String]) -> Option<String> {

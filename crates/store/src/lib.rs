@@ -24,6 +24,7 @@ mod tenants;
 
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{CertificateSummary, Connection, NewConnection, OrganizationSetup};
+pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;

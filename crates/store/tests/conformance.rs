@@ -946,3 +946,57 @@ async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
 }
 
 testkit::on_both_stores!(empty_lists_ask_for_nothing);
+
+/// A contact reads back as the plan compares it with its user: every synced field, licences
+/// and switched-off plans included; a contact kept by hand has no tenant or user.
+async fn a_contact_reads_back_as_its_plan_compares_it(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let org = store.apply_organization(&record).await.unwrap().id();
+    let mut user = contact(1, "Engineer");
+    user.license_sku_ids = vec![E3.into(), FLOW.into()];
+    user.aliases = vec!["u1@contoso.example".into()];
+    store
+        .apply_contact_changes(org, &tenant(), std::slice::from_ref(&user), &[], None)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    store
+        .each_contact(&ContactFilter::default(), |c| {
+            ids.push(c.id);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let planned = store.contact_as_planned(ids[0]).await.unwrap().unwrap();
+    assert_eq!(planned.tenant_id, Some(tenant()));
+    assert_eq!(planned.contact.object_id, Some(user.object_id));
+    assert_eq!(planned.contact.fields, user.fields());
+
+    let by_hand = store
+        .create_local_contact(org, "Kept By Hand", "hand@contoso.example")
+        .await
+        .unwrap();
+    let planned = store.contact_as_planned(by_hand).await.unwrap().unwrap();
+    assert_eq!((planned.tenant_id, planned.contact.object_id), (None, None));
+    assert_eq!(
+        planned.contact.fields["mail"].as_deref(),
+        Some("hand@contoso.example")
+    );
+    assert!(
+        store
+            .contact_as_planned(by_hand + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(a_contact_reads_back_as_its_plan_compares_it);

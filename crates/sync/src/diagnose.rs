@@ -95,11 +95,7 @@ pub async fn test_connection(
     let client = match graph_client(connection, &credential, retry) {
         Ok(client) => client,
         Err(SyncError::Certificate { problem, .. }) => {
-            report.problems.push(Problem {
-                code: "certificate_unusable".into(),
-                message: format!("the saved certificate cannot be used: {problem}"),
-                fix: "Save a usable key and certificate with `m365sync connection credential NAME --certificate FILE`".into(),
-            });
+            report.problems.push(unusable_certificate(&problem));
             return Ok(report);
         }
         Err(other) => return Err(other),
@@ -107,43 +103,9 @@ pub async fn test_connection(
     let token = match client.token().await {
         Ok(token) => token,
         Err(error) => {
-            let mut problem = problem_from(&error);
-            let refused = match &error {
-                GraphError::Token { problem, .. } => Some(*problem),
-                _ => None,
-            };
-            match (&credential, refused) {
-                (Credential::Secret(secret), Some(TokenProblem::InvalidSecret))
-                    if secret.looks_like_secret_id() =>
-                {
-                    problem = Problem {
-                        code: "secret_id_not_value".into(),
-                        message: "the client secret has the shape of a GUID: that is the secret's ID, not its Value".into(),
-                        fix: "In Entra admin center › App registrations › your app › Certificates & secrets, copy the Value column (shown only when the secret is created; create a new secret if it is hidden), then `m365sync connection credential NAME --client-secret-stdin` with it".into(),
-                    };
-                }
-                (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate))
-                    if certificate.expires_at <= now =>
-                {
-                    problem = Problem {
-                        code: "certificate_expired".into(),
-                        message: format!(
-                            "the certificate {} expired on {}",
-                            certificate.thumbprint,
-                            day_of(certificate.expires_at)
-                        ),
-                        fix: "Make a new certificate, upload it under App registrations › your app › Certificates & secrets, then `m365sync connection credential NAME --certificate FILE`".into(),
-                    };
-                }
-                (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate)) => {
-                    problem.message = format!(
-                        "{} (the connection's certificate has thumbprint {})",
-                        problem.message, certificate.thumbprint
-                    );
-                }
-                _ => {}
-            }
-            report.problems.push(problem);
+            report
+                .problems
+                .push(credential_problem(&credential, &error, now));
             return Ok(report);
         }
     };
@@ -219,6 +181,58 @@ pub async fn test_connection(
     }
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+/// A saved certificate that cannot sign anything, as the connection test names it.
+pub(crate) fn unusable_certificate(problem: &str) -> Problem {
+    Problem {
+        code: "certificate_unusable".into(),
+        message: format!("the saved certificate cannot be used: {problem}"),
+        fix: "Save a usable key and certificate with `m365sync connection credential NAME --certificate FILE`".into(),
+    }
+}
+
+/// Why the credential got no token, as the connection test names it: the token endpoint's
+/// diagnosis, made sharper where the credential tells more (a secret's ID pasted for its Value,
+/// a certificate past its end). `now` is in seconds since 1970.
+pub(crate) fn credential_problem(credential: &Credential, error: &GraphError, now: i64) -> Problem {
+    let mut problem = problem_from(error);
+    let refused = match error {
+        GraphError::Token { problem, .. } => Some(*problem),
+        _ => None,
+    };
+    match (credential, refused) {
+        (Credential::Secret(secret), Some(TokenProblem::InvalidSecret))
+            if secret.looks_like_secret_id() =>
+        {
+            problem = Problem {
+                code: "secret_id_not_value".into(),
+                message: "the client secret has the shape of a GUID: that is the secret's ID, not its Value".into(),
+                fix: "In Entra admin center › App registrations › your app › Certificates & secrets, copy the Value column (shown only when the secret is created; create a new secret if it is hidden), then `m365sync connection credential NAME --client-secret-stdin` with it".into(),
+            };
+        }
+        (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate))
+            if certificate.expires_at <= now =>
+        {
+            problem = Problem {
+                code: "certificate_expired".into(),
+                message: format!(
+                    "the certificate {} expired on {}",
+                    certificate.thumbprint,
+                    day_of(certificate.expires_at)
+                ),
+                fix: "Make a new certificate, upload it under App registrations › your app › Certificates & secrets, then `m365sync connection credential NAME --certificate FILE`".into(),
+            };
+        }
+        (Credential::Certificate(certificate), Some(TokenProblem::InvalidCertificate)) => {
+            problem.message = format!(
+                "{} (the connection's certificate has thumbprint {})",
+                problem.message, certificate.thumbprint
+            );
+        }
+        _ => {}
+    }
+    problem
 }
 
 /// Gets a Management Activity API token, reads its permissions and lists the subscriptions.

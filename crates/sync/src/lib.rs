@@ -1,19 +1,24 @@
 //! Connections at work: the connection test and the sync pipeline.
 //!
 //! Owns: turning a stored connection into a Graph client, diagnosing a connection (token,
-//! permissions, a probe per dataset), and running a sync: each dataset fetched page by page,
-//! normalised into `domain` records, matched (tenant → organisation, user → contact) and applied
-//! to the store, with every run and step logged. It upholds the invariants of DESIGN.md: an
+//! permissions, a probe per dataset), comparing one contact with its user in Microsoft 365 now,
+//! and running a sync: each dataset fetched page by page, normalised into `domain` records,
+//! matched (tenant → organisation, user → contact) and applied to the store, with every run and
+//! step logged. It upholds the invariants of DESIGN.md: an
 //! unchanged resync writes nothing, records are keyed by object id, only a complete listing
 //! archives, and concealed report names attach nothing to anyone.
 
 mod client;
+mod compare;
 mod diagnose;
 pub mod inventory;
 mod normalise;
 mod pipeline;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
+pub use compare::{
+    CompareError, Comparison, FieldComparison, LastChange, LicenseComparison, compare_contact,
+};
 pub use diagnose::{ConnectionTestReport, Problem, day_of, set_report_names, test_connection};
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
