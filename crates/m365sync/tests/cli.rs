@@ -1592,7 +1592,7 @@ async fn compare_contact_shows_what_differs_and_says_why_it_cannot() {
     assert_eq!(gone.status.code(), Some(1), "{:?}", text(&gone));
     assert!(
         text(&gone).1.contains(
-            "was deleted in Microsoft 365 since the last sync; the next sync archives it"
+            "is no longer in Microsoft 365; the next sync marks it deleted (restorable for 30 days) or archives it"
         ),
         "{:?}",
         text(&gone)

@@ -125,7 +125,7 @@ fn deleted(contact_id: i64, object_id: &str, archived: bool) -> String {
         )
     } else {
         format!(
-            "the user {object_id} of contact {contact_id} was deleted in Microsoft 365 since the last sync; the next sync archives it"
+            "the user {object_id} of contact {contact_id} is no longer in Microsoft 365; the next sync marks it deleted (restorable for 30 days) or archives it"
         )
     }
 }

@@ -167,7 +167,8 @@ async fn compare_names_a_deleted_user_a_hand_made_contact_and_a_failing_credenti
 
     // Deleted since the last sync, then archived by the next.
     let id = contact_of(&app, 1).await;
-    assert!(app.sim.state.remove_user(&key, 1));
+    // Deleted for good (not only to the recycle bin), so that the next sync archives it.
+    app.sim.state.purge_user(&key, 1).unwrap();
     let error = compare(&app, id).await.unwrap_err();
     assert!(
         matches!(
@@ -181,7 +182,7 @@ async fn compare_names_a_deleted_user_a_hand_made_contact_and_a_failing_credenti
     );
     assert!(
         error.to_string().ends_with(
-            "was deleted in Microsoft 365 since the last sync; the next sync archives it"
+            "is no longer in Microsoft 365; the next sync marks it deleted (restorable for 30 days) or archives it"
         ),
         "{error}"
     );
