@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::filter::SkipReason;
 use crate::records::{ContactRecord, fingerprint};
 use crate::{ObjectId, Upn};
 
@@ -154,8 +155,7 @@ impl Removal {
 }
 
 /// Why a contact is archived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveReason {
     /// A delta round said the user is deleted for good.
     RemovedInTenant,
@@ -163,14 +163,25 @@ pub enum ArchiveReason {
     RestoreWindowPassed,
     /// A complete listing no longer had the user.
     NotListed,
+    /// The user left the connection's filters.
+    OutOfScope(SkipReason),
 }
 
 impl ArchiveReason {
-    pub fn as_str(self) -> &'static str {
+    /// The reason as the history keeps it: a code, and for a filter the rule's code too.
+    pub fn note(&self) -> String {
+        match self {
+            Self::OutOfScope(reason) => format!("out_of_scope: {}", reason.code()),
+            other => other.as_str().to_string(),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::RemovedInTenant => "removed_in_tenant",
             Self::RestoreWindowPassed => "restore_window_passed",
             Self::NotListed => "not_listed",
+            Self::OutOfScope(_) => "out_of_scope",
         }
     }
 }
@@ -308,6 +319,23 @@ pub fn plan_contacts(
         }
     }
     ContactPlan { actions }
+}
+
+/// Archives, with the rule's reason, the linked contacts of users the connection's filters now
+/// leave out; users left out who have no contact are simply not written.
+pub fn plan_out_of_scope(out: &[(ObjectId, SkipReason)], stored: &StoredContacts) -> ContactPlan {
+    ContactPlan {
+        actions: out
+            .iter()
+            .filter_map(|(object_id, reason)| {
+                let contact = stored.linked.get(object_id).filter(|c| !c.archived)?;
+                Some(ContactAction::Archive {
+                    contact_id: contact.id,
+                    reason: ArchiveReason::OutOfScope(reason.clone()),
+                })
+            })
+            .collect(),
+    }
 }
 
 /// Archives the contacts marked deleted whose restore window has passed by `now`.
@@ -712,6 +740,31 @@ mod tests {
         stored.refused.insert((30, ann.object_id));
         let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
         assert_eq!(plan.actions, vec![ContactAction::Create { record: ann }]);
+    }
+
+    #[test]
+    fn a_user_who_leaves_the_filters_is_archived_with_the_reason() {
+        let ann = user(1, "Ann");
+        let bob = user(2, "Bob");
+        let stored = linked(&[stored_from(10, &ann, true)]);
+        let plan = plan_out_of_scope(
+            &[
+                (ann.object_id, SkipReason::Disabled),
+                (bob.object_id, SkipReason::Guest),
+            ],
+            &stored,
+        );
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Archive {
+                contact_id: 10,
+                reason: ArchiveReason::OutOfScope(SkipReason::Disabled)
+            }]
+        );
+        assert_eq!(
+            ArchiveReason::OutOfScope(SkipReason::Disabled).note(),
+            "out_of_scope: disabled"
+        );
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub enum ConnectionCommand {
         #[command(flatten)]
         credential: CredentialArgs,
     },
+    /// Choose which users the connection keeps (shown when no option is given). Users the
+    /// filters leave out are not written; contacts whose user leaves them are archived with the
+    /// reason; the next sync weighs every user again.
+    Filter(FilterArgs),
     /// Show or conceal user names in the tenant's usage reports (Microsoft conceals them by
     /// default, and then mailbox and usage figures cannot be attached to anyone). This changes a
     /// tenant setting; the app needs ReportSettings.ReadWrite.All.
@@ -109,6 +113,88 @@ pub struct CredentialArgs {
     /// A PEM file with the certificate's private key, when it is not in the --certificate file.
     #[arg(long, value_name = "FILE", requires = "certificate")]
     private_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct FilterArgs {
+    name: String,
+    /// Only users whose account is enabled.
+    #[arg(long)]
+    enabled_only: bool,
+    /// Only users with at least one licence.
+    #[arg(long)]
+    licensed_only: bool,
+    /// Only holders of this licence (part number such as SPE_E3, or SKU id); repeatable.
+    #[arg(long = "sku", value_name = "PART_NUMBER")]
+    skus: Vec<String>,
+    /// Leave guests out.
+    #[arg(long)]
+    exclude_guests: bool,
+    /// Leave shared, room and equipment mailboxes out (as the mailbox report names them).
+    #[arg(long)]
+    exclude_resource_mailboxes: bool,
+    /// Only users of this domain (and its subdomains); repeatable.
+    #[arg(long = "include-domain", value_name = "DOMAIN")]
+    include_domains: Vec<String>,
+    /// Leave users of this domain (and its subdomains) out; repeatable.
+    #[arg(long = "exclude-domain", value_name = "DOMAIN")]
+    exclude_domains: Vec<String>,
+    /// Only members of this group (its object id or display name, as the groups dataset syncs
+    /// them); repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+    /// Keep every user again.
+    #[arg(long, conflicts_with_all = ["enabled_only", "licensed_only", "skus", "exclude_guests", "exclude_resource_mailboxes", "include_domains", "exclude_domains", "groups"])]
+    clear: bool,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> anyhow::Result<Option<domain::filter::UserFilter>> {
+        let domain = |option: &str, list: &[String]| -> anyhow::Result<Vec<String>> {
+            list.iter()
+                .map(|d| {
+                    let d = d.trim().trim_start_matches('@').to_lowercase();
+                    if d.is_empty()
+                        || !d.contains('.')
+                        || d.contains(char::is_whitespace)
+                        || d.contains('/')
+                    {
+                        Err(UsageError(format!(
+                            "{option} '{d}' is not a domain; give one such as contoso.com"
+                        ))
+                        .into())
+                    } else {
+                        Ok(d)
+                    }
+                })
+                .collect()
+        };
+        let filter = domain::filter::UserFilter {
+            enabled_only: self.enabled_only,
+            licensed_only: self.licensed_only,
+            skus: self
+                .skus
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            exclude_guests: self.exclude_guests,
+            exclude_resource_mailboxes: self.exclude_resource_mailboxes,
+            include_domains: domain("--include-domain", &self.include_domains)?,
+            exclude_domains: domain("--exclude-domain", &self.exclude_domains)?,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect(),
+        };
+        Ok(if self.clear || !filter.is_empty() {
+            Some(filter)
+        } else {
+            None
+        })
+    }
 }
 
 #[derive(Args)]
@@ -179,6 +265,30 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
                 )),
                 Err(e) => Err(e.into()),
             }
+        }
+        ConnectionCommand::Filter(args) => {
+            let wanted = args.filter()?;
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&args.name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(args.name.clone()))?;
+            match wanted {
+                None => out!(
+                    "Connection '{}' keeps {}.",
+                    args.name,
+                    connection.user_filter.describe()
+                )?,
+                Some(filter) => {
+                    store.set_user_filter(&args.name, &filter).await?;
+                    out!(
+                        "Connection '{}' now keeps {}. Its next sync weighs every user again: those left out are archived with the reason (`m365sync export filtered-users` lists them).",
+                        args.name,
+                        filter.describe()
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         ConnectionCommand::Credential { name, credential } => {
             let credential = read_credential(&credential)?;
@@ -395,6 +505,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "cloud": c.cloud.name(), "endpoints": {"login": c.cloud.endpoints().login, "graph": c.cloud.endpoints().graph},
                     "datasets": c.datasets,
                     "create_organization": c.create_organization,
+                    "user_filter": c.user_filter,
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),
@@ -421,13 +532,14 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             ),
         };
         out!(
-            "{}\ttenant {}\tclient {}\t{}\t{}\t{}",
+            "{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}",
             c.name,
             c.tenant_id,
             c.client_id,
             c.cloud,
             credential,
-            datasets.join(",")
+            datasets.join(","),
+            c.user_filter.describe()
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,8 @@ pub enum What {
     Mailboxes,
     /// Mailboxes deleted in the tenant, kept apart from contacts.
     DeletedMailboxes,
+    /// Users a connection's filters leave out, each with the rule that did.
+    FilteredUsers,
     Domains,
     ServiceHealth,
     ServiceMessages,
@@ -60,7 +62,8 @@ impl What {
             | Self::Organizations
             | Self::Licenses
             | Self::Mailboxes
-            | Self::DeletedMailboxes => None,
+            | Self::DeletedMailboxes
+            | Self::FilteredUsers => None,
         }
     }
 }
@@ -345,6 +348,21 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    if matches!(args.what, What::FilteredUsers) {
+        let rows = store.filtered_users(tenant_id.as_ref()).await?;
+        if args.format == Format::Csv {
+            let mut csv = CsvOut::new(&mut out);
+            for row in &rows {
+                csv.serialize(row)?;
+            }
+            csv.flush()?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(kind) = match args.what {
         What::Mailboxes => Some(store::MailboxKind::Live),
         What::DeletedMailboxes => Some(store::MailboxKind::Deleted),
@@ -367,7 +385,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match args.what {
-        What::Mailboxes | What::DeletedMailboxes => {}
+        What::Mailboxes | What::DeletedMailboxes | What::FilteredUsers => {}
         What::Domains
         | What::ServiceHealth
         | What::ServiceMessages

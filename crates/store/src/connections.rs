@@ -59,6 +59,8 @@ pub struct Connection {
     pub certificate: Option<CertificateSummary>,
     /// Whether a sync may create an organisation for a tenant that fits none.
     pub create_organization: bool,
+    /// Which users the connection keeps.
+    pub user_filter: domain::filter::UserFilter,
     pub created_at: i64,
 }
 
@@ -108,6 +110,8 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
             other => return Err(corrupt("credential kind", format!("'{other}' is unknown"))),
         },
         create_organization: row.flag("create_organization")?.unwrap_or(true),
+        user_filter: serde_json::from_str(&row.text_req("user_filter")?)
+            .map_err(|e| corrupt("filters", e.to_string()))?,
         created_at: row.int_req("created_at")?,
     })
 }
@@ -115,13 +119,50 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, created_at FROM connections",
             $tail
         )
     };
 }
 
 impl Store {
+    /// Sets which users a connection keeps. Users the new filters leave out are archived by its
+    /// next sync, with the reason; users they let in again come back.
+    pub async fn set_user_filter(
+        &self,
+        name: &str,
+        filter: &domain::filter::UserFilter,
+    ) -> Result<()> {
+        let document =
+            serde_json::to_string(filter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let changed = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE connections SET user_filter = $1 WHERE name = $2"
+        )
+        .bind(&document)
+        .bind(name)
+        .execute(p)
+        .await
+        .done("saving a connection's filters"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        }
+        // Every user must be weighed again: the next users round is a whole listing, and who
+        // was left out is found anew.
+        for sql in [
+            "DELETE FROM delta_links WHERE resource = 'users' AND tenant_id = (SELECT tenant_id FROM connections WHERE name = $1)",
+            "DELETE FROM filtered_users WHERE tenant_id = (SELECT tenant_id FROM connections WHERE name = $1)",
+        ] {
+            on_pool!(&self.pool, |p| sqlx::query(sql)
+                .bind(name)
+                .execute(p)
+                .await
+                .done("starting the users over"))?;
+        }
+        Ok(())
+    }
+
     /// Saves a new connection; a name already in use is refused, never overwritten.
     pub async fn add_connection(&self, new: NewConnection) -> Result<Connection> {
         self.add_connection_with(new, OrganizationSetup::default())
@@ -192,6 +233,7 @@ impl Store {
             datasets: new.datasets,
             certificate: summary,
             create_organization: setup.create_organization,
+            user_filter: domain::filter::UserFilter::default(),
             created_at: now,
         })
     }

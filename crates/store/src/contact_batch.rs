@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use domain::filter::{SkipReason, UserFacts, UserFilter};
 use domain::plan::{
     ContactAction, ContactPlan, FieldChange, Fields, PlanTally, Removal, StoredContact,
     StoredContacts, link_keys, plan_contacts, plan_not_listed,
@@ -27,6 +28,20 @@ pub struct ContactBatch {
     tenant: String,
 }
 
+/// A user a connection's filters leave out.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FilteredUser {
+    pub tenant_id: String,
+    pub object_id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// The rule's code (`disabled`, `guest`, `domain_excluded`, …).
+    pub reason: String,
+    /// The domain or mailbox kind the rule looked at, where it did.
+    pub detail: Option<String>,
+    pub updated_at: i64,
+}
+
 /// What applying a plan did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -36,6 +51,85 @@ pub struct Applied {
 }
 
 impl Store {
+    /// The users the filters leave out, of one tenant or all.
+    pub async fn filtered_users(&self, tenant_id: Option<&TenantId>) -> Result<Vec<FilteredUser>> {
+        let tenant = tenant_id.map(ToString::to_string);
+        on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT tenant_id, object_id, user_principal_name, display_name, reason, detail, updated_at FROM filtered_users \
+                 WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY tenant_id, user_principal_name",
+            )
+            .bind(tenant.as_deref())
+            .fetch_all(p)
+            .await
+            .doing("listing users left out")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(FilteredUser {
+                        tenant_id: r.text_req("tenant_id")?,
+                        object_id: r.text_req("object_id")?,
+                        user_principal_name: r.text_req("user_principal_name")?,
+                        display_name: r.text_req("display_name")?,
+                        reason: r.text_req("reason")?,
+                        detail: r.text("detail")?,
+                        updated_at: r.int_req("updated_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// What the connection's filters need to know of the tenant's users beyond the users
+    /// themselves: part numbers of its SKUs, which mailboxes the last mailbox report named shared,
+    /// room or equipment, and the members of the chosen groups (as the last groups sync saw them).
+    pub async fn user_facts(&self, tenant_id: &TenantId, filter: &UserFilter) -> Result<UserFacts> {
+        let mut facts = UserFacts::default();
+        if filter.is_empty() {
+            return Ok(facts);
+        }
+        facts.sku_part_numbers = self
+            .licenses(Some(tenant_id), true)
+            .await?
+            .into_iter()
+            .map(|l| (l.sku_id.to_lowercase(), l.sku_part_number))
+            .collect();
+        if filter.exclude_resource_mailboxes {
+            let rows: Vec<(String, String)> = on_pool!(&self.pool, |p| {
+                sqlx::query_as(
+                    "SELECT upn_key, recipient_type FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE AND recipient_type IN ('shared', 'room', 'equipment')",
+                )
+                .bind(tenant_id.to_string())
+                .fetch_all(p)
+                .await
+                .doing("reading the kinds of mailboxes")
+            })?;
+            facts.resource_mailboxes = rows.into_iter().collect();
+        }
+        if !filter.groups.is_empty() {
+            for group in self
+                .inventory(Some(tenant_id), domain::Dataset::Groups, false)
+                .await?
+            {
+                let chosen = filter.groups.iter().any(|g| {
+                    g.eq_ignore_ascii_case(&group.key) || g.eq_ignore_ascii_case(&group.name)
+                });
+                if !chosen {
+                    continue;
+                }
+                let members = group.document["members"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                facts.group_members.extend(
+                    members
+                        .iter()
+                        .filter_map(|m| m["id"].as_str().map(str::to_lowercase)),
+                );
+            }
+        }
+        Ok(facts)
+    }
+
     /// Archives the tenant's contacts that a complete listing did not return, as
     /// `domain::plan::plan_not_listed` plans it, saving the listing's checkpoint with it.
     pub async fn archive_contacts_not_in(
@@ -138,6 +232,60 @@ pub struct PlannedContact {
 }
 
 impl ContactBatch {
+    /// Keeps, for each user the filters left out, the rule that did, and forgets it for users
+    /// they keep: "why is this person missing?" always has an answer.
+    pub async fn record_filtered(
+        &mut self,
+        left_out: &[(&ContactRecord, &SkipReason)],
+        kept: &[ObjectId],
+    ) -> Result<()> {
+        let tenant = self.tenant.clone();
+        let now = now_millis();
+        for chunk in kept.chunks(INSERT_CHUNK) {
+            on_tx!(&mut self.tx, |c| {
+                let mut query =
+                    sqlx::QueryBuilder::new("DELETE FROM filtered_users WHERE tenant_id = ");
+                query.push_bind(&tenant).push(" AND object_id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.to_string());
+                }
+                query.push(")");
+                query
+                    .build()
+                    .execute(&mut *c)
+                    .await
+                    .done("forgetting users the filters keep")
+            })?;
+        }
+        for (record, reason) in left_out {
+            let detail = match reason {
+                SkipReason::ResourceMailbox(d)
+                | SkipReason::DomainNotIncluded(d)
+                | SkipReason::DomainExcluded(d) => Some(d.as_str()),
+                _ => None,
+            };
+            on_tx!(&mut self.tx, |c| {
+                sqlx::query(
+                "INSERT INTO filtered_users (tenant_id, object_id, user_principal_name, display_name, reason, detail, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant_id, object_id) DO UPDATE SET user_principal_name = excluded.user_principal_name, display_name = excluded.display_name, \
+                 reason = excluded.reason, detail = excluded.detail, updated_at = excluded.updated_at"
+            )
+            .bind(&tenant)
+            .bind(record.object_id.to_string())
+            .bind(record.user_principal_name.as_str())
+            .bind(&record.display_name)
+            .bind(reason.code())
+            .bind(detail)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .done("keeping why a user is left out")
+            })?;
+        }
+        Ok(())
+    }
+
     /// The tenant's contacts marked deleted and not archived yet, with the end of their restore
     /// window.
     pub async fn marked_deleted(&mut self) -> Result<Vec<(i64, i64)>> {
@@ -425,7 +573,7 @@ impl ContactBatch {
                         "archived",
                         Some("false".into()),
                         Some("true".into()),
-                        Some(reason.as_str().to_string()),
+                        Some(reason.note()),
                     ));
                 }
                 ContactAction::MarkDeleted {

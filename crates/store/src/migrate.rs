@@ -68,6 +68,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_contact_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0012_contact_lifecycle.sql"),
     },
+    Migration {
+        version: 13,
+        sqlite: include_str!("../migrations/sqlite/0013_user_filters.sql"),
+        postgres: include_str!("../migrations/postgres/0013_user_filters.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -108,6 +108,8 @@ impl Outcome {
 
 struct Run<'a> {
     run_id: i64,
+    /// Which users the connection keeps.
+    user_filter: domain::filter::UserFilter,
     client: GraphClient,
     /// The Management Activity API client, where the cloud has that API.
     management: Option<GraphClient>,
@@ -193,6 +195,7 @@ impl SyncEngine {
         let management = crate::management_client(&connection, &credential, self.retry.clone())?;
         let mut run = Run {
             run_id,
+            user_filter: connection.user_filter.clone(),
             client,
             management,
             full,
@@ -580,6 +583,12 @@ impl SyncEngine {
         let url = link.unwrap_or_else(|| format!("v1.0/users/delta?$select={USER_SELECT}"));
         let mut pager = run.client.pages::<User>(&url).max_page_size(self.page_size);
         let organization_id = run.organization_id.unwrap_or_default();
+        let facts = self
+            .store
+            .user_facts(&run.tenant_id, &run.user_filter)
+            .await?;
+        let mut filtered: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut filtered_sample: Vec<String> = Vec::new();
         let mut counts = StepCounts::default();
         let mut seen: HashSet<ObjectId> = HashSet::new();
         let mut skipped: Vec<String> = Vec::new();
@@ -633,11 +642,43 @@ impl SyncEngine {
                 .contact_batch(organization_id, &run.tenant_id)
                 .await?;
             let stored = batch.stored(&records, &removed).await?;
-            let plan =
-                domain::plan::plan_contacts(&records, &removed, &stored, store::now_millis());
+            // The connection's filters: users they leave out are not written, and a contact
+            // whose user leaves them is archived with the rule's reason.
+            let (kept, left_out): (Vec<&domain::ContactRecord>, Vec<_>) = {
+                let mut kept = Vec::with_capacity(records.len());
+                let mut left_out = Vec::new();
+                for record in &records {
+                    match run.user_filter.verdict(record, &facts) {
+                        None => kept.push(record),
+                        Some(reason) => left_out.push((record, reason)),
+                    }
+                }
+                (kept, left_out)
+            };
+            for (record, reason) in &left_out {
+                *filtered.entry(reason.code()).or_default() += 1;
+                if filtered_sample.len() < 5 {
+                    filtered_sample.push(format!("{} ({reason})", record.user_principal_name));
+                }
+            }
+            let kept: Vec<domain::ContactRecord> = kept.into_iter().cloned().collect();
+            let out_ids: Vec<(ObjectId, domain::filter::SkipReason)> = left_out
+                .iter()
+                .map(|(r, reason)| (r.object_id, reason.clone()))
+                .collect();
+            let mut plan =
+                domain::plan::plan_contacts(&kept, &removed, &stored, store::now_millis());
+            plan.actions
+                .extend(domain::plan::plan_out_of_scope(&out_ids, &stored).actions);
             let applied = batch
                 .apply(&plan, Some(run.run_id), checkpoint.as_ref())
                 .await?;
+            if !run.user_filter.is_empty() {
+                let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
+                let left: Vec<(&domain::ContactRecord, &domain::filter::SkipReason)> =
+                    left_out.iter().map(|(r, reason)| (*r, reason)).collect();
+                batch.record_filtered(&left, &kept_ids).await?;
+            }
             batch.commit().await?;
             counts += applied.counts;
             held += applied.held;
@@ -654,7 +695,7 @@ impl SyncEngine {
                 .await?;
             let active = batch.active_linked().await?;
             let plan = domain::plan::plan_not_listed(&active, &seen);
-            counts.archived = batch
+            counts.archived += batch
                 .apply(&plan, Some(run.run_id), checkpoint.as_ref())
                 .await?
                 .counts
@@ -676,6 +717,21 @@ impl SyncEngine {
                 .archived;
         }
         batch.commit().await?;
+        if !filtered.is_empty() {
+            let total: u64 = filtered.values().sum();
+            let by_rule: Vec<String> = filtered
+                .iter()
+                .map(|(rule, n)| format!("{n} {rule}"))
+                .collect();
+            run.warnings.push(RunWarning {
+                code: "users_filtered".into(),
+                message: format!(
+                    "{total} users were left out by the connection's filters ({}), e.g. {}; `m365sync export filtered-users` lists them with the reason",
+                    by_rule.join(", "),
+                    filtered_sample.join(", ")
+                ),
+            });
+        }
         if held > 0 {
             run.warnings.push(RunWarning {
                 code: "users_held_for_review".into(),

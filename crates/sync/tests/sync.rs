@@ -30,6 +30,7 @@ testkit::on_both_stores!(
     control_characters_from_microsoft_never_reach_the_store,
     a_link_saved_against_another_graph_address_is_dropped,
     a_user_no_store_could_keep_is_left_out_alone,
+    filters_leave_users_out_with_the_reason_and_let_them_back,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -1639,4 +1640,114 @@ async fn a_user_no_store_could_keep_is_left_out_alone(store: StoreKind) {
         .unwrap();
     assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
     assert_eq!(contact_count(&app, true).await, 29);
+}
+
+/// A connection's filters: a user left out is not written, a contact whose user leaves them is
+/// archived with the rule's reason (kept in its history and in the list of users left out), and
+/// clearing the filters brings the same contact back.
+async fn filters_leave_users_out_with_the_reason_and_let_them_back(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 60).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let before = contact_count(&app, false).await;
+    let key = app.tenant_key(0);
+    let tenant = TenantId::parse(&key).unwrap();
+    app.sim.state.patch_user(
+        &key,
+        3,
+        UserPatch {
+            account_enabled: Some(false),
+            ..UserPatch::default()
+        },
+    );
+    let filter = domain::filter::UserFilter {
+        enabled_only: true,
+        exclude_guests: true,
+        ..Default::default()
+    };
+    app.store.set_user_filter("contoso", &filter).await.unwrap();
+    let filtered = app.sync("contoso").await;
+    assert_eq!(filtered.status, RunStatus::Succeeded, "{filtered:?}");
+    let users = filtered.step(Dataset::Users).unwrap();
+    assert!(
+        users.message.as_deref().unwrap().contains("full"),
+        "new filters weigh every user again: {users:?}"
+    );
+    let left_out = app.store.filtered_users(Some(&tenant)).await.unwrap();
+    let upn3 = app.sim.state.tenant(&key).unwrap().user(3).unwrap().upn;
+    let three = left_out
+        .iter()
+        .find(|u| u.user_principal_name.eq_ignore_ascii_case(&upn3))
+        .expect("user 3 is listed as left out");
+    assert_eq!(three.reason, "disabled");
+    assert!(
+        left_out
+            .iter()
+            .all(|u| matches!(u.reason.as_str(), "disabled" | "guest"))
+    );
+    assert_eq!(
+        users.counts.archived as usize,
+        left_out.len(),
+        "each user left out had a contact, now archived: {users:?}"
+    );
+    assert_eq!(contact_count(&app, false).await, before - left_out.len());
+    assert!(
+        filtered
+            .warnings
+            .iter()
+            .any(|w| w.code == "users_filtered" && w.message.contains("disabled")),
+        "{filtered:?}"
+    );
+    let mut archived = Vec::new();
+    app.store
+        .each_contact(
+            &ContactFilter {
+                include_archived: true,
+                ..tenant_filter(&app)
+            },
+            |c| {
+                if c.archived {
+                    archived.push(c);
+                }
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    let contact3 = archived
+        .iter()
+        .find(|c| {
+            c.user_principal_name
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(&upn3))
+        })
+        .unwrap();
+    let history = app.store.contact_history(contact3.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.field == "archived" && h.note.as_deref() == Some("out_of_scope: disabled")),
+        "{history:?}"
+    );
+    // An unchanged resync writes nothing.
+    let again = app.sync("contoso").await;
+    assert_eq!(again.writes(), 0, "{again:?}");
+
+    // Every user again: the same contacts come back, none twice.
+    app.store
+        .set_user_filter("contoso", &domain::filter::UserFilter::default())
+        .await
+        .unwrap();
+    let cleared = app.sync("contoso").await;
+    assert_eq!(cleared.status, RunStatus::Succeeded, "{cleared:?}");
+    assert_eq!(contact_count(&app, false).await, before);
+    assert_eq!(contact_count(&app, true).await, before, "no second contact");
+    assert!(
+        app.store
+            .filtered_users(Some(&tenant))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
