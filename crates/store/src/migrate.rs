@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_contact_aliases.sql"),
         postgres: include_str!("../migrations/postgres/0010_contact_aliases.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_partner.sql"),
+        postgres: include_str!("../migrations/postgres/0011_partner.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -16,7 +16,7 @@ use graph::models::{
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store::{Connection, RunWarning, StepCounts, Store, SuggestionRow, TenantOutcome};
+use store::{Connection, RunWarning, StepCounts, StepTenant, Store, SuggestionRow, TenantOutcome};
 use tracing::{debug, info, instrument, warn};
 
 use crate::inventory;
@@ -206,7 +206,14 @@ impl SyncEngine {
         };
         let mut steps = Vec::new();
         for dataset in datasets_of(&connection) {
-            let step_id = self.store.start_step(run_id, dataset.name()).await?;
+            let tenant = StepTenant {
+                tenant_id: connection.tenant_id.to_string(),
+                tenant_name: None,
+            };
+            let step_id = self
+                .store
+                .start_step(run_id, dataset.name(), &tenant)
+                .await?;
             progress.step_started(dataset);
             let outcome = if dataset != Dataset::Organization && run.organization_id.is_none() {
                 Outcome {
@@ -239,6 +246,7 @@ impl SyncEngine {
                     outcome.status,
                     outcome.counts,
                     outcome.message.as_deref(),
+                    None,
                 )
                 .await?;
             let report = StepReport {
