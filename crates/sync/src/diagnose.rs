@@ -284,7 +284,7 @@ async fn audit_problems(
     }
 }
 
-fn problem_from(error: &GraphError) -> Problem {
+pub(crate) fn problem_from(error: &GraphError) -> Problem {
     let message = match error {
         GraphError::Token { description, .. } => description.clone(),
         other => other.to_string(),

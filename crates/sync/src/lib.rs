@@ -11,6 +11,7 @@ mod client;
 mod diagnose;
 pub mod inventory;
 mod normalise;
+pub mod partner;
 mod pipeline;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
