@@ -1,7 +1,8 @@
 //! Partner connections against the simulator's partner tenant: each customer listed by the
 //! partner's GDAP relationships (or its contracts) synced as a tenant of its own with the same
 //! multi-tenant app; a customer that has not consented the app failing alone with the link that
-//! fixes it; and a customer whose relationship ended left as it was.
+//! fixes it; a customer whose relationship ended left as it was; and the connection test naming
+//! each customer's state.
 
 use domain::{
     ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, MatchRule, RunStatus,
@@ -16,6 +17,7 @@ testkit::on_both_stores!(
     an_unconsented_customer_fails_alone_with_its_consent_link,
     a_customer_whose_relationship_ended_is_left_as_it_was,
     customers_are_listed_from_contracts_without_the_gdap_permission,
+    the_connection_test_names_each_customers_state,
 );
 
 const USERS: u64 = 4;
@@ -328,4 +330,70 @@ async fn customers_are_listed_from_contracts_without_the_gdap_permission(store: 
     );
     let logged = app.store.run(report.run_id).await.unwrap().unwrap();
     assert_eq!(logged.message.as_deref(), Some(message));
+}
+
+async fn the_connection_test_names_each_customers_state(store: StoreKind) {
+    let app = partner_app(store).await;
+    let connection = add_partner(&app, false).await;
+    let northwind = app.tenant_key(NORTHWIND);
+    app.sim
+        .state
+        .set_partner_consent(&northwind, false)
+        .unwrap();
+    let report = sync::test_connection(&app.store, &connection, graph::RetryPolicy::default())
+        .await
+        .unwrap();
+    assert!(!report.ok);
+    assert_eq!(
+        report.customers_listed_by.as_deref(),
+        Some("delegatedAdminCustomers")
+    );
+    let states: Vec<(&str, &str, Option<&str>)> = report
+        .customers
+        .iter()
+        .map(|c| {
+            (
+                c.display_name.as_str(),
+                c.state.as_str(),
+                c.consent_url.as_deref(),
+            )
+        })
+        .collect();
+    let link = format!(
+        "{}/{northwind}/adminconsent?client_id={}",
+        app.sim.url,
+        app.tenant(0).client_id
+    );
+    assert_eq!(
+        states,
+        [
+            ("Fabrikam Inc", "ok", None),
+            (
+                "Northwind Traders",
+                "app_not_consented",
+                Some(link.as_str())
+            ),
+        ]
+    );
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].code, "app_not_consented");
+    assert!(report.problems[0].fix.contains(&link));
+
+    // A customer that consented fewer permissions than the datasets need says which.
+    app.sim.state.set_partner_consent(&northwind, true).unwrap();
+    assert!(
+        app.sim
+            .state
+            .set_roles(&northwind, vec!["Organization.Read.All".into()])
+    );
+    let report = sync::test_connection(&app.store, &connection, graph::RetryPolicy::default())
+        .await
+        .unwrap();
+    let northwind_check = &report.customers[1];
+    assert_eq!(northwind_check.state, "permission_missing");
+    assert_eq!(
+        northwind_check.missing_permissions,
+        ["User.Read.All", "Reports.Read.All"]
+    );
+    assert_eq!(northwind_check.consent_url.as_deref(), Some(link.as_str()));
 }
