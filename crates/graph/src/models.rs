@@ -770,3 +770,32 @@ pub struct AuditRecord {
 pub struct ReportSettings {
     pub display_concealed_names: bool,
 }
+
+/// `/tenantRelationships/delegatedAdminCustomers`: a customer with at least one active GDAP
+/// relationship with the partner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegatedAdminCustomer {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// `$select` for `/contracts`.
+pub const CONTRACT_SELECT: &str = "id,customerId,defaultDomainName,displayName";
+
+/// `/contracts`: a partner's contract with a customer (names copied when it was made).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contract {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The customer's tenant id.
+    pub customer_id: String,
+    #[serde(default)]
+    pub default_domain_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}

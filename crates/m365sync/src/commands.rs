@@ -10,7 +10,7 @@ use domain::{
     TenantId,
 };
 use graph::RetryPolicy;
-use store::{NewConnection, OrganizationSetup, Store};
+use store::{ConnectionMode, NewConnection, OrganizationSetup, Store};
 use sync::{SyncEngine, day_of};
 
 use crate::UsageError;
@@ -227,12 +227,20 @@ pub struct AddArgs {
     datasets: Vec<String>,
     /// The organisation the tenant belongs to, by exact name: an existing one, or a new one of
     /// that name. Without it, the first sync finds it (or asks, with `m365sync tenants`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "partner")]
     organization: Option<String>,
     /// Never create an organisation for the tenant: when none fits, it awaits a decision
     /// (`m365sync match`).
     #[arg(long)]
     no_create_organization: bool,
+    /// Create an organisation for a customer that fits none (a partner connection's customers
+    /// otherwise await a decision, `m365sync match`).
+    #[arg(long, conflicts_with = "no_create_organization")]
+    create_organization: bool,
+    /// The tenant is a Microsoft partner's: sync each of its customers (listed by its GDAP
+    /// relationships) with this multi-tenant app, consented in each customer's tenant.
+    #[arg(long)]
+    partner: bool,
 }
 
 pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<ExitCode> {
@@ -431,8 +439,13 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
     if let Some(wanted) = &organization {
         check_named_organization(&store, &tenant_id, wanted).await?;
     }
+    let (mode, create_organization) = if args.partner {
+        (ConnectionMode::Partner, args.create_organization)
+    } else {
+        (ConnectionMode::Direct, !args.no_create_organization)
+    };
     let connection = store
-        .add_connection_with(
+        .add_connection_in(
             NewConnection {
                 name,
                 tenant_id,
@@ -441,19 +454,34 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
                 cloud,
                 datasets,
             },
+            mode,
             OrganizationSetup {
-                create_organization: !args.no_create_organization,
+                create_organization,
                 organization: organization.clone(),
             },
         )
         .await?;
-    out!(
-        "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
-        connection.name,
-        connection.tenant_id,
-        connection.cloud,
-        connection.name
-    )?;
+    match mode {
+        ConnectionMode::Direct => out!(
+            "Saved connection '{}' to tenant {} ({}). Next: `m365sync connection test {}`.",
+            connection.name,
+            connection.tenant_id,
+            connection.cloud,
+            connection.name
+        )?,
+        ConnectionMode::Partner => out!(
+            "Saved partner connection '{}' to partner tenant {} ({}): each sync reads every customer it lists{}. Next: `m365sync connection test {}`.",
+            connection.name,
+            connection.tenant_id,
+            connection.cloud,
+            if create_organization {
+                ""
+            } else {
+                ", and a new customer waits for `m365sync match` to file it under an organisation"
+            },
+            connection.name
+        )?,
+    }
     if let Some(wanted) = &organization {
         out!("Its tenant is filed under organisation '{wanted}'.")?;
     }
@@ -503,6 +531,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                 serde_json::json!({
                     "name": c.name, "tenant_id": c.tenant_id, "client_id": c.client_id,
                     "cloud": c.cloud.name(), "endpoints": {"login": c.cloud.endpoints().login, "graph": c.cloud.endpoints().graph},
+                    "mode": c.mode,
                     "datasets": c.datasets,
                     "create_organization": c.create_organization,
                     "user_filter": c.user_filter,
@@ -532,8 +561,9 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             ),
         };
         out!(
-            "{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}",
+            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}",
             c.name,
+            c.mode,
             c.tenant_id,
             c.client_id,
             c.cloud,
@@ -564,7 +594,13 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             "granted_permissions": report.granted_permissions,
             "missing_permissions": report.missing_permissions,
             "datasets": report.datasets.iter().map(|(d, state)| serde_json::json!({"dataset": d, "state": state})).collect::<Vec<_>>(),
+            "mode": connection.mode,
         });
+        let mut body = body;
+        if connection.mode == ConnectionMode::Partner {
+            body["customers_listed_by"] = serde_json::json!(report.customers_listed_by);
+            body["customers"] = serde_json::json!(report.customers);
+        }
         out!("{}", serde_json::to_string_pretty(&body)?)?;
     } else if report.ok {
         out!(
@@ -574,6 +610,7 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         for (dataset, state) in &report.datasets {
             out!("  {dataset}: {state}")?;
         }
+        print_customers(&report)?;
     } else {
         out!(
             "Connection '{name}' has {} problem(s):",
@@ -593,6 +630,7 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
                 report.granted_permissions.join(", ")
             )?;
         }
+        print_customers(&report)?;
     }
     if !json {
         for warning in &report.warnings {
@@ -609,6 +647,27 @@ async fn test(db: &str, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A partner connection's customers, one line each: ok, or what stops the app there.
+fn print_customers(report: &sync::ConnectionTestReport) -> anyhow::Result<()> {
+    if let Some(source) = &report.customers_listed_by {
+        out!("Customers ({} listed by {source}):", report.customers.len())?;
+    }
+    for customer in &report.customers {
+        let consent = customer
+            .consent_url
+            .as_deref()
+            .map(|url| format!(" — consent: {url}"))
+            .unwrap_or_default();
+        out!(
+            "  {} ({}): {}{consent}",
+            customer.display_name,
+            customer.tenant_id,
+            customer.state
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -669,9 +728,18 @@ fn print_report(report: &sync::SyncReport, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     out!("Run {} {}.", report.run_id, report.status)?;
+    if let Some(message) = &report.message {
+        out!("  {message}")?;
+    }
+    let mut tenant = None;
     for step in &report.steps {
+        let id = step.tenant_id.to_string();
+        if tenant.as_ref() != Some(&id) {
+            out!("  {}", tenant_line(&id, step.tenant_name.as_deref()))?;
+            tenant = Some(id);
+        }
         out!(
-            "  {}",
+            "    {}",
             step_line(
                 step.dataset.name(),
                 step.status,
@@ -727,9 +795,20 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
             run.kind,
             run.status
         )?;
+        if run.steps.is_empty()
+            && let Some(message) = &run.message
+        {
+            out!("    {message}")?;
+        }
+        let mut tenant = None;
         for step in &run.steps {
+            if step.tenant_id.is_some() && tenant != step.tenant_id.as_ref() {
+                let id = step.tenant_id.as_deref().unwrap_or_default();
+                out!("    {}", tenant_line(id, step.tenant_name.as_deref()))?;
+                tenant = step.tenant_id.as_ref();
+            }
             out!(
-                "    {}",
+                "      {}",
                 step_line(
                     &step.dataset,
                     step.status,
@@ -771,6 +850,14 @@ async fn check_connection_named(store: &Store, name: &str) -> anyhow::Result<()>
         _ => "`m365sync connection list` shows the names".to_string(),
     };
     anyhow::bail!("there is no connection named '{name}' and no run names it; {known}")
+}
+
+/// The tenant the steps below it belong to.
+pub fn tenant_line(tenant_id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("tenant {name} ({tenant_id})"),
+        None => format!("tenant {tenant_id}"),
+    }
 }
 
 /// One step of a run on one line: dataset, status, counts, and the step's message if any.

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use domain::Dataset;
 use indicatif::{ProgressBar, ProgressStyle};
+use store::StepTenant;
 use sync::{Progress, StepReport};
 
 pub struct TerminalProgress {
@@ -31,6 +32,17 @@ impl TerminalProgress {
 }
 
 impl Progress for TerminalProgress {
+    fn tenant_started(&self, tenant: &StepTenant) {
+        if !self.enabled {
+            return;
+        }
+        let line = crate::commands::tenant_line(&tenant.tenant_id, tenant.tenant_name.as_deref());
+        match self.bar.lock().ok().and_then(|b| b.clone()) {
+            Some(bar) => bar.println(line),
+            None => note!("{line}"),
+        }
+    }
+
     fn step_started(&self, dataset: Dataset) {
         if !(self.enabled && self.interactive) {
             return;

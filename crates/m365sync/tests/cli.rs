@@ -892,6 +892,16 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
         let run: Value = serde_json::from_slice(&synced.stdout).unwrap();
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["steps"].as_array().unwrap().len(), 3, "{run}");
+        // A direct connection's steps name its tenant too.
+        assert!(
+            run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["tenant_id"] == sim.tenants()[0].tenant_id.as_str()
+                    && s["tenant_name"] == "Contoso Ltd"),
+            "{run}"
+        );
     }
     let missing = m365sync(&db, &["sync", "nosuch", "--json"], &[]);
     assert_ne!(missing.status.code(), Some(0));

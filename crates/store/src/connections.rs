@@ -1,10 +1,13 @@
-//! Connections: an app registration's credentials for one tenant, the secret or the certificate's
-//! private key sealed at rest.
+//! Connections: an app registration's credentials for one tenant (or, in partner mode, for a
+//! partner's tenant and through it its customers'), the secret or the certificate's private key
+//! sealed at rest.
 
 use domain::{
     CertificateCredential, ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset,
     TenantId,
 };
+
+use serde::Serialize;
 
 use crate::backend::{Columns, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
@@ -17,6 +20,41 @@ pub struct NewConnection {
     pub credential: Credential,
     pub cloud: Cloud,
     pub datasets: Vec<Dataset>,
+}
+
+/// Which tenants a connection's app reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionMode {
+    /// Its own tenant: the one the connection names.
+    #[default]
+    Direct,
+    /// The customers of the partner tenant the connection names (a Microsoft partner with GDAP
+    /// relationships), each signed in to with the same multi-tenant app.
+    Partner,
+}
+
+impl ConnectionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Partner => "partner",
+        }
+    }
+
+    fn from_db(text: &str) -> Option<Self> {
+        match text {
+            "direct" => Some(Self::Direct),
+            "partner" => Some(Self::Partner),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a new connection says about its tenant's organisation.
@@ -55,6 +93,8 @@ pub struct Connection {
     pub client_id: ClientId,
     pub cloud: Cloud,
     pub datasets: Vec<Dataset>,
+    /// Its own tenant, or a partner's customers.
+    pub mode: ConnectionMode,
     /// Set when the app signs in with a certificate rather than a secret.
     pub certificate: Option<CertificateSummary>,
     /// Whether a sync may create an organisation for a tenant that fits none.
@@ -101,6 +141,11 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
             .map_err(|e| corrupt("cloud", e.to_string()))?,
         datasets: serde_json::from_str(&row.text_req("datasets")?)
             .map_err(|e| corrupt("datasets", e.to_string()))?,
+        mode: {
+            let mode = row.text_req("mode")?;
+            ConnectionMode::from_db(&mode)
+                .ok_or_else(|| corrupt("mode", format!("'{mode}' is unknown")))?
+        },
         certificate: match row.text_req("credential_kind")?.as_str() {
             "secret" => None,
             "certificate" => Some(CertificateSummary {
@@ -119,7 +164,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, created_at FROM connections",
             $tail
         )
     };
@@ -177,6 +222,24 @@ impl Store {
         new: NewConnection,
         setup: OrganizationSetup,
     ) -> Result<Connection> {
+        self.add_connection_in(new, ConnectionMode::Direct, setup)
+            .await
+    }
+
+    /// Saves a new connection of either mode. A partner connection's tenant is the partner's,
+    /// which is never synced, so it cannot be filed under an organisation up front.
+    pub async fn add_connection_in(
+        &self,
+        new: NewConnection,
+        mode: ConnectionMode,
+        setup: OrganizationSetup,
+    ) -> Result<Connection> {
+        if mode == ConnectionMode::Partner && setup.organization.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "connection '{}' is a partner connection: its customers are filed under organisations one by one (`m365sync match`), not under one named up front",
+                new.name
+            )));
+        }
         if self.connection(new.name.as_str()).await?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "a connection named '{}' already exists; remove it with `m365sync connection remove {}` or choose another name",
@@ -192,13 +255,14 @@ impl Store {
         // The row id is part of the sealed secret's binding, so insert first, then seal.
         let id: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
-            "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, create_organization, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, mode, create_organization, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $6, $7, $8, $8) RETURNING id",
         )
         .bind(new.name.as_str())
         .bind(new.tenant_id.to_string())
         .bind(new.client_id.to_string())
         .bind(&cloud)
         .bind(&datasets)
+        .bind(mode.as_str())
         .bind(setup.create_organization)
         .bind(now)
         .fetch_one(c)
@@ -231,6 +295,7 @@ impl Store {
             client_id: new.client_id,
             cloud: new.cloud,
             datasets: new.datasets,
+            mode,
             certificate: summary,
             create_organization: setup.create_organization,
             user_filter: domain::filter::UserFilter::default(),

@@ -23,7 +23,9 @@ pub mod secrets;
 mod tenants;
 
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
-pub use connections::{CertificateSummary, Connection, NewConnection, OrganizationSetup};
+pub use connections::{
+    CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
+};
 pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
 pub use error::{Result, StoreError};
@@ -33,7 +35,7 @@ pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
 pub use review::{Candidate, ChangeRow, ImportOutcome, ImportedContact, Resolution, ReviewItem};
-pub use runs::{RunRow, RunWarning, StepCounts, StepRow};
+pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
 pub use secrets::SecretKey;
 pub use tenants::{SuggestionRow, TenantChoice, TenantOutcome, TenantRow};
 

@@ -62,7 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_contact_aliases.sql"),
         postgres: include_str!("../migrations/postgres/0010_contact_aliases.sql"),
     },
-    // 11 is partner connections.
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_partner.sql"),
+        postgres: include_str!("../migrations/postgres/0011_partner.sql"),
+    },
     Migration {
         version: 12,
         sqlite: include_str!("../migrations/sqlite/0012_contact_lifecycle.sql"),

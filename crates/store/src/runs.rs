@@ -56,10 +56,21 @@ pub struct RunWarning {
     pub message: String,
 }
 
+/// The tenant a step belongs to: the connection's own, or one of a partner's customers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepTenant {
+    pub tenant_id: String,
+    /// As the run knew it; unknown before a tenant's first organisation step.
+    pub tenant_name: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRow {
     pub id: i64,
     pub dataset: String,
+    /// The tenant it belongs to (none only for steps logged before tenants were recorded).
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
     pub status: StepStatus,
     #[serde(flatten)]
     pub counts: StepCounts,
@@ -144,6 +155,8 @@ fn step_from(row: &impl Columns) -> Result<StepRow> {
     Ok(StepRow {
         id: row.int_req("id")?,
         dataset: row.text_req("dataset")?,
+        tenant_id: row.text("tenant_id")?,
+        tenant_name: row.text("tenant_name")?,
         status: StepStatus::from_db(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("step status '{status}'")))?,
         counts: StepCounts {
@@ -256,13 +269,16 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn start_step(&self, run_id: i64, dataset: &str) -> Result<i64> {
+    /// Starts a step of a run, in the tenant it reads.
+    pub async fn start_step(&self, run_id: i64, dataset: &str, tenant: &StepTenant) -> Result<i64> {
         on_pool!(&self.pool, |p| {
             sqlx::query_scalar(
-            "INSERT INTO sync_steps (run_id, dataset, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id",
+            "INSERT INTO sync_steps (run_id, dataset, tenant_id, tenant_name, status, started_at) VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
         )
         .bind(run_id)
         .bind(dataset)
+        .bind(&tenant.tenant_id)
+        .bind(&tenant.tenant_name)
         .bind(now_millis())
         .fetch_one(p)
         .await
@@ -270,21 +286,23 @@ impl Store {
         })
     }
 
-    /// Closes a step. When the store is full, the step is still closed with a shorter message
-    /// (and at worst none): a run left open would look live.
+    /// Closes a step, with its tenant's name when the step learned it (a tenant's first
+    /// organisation step). When the store is full, the step is still closed with a shorter
+    /// message (and at worst none): a run left open would look live.
     pub async fn finish_step(
         &self,
         step_id: i64,
         status: StepStatus,
         counts: StepCounts,
         message: Option<&str>,
+        tenant_name: Option<&str>,
     ) -> Result<()> {
         let mut attempt = 0;
         loop {
             let message = shrunk(message, attempt);
             let written = on_pool!(&self.pool, |p| {
                 sqlx::query(
-                "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7, deleted = $9 WHERE id = $8",
+                "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7, tenant_name = COALESCE($8, tenant_name), deleted = $10 WHERE id = $9",
             )
             .bind(status.as_str())
             .bind(counts.created as i64)
@@ -293,6 +311,7 @@ impl Store {
             .bind(counts.archived as i64)
             .bind(message)
             .bind(now_millis())
+            .bind(tenant_name)
             .bind(step_id)
             .bind(counts.deleted as i64)
             .execute(p).await.done("finishing a step")
@@ -434,7 +453,7 @@ impl Store {
     async fn steps(&self, run_id: i64) -> Result<Vec<StepRow>> {
         on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, dataset, status, created, updated, unchanged, archived, deleted, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
+                "SELECT id, dataset, tenant_id, tenant_name, status, created, updated, unchanged, archived, deleted, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
             )
             .bind(run_id)
             .fetch_all(p)

@@ -8,8 +8,8 @@ use domain::{
     ServicePlan, SkuPartNumber, StepStatus, TenantId, Upn,
 };
 use store::{
-    Checkpoint, ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts, Store,
-    StoreError,
+    Checkpoint, ContactFilter, NewConnection, OrganizationOutcome, RunWarning, StepCounts,
+    StepTenant, Store, StoreError,
 };
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -18,6 +18,13 @@ const FLOW: &str = "f30db892-07e9-47e9-837c-80727f46fd3d";
 
 fn tenant() -> TenantId {
     TenantId::parse(TENANT).unwrap()
+}
+
+fn in_tenant() -> StepTenant {
+    StepTenant {
+        tenant_id: TENANT.into(),
+        tenant_name: None,
+    }
 }
 
 fn contact(n: u8, title: &str) -> ContactRecord {
@@ -375,9 +382,15 @@ async fn story(store: &Store) {
         .start_run(connection.id, "contoso", "manual")
         .await
         .unwrap();
-    let step = store.start_step(run, "users").await.unwrap();
+    let step = store.start_step(run, "users", &in_tenant()).await.unwrap();
     store
-        .finish_step(step, StepStatus::Succeeded, counts(1, 2, 3, 4), None)
+        .finish_step(
+            step,
+            StepStatus::Succeeded,
+            counts(1, 2, 3, 4),
+            None,
+            Some("Contoso Ltd"),
+        )
         .await
         .unwrap();
     let warning = RunWarning {
@@ -397,7 +410,10 @@ async fn story(store: &Store) {
         .start_run_as(connection.id, "contoso", "manual", &gone_process())
         .await
         .unwrap();
-    store.start_step(crashed, "users").await.unwrap();
+    store
+        .start_step(crashed, "users", &in_tenant())
+        .await
+        .unwrap();
     assert_eq!(store.fail_interrupted_runs().await.unwrap(), 1);
     let runs = store.runs(Some("contoso"), 10).await.unwrap();
     assert_eq!(runs.len(), 2);
@@ -408,6 +424,15 @@ async fn story(store: &Store) {
         (done.status, done.warnings.clone(), done.steps[0].counts),
         (RunStatus::Succeeded, vec![warning], counts(1, 2, 3, 4))
     );
+    // Each step keeps the tenant it read, and the name it learned on the way.
+    assert_eq!(
+        (
+            done.steps[0].tenant_id.as_deref(),
+            done.steps[0].tenant_name.as_deref()
+        ),
+        (Some(TENANT), Some("Contoso Ltd"))
+    );
+    assert_eq!(runs[0].steps[0].tenant_id.as_deref(), Some(TENANT));
 
     store.remove_connection("contoso").await.unwrap();
     assert!(matches!(
@@ -455,7 +480,7 @@ async fn only_runs_whose_process_is_gone_are_interrupted(kind: testkit::StoreKin
         .start_run(contoso.id, "contoso", "manual")
         .await
         .unwrap();
-    store.start_step(live, "users").await.unwrap();
+    store.start_step(live, "users", &in_tenant()).await.unwrap();
     assert_eq!(store.fail_interrupted_runs().await.unwrap(), 0);
     let err = store
         .start_run(contoso.id, "contoso", "manual")
@@ -487,7 +512,10 @@ async fn only_runs_whose_process_is_gone_are_interrupted(kind: testkit::StoreKin
         .start_run_as(contoso.id, "contoso", "manual", &gone_process())
         .await
         .unwrap();
-    store.start_step(crashed, "users").await.unwrap();
+    store
+        .start_step(crashed, "users", &in_tenant())
+        .await
+        .unwrap();
     assert_eq!(store.fail_interrupted_runs().await.unwrap(), 1);
     let closed = store.run(crashed).await.unwrap().unwrap();
     assert_eq!(closed.status, RunStatus::Failed);
@@ -548,7 +576,7 @@ testkit::on_both_stores!(only_runs_whose_process_is_gone_are_interrupted);
 async fn any_message_closes_its_step_and_run(kind: testkit::StoreKind) {
     let (store, _home) = testkit::store_of(kind).await;
     let run = store.start_run(1, "contoso", "manual").await.unwrap();
-    let step = store.start_step(run, "users").await.unwrap();
+    let step = store.start_step(run, "users", &in_tenant()).await.unwrap();
     let message = "the server answered <html>bad\u{0}gateway</html>";
     store
         .finish_step(
@@ -556,6 +584,7 @@ async fn any_message_closes_its_step_and_run(kind: testkit::StoreKind) {
             StepStatus::Failed,
             StepCounts::default(),
             Some(message),
+            None,
         )
         .await
         .unwrap();

@@ -6,8 +6,8 @@ use domain::{
     ObjectId, OrganizationRecord, TenantId, TenantState, Upn,
 };
 use store::{
-    ContactFilter, NewConnection, OrganizationOutcome, OrganizationSetup, SecretKey, Store,
-    StoreError, TenantChoice, TenantOutcome,
+    ConnectionMode, ContactFilter, NewConnection, OrganizationOutcome, OrganizationSetup,
+    SecretKey, Store, StoreError, TenantChoice, TenantOutcome,
 };
 use testkit::StoreKind;
 
@@ -16,6 +16,7 @@ testkit::on_both_stores!(
     several_tenants_share_one_organisation_and_their_records_follow_a_change,
     a_connection_names_its_organisation_up_front,
     a_store_at_schema_7_keeps_its_matches_after_migrating,
+    a_partner_connection_keeps_its_mode_and_names_no_organisation_up_front,
 );
 
 const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -424,6 +425,56 @@ async fn a_connection_names_its_organisation_up_front(kind: StoreKind) {
     store.close().await;
 }
 
+async fn a_partner_connection_keeps_its_mode_and_names_no_organisation_up_front(kind: StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let never = OrganizationSetup {
+        create_organization: false,
+        organization: None,
+    };
+    let partner = store
+        .add_connection_in(
+            connection("csp", CONTOSO),
+            ConnectionMode::Partner,
+            never.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(partner.mode, ConnectionMode::Partner);
+    let direct = store
+        .add_connection(connection("fabrikam", FABRIKAM))
+        .await
+        .unwrap();
+    assert_eq!(direct.mode, ConnectionMode::Direct);
+    let listed: Vec<(String, ConnectionMode, bool)> = store
+        .connections()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name.to_string(), c.mode, c.create_organization))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("csp".to_string(), ConnectionMode::Partner, false),
+            ("fabrikam".to_string(), ConnectionMode::Direct, true)
+        ]
+    );
+    // The partner's own tenant is never synced: it has no organisation to be filed under.
+    let named = OrganizationSetup {
+        organization: Some("Acme".into()),
+        ..never
+    };
+    assert!(matches!(
+        store
+            .add_connection_in(connection("csp2", CONTOSO), ConnectionMode::Partner, named)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.connection("csp2").await.unwrap().is_none());
+    assert!(store.organizations().await.unwrap().is_empty());
+    store.close().await;
+}
+
 /// The schema as it was at version 7, from the migration files themselves.
 fn migrations_to_7(backend: &str) -> Vec<String> {
     let sqlite = [
@@ -467,6 +518,12 @@ fn migrations_to_7(backend: &str) -> Vec<String> {
     statements.push(format!(
         "INSERT INTO connections (name, tenant_id, client_id, client_secret, cloud, datasets, created_at, updated_at) VALUES ('contoso', '{CONTOSO}', '0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b', '', '{{\"kind\": \"global\"}}', '[\"users\"]', 5, 5)"
     ));
+    statements.push(
+        "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at) VALUES (1, 'contoso', 'manual', 'succeeded', 30)".into(),
+    );
+    statements.push(
+        "INSERT INTO sync_steps (run_id, dataset, status, started_at) VALUES (1, 'users', 'succeeded', 30)".into(),
+    );
     statements
 }
 
@@ -517,6 +574,10 @@ async fn a_store_at_schema_7_keeps_its_matches_after_migrating(kind: StoreKind) 
     );
     let connection = store.connection("contoso").await.unwrap().unwrap();
     assert!(connection.create_organization);
+    // Every connection made before partner mode is direct, and its steps were in its tenant.
+    assert_eq!(connection.mode, ConnectionMode::Direct);
+    let runs = store.runs(Some("contoso"), 5).await.unwrap();
+    assert_eq!(runs[0].steps[0].tenant_id.as_deref(), Some(CONTOSO));
     // The next sync finds the same organisation, renamed tenant or not.
     let organization = store
         .organization_for_tenant(&TenantId::parse(CONTOSO).unwrap())

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::Credential;
+use domain::{Credential, TenantId};
 use graph::{
     AppCredentials, ClientCertificate, ClientCredential, GraphClient, GraphEndpoints, RetryPolicy,
 };
@@ -22,10 +22,22 @@ pub fn trust_extra_ca(pem: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// The connection's app in the connection's own tenant (a partner connection's: the partner's).
 pub fn graph_client(
     connection: &Connection,
     credential: &Credential,
     retry: RetryPolicy,
+) -> Result<GraphClient> {
+    tenant_graph_client(connection, credential, retry, connection.tenant_id)
+}
+
+/// The connection's app signing in to `tenant`: a partner's customer, with its own token
+/// endpoint and token.
+pub(crate) fn tenant_graph_client(
+    connection: &Connection,
+    credential: &Credential,
+    retry: RetryPolicy,
+    tenant: TenantId,
 ) -> Result<GraphClient> {
     let endpoints = connection.cloud.endpoints();
     let scope = endpoints.graph_scope(&connection.cloud);
@@ -38,18 +50,32 @@ pub fn graph_client(
             graph: endpoints.graph,
             scope,
         },
+        tenant,
     )
 }
 
-/// The connection's app, signing in to its tenant, against `endpoints`.
+/// A customer's Graph client and, where the cloud has that API, its audit-feed client.
+pub(crate) fn tenant_clients(
+    connection: &Connection,
+    credential: &Credential,
+    retry: RetryPolicy,
+    tenant: TenantId,
+) -> Result<(GraphClient, Option<GraphClient>)> {
+    let graph = tenant_graph_client(connection, credential, retry.clone(), tenant)?;
+    let management = tenant_management_client(connection, credential, retry, tenant)?;
+    Ok((graph, management))
+}
+
+/// The connection's app, signing in to `tenant`, against `endpoints`.
 fn client_for(
     connection: &Connection,
     credential: &Credential,
     retry: RetryPolicy,
     endpoints: GraphEndpoints,
+    tenant: TenantId,
 ) -> Result<GraphClient> {
     let credentials = AppCredentials {
-        tenant: connection.tenant_id.to_string(),
+        tenant: tenant.to_string(),
         client_id: connection.client_id.to_string(),
         credential: match credential {
             Credential::Secret(secret) => {
@@ -80,6 +106,15 @@ pub fn management_client(
     credential: &Credential,
     retry: RetryPolicy,
 ) -> Result<Option<GraphClient>> {
+    tenant_management_client(connection, credential, retry, connection.tenant_id)
+}
+
+fn tenant_management_client(
+    connection: &Connection,
+    credential: &Credential,
+    retry: RetryPolicy,
+    tenant: TenantId,
+) -> Result<Option<GraphClient>> {
     let (Some(root), Some(scope)) = (
         connection.cloud.management_url(),
         connection.cloud.management_scope(),
@@ -91,6 +126,6 @@ pub fn management_client(
         graph: root,
         scope,
     };
-    let client = client_for(connection, credential, retry, endpoints)?;
+    let client = client_for(connection, credential, retry, endpoints, tenant)?;
     Ok(Some(client))
 }

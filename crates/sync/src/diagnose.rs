@@ -4,10 +4,10 @@ use domain::dataset::missing_permissions;
 use domain::{Credential, Dataset};
 use graph::{GraphError, RetryPolicy, TokenProblem};
 use serde::Serialize;
-use store::{Connection, Store};
+use store::{Connection, ConnectionMode, Store};
 
 use crate::pipeline::CONCEALED_SETTING;
-use crate::{Result, SyncError, graph_client};
+use crate::{Result, SyncError, graph_client, partner};
 
 /// How long before a certificate's end the connection test starts to warn.
 const CERTIFICATE_WARNING_DAYS: i64 = 30;
@@ -36,6 +36,24 @@ pub struct ConnectionTestReport {
     pub missing_permissions: Vec<String>,
     /// What each dataset's probe found: `ok`, or the problem's code.
     pub datasets: Vec<(Dataset, String)>,
+    /// A partner connection's: which listing named its customers (`delegatedAdminCustomers` or
+    /// `contracts`).
+    pub customers_listed_by: Option<String>,
+    /// A partner connection's customers, each with what its token came to.
+    pub customers: Vec<CustomerCheck>,
+}
+
+/// A partner's customer as the connection test found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerCheck {
+    pub tenant_id: String,
+    pub display_name: String,
+    /// `ok`, or the problem's code (`app_not_consented`, `permission_missing`, …).
+    pub state: String,
+    /// Where its admin consents the app (again), when that is the fix.
+    pub consent_url: Option<String>,
+    pub granted_permissions: Vec<String>,
+    pub missing_permissions: Vec<String>,
 }
 
 fn probe_path(dataset: Dataset) -> &'static str {
@@ -62,7 +80,9 @@ fn probe_path(dataset: Dataset) -> &'static str {
     }
 }
 
-/// Gets a token, reads the permissions it carries, and probes each chosen dataset.
+/// Gets a token, reads the permissions it carries, and probes each chosen dataset. For a
+/// partner connection: the partner's token, the listing of its customers, and each customer's
+/// token (or why the app has none there, with the link its admin consents it by).
 pub async fn test_connection(
     store: &Store,
     connection: &Connection,
@@ -76,6 +96,8 @@ pub async fn test_connection(
         granted_permissions: Vec::new(),
         missing_permissions: Vec::new(),
         datasets: Vec::new(),
+        customers_listed_by: None,
+        customers: Vec::new(),
     };
     let now = chrono::Utc::now().timestamp();
     if let Credential::Certificate(certificate) = &credential {
@@ -92,7 +114,7 @@ pub async fn test_connection(
             });
         }
     }
-    let client = match graph_client(connection, &credential, retry) {
+    let client = match graph_client(connection, &credential, retry.clone()) {
         Ok(client) => client,
         Err(SyncError::Certificate { problem, .. }) => {
             report.problems.push(unusable_certificate(&problem));
@@ -109,6 +131,12 @@ pub async fn test_connection(
             return Ok(report);
         }
     };
+    if connection.mode == ConnectionMode::Partner {
+        report.granted_permissions = token.roles.clone();
+        test_customers(connection, &credential, &client, retry, now, &mut report).await;
+        report.ok = report.problems.is_empty();
+        return Ok(report);
+    }
     report.granted_permissions = token.roles.clone();
     let mut datasets: Vec<Dataset> = Dataset::ALL
         .into_iter()
@@ -298,7 +326,117 @@ async fn audit_problems(
     }
 }
 
-fn problem_from(error: &GraphError) -> Problem {
+/// A partner connection's customers: how they were listed, and for each whether the app gets a
+/// token there and with the permissions the connection's datasets need.
+async fn test_customers(
+    connection: &Connection,
+    credential: &Credential,
+    client: &graph::GraphClient,
+    retry: RetryPolicy,
+    now: i64,
+    report: &mut ConnectionTestReport,
+) {
+    let customers = match partner::discover(client, &connection.tenant_id).await {
+        Ok(customers) => customers,
+        Err(mut problem) => {
+            problem.message = format!("listing the partner's customers: {}", problem.message);
+            report.problems.push(problem);
+            return;
+        }
+    };
+    report.customers_listed_by = Some(customers.source.as_str().to_string());
+    for warning in customers.warnings() {
+        let fix = match warning.code.as_str() {
+            "customers_from_contracts" => format!(
+                "Add Microsoft Graph › Application permissions › {} to the app registration in the partner tenant and grant admin consent",
+                partner::GDAP_PERMISSION
+            ),
+            "no_customers" => "Set up GDAP relationships with your customers in Partner Center; each is listed once its relationship is active".to_string(),
+            _ => "Run the test again; if it persists, report it with this output".to_string(),
+        };
+        report.warnings.push(Problem {
+            code: warning.code,
+            message: warning.message,
+            fix,
+        });
+    }
+    let datasets: Vec<Dataset> = Dataset::ALL
+        .into_iter()
+        .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
+        .filter(|d| *d != Dataset::Audit)
+        .collect();
+    for customer in &customers.list {
+        let name = &customer.display_name;
+        let consent_url = partner::consent_url(connection, &customer.tenant_id);
+        let mut check = CustomerCheck {
+            tenant_id: customer.tenant_id.to_string(),
+            display_name: name.clone(),
+            state: "ok".into(),
+            consent_url: None,
+            granted_permissions: Vec::new(),
+            missing_permissions: Vec::new(),
+        };
+        let customer_client = match crate::client::tenant_graph_client(
+            connection,
+            credential,
+            retry.clone(),
+            customer.tenant_id,
+        ) {
+            Ok(client) => client,
+            Err(e) => {
+                check.state = "certificate_unusable".into();
+                report.problems.push(Problem {
+                    code: "certificate_unusable".into(),
+                    message: e.to_string(),
+                    fix: "Save a usable key and certificate with `m365sync connection credential NAME --certificate FILE`".into(),
+                });
+                report.customers.push(check);
+                continue;
+            }
+        };
+        match customer_client.token().await {
+            Ok(token) => {
+                check.granted_permissions = token.roles.clone();
+                check.missing_permissions = missing_permissions(&datasets, &token.roles)
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect();
+                if !check.missing_permissions.is_empty() {
+                    check.state = "permission_missing".into();
+                    check.consent_url = Some(consent_url.clone());
+                    report.problems.push(Problem {
+                        code: "permission_missing".into(),
+                        message: format!(
+                            "the app lacks {} in {name}",
+                            check.missing_permissions.join(", ")
+                        ),
+                        fix: format!(
+                            "Add them to the app registration, then have {name}'s admin consent again with this link: {consent_url}"
+                        ),
+                    });
+                }
+            }
+            Err(error) if partner::needs_consent(&error) => {
+                check.state = "app_not_consented".into();
+                check.consent_url = Some(consent_url.clone());
+                report.problems.push(Problem {
+                    code: "app_not_consented".into(),
+                    message: format!("the app is not consented in {name}"),
+                    fix: format!("Send its admin this link: {consent_url}"),
+                });
+            }
+            Err(error) => {
+                let mut problem = credential_problem(credential, &error, now);
+                check.state = problem.code.clone();
+                problem.message = format!("{name}: {}", problem.message);
+                report.problems.push(problem);
+            }
+        }
+        report.customers.push(check);
+    }
+}
+
+pub(crate) fn problem_from(error: &GraphError) -> Problem {
     let message = match error {
         GraphError::Token { description, .. } => description.clone(),
         other => other.to_string(),

@@ -13,13 +13,16 @@ mod compare;
 mod diagnose;
 pub mod inventory;
 mod normalise;
+pub mod partner;
 mod pipeline;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
 pub use compare::{
     CompareError, Comparison, FieldComparison, LastChange, LicenseComparison, compare_contact,
 };
-pub use diagnose::{ConnectionTestReport, Problem, day_of, set_report_names, test_connection};
+pub use diagnose::{
+    ConnectionTestReport, CustomerCheck, Problem, day_of, set_report_names, test_connection,
+};
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };

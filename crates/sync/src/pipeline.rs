@@ -16,11 +16,15 @@ use graph::models::{
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store::{Connection, RunWarning, StepCounts, Store, SuggestionRow, TenantOutcome};
+use store::{
+    Connection, ConnectionMode, RunWarning, StepCounts, StepTenant, Store, SuggestionRow,
+    TenantOutcome,
+};
 use tracing::{debug, info, instrument, warn};
 
 use crate::inventory;
 use crate::normalise::{self, NormaliseError};
+use crate::partner;
 use crate::{Result, SyncError, graph_client};
 
 /// Rows of the mailbox report written per transaction.
@@ -30,6 +34,8 @@ pub const CONCEALED_SETTING: &str = "Microsoft 365 admin center › Settings ›
 
 /// Told about a run as it goes, to draw progress. Every method has a silent default.
 pub trait Progress: Send + Sync {
+    /// A tenant's steps begin (a partner run has one tenant per customer).
+    fn tenant_started(&self, _tenant: &StepTenant) {}
     fn step_started(&self, _dataset: Dataset) {}
     /// How many items the step expects, where Graph can say beforehand.
     fn expected(&self, _dataset: Dataset, _total: u64) {}
@@ -43,6 +49,9 @@ impl Progress for NoProgress {}
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub dataset: Dataset,
+    /// The tenant the step read: the connection's own, or one of a partner's customers.
+    pub tenant_id: TenantId,
+    pub tenant_name: Option<String>,
     pub status: StepStatus,
     #[serde(flatten)]
     pub counts: StepCounts,
@@ -55,11 +64,22 @@ pub struct SyncReport {
     pub status: RunStatus,
     pub steps: Vec<StepReport>,
     pub warnings: Vec<RunWarning>,
+    /// Why the run failed before any step, when it did (a partner's customers not listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl SyncReport {
+    /// The run's first step of `dataset` (a direct run has one per dataset).
     pub fn step(&self, dataset: Dataset) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.dataset == dataset)
+    }
+
+    /// The step of `dataset` in `tenant`.
+    pub fn step_in(&self, tenant: &TenantId, dataset: Dataset) -> Option<&StepReport> {
+        self.steps
+            .iter()
+            .find(|s| s.dataset == dataset && s.tenant_id == *tenant)
     }
     /// Records written by the whole run.
     pub fn writes(&self) -> u64 {
@@ -117,6 +137,8 @@ struct Run<'a> {
     full: bool,
     client_id: String,
     tenant_id: TenantId,
+    /// As the partner's listing or the organisation step last named it.
+    tenant_name: Option<String>,
     progress: &'a dyn Progress,
     warnings: Vec<RunWarning>,
     organization_id: Option<i64>,
@@ -125,7 +147,33 @@ struct Run<'a> {
     connection: Connection,
 }
 
+/// A tenant about to be synced: its clients, and why they cannot sign in when they cannot.
+struct Tenant {
+    id: TenantId,
+    name: Option<String>,
+    client: GraphClient,
+    management: Option<GraphClient>,
+    /// Why the app could not get a token for it (a customer that has not consented the app).
+    refused: Option<String>,
+}
+
+/// What a run has come to so far, across its tenants.
+#[derive(Default)]
+struct RunLog {
+    steps: Vec<StepReport>,
+    warnings: Vec<RunWarning>,
+    /// Why the run could not even start on its tenants (a partner's customers not listed).
+    message: Option<String>,
+}
+
 impl Run<'_> {
+    fn step_tenant(&self) -> StepTenant {
+        StepTenant {
+            tenant_id: self.tenant_id.to_string(),
+            tenant_name: self.tenant_name.clone(),
+        }
+    }
+
     /// The tenant has no organisation to file anything under: this step and every later one
     /// are skipped, saying why.
     fn hold(&mut self, why: String) -> Outcome {
@@ -170,7 +218,8 @@ impl SyncEngine {
     }
 
     /// A sync that lists every user again instead of reading the changes since the last run
-    /// (`full`), as a clean sync does.
+    /// (`full`), as a clean sync does. A direct connection syncs its own tenant; a partner
+    /// connection lists the partner's customers and syncs each in turn, as a tenant of its own.
     pub async fn sync_with(
         &self,
         name: &str,
@@ -192,26 +241,198 @@ impl SyncEngine {
                 if full { "full" } else { "manual" },
             )
             .await?;
-        let management = crate::management_client(&connection, &credential, self.retry.clone())?;
+        let mut log = RunLog::default();
+        match connection.mode {
+            ConnectionMode::Direct => {
+                let management =
+                    crate::management_client(&connection, &credential, self.retry.clone())?;
+                let tenant_name = self
+                    .store
+                    .tenant(&connection.tenant_id.to_string())
+                    .await?
+                    .and_then(|t| t.display_name);
+                let tenant = Tenant {
+                    id: connection.tenant_id,
+                    name: tenant_name,
+                    client,
+                    management,
+                    refused: None,
+                };
+                self.tenant_steps(run_id, &connection, tenant, progress, full, &mut log)
+                    .await?;
+            }
+            ConnectionMode::Partner => {
+                self.partner_run(
+                    run_id,
+                    &connection,
+                    &credential,
+                    &client,
+                    progress,
+                    full,
+                    &mut log,
+                )
+                .await?;
+            }
+        }
+        let statuses: Vec<StepStatus> = log.steps.iter().map(|s| s.status).collect();
+        let status = if log.message.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::from_steps(&statuses)
+        };
+        let partner = connection.mode == ConnectionMode::Partner;
+        let message = log.message.clone().or_else(|| {
+            log.steps
+                .iter()
+                .find(|s| s.status == StepStatus::Failed)
+                .and_then(|s| {
+                    let message = s.message.clone()?;
+                    // A partner run's message says which customer it is about.
+                    Some(match (&s.tenant_name, partner) {
+                        (Some(name), true) if !message.contains(name.as_str()) => {
+                            format!("{name}: {message}")
+                        }
+                        _ => message,
+                    })
+                })
+        });
+        self.store
+            .finish_run(run_id, status, &log.warnings, message.as_deref())
+            .await?;
+        Ok(SyncReport {
+            run_id,
+            status,
+            steps: log.steps,
+            warnings: log.warnings,
+            message: log.message,
+        })
+    }
+
+    /// A partner's run: its customers listed, then each synced as a tenant of its own with the
+    /// same app, one after the other. A customer that cannot be signed in to fails its own
+    /// steps, saying why; the others go on.
+    #[allow(clippy::too_many_arguments)]
+    async fn partner_run(
+        &self,
+        run_id: i64,
+        connection: &Connection,
+        credential: &domain::Credential,
+        client: &GraphClient,
+        progress: &dyn Progress,
+        full: bool,
+        log: &mut RunLog,
+    ) -> Result<()> {
+        let customers = match partner::discover(client, &connection.tenant_id).await {
+            Ok(customers) => customers,
+            Err(problem) => {
+                log.message = Some(format!(
+                    "the partner's customers could not be listed: {}. {}",
+                    problem.message.trim_end_matches('.'),
+                    problem.fix
+                ));
+                return Ok(());
+            }
+        };
+        log.warnings.extend(customers.warnings());
+        let listed: HashSet<String> = customers
+            .list
+            .iter()
+            .map(|c| c.tenant_id.to_string())
+            .collect();
+        // Customers this connection synced before that the partner no longer lists.
+        let partner_tenant = connection.tenant_id.to_string();
+        for gone in self.store.tenants(None).await? {
+            if gone.connection.as_deref() == Some(connection.name.as_str())
+                && gone.tenant_id != partner_tenant
+                && !listed.contains(&gone.tenant_id)
+            {
+                log.warnings.push(partner::no_longer_listed(&gone));
+            }
+        }
+        for customer in customers.list {
+            let retry = self.retry.clone();
+            let clients =
+                crate::client::tenant_clients(connection, credential, retry, customer.tenant_id);
+            let tenant = match clients {
+                Ok((client, management)) => {
+                    let refused = match client.token().await {
+                        Ok(_) => None,
+                        Err(e) => Some(partner::refusal(connection, &customer, &e)),
+                    };
+                    Tenant {
+                        id: customer.tenant_id,
+                        name: Some(customer.display_name.clone()),
+                        client,
+                        management,
+                        refused,
+                    }
+                }
+                // The partner's own client was made with the same credential, so this cannot
+                // happen; were it to, the customer is skipped alone.
+                Err(e) => {
+                    log.warnings.push(RunWarning {
+                        code: "customer_unreachable".into(),
+                        message: format!(
+                            "customer {} ({}) was not synced: {e}",
+                            customer.display_name, customer.tenant_id
+                        ),
+                    });
+                    continue;
+                }
+            };
+            self.tenant_steps(run_id, connection, tenant, progress, full, log)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One tenant's steps: the organisation first, then the connection's chosen datasets.
+    async fn tenant_steps(
+        &self,
+        run_id: i64,
+        connection: &Connection,
+        tenant: Tenant,
+        progress: &dyn Progress,
+        full: bool,
+        log: &mut RunLog,
+    ) -> Result<()> {
         let mut run = Run {
             run_id,
             user_filter: connection.user_filter.clone(),
-            client,
-            management,
+            client: tenant.client,
+            management: tenant.management,
             full,
             client_id: connection.client_id.to_string(),
-            tenant_id: connection.tenant_id,
+            tenant_id: tenant.id,
+            tenant_name: tenant.name,
             progress,
             warnings: Vec::new(),
             organization_id: None,
             held: None,
             connection: connection.clone(),
         };
-        let mut steps = Vec::new();
-        for dataset in datasets_of(&connection) {
-            let step_id = self.store.start_step(run_id, dataset.name()).await?;
+        progress.tenant_started(&run.step_tenant());
+        for dataset in datasets_of(connection) {
+            let step_id = self
+                .store
+                .start_step(run_id, dataset.name(), &run.step_tenant())
+                .await?;
             progress.step_started(dataset);
-            let outcome = if dataset != Dataset::Organization && run.organization_id.is_none() {
+            let outcome = if let Some(why) = &tenant.refused {
+                if dataset == Dataset::Organization {
+                    Outcome {
+                        status: StepStatus::Failed,
+                        counts: StepCounts::default(),
+                        message: Some(why.clone()),
+                    }
+                } else {
+                    Outcome {
+                        status: StepStatus::Skipped,
+                        counts: StepCounts::default(),
+                        message: Some("skipped: the app could not sign in to this tenant".into()),
+                    }
+                }
+            } else if dataset != Dataset::Organization && run.organization_id.is_none() {
                 Outcome {
                     status: StepStatus::Skipped,
                     counts: StepCounts::default(),
@@ -242,34 +463,24 @@ impl SyncEngine {
                     outcome.status,
                     outcome.counts,
                     outcome.message.as_deref(),
+                    run.tenant_name.as_deref(),
                 )
                 .await?;
             let report = StepReport {
                 dataset,
+                tenant_id: run.tenant_id,
+                tenant_name: run.tenant_name.clone(),
                 status: outcome.status,
                 counts: outcome.counts,
                 message: outcome.message,
             };
-            info!(dataset = dataset.name(), status = %report.status, created = report.counts.created, updated = report.counts.updated,
+            info!(dataset = dataset.name(), tenant = %run.tenant_id, status = %report.status, created = report.counts.created, updated = report.counts.updated,
                 unchanged = report.counts.unchanged, archived = report.counts.archived, "step finished");
             progress.step_finished(&report);
-            steps.push(report);
+            log.steps.push(report);
         }
-        let statuses: Vec<StepStatus> = steps.iter().map(|s| s.status).collect();
-        let status = RunStatus::from_steps(&statuses);
-        let message = steps
-            .iter()
-            .find(|s| s.status == StepStatus::Failed)
-            .and_then(|s| s.message.clone());
-        self.store
-            .finish_run(run_id, status, &run.warnings, message.as_deref())
-            .await?;
-        Ok(SyncReport {
-            run_id,
-            status,
-            steps,
-            warnings: run.warnings,
-        })
+        log.warnings.append(&mut run.warnings);
+        Ok(())
     }
 
     async fn step(&self, run: &mut Run<'_>, dataset: Dataset) -> Result<Outcome> {
@@ -318,6 +529,7 @@ impl SyncEngine {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::failed(StepCounts::default(), &e, None)),
         };
+        run.tenant_name = Some(record.display_name.clone());
         if record.tenant_id != run.tenant_id {
             return Ok(Outcome::failed(
                 StepCounts::default(),

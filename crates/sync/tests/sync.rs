@@ -153,6 +153,24 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing(store
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[0].kind, "full");
     assert_eq!(runs[0].steps.len(), Dataset::ALL.len());
+    // Every step names its tenant, even the very first (which learned the tenant's name).
+    assert!(
+        first
+            .steps
+            .iter()
+            .all(|s| s.tenant_id == tenant && s.tenant_name.as_deref() == Some("Contoso Ltd")),
+        "{first:?}"
+    );
+    let key = app.tenant_key(0);
+    assert!(
+        runs[2]
+            .steps
+            .iter()
+            .all(|s| s.tenant_id.as_deref() == Some(key.as_str())
+                && s.tenant_name.as_deref() == Some("Contoso Ltd")),
+        "{:?}",
+        runs[2]
+    );
 }
 
 async fn identity_is_the_object_id_and_no_run_creates_a_duplicate(store: StoreKind) {
