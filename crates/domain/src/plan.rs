@@ -338,6 +338,14 @@ pub fn plan_out_of_scope(out: &[(ObjectId, SkipReason)], stored: &StoredContacts
     }
 }
 
+/// Whether a complete listing's archives look like a mistake rather than people leaving: ten or
+/// more contacts, and over half of the tenant's active ones (a filter that matches nobody, a
+/// directory that answered nearly empty). Such a plan is held, not applied (invariant 3), until
+/// a person confirms it.
+pub fn looks_like_mass_archive(archives: usize, active: usize) -> bool {
+    archives >= 10 && archives.saturating_mul(2) > active
+}
+
 /// Archives the contacts marked deleted whose restore window has passed by `now`.
 pub fn plan_expired_deletions(marked: &[(i64, i64)], now: i64) -> ContactPlan {
     ContactPlan {
@@ -352,15 +360,25 @@ pub fn plan_expired_deletions(marked: &[(i64, i64)], now: i64) -> ContactPlan {
     }
 }
 
+/// A linked contact that is not archived, as a complete listing is weighed against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveContact {
+    pub contact_id: i64,
+    pub object_id: ObjectId,
+    /// Set while the user sits in Microsoft 365's recycle bin.
+    pub restorable_until: Option<i64>,
+}
+
 /// After a complete listing: archives each linked, active contact whose user it did not list.
-/// Only a listing that ran to its last page may be planned so (invariant 3).
-pub fn plan_not_listed(active: &[(i64, ObjectId)], listed: &HashSet<ObjectId>) -> ContactPlan {
+/// A contact marked deleted is left to its restore window (a listing never shows users in the
+/// recycle bin). Only a listing that ran to its last page may be planned so (invariant 3).
+pub fn plan_not_listed(active: &[ActiveContact], listed: &HashSet<ObjectId>) -> ContactPlan {
     ContactPlan {
         actions: active
             .iter()
-            .filter(|(_, object_id)| !listed.contains(object_id))
-            .map(|(contact_id, _)| ContactAction::Archive {
-                contact_id: *contact_id,
+            .filter(|c| c.restorable_until.is_none() && !listed.contains(&c.object_id))
+            .map(|c| ContactAction::Archive {
+                contact_id: c.contact_id,
                 reason: ArchiveReason::NotListed,
             })
             .collect(),
@@ -703,8 +721,25 @@ mod tests {
 
     #[test]
     fn a_complete_listing_archives_only_who_it_did_not_list() {
-        let (ann, bob) = (user(1, "Ann").object_id, user(2, "Bob").object_id);
-        let plan = plan_not_listed(&[(10, ann), (11, bob)], &HashSet::from([ann]));
+        let (ann, bob, cy) = (
+            user(1, "Ann").object_id,
+            user(2, "Bob").object_id,
+            user(3, "Cy").object_id,
+        );
+        let active = |contact_id, object_id, restorable_until| ActiveContact {
+            contact_id,
+            object_id,
+            restorable_until,
+        };
+        let plan = plan_not_listed(
+            &[
+                active(10, ann, None),
+                active(11, bob, None),
+                active(12, cy, Some(NOW)),
+            ],
+            &HashSet::from([ann]),
+        );
+        // Cy is in the recycle bin: the restore window decides, not the listing.
         assert_eq!(
             plan.actions,
             vec![ContactAction::Archive {
@@ -765,6 +800,15 @@ mod tests {
             ArchiveReason::OutOfScope(SkipReason::Disabled).note(),
             "out_of_scope: disabled"
         );
+    }
+
+    #[test]
+    fn archiving_most_of_a_tenant_at_once_is_held() {
+        assert!(!looks_like_mass_archive(9, 10), "small tenants churn");
+        assert!(!looks_like_mass_archive(30, 100));
+        assert!(looks_like_mass_archive(51, 100));
+        assert!(looks_like_mass_archive(50, 50));
+        assert!(!looks_like_mass_archive(0, 0));
     }
 
     #[test]

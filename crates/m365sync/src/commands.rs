@@ -681,13 +681,17 @@ pub struct SyncArgs {
     /// sync; also what happens by itself when Microsoft forgets the delta link).
     #[arg(long)]
     full: bool,
+    /// Let this sync archive most of the tenant's contacts at once (held otherwise, as a filter
+    /// that matches nobody or a nearly empty answer from Microsoft would do it by mistake).
+    #[arg(long)]
+    confirm_archive: bool,
 }
 
 pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let progress = TerminalProgress::new(!args.json);
     let outcome = async {
         let store = open_store(db).await?;
-        let engine = SyncEngine::new(store);
+        let engine = SyncEngine::new(store).confirming_archive(args.confirm_archive);
         anyhow::Ok(engine.sync_with(&args.name, &progress, args.full).await?)
     }
     .await;

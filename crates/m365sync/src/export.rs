@@ -196,6 +196,7 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
     json!({
         "id": c.id,
         "object_id": c.object_id,
+        "restorable_until": c.restorable_until.map(|ms| sync::day_of(ms / 1000)),
         "tenant_id": c.tenant_id,
         "organization": c.organization,
         "display_name": c.display_name,
@@ -228,7 +229,7 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
     })
 }
 
-const CONTACT_COLUMNS: [&str; 24] = [
+const CONTACT_COLUMNS: [&str; 25] = [
     "id",
     "object_id",
     "tenant_id",
@@ -253,6 +254,7 @@ const CONTACT_COLUMNS: [&str; 24] = [
     "mailbox_prohibit_send_quota_bytes",
     "mailbox_last_activity_date",
     "archived",
+    "restorable_until",
 ];
 
 fn contact_csv(c: &ContactRow) -> Vec<String> {
@@ -286,6 +288,9 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
             .and_then(|m| m.last_activity_date.clone())
             .unwrap_or_default(),
         c.archived.to_string(),
+        c.restorable_until
+            .map(|ms| sync::day_of(ms / 1000))
+            .unwrap_or_default(),
     ]
 }
 

@@ -183,19 +183,25 @@ struct ImportRow {
 
 pub async fn import(db: &str, command: ImportCommand) -> anyhow::Result<ExitCode> {
     let ImportCommand::Contacts { file, organization } = command;
-    let rows = read_import(&file, organization.as_deref())?;
+    if organization.as_deref().is_some_and(|o| o.trim().is_empty()) {
+        return Err(
+            UsageError("--organization is empty: give the organisation's name".into()).into(),
+        );
+    }
+    let rows = read_import(&file, organization.as_deref().map(str::trim))?;
     let store = open_store(db).await?;
     let mut organizations: HashMap<String, i64> = HashMap::new();
     let known = store.organizations().await?;
     let (mut created, mut there) = (0u64, 0u64);
     for row in &rows {
-        let key = row.organization.to_lowercase();
+        // "Contoso Ltd" and "Contoso, LTD." are one organisation, as tenant matching says.
+        let key = domain::matching::normalize_name(&row.organization);
         let organization_id = match organizations.get(&key) {
             Some(id) => *id,
             None => {
                 let id = match known
                     .iter()
-                    .find(|o| domain::matching::same_name(&o.name, &row.organization))
+                    .find(|o| domain::matching::normalize_name(&o.name) == key)
                 {
                     Some(found) => found.id,
                     None => store.create_organization(&row.organization).await?,

@@ -302,11 +302,11 @@ impl ContactBatch {
     }
 
     /// The tenant's contacts that are linked to a user and not archived.
-    pub async fn active_linked(&mut self) -> Result<Vec<(i64, ObjectId)>> {
+    pub async fn active_linked(&mut self) -> Result<Vec<domain::plan::ActiveContact>> {
         let tenant = self.tenant.clone();
-        let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, |c| {
+        let rows: Vec<(i64, String, Option<i64>)> = on_tx!(&mut self.tx, |c| {
             sqlx::query_as(
-                "SELECT id, object_id FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
+                "SELECT id, object_id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
             )
             .bind(&tenant)
             .fetch_all(&mut *c)
@@ -314,9 +314,13 @@ impl ContactBatch {
             .doing("listing the tenant's contacts")
         })?;
         rows.into_iter()
-            .map(|(id, object)| {
+            .map(|(id, object, restorable_until)| {
                 ObjectId::parse(&object)
-                    .map(|object_id| (id, object_id))
+                    .map(|object_id| domain::plan::ActiveContact {
+                        contact_id: id,
+                        object_id,
+                        restorable_until,
+                    })
                     .map_err(|_| StoreError::Corrupt(format!("contact object id {object}")))
             })
             .collect()
@@ -356,8 +360,10 @@ impl ContactBatch {
             let Some(object_id) = contact.object_id else {
                 continue;
             };
-            // Licences are read only where the plan will compare fields.
+            // Licences are read only where the plan will compare fields: a changed fingerprint,
+            // or a contact coming back (archived, or marked deleted).
             if contact.archived
+                || contact.restorable_until.is_some()
                 || prints.get(&object_id).map(String::as_str) != contact.fingerprint.as_deref()
             {
                 need_licences.push(contact.id);
@@ -617,6 +623,54 @@ impl ContactBatch {
         }
         save_licences(&mut self.tx, &licences).await?;
         write_history(&mut self.tx, &history, run_id, now).await?;
+        // A held user the plan now links or gives a contact is settled: its review item closes.
+        let settled: Vec<String> = plan
+            .actions
+            .iter()
+            .filter_map(|action| match action {
+                ContactAction::Create { record }
+                | ContactAction::Update {
+                    record,
+                    linked_by: Some(_),
+                    ..
+                } => Some(record.object_id.to_string()),
+                _ => None,
+            })
+            .collect();
+        let tenant = self.tenant.clone();
+        let open: i64 = if settled.is_empty() {
+            0
+        } else {
+            on_tx!(&mut self.tx, |c| sqlx::query_scalar(
+                "SELECT COUNT(*) FROM review_items WHERE state = 'open' AND tenant_id = $1"
+            )
+            .bind(&tenant)
+            .fetch_one(&mut *c)
+            .await
+            .doing("counting open review items"))?
+        };
+        for chunk in settled.chunks(INSERT_CHUNK).filter(|_| open > 0) {
+            on_tx!(&mut self.tx, |c| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "UPDATE review_items SET state = 'settled_by_sync', updated_at = ",
+                );
+                query
+                    .push_bind(now)
+                    .push(" WHERE state = 'open' AND tenant_id = ")
+                    .push_bind(&tenant)
+                    .push(" AND object_id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id);
+                }
+                query.push(")");
+                query
+                    .build()
+                    .execute(&mut *c)
+                    .await
+                    .done("closing settled review items")
+            })?;
+        }
         if let Some(checkpoint) = checkpoint {
             save_checkpoint(&mut self.tx, &self.tenant, checkpoint, now).await?;
         }

@@ -189,9 +189,38 @@ impl Store {
         }
         let record: ContactRecord = serde_json::from_str(&document)
             .map_err(|e| StoreError::Corrupt(format!("a held user: {e}")))?;
+        // The tenant may have moved to another organisation since the user was held.
+        let organization_id = self
+            .tenant(&record.tenant_id.to_string())
+            .await?
+            .and_then(|t| t.organization_id)
+            .unwrap_or(organization_id);
         let now = now_millis();
         let mut tx = self.begin().await?;
         tx.lock_tenant(&record.tenant_id.to_string()).await?;
+        let already: Option<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar("SELECT id FROM contacts WHERE tenant_id = $1 AND object_id = $2")
+                .bind(record.tenant_id.to_string())
+                .bind(record.object_id.to_string())
+                .fetch_optional(&mut *c)
+                .await
+                .doing("looking for the user's contact")
+        })?;
+        if let Some(contact) = already {
+            on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE review_items SET state = 'settled_by_sync', updated_at = $1 WHERE id = $2"
+            )
+            .bind(now)
+            .bind(item_id)
+            .execute(&mut *c)
+            .await
+            .done("closing a review item"))?;
+            tx.commit().await?;
+            return Err(StoreError::Conflict(format!(
+                "a sync has linked the user {} to contact {contact} since it was held; the item is closed. If that link is wrong, `m365sync unlink contact {contact}`",
+                record.user_principal_name
+            )));
+        }
         let (contact_id, state, note) = match resolution {
             Resolution::Link(contact_id) => {
                 let target: Option<(i64, Option<String>)> = on_tx!(&mut tx, |c| {
@@ -328,6 +357,15 @@ impl Store {
         .await
         .done("remembering an undone link")
         })?;
+        // The user must be weighed again without that contact: the next users round is a
+        // whole listing (a delta round would not mention an unchanged user).
+        on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM delta_links WHERE tenant_id = $1 AND resource = 'users'"
+        )
+        .bind(&tenant)
+        .execute(&mut *c)
+        .await
+        .done("starting the users over"))?;
         on_tx!(&mut tx, |c| {
             sqlx::query(
             "UPDATE contacts SET object_id = NULL, fingerprint = NULL, updated_at = $1 WHERE id = $2"

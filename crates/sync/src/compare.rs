@@ -12,9 +12,9 @@ use graph::{GraphError, RetryPolicy};
 use serde::Serialize;
 use store::{Connection, Store, StoreError};
 
+use crate::SyncError;
 use crate::diagnose::{Problem, credential_problem, unusable_certificate};
 use crate::normalise::{NormaliseError, contact_from_user};
-use crate::{SyncError, graph_client};
 
 /// What the store holds of a contact beside what Microsoft 365 says of its user now.
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +150,15 @@ pub async fn compare_contact(
                 contact_id,
                 tenant_id: tenant_id.to_string(),
             })?;
-    let user = read_user(store, &connection, contact_id, &object_id, retry).await;
+    let user = read_user(
+        store,
+        &connection,
+        &tenant_id,
+        contact_id,
+        &object_id,
+        retry,
+    )
+    .await;
     let user = match user {
         Err(CompareError::Graph {
             error: GraphError::Api { status: 404, .. },
@@ -220,7 +228,7 @@ async fn connection_for(
         .await?
         .and_then(|t| t.connection)
         && let Some(connection) = store.connection(&name).await?
-        && connection.tenant_id == *tenant_id
+        && (connection.tenant_id == *tenant_id || connection.mode == store::ConnectionMode::Partner)
     {
         return Ok(Some(connection));
     }
@@ -236,6 +244,7 @@ async fn connection_for(
 async fn read_user(
     store: &Store,
     connection: &Connection,
+    tenant_id: &TenantId,
     contact_id: i64,
     object_id: &ObjectId,
     retry: RetryPolicy,
@@ -246,13 +255,15 @@ async fn read_user(
         connection: connection.name.to_string(),
         problem,
     };
-    let client = match graph_client(connection, &credential, retry) {
-        Ok(client) => client,
-        Err(SyncError::Certificate { problem, .. }) => {
-            return Err(refused(unusable_certificate(&problem)));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    // A partner connection reads its customer's directory with a token of that tenant.
+    let client =
+        match crate::client::tenant_graph_client(connection, &credential, retry, *tenant_id) {
+            Ok(client) => client,
+            Err(SyncError::Certificate { problem, .. }) => {
+                return Err(refused(unusable_certificate(&problem)));
+            }
+            Err(other) => return Err(other.into()),
+        };
     if let Err(error) = client.token().await {
         let now = chrono::Utc::now().timestamp();
         return Err(refused(credential_problem(&credential, &error, now)));

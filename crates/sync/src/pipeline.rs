@@ -93,6 +93,8 @@ pub struct SyncEngine {
     store: Store,
     retry: RetryPolicy,
     page_size: u32,
+    /// A person confirmed that a listing may archive most of a tenant's contacts.
+    confirm_archive: bool,
 }
 
 /// What a step came to, before it is logged.
@@ -192,7 +194,15 @@ impl SyncEngine {
             store,
             retry: RetryPolicy::default(),
             page_size: 999,
+            confirm_archive: false,
         }
+    }
+
+    /// Lets a complete listing archive most of a tenant's contacts, which is otherwise held as a
+    /// likely mistake (a filter that matches nobody, a directory that answered nearly empty).
+    pub fn confirming_archive(mut self, confirm: bool) -> Self {
+        self.confirm_archive = confirm;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -805,6 +815,7 @@ impl SyncEngine {
         let mut seen: HashSet<ObjectId> = HashSet::new();
         let mut skipped: Vec<String> = Vec::new();
         let mut held = 0u64;
+        let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
         loop {
             let page = match pager.next_page().await {
                 Ok(Some(page)) => page,
@@ -880,8 +891,13 @@ impl SyncEngine {
                 .collect();
             let mut plan =
                 domain::plan::plan_contacts(&kept, &removed, &stored, store::now_millis());
-            plan.actions
-                .extend(domain::plan::plan_out_of_scope(&out_ids, &stored).actions);
+            let out_of_scope = domain::plan::plan_out_of_scope(&out_ids, &stored).actions;
+            if incremental {
+                plan.actions.extend(out_of_scope);
+            } else {
+                // A whole listing archives with its last batch, where a mistake can be held.
+                deferred_archives.extend(out_of_scope);
+            }
             let applied = batch
                 .apply(&plan, Some(run.run_id), checkpoint.as_ref())
                 .await?;
@@ -906,7 +922,47 @@ impl SyncEngine {
                 .contact_batch(organization_id, &run.tenant_id)
                 .await?;
             let active = batch.active_linked().await?;
-            let plan = domain::plan::plan_not_listed(&active, &seen);
+            let mut plan = domain::plan::plan_not_listed(&active, &seen);
+            plan.actions.append(&mut deferred_archives);
+            if !self.confirm_archive
+                && domain::plan::looks_like_mass_archive(plan.actions.len(), active.len())
+            {
+                // Nothing archived and no link saved: the next sync lists everyone again.
+                drop(batch);
+                let message = format!(
+                    "this listing would archive {} of the tenant's {} contacts ({} no longer listed, {} left out by the connection's filters), which looks like a mistake; nothing was archived",
+                    plan.actions.len(),
+                    active.len(),
+                    plan.actions
+                        .iter()
+                        .filter(|a| matches!(
+                            a,
+                            domain::plan::ContactAction::Archive {
+                                reason: domain::plan::ArchiveReason::NotListed,
+                                ..
+                            }
+                        ))
+                        .count(),
+                    plan.actions
+                        .iter()
+                        .filter(|a| matches!(
+                            a,
+                            domain::plan::ContactAction::Archive {
+                                reason: domain::plan::ArchiveReason::OutOfScope(_),
+                                ..
+                            }
+                        ))
+                        .count(),
+                );
+                return Ok(Round::Done(Outcome::failed(
+                    counts,
+                    &message,
+                    Some(format!(
+                        "Check the filters with `m365sync connection filter {}`; if the archiving is meant, run `m365sync sync {} --full --confirm-archive`",
+                        run.connection.name, run.connection.name
+                    )),
+                )));
+            }
             counts.archived += batch
                 .apply(&plan, Some(run.run_id), checkpoint.as_ref())
                 .await?

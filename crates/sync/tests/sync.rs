@@ -31,6 +31,7 @@ testkit::on_both_stores!(
     a_link_saved_against_another_graph_address_is_dropped,
     a_user_no_store_could_keep_is_left_out_alone,
     filters_leave_users_out_with_the_reason_and_let_them_back,
+    a_filter_that_would_archive_most_contacts_is_held,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -794,6 +795,23 @@ mod delta {
             again.step(Dataset::Users).unwrap().counts,
             StepCounts::default()
         );
+        // A clean sync does not list users in the recycle bin, and does not cut their window.
+        let clean = app
+            .engine
+            .sync_with("contoso", &sync::NoProgress, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            clean.step(Dataset::Users).unwrap().counts.archived,
+            0,
+            "{clean:?}"
+        );
+        assert!(
+            tenant_contacts(&app)
+                .await
+                .iter()
+                .any(|c| c.id == in_bin.id && c.restorable_until == Some(until))
+        );
         // Restored in Microsoft 365: the same contact comes back.
         app.sim.state.restore_user(&key, 8).unwrap();
         let back = app.sync("contoso").await;
@@ -808,6 +826,11 @@ mod delta {
             .find(|c| c.id == in_bin.id)
             .unwrap();
         assert_eq!(restored.restorable_until, None);
+        let history = app.store.contact_history(in_bin.id).await.unwrap();
+        assert!(
+            history.iter().all(|h| h.field != "assignedLicenses"),
+            "a restored user's licences did not change: {history:?}"
+        );
         assert_eq!(contact_count(&app, true).await, 101, "no second contact");
     }
 
@@ -1768,4 +1791,44 @@ async fn filters_leave_users_out_with_the_reason_and_let_them_back(store: StoreK
             .unwrap()
             .is_empty()
     );
+}
+
+/// A typo in a filter (a domain nobody has) would archive every contact: the listing is held,
+/// nothing is archived, and the step says how to check or confirm it.
+async fn a_filter_that_would_archive_most_contacts_is_held(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 40).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let before = contact_count(&app, false).await;
+    let typo = domain::filter::UserFilter {
+        include_domains: vec!["contso.example".into()],
+        ..Default::default()
+    };
+    app.store.set_user_filter("contoso", &typo).await.unwrap();
+    let held = app.sync("contoso").await;
+    let users = held.step(Dataset::Users).unwrap();
+    assert_eq!(users.status, StepStatus::Failed, "{held:?}");
+    let message = users.message.as_deref().unwrap();
+    assert!(message.contains("looks like a mistake"), "{message}");
+    assert!(message.contains("connection filter contoso"), "{message}");
+    assert_eq!(contact_count(&app, false).await, before, "nothing archived");
+    // Held again next time (no link was saved), until a person confirms it.
+    let again = app.sync("contoso").await;
+    assert_eq!(
+        again.step(Dataset::Users).unwrap().status,
+        StepStatus::Failed
+    );
+    let confirmed = app
+        .engine
+        .clone()
+        .confirming_archive(true)
+        .sync("contoso", &sync::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        confirmed.step(Dataset::Users).unwrap().status,
+        StepStatus::Succeeded,
+        "{confirmed:?}"
+    );
+    assert_eq!(contact_count(&app, false).await, 0);
 }
