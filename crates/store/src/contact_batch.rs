@@ -917,9 +917,8 @@ pub(crate) async fn write_custom(
 ) -> Result<()> {
     for change in changes {
         match &change.new {
-            Some(value) => {
-                on_tx!(tx, |c| {
-                    sqlx::query(
+            Some(value) => on_tx!(tx, |c| {
+                sqlx::query(
                 "INSERT INTO contact_custom_fields (contact_id, name, value) VALUES ($1, $2, $3) \
                  ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value"
             )
@@ -929,8 +928,7 @@ pub(crate) async fn write_custom(
             .execute(&mut *c)
             .await
             .done("saving a custom field")
-                })?
-            }
+            })?,
             None => on_tx!(tx, |c| sqlx::query(
                 "DELETE FROM contact_custom_fields WHERE contact_id = $1 AND name = $2"
             )
