@@ -12,6 +12,7 @@ pub mod cloud;
 pub mod dataset;
 pub mod filter;
 pub mod ids;
+pub mod mapping;
 pub mod matching;
 pub mod plan;
 pub mod records;
@@ -23,6 +24,7 @@ pub use ids::{
     CertificateCredential, ClientId, ClientSecret, ConnectionName, Credential, InputError,
     ObjectId, SkuPartNumber, TenantId, Upn,
 };
+pub use mapping::FieldMapping;
 pub use matching::{
     MatchRule, OrganizationCandidate, Standing, Suggestion, TenantDecision, TenantFacts,
     TenantState,

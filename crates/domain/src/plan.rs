@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::filter::SkipReason;
+use crate::mapping::{FieldMapping, Placement};
 use crate::records::{ContactRecord, fingerprint};
 use crate::{ObjectId, Upn};
 
@@ -76,6 +77,14 @@ pub fn field_changes(stored: &Fields, fetched: &Fields) -> Vec<FieldChange> {
         .collect()
 }
 
+/// A custom field of a contact that a sync changes (Microsoft 365 fills it under the mapping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomChange {
+    pub name: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
 /// A contact as the store holds it, as far as a plan needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredContact {
@@ -89,6 +98,8 @@ pub struct StoredContact {
     /// The fingerprint saved with it by the last sync that wrote it.
     pub fingerprint: Option<String>,
     pub fields: Fields,
+    /// Its custom fields, by name.
+    pub custom: BTreeMap<String, String>,
     /// Lower-cased user principal name and mail, for linking a contact not yet linked.
     pub upn_key: Option<String>,
     pub email_key: Option<String>,
@@ -189,14 +200,22 @@ impl ArchiveReason {
 /// What to do with one user, or one contact.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContactAction {
+    /// A new contact: the record as the mapping lets it land (a field sent to a custom field
+    /// leaves its own field empty), the custom fields Microsoft 365 fills, and the fingerprint
+    /// to keep.
     Create {
         record: ContactRecord,
+        custom: Vec<(String, String)>,
+        fingerprint: String,
     },
-    /// Write the changed fields (all of them when linking, as the contact was not the sync's).
+    /// Write the identity fields, the changed fields Microsoft 365 owns (never one the
+    /// technician owns) and the changed custom fields, with the fingerprint to keep.
     Update {
         contact_id: i64,
         record: ContactRecord,
         changes: Vec<FieldChange>,
+        custom: Vec<CustomChange>,
+        fingerprint: String,
         /// Set when this user is linked to the contact now, with the rule that found it.
         linked_by: Option<LinkRule>,
         /// The contact was archived and comes back.
@@ -269,27 +288,29 @@ pub struct PlanTally {
 ///   person unlinked from it.
 /// - A removal for good archives the linked contact; a restorable one marks it deleted, until
 ///   30 days from `now` (kept from the first time it was seen, if marked already).
+/// - The connection's `mapping` decides which fields are compared and written: a field the
+///   technician owns is neither (filled only on creation, or when linking a contact that has it
+///   empty), and a field sent to a custom field is compared with and written to that one.
 pub fn plan_contacts(
     users: &[ContactRecord],
     removed: &[Removal],
     stored: &StoredContacts,
+    mapping: &FieldMapping,
     now: i64,
 ) -> ContactPlan {
     let mut actions = Vec::with_capacity(users.len() + removed.len());
     let mut claimed: HashSet<i64> = HashSet::new();
     for record in users {
         if let Some(contact) = stored.linked.get(&record.object_id) {
-            actions.push(compare(contact, record, None));
+            actions.push(compare(contact, record, None, mapping));
             continue;
         }
         let (rule, candidates) = link_candidates(record, stored, &claimed);
         match candidates.as_slice() {
-            [] => actions.push(ContactAction::Create {
-                record: record.clone(),
-            }),
+            [] => actions.push(create(record, mapping)),
             [contact] => {
                 claimed.insert(contact.id);
-                actions.push(compare(contact, record, Some(rule)));
+                actions.push(compare(contact, record, Some(rule), mapping));
             }
             several => actions.push(ContactAction::Hold {
                 record: record.clone(),
@@ -385,23 +406,58 @@ pub fn plan_not_listed(active: &[ActiveContact], listed: &HashSet<ObjectId>) -> 
     }
 }
 
+/// A new contact for this user, as the mapping lets it land.
+pub fn create(record: &ContactRecord, mapping: &FieldMapping) -> ContactAction {
+    ContactAction::Create {
+        record: mapping.for_creation(record),
+        custom: mapping
+            .custom_values(record)
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect(),
+        fingerprint: mapping.fingerprint(record),
+    }
+}
+
 fn compare(
     contact: &StoredContact,
     record: &ContactRecord,
     linked_by: Option<LinkRule>,
+    mapping: &FieldMapping,
 ) -> ContactAction {
-    let same_print = contact.fingerprint.as_deref() == Some(record.fingerprint().as_str());
+    let print = mapping.fingerprint(record);
+    let same_print = contact.fingerprint.as_deref() == Some(print.as_str());
     let away = contact.archived || contact.restorable_until.is_some();
     if linked_by.is_none() && !away && same_print {
         return ContactAction::Unchanged {
             contact_id: contact.id,
         };
     }
-    let changes = field_changes(&contact.fields, &record.fields());
+    let mut owned = mapping.owned_fields(record);
+    if linked_by.is_some() {
+        // A contact the sync takes over gets its empty local fields filled, as a new one would.
+        for (field, value) in record.fields() {
+            let empty = contact.fields.get(field).cloned().flatten().is_none();
+            if empty && mapping.placement(field) == Some(&Placement::Local) {
+                owned.insert(field, value);
+            }
+        }
+    }
+    let changes = field_changes(&contact.fields, &owned);
+    let custom = mapping
+        .custom_values(record)
+        .into_iter()
+        .filter_map(|(name, new)| {
+            let old = contact.custom.get(&name).cloned();
+            (old != new).then_some(CustomChange { name, old, new })
+        })
+        .collect();
     ContactAction::Update {
         contact_id: contact.id,
         record: record.clone(),
         changes,
+        custom,
+        fingerprint: print,
         linked_by,
         restored: away,
     }
@@ -518,9 +574,14 @@ mod tests {
             restorable_until: None,
             fingerprint: linked.then(|| record.fingerprint()),
             fields: record.fields(),
+            custom: BTreeMap::new(),
             upn_key: Some(record.user_principal_name.key().to_string()),
             email_key: record.email.as_deref().map(str::to_lowercase),
         }
+    }
+
+    fn created(record: &ContactRecord) -> ContactAction {
+        create(record, &FieldMapping::default())
     }
 
     fn linked(contacts: &[StoredContact]) -> StoredContacts {
@@ -539,13 +600,16 @@ mod tests {
         let ann = user(1, "Ann");
         let bob = user(2, "Bob");
         let stored = linked(&[stored_from(10, &ann, true)]);
-        let plan = plan_contacts(&[ann.clone(), bob.clone()], &[], &stored, NOW);
+        let plan = plan_contacts(
+            &[ann.clone(), bob.clone()],
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
         assert_eq!(
             plan.actions,
-            vec![
-                ContactAction::Unchanged { contact_id: 10 },
-                ContactAction::Create { record: bob }
-            ]
+            vec![ContactAction::Unchanged { contact_id: 10 }, created(&bob)]
         );
         assert_eq!(plan.tally().created, 1);
     }
@@ -558,7 +622,13 @@ mod tests {
         renamed.display_name = "Ann Lee".into();
         renamed.job_title = None;
         renamed.license_sku_ids = vec!["sku-a".into(), "sku-b".into()];
-        let plan = plan_contacts(std::slice::from_ref(&renamed), &[], &stored, NOW);
+        let plan = plan_contacts(
+            std::slice::from_ref(&renamed),
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
         let ContactAction::Update {
             contact_id,
             changes,
@@ -597,7 +667,13 @@ mod tests {
         let ann = user(1, "Ann");
         let mut contact = stored_from(10, &ann, true);
         contact.archived = true;
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &linked(&[contact]), NOW);
+        let plan = plan_contacts(
+            std::slice::from_ref(&ann),
+            &[],
+            &linked(&[contact]),
+            &FieldMapping::default(),
+            NOW,
+        );
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -622,7 +698,13 @@ mod tests {
         };
         let mut twin = user(3, "Ann again");
         twin.user_principal_name = ann.user_principal_name.clone();
-        let plan = plan_contacts(&[ann, bob, twin.clone()], &[], &stored, NOW);
+        let plan = plan_contacts(
+            &[ann, bob, twin.clone()],
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -640,7 +722,7 @@ mod tests {
             }
         ));
         // The contact is Ann's now: a second user of the same name gets a contact of their own.
-        assert_eq!(plan.actions[2], ContactAction::Create { record: twin });
+        assert_eq!(plan.actions[2], created(&twin));
     }
 
     #[test]
@@ -651,7 +733,13 @@ mod tests {
             unlinked: vec![stored_from(10, &ann, false), stored_from(11, &ann, false)],
             refused: HashSet::new(),
         };
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
+        let plan = plan_contacts(
+            std::slice::from_ref(&ann),
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
         assert_eq!(
             plan.actions,
             vec![ContactAction::Hold {
@@ -680,7 +768,7 @@ mod tests {
             Removal::from_reason(cy.object_id, Some("changed")),
             Removal::from_reason(stranger, Some("changed")),
         ];
-        let plan = plan_contacts(&[], &removals, &stored, NOW);
+        let plan = plan_contacts(&[], &removals, &stored, &FieldMapping::default(), NOW);
         assert_eq!(
             plan.actions,
             vec![ContactAction::Archive {
@@ -689,7 +777,7 @@ mod tests {
             }]
         );
         let soft = [Removal::from_reason(ann.object_id, Some("changed"))];
-        let plan = plan_contacts(&[], &soft, &stored, NOW);
+        let plan = plan_contacts(&[], &soft, &stored, &FieldMapping::default(), NOW);
         assert_eq!(
             plan.actions,
             vec![ContactAction::MarkDeleted {
@@ -704,7 +792,13 @@ mod tests {
         let cy = user(3, "Cy");
         let mut marked = stored_from(12, &cy, true);
         marked.restorable_until = Some(NOW + 5);
-        let plan = plan_contacts(std::slice::from_ref(&cy), &[], &linked(&[marked]), NOW);
+        let plan = plan_contacts(
+            std::slice::from_ref(&cy),
+            &[],
+            &linked(&[marked]),
+            &FieldMapping::default(),
+            NOW,
+        );
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update { contact_id: 12, restored: true, ref changes, .. } if changes.is_empty()
@@ -762,7 +856,13 @@ mod tests {
             unlinked: vec![kept_elsewhere],
             refused: HashSet::new(),
         };
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
+        let plan = plan_contacts(
+            std::slice::from_ref(&ann),
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
         assert!(matches!(
             plan.actions[0],
             ContactAction::Update {
@@ -773,8 +873,14 @@ mod tests {
         ));
         // A person said contact 30 is not Ann: she gets one of her own.
         stored.refused.insert((30, ann.object_id));
-        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, NOW);
-        assert_eq!(plan.actions, vec![ContactAction::Create { record: ann }]);
+        let plan = plan_contacts(
+            std::slice::from_ref(&ann),
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
+        assert_eq!(plan.actions, vec![created(&ann)]);
     }
 
     #[test]
@@ -816,5 +922,157 @@ mod tests {
         let mut ann = user(1, "Ann");
         ann.email = Some("USER1@contoso.com".into());
         assert_eq!(link_keys(&[ann]), vec!["user1@contoso.com".to_string()]);
+    }
+
+    fn job_title_local_department_to_cost_centre() -> FieldMapping {
+        let mut mapping = FieldMapping::default();
+        mapping.set_local("jobTitle").unwrap();
+        mapping.set_custom("department", "Cost centre").unwrap();
+        mapping
+    }
+
+    /// The contact as a sync under `mapping` leaves it, with a hand edit of its job title.
+    fn synced_under(mapping: &FieldMapping, record: &ContactRecord) -> StoredContact {
+        let ContactAction::Create {
+            record: landed,
+            custom,
+            fingerprint,
+        } = create(record, mapping)
+        else {
+            unreachable!()
+        };
+        let mut contact = stored_from(10, &landed, true);
+        contact.fingerprint = Some(fingerprint);
+        contact.custom = custom.into_iter().collect();
+        contact
+            .fields
+            .insert("jobTitle", Some("Head of fun (by hand)".into()));
+        contact
+    }
+
+    #[test]
+    fn a_local_field_is_filled_on_creation_then_never_compared_or_written() {
+        let mapping = job_title_local_department_to_cost_centre();
+        let mut ann = user(1, "Ann");
+        ann.department = Some("Finance".into());
+        let ContactAction::Create { record, custom, .. } = create(&ann, &mapping) else {
+            unreachable!()
+        };
+        assert_eq!(record.job_title.as_deref(), Some("Engineer"));
+        assert_eq!(record.department, None);
+        assert_eq!(
+            custom,
+            vec![("Cost centre".to_string(), "Finance".to_string())]
+        );
+
+        let stored = linked(&[synced_under(&mapping, &ann)]);
+        // Nothing changed at Microsoft: the hand edit is no change.
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, &mapping, NOW);
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Unchanged { contact_id: 10 }]
+        );
+        // Microsoft changes the job title only: still nothing to write.
+        let mut promoted = ann.clone();
+        promoted.job_title = Some("Director".into());
+        let plan = plan_contacts(std::slice::from_ref(&promoted), &[], &stored, &mapping, NOW);
+        assert_eq!(
+            plan.actions,
+            vec![ContactAction::Unchanged { contact_id: 10 }]
+        );
+        // And the name too: only the name is written.
+        promoted.display_name = "Ann Lee".into();
+        let plan = plan_contacts(std::slice::from_ref(&promoted), &[], &stored, &mapping, NOW);
+        let ContactAction::Update {
+            changes, custom, ..
+        } = &plan.actions[0]
+        else {
+            panic!("{plan:?}");
+        };
+        assert_eq!(
+            changes.iter().map(|c| c.field).collect::<Vec<_>>(),
+            vec!["displayName"]
+        );
+        assert!(custom.is_empty());
+    }
+
+    #[test]
+    fn a_field_mapped_to_a_custom_field_is_compared_and_written_there() {
+        let mapping = job_title_local_department_to_cost_centre();
+        let mut ann = user(1, "Ann");
+        ann.department = Some("Finance".into());
+        let stored = linked(&[synced_under(&mapping, &ann)]);
+        let mut moved = ann.clone();
+        moved.department = Some("Sales".into());
+        let plan = plan_contacts(std::slice::from_ref(&moved), &[], &stored, &mapping, NOW);
+        let ContactAction::Update {
+            changes, custom, ..
+        } = &plan.actions[0]
+        else {
+            panic!("{plan:?}");
+        };
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(
+            custom,
+            &vec![CustomChange {
+                name: "Cost centre".into(),
+                old: Some("Finance".into()),
+                new: Some("Sales".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_default_mapping_writes_a_hand_edit_over_and_a_new_mapping_is_weighed_once() {
+        let ann = user(1, "Ann");
+        let mut contact = stored_from(10, &ann, true);
+        contact.fields.insert("jobTitle", Some("By hand".into()));
+        let mut promoted = ann.clone();
+        promoted.job_title = Some("Director".into());
+        let stored = linked(&[contact]);
+        let plan = plan_contacts(
+            std::slice::from_ref(&promoted),
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
+        assert!(matches!(
+            &plan.actions[0],
+            ContactAction::Update { changes, .. } if changes.len() == 1 && changes[0].field == "jobTitle"
+        ));
+        // The technician takes the job title: the first sync under the new mapping writes no
+        // field, only the fingerprint it keeps from now on.
+        let mapping = job_title_local_department_to_cost_centre();
+        let plan = plan_contacts(std::slice::from_ref(&promoted), &[], &stored, &mapping, NOW);
+        assert!(matches!(
+            &plan.actions[0],
+            ContactAction::Update { changes, custom, .. } if changes.is_empty() && custom.is_empty()
+        ));
+    }
+
+    #[test]
+    fn linking_fills_only_the_empty_local_fields() {
+        let mut mapping = FieldMapping::default();
+        mapping.set_local("jobTitle").unwrap();
+        mapping.set_local("mobilePhone").unwrap();
+        let mut ann = user(1, "Ann");
+        ann.mobile_phone = Some("+44 20 7946 0000".into());
+        let mut kept = stored_from(10, &ann, false);
+        kept.fields.insert("jobTitle", Some("Our own title".into()));
+        kept.fields.insert("mobilePhone", None);
+        let stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![kept],
+            refused: HashSet::new(),
+        };
+        let plan = plan_contacts(std::slice::from_ref(&ann), &[], &stored, &mapping, NOW);
+        let ContactAction::Update { changes, .. } = &plan.actions[0] else {
+            panic!("{plan:?}");
+        };
+        assert_eq!(
+            changes.iter().map(|c| c.field).collect::<Vec<_>>(),
+            vec!["mobilePhone"]
+        );
     }
 }

@@ -80,6 +80,10 @@ pub enum ConnectionCommand {
     /// filters leave out are not written; contacts whose user leaves them are archived with the
     /// reason; the next sync weighs every user again.
     Filter(FilterArgs),
+    /// Who owns each contact field (shown with no option): Microsoft 365 (each sync writes it)
+    /// or the technician (the sync fills it once, on creation, and never writes it after), and
+    /// where Microsoft's value lands.
+    Mapping(MappingArgs),
     /// Show or conceal user names in the tenant's usage reports (Microsoft conceals them by
     /// default, and then mailbox and usage figures cannot be attached to anyone). This changes a
     /// tenant setting; the app needs ReportSettings.ReadWrite.All.
@@ -146,6 +150,82 @@ pub struct FilterArgs {
     /// Keep every user again.
     #[arg(long, conflicts_with_all = ["enabled_only", "licensed_only", "skus", "exclude_guests", "exclude_resource_mailboxes", "include_domains", "exclude_domains", "groups"])]
     clear: bool,
+}
+
+#[derive(Args)]
+pub struct MappingArgs {
+    name: String,
+    /// The technician owns these fields: no sync writes them after the contact exists.
+    #[arg(long, value_name = "FIELD", num_args = 1..)]
+    local: Vec<String>,
+    /// Microsoft 365 owns these fields again, in the contact's own field.
+    #[arg(long, value_name = "FIELD", num_args = 1..)]
+    owned: Vec<String>,
+    /// Microsoft's FIELD lands in the contact's custom field CUSTOM_NAME.
+    #[arg(long = "to-custom", value_name = "FIELD=CUSTOM_NAME", num_args = 1..)]
+    to_custom: Vec<String>,
+    /// Back to the default: Microsoft 365 owns every field, in the contact's own field.
+    #[arg(long, conflicts_with_all = ["local", "owned", "to_custom"])]
+    reset: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+impl MappingArgs {
+    /// The mapping asked for, from the one saved; `None` when only showing.
+    fn apply(&self, saved: &domain::FieldMapping) -> anyhow::Result<Option<domain::FieldMapping>> {
+        if self.reset {
+            return Ok(Some(domain::FieldMapping::default()));
+        }
+        if self.local.is_empty() && self.owned.is_empty() && self.to_custom.is_empty() {
+            return Ok(None);
+        }
+        let usage = |e: domain::InputError| UsageError(e.to_string());
+        let mut mapping = saved.clone();
+        for field in &self.owned {
+            mapping.set_owned(field).map_err(usage)?;
+        }
+        for field in &self.local {
+            mapping.set_local(field).map_err(usage)?;
+        }
+        for pair in &self.to_custom {
+            let Some((field, custom)) = pair.split_once('=') else {
+                return Err(UsageError(format!(
+                    "--to-custom '{pair}' names no custom field; write FIELD=CUSTOM_NAME, e.g. department=\"Cost centre\""
+                ))
+                .into());
+            };
+            mapping.set_custom(field, custom).map_err(usage)?;
+        }
+        Ok(Some(mapping))
+    }
+}
+
+fn show_mapping(name: &str, mapping: &domain::FieldMapping, json: bool) -> anyhow::Result<()> {
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "connection": name,
+                "fields": mapping.ownership(),
+            }))?
+        )?;
+        return Ok(());
+    }
+    out!("Contact fields of connection '{name}':")?;
+    for o in mapping.ownership() {
+        let owner = match o.owner {
+            "local" => "local (the technician's; filled once, on creation)",
+            _ => "Microsoft 365",
+        };
+        let lands = o
+            .custom_field
+            .as_deref()
+            .map(|c| format!(", into custom field '{c}'"))
+            .unwrap_or_default();
+        out!("  {:<18} {owner}{lands}", o.field)?;
+    }
+    Ok(())
 }
 
 impl FilterArgs {
@@ -294,6 +374,27 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
                         args.name,
                         filter.describe()
                     )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCommand::Mapping(args) => {
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&args.name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(args.name.clone()))?;
+            match args.apply(&connection.field_mapping)? {
+                None => show_mapping(&args.name, &connection.field_mapping, args.json)?,
+                Some(mapping) => {
+                    store.set_field_mapping(&args.name, &mapping).await?;
+                    show_mapping(&args.name, &mapping, args.json)?;
+                    if !args.json {
+                        out!(
+                            "Saved. The next sync of '{}' weighs every user again under it.",
+                            args.name
+                        )?;
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

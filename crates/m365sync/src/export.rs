@@ -5,6 +5,7 @@
 //! spreadsheet program as a formula or carries terminal escapes. JSON is written exactly as stored.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -192,7 +193,20 @@ impl<W: Write> CsvOut<W> {
     }
 }
 
-fn contact_json(c: &ContactRow) -> serde_json::Value {
+/// What Microsoft 365 manages on a contact under its connection's mapping; nothing on a
+/// contact kept by hand.
+fn managed(c: &ContactRow, mappings: &HashMap<String, domain::FieldMapping>) -> Vec<String> {
+    match &c.tenant_id {
+        Some(tenant) => mappings
+            .get(&tenant.to_lowercase())
+            .cloned()
+            .unwrap_or_default()
+            .managed_by_microsoft_365(),
+        None => Vec::new(),
+    }
+}
+
+fn contact_json(c: &ContactRow, managed: &[String]) -> serde_json::Value {
     json!({
         "id": c.id,
         "object_id": c.object_id,
@@ -225,11 +239,13 @@ fn contact_json(c: &ContactRow) -> serde_json::Value {
             "has_archive": m.has_archive,
             "last_activity_date": m.last_activity_date,
         })),
+        "custom_fields": c.custom_fields,
+        "managed_by_microsoft_365": managed,
         "archived": c.archived,
     })
 }
 
-const CONTACT_COLUMNS: [&str; 25] = [
+const CONTACT_COLUMNS: [&str; 27] = [
     "id",
     "object_id",
     "tenant_id",
@@ -253,11 +269,13 @@ const CONTACT_COLUMNS: [&str; 25] = [
     "mailbox_item_count",
     "mailbox_prohibit_send_quota_bytes",
     "mailbox_last_activity_date",
+    "custom_fields",
+    "managed_by_microsoft_365",
     "archived",
     "restorable_until",
 ];
 
-fn contact_csv(c: &ContactRow) -> Vec<String> {
+fn contact_csv(c: &ContactRow, managed: &[String]) -> Vec<String> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     let mailbox = c.mailbox.as_ref();
@@ -287,6 +305,12 @@ fn contact_csv(c: &ContactRow) -> Vec<String> {
         mailbox
             .and_then(|m| m.last_activity_date.clone())
             .unwrap_or_default(),
+        if c.custom_fields.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&c.custom_fields).unwrap_or_default()
+        },
+        managed.join(";"),
         c.archived.to_string(),
         c.restorable_until
             .map(|ms| sync::day_of(ms / 1000))
@@ -405,6 +429,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::SignInActivity
         | What::Audit => {}
         What::Contacts => {
+            let mappings = store.field_mappings().await?;
             let filter = ContactFilter {
                 tenant_id,
                 include_archived: args.include_archived,
@@ -417,7 +442,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                 store
                     .each_contact(&filter, |c| {
                         if failed.is_none() {
-                            failed = csv.row(contact_csv(&c)).err();
+                            failed = csv.row(contact_csv(&c, &managed(&c, &mappings))).err();
                         }
                         Ok(())
                     })
@@ -438,7 +463,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
                         }
                         let separator: &[u8] = if first { b"\n  " } else { b",\n  " };
                         first = false;
-                        let text = contact_json(&c).to_string();
+                        let text = contact_json(&c, &managed(&c, &mappings)).to_string();
                         failed = out
                             .write_all(separator)
                             .and_then(|_| out.write_all(text.as_bytes()))

@@ -74,6 +74,9 @@ enum Command {
     /// List the users a sync held back because more than one contact could be theirs, or
     /// settle one.
     Review(people::ReviewArgs),
+    /// Edit a contact by hand, where Microsoft 365 does not own the field.
+    #[command(subcommand)]
+    Contact(people::ContactCommand),
     /// Undo a wrong link between a contact and a user, for good.
     #[command(subcommand)]
     Unlink(people::UnlinkCommand),
@@ -200,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(command) => people::history(&cli.db, command).await,
         Command::Compare(command) => compare::compare(&cli.db, command).await,
         Command::Review(args) => people::review(&cli.db, args).await,
+        Command::Contact(command) => people::contact(&cli.db, command).await,
         Command::Unlink(command) => people::unlink(&cli.db, command).await,
         Command::Import(command) => people::import(&cli.db, command).await,
         Command::Migrate => {

@@ -56,6 +56,78 @@ pub async fn history(db: &str, command: HistoryCommand) -> anyhow::Result<ExitCo
 }
 
 #[derive(Subcommand)]
+pub enum ContactCommand {
+    /// Edit a contact by hand: one of its fields (one its connection's mapping leaves to the
+    /// technician), or a custom field with `--custom NAME VALUE`. An empty VALUE empties it.
+    Set {
+        /// The contact's id (as `export contacts` shows it).
+        id: i64,
+        /// FIELD VALUE, or with `--custom`, NAME VALUE.
+        #[arg(num_args = 2, value_names = ["FIELD", "VALUE"])]
+        field_and_value: Vec<String>,
+        /// The first argument names a custom field.
+        #[arg(long)]
+        custom: bool,
+    },
+}
+
+pub async fn contact(db: &str, command: ContactCommand) -> anyhow::Result<ExitCode> {
+    let ContactCommand::Set {
+        id,
+        field_and_value,
+        custom,
+    } = command;
+    let [field, value] = field_and_value.as_slice() else {
+        return Err(UsageError("give a FIELD and a VALUE".into()).into());
+    };
+    let store = open_store(db).await?;
+    let Some(planned) = store.contact_as_planned(id).await? else {
+        return Err(UsageError(format!(
+            "there is no contact {id}; `m365sync export contacts` lists them with their id"
+        ))
+        .into());
+    };
+    // A contact kept by hand (no tenant) has no connection: every field is the technician's.
+    let mapping = match &planned.tenant_id {
+        Some(tenant) => Some(store.field_mapping_of(&tenant.to_string()).await?),
+        None => None,
+    };
+    let edit = if custom {
+        let name = match &mapping {
+            Some(m) => m.hand_edit_custom(field),
+            None => domain::FieldMapping::default().hand_edit_custom(field),
+        };
+        store::HandEdit::Custom(name.map_err(|e| refused(id, e))?)
+    } else {
+        let field = domain::mapping::mappable(field).map_err(|e| UsageError(e.to_string()))?;
+        if let Some(mapping) = &mapping {
+            mapping.hand_edit(field).map_err(|e| refused(id, e))?;
+        }
+        store::HandEdit::Field(field)
+    };
+    let old = store.edit_contact(id, &edit, Some(value)).await?;
+    let name = match &edit {
+        store::HandEdit::Field(f) => f.to_string(),
+        store::HandEdit::Custom(c) => format!("custom field '{c}'"),
+    };
+    let show = |v: Option<&str>| {
+        v.filter(|v| !v.trim().is_empty())
+            .unwrap_or("—")
+            .to_string()
+    };
+    out!(
+        "Contact {id}: {name} {} → {} (kept in `m365sync history contact {id}`).",
+        show(old.as_deref()),
+        show(Some(value.trim()))
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refused(id: i64, e: domain::InputError) -> anyhow::Error {
+    anyhow::anyhow!("contact {id} was not changed: {}; {}", e.problem, e.fix)
+}
+
+#[derive(Subcommand)]
 pub enum UnlinkCommand {
     /// Undo a contact's link to its user: the contact stays, the user is never put back on it
     /// unasked, and the next sync gives the user a contact of their own.

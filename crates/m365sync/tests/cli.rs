@@ -1660,3 +1660,131 @@ async fn compare_contact_shows_what_differs_and_says_why_it_cannot() {
     assert!(stderr.contains("[secret_id_not_value]"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn field_mapping_hand_edits_and_owned_fields_in_exports() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let secret = sim.tenants()[0].client_secret.clone();
+    assert!(add(&db, &sim, "contoso", &secret).status.success());
+    let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    assert_eq!(synced.status.code(), Some(0), "{:?}", text(&synced));
+
+    // Shown: Microsoft 365 owns everything by default.
+    let shown = m365sync(&db, &["connection", "mapping", "contoso", "--json"], &[]);
+    assert!(shown.status.success(), "{:?}", text(&shown));
+    let mapping: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let fields = mapping["fields"].as_array().unwrap();
+    assert!(fields.iter().all(|f| f["owner"] == "microsoft_365"));
+
+    let exported = m365sync(&db, &["export", "contacts"], &[]);
+    let contacts: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let id = contacts[0]["id"].as_i64().unwrap().to_string();
+
+    // A field Microsoft 365 owns is refused, with the reason and the fix.
+    let refused = m365sync(&db, &["contact", "set", &id, "jobTitle", "By hand"], &[]);
+    assert_eq!(refused.status.code(), Some(1), "{:?}", text(&refused));
+    let (_, err) = text(&refused);
+    assert!(err.contains("Microsoft 365 owns jobTitle"), "{err}");
+    assert!(err.contains("--local jobTitle"), "{err}");
+
+    // Identity fields cannot be given away.
+    let upn = m365sync(
+        &db,
+        &[
+            "connection",
+            "mapping",
+            "contoso",
+            "--local",
+            "userPrincipalName",
+        ],
+        &[],
+    );
+    assert_eq!(upn.status.code(), Some(2), "{:?}", text(&upn));
+    assert!(text(&upn).1.contains("always owns it"), "{:?}", text(&upn));
+
+    let set = m365sync(
+        &db,
+        &[
+            "connection",
+            "mapping",
+            "contoso",
+            "--local",
+            "jobTitle",
+            "--to-custom",
+            "department=Cost centre",
+        ],
+        &[],
+    );
+    assert!(set.status.success(), "{:?}", text(&set));
+    let (out, _) = text(&set);
+    assert!(out.contains("into custom field 'Cost centre'"), "{out}");
+
+    let edited = m365sync(&db, &["contact", "set", &id, "jobTitle", "By hand"], &[]);
+    assert!(edited.status.success(), "{:?}", text(&edited));
+    let note = m365sync(
+        &db,
+        &["contact", "set", &id, "--custom", "Desk", "4.12"],
+        &[],
+    );
+    assert!(note.status.success(), "{:?}", text(&note));
+    let owned_custom = m365sync(
+        &db,
+        &["contact", "set", &id, "--custom", "Cost centre", "X"],
+        &[],
+    );
+    assert_eq!(owned_custom.status.code(), Some(1));
+    let history = m365sync(&db, &["history", "contact", &id, "--json"], &[]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "jobTitle"
+                && c["new"] == "By hand"
+                && c["note"] == "by hand"
+                && c["run_id"].is_null())
+    );
+
+    let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    assert_eq!(synced.status.code(), Some(0), "{:?}", text(&synced));
+    let exported = m365sync(&db, &["export", "contacts"], &[]);
+    let contacts: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let contact = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"].as_i64().unwrap().to_string() == id)
+        .unwrap();
+    assert_eq!(contact["job_title"], "By hand");
+    assert_eq!(contact["custom_fields"]["Desk"], "4.12");
+    let managed = contact["managed_by_microsoft_365"].as_array().unwrap();
+    assert!(managed.contains(&Value::from("displayName")));
+    assert!(managed.contains(&Value::from("Cost centre")));
+    assert!(!managed.contains(&Value::from("jobTitle")));
+
+    let csv = m365sync(&db, &["export", "contacts", "--format", "csv"], &[]);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (custom, owned) = (column("custom_fields"), column("managed_by_microsoft_365"));
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[0] == id)
+        .unwrap();
+    assert!(
+        row[custom].contains("\"Desk\":\"4.12\""),
+        "{}",
+        &row[custom]
+    );
+    assert!(row[owned].starts_with("displayName;"), "{}", &row[owned]);
+    assert!(!row[owned].contains("jobTitle"));
+
+    let reset = m365sync(&db, &["connection", "mapping", "contoso", "--reset"], &[]);
+    assert!(reset.status.success());
+    let refused = m365sync(&db, &["contact", "set", &id, "jobTitle", "Again"], &[]);
+    assert_eq!(refused.status.code(), Some(1));
+}

@@ -101,6 +101,8 @@ pub struct Connection {
     pub create_organization: bool,
     /// Which users the connection keeps.
     pub user_filter: domain::filter::UserFilter,
+    /// Who owns each contact field, and where Microsoft's value lands.
+    pub field_mapping: domain::FieldMapping,
     pub created_at: i64,
 }
 
@@ -157,6 +159,12 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
         create_organization: row.flag("create_organization")?.unwrap_or(true),
         user_filter: serde_json::from_str(&row.text_req("user_filter")?)
             .map_err(|e| corrupt("filters", e.to_string()))?,
+        field_mapping: serde_json::from_str::<domain::FieldMapping>(
+            &row.text_req("field_mapping")?,
+        )
+        .map_err(|e| corrupt("field mapping", e.to_string()))?
+        .validated()
+        .map_err(|e| corrupt("field mapping", e.to_string()))?,
         created_at: row.int_req("created_at")?,
     })
 }
@@ -164,13 +172,48 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, created_at FROM connections",
             $tail
         )
     };
 }
 
 impl Store {
+    /// Sets who owns each contact field of a connection. The next sync weighs every user again
+    /// (a whole listing), so that a field given back to Microsoft 365 is written at once.
+    pub async fn set_field_mapping(
+        &self,
+        name: &str,
+        mapping: &domain::FieldMapping,
+    ) -> Result<()> {
+        let document =
+            serde_json::to_string(mapping).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let changed = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE connections SET field_mapping = $1 WHERE name = $2"
+        )
+        .bind(&document)
+        .bind(name)
+        .execute(p)
+        .await
+        .done("saving a connection's field mapping"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        }
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "DELETE FROM delta_links WHERE resource = 'users' AND (tenant_id = (SELECT tenant_id FROM connections WHERE name = $1) \
+             OR tenant_id IN (SELECT t.tenant_id FROM tenants t JOIN connections c ON c.id = t.connection_id WHERE c.name = $1))"
+        )
+        .bind(name)
+        .execute(p)
+        .await
+        .done("starting the users over")
+        })?;
+        Ok(())
+    }
+
     /// Sets which users a connection keeps. Users the new filters leave out are archived by its
     /// next sync, with the reason; users they let in again come back.
     pub async fn set_user_filter(
@@ -299,6 +342,7 @@ impl Store {
             certificate: summary,
             create_organization: setup.create_organization,
             user_filter: domain::filter::UserFilter::default(),
+            field_mapping: domain::FieldMapping::default(),
             created_at: now,
         })
     }

@@ -2,19 +2,19 @@
 //! needs (`stored`), the caller plans with `domain::plan`, and the store applies that plan with
 //! its change rows and the checkpoint it covers (`apply`), deciding nothing itself.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::filter::{SkipReason, UserFacts, UserFilter};
 use domain::plan::{
-    ContactAction, ContactPlan, FieldChange, Fields, PlanTally, Removal, StoredContact,
-    StoredContacts, link_keys, plan_contacts, plan_not_listed,
+    ContactAction, ContactPlan, CustomChange, FieldChange, Fields, PlanTally, Removal,
+    StoredContact, StoredContacts, link_keys, plan_contacts, plan_not_listed,
 };
 use domain::{ContactRecord, ObjectId, TenantId};
 
 use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::contacts::{
-    Checkpoint, INSERT_CHUNK, UPDATE_CONTACT, assignments, bind_contact, insert_contacts,
-    save_checkpoint, save_licences,
+    Checkpoint, INSERT_CHUNK, assignments, insert_contacts, save_checkpoint, save_licences,
 };
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
@@ -180,7 +180,13 @@ impl Store {
             .collect();
         let mut batch = self.contact_batch(organization_id, tenant_id).await?;
         let stored = batch.stored(records, &removed).await?;
-        let plan = plan_contacts(records, &removed, &stored, now_millis());
+        let plan = plan_contacts(
+            records,
+            &removed,
+            &stored,
+            &domain::FieldMapping::default(),
+            now_millis(),
+        );
         let applied = batch.apply(&plan, None, checkpoint).await?;
         batch.commit().await?;
         Ok(applied.counts)
@@ -379,10 +385,18 @@ impl ContactBatch {
             unlinked,
             refused,
         };
+        let all: Vec<i64> = stored
+            .linked
+            .values()
+            .chain(stored.unlinked.iter())
+            .map(|c| c.id)
+            .collect();
+        let mut custom = custom_fields_of(&mut self.tx, &all).await?;
         for contact in stored.linked.values_mut().chain(stored.unlinked.iter_mut()) {
             if let Some(held) = licences.get(&contact.id) {
                 with_licences(contact, held);
             }
+            contact.custom = custom.remove(&contact.id).unwrap_or_default();
         }
         Ok(stored)
     }
@@ -501,32 +515,90 @@ impl ContactBatch {
         let mut history: Vec<HistoryRow> = Vec::new();
         let mut licences: Vec<(i64, &str, String)> = Vec::new();
         let mut creates: Vec<(&ContactRecord, String)> = Vec::new();
+        let mut created_custom: HashMap<String, &[(String, String)]> = HashMap::new();
         for action in &plan.actions {
             match action {
-                ContactAction::Create { record } => creates.push((record, record.fingerprint())),
+                ContactAction::Create {
+                    record,
+                    custom,
+                    fingerprint,
+                } => {
+                    creates.push((record, fingerprint.clone()));
+                    if !custom.is_empty() {
+                        created_custom.insert(record.object_id.to_string(), custom);
+                    }
+                }
                 ContactAction::Unchanged { .. } => {}
                 ContactAction::Update {
                     contact_id,
                     record,
                     changes,
+                    custom,
+                    fingerprint,
                     linked_by,
                     restored,
                 } => {
-                    let print = record.fingerprint();
-                    let phones = serde_json::to_string(&record.business_phones)
-                        .unwrap_or_else(|_| "[]".into());
-                    on_tx!(&mut self.tx, |c| bind_contact!(
-                        sqlx::query(UPDATE_CONTACT),
-                        organization_id,
-                        record,
-                        &print,
-                        &phones
-                    )
-                    .bind(now)
-                    .bind(*contact_id)
-                    .execute(&mut *c)
-                    .await
-                    .done("updating a contact"))?;
+                    // The identity fields always; of the others only those the plan changes:
+                    // a field the technician owns is never in the plan, so never written.
+                    let columns: Vec<(&str, Value)> = changes
+                        .iter()
+                        .filter_map(|change| own_column(record, change.field))
+                        .collect();
+                    on_tx!(&mut self.tx, |c| {
+                        let mut query =
+                            sqlx::QueryBuilder::new("UPDATE contacts SET organization_id = ");
+                        query
+                            .push_bind(organization_id)
+                            .push(", tenant_id = ")
+                            .push_bind(record.tenant_id.to_string())
+                            .push(", object_id = ")
+                            .push_bind(record.object_id.to_string())
+                            .push(", user_principal_name = ")
+                            .push_bind(record.user_principal_name.as_str().to_string())
+                            .push(", upn_key = ")
+                            .push_bind(record.user_principal_name.key().to_string())
+                            .push(", email = ")
+                            .push_bind(record.email.clone())
+                            .push(", email_key = ")
+                            .push_bind(record.email.as_deref().map(str::to_lowercase))
+                            .push(", aliases = ")
+                            .push_bind(
+                                serde_json::to_string(&record.aliases)
+                                    .unwrap_or_else(|_| "[]".into()),
+                            )
+                            .push(", account_enabled = ")
+                            .push_bind(record.account_enabled)
+                            .push(", user_type = ")
+                            .push_bind(record.user_type.clone())
+                            .push(", fingerprint = ")
+                            .push_bind(fingerprint.clone())
+                            .push(", updated_at = ")
+                            .push_bind(now)
+                            .push(", archived = FALSE, archived_at = NULL, deleted_at = NULL, restorable_until = NULL");
+                        for (column, value) in &columns {
+                            query.push(format_args!(", {column} = "));
+                            match value {
+                                Value::Text(text) => query.push_bind(text.clone()),
+                                Value::Required(text) => query.push_bind(text.clone()),
+                            };
+                        }
+                        query.push(" WHERE id = ").push_bind(*contact_id);
+                        query
+                            .build()
+                            .execute(&mut *c)
+                            .await
+                            .done("updating a contact")
+                    })?;
+                    write_custom(&mut self.tx, *contact_id, custom).await?;
+                    history.extend(custom.iter().map(|CustomChange { name, old, new }| {
+                        (
+                            *contact_id,
+                            Cow::Owned(format!("custom:{name}")),
+                            old.clone(),
+                            new.clone(),
+                            None,
+                        )
+                    }));
                     let licences_changed = linked_by.is_some()
                         || changes
                             .iter()
@@ -544,7 +616,7 @@ impl ContactBatch {
                     if let Some(rule) = linked_by {
                         history.push((
                             *contact_id,
-                            "link",
+                            "link".into(),
                             None,
                             Some(record.object_id.to_string()),
                             Some(rule.as_str().to_string()),
@@ -553,14 +625,14 @@ impl ContactBatch {
                     if *restored {
                         history.push((
                             *contact_id,
-                            "restored",
+                            "restored".into(),
                             None,
                             Some("true".into()),
                             Some("back_in_tenant".into()),
                         ));
                     }
                     history.extend(changes.iter().map(|FieldChange { field, old, new }| {
-                        (*contact_id, *field, old.clone(), new.clone(), None)
+                        (*contact_id, (*field).into(), old.clone(), new.clone(), None)
                     }));
                 }
                 ContactAction::Archive { contact_id, reason } => {
@@ -576,7 +648,7 @@ impl ContactBatch {
                     })?;
                     history.push((
                         *contact_id,
-                        "archived",
+                        "archived".into(),
                         Some("false".into()),
                         Some("true".into()),
                         Some(reason.note()),
@@ -599,7 +671,7 @@ impl ContactBatch {
                     })?;
                     history.push((
                         *contact_id,
-                        "deleted",
+                        "deleted".into(),
                         None,
                         Some(restorable_until.to_string()),
                         Some("in_recycle_bin".into()),
@@ -617,7 +689,18 @@ impl ContactBatch {
             for (record, _) in chunk {
                 if let Some(id) = ids.get(&record.object_id.to_string()) {
                     licences.extend(assignments(*id, record));
-                    history.push((*id, "contact", None, Some("created".into()), None));
+                    history.push((*id, "contact".into(), None, Some("created".into()), None));
+                    if let Some(custom) = created_custom.get(&record.object_id.to_string()) {
+                        let changes: Vec<CustomChange> = custom
+                            .iter()
+                            .map(|(name, value)| CustomChange {
+                                name: name.clone(),
+                                old: None,
+                                new: Some(value.clone()),
+                            })
+                            .collect();
+                        write_custom(&mut self.tx, *id, &changes).await?;
+                    }
                 }
             }
         }
@@ -628,7 +711,7 @@ impl ContactBatch {
             .actions
             .iter()
             .filter_map(|action| match action {
-                ContactAction::Create { record }
+                ContactAction::Create { record, .. }
                 | ContactAction::Update {
                     record,
                     linked_by: Some(_),
@@ -736,15 +819,15 @@ impl ContactBatch {
     }
 }
 
-type HistoryRow = (
+pub(crate) type HistoryRow = (
     i64,
-    &'static str,
+    Cow<'static, str>,
     Option<String>,
     Option<String>,
     Option<String>,
 );
 
-async fn write_history(
+pub(crate) async fn write_history(
     tx: &mut Tx,
     rows: &[HistoryRow],
     run_id: Option<i64>,
@@ -758,7 +841,7 @@ async fn write_history(
             query.push_values(chunk, |mut row, (id, field, old, new, note)| {
                 row.push_bind(*id)
                     .push_bind(run_id)
-                    .push_bind(*field)
+                    .push_bind(field.to_string())
                     .push_bind(old.clone())
                     .push_bind(new.clone())
                     .push_bind(note.clone())
@@ -844,7 +927,109 @@ fn stored_from(row: &impl Columns) -> Result<StoredContact> {
         restorable_until: row.int("restorable_until")?,
         fingerprint: row.text("fingerprint")?,
         fields,
+        custom: BTreeMap::new(),
         upn_key: row.text("upn_key")?,
         email_key: row.text("email_key")?,
     })
+}
+
+/// A value for one of a contact's own columns.
+enum Value {
+    Text(Option<String>),
+    Required(String),
+}
+
+/// The contact column a mappable field is kept in, with the record's value for it; `None` for
+/// an identity field (always written) or one of the licences (kept apart).
+fn own_column(record: &ContactRecord, field: &str) -> Option<(&'static str, Value)> {
+    Some(match field {
+        "displayName" => ("display_name", Value::Required(record.display_name.clone())),
+        "givenName" => ("given_name", Value::Text(record.given_name.clone())),
+        "surname" => ("surname", Value::Text(record.surname.clone())),
+        "jobTitle" => ("job_title", Value::Text(record.job_title.clone())),
+        "department" => ("department", Value::Text(record.department.clone())),
+        "officeLocation" => (
+            "office_location",
+            Value::Text(record.office_location.clone()),
+        ),
+        "mobilePhone" => ("mobile_phone", Value::Text(record.mobile_phone.clone())),
+        "businessPhones" => (
+            "business_phones",
+            Value::Required(
+                serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into()),
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+/// Writes a contact's changed custom fields: a value is set, an empty one removed.
+pub(crate) async fn write_custom(
+    tx: &mut Tx,
+    contact_id: i64,
+    changes: &[CustomChange],
+) -> Result<()> {
+    for change in changes {
+        match &change.new {
+            Some(value) => on_tx!(tx, |c| {
+                sqlx::query(
+                "INSERT INTO contact_custom_fields (contact_id, name, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value"
+            )
+            .bind(contact_id)
+            .bind(&change.name)
+            .bind(value)
+            .execute(&mut *c)
+            .await
+            .done("saving a custom field")
+            })?,
+            None => on_tx!(tx, |c| sqlx::query(
+                "DELETE FROM contact_custom_fields WHERE contact_id = $1 AND name = $2"
+            )
+            .bind(contact_id)
+            .bind(&change.name)
+            .execute(&mut *c)
+            .await
+            .done("removing a custom field"))?,
+        };
+    }
+    Ok(())
+}
+
+/// The custom fields of these contacts, by contact.
+async fn custom_fields_of(
+    tx: &mut Tx,
+    contact_ids: &[i64],
+) -> Result<HashMap<i64, BTreeMap<String, String>>> {
+    let mut found: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    for chunk in contact_ids.chunks(1_000) {
+        let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows = query
+                .build()
+                .fetch_all(&mut *c)
+                .await
+                .doing("reading contacts' custom fields")?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.int_req("contact_id")?,
+                        r.text_req("name")?,
+                        r.text_req("value")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (id, name, value) in rows {
+            found.entry(id).or_default().insert(name, value);
+        }
+    }
+    Ok(found)
 }

@@ -59,6 +59,9 @@ pub struct ContactRow {
     /// What the usage reports say of this user, by report (`activity`, `apps`, `email`), and
     /// when they last signed in (`sign_in`); empty when those datasets are not synced.
     pub usage: serde_json::Map<String, serde_json::Value>,
+    /// Its custom fields, by name: those Microsoft 365 fills under the mapping and those kept
+    /// by hand.
+    pub custom_fields: std::collections::BTreeMap<String, String>,
     pub archived: bool,
     /// Deleted in Microsoft 365 and restorable until then (ms since 1970): the contact is kept,
     /// marked deleted, and archived once the window has passed.
@@ -89,6 +92,7 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
         products: Vec::new(),
         mailbox: None,
         usage: serde_json::Map::new(),
+        custom_fields: std::collections::BTreeMap::new(),
         archived: row.flag("archived")?.unwrap_or(false),
         restorable_until: row.int("restorable_until")?,
     })
@@ -213,7 +217,9 @@ impl Store {
         let licenses = contact_licenses(&self.pool, low, high).await?;
         let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
         let usage = contact_usage(&self.pool, &contacts).await?;
+        let mut custom = contact_custom_fields(&self.pool, low, high).await?;
         for contact in &mut contacts {
+            contact.custom_fields = custom.remove(&contact.id).unwrap_or_default();
             if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
                 for (report, document) in usage
                     .get(&(tenant.clone(), upn.to_lowercase()))
@@ -544,6 +550,30 @@ async fn contact_usage(pool: &Pool, contacts: &[ContactRow]) -> Result<UsageByUs
     Ok(found)
 }
 
+async fn contact_custom_fields(
+    pool: &Pool,
+    low: i64,
+    high: i64,
+) -> Result<HashMap<i64, std::collections::BTreeMap<String, String>>> {
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id BETWEEN $1 AND $2",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(p)
+        .await
+        .doing("reading contacts' custom fields")?;
+        let mut map: HashMap<i64, std::collections::BTreeMap<String, String>> = HashMap::new();
+        for r in &rows {
+            map.entry(r.int_req("contact_id")?)
+                .or_default()
+                .insert(r.text_req("name")?, r.text_req("value")?);
+        }
+        Ok(map)
+    })
+}
+
 async fn contact_mailboxes(
     pool: &Pool,
     low: i64,
@@ -604,4 +634,175 @@ impl Store {
         .doing("creating a contact")
         })
     }
+}
+
+/// What a hand edit changes on a contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandEdit {
+    /// One of the contact's own fields, by Graph name (one `domain::mapping::MAPPABLE`).
+    Field(&'static str),
+    /// A custom field, by name.
+    Custom(String),
+}
+
+impl Store {
+    /// The field mapping that applies to each tenant's contacts, by tenant id: that of the
+    /// connection that last saw the tenant, else of a connection to it.
+    pub async fn field_mappings(&self) -> Result<HashMap<String, domain::FieldMapping>> {
+        let rows: Vec<(String, String)> = on_pool!(&self.pool, |p| sqlx::query_as(
+            "SELECT tenant_id, field_mapping FROM connections ORDER BY id DESC"
+        )
+        .fetch_all(p)
+        .await
+        .doing("reading the connections' field mappings"))?;
+        let seen: Vec<(String, String)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+            "SELECT t.tenant_id, c.field_mapping FROM tenants t JOIN connections c ON c.id = t.connection_id"
+        )
+        .fetch_all(p)
+        .await
+        .doing("reading the tenants' field mappings")
+        })?;
+        let mut mappings = HashMap::new();
+        for (tenant, document) in rows.into_iter().chain(seen) {
+            let mapping: domain::FieldMapping = serde_json::from_str(&document)
+                .map_err(|e| StoreError::Corrupt(format!("connection field mapping: {e}")))?;
+            mappings.insert(tenant.to_lowercase(), mapping);
+        }
+        Ok(mappings)
+    }
+
+    /// The field mapping that applies to one tenant's contacts (the default when none does).
+    pub async fn field_mapping_of(&self, tenant_id: &str) -> Result<domain::FieldMapping> {
+        Ok(self
+            .field_mappings()
+            .await?
+            .remove(&tenant_id.to_lowercase())
+            .unwrap_or_default())
+    }
+
+    /// Writes one field of a contact by hand (`None` empties it) and keeps the edit in the
+    /// contact's history, with no run and the note `by hand`. Whether the mapping allows it is
+    /// the caller's to check (`domain::FieldMapping::hand_edit`). Returns the old value.
+    pub async fn edit_contact(
+        &self,
+        contact_id: i64,
+        edit: &HandEdit,
+        value: Option<&str>,
+    ) -> Result<Option<String>> {
+        let now = now_millis();
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let mut tx = self.begin().await?;
+        let (field, old, new): (String, Option<String>, Option<String>) = match edit {
+            HandEdit::Field(field) => {
+                let (column, text) = match *field {
+                    "displayName" => ("display_name", value.map(str::to_string)),
+                    "givenName" => ("given_name", value.map(str::to_string)),
+                    "surname" => ("surname", value.map(str::to_string)),
+                    "jobTitle" => ("job_title", value.map(str::to_string)),
+                    "department" => ("department", value.map(str::to_string)),
+                    "officeLocation" => ("office_location", value.map(str::to_string)),
+                    "mobilePhone" => ("mobile_phone", value.map(str::to_string)),
+                    "businessPhones" => {
+                        let phones: Vec<&str> = value
+                            .map(|v| {
+                                v.split(';')
+                                    .map(str::trim)
+                                    .filter(|p| !p.is_empty())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (
+                            "business_phones",
+                            Some(serde_json::to_string(&phones).unwrap_or_else(|_| "[]".into())),
+                        )
+                    }
+                    other => {
+                        return Err(StoreError::Conflict(format!(
+                            "'{other}' cannot be edited by hand; name one of {}",
+                            domain::mapping::MAPPABLE.join(", ")
+                        )));
+                    }
+                };
+                if column == "display_name" && text.is_none() {
+                    return Err(StoreError::Conflict(
+                        "a contact's displayName cannot be empty; give it a name".into(),
+                    ));
+                }
+                // The column is one of the fixed names above, never the caller's text.
+                let select = format!("SELECT {column} FROM contacts WHERE id = $1");
+                let old: Option<Option<String>> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                    sqlx::AssertSqlSafe(select.as_str())
+                )
+                .bind(contact_id)
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a contact"))?;
+                let Some(old) = old else {
+                    return Err(no_contact(contact_id));
+                };
+                let update =
+                    format!("UPDATE contacts SET {column} = $1, updated_at = $2 WHERE id = $3");
+                on_tx!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(
+                    update.as_str()
+                ))
+                .bind(text.as_deref())
+                .bind(now)
+                .bind(contact_id)
+                .execute(&mut *c)
+                .await
+                .done("editing a contact"))?;
+                let shown = |t: Option<String>| match column {
+                    "business_phones" => t.filter(|t| t != "[]"),
+                    _ => t,
+                };
+                ((*field).to_string(), shown(old), shown(text))
+            }
+            HandEdit::Custom(name) => {
+                let exists: Option<i64> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                    "SELECT id FROM contacts WHERE id = $1"
+                )
+                .bind(contact_id)
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a contact"))?;
+                if exists.is_none() {
+                    return Err(no_contact(contact_id));
+                }
+                let old: Option<String> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(
+                    "SELECT value FROM contact_custom_fields WHERE contact_id = $1 AND name = $2"
+                )
+                .bind(contact_id)
+                .bind(name)
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a custom field")
+                })?;
+                let change = domain::plan::CustomChange {
+                    name: name.clone(),
+                    old: old.clone(),
+                    new: value.map(str::to_string),
+                };
+                crate::contact_batch::write_custom(&mut tx, contact_id, &[change]).await?;
+                (format!("custom:{name}"), old, value.map(str::to_string))
+            }
+        };
+        let row: crate::contact_batch::HistoryRow = (
+            contact_id,
+            field.into(),
+            old.clone(),
+            new,
+            Some("by hand".into()),
+        );
+        crate::contact_batch::write_history(&mut tx, &[row], None, now).await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+}
+
+fn no_contact(contact_id: i64) -> StoreError {
+    StoreError::NotFound(format!(
+        "there is no contact {contact_id}; `m365sync export contacts` lists them with their id"
+    ))
 }

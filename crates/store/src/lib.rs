@@ -27,7 +27,7 @@ pub use connections::{
     CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
 };
 pub use contact_batch::PlannedContact;
-pub use contacts::{Checkpoint, ContactFilter, ContactRow, MailboxSummary};
+pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;

@@ -132,6 +132,8 @@ struct Run<'a> {
     run_id: i64,
     /// Which users the connection keeps.
     user_filter: domain::filter::UserFilter,
+    /// Who owns each contact field.
+    field_mapping: domain::FieldMapping,
     client: GraphClient,
     /// The Management Activity API client, where the cloud has that API.
     management: Option<GraphClient>,
@@ -409,6 +411,7 @@ impl SyncEngine {
         let mut run = Run {
             run_id,
             user_filter: connection.user_filter.clone(),
+            field_mapping: connection.field_mapping.clone(),
             client: tenant.client,
             management: tenant.management,
             full,
@@ -889,8 +892,13 @@ impl SyncEngine {
                 .iter()
                 .map(|(r, reason)| (r.object_id, reason.clone()))
                 .collect();
-            let mut plan =
-                domain::plan::plan_contacts(&kept, &removed, &stored, store::now_millis());
+            let mut plan = domain::plan::plan_contacts(
+                &kept,
+                &removed,
+                &stored,
+                &run.field_mapping,
+                store::now_millis(),
+            );
             let out_of_scope = domain::plan::plan_out_of_scope(&out_ids, &stored).actions;
             if incremental {
                 plan.actions.extend(out_of_scope);

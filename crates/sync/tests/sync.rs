@@ -32,6 +32,7 @@ testkit::on_both_stores!(
     a_user_no_store_could_keep_is_left_out_alone,
     filters_leave_users_out_with_the_reason_and_let_them_back,
     a_filter_that_would_archive_most_contacts_is_held,
+    a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -1831,4 +1832,105 @@ async fn a_filter_that_would_archive_most_contacts_is_held(store: StoreKind) {
         "{confirmed:?}"
     );
     assert_eq!(contact_count(&app, false).await, 0);
+}
+
+async fn a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field(
+    store: StoreKind,
+) {
+    let app = TestApp::with_users_on(store, 20).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let user = app.sim.state.tenant(&key).unwrap().user(0).unwrap();
+    let object_id = user.id.to_string();
+    let contact_of = |contacts: Vec<store::ContactRow>| {
+        contacts
+            .into_iter()
+            .find(|c| c.object_id.as_deref() == Some(object_id.as_str()))
+            .unwrap()
+    };
+    let id = contact_of(tenant_contacts(&app).await).id;
+
+    // Identity fields stay Microsoft's.
+    let mut mapping = domain::FieldMapping::default();
+    let refused = mapping.set_local("userPrincipalName").unwrap_err();
+    assert!(refused.to_string().contains("always owns it"), "{refused}");
+
+    mapping.set_local("jobTitle").unwrap();
+    mapping.set_custom("department", "Cost centre").unwrap();
+    app.store
+        .set_field_mapping("contoso", &mapping)
+        .await
+        .unwrap();
+    let mapping = app
+        .store
+        .connection("contoso")
+        .await
+        .unwrap()
+        .unwrap()
+        .field_mapping;
+    assert!(mapping.hand_edit("jobTitle").is_ok());
+    app.store
+        .edit_contact(
+            id,
+            &store::HandEdit::Field("jobTitle"),
+            Some("Head of IT (by hand)"),
+        )
+        .await
+        .unwrap();
+    assert!(app.sim.state.patch_user(
+        &key,
+        0,
+        UserPatch {
+            display_name: Some("Renamed At Microsoft".into()),
+            job_title: Some("Changed At Microsoft".into()),
+            department: Some("Finance".into()),
+            ..UserPatch::default()
+        },
+    ));
+    let report = app.sync("contoso").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let contact = contact_of(tenant_contacts(&app).await);
+    assert_eq!(contact.display_name, "Renamed At Microsoft");
+    assert_eq!(contact.job_title.as_deref(), Some("Head of IT (by hand)"));
+    assert_eq!(
+        contact.custom_fields.get("Cost centre").map(String::as_str),
+        Some("Finance")
+    );
+    // The department itself is the technician's now: the sync did not write it.
+    assert_eq!(contact.department, user.department);
+
+    let history = app.store.contact_history(id).await.unwrap();
+    let by_hand = history
+        .iter()
+        .find(|c| c.field == "jobTitle")
+        .expect("the hand edit is in the history");
+    assert_eq!(
+        (by_hand.run_id, by_hand.note.as_deref()),
+        (None, Some("by hand"))
+    );
+    assert!(history.iter().any(|c| c.field == "displayName"
+        && c.run_id.is_some()
+        && c.new.as_deref() == Some("Renamed At Microsoft")));
+    assert!(history.iter().any(|c| c.field == "custom:Cost centre"
+        && c.run_id.is_some()
+        && c.new.as_deref() == Some("Finance")));
+    assert!(
+        !history
+            .iter()
+            .any(|c| c.field == "jobTitle" && c.run_id.is_some())
+    );
+
+    // An unchanged resync writes nothing, the hand edit included.
+    let again = app.sync("contoso").await;
+    let users = again.step(Dataset::Users).unwrap().counts;
+    assert_eq!((users.created, users.updated, users.archived), (0, 0, 0));
+    assert_eq!(
+        contact_of(tenant_contacts(&app).await).job_title.as_deref(),
+        Some("Head of IT (by hand)")
+    );
+    assert_eq!(
+        app.store.contact_history(id).await.unwrap().len(),
+        history.len()
+    );
 }
