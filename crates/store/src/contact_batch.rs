@@ -345,37 +345,85 @@ impl ContactBatch {
             .chain(removed.iter().map(|r| r.object_id))
             .collect();
         let tenant = self.tenant.clone();
-        let rows = on_tx!(&mut self.tx, |c| {
+        // First what tells an unchanged user (most of them, on a resync) from one to compare;
+        // the fields, licences and custom fields are read only for the latter.
+        let brief: Vec<BriefRow> = on_tx!(&mut self.tx, |c| {
             let rows = fetch_in!(
                 &mut *c,
-                "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts",
+                "SELECT id, object_id, archived, fingerprint, restorable_until FROM contacts",
                 "object_id",
                 tenant,
                 &ids
             )
-                .doing("reading the page's contacts")?;
-            rows.iter().map(stored_from).collect::<Result<Vec<_>>>()
+            .doing("reading the page's contacts")?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.int_req("id")?,
+                        r.text_req("object_id")?,
+                        r.flag("archived")?.unwrap_or(false),
+                        r.text("fingerprint")?,
+                        r.int("restorable_until")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
         })?;
         let prints: HashMap<ObjectId, String> = records
             .iter()
             .map(|r| (r.object_id, r.fingerprint()))
             .collect();
         let mut linked: HashMap<ObjectId, StoredContact> = HashMap::new();
-        let mut need_licences = Vec::new();
-        for contact in rows {
-            let Some(object_id) = contact.object_id else {
-                continue;
+        let mut need_fields = Vec::new();
+        for (id, object, archived, fingerprint, restorable_until) in brief {
+            let Ok(object_id) = ObjectId::parse(&object) else {
+                return Err(StoreError::Corrupt(format!("contact object id {object}")));
             };
-            // Licences are read only where the plan will compare fields: a changed fingerprint,
-            // or a contact coming back (archived, or marked deleted).
-            if contact.archived
-                || contact.restorable_until.is_some()
-                || prints.get(&object_id).map(String::as_str) != contact.fingerprint.as_deref()
+            // Compared field by field: a changed fingerprint, or a contact coming back
+            // (archived, or marked deleted).
+            if archived
+                || restorable_until.is_some()
+                || prints.get(&object_id).map(String::as_str) != fingerprint.as_deref()
             {
-                need_licences.push(contact.id);
+                need_fields.push(id);
             }
-            linked.insert(object_id, contact);
+            linked.insert(
+                object_id,
+                StoredContact {
+                    id,
+                    object_id: Some(object_id),
+                    archived,
+                    restorable_until,
+                    fingerprint,
+                    fields: Fields::new(),
+                    custom: Default::default(),
+                    upn_key: None,
+                    email_key: None,
+                },
+            );
         }
+        for chunk in need_fields.chunks(INSERT_CHUNK * 4) {
+            let full = on_tx!(&mut self.tx, |c| {
+                let mut query = sqlx::QueryBuilder::new(CONTACT_COLUMNS);
+                query.push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *c)
+                    .await
+                    .doing("reading contacts to compare")?;
+                rows.iter().map(stored_from).collect::<Result<Vec<_>>>()
+            })?;
+            for contact in full {
+                if let Some(object_id) = contact.object_id {
+                    linked.insert(object_id, contact);
+                }
+            }
+        }
+        let mut need_licences = need_fields;
         let unlinked = self.unlinked_candidates(records).await?;
         need_licences.extend(unlinked.iter().map(|c| c.id));
         let licences = self.licences_of(&need_licences).await?;
@@ -385,13 +433,7 @@ impl ContactBatch {
             unlinked,
             refused,
         };
-        let all: Vec<i64> = stored
-            .linked
-            .values()
-            .chain(stored.unlinked.iter())
-            .map(|c| c.id)
-            .collect();
-        let mut custom = custom_fields_of(&mut self.tx, &all).await?;
+        let mut custom = custom_fields_of(&mut self.tx, &need_licences).await?;
         for contact in stored.linked.values_mut().chain(stored.unlinked.iter_mut()) {
             if let Some(held) = licences.get(&contact.id) {
                 with_licences(contact, held);
@@ -818,6 +860,9 @@ impl ContactBatch {
         self.tx.commit().await
     }
 }
+
+/// A contact as read first: id, object id, archived, fingerprint, end of its restore window.
+type BriefRow = (i64, String, bool, Option<String>, Option<i64>);
 
 pub(crate) type HistoryRow = (
     i64,
