@@ -7,6 +7,12 @@ use std::process::{Child, Command, Output, Stdio};
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
+// One test binary for the command line: each binary is another link.
+#[path = "cli/partner.rs"]
+mod partner;
+#[path = "cli/tenants.rs"]
+mod tenants;
+
 fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
     command

@@ -513,35 +513,14 @@ impl ContactBatch {
 
     /// Sorted SKU ids and `sku:plan` switched off, per contact.
     async fn licences_of(&mut self, contact_ids: &[i64]) -> Result<HashMap<i64, Licences>> {
-        let mut held: HashMap<i64, Licences> = HashMap::new();
-        for chunk in contact_ids.chunks(1_000) {
-            let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, |c| {
-                let mut query = sqlx::QueryBuilder::new(
-                    "SELECT contact_id, sku_id, disabled_plans FROM contact_licenses WHERE contact_id IN (",
-                );
-                let mut list = query.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                query.push(")");
-                let rows = query
-                    .build()
-                    .fetch_all(&mut *c)
-                    .await
-                    .doing("reading contacts' licences")?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.int_req("contact_id")?,
-                            r.text_req("sku_id")?,
-                            r.text_req("disabled_plans")?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })?;
-            held.extend(held_licences(rows)?);
-        }
-        Ok(held)
+        let rows = pairs_by_contact(
+            &mut self.tx,
+            "SELECT contact_id, sku_id, disabled_plans FROM contact_licenses WHERE contact_id IN (",
+            contact_ids,
+            "reading contacts' licences",
+        )
+        .await?;
+        held_licences(rows)
     }
 
     /// Writes what the plan says, with a change row for everything it changes; `run_id` names
@@ -1047,34 +1026,43 @@ async fn custom_fields_of(
     contact_ids: &[i64],
 ) -> Result<HashMap<i64, BTreeMap<String, String>>> {
     let mut found: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    let rows = pairs_by_contact(
+        tx,
+        "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id IN (",
+        contact_ids,
+        "reading contacts' custom fields",
+    )
+    .await?;
+    for (id, name, value) in rows {
+        found.entry(id).or_default().insert(name, value);
+    }
+    Ok(found)
+}
+
+/// Rows of (contact id, text, text) for these contacts, a thousand ids per query. `select`
+/// names the three columns and ends with `contact_id IN (`.
+async fn pairs_by_contact(
+    tx: &mut Tx,
+    select: &'static str,
+    contact_ids: &[i64],
+    action: &'static str,
+) -> Result<Vec<(i64, String, String)>> {
+    let mut found = Vec::new();
     for chunk in contact_ids.chunks(1_000) {
         let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id IN (",
-            );
+            let mut query = sqlx::QueryBuilder::new(select);
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
             }
             query.push(")");
-            let rows = query
-                .build()
+            query
+                .build_query_as()
                 .fetch_all(&mut *c)
                 .await
-                .doing("reading contacts' custom fields")?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.int_req("contact_id")?,
-                        r.text_req("name")?,
-                        r.text_req("value")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()
+                .doing(action)
         })?;
-        for (id, name, value) in rows {
-            found.entry(id).or_default().insert(name, value);
-        }
+        found.extend(rows);
     }
     Ok(found)
 }

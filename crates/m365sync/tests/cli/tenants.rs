@@ -1,38 +1,21 @@
-//! `tenants` and `match` as a person uses them: the real binary, the simulator, a store in a temp
-//! folder.
+//! `tenants` and `match` as a person uses them.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
+use super::text;
+
 const USERS: u64 = 8;
 
 fn m365sync(db: &Path, args: &[&str]) -> Output {
-    m365sync_with(db, args, &[])
+    super::m365sync(db, args, &[])
 }
 
 fn m365sync_with(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
-    command
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("M365SYNC_SECRET_KEY")
-        .env_remove("M365SYNC_DB")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run m365sync")
-}
-
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    super::m365sync(db, args, env)
 }
 
 fn json(output: &Output) -> Value {

@@ -2,32 +2,12 @@
 //! its customers, a store in a temp folder.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
-fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
-    command
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("M365SYNC_SECRET_KEY")
-        .env_remove("M365SYNC_DB")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run m365sync")
-}
-
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use super::{m365sync, text};
 
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", text(output)))
