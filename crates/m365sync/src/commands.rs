@@ -368,6 +368,13 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
                     connection.user_filter.describe()
                 )?,
                 Some(filter) => {
+                    if let Some(problem) =
+                        sync::filter_problem(&store, &connection, &filter).await?
+                    {
+                        return Err(
+                            UsageError(format!("the filters were not saved: {problem}")).into()
+                        );
+                    }
                     store.set_user_filter(&args.name, &filter).await?;
                     out!(
                         "Connection '{}' now keeps {}. Its next sync weighs every user again: those left out are archived with the reason (`m365sync export filtered-users` lists them).",

@@ -1794,3 +1794,55 @@ async fn field_mapping_hand_edits_and_owned_fields_in_exports() {
     let refused = m365sync(&db, &["contact", "set", &id, "jobTitle", "Again"], &[]);
     assert_eq!(refused.status.code(), Some(1));
 }
+
+/// Filters name things of the tenant: a domain, licence or group it does not have is refused
+/// when it is typed, with what there is, instead of leaving everyone out at the next sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_that_name_nothing_in_the_tenant_are_refused() {
+    let sim = sim(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let tenant = sim.tenants()[0].clone();
+    assert!(
+        add(&db, &sim, "contoso", &tenant.client_secret)
+            .status
+            .success()
+    );
+    assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    for (args, says) in [
+        (
+            &["--include-domain", "contso.example"][..],
+            "has no domain 'contso.example'",
+        ),
+        (&["--exclude-domain", "fabrikam.example"], "has no domain"),
+        (&["--sku", "NO_SUCH_SKU"], "has no licence 'NO_SUCH_SKU'"),
+        (&["--group", "All Staff"], "does not sync groups"),
+    ] {
+        let mut full = vec!["connection", "filter", "contoso"];
+        full.extend_from_slice(args);
+        let refused = m365sync(&db, &full, &[]);
+        let (_, stderr) = text(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let shown = m365sync(&db, &["connection", "filter", "contoso"], &[]);
+    assert!(
+        text(&shown).0.contains("keeps every user"),
+        "{:?}",
+        text(&shown)
+    );
+    let saved = m365sync(
+        &db,
+        &[
+            "connection",
+            "filter",
+            "contoso",
+            "--include-domain",
+            &tenant.domain,
+            "--enabled-only",
+        ],
+        &[],
+    );
+    assert!(saved.status.success(), "{:?}", text(&saved));
+    assert!(text(&saved).0.contains(&tenant.domain));
+}

@@ -11,6 +11,7 @@
 mod client;
 mod compare;
 mod diagnose;
+mod filters;
 pub mod inventory;
 mod normalise;
 pub mod partner;
@@ -23,6 +24,7 @@ pub use compare::{
 pub use diagnose::{
     ConnectionTestReport, CustomerCheck, Problem, day_of, set_report_names, test_connection,
 };
+pub use filters::filter_problem;
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };
