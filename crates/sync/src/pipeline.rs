@@ -433,6 +433,20 @@ impl SyncEngine {
             progress.step_started(dataset);
             let outcome = if let Some(why) = &tenant.refused {
                 if dataset == Dataset::Organization {
+                    // Listed by the partner all the same: the customer shows among the tenants
+                    // (by the name the listing gave), so that it is not forgotten.
+                    if let Some(name) = &run.tenant_name {
+                        let seen = domain::OrganizationRecord {
+                            tenant_id: run.tenant_id,
+                            display_name: name.clone(),
+                            verified_domains: Vec::new(),
+                            default_domain: None,
+                            country_letter_code: None,
+                        };
+                        if let Err(e) = self.store.apply_tenant(connection, &seen).await {
+                            warn!(tenant = %run.tenant_id, error = %e, "an unconsented customer could not be listed among the tenants");
+                        }
+                    }
                     Outcome {
                         status: StepStatus::Failed,
                         counts: StepCounts::default(),

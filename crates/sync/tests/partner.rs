@@ -242,6 +242,14 @@ async fn an_unconsented_customer_fails_alone_with_its_consent_link(store: StoreK
         "{refused:?}"
     );
     assert!(contacts_of(&app, NORTHWIND).await.is_empty());
+    // It is listed among the tenants all the same, by the name the partner listing gave.
+    let seen = app
+        .store
+        .tenant(&northwind)
+        .await
+        .unwrap()
+        .expect("listed as a tenant");
+    assert_eq!(seen.display_name.as_deref(), Some("Northwind Traders"));
     let logged = app.store.run(report.run_id).await.unwrap().unwrap();
     assert_eq!(logged.status, RunStatus::Partial);
     assert!(
