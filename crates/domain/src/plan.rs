@@ -299,13 +299,60 @@ pub fn plan_contacts(
     now: i64,
 ) -> ContactPlan {
     let mut actions = Vec::with_capacity(users.len() + removed.len());
+    // Where two users of the page could take the same contact, the stronger rule takes it and
+    // the other is not linked to it; two as strong both wait for a person.
+    let mut claims: HashMap<i64, Vec<(usize, LinkRule)>> = HashMap::new();
+    for (index, record) in users.iter().enumerate() {
+        if stored.linked.contains_key(&record.object_id) {
+            continue;
+        }
+        let (rule, candidates) = link_candidates(record, stored, &HashSet::new());
+        for contact in candidates {
+            claims.entry(contact.id).or_default().push((index, rule));
+        }
+    }
     let mut claimed: HashSet<i64> = HashSet::new();
-    for record in users {
+    let mut contested: HashSet<i64> = HashSet::new();
+    for (contact, claimants) in &claims {
+        let best = claimants.iter().map(|(_, rule)| strength(*rule)).max();
+        let winners = claimants
+            .iter()
+            .filter(|(_, rule)| Some(strength(*rule)) == best)
+            .count();
+        if claimants.len() > 1 && winners > 1 {
+            contested.insert(*contact);
+        }
+    }
+    for (index, record) in users.iter().enumerate() {
         if let Some(contact) = stored.linked.get(&record.object_id) {
             actions.push(compare(contact, record, None, mapping));
             continue;
         }
-        let (rule, candidates) = link_candidates(record, stored, &claimed);
+        // Contacts a stronger claim of another user of the page takes are not this user's.
+        let mut taken: HashSet<i64> = claimed.clone();
+        for (contact, claimants) in &claims {
+            let mine = claimants
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, r)| strength(*r));
+            let stronger = claimants
+                .iter()
+                .any(|(i, r)| *i != index && Some(strength(*r)) > mine);
+            if stronger {
+                taken.insert(*contact);
+            }
+        }
+        let (rule, candidates) = link_candidates(record, stored, &taken);
+        if let [contact] = candidates.as_slice()
+            && contested.contains(&contact.id)
+        {
+            actions.push(ContactAction::Hold {
+                record: record.clone(),
+                candidates: vec![contact.id],
+                rule,
+            });
+            continue;
+        }
         match candidates.as_slice() {
             [] => actions.push(create(record, mapping)),
             [contact] => {
@@ -340,6 +387,16 @@ pub fn plan_contacts(
         }
     }
     ContactPlan { actions }
+}
+
+/// How strongly a rule ties a user to a contact: the name first, then the mail, then an alias.
+fn strength(rule: LinkRule) -> u8 {
+    match rule {
+        LinkRule::ObjectId => 4,
+        LinkRule::UserPrincipalName => 3,
+        LinkRule::Mail => 2,
+        LinkRule::ProxyAddress => 1,
+    }
 }
 
 /// Archives, with the rule's reason, the linked contacts of users the connection's filters now
@@ -696,8 +753,9 @@ mod tests {
             unlinked: vec![stored_from(10, &ann, false), by_mail],
             refused: HashSet::new(),
         };
+        // A second user whose mail is Ann's name claims contact 10 less strongly than Ann.
         let mut twin = user(3, "Ann again");
-        twin.user_principal_name = ann.user_principal_name.clone();
+        twin.email = Some("USER1@contoso.com".into());
         let plan = plan_contacts(
             &[ann, bob, twin.clone()],
             &[],
@@ -721,7 +779,7 @@ mod tests {
                 ..
             }
         ));
-        // The contact is Ann's now: a second user of the same name gets a contact of their own.
+        // The contact is Ann's: the weaker claim gets a contact of its own.
         assert_eq!(plan.actions[2], created(&twin));
     }
 
@@ -915,6 +973,59 @@ mod tests {
         assert!(looks_like_mass_archive(51, 100));
         assert!(looks_like_mass_archive(50, 50));
         assert!(!looks_like_mass_archive(0, 0));
+    }
+
+    #[test]
+    fn within_a_page_the_stronger_rule_takes_a_contact_and_a_tie_waits_for_a_person() {
+        // Eve's alias is the contact's mail; user 11's name is the contact's name: user 11
+        // takes it, whichever comes first, and Eve gets a contact of her own.
+        let mut eve = user(1, "Eve");
+        eve.aliases = vec!["shared@contoso.com".into()];
+        let eleven = user(11, "Eleven");
+        let mut contact = stored_from(30, &user(9, "Kept elsewhere"), false);
+        contact.upn_key = Some(eleven.user_principal_name.key().to_string());
+        contact.email_key = Some("shared@contoso.com".into());
+        let stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![contact.clone()],
+            refused: HashSet::new(),
+        };
+        let plan = plan_contacts(
+            &[eve.clone(), eleven.clone()],
+            &[],
+            &stored,
+            &FieldMapping::default(),
+            NOW,
+        );
+        assert!(
+            matches!(plan.actions[0], ContactAction::Create { .. }),
+            "{plan:?}"
+        );
+        assert!(matches!(
+            plan.actions[1],
+            ContactAction::Update {
+                contact_id: 30,
+                linked_by: Some(LinkRule::UserPrincipalName),
+                ..
+            }
+        ));
+        // Two users with the same alias: neither takes the contact alone.
+        let mut other = user(12, "Other");
+        other.aliases = vec!["shared@contoso.com".into()];
+        let mut by_alias = contact;
+        by_alias.upn_key = None;
+        let stored = StoredContacts {
+            linked: HashMap::new(),
+            unlinked: vec![by_alias],
+            refused: HashSet::new(),
+        };
+        let plan = plan_contacts(&[eve, other], &[], &stored, &FieldMapping::default(), NOW);
+        assert!(
+            plan.actions.iter().all(
+                |a| matches!(a, ContactAction::Hold { candidates, .. } if candidates == &vec![30])
+            ),
+            "{plan:?}"
+        );
     }
 
     #[test]
