@@ -130,6 +130,8 @@ pub enum LinkRule {
     /// A contact not yet linked whose mail (or user principal name) is one of the user's other
     /// addresses (`smtp:` proxy addresses).
     ProxyAddress,
+    /// A person chose the contact for a user held for review.
+    Person,
 }
 
 impl LinkRule {
@@ -139,6 +141,7 @@ impl LinkRule {
             Self::UserPrincipalName => "user_principal_name",
             Self::Mail => "mail",
             Self::ProxyAddress => "proxy_address",
+            Self::Person => "review",
         }
     }
 }
@@ -389,6 +392,19 @@ pub fn plan_contacts(
     ContactPlan { actions }
 }
 
+/// A person settled a held user: the user is this contact. Planned as any link is, so that the
+/// mapping decides what is written (local fields keep their hand edits) and every change is
+/// kept field by field.
+pub fn plan_chosen_link(
+    record: &ContactRecord,
+    contact: &StoredContact,
+    mapping: &FieldMapping,
+) -> ContactPlan {
+    ContactPlan {
+        actions: vec![compare(contact, record, Some(LinkRule::Person), mapping)],
+    }
+}
+
 /// How strongly a rule ties a user to a contact: the name first, then the mail, then an alias.
 fn strength(rule: LinkRule) -> u8 {
     match rule {
@@ -396,6 +412,7 @@ fn strength(rule: LinkRule) -> u8 {
         LinkRule::UserPrincipalName => 3,
         LinkRule::Mail => 2,
         LinkRule::ProxyAddress => 1,
+        LinkRule::Person => 5,
     }
 }
 

@@ -216,7 +216,7 @@ pub async fn review(db: &str, args: ReviewArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
     };
-    let contact = store.resolve_review(item, resolution).await?;
+    let contact = sync::settle_review(&store, item, resolution).await?;
     out!(
         "Item {item} settled: the user is contact {contact} from now on. `m365sync history contact {contact}` shows it."
     )?;

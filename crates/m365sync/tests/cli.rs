@@ -1444,6 +1444,22 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
         &[],
     );
     assert!(settled.status.success(), "{:?}", text(&settled));
+    // Settled as any link is planned: the rule is the person's, and each field is kept.
+    let history = m365sync(&db, &["history", "contact", &chosen, "--json"], &[]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let rows: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap(),
+                c["note"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(rows.contains(&("link", "review")), "{history}");
+    assert!(rows.iter().any(|(f, _)| *f == "displayName"), "{history}");
     let twice = m365sync(
         &db,
         &["review", &item["id"].to_string(), "--link", &chosen],

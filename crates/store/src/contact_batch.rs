@@ -19,7 +19,7 @@ use crate::contacts::{
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
-const CONTACT_COLUMNS: &str = "SELECT id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
+const CONTACT_COLUMNS: &str = "SELECT id, organization_id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
 
 /// A page of users being written: a transaction holding the tenant's lock.
 pub struct ContactBatch {
@@ -441,6 +441,61 @@ impl ContactBatch {
             contact.custom = custom.remove(&contact.id).unwrap_or_default();
         }
         Ok(stored)
+    }
+
+    /// One contact as the planner sees it (fields, licences, custom fields), with its
+    /// organisation; `None` when there is no such contact.
+    pub async fn stored_by_id(&mut self, contact_id: i64) -> Result<Option<(StoredContact, i64)>> {
+        let found = on_tx!(&mut self.tx, |c| {
+            let mut query = sqlx::QueryBuilder::new(CONTACT_COLUMNS);
+            query.push(" WHERE id = ").push_bind(contact_id);
+            let row = query
+                .build()
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a contact")?;
+            row.map(|r| Ok::<_, StoreError>((stored_from(&r)?, r.int_req("organization_id")?)))
+                .transpose()
+        })?;
+        let Some((mut contact, organization)) = found else {
+            return Ok(None);
+        };
+        if let Some(held) = self.licences_of(&[contact.id]).await?.get(&contact.id) {
+            with_licences(&mut contact, held);
+        }
+        contact.custom = custom_fields_of(&mut self.tx, &[contact.id])
+            .await?
+            .remove(&contact.id)
+            .unwrap_or_default();
+        Ok(Some((contact, organization)))
+    }
+
+    /// The contact a user is linked to in the batch's tenant, if any.
+    pub async fn contact_of(&mut self, object_id: &ObjectId) -> Result<Option<i64>> {
+        let tenant = self.tenant.clone();
+        on_tx!(&mut self.tx, |c| sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE tenant_id = $1 AND object_id = $2"
+        )
+        .bind(&tenant)
+        .bind(object_id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .doing("looking for the user's contact"))
+    }
+
+    /// Sets how a review item was settled (`linked`, `created`, `settled_by_sync`).
+    pub async fn settle_review_item(&mut self, item_id: i64, state: &str) -> Result<()> {
+        let now = now_millis();
+        on_tx!(&mut self.tx, |c| sqlx::query(
+            "UPDATE review_items SET state = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(state)
+        .bind(now)
+        .bind(item_id)
+        .execute(&mut *c)
+        .await
+        .done("settling a review item"))?;
+        Ok(())
     }
 
     /// The contacts people unlinked from these users.

@@ -98,37 +98,9 @@ fn contact_from(row: &impl Columns) -> Result<ContactRow> {
     })
 }
 
-/// Binds a contact's synced fields and fingerprint, in the order of UPDATE_CONTACT ($1..$19).
-macro_rules! bind_contact {
-    ($query:expr, $org:expr, $r:expr, $print:expr, $phones:expr) => {
-        $query
-            .bind($org)
-            .bind($r.tenant_id.to_string())
-            .bind($r.object_id.to_string())
-            .bind($r.user_principal_name.as_str())
-            .bind($r.user_principal_name.key())
-            .bind($r.email.as_deref())
-            .bind($r.email.as_deref().map(str::to_lowercase))
-            .bind(&$r.display_name)
-            .bind($r.given_name.as_deref())
-            .bind($r.surname.as_deref())
-            .bind($r.job_title.as_deref())
-            .bind($r.department.as_deref())
-            .bind($r.office_location.as_deref())
-            .bind($r.mobile_phone.as_deref())
-            .bind($phones)
-            .bind(serde_json::to_string(&$r.aliases).unwrap_or_else(|_| "[]".into()))
-            .bind($r.account_enabled)
-            .bind(&$r.user_type)
-            .bind($print)
-    };
-}
-pub(crate) use bind_contact;
-
 /// Rows per multi-row INSERT: 21 values each stays far below SQLite's and PostgreSQL's limits
 /// on bound parameters.
 pub(crate) const INSERT_CHUNK: usize = 250;
-pub(crate) const UPDATE_CONTACT: &str = "UPDATE contacts SET organization_id = $1, tenant_id = $2, object_id = $3, user_principal_name = $4, upn_key = $5, email = $6, email_key = $7, display_name = $8, given_name = $9, surname = $10, job_title = $11, department = $12, office_location = $13, mobile_phone = $14, business_phones = $15, aliases = $16, account_enabled = $17, user_type = $18, fingerprint = $19, updated_at = $20, archived = FALSE, archived_at = NULL, deleted_at = NULL, restorable_until = NULL WHERE id = $21";
 
 impl Store {
     /// Writes one page of users: new ones created, changed ones updated, the rest untouched, all

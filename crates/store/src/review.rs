@@ -6,7 +6,6 @@ use serde::Serialize;
 use domain::ContactRecord;
 
 use crate::backend::{Columns, on_pool, on_tx};
-use crate::contacts::{UPDATE_CONTACT, assignments, bind_contact, insert_contacts, save_licences};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -166,10 +165,9 @@ impl Store {
         })
     }
 
-    /// Settles an open review item as a person decided: the held user becomes the chosen
-    /// contact (which must be in the same organisation and not tied to another user), or a
-    /// contact of their own. Either is kept in the contact's history.
-    pub async fn resolve_review(&self, item_id: i64, resolution: Resolution) -> Result<i64> {
+    /// An open review item: the organisation it was held under and the user as it was held.
+    /// A missing or settled item is refused with what to do.
+    pub async fn open_review_item(&self, item_id: i64) -> Result<(i64, ContactRecord)> {
         let found: Option<(i64, String, String)> = on_pool!(&self.pool, |p| {
             sqlx::query_as("SELECT organization_id, record, state FROM review_items WHERE id = $1")
                 .bind(item_id)
@@ -189,133 +187,7 @@ impl Store {
         }
         let record: ContactRecord = serde_json::from_str(&document)
             .map_err(|e| StoreError::Corrupt(format!("a held user: {e}")))?;
-        // The tenant may have moved to another organisation since the user was held.
-        let organization_id = self
-            .tenant(&record.tenant_id.to_string())
-            .await?
-            .and_then(|t| t.organization_id)
-            .unwrap_or(organization_id);
-        let now = now_millis();
-        let mut tx = self.begin().await?;
-        tx.lock_tenant(&record.tenant_id.to_string()).await?;
-        let already: Option<i64> = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar("SELECT id FROM contacts WHERE tenant_id = $1 AND object_id = $2")
-                .bind(record.tenant_id.to_string())
-                .bind(record.object_id.to_string())
-                .fetch_optional(&mut *c)
-                .await
-                .doing("looking for the user's contact")
-        })?;
-        if let Some(contact) = already {
-            on_tx!(&mut tx, |c| sqlx::query(
-                "UPDATE review_items SET state = 'settled_by_sync', updated_at = $1 WHERE id = $2"
-            )
-            .bind(now)
-            .bind(item_id)
-            .execute(&mut *c)
-            .await
-            .done("closing a review item"))?;
-            tx.commit().await?;
-            return Err(StoreError::Conflict(format!(
-                "a sync has linked the user {} to contact {contact} since it was held; the item is closed. If that link is wrong, `m365sync unlink contact {contact}`",
-                record.user_principal_name
-            )));
-        }
-        let (contact_id, state, note) = match resolution {
-            Resolution::Link(contact_id) => {
-                let target: Option<(i64, Option<String>)> = on_tx!(&mut tx, |c| {
-                    sqlx::query_as("SELECT organization_id, object_id FROM contacts WHERE id = $1")
-                        .bind(contact_id)
-                        .fetch_optional(&mut *c)
-                        .await
-                        .doing("reading the chosen contact")
-                })?;
-                match target {
-                    None => {
-                        return Err(StoreError::NotFound(format!(
-                            "there is no contact {contact_id}"
-                        )));
-                    }
-                    Some((org, _)) if org != organization_id => {
-                        return Err(StoreError::Conflict(format!(
-                            "contact {contact_id} belongs to another organisation than the user {}",
-                            record.user_principal_name
-                        )));
-                    }
-                    Some((_, Some(other))) if other != record.object_id.to_string() => {
-                        return Err(StoreError::Conflict(format!(
-                            "contact {contact_id} is already tied to another user ({other})"
-                        )));
-                    }
-                    Some(_) => {}
-                }
-                let print = record.fingerprint();
-                let phones =
-                    serde_json::to_string(&record.business_phones).unwrap_or_else(|_| "[]".into());
-                on_tx!(&mut tx, |c| bind_contact!(
-                    sqlx::query(UPDATE_CONTACT),
-                    organization_id,
-                    &record,
-                    &print,
-                    &phones
-                )
-                .bind(now)
-                .bind(contact_id)
-                .execute(&mut *c)
-                .await
-                .done("linking a contact"))?;
-                on_tx!(&mut tx, |c| sqlx::query(
-                    "DELETE FROM contact_licenses WHERE contact_id = $1"
-                )
-                .bind(contact_id)
-                .execute(&mut *c)
-                .await
-                .done("updating a contact's licences"))?;
-                (contact_id, "linked", "review")
-            }
-            Resolution::Create => {
-                let print = record.fingerprint();
-                let ids =
-                    insert_contacts(&mut tx, organization_id, &[(&record, print)], now).await?;
-                let id = ids
-                    .get(&record.object_id.to_string())
-                    .copied()
-                    .ok_or_else(|| {
-                        StoreError::Corrupt("a contact was created without an id".into())
-                    })?;
-                (id, "created", "review")
-            }
-        };
-        let licences: Vec<(i64, &str, String)> = assignments(contact_id, &record).collect();
-        save_licences(&mut tx, &licences).await?;
-        let (field, new) = match resolution {
-            Resolution::Link(_) => ("link", record.object_id.to_string()),
-            Resolution::Create => ("contact", "created".to_string()),
-        };
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, $2, NULL, $3, $4, $5)"
-        )
-        .bind(contact_id)
-        .bind(field)
-        .bind(&new)
-        .bind(note)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .done("keeping the contact's history")
-        })?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE review_items SET state = $1, updated_at = $2 WHERE id = $3"
-        )
-        .bind(state)
-        .bind(now)
-        .bind(item_id)
-        .execute(&mut *c)
-        .await
-        .done("settling a review item"))?;
-        tx.commit().await?;
-        Ok(contact_id)
+        Ok((organization_id, record))
     }
 
     /// Undoes a contact's link to its user: the contact stays as a contact kept by hand, and the

@@ -16,6 +16,7 @@ pub mod inventory;
 mod normalise;
 pub mod partner;
 mod pipeline;
+mod review;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
 pub use compare::{
@@ -29,6 +30,7 @@ pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };
 pub use pipeline::{AUDIT_CONTENT_TYPES, NoProgress, Progress, StepReport, SyncEngine, SyncReport};
+pub use review::settle_review;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
