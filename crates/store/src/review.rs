@@ -6,6 +6,7 @@ use serde::Serialize;
 use domain::ContactRecord;
 
 use crate::backend::{Columns, on_pool, on_tx};
+use crate::contact_batch::write_history;
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -248,17 +249,14 @@ impl Store {
         .await
         .done("undoing a link")
         })?;
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, 'link', $2, NULL, 'unlinked by hand', $3)"
-        )
-        .bind(contact_id)
-        .bind(&object_id)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .done("keeping the contact's history")
-        })?;
+        let change = (
+            contact_id,
+            "link".into(),
+            Some(object_id.clone()),
+            None,
+            Some("unlinked by hand".to_string()),
+        );
+        write_history(&mut tx, &[change], None, now).await?;
         tx.commit().await?;
         Ok(object_id)
     }
@@ -311,16 +309,14 @@ impl Store {
             .await
             .doing("importing a contact")
         })?;
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "INSERT INTO contact_changes (contact_id, run_id, field, old_value, new_value, note, changed_at) VALUES ($1, NULL, 'contact', NULL, 'created', 'import', $2)"
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .done("keeping the contact's history")
-        })?;
+        let change = (
+            id,
+            "contact".into(),
+            None,
+            Some("created".to_string()),
+            Some("import".to_string()),
+        );
+        write_history(&mut tx, &[change], None, now).await?;
         tx.commit().await?;
         Ok(ImportOutcome::Created(id))
     }
