@@ -242,7 +242,7 @@ impl ContactBatch {
     /// they keep: "why is this person missing?" always has an answer.
     pub async fn record_filtered(
         &mut self,
-        left_out: &[(&ContactRecord, &SkipReason)],
+        left_out: &[(ContactRecord, SkipReason)],
         kept: &[ObjectId],
     ) -> Result<()> {
         let tenant = self.tenant.clone();

@@ -884,24 +884,20 @@ impl SyncEngine {
             let stored = batch.stored(&records, &removed).await?;
             // The connection's filters: users they leave out are not written, and a contact
             // whose user leaves them is archived with the rule's reason.
-            let (kept, left_out): (Vec<&domain::ContactRecord>, Vec<_>) = {
-                let mut kept = Vec::with_capacity(records.len());
-                let mut left_out = Vec::new();
-                for record in &records {
-                    match run.user_filter.verdict(record, &facts) {
-                        None => kept.push(record),
-                        Some(reason) => left_out.push((record, reason)),
-                    }
+            let mut kept = Vec::with_capacity(records.len());
+            let mut left_out = Vec::new();
+            for record in records {
+                match run.user_filter.verdict(&record, &facts) {
+                    None => kept.push(record),
+                    Some(reason) => left_out.push((record, reason)),
                 }
-                (kept, left_out)
-            };
+            }
             for (record, reason) in &left_out {
                 *filtered.entry(reason.code()).or_default() += 1;
                 if filtered_sample.len() < 5 {
                     filtered_sample.push(format!("{} ({reason})", record.user_principal_name));
                 }
             }
-            let kept: Vec<domain::ContactRecord> = kept.into_iter().cloned().collect();
             let out_ids: Vec<(ObjectId, domain::filter::SkipReason)> = left_out
                 .iter()
                 .map(|(r, reason)| (r.object_id, reason.clone()))
@@ -925,9 +921,7 @@ impl SyncEngine {
                 .await?;
             if !run.user_filter.is_empty() {
                 let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
-                let left: Vec<(&domain::ContactRecord, &domain::filter::SkipReason)> =
-                    left_out.iter().map(|(r, reason)| (*r, reason)).collect();
-                batch.record_filtered(&left, &kept_ids).await?;
+                batch.record_filtered(&left_out, &kept_ids).await?;
             }
             batch.commit().await?;
             counts += applied.counts;
@@ -951,30 +945,21 @@ impl SyncEngine {
             {
                 // Nothing archived and no link saved: the next sync lists everyone again.
                 drop(batch);
+                let archived_for = |not_listed: bool| {
+                    plan.actions
+                        .iter()
+                        .filter(|a| {
+                            matches!(a, domain::plan::ContactAction::Archive { reason, .. }
+                                if (*reason == domain::plan::ArchiveReason::NotListed) == not_listed)
+                        })
+                        .count()
+                };
                 let message = format!(
                     "this listing would archive {} of the tenant's {} contacts ({} no longer listed, {} left out by the connection's filters), which looks like a mistake; nothing was archived",
                     plan.actions.len(),
                     active.len(),
-                    plan.actions
-                        .iter()
-                        .filter(|a| matches!(
-                            a,
-                            domain::plan::ContactAction::Archive {
-                                reason: domain::plan::ArchiveReason::NotListed,
-                                ..
-                            }
-                        ))
-                        .count(),
-                    plan.actions
-                        .iter()
-                        .filter(|a| matches!(
-                            a,
-                            domain::plan::ContactAction::Archive {
-                                reason: domain::plan::ArchiveReason::OutOfScope(_),
-                                ..
-                            }
-                        ))
-                        .count(),
+                    archived_for(true),
+                    archived_for(false),
                 );
                 return Ok(Round::Done(Outcome::failed(
                     counts,
