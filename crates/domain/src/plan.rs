@@ -481,7 +481,7 @@ pub fn plan_not_listed(active: &[ActiveContact], listed: &HashSet<ObjectId>) -> 
 }
 
 /// A new contact for this user, as the mapping lets it land.
-pub fn create(record: &ContactRecord, mapping: &FieldMapping) -> ContactAction {
+fn create(record: &ContactRecord, mapping: &FieldMapping) -> ContactAction {
     ContactAction::Create {
         record: mapping.for_creation(record),
         custom: mapping

@@ -25,7 +25,6 @@ pub async fn open_store(location: &str) -> anyhow::Result<Store> {
         )
         .into());
     }
-    store::check_location(location).map_err(|e| UsageError(e.to_string()))?;
     let key_file = store::default_key_file(location);
     let store = Store::open_keyed(
         location,

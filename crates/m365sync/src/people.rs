@@ -273,7 +273,7 @@ pub async fn import(db: &str, command: ImportCommand) -> anyhow::Result<ExitCode
             None => {
                 let id = match known
                     .iter()
-                    .find(|o| domain::matching::normalize_name(&o.name) == key)
+                    .find(|o| domain::matching::same_name(&o.name, &row.organization))
                 {
                     Some(found) => found.id,
                     None => store.create_organization(&row.organization).await?,

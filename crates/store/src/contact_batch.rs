@@ -179,14 +179,9 @@ impl Store {
             .map(|id| Removal::from_reason(*id, Some("deleted")))
             .collect();
         let mut batch = self.contact_batch(organization_id, tenant_id).await?;
-        let stored = batch.stored(records, &removed).await?;
-        let plan = plan_contacts(
-            records,
-            &removed,
-            &stored,
-            &domain::FieldMapping::default(),
-            now_millis(),
-        );
+        let mapping = domain::FieldMapping::default();
+        let stored = batch.stored(records, &removed, &mapping).await?;
+        let plan = plan_contacts(records, &removed, &stored, &mapping, now_millis());
         let applied = batch.apply(&plan, None, checkpoint).await?;
         batch.commit().await?;
         Ok(applied.counts)
@@ -275,7 +270,9 @@ impl ContactBatch {
                 sqlx::query(
                 "INSERT INTO filtered_users (tenant_id, object_id, user_principal_name, display_name, reason, detail, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (tenant_id, object_id) DO UPDATE SET user_principal_name = excluded.user_principal_name, display_name = excluded.display_name, \
-                 reason = excluded.reason, detail = excluded.detail, updated_at = excluded.updated_at"
+                 reason = excluded.reason, detail = excluded.detail, updated_at = excluded.updated_at \
+                 WHERE filtered_users.reason <> excluded.reason OR filtered_users.user_principal_name <> excluded.user_principal_name \
+                 OR filtered_users.display_name <> excluded.display_name OR COALESCE(filtered_users.detail, '') <> COALESCE(excluded.detail, '')"
             )
             .bind(&tenant)
             .bind(record.object_id.to_string())
@@ -338,6 +335,7 @@ impl ContactBatch {
         &mut self,
         records: &[ContactRecord],
         removed: &[Removal],
+        mapping: &domain::FieldMapping,
     ) -> Result<StoredContacts> {
         let ids: Vec<ObjectId> = records
             .iter()
@@ -370,7 +368,7 @@ impl ContactBatch {
         })?;
         let prints: HashMap<ObjectId, String> = records
             .iter()
-            .map(|r| (r.object_id, r.fingerprint()))
+            .map(|r| (r.object_id, mapping.fingerprint(r)))
             .collect();
         let mut linked: HashMap<ObjectId, StoredContact> = HashMap::new();
         let mut need_fields = Vec::new();

@@ -120,24 +120,14 @@ impl Store {
         }
     }
 
-    /// Archives rows of `table` by id, saving the checkpoint of the listing that proved them gone
-    /// in the same transaction.
-    pub(crate) async fn archive_rows(
-        &self,
-        table: &'static str,
-        ids: &[i64],
-        checkpoint: Option<(&TenantId, &Checkpoint)>,
-    ) -> Result<u64> {
-        if ids.is_empty() && checkpoint.is_none() {
+    /// Archives rows of `table` (`mailboxes` or `inventory`) by id, in one transaction.
+    pub(crate) async fn archive_rows(&self, table: &'static str, ids: &[i64]) -> Result<u64> {
+        if ids.is_empty() {
             return Ok(0);
         }
         let sql = match table {
-            "contacts" => {
-                "UPDATE contacts SET archived = TRUE, archived_at = $1, updated_at = $1 WHERE id = $2"
-            }
             "mailboxes" => "UPDATE mailboxes SET archived = TRUE, updated_at = $1 WHERE id = $2",
-            "inventory" => "UPDATE inventory SET archived = TRUE, updated_at = $1 WHERE id = $2",
-            _ => "UPDATE licenses SET archived = TRUE, updated_at = $1 WHERE id = $2",
+            _ => "UPDATE inventory SET archived = TRUE, updated_at = $1 WHERE id = $2",
         };
         let now = now_millis();
         let mut tx = self.begin().await?;
@@ -148,9 +138,6 @@ impl Store {
                 .execute(c)
                 .await
                 .done("archiving"))?;
-        }
-        if let Some((tenant, checkpoint)) = checkpoint {
-            save_checkpoint(&mut tx, &tenant.to_string(), checkpoint, now).await?;
         }
         tx.commit().await?;
         Ok(ids.len() as u64)
@@ -389,7 +376,6 @@ struct Held {
     products: Vec<String>,
 }
 
-/// The (contact, SKU, switched-off plans as JSON) rows of a contact's licences.
 /// Saves licence assignments (contact, SKU, plans switched off) in multi-row inserts.
 pub(crate) async fn save_licences(tx: &mut Tx, licences: &[(i64, &str, String)]) -> Result<()> {
     for chunk in licences.chunks(INSERT_CHUNK * 4) {

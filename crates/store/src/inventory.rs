@@ -149,7 +149,7 @@ impl Store {
             .filter(|(_, key)| !seen.contains(key))
             .map(|(id, _)| id)
             .collect();
-        self.archive_rows("inventory", &gone, None).await
+        self.archive_rows("inventory", &gone).await
     }
 
     /// A dataset's items, of one tenant when given, ordered by organisation and name. Groups'

@@ -234,7 +234,7 @@ impl Store {
             .filter(|(_, key)| !seen_upn_keys.contains(key))
             .map(|(id, _)| id)
             .collect();
-        self.archive_rows("mailboxes", &gone, None).await
+        self.archive_rows("mailboxes", &gone).await
     }
 
     /// How many mailboxes of a tenant are attached to a contact (for tests and the run summary).

@@ -881,7 +881,7 @@ impl SyncEngine {
                 .store
                 .contact_batch(organization_id, &run.tenant_id)
                 .await?;
-            let stored = batch.stored(&records, &removed).await?;
+            let stored = batch.stored(&records, &removed, &run.field_mapping).await?;
             // The connection's filters: users they leave out are not written, and a contact
             // whose user leaves them is archived with the rule's reason.
             let mut kept = Vec::with_capacity(records.len());

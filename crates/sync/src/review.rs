@@ -17,14 +17,9 @@ pub async fn settle_review(store: &Store, item_id: i64, resolution: Resolution) 
         .as_ref()
         .and_then(|t| t.organization_id)
         .unwrap_or(held_under);
-    let mapping = match tenant.and_then(|t| t.connection) {
-        Some(name) => store
-            .connection(&name)
-            .await?
-            .map(|c| c.field_mapping)
-            .unwrap_or_default(),
-        None => Default::default(),
-    };
+    let mapping = store
+        .field_mapping_of(&record.tenant_id.to_string())
+        .await?;
     let mut batch = store
         .contact_batch(organization_id, &record.tenant_id)
         .await?;
