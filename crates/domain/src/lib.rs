@@ -16,6 +16,7 @@ pub mod mapping;
 pub mod matching;
 pub mod plan;
 pub mod records;
+pub mod rows;
 pub mod status;
 
 pub use cloud::{Cloud, Endpoints};

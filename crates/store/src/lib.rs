@@ -21,6 +21,7 @@ mod review;
 mod runs;
 pub mod secrets;
 mod tenants;
+pub mod typed;
 
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{

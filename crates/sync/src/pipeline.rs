@@ -1180,6 +1180,61 @@ impl SyncEngine {
             .await?;
         Ok(Outcome::done(counts, None))
     }
+
+    /// A large tenant-wide collection kept in a typed table: each page planned against the
+    /// stored rows of its keys and applied in one transaction, then whatever the complete
+    /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
+    #[allow(dead_code)]
+    async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
+        &self,
+        run: &mut Run<'_>,
+        dataset: Dataset,
+        path: &str,
+        to_records: impl Fn(Vec<T>) -> Vec<R>,
+    ) -> Result<Outcome> {
+        let mut pager = run.client.pages::<T>(path);
+        let mut counts = StepCounts::default();
+        let mut seen = HashSet::new();
+        let organization_id = run.organization_id.unwrap_or_default();
+        loop {
+            let page = match pager.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) if e.needs_premium() => {
+                    run.warnings.push(RunWarning {
+                        code: format!("{dataset}_needs_premium"),
+                        message: format!("{dataset} was not read: the tenant has no Microsoft Entra ID P1 or P2 licence, which Microsoft requires for it"),
+                    });
+                    return Ok(Outcome {
+                        status: StepStatus::Skipped,
+                        counts,
+                        message: Some(e.fix()),
+                    });
+                }
+                Err(e) => return Ok(Outcome::from_graph(counts, &e)),
+            };
+            let records = to_records(page);
+            seen.extend(records.iter().map(|r| r.key().to_string()));
+            let mut batch = self
+                .store
+                .row_batch::<R>(organization_id, &run.tenant_id)
+                .await?;
+            let stored = batch.stored(records.iter().map(|r| r.key())).await?;
+            let plan = domain::rows::plan_page(&stored, records);
+            counts += batch.apply(&plan, None).await?;
+            batch.commit().await?;
+            run.progress.items(dataset, seen.len() as u64);
+        }
+        let mut batch = self
+            .store
+            .row_batch::<R>(organization_id, &run.tenant_id)
+            .await?;
+        let active = batch.active_keys().await?;
+        let plan: domain::rows::RowPlan<R> = domain::rows::plan_not_listed(&active, &seen);
+        counts.archived = batch.apply(&plan, None).await?.archived;
+        batch.commit().await?;
+        Ok(Outcome::done(counts, None))
+    }
 }
 
 /// The content types of the unified audit log that m365sync collects.
