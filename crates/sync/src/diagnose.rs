@@ -6,7 +6,7 @@ use graph::{GraphError, RetryPolicy, TokenProblem};
 use serde::Serialize;
 use store::{Connection, ConnectionMode, Store};
 
-use crate::pipeline::CONCEALED_SETTING;
+use crate::datasets::CONCEALED_SETTING;
 use crate::{Result, SyncError, graph_client, partner};
 
 /// How long before a certificate's end the connection test starts to warn.
@@ -54,30 +54,6 @@ pub struct CustomerCheck {
     pub consent_url: Option<String>,
     pub granted_permissions: Vec<String>,
     pub missing_permissions: Vec<String>,
-}
-
-fn probe_path(dataset: Dataset) -> &'static str {
-    match dataset {
-        Dataset::Organization => "v1.0/organization?$select=id",
-        Dataset::Licenses => "v1.0/subscribedSkus?$select=skuId",
-        Dataset::Users => "v1.0/users?$top=1&$select=id",
-        // Answers 302 without a download: enough to learn that the permission works.
-        Dataset::Mailboxes => "v1.0/reports/getMailboxUsageDetail(period='D7')",
-        Dataset::Domains => "v1.0/domains",
-        Dataset::ServiceHealth => "v1.0/admin/serviceAnnouncement/healthOverviews",
-        Dataset::ServiceMessages => "v1.0/admin/serviceAnnouncement/messages",
-        Dataset::Applications => "v1.0/applications?$top=1&$select=id",
-        Dataset::TermsOfUse => "v1.0/identityGovernance/termsOfUse/agreements",
-        Dataset::ManagedDevices => "v1.0/deviceManagement/managedDevices?$top=1&$select=id",
-        Dataset::DetectedApps => "v1.0/deviceManagement/detectedApps?$top=1",
-        Dataset::Groups => "v1.0/groups?$top=1&$select=id",
-        Dataset::DirectoryRoles => "v1.0/directoryRoles",
-        Dataset::Usage => "v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
-        Dataset::Devices => "v1.0/devices?$top=1&$select=id",
-        Dataset::SignInActivity => "v1.0/users?$top=1&$select=id,signInActivity",
-        // Checked with its own token by `audit_problems`.
-        Dataset::Audit => "",
-    }
 }
 
 /// Gets a token, reads the permissions it carries, and probes each chosen dataset. For a
@@ -185,7 +161,11 @@ pub async fn test_connection(
             report.datasets.push((dataset, "permission_missing".into()));
             continue;
         }
-        match client.probe(probe_path(dataset)).await {
+        // Audit is probed with its own token by `audit_problems`.
+        let Some(path) = crate::datasets::probe(dataset) else {
+            continue;
+        };
+        match client.probe(path).await {
             Ok(()) => report.datasets.push((dataset, "ok".into())),
             Err(error) => {
                 let mut problem = problem_from(&error);

@@ -10,26 +10,28 @@
 
 mod client;
 mod compare;
+mod datasets;
 mod diagnose;
+mod engine;
 mod filters;
 pub mod inventory;
 mod normalise;
 pub mod partner;
-mod pipeline;
 mod review;
 
 pub use client::{graph_client, management_client, trust_extra_ca};
 pub use compare::{
     CompareError, Comparison, FieldComparison, LastChange, LicenseComparison, compare_contact,
 };
+pub use datasets::{AUDIT_CONTENT_TYPES, CONCEALED_SETTING};
 pub use diagnose::{
     ConnectionTestReport, CustomerCheck, Problem, day_of, set_report_names, test_connection,
 };
+pub use engine::{NoProgress, Progress, StepReport, SyncEngine, SyncReport};
 pub use filters::filter_problem;
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };
-pub use pipeline::{AUDIT_CONTENT_TYPES, NoProgress, Progress, StepReport, SyncEngine, SyncReport};
 pub use review::settle_review;
 
 #[derive(Debug, thiserror::Error)]

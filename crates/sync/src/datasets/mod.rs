@@ -1,0 +1,172 @@
+//! One module per dataset, each behind `DatasetSync`: what it fetches (and so which permission
+//! it needs), how the connection test probes it, and how one step of it runs: fetch, normalise,
+//! plan, apply. The engine (`crate::engine`) runs them in order for each tenant; what they share
+//! (the step's context, paged and whole listings, delta rounds) lives beside them here.
+
+use domain::{Dataset, StepStatus, TenantId};
+use graph::{GraphClient, GraphError};
+use store::{Connection, RunWarning, StepCounts, StepTenant, Store};
+
+use crate::Result;
+use crate::engine::Progress;
+
+mod applications;
+mod audit;
+mod delta;
+mod detected_apps;
+mod devices;
+mod directory_roles;
+mod domains;
+mod groups;
+mod licenses;
+mod mailboxes;
+mod managed_devices;
+mod organization;
+mod paged;
+mod service_health;
+mod service_messages;
+mod sign_ins;
+mod small;
+mod terms_of_use;
+mod usage;
+mod users;
+
+pub use audit::AUDIT_CONTENT_TYPES;
+pub use mailboxes::CONCEALED_SETTING;
+
+/// One dataset's sync. Dispatched statically (`sync` below), so that a run's future stays
+/// `Send` for whoever spawns it.
+pub(crate) trait DatasetSync {
+    fn dataset(&self) -> Dataset;
+    /// The request the connection test makes to prove the dataset's permission works; `None`
+    /// where the dataset is probed otherwise (audit, through the Management Activity API).
+    fn probe(&self) -> Option<&'static str>;
+    /// Runs the step for one tenant: fetch, normalise, plan, apply.
+    async fn sync(&self, run: &mut Run<'_>) -> Result<Outcome>;
+}
+
+/// Each dataset's module, named once: the connection test's probe and the step's run.
+macro_rules! modules {
+    ($($variant:ident => $module:ident :: $ty:ident),* $(,)?) => {
+        /// The request that proves a dataset's permission works, where one does.
+        pub(crate) fn probe(dataset: Dataset) -> Option<&'static str> {
+            match dataset {
+                $(Dataset::$variant => $module::$ty.probe(),)*
+            }
+        }
+
+        /// Runs one dataset's step.
+        pub(crate) async fn sync(dataset: Dataset, run: &mut Run<'_>) -> Result<Outcome> {
+            match dataset {
+                $(Dataset::$variant => {
+                    debug_assert_eq!($module::$ty.dataset(), dataset);
+                    $module::$ty.sync(run).await
+                })*
+            }
+        }
+    };
+}
+
+modules! {
+    Organization => organization::Organization,
+    Licenses => licenses::Licenses,
+    Users => users::Users,
+    Groups => groups::Groups,
+    Mailboxes => mailboxes::Mailboxes,
+    Domains => domains::Domains,
+    ServiceHealth => service_health::ServiceHealth,
+    ServiceMessages => service_messages::ServiceMessages,
+    Applications => applications::Applications,
+    TermsOfUse => terms_of_use::TermsOfUse,
+    DirectoryRoles => directory_roles::DirectoryRoles,
+    DetectedApps => detected_apps::DetectedApps,
+    Devices => devices::Devices,
+    ManagedDevices => managed_devices::ManagedDevices,
+    SignInActivity => sign_ins::SignInActivity,
+    Audit => audit::Audit,
+    Usage => usage::Usage,
+}
+
+/// What a step came to, before it is logged.
+pub(crate) struct Outcome {
+    pub(crate) status: StepStatus,
+    pub(crate) counts: StepCounts,
+    pub(crate) message: Option<String>,
+}
+
+impl Outcome {
+    pub(crate) fn done(counts: StepCounts, message: Option<String>) -> Self {
+        Self {
+            status: StepStatus::Succeeded,
+            counts,
+            message,
+        }
+    }
+    pub(crate) fn failed(
+        counts: StepCounts,
+        error: &dyn std::fmt::Display,
+        fix: Option<String>,
+    ) -> Self {
+        let message = match fix {
+            Some(fix) => format!("{error}. {fix}"),
+            None => error.to_string(),
+        };
+        Self {
+            status: StepStatus::Failed,
+            counts,
+            message: Some(message),
+        }
+    }
+    pub(crate) fn from_graph(counts: StepCounts, error: &GraphError) -> Self {
+        Self::failed(counts, error, Some(error.fix()))
+    }
+}
+
+/// One tenant's steps in progress: what every dataset's step reads and adds to.
+pub(crate) struct Run<'a> {
+    pub(crate) store: Store,
+    /// Users per page of the users listing.
+    pub(crate) page_size: u32,
+    /// A person confirmed that a listing may archive most of a tenant's contacts.
+    pub(crate) confirm_archive: bool,
+    pub(crate) run_id: i64,
+    /// Which users the connection keeps.
+    pub(crate) user_filter: domain::filter::UserFilter,
+    /// Who owns each contact field.
+    pub(crate) field_mapping: domain::FieldMapping,
+    pub(crate) client: GraphClient,
+    /// The Management Activity API client, where the cloud has that API.
+    pub(crate) management: Option<GraphClient>,
+    /// List everything, ignoring delta links: a clean sync.
+    pub(crate) full: bool,
+    pub(crate) client_id: String,
+    pub(crate) tenant_id: TenantId,
+    /// As the partner's listing or the organisation step last named it.
+    pub(crate) tenant_name: Option<String>,
+    pub(crate) progress: &'a dyn Progress,
+    pub(crate) warnings: Vec<RunWarning>,
+    pub(crate) organization_id: Option<i64>,
+    /// Why the later steps are skipped when the tenant has no organisation to file them under.
+    pub(crate) held: Option<String>,
+    pub(crate) connection: Connection,
+}
+
+impl Run<'_> {
+    pub(crate) fn step_tenant(&self) -> StepTenant {
+        StepTenant {
+            tenant_id: self.tenant_id.to_string(),
+            tenant_name: self.tenant_name.clone(),
+        }
+    }
+
+    /// The tenant has no organisation to file anything under: this step and every later one
+    /// are skipped, saying why.
+    pub(crate) fn hold(&mut self, why: String) -> Outcome {
+        self.held = Some(why.clone());
+        Outcome {
+            status: StepStatus::Skipped,
+            counts: StepCounts::default(),
+            message: Some(why),
+        }
+    }
+}

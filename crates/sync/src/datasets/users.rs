@@ -1,0 +1,263 @@
+//! Users into contacts, by delta query: each page normalised, filtered by the connection's
+//! rules, planned against the stored contacts (`domain::plan`) and applied with its checkpoint;
+//! a whole listing archives what it lacked, unless that looks like a mistake.
+
+use std::collections::{BTreeMap, HashSet};
+
+use domain::{Dataset, ObjectId};
+use graph::GraphError;
+use graph::models::{USER_SELECT, User};
+use store::{RunWarning, StepCounts};
+use tracing::{debug, warn};
+
+use super::delta::{Round, USERS_RESOURCE, by_delta, checkpoint_of};
+use super::{DatasetSync, Outcome, Run};
+use crate::Result;
+use crate::normalise::{self, NormaliseError};
+/// Users into contacts (`User.Read.All`).
+pub(super) struct Users;
+
+impl DatasetSync for Users {
+    fn dataset(&self) -> Dataset {
+        Dataset::Users
+    }
+    fn probe(&self) -> Option<&'static str> {
+        Some("v1.0/users?$top=1&$select=id")
+    }
+    async fn sync(&self, run: &mut Run<'_>) -> Result<Outcome> {
+        by_delta(run, USERS_RESOURCE).await
+    }
+}
+
+/// A users round. With a link only the changes since the last round are read; otherwise every
+/// user is listed and whoever the complete listing lacks is archived. The next round's link is
+/// saved in the same transaction as the data of the round's last page, so a crash never skips a
+/// change.
+pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
+    let incremental = link.is_some();
+    if !incremental {
+        // A full listing can show how far it has got; the count only serves the display,
+        // so a tenant that will not count is no reason to stop.
+        match run.client.count("v1.0/users/$count").await {
+            Ok(total) => run.progress.expected(Dataset::Users, total),
+            Err(e) => debug!(error = %e, "users could not be counted"),
+        }
+    }
+    let url = link.unwrap_or_else(|| format!("v1.0/users/delta?$select={USER_SELECT}"));
+    let mut pager = run.client.pages::<User>(&url).max_page_size(run.page_size);
+    let organization_id = run.organization_id.unwrap_or_default();
+    let facts = run
+        .store
+        .user_facts(&run.tenant_id, &run.user_filter)
+        .await?;
+    let mut filtered: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut filtered_sample: Vec<String> = Vec::new();
+    let mut counts = StepCounts::default();
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let mut held = 0u64;
+    let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
+    loop {
+        let page = match pager.next_page().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
+            // Nothing is archived and no link saved: the round did not finish (invariant 3).
+            Err(e) => return Ok(Round::Done(Outcome::from_graph(counts, &e))),
+        };
+        let mut records = Vec::with_capacity(page.len());
+        let mut removed = Vec::new();
+        for user in &page {
+            if let Some(removal) = &user.removed {
+                let reason = removal.get("reason").and_then(|r| r.as_str());
+                match ObjectId::parse(&user.id) {
+                    Ok(id) => removed.push(domain::plan::Removal::from_reason(id, reason)),
+                    Err(_) => {
+                        skipped.push(format!("{} (removed, but its id is not a GUID)", user.id))
+                    }
+                }
+                continue;
+            }
+            match normalise::contact_from_user(run.tenant_id, user) {
+                Ok(record) => {
+                    seen.insert(record.object_id);
+                    records.push(record);
+                }
+                Err(NormaliseError::UserNotStorable { id, reason }) => {
+                    // Known by id, so it is not archived; but it cannot be stored as is.
+                    if let Ok(object_id) = ObjectId::parse(&id) {
+                        seen.insert(object_id);
+                    }
+                    skipped.push(format!("{id} ({reason})"));
+                }
+                Err(e) => {
+                    let message = format!("page {} of users: {e}", pager.pages_read());
+                    return Ok(Round::Done(Outcome::failed(counts, &message, None)));
+                }
+            }
+        }
+        let checkpoint = (incremental && pager.is_done())
+            .then(|| checkpoint_of(&pager, USERS_RESOURCE))
+            .flatten();
+        // Plan against what the store holds, under the tenant's lock, and apply the plan with
+        // the checkpoint it covers: the store writes what the plan says and nothing else.
+        let mut batch = run
+            .store
+            .contact_batch(organization_id, &run.tenant_id)
+            .await?;
+        let stored = batch.stored(&records, &removed, &run.field_mapping).await?;
+        // The connection's filters: users they leave out are not written, and a contact
+        // whose user leaves them is archived with the rule's reason.
+        let mut kept = Vec::with_capacity(records.len());
+        let mut left_out = Vec::new();
+        for record in records {
+            match run.user_filter.verdict(&record, &facts) {
+                None => kept.push(record),
+                Some(reason) => left_out.push((record, reason)),
+            }
+        }
+        for (record, reason) in &left_out {
+            *filtered.entry(reason.code()).or_default() += 1;
+            if filtered_sample.len() < 5 {
+                filtered_sample.push(format!("{} ({reason})", record.user_principal_name));
+            }
+        }
+        let out_ids: Vec<(ObjectId, domain::filter::SkipReason)> = left_out
+            .iter()
+            .map(|(r, reason)| (r.object_id, reason.clone()))
+            .collect();
+        let mut plan = domain::plan::plan_contacts(
+            &kept,
+            &removed,
+            &stored,
+            &run.field_mapping,
+            store::now_millis(),
+        );
+        let out_of_scope = domain::plan::plan_out_of_scope(&out_ids, &stored).actions;
+        if incremental {
+            plan.actions.extend(out_of_scope);
+        } else {
+            // A whole listing archives with its last batch, where a mistake can be held.
+            deferred_archives.extend(out_of_scope);
+        }
+        let applied = batch
+            .apply(&plan, Some(run.run_id), checkpoint.as_ref())
+            .await?;
+        if !run.user_filter.is_empty() {
+            let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
+            batch.record_filtered(&left_out, &kept_ids).await?;
+        }
+        batch.commit().await?;
+        counts += applied.counts;
+        held += applied.held;
+        run.progress.items(
+            Dataset::Users,
+            counts.created + counts.updated + counts.unchanged,
+        );
+    }
+    if !incremental {
+        let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
+        let mut batch = run
+            .store
+            .contact_batch(organization_id, &run.tenant_id)
+            .await?;
+        let active = batch.active_linked().await?;
+        let mut plan = domain::plan::plan_not_listed(&active, &seen);
+        plan.actions.append(&mut deferred_archives);
+        if !run.confirm_archive
+            && domain::plan::looks_like_mass_archive(plan.actions.len(), active.len())
+        {
+            // Nothing archived and no link saved: the next sync lists everyone again.
+            drop(batch);
+            let archived_for = |not_listed: bool| {
+                plan.actions
+                    .iter()
+                    .filter(|a| {
+                        matches!(a, domain::plan::ContactAction::Archive { reason, .. }
+                            if (*reason == domain::plan::ArchiveReason::NotListed) == not_listed)
+                    })
+                    .count()
+            };
+            let message = format!(
+                "this listing would archive {} of the tenant's {} contacts ({} no longer listed, {} left out by the connection's filters), which looks like a mistake; nothing was archived",
+                plan.actions.len(),
+                active.len(),
+                archived_for(true),
+                archived_for(false),
+            );
+            return Ok(Round::Done(Outcome::failed(
+                counts,
+                &message,
+                Some(format!(
+                    "Check the filters with `m365sync connection filter {}`; if the archiving is meant, run `m365sync sync {} --full --confirm-archive`",
+                    run.connection.name, run.connection.name
+                )),
+            )));
+        }
+        counts.archived += batch
+            .apply(&plan, Some(run.run_id), checkpoint.as_ref())
+            .await?
+            .counts
+            .archived;
+        batch.commit().await?;
+    }
+    // Users deleted in Microsoft 365 more than 30 days ago were not restored: archived now.
+    let mut batch = run
+        .store
+        .contact_batch(organization_id, &run.tenant_id)
+        .await?;
+    let marked = batch.marked_deleted().await?;
+    let expired = domain::plan::plan_expired_deletions(&marked, store::now_millis());
+    if !expired.actions.is_empty() {
+        counts.archived += batch
+            .apply(&expired, Some(run.run_id), None)
+            .await?
+            .counts
+            .archived;
+    }
+    batch.commit().await?;
+    if !filtered.is_empty() {
+        let total: u64 = filtered.values().sum();
+        let by_rule: Vec<String> = filtered
+            .iter()
+            .map(|(rule, n)| format!("{n} {rule}"))
+            .collect();
+        run.warnings.push(RunWarning {
+            code: "users_filtered".into(),
+            message: format!(
+                "{total} users were left out by the connection's filters ({}), e.g. {}; `m365sync export filtered-users` lists them with the reason",
+                by_rule.join(", "),
+                filtered_sample.join(", ")
+            ),
+        });
+    }
+    if held > 0 {
+        run.warnings.push(RunWarning {
+            code: "users_held_for_review".into(),
+            message: format!(
+                "{held} users could each be more than one existing contact and were not written; decide with `m365sync review`"
+            ),
+        });
+    }
+    if !skipped.is_empty() {
+        let sample: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();
+        warn!(count = skipped.len(), "users skipped");
+        run.warnings.push(RunWarning {
+            code: "users_skipped".into(),
+            message: format!(
+                "{} users could not be stored as they are (no usable user principal name, or a field no store keeps) and were left out: {}",
+                skipped.len(),
+                sample.join(", ")
+            ),
+        });
+    }
+    let message = if incremental {
+        "changes since the last sync (delta)"
+    } else {
+        "full listing"
+    };
+    Ok(Round::Done(Outcome::done(
+        counts,
+        Some(message.to_string()),
+    )))
+}

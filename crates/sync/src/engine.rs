@@ -1,0 +1,431 @@
+//! The engine: one sync run over a connection's tenants (one for a direct connection, each
+//! customer for a partner one), the organisation step first and then each chosen dataset's
+//! module (`crate::datasets`), every step logged with its counts and message.
+
+use std::collections::HashSet;
+
+use domain::{Dataset, RunStatus, StepStatus, TenantId};
+use graph::{GraphClient, RetryPolicy};
+use serde::Serialize;
+use store::{Connection, ConnectionMode, RunWarning, StepCounts, StepTenant, Store};
+use tracing::{info, instrument, warn};
+
+use crate::datasets::{self, Outcome, Run};
+use crate::partner;
+use crate::{Result, SyncError, graph_client};
+
+/// Told about a run as it goes, to draw progress. Every method has a silent default.
+pub trait Progress: Send + Sync {
+    /// A tenant's steps begin (a partner run has one tenant per customer).
+    fn tenant_started(&self, _tenant: &StepTenant) {}
+    fn step_started(&self, _dataset: Dataset) {}
+    /// How many items the step expects, where Graph can say beforehand.
+    fn expected(&self, _dataset: Dataset, _total: u64) {}
+    fn items(&self, _dataset: Dataset, _done: u64) {}
+    fn step_finished(&self, _step: &StepReport) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub dataset: Dataset,
+    /// The tenant the step read: the connection's own, or one of a partner's customers.
+    pub tenant_id: TenantId,
+    pub tenant_name: Option<String>,
+    pub status: StepStatus,
+    #[serde(flatten)]
+    pub counts: StepCounts,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub steps: Vec<StepReport>,
+    pub warnings: Vec<RunWarning>,
+    /// Why the run failed before any step, when it did (a partner's customers not listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl SyncReport {
+    /// The run's first step of `dataset` (a direct run has one per dataset).
+    pub fn step(&self, dataset: Dataset) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.dataset == dataset)
+    }
+
+    /// The step of `dataset` in `tenant`.
+    pub fn step_in(&self, tenant: &TenantId, dataset: Dataset) -> Option<&StepReport> {
+        self.steps
+            .iter()
+            .find(|s| s.dataset == dataset && s.tenant_id == *tenant)
+    }
+    /// Records written by the whole run.
+    pub fn writes(&self) -> u64 {
+        self.steps.iter().map(|s| s.counts.writes()).sum()
+    }
+}
+
+/// Runs syncs against a store.
+#[derive(Clone)]
+pub struct SyncEngine {
+    store: Store,
+    retry: RetryPolicy,
+    page_size: u32,
+    /// A person confirmed that a listing may archive most of a tenant's contacts.
+    confirm_archive: bool,
+}
+
+/// A tenant about to be synced: its clients, and why they cannot sign in when they cannot.
+struct Tenant {
+    id: TenantId,
+    name: Option<String>,
+    client: GraphClient,
+    management: Option<GraphClient>,
+    /// Why the app could not get a token for it (a customer that has not consented the app).
+    refused: Option<String>,
+}
+
+/// What a run has come to so far, across its tenants.
+#[derive(Default)]
+struct RunLog {
+    steps: Vec<StepReport>,
+    warnings: Vec<RunWarning>,
+    /// Why the run could not even start on its tenants (a partner's customers not listed).
+    message: Option<String>,
+}
+
+impl SyncEngine {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            retry: RetryPolicy::default(),
+            page_size: 999,
+            confirm_archive: false,
+        }
+    }
+
+    /// Lets a complete listing archive most of a tenant's contacts, which is otherwise held as a
+    /// likely mistake (a filter that matches nobody, a directory that answered nearly empty).
+    pub fn confirming_archive(mut self, confirm: bool) -> Self {
+        self.confirm_archive = confirm;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Users per page (1–999); small pages make paging visible in tests.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.clamp(1, 999);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Syncs every dataset the connection has chosen. The organisation step always runs first:
+    /// everything else is filed under the organisation it finds.
+    #[instrument(skip(self, progress), fields(connection = name))]
+    pub async fn sync(&self, name: &str, progress: &dyn Progress) -> Result<SyncReport> {
+        self.sync_with(name, progress, false).await
+    }
+
+    /// A sync that lists every user again instead of reading the changes since the last run
+    /// (`full`), as a clean sync does. A direct connection syncs its own tenant; a partner
+    /// connection lists the partner's customers and syncs each in turn, as a tenant of its own.
+    pub async fn sync_with(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        full: bool,
+    ) -> Result<SyncReport> {
+        let connection = self
+            .store
+            .connection(name)
+            .await?
+            .ok_or_else(|| SyncError::NoConnection(name.to_string()))?;
+        let credential = self.store.connection_credential(&connection).await?;
+        let client = graph_client(&connection, &credential, self.retry.clone())?;
+        let run_id = self
+            .store
+            .start_run(
+                connection.id,
+                connection.name.as_str(),
+                if full { "full" } else { "manual" },
+            )
+            .await?;
+        let mut log = RunLog::default();
+        match connection.mode {
+            ConnectionMode::Direct => {
+                let management =
+                    crate::management_client(&connection, &credential, self.retry.clone())?;
+                let tenant_name = self
+                    .store
+                    .tenant(&connection.tenant_id.to_string())
+                    .await?
+                    .and_then(|t| t.display_name);
+                let tenant = Tenant {
+                    id: connection.tenant_id,
+                    name: tenant_name,
+                    client,
+                    management,
+                    refused: None,
+                };
+                self.tenant_steps(run_id, &connection, tenant, progress, full, &mut log)
+                    .await?;
+            }
+            ConnectionMode::Partner => {
+                self.partner_run(
+                    run_id,
+                    &connection,
+                    &credential,
+                    &client,
+                    progress,
+                    full,
+                    &mut log,
+                )
+                .await?;
+            }
+        }
+        let statuses: Vec<StepStatus> = log.steps.iter().map(|s| s.status).collect();
+        let status = if log.message.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::from_steps(&statuses)
+        };
+        let partner = connection.mode == ConnectionMode::Partner;
+        let message = log.message.clone().or_else(|| {
+            log.steps
+                .iter()
+                .find(|s| s.status == StepStatus::Failed)
+                .and_then(|s| {
+                    let message = s.message.clone()?;
+                    // A partner run's message says which customer it is about.
+                    Some(match (&s.tenant_name, partner) {
+                        (Some(name), true) if !message.contains(name.as_str()) => {
+                            format!("{name}: {message}")
+                        }
+                        _ => message,
+                    })
+                })
+        });
+        self.store
+            .finish_run(run_id, status, &log.warnings, message.as_deref())
+            .await?;
+        Ok(SyncReport {
+            run_id,
+            status,
+            steps: log.steps,
+            warnings: log.warnings,
+            message: log.message,
+        })
+    }
+
+    /// A partner's run: its customers listed, then each synced as a tenant of its own with the
+    /// same app, one after the other. A customer that cannot be signed in to fails its own
+    /// steps, saying why; the others go on.
+    #[allow(clippy::too_many_arguments)]
+    async fn partner_run(
+        &self,
+        run_id: i64,
+        connection: &Connection,
+        credential: &domain::Credential,
+        client: &GraphClient,
+        progress: &dyn Progress,
+        full: bool,
+        log: &mut RunLog,
+    ) -> Result<()> {
+        let customers = match partner::discover(client, &connection.tenant_id).await {
+            Ok(customers) => customers,
+            Err(problem) => {
+                log.message = Some(format!(
+                    "the partner's customers could not be listed: {}. {}",
+                    problem.message.trim_end_matches('.'),
+                    problem.fix
+                ));
+                return Ok(());
+            }
+        };
+        log.warnings.extend(customers.warnings());
+        let listed: HashSet<String> = customers
+            .list
+            .iter()
+            .map(|c| c.tenant_id.to_string())
+            .collect();
+        // Customers this connection synced before that the partner no longer lists.
+        let partner_tenant = connection.tenant_id.to_string();
+        for gone in self.store.tenants(None).await? {
+            if gone.connection.as_deref() == Some(connection.name.as_str())
+                && gone.tenant_id != partner_tenant
+                && !listed.contains(&gone.tenant_id)
+            {
+                log.warnings.push(partner::no_longer_listed(&gone));
+            }
+        }
+        for customer in customers.list {
+            let retry = self.retry.clone();
+            let clients =
+                crate::client::tenant_clients(connection, credential, retry, customer.tenant_id);
+            let tenant = match clients {
+                Ok((client, management)) => {
+                    let refused = match client.token().await {
+                        Ok(_) => None,
+                        Err(e) => Some(partner::refusal(connection, &customer, &e)),
+                    };
+                    Tenant {
+                        id: customer.tenant_id,
+                        name: Some(customer.display_name.clone()),
+                        client,
+                        management,
+                        refused,
+                    }
+                }
+                // The partner's own client was made with the same credential, so this cannot
+                // happen; were it to, the customer is skipped alone.
+                Err(e) => {
+                    log.warnings.push(RunWarning {
+                        code: "customer_unreachable".into(),
+                        message: format!(
+                            "customer {} ({}) was not synced: {e}",
+                            customer.display_name, customer.tenant_id
+                        ),
+                    });
+                    continue;
+                }
+            };
+            self.tenant_steps(run_id, connection, tenant, progress, full, log)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One tenant's steps: the organisation first, then the connection's chosen datasets.
+    async fn tenant_steps(
+        &self,
+        run_id: i64,
+        connection: &Connection,
+        tenant: Tenant,
+        progress: &dyn Progress,
+        full: bool,
+        log: &mut RunLog,
+    ) -> Result<()> {
+        let mut run = Run {
+            store: self.store.clone(),
+            page_size: self.page_size,
+            confirm_archive: self.confirm_archive,
+            run_id,
+            user_filter: connection.user_filter.clone(),
+            field_mapping: connection.field_mapping.clone(),
+            client: tenant.client,
+            management: tenant.management,
+            full,
+            client_id: connection.client_id.to_string(),
+            tenant_id: tenant.id,
+            tenant_name: tenant.name,
+            progress,
+            warnings: Vec::new(),
+            organization_id: None,
+            held: None,
+            connection: connection.clone(),
+        };
+        progress.tenant_started(&run.step_tenant());
+        for dataset in datasets_of(connection) {
+            let step_id = self
+                .store
+                .start_step(run_id, dataset.name(), &run.step_tenant())
+                .await?;
+            progress.step_started(dataset);
+            let outcome = if let Some(why) = &tenant.refused {
+                if dataset == Dataset::Organization {
+                    // Listed by the partner all the same: the customer shows among the tenants
+                    // (by the name the listing gave), so that it is not forgotten.
+                    if let Some(name) = &run.tenant_name {
+                        let seen = domain::OrganizationRecord {
+                            tenant_id: run.tenant_id,
+                            display_name: name.clone(),
+                            verified_domains: Vec::new(),
+                            default_domain: None,
+                            country_letter_code: None,
+                        };
+                        if let Err(e) = self.store.apply_tenant(connection, &seen).await {
+                            warn!(tenant = %run.tenant_id, error = %e, "an unconsented customer could not be listed among the tenants");
+                        }
+                    }
+                    Outcome {
+                        status: StepStatus::Failed,
+                        counts: StepCounts::default(),
+                        message: Some(why.clone()),
+                    }
+                } else {
+                    Outcome {
+                        status: StepStatus::Skipped,
+                        counts: StepCounts::default(),
+                        message: Some("skipped: the app could not sign in to this tenant".into()),
+                    }
+                }
+            } else if dataset != Dataset::Organization && run.organization_id.is_none() {
+                Outcome {
+                    status: StepStatus::Skipped,
+                    counts: StepCounts::default(),
+                    message: Some(match &run.held {
+                        Some(why) => format!("skipped: {why}"),
+                        None => "skipped: the organization step did not succeed".into(),
+                    }),
+                }
+            } else {
+                match datasets::sync(dataset, &mut run).await {
+                    Ok(outcome) => outcome,
+                    // A store failure fails its step; the later steps still run (or say why
+                    // they cannot), and the run is logged as failed on the way out.
+                    Err(SyncError::Store(e)) => {
+                        warn!(dataset = dataset.name(), error = %e, "the store failed during a step");
+                        Outcome::failed(
+                            StepCounts::default(),
+                            &format!("the store failed: {e}"),
+                            None,
+                        )
+                    }
+                    Err(e) => Outcome::failed(StepCounts::default(), &e, None),
+                }
+            };
+            self.store
+                .finish_step(
+                    step_id,
+                    outcome.status,
+                    outcome.counts,
+                    outcome.message.as_deref(),
+                    run.tenant_name.as_deref(),
+                )
+                .await?;
+            let report = StepReport {
+                dataset,
+                tenant_id: run.tenant_id,
+                tenant_name: run.tenant_name.clone(),
+                status: outcome.status,
+                counts: outcome.counts,
+                message: outcome.message,
+            };
+            info!(dataset = dataset.name(), tenant = %run.tenant_id, status = %report.status, created = report.counts.created, updated = report.counts.updated,
+                unchanged = report.counts.unchanged, archived = report.counts.archived, "step finished");
+            progress.step_finished(&report);
+            log.steps.push(report);
+        }
+        log.warnings.append(&mut run.warnings);
+        Ok(())
+    }
+}
+
+/// The organisation first, then the connection's chosen datasets in pipeline order.
+fn datasets_of(connection: &Connection) -> Vec<Dataset> {
+    Dataset::ALL
+        .into_iter()
+        .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
+        .collect()
+}
