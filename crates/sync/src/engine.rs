@@ -96,6 +96,8 @@ struct RunLog {
     warnings: Vec<RunWarning>,
     /// Why the run could not even start on its tenants (a partner's customers not listed).
     message: Option<String>,
+    /// Why a tenant's steps were all skipped: it awaits a person's decision, or is ignored.
+    held: Vec<String>,
 }
 
 impl SyncEngine {
@@ -198,24 +200,39 @@ impl SyncEngine {
         let status = if log.message.is_some() {
             RunStatus::Failed
         } else {
-            RunStatus::from_steps(&statuses)
+            match RunStatus::from_steps(&statuses) {
+                // A tenant whose users were written nowhere is not a run that did its work: a
+                // script or an alert must see it, and the person must decide.
+                RunStatus::Succeeded if !log.held.is_empty() => {
+                    if statuses.contains(&StepStatus::Succeeded) {
+                        RunStatus::Partial
+                    } else {
+                        RunStatus::Failed
+                    }
+                }
+                status => status,
+            }
         };
         let partner = connection.mode == ConnectionMode::Partner;
-        let message = log.message.clone().or_else(|| {
-            log.steps
-                .iter()
-                .find(|s| s.status == StepStatus::Failed)
-                .and_then(|s| {
-                    let message = s.message.clone()?;
-                    // A partner run's message says which customer it is about.
-                    Some(match (&s.tenant_name, partner) {
-                        (Some(name), true) if !message.contains(name.as_str()) => {
-                            format!("{name}: {message}")
-                        }
-                        _ => message,
+        let message = log
+            .message
+            .clone()
+            .or_else(|| log.held.first().cloned())
+            .or_else(|| {
+                log.steps
+                    .iter()
+                    .find(|s| s.status == StepStatus::Failed)
+                    .and_then(|s| {
+                        let message = s.message.clone()?;
+                        // A partner run's message says which customer it is about.
+                        Some(match (&s.tenant_name, partner) {
+                            (Some(name), true) if !message.contains(name.as_str()) => {
+                                format!("{name}: {message}")
+                            }
+                            _ => message,
+                        })
                     })
-                })
-        });
+            });
         self.store
             .finish_run(run_id, status, &log.warnings, message.as_deref())
             .await?;
@@ -418,6 +435,7 @@ impl SyncEngine {
             log.steps.push(report);
         }
         log.warnings.append(&mut run.warnings);
+        log.held.extend(run.held.take());
         Ok(())
     }
 }

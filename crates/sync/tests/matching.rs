@@ -128,6 +128,8 @@ async fn a_tenant_with_only_suggestions_writes_nothing_until_one_is_accepted(sto
     let tenant = app.tenant_key(0);
     for _ in 0..2 {
         let report = app.sync("contoso").await;
+        // Nothing was synced: the run says so, with the decision it waits for.
+        assert_eq!(report.status, RunStatus::Failed, "{report:?}");
         let organization = report.step(Dataset::Organization).unwrap();
         assert_eq!(organization.status, StepStatus::Skipped);
         let message = organization.message.as_deref().unwrap();

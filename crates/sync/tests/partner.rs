@@ -110,7 +110,8 @@ async fn each_consented_customer_is_synced_into_its_own_tenant(store: StoreKind)
     let fabrikam = app.store.create_organization("Fabrikam").await.unwrap();
     add_partner(&app, false).await;
     let report = app.sync("csp").await;
-    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    // Northwind waits for a decision, so the run is not a whole success.
+    assert_eq!(report.status, RunStatus::Partial, "{report:?}");
     // The partner's own tenant is not synced: every step is a customer's.
     assert!(steps_of(&report, &app, 0).is_empty(), "{report:?}");
     assert_eq!(report.steps.len(), 8, "{report:?}");
