@@ -23,13 +23,19 @@ pub enum HistoryCommand {
 pub async fn history(db: &str, command: HistoryCommand) -> anyhow::Result<ExitCode> {
     let HistoryCommand::Contact { id, json } = command;
     let store = open_store(db).await?;
+    if store.contact_as_planned(id).await?.is_none() {
+        return Err(UsageError(format!(
+            "there is no contact {id}; `m365sync export contacts` lists them with their id"
+        ))
+        .into());
+    }
     let changes = store.contact_history(id).await?;
     if json {
         out!("{}", serde_json::to_string_pretty(&changes)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if changes.is_empty() {
-        out!("Contact {id} has no recorded changes (or there is no contact {id}).")?;
+        out!("Contact {id} has no recorded changes.")?;
     }
     for change in &changes {
         let when = chrono::DateTime::from_timestamp_millis(change.changed_at)

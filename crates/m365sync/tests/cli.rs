@@ -1770,6 +1770,11 @@ async fn field_mapping_hand_edits_and_owned_fields_in_exports() {
                 && c["run_id"].is_null())
     );
 
+    // A contact that does not exist is an error, not an empty history.
+    let nobody = m365sync(&db, &["history", "contact", "999999"], &[]);
+    assert_eq!(nobody.status.code(), Some(2), "{:?}", text(&nobody));
+    assert!(text(&nobody).1.contains("there is no contact 999999"));
+
     let synced = m365sync(&db, &["sync", "contoso", "--json"], &[]);
     assert_eq!(synced.status.code(), Some(0), "{:?}", text(&synced));
     let exported = m365sync(&db, &["export", "contacts"], &[]);
