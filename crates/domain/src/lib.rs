@@ -12,6 +12,7 @@ pub mod cloud;
 pub mod dataset;
 pub mod filter;
 pub mod ids;
+pub mod import;
 pub mod mapping;
 pub mod matching;
 pub mod plan;

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use store::{ImportOutcome, ImportedContact, Resolution};
+use domain::import::ImportedContact;
+use store::{ImportOutcome, Resolution};
 
 use crate::UsageError;
 use crate::commands::open_store;
@@ -268,33 +269,40 @@ pub async fn import(db: &str, command: ImportCommand) -> anyhow::Result<ExitCode
     }
     let rows = read_import(&file, organization.as_deref().map(str::trim))?;
     let store = open_store(db).await?;
-    let mut organizations: HashMap<String, i64> = HashMap::new();
+    // Rows by organisation, in file order: "Contoso Ltd" and "Contoso, LTD." are one
+    // organisation, as tenant matching says.
+    let mut by_organization: Vec<(String, Vec<ImportedContact>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let key = domain::matching::normalize_name(&row.organization);
+        let slot = *index.entry(key).or_insert_with(|| {
+            by_organization.push((row.organization.clone(), Vec::new()));
+            by_organization.len() - 1
+        });
+        by_organization[slot].1.push(row.contact);
+    }
     let known = store.organizations().await?;
     let (mut created, mut there) = (0u64, 0u64);
-    for row in &rows {
-        // "Contoso Ltd" and "Contoso, LTD." are one organisation, as tenant matching says.
-        let key = domain::matching::normalize_name(&row.organization);
-        let organization_id = match organizations.get(&key) {
-            Some(id) => *id,
-            None => {
-                let id = match known
-                    .iter()
-                    .find(|o| domain::matching::same_name(&o.name, &row.organization))
-                {
-                    Some(found) => found.id,
-                    None => store.create_organization(&row.organization).await?,
-                };
-                organizations.insert(key, id);
-                id
-            }
+    for (name, contacts) in &by_organization {
+        let organization_id = match known
+            .iter()
+            .find(|o| domain::matching::same_name(&o.name, name))
+        {
+            Some(found) => found.id,
+            None => store.create_organization(name).await?,
         };
-        match store.import_contact(organization_id, &row.contact).await? {
-            ImportOutcome::Created(_) => created += 1,
-            ImportOutcome::AlreadyThere(_) => there += 1,
+        let mut batch = store.import_batch(organization_id).await?;
+        let plan = domain::import::plan_import(&batch.known().await?, contacts);
+        for outcome in batch.apply(contacts, &plan).await? {
+            match outcome {
+                ImportOutcome::Created(_) => created += 1,
+                ImportOutcome::AlreadyThere(_) => there += 1,
+            }
         }
     }
+    let were = if there == 1 { "was" } else { "were" };
     out!(
-        "Imported {created} contacts from {}; {there} were there already (same mail or user principal name) and were left as they are.",
+        "Imported {created} contacts from {}; {there} {were} there already (same mail or user principal name as a contact of the organisation, or as an earlier row) and left as they are.",
         file.display()
     )?;
     Ok(ExitCode::SUCCESS)

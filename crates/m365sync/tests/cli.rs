@@ -1358,19 +1358,27 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
              {org},Hand Made,{},Boss\n\
              {org},Candidate A,{},\n\
              {org},Candidate B,{other_mail},\n\
-             {org},Kept Under An Alias,{alias},\n",
+             {org},Kept Under An Alias,{alias},\n\
+             {org},Hand Made Twice,{},\n",
             zero.upn.to_uppercase(),
-            one.upn
+            one.upn,
+            zero.upn
         ),
     )
     .unwrap();
     let imported = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
     assert!(imported.status.success(), "{:?}", text(&imported));
-    assert!(text(&imported).0.contains("Imported 4 contacts"));
+    // The file names one person twice: one contact.
+    assert!(
+        text(&imported).0.contains("Imported 4 contacts from")
+            && text(&imported).0.contains("1 was there already"),
+        "{:?}",
+        text(&imported)
+    );
     // Importing again changes nothing.
     let again = m365sync(&db, &["import", "contacts", csv.to_str().unwrap()], &[]);
     assert!(
-        text(&again).0.contains("4 were there already"),
+        text(&again).0.contains("5 were there already"),
         "{:?}",
         text(&again)
     );

@@ -35,7 +35,7 @@ pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
-pub use review::{Candidate, ChangeRow, ImportOutcome, ImportedContact, Resolution, ReviewItem};
+pub use review::{Candidate, ChangeRow, ImportBatch, ImportOutcome, Resolution, ReviewItem};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
 pub use secrets::SecretKey;
 pub use tenants::{SuggestionRow, TenantChoice, TenantOutcome, TenantRow};

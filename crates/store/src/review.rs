@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use domain::ContactRecord;
+use domain::import::{ImportDecision, ImportedContact, KnownContact};
 
 use crate::backend::{Columns, on_pool, on_tx};
 use crate::contact_batch::write_history;
@@ -56,16 +57,6 @@ pub enum Resolution {
     Link(i64),
     /// The user is none of them: a contact of their own.
     Create,
-}
-
-/// A contact to bring in: one row of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportedContact {
-    pub display_name: String,
-    pub email: Option<String>,
-    pub user_principal_name: Option<String>,
-    pub job_title: Option<String>,
-    pub mobile_phone: Option<String>,
 }
 
 /// What an import did with one row.
@@ -261,63 +252,105 @@ impl Store {
         Ok(object_id)
     }
 
-    /// Brings one contact into an organisation, unless one with the same mail or user principal
-    /// name (case-insensitive) is there already: an import never makes a duplicate. The contact
-    /// is not tied to a user; a later sync links it by those keys.
-    pub async fn import_contact(
-        &self,
-        organization_id: i64,
-        contact: &ImportedContact,
-    ) -> Result<ImportOutcome> {
-        let email_key = contact.email.as_deref().map(str::to_lowercase);
-        let upn_key = contact
-            .user_principal_name
-            .as_deref()
-            .and_then(domain::plan::upn_key_of);
+    /// Opens an import into one organisation: its contacts' keys are read and the new ones
+    /// written in one transaction, so that two imports at once cannot both create a contact.
+    pub async fn import_batch(&self, organization_id: i64) -> Result<ImportBatch> {
+        Ok(ImportBatch {
+            tx: self.begin().await?,
+            organization_id,
+        })
+    }
+}
+
+/// An import into one organisation in progress: read `known`, plan with
+/// `domain::import::plan_import`, then `apply` the plan.
+pub struct ImportBatch {
+    tx: crate::backend::Tx,
+    organization_id: i64,
+}
+
+impl ImportBatch {
+    /// The organisation's active contacts by their keys, oldest first.
+    pub async fn known(&mut self) -> Result<Vec<KnownContact>> {
+        let organization_id = self.organization_id;
+        on_tx!(&mut self.tx, |c| {
+            let rows = sqlx::query(
+                "SELECT id, email_key, upn_key FROM contacts WHERE organization_id = $1 AND archived = FALSE ORDER BY id",
+            )
+            .bind(organization_id)
+            .fetch_all(&mut *c)
+            .await
+            .doing("reading the organisation's contacts")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(KnownContact {
+                        id: r.int_req("id")?,
+                        email_key: r.text("email_key")?,
+                        upn_key: r.text("upn_key")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Creates the rows the plan says to create, each with its history row, and commits. The
+    /// outcome of each row, in order: the contact made, or the one it already was.
+    pub async fn apply(
+        mut self,
+        rows: &[ImportedContact],
+        plan: &[ImportDecision],
+    ) -> Result<Vec<ImportOutcome>> {
         let now = now_millis();
-        let mut tx = self.begin().await?;
-        let existing: Option<i64> = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-                "SELECT id FROM contacts WHERE organization_id = $1 AND archived = FALSE AND \
-                 (email_key = $2 OR upn_key = $3 OR email_key = $3 OR upn_key = $2) ORDER BY id LIMIT 1",
-            )
-            .bind(organization_id)
-            .bind(email_key.as_deref())
-            .bind(upn_key.as_deref())
-            .fetch_optional(&mut *c)
-            .await
-            .doing("looking for the contact")
-        })?;
-        if let Some(id) = existing {
-            return Ok(ImportOutcome::AlreadyThere(id));
+        let organization_id = self.organization_id;
+        let mut outcomes: Vec<ImportOutcome> = Vec::with_capacity(rows.len());
+        let mut history = Vec::new();
+        for (row, decision) in rows.iter().zip(plan) {
+            let outcome = match *decision {
+                ImportDecision::AlreadyThere(id) => ImportOutcome::AlreadyThere(id),
+                ImportDecision::SameAsRow(earlier) => match outcomes.get(earlier) {
+                    Some(ImportOutcome::Created(id) | ImportOutcome::AlreadyThere(id)) => {
+                        ImportOutcome::AlreadyThere(*id)
+                    }
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "an import plan names row {earlier} before it was applied"
+                        )));
+                    }
+                },
+                ImportDecision::Create => {
+                    let (email_key, upn_key) = row.keys();
+                    let id: i64 = on_tx!(&mut self.tx, |c| {
+                        sqlx::query_scalar(
+                            "INSERT INTO contacts (organization_id, display_name, email, email_key, user_principal_name, upn_key, job_title, mobile_phone, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                        )
+                        .bind(organization_id)
+                        .bind(&row.display_name)
+                        .bind(row.email.as_deref())
+                        .bind(email_key.as_deref())
+                        .bind(row.user_principal_name.as_deref())
+                        .bind(upn_key.as_deref())
+                        .bind(row.job_title.as_deref())
+                        .bind(row.mobile_phone.as_deref())
+                        .bind(now)
+                        .fetch_one(&mut *c)
+                        .await
+                        .doing("importing a contact")
+                    })?;
+                    history.push((
+                        id,
+                        "contact".into(),
+                        None,
+                        Some("created".to_string()),
+                        Some("import".to_string()),
+                    ));
+                    ImportOutcome::Created(id)
+                }
+            };
+            outcomes.push(outcome);
         }
-        let id: i64 = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-                "INSERT INTO contacts (organization_id, display_name, email, email_key, user_principal_name, upn_key, job_title, mobile_phone, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-            )
-            .bind(organization_id)
-            .bind(&contact.display_name)
-            .bind(contact.email.as_deref())
-            .bind(email_key.as_deref())
-            .bind(contact.user_principal_name.as_deref())
-            .bind(upn_key.as_deref())
-            .bind(contact.job_title.as_deref())
-            .bind(contact.mobile_phone.as_deref())
-            .bind(now)
-            .fetch_one(&mut *c)
-            .await
-            .doing("importing a contact")
-        })?;
-        let change = (
-            id,
-            "contact".into(),
-            None,
-            Some("created".to_string()),
-            Some("import".to_string()),
-        );
-        write_history(&mut tx, &[change], None, now).await?;
-        tx.commit().await?;
-        Ok(ImportOutcome::Created(id))
+        write_history(&mut self.tx, &history, None, now).await?;
+        self.tx.commit().await?;
+        Ok(outcomes)
     }
 }
