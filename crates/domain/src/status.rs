@@ -21,6 +21,8 @@ pub enum StepStatus {
     Succeeded,
     Failed,
     Skipped,
+    /// Stopped at a page boundary because someone cancelled the run; what it committed is kept.
+    Cancelled,
 }
 
 macro_rules! str_enum {
@@ -49,7 +51,7 @@ str_enum!(RunStatus {
     Failed => "failed",
     Cancelled => "cancelled",
 });
-str_enum!(StepStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped" });
+str_enum!(StepStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped", Cancelled => "cancelled" });
 
 impl RunStatus {
     /// A run's outcome from its steps: all good, some good, or none.

@@ -17,6 +17,8 @@ mod mailboxes;
 mod migrate;
 mod organizations;
 mod owner;
+
+pub mod queue;
 mod review;
 mod runs;
 pub mod secrets;
@@ -35,6 +37,7 @@ pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
+pub use queue::{Cancelled, Claim, ClaimedRun, Lease, Queued, RunOptions, RunTrigger, Worker};
 pub use review::{Candidate, ChangeRow, ImportBatch, ImportOutcome, Resolution, ReviewItem};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
 pub use secrets::SecretKey;

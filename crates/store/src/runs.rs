@@ -3,7 +3,7 @@
 use domain::{RunStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Columns, on_pool, on_tx};
+use crate::backend::{Columns, on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::owner::{Liveness, RunOwner};
 use crate::{Store, now_millis};
@@ -103,12 +103,8 @@ fn shrunk(message: Option<&str>, attempt: u32) -> Option<String> {
     }
 }
 
-/// A running run's id and owner columns (host, pid, process start).
-type Running = (i64, Option<String>, Option<i64>, Option<String>);
 /// A run's status and owner columns.
 type StatusAndOwner = (String, Option<String>, Option<i64>, Option<String>);
-/// A running run's id, when it started, and its owner columns.
-type RunningWithStart = (i64, i64, Option<String>, Option<i64>, Option<String>);
 
 fn owner_of(host: Option<String>, pid: Option<i64>, started: Option<String>) -> Option<RunOwner> {
     Some(RunOwner {
@@ -118,32 +114,13 @@ fn owner_of(host: Option<String>, pid: Option<i64>, started: Option<String>) -> 
     })
 }
 
-fn started_ago(now: i64, started_at: i64) -> String {
+pub(crate) fn started_ago(now: i64, started_at: i64) -> String {
     let seconds = (now.saturating_sub(started_at) / 1000).max(0);
     match seconds {
         0..=119 => format!("{seconds} s ago"),
         120..=7199 => format!("{} min ago", seconds / 60),
         _ => format!("{} h ago", seconds / 3600),
     }
-}
-
-/// Closes one interrupted run and its open steps, unless it was closed meanwhile; the number of
-/// runs closed. `$executor` is evaluated once per statement (a pool, or `&mut *connection`).
-macro_rules! close_interrupted {
-    ($executor:expr, $run_id:expr, $now:expr) => {{
-        sqlx::query("UPDATE sync_steps SET status = 'failed', message = 'interrupted: the process stopped during this step', finished_at = $1 WHERE run_id = $2 AND status = 'running'")
-            .bind($now)
-            .bind($run_id)
-            .execute($executor)
-            .await
-            .done("closing interrupted steps")?;
-        sqlx::query("UPDATE sync_runs SET status = 'failed', message = 'interrupted: the process stopped during this run', finished_at = $1 WHERE id = $2 AND status = 'running'")
-            .bind($now)
-            .bind($run_id)
-            .execute($executor)
-            .await
-            .done("closing interrupted runs")
-    }};
 }
 
 fn counts(value: i64) -> u64 {
@@ -202,9 +179,10 @@ impl Store {
             .await
     }
 
-    /// Starts a run owned by `owner`. Runs of the connection whose owner is gone are closed as
-    /// interrupted first; checking and inserting happen under one lock, so two syncs started
-    /// together cannot both go ahead.
+    /// Starts a run owned by `owner`: queued and claimed at once, with a lease of
+    /// [`crate::queue::DEFAULT_LEASE`]. A run of the connection whose lease expired (or whose
+    /// process is certainly gone) is closed as interrupted first; one still held is refused,
+    /// naming it.
     pub async fn start_run_as(
         &self,
         connection_id: i64,
@@ -212,61 +190,36 @@ impl Store {
         kind: &str,
         owner: &RunOwner,
     ) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        tx.lock_tenant(&format!("connection-run:{connection_id}"))
+        let options = crate::RunOptions {
+            full: kind == "full",
+            ..crate::RunOptions::default()
+        };
+        let worker = crate::Worker {
+            owner: owner.clone(),
+            name: uuid::Uuid::new_v4().to_string(),
+            lease: crate::queue::DEFAULT_LEASE,
+        };
+        let queued = self
+            .enqueue_run(
+                connection_id,
+                connection_name,
+                crate::RunTrigger::Manual,
+                options,
+            )
             .await?;
-        let running: Vec<RunningWithStart> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(
-                    "SELECT id, started_at, owner_host, owner_pid, owner_started FROM sync_runs WHERE connection_id = $1 AND status = 'running'",
-                )
-                .bind(connection_id)
-                .fetch_all(&mut *c)
-                .await
-                .doing("looking for a run already going")
-        })?;
-        let now = now_millis();
-        for (id, started_at, host, pid, started) in running {
-            let other = owner_of(host, pid, started);
-            match other.as_ref().map(RunOwner::liveness) {
-                Some(liveness @ (Liveness::Alive | Liveness::Unknown)) => {
-                    let other = other.expect("a live owner is known");
-                    let way_out = if liveness == Liveness::Unknown {
-                        format!(
-                            "; if {} no longer runs it (a machine or container that is gone), close it with `m365sync runs --close {id}`",
-                            other.host
-                        )
-                    } else {
-                        String::new()
-                    };
-                    return Err(StoreError::Conflict(format!(
-                        "connection '{connection_name}' is already syncing: run {id}, started {} by process {} on {}. Wait for it to finish (`m365sync runs --connection {connection_name}`), or stop that process{way_out}",
-                        started_ago(now, started_at),
-                        other.pid,
-                        other.host
-                    )));
+        match self.claim_run(&worker, Some(queued.run_id)).await? {
+            crate::Claim::Claimed(claimed) => Ok(claimed.run_id),
+            refused => {
+                if !queued.joined {
+                    self.withdraw_run(queued.run_id).await?;
                 }
-                Some(Liveness::Gone) | None => {
-                    on_tx!(&mut tx, |c| close_interrupted!(&mut *c, id, now))?;
-                }
+                Err(crate::queue::refusal(
+                    connection_name,
+                    queued.run_id,
+                    &refused,
+                ))
             }
         }
-        let id = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-                "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, owner_host, owner_pid, owner_started) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(connection_id)
-            .bind(connection_name)
-            .bind(kind)
-            .bind(now)
-            .bind(&owner.host)
-            .bind(owner.pid)
-            .bind(&owner.started)
-            .fetch_one(&mut *c)
-            .await
-            .doing("starting a run")
-        })?;
-        tx.commit().await?;
-        Ok(id)
     }
 
     /// Starts a step of a run, in the tenant it reads.
@@ -340,7 +293,8 @@ impl Store {
             };
             let message = shrunk(message, attempt);
             let written = on_pool!(&self.pool, |p| {
-                sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4 WHERE id = $5")
+                // Only a run still going: one closed as interrupted (its lease expired) stays so.
+                sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4, lease_owner = NULL WHERE id = $5 AND status = 'running'")
                 .bind(status.as_str())
                 .bind(&warnings)
                 .bind(message)
@@ -355,31 +309,11 @@ impl Store {
         }
     }
 
-    /// Marks as failed the runs left `running` by a process that is gone, with their open
-    /// steps. A run whose process still runs (a sync in another terminal) is left alone, and so
-    /// is one owned by another host, which cannot be told from here.
+    /// Marks as failed the runs whose lease expired (their worker stopped or was killed), with
+    /// their open steps, and those whose process on this host is certainly gone. A run still
+    /// held (a sync in another terminal, or on another host within its lease) is left alone.
     pub async fn fail_interrupted_runs(&self) -> Result<u64> {
-        let running: Vec<Running> = on_pool!(&self.pool, |p| {
-            sqlx::query_as(
-                    "SELECT id, owner_host, owner_pid, owner_started FROM sync_runs WHERE status = 'running'",
-                )
-                .fetch_all(p)
-                .await
-                .doing("looking for interrupted runs")
-        })?;
-        let now = now_millis();
-        let mut closed = 0;
-        for (id, host, pid, started) in running {
-            let gone = match owner_of(host, pid, started) {
-                // Written before owners were kept: its process is long gone.
-                None => true,
-                Some(owner) => owner.liveness() == Liveness::Gone,
-            };
-            if gone {
-                closed += on_pool!(&self.pool, |p| close_interrupted!(p, id, now))?;
-            }
-        }
-        Ok(closed)
+        self.close_expired_runs().await
     }
 
     /// Closes a running run whose process a person knows is gone (another host's, which this
@@ -412,9 +346,9 @@ impl Store {
                 owner.pid
             )));
         }
-        let now = now_millis();
-        on_pool!(&self.pool, |p| close_interrupted!(p, run_id, now))?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        crate::queue::close_interrupted(&mut tx, run_id, now_millis()).await?;
+        tx.commit().await
     }
 
     /// The newest runs first, with their steps; of one connection when named.

@@ -1029,3 +1029,150 @@ async fn a_contact_reads_back_as_its_plan_compares_it(kind: testkit::StoreKind) 
 }
 
 testkit::on_both_stores!(a_contact_reads_back_as_its_plan_compares_it);
+
+/// Runs are jobs: queued, claimed one per connection with a lease, renewed, cancelled, and taken
+/// for interrupted only when the lease has expired.
+async fn runs_are_queued_claimed_with_a_lease_and_cancelled(kind: testkit::StoreKind) {
+    use std::time::Duration;
+    use store::{Cancelled, Claim, Lease, RunOptions, RunTrigger, Worker};
+
+    let (store, _home) = testkit::store_of(kind).await;
+    let add = |name: &str| NewConnection {
+        name: ConnectionName::parse(name).unwrap(),
+        tenant_id: tenant(),
+        client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
+        credential: Credential::Secret(ClientSecret::parse("Abc8Q~secret-value-1234").unwrap()),
+        cloud: Cloud::Global,
+        datasets: vec![Dataset::Users],
+    };
+    let contoso = store.add_connection(add("contoso")).await.unwrap();
+    let fabrikam = store.add_connection(add("fabrikam")).await.unwrap();
+    let plain = RunOptions::default();
+
+    // A schedule queues; asking again joins the queued run, and a person's request raises it.
+    let scheduled = store
+        .enqueue_run(fabrikam.id, "fabrikam", RunTrigger::Scheduled, plain)
+        .await
+        .unwrap();
+    let contoso_run = store
+        .enqueue_run(contoso.id, "contoso", RunTrigger::Scheduled, plain)
+        .await
+        .unwrap();
+    let joined = store
+        .enqueue_run(
+            contoso.id,
+            "contoso",
+            RunTrigger::Manual,
+            RunOptions {
+                full: true,
+                ..plain
+            },
+        )
+        .await
+        .unwrap();
+    assert!(joined.joined);
+    assert_eq!(joined.run_id, contoso_run.run_id);
+    assert_eq!(store.queued_runs().await.unwrap().len(), 2);
+
+    // The person's run goes first, with both requests' wishes.
+    let worker = Worker::current(Duration::from_secs(60));
+    let Claim::Claimed(first) = store.claim_run(&worker, None).await.unwrap() else {
+        panic!("a run to claim");
+    };
+    assert_eq!(first.run_id, contoso_run.run_id);
+    assert!(first.options.full);
+    assert_eq!(first.kind, "full");
+    // One run per connection: a second request for contoso waits behind the one going.
+    let behind = store
+        .enqueue_run(contoso.id, "contoso", RunTrigger::Manual, plain)
+        .await
+        .unwrap();
+    assert!(!behind.joined);
+    let other = Worker::current(Duration::from_secs(60));
+    let Claim::Claimed(second) = store.claim_run(&other, None).await.unwrap() else {
+        panic!("fabrikam's run to claim");
+    };
+    assert_eq!(second.run_id, scheduled.run_id);
+    assert!(matches!(
+        store.claim_run(&other, None).await.unwrap(),
+        Claim::Nothing
+    ));
+    match store.claim_run(&other, Some(behind.run_id)).await.unwrap() {
+        Claim::Busy { run_id, .. } => assert_eq!(run_id, first.run_id),
+        other => panic!("busy behind run {}: {other:?}", first.run_id),
+    }
+
+    // Renewing keeps the lease; a cancel request reaches the worker that renews.
+    assert_eq!(
+        store.renew_lease(&worker, first.run_id).await.unwrap(),
+        Lease::Held {
+            cancel_requested: false
+        }
+    );
+    assert_eq!(
+        store.cancel_run(first.run_id).await.unwrap(),
+        Cancelled::Stopping
+    );
+    assert_eq!(
+        store.renew_lease(&worker, first.run_id).await.unwrap(),
+        Lease::Held {
+            cancel_requested: true
+        }
+    );
+    assert_eq!(
+        store.renew_lease(&other, first.run_id).await.unwrap(),
+        Lease::Lost,
+        "only the holder renews"
+    );
+    store
+        .finish_run(first.run_id, RunStatus::Cancelled, &[], None)
+        .await
+        .unwrap();
+    assert!(store.cancel_run(first.run_id).await.is_err());
+    // A queued run is cancelled at once and never claimed.
+    assert_eq!(
+        store.cancel_run(behind.run_id).await.unwrap(),
+        Cancelled::Dequeued
+    );
+    assert_eq!(
+        store.run(behind.run_id).await.unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
+
+    // A worker that stops renewing loses the run once its lease expires, and only then.
+    let short = Worker::current(Duration::from_millis(400));
+    store
+        .enqueue_run(contoso.id, "contoso", RunTrigger::Manual, plain)
+        .await
+        .unwrap();
+    let Claim::Claimed(stalled) = store.claim_run(&short, None).await.unwrap() else {
+        panic!("a run to claim");
+    };
+    store
+        .start_step(stalled.run_id, "users", &in_tenant())
+        .await
+        .unwrap();
+    assert_eq!(store.close_expired_runs().await.unwrap(), 0, "still held");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.close_expired_runs().await.unwrap(), 1);
+    let closed = store.run(stalled.run_id).await.unwrap().unwrap();
+    assert_eq!(closed.status, RunStatus::Failed);
+    assert!(closed.message.unwrap().contains("lease"));
+    assert_eq!(closed.steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        store.renew_lease(&short, stalled.run_id).await.unwrap(),
+        Lease::Lost
+    );
+    // Its late finish does not overwrite what was decided.
+    store
+        .finish_run(stalled.run_id, RunStatus::Succeeded, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.run(stalled.run_id).await.unwrap().unwrap().status,
+        RunStatus::Failed
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(runs_are_queued_claimed_with_a_lease_and_cancelled);

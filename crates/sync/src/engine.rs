@@ -3,14 +3,18 @@
 //! module (`crate::datasets`), every step logged with its counts and message.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
 use graph::{GraphClient, RetryPolicy};
 use serde::Serialize;
-use store::{Connection, ConnectionMode, RunWarning, StepCounts, StepTenant, Store};
+use store::{
+    Claim, ClaimedRun, Connection, ConnectionMode, Lease, Queued, RunOptions, RunTrigger,
+    RunWarning, StepCounts, StepTenant, Store, Worker,
+};
 use tracing::{info, instrument, warn};
 
-use crate::datasets::{self, Outcome, Run};
+use crate::datasets::{self, Outcome, Run, StopSignal};
 use crate::partner;
 use crate::{Result, SyncError, graph_client};
 
@@ -77,6 +81,8 @@ pub struct SyncEngine {
     page_size: u32,
     /// A person confirmed that a listing may archive most of a tenant's contacts.
     confirm_archive: bool,
+    /// How long a claim holds a run between renewals.
+    lease: Duration,
 }
 
 /// A tenant about to be synced: its clients, and why they cannot sign in when they cannot.
@@ -107,7 +113,14 @@ impl SyncEngine {
             retry: RetryPolicy::default(),
             page_size: 999,
             confirm_archive: false,
+            lease: store::queue::DEFAULT_LEASE,
         }
+    }
+
+    /// How long a claim holds a run before it must be renewed (short in tests of crashes).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(300));
+        self
     }
 
     /// Lets a complete listing archive most of a tenant's contacts, which is otherwise held as a
@@ -140,8 +153,9 @@ impl SyncEngine {
     }
 
     /// A sync that lists every user again instead of reading the changes since the last run
-    /// (`full`), as a clean sync does. A direct connection syncs its own tenant; a partner
-    /// connection lists the partner's customers and syncs each in turn, as a tenant of its own.
+    /// (`full`), as a clean sync does, run here and now: queued as a person's run (joining one
+    /// already queued for the connection), claimed by this process and run. A run of the
+    /// connection still going elsewhere is not joined: it is refused, naming that run.
     pub async fn sync_with(
         &self,
         name: &str,
@@ -153,16 +167,105 @@ impl SyncEngine {
             .connection(name)
             .await?
             .ok_or_else(|| SyncError::NoConnection(name.to_string()))?;
+        // A credential that cannot be used is said now, before anything is queued.
+        let credential = self.store.connection_credential(&connection).await?;
+        graph_client(&connection, &credential, self.retry.clone())?;
+        let queued = self.queue(&connection, RunTrigger::Manual, full).await?;
+        let worker = Worker::current(self.lease);
+        match self.store.claim_run(&worker, Some(queued.run_id)).await? {
+            Claim::Claimed(claimed) => self.run_claimed(&worker, claimed, progress).await,
+            refused => {
+                if !queued.joined {
+                    self.store.withdraw_run(queued.run_id).await?;
+                }
+                Err(SyncError::Store(store::queue::refusal(
+                    connection.name.as_str(),
+                    queued.run_id,
+                    &refused,
+                )))
+            }
+        }
+    }
+
+    /// Puts a run of the connection in the queue for a worker (joining one already queued).
+    pub async fn queue(
+        &self,
+        connection: &Connection,
+        trigger: RunTrigger,
+        full: bool,
+    ) -> Result<Queued> {
+        let options = RunOptions {
+            full,
+            confirm_archive: self.confirm_archive,
+        };
+        Ok(self
+            .store
+            .enqueue_run(connection.id, connection.name.as_str(), trigger, options)
+            .await?)
+    }
+
+    /// Claims the next queued run and runs it; `None` when nothing can run now.
+    pub async fn work_once(
+        &self,
+        worker: &Worker,
+        progress: &dyn Progress,
+    ) -> Result<Option<SyncReport>> {
+        match self.store.claim_run(worker, None).await? {
+            Claim::Claimed(claimed) => Ok(Some(self.run_claimed(worker, claimed, progress).await?)),
+            Claim::Busy { .. } | Claim::Nothing => Ok(None),
+        }
+    }
+
+    /// Runs a claimed run, renewing its lease meanwhile. Someone's cancel, or a lease lost,
+    /// stops it at the next page boundary.
+    async fn run_claimed(
+        &self,
+        worker: &Worker,
+        claimed: ClaimedRun,
+        progress: &dyn Progress,
+    ) -> Result<SyncReport> {
+        let stop = StopSignal::default();
+        let renewal = tokio::spawn(renew_lease(
+            self.store.clone(),
+            worker.clone(),
+            claimed.run_id,
+            stop.clone(),
+        ));
+        let ran = self.run_body(&claimed, progress, &stop).await;
+        renewal.abort();
+        match ran {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                // The run could not even start its steps (the connection was removed, its
+                // credential cannot be read): it ends failed, saying why.
+                let message = e.to_string();
+                self.store
+                    .finish_run(claimed.run_id, RunStatus::Failed, &[], Some(&message))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_body(
+        &self,
+        claimed: &ClaimedRun,
+        progress: &dyn Progress,
+        stop: &StopSignal,
+    ) -> Result<SyncReport> {
+        let run_id = claimed.run_id;
+        let full = claimed.options.full;
+        let connection = self
+            .store
+            .connection(&claimed.connection_name)
+            .await?
+            .filter(|c| c.id == claimed.connection_id)
+            .ok_or_else(|| SyncError::NoConnection(claimed.connection_name.clone()))?;
         let credential = self.store.connection_credential(&connection).await?;
         let client = graph_client(&connection, &credential, self.retry.clone())?;
-        let run_id = self
-            .store
-            .start_run(
-                connection.id,
-                connection.name.as_str(),
-                if full { "full" } else { "manual" },
-            )
-            .await?;
+        let engine = self
+            .clone()
+            .confirming_archive(claimed.options.confirm_archive || self.confirm_archive);
         let mut log = RunLog::default();
         match connection.mode {
             ConnectionMode::Direct => {
@@ -180,24 +283,29 @@ impl SyncEngine {
                     management,
                     refused: None,
                 };
-                self.tenant_steps(run_id, &connection, tenant, progress, full, &mut log)
+                engine
+                    .tenant_steps(run_id, &connection, tenant, progress, full, stop, &mut log)
                     .await?;
             }
             ConnectionMode::Partner => {
-                self.partner_run(
-                    run_id,
-                    &connection,
-                    &credential,
-                    &client,
-                    progress,
-                    full,
-                    &mut log,
-                )
-                .await?;
+                engine
+                    .partner_run(
+                        run_id,
+                        &connection,
+                        &credential,
+                        &client,
+                        progress,
+                        full,
+                        stop,
+                        &mut log,
+                    )
+                    .await?;
             }
         }
         let statuses: Vec<StepStatus> = log.steps.iter().map(|s| s.status).collect();
-        let status = if log.message.is_some() {
+        let status = if stop.cancelled() {
+            RunStatus::Cancelled
+        } else if log.message.is_some() || stop.why().is_some() {
             RunStatus::Failed
         } else {
             match RunStatus::from_steps(&statuses) {
@@ -217,6 +325,7 @@ impl SyncEngine {
         let message = log
             .message
             .clone()
+            .or_else(|| stop.why())
             .or_else(|| log.held.first().cloned())
             .or_else(|| {
                 log.steps
@@ -257,6 +366,7 @@ impl SyncEngine {
         client: &GraphClient,
         progress: &dyn Progress,
         full: bool,
+        stop: &StopSignal,
         log: &mut RunLog,
     ) -> Result<()> {
         let customers = match partner::discover(client, &connection.tenant_id).await {
@@ -317,13 +427,14 @@ impl SyncEngine {
                     continue;
                 }
             };
-            self.tenant_steps(run_id, connection, tenant, progress, full, log)
+            self.tenant_steps(run_id, connection, tenant, progress, full, stop, log)
                 .await?;
         }
         Ok(())
     }
 
     /// One tenant's steps: the organisation first, then the connection's chosen datasets.
+    #[allow(clippy::too_many_arguments)]
     async fn tenant_steps(
         &self,
         run_id: i64,
@@ -331,6 +442,7 @@ impl SyncEngine {
         tenant: Tenant,
         progress: &dyn Progress,
         full: bool,
+        stop: &StopSignal,
         log: &mut RunLog,
     ) -> Result<()> {
         let mut run = Run {
@@ -338,6 +450,7 @@ impl SyncEngine {
             page_size: self.page_size,
             confirm_archive: self.confirm_archive,
             run_id,
+            stop: stop.clone(),
             user_filter: connection.user_filter.clone(),
             field_mapping: connection.field_mapping.clone(),
             client: tenant.client,
@@ -359,7 +472,13 @@ impl SyncEngine {
                 .start_step(run_id, dataset.name(), &run.step_tenant())
                 .await?;
             progress.step_started(dataset);
-            let outcome = if let Some(why) = &tenant.refused {
+            let outcome = if let Some(why) = stop.why() {
+                Outcome {
+                    status: StepStatus::Cancelled,
+                    counts: StepCounts::default(),
+                    message: Some(why),
+                }
+            } else if let Some(why) = &tenant.refused {
                 if dataset == Dataset::Organization {
                     // Listed by the partner all the same: the customer shows among the tenants
                     // (by the name the listing gave), so that it is not forgotten.
@@ -446,4 +565,25 @@ fn datasets_of(connection: &Connection) -> Vec<Dataset> {
         .into_iter()
         .filter(|d| *d == Dataset::Organization || connection.datasets.contains(d))
         .collect()
+}
+
+/// Renews a run's lease every third of its length until the run ends (the task is aborted
+/// then). A cancel request or a lost lease is passed to the run through `stop`.
+async fn renew_lease(store: Store, worker: Worker, run_id: i64, stop: StopSignal) {
+    let every = worker.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        match store.renew_lease(&worker, run_id).await {
+            Ok(Lease::Held {
+                cancel_requested: true,
+            }) => stop.cancel(),
+            Ok(Lease::Held { .. }) => {}
+            Ok(Lease::Lost) => {
+                stop.lose();
+                return;
+            }
+            // The store did not answer this time; the lease has two more chances.
+            Err(e) => warn!(run = run_id, error = %e, "a lease could not be renewed"),
+        }
+    }
 }

@@ -23,6 +23,15 @@ fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", text(output)))
 }
 
+/// A sync whose tenant awaits a decision: it fails (exit 1), still printing the run as JSON.
+fn held_run(output: &Output) -> Value {
+    assert_eq!(output.status.code(), Some(1), "{:?}", text(output));
+    let run: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", text(output)));
+    assert_eq!(run["status"], "failed", "{run}");
+    run
+}
+
 async fn sim() -> RunningSimulator {
     testkit::simulator(SimConfig {
         seed: 33,
@@ -95,7 +104,7 @@ async fn tenants_lists_the_suggestions_and_match_decides() {
     organisation_named(db.to_str().unwrap(), "Contosso").await;
 
     // The tenant ("Contoso Ltd") only comes near "Contosso": nothing of it is written.
-    let run = json(&m365sync(&db, &["sync", "contoso", "--json"]));
+    let run = held_run(&m365sync(&db, &["sync", "contoso", "--json"]));
     let users = step(&run, "users");
     assert_eq!(users["status"], "skipped", "{run}");
     assert!(
@@ -184,7 +193,9 @@ async fn tenants_lists_the_suggestions_and_match_decides() {
             .len(),
         1
     );
-    let (out, _) = text(&m365sync(&db, &["sync", "contoso"]));
+    let ignored = m365sync(&db, &["sync", "contoso"]);
+    assert_eq!(ignored.status.code(), Some(1), "{:?}", text(&ignored));
+    let (out, _) = text(&ignored);
     assert!(out.contains("is ignored"), "{out}");
 
     // Back for a decision, then changed to a new organisation: its contacts go with it.
@@ -254,7 +265,7 @@ async fn connection_add_names_the_organisation_or_forbids_creating_one() {
     assert!(added.status.success(), "{:?}", text(&added));
     let list = json(&m365sync(&held, &["connection", "list", "--json"]));
     assert_eq!(list[0]["create_organization"], false, "{list}");
-    let run = json(&m365sync(&held, &["sync", "contoso", "--json"]));
+    let run = held_run(&m365sync(&held, &["sync", "contoso", "--json"]));
     let message = step(&run, "users")["message"].as_str().unwrap().to_string();
     assert!(
         message.contains(&format!("`m365sync match {tid} --create`")),

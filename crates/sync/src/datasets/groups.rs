@@ -34,6 +34,9 @@ pub(super) async fn groups_round(run: &mut Run<'_>, link: Option<String>) -> Res
     let mut pager = run.client.pages::<GroupDelta>(&url);
     let mut changes: BTreeMap<String, inventory::GroupChange> = BTreeMap::new();
     loop {
+        if let Some(stopped) = run.stopped(StepCounts::default()) {
+            return Ok(Round::Done(stopped));
+        }
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,

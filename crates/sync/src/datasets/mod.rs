@@ -87,6 +87,45 @@ modules! {
     Usage => usage::Usage,
 }
 
+/// Tells a run's steps to stop at their next page boundary: someone cancelled the run, or its
+/// worker lost the lease (the run was taken for interrupted, and must write no more).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StopSignal(std::sync::Arc<std::sync::atomic::AtomicU8>);
+
+const GOING: u8 = 0;
+const CANCELLED: u8 = 1;
+const LEASE_LOST: u8 = 2;
+
+impl StopSignal {
+    pub(crate) fn cancel(&self) {
+        let _ = self.0.compare_exchange(
+            GOING,
+            CANCELLED,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+    pub(crate) fn lose(&self) {
+        self.0
+            .store(LEASE_LOST, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub(crate) fn cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) == CANCELLED
+    }
+    /// Why the run must stop, when it must.
+    pub(crate) fn why(&self) -> Option<String> {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            CANCELLED => {
+                Some("cancelled: stopped at a page boundary; what was committed is kept".into())
+            }
+            LEASE_LOST => {
+                Some("stopped: the run's lease expired and it was taken for interrupted".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a step came to, before it is logged.
 pub(crate) struct Outcome {
     pub(crate) status: StepStatus,
@@ -130,6 +169,8 @@ pub(crate) struct Run<'a> {
     /// A person confirmed that a listing may archive most of a tenant's contacts.
     pub(crate) confirm_archive: bool,
     pub(crate) run_id: i64,
+    /// Checked at page boundaries.
+    pub(crate) stop: StopSignal,
     /// Which users the connection keeps.
     pub(crate) user_filter: domain::filter::UserFilter,
     /// Who owns each contact field.
@@ -157,6 +198,15 @@ impl Run<'_> {
             tenant_id: self.tenant_id.to_string(),
             tenant_name: self.tenant_name.clone(),
         }
+    }
+
+    /// The step's outcome when the run must stop here (cancelled, or its lease lost).
+    pub(crate) fn stopped(&self, counts: StepCounts) -> Option<Outcome> {
+        self.stop.why().map(|why| Outcome {
+            status: StepStatus::Cancelled,
+            counts,
+            message: Some(why),
+        })
     }
 
     /// The tenant has no organisation to file anything under: this step and every later one

@@ -23,6 +23,10 @@ pub(super) async fn paged_inventory<T: DeserializeOwned>(
     let mut seen = HashSet::new();
     let organization_id = run.organization_id.unwrap_or_default();
     loop {
+        // Stopped between pages: what the listing lacked so far proves nothing gone.
+        if let Some(stopped) = run.stopped(counts) {
+            return Ok(stopped);
+        }
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,
@@ -69,6 +73,10 @@ pub(super) async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>
     let mut seen = HashSet::new();
     let organization_id = run.organization_id.unwrap_or_default();
     loop {
+        // Stopped between pages: what the listing lacked so far proves nothing gone.
+        if let Some(stopped) = run.stopped(counts) {
+            return Ok(stopped);
+        }
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,

@@ -46,6 +46,9 @@ async fn usage(run: &mut Run<'_>) -> Result<Outcome> {
         "getM365AppUserDetail(period='D30')",
         "getEmailActivityUserDetail(period='D30')",
     ] {
+        if let Some(stopped) = run.stopped(tally.counts) {
+            return Ok(stopped);
+        }
         let file = match run
             .client
             .download_report(&format!("reports/{function}"))

@@ -58,6 +58,10 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let mut held = 0u64;
     let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
     loop {
+        // Stopped between pages: nothing archived and no link saved, so the next run lists on.
+        if let Some(stopped) = run.stopped(counts) {
+            return Ok(Round::Done(stopped));
+        }
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,
