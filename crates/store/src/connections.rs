@@ -103,6 +103,8 @@ pub struct Connection {
     pub user_filter: domain::filter::UserFilter,
     /// Who owns each contact field, and where Microsoft's value lands.
     pub field_mapping: domain::FieldMapping,
+    /// How much of a tenant's contacts one run may take away before it is held.
+    pub drop_guard: domain::plan::DropGuard,
     pub created_at: i64,
 }
 
@@ -165,6 +167,12 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
         .map_err(|e| corrupt("field mapping", e.to_string()))?
         .validated()
         .map_err(|e| corrupt("field mapping", e.to_string()))?,
+        drop_guard: domain::plan::DropGuard {
+            max_share_percent: row
+                .int("max_drop_percent")?
+                .and_then(|p| u8::try_from(p.clamp(0, 100)).ok())
+                .unwrap_or(20),
+        },
         created_at: row.int_req("created_at")?,
     })
 }
@@ -172,7 +180,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, created_at FROM connections",
             $tail
         )
     };
@@ -211,6 +219,25 @@ impl Store {
         .await
         .done("starting the users over")
         })?;
+        Ok(())
+    }
+
+    /// Sets how much of a tenant's contacts one run of the connection may take away before it
+    /// is held for a person.
+    pub async fn set_drop_guard(&self, name: &str, guard: domain::plan::DropGuard) -> Result<()> {
+        let changed = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE connections SET max_drop_percent = $1 WHERE name = $2"
+        )
+        .bind(i64::from(guard.max_share_percent.min(100)))
+        .bind(name)
+        .execute(p)
+        .await
+        .done("saving a connection's drop guard"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        }
         Ok(())
     }
 
@@ -343,6 +370,7 @@ impl Store {
             create_organization: setup.create_organization,
             user_filter: domain::filter::UserFilter::default(),
             field_mapping: domain::FieldMapping::default(),
+            drop_guard: domain::plan::DropGuard::default(),
             created_at: now,
         })
     }

@@ -32,6 +32,7 @@ testkit::on_both_stores!(
     a_user_no_store_could_keep_is_left_out_alone,
     filters_leave_users_out_with_the_reason_and_let_them_back,
     a_filter_that_would_archive_most_contacts_is_held,
+    a_drop_larger_than_the_guard_is_held_until_accepted,
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
 );
 
@@ -1832,6 +1833,78 @@ async fn a_filter_that_would_archive_most_contacts_is_held(store: StoreKind) {
         "{confirmed:?}"
     );
     assert_eq!(contact_count(&app, false).await, 0);
+}
+
+/// Changes that take away more than the connection's guard allows are held whole, by delta as
+/// by a whole listing: nothing is taken away and no link is saved until a person accepts it.
+async fn a_drop_larger_than_the_guard_is_held_until_accepted(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 40).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    // Ten of forty users deleted at once (25%, over the 20% allowed by default).
+    for index in 0..10 {
+        assert!(app.sim.state.remove_user(&key, index));
+    }
+    for _ in 0..2 {
+        let held = app.sync("contoso").await;
+        let users = held.step(Dataset::Users).unwrap();
+        assert_eq!(users.status, StepStatus::Failed, "{held:?}");
+        let message = users.message.as_deref().unwrap();
+        assert!(
+            message.contains("10 of the tenant's 40 contacts"),
+            "{message}"
+        );
+        assert!(message.contains("10 deleted in Microsoft 365"), "{message}");
+        assert!(message.contains("--accept-drop"), "{message}");
+        assert_eq!(contact_count(&app, false).await, 40, "nothing taken away");
+    }
+    // A looser guard lets it through, as accepting it once does.
+    app.store
+        .set_drop_guard(
+            "contoso",
+            domain::plan::DropGuard {
+                max_share_percent: 30,
+            },
+        )
+        .await
+        .unwrap();
+    let accepted = app.sync("contoso").await;
+    let users = accepted.step(Dataset::Users).unwrap();
+    assert_eq!(users.status, StepStatus::Succeeded, "{accepted:?}");
+    assert_eq!(users.counts.deleted, 10, "{accepted:?}");
+    // The link moved on with them: the next round has nothing to do.
+    let again = app.sync("contoso").await;
+    assert_eq!(again.writes(), 0, "{again:?}");
+
+    // A listing that finds nobody where there were people is held however small the tenant.
+    let tiny = TestApp::with_users_on(store, 3).await;
+    tiny.add_connection("tiny", 0).await;
+    tiny.sync("tiny").await;
+    let nobody = domain::filter::UserFilter {
+        include_domains: vec!["nobody.example".into()],
+        ..Default::default()
+    };
+    tiny.store.set_user_filter("tiny", &nobody).await.unwrap();
+    let held = tiny.sync("tiny").await;
+    let message = held.step(Dataset::Users).unwrap().message.clone().unwrap();
+    assert!(
+        message.contains("none of the tenant's 3 contacts"),
+        "{message}"
+    );
+    assert_eq!(contact_count(&tiny, false).await, 3);
+    let accepted = tiny
+        .engine
+        .clone()
+        .confirming_archive(true)
+        .sync("tiny", &sync::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.step(Dataset::Users).unwrap().status,
+        StepStatus::Succeeded
+    );
+    assert_eq!(contact_count(&tiny, false).await, 0);
 }
 
 async fn a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field(
