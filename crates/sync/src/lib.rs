@@ -10,6 +10,7 @@
 
 mod client;
 mod compare;
+mod devices;
 mod diagnose;
 mod filters;
 pub mod inventory;

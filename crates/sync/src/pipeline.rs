@@ -8,10 +8,10 @@ use chrono::Timelike;
 use domain::{Dataset, InventoryItem, ObjectId, RunStatus, StepStatus, TenantId};
 use graph::models::{
     APPLICATION_SELECT, ActivityContent, ActivitySubscription, Agreement, Application,
-    DEVICE_SELECT, DetectedApp, Device, DirectoryObject, DirectoryRole, Domain, GROUP_SELECT,
-    GroupDelta, MANAGED_DEVICE_SELECT, MailboxUsageRow, ManagedDevice, ORGANIZATION_SELECT,
-    Organization, SIGN_IN_PAGE, SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue,
-    ServiceUpdateMessage, SubscribedSku, USER_SELECT, User, UserSignIns,
+    DEVICE_SELECT, DetectedApp, DirectoryObject, DirectoryRole, Domain, GROUP_SELECT, GroupDelta,
+    MANAGED_DEVICE_SELECT, MailboxUsageRow, ORGANIZATION_SELECT, Organization, SIGN_IN_PAGE,
+    SUBSCRIBED_SKU_SELECT, ServiceHealth, ServiceHealthIssue, ServiceUpdateMessage, SubscribedSku,
+    USER_SELECT, User, UserSignIns,
 };
 use graph::{GraphClient, GraphError, RetryPolicy};
 use serde::Serialize;
@@ -22,6 +22,7 @@ use store::{
 };
 use tracing::{debug, info, instrument, warn};
 
+use crate::devices;
 use crate::inventory;
 use crate::normalise::{self, NormaliseError};
 use crate::partner;
@@ -527,10 +528,8 @@ impl SyncEngine {
             Dataset::Devices => {
                 // As many as Intune's devices, or more: read and written a page at a time.
                 let path = format!("v1.0/devices?$select={DEVICE_SELECT}&$top=999");
-                self.paged_inventory(run, Dataset::Devices, &path, |page: Vec<Device>| {
-                    page.iter().map(inventory::device_item).collect()
-                })
-                .await
+                self.paged_rows(run, Dataset::Devices, &path, devices::device_records)
+                    .await
             }
             Dataset::SignInActivity => self.sign_in_activity(run).await,
             Dataset::ManagedDevices => self.managed_devices(run).await,
@@ -1126,11 +1125,11 @@ impl SyncEngine {
         let path = format!(
             "v1.0/deviceManagement/managedDevices?$select={MANAGED_DEVICE_SELECT}&$top=999"
         );
-        self.paged_inventory(
+        self.paged_rows(
             run,
             Dataset::ManagedDevices,
             &path,
-            |page: Vec<ManagedDevice>| page.iter().map(inventory::managed_device_item).collect(),
+            devices::managed_device_records,
         )
         .await
     }
@@ -1184,7 +1183,6 @@ impl SyncEngine {
     /// A large tenant-wide collection kept in a typed table: each page planned against the
     /// stored rows of its keys and applied in one transaction, then whatever the complete
     /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
-    #[allow(dead_code)]
     async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
         &self,
         run: &mut Run<'_>,
