@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod cloud;
 pub mod dataset;
+pub mod devices;
 pub mod filter;
 pub mod ids;
 pub mod import;

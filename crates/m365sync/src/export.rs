@@ -10,8 +10,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use domain::TenantId;
+use domain::devices::{DeviceRecord, ManagedDeviceRecord};
 use serde_json::json;
-use store::{ContactFilter, ContactRow};
+use store::typed::TypedTable;
+use store::{ContactFilter, ContactRow, Store};
 
 use crate::commands::open_store;
 
@@ -54,9 +57,7 @@ impl What {
             Self::Usage => Some(Dataset::Usage),
             Self::Groups => Some(Dataset::Groups),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
-            Self::ManagedDevices => Some(Dataset::ManagedDevices),
             Self::DetectedApps => Some(Dataset::DetectedApps),
-            Self::Devices => Some(Dataset::Devices),
             Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Audit => Some(Dataset::Audit),
             Self::Contacts
@@ -64,7 +65,9 @@ impl What {
             | Self::Licenses
             | Self::Mailboxes
             | Self::DeletedMailboxes
-            | Self::FilteredUsers => None,
+            | Self::FilteredUsers
+            | Self::ManagedDevices
+            | Self::Devices => None,
         }
     }
 }
@@ -318,6 +321,61 @@ fn contact_csv(c: &ContactRow, managed: &[String]) -> Vec<String> {
     ]
 }
 
+/// A typed dataset's rows: in CSV a column per field, in JSON an object per row with the same
+/// fields under the same names. `key` names the column of the row's key.
+async fn export_typed<R: TypedTable>(
+    store: &Store,
+    tenant_id: Option<&TenantId>,
+    args: &ExportArgs,
+    key: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = store
+        .typed_rows::<R>(tenant_id, args.include_archived)
+        .await?;
+    let names: Vec<&str> = ["organization", "tenant_id", key]
+        .into_iter()
+        .chain(R::COLUMNS.iter().map(|(name, _)| *name))
+        .chain(["archived"])
+        .collect();
+    if args.format == Format::Csv {
+        let mut csv = CsvOut::new(&mut *out);
+        csv.header(&names)?;
+        for listed in &rows {
+            let fields = listed.row.record.cells().into_iter().map(|c| c.to_text());
+            csv.row(
+                [
+                    listed.organization.clone(),
+                    listed.tenant_id.clone(),
+                    listed.row.record.key().to_string(),
+                ]
+                .into_iter()
+                .chain(fields)
+                .chain([listed.row.archived.to_string()]),
+            )?;
+        }
+        csv.flush()?;
+    } else {
+        let items: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|listed| {
+                let values = [
+                    json!(listed.organization),
+                    json!(listed.tenant_id),
+                    json!(listed.row.record.key()),
+                ]
+                .into_iter()
+                .chain(listed.row.record.cells().into_iter().map(|c| json!(c)))
+                .chain([json!(listed.row.archived)]);
+                serde_json::Value::Object(names.iter().map(|n| n.to_string()).zip(values).collect())
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let tenant_id = match &args.connection {
@@ -377,6 +435,21 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let typed = match args.what {
+        What::ManagedDevices => Some(
+            export_typed::<ManagedDeviceRecord>(&store, tenant_id.as_ref(), &args, "id", &mut out)
+                .await,
+        ),
+        What::Devices => Some(
+            export_typed::<DeviceRecord>(&store, tenant_id.as_ref(), &args, "id", &mut out).await,
+        ),
+        _ => None,
+    };
+    if let Some(done) = typed {
+        done?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(args.what, What::FilteredUsers) {
         let rows = store.filtered_users(tenant_id.as_ref()).await?;
         if args.format == Format::Csv {
@@ -414,7 +487,11 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match args.what {
-        What::Mailboxes | What::DeletedMailboxes | What::FilteredUsers => {}
+        What::Mailboxes
+        | What::DeletedMailboxes
+        | What::FilteredUsers
+        | What::ManagedDevices
+        | What::Devices => {}
         What::Domains
         | What::ServiceHealth
         | What::ServiceMessages
@@ -423,9 +500,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::Usage
         | What::Groups
         | What::DirectoryRoles
-        | What::ManagedDevices
         | What::DetectedApps
-        | What::Devices
         | What::SignInActivity
         | What::Audit => {}
         What::Contacts => {

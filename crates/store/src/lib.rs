@@ -10,6 +10,7 @@ mod backend;
 mod connections;
 mod contact_batch;
 mod contacts;
+mod devices;
 mod error;
 mod inventory;
 mod licenses;

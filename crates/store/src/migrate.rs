@@ -83,6 +83,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0014_field_mapping.sql"),
     },
     Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_devices.sql"),
+        postgres: include_str!("../migrations/postgres/0015_devices.sql"),
+    },
+    Migration {
         version: 19,
         sqlite: include_str!("../migrations/sqlite/0019_queue.sql"),
         postgres: include_str!("../migrations/postgres/0019_queue.sql"),

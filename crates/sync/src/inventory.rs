@@ -509,47 +509,6 @@ pub fn directory_role_item(
     }
 }
 
-/// An Intune device, with the user it belongs to (Entra object id and UPN) so that it can be
-/// shown on that user's contact.
-pub fn managed_device_item(d: &graph::models::ManagedDevice) -> InventoryItem {
-    InventoryItem {
-        key: d.id.clone(),
-        name: name_or_key(&d.device_name, &d.id),
-        document: json!({
-            "id": d.id, "device_name": d.device_name, "user_id": d.user_id,
-            "user_principal_name": d.user_principal_name.as_deref().map(str::to_lowercase), "user_display_name": d.user_display_name,
-            "owner_type": enum_value(&d.managed_device_owner_type), "operating_system": d.operating_system, "os_version": d.os_version,
-            "compliance_state": enum_value(&d.compliance_state), "management_agent": enum_value(&d.management_agent),
-            "enrolled": d.enrolled_date_time, "last_check_in": d.last_sync_date_time, "entra_device_id": d.azure_ad_device_id,
-            "manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number, "is_encrypted": d.is_encrypted,
-            "total_storage_bytes": d.total_storage_space_in_bytes, "free_storage_bytes": d.free_storage_space_in_bytes,
-            "physical_memory_bytes": d.physical_memory_in_bytes,
-        }),
-    }
-}
-
-/// An Entra ID device object: how it is joined, whether it is compliant, when it last signed in.
-pub fn device_item(d: &graph::models::Device) -> InventoryItem {
-    InventoryItem {
-        key: d.id.clone(),
-        name: name_or_key(&d.display_name, &d.id),
-        document: json!({
-            "id": d.id, "device_id": d.device_id, "display_name": d.display_name,
-            "operating_system": d.operating_system, "operating_system_version": d.operating_system_version,
-            "join_type": match d.trust_type.as_deref() {
-                Some("AzureAd") => Some("joined"),
-                Some("ServerAd") => Some("hybrid_joined"),
-                Some("Workplace") => Some("registered"),
-                _ => None,
-            },
-            "trust_type": d.trust_type, "profile_type": d.profile_type, "is_compliant": d.is_compliant,
-            "is_managed": d.is_managed, "account_enabled": d.account_enabled, "manufacturer": d.manufacturer,
-            "model": d.model, "ownership": d.device_ownership.as_deref().map(str::to_lowercase),
-            "registered": d.registration_date_time, "last_sign_in": d.approximate_last_sign_in_date_time,
-        }),
-    }
-}
-
 /// A user's last sign-ins, keyed by UPN (`sign_in:{upn}`) so that contacts find it as they find
 /// their usage. A user without a UPN is left out.
 pub fn sign_in_item(u: &graph::models::UserSignIns) -> Option<InventoryItem> {

@@ -1,8 +1,10 @@
 //! The sync pipeline against the simulator: the invariants of DESIGN.md, one test each, and the
 //! connection test's diagnoses.
 
+use domain::devices::{DeviceRecord, ManagedDeviceRecord};
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
-use graph_sim::{Fault, SimConfig, TenantSpec, UserPatch};
+use graph_sim::{DeviceChange, Fault, SimConfig, TenantSpec, UserPatch};
+use store::typed::TypedTable;
 use store::{ContactFilter, StepCounts};
 use testkit::{StoreKind, TestApp};
 
@@ -22,6 +24,7 @@ testkit::on_both_stores!(
     groups_and_directory_roles_name_their_members,
     group_memberships_follow_changes_by_delta,
     intune_devices_and_their_software_link_to_people,
+    a_device_gone_from_the_tenant_is_archived_and_an_unchanged_resync_writes_nothing,
     sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant,
     the_audit_trail_comes_from_the_management_activity_api,
     deleted_mailboxes_stay_apart_and_shared_ones_say_so,
@@ -54,6 +57,26 @@ async fn tenant_contacts(app: &TestApp) -> Vec<store::ContactRow> {
         .await
         .unwrap();
     contacts
+}
+
+/// A typed dataset's rows of the tenant at `position`, archived ones too when asked.
+async fn rows_of<R: TypedTable>(app: &TestApp, include_archived: bool) -> Vec<(R, bool)> {
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    app.store
+        .typed_rows::<R>(Some(&tenant), include_archived)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.row.record, r.row.archived))
+        .collect()
+}
+
+async fn active_rows<R: TypedTable>(app: &TestApp) -> Vec<R> {
+    rows_of::<R>(app, false)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
 }
 
 async fn contact_count(app: &TestApp, include_archived: bool) -> usize {
@@ -1182,39 +1205,37 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
         "{devices_step:?}"
     );
     let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
-    let devices = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
+    let devices = active_rows::<ManagedDeviceRecord>(&app).await;
     assert!(devices.len() > 40, "{}", devices.len());
     assert_eq!(devices_step.counts.created as usize, devices.len());
     let contacts = tenant_contacts(&app).await;
     for device in &devices {
-        let owner = device.document["user_id"].as_str().unwrap();
+        let owner = device.user_id.as_deref().unwrap();
         let contact = contacts
             .iter()
             .find(|c| c.object_id.as_deref() == Some(owner))
             .expect("every device's user is a contact");
         assert_eq!(
-            device.document["user_principal_name"].as_str(),
+            device.user_principal_name.as_deref(),
             contact
                 .user_principal_name
                 .as_deref()
                 .map(str::to_lowercase)
                 .as_deref()
         );
-        for field in [
-            "operating_system",
-            "os_version",
-            "compliance_state",
-            "last_check_in",
-            "serial_number",
-            "model",
-            "total_storage_bytes",
-            "is_encrypted",
+        for (field, present) in [
+            ("operating_system", device.operating_system.is_some()),
+            ("os_version", device.os_version.is_some()),
+            ("compliance_state", device.compliance_state.is_some()),
+            ("enrolled", device.enrolled.is_some()),
+            ("last_check_in", device.last_check_in.is_some()),
+            ("serial_number", device.serial_number.is_some()),
+            ("manufacturer", device.manufacturer.is_some()),
+            ("model", device.model.is_some()),
+            ("total_storage_bytes", device.total_storage_bytes.is_some()),
+            ("is_encrypted", device.is_encrypted.is_some()),
         ] {
-            assert!(!device.document[field].is_null(), "{field}");
+            assert!(present, "{field}");
         }
     }
     let apps = app
@@ -1232,30 +1253,123 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
             detected.name
         );
         let known: std::collections::HashSet<&str> =
-            devices.iter().map(|d| d.key.as_str()).collect();
+            devices.iter().map(|d| d.id.as_str()).collect();
         assert!(ids.iter().all(|id| known.contains(id.as_str().unwrap())));
     }
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
     // Entra's own device objects: one per enrolled device, joined laptops and registered phones,
     // each carrying the Entra device id Intune names.
-    let entra = app
-        .store
-        .inventory(Some(&tenant), Dataset::Devices, false)
-        .await
-        .unwrap();
+    let entra = active_rows::<DeviceRecord>(&app).await;
     assert_eq!(entra.len(), devices.len());
     let intune_ids: std::collections::HashSet<&str> = devices
         .iter()
-        .map(|d| d.document["entra_device_id"].as_str().unwrap())
+        .map(|d| d.entra_device_id.as_deref().unwrap())
         .collect();
     for device in &entra {
-        assert!(intune_ids.contains(device.document["device_id"].as_str().unwrap()));
+        assert!(intune_ids.contains(device.device_id.as_deref().unwrap()));
         assert!(matches!(
-            device.document["join_type"].as_str(),
+            device.join_type.as_deref(),
             Some("joined" | "registered")
         ));
+        assert!(device.last_sign_in.is_some() && device.trust_type.is_some());
     }
+}
+
+async fn a_device_gone_from_the_tenant_is_archived_and_an_unchanged_resync_writes_nothing(
+    store: StoreKind,
+) {
+    let app = TestApp::with_users_on(store, 40).await;
+    let sim_tenant = app.tenant(0);
+    app.add_connection_with(
+        "contoso",
+        &sim_tenant.tenant_id,
+        &sim_tenant.client_id,
+        &sim_tenant.client_secret,
+        vec![
+            Dataset::Organization,
+            Dataset::ManagedDevices,
+            Dataset::Devices,
+        ],
+    )
+    .await;
+    let first = app.sync("contoso").await;
+    let managed = active_rows::<ManagedDeviceRecord>(&app).await;
+    let entra = active_rows::<DeviceRecord>(&app).await;
+    assert!(managed.len() > 10, "{}", managed.len());
+    let step = |report: &sync::SyncReport, dataset| report.step(dataset).unwrap().counts;
+    assert_eq!(
+        step(&first, Dataset::ManagedDevices).created as usize,
+        managed.len()
+    );
+    assert_eq!(step(&first, Dataset::Devices).created as usize, entra.len());
+
+    // Retired in Intune: gone from both listings.
+    let gone = managed[managed.len() / 2].clone();
+    let gone_entra = entra
+        .iter()
+        .find(|d| d.device_id == gone.entra_device_id)
+        .unwrap()
+        .clone();
+    app.sim
+        .state
+        .change_device(
+            &app.tenant_key(0),
+            &gone.id,
+            DeviceChange {
+                removed: true,
+                ..DeviceChange::default()
+            },
+        )
+        .unwrap();
+    let second = app.sync("contoso").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
+    let unchanged = |n: usize, archived: u64| StepCounts {
+        unchanged: n as u64,
+        archived,
+        ..StepCounts::default()
+    };
+    assert_eq!(
+        step(&second, Dataset::ManagedDevices),
+        unchanged(managed.len() - 1, 1)
+    );
+    assert_eq!(
+        step(&second, Dataset::Devices),
+        unchanged(entra.len() - 1, 1)
+    );
+    assert!(
+        !active_rows::<ManagedDeviceRecord>(&app)
+            .await
+            .contains(&gone)
+    );
+    assert!(
+        !active_rows::<DeviceRecord>(&app)
+            .await
+            .contains(&gone_entra)
+    );
+    // Archived, not deleted: kept as it was last seen.
+    assert!(
+        rows_of::<ManagedDeviceRecord>(&app, true)
+            .await
+            .contains(&(gone.clone(), true))
+    );
+    assert!(
+        rows_of::<DeviceRecord>(&app, true)
+            .await
+            .contains(&(gone_entra.clone(), true))
+    );
+
+    // Nothing changed since: every device unchanged, nothing written, nothing archived again.
+    let third = app.sync("contoso").await;
+    assert_eq!(third.writes(), 0, "{third:?}");
+    assert_eq!(
+        step(&third, Dataset::ManagedDevices),
+        unchanged(managed.len() - 1, 0)
+    );
+    assert_eq!(
+        step(&third, Dataset::Devices),
+        unchanged(entra.len() - 1, 0)
+    );
 }
 
 async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: StoreKind) {
@@ -1441,17 +1555,13 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive(store: 
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
-    let devices = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
-    let retired = &devices[0].key;
+    let devices = active_rows::<ManagedDeviceRecord>(&app).await;
+    let retired = &devices[0].id;
     let failing = devices
         .iter()
-        .find(|d| &d.key != retired && d.document["compliance_state"] == "compliant")
+        .find(|d| &d.id != retired && d.compliance_state.as_deref() == Some("compliant"))
         .unwrap()
-        .key
+        .id
         .clone();
     for (id, change) in [
         (retired.clone(), serde_json::json!({ "removed": true })),
@@ -1480,15 +1590,15 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive(store: 
         changed.free_units,
         changed.enabled_units - changed.consumed_units
     );
-    let now = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
-    assert!(!now.iter().any(|d| &d.key == retired));
+    let now = active_rows::<ManagedDeviceRecord>(&app).await;
+    assert!(!now.iter().any(|d| &d.id == retired));
     assert_eq!(
-        now.iter().find(|d| d.key == failing).unwrap().document["compliance_state"],
-        "noncompliant"
+        now.iter()
+            .find(|d| d.id == failing)
+            .unwrap()
+            .compliance_state
+            .as_deref(),
+        Some("noncompliant")
     );
 }
 

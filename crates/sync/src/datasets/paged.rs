@@ -61,7 +61,6 @@ pub(super) async fn paged_inventory<T: DeserializeOwned>(
 /// A large tenant-wide collection kept in a typed table: each page planned against the
 /// stored rows of its keys and applied in one transaction, then whatever the complete
 /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
-#[allow(dead_code)]
 pub(super) async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
     run: &mut Run<'_>,
     dataset: Dataset,
