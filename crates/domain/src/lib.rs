@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cloud;
 pub mod dataset;
 pub mod filter;
+pub mod groups;
 pub mod ids;
 pub mod mapping;
 pub mod matching;
