@@ -11,6 +11,7 @@ mod connections;
 mod contact_batch;
 mod contacts;
 mod error;
+mod groups;
 mod inventory;
 mod licenses;
 mod mailboxes;
@@ -30,6 +31,7 @@ pub use connections::{
 pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
+pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
