@@ -12,6 +12,7 @@ pub mod cloud;
 pub mod dataset;
 pub mod devices;
 pub mod filter;
+pub mod groups;
 pub mod ids;
 pub mod import;
 pub mod mapping;

@@ -35,7 +35,10 @@ pub enum What {
     Applications,
     TermsOfUse,
     Usage,
+    /// Groups with their kind, flags, member count and members' names.
     Groups,
+    /// One row per membership: the group, and the member named from its contact.
+    GroupMembers,
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
@@ -55,12 +58,13 @@ impl What {
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
             Self::Usage => Some(Dataset::Usage),
-            Self::Groups => Some(Dataset::Groups),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::DetectedApps => Some(Dataset::DetectedApps),
             Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Audit => Some(Dataset::Audit),
             Self::Contacts
+            | Self::Groups
+            | Self::GroupMembers
             | Self::Organizations
             | Self::Licenses
             | Self::Mailboxes
@@ -376,6 +380,86 @@ async fn export_typed<R: TypedTable>(
     Ok(())
 }
 
+const GROUP_COLUMNS: [&str; 15] = [
+    "organization",
+    "tenant_id",
+    "id",
+    "display_name",
+    "kind",
+    "description",
+    "mail",
+    "mail_enabled",
+    "security_enabled",
+    "group_types",
+    "visibility",
+    "created",
+    "member_count",
+    "member_names",
+    "archived",
+];
+
+/// A member as a person reads it: the contact's name, else the object id with its type.
+fn member_name(m: &store::GroupMemberRow) -> String {
+    match (&m.display_name, &m.member_type) {
+        (Some(name), _) => name.clone(),
+        (None, Some(kind)) => format!("{} ({kind})", m.member_id),
+        (None, None) => m.member_id.clone(),
+    }
+}
+
+fn group_csv(g: &store::GroupRow, members: &[&store::GroupMemberRow]) -> Vec<String> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let flag = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
+    let r = &g.group;
+    vec![
+        g.organization.clone(),
+        g.tenant_id.clone(),
+        r.object_id.clone(),
+        opt(&r.display_name),
+        r.kind().to_string(),
+        opt(&r.description),
+        opt(&r.mail),
+        flag(r.mail_enabled),
+        flag(r.security_enabled),
+        r.group_types.join("; "),
+        opt(&r.visibility),
+        opt(&r.created),
+        g.member_count.to_string(),
+        members
+            .iter()
+            .map(|m| member_name(m))
+            .collect::<Vec<_>>()
+            .join("; "),
+        g.archived.to_string(),
+    ]
+}
+
+fn group_json(g: &store::GroupRow, members: &[&store::GroupMemberRow]) -> serde_json::Value {
+    let r = &g.group;
+    json!({
+        "organization": g.organization,
+        "tenant_id": g.tenant_id,
+        "id": r.object_id,
+        "display_name": r.display_name,
+        "kind": r.kind(),
+        "description": r.description,
+        "mail": r.mail,
+        "mail_enabled": r.mail_enabled,
+        "security_enabled": r.security_enabled,
+        "group_types": r.group_types,
+        "visibility": r.visibility,
+        "created": r.created,
+        "member_count": g.member_count,
+        "members": members.iter().map(|m| json!({
+            "id": m.member_id,
+            "type": m.member_type,
+            "display_name": m.display_name,
+            "user_principal_name": m.user_principal_name,
+        })).collect::<Vec<_>>(),
+        "archived": g.archived,
+    })
+}
+
 pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let tenant_id = match &args.connection {
@@ -492,13 +576,64 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::FilteredUsers
         | What::ManagedDevices
         | What::Devices => {}
+        What::Groups => {
+            let groups = store
+                .groups(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            let members = store
+                .group_members(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            let mut by_group: HashMap<(String, String), Vec<&store::GroupMemberRow>> =
+                HashMap::new();
+            for m in &members {
+                by_group
+                    .entry((m.tenant_id.clone(), m.group_id.clone()))
+                    .or_default()
+                    .push(m);
+            }
+            let no_members = Vec::new();
+            let members_of = |g: &store::GroupRow| {
+                by_group
+                    .get(&(g.tenant_id.clone(), g.key().to_string()))
+                    .unwrap_or(&no_members)
+            };
+            if args.format == Format::Csv {
+                let mut csv = CsvOut::new(&mut out);
+                csv.header(GROUP_COLUMNS)?;
+                for g in &groups {
+                    csv.row(group_csv(g, members_of(g)))?;
+                }
+                csv.flush()?;
+            } else {
+                let items: Vec<serde_json::Value> = groups
+                    .iter()
+                    .map(|g| group_json(g, members_of(g)))
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &items)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        What::GroupMembers => {
+            let rows = store
+                .group_members(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            if args.format == Format::Csv {
+                let mut csv = CsvOut::new(&mut out);
+                for row in &rows {
+                    csv.serialize(row)?;
+                }
+                csv.flush()?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                out.write_all(b"\n")?;
+            }
+        }
         What::Domains
         | What::ServiceHealth
         | What::ServiceMessages
         | What::Applications
         | What::TermsOfUse
         | What::Usage
-        | What::Groups
         | What::DirectoryRoles
         | What::DetectedApps
         | What::SignInActivity

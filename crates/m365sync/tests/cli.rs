@@ -911,6 +911,35 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
             "{run}"
         );
     }
+    // Groups export with real columns: their counts, and one row per membership.
+    let exported = m365sync(&db, &["export", "groups"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let groups: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 6, "{groups:?}");
+    let all_staff = groups
+        .iter()
+        .find(|g| g["display_name"] == "All Staff")
+        .unwrap();
+    assert_eq!(all_staff["kind"], "microsoft365");
+    let count = all_staff["member_count"].as_u64().unwrap();
+    assert!(count > 0);
+    assert_eq!(all_staff["members"].as_array().unwrap().len() as u64, count);
+    let csv = m365sync(&db, &["export", "group-members", "--format", "csv"], &[]);
+    assert!(csv.status.success(), "{:?}", text(&csv));
+    let (out, _) = text(&csv);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "organization,tenant_id,group_id,group_name,member_id,member_type,display_name,user_principal_name,group_archived"
+        )
+    );
+    let memberships = groups
+        .iter()
+        .map(|g| g["member_count"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(lines.count() as u64, memberships);
     let missing = m365sync(&db, &["sync", "nosuch", "--json"], &[]);
     assert_ne!(missing.status.code(), Some(0));
     let run: Value = serde_json::from_slice(&missing.stdout)

@@ -12,6 +12,7 @@ mod contact_batch;
 mod contacts;
 mod devices;
 mod error;
+mod groups;
 mod inventory;
 mod licenses;
 mod mailboxes;
@@ -33,6 +34,7 @@ pub use connections::{
 pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
+pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};

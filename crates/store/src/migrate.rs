@@ -88,6 +88,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0015_devices.sql"),
     },
     Migration {
+        version: 16,
+        sqlite: include_str!("../migrations/sqlite/0016_groups.sql"),
+        postgres: include_str!("../migrations/postgres/0016_groups.sql"),
+    },
+    Migration {
         version: 19,
         sqlite: include_str!("../migrations/sqlite/0019_queue.sql"),
         postgres: include_str!("../migrations/postgres/0019_queue.sql"),

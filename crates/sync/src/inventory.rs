@@ -3,10 +3,11 @@
 //! Documents use our own snake_case names; Microsoft's enums arrive PascalCase in payloads and
 //! camelCase in its documentation, so both are folded to camelCase.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::InventoryItem;
+use domain::groups::{GroupChange, GroupRecord};
 use graph::models::{
     Agreement, Application, Domain, ItemBody, ServiceHealth, ServiceHealthIssue,
     ServiceUpdateMessage,
@@ -268,6 +269,59 @@ mod tests {
         assert!(warnings[1].message.contains("in 10 days, on 2026-12-03"));
         assert!(warnings[2].message.contains("certificate 'cert'"));
     }
+
+    fn entry(value: Value) -> graph::models::GroupDelta {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn group_entries_merge_into_one_change_per_group() {
+        let mut changes = BTreeMap::new();
+        merge_group_entry(
+            &mut changes,
+            entry(json!({
+                "id": "G-1", "displayName": "Staff", "groupTypes": ["Unified", "DynamicMembership"],
+                "visibility": "Private", "securityEnabled": false, "mailEnabled": true,
+                "members@delta": [
+                    {"@odata.type": "#microsoft.graph.user", "id": "U-1"},
+                    {"@odata.type": "#microsoft.graph.device", "id": "d-1"},
+                    {"id": ""}
+                ]
+            })),
+        );
+        // A later page: only member changes, no properties.
+        merge_group_entry(
+            &mut changes,
+            entry(json!({
+                "id": "g-1",
+                "members@delta": [
+                    {"id": "u-2"},
+                    {"@odata.type": "#microsoft.graph.user", "id": "u-1", "@removed": {"reason": "deleted"}}
+                ]
+            })),
+        );
+        merge_group_entry(
+            &mut changes,
+            entry(json!({"id": "g-2", "@removed": {"reason": "changed"}})),
+        );
+        merge_group_entry(&mut changes, entry(json!({"id": " "})));
+        assert_eq!(changes.len(), 2);
+        let staff = &changes["g-1"];
+        let properties = staff.properties.as_ref().unwrap();
+        assert_eq!(properties.object_id, "g-1");
+        assert_eq!(properties.group_types, ["DynamicMembership", "Unified"]);
+        assert_eq!(properties.visibility.as_deref(), Some("private"));
+        assert_eq!(
+            staff.joined,
+            BTreeMap::from([
+                ("d-1".to_string(), Some("device".to_string())),
+                ("u-2".to_string(), None)
+            ])
+        );
+        assert_eq!(staff.left.iter().collect::<Vec<_>>(), ["u-1"]);
+        assert!(!staff.removed);
+        assert!(changes["g-2"].removed);
+    }
 }
 
 /// The usage reports' rows, keyed `<report>:<upn>` so that each user has one item per report.
@@ -372,126 +426,67 @@ fn members_json(members: &[graph::models::DirectoryObject]) -> Vec<Value> {
     list
 }
 
-/// A group and its members by object id (with their kind: user, group, device, …). Members'
-/// names are not kept here: they come from the contacts when the group is read, so that a
-/// renamed user is never shown under an old name by a group that did not change.
-pub fn group_item(
-    g: &graph::models::Group,
-    members: &BTreeMap<String, Option<String>>,
-) -> InventoryItem {
-    let mut types = g.group_types.clone();
-    types.sort();
-    // Microsoft 365 groups carry "Unified"; mail-enabled security and distribution lists do not.
-    let kind = if types.iter().any(|t| t == "Unified") {
-        "microsoft365"
-    } else if g.security_enabled == Some(true) && g.mail_enabled == Some(true) {
-        "mail_enabled_security"
-    } else if g.security_enabled == Some(true) {
-        "security"
-    } else {
-        "distribution"
-    };
-    InventoryItem {
-        key: g.id.clone(),
-        name: name_or_key(&g.display_name, &g.id),
-        document: json!({
-            "id": g.id, "display_name": g.display_name, "description": g.description, "mail": g.mail,
-            "kind": kind, "mail_enabled": g.mail_enabled, "security_enabled": g.security_enabled, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
-            "member_count": members.len(),
-            "members": members.iter().map(|(id, kind)| json!({ "id": id, "type": kind.as_deref().map(|t| t.trim_start_matches("#microsoft.graph.")) })).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-/// What a groups delta round said of one group, its entries merged: a group's members can
-/// arrive over several entries, on several pages.
-#[derive(Debug, Default)]
-pub struct GroupChange {
-    pub group: Option<graph::models::Group>,
-    /// Members added, with their `@odata.type`.
-    pub added: BTreeMap<String, Option<String>>,
-    /// Members who left.
-    pub left: BTreeSet<String>,
-    /// The group itself was deleted.
-    pub removed: bool,
-}
-
-impl GroupChange {
-    pub fn merge(&mut self, entry: graph::models::GroupDelta) {
-        if entry.removed.is_some() {
-            self.removed = true;
-            return;
-        }
-        self.removed = false;
-        // An entry that only carries member changes names no properties: keep what we have.
-        if entry.group.display_name.is_some() || self.group.is_none() {
-            self.group = Some(entry.group);
-        }
-        for member in entry.members_delta {
-            if member.removed.is_some() {
-                self.added.remove(&member.id);
-                self.left.insert(member.id);
-            } else {
-                self.left.remove(&member.id);
-                self.added.insert(member.id, member.odata_type);
-            }
-        }
-    }
-}
-
-/// A group as it stands after a delta change: the stored document (if any) with the change
-/// applied.
-pub fn group_from_delta(id: &str, change: &GroupChange, stored: Option<&Value>) -> InventoryItem {
-    let group = change
-        .group
-        .clone()
-        .filter(|g| g.display_name.is_some())
-        .or_else(|| stored.map(group_from_document))
-        .unwrap_or_else(|| graph::models::Group {
-            id: id.to_string(),
-            ..Default::default()
-        });
-    let mut members: BTreeMap<String, Option<String>> = stored
-        .and_then(|doc| doc["members"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            Some((
-                m["id"].as_str()?.to_string(),
-                m["type"].as_str().map(str::to_string),
-            ))
-        })
+/// A group's properties as kept, keyed by its object id in lower case (as contacts key users).
+pub fn group_record(g: &graph::models::Group) -> GroupRecord {
+    let mut group_types: Vec<String> = g
+        .group_types
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
         .collect();
-    for gone in &change.left {
-        members.remove(gone);
+    group_types.sort();
+    group_types.dedup();
+    GroupRecord {
+        object_id: g.id.trim().to_lowercase(),
+        display_name: g.display_name.clone(),
+        description: g.description.clone(),
+        mail: g.mail.clone(),
+        mail_enabled: g.mail_enabled,
+        security_enabled: g.security_enabled,
+        group_types,
+        visibility: enum_value(&g.visibility).as_str().map(str::to_string),
+        created: g.created_date_time.clone(),
     }
-    for (member, kind) in &change.added {
-        let kind = kind
-            .clone()
-            .or_else(|| members.get(member).cloned().flatten());
-        members.insert(member.clone(), kind);
-    }
-    group_item(&group, &members)
 }
 
-/// The group's properties back from its stored document.
-fn group_from_document(doc: &Value) -> graph::models::Group {
-    let text = |field: &str| doc[field].as_str().map(str::to_string);
-    graph::models::Group {
-        id: text("id").unwrap_or_default(),
-        display_name: text("display_name"),
-        description: text("description"),
-        mail: text("mail"),
-        mail_enabled: doc["mail_enabled"].as_bool(),
-        security_enabled: doc["security_enabled"].as_bool(),
-        group_types: doc["group_types"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect(),
-        visibility: text("visibility"),
-        created_date_time: text("created"),
+/// Folds one entry of a groups delta round into what the round says of its group: a group's
+/// members can arrive over several entries, on several pages. An entry or member without an id
+/// names nothing and is passed over.
+pub fn merge_group_entry(
+    changes: &mut BTreeMap<String, GroupChange>,
+    entry: graph::models::GroupDelta,
+) {
+    let key = entry.group.id.trim().to_lowercase();
+    if key.is_empty() {
+        return;
+    }
+    let change = changes.entry(key).or_default();
+    if entry.removed.is_some() {
+        change.group_removed();
+        return;
+    }
+    // An entry that only carries member changes names no properties: what is stored stays.
+    let properties = entry
+        .group
+        .display_name
+        .is_some()
+        .then(|| group_record(&entry.group));
+    change.group_seen(properties);
+    for member in entry.members_delta {
+        let id = member.id.trim().to_lowercase();
+        if id.is_empty() {
+            continue;
+        }
+        if member.removed.is_some() {
+            change.member_left(id);
+        } else {
+            let kind = member
+                .odata_type
+                .as_deref()
+                .map(|t| t.trim_start_matches("#microsoft.graph.").to_string())
+                .filter(|t| !t.is_empty());
+            change.member_joined(id, kind);
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! connection test's diagnoses.
 
 use domain::devices::{DeviceRecord, ManagedDeviceRecord};
+use std::collections::HashSet;
+
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
 use graph_sim::{DeviceChange, Fault, SimConfig, TenantSpec, UserPatch};
 use store::typed::TypedTable;
@@ -36,6 +38,7 @@ testkit::on_both_stores!(
     filters_leave_users_out_with_the_reason_and_let_them_back,
     a_filter_that_would_archive_most_contacts_is_held,
     a_drop_larger_than_the_guard_is_held_until_accepted,
+    only_members_of_a_chosen_group_are_kept,
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
 );
 
@@ -1020,26 +1023,39 @@ async fn groups_and_directory_roles_name_their_members(store: StoreKind) {
     );
 
     // Members are read across pages of the tenant's users (999 a page here, 150 users).
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
+    let groups = app.store.groups(Some(&tenant), false).await.unwrap();
+    let all_staff = groups
+        .iter()
+        .find(|g| g.group.name() == "All Staff")
         .unwrap();
-    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
     let enabled_members = (0..150)
         .filter_map(|i| held.user(i))
         .filter(|u| u.user_type == "Member" && u.account_enabled)
         .count();
-    assert_eq!(all_staff.document["member_count"], enabled_members);
-    assert_eq!(all_staff.document["kind"], "microsoft365");
+    assert_eq!(all_staff.member_count as usize, enabled_members);
+    assert_eq!(all_staff.group.kind(), "microsoft365");
+    assert_eq!(all_staff.group.visibility.as_deref(), Some("private"));
+    assert_eq!(all_staff.group.group_types, ["Unified"]);
     assert_eq!(
         groups
             .iter()
-            .find(|g| g.name == "External Guests")
+            .find(|g| g.group.name() == "External Guests")
             .unwrap()
-            .document["kind"],
+            .group
+            .kind(),
         "security"
     );
+    // Members are named from their contacts.
+    let named = app
+        .store
+        .group_members(Some(&tenant), false)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.group_name == "All Staff")
+        .filter(|m| m.user_principal_name.is_some() && m.member_type.as_deref() == Some("user"))
+        .count();
+    assert_eq!(named, enabled_members);
     assert_eq!(app.sync("contoso").await.writes(), 0);
 }
 
@@ -1057,16 +1073,23 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
     let key = app.tenant_key(0);
     let tenant = TenantId::parse(&key).unwrap();
     let held = app.sim.state.tenant(&key).unwrap();
-    let members_of = |groups: &[store::InventoryRow], name: &str| -> Vec<String> {
-        let group = groups.iter().find(|g| g.name == name).unwrap();
-        let members: Vec<String> = group.document["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["user_principal_name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(group.document["member_count"], members.len());
-        members
+    let members_of =
+        |groups: &(Vec<store::GroupRow>, Vec<store::GroupMemberRow>), name: &str| -> Vec<String> {
+            let group = groups.0.iter().find(|g| g.group.name() == name).unwrap();
+            let members: Vec<String> = groups
+                .1
+                .iter()
+                .filter(|m| m.group_id == group.key())
+                .map(|m| m.user_principal_name.clone().unwrap())
+                .collect();
+            assert_eq!(group.member_count as usize, members.len());
+            members
+        };
+    let read_groups = || async {
+        (
+            app.store.groups(Some(&tenant), false).await.unwrap(),
+            app.store.group_members(Some(&tenant), false).await.unwrap(),
+        )
     };
     let truth = |group: usize| -> Vec<String> {
         let mut upns: Vec<String> = (0..held.index_space())
@@ -1077,11 +1100,7 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
         upns.sort();
         upns
     };
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
+    let groups = read_groups().await;
     let mut all_staff = members_of(&groups, "All Staff");
     all_staff.sort();
     assert_eq!(
@@ -1138,17 +1157,13 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
         step.counts.updated >= 2 && step.counts.created == 0,
         "{step:?}"
     );
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
+    let groups = read_groups().await;
     for (index, name) in [(0, "All Staff"), (1, "Finance")] {
         let mut stored = members_of(&groups, name);
         stored.sort();
         assert_eq!(stored, truth(index), "{name}");
     }
-    assert_eq!(groups.len(), 6, "no group archived by a changes round");
+    assert_eq!(groups.0.len(), 6, "no group archived by a changes round");
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
     // A member renamed is shown by the new name, though their groups did not change.
@@ -1166,21 +1181,20 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
             ..UserPatch::default()
         },
     );
-    app.sync("contoso").await;
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
-    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
+    let renamed_run = app.sync("contoso").await;
+    assert_eq!(
+        renamed_run.step(Dataset::Groups).unwrap().counts.writes(),
+        0,
+        "a renamed member changes no group"
+    );
     let id = held.user(renamed).unwrap().id.to_string();
-    let member = all_staff.document["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == id.as_str())
+    let member = read_groups()
+        .await
+        .1
+        .into_iter()
+        .find(|m| m.group_name == "All Staff" && m.member_id == id)
         .unwrap();
-    assert_eq!(member["display_name"], "Renée Renamed");
+    assert_eq!(member.display_name.as_deref(), Some("Renée Renamed"));
 
     // The link expires: one whole round again, and the same result.
     app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
@@ -1902,6 +1916,61 @@ async fn filters_leave_users_out_with_the_reason_and_let_them_back(store: StoreK
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// `Members of chosen groups only` keeps the members of a group as the last groups round stored
+/// them, chosen by name; a group the tenant does not have is refused when it is set.
+async fn only_members_of_a_chosen_group_are_kept(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 60).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let tenant = TenantId::parse(&key).unwrap();
+    let held = app.sim.state.tenant(&key).unwrap();
+    let connection = app.store.connection("contoso").await.unwrap().unwrap();
+    let typo = domain::filter::UserFilter {
+        groups: vec!["All Stuff".into()],
+        ..Default::default()
+    };
+    let problem = sync::filter_problem(&app.store, &connection, &typo)
+        .await
+        .unwrap()
+        .expect("a group the tenant does not have");
+    assert!(problem.contains("no group 'All Stuff'"), "{problem}");
+    let chosen = domain::filter::UserFilter {
+        groups: vec!["all staff".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        sync::filter_problem(&app.store, &connection, &chosen)
+            .await
+            .unwrap(),
+        None
+    );
+    app.store.set_user_filter("contoso", &chosen).await.unwrap();
+    let filtered = app.sync("contoso").await;
+    assert_eq!(filtered.status, RunStatus::Succeeded, "{filtered:?}");
+    let members: HashSet<String> = (0..60)
+        .filter_map(|i| held.user(i))
+        .filter(|u| graph_sim::inventory::group_has(0, u))
+        .map(|u| u.upn.to_lowercase())
+        .collect();
+    assert!(!members.is_empty() && members.len() < 60);
+    let mut kept = HashSet::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            kept.insert(c.user_principal_name.unwrap_or_default().to_lowercase());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, members);
+    let left_out = app.store.filtered_users(Some(&tenant)).await.unwrap();
+    assert_eq!(left_out.len(), 60 - members.len());
+    assert!(
+        left_out.iter().all(|u| u.reason == "not_in_chosen_groups"),
+        "{left_out:?}"
     );
 }
 
