@@ -103,6 +103,8 @@ pub struct Connection {
     pub user_filter: domain::filter::UserFilter,
     /// Who owns each contact field, and where Microsoft's value lands.
     pub field_mapping: domain::FieldMapping,
+    /// How long its audit records are kept.
+    pub audit_retention: domain::AuditRetention,
     pub created_at: i64,
 }
 
@@ -165,6 +167,13 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
         .map_err(|e| corrupt("field mapping", e.to_string()))?
         .validated()
         .map_err(|e| corrupt("field mapping", e.to_string()))?,
+        audit_retention: {
+            let days = row.int_req("audit_retention_days")?;
+            u32::try_from(days)
+                .ok()
+                .and_then(domain::AuditRetention::from_days)
+                .ok_or_else(|| corrupt("audit retention", format!("{days} days is out of range")))?
+        },
         created_at: row.int_req("created_at")?,
     })
 }
@@ -172,7 +181,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, audit_retention_days, created_at FROM connections",
             $tail
         )
     };
@@ -343,6 +352,7 @@ impl Store {
             create_organization: setup.create_organization,
             user_filter: domain::filter::UserFilter::default(),
             field_mapping: domain::FieldMapping::default(),
+            audit_retention: domain::AuditRetention::default(),
             created_at: now,
         })
     }

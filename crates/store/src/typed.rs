@@ -42,7 +42,7 @@ impl Cell {
 }
 
 /// Takes the cells of a stored row in column order, each as the type its column declares.
-pub struct Cells(std::vec::IntoIter<Cell>);
+pub struct Cells(pub(crate) std::vec::IntoIter<Cell>);
 
 impl Cells {
     fn next(&mut self) -> Result<Cell> {
@@ -107,7 +107,7 @@ pub struct RowBatch<R> {
 /// Rows written per statement.
 const CHUNK: usize = 200;
 
-fn select_list<R: TypedTable>() -> String {
+pub(crate) fn select_list<R: TypedTable>() -> String {
     let mut list = String::from("item_key, archived");
     for (name, _) in R::COLUMNS {
         list.push_str(", ");
@@ -116,7 +116,7 @@ fn select_list<R: TypedTable>() -> String {
     list
 }
 
-fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
+pub(crate) fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
     let key = row.text_req("item_key")?;
     let mut cells = Vec::with_capacity(R::COLUMNS.len());
     for (name, kind) in R::COLUMNS {
