@@ -673,6 +673,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "datasets": c.datasets,
                     "create_organization": c.create_organization,
                     "user_filter": c.user_filter,
+                    "audit_retention_days": c.audit_retention.days(),
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),

@@ -1917,6 +1917,9 @@ async fn audit_retention_and_export(kind: testkit::StoreKind) {
     assert!(text(&set).0.contains("30 days"), "{:?}", text(&set));
     let shown = m365sync(&db, &["connection", "audit-retention", "contoso"], &[]);
     assert!(text(&shown).0.contains("for 30 days"), "{:?}", text(&shown));
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["audit_retention_days"], 30, "{listed}");
     let nobody = m365sync(&db, &["connection", "audit-retention", "nobody", "30"], &[]);
     assert_eq!(nobody.status.code(), Some(1), "{:?}", text(&nobody));
     assert!(text(&nobody).1.contains("nobody"), "{:?}", text(&nobody));
