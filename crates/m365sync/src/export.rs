@@ -39,6 +39,7 @@ pub enum What {
     DetectedApps,
     Devices,
     SignInActivity,
+    /// Audit records, oldest first; `--since` and `--user` narrow them.
     Audit,
 }
 
