@@ -2,11 +2,12 @@
 //!
 //! Owns the parsed identifiers (`TenantId`, `ClientId`, `ObjectId`, `Upn`, `SkuPartNumber`,
 //! `ClientSecret`), the clouds and their endpoints, the datasets and the permissions they need,
-//! the records we keep (contacts, licences, mailboxes, organisations), how a tenant is matched to
+//! the records we keep (contacts, licences, mailboxes, organisations, audit records), how a tenant is matched to
 //! an organisation, how two versions of a record differ, and the planner that turns what the
 //! store holds and what Microsoft sent into what to do with each record (`plan`). Every adapter (`graph`, `store`,
 //! `sync`, `web`) builds on these; none of them is known here.
 
+pub mod audit;
 pub mod catalog;
 pub mod cloud;
 pub mod dataset;
@@ -22,6 +23,7 @@ pub mod records;
 pub mod rows;
 pub mod status;
 
+pub use audit::{AuditRecord, AuditRetention};
 pub use cloud::{Cloud, Endpoints};
 pub use dataset::Dataset;
 pub use ids::{

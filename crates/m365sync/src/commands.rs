@@ -104,6 +104,13 @@ pub enum ConnectionCommand {
         #[arg(long)]
         conceal: bool,
     },
+    /// How long the connection keeps audit records (shown when no number is given). Each sync
+    /// deletes its tenants' audit records older than this; 180 days unless set.
+    AuditRetention {
+        name: String,
+        /// Days to keep, a whole number from 1 to 3650.
+        days: Option<String>,
+    },
     /// Remove a connection. What it synced stays in the store.
     Remove { name: String },
 }
@@ -455,6 +462,30 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        ConnectionCommand::AuditRetention { name, days } => {
+            let wanted = days
+                .as_deref()
+                .map(domain::AuditRetention::parse)
+                .transpose()?;
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?;
+            match wanted {
+                None => out!(
+                    "Connection '{name}' keeps audit records for {}.",
+                    connection.audit_retention
+                )?,
+                Some(retention) => {
+                    store.set_audit_retention(&name, retention).await?;
+                    out!(
+                        "Connection '{name}' now keeps audit records for {retention}; its next sync deletes older ones."
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ConnectionCommand::Remove { name } => {
             let store = open_store(db).await?;
             store.remove_connection(&name).await?;
@@ -676,6 +707,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "datasets": c.datasets,
                     "create_organization": c.create_organization,
                     "user_filter": c.user_filter,
+                    "audit_retention_days": c.audit_retention.days(),
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),

@@ -1906,3 +1906,186 @@ async fn filters_that_name_nothing_in_the_tenant_are_refused() {
     assert!(saved.status.success(), "{:?}", text(&saved));
     assert!(text(&saved).0.contains(&tenant.domain));
 }
+
+/// The audit trail on the command line, on either store: a connection's retention shown, set
+/// and refused when it is no number of days; `export audit` as JSON and CSV, by time and user.
+async fn audit_retention_and_export(kind: testkit::StoreKind) {
+    let sim = sim(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, home) = testkit::store_of(kind).await;
+    let db = match &home {
+        testkit::StoreHome::Postgres(database) => std::path::PathBuf::from(&database.url),
+        testkit::StoreHome::Sqlite(_) => dir.path().join("store.db"),
+    };
+    let secret = sim.tenants()[0].client_secret.clone();
+    let added = add_with(
+        &db,
+        &sim,
+        "contoso",
+        &secret,
+        &["--datasets", "organization,audit"],
+    );
+    assert!(added.status.success(), "{:?}", text(&added));
+
+    let shown = m365sync(&db, &["connection", "audit-retention", "contoso"], &[]);
+    assert!(shown.status.success(), "{:?}", text(&shown));
+    assert!(
+        text(&shown).0.contains("for 180 days"),
+        "{:?}",
+        text(&shown)
+    );
+    for bad in ["0", "3651", "ninety", "-1", "1.5"] {
+        let refused = m365sync(
+            &db,
+            &["connection", "audit-retention", "contoso", "--", bad],
+            &[],
+        );
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{bad}: {:?}",
+            text(&refused)
+        );
+        let (_, error) = text(&refused);
+        assert!(
+            error.contains("audit retention") && error.contains("from 1 to 3650"),
+            "{bad}: {error}"
+        );
+    }
+    let set = m365sync(
+        &db,
+        &["connection", "audit-retention", "contoso", "30"],
+        &[],
+    );
+    assert!(set.status.success(), "{:?}", text(&set));
+    assert!(text(&set).0.contains("30 days"), "{:?}", text(&set));
+    let shown = m365sync(&db, &["connection", "audit-retention", "contoso"], &[]);
+    assert!(text(&shown).0.contains("for 30 days"), "{:?}", text(&shown));
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["audit_retention_days"], 30, "{listed}");
+    let nobody = m365sync(&db, &["connection", "audit-retention", "nobody", "30"], &[]);
+    assert_eq!(nobody.status.code(), Some(1), "{:?}", text(&nobody));
+    assert!(text(&nobody).1.contains("nobody"), "{:?}", text(&nobody));
+
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+    let exported = m365sync(&db, &["export", "audit"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let records: Vec<Value> = serde_json::from_slice(&exported.stdout).unwrap();
+    assert!(records.len() > 1_900, "{}", records.len());
+    let first = &records[0];
+    assert_eq!(first["organization"], "Contoso Ltd");
+    assert_eq!(first["tenant_id"], sim.tenants()[0].tenant_id.as_str());
+    for field in [
+        "id",
+        "creation_time",
+        "operation",
+        "workload",
+        "user_id",
+        "client_ip",
+        "result_status",
+        "object_id",
+        "content_type",
+    ] {
+        assert!(first[field].is_string(), "{field}: {first}");
+    }
+    assert!(
+        first["record_type"].is_i64() && first["user_type"].is_i64(),
+        "{first}"
+    );
+    assert_eq!(
+        first["record"]["Id"].as_str().unwrap().to_lowercase(),
+        first["id"].as_str().unwrap()
+    );
+    let times: Vec<&str> = records
+        .iter()
+        .map(|r| r["creation_time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    // One person's records of the last two days, found by either case of their name.
+    let user = first["user_id"].as_str().unwrap().to_string();
+    let since = times[times.len() / 2].to_string();
+    let filtered = m365sync(
+        &db,
+        &[
+            "export",
+            "audit",
+            "--user",
+            &user.to_uppercase(),
+            "--since",
+            &since,
+            "--connection",
+            "contoso",
+        ],
+        &[],
+    );
+    assert!(filtered.status.success(), "{:?}", text(&filtered));
+    let theirs: Vec<Value> = serde_json::from_slice(&filtered.stdout).unwrap();
+    let expected = records
+        .iter()
+        .filter(|r| {
+            r["user_id"] == user.as_str() && r["creation_time"].as_str().unwrap() >= since.as_str()
+        })
+        .count();
+    assert_eq!(theirs.len(), expected);
+    assert!(!theirs.is_empty() && theirs.len() < records.len() / 2);
+
+    let csv = m365sync(&db, &["export", "audit", "--format", "csv"], &[]);
+    assert!(csv.status.success(), "{:?}", text(&csv));
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "organization",
+            "tenant_id",
+            "id",
+            "creation_time",
+            "operation",
+            "workload",
+            "record_type",
+            "user_id",
+            "user_type",
+            "client_ip",
+            "result_status",
+            "object_id",
+            "content_type",
+            "record"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), records.len());
+    assert_eq!(&rows[0][2], first["id"].as_str().unwrap());
+    assert_eq!(&rows[0][6], first["record_type"].to_string());
+    let record: Value = serde_json::from_str(&rows[0][13]).unwrap();
+    assert_eq!(record, first["record"]);
+
+    for (args, says) in [
+        (
+            &["export", "contacts", "--since", "2026-01-01"][..],
+            "export audit",
+        ),
+        (
+            &["export", "audit", "--since", "yesterday"][..],
+            "2026-11-01",
+        ),
+    ] {
+        let refused = m365sync(&db, args, &[]);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {:?}",
+            text(&refused)
+        );
+        assert!(text(&refused).1.contains(says), "{:?}", text(&refused));
+    }
+}
+
+testkit::on_both_stores!(audit_retention_and_export);

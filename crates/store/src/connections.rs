@@ -105,6 +105,8 @@ pub struct Connection {
     pub field_mapping: domain::FieldMapping,
     /// How much of a tenant's contacts one run may take away before it is held.
     pub drop_guard: domain::plan::DropGuard,
+    /// How long its audit records are kept.
+    pub audit_retention: domain::AuditRetention,
     pub created_at: i64,
 }
 
@@ -173,6 +175,13 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
                 .and_then(|p| u8::try_from(p.clamp(0, 100)).ok())
                 .unwrap_or(20),
         },
+        audit_retention: {
+            let days = row.int_req("audit_retention_days")?;
+            u32::try_from(days)
+                .ok()
+                .and_then(domain::AuditRetention::from_days)
+                .ok_or_else(|| corrupt("audit retention", format!("{days} days is out of range")))?
+        },
         created_at: row.int_req("created_at")?,
     })
 }
@@ -180,7 +189,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, audit_retention_days, created_at FROM connections",
             $tail
         )
     };
@@ -371,6 +380,7 @@ impl Store {
             user_filter: domain::filter::UserFilter::default(),
             field_mapping: domain::FieldMapping::default(),
             drop_guard: domain::plan::DropGuard::default(),
+            audit_retention: domain::AuditRetention::default(),
             created_at: now,
         })
     }

@@ -1,11 +1,13 @@
 //! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
-//! for organisations, tenants, connections, contacts, licences, mailboxes and the run log, and the
+//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
+//! run log, and the
 //! encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!` macros
 //! expand its body for each backend, so both are type-checked against their own driver. It knows
 //! nothing of Graph: it stores the records of `domain`.
 
+mod audit;
 mod backend;
 mod connections;
 mod contact_batch;
@@ -27,6 +29,7 @@ pub mod secrets;
 mod tenants;
 pub mod typed;
 
+pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{
     CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,

@@ -93,6 +93,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_groups.sql"),
     },
     Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0018_audit.sql"),
+    },
+    Migration {
         version: 19,
         sqlite: include_str!("../migrations/sqlite/0019_queue.sql"),
         postgres: include_str!("../migrations/postgres/0019_queue.sql"),

@@ -42,7 +42,7 @@ impl Cell {
 }
 
 /// Takes the cells of a stored row in column order, each as the type its column declares.
-pub struct Cells(std::vec::IntoIter<Cell>);
+pub struct Cells(pub(crate) std::vec::IntoIter<Cell>);
 
 impl Cells {
     fn next(&mut self) -> Result<Cell> {

@@ -931,7 +931,7 @@ async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
     );
     assert_eq!(
         store
-            .apply_inventory(org, &tenant(), Dataset::Audit, &[], None)
+            .append_audit_records(org, &tenant(), &[], None)
             .await
             .unwrap(),
         none

@@ -227,6 +227,84 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_audit_record_keeps_its_common_fields_as_columns_and_the_rest_whole() {
+        let sent = json!({
+            "Id": "5E6F7A8B-0000-4000-8000-00000000000A", "RecordType": 15,
+            "CreationTime": "2026-11-30T09:15:02", "Operation": "UserLoggedIn",
+            "Workload": "AzureActiveDirectory", "UserId": "Adele@Contoso.example", "UserType": 0,
+            "ClientIP": "203.0.113.7", "ResultStatus": "Succeeded", "ObjectId": "portal",
+            "ExtendedProperties": [{ "Name": "UserAgent", "Value": "Edge" }],
+        });
+        let record = audit_record(&sent, "Audit.AzureActiveDirectory").unwrap();
+        assert_eq!(record.id, "5e6f7a8b-0000-4000-8000-00000000000a");
+        assert_eq!(record.creation_time.as_deref(), Some("2026-11-30T09:15:02"));
+        assert_eq!(record.operation.as_deref(), Some("UserLoggedIn"));
+        assert_eq!(record.workload.as_deref(), Some("AzureActiveDirectory"));
+        assert_eq!(record.record_type, Some(15));
+        assert_eq!(record.user_id.as_deref(), Some("adele@contoso.example"));
+        assert_eq!(record.user_type, Some(0));
+        assert_eq!(record.client_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(record.result_status.as_deref(), Some("Succeeded"));
+        assert_eq!(record.object_id.as_deref(), Some("portal"));
+        assert_eq!(
+            record.content_type.as_deref(),
+            Some("Audit.AzureActiveDirectory")
+        );
+        assert_eq!(record.record, sent);
+    }
+
+    #[test]
+    fn an_audit_record_of_the_wrong_shape_loses_fields_not_itself() {
+        let sent = json!({
+            "Id": "b1", "RecordType": "fifteen", "UserType": 1.5, "Operation": 7,
+            "CreationTime": "yesterday", "UserId": "",
+        });
+        let record = audit_record(&sent, "Audit.General").unwrap();
+        assert_eq!(record.id, "b1");
+        assert_eq!(
+            (
+                record.record_type,
+                record.user_type,
+                record.operation,
+                record.creation_time,
+                record.user_id
+            ),
+            (None, None, None, None, None)
+        );
+        assert_eq!(record.record, sent);
+        for nameless in [
+            json!({ "Operation": "x" }),
+            json!({ "Id": 5 }),
+            json!({ "Id": " " }),
+            json!([]),
+            json!(null),
+        ] {
+            assert_eq!(audit_record(&nameless, "Audit.General"), None, "{nameless}");
+        }
+    }
+
+    #[test]
+    fn an_audit_time_with_a_zone_is_brought_to_utc_and_one_without_kept_as_sent() {
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02.125").as_deref(),
+            Some("2026-11-30T09:15:02.125")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02Z").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T10:15:02+01:00").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(audit_time("30/11/2026"), None);
+    }
+
+    #[test]
     fn enums_fold_to_camel_case() {
         assert_eq!(
             enum_value(&Some("ServiceOperational".into())),
@@ -538,24 +616,45 @@ pub fn detected_app_item(
     }
 }
 
-/// An audit record: its common schema fields under our names, and the whole record as it came.
-/// Records without an `Id` cannot be told apart and are dropped.
-pub fn audit_item(record: &Value) -> Option<InventoryItem> {
-    let common: graph::models::AuditRecord = serde_json::from_value(record.clone()).ok()?;
-    let name = format!(
-        "{} {} by {}",
-        common.creation_time.as_deref().unwrap_or("?"),
-        common.operation.as_deref().unwrap_or("?"),
-        common.user_id.as_deref().unwrap_or("?")
-    );
-    Some(InventoryItem {
-        key: common.id.to_lowercase(),
-        name,
-        document: json!({
-            "id": common.id, "record_type": common.record_type, "created": common.creation_time, "operation": common.operation,
-            "workload": common.workload, "result_status": common.result_status, "user_id": common.user_id, "user_type": common.user_type,
-            "user_key": common.user_key, "object_id": common.object_id, "client_ip": common.client_ip, "organization_id": common.organization_id,
-            "record": record,
-        }),
+/// An audit record: its common schema fields as columns, and the whole record as it came.
+/// Records without an `Id` cannot be told apart and are dropped; a common field of the wrong
+/// type is left empty rather than losing the record (the record keeps it as sent).
+pub fn audit_record(record: &Value, content_type: &str) -> Option<domain::AuditRecord> {
+    let text = |field: &str| {
+        record[field]
+            .as_str()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let number = |field: &str| record[field].as_i64();
+    let id = text("Id")?.to_lowercase();
+    Some(domain::AuditRecord {
+        id,
+        creation_time: text("CreationTime").and_then(|t| audit_time(&t)),
+        operation: text("Operation"),
+        workload: text("Workload"),
+        record_type: number("RecordType"),
+        user_id: text("UserId").map(|u| u.to_lowercase()),
+        user_type: number("UserType"),
+        client_ip: text("ClientIP"),
+        result_status: text("ResultStatus"),
+        object_id: text("ObjectId"),
+        content_type: Some(content_type.to_string()),
+        record: record.clone(),
+    })
+}
+
+/// A `CreationTime` as the common schema writes it: UTC without a zone, kept as sent; one
+/// with a zone is brought to that form, so that times compare as text. Not a time: `None`.
+fn audit_time(raw: &str) -> Option<String> {
+    if chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+        return Some(raw.to_string());
+    }
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| {
+        t.with_timezone(&Utc)
+            .naive_utc()
+            .format("%Y-%m-%dT%H:%M:%S%.f")
+            .to_string()
     })
 }

@@ -29,6 +29,7 @@ testkit::on_both_stores!(
     a_device_gone_from_the_tenant_is_archived_and_an_unchanged_resync_writes_nothing,
     sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant,
     the_audit_trail_comes_from_the_management_activity_api,
+    audit_records_past_the_retention_are_deleted_in_their_tenant_alone,
     deleted_mailboxes_stay_apart_and_shared_ones_say_so,
     seats_bought_and_devices_retired_through_the_control_api_arrive,
     a_whole_sync_succeeds_under_steady_throttling,
@@ -1447,19 +1448,24 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         "a subscription was started per content type"
     );
     let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
-    let records = app
-        .store
-        .inventory(Some(&tenant), Dataset::Audit, false)
-        .await
-        .unwrap();
+    let records = audit_records(&app, &tenant).await;
+    assert_eq!(records.len() as u64, audit.counts.created);
     let login = records
         .iter()
-        .find(|r| r.document["operation"] == "UserLoggedIn")
+        .find(|r| r.operation.as_deref() == Some("UserLoggedIn"))
         .unwrap();
-    assert_eq!(login.document["workload"], "AzureActiveDirectory");
+    assert_eq!(login.workload.as_deref(), Some("AzureActiveDirectory"));
+    assert_eq!(login.record_type, Some(15));
     assert_eq!(
-        login.document["record"]["OrganizationId"],
-        app.tenant_key(0)
+        login.content_type.as_deref(),
+        Some("Audit.AzureActiveDirectory")
+    );
+    assert!(login.creation_time.is_some() && login.client_ip.is_some());
+    assert!(login.user_id.as_deref().unwrap().contains('@'));
+    assert_eq!(login.record["OrganizationId"], app.tenant_key(0));
+    assert_eq!(
+        login.record["Id"].as_str().unwrap().to_lowercase(),
+        login.id
     );
 
     // The next run reads only what became available since: nothing is read twice.
@@ -1472,13 +1478,39 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
     );
     assert!(again.counts.created <= 12);
 
+    // A run resumes from each content type's checkpoint: one moved back three days reads those
+    // three days of that type again, and they add nothing.
+    let resource = "audit:Audit.Exchange";
+    let saved = app
+        .store
+        .delta_link(&tenant, resource)
+        .await
+        .unwrap()
+        .unwrap();
+    let saved = chrono::DateTime::parse_from_rfc3339(&saved).unwrap();
+    assert!((chrono::Utc::now() - saved.with_timezone(&chrono::Utc)).num_minutes() < 5);
+    let rewound = store::Checkpoint {
+        resource: resource.into(),
+        link: (saved - chrono::Duration::days(3)).to_rfc3339(),
+    };
+    app.store
+        .append_audit_records(0, &tenant, &[], Some(&rewound))
+        .await
+        .unwrap();
+    let resumed = app.sync("contoso").await;
+    let step = resumed.step(Dataset::Audit).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    // Three days of hourly Exchange blobs, three records each; only what is new is created.
+    assert!((200..=220).contains(&step.counts.unchanged), "{step:?}");
+    assert_eq!(step.counts.updated, 0);
+
     // A resume point older than the API's seven days is brought forward, not refused.
     let stale = store::Checkpoint {
-        resource: "audit:Audit.Exchange".into(),
+        resource: resource.into(),
         link: "2020-01-01T00:00:00+00:00".into(),
     };
     app.store
-        .apply_inventory(0, &tenant, Dataset::Audit, &[], Some(&stale))
+        .append_audit_records(0, &tenant, &[], Some(&stale))
         .await
         .unwrap();
     let resumed = app.sync("contoso").await;
@@ -1486,6 +1518,74 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         resumed.step(Dataset::Audit).unwrap().status,
         StepStatus::Succeeded
     );
+}
+
+async fn audit_records(app: &TestApp, tenant: &TenantId) -> Vec<domain::AuditRecord> {
+    app.store
+        .audit_records(&store::AuditQuery {
+            tenant_id: Some(*tenant),
+            ..store::AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|listed| listed.row.record)
+        .collect()
+}
+
+async fn audit_records_past_the_retention_are_deleted_in_their_tenant_alone(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 20).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let before = audit_records(&app, &tenant).await;
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(2))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let old = before.iter().filter(|r| r.created_before(&cutoff)).count();
+    assert!(
+        old > 1_000,
+        "seven days were read: {old} of {}",
+        before.len()
+    );
+    // Another tenant's record, as old: not this connection's to delete.
+    let organization = app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let other = TenantId::parse("0d5c3e1a-6b7f-4a2e-9c8d-1e2f3a4b5c6d").unwrap();
+    let elsewhere = domain::AuditRecord {
+        id: "elsewhere".into(),
+        creation_time: Some("2020-01-01T00:00:00".into()),
+        ..before[0].clone()
+    };
+    app.store
+        .append_audit_records(organization, &other, &[elsewhere], None)
+        .await
+        .unwrap();
+
+    app.store
+        .set_audit_retention("contoso", domain::AuditRetention::parse("2").unwrap())
+        .await
+        .unwrap();
+    let run = app.sync("contoso").await;
+    let step = run.step(Dataset::Audit).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    let message = step.message.as_deref().unwrap_or_default();
+    assert!(message.contains("older than 2 days deleted"), "{message}");
+    let after = audit_records(&app, &tenant).await;
+    // What the run found new is as young as the rest.
+    assert!(
+        after.len() <= before.len() - old + 12,
+        "{} left",
+        after.len()
+    );
+    assert!(after.len() > 300, "two days are kept: {} left", after.len());
+    assert!(after.iter().all(|r| !r.created_before(&cutoff)));
+    assert_eq!(audit_records(&app, &other).await.len(), 1);
 }
 
 async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so(store: StoreKind) {
