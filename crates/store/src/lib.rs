@@ -22,6 +22,7 @@ mod runs;
 pub mod secrets;
 mod tenants;
 pub mod typed;
+mod usage;
 
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{

@@ -82,6 +82,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_field_mapping.sql"),
         postgres: include_str!("../migrations/postgres/0014_field_mapping.sql"),
     },
+    Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_usage.sql"),
+        postgres: include_str!("../migrations/postgres/0017_usage.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -116,7 +116,7 @@ fn select_list<R: TypedTable>() -> String {
     list
 }
 
-fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
+pub(crate) fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
     let key = row.text_req("item_key")?;
     let mut cells = Vec::with_capacity(R::COLUMNS.len());
     for (name, kind) in R::COLUMNS {
