@@ -1184,7 +1184,6 @@ impl SyncEngine {
     /// A large tenant-wide collection kept in a typed table: each page planned against the
     /// stored rows of its keys and applied in one transaction, then whatever the complete
     /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
-    #[allow(dead_code)]
     async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
         &self,
         run: &mut Run<'_>,
@@ -1359,6 +1358,7 @@ impl SyncEngine {
 #[derive(Default)]
 struct UsageTally {
     counts: StepCounts,
+    /// Keys of the rows read, across the three reports: what a complete reading may keep.
     seen: HashSet<String>,
     rows: u64,
     concealed: u64,
@@ -1366,24 +1366,30 @@ struct UsageTally {
 }
 
 impl SyncEngine {
-    /// Usage: the active-user, app and email-activity reports, one item per user per report.
-    /// Like mailboxes, rows with concealed names are attached to nobody, and then nothing is
-    /// archived either: such a listing cannot prove anyone gone.
-    /// When each user last signed in. Needs AuditLog.Read.All and a tenant with Entra ID P1/P2;
-    /// without the licence the step is skipped with a note, not failed.
+    /// When each user last signed in, one row per user by object id. Needs AuditLog.Read.All
+    /// and a tenant with Entra ID P1/P2; without the licence the step is skipped with a note,
+    /// not failed, and nothing is archived.
     async fn sign_in_activity(&self, run: &mut Run<'_>) -> Result<Outcome> {
         let path =
             format!("v1.0/users?$select=id,userPrincipalName,signInActivity&$top={SIGN_IN_PAGE}");
-        self.paged_inventory(
+        self.paged_rows(
             run,
             Dataset::SignInActivity,
             &path,
-            |page: Vec<UserSignIns>| page.iter().filter_map(inventory::sign_in_item).collect(),
+            |page: Vec<UserSignIns>| page.iter().filter_map(inventory::sign_in_record).collect(),
         )
         .await
     }
 
+    /// Usage: the active-user, app and email-activity reports, one row per user per report, so
+    /// that one report never rewrites another's columns. Rows are planned and written a
+    /// thousand at a time as the reports stream in; what none of the three names is archived
+    /// only once all three were read whole. Like mailboxes, rows with concealed names are
+    /// attached to nobody, and then nothing is archived either: such a listing cannot prove
+    /// anyone gone.
     async fn usage(&self, run: &mut Run<'_>) -> Result<Outcome> {
+        use domain::rows::RowPlan;
+        use domain::usage::UsageRecord;
         let mut tally = UsageTally::default();
         for function in [
             "getOffice365ActiveUserDetail(period='D30')",
@@ -1438,10 +1444,14 @@ impl SyncEngine {
                 )),
             });
         }
-        tally.counts.archived = self
+        let mut batch = self
             .store
-            .archive_inventory_not_in(&run.tenant_id, Dataset::Usage, &tally.seen)
+            .row_batch::<UsageRecord>(run.organization_id.unwrap_or_default(), &run.tenant_id)
             .await?;
+        let active = batch.active_keys().await?;
+        let plan: RowPlan<UsageRecord> = domain::rows::plan_not_listed(&active, &tally.seen);
+        tally.counts.archived = batch.apply(&plan, None).await?.archived;
+        batch.commit().await?;
         let message = (tally.unnamed > 0).then(|| {
             format!(
                 "{} rows without a user principal name were skipped",
@@ -1451,21 +1461,24 @@ impl SyncEngine {
         Ok(Outcome::done(tally.counts, message))
     }
 
-    /// Streams one downloaded report into the store a thousand rows at a time. The outer error
-    /// is the store's; the inner one the report's.
+    /// Streams one downloaded report into the usage table a thousand rows at a time, each
+    /// thousand planned against the stored rows of its keys and written in one transaction.
+    /// The outer error is the store's; the inner one the report's.
     async fn usage_rows<R: DeserializeOwned>(
         &self,
         run: &mut Run<'_>,
         file: &graph::ReportFile,
-        to_item: fn(&R) -> Result<InventoryItem, inventory::usage::Skip>,
+        to_record: fn(&R) -> Result<domain::usage::UsageRecord, inventory::usage::Skip>,
         tally: &mut UsageTally,
     ) -> Result<Result<(), GraphError>> {
+        use domain::rows::Keyed;
+        const USAGE_BATCH: usize = 1_000;
         let mut rows = match file.rows::<R>() {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(e)),
         };
         let organization_id = run.organization_id.unwrap_or_default();
-        let mut batch = Vec::with_capacity(1_000);
+        let mut records: Vec<domain::usage::UsageRecord> = Vec::with_capacity(USAGE_BATCH);
         loop {
             let row = match rows.next_row() {
                 Ok(Some(row)) => Some(row),
@@ -1474,27 +1487,25 @@ impl SyncEngine {
             };
             if let Some(row) = &row {
                 tally.rows += 1;
-                match to_item(row) {
-                    Ok(item) => {
-                        tally.seen.insert(item.key.clone());
-                        batch.push(item);
+                match to_record(row) {
+                    Ok(record) => {
+                        tally.seen.insert(record.key().to_string());
+                        records.push(record);
                     }
                     Err(inventory::usage::Skip::Concealed) => tally.concealed += 1,
                     Err(inventory::usage::Skip::NoName) => tally.unnamed += 1,
                 }
             }
-            if batch.len() >= 1_000 || (row.is_none() && !batch.is_empty()) {
-                tally.counts += self
+            if records.len() >= USAGE_BATCH || (row.is_none() && !records.is_empty()) {
+                let page = std::mem::replace(&mut records, Vec::with_capacity(USAGE_BATCH));
+                let mut batch = self
                     .store
-                    .apply_inventory(
-                        organization_id,
-                        &run.tenant_id,
-                        Dataset::Usage,
-                        &batch,
-                        None,
-                    )
+                    .row_batch::<domain::usage::UsageRecord>(organization_id, &run.tenant_id)
                     .await?;
-                batch.clear();
+                let stored = batch.stored(page.iter().map(|r| r.key())).await?;
+                let plan = domain::rows::plan_page(&stored, page);
+                tally.counts += batch.apply(&plan, None).await?;
+                batch.commit().await?;
                 run.progress.items(Dataset::Usage, tally.rows);
             }
             if row.is_none() {
