@@ -51,20 +51,20 @@ impl What {
             Self::ServiceMessages => Some(Dataset::ServiceMessages),
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
-            Self::Usage => Some(Dataset::Usage),
             Self::Groups => Some(Dataset::Groups),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::ManagedDevices => Some(Dataset::ManagedDevices),
             Self::DetectedApps => Some(Dataset::DetectedApps),
             Self::Devices => Some(Dataset::Devices),
-            Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Audit => Some(Dataset::Audit),
             Self::Contacts
             | Self::Organizations
             | Self::Licenses
             | Self::Mailboxes
             | Self::DeletedMailboxes
-            | Self::FilteredUsers => None,
+            | Self::FilteredUsers
+            | Self::Usage
+            | Self::SignInActivity => None,
         }
     }
 }
@@ -318,6 +318,62 @@ fn contact_csv(c: &ContactRow, managed: &[String]) -> Vec<String> {
     ]
 }
 
+/// A dataset kept in a typed table: in CSV its own columns between the tenant's and
+/// `archived`, in JSON an array of objects with the same fields.
+async fn typed<R: store::typed::TypedTable>(
+    store: &store::Store,
+    tenant_id: Option<&domain::TenantId>,
+    args: &ExportArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = store
+        .typed_rows::<R>(tenant_id, args.include_archived)
+        .await?;
+    let names: Vec<&str> = ["organization", "tenant_id", "key"]
+        .into_iter()
+        .chain(R::COLUMNS.iter().map(|(name, _)| *name))
+        .chain(["archived"])
+        .collect();
+    if args.format == Format::Csv {
+        let mut csv = CsvOut::new(&mut *out);
+        csv.header(&names)?;
+        for listed in &rows {
+            let record = &listed.row.record;
+            csv.row(
+                [
+                    listed.organization.clone(),
+                    listed.tenant_id.clone(),
+                    record.key().to_string(),
+                ]
+                .into_iter()
+                .chain(record.cells().iter().map(store::typed::Cell::to_text))
+                .chain([listed.row.archived.to_string()]),
+            )?;
+        }
+        csv.flush()?;
+    } else {
+        let items: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|listed| {
+                let record = &listed.row.record;
+                let values = [
+                    json!(listed.organization),
+                    json!(listed.tenant_id),
+                    json!(record.key()),
+                ]
+                .into_iter()
+                .chain(record.cells().into_iter().map(|cell| json!(cell)))
+                .chain([json!(listed.row.archived)]);
+                serde_json::Value::Object(names.iter().map(|n| n.to_string()).zip(values).collect())
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let tenant_id = match &args.connection {
@@ -376,6 +432,19 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
+    }
+    match args.what {
+        What::Usage => {
+            typed::<domain::usage::UsageRecord>(&store, tenant_id.as_ref(), &args, &mut out)
+                .await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        What::SignInActivity => {
+            typed::<domain::usage::SignInRecord>(&store, tenant_id.as_ref(), &args, &mut out)
+                .await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     if matches!(args.what, What::FilteredUsers) {
         let rows = store.filtered_users(tenant_id.as_ref()).await?;
