@@ -59,10 +59,8 @@ impl What {
             Self::ServiceMessages => Some(Dataset::ServiceMessages),
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
-            Self::Usage => Some(Dataset::Usage),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::DetectedApps => Some(Dataset::DetectedApps),
-            Self::SignInActivity => Some(Dataset::SignInActivity),
             Self::Contacts
             | Self::Groups
             | Self::GroupMembers
@@ -73,6 +71,8 @@ impl What {
             | Self::FilteredUsers
             | Self::ManagedDevices
             | Self::Devices
+            | Self::Usage
+            | Self::SignInActivity
             | Self::Audit => None,
         }
     }
@@ -636,6 +636,26 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         ),
         What::Devices => Some(
             export_typed::<DeviceRecord>(&store, tenant_id.as_ref(), &args, "id", &mut out).await,
+        ),
+        What::Usage => Some(
+            export_typed::<domain::usage::UsageRecord>(
+                &store,
+                tenant_id.as_ref(),
+                &args,
+                "key",
+                &mut out,
+            )
+            .await,
+        ),
+        What::SignInActivity => Some(
+            export_typed::<domain::usage::SignInRecord>(
+                &store,
+                tenant_id.as_ref(),
+                &args,
+                "key",
+                &mut out,
+            )
+            .await,
         ),
         _ => None,
     };

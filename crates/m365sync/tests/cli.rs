@@ -2089,3 +2089,109 @@ async fn audit_retention_and_export(kind: testkit::StoreKind) {
 }
 
 testkit::on_both_stores!(audit_retention_and_export);
+
+/// `export usage` and `export sign-in-activity` give each table's own columns: CSV with a
+/// header, JSON objects with the same fields, one per row.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_and_sign_in_activity_export_their_columns() {
+    let sim = sim(12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let added = add_with(
+        &db,
+        &sim,
+        "contoso",
+        &sim.tenants()[0].client_secret,
+        &["--datasets", "organization,users,usage,sign_in_activity"],
+    );
+    assert!(added.status.success(), "{:?}", text(&added));
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+
+    for (kind, columns) in [
+        (
+            "usage",
+            &[
+                "organization",
+                "tenant_id",
+                "key",
+                "report",
+                "user_principal_name",
+                "is_deleted",
+                "last_activity",
+            ][..],
+        ),
+        (
+            "sign-in-activity",
+            &[
+                "organization",
+                "tenant_id",
+                "key",
+                "user_principal_name",
+                "last_sign_in",
+                "last_non_interactive_sign_in",
+                "last_successful_sign_in",
+                "archived",
+            ][..],
+        ),
+    ] {
+        let csv = m365sync(&db, &["export", kind, "--format", "csv"], &[]);
+        assert!(csv.status.success(), "{kind}: {:?}", text(&csv));
+        let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(
+            &header[..columns.len().min(header.len())],
+            columns,
+            "{kind}"
+        );
+        assert_eq!(header.last().map(String::as_str), Some("archived"));
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert!(rows.len() > 1, "{kind}");
+
+        let json = m365sync(&db, &["export", kind], &[]);
+        assert!(json.status.success(), "{kind}: {:?}", text(&json));
+        let items: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(items.len(), rows.len(), "{kind}");
+        for (item, row) in items.iter().zip(&rows) {
+            let mut fields: Vec<&String> = item.keys().collect();
+            let mut names: Vec<&String> = header.iter().collect();
+            fields.sort();
+            names.sort();
+            assert_eq!(fields, names, "{kind}");
+            for (name, cell) in header.iter().zip(row.iter()) {
+                let as_text = match &item[name] {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(as_text, cell, "{kind}: {name}");
+            }
+        }
+    }
+
+    let usage: Vec<Value> =
+        serde_json::from_slice(&m365sync(&db, &["export", "usage"], &[]).stdout).unwrap();
+    let email = usage.iter().find(|u| u["report"] == "email").unwrap();
+    assert!(email["send_count"].is_number(), "{email}");
+    assert!(
+        email["windows"].is_null(),
+        "another report's column is empty"
+    );
+    assert_eq!(
+        email["key"],
+        format!("email:{}", email["user_principal_name"].as_str().unwrap())
+    );
+    let apps = usage.iter().find(|u| u["report"] == "apps").unwrap();
+    assert!(apps["windows"].is_boolean(), "{apps}");
+    let sign_ins: Vec<Value> =
+        serde_json::from_slice(&m365sync(&db, &["export", "sign-in-activity"], &[]).stdout)
+            .unwrap();
+    assert_eq!(sign_ins.len(), 12);
+    assert!(
+        sign_ins
+            .iter()
+            .all(|s| s["key"].as_str().unwrap().len() == 36)
+    );
+    assert!(sign_ins.iter().any(|s| s["last_sign_in"].is_string()));
+}

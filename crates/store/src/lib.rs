@@ -28,6 +28,7 @@ mod runs;
 pub mod secrets;
 mod tenants;
 pub mod typed;
+mod usage;
 
 pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};

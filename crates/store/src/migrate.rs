@@ -93,6 +93,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_groups.sql"),
     },
     Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_usage.sql"),
+        postgres: include_str!("../migrations/postgres/0017_usage.sql"),
+    },
+    Migration {
         version: 18,
         sqlite: include_str!("../migrations/sqlite/0018_audit.sql"),
         postgres: include_str!("../migrations/postgres/0018_audit.sql"),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use domain::InventoryItem;
 use domain::groups::{GroupChange, GroupRecord};
+use domain::usage::SignInRecord;
 use graph::models::{
     Agreement, Application, Domain, ItemBody, ServiceHealth, ServiceHealthIssue,
     ServiceUpdateMessage,
@@ -402,20 +403,20 @@ mod tests {
     }
 }
 
-/// The usage reports' rows, keyed `<report>:<upn>` so that each user has one item per report.
+/// The usage reports' rows as typed rows, one per user per report.
 pub mod usage {
-    use domain::InventoryItem;
     use domain::ids::is_concealed_name;
+    use domain::usage::{UsageRecord, UsageReport};
     use graph::models::{ActiveUserRow, AppUserRow, EmailActivityRow};
-    use serde_json::json;
 
     /// Why a row was not kept.
+    #[derive(Debug, PartialEq, Eq)]
     pub enum Skip {
         Concealed,
         NoName,
     }
 
-    fn upn(raw: &Option<String>) -> Result<String, Skip> {
+    fn named(report: UsageReport, raw: &Option<String>) -> Result<UsageRecord, Skip> {
         let raw = raw.as_deref().map(str::trim).unwrap_or_default();
         if is_concealed_name(raw) {
             return Err(Skip::Concealed);
@@ -423,72 +424,108 @@ pub mod usage {
         if !raw.contains('@') {
             return Err(Skip::NoName);
         }
-        Ok(raw.to_lowercase())
+        Ok(UsageRecord::new(report, raw))
     }
 
-    fn item(kind: &str, upn: String, document: serde_json::Value) -> InventoryItem {
-        InventoryItem {
-            key: format!("{kind}:{upn}"),
-            name: upn,
-            document,
-        }
-    }
-
-    pub fn activity(row: &ActiveUserRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        let mut products: Vec<&str> = row
-            .assigned_products
-            .as_deref()
-            .unwrap_or_default()
-            .split('+')
+    /// A report's day, `None` when the cell is empty (never active).
+    fn day(raw: &Option<String>) -> Option<String> {
+        raw.as_deref()
             .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        products.sort_unstable();
-        Ok(item(
-            "activity",
-            upn.clone(),
-            json!({
-                "kind": "activity", "user_principal_name": upn, "is_deleted": row.is_deleted,
-                "last_activity": {
-                    "exchange": row.exchange_last_activity, "onedrive": row.onedrive_last_activity,
-                    "sharepoint": row.sharepoint_last_activity, "teams": row.teams_last_activity,
-                    "yammer": row.yammer_last_activity, "skype_for_business": row.skype_last_activity,
-                },
-                "has_license": {
-                    "exchange": row.has_exchange_license, "onedrive": row.has_onedrive_license,
-                    "sharepoint": row.has_sharepoint_license, "teams": row.has_teams_license,
-                },
-                "assigned_products": products,
-            }),
-        ))
+            .filter(|d| !d.is_empty())
+            .map(String::from)
     }
 
-    pub fn apps(row: &AppUserRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        Ok(item(
-            "apps",
-            upn.clone(),
-            json!({
-                "kind": "apps", "user_principal_name": upn,
-                "last_activation": row.last_activation_date, "last_activity": row.last_activity_date,
-                "platforms": { "windows": row.windows, "mac": row.mac, "mobile": row.mobile, "web": row.web },
-                "apps": { "outlook": row.outlook, "word": row.word, "excel": row.excel, "powerpoint": row.powerpoint, "onenote": row.onenote, "teams": row.teams },
-            }),
-        ))
+    pub fn activity(row: &ActiveUserRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Activity, &row.user_principal_name)?;
+        record.is_deleted = row.is_deleted;
+        record.exchange_last_activity = day(&row.exchange_last_activity);
+        record.onedrive_last_activity = day(&row.onedrive_last_activity);
+        record.sharepoint_last_activity = day(&row.sharepoint_last_activity);
+        record.teams_last_activity = day(&row.teams_last_activity);
+        record.yammer_last_activity = day(&row.yammer_last_activity);
+        record.skype_last_activity = day(&row.skype_last_activity);
+        record.has_exchange_license = row.has_exchange_license;
+        record.has_onedrive_license = row.has_onedrive_license;
+        record.has_sharepoint_license = row.has_sharepoint_license;
+        record.has_teams_license = row.has_teams_license;
+        record.assigned_products = UsageRecord::products(row.assigned_products.as_deref());
+        Ok(record)
     }
 
-    pub fn email(row: &EmailActivityRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        Ok(item(
-            "email",
-            upn.clone(),
-            json!({
-                "kind": "email", "user_principal_name": upn, "is_deleted": row.is_deleted, "last_activity": row.last_activity_date,
-                "send_count": row.send_count, "receive_count": row.receive_count, "read_count": row.read_count,
-                "meeting_created_count": row.meeting_created_count, "meeting_interacted_count": row.meeting_interacted_count,
-            }),
-        ))
+    pub fn apps(row: &AppUserRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Apps, &row.user_principal_name)?;
+        record.last_activation = day(&row.last_activation_date);
+        record.last_activity = day(&row.last_activity_date);
+        record.windows = row.windows;
+        record.mac = row.mac;
+        record.mobile = row.mobile;
+        record.web = row.web;
+        record.outlook = row.outlook;
+        record.word = row.word;
+        record.excel = row.excel;
+        record.powerpoint = row.powerpoint;
+        record.onenote = row.onenote;
+        record.teams = row.teams;
+        Ok(record)
+    }
+
+    pub fn email(row: &EmailActivityRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Email, &row.user_principal_name)?;
+        record.is_deleted = row.is_deleted;
+        record.last_activity = day(&row.last_activity_date);
+        record.send_count = row.send_count;
+        record.receive_count = row.receive_count;
+        record.read_count = row.read_count;
+        record.meeting_created_count = row.meeting_created_count;
+        record.meeting_interacted_count = row.meeting_interacted_count;
+        Ok(record)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use domain::rows::Keyed;
+
+        #[test]
+        fn rows_are_keyed_by_report_and_upn_and_fill_only_their_columns() {
+            let row = ActiveUserRow {
+                user_principal_name: Some(" Ann@Contoso.example ".into()),
+                assigned_products: Some("Office 365 E3+Microsoft Teams".into()),
+                exchange_last_activity: Some("".into()),
+                teams_last_activity: Some("2026-11-20".into()),
+                has_teams_license: Some(true),
+                ..ActiveUserRow::default()
+            };
+            let record = activity(&row).unwrap();
+            assert_eq!(record.key(), "activity:ann@contoso.example");
+            assert_eq!(
+                record.assigned_products.as_deref(),
+                Some("Microsoft Teams+Office 365 E3")
+            );
+            assert_eq!(record.exchange_last_activity, None);
+            assert_eq!(record.teams_last_activity.as_deref(), Some("2026-11-20"));
+            assert_eq!(record.send_count, None);
+
+            let mail = email(&EmailActivityRow {
+                user_principal_name: Some("ann@contoso.example".into()),
+                send_count: Some(4),
+                ..EmailActivityRow::default()
+            })
+            .unwrap();
+            assert_eq!(mail.key(), "email:ann@contoso.example");
+            assert_eq!(mail.send_count, Some(4));
+            assert_eq!(mail.has_teams_license, None);
+        }
+
+        #[test]
+        fn concealed_and_nameless_rows_are_not_kept() {
+            let concealed = AppUserRow {
+                user_principal_name: Some("FE7CC8C15246EDCCA289C9A4022762F7".into()),
+                ..AppUserRow::default()
+            };
+            assert_eq!(apps(&concealed).unwrap_err(), Skip::Concealed);
+            assert_eq!(apps(&AppUserRow::default()).unwrap_err(), Skip::NoName);
+        }
     }
 }
 
@@ -582,20 +619,23 @@ pub fn directory_role_item(
     }
 }
 
-/// A user's last sign-ins, keyed by UPN (`sign_in:{upn}`) so that contacts find it as they find
-/// their usage. A user without a UPN is left out.
-pub fn sign_in_item(u: &graph::models::UserSignIns) -> Option<InventoryItem> {
-    let upn = u.user_principal_name.as_deref()?.to_lowercase();
+/// A user's last sign-ins, keyed by object id. A user whose id is not an object id is left
+/// out: it could be kept under no identity.
+pub fn sign_in_record(u: &graph::models::UserSignIns) -> Option<SignInRecord> {
+    let object_id = domain::ObjectId::parse(&u.id).ok()?;
     let activity = u.sign_in_activity.clone().unwrap_or_default();
-    Some(InventoryItem {
-        key: format!("sign_in:{upn}"),
-        name: upn.clone(),
-        document: json!({
-            "user_id": u.id, "user_principal_name": upn,
-            "last_sign_in": activity.last_sign_in_date_time,
-            "last_non_interactive_sign_in": activity.last_non_interactive_sign_in_date_time,
-            "last_successful_sign_in": activity.last_successful_sign_in_date_time,
-        }),
+    let time = |raw: Option<String>| raw.filter(|t| !t.trim().is_empty());
+    Some(SignInRecord {
+        object_id: object_id.to_string(),
+        user_principal_name: u
+            .user_principal_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|upn| !upn.is_empty())
+            .map(str::to_lowercase),
+        last_sign_in: time(activity.last_sign_in_date_time),
+        last_non_interactive_sign_in: time(activity.last_non_interactive_sign_in_date_time),
+        last_successful_sign_in: time(activity.last_successful_sign_in_date_time),
     })
 }
 

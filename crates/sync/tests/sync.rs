@@ -4,6 +4,8 @@
 use domain::devices::{DeviceRecord, ManagedDeviceRecord};
 use std::collections::HashSet;
 
+use domain::rows::Keyed;
+use domain::usage::{SignInRecord, UsageRecord};
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
 use graph_sim::{DeviceChange, Fault, SimConfig, TenantSpec, UserPatch};
 use store::typed::TypedTable;
@@ -952,9 +954,14 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
         .iter()
         .find(|c| !c.licenses.is_empty() && c.mailbox.is_some())
         .unwrap();
-    assert_eq!(licensed.usage["activity"]["kind"], "activity");
-    assert!(licensed.usage["apps"]["platforms"].get("windows").is_some());
+    assert_eq!(licensed.usage["activity"]["report"], "activity");
+    assert!(licensed.usage["activity"]["assigned_products"].is_string());
+    assert!(licensed.usage["apps"]["windows"].is_boolean());
     assert!(licensed.usage["email"]["send_count"].is_number());
+    assert!(
+        licensed.usage["apps"].get("send_count").is_none(),
+        "a report shows its own columns, not another's empty ones"
+    );
     let guest = contacts
         .iter()
         .find(|c| c.user_type.as_deref() == Some("Guest"))
@@ -965,8 +972,53 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
             .all(|r| !guest.usage.contains_key(*r)),
         "unlicensed guests are in no usage report"
     );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let rows = app
+        .store
+        .typed_rows::<UsageRecord>(Some(&tenant), true)
+        .await
+        .unwrap();
+    assert_eq!(rows.len() as u64, usage.counts.created);
     let again = app.sync("contoso").await;
-    assert_eq!(again.step(Dataset::Usage).unwrap().counts.writes(), 0);
+    let step = again.step(Dataset::Usage).unwrap();
+    assert_eq!(step.counts.writes(), 0, "{step:?}");
+    assert_eq!(step.counts.unchanged, usage.counts.created);
+
+    // A user deleted in the tenant leaves the reports: their rows of every report are archived,
+    // everyone else's left alone.
+    let key = app.tenant_key(0);
+    let gone = (0..80)
+        .filter_map(|index| app.sim.state.tenant(&key).unwrap().user(index))
+        .find(|u| {
+            u.upn
+                .eq_ignore_ascii_case(licensed.user_principal_name.as_deref().unwrap())
+        })
+        .unwrap();
+    assert!(app.sim.state.remove_user(&key, gone.index));
+    let after = app.sync("contoso").await;
+    let step = after.step(Dataset::Usage).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    assert_eq!(step.counts.archived, 3, "{step:?}");
+    assert_eq!(step.counts.created + step.counts.updated, 0, "{step:?}");
+    let archived: Vec<String> = app
+        .store
+        .typed_rows::<UsageRecord>(Some(&tenant), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.row.archived)
+        .map(|r| r.row.record.key().to_string())
+        .collect();
+    let upn = gone.upn.to_lowercase();
+    assert_eq!(
+        archived,
+        vec![
+            format!("activity:{upn}"),
+            format!("apps:{upn}"),
+            format!("email:{upn}")
+        ]
+    );
+    let active_before = rows.len() - 3;
 
     // Concealment on: nothing new is attached, nothing is archived, and the run says why.
     app.sim.state.set_concealed(&app.tenant_key(0), true);
@@ -974,6 +1026,15 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
     let step = concealed.step(Dataset::Usage).unwrap();
     assert_eq!(step.status, StepStatus::Skipped);
     assert_eq!(step.counts.writes(), 0);
+    assert_eq!(
+        app.store
+            .typed_rows::<UsageRecord>(Some(&tenant), false)
+            .await
+            .unwrap()
+            .len(),
+        active_before,
+        "a concealed report archives nobody"
+    );
     assert!(
         concealed
             .warnings
@@ -1407,6 +1468,30 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: St
     assert_eq!(step.counts.created, 130, "two pages of at most 120");
     let contacts = tenant_contacts(&app).await;
     assert!(contacts.iter().all(|c| c.usage.contains_key("sign_in")));
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let rows = app
+        .store
+        .typed_rows::<SignInRecord>(Some(&tenant), false)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 130);
+    for contact in &contacts {
+        let row = rows
+            .iter()
+            .find(|r| Some(&r.row.record.object_id) == contact.object_id.as_ref())
+            .expect("every user has a row under their object id");
+        assert_eq!(
+            row.row.record.user_principal_name,
+            contact
+                .user_principal_name
+                .as_ref()
+                .map(|u| u.to_lowercase())
+        );
+        assert_eq!(
+            contact.usage["sign_in"]["last_sign_in"],
+            serde_json::json!(row.row.record.last_sign_in)
+        );
+    }
     let signed_in = contacts
         .iter()
         .filter(|c| c.usage["sign_in"]["last_sign_in"].is_string())
@@ -1417,12 +1502,47 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: St
     );
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
+    // A deleted user's row is archived once a complete listing lacks it.
+    let key = app.tenant_key(0);
+    let gone = app.sim.state.tenant(&key).unwrap().user(7).unwrap();
+    assert!(app.sim.state.remove_user(&key, 7));
+    let after = app.sync("contoso").await;
+    let step = after.step(Dataset::SignInActivity).unwrap();
+    assert_eq!(
+        (
+            step.counts.archived,
+            step.counts.created,
+            step.counts.updated
+        ),
+        (1, 0, 0),
+        "{step:?}"
+    );
+    let archived: Vec<String> = app
+        .store
+        .typed_rows::<SignInRecord>(Some(&tenant), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.row.archived)
+        .map(|r| r.row.record.object_id)
+        .collect();
+    assert_eq!(archived, vec![gone.id.to_string()]);
+
     // The tenant loses Entra ID P1: the step is skipped with a note, nothing is archived.
     app.sim.state.set_premium(&app.tenant_key(0), false);
     let without = app.sync("contoso").await;
     let step = without.step(Dataset::SignInActivity).unwrap();
     assert_eq!(step.status, StepStatus::Skipped, "{step:?}");
     assert_eq!(step.counts.writes(), 0);
+    assert_eq!(
+        app.store
+            .typed_rows::<SignInRecord>(Some(&tenant), false)
+            .await
+            .unwrap()
+            .len(),
+        129,
+        "a skipped step archives nobody"
+    );
     assert_eq!(without.status, RunStatus::Succeeded);
     assert!(
         without
