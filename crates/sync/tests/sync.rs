@@ -863,7 +863,12 @@ mod delta {
         app.sync("contoso").await;
         let key = app.tenant_key(0);
         app.sim.state.remove_user(&key, 3);
-        app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
+        app.sim.state.inject(
+            &key,
+            Fault::ExpireDeltaTokens {
+                shape: Default::default(),
+            },
+        );
         let report = app.sync("contoso").await;
         assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
         let users = report.step(Dataset::Users).unwrap();
@@ -1159,7 +1164,12 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
     assert_eq!(member["display_name"], "Renée Renamed");
 
     // The link expires: one whole round again, and the same result.
-    app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
+    app.sim.state.inject(
+        &key,
+        Fault::ExpireDeltaTokens {
+            shape: Default::default(),
+        },
+    );
     let again = app.sync("contoso").await;
     assert!(
         again
