@@ -145,7 +145,7 @@ impl GraphClient {
         Ok(token)
     }
 
-    async fn forget_token(&self) {
+    pub(crate) async fn forget_token(&self) {
         *self.token.lock().await = None;
     }
 
