@@ -829,13 +829,17 @@ pub(crate) fn users_page_answer(
         let length = text.len();
         let mut half = text.into_bytes();
         half.truncate(length / 2);
-        let body = futures_util::stream::iter([
-            Ok(axum::body::Bytes::from(half)),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "connection dropped by the simulator mid-body",
-            )),
-        ]);
+        use futures_util::StreamExt as _;
+        let body = futures_util::stream::once(async { Ok(axum::body::Bytes::from(half)) }).chain(
+            futures_util::stream::once(async {
+                // Long enough for the headers and the first half to reach the client.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection dropped by the simulator mid-body",
+                ))
+            }),
+        );
         *response.body_mut() = axum::body::Body::from_stream(body);
         if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
             response.headers_mut().insert("content-length", v);
