@@ -169,12 +169,13 @@ async fn latency(State(state): State<Arc<SimState>>, request: Request, next: Nex
     // Checking the token costs a signature per request: only when such a fault is pending.
     let pending = state.tenants.iter().any(|t| {
         let faults = lock(&t.faults);
-        faults.slow > 0 || faults.resets > 0
+        faults.slow > 0 || faults.resets > 0 || faults.foreign_base.is_some()
     });
     let tenant = pending
         .then(|| identity::verify(&state.signing_key, bearer_of(request.headers())).ok())
         .flatten()
         .and_then(|token| state.tenant(&token.tenant_id));
+    let foreign = tenant.and_then(|tenant| lock(&tenant.faults).foreign_base.clone());
     let (slow, reset) = tenant.map_or((None, false), |tenant| {
         let mut faults = lock(&tenant.faults);
         let slow = (faults.slow > 0).then(|| {
@@ -200,7 +201,22 @@ async fn latency(State(state): State<Arc<SimState>>, request: Request, next: Nex
         });
         return (StatusCode::OK, axum::body::Body::from_stream(broken)).into_response();
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    match foreign {
+        Some(base) => rewrite_links(response, &state.base_url, &base).await,
+        None => response,
+    }
+}
+
+/// An answer whose links name `base` instead of the simulator, as a proxy rewriting them sends.
+async fn rewrite_links(response: Response, own: &str, base: &str) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::BAD_GATEWAY, "the answer could not be read").into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes).replace(own, base);
+    parts.headers.remove("content-length");
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 async fn not_found(
@@ -330,6 +346,15 @@ pub(crate) fn authorize<'a>(
             "Access token validation failure.",
         ));
     };
+    if tenant.token_expired(verified.generation) {
+        return Err(graph_error(
+            state,
+            headers,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+        ));
+    }
     if let Some(response) = take_fault_response(state, headers, tenant) {
         return Err(response);
     }
@@ -676,21 +701,8 @@ async fn users(
     if !sign_ins {
         state.count(|s| s.users_pages += 1);
     }
-    let (fail, malformed) = {
-        let faults = lock(&tenant.faults);
-        (faults.fail_users_page, faults.malformed_users_page)
-    };
-    if let Some((fail_page, status)) = fail
-        && fail_page == page
-    {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return graph_error(
-            &state,
-            &headers,
-            status,
-            "generalException",
-            "An internal server error occurred.",
-        );
+    if let Some(refusal) = users_page_refusal(&state, &headers, tenant, page) {
+        return refusal;
     }
     if sign_ins && let Err(refusal) = sign_in_activity_allowed(&state, &headers, tenant, top) {
         return refusal;
@@ -726,11 +738,116 @@ async fn users(
         ));
         body["@odata.nextLink"] = json!(link);
     }
-    let mut text = body.to_string();
-    if malformed == Some(page) {
+    users_page_answer(&state, &headers, tenant, page, body.to_string())
+}
+
+/// What a users page answers instead of itself while a fault aims at it: a failure that lasts
+/// until cleared, or a storm that passes.
+pub(crate) fn users_page_refusal(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    page: u32,
+) -> Option<Response> {
+    let mut faults = lock(&tenant.faults);
+    if let Some((fail_page, status)) = faults.fail_users_page
+        && fail_page == page
+    {
+        drop(faults);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Some(graph_error(
+            state,
+            headers,
+            status,
+            "generalException",
+            "An internal server error occurred.",
+        ));
+    }
+    let (storm_page, status, left, retry_after) = faults.users_page_storm.clone()?;
+    if storm_page != page || left == 0 {
+        return None;
+    }
+    faults.users_page_storm = Some((storm_page, status, left - 1, retry_after.clone()));
+    drop(faults);
+    state.count(|s| s.throttled += 1);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let (code, message) = match status {
+        StatusCode::TOO_MANY_REQUESTS => ("TooManyRequests", "Please retry again later."),
+        StatusCode::GATEWAY_TIMEOUT => ("gatewayTimeout", "The gateway timed out."),
+        _ => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+        ),
+    };
+    let mut response = graph_error(state, headers, status, code, message);
+    if let Some(v) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
+        response.headers_mut().insert("retry-after", v);
+    }
+    Some(response)
+}
+
+/// A users page as sent, spoiled by whichever fault aims at it: cut off mid-JSON in a whole
+/// answer, padded to an enormous size, or cut off mid-body on the wire.
+pub(crate) fn users_page_answer(
+    state: &SimState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    page: u32,
+    mut text: String,
+) -> Response {
+    let (malformed, huge, cut) = {
+        let mut faults = lock(&tenant.faults);
+        let cut = match faults.cut_users_page {
+            Some((cut_page, left)) if cut_page == page && left > 0 => {
+                faults.cut_users_page = Some((cut_page, left - 1));
+                true
+            }
+            _ => false,
+        };
+        (
+            faults.malformed_users_page == Some(page),
+            faults
+                .huge_users_page
+                .filter(|(huge_page, _)| *huge_page == page)
+                .map(|(_, megabytes)| megabytes as usize * 1_000_000),
+            cut,
+        )
+    };
+    if malformed {
         text.truncate(text.len() / 2);
     }
-    graph_ok(&state, &headers, text)
+    if let Some(size) = huge
+        && let Some(at) = text.find('[')
+    {
+        // Whitespace is valid JSON between tokens: the page means the same, only larger.
+        let padding = " ".repeat(size.saturating_sub(text.len()));
+        text.insert_str(at + 1, &padding);
+    }
+    let mut response = graph_ok(state, headers, String::new());
+    if cut {
+        // The headers promise the whole page; half of it comes, then the connection drops.
+        let length = text.len();
+        let mut half = text.into_bytes();
+        half.truncate(length / 2);
+        use futures_util::StreamExt as _;
+        let body = futures_util::stream::once(async { Ok(axum::body::Bytes::from(half)) }).chain(
+            futures_util::stream::once(async {
+                // Long enough for the headers and the first half to reach the client.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection dropped by the simulator mid-body",
+                ))
+            }),
+        );
+        *response.body_mut() = axum::body::Body::from_stream(body);
+        if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+            response.headers_mut().insert("content-length", v);
+        }
+    } else {
+        *response.body_mut() = axum::body::Body::from(text);
+    }
+    response
 }
 
 /// A listing of users refuses, as Graph does with 501, the properties it serves only on a single

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 
 use crate::api::{
     Opened, Resource, USER_DEFAULT_FIELDS, USER_FIELDS, USER_ROLES, graph_error, graph_ok,
-    listable, open, param, project,
+    listable, open, param, project, users_page_answer, users_page_refusal,
 };
 use crate::people::mix;
-use crate::state::{Tenant, lock};
+use crate::state::{DeltaExpiry, Tenant, lock};
 use crate::{SimState, inventory};
 
 const DELTA: Resource = Resource {
@@ -188,22 +188,8 @@ pub(crate) async fn users_delta(
             version,
         } => {
             state.count(|s| s.users_pages += 1);
-            let (fail, malformed) = {
-                let faults = lock(&tenant.faults);
-                (faults.fail_users_page, faults.malformed_users_page)
-            };
-            if let Some((fail_page, status)) = fail
-                && fail_page == page
-            {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return graph_error(
-                    &state,
-                    &headers,
-                    status,
-                    "generalException",
-                    "An internal server error occurred.",
-                );
+            if let Some(refusal) = users_page_refusal(&state, &headers, tenant, page) {
+                return refusal;
             }
             let (users, next) = tenant.users_from(start, size);
             let items = users.iter().map(|u| u.select(&fields)).collect();
@@ -213,11 +199,8 @@ pub(crate) async fn users_delta(
                 version,
             });
             let done = next.is_none().then_some(version);
-            let mut response = respond(&state, &headers, tenant, items, next, done, &select);
-            if malformed == Some(page) {
-                response = graph_ok(&state, &headers, "{\"value\":[{\"id\":".to_string());
-            }
-            response
+            let body = page_body(&state, tenant, items, next, done, &select);
+            users_page_answer(&state, &headers, tenant, page, body)
         }
         Position::Changes {
             since,
@@ -262,6 +245,19 @@ fn respond(
     done: Option<u64>,
     select: &str,
 ) -> Response {
+    let body = page_body(state, tenant, items, next, done, select);
+    graph_ok(state, headers, body)
+}
+
+/// A page of a users round: its items, then the link to the next page or the delta link.
+fn page_body(
+    state: &SimState,
+    tenant: &Tenant,
+    items: Vec<Value>,
+    next: Option<Position>,
+    done: Option<u64>,
+    select: &str,
+) -> String {
     let mut body = json!({ "@odata.context": format!("{}/v1.0/$metadata#users", state.base_url), "value": items });
     if let Some(next) = next {
         body["@odata.nextLink"] = json!(format!(
@@ -281,7 +277,7 @@ fn respond(
             )
         ));
     }
-    graph_ok(state, headers, body.to_string())
+    body.to_string()
 }
 
 /// The collections with delta rounds; a token of one is refused by the other.
@@ -330,12 +326,21 @@ fn round_start(
             return Err(bad("Invalid delta token."));
         };
         if epoch < tenant.delta_epoch.load(Ordering::SeqCst) {
+            if *lock(&tenant.delta_expiry) == DeltaExpiry::SyncStateNotFound {
+                return Err(graph_error(
+                    state,
+                    headers,
+                    StatusCode::BAD_REQUEST,
+                    "syncStateNotFound",
+                    "The sync state generation is not found. Restart the delta round without a token.",
+                ));
+            }
             let mut response = graph_error(
                 state,
                 headers,
                 StatusCode::GONE,
-                "syncStateNotFound",
-                "The sync state generation is not found. Restart the delta round without a token.",
+                "resyncRequired",
+                "The delta token is no longer valid. Restart the delta round from the Location given.",
             );
             let fresh = format!(
                 "{}/v1.0/{}/delta?$select={}",

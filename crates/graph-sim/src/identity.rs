@@ -185,6 +185,9 @@ pub(crate) async fn token(
         "tid": tenant.id.to_string(),
         "uti": state.request_id(),
         "ver": "1.0",
+        // The simulator's own claim: which generation of the tenant's tokens this is, so that a
+        // fault can expire every token issued so far.
+        "sim_generation": tenant.token_generation.load(std::sync::atomic::Ordering::SeqCst),
     });
     // Microsoft leaves `roles` out entirely when nothing was consented.
     if !roles.is_empty() {
@@ -312,6 +315,7 @@ pub(crate) enum TokenRejection {
 pub(crate) struct VerifiedToken {
     pub tenant_id: String,
     pub roles: Vec<String>,
+    pub generation: u64,
 }
 
 pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, TokenRejection> {
@@ -343,6 +347,7 @@ pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, Token
     }
     Ok(VerifiedToken {
         tenant_id: claims["tid"].as_str().unwrap_or_default().to_string(),
+        generation: claims["sim_generation"].as_u64().unwrap_or(0),
         roles: claims["roles"]
             .as_array()
             .map(|r| {

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 
 pub use partner::{CustomerInfo, GDAP_ROLE};
 pub use people::UserPatch;
-pub use state::{CertificateIssued, DeviceChange, Fault, SimState, Stats};
+pub use state::{CertificateIssued, DeltaExpiry, DeviceChange, Fault, SimState, Stats};
 pub use tls::{LoopbackCertificate, TlsError};
 
 /// Every permission the simulator knows; granted to a tenant's app unless the tenant says otherwise.

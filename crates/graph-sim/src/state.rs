@@ -51,13 +51,49 @@ pub enum Fault {
     FailUsersPage { page: u32, status: u16 },
     /// Users page `page` is cut off mid-JSON until cleared.
     MalformedUsersPage { page: u32 },
-    /// Every delta token issued so far is forgotten, as after 7 days unused.
-    ExpireDeltaTokens,
+    /// Every delta token issued so far is forgotten, as after 7 days unused; Graph then answers
+    /// in `shape` (410 Gone by default).
+    ExpireDeltaTokens {
+        #[serde(default)]
+        shape: DeltaExpiry,
+    },
     /// The next `count` Graph requests wait `millis` before they are answered.
     Latency { count: u32, millis: u64 },
     /// The next `count` Graph requests have their connection dropped mid-answer, as a proxy or
     /// load balancer resetting it would.
     ConnectionReset { count: u32 },
+    /// Users page `page` (1-based) answers `status` (429, 503, 504…) the next `times` times it
+    /// is asked for, with `Retry-After` when given, and is served again after: a storm that
+    /// passes mid-listing.
+    UsersPageStorm {
+        page: u32,
+        status: u16,
+        times: u32,
+        retry_after: Option<String>,
+    },
+    /// Users page `page` is cut off mid-body the next `times` times it is served: the headers
+    /// promise the whole page, half of it comes, then the connection drops.
+    CutUsersPage { page: u32, times: u32 },
+    /// Users page `page` comes padded with whitespace to `megabytes` MB until cleared, as an
+    /// oversized answer would.
+    HugeUsersPage { page: u32, megabytes: u32 },
+    /// After `after` more Graph requests, every access token issued until then is refused as
+    /// expired (401 InvalidAuthenticationToken); the token endpoint still issues new ones.
+    ExpireAccessTokens { after: u32 },
+    /// Every link in Graph's answers (`@odata.nextLink`, `@odata.deltaLink`) names `base`
+    /// instead of the simulator until cleared, as a proxy rewriting them would.
+    ForeignLinks { base: String },
+}
+
+/// How Graph says that it no longer knows a delta token: both are documented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaExpiry {
+    /// 410 Gone with a `Location` header naming a fresh round: a synchronization reset.
+    #[default]
+    Gone,
+    /// 400 with the code `syncStateNotFound` and no `Location`: the token expired.
+    SyncStateNotFound,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +109,15 @@ pub(crate) struct Faults {
     pub throttle_every: Option<(u32, Option<String>)>,
     pub requests_seen: u32,
     pub resets: u32,
+    /// (page, status, times left, Retry-After)
+    pub users_page_storm: Option<(u32, u16, u32, Option<String>)>,
+    /// (page, times left)
+    pub cut_users_page: Option<(u32, u32)>,
+    /// (page, megabytes)
+    pub huge_users_page: Option<(u32, u32)>,
+    /// Graph requests left before the tokens issued so far expire.
+    pub expire_tokens_after: Option<u32>,
+    pub foreign_base: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +164,10 @@ pub struct Tenant {
     pub(crate) premium: AtomicBool,
     /// Delta tokens issued in an older epoch than this are no longer known.
     pub(crate) delta_epoch: AtomicU64,
+    /// How the forgotten delta tokens are refused.
+    pub(crate) delta_expiry: Mutex<DeltaExpiry>,
+    /// Access tokens issued in an older generation than this are refused as expired.
+    pub(crate) token_generation: AtomicU64,
     pub(crate) overlay: RwLock<Overlay>,
     pub(crate) faults: Mutex<Faults>,
     /// Management Activity API content types with a started subscription.
@@ -234,6 +283,8 @@ impl SimState {
                     concealed: AtomicBool::new(spec.concealed_names),
                     premium: AtomicBool::new(true),
                     delta_epoch: AtomicU64::new(0),
+                    delta_expiry: Mutex::new(DeltaExpiry::Gone),
+                    token_generation: AtomicU64::new(0),
                     overlay: RwLock::new(Overlay::default()),
                     faults: Mutex::new(Faults::default()),
                     consumed_cache: Mutex::new(None),
@@ -526,7 +577,8 @@ impl SimState {
             }
             Fault::FailUsersPage { page, status } => f.fail_users_page = Some((page, status)),
             Fault::MalformedUsersPage { page } => f.malformed_users_page = Some(page),
-            Fault::ExpireDeltaTokens => {
+            Fault::ExpireDeltaTokens { shape } => {
+                *lock(&t.delta_expiry) = shape;
                 t.delta_epoch.fetch_add(1, Ordering::SeqCst);
             }
             Fault::ThrottleRate { every, retry_after } => {
@@ -538,6 +590,20 @@ impl SimState {
                 f.slow_millis = millis;
             }
             Fault::ConnectionReset { count } => f.resets = count,
+            Fault::UsersPageStorm {
+                page,
+                status,
+                times,
+                retry_after,
+            } => f.users_page_storm = Some((page, status, times, retry_after)),
+            Fault::CutUsersPage { page, times } => f.cut_users_page = Some((page, times)),
+            Fault::HugeUsersPage { page, megabytes } => {
+                f.huge_users_page = Some((page, megabytes));
+            }
+            Fault::ExpireAccessTokens { after } => f.expire_tokens_after = Some(after),
+            Fault::ForeignLinks { base } => {
+                f.foreign_base = Some(base.trim_end_matches('/').to_string());
+            }
         }
         true
     }
@@ -569,6 +635,23 @@ fn merge_patch(into: &mut UserPatch, patch: UserPatch) {
 }
 
 impl Tenant {
+    /// Counts one Graph request towards an `ExpireAccessTokens` fault, then says whether a token
+    /// of `generation` has expired.
+    pub(crate) fn token_expired(&self, generation: u64) -> bool {
+        {
+            let mut faults = lock(&self.faults);
+            match faults.expire_tokens_after {
+                Some(0) => {
+                    faults.expire_tokens_after = None;
+                    self.token_generation.fetch_add(1, Ordering::SeqCst);
+                }
+                Some(left) => faults.expire_tokens_after = Some(left - 1),
+                None => {}
+            }
+        }
+        generation < self.token_generation.load(Ordering::SeqCst)
+    }
+
     pub fn user_count(&self) -> u64 {
         let o = read(&self.overlay);
         self.base_users + o.extra

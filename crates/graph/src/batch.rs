@@ -146,7 +146,25 @@ impl GraphClient {
         let mut pending: Vec<usize> = (0..paths.len()).collect();
         let max = self.retry_policy().max_attempts.max(1);
         let mut attempt = 1;
-        while !pending.is_empty() {
+        let mut renewed = false;
+        loop {
+            if pending.is_empty() {
+                // Graph checks the token of each request inside a batch: one that expired
+                // during the batch shows as inner 401s, sent again once with a new token.
+                let expired: Vec<usize> = answers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| matches!(a, Some(Err(GraphError::Api { status: 401, .. }))))
+                    .map(|(i, _)| i)
+                    .collect();
+                if expired.is_empty() || renewed {
+                    break;
+                }
+                renewed = true;
+                self.forget_token().await;
+                pending = expired;
+                attempt = 1;
+            }
             let mut again = Vec::new();
             let mut longest_wait = None;
             for chunk in pending.chunks(MAX_BATCH) {

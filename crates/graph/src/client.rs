@@ -145,7 +145,7 @@ impl GraphClient {
         Ok(token)
     }
 
-    async fn forget_token(&self) {
+    pub(crate) async fn forget_token(&self) {
         *self.token.lock().await = None;
     }
 
@@ -478,12 +478,9 @@ impl GraphClient {
                     && a.port_or_known_default() == b.port_or_known_default()
             };
             if !same_origin(path_or_url, &self.endpoints.graph) {
-                return Err(GraphError::Malformed {
-                    url: path_or_url.to_string(),
-                    detail: format!(
-                        "a link points outside {}; it was not followed",
-                        self.endpoints.graph
-                    ),
+                return Err(GraphError::ForeignLink {
+                    link: path_or_url.to_string(),
+                    graph: self.endpoints.graph.clone(),
                 });
             }
             return Ok(path_or_url.to_string());
@@ -649,6 +646,13 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             .await?;
         let number = self.pages.saturating_add(1);
         let page = read_page::<T>(&body, &url, number)?;
+        // A delta link is kept to be followed next time: one that leads elsewhere is refused
+        // now, with the round it ends, rather than saved and carried there with our token.
+        if page.next_link.is_none()
+            && let Some(link) = &page.delta_link
+        {
+            self.client.absolute(link)?;
+        }
         self.pages = number;
         self.next = page.next_link.map(|link| self.client.absolute(&link));
         if self.next.is_none() {

@@ -114,7 +114,8 @@ pub enum GraphError {
     },
 
     #[error(
-        "still throttled by Microsoft after {attempts} attempts (last answer {last_status}) for {url}"
+        "{} after {attempts} attempts (last answer {last_status}) for {url}",
+        if *last_status == 429 { "still throttled by Microsoft" } else { "Microsoft Graph was still unavailable" }
     )]
     Throttled {
         attempts: u32,
@@ -131,6 +132,11 @@ pub enum GraphError {
 
     #[error("Microsoft sent something m365sync cannot read from {url}: {detail}")]
     Malformed { url: String, detail: String },
+
+    #[error(
+        "Microsoft Graph's answer links to {link}, outside the connection's Graph address {graph}; it was not followed"
+    )]
+    ForeignLink { link: String, graph: String },
 
     #[error("the TLS certificate of {url} is not trusted: {message}")]
     TlsUntrusted { url: String, message: String },
@@ -154,7 +160,11 @@ impl GraphError {
             Self::Api { status: 403, .. } => "permission_missing",
             Self::Api { status: 401, .. } => "unauthorized",
             Self::Api { .. } => "graph_error",
-            Self::Throttled { .. } => "throttled",
+            Self::Throttled {
+                last_status: 429, ..
+            } => "throttled",
+            Self::Throttled { .. } => "graph_unavailable",
+            Self::ForeignLink { .. } => "foreign_link",
             Self::Unreachable { .. } => "unreachable",
             Self::Malformed { .. } => "malformed_response",
             Self::DeltaExpired { .. } => "delta_expired",
@@ -177,7 +187,11 @@ impl GraphError {
                 "Try again later; if it persists, give Microsoft support the request-id{}",
                 request_id.as_deref().map(|id| format!(" {id}")).unwrap_or_default()
             ),
-            Self::Throttled { .. } => "Microsoft is limiting this app; run the sync later or less often".to_string(),
+            Self::Throttled { last_status: 429, .. } => "Microsoft is limiting this app; run the sync later or less often".to_string(),
+            Self::Throttled { .. } => "Microsoft Graph is having trouble: check the tenant's service health in the Microsoft 365 admin center (or https://status.cloud.microsoft) and run the sync again later".to_string(),
+            Self::ForeignLink { graph, .. } => format!(
+                "Something between this machine and Microsoft (a proxy or gateway) rewrites Graph's links: have it pass them unchanged, or set the connection's Graph URL to the address they name instead of {graph}"
+            ),
             Self::Unreachable { .. } => {
                 "Check the network, proxy and firewall between this machine and Microsoft, and the connection's cloud or custom URLs".to_string()
             }

@@ -338,7 +338,7 @@ async fn next_links_to_another_host_are_not_followed() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, GraphError::Malformed { detail, .. } if detail.contains("not followed")),
+        matches!(&err, GraphError::ForeignLink { link, .. } if link.contains("198.51.100.7")),
         "{err}"
     );
 }
@@ -591,6 +591,33 @@ async fn batches_of_twenty_answer_like_direct_requests_and_inner_429s_wait_their
         answers[0]
     );
     assert!(answers[1].is_ok());
+}
+
+/// A token Graph calls expired before its time is replaced once, whether the 401 comes to a
+/// direct request or to requests inside a batch; the answers are those a fresh token gets.
+#[tokio::test]
+async fn an_access_token_expired_early_is_renewed_once_for_direct_and_batched_requests() {
+    let sim = sim(30).await;
+    let (client, _) = client(&sim);
+    let tenant = sim.tenants()[0].tenant_id.clone();
+    let first: serde_json::Value = client.get_json("v1.0/organization").await.unwrap();
+    let tokens = sim.state.stats().token_requests;
+
+    sim.state
+        .inject(&tenant, Fault::ExpireAccessTokens { after: 0 });
+    let again: serde_json::Value = client.get_json("v1.0/organization").await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(sim.state.stats().token_requests, tokens + 1);
+
+    let paths = vec![
+        "/users?$select=id&$top=5".to_string(),
+        "/organization?$select=id".to_string(),
+    ];
+    sim.state
+        .inject(&tenant, Fault::ExpireAccessTokens { after: 0 });
+    let answers = client.batch_get("v1.0", &paths).await.unwrap();
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+    assert_eq!(sim.state.stats().token_requests, tokens + 2);
 }
 
 #[tokio::test]
