@@ -35,6 +35,7 @@ testkit::on_both_stores!(
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
     the_run_log_names_every_record_changed_and_nothing_unchanged,
     a_connection_test_is_kept_with_its_outcome,
+    a_page_graph_would_not_give_is_logged_with_its_request_id,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -2160,4 +2161,45 @@ async fn a_connection_test_is_kept_with_its_outcome(store: StoreKind) {
     let tested = app.store.connection("wrong").await.unwrap().unwrap();
     assert!(tested.last_tested_at.is_some());
     assert_eq!(tested.last_test_passed, Some(false));
+}
+
+async fn a_page_graph_would_not_give_is_logged_with_its_request_id(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 120).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    app.sim.state.inject(
+        &key,
+        Fault::FailUsersPage {
+            page: 2,
+            status: 500,
+        },
+    );
+    let broken = app
+        .engine
+        .sync_with("contoso", &sync::NoProgress, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        broken.step(Dataset::Users).unwrap().status,
+        StepStatus::Failed
+    );
+    let failed = app
+        .store
+        .run_records(broken.run_id, Some(store::RecordOutcome::Failed))
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].key, "page 2 of users");
+    assert_eq!(failed[0].detail["status"], 500);
+    assert!(
+        failed[0].detail["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0].detail["graph_code"].as_str().is_some(),
+        "{failed:?}"
+    );
 }
