@@ -2,15 +2,20 @@
 //!
 //! Owns the parsed identifiers (`TenantId`, `ClientId`, `ObjectId`, `Upn`, `SkuPartNumber`,
 //! `ClientSecret`), the clouds and their endpoints, the datasets and the permissions they need,
-//! the records we keep (contacts, licences, mailboxes, organisations), how a tenant is matched to
-//! an organisation, how two versions of a record differ, and the planner that turns what the
-//! store holds and what Microsoft sent into what to do with each record (`plan`). Every adapter (`graph`, `store`,
+//! the records we keep (contacts, licences, mailboxes, organisations, devices, groups, audit
+//! records, what the usage reports and sign-in activity say of each user), how a tenant is
+//! matched to an organisation, how two versions of a record differ, and the planner that turns
+//! what the store holds and what Microsoft sent into what to do with each record (`plan`,
+//! `rows`). Every adapter (`graph`, `store`,
 //! `sync`, `web`) builds on these; none of them is known here.
 
+pub mod audit;
 pub mod catalog;
 pub mod cloud;
 pub mod dataset;
+pub mod devices;
 pub mod filter;
+pub mod groups;
 pub mod ids;
 pub mod import;
 pub mod mapping;
@@ -19,7 +24,9 @@ pub mod plan;
 pub mod records;
 pub mod rows;
 pub mod status;
+pub mod usage;
 
+pub use audit::{AuditRecord, AuditRetention};
 pub use cloud::{Cloud, Endpoints};
 pub use dataset::Dataset;
 pub use ids::{

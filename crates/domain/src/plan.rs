@@ -433,12 +433,56 @@ pub fn plan_out_of_scope(out: &[(ObjectId, SkipReason)], stored: &StoredContacts
     }
 }
 
-/// Whether a complete listing's archives look like a mistake rather than people leaving: ten or
-/// more contacts, and over half of the tenant's active ones (a filter that matches nobody, a
-/// directory that answered nearly empty). Such a plan is held, not applied (invariant 3), until
-/// a person confirms it.
-pub fn looks_like_mass_archive(archives: usize, active: usize) -> bool {
-    archives >= 10 && archives.saturating_mul(2) > active
+/// How much of a tenant's contacts one run may take away (archive, or mark deleted) before the
+/// run is held for a person: a listing that finds nobody where there were people, a filter that
+/// matches nobody, or a directory that answered nearly empty look like that, and so do real
+/// mass departures, which a person confirms with `sync --accept-drop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropGuard {
+    /// The share of the active contacts, in percent, one run may take away; 100 never holds.
+    pub max_share_percent: u8,
+}
+
+impl Default for DropGuard {
+    fn default() -> Self {
+        Self {
+            max_share_percent: 20,
+        }
+    }
+}
+
+impl DropGuard {
+    /// Below this many a drop is churn, not a mistake, unless it takes everyone.
+    pub const SMALL: usize = 5;
+
+    /// Why taking `losing` of `active` contacts away at once is held, or `None` when it is not.
+    pub fn suspicious(&self, losing: usize, active: usize) -> Option<String> {
+        if losing == 0 || active == 0 || self.max_share_percent >= 100 {
+            return None;
+        }
+        if losing >= active {
+            return Some(format!(
+                "it would leave none of the tenant's {active} contacts, as if Microsoft 365 had answered with nobody"
+            ));
+        }
+        let over_share =
+            losing.saturating_mul(100) > active.saturating_mul(usize::from(self.max_share_percent));
+        (over_share && losing >= Self::SMALL).then(|| {
+            format!(
+                "it would take away {losing} of the tenant's {active} contacts ({}%), more than the {}% one run may",
+                losing * 100 / active,
+                self.max_share_percent
+            )
+        })
+    }
+}
+
+/// Whether an action takes a contact away from the active ones.
+pub fn takes_away(action: &ContactAction) -> bool {
+    matches!(
+        action,
+        ContactAction::Archive { .. } | ContactAction::MarkDeleted { .. }
+    )
 }
 
 /// Archives the contacts marked deleted whose restore window has passed by `now`.
@@ -984,12 +1028,35 @@ mod tests {
     }
 
     #[test]
-    fn archiving_most_of_a_tenant_at_once_is_held() {
-        assert!(!looks_like_mass_archive(9, 10), "small tenants churn");
-        assert!(!looks_like_mass_archive(30, 100));
-        assert!(looks_like_mass_archive(51, 100));
-        assert!(looks_like_mass_archive(50, 50));
-        assert!(!looks_like_mass_archive(0, 0));
+    fn taking_more_than_the_share_at_once_is_held() {
+        let guard = DropGuard::default();
+        assert_eq!(guard.suspicious(20, 100), None, "20% is allowed");
+        assert!(
+            guard
+                .suspicious(21, 100)
+                .unwrap()
+                .contains("21 of the tenant's 100")
+        );
+        assert_eq!(guard.suspicious(4, 10), None, "a few leaving is churn");
+        assert!(guard.suspicious(5, 10).is_some());
+        // Nobody left where there were people: held, however few.
+        assert!(
+            guard
+                .suspicious(3, 3)
+                .unwrap()
+                .contains("none of the tenant's 3")
+        );
+        assert!(guard.suspicious(1, 1).is_some());
+        assert_eq!(guard.suspicious(0, 0), None);
+        assert_eq!(guard.suspicious(0, 50), None);
+        let lenient = DropGuard {
+            max_share_percent: 100,
+        };
+        assert_eq!(lenient.suspicious(50, 50), None);
+        let strict = DropGuard {
+            max_share_percent: 0,
+        };
+        assert!(strict.suspicious(5, 1000).is_some());
     }
 
     #[test]

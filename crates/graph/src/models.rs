@@ -735,35 +735,6 @@ pub struct ActivityContent {
     pub content_expiration: Option<String>,
 }
 
-/// An audit record's common schema fields; the rest of the record is kept as it came.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AuditRecord {
-    pub id: String,
-    #[serde(default)]
-    pub record_type: Option<i64>,
-    #[serde(default)]
-    pub creation_time: Option<String>,
-    #[serde(default)]
-    pub operation: Option<String>,
-    #[serde(default)]
-    pub organization_id: Option<String>,
-    #[serde(default)]
-    pub user_type: Option<i64>,
-    #[serde(default)]
-    pub user_key: Option<String>,
-    #[serde(default)]
-    pub workload: Option<String>,
-    #[serde(default)]
-    pub result_status: Option<String>,
-    #[serde(default)]
-    pub object_id: Option<String>,
-    #[serde(default)]
-    pub user_id: Option<String>,
-    #[serde(default, rename = "ClientIP")]
-    pub client_ip: Option<String>,
-}
-
 /// `/admin/reportSettings`: whether usage reports conceal user, group and site names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

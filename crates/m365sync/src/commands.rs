@@ -83,6 +83,15 @@ pub enum ConnectionCommand {
     /// or the technician (the sync fills it once, on creation, and never writes it after), and
     /// where Microsoft's value lands.
     Mapping(MappingArgs),
+    /// How much of a tenant's contacts one run may take away (archive, or mark deleted) before
+    /// it is held for a person (shown with no option). A run that finds nobody where there were
+    /// people is always held.
+    Guard {
+        name: String,
+        /// The share of the active contacts, in percent (0–100; 100 never holds). Default 20.
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        max_drop: Option<u8>,
+    },
     /// Show or conceal user names in the tenant's usage reports (Microsoft conceals them by
     /// default, and then mailbox and usage figures cannot be attached to anyone). This changes a
     /// tenant setting; the app needs ReportSettings.ReadWrite.All.
@@ -94,6 +103,13 @@ pub enum ConnectionCommand {
         /// Conceal them again.
         #[arg(long)]
         conceal: bool,
+    },
+    /// How long the connection keeps audit records (shown when no number is given). Each sync
+    /// deletes its tenants' audit records older than this; 180 days unless set.
+    AuditRetention {
+        name: String,
+        /// Days to keep, a whole number from 1 to 3650.
+        days: Option<String>,
     },
     /// Remove a connection. What it synced stays in the store.
     Remove { name: String },
@@ -353,6 +369,31 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
                 Err(e) => Err(e.into()),
             }
         }
+        ConnectionCommand::Guard { name, max_drop } => {
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?;
+            let guard = match max_drop {
+                None => connection.drop_guard,
+                Some(max_share_percent) => {
+                    let guard = domain::plan::DropGuard { max_share_percent };
+                    store.set_drop_guard(&name, guard).await?;
+                    guard
+                }
+            };
+            let rule = if guard.max_share_percent >= 100 {
+                "never holds a run for how much it takes away".to_string()
+            } else {
+                format!(
+                    "holds a run that would take away more than {}% of a tenant's contacts (or all of them) until `m365sync sync {name} --accept-drop`",
+                    guard.max_share_percent
+                )
+            };
+            out!("Connection '{name}' {rule}.")?;
+            Ok(ExitCode::SUCCESS)
+        }
         ConnectionCommand::Filter(args) => {
             let wanted = args.filter()?;
             let store = open_store(db).await?;
@@ -419,6 +460,30 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
                 "Saved the new {} for connection '{name}'. Next: `m365sync connection test {name}`.",
                 credential.kind()
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCommand::AuditRetention { name, days } => {
+            let wanted = days
+                .as_deref()
+                .map(domain::AuditRetention::parse)
+                .transpose()?;
+            let store = open_store(db).await?;
+            let connection = store
+                .connection(&name)
+                .await?
+                .ok_or_else(|| sync::SyncError::NoConnection(name.clone()))?;
+            match wanted {
+                None => out!(
+                    "Connection '{name}' keeps audit records for {}.",
+                    connection.audit_retention
+                )?,
+                Some(retention) => {
+                    store.set_audit_retention(&name, retention).await?;
+                    out!(
+                        "Connection '{name}' now keeps audit records for {retention}; its next sync deletes older ones."
+                    )?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         ConnectionCommand::Remove { name } => {
@@ -644,6 +709,7 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "user_filter": c.user_filter,
                     "last_tested_at": c.last_tested_at,
                     "last_test_passed": c.last_test_passed,
+                    "audit_retention_days": c.audit_retention.days(),
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),
@@ -796,17 +862,18 @@ pub struct SyncArgs {
     /// sync; also what happens by itself when Microsoft forgets the delta link).
     #[arg(long)]
     full: bool,
-    /// Let this sync archive most of the tenant's contacts at once (held otherwise, as a filter
-    /// that matches nobody or a nearly empty answer from Microsoft would do it by mistake).
-    #[arg(long)]
-    confirm_archive: bool,
+    /// Let this sync take away more of the tenant's contacts than the connection's guard allows
+    /// (held otherwise: a filter that matches nobody, or a nearly empty answer from Microsoft,
+    /// would do it by mistake). See `m365sync connection guard`.
+    #[arg(long, visible_alias = "confirm-archive")]
+    accept_drop: bool,
 }
 
 pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let progress = TerminalProgress::new(!args.json);
     let outcome = async {
         let store = open_store(db).await?;
-        let engine = SyncEngine::new(store).confirming_archive(args.confirm_archive);
+        let engine = SyncEngine::new(store).confirming_archive(args.accept_drop);
         anyhow::Ok(engine.sync_with(&args.name, &progress, args.full).await?)
     }
     .await;

@@ -10,9 +10,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use domain::TenantId;
+use domain::devices::{DeviceRecord, ManagedDeviceRecord};
 use serde_json::json;
-use store::{ContactFilter, ContactRow};
+use store::typed::TypedTable;
+use store::{ContactFilter, ContactRow, Store};
 
+use crate::UsageError;
 use crate::commands::open_store;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,12 +36,16 @@ pub enum What {
     Applications,
     TermsOfUse,
     Usage,
+    /// Groups with their kind, flags, member count and members' names.
     Groups,
+    /// One row per membership: the group, and the member named from its contact.
+    GroupMembers,
     DirectoryRoles,
     ManagedDevices,
     DetectedApps,
     Devices,
     SignInActivity,
+    /// Audit records, oldest first; `--since` and `--user` narrow them.
     Audit,
 }
 
@@ -51,20 +59,21 @@ impl What {
             Self::ServiceMessages => Some(Dataset::ServiceMessages),
             Self::Applications => Some(Dataset::Applications),
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
-            Self::Usage => Some(Dataset::Usage),
-            Self::Groups => Some(Dataset::Groups),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
-            Self::ManagedDevices => Some(Dataset::ManagedDevices),
             Self::DetectedApps => Some(Dataset::DetectedApps),
-            Self::Devices => Some(Dataset::Devices),
-            Self::SignInActivity => Some(Dataset::SignInActivity),
-            Self::Audit => Some(Dataset::Audit),
             Self::Contacts
+            | Self::Groups
+            | Self::GroupMembers
             | Self::Organizations
             | Self::Licenses
             | Self::Mailboxes
             | Self::DeletedMailboxes
-            | Self::FilteredUsers => None,
+            | Self::FilteredUsers
+            | Self::ManagedDevices
+            | Self::Devices
+            | Self::Usage
+            | Self::SignInActivity
+            | Self::Audit => None,
         }
     }
 }
@@ -86,6 +95,97 @@ pub struct ExportArgs {
     /// Include archived records (gone from the tenant).
     #[arg(long)]
     include_archived: bool,
+    /// `audit` only: records created at or after this time, in UTC (2026-11-01 or
+    /// 2026-11-01T08:00:00; a time with a zone is brought to UTC).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// `audit` only: the records of this user (the user principal name, any case).
+    #[arg(long, value_name = "UPN")]
+    user: Option<String>,
+}
+
+/// A `--since` time as audit records write theirs: UTC, no zone.
+fn audit_since(raw: &str) -> Result<String, UsageError> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let raw = raw.trim();
+    let form = "%Y-%m-%dT%H:%M:%S";
+    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(format!("{}T00:00:00", day.format("%Y-%m-%d")));
+    }
+    if let Ok(time) = NaiveDateTime::parse_from_str(raw, form) {
+        return Ok(time.format(form).to_string());
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(time.with_timezone(&Utc).format(form).to_string());
+    }
+    Err(UsageError(format!(
+        "--since '{raw}' is not a time; give a date such as 2026-11-01 or a UTC time such as 2026-11-01T08:00:00"
+    )))
+}
+
+const AUDIT_COLUMNS: [&str; 14] = [
+    "organization",
+    "tenant_id",
+    "id",
+    "creation_time",
+    "operation",
+    "workload",
+    "record_type",
+    "user_id",
+    "user_type",
+    "client_ip",
+    "result_status",
+    "object_id",
+    "content_type",
+    "record",
+];
+
+/// An audit record as an export shows it: the columns of `AUDIT_COLUMNS`, the record whole.
+fn audit_json(listed: &store::typed::ListedRow<domain::AuditRecord>) -> serde_json::Value {
+    let r = &listed.row.record;
+    json!({
+        "organization": listed.organization,
+        "tenant_id": listed.tenant_id,
+        "id": r.id,
+        "creation_time": r.creation_time,
+        "operation": r.operation,
+        "workload": r.workload,
+        "record_type": r.record_type,
+        "user_id": r.user_id,
+        "user_type": r.user_type,
+        "client_ip": r.client_ip,
+        "result_status": r.result_status,
+        "object_id": r.object_id,
+        "content_type": r.content_type,
+        "record": r.record,
+    })
+}
+
+async fn export_audit(
+    store: &store::Store,
+    query: store::AuditQuery,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = store.audit_records(&query).await?;
+    if format == Format::Csv {
+        let mut csv = CsvOut::new(&mut *out);
+        csv.header(AUDIT_COLUMNS)?;
+        for listed in &rows {
+            let item = audit_json(listed);
+            csv.row(AUDIT_COLUMNS.iter().map(|column| match &item[*column] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            }))?;
+        }
+        csv.flush()?;
+    } else {
+        let items: Vec<serde_json::Value> = rows.iter().map(audit_json).collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// One CSV cell made safe to open in a spreadsheet program, after OWASP's advice on CSV injection:
@@ -318,7 +418,149 @@ fn contact_csv(c: &ContactRow, managed: &[String]) -> Vec<String> {
     ]
 }
 
+/// A typed dataset's rows: in CSV a column per field, in JSON an object per row with the same
+/// fields under the same names. `key` names the column of the row's key.
+async fn export_typed<R: TypedTable>(
+    store: &Store,
+    tenant_id: Option<&TenantId>,
+    args: &ExportArgs,
+    key: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = store
+        .typed_rows::<R>(tenant_id, args.include_archived)
+        .await?;
+    let names: Vec<&str> = ["organization", "tenant_id", key]
+        .into_iter()
+        .chain(R::COLUMNS.iter().map(|(name, _)| *name))
+        .chain(["archived"])
+        .collect();
+    if args.format == Format::Csv {
+        let mut csv = CsvOut::new(&mut *out);
+        csv.header(&names)?;
+        for listed in &rows {
+            let fields = listed.row.record.cells().into_iter().map(|c| c.to_text());
+            csv.row(
+                [
+                    listed.organization.clone(),
+                    listed.tenant_id.clone(),
+                    listed.row.record.key().to_string(),
+                ]
+                .into_iter()
+                .chain(fields)
+                .chain([listed.row.archived.to_string()]),
+            )?;
+        }
+        csv.flush()?;
+    } else {
+        let items: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|listed| {
+                let values = [
+                    json!(listed.organization),
+                    json!(listed.tenant_id),
+                    json!(listed.row.record.key()),
+                ]
+                .into_iter()
+                .chain(listed.row.record.cells().into_iter().map(|c| json!(c)))
+                .chain([json!(listed.row.archived)]);
+                serde_json::Value::Object(names.iter().map(|n| n.to_string()).zip(values).collect())
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+const GROUP_COLUMNS: [&str; 15] = [
+    "organization",
+    "tenant_id",
+    "id",
+    "display_name",
+    "kind",
+    "description",
+    "mail",
+    "mail_enabled",
+    "security_enabled",
+    "group_types",
+    "visibility",
+    "created",
+    "member_count",
+    "member_names",
+    "archived",
+];
+
+/// A member as a person reads it: the contact's name, else the object id with its type.
+fn member_name(m: &store::GroupMemberRow) -> String {
+    match (&m.display_name, &m.member_type) {
+        (Some(name), _) => name.clone(),
+        (None, Some(kind)) => format!("{} ({kind})", m.member_id),
+        (None, None) => m.member_id.clone(),
+    }
+}
+
+fn group_csv(g: &store::GroupRow, members: &[&store::GroupMemberRow]) -> Vec<String> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let flag = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
+    let r = &g.group;
+    vec![
+        g.organization.clone(),
+        g.tenant_id.clone(),
+        r.object_id.clone(),
+        opt(&r.display_name),
+        r.kind().to_string(),
+        opt(&r.description),
+        opt(&r.mail),
+        flag(r.mail_enabled),
+        flag(r.security_enabled),
+        r.group_types.join("; "),
+        opt(&r.visibility),
+        opt(&r.created),
+        g.member_count.to_string(),
+        members
+            .iter()
+            .map(|m| member_name(m))
+            .collect::<Vec<_>>()
+            .join("; "),
+        g.archived.to_string(),
+    ]
+}
+
+fn group_json(g: &store::GroupRow, members: &[&store::GroupMemberRow]) -> serde_json::Value {
+    let r = &g.group;
+    json!({
+        "organization": g.organization,
+        "tenant_id": g.tenant_id,
+        "id": r.object_id,
+        "display_name": r.display_name,
+        "kind": r.kind(),
+        "description": r.description,
+        "mail": r.mail,
+        "mail_enabled": r.mail_enabled,
+        "security_enabled": r.security_enabled,
+        "group_types": r.group_types,
+        "visibility": r.visibility,
+        "created": r.created,
+        "member_count": g.member_count,
+        "members": members.iter().map(|m| json!({
+            "id": m.member_id,
+            "type": m.member_type,
+            "display_name": m.display_name,
+            "user_principal_name": m.user_principal_name,
+        })).collect::<Vec<_>>(),
+        "archived": g.archived,
+    })
+}
+
 pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let audit = matches!(args.what, What::Audit);
+    for (option, given) in [("--since", &args.since), ("--user", &args.user)] {
+        if given.is_some() && !audit {
+            return Err(UsageError(format!("{option} applies to `export audit` only")).into());
+        }
+    }
+    let since = args.since.as_deref().map(audit_since).transpose()?;
     let store = open_store(db).await?;
     let tenant_id = match &args.connection {
         Some(name) => Some(
@@ -331,6 +573,16 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut out = std::io::BufWriter::new(crate::output::stdout());
+    if audit {
+        let query = store::AuditQuery {
+            tenant_id,
+            since,
+            user: args.user.clone(),
+        };
+        export_audit(&store, query, args.format, &mut out).await?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(dataset) = args.what.inventory() {
         let rows = store
             .inventory(tenant_id.as_ref(), dataset, args.include_archived)
@@ -377,6 +629,41 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let typed = match args.what {
+        What::ManagedDevices => Some(
+            export_typed::<ManagedDeviceRecord>(&store, tenant_id.as_ref(), &args, "id", &mut out)
+                .await,
+        ),
+        What::Devices => Some(
+            export_typed::<DeviceRecord>(&store, tenant_id.as_ref(), &args, "id", &mut out).await,
+        ),
+        What::Usage => Some(
+            export_typed::<domain::usage::UsageRecord>(
+                &store,
+                tenant_id.as_ref(),
+                &args,
+                "key",
+                &mut out,
+            )
+            .await,
+        ),
+        What::SignInActivity => Some(
+            export_typed::<domain::usage::SignInRecord>(
+                &store,
+                tenant_id.as_ref(),
+                &args,
+                "key",
+                &mut out,
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    if let Some(done) = typed {
+        done?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(args.what, What::FilteredUsers) {
         let rows = store.filtered_users(tenant_id.as_ref()).await?;
         if args.format == Format::Csv {
@@ -414,18 +701,71 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match args.what {
-        What::Mailboxes | What::DeletedMailboxes | What::FilteredUsers => {}
+        What::Mailboxes
+        | What::DeletedMailboxes
+        | What::FilteredUsers
+        | What::ManagedDevices
+        | What::Devices => {}
+        What::Groups => {
+            let groups = store
+                .groups(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            let members = store
+                .group_members(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            let mut by_group: HashMap<(String, String), Vec<&store::GroupMemberRow>> =
+                HashMap::new();
+            for m in &members {
+                by_group
+                    .entry((m.tenant_id.clone(), m.group_id.clone()))
+                    .or_default()
+                    .push(m);
+            }
+            let no_members = Vec::new();
+            let members_of = |g: &store::GroupRow| {
+                by_group
+                    .get(&(g.tenant_id.clone(), g.key().to_string()))
+                    .unwrap_or(&no_members)
+            };
+            if args.format == Format::Csv {
+                let mut csv = CsvOut::new(&mut out);
+                csv.header(GROUP_COLUMNS)?;
+                for g in &groups {
+                    csv.row(group_csv(g, members_of(g)))?;
+                }
+                csv.flush()?;
+            } else {
+                let items: Vec<serde_json::Value> = groups
+                    .iter()
+                    .map(|g| group_json(g, members_of(g)))
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &items)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        What::GroupMembers => {
+            let rows = store
+                .group_members(tenant_id.as_ref(), args.include_archived)
+                .await?;
+            if args.format == Format::Csv {
+                let mut csv = CsvOut::new(&mut out);
+                for row in &rows {
+                    csv.serialize(row)?;
+                }
+                csv.flush()?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                out.write_all(b"\n")?;
+            }
+        }
         What::Domains
         | What::ServiceHealth
         | What::ServiceMessages
         | What::Applications
         | What::TermsOfUse
         | What::Usage
-        | What::Groups
         | What::DirectoryRoles
-        | What::ManagedDevices
         | What::DetectedApps
-        | What::Devices
         | What::SignInActivity
         | What::Audit => {}
         What::Contacts => {

@@ -8,6 +8,8 @@ use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
 // One test binary for the command line: each binary is another link.
+#[path = "cli/devices.rs"]
+mod devices;
 #[path = "cli/partner.rs"]
 mod partner;
 #[path = "cli/tenants.rs"]
@@ -909,6 +911,35 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
             "{run}"
         );
     }
+    // Groups export with real columns: their counts, and one row per membership.
+    let exported = m365sync(&db, &["export", "groups"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let groups: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 6, "{groups:?}");
+    let all_staff = groups
+        .iter()
+        .find(|g| g["display_name"] == "All Staff")
+        .unwrap();
+    assert_eq!(all_staff["kind"], "microsoft365");
+    let count = all_staff["member_count"].as_u64().unwrap();
+    assert!(count > 0);
+    assert_eq!(all_staff["members"].as_array().unwrap().len() as u64, count);
+    let csv = m365sync(&db, &["export", "group-members", "--format", "csv"], &[]);
+    assert!(csv.status.success(), "{:?}", text(&csv));
+    let (out, _) = text(&csv);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "organization,tenant_id,group_id,group_name,member_id,member_type,display_name,user_principal_name,group_archived"
+        )
+    );
+    let memberships = groups
+        .iter()
+        .map(|g| g["member_count"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(lines.count() as u64, memberships);
     let missing = m365sync(&db, &["sync", "nosuch", "--json"], &[]);
     assert_ne!(missing.status.code(), Some(0));
     let run: Value = serde_json::from_slice(&missing.stdout)
@@ -1874,6 +1905,295 @@ async fn filters_that_name_nothing_in_the_tenant_are_refused() {
     );
     assert!(saved.status.success(), "{:?}", text(&saved));
     assert!(text(&saved).0.contains(&tenant.domain));
+}
+
+/// The audit trail on the command line, on either store: a connection's retention shown, set
+/// and refused when it is no number of days; `export audit` as JSON and CSV, by time and user.
+async fn audit_retention_and_export(kind: testkit::StoreKind) {
+    let sim = sim(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, home) = testkit::store_of(kind).await;
+    let db = match &home {
+        testkit::StoreHome::Postgres(database) => std::path::PathBuf::from(&database.url),
+        testkit::StoreHome::Sqlite(_) => dir.path().join("store.db"),
+    };
+    let secret = sim.tenants()[0].client_secret.clone();
+    let added = add_with(
+        &db,
+        &sim,
+        "contoso",
+        &secret,
+        &["--datasets", "organization,audit"],
+    );
+    assert!(added.status.success(), "{:?}", text(&added));
+
+    let shown = m365sync(&db, &["connection", "audit-retention", "contoso"], &[]);
+    assert!(shown.status.success(), "{:?}", text(&shown));
+    assert!(
+        text(&shown).0.contains("for 180 days"),
+        "{:?}",
+        text(&shown)
+    );
+    for bad in ["0", "3651", "ninety", "-1", "1.5"] {
+        let refused = m365sync(
+            &db,
+            &["connection", "audit-retention", "contoso", "--", bad],
+            &[],
+        );
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{bad}: {:?}",
+            text(&refused)
+        );
+        let (_, error) = text(&refused);
+        assert!(
+            error.contains("audit retention") && error.contains("from 1 to 3650"),
+            "{bad}: {error}"
+        );
+    }
+    let set = m365sync(
+        &db,
+        &["connection", "audit-retention", "contoso", "30"],
+        &[],
+    );
+    assert!(set.status.success(), "{:?}", text(&set));
+    assert!(text(&set).0.contains("30 days"), "{:?}", text(&set));
+    let shown = m365sync(&db, &["connection", "audit-retention", "contoso"], &[]);
+    assert!(text(&shown).0.contains("for 30 days"), "{:?}", text(&shown));
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["audit_retention_days"], 30, "{listed}");
+    let nobody = m365sync(&db, &["connection", "audit-retention", "nobody", "30"], &[]);
+    assert_eq!(nobody.status.code(), Some(1), "{:?}", text(&nobody));
+    assert!(text(&nobody).1.contains("nobody"), "{:?}", text(&nobody));
+
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+    let exported = m365sync(&db, &["export", "audit"], &[]);
+    assert!(exported.status.success(), "{:?}", text(&exported));
+    let records: Vec<Value> = serde_json::from_slice(&exported.stdout).unwrap();
+    assert!(records.len() > 1_900, "{}", records.len());
+    let first = &records[0];
+    assert_eq!(first["organization"], "Contoso Ltd");
+    assert_eq!(first["tenant_id"], sim.tenants()[0].tenant_id.as_str());
+    for field in [
+        "id",
+        "creation_time",
+        "operation",
+        "workload",
+        "user_id",
+        "client_ip",
+        "result_status",
+        "object_id",
+        "content_type",
+    ] {
+        assert!(first[field].is_string(), "{field}: {first}");
+    }
+    assert!(
+        first["record_type"].is_i64() && first["user_type"].is_i64(),
+        "{first}"
+    );
+    assert_eq!(
+        first["record"]["Id"].as_str().unwrap().to_lowercase(),
+        first["id"].as_str().unwrap()
+    );
+    let times: Vec<&str> = records
+        .iter()
+        .map(|r| r["creation_time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    // One person's records of the last two days, found by either case of their name.
+    let user = first["user_id"].as_str().unwrap().to_string();
+    let since = times[times.len() / 2].to_string();
+    let filtered = m365sync(
+        &db,
+        &[
+            "export",
+            "audit",
+            "--user",
+            &user.to_uppercase(),
+            "--since",
+            &since,
+            "--connection",
+            "contoso",
+        ],
+        &[],
+    );
+    assert!(filtered.status.success(), "{:?}", text(&filtered));
+    let theirs: Vec<Value> = serde_json::from_slice(&filtered.stdout).unwrap();
+    let expected = records
+        .iter()
+        .filter(|r| {
+            r["user_id"] == user.as_str() && r["creation_time"].as_str().unwrap() >= since.as_str()
+        })
+        .count();
+    assert_eq!(theirs.len(), expected);
+    assert!(!theirs.is_empty() && theirs.len() < records.len() / 2);
+
+    let csv = m365sync(&db, &["export", "audit", "--format", "csv"], &[]);
+    assert!(csv.status.success(), "{:?}", text(&csv));
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "organization",
+            "tenant_id",
+            "id",
+            "creation_time",
+            "operation",
+            "workload",
+            "record_type",
+            "user_id",
+            "user_type",
+            "client_ip",
+            "result_status",
+            "object_id",
+            "content_type",
+            "record"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), records.len());
+    assert_eq!(&rows[0][2], first["id"].as_str().unwrap());
+    assert_eq!(&rows[0][6], first["record_type"].to_string());
+    let record: Value = serde_json::from_str(&rows[0][13]).unwrap();
+    assert_eq!(record, first["record"]);
+
+    for (args, says) in [
+        (
+            &["export", "contacts", "--since", "2026-01-01"][..],
+            "export audit",
+        ),
+        (
+            &["export", "audit", "--since", "yesterday"][..],
+            "2026-11-01",
+        ),
+    ] {
+        let refused = m365sync(&db, args, &[]);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {:?}",
+            text(&refused)
+        );
+        assert!(text(&refused).1.contains(says), "{:?}", text(&refused));
+    }
+}
+
+testkit::on_both_stores!(audit_retention_and_export);
+
+/// `export usage` and `export sign-in-activity` give each table's own columns: CSV with a
+/// header, JSON objects with the same fields, one per row.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_and_sign_in_activity_export_their_columns() {
+    let sim = sim(12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let added = add_with(
+        &db,
+        &sim,
+        "contoso",
+        &sim.tenants()[0].client_secret,
+        &["--datasets", "organization,users,usage,sign_in_activity"],
+    );
+    assert!(added.status.success(), "{:?}", text(&added));
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    assert!(synced.status.success(), "{:?}", text(&synced));
+
+    for (kind, columns) in [
+        (
+            "usage",
+            &[
+                "organization",
+                "tenant_id",
+                "key",
+                "report",
+                "user_principal_name",
+                "is_deleted",
+                "last_activity",
+            ][..],
+        ),
+        (
+            "sign-in-activity",
+            &[
+                "organization",
+                "tenant_id",
+                "key",
+                "user_principal_name",
+                "last_sign_in",
+                "last_non_interactive_sign_in",
+                "last_successful_sign_in",
+                "archived",
+            ][..],
+        ),
+    ] {
+        let csv = m365sync(&db, &["export", kind, "--format", "csv"], &[]);
+        assert!(csv.status.success(), "{kind}: {:?}", text(&csv));
+        let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(
+            &header[..columns.len().min(header.len())],
+            columns,
+            "{kind}"
+        );
+        assert_eq!(header.last().map(String::as_str), Some("archived"));
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert!(rows.len() > 1, "{kind}");
+
+        let json = m365sync(&db, &["export", kind], &[]);
+        assert!(json.status.success(), "{kind}: {:?}", text(&json));
+        let items: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(items.len(), rows.len(), "{kind}");
+        for (item, row) in items.iter().zip(&rows) {
+            let mut fields: Vec<&String> = item.keys().collect();
+            let mut names: Vec<&String> = header.iter().collect();
+            fields.sort();
+            names.sort();
+            assert_eq!(fields, names, "{kind}");
+            for (name, cell) in header.iter().zip(row.iter()) {
+                let as_text = match &item[name] {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(as_text, cell, "{kind}: {name}");
+            }
+        }
+    }
+
+    let usage: Vec<Value> =
+        serde_json::from_slice(&m365sync(&db, &["export", "usage"], &[]).stdout).unwrap();
+    let email = usage.iter().find(|u| u["report"] == "email").unwrap();
+    assert!(email["send_count"].is_number(), "{email}");
+    assert!(
+        email["windows"].is_null(),
+        "another report's column is empty"
+    );
+    assert_eq!(
+        email["key"],
+        format!("email:{}", email["user_principal_name"].as_str().unwrap())
+    );
+    let apps = usage.iter().find(|u| u["report"] == "apps").unwrap();
+    assert!(apps["windows"].is_boolean(), "{apps}");
+    let sign_ins: Vec<Value> =
+        serde_json::from_slice(&m365sync(&db, &["export", "sign-in-activity"], &[]).stdout)
+            .unwrap();
+    assert_eq!(sign_ins.len(), 12);
+    assert!(
+        sign_ins
+            .iter()
+            .all(|s| s["key"].as_str().unwrap().len() == 36)
+    );
+    assert!(sign_ins.iter().any(|s| s["last_sign_in"].is_string()));
 }
 
 /// The process log on either store: `runs` says when each run started and how long it took,

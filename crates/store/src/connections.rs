@@ -103,6 +103,10 @@ pub struct Connection {
     pub user_filter: domain::filter::UserFilter,
     /// Who owns each contact field, and where Microsoft's value lands.
     pub field_mapping: domain::FieldMapping,
+    /// How much of a tenant's contacts one run may take away before it is held.
+    pub drop_guard: domain::plan::DropGuard,
+    /// How long its audit records are kept.
+    pub audit_retention: domain::AuditRetention,
     pub created_at: i64,
     /// When `connection test` last ran on it, and whether it passed.
     pub last_tested_at: Option<i64>,
@@ -168,6 +172,19 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
         .map_err(|e| corrupt("field mapping", e.to_string()))?
         .validated()
         .map_err(|e| corrupt("field mapping", e.to_string()))?,
+        drop_guard: domain::plan::DropGuard {
+            max_share_percent: row
+                .int("max_drop_percent")?
+                .and_then(|p| u8::try_from(p.clamp(0, 100)).ok())
+                .unwrap_or(20),
+        },
+        audit_retention: {
+            let days = row.int_req("audit_retention_days")?;
+            u32::try_from(days)
+                .ok()
+                .and_then(domain::AuditRetention::from_days)
+                .ok_or_else(|| corrupt("audit retention", format!("{days} days is out of range")))?
+        },
         created_at: row.int_req("created_at")?,
         last_tested_at: row.int("last_tested_at")?,
         last_test_passed: row.flag("last_test_passed")?,
@@ -177,7 +194,7 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, created_at, last_tested_at, last_test_passed FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, audit_retention_days, created_at, last_tested_at, last_test_passed FROM connections",
             $tail
         )
     };
@@ -216,6 +233,25 @@ impl Store {
         .await
         .done("starting the users over")
         })?;
+        Ok(())
+    }
+
+    /// Sets how much of a tenant's contacts one run of the connection may take away before it
+    /// is held for a person.
+    pub async fn set_drop_guard(&self, name: &str, guard: domain::plan::DropGuard) -> Result<()> {
+        let changed = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE connections SET max_drop_percent = $1 WHERE name = $2"
+        )
+        .bind(i64::from(guard.max_share_percent.min(100)))
+        .bind(name)
+        .execute(p)
+        .await
+        .done("saving a connection's drop guard"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        }
         Ok(())
     }
 
@@ -348,6 +384,8 @@ impl Store {
             create_organization: setup.create_organization,
             user_filter: domain::filter::UserFilter::default(),
             field_mapping: domain::FieldMapping::default(),
+            drop_guard: domain::plan::DropGuard::default(),
+            audit_retention: domain::AuditRetention::default(),
             created_at: now,
             last_tested_at: None,
             last_test_passed: None,

@@ -111,26 +111,7 @@ impl Store {
             facts.resource_mailboxes = rows.into_iter().collect();
         }
         if !filter.groups.is_empty() {
-            for group in self
-                .inventory(Some(tenant_id), domain::Dataset::Groups, false)
-                .await?
-            {
-                let chosen = filter.groups.iter().any(|g| {
-                    g.eq_ignore_ascii_case(&group.key) || g.eq_ignore_ascii_case(&group.name)
-                });
-                if !chosen {
-                    continue;
-                }
-                let members = group.document["members"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                facts.group_members.extend(
-                    members
-                        .iter()
-                        .filter_map(|m| m["id"].as_str().map(str::to_lowercase)),
-                );
-            }
+            facts.group_members = self.members_of_groups(tenant_id, &filter.groups).await?;
         }
         Ok(facts)
     }

@@ -175,19 +175,11 @@ impl Store {
         };
         let licenses = contact_licenses(&self.pool, low, high).await?;
         let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
-        let usage = contact_usage(&self.pool, &contacts).await?;
+        let mut usage = crate::usage::of_contacts(&self.pool, &contacts).await?;
         let mut custom = contact_custom_fields(&self.pool, low, high).await?;
         for contact in &mut contacts {
             contact.custom_fields = custom.remove(&contact.id).unwrap_or_default();
-            if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
-                for (report, document) in usage
-                    .get(&(tenant.clone(), upn.to_lowercase()))
-                    .into_iter()
-                    .flatten()
-                {
-                    contact.usage.insert(report.clone(), document.clone());
-                }
-            }
+            contact.usage = usage.remove(&contact.id).unwrap_or_default();
             if let Some(held) = licenses.get(&contact.id) {
                 contact.licenses = held.iter().map(|h| h.part_number.clone()).collect();
                 contact.license_names = held.iter().map(|h| h.name.clone()).collect();
@@ -453,59 +445,6 @@ async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i6
         }
         Ok(map)
     })
-}
-
-type UsageByUser = HashMap<(String, String), Vec<(String, serde_json::Value)>>;
-
-/// The usage report and sign-in items of a page of contacts, by (tenant, UPN): the usage
-/// dataset's `activity`, `apps` and `email` items and the sign-in activity dataset's `sign_in`.
-async fn contact_usage(pool: &Pool, contacts: &[ContactRow]) -> Result<UsageByUser> {
-    const SOURCES: [(&str, &[&str]); 2] = [
-        ("usage", &["activity", "apps", "email"]),
-        ("sign_in_activity", &["sign_in"]),
-    ];
-    let mut found = UsageByUser::new();
-    for (dataset, reports) in SOURCES {
-        let mut by_tenant: HashMap<&str, Vec<String>> = HashMap::new();
-        for contact in contacts {
-            if let (Some(tenant), Some(upn)) = (&contact.tenant_id, &contact.user_principal_name) {
-                let upn = upn.to_lowercase();
-                by_tenant
-                    .entry(tenant)
-                    .or_default()
-                    .extend(reports.iter().map(|r| format!("{r}:{upn}")));
-            }
-        }
-        for (tenant, keys) in by_tenant {
-            let items: Vec<(String, String)> = on_pool!(pool, |p| {
-                let rows = fetch_in!(
-                    p,
-                    "SELECT dataset, item_key, document FROM inventory",
-                    "item_key",
-                    tenant,
-                    &keys,
-                    "dataset" = dataset
-                )
-                .doing("reading usage")?;
-                rows.iter()
-                    .filter(|r| r.text("dataset").ok().flatten().as_deref() == Some(dataset))
-                    .map(|r| Ok((r.text_req("item_key")?, r.text_req("document")?)))
-                    .collect::<Result<Vec<_>>>()
-            })?;
-            for (key, document) in items {
-                let Some((report, upn)) = key.split_once(':') else {
-                    continue;
-                };
-                let document = serde_json::from_str(&document)
-                    .map_err(|e| StoreError::Corrupt(format!("usage document: {e}")))?;
-                found
-                    .entry((tenant.to_string(), upn.to_string()))
-                    .or_default()
-                    .push((report.to_string(), document));
-            }
-        }
-    }
-    Ok(found)
 }
 
 async fn contact_custom_fields(

@@ -152,53 +152,15 @@ impl Store {
         self.archive_rows("inventory", &gone).await
     }
 
-    /// A dataset's items, of one tenant when given, ordered by organisation and name. Groups'
-    /// members are named from the contacts as they are now.
+    /// A dataset's items, of one tenant when given, ordered by organisation and name.
     pub async fn inventory(
         &self,
         tenant_id: Option<&TenantId>,
         dataset: Dataset,
         include_archived: bool,
     ) -> Result<Vec<InventoryRow>> {
-        let mut rows = self
-            .inventory_as_stored(tenant_id, dataset, include_archived)
-            .await?;
-        if dataset == Dataset::Groups {
-            self.name_members(&mut rows).await?;
-        }
-        Ok(rows)
-    }
-
-    async fn name_members(&self, rows: &mut [InventoryRow]) -> Result<()> {
-        let mut by_tenant: HashMap<String, HashSet<String>> = HashMap::new();
-        for row in rows.iter() {
-            let ids = row.document["members"].as_array().into_iter().flatten();
-            by_tenant
-                .entry(row.tenant_id.clone())
-                .or_default()
-                .extend(ids.filter_map(|m| m["id"].as_str().map(str::to_string)));
-        }
-        let mut names = HashMap::new();
-        for (tenant, ids) in by_tenant {
-            let tenant_id = TenantId::parse(&tenant)
-                .map_err(|e| StoreError::Corrupt(format!("inventory tenant: {e}")))?;
-            let ids: Vec<String> = ids.into_iter().collect();
-            for (id, name) in self.contact_names(&tenant_id, &ids).await? {
-                names.insert((tenant.clone(), id), name);
-            }
-        }
-        for row in rows.iter_mut() {
-            let tenant = row.tenant_id.clone();
-            let members = row.document["members"].as_array_mut().into_iter().flatten();
-            for member in members {
-                let id = member["id"].as_str().unwrap_or_default().to_string();
-                if let Some((name, upn)) = names.get(&(tenant.clone(), id)) {
-                    member["display_name"] = serde_json::json!(name);
-                    member["user_principal_name"] = serde_json::json!(upn);
-                }
-            }
-        }
-        Ok(())
+        self.inventory_as_stored(tenant_id, dataset, include_archived)
+            .await
     }
 
     /// A dataset's items as stored, nothing added (what a delta round updates).

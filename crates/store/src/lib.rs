@@ -1,16 +1,20 @@
 //! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
-//! for organisations, tenants, connections, contacts, licences, mailboxes and the run log (with
-//! each record's outcome), and the encryption of secrets at rest. Each method is written once:
-//! the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are type-checked
-//! against their own driver. It knows nothing of Graph: it stores the records of `domain`.
+//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
+//! run log (with each record's outcome), and the encryption of secrets at rest. Each method is
+//! written once: the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are
+//! type-checked against their own driver. It knows nothing of Graph: it stores the records of
+//! `domain`.
 
+mod audit;
 mod backend;
 mod connections;
 mod contact_batch;
 mod contacts;
+mod devices;
 mod error;
+mod groups;
 mod inventory;
 mod licenses;
 mod mailboxes;
@@ -25,7 +29,9 @@ mod runs;
 pub mod secrets;
 mod tenants;
 pub mod typed;
+mod usage;
 
+pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{
     CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
@@ -33,6 +39,7 @@ pub use connections::{
 pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
+pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};

@@ -83,6 +83,26 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0014_field_mapping.sql"),
     },
     Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_devices.sql"),
+        postgres: include_str!("../migrations/postgres/0015_devices.sql"),
+    },
+    Migration {
+        version: 16,
+        sqlite: include_str!("../migrations/sqlite/0016_groups.sql"),
+        postgres: include_str!("../migrations/postgres/0016_groups.sql"),
+    },
+    Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_usage.sql"),
+        postgres: include_str!("../migrations/postgres/0017_usage.sql"),
+    },
+    Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0018_audit.sql"),
+    },
+    Migration {
         version: 19,
         sqlite: include_str!("../migrations/sqlite/0019_queue.sql"),
         postgres: include_str!("../migrations/postgres/0019_queue.sql"),
@@ -91,6 +111,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 20,
         sqlite: include_str!("../migrations/sqlite/0020_run_records.sql"),
         postgres: include_str!("../migrations/postgres/0020_run_records.sql"),
+    },
+    Migration {
+        version: 22,
+        sqlite: include_str!("../migrations/sqlite/0022_drop_guard.sql"),
+        postgres: include_str!("../migrations/postgres/0022_drop_guard.sql"),
     },
 ];
 

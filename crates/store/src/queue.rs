@@ -343,11 +343,12 @@ impl Store {
                 close_interrupted(&mut tx, row.0, now).await?;
             }
         }
-        // SKIP LOCKED: another worker's claim in progress is passed over, not waited for.
-        let lock = if postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
+        // SKIP LOCKED: another worker's claim in progress is passed over, not waited for. A
+        // request for one run waits instead, to learn who got it.
+        let lock = match (postgres, only) {
+            (false, _) => "",
+            (true, None) => " FOR UPDATE SKIP LOCKED",
+            (true, Some(_)) => " FOR UPDATE",
         };
         let sql = format!(
             "SELECT id, connection_id, connection_name, options, kind FROM sync_runs WHERE status = 'queued' AND ($1 IS NULL OR id = $1) ORDER BY priority, id LIMIT 50{lock}"

@@ -42,7 +42,7 @@ impl Cell {
 }
 
 /// Takes the cells of a stored row in column order, each as the type its column declares.
-pub struct Cells(std::vec::IntoIter<Cell>);
+pub struct Cells(pub(crate) std::vec::IntoIter<Cell>);
 
 impl Cells {
     fn next(&mut self) -> Result<Cell> {
@@ -107,7 +107,7 @@ pub struct RowBatch<R> {
 /// Rows written per statement.
 const CHUNK: usize = 200;
 
-fn select_list<R: TypedTable>() -> String {
+pub(crate) fn select_list<R: TypedTable>() -> String {
     let mut list = String::from("item_key, archived");
     for (name, _) in R::COLUMNS {
         list.push_str(", ");
@@ -116,7 +116,7 @@ fn select_list<R: TypedTable>() -> String {
     list
 }
 
-fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
+pub(crate) fn stored_row<R: TypedTable>(row: &impl Columns) -> Result<(String, StoredRow<R>)> {
     let key = row.text_req("item_key")?;
     let mut cells = Vec::with_capacity(R::COLUMNS.len());
     for (name, kind) in R::COLUMNS {
@@ -257,6 +257,16 @@ impl<R: TypedTable> RowBatch<R> {
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await
+    }
+
+    /// The batch's transaction, for a table that belongs with these rows (a join table) to be
+    /// written in it too.
+    pub(crate) fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    pub(crate) fn tenant(&self) -> &str {
+        &self.tenant
     }
 }
 

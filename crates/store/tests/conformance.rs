@@ -12,6 +12,10 @@ use store::{
     StepTenant, Store, StoreError,
 };
 
+// The typed tables of devices.
+#[path = "conformance/devices.rs"]
+mod devices;
+
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
 const FLOW: &str = "f30db892-07e9-47e9-837c-80727f46fd3d";
@@ -927,7 +931,7 @@ async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
     );
     assert_eq!(
         store
-            .apply_inventory(org, &tenant(), Dataset::Audit, &[], None)
+            .append_audit_records(org, &tenant(), &[], None)
             .await
             .unwrap(),
         none

@@ -68,13 +68,15 @@ pub async fn filter_problem(
         }
     }
     if !filter.groups.is_empty() {
-        let groups = store
-            .inventory(Some(&connection.tenant_id), Dataset::Groups, false)
-            .await?;
+        let groups = store.groups(Some(&connection.tenant_id), false).await?;
         if !groups.is_empty() {
             for wanted in &filter.groups {
                 let fits = groups.iter().any(|g| {
-                    g.key.eq_ignore_ascii_case(wanted) || g.name.eq_ignore_ascii_case(wanted)
+                    g.key().eq_ignore_ascii_case(wanted)
+                        || g.group
+                            .display_name
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(wanted))
                 });
                 if !fits {
                     return Ok(Some(format!(

@@ -3,10 +3,12 @@
 //! Documents use our own snake_case names; Microsoft's enums arrive PascalCase in payloads and
 //! camelCase in its documentation, so both are folded to camelCase.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::InventoryItem;
+use domain::groups::{GroupChange, GroupRecord};
+use domain::usage::SignInRecord;
 use graph::models::{
     Agreement, Application, Domain, ItemBody, ServiceHealth, ServiceHealthIssue,
     ServiceUpdateMessage,
@@ -226,6 +228,84 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_audit_record_keeps_its_common_fields_as_columns_and_the_rest_whole() {
+        let sent = json!({
+            "Id": "5E6F7A8B-0000-4000-8000-00000000000A", "RecordType": 15,
+            "CreationTime": "2026-11-30T09:15:02", "Operation": "UserLoggedIn",
+            "Workload": "AzureActiveDirectory", "UserId": "Adele@Contoso.example", "UserType": 0,
+            "ClientIP": "203.0.113.7", "ResultStatus": "Succeeded", "ObjectId": "portal",
+            "ExtendedProperties": [{ "Name": "UserAgent", "Value": "Edge" }],
+        });
+        let record = audit_record(&sent, "Audit.AzureActiveDirectory").unwrap();
+        assert_eq!(record.id, "5e6f7a8b-0000-4000-8000-00000000000a");
+        assert_eq!(record.creation_time.as_deref(), Some("2026-11-30T09:15:02"));
+        assert_eq!(record.operation.as_deref(), Some("UserLoggedIn"));
+        assert_eq!(record.workload.as_deref(), Some("AzureActiveDirectory"));
+        assert_eq!(record.record_type, Some(15));
+        assert_eq!(record.user_id.as_deref(), Some("adele@contoso.example"));
+        assert_eq!(record.user_type, Some(0));
+        assert_eq!(record.client_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(record.result_status.as_deref(), Some("Succeeded"));
+        assert_eq!(record.object_id.as_deref(), Some("portal"));
+        assert_eq!(
+            record.content_type.as_deref(),
+            Some("Audit.AzureActiveDirectory")
+        );
+        assert_eq!(record.record, sent);
+    }
+
+    #[test]
+    fn an_audit_record_of_the_wrong_shape_loses_fields_not_itself() {
+        let sent = json!({
+            "Id": "b1", "RecordType": "fifteen", "UserType": 1.5, "Operation": 7,
+            "CreationTime": "yesterday", "UserId": "",
+        });
+        let record = audit_record(&sent, "Audit.General").unwrap();
+        assert_eq!(record.id, "b1");
+        assert_eq!(
+            (
+                record.record_type,
+                record.user_type,
+                record.operation,
+                record.creation_time,
+                record.user_id
+            ),
+            (None, None, None, None, None)
+        );
+        assert_eq!(record.record, sent);
+        for nameless in [
+            json!({ "Operation": "x" }),
+            json!({ "Id": 5 }),
+            json!({ "Id": " " }),
+            json!([]),
+            json!(null),
+        ] {
+            assert_eq!(audit_record(&nameless, "Audit.General"), None, "{nameless}");
+        }
+    }
+
+    #[test]
+    fn an_audit_time_with_a_zone_is_brought_to_utc_and_one_without_kept_as_sent() {
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02.125").as_deref(),
+            Some("2026-11-30T09:15:02.125")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T09:15:02Z").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(
+            audit_time("2026-11-30T10:15:02+01:00").as_deref(),
+            Some("2026-11-30T09:15:02")
+        );
+        assert_eq!(audit_time("30/11/2026"), None);
+    }
+
+    #[test]
     fn enums_fold_to_camel_case() {
         assert_eq!(
             enum_value(&Some("ServiceOperational".into())),
@@ -268,22 +348,75 @@ mod tests {
         assert!(warnings[1].message.contains("in 10 days, on 2026-12-03"));
         assert!(warnings[2].message.contains("certificate 'cert'"));
     }
+
+    fn entry(value: Value) -> graph::models::GroupDelta {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn group_entries_merge_into_one_change_per_group() {
+        let mut changes = BTreeMap::new();
+        merge_group_entry(
+            &mut changes,
+            entry(json!({
+                "id": "G-1", "displayName": "Staff", "groupTypes": ["Unified", "DynamicMembership"],
+                "visibility": "Private", "securityEnabled": false, "mailEnabled": true,
+                "members@delta": [
+                    {"@odata.type": "#microsoft.graph.user", "id": "U-1"},
+                    {"@odata.type": "#microsoft.graph.device", "id": "d-1"},
+                    {"id": ""}
+                ]
+            })),
+        );
+        // A later page: only member changes, no properties.
+        merge_group_entry(
+            &mut changes,
+            entry(json!({
+                "id": "g-1",
+                "members@delta": [
+                    {"id": "u-2"},
+                    {"@odata.type": "#microsoft.graph.user", "id": "u-1", "@removed": {"reason": "deleted"}}
+                ]
+            })),
+        );
+        merge_group_entry(
+            &mut changes,
+            entry(json!({"id": "g-2", "@removed": {"reason": "changed"}})),
+        );
+        merge_group_entry(&mut changes, entry(json!({"id": " "})));
+        assert_eq!(changes.len(), 2);
+        let staff = &changes["g-1"];
+        let properties = staff.properties.as_ref().unwrap();
+        assert_eq!(properties.object_id, "g-1");
+        assert_eq!(properties.group_types, ["DynamicMembership", "Unified"]);
+        assert_eq!(properties.visibility.as_deref(), Some("private"));
+        assert_eq!(
+            staff.joined,
+            BTreeMap::from([
+                ("d-1".to_string(), Some("device".to_string())),
+                ("u-2".to_string(), None)
+            ])
+        );
+        assert_eq!(staff.left.iter().collect::<Vec<_>>(), ["u-1"]);
+        assert!(!staff.removed);
+        assert!(changes["g-2"].removed);
+    }
 }
 
-/// The usage reports' rows, keyed `<report>:<upn>` so that each user has one item per report.
+/// The usage reports' rows as typed rows, one per user per report.
 pub mod usage {
-    use domain::InventoryItem;
     use domain::ids::is_concealed_name;
+    use domain::usage::{UsageRecord, UsageReport};
     use graph::models::{ActiveUserRow, AppUserRow, EmailActivityRow};
-    use serde_json::json;
 
     /// Why a row was not kept.
+    #[derive(Debug, PartialEq, Eq)]
     pub enum Skip {
         Concealed,
         NoName,
     }
 
-    fn upn(raw: &Option<String>) -> Result<String, Skip> {
+    fn named(report: UsageReport, raw: &Option<String>) -> Result<UsageRecord, Skip> {
         let raw = raw.as_deref().map(str::trim).unwrap_or_default();
         if is_concealed_name(raw) {
             return Err(Skip::Concealed);
@@ -291,72 +424,108 @@ pub mod usage {
         if !raw.contains('@') {
             return Err(Skip::NoName);
         }
-        Ok(raw.to_lowercase())
+        Ok(UsageRecord::new(report, raw))
     }
 
-    fn item(kind: &str, upn: String, document: serde_json::Value) -> InventoryItem {
-        InventoryItem {
-            key: format!("{kind}:{upn}"),
-            name: upn,
-            document,
-        }
-    }
-
-    pub fn activity(row: &ActiveUserRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        let mut products: Vec<&str> = row
-            .assigned_products
-            .as_deref()
-            .unwrap_or_default()
-            .split('+')
+    /// A report's day, `None` when the cell is empty (never active).
+    fn day(raw: &Option<String>) -> Option<String> {
+        raw.as_deref()
             .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        products.sort_unstable();
-        Ok(item(
-            "activity",
-            upn.clone(),
-            json!({
-                "kind": "activity", "user_principal_name": upn, "is_deleted": row.is_deleted,
-                "last_activity": {
-                    "exchange": row.exchange_last_activity, "onedrive": row.onedrive_last_activity,
-                    "sharepoint": row.sharepoint_last_activity, "teams": row.teams_last_activity,
-                    "yammer": row.yammer_last_activity, "skype_for_business": row.skype_last_activity,
-                },
-                "has_license": {
-                    "exchange": row.has_exchange_license, "onedrive": row.has_onedrive_license,
-                    "sharepoint": row.has_sharepoint_license, "teams": row.has_teams_license,
-                },
-                "assigned_products": products,
-            }),
-        ))
+            .filter(|d| !d.is_empty())
+            .map(String::from)
     }
 
-    pub fn apps(row: &AppUserRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        Ok(item(
-            "apps",
-            upn.clone(),
-            json!({
-                "kind": "apps", "user_principal_name": upn,
-                "last_activation": row.last_activation_date, "last_activity": row.last_activity_date,
-                "platforms": { "windows": row.windows, "mac": row.mac, "mobile": row.mobile, "web": row.web },
-                "apps": { "outlook": row.outlook, "word": row.word, "excel": row.excel, "powerpoint": row.powerpoint, "onenote": row.onenote, "teams": row.teams },
-            }),
-        ))
+    pub fn activity(row: &ActiveUserRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Activity, &row.user_principal_name)?;
+        record.is_deleted = row.is_deleted;
+        record.exchange_last_activity = day(&row.exchange_last_activity);
+        record.onedrive_last_activity = day(&row.onedrive_last_activity);
+        record.sharepoint_last_activity = day(&row.sharepoint_last_activity);
+        record.teams_last_activity = day(&row.teams_last_activity);
+        record.yammer_last_activity = day(&row.yammer_last_activity);
+        record.skype_last_activity = day(&row.skype_last_activity);
+        record.has_exchange_license = row.has_exchange_license;
+        record.has_onedrive_license = row.has_onedrive_license;
+        record.has_sharepoint_license = row.has_sharepoint_license;
+        record.has_teams_license = row.has_teams_license;
+        record.assigned_products = UsageRecord::products(row.assigned_products.as_deref());
+        Ok(record)
     }
 
-    pub fn email(row: &EmailActivityRow) -> Result<InventoryItem, Skip> {
-        let upn = upn(&row.user_principal_name)?;
-        Ok(item(
-            "email",
-            upn.clone(),
-            json!({
-                "kind": "email", "user_principal_name": upn, "is_deleted": row.is_deleted, "last_activity": row.last_activity_date,
-                "send_count": row.send_count, "receive_count": row.receive_count, "read_count": row.read_count,
-                "meeting_created_count": row.meeting_created_count, "meeting_interacted_count": row.meeting_interacted_count,
-            }),
-        ))
+    pub fn apps(row: &AppUserRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Apps, &row.user_principal_name)?;
+        record.last_activation = day(&row.last_activation_date);
+        record.last_activity = day(&row.last_activity_date);
+        record.windows = row.windows;
+        record.mac = row.mac;
+        record.mobile = row.mobile;
+        record.web = row.web;
+        record.outlook = row.outlook;
+        record.word = row.word;
+        record.excel = row.excel;
+        record.powerpoint = row.powerpoint;
+        record.onenote = row.onenote;
+        record.teams = row.teams;
+        Ok(record)
+    }
+
+    pub fn email(row: &EmailActivityRow) -> Result<UsageRecord, Skip> {
+        let mut record = named(UsageReport::Email, &row.user_principal_name)?;
+        record.is_deleted = row.is_deleted;
+        record.last_activity = day(&row.last_activity_date);
+        record.send_count = row.send_count;
+        record.receive_count = row.receive_count;
+        record.read_count = row.read_count;
+        record.meeting_created_count = row.meeting_created_count;
+        record.meeting_interacted_count = row.meeting_interacted_count;
+        Ok(record)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use domain::rows::Keyed;
+
+        #[test]
+        fn rows_are_keyed_by_report_and_upn_and_fill_only_their_columns() {
+            let row = ActiveUserRow {
+                user_principal_name: Some(" Ann@Contoso.example ".into()),
+                assigned_products: Some("Office 365 E3+Microsoft Teams".into()),
+                exchange_last_activity: Some("".into()),
+                teams_last_activity: Some("2026-11-20".into()),
+                has_teams_license: Some(true),
+                ..ActiveUserRow::default()
+            };
+            let record = activity(&row).unwrap();
+            assert_eq!(record.key(), "activity:ann@contoso.example");
+            assert_eq!(
+                record.assigned_products.as_deref(),
+                Some("Microsoft Teams+Office 365 E3")
+            );
+            assert_eq!(record.exchange_last_activity, None);
+            assert_eq!(record.teams_last_activity.as_deref(), Some("2026-11-20"));
+            assert_eq!(record.send_count, None);
+
+            let mail = email(&EmailActivityRow {
+                user_principal_name: Some("ann@contoso.example".into()),
+                send_count: Some(4),
+                ..EmailActivityRow::default()
+            })
+            .unwrap();
+            assert_eq!(mail.key(), "email:ann@contoso.example");
+            assert_eq!(mail.send_count, Some(4));
+            assert_eq!(mail.has_teams_license, None);
+        }
+
+        #[test]
+        fn concealed_and_nameless_rows_are_not_kept() {
+            let concealed = AppUserRow {
+                user_principal_name: Some("FE7CC8C15246EDCCA289C9A4022762F7".into()),
+                ..AppUserRow::default()
+            };
+            assert_eq!(apps(&concealed).unwrap_err(), Skip::Concealed);
+            assert_eq!(apps(&AppUserRow::default()).unwrap_err(), Skip::NoName);
+        }
     }
 }
 
@@ -372,126 +541,67 @@ fn members_json(members: &[graph::models::DirectoryObject]) -> Vec<Value> {
     list
 }
 
-/// A group and its members by object id (with their kind: user, group, device, …). Members'
-/// names are not kept here: they come from the contacts when the group is read, so that a
-/// renamed user is never shown under an old name by a group that did not change.
-pub fn group_item(
-    g: &graph::models::Group,
-    members: &BTreeMap<String, Option<String>>,
-) -> InventoryItem {
-    let mut types = g.group_types.clone();
-    types.sort();
-    // Microsoft 365 groups carry "Unified"; mail-enabled security and distribution lists do not.
-    let kind = if types.iter().any(|t| t == "Unified") {
-        "microsoft365"
-    } else if g.security_enabled == Some(true) && g.mail_enabled == Some(true) {
-        "mail_enabled_security"
-    } else if g.security_enabled == Some(true) {
-        "security"
-    } else {
-        "distribution"
-    };
-    InventoryItem {
-        key: g.id.clone(),
-        name: name_or_key(&g.display_name, &g.id),
-        document: json!({
-            "id": g.id, "display_name": g.display_name, "description": g.description, "mail": g.mail,
-            "kind": kind, "mail_enabled": g.mail_enabled, "security_enabled": g.security_enabled, "group_types": types, "visibility": enum_value(&g.visibility), "created": g.created_date_time,
-            "member_count": members.len(),
-            "members": members.iter().map(|(id, kind)| json!({ "id": id, "type": kind.as_deref().map(|t| t.trim_start_matches("#microsoft.graph.")) })).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-/// What a groups delta round said of one group, its entries merged: a group's members can
-/// arrive over several entries, on several pages.
-#[derive(Debug, Default)]
-pub struct GroupChange {
-    pub group: Option<graph::models::Group>,
-    /// Members added, with their `@odata.type`.
-    pub added: BTreeMap<String, Option<String>>,
-    /// Members who left.
-    pub left: BTreeSet<String>,
-    /// The group itself was deleted.
-    pub removed: bool,
-}
-
-impl GroupChange {
-    pub fn merge(&mut self, entry: graph::models::GroupDelta) {
-        if entry.removed.is_some() {
-            self.removed = true;
-            return;
-        }
-        self.removed = false;
-        // An entry that only carries member changes names no properties: keep what we have.
-        if entry.group.display_name.is_some() || self.group.is_none() {
-            self.group = Some(entry.group);
-        }
-        for member in entry.members_delta {
-            if member.removed.is_some() {
-                self.added.remove(&member.id);
-                self.left.insert(member.id);
-            } else {
-                self.left.remove(&member.id);
-                self.added.insert(member.id, member.odata_type);
-            }
-        }
-    }
-}
-
-/// A group as it stands after a delta change: the stored document (if any) with the change
-/// applied.
-pub fn group_from_delta(id: &str, change: &GroupChange, stored: Option<&Value>) -> InventoryItem {
-    let group = change
-        .group
-        .clone()
-        .filter(|g| g.display_name.is_some())
-        .or_else(|| stored.map(group_from_document))
-        .unwrap_or_else(|| graph::models::Group {
-            id: id.to_string(),
-            ..Default::default()
-        });
-    let mut members: BTreeMap<String, Option<String>> = stored
-        .and_then(|doc| doc["members"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            Some((
-                m["id"].as_str()?.to_string(),
-                m["type"].as_str().map(str::to_string),
-            ))
-        })
+/// A group's properties as kept, keyed by its object id in lower case (as contacts key users).
+pub fn group_record(g: &graph::models::Group) -> GroupRecord {
+    let mut group_types: Vec<String> = g
+        .group_types
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
         .collect();
-    for gone in &change.left {
-        members.remove(gone);
+    group_types.sort();
+    group_types.dedup();
+    GroupRecord {
+        object_id: g.id.trim().to_lowercase(),
+        display_name: g.display_name.clone(),
+        description: g.description.clone(),
+        mail: g.mail.clone(),
+        mail_enabled: g.mail_enabled,
+        security_enabled: g.security_enabled,
+        group_types,
+        visibility: enum_value(&g.visibility).as_str().map(str::to_string),
+        created: g.created_date_time.clone(),
     }
-    for (member, kind) in &change.added {
-        let kind = kind
-            .clone()
-            .or_else(|| members.get(member).cloned().flatten());
-        members.insert(member.clone(), kind);
-    }
-    group_item(&group, &members)
 }
 
-/// The group's properties back from its stored document.
-fn group_from_document(doc: &Value) -> graph::models::Group {
-    let text = |field: &str| doc[field].as_str().map(str::to_string);
-    graph::models::Group {
-        id: text("id").unwrap_or_default(),
-        display_name: text("display_name"),
-        description: text("description"),
-        mail: text("mail"),
-        mail_enabled: doc["mail_enabled"].as_bool(),
-        security_enabled: doc["security_enabled"].as_bool(),
-        group_types: doc["group_types"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect(),
-        visibility: text("visibility"),
-        created_date_time: text("created"),
+/// Folds one entry of a groups delta round into what the round says of its group: a group's
+/// members can arrive over several entries, on several pages. An entry or member without an id
+/// names nothing and is passed over.
+pub fn merge_group_entry(
+    changes: &mut BTreeMap<String, GroupChange>,
+    entry: graph::models::GroupDelta,
+) {
+    let key = entry.group.id.trim().to_lowercase();
+    if key.is_empty() {
+        return;
+    }
+    let change = changes.entry(key).or_default();
+    if entry.removed.is_some() {
+        change.group_removed();
+        return;
+    }
+    // An entry that only carries member changes names no properties: what is stored stays.
+    let properties = entry
+        .group
+        .display_name
+        .is_some()
+        .then(|| group_record(&entry.group));
+    change.group_seen(properties);
+    for member in entry.members_delta {
+        let id = member.id.trim().to_lowercase();
+        if id.is_empty() {
+            continue;
+        }
+        if member.removed.is_some() {
+            change.member_left(id);
+        } else {
+            let kind = member
+                .odata_type
+                .as_deref()
+                .map(|t| t.trim_start_matches("#microsoft.graph.").to_string())
+                .filter(|t| !t.is_empty());
+            change.member_joined(id, kind);
+        }
     }
 }
 
@@ -509,61 +619,23 @@ pub fn directory_role_item(
     }
 }
 
-/// An Intune device, with the user it belongs to (Entra object id and UPN) so that it can be
-/// shown on that user's contact.
-pub fn managed_device_item(d: &graph::models::ManagedDevice) -> InventoryItem {
-    InventoryItem {
-        key: d.id.clone(),
-        name: name_or_key(&d.device_name, &d.id),
-        document: json!({
-            "id": d.id, "device_name": d.device_name, "user_id": d.user_id,
-            "user_principal_name": d.user_principal_name.as_deref().map(str::to_lowercase), "user_display_name": d.user_display_name,
-            "owner_type": enum_value(&d.managed_device_owner_type), "operating_system": d.operating_system, "os_version": d.os_version,
-            "compliance_state": enum_value(&d.compliance_state), "management_agent": enum_value(&d.management_agent),
-            "enrolled": d.enrolled_date_time, "last_check_in": d.last_sync_date_time, "entra_device_id": d.azure_ad_device_id,
-            "manufacturer": d.manufacturer, "model": d.model, "serial_number": d.serial_number, "is_encrypted": d.is_encrypted,
-            "total_storage_bytes": d.total_storage_space_in_bytes, "free_storage_bytes": d.free_storage_space_in_bytes,
-            "physical_memory_bytes": d.physical_memory_in_bytes,
-        }),
-    }
-}
-
-/// An Entra ID device object: how it is joined, whether it is compliant, when it last signed in.
-pub fn device_item(d: &graph::models::Device) -> InventoryItem {
-    InventoryItem {
-        key: d.id.clone(),
-        name: name_or_key(&d.display_name, &d.id),
-        document: json!({
-            "id": d.id, "device_id": d.device_id, "display_name": d.display_name,
-            "operating_system": d.operating_system, "operating_system_version": d.operating_system_version,
-            "join_type": match d.trust_type.as_deref() {
-                Some("AzureAd") => Some("joined"),
-                Some("ServerAd") => Some("hybrid_joined"),
-                Some("Workplace") => Some("registered"),
-                _ => None,
-            },
-            "trust_type": d.trust_type, "profile_type": d.profile_type, "is_compliant": d.is_compliant,
-            "is_managed": d.is_managed, "account_enabled": d.account_enabled, "manufacturer": d.manufacturer,
-            "model": d.model, "ownership": d.device_ownership.as_deref().map(str::to_lowercase),
-            "registered": d.registration_date_time, "last_sign_in": d.approximate_last_sign_in_date_time,
-        }),
-    }
-}
-
-/// A user's last sign-ins, keyed by UPN (`sign_in:{upn}`) so that contacts find it as they find
-/// their usage. A user without a UPN is left out.
-pub fn sign_in_item(u: &graph::models::UserSignIns) -> Option<InventoryItem> {
-    let upn = u.user_principal_name.as_deref()?.to_lowercase();
+/// A user's last sign-ins, keyed by object id. A user whose id is not an object id is left
+/// out: it could be kept under no identity.
+pub fn sign_in_record(u: &graph::models::UserSignIns) -> Option<SignInRecord> {
+    let object_id = domain::ObjectId::parse(&u.id).ok()?;
     let activity = u.sign_in_activity.clone().unwrap_or_default();
-    Some(InventoryItem {
-        key: format!("sign_in:{upn}"),
-        name: upn.clone(),
-        document: json!({
-            "user_id": u.id, "user_principal_name": upn,
-            "last_sign_in": activity.last_sign_in_date_time,
-            "last_non_interactive_sign_in": activity.last_non_interactive_sign_in_date_time,
-            "last_successful_sign_in": activity.last_successful_sign_in_date_time,
-        }),
+    let time = |raw: Option<String>| raw.filter(|t| !t.trim().is_empty());
+    Some(SignInRecord {
+        object_id: object_id.to_string(),
+        user_principal_name: u
+            .user_principal_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|upn| !upn.is_empty())
+            .map(str::to_lowercase),
+        last_sign_in: time(activity.last_sign_in_date_time),
+        last_non_interactive_sign_in: time(activity.last_non_interactive_sign_in_date_time),
+        last_successful_sign_in: time(activity.last_successful_sign_in_date_time),
     })
 }
 
@@ -584,24 +656,45 @@ pub fn detected_app_item(
     }
 }
 
-/// An audit record: its common schema fields under our names, and the whole record as it came.
-/// Records without an `Id` cannot be told apart and are dropped.
-pub fn audit_item(record: &Value) -> Option<InventoryItem> {
-    let common: graph::models::AuditRecord = serde_json::from_value(record.clone()).ok()?;
-    let name = format!(
-        "{} {} by {}",
-        common.creation_time.as_deref().unwrap_or("?"),
-        common.operation.as_deref().unwrap_or("?"),
-        common.user_id.as_deref().unwrap_or("?")
-    );
-    Some(InventoryItem {
-        key: common.id.to_lowercase(),
-        name,
-        document: json!({
-            "id": common.id, "record_type": common.record_type, "created": common.creation_time, "operation": common.operation,
-            "workload": common.workload, "result_status": common.result_status, "user_id": common.user_id, "user_type": common.user_type,
-            "user_key": common.user_key, "object_id": common.object_id, "client_ip": common.client_ip, "organization_id": common.organization_id,
-            "record": record,
-        }),
+/// An audit record: its common schema fields as columns, and the whole record as it came.
+/// Records without an `Id` cannot be told apart and are dropped; a common field of the wrong
+/// type is left empty rather than losing the record (the record keeps it as sent).
+pub fn audit_record(record: &Value, content_type: &str) -> Option<domain::AuditRecord> {
+    let text = |field: &str| {
+        record[field]
+            .as_str()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let number = |field: &str| record[field].as_i64();
+    let id = text("Id")?.to_lowercase();
+    Some(domain::AuditRecord {
+        id,
+        creation_time: text("CreationTime").and_then(|t| audit_time(&t)),
+        operation: text("Operation"),
+        workload: text("Workload"),
+        record_type: number("RecordType"),
+        user_id: text("UserId").map(|u| u.to_lowercase()),
+        user_type: number("UserType"),
+        client_ip: text("ClientIP"),
+        result_status: text("ResultStatus"),
+        object_id: text("ObjectId"),
+        content_type: Some(content_type.to_string()),
+        record: record.clone(),
+    })
+}
+
+/// A `CreationTime` as the common schema writes it: UTC without a zone, kept as sent; one
+/// with a zone is brought to that form, so that times compare as text. Not a time: `None`.
+fn audit_time(raw: &str) -> Option<String> {
+    if chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+        return Some(raw.to_string());
+    }
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| {
+        t.with_timezone(&Utc)
+            .naive_utc()
+            .format("%Y-%m-%dT%H:%M:%S%.f")
+            .to_string()
     })
 }

@@ -11,6 +11,7 @@
 mod client;
 mod compare;
 mod datasets;
+mod devices;
 mod diagnose;
 mod engine;
 mod filters;

@@ -55,7 +55,21 @@ async fn nothing_written_for(app: &TestApp, position: usize) {
             .unwrap()
             .is_empty()
     );
-    for dataset in [Dataset::Domains, Dataset::Groups, Dataset::Usage] {
+    assert!(
+        app.store
+            .groups(Some(&tenant), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .typed_rows::<domain::usage::UsageRecord>(Some(&tenant), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for dataset in [Dataset::Domains] {
         assert!(
             app.store
                 .inventory(Some(&tenant), dataset, true)

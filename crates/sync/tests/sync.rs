@@ -1,8 +1,14 @@
 //! The sync pipeline against the simulator: the invariants of DESIGN.md, one test each, and the
 //! connection test's diagnoses.
 
+use domain::devices::{DeviceRecord, ManagedDeviceRecord};
+use std::collections::HashSet;
+
+use domain::rows::Keyed;
+use domain::usage::{SignInRecord, UsageRecord};
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
-use graph_sim::{Fault, SimConfig, TenantSpec, UserPatch};
+use graph_sim::{DeviceChange, Fault, SimConfig, TenantSpec, UserPatch};
+use store::typed::TypedTable;
 use store::{ContactFilter, StepCounts};
 use testkit::{StoreKind, TestApp};
 
@@ -22,8 +28,10 @@ testkit::on_both_stores!(
     groups_and_directory_roles_name_their_members,
     group_memberships_follow_changes_by_delta,
     intune_devices_and_their_software_link_to_people,
+    a_device_gone_from_the_tenant_is_archived_and_an_unchanged_resync_writes_nothing,
     sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant,
     the_audit_trail_comes_from_the_management_activity_api,
+    audit_records_past_the_retention_are_deleted_in_their_tenant_alone,
     deleted_mailboxes_stay_apart_and_shared_ones_say_so,
     seats_bought_and_devices_retired_through_the_control_api_arrive,
     a_whole_sync_succeeds_under_steady_throttling,
@@ -32,6 +40,8 @@ testkit::on_both_stores!(
     a_user_no_store_could_keep_is_left_out_alone,
     filters_leave_users_out_with_the_reason_and_let_them_back,
     a_filter_that_would_archive_most_contacts_is_held,
+    a_drop_larger_than_the_guard_is_held_until_accepted,
+    only_members_of_a_chosen_group_are_kept,
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
     the_run_log_names_every_record_changed_and_nothing_unchanged,
     a_connection_test_is_kept_with_its_outcome,
@@ -56,6 +66,26 @@ async fn tenant_contacts(app: &TestApp) -> Vec<store::ContactRow> {
         .await
         .unwrap();
     contacts
+}
+
+/// A typed dataset's rows of the tenant at `position`, archived ones too when asked.
+async fn rows_of<R: TypedTable>(app: &TestApp, include_archived: bool) -> Vec<(R, bool)> {
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    app.store
+        .typed_rows::<R>(Some(&tenant), include_archived)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.row.record, r.row.archived))
+        .collect()
+}
+
+async fn active_rows<R: TypedTable>(app: &TestApp) -> Vec<R> {
+    rows_of::<R>(app, false)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
 }
 
 async fn contact_count(app: &TestApp, include_archived: bool) -> usize {
@@ -927,9 +957,14 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
         .iter()
         .find(|c| !c.licenses.is_empty() && c.mailbox.is_some())
         .unwrap();
-    assert_eq!(licensed.usage["activity"]["kind"], "activity");
-    assert!(licensed.usage["apps"]["platforms"].get("windows").is_some());
+    assert_eq!(licensed.usage["activity"]["report"], "activity");
+    assert!(licensed.usage["activity"]["assigned_products"].is_string());
+    assert!(licensed.usage["apps"]["windows"].is_boolean());
     assert!(licensed.usage["email"]["send_count"].is_number());
+    assert!(
+        licensed.usage["apps"].get("send_count").is_none(),
+        "a report shows its own columns, not another's empty ones"
+    );
     let guest = contacts
         .iter()
         .find(|c| c.user_type.as_deref() == Some("Guest"))
@@ -940,8 +975,53 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
             .all(|r| !guest.usage.contains_key(*r)),
         "unlicensed guests are in no usage report"
     );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let rows = app
+        .store
+        .typed_rows::<UsageRecord>(Some(&tenant), true)
+        .await
+        .unwrap();
+    assert_eq!(rows.len() as u64, usage.counts.created);
     let again = app.sync("contoso").await;
-    assert_eq!(again.step(Dataset::Usage).unwrap().counts.writes(), 0);
+    let step = again.step(Dataset::Usage).unwrap();
+    assert_eq!(step.counts.writes(), 0, "{step:?}");
+    assert_eq!(step.counts.unchanged, usage.counts.created);
+
+    // A user deleted in the tenant leaves the reports: their rows of every report are archived,
+    // everyone else's left alone.
+    let key = app.tenant_key(0);
+    let gone = (0..80)
+        .filter_map(|index| app.sim.state.tenant(&key).unwrap().user(index))
+        .find(|u| {
+            u.upn
+                .eq_ignore_ascii_case(licensed.user_principal_name.as_deref().unwrap())
+        })
+        .unwrap();
+    assert!(app.sim.state.remove_user(&key, gone.index));
+    let after = app.sync("contoso").await;
+    let step = after.step(Dataset::Usage).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    assert_eq!(step.counts.archived, 3, "{step:?}");
+    assert_eq!(step.counts.created + step.counts.updated, 0, "{step:?}");
+    let archived: Vec<String> = app
+        .store
+        .typed_rows::<UsageRecord>(Some(&tenant), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.row.archived)
+        .map(|r| r.row.record.key().to_string())
+        .collect();
+    let upn = gone.upn.to_lowercase();
+    assert_eq!(
+        archived,
+        vec![
+            format!("activity:{upn}"),
+            format!("apps:{upn}"),
+            format!("email:{upn}")
+        ]
+    );
+    let active_before = rows.len() - 3;
 
     // Concealment on: nothing new is attached, nothing is archived, and the run says why.
     app.sim.state.set_concealed(&app.tenant_key(0), true);
@@ -949,6 +1029,15 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
     let step = concealed.step(Dataset::Usage).unwrap();
     assert_eq!(step.status, StepStatus::Skipped);
     assert_eq!(step.counts.writes(), 0);
+    assert_eq!(
+        app.store
+            .typed_rows::<UsageRecord>(Some(&tenant), false)
+            .await
+            .unwrap()
+            .len(),
+        active_before,
+        "a concealed report archives nobody"
+    );
     assert!(
         concealed
             .warnings
@@ -999,26 +1088,39 @@ async fn groups_and_directory_roles_name_their_members(store: StoreKind) {
     );
 
     // Members are read across pages of the tenant's users (999 a page here, 150 users).
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
+    let groups = app.store.groups(Some(&tenant), false).await.unwrap();
+    let all_staff = groups
+        .iter()
+        .find(|g| g.group.name() == "All Staff")
         .unwrap();
-    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
     let enabled_members = (0..150)
         .filter_map(|i| held.user(i))
         .filter(|u| u.user_type == "Member" && u.account_enabled)
         .count();
-    assert_eq!(all_staff.document["member_count"], enabled_members);
-    assert_eq!(all_staff.document["kind"], "microsoft365");
+    assert_eq!(all_staff.member_count as usize, enabled_members);
+    assert_eq!(all_staff.group.kind(), "microsoft365");
+    assert_eq!(all_staff.group.visibility.as_deref(), Some("private"));
+    assert_eq!(all_staff.group.group_types, ["Unified"]);
     assert_eq!(
         groups
             .iter()
-            .find(|g| g.name == "External Guests")
+            .find(|g| g.group.name() == "External Guests")
             .unwrap()
-            .document["kind"],
+            .group
+            .kind(),
         "security"
     );
+    // Members are named from their contacts.
+    let named = app
+        .store
+        .group_members(Some(&tenant), false)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.group_name == "All Staff")
+        .filter(|m| m.user_principal_name.is_some() && m.member_type.as_deref() == Some("user"))
+        .count();
+    assert_eq!(named, enabled_members);
     assert_eq!(app.sync("contoso").await.writes(), 0);
 }
 
@@ -1036,16 +1138,23 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
     let key = app.tenant_key(0);
     let tenant = TenantId::parse(&key).unwrap();
     let held = app.sim.state.tenant(&key).unwrap();
-    let members_of = |groups: &[store::InventoryRow], name: &str| -> Vec<String> {
-        let group = groups.iter().find(|g| g.name == name).unwrap();
-        let members: Vec<String> = group.document["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["user_principal_name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(group.document["member_count"], members.len());
-        members
+    let members_of =
+        |groups: &(Vec<store::GroupRow>, Vec<store::GroupMemberRow>), name: &str| -> Vec<String> {
+            let group = groups.0.iter().find(|g| g.group.name() == name).unwrap();
+            let members: Vec<String> = groups
+                .1
+                .iter()
+                .filter(|m| m.group_id == group.key())
+                .map(|m| m.user_principal_name.clone().unwrap())
+                .collect();
+            assert_eq!(group.member_count as usize, members.len());
+            members
+        };
+    let read_groups = || async {
+        (
+            app.store.groups(Some(&tenant), false).await.unwrap(),
+            app.store.group_members(Some(&tenant), false).await.unwrap(),
+        )
     };
     let truth = |group: usize| -> Vec<String> {
         let mut upns: Vec<String> = (0..held.index_space())
@@ -1056,11 +1165,7 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
         upns.sort();
         upns
     };
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
+    let groups = read_groups().await;
     let mut all_staff = members_of(&groups, "All Staff");
     all_staff.sort();
     assert_eq!(
@@ -1117,17 +1222,13 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
         step.counts.updated >= 2 && step.counts.created == 0,
         "{step:?}"
     );
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
+    let groups = read_groups().await;
     for (index, name) in [(0, "All Staff"), (1, "Finance")] {
         let mut stored = members_of(&groups, name);
         stored.sort();
         assert_eq!(stored, truth(index), "{name}");
     }
-    assert_eq!(groups.len(), 6, "no group archived by a changes round");
+    assert_eq!(groups.0.len(), 6, "no group archived by a changes round");
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
     // A member renamed is shown by the new name, though their groups did not change.
@@ -1145,21 +1246,20 @@ async fn group_memberships_follow_changes_by_delta(store: StoreKind) {
             ..UserPatch::default()
         },
     );
-    app.sync("contoso").await;
-    let groups = app
-        .store
-        .inventory(Some(&tenant), Dataset::Groups, false)
-        .await
-        .unwrap();
-    let all_staff = groups.iter().find(|g| g.name == "All Staff").unwrap();
+    let renamed_run = app.sync("contoso").await;
+    assert_eq!(
+        renamed_run.step(Dataset::Groups).unwrap().counts.writes(),
+        0,
+        "a renamed member changes no group"
+    );
     let id = held.user(renamed).unwrap().id.to_string();
-    let member = all_staff.document["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == id.as_str())
+    let member = read_groups()
+        .await
+        .1
+        .into_iter()
+        .find(|m| m.group_name == "All Staff" && m.member_id == id)
         .unwrap();
-    assert_eq!(member["display_name"], "Renée Renamed");
+    assert_eq!(member.display_name.as_deref(), Some("Renée Renamed"));
 
     // The link expires: one whole round again, and the same result.
     app.sim.state.inject(&key, Fault::ExpireDeltaTokens);
@@ -1184,39 +1284,37 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
         "{devices_step:?}"
     );
     let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
-    let devices = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
+    let devices = active_rows::<ManagedDeviceRecord>(&app).await;
     assert!(devices.len() > 40, "{}", devices.len());
     assert_eq!(devices_step.counts.created as usize, devices.len());
     let contacts = tenant_contacts(&app).await;
     for device in &devices {
-        let owner = device.document["user_id"].as_str().unwrap();
+        let owner = device.user_id.as_deref().unwrap();
         let contact = contacts
             .iter()
             .find(|c| c.object_id.as_deref() == Some(owner))
             .expect("every device's user is a contact");
         assert_eq!(
-            device.document["user_principal_name"].as_str(),
+            device.user_principal_name.as_deref(),
             contact
                 .user_principal_name
                 .as_deref()
                 .map(str::to_lowercase)
                 .as_deref()
         );
-        for field in [
-            "operating_system",
-            "os_version",
-            "compliance_state",
-            "last_check_in",
-            "serial_number",
-            "model",
-            "total_storage_bytes",
-            "is_encrypted",
+        for (field, present) in [
+            ("operating_system", device.operating_system.is_some()),
+            ("os_version", device.os_version.is_some()),
+            ("compliance_state", device.compliance_state.is_some()),
+            ("enrolled", device.enrolled.is_some()),
+            ("last_check_in", device.last_check_in.is_some()),
+            ("serial_number", device.serial_number.is_some()),
+            ("manufacturer", device.manufacturer.is_some()),
+            ("model", device.model.is_some()),
+            ("total_storage_bytes", device.total_storage_bytes.is_some()),
+            ("is_encrypted", device.is_encrypted.is_some()),
         ] {
-            assert!(!device.document[field].is_null(), "{field}");
+            assert!(present, "{field}");
         }
     }
     let apps = app
@@ -1234,30 +1332,123 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
             detected.name
         );
         let known: std::collections::HashSet<&str> =
-            devices.iter().map(|d| d.key.as_str()).collect();
+            devices.iter().map(|d| d.id.as_str()).collect();
         assert!(ids.iter().all(|id| known.contains(id.as_str().unwrap())));
     }
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
     // Entra's own device objects: one per enrolled device, joined laptops and registered phones,
     // each carrying the Entra device id Intune names.
-    let entra = app
-        .store
-        .inventory(Some(&tenant), Dataset::Devices, false)
-        .await
-        .unwrap();
+    let entra = active_rows::<DeviceRecord>(&app).await;
     assert_eq!(entra.len(), devices.len());
     let intune_ids: std::collections::HashSet<&str> = devices
         .iter()
-        .map(|d| d.document["entra_device_id"].as_str().unwrap())
+        .map(|d| d.entra_device_id.as_deref().unwrap())
         .collect();
     for device in &entra {
-        assert!(intune_ids.contains(device.document["device_id"].as_str().unwrap()));
+        assert!(intune_ids.contains(device.device_id.as_deref().unwrap()));
         assert!(matches!(
-            device.document["join_type"].as_str(),
+            device.join_type.as_deref(),
             Some("joined" | "registered")
         ));
+        assert!(device.last_sign_in.is_some() && device.trust_type.is_some());
     }
+}
+
+async fn a_device_gone_from_the_tenant_is_archived_and_an_unchanged_resync_writes_nothing(
+    store: StoreKind,
+) {
+    let app = TestApp::with_users_on(store, 40).await;
+    let sim_tenant = app.tenant(0);
+    app.add_connection_with(
+        "contoso",
+        &sim_tenant.tenant_id,
+        &sim_tenant.client_id,
+        &sim_tenant.client_secret,
+        vec![
+            Dataset::Organization,
+            Dataset::ManagedDevices,
+            Dataset::Devices,
+        ],
+    )
+    .await;
+    let first = app.sync("contoso").await;
+    let managed = active_rows::<ManagedDeviceRecord>(&app).await;
+    let entra = active_rows::<DeviceRecord>(&app).await;
+    assert!(managed.len() > 10, "{}", managed.len());
+    let step = |report: &sync::SyncReport, dataset| report.step(dataset).unwrap().counts;
+    assert_eq!(
+        step(&first, Dataset::ManagedDevices).created as usize,
+        managed.len()
+    );
+    assert_eq!(step(&first, Dataset::Devices).created as usize, entra.len());
+
+    // Retired in Intune: gone from both listings.
+    let gone = managed[managed.len() / 2].clone();
+    let gone_entra = entra
+        .iter()
+        .find(|d| d.device_id == gone.entra_device_id)
+        .unwrap()
+        .clone();
+    app.sim
+        .state
+        .change_device(
+            &app.tenant_key(0),
+            &gone.id,
+            DeviceChange {
+                removed: true,
+                ..DeviceChange::default()
+            },
+        )
+        .unwrap();
+    let second = app.sync("contoso").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
+    let unchanged = |n: usize, archived: u64| StepCounts {
+        unchanged: n as u64,
+        archived,
+        ..StepCounts::default()
+    };
+    assert_eq!(
+        step(&second, Dataset::ManagedDevices),
+        unchanged(managed.len() - 1, 1)
+    );
+    assert_eq!(
+        step(&second, Dataset::Devices),
+        unchanged(entra.len() - 1, 1)
+    );
+    assert!(
+        !active_rows::<ManagedDeviceRecord>(&app)
+            .await
+            .contains(&gone)
+    );
+    assert!(
+        !active_rows::<DeviceRecord>(&app)
+            .await
+            .contains(&gone_entra)
+    );
+    // Archived, not deleted: kept as it was last seen.
+    assert!(
+        rows_of::<ManagedDeviceRecord>(&app, true)
+            .await
+            .contains(&(gone.clone(), true))
+    );
+    assert!(
+        rows_of::<DeviceRecord>(&app, true)
+            .await
+            .contains(&(gone_entra.clone(), true))
+    );
+
+    // Nothing changed since: every device unchanged, nothing written, nothing archived again.
+    let third = app.sync("contoso").await;
+    assert_eq!(third.writes(), 0, "{third:?}");
+    assert_eq!(
+        step(&third, Dataset::ManagedDevices),
+        unchanged(managed.len() - 1, 0)
+    );
+    assert_eq!(
+        step(&third, Dataset::Devices),
+        unchanged(entra.len() - 1, 0)
+    );
 }
 
 async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: StoreKind) {
@@ -1280,6 +1471,30 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: St
     assert_eq!(step.counts.created, 130, "two pages of at most 120");
     let contacts = tenant_contacts(&app).await;
     assert!(contacts.iter().all(|c| c.usage.contains_key("sign_in")));
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let rows = app
+        .store
+        .typed_rows::<SignInRecord>(Some(&tenant), false)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 130);
+    for contact in &contacts {
+        let row = rows
+            .iter()
+            .find(|r| Some(&r.row.record.object_id) == contact.object_id.as_ref())
+            .expect("every user has a row under their object id");
+        assert_eq!(
+            row.row.record.user_principal_name,
+            contact
+                .user_principal_name
+                .as_ref()
+                .map(|u| u.to_lowercase())
+        );
+        assert_eq!(
+            contact.usage["sign_in"]["last_sign_in"],
+            serde_json::json!(row.row.record.last_sign_in)
+        );
+    }
     let signed_in = contacts
         .iter()
         .filter(|c| c.usage["sign_in"]["last_sign_in"].is_string())
@@ -1290,12 +1505,47 @@ async fn sign_in_activity_shows_on_contacts_and_needs_a_premium_tenant(store: St
     );
     assert_eq!(app.sync("contoso").await.writes(), 0);
 
+    // A deleted user's row is archived once a complete listing lacks it.
+    let key = app.tenant_key(0);
+    let gone = app.sim.state.tenant(&key).unwrap().user(7).unwrap();
+    assert!(app.sim.state.remove_user(&key, 7));
+    let after = app.sync("contoso").await;
+    let step = after.step(Dataset::SignInActivity).unwrap();
+    assert_eq!(
+        (
+            step.counts.archived,
+            step.counts.created,
+            step.counts.updated
+        ),
+        (1, 0, 0),
+        "{step:?}"
+    );
+    let archived: Vec<String> = app
+        .store
+        .typed_rows::<SignInRecord>(Some(&tenant), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.row.archived)
+        .map(|r| r.row.record.object_id)
+        .collect();
+    assert_eq!(archived, vec![gone.id.to_string()]);
+
     // The tenant loses Entra ID P1: the step is skipped with a note, nothing is archived.
     app.sim.state.set_premium(&app.tenant_key(0), false);
     let without = app.sync("contoso").await;
     let step = without.step(Dataset::SignInActivity).unwrap();
     assert_eq!(step.status, StepStatus::Skipped, "{step:?}");
     assert_eq!(step.counts.writes(), 0);
+    assert_eq!(
+        app.store
+            .typed_rows::<SignInRecord>(Some(&tenant), false)
+            .await
+            .unwrap()
+            .len(),
+        129,
+        "a skipped step archives nobody"
+    );
     assert_eq!(without.status, RunStatus::Succeeded);
     assert!(
         without
@@ -1321,19 +1571,24 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         "a subscription was started per content type"
     );
     let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
-    let records = app
-        .store
-        .inventory(Some(&tenant), Dataset::Audit, false)
-        .await
-        .unwrap();
+    let records = audit_records(&app, &tenant).await;
+    assert_eq!(records.len() as u64, audit.counts.created);
     let login = records
         .iter()
-        .find(|r| r.document["operation"] == "UserLoggedIn")
+        .find(|r| r.operation.as_deref() == Some("UserLoggedIn"))
         .unwrap();
-    assert_eq!(login.document["workload"], "AzureActiveDirectory");
+    assert_eq!(login.workload.as_deref(), Some("AzureActiveDirectory"));
+    assert_eq!(login.record_type, Some(15));
     assert_eq!(
-        login.document["record"]["OrganizationId"],
-        app.tenant_key(0)
+        login.content_type.as_deref(),
+        Some("Audit.AzureActiveDirectory")
+    );
+    assert!(login.creation_time.is_some() && login.client_ip.is_some());
+    assert!(login.user_id.as_deref().unwrap().contains('@'));
+    assert_eq!(login.record["OrganizationId"], app.tenant_key(0));
+    assert_eq!(
+        login.record["Id"].as_str().unwrap().to_lowercase(),
+        login.id
     );
 
     // The next run reads only what became available since: nothing is read twice.
@@ -1346,13 +1601,39 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
     );
     assert!(again.counts.created <= 12);
 
+    // A run resumes from each content type's checkpoint: one moved back three days reads those
+    // three days of that type again, and they add nothing.
+    let resource = "audit:Audit.Exchange";
+    let saved = app
+        .store
+        .delta_link(&tenant, resource)
+        .await
+        .unwrap()
+        .unwrap();
+    let saved = chrono::DateTime::parse_from_rfc3339(&saved).unwrap();
+    assert!((chrono::Utc::now() - saved.with_timezone(&chrono::Utc)).num_minutes() < 5);
+    let rewound = store::Checkpoint {
+        resource: resource.into(),
+        link: (saved - chrono::Duration::days(3)).to_rfc3339(),
+    };
+    app.store
+        .append_audit_records(0, &tenant, &[], Some(&rewound))
+        .await
+        .unwrap();
+    let resumed = app.sync("contoso").await;
+    let step = resumed.step(Dataset::Audit).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    // Three days of hourly Exchange blobs, three records each; only what is new is created.
+    assert!((200..=220).contains(&step.counts.unchanged), "{step:?}");
+    assert_eq!(step.counts.updated, 0);
+
     // A resume point older than the API's seven days is brought forward, not refused.
     let stale = store::Checkpoint {
-        resource: "audit:Audit.Exchange".into(),
+        resource: resource.into(),
         link: "2020-01-01T00:00:00+00:00".into(),
     };
     app.store
-        .apply_inventory(0, &tenant, Dataset::Audit, &[], Some(&stale))
+        .append_audit_records(0, &tenant, &[], Some(&stale))
         .await
         .unwrap();
     let resumed = app.sync("contoso").await;
@@ -1360,6 +1641,74 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         resumed.step(Dataset::Audit).unwrap().status,
         StepStatus::Succeeded
     );
+}
+
+async fn audit_records(app: &TestApp, tenant: &TenantId) -> Vec<domain::AuditRecord> {
+    app.store
+        .audit_records(&store::AuditQuery {
+            tenant_id: Some(*tenant),
+            ..store::AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|listed| listed.row.record)
+        .collect()
+}
+
+async fn audit_records_past_the_retention_are_deleted_in_their_tenant_alone(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 20).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let before = audit_records(&app, &tenant).await;
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(2))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let old = before.iter().filter(|r| r.created_before(&cutoff)).count();
+    assert!(
+        old > 1_000,
+        "seven days were read: {old} of {}",
+        before.len()
+    );
+    // Another tenant's record, as old: not this connection's to delete.
+    let organization = app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let other = TenantId::parse("0d5c3e1a-6b7f-4a2e-9c8d-1e2f3a4b5c6d").unwrap();
+    let elsewhere = domain::AuditRecord {
+        id: "elsewhere".into(),
+        creation_time: Some("2020-01-01T00:00:00".into()),
+        ..before[0].clone()
+    };
+    app.store
+        .append_audit_records(organization, &other, &[elsewhere], None)
+        .await
+        .unwrap();
+
+    app.store
+        .set_audit_retention("contoso", domain::AuditRetention::parse("2").unwrap())
+        .await
+        .unwrap();
+    let run = app.sync("contoso").await;
+    let step = run.step(Dataset::Audit).unwrap();
+    assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    let message = step.message.as_deref().unwrap_or_default();
+    assert!(message.contains("older than 2 days deleted"), "{message}");
+    let after = audit_records(&app, &tenant).await;
+    // What the run found new is as young as the rest.
+    assert!(
+        after.len() <= before.len() - old + 12,
+        "{} left",
+        after.len()
+    );
+    assert!(after.len() > 300, "two days are kept: {} left", after.len());
+    assert!(after.iter().all(|r| !r.created_before(&cutoff)));
+    assert_eq!(audit_records(&app, &other).await.len(), 1);
 }
 
 async fn deleted_mailboxes_stay_apart_and_shared_ones_say_so(store: StoreKind) {
@@ -1443,17 +1792,13 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive(store: 
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
-    let devices = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
-    let retired = &devices[0].key;
+    let devices = active_rows::<ManagedDeviceRecord>(&app).await;
+    let retired = &devices[0].id;
     let failing = devices
         .iter()
-        .find(|d| &d.key != retired && d.document["compliance_state"] == "compliant")
+        .find(|d| &d.id != retired && d.compliance_state.as_deref() == Some("compliant"))
         .unwrap()
-        .key
+        .id
         .clone();
     for (id, change) in [
         (retired.clone(), serde_json::json!({ "removed": true })),
@@ -1482,15 +1827,15 @@ async fn seats_bought_and_devices_retired_through_the_control_api_arrive(store: 
         changed.free_units,
         changed.enabled_units - changed.consumed_units
     );
-    let now = app
-        .store
-        .inventory(Some(&tenant), Dataset::ManagedDevices, false)
-        .await
-        .unwrap();
-    assert!(!now.iter().any(|d| &d.key == retired));
+    let now = active_rows::<ManagedDeviceRecord>(&app).await;
+    assert!(!now.iter().any(|d| &d.id == retired));
     assert_eq!(
-        now.iter().find(|d| d.key == failing).unwrap().document["compliance_state"],
-        "noncompliant"
+        now.iter()
+            .find(|d| d.id == failing)
+            .unwrap()
+            .compliance_state
+            .as_deref(),
+        Some("noncompliant")
     );
 }
 
@@ -1797,6 +2142,61 @@ async fn filters_leave_users_out_with_the_reason_and_let_them_back(store: StoreK
     );
 }
 
+/// `Members of chosen groups only` keeps the members of a group as the last groups round stored
+/// them, chosen by name; a group the tenant does not have is refused when it is set.
+async fn only_members_of_a_chosen_group_are_kept(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 60).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    let tenant = TenantId::parse(&key).unwrap();
+    let held = app.sim.state.tenant(&key).unwrap();
+    let connection = app.store.connection("contoso").await.unwrap().unwrap();
+    let typo = domain::filter::UserFilter {
+        groups: vec!["All Stuff".into()],
+        ..Default::default()
+    };
+    let problem = sync::filter_problem(&app.store, &connection, &typo)
+        .await
+        .unwrap()
+        .expect("a group the tenant does not have");
+    assert!(problem.contains("no group 'All Stuff'"), "{problem}");
+    let chosen = domain::filter::UserFilter {
+        groups: vec!["all staff".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        sync::filter_problem(&app.store, &connection, &chosen)
+            .await
+            .unwrap(),
+        None
+    );
+    app.store.set_user_filter("contoso", &chosen).await.unwrap();
+    let filtered = app.sync("contoso").await;
+    assert_eq!(filtered.status, RunStatus::Succeeded, "{filtered:?}");
+    let members: HashSet<String> = (0..60)
+        .filter_map(|i| held.user(i))
+        .filter(|u| graph_sim::inventory::group_has(0, u))
+        .map(|u| u.upn.to_lowercase())
+        .collect();
+    assert!(!members.is_empty() && members.len() < 60);
+    let mut kept = HashSet::new();
+    app.store
+        .each_contact(&tenant_filter(&app), |c| {
+            kept.insert(c.user_principal_name.unwrap_or_default().to_lowercase());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, members);
+    let left_out = app.store.filtered_users(Some(&tenant)).await.unwrap();
+    assert_eq!(left_out.len(), 60 - members.len());
+    assert!(
+        left_out.iter().all(|u| u.reason == "not_in_chosen_groups"),
+        "{left_out:?}"
+    );
+}
+
 /// A typo in a filter (a domain nobody has) would archive every contact: the listing is held,
 /// nothing is archived, and the step says how to check or confirm it.
 async fn a_filter_that_would_archive_most_contacts_is_held(store: StoreKind) {
@@ -1835,6 +2235,78 @@ async fn a_filter_that_would_archive_most_contacts_is_held(store: StoreKind) {
         "{confirmed:?}"
     );
     assert_eq!(contact_count(&app, false).await, 0);
+}
+
+/// Changes that take away more than the connection's guard allows are held whole, by delta as
+/// by a whole listing: nothing is taken away and no link is saved until a person accepts it.
+async fn a_drop_larger_than_the_guard_is_held_until_accepted(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 40).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    // Ten of forty users deleted at once (25%, over the 20% allowed by default).
+    for index in 0..10 {
+        assert!(app.sim.state.remove_user(&key, index));
+    }
+    for _ in 0..2 {
+        let held = app.sync("contoso").await;
+        let users = held.step(Dataset::Users).unwrap();
+        assert_eq!(users.status, StepStatus::Failed, "{held:?}");
+        let message = users.message.as_deref().unwrap();
+        assert!(
+            message.contains("10 of the tenant's 40 contacts"),
+            "{message}"
+        );
+        assert!(message.contains("10 deleted in Microsoft 365"), "{message}");
+        assert!(message.contains("--accept-drop"), "{message}");
+        assert_eq!(contact_count(&app, false).await, 40, "nothing taken away");
+    }
+    // A looser guard lets it through, as accepting it once does.
+    app.store
+        .set_drop_guard(
+            "contoso",
+            domain::plan::DropGuard {
+                max_share_percent: 30,
+            },
+        )
+        .await
+        .unwrap();
+    let accepted = app.sync("contoso").await;
+    let users = accepted.step(Dataset::Users).unwrap();
+    assert_eq!(users.status, StepStatus::Succeeded, "{accepted:?}");
+    assert_eq!(users.counts.deleted, 10, "{accepted:?}");
+    // The link moved on with them: the next round has nothing to do.
+    let again = app.sync("contoso").await;
+    assert_eq!(again.writes(), 0, "{again:?}");
+
+    // A listing that finds nobody where there were people is held however small the tenant.
+    let tiny = TestApp::with_users_on(store, 3).await;
+    tiny.add_connection("tiny", 0).await;
+    tiny.sync("tiny").await;
+    let nobody = domain::filter::UserFilter {
+        include_domains: vec!["nobody.example".into()],
+        ..Default::default()
+    };
+    tiny.store.set_user_filter("tiny", &nobody).await.unwrap();
+    let held = tiny.sync("tiny").await;
+    let message = held.step(Dataset::Users).unwrap().message.clone().unwrap();
+    assert!(
+        message.contains("none of the tenant's 3 contacts"),
+        "{message}"
+    );
+    assert_eq!(contact_count(&tiny, false).await, 3);
+    let accepted = tiny
+        .engine
+        .clone()
+        .confirming_archive(true)
+        .sync("tiny", &sync::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.step(Dataset::Users).unwrap().status,
+        StepStatus::Succeeded
+    );
+    assert_eq!(contact_count(&tiny, false).await, 0);
 }
 
 async fn a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field(

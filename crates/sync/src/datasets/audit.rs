@@ -35,10 +35,25 @@ pub const AUDIT_CONTENT_TYPES: [&str; 4] = [
 /// The audit trail from the Office 365 Management Activity API: each content type's
 /// subscription started where it is not, then the blobs made available since the last run
 /// read in windows of at most 24 hours, no further back than 7 days. Each window's records
-/// are written with the window's end in one transaction, so a run resumes where the last
-/// stopped; records are keyed by their `Id`, so a blob read twice adds nothing.
+/// are appended with the window's end in one transaction, so a run resumes where the last
+/// stopped; records are keyed by their `Id`, so a blob read twice adds nothing, and a kept
+/// record is never rewritten.
+///
+/// Retention: records older than the connection's audit retention are deleted first, and
+/// none that old is written. This is the one place a sync deletes rather than archives:
+/// an audit record past its retention is not gone from the tenant but out of its time.
 async fn audit(run: &mut Run<'_>) -> Result<Outcome> {
     let mut counts = StepCounts::default();
+    let retention = run.connection.audit_retention;
+    let expired_before = chrono::Utc::now() - chrono::Duration::days(i64::from(retention.days()));
+    let cutoff = expired_before.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let expired = run
+        .store
+        .expire_audit_records(&run.tenant_id, &cutoff, expired_before.timestamp_millis())
+        .await?;
+    let note = (expired > 0).then(|| {
+        format!("{expired} audit records older than {retention} deleted, as the connection's audit retention says")
+    });
     let Some(client) = run.management.as_ref() else {
         return Ok(Outcome::failed(
             counts,
@@ -118,7 +133,12 @@ async fn audit(run: &mut Run<'_>) -> Result<Outcome> {
                             Ok(records) => records,
                             Err(e) => return Ok(Outcome::from_graph(counts, &e)),
                         };
-                    items.extend(records.iter().filter_map(inventory::audit_item));
+                    items.extend(
+                        records
+                            .iter()
+                            .filter_map(|r| inventory::audit_record(r, content_type))
+                            .filter(|r| !r.created_before(&cutoff)),
+                    );
                 }
                 next = next_page;
             }
@@ -128,18 +148,12 @@ async fn audit(run: &mut Run<'_>) -> Result<Outcome> {
             };
             counts += run
                 .store
-                .apply_inventory(
-                    organization_id,
-                    &tenant,
-                    Dataset::Audit,
-                    &items,
-                    Some(&checkpoint),
-                )
+                .append_audit_records(organization_id, &tenant, &items, Some(&checkpoint))
                 .await?;
             run.progress
                 .items(Dataset::Audit, counts.created + counts.unchanged);
             start = end;
         }
     }
-    Ok(Outcome::done(counts, None))
+    Ok(Outcome::done(counts, note))
 }

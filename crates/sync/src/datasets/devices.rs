@@ -1,12 +1,11 @@
 //! Entra ID devices: as many as Intune's, or more, so read and written a page at a time.
 
 use domain::Dataset;
-use graph::models::{DEVICE_SELECT, Device};
+use graph::models::DEVICE_SELECT;
 
-use super::paged::paged_inventory;
+use super::paged::paged_rows;
 use super::{DatasetSync, Outcome, Run};
 use crate::Result;
-use crate::inventory;
 
 /// Entra ID devices (`Device.Read.All`).
 pub(super) struct Devices;
@@ -20,9 +19,6 @@ impl DatasetSync for Devices {
     }
     async fn sync(&self, run: &mut Run<'_>) -> Result<Outcome> {
         let path = format!("v1.0/devices?$select={DEVICE_SELECT}&$top=999");
-        paged_inventory(run, Dataset::Devices, &path, |page: Vec<Device>| {
-            page.iter().map(inventory::device_item).collect()
-        })
-        .await
+        paged_rows(run, Dataset::Devices, &path, crate::devices::device_records).await
     }
 }

@@ -1,6 +1,6 @@
 //! Groups and their members, by delta query.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use domain::Dataset;
 use graph::GraphError;
@@ -26,13 +26,18 @@ impl DatasetSync for Groups {
     }
 }
 
-/// A groups round: the entries merged per group (one group's members can span pages),
-/// written after the last page, the link saved after the data it covers.
+/// A groups round: the entries merged per group (one group's members can span pages), then
+/// planned against the stored groups and members they name and written after the last page,
+/// memberships as joins and leaves, in one transaction with the link that covers them.
 pub(super) async fn groups_round(run: &mut Run<'_>, link: Option<String>) -> Result<Round> {
-    let incremental = link.is_some();
+    let round = if link.is_some() {
+        domain::groups::GroupRound::Changes
+    } else {
+        domain::groups::GroupRound::Whole
+    };
     let url = link.unwrap_or_else(|| format!("v1.0/groups/delta?$select={GROUP_SELECT},members"));
     let mut pager = run.client.pages::<GroupDelta>(&url);
-    let mut changes: BTreeMap<String, inventory::GroupChange> = BTreeMap::new();
+    let mut changes: BTreeMap<String, domain::groups::GroupChange> = BTreeMap::new();
     loop {
         if let Some(stopped) = run.stopped(StepCounts::default()) {
             return Ok(Round::Done(stopped));
@@ -40,16 +45,17 @@ pub(super) async fn groups_round(run: &mut Run<'_>, link: Option<String>) -> Res
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,
-            Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
+            Err(GraphError::DeltaExpired { .. })
+                if round == domain::groups::GroupRound::Changes =>
+            {
+                return Ok(Round::Expired);
+            }
             Err(e) => {
                 return Ok(Round::Done(Outcome::from_graph(StepCounts::default(), &e)));
             }
         };
         for entry in page {
-            changes
-                .entry(entry.group.id.clone())
-                .or_default()
-                .merge(entry);
+            inventory::merge_group_entry(&mut changes, entry);
         }
     }
     let Some(checkpoint) = checkpoint_of(&pager, GROUPS_RESOURCE) else {
@@ -60,67 +66,26 @@ pub(super) async fn groups_round(run: &mut Run<'_>, link: Option<String>) -> Res
         )));
     };
     let organization_id = run.organization_id.unwrap_or_default();
-    if incremental && changes.is_empty() {
-        // Nothing changed: no need to read the stored groups, only to move the link on.
-        run.store
-            .apply_inventory(
-                organization_id,
-                &run.tenant_id,
-                Dataset::Groups,
-                &[],
-                Some(&checkpoint),
-            )
-            .await?;
-        return Ok(Round::Done(Outcome::done(StepCounts::default(), None)));
-    }
-    let stored: HashMap<String, serde_json::Value> = if incremental {
-        run.store
-            .inventory_as_stored(Some(&run.tenant_id), Dataset::Groups, false)
-            .await?
-            .into_iter()
-            .map(|row| (row.key, row.document))
-            .collect()
-    } else {
-        HashMap::new()
+    let mut batch = run
+        .store
+        .group_batch(organization_id, &run.tenant_id)
+        .await?;
+    // A whole round may archive any active group, so it compares against all of them; a
+    // changes round reads only the groups it names (none when nothing changed).
+    let active = match round {
+        domain::groups::GroupRound::Whole => batch.active_keys().await?,
+        domain::groups::GroupRound::Changes => HashSet::new(),
     };
-    let mut items = Vec::new();
-    let mut deleted = HashSet::new();
-    for (id, change) in &changes {
-        if change.removed {
-            deleted.insert(id.clone());
-        } else {
-            items.push(inventory::group_from_delta(id, change, stored.get(id)));
-        }
-    }
-    let mut counts = run
-        .store
-        .apply_inventory(
-            organization_id,
-            &run.tenant_id,
-            Dataset::Groups,
-            &items,
-            None,
-        )
-        .await?;
-    run.progress.items(Dataset::Groups, items.len() as u64);
-    // A whole round names every group; a changes round only the changed ones and the deleted.
-    let mut seen: HashSet<String> = items.into_iter().map(|i| i.key).collect();
-    if incremental {
-        seen.extend(stored.into_keys());
-    }
-    seen.retain(|key| !deleted.contains(key));
-    counts.archived = run
-        .store
-        .archive_inventory_not_in(&run.tenant_id, Dataset::Groups, &seen)
-        .await?;
-    run.store
-        .apply_inventory(
-            organization_id,
-            &run.tenant_id,
-            Dataset::Groups,
-            &[],
-            Some(&checkpoint),
-        )
-        .await?;
+    let named: HashSet<&str> = changes
+        .keys()
+        .map(String::as_str)
+        .chain(active.iter().map(String::as_str))
+        .collect();
+    let stored = batch.stored(named).await?;
+    let members = batch.members(changes.keys().map(String::as_str)).await?;
+    let plan = domain::groups::plan_groups(round, &stored, &members, &changes);
+    let counts = batch.apply(&plan, Some(&checkpoint)).await?;
+    batch.commit().await?;
+    run.progress.items(Dataset::Groups, changes.len() as u64);
     Ok(Round::Done(Outcome::done(counts, None)))
 }

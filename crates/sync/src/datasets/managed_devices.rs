@@ -1,12 +1,11 @@
 //! Intune managed devices.
 
 use domain::Dataset;
-use graph::models::{MANAGED_DEVICE_SELECT, ManagedDevice};
+use graph::models::MANAGED_DEVICE_SELECT;
 
-use super::paged::paged_inventory;
+use super::paged::paged_rows;
 use super::{DatasetSync, Outcome, Run};
 use crate::Result;
-use crate::inventory;
 /// Intune devices (`DeviceManagementManagedDevices.Read.All`).
 pub(super) struct ManagedDevices;
 
@@ -27,11 +26,11 @@ impl DatasetSync for ManagedDevices {
 async fn managed_devices(run: &mut Run<'_>) -> Result<Outcome> {
     let path =
         format!("v1.0/deviceManagement/managedDevices?$select={MANAGED_DEVICE_SELECT}&$top=999");
-    paged_inventory(
+    paged_rows(
         run,
         Dataset::ManagedDevices,
         &path,
-        |page: Vec<ManagedDevice>| page.iter().map(inventory::managed_device_item).collect(),
+        crate::devices::managed_device_records,
     )
     .await
 }

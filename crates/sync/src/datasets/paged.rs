@@ -2,66 +2,16 @@
 
 use std::collections::HashSet;
 
-use domain::{Dataset, InventoryItem, StepStatus};
+use domain::{Dataset, StepStatus};
 use serde::de::DeserializeOwned;
 use store::{RunWarning, StepCounts};
 
 use super::{Outcome, Run};
 use crate::Result;
 
-/// A large tenant-wide collection read and written a page at a time, whatever the complete
-/// listing lacks archived at the end. A tenant without Entra ID P1/P2 skips the step with a
-/// note (only sign-in activity meets that).
-pub(super) async fn paged_inventory<T: DeserializeOwned>(
-    run: &mut Run<'_>,
-    dataset: Dataset,
-    path: &str,
-    to_items: impl Fn(Vec<T>) -> Vec<InventoryItem>,
-) -> Result<Outcome> {
-    let mut pager = run.client.pages::<T>(path);
-    let mut counts = StepCounts::default();
-    let mut seen = HashSet::new();
-    let organization_id = run.organization_id.unwrap_or_default();
-    loop {
-        // Stopped between pages: what the listing lacked so far proves nothing gone.
-        if let Some(stopped) = run.stopped(counts) {
-            return Ok(stopped);
-        }
-        let page = match pager.next_page().await {
-            Ok(Some(page)) => page,
-            Ok(None) => break,
-            Err(e) if e.needs_premium() => {
-                run.warnings.push(RunWarning {
-                    code: format!("{dataset}_needs_premium"),
-                    message: format!("{dataset} was not read: the tenant has no Microsoft Entra ID P1 or P2 licence, which Microsoft requires for it"),
-                });
-                return Ok(Outcome {
-                    status: StepStatus::Skipped,
-                    counts,
-                    message: Some(e.fix()),
-                });
-            }
-            Err(e) => return Ok(Outcome::from_graph(counts, &e)),
-        };
-        let items = to_items(page);
-        seen.extend(items.iter().map(|i| i.key.clone()));
-        counts += run
-            .store
-            .apply_inventory(organization_id, &run.tenant_id, dataset, &items, None)
-            .await?;
-        run.progress.items(dataset, seen.len() as u64);
-    }
-    counts.archived = run
-        .store
-        .archive_inventory_not_in(&run.tenant_id, dataset, &seen)
-        .await?;
-    Ok(Outcome::done(counts, None))
-}
-
 /// A large tenant-wide collection kept in a typed table: each page planned against the
 /// stored rows of its keys and applied in one transaction, then whatever the complete
 /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
-#[allow(dead_code)]
 pub(super) async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
     run: &mut Run<'_>,
     dataset: Dataset,

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use domain::{Dataset, InventoryItem, StepStatus};
+use domain::rows::{Keyed, RowPlan};
+use domain::usage::UsageRecord;
+use domain::{Dataset, StepStatus};
 use graph::GraphError;
 use serde::de::DeserializeOwned;
 use store::{RunWarning, StepCounts};
@@ -30,15 +32,18 @@ impl DatasetSync for Usage {
 #[derive(Default)]
 struct UsageTally {
     counts: StepCounts,
+    /// Keys of the rows read, across the three reports: what a complete reading may keep.
     seen: HashSet<String>,
     rows: u64,
     concealed: u64,
     unnamed: u64,
 }
 
-/// Usage: the active-user, app and email-activity reports, one item per user per report.
-/// Like mailboxes, rows with concealed names are attached to nobody, and then nothing is
-/// archived either: such a listing cannot prove anyone gone.
+/// Usage: the active-user, app and email-activity reports, one row per user per report, so
+/// that one report never rewrites another's columns. Rows are planned and written a thousand
+/// at a time as the reports stream in; what none of the three names is archived only once all
+/// three were read whole. Like mailboxes, rows with concealed names are attached to nobody, and
+/// then nothing is archived either: such a listing cannot prove anyone gone.
 async fn usage(run: &mut Run<'_>) -> Result<Outcome> {
     let mut tally = UsageTally::default();
     for function in [
@@ -92,10 +97,14 @@ async fn usage(run: &mut Run<'_>) -> Result<Outcome> {
             )),
         });
     }
-    tally.counts.archived = run
+    let mut batch = run
         .store
-        .archive_inventory_not_in(&run.tenant_id, Dataset::Usage, &tally.seen)
+        .row_batch::<UsageRecord>(run.organization_id.unwrap_or_default(), &run.tenant_id)
         .await?;
+    let active = batch.active_keys().await?;
+    let plan: RowPlan<UsageRecord> = domain::rows::plan_not_listed(&active, &tally.seen);
+    tally.counts.archived = batch.apply(&plan, None).await?.archived;
+    batch.commit().await?;
     let message = (tally.unnamed > 0).then(|| {
         format!(
             "{} rows without a user principal name were skipped",
@@ -105,12 +114,16 @@ async fn usage(run: &mut Run<'_>) -> Result<Outcome> {
     Ok(Outcome::done(tally.counts, message))
 }
 
-/// Streams one downloaded report into the store a thousand rows at a time. The outer error
+/// Rows of a usage report planned and written per transaction.
+const USAGE_BATCH: usize = 1_000;
+
+/// Streams one downloaded report into the usage table a thousand rows at a time, each
+/// thousand planned against the stored rows of its keys and written in one transaction. The outer error
 /// is the store's; the inner one the report's.
 async fn usage_rows<R: DeserializeOwned>(
     run: &mut Run<'_>,
     file: &graph::ReportFile,
-    to_item: fn(&R) -> Result<InventoryItem, inventory::usage::Skip>,
+    to_record: fn(&R) -> Result<UsageRecord, inventory::usage::Skip>,
     tally: &mut UsageTally,
 ) -> Result<Result<(), GraphError>> {
     let mut rows = match file.rows::<R>() {
@@ -118,7 +131,7 @@ async fn usage_rows<R: DeserializeOwned>(
         Err(e) => return Ok(Err(e)),
     };
     let organization_id = run.organization_id.unwrap_or_default();
-    let mut batch = Vec::with_capacity(1_000);
+    let mut records: Vec<UsageRecord> = Vec::with_capacity(USAGE_BATCH);
     loop {
         let row = match rows.next_row() {
             Ok(Some(row)) => Some(row),
@@ -127,27 +140,25 @@ async fn usage_rows<R: DeserializeOwned>(
         };
         if let Some(row) = &row {
             tally.rows += 1;
-            match to_item(row) {
-                Ok(item) => {
-                    tally.seen.insert(item.key.clone());
-                    batch.push(item);
+            match to_record(row) {
+                Ok(record) => {
+                    tally.seen.insert(record.key().to_string());
+                    records.push(record);
                 }
                 Err(inventory::usage::Skip::Concealed) => tally.concealed += 1,
                 Err(inventory::usage::Skip::NoName) => tally.unnamed += 1,
             }
         }
-        if batch.len() >= 1_000 || (row.is_none() && !batch.is_empty()) {
-            tally.counts += run
+        if records.len() >= USAGE_BATCH || (row.is_none() && !records.is_empty()) {
+            let page = std::mem::replace(&mut records, Vec::with_capacity(USAGE_BATCH));
+            let mut batch = run
                 .store
-                .apply_inventory(
-                    organization_id,
-                    &run.tenant_id,
-                    Dataset::Usage,
-                    &batch,
-                    None,
-                )
+                .row_batch::<UsageRecord>(organization_id, &run.tenant_id)
                 .await?;
-            batch.clear();
+            let stored = batch.stored(page.iter().map(|r| r.key())).await?;
+            let plan = domain::rows::plan_page(&stored, page);
+            tally.counts += batch.apply(&plan, None).await?;
+            batch.commit().await?;
             run.progress.items(Dataset::Usage, tally.rows);
         }
         if row.is_none() {

@@ -113,9 +113,6 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                 }
             }
         }
-        let checkpoint = (incremental && pager.is_done())
-            .then(|| checkpoint_of(&pager, USERS_RESOURCE))
-            .flatten();
         // Plan against what the store holds, under the tenant's lock, and apply the plan with
         // the checkpoint it covers: the store writes what the plan says and nothing else.
         let mut batch = run
@@ -152,16 +149,15 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             &run.field_mapping,
             store::now_millis(),
         );
-        let out_of_scope = domain::plan::plan_out_of_scope(&out_ids, &stored).actions;
-        if incremental {
-            plan.actions.extend(out_of_scope);
-        } else {
-            // A whole listing archives with its last batch, where a mistake can be held.
-            deferred_archives.extend(out_of_scope);
-        }
-        let applied = batch
-            .apply(&plan, Some(run.run_id), checkpoint.as_ref())
-            .await?;
+        // What takes contacts away (archives, users deleted in Microsoft 365, users leaving the
+        // filters) is applied after the last page, with the link, where a drop too large to be
+        // true can be held whole.
+        deferred_archives.extend(domain::plan::plan_out_of_scope(&out_ids, &stored).actions);
+        let (away, stay): (Vec<_>, Vec<_>) =
+            plan.actions.into_iter().partition(domain::plan::takes_away);
+        plan.actions = stay;
+        deferred_archives.extend(away);
+        let applied = batch.apply(&plan, Some(run.run_id), None).await?;
         if !run.user_filter.is_empty() {
             let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
             batch.record_filtered(&left_out, &kept_ids).await?;
@@ -174,7 +170,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             counts.created + counts.updated + counts.unchanged,
         );
     }
-    if !incremental {
+    {
         let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
         let mut batch = run
             .store
@@ -182,43 +178,62 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             .await?
             .logging(Some(step.clone()));
         let active = batch.active_linked().await?;
-        let mut plan = domain::plan::plan_not_listed(&active, &seen);
+        // Only a whole listing proves a user gone by leaving them out (invariant 3).
+        let mut plan = if incremental {
+            domain::plan::ContactPlan::default()
+        } else {
+            domain::plan::plan_not_listed(&active, &seen)
+        };
         plan.actions.append(&mut deferred_archives);
+        let losing = plan
+            .actions
+            .iter()
+            .filter(|a| domain::plan::takes_away(a))
+            .count();
         if !run.confirm_archive
-            && domain::plan::looks_like_mass_archive(plan.actions.len(), active.len())
+            && let Some(why) = run.connection.drop_guard.suspicious(losing, active.len())
         {
-            // Nothing archived and no link saved: the next sync lists everyone again.
+            // Nothing taken away and no link saved: the next sync weighs the same again.
             drop(batch);
-            let archived_for = |not_listed: bool| {
-                plan.actions
-                    .iter()
-                    .filter(|a| {
-                        matches!(a, domain::plan::ContactAction::Archive { reason, .. }
-                            if (*reason == domain::plan::ArchiveReason::NotListed) == not_listed)
-                    })
-                    .count()
+            let count = |wanted: fn(&domain::plan::ContactAction) -> bool| {
+                plan.actions.iter().filter(|a| wanted(a)).count()
             };
+            let not_listed = count(|a| {
+                matches!(
+                    a,
+                    domain::plan::ContactAction::Archive {
+                        reason: domain::plan::ArchiveReason::NotListed,
+                        ..
+                    }
+                )
+            });
+            let filtered = count(|a| {
+                matches!(
+                    a,
+                    domain::plan::ContactAction::Archive {
+                        reason: domain::plan::ArchiveReason::OutOfScope(_),
+                        ..
+                    }
+                )
+            });
+            let deleted = losing - not_listed - filtered;
             let message = format!(
-                "this listing would archive {} of the tenant's {} contacts ({} no longer listed, {} left out by the connection's filters), which looks like a mistake; nothing was archived",
-                plan.actions.len(),
-                active.len(),
-                archived_for(true),
-                archived_for(false),
+                "held: {why} ({not_listed} no longer listed, {deleted} deleted in Microsoft 365, {filtered} left out by the connection's filters), which looks like a mistake; nothing was taken away"
             );
+            let name = &run.connection.name;
             return Ok(Round::Done(Outcome::failed(
                 counts,
                 &message,
                 Some(format!(
-                    "Check the filters with `m365sync connection filter {}`; if the archiving is meant, run `m365sync sync {} --full --confirm-archive`",
-                    run.connection.name, run.connection.name
+                    "Check the tenant in the Microsoft 365 admin center and the filters with `m365sync connection filter {name}`; if the drop is real, run `m365sync sync {name} --accept-drop` (the share allowed is set with `m365sync connection guard {name} --max-drop PERCENT`)"
                 )),
             )));
         }
-        counts.archived += batch
+        let applied = batch
             .apply(&plan, Some(run.run_id), checkpoint.as_ref())
-            .await?
-            .counts
-            .archived;
+            .await?;
+        counts.archived += applied.counts.archived;
+        counts.deleted += applied.counts.deleted;
         batch.commit().await?;
     }
     // Users deleted in Microsoft 365 more than 30 days ago were not restored: archived now.
