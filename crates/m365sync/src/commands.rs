@@ -1,4 +1,4 @@
-//! `connection …`, `sync` and `runs`.
+//! `connection …`, `sync`, `runs` and `run`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -707,6 +707,8 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "datasets": c.datasets,
                     "create_organization": c.create_organization,
                     "user_filter": c.user_filter,
+                    "last_tested_at": c.last_tested_at,
+                    "last_test_passed": c.last_test_passed,
                     "audit_retention_days": c.audit_retention.days(),
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
@@ -733,8 +735,13 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                 day_of(cert.expires_at)
             ),
         };
+        let tested = match (c.last_tested_at, c.last_test_passed) {
+            (Some(at), Some(true)) => format!("last tested {} (passed)", local_time(at)),
+            (Some(at), _) => format!("last tested {} (failed)", local_time(at)),
+            (None, _) => "never tested".to_string(),
+        };
         out!(
-            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}",
+            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}\t{}",
             c.name,
             c.mode,
             c.tenant_id,
@@ -742,7 +749,8 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             c.cloud,
             credential,
             datasets.join(","),
-            c.user_filter.describe()
+            c.user_filter.describe(),
+            tested
         )?;
     }
     Ok(ExitCode::SUCCESS)
@@ -965,13 +973,15 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         out!("{}", serde_json::to_string_pretty(&runs)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let now = store::now_millis();
     for run in &runs {
         out!(
-            "run {} · {} · {} · {}",
+            "run {} · {} · {} · {} · {}",
             run.id,
             run.connection_name,
             run.kind,
-            run.status
+            run.status,
+            when_and_how_long(run, now)
         )?;
         if run.steps.is_empty()
             && let Some(message) = &run.message
@@ -1000,6 +1010,202 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The run's number, as `m365sync runs` shows it.
+    id: i64,
+    #[arg(long)]
+    json: bool,
+    /// Only the records with this outcome.
+    #[arg(long, value_parser = outcome_of)]
+    outcome: Option<store::RecordOutcome>,
+}
+
+fn outcome_of(text: &str) -> Result<store::RecordOutcome, String> {
+    store::RecordOutcome::parse(text).ok_or_else(|| {
+        let known: Vec<&str> = store::RecordOutcome::ALL
+            .iter()
+            .map(|o| o.as_str())
+            .collect();
+        format!(
+            "'{text}' is not an outcome; give one of {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// One run: its steps with their counts, and under each step what it did to every record it
+/// changed, left out, held or could not write. Unchanged records are counted, not listed.
+pub async fn run(db: &str, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let Some(run) = store.run(args.id).await? else {
+        anyhow::bail!("there is no run {}; `m365sync runs` lists them", args.id);
+    };
+    let records = store.run_records(run.id, args.outcome).await?;
+    if args.json {
+        let steps: Vec<serde_json::Value> = run
+            .steps
+            .iter()
+            .map(|step| {
+                let mut value = serde_json::to_value(step).unwrap_or_default();
+                let of_step: Vec<&store::RunRecordRow> = records
+                    .iter()
+                    .filter(|r| r.step_id == Some(step.id))
+                    .collect();
+                value["records"] = serde_json::json!(of_step);
+                value
+            })
+            .collect();
+        let mut body = serde_json::to_value(&run)?;
+        body["steps"] = serde_json::Value::Array(steps);
+        out!("{}", serde_json::to_string_pretty(&body)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = store::now_millis();
+    out!(
+        "Run {} · {} · {} · {}",
+        run.id,
+        run.connection_name,
+        run.kind,
+        run.status
+    )?;
+    out!("  {}", when_and_how_long(&run, now))?;
+    if let Some(message) = &run.message {
+        out!("  {message}")?;
+    }
+    let mut tenant = None;
+    for step in &run.steps {
+        if step.tenant_id.is_some() && tenant != step.tenant_id.as_ref() {
+            let id = step.tenant_id.as_deref().unwrap_or_default();
+            out!("  {}", tenant_line(id, step.tenant_name.as_deref()))?;
+            tenant = step.tenant_id.as_ref();
+        }
+        out!(
+            "    {}",
+            step_line(
+                &step.dataset,
+                step.status,
+                &step.counts,
+                step.message.as_deref()
+            )
+        )?;
+        for record in records.iter().filter(|r| r.step_id == Some(step.id)) {
+            out!("      {}", record_line(record))?;
+        }
+        if args.outcome.is_none() && step.counts.unchanged > 0 {
+            out!(
+                "      {} unchanged (counted, not listed)",
+                step.counts.unchanged
+            )?;
+        }
+    }
+    for warning in &run.warnings {
+        out!("  warning [{}]: {}", warning.code, warning.message)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a run did to one record, on one line: the outcome, who, and the fields or the reason.
+fn record_line(record: &store::RunRecordRow) -> String {
+    let who = match &record.label {
+        Some(label) => format!("{label} ({})", record.key),
+        None => record.key.clone(),
+    };
+    let detail = &record.detail;
+    let why = detail["why"].as_str().map(str::to_string);
+    let said = match record.outcome {
+        store::RecordOutcome::Updated => {
+            let mut parts: Vec<String> = Vec::new();
+            let shown = |value: &serde_json::Value| match value.as_str() {
+                Some(text) => format!("\"{text}\""),
+                None => "(empty)".to_string(),
+            };
+            for change in detail["fields"].as_array().into_iter().flatten() {
+                parts.push(format!(
+                    "{}: {} → {}",
+                    change["field"].as_str().unwrap_or("?"),
+                    shown(&change["old"]),
+                    shown(&change["new"])
+                ));
+            }
+            for change in detail["custom"].as_array().into_iter().flatten() {
+                parts.push(format!(
+                    "custom {}: {} → {}",
+                    change["name"].as_str().unwrap_or("?"),
+                    shown(&change["old"]),
+                    shown(&change["new"])
+                ));
+            }
+            if let Some(rule) = detail["linked_by"].as_str() {
+                parts.push(format!("linked by {rule}"));
+            }
+            if detail["restored"].as_bool() == Some(true) {
+                parts.push("restored".into());
+            }
+            Some(parts.join("; "))
+        }
+        store::RecordOutcome::Failed => {
+            let mut text = why.unwrap_or_default();
+            if let Some(code) = detail["graph_code"].as_str() {
+                text.push_str(&format!(" [Graph error {code}]"));
+            }
+            if let Some(id) = detail["request_id"].as_str() {
+                text.push_str(&format!(" [request-id {id}]"));
+            }
+            Some(text)
+        }
+        _ => why,
+    };
+    match said.filter(|s| !s.is_empty()) {
+        Some(said) => format!("{:<8} {who} — {said}", record.outcome.as_str()),
+        None => format!("{:<8} {who}", record.outcome.as_str()),
+    }
+}
+
+/// When a run started (local time) and how long it took, or that it is still going or waiting.
+fn when_and_how_long(run: &store::RunRow, now: i64) -> String {
+    match (run.started_at, run.finished_at) {
+        (None, _) if run.status == domain::RunStatus::Queued => match run.queued_at {
+            Some(queued) => format!("queued since {}", local_time(queued)),
+            None => "queued".to_string(),
+        },
+        (None, _) => "never started".to_string(),
+        (Some(started), None) => format!(
+            "started {} · running for {}",
+            local_time(started),
+            duration_text(now.saturating_sub(started))
+        ),
+        (Some(started), Some(finished)) => format!(
+            "started {} · took {}",
+            local_time(started),
+            duration_text(finished.saturating_sub(started))
+        ),
+    }
+}
+
+/// A time in milliseconds since 1970, in this machine's time zone, to the second.
+pub fn local_time(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| millis.to_string())
+}
+
+/// A duration a person reads at a glance: 850 ms, 4.2 s, 3 min 12 s, 2 h 05 min.
+pub fn duration_text(millis: i64) -> String {
+    let millis = millis.max(0);
+    let seconds = millis / 1000;
+    match millis {
+        0..1_000 => format!("{millis} ms"),
+        1_000..60_000 => format!("{}.{} s", seconds, (millis % 1000) / 100),
+        60_000..3_600_000 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {:02} min", seconds / 3600, (seconds % 3600) / 60),
+    }
 }
 
 /// Fails when no connection has this name, naming the ones there are when they are few. Runs

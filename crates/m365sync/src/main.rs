@@ -55,8 +55,11 @@ enum Command {
     Connection(commands::ConnectionCommand),
     /// Sync a connection's tenant into the store now.
     Sync(commands::SyncArgs),
-    /// Show the log of sync runs.
+    /// Show the log of sync runs: when each started, how long it took, and how it ended.
     Runs(commands::RunsArgs),
+    /// Show one run: each step with its counts, and what it did to every record it created,
+    /// updated, archived, left out, held or could not write.
+    Run(commands::RunArgs),
     /// List the tenants seen, with the organisation each is filed under or the suggestions
     /// awaiting a decision.
     Tenants(tenants::TenantsArgs),
@@ -197,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connection(command) => commands::connection(&cli.db, command).await,
         Command::Sync(args) => commands::sync(&cli.db, args).await,
         Command::Runs(args) => commands::runs(&cli.db, args).await,
+        Command::Run(args) => commands::run(&cli.db, args).await,
         Command::Tenants(args) => tenants::tenants(&cli.db, args).await,
         Command::Match(args) => tenants::decide(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,

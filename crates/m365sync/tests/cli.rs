@@ -2195,3 +2195,144 @@ async fn usage_and_sign_in_activity_export_their_columns() {
     );
     assert!(sign_ins.iter().any(|s| s["last_sign_in"].is_string()));
 }
+
+/// The process log on either store: `runs` says when each run started and how long it took,
+/// `run ID` shows each step and what it did to every record (unchanged ones only counted), in
+/// text and JSON and by outcome; `connection list` says when the connection was last tested.
+async fn the_process_log_shows_each_run_and_each_record_it_changed(kind: testkit::StoreKind) {
+    let sim = sim(12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, home) = testkit::store_of(kind).await;
+    let db = match &home {
+        testkit::StoreHome::Postgres(database) => std::path::PathBuf::from(&database.url),
+        testkit::StoreHome::Sqlite(_) => dir.path().join("store.db"),
+    };
+    let added = add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
+    assert!(added.status.success(), "{:?}", text(&added));
+
+    let (listed, _) = text(&m365sync(&db, &["connection", "list"], &[]));
+    assert!(listed.contains("never tested"), "{listed}");
+    let tested = m365sync(&db, &["connection", "test", "contoso"], &[]);
+    assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
+    let (listed, _) = text(&m365sync(&db, &["connection", "list"], &[]));
+    assert!(
+        listed.contains("last tested ") && listed.contains("(passed)"),
+        "{listed}"
+    );
+    let listed: Value =
+        serde_json::from_slice(&m365sync(&db, &["connection", "list", "--json"], &[]).stdout)
+            .unwrap();
+    assert_eq!(listed[0]["last_test_passed"], true, "{listed}");
+    assert!(listed[0]["last_tested_at"].as_i64().is_some(), "{listed}");
+
+    let first = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let first_id = first["run_id"].as_i64().unwrap().to_string();
+    let key = sim.tenants()[0].tenant_id.clone();
+    let title = format!("Navigator of {kind:?}");
+    assert!(sim.state.patch_user(
+        &key,
+        2,
+        graph_sim::UserPatch {
+            job_title: Some(title.clone()),
+            ..graph_sim::UserPatch::default()
+        },
+    ));
+    let upn = sim.state.tenant(&key).unwrap().user(2).unwrap().upn;
+    let second = m365sync(&db, &["sync", "contoso", "--json"], &[]);
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    let second_id = second["run_id"].as_i64().unwrap().to_string();
+
+    let (runs, _) = text(&m365sync(&db, &["runs"], &[]));
+    let header = runs
+        .lines()
+        .find(|l| l.starts_with(&format!("run {second_id} ·")))
+        .unwrap_or_else(|| panic!("{runs}"));
+    assert!(
+        header.contains("· contoso ·") && header.contains("started ") && header.contains(" took "),
+        "{header}"
+    );
+    let runs: Value =
+        serde_json::from_slice(&m365sync(&db, &["runs", "--json"], &[]).stdout).unwrap();
+    for field in ["started_at", "finished_at", "duration_ms", "queued_at"] {
+        assert!(runs[0].get(field).is_some(), "{field}: {runs}");
+    }
+    assert!(runs[0]["duration_ms"].as_i64().unwrap() >= 0, "{runs}");
+
+    // The first run created every user, each listed.
+    let (shown, err) = text(&m365sync(&db, &["run", &first_id], &[]));
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.trim_start().starts_with("created "))
+            .count(),
+        12,
+        "{shown}{err}"
+    );
+    // The second changed one title: listed with the old and new value, the rest counted.
+    let (shown, _) = text(&m365sync(&db, &["run", &second_id], &[]));
+    let updated = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("updated "))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        updated.to_lowercase().contains(&upn.to_lowercase())
+            && updated.contains("jobTitle")
+            && updated.contains(&format!("→ \"{title}\"")),
+        "{updated}"
+    );
+    assert!(shown.contains("unchanged (counted, not listed)"), "{shown}");
+    assert!(!shown.contains("created "), "{shown}");
+
+    let only: Value = serde_json::from_slice(
+        &m365sync(
+            &db,
+            &["run", &second_id, "--json", "--outcome", "updated"],
+            &[],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let users = only["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dataset"] == "users")
+        .unwrap();
+    let records = users["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{only}");
+    assert_eq!(records[0]["outcome"], "updated");
+    assert_eq!(records[0]["detail"]["fields"][0]["field"], "jobTitle");
+    assert_eq!(records[0]["detail"]["fields"][0]["new"], title.as_str());
+    assert!(only["duration_ms"].as_i64().is_some(), "{only}");
+    let none: Value = serde_json::from_slice(
+        &m365sync(
+            &db,
+            &["run", &second_id, "--json", "--outcome", "created"],
+            &[],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        none["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["records"].as_array().unwrap().is_empty()),
+        "{none}"
+    );
+
+    let wrong = m365sync(&db, &["run", &second_id, "--outcome", "renamed"], &[]);
+    assert_eq!(wrong.status.code(), Some(2), "{:?}", text(&wrong));
+    let missing = m365sync(&db, &["run", "999"], &[]);
+    assert_eq!(missing.status.code(), Some(1), "{:?}", text(&missing));
+    assert!(
+        text(&missing).1.contains("no run 999"),
+        "{:?}",
+        text(&missing)
+    );
+}
+
+testkit::on_both_stores!(the_process_log_shows_each_run_and_each_record_it_changed);

@@ -108,6 +108,9 @@ pub struct Connection {
     /// How long its audit records are kept.
     pub audit_retention: domain::AuditRetention,
     pub created_at: i64,
+    /// When `connection test` last ran on it, and whether it passed.
+    pub last_tested_at: Option<i64>,
+    pub last_test_passed: Option<bool>,
 }
 
 fn summary_of(credential: &Credential) -> Option<CertificateSummary> {
@@ -183,13 +186,15 @@ fn connection_from(row: &impl Columns) -> Result<Connection> {
                 .ok_or_else(|| corrupt("audit retention", format!("{days} days is out of range")))?
         },
         created_at: row.int_req("created_at")?,
+        last_tested_at: row.int("last_tested_at")?,
+        last_test_passed: row.flag("last_test_passed")?,
     })
 }
 
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, audit_retention_days, created_at FROM connections",
+            "SELECT id, name, tenant_id, client_id, cloud, datasets, mode, credential_kind, certificate_thumbprint, certificate_expires_at, create_organization, user_filter, field_mapping, max_drop_percent, audit_retention_days, created_at, last_tested_at, last_test_passed FROM connections",
             $tail
         )
     };
@@ -382,6 +387,8 @@ impl Store {
             drop_guard: domain::plan::DropGuard::default(),
             audit_retention: domain::AuditRetention::default(),
             created_at: now,
+            last_tested_at: None,
+            last_test_passed: None,
         })
     }
 
@@ -455,6 +462,22 @@ impl Store {
             certificate: summary,
             ..connection.clone()
         })
+    }
+
+    /// Keeps when the connection was tested and whether the test passed.
+    pub async fn record_connection_test(&self, connection_id: i64, passed: bool) -> Result<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "UPDATE connections SET last_tested_at = $1, last_test_passed = $2 WHERE id = $3",
+            )
+            .bind(now_millis())
+            .bind(passed)
+            .bind(connection_id)
+            .execute(p)
+            .await
+            .done("keeping the connection test's outcome")
+        })?;
+        Ok(())
     }
 
     /// Removes a connection. What it synced stays: contacts belong to their organisation.

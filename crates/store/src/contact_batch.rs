@@ -1,14 +1,16 @@
 //! One page of users, read and written in one transaction: the store reads what the plan
 //! needs (`stored`), the caller plans with `domain::plan`, and the store applies that plan with
-//! its change rows and the checkpoint it covers (`apply`), deciding nothing itself.
+//! its change rows and the checkpoint it covers (`apply`), deciding nothing itself. A batch that
+//! logs for a run's step (`logging`) also keeps the outcome of every user it changed, left out
+//! or could not write (`crate::run_records`), written with the plan when it commits.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::filter::{SkipReason, UserFacts, UserFilter};
 use domain::plan::{
-    ContactAction, ContactPlan, CustomChange, FieldChange, Fields, PlanTally, Removal,
-    StoredContact, StoredContacts, link_keys, plan_contacts, plan_not_listed,
+    ArchiveReason, ContactAction, ContactPlan, CustomChange, FieldChange, Fields, PlanTally,
+    Removal, StoredContact, StoredContacts, link_keys, plan_contacts, plan_not_listed,
 };
 use domain::{ContactRecord, ObjectId, TenantId};
 
@@ -17,6 +19,7 @@ use crate::contacts::{
     Checkpoint, INSERT_CHUNK, assignments, insert_contacts, save_checkpoint, save_licences,
 };
 use crate::error::{Context, Executed, Result, StoreError};
+use crate::run_records::{RecordOutcome, RecordStep, RunRecord, write_records};
 use crate::{Store, now_millis};
 
 const CONTACT_COLUMNS: &str = "SELECT id, organization_id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
@@ -26,6 +29,8 @@ pub struct ContactBatch {
     tx: Tx,
     organization_id: i64,
     tenant: String,
+    /// The step whose records this batch keeps, and those it has to write on commit.
+    log: Option<(RecordStep, Vec<RunRecord>)>,
 }
 
 /// A user a connection's filters leave out.
@@ -141,6 +146,7 @@ impl Store {
             tx,
             organization_id,
             tenant,
+            log: None,
         })
     }
 
@@ -214,6 +220,25 @@ pub struct PlannedContact {
 }
 
 impl ContactBatch {
+    /// Keeps the outcome of every record this batch changes, leaves out or cannot write, as
+    /// records of `step`; unchanged records are not kept.
+    pub fn logging(mut self, step: Option<RecordStep>) -> Self {
+        self.log = step.map(|step| (step, Vec::new()));
+        self
+    }
+
+    /// Adds outcomes that the page implies beyond its plan (users that could not be stored),
+    /// written with it; nothing when the batch does not log.
+    pub fn also_record(&mut self, records: impl IntoIterator<Item = RunRecord>) {
+        if let Some((_, kept)) = &mut self.log {
+            kept.extend(records);
+        }
+    }
+
+    fn logs(&self) -> bool {
+        self.log.is_some()
+    }
+
     /// Keeps, for each user the filters left out, the rule that did, and forgets it for users
     /// they keep: "why is this person missing?" always has an answer.
     pub async fn record_filtered(
@@ -241,13 +266,8 @@ impl ContactBatch {
             })?;
         }
         for (record, reason) in left_out {
-            let detail = match reason {
-                SkipReason::ResourceMailbox(d)
-                | SkipReason::DomainNotIncluded(d)
-                | SkipReason::DomainExcluded(d) => Some(d.as_str()),
-                _ => None,
-            };
-            on_tx!(&mut self.tx, |c| {
+            let detail = detail_value(reason);
+            let changed = on_tx!(&mut self.tx, |c| {
                 sqlx::query(
                 "INSERT INTO filtered_users (tenant_id, object_id, user_principal_name, display_name, reason, detail, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (tenant_id, object_id) DO UPDATE SET user_principal_name = excluded.user_principal_name, display_name = excluded.display_name, \
@@ -266,6 +286,21 @@ impl ContactBatch {
             .await
             .done("keeping why a user is left out")
             })?;
+            // Left out as before, for the same rule: unchanged, so counted, not logged again.
+            if changed > 0 && self.logs() {
+                let mut detail =
+                    serde_json::json!({"reason": reason.code(), "why": reason.to_string()});
+                if let Some(detail_of_rule) = detail_value(reason) {
+                    detail["detail"] = serde_json::Value::String(detail_of_rule.to_string());
+                }
+                self.also_record([RunRecord {
+                    outcome: RecordOutcome::Skipped,
+                    key: record.object_id.to_string(),
+                    label: Some(record.user_principal_name.as_str().to_string()),
+                    detail,
+                    contact_id: None,
+                }]);
+            }
         }
         Ok(())
     }
@@ -571,6 +606,10 @@ impl ContactBatch {
         let mut licences: Vec<(i64, &str, String)> = Vec::new();
         let mut creates: Vec<(&ContactRecord, String)> = Vec::new();
         let mut created_custom: HashMap<String, &[(String, String)]> = HashMap::new();
+        let logging = self.logs();
+        let mut outcomes: Vec<RunRecord> = Vec::new();
+        // Archived or marked deleted: named by their user once the loop is done.
+        let mut by_contact: Vec<(i64, RecordOutcome, serde_json::Value)> = Vec::new();
         for action in &plan.actions {
             match action {
                 ContactAction::Create {
@@ -689,6 +728,20 @@ impl ContactBatch {
                     history.extend(changes.iter().map(|FieldChange { field, old, new }| {
                         (*contact_id, (*field).into(), old.clone(), new.clone(), None)
                     }));
+                    if logging {
+                        outcomes.push(RunRecord {
+                            outcome: RecordOutcome::Updated,
+                            key: record.object_id.to_string(),
+                            label: Some(record.user_principal_name.as_str().to_string()),
+                            detail: serde_json::json!({
+                                "fields": changes,
+                                "custom": custom,
+                                "linked_by": linked_by.map(|rule| rule.as_str()),
+                                "restored": restored,
+                            }),
+                            contact_id: Some(*contact_id),
+                        });
+                    }
                 }
                 ContactAction::Archive { contact_id, reason } => {
                     on_tx!(&mut self.tx, |c| {
@@ -708,6 +761,13 @@ impl ContactBatch {
                         Some("true".into()),
                         Some(reason.note()),
                     ));
+                    if logging {
+                        by_contact.push((
+                            *contact_id,
+                            RecordOutcome::Archived,
+                            serde_json::json!({"reason": reason.note(), "why": archive_why(reason)}),
+                        ));
+                    }
                 }
                 ContactAction::MarkDeleted {
                     contact_id,
@@ -731,12 +791,42 @@ impl ContactBatch {
                         Some(restorable_until.to_string()),
                         Some("in_recycle_bin".into()),
                     ));
+                    if logging {
+                        by_contact.push((
+                            *contact_id,
+                            RecordOutcome::Deleted,
+                            serde_json::json!({
+                                "reason": "in_recycle_bin",
+                                "restorable_until": restorable_until,
+                                "why": "the user is in Microsoft 365's recycle bin; archived if not restored within 30 days",
+                            }),
+                        ));
+                    }
                 }
                 ContactAction::Hold {
                     record,
                     candidates,
                     rule,
-                } => self.hold(record, candidates, rule.as_str(), now).await?,
+                } => {
+                    self.hold(record, candidates, rule.as_str(), now).await?;
+                    if logging {
+                        outcomes.push(RunRecord {
+                            outcome: RecordOutcome::Held,
+                            key: record.object_id.to_string(),
+                            label: Some(record.user_principal_name.as_str().to_string()),
+                            detail: serde_json::json!({
+                                "rule": rule.as_str(),
+                                "candidates": candidates,
+                                "why": format!(
+                                    "{} contacts could be this user (by {}); decide with `m365sync review`",
+                                    candidates.len(),
+                                    rule.as_str()
+                                ),
+                            }),
+                            contact_id: None,
+                        });
+                    }
+                }
             }
         }
         for chunk in creates.chunks(INSERT_CHUNK) {
@@ -745,6 +835,15 @@ impl ContactBatch {
                 if let Some(id) = ids.get(&record.object_id.to_string()) {
                     licences.extend(assignments(*id, record));
                     history.push((*id, "contact".into(), None, Some("created".into()), None));
+                    if logging {
+                        outcomes.push(RunRecord {
+                            outcome: RecordOutcome::Created,
+                            key: record.object_id.to_string(),
+                            label: Some(record.user_principal_name.as_str().to_string()),
+                            detail: serde_json::json!({"display_name": record.display_name}),
+                            contact_id: Some(*id),
+                        });
+                    }
                     if let Some(custom) = created_custom.get(&record.object_id.to_string()) {
                         let changes: Vec<CustomChange> = custom
                             .iter()
@@ -761,6 +860,21 @@ impl ContactBatch {
         }
         save_licences(&mut self.tx, &licences).await?;
         write_history(&mut self.tx, &history, run_id, now).await?;
+        if !by_contact.is_empty() {
+            let ids: Vec<i64> = by_contact.iter().map(|(id, _, _)| *id).collect();
+            let mut identities = self.identities_of(&ids).await?;
+            for (contact_id, outcome, detail) in by_contact {
+                let (object, upn) = identities.remove(&contact_id).unwrap_or_default();
+                outcomes.push(RunRecord {
+                    outcome,
+                    key: object.unwrap_or_else(|| format!("contact {contact_id}")),
+                    label: upn,
+                    detail,
+                    contact_id: Some(contact_id),
+                });
+            }
+        }
+        self.also_record(outcomes);
         // A held user the plan now links or gives a contact is settled: its review item closes.
         let settled: Vec<String> = plan
             .actions
@@ -869,8 +983,68 @@ impl ContactBatch {
         Ok(())
     }
 
-    pub async fn commit(self) -> Result<()> {
+    /// Writes the records the batch logged, then commits: they stand or fall with the plan.
+    pub async fn commit(mut self) -> Result<()> {
+        if let Some((step, records)) = &self.log
+            && !records.is_empty()
+        {
+            write_records(&mut self.tx, step, records).await?;
+        }
         self.tx.commit().await
+    }
+
+    /// The tenant's object id and user principal name of these contacts, by contact.
+    async fn identities_of(
+        &mut self,
+        contact_ids: &[i64],
+    ) -> Result<HashMap<i64, (Option<String>, Option<String>)>> {
+        let mut found = HashMap::new();
+        for chunk in contact_ids.chunks(1_000) {
+            let rows: Vec<(i64, Option<String>, Option<String>)> = on_tx!(&mut self.tx, |c| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT id, object_id, user_principal_name FROM contacts WHERE id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query
+                    .build_query_as()
+                    .fetch_all(&mut *c)
+                    .await
+                    .doing("reading whom contacts belong to")
+            })?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(id, object, upn)| (id, (object, upn))),
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// The domain or mailbox kind a filter rule looked at, where it did.
+fn detail_value(reason: &SkipReason) -> Option<&str> {
+    match reason {
+        SkipReason::ResourceMailbox(d)
+        | SkipReason::DomainNotIncluded(d)
+        | SkipReason::DomainExcluded(d) => Some(d.as_str()),
+        _ => None,
+    }
+}
+
+/// Why a contact is archived, in words.
+fn archive_why(reason: &ArchiveReason) -> String {
+    match reason {
+        ArchiveReason::RemovedInTenant => "the user was deleted in Microsoft 365".into(),
+        ArchiveReason::RestoreWindowPassed => {
+            "the user was deleted in Microsoft 365 and not restored within 30 days".into()
+        }
+        ArchiveReason::NotListed => "a complete listing no longer had the user".into(),
+        ArchiveReason::OutOfScope(rule) => {
+            format!("the connection's filters leave the user out: {rule}")
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
-//! run log, and the
-//! encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!` macros
-//! expand its body for each backend, so both are type-checked against their own driver. It knows
-//! nothing of Graph: it stores the records of `domain`.
+//! run log (with each record's outcome), and the encryption of secrets at rest. Each method is
+//! written once: the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are
+//! type-checked against their own driver. It knows nothing of Graph: it stores the records of
+//! `domain`.
 
 mod audit;
 mod backend;
@@ -24,6 +24,7 @@ mod owner;
 
 pub mod queue;
 mod review;
+pub mod run_records;
 mod runs;
 pub mod secrets;
 mod tenants;
@@ -46,6 +47,7 @@ pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
 pub use queue::{Cancelled, Claim, ClaimedRun, Lease, Queued, RunOptions, RunTrigger, Worker};
 pub use review::{Candidate, ChangeRow, ImportBatch, ImportOutcome, Resolution, ReviewItem};
+pub use run_records::{RecordOutcome, RecordStep, RunRecord, RunRecordRow};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
 pub use secrets::SecretKey;
 pub use tenants::{SuggestionRow, TenantChoice, TenantOutcome, TenantRow};

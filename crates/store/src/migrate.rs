@@ -108,6 +108,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0019_queue.sql"),
     },
     Migration {
+        version: 20,
+        sqlite: include_str!("../migrations/sqlite/0020_run_records.sql"),
+        postgres: include_str!("../migrations/postgres/0020_run_records.sql"),
+    },
+    Migration {
         version: 22,
         sqlite: include_str!("../migrations/sqlite/0022_drop_guard.sql"),
         postgres: include_str!("../migrations/postgres/0022_drop_guard.sql"),

@@ -87,8 +87,13 @@ pub struct RunRow {
     pub status: RunStatus,
     pub warnings: Vec<RunWarning>,
     pub message: Option<String>,
-    pub started_at: i64,
+    /// When it was put in the queue (milliseconds since 1970, as every time here).
+    pub queued_at: Option<i64>,
+    /// When a worker began it; `None` while it waits in the queue.
+    pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// From start to finish; `None` until it has finished (or if it never started).
+    pub duration_ms: Option<i64>,
     pub steps: Vec<StepRow>,
 }
 
@@ -151,17 +156,31 @@ fn step_from(row: &impl Columns) -> Result<StepRow> {
 
 fn run_from(row: &impl Columns) -> Result<RunRow> {
     let status = row.text_req("status")?;
+    let status = RunStatus::from_db(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("run status '{status}'")))?;
+    // A queued run's start is its queueing (set again when a worker claims it); a run cancelled
+    // in the queue never started: no worker ever held a lease on it.
+    let claimed = row.int("lease_until")?.is_some();
+    let started_at = Some(row.int_req("started_at")?).filter(|_| match status {
+        RunStatus::Queued => false,
+        RunStatus::Cancelled => claimed,
+        _ => true,
+    });
+    let finished_at = row.int("finished_at")?;
     Ok(RunRow {
         id: row.int_req("id")?,
         connection_name: row.text_req("connection_name")?,
         kind: row.text_req("kind")?,
-        status: RunStatus::from_db(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("run status '{status}'")))?,
+        status,
         warnings: serde_json::from_str(&row.text_req("warnings")?)
             .map_err(|e| StoreError::Corrupt(format!("run warnings: {e}")))?,
         message: row.text("message")?,
-        started_at: row.int_req("started_at")?,
-        finished_at: row.int("finished_at")?,
+        queued_at: row.int("queued_at")?,
+        started_at,
+        finished_at,
+        duration_ms: started_at
+            .zip(finished_at)
+            .map(|(start, end)| end.saturating_sub(start).max(0)),
         steps: Vec::new(),
     })
 }
@@ -276,7 +295,9 @@ impl Store {
         }
     }
 
-    /// Closes a run, as `finish_step` does; on a full store its warnings may be left out.
+    /// Closes a run, as `finish_step` does; on a full store its warnings may be left out. The
+    /// records of its connection's runs older than the latest [`crate::run_records::KEPT_RUNS`]
+    /// are forgotten then.
     pub async fn finish_run(
         &self,
         run_id: i64,
@@ -304,7 +325,14 @@ impl Store {
             });
             match written {
                 Err(e) if e.is_full() && attempt < 2 => attempt += 1,
-                other => return other.map(|_| ()),
+                Err(e) => return Err(e),
+                Ok(_) => {
+                    // Forgetting old records is housekeeping: the run is closed either way.
+                    if let Err(e) = self.prune_run_records_of(run_id).await {
+                        tracing::warn!(run = run_id, error = %e, "the records of old runs could not be forgotten");
+                    }
+                    return Ok(());
+                }
             }
         }
     }
@@ -355,7 +383,7 @@ impl Store {
     pub async fn runs(&self, connection_name: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
         let mut runs = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, connection_name, kind, status, warnings, message, started_at, finished_at FROM sync_runs WHERE ($1 IS NULL OR connection_name = $1) ORDER BY id DESC LIMIT $2",
+                "SELECT id, connection_name, kind, status, warnings, message, queued_at, started_at, finished_at, lease_until FROM sync_runs WHERE ($1 IS NULL OR connection_name = $1) ORDER BY id DESC LIMIT $2",
             )
             .bind(connection_name)
             .bind(limit)
@@ -372,7 +400,7 @@ impl Store {
 
     pub async fn run(&self, run_id: i64) -> Result<Option<RunRow>> {
         let run = on_pool!(&self.pool, |p| {
-            let row = sqlx::query("SELECT id, connection_name, kind, status, warnings, message, started_at, finished_at FROM sync_runs WHERE id = $1")
+            let row = sqlx::query("SELECT id, connection_name, kind, status, warnings, message, queued_at, started_at, finished_at, lease_until FROM sync_runs WHERE id = $1")
                 .bind(run_id)
                 .fetch_optional(p)
                 .await

@@ -1180,3 +1180,75 @@ async fn runs_are_queued_claimed_with_a_lease_and_cancelled(kind: testkit::Store
 }
 
 testkit::on_both_stores!(runs_are_queued_claimed_with_a_lease_and_cancelled);
+
+/// A connection's latest runs keep the outcome of each record; older ones keep their steps and
+/// counts only, and another connection's runs are not touched.
+async fn a_connection_keeps_the_records_of_its_latest_runs(kind: testkit::StoreKind) {
+    use store::{RecordOutcome, RecordStep, RunRecord};
+    let (store, _home) = testkit::store_of(kind).await;
+    let logged_run = |connection: i64, n: i64| {
+        let store = store.clone();
+        async move {
+            let run = store
+                .start_run(connection, &format!("connection-{connection}"), "manual")
+                .await
+                .unwrap();
+            let step = store.start_step(run, "users", &in_tenant()).await.unwrap();
+            let step_of = RecordStep {
+                run_id: run,
+                step_id: step,
+                tenant_id: TENANT.into(),
+                dataset: "users".into(),
+            };
+            let record = RunRecord {
+                outcome: RecordOutcome::Created,
+                key: format!("user {n}"),
+                label: Some(format!("user{n}@contoso.example")),
+                detail: serde_json::json!({"display_name": format!("User {n}")}),
+                contact_id: Some(n),
+            };
+            store.record_outcomes(&step_of, &[record]).await.unwrap();
+            store
+                .finish_run(run, RunStatus::Succeeded, &[], None)
+                .await
+                .unwrap();
+            run
+        }
+    };
+    let other = logged_run(2, 0).await;
+    let mut runs = Vec::new();
+    for n in 0..store::run_records::KEPT_RUNS + 2 {
+        runs.push(logged_run(1, n).await);
+    }
+    for (i, run) in runs.iter().enumerate() {
+        let records = store.run_records(*run, None).await.unwrap();
+        assert_eq!(records.len(), usize::from(i >= 2), "run {i}: {records:?}");
+    }
+    let newest = store
+        .run_records(*runs.last().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(newest[0].outcome, RecordOutcome::Created);
+    assert_eq!(
+        newest[0].detail["display_name"],
+        format!("User {}", store::run_records::KEPT_RUNS + 1)
+    );
+    assert!(
+        store
+            .run_records(*runs.last().unwrap(), Some(RecordOutcome::Failed))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.run_records(other, None).await.unwrap().len(), 1);
+    let first = store
+        .run(runs[0])
+        .await
+        .unwrap()
+        .expect("the run itself stays");
+    assert_eq!(first.status, RunStatus::Succeeded);
+    assert!(first.duration_ms.is_some_and(|d| d >= 0), "{first:?}");
+    store.close().await;
+}
+
+testkit::on_both_stores!(a_connection_keeps_the_records_of_its_latest_runs);

@@ -58,8 +58,21 @@ pub struct CustomerCheck {
 
 /// Gets a token, reads the permissions it carries, and probes each chosen dataset. For a
 /// partner connection: the partner's token, the listing of its customers, and each customer's
-/// token (or why the app has none there, with the link its admin consents it by).
+/// token (or why the app has none there, with the link its admin consents it by). When and
+/// whether it passed is kept with the connection, for `connection list`.
 pub async fn test_connection(
+    store: &Store,
+    connection: &Connection,
+    retry: RetryPolicy,
+) -> Result<ConnectionTestReport> {
+    let report = probe_connection(store, connection, retry).await?;
+    store
+        .record_connection_test(connection.id, report.ok)
+        .await?;
+    Ok(report)
+}
+
+async fn probe_connection(
     store: &Store,
     connection: &Connection,
     retry: RetryPolicy,

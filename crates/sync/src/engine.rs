@@ -450,6 +450,7 @@ impl SyncEngine {
             page_size: self.page_size,
             confirm_archive: self.confirm_archive,
             run_id,
+            step_id: 0,
             stop: stop.clone(),
             user_filter: connection.user_filter.clone(),
             field_mapping: connection.field_mapping.clone(),
@@ -472,6 +473,7 @@ impl SyncEngine {
                 .start_step(run_id, dataset.name(), &run.step_tenant())
                 .await?;
             progress.step_started(dataset);
+            run.step_id = step_id;
             let outcome = if let Some(why) = stop.why() {
                 Outcome {
                     status: StepStatus::Cancelled,

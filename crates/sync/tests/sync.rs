@@ -43,6 +43,9 @@ testkit::on_both_stores!(
     a_drop_larger_than_the_guard_is_held_until_accepted,
     only_members_of_a_chosen_group_are_kept,
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
+    the_run_log_names_every_record_changed_and_nothing_unchanged,
+    a_connection_test_is_kept_with_its_outcome,
+    a_page_graph_would_not_give_is_logged_with_its_request_id,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -2388,5 +2391,271 @@ async fn a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_
     assert_eq!(
         app.store.contact_history(id).await.unwrap().len(),
         history.len()
+    );
+}
+
+/// The outcome of one record of a run's users step, found by its user principal name.
+fn record_of<'a>(
+    records: &'a [store::RunRecordRow],
+    outcome: store::RecordOutcome,
+    upn: &str,
+) -> Option<&'a store::RunRecordRow> {
+    records.iter().find(|r| {
+        r.outcome == outcome
+            && r.dataset == "users"
+            && r.label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(upn))
+    })
+}
+
+/// Every user a run creates, updates, archives, leaves out, holds or cannot store is in its log
+/// with the outcome, under its step; an unchanged resync adds nothing but its steps.
+async fn the_run_log_names_every_record_changed_and_nothing_unchanged(store: StoreKind) {
+    use store::RecordOutcome;
+    let app = TestApp::with_users_on(store, 20).await;
+    let key = app.tenant_key(0);
+    let user = |index: u64| app.sim.state.tenant(&key).unwrap().user(index).unwrap();
+    // Two contacts kept by hand could both be user 7: held, never guessed.
+    let organization = app.store.create_organization("Contoso Ltd").await.unwrap();
+    for name in ["Candidate A", "Candidate B"] {
+        app.store
+            .create_local_contact(organization, name, &user(7).upn)
+            .await
+            .unwrap();
+    }
+    // User 4's mail is longer than any store keeps: it cannot be written.
+    app.sim.state.patch_user(
+        &key,
+        4,
+        UserPatch {
+            mail: Some(format!("{}@contoso.example", "a".repeat(3_000))),
+            ..UserPatch::default()
+        },
+    );
+    let connection = app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let records = app.store.run_records(first.run_id, None).await.unwrap();
+    let users_step = app.store.run(first.run_id).await.unwrap().unwrap();
+    let users_step = users_step
+        .steps
+        .iter()
+        .find(|s| s.dataset == "users")
+        .unwrap()
+        .id;
+    let created: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome == RecordOutcome::Created)
+        .collect();
+    assert_eq!(created.len(), 18, "{records:?}");
+    assert!(
+        created
+            .iter()
+            .all(|r| r.contact_id.is_some() && r.step_id == Some(users_step)),
+        "{created:?}"
+    );
+    let held = record_of(&records, RecordOutcome::Held, &user(7).upn).expect("user 7 is held");
+    assert_eq!(held.key, user(7).id.to_string());
+    assert_eq!(held.detail["candidates"].as_array().unwrap().len(), 2);
+    let failed = records
+        .iter()
+        .find(|r| r.outcome == RecordOutcome::Failed)
+        .expect("user 4 failed");
+    assert_eq!(failed.key, user(4).id.to_string());
+    assert!(
+        failed.detail["why"].as_str().unwrap().contains("mail"),
+        "{failed:?}"
+    );
+
+    // A changed title, a user deleted for good.
+    app.sim.state.patch_user(
+        &key,
+        3,
+        UserPatch {
+            job_title: Some("Chief Cartographer".into()),
+            ..UserPatch::default()
+        },
+    );
+    app.sim.state.purge_user(&key, 5).unwrap();
+    let second = app.sync("contoso").await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
+    let records = app.store.run_records(second.run_id, None).await.unwrap();
+    let updated = app
+        .store
+        .run_records(second.run_id, Some(RecordOutcome::Updated))
+        .await
+        .unwrap();
+    assert_eq!(updated.len(), 1, "{records:?}");
+    assert_eq!(
+        updated[0].label.as_deref().map(str::to_lowercase),
+        Some(user(3).upn.to_lowercase())
+    );
+    let fields = updated[0].detail["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(fields[0]["field"], "jobTitle");
+    assert_eq!(fields[0]["new"], "Chief Cartographer");
+    assert_ne!(fields[0]["old"], fields[0]["new"]);
+    let upn5 = app
+        .sim
+        .state
+        .tenant(&key)
+        .unwrap()
+        .user(5)
+        .map(|u| u.upn)
+        .unwrap_or_default();
+    let archived: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome == RecordOutcome::Archived)
+        .collect();
+    assert_eq!(archived.len(), 1, "{records:?}");
+    assert_eq!(archived[0].detail["reason"], "removed_in_tenant");
+    assert!(archived[0].contact_id.is_some());
+    if !upn5.is_empty() {
+        assert_eq!(
+            archived[0].label.as_deref().map(str::to_lowercase),
+            Some(upn5.to_lowercase())
+        );
+    }
+
+    // A filter leaves a disabled user out: skipped with the rule, and its contact archived.
+    app.sim.state.patch_user(
+        &key,
+        9,
+        UserPatch {
+            account_enabled: Some(false),
+            ..UserPatch::default()
+        },
+    );
+    let filter = domain::filter::UserFilter {
+        enabled_only: true,
+        ..Default::default()
+    };
+    app.store.set_user_filter("contoso", &filter).await.unwrap();
+    let third = app.sync("contoso").await;
+    let records = app.store.run_records(third.run_id, None).await.unwrap();
+    let skipped = record_of(&records, RecordOutcome::Skipped, &user(9).upn)
+        .unwrap_or_else(|| panic!("user 9 is skipped: {records:?}"));
+    assert_eq!(skipped.detail["reason"], "disabled");
+    assert!(
+        skipped.detail["why"].as_str().unwrap().contains("disabled"),
+        "{skipped:?}"
+    );
+    let out = record_of(&records, RecordOutcome::Archived, &user(9).upn).expect("archived");
+    assert_eq!(out.detail["reason"], "out_of_scope: disabled");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome != RecordOutcome::Created && r.outcome != RecordOutcome::Updated),
+        "a full listing of unchanged users logs none of them: {records:?}"
+    );
+
+    // Unchanged: the run writes its steps and nothing else.
+    let fourth = app.sync("contoso").await;
+    assert_eq!(fourth.writes(), 0, "{fourth:?}");
+    assert!(
+        app.store
+            .run_records(fourth.run_id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Only the latest runs keep their records.
+    let forgotten = app.store.prune_run_records(connection.id, 2).await.unwrap();
+    assert!(forgotten >= 20, "{forgotten}");
+    assert!(
+        app.store
+            .run_records(first.run_id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !app.store
+            .run_records(third.run_id, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The runs themselves stay, with their counts.
+    let kept = app.store.run(first.run_id).await.unwrap().unwrap();
+    assert!(
+        kept.duration_ms.is_some() && kept.started_at.is_some(),
+        "{kept:?}"
+    );
+}
+
+async fn a_connection_test_is_kept_with_its_outcome(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 3).await;
+    let connection = app.add_connection("contoso", 0).await;
+    assert_eq!(connection.last_tested_at, None);
+    let before = store::now_millis();
+    let report = sync::test_connection(&app.store, &connection, graph::RetryPolicy::default())
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    let tested = app.store.connection("contoso").await.unwrap().unwrap();
+    assert!(tested.last_tested_at.unwrap() >= before);
+    assert_eq!(tested.last_test_passed, Some(true));
+
+    // A wrong secret: tested, and failed.
+    let tenant = app.tenant(0);
+    let wrong = app
+        .add_connection_with(
+            "wrong",
+            &tenant.tenant_id,
+            &tenant.client_id,
+            "not-the-secret",
+            vec![Dataset::Users],
+        )
+        .await;
+    let report = sync::test_connection(&app.store, &wrong, graph::RetryPolicy::default())
+        .await
+        .unwrap();
+    assert!(!report.ok);
+    let tested = app.store.connection("wrong").await.unwrap().unwrap();
+    assert!(tested.last_tested_at.is_some());
+    assert_eq!(tested.last_test_passed, Some(false));
+}
+
+async fn a_page_graph_would_not_give_is_logged_with_its_request_id(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 120).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    app.sim.state.inject(
+        &key,
+        Fault::FailUsersPage {
+            page: 2,
+            status: 500,
+        },
+    );
+    let broken = app
+        .engine
+        .sync_with("contoso", &sync::NoProgress, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        broken.step(Dataset::Users).unwrap().status,
+        StepStatus::Failed
+    );
+    let failed = app
+        .store
+        .run_records(broken.run_id, Some(store::RecordOutcome::Failed))
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].key, "page 2 of users");
+    assert_eq!(failed[0].detail["status"], 500);
+    assert!(
+        failed[0].detail["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0].detail["graph_code"].as_str().is_some(),
+        "{failed:?}"
     );
 }

@@ -169,6 +169,8 @@ pub(crate) struct Run<'a> {
     /// A person confirmed that a listing may archive most of a tenant's contacts.
     pub(crate) confirm_archive: bool,
     pub(crate) run_id: i64,
+    /// The step going, whose records' outcomes are kept under it.
+    pub(crate) step_id: i64,
     /// Checked at page boundaries.
     pub(crate) stop: StopSignal,
     /// Which users the connection keeps.
@@ -197,6 +199,16 @@ impl Run<'_> {
         StepTenant {
             tenant_id: self.tenant_id.to_string(),
             tenant_name: self.tenant_name.clone(),
+        }
+    }
+
+    /// Where the step's records' outcomes are kept.
+    pub(crate) fn record_step(&self, dataset: Dataset) -> store::RecordStep {
+        store::RecordStep {
+            run_id: self.run_id,
+            step_id: self.step_id,
+            tenant_id: self.tenant_id.to_string(),
+            dataset: dataset.name().to_string(),
         }
     }
 

@@ -1,13 +1,15 @@
 //! Users into contacts, by delta query: each page normalised, filtered by the connection's
 //! rules, planned against the stored contacts (`domain::plan`) and applied with its checkpoint;
-//! a whole listing archives what it lacked, unless that looks like a mistake.
+//! a whole listing archives what it lacked, unless that looks like a mistake. Every user a page
+//! changes, leaves out, holds or cannot store is logged under the step with its outcome, in the
+//! page's transaction; an unchanged user is only counted.
 
 use std::collections::{BTreeMap, HashSet};
 
 use domain::{Dataset, ObjectId};
 use graph::GraphError;
 use graph::models::{USER_SELECT, User};
-use store::{RunWarning, StepCounts};
+use store::{RecordOutcome, RunRecord, RunWarning, StepCounts};
 use tracing::{debug, warn};
 
 use super::delta::{Round, USERS_RESOURCE, by_delta, checkpoint_of};
@@ -57,6 +59,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let mut skipped: Vec<String> = Vec::new();
     let mut held = 0u64;
     let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
+    let step = run.record_step(Dataset::Users);
     loop {
         // Stopped between pages: nothing archived and no link saved, so the next run lists on.
         if let Some(stopped) = run.stopped(counts) {
@@ -67,17 +70,26 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             Ok(None) => break,
             Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
             // Nothing is archived and no link saved: the round did not finish (invariant 3).
-            Err(e) => return Ok(Round::Done(Outcome::from_graph(counts, &e))),
+            Err(e) => {
+                let page = format!("page {} of users", pager.pages_read() + 1);
+                run.store
+                    .record_outcomes(&step, &[graph_failure(page, &e)])
+                    .await?;
+                return Ok(Round::Done(Outcome::from_graph(counts, &e)));
+            }
         };
         let mut records = Vec::with_capacity(page.len());
         let mut removed = Vec::new();
+        let mut not_stored: Vec<RunRecord> = Vec::new();
         for user in &page {
             if let Some(removal) = &user.removed {
                 let reason = removal.get("reason").and_then(|r| r.as_str());
                 match ObjectId::parse(&user.id) {
                     Ok(id) => removed.push(domain::plan::Removal::from_reason(id, reason)),
                     Err(_) => {
-                        skipped.push(format!("{} (removed, but its id is not a GUID)", user.id))
+                        let reason = "removed, but its id is not a GUID";
+                        not_stored.push(failed_user(user, reason));
+                        skipped.push(format!("{} ({reason})", user.id))
                     }
                 }
                 continue;
@@ -92,6 +104,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                     if let Ok(object_id) = ObjectId::parse(&id) {
                         seen.insert(object_id);
                     }
+                    not_stored.push(failed_user(user, &reason));
                     skipped.push(format!("{id} ({reason})"));
                 }
                 Err(e) => {
@@ -105,7 +118,9 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         let mut batch = run
             .store
             .contact_batch(organization_id, &run.tenant_id)
-            .await?;
+            .await?
+            .logging(Some(step.clone()));
+        batch.also_record(not_stored);
         let stored = batch.stored(&records, &removed, &run.field_mapping).await?;
         // The connection's filters: users they leave out are not written, and a contact
         // whose user leaves them is archived with the rule's reason.
@@ -160,7 +175,8 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         let mut batch = run
             .store
             .contact_batch(organization_id, &run.tenant_id)
-            .await?;
+            .await?
+            .logging(Some(step.clone()));
         let active = batch.active_linked().await?;
         // Only a whole listing proves a user gone by leaving them out (invariant 3).
         let mut plan = if incremental {
@@ -224,7 +240,8 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let mut batch = run
         .store
         .contact_batch(organization_id, &run.tenant_id)
-        .await?;
+        .await?
+        .logging(Some(step));
     let marked = batch.marked_deleted().await?;
     let expired = domain::plan::plan_expired_deletions(&marked, store::now_millis());
     if !expired.actions.is_empty() {
@@ -279,4 +296,46 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         counts,
         Some(message.to_string()),
     )))
+}
+
+/// A user Graph sent that no store could keep as it is, as the run logs it.
+fn failed_user(user: &User, reason: &str) -> RunRecord {
+    RunRecord {
+        outcome: RecordOutcome::Failed,
+        key: user.id.clone(),
+        label: user
+            .user_principal_name
+            .clone()
+            .or_else(|| user.display_name.clone()),
+        detail: serde_json::json!({"code": "not_storable", "why": reason}),
+        contact_id: None,
+    }
+}
+
+/// A page Graph would not give, as the run logs it: Graph's error code, status and request-id
+/// where it sent them.
+fn graph_failure(page: String, error: &GraphError) -> RunRecord {
+    let mut detail = serde_json::json!({
+        "code": error.code(),
+        "why": error.to_string(),
+        "fix": error.fix(),
+    });
+    if let GraphError::Api {
+        status,
+        code,
+        request_id,
+        ..
+    } = error
+    {
+        detail["status"] = serde_json::json!(status);
+        detail["graph_code"] = serde_json::json!(code);
+        detail["request_id"] = serde_json::json!(request_id);
+    }
+    RunRecord {
+        outcome: RecordOutcome::Failed,
+        key: page,
+        label: None,
+        detail,
+        contact_id: None,
+    }
 }
