@@ -311,6 +311,8 @@ pub(crate) enum TokenRejection {
 
 pub(crate) struct VerifiedToken {
     pub tenant_id: String,
+    /// The app the token was issued to: Microsoft's limits count per app and tenant.
+    pub app_id: String,
     pub roles: Vec<String>,
 }
 
@@ -343,6 +345,7 @@ pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, Token
     }
     Ok(VerifiedToken {
         tenant_id: claims["tid"].as_str().unwrap_or_default().to_string(),
+        app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
         roles: claims["roles"]
             .as_array()
             .map(|r| {
