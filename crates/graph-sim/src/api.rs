@@ -156,6 +156,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         )
         .merge(control::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), limits))
         .layer(middleware::from_fn_with_state(state.clone(), latency))
         .with_state(state)
 }
@@ -217,6 +218,78 @@ async fn rewrite_links(response: Response, own: &str, base: &str) -> Response {
     let text = String::from_utf8_lossy(&bytes).replace(own, base);
     parts.headers.remove("content-length");
     Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// Microsoft's documented limits, when the simulator enforces them: the request is counted
+/// for its app and tenant (known from its bearer token) and refused with 429 past its quota;
+/// past 80 % of a quota the answer says how much is used, as Graph's does.
+async fn limits(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    let Some((limits, limiter)) = &state.limits else {
+        return next.run(request).await;
+    };
+    // A request without a valid token is refused by its handler, uncounted.
+    let Ok(token) = identity::verify(&state.signing_key, bearer_of(request.headers())) else {
+        return next.run(request).await;
+    };
+    let Some(tenant) = state.tenant(&token.tenant_id) else {
+        return next.run(request).await;
+    };
+    let charges = crate::limits::charges(
+        limits,
+        request.uri().path(),
+        request.uri().query().unwrap_or_default(),
+        tenant.user_count(),
+    );
+    if charges.is_empty() {
+        return next.run(request).await;
+    }
+    let verdict = limiter.admit(
+        &token.app_id,
+        &tenant.id.to_string(),
+        &charges,
+        state.elapsed(),
+    );
+    let mut response = match &verdict.refused {
+        Some((wait, counter)) => {
+            state.count(|s| s.over_limit += 1);
+            let mut refused = graph_error(
+                &state,
+                request.headers(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Please retry again later.",
+            );
+            let headers = refused.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&crate::limits::retry_after(*wait)) {
+                headers.insert("retry-after", v);
+            }
+            let scope = format!(
+                "Tenant_Application/ReadWrite/{}/{}",
+                token.app_id, tenant.id
+            );
+            if let Ok(v) = HeaderValue::from_str(&scope) {
+                headers.insert("x-ms-throttle-scope", v);
+            }
+            headers.insert(
+                "x-ms-throttle-information",
+                HeaderValue::from_static(crate::limits::information(counter)),
+            );
+            refused
+        }
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    if verdict.used > 0.8 {
+        // Graph reports 0.8 to 1.8.
+        let share = format!("{:.3}", verdict.used.min(1.8));
+        if let Ok(v) = HeaderValue::from_str(&share) {
+            headers.insert("x-ms-throttle-limit-percentage", v);
+        }
+    }
+    if let Some(units) = verdict.resource_units {
+        headers.insert("x-ms-resource-unit", HeaderValue::from(units));
+    }
+    response
 }
 
 async fn not_found(

@@ -93,7 +93,13 @@ pub(crate) async fn batch(
             };
             let status = response.status().as_u16();
             let mut inner_headers = Map::new();
-            for name in ["retry-after", "location", "content-type"] {
+            for name in [
+                "retry-after",
+                "location",
+                "content-type",
+                "x-ms-throttle-limit-percentage",
+                "x-ms-resource-unit",
+            ] {
                 if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
                     inner_headers.insert(header_case(name), json!(value));
                 }

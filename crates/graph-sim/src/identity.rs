@@ -314,6 +314,8 @@ pub(crate) enum TokenRejection {
 
 pub(crate) struct VerifiedToken {
     pub tenant_id: String,
+    /// The app the token was issued to: Microsoft's limits count per app and tenant.
+    pub app_id: String,
     pub roles: Vec<String>,
     pub generation: u64,
 }
@@ -348,6 +350,7 @@ pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, Token
     Ok(VerifiedToken {
         tenant_id: claims["tid"].as_str().unwrap_or_default().to_string(),
         generation: claims["sim_generation"].as_u64().unwrap_or(0),
+        app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
         roles: claims["roles"]
             .as_array()
             .map(|r| {

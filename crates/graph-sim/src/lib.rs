@@ -4,7 +4,8 @@
 //! without being held in memory; the v2.0 token endpoint with Microsoft's error shapes; the Graph
 //! resources m365sync reads (`/organization`, `/users`, `/subscribedSkus`), with paging, `$select`
 //! and permissions enforced from the token's `roles`; usage reports behind a 302 to a second
-//! listener that refuses bearer tokens; optionally a partner tenant whose multi-tenant app lists
+//! listener that refuses bearer tokens; optionally Microsoft's documented throttling limits
+//! (`limits`); optionally a partner tenant whose multi-tenant app lists
 //! the others as GDAP customers and gets tokens where they consented it; and a control API
 //! (`/_sim/...`) to change tenants and inject faults between syncs. It shares no code with the `graph` client on purpose: the client
 //! must not pass only because both sides make the same assumption.
@@ -22,6 +23,7 @@ mod control;
 mod delta;
 mod identity;
 pub mod inventory;
+mod limits;
 mod partner;
 pub mod people;
 mod reports;
@@ -37,6 +39,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use limits::{Limits, Quota};
 pub use partner::{CustomerInfo, GDAP_ROLE};
 pub use people::UserPatch;
 pub use state::{CertificateIssued, DeltaExpiry, DeviceChange, Fault, SimState, Stats};
@@ -94,6 +97,9 @@ pub struct SimConfig {
     /// and consenting its app, until the control API says otherwise. Its app also holds
     /// `DelegatedAdminRelationship.Read.All`.
     pub partner: bool,
+    /// Microsoft's documented throttling limits, enforced per app and tenant when given
+    /// (`Limits::microsoft()`); none by default.
+    pub limits: Option<Limits>,
 }
 
 impl Default for SimConfig {
@@ -104,6 +110,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             token_lifetime: Duration::from_secs(3599),
             partner: false,
+            limits: None,
         }
     }
 }

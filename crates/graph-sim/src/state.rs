@@ -145,6 +145,8 @@ pub struct Stats {
     pub report_requests: u64,
     pub downloads: u64,
     pub throttled: u64,
+    /// 429s sent because a request went past one of Microsoft's documented limits.
+    pub over_limit: u64,
 }
 
 pub struct Tenant {
@@ -198,6 +200,10 @@ pub struct SimState {
     request_counter: AtomicU64,
     /// Set when tenant 0 is a partner and the others its customers.
     pub(crate) partner: Option<crate::partner::Partner>,
+    /// Microsoft's limits and the counts against them, when enforced.
+    pub(crate) limits: Option<(crate::limits::Limits, crate::limits::Limiter)>,
+    /// Where the limits' clock starts.
+    started: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -321,7 +327,17 @@ impl SimState {
             partner: config
                 .partner
                 .then(|| crate::partner::Partner::of(config.tenants.len() as u64)),
+            limits: config
+                .limits
+                .clone()
+                .map(|limits| (limits, crate::limits::Limiter::default())),
+            started: Instant::now(),
         }
+    }
+
+    /// Time since the simulator started, by which the limits count.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn tenant_infos(&self) -> Vec<TenantInfo> {

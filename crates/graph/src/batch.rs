@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::client::{Attempt, error_from_body, transport_failure};
+use crate::client::{Attempt, THROTTLE_SHARE, error_from_body, transport_failure};
 use crate::error::Excerpt;
+use crate::pacing::Cost;
 use crate::retry::{RetryAfter, is_retryable_status};
 use crate::{GraphClient, GraphError, Result, RetryPolicy};
 
@@ -146,6 +147,10 @@ impl GraphClient {
         let mut pending: Vec<usize> = (0..paths.len()).collect();
         let max = self.retry_policy().max_attempts.max(1);
         let mut attempt = 1;
+        let costs: Vec<Vec<Cost>> = paths
+            .iter()
+            .map(|p| crate::pacing::costs_of_relative(p))
+            .collect();
         let mut renewed = false;
         loop {
             if pending.is_empty() {
@@ -167,7 +172,10 @@ impl GraphClient {
             }
             let mut again = Vec::new();
             let mut longest_wait = None;
-            for chunk in pending.chunks(MAX_BATCH) {
+            for chunk in self.chunks(&pending, &costs) {
+                let chunk = chunk.as_slice();
+                let spent: Vec<Cost> = chunk.iter().flat_map(|&i| costs[i].clone()).collect();
+                self.pace(&spent, attempt > 1).await;
                 let requests: Vec<Value> = chunk
                     .iter()
                     .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": paths[i]}))
@@ -200,6 +208,28 @@ impl GraphClient {
                         },
                     )
                     .await?;
+                for reply in &replies.responses {
+                    let Some(index) = reply.id.parse::<usize>().ok().filter(|i| chunk.contains(i))
+                    else {
+                        continue;
+                    };
+                    let header = |name: &str| {
+                        reply
+                            .headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| match v {
+                                Value::String(text) => text.clone(),
+                                other => other.to_string(),
+                            })
+                    };
+                    self.heard(
+                        &costs[index],
+                        reply.status,
+                        header(THROTTLE_SHARE).as_deref(),
+                        header("retry-after").as_deref(),
+                    );
+                }
                 let settled = settle(
                     replies,
                     chunk,
@@ -240,6 +270,25 @@ impl GraphClient {
                 })
             })
             .collect()
+    }
+
+    /// `pending` in batches of at most [`MAX_BATCH`], each small enough to fit Microsoft's
+    /// budgets at once (a batch of 20 sign-in reads would overdraw a budget of 5).
+    fn chunks(&self, pending: &[usize], costs: &[Vec<Cost>]) -> Vec<Vec<usize>> {
+        let mut chunks: Vec<Vec<usize>> = Vec::new();
+        let mut current: Vec<usize> = Vec::new();
+        for &index in pending {
+            let mut spent: Vec<Cost> = current.iter().flat_map(|&i| costs[i].clone()).collect();
+            spent.extend(costs[index].iter().cloned());
+            if !current.is_empty() && (current.len() >= MAX_BATCH || !self.fits_one_batch(&spent)) {
+                chunks.push(std::mem::take(&mut current));
+            }
+            current.push(index);
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks
     }
 
     /// Every item of each collection in `paths`: the first pages through `$batch`, any further

@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::error::Excerpt;
+use crate::pacing::{Cost, Pacer};
 use crate::retry::{RetryAfter, is_retryable_status};
 use crate::token::{TokenErrorBody, TokenResponse};
 use crate::{AccessToken, AppCredentials, GraphError, Result, RetryPolicy};
@@ -29,6 +30,8 @@ pub struct GraphClient {
     credentials: AppCredentials,
     retry: RetryPolicy,
     token: Mutex<Option<AccessToken>>,
+    /// This app's count in this tenant, shared by every request the client sends.
+    pacer: Pacer,
 }
 
 /// What one attempt came to, for the retry loop.
@@ -113,13 +116,85 @@ impl GraphClient {
         credentials: AppCredentials,
         retry: RetryPolicy,
     ) -> Self {
+        let pacer = Pacer::new(retry.pacing.clone());
         Self {
             http,
             endpoints,
             credentials,
             retry,
             token: Mutex::new(None),
+            pacer,
         }
+    }
+
+    /// Tells the pacer how many users the tenant has: Microsoft's directory budget grows with
+    /// it. Until told, the pacer keeps to the smallest.
+    pub fn set_tenant_users(&self, users: u64) {
+        self.pacer.set_tenant_users(users);
+    }
+
+    /// How long `requests` requests like `path_or_url` take within the budgets, and the budget
+    /// that sets it; `None` when the client does not pace.
+    pub fn paced_duration(
+        &self,
+        path_or_url: &str,
+        requests: u64,
+    ) -> Option<(Duration, crate::Budget)> {
+        let url = self.absolute(path_or_url).ok()?;
+        self.pacer.duration_of(&self.costs_of(&url), requests)
+    }
+
+    /// What a request to `url` spends of Microsoft's budgets: nothing beyond Graph's host.
+    pub(crate) fn costs_of(&self, url: &str) -> Vec<Cost> {
+        let Some(rest) = url.strip_prefix(self.endpoints.graph.as_str()) else {
+            return Vec::new();
+        };
+        let rest = rest.trim_start_matches('/');
+        let Some(relative) = rest
+            .strip_prefix("v1.0/")
+            .or_else(|| rest.strip_prefix("beta/"))
+        else {
+            return Vec::new();
+        };
+        crate::pacing::costs_of_relative(relative)
+    }
+
+    /// Waits until requests spending `costs` fit in the budgets, booking them. A `retry` has
+    /// waited already what Graph asked for.
+    pub(crate) async fn pace(&self, costs: &[Cost], retry: bool) {
+        let wait = self.pacer.reserve(costs, Instant::now(), retry);
+        if !wait.is_zero() {
+            debug!(
+                wait_ms = wait.as_millis() as u64,
+                "pacing to Microsoft's limits"
+            );
+            self.retry.wait(wait).await;
+        }
+    }
+
+    /// Takes what Graph's answer says of the count: the share used, and a 429's wait.
+    pub(crate) fn heard(
+        &self,
+        costs: &[Cost],
+        status: u16,
+        share: Option<&str>,
+        retry_after: Option<&str>,
+    ) {
+        if costs.is_empty() {
+            return;
+        }
+        let share = share.and_then(|s| s.trim().parse::<f64>().ok());
+        let wait = (status == 429)
+            .then(|| retry_after.and_then(crate::retry::parse_retry_after))
+            .flatten()
+            .map(|w| w.min(self.retry.max_retry_after));
+        self.pacer
+            .observe(costs, status, share, wait, Instant::now());
+    }
+
+    /// Whether requests spending `costs` can go in one batch without overdrawing a budget.
+    pub(crate) fn fits_one_batch(&self, costs: &[Cost]) -> bool {
+        self.pacer.fits_at_once(costs)
     }
 
     pub fn endpoints(&self) -> &GraphEndpoints {
@@ -387,16 +462,32 @@ impl GraphClient {
         RFut: std::future::Future<Output = Attempt<T>>,
     {
         let mut renewed = false;
+        let costs = self.costs_of(url);
         loop {
             let token = self.token().await?;
             let bearer = token.bearer();
+            let attempts = std::sync::atomic::AtomicU32::new(0);
             let outcome = self
                 .with_retry(url, || async {
+                    let retry = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+                    self.pace(&costs, retry).await;
                     let response = match build(&self.http, &bearer).send().await {
                         Ok(r) => r,
                         Err(e) => return transport_failure(&e),
                     };
                     let status = response.status();
+                    let header = |name| {
+                        response
+                            .headers()
+                            .get(name)
+                            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+                    };
+                    self.heard(
+                        &costs,
+                        status.as_u16(),
+                        header(THROTTLE_SHARE),
+                        header(header::RETRY_AFTER.as_str()),
+                    );
                     if is_retryable_status(status.as_u16()) {
                         return retry_answer(&response, "throttled or unavailable");
                     }
@@ -489,6 +580,9 @@ impl GraphClient {
         Ok(format!("{}/{path}", self.endpoints.graph))
     }
 }
+
+/// Graph's word on how much of a limit is used, sent past 80 % of it (0.8 to 1.8).
+pub(crate) const THROTTLE_SHARE: &str = "x-ms-throttle-limit-percentage";
 
 /// Whether a link is an absolute http(s) URL; the scheme is case-insensitive, as in any URL.
 fn is_absolute(link: &str) -> bool {

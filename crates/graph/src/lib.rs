@@ -3,7 +3,8 @@
 //! Owns: client-credentials tokens with a secret or a certificate (cached until shortly before
 //! expiry), the endpoints of each
 //! cloud as given to it, GET with `$select` and paging by `@odata.nextLink` one page at a time,
-//! throttling and retry (`Retry-After`, else exponential backoff with jitter), the usage-report
+//! throttling and retry (`Retry-After`, else exponential backoff with jitter), pacing to
+//! Microsoft's documented limits per app and tenant so that throttling is rare, the usage-report
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
 //! the typed models of the payloads it reads. It knows nothing of the store or of our records.
@@ -13,6 +14,7 @@ mod certificate;
 mod client;
 mod error;
 pub mod models;
+mod pacing;
 mod report;
 mod retry;
 pub mod text;
@@ -22,6 +24,7 @@ pub use batch::MAX_BATCH;
 pub use certificate::{AssertionAlgorithm, CertificateError, CertificateFacts, ClientCertificate};
 pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
 pub use error::{GraphError, TokenProblem};
+pub use pacing::{Budget, Budgets};
 pub use report::{ReportFile, ReportRows};
 pub use retry::{RetryPolicy, Sleeper, TokioSleeper};
 pub use token::{AccessToken, AppCredentials, ClientCredential, ClientSecretValue};

@@ -41,6 +41,9 @@ pub struct RetryPolicy {
     /// The longest `Retry-After` honoured as given; longer ones are cut to this.
     pub max_retry_after: Duration,
     pub sleeper: Arc<dyn Sleeper>,
+    /// The budgets each client paces itself to (Microsoft's documented limits by default);
+    /// `None` sends every request as soon as it is asked for.
+    pub pacing: Option<crate::Budgets>,
 }
 
 impl Default for RetryPolicy {
@@ -51,6 +54,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             max_retry_after: MAX_RETRY_AFTER,
             sleeper: Arc::new(TokioSleeper),
+            pacing: Some(crate::Budgets::microsoft()),
         }
     }
 }
@@ -61,6 +65,7 @@ impl std::fmt::Debug for RetryPolicy {
             .field("max_attempts", &self.max_attempts)
             .field("base_delay", &self.base_delay)
             .field("max_delay", &self.max_delay)
+            .field("pacing", &self.pacing)
             .finish_non_exhaustive()
     }
 }

@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
+    /// Run the simulator with Microsoft's documented throttling limits, to count the 429s a
+    /// sync meets (none, when it paces itself as it should).
+    #[arg(long)]
+    microsoft_limits: bool,
 }
 
 #[derive(Serialize)]
@@ -44,6 +48,10 @@ struct Figures {
     delta_after_change_seconds: f64,
     delta_updated: u64,
     clean_resync_seconds: f64,
+    /// Whether the simulator enforced Microsoft's limits.
+    microsoft_limits: bool,
+    /// 429s the simulator sent over the whole bench.
+    throttled_429: u64,
     clean_resync_writes: u64,
     floor_peak_rss_mib: Option<f64>,
     sync_peak_rss_mib: Option<f64>,
@@ -59,17 +67,22 @@ impl Drop for Child {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the m365sync binary")?;
+    let users = args.users.to_string();
+    let mut simulate = vec![
+        "simulate",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        "1",
+        "--users",
+        &users,
+    ];
+    if args.microsoft_limits {
+        simulate.push("--microsoft-limits");
+    }
     let mut child = Child(
         std::process::Command::new(exe)
-            .args([
-                "simulate",
-                "--listen",
-                "127.0.0.1:0",
-                "--seed",
-                "1",
-                "--users",
-                &args.users.to_string(),
-            ])
+            .args(simulate)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -179,6 +192,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let clean = engine.sync_with("bench", &NoProgress, true).await?;
     let clean_time = started.elapsed();
     store.close().await;
+    let stats: serde_json::Value = control
+        .get(format!("{url}/_sim/stats"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("reading the simulator's counts")?
+        .json()
+        .await
+        .context("reading the simulator's counts")?;
+    let throttled_429 = stats["over_limit"].as_u64().unwrap_or(0);
+    note!(
+        "bench: {throttled_429} answers of 429 ({})",
+        if args.microsoft_limits {
+            "with Microsoft's limits"
+        } else {
+            "without limits"
+        }
+    );
 
     let figures = Figures {
         users: args.users,
@@ -192,6 +223,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         delta_after_change_seconds: round(delta_time.as_secs_f64()),
         delta_updated,
         clean_resync_seconds: round(clean_time.as_secs_f64()),
+        microsoft_limits: args.microsoft_limits,
+        throttled_429,
         clean_resync_writes: clean.writes(),
         floor_peak_rss_mib: floor_rss,
         sync_peak_rss_mib: sync_rss,
@@ -231,6 +264,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "clean resync (full)      {:.2} s   ({} writes)",
             figures.clean_resync_seconds,
             figures.clean_resync_writes
+        )?;
+        out!(
+            "429 answers              {}   ({})",
+            figures.throttled_429,
+            if figures.microsoft_limits {
+                "Microsoft's limits enforced"
+            } else {
+                "no limits enforced"
+            }
         )?;
     }
     drop(child);

@@ -48,6 +48,10 @@ pub struct SimulateArgs {
     /// Where `--tls` writes the simulator's certificate (PEM).
     #[arg(long, default_value = "m365sync-simulator.pem", requires = "tls")]
     cert_out: std::path::PathBuf,
+    /// Enforce Microsoft's documented throttling limits per app and tenant, answering 429 with
+    /// Retry-After beyond them as Graph does.
+    #[arg(long)]
+    microsoft_limits: bool,
 }
 
 impl SimulateArgs {
@@ -66,6 +70,7 @@ impl SimulateArgs {
             tenants: (0..self.tenants).map(|_| spec.clone()).collect(),
             latency: Duration::from_millis(self.latency_ms),
             partner: self.partner,
+            limits: self.microsoft_limits.then(graph_sim::Limits::microsoft),
             ..SimConfig::default()
         }
     }
@@ -168,6 +173,8 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
         SimConfig {
             seed: 1,
             tenants: vec![TenantSpec::with_users(args.users)],
+            // The demo shows a sync that keeps to Microsoft's limits, as a real tenant needs.
+            limits: Some(graph_sim::Limits::microsoft()),
             ..SimConfig::default()
         },
         sim_addr,
