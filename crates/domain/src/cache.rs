@@ -45,30 +45,13 @@ impl CacheLifetimes {
             .unwrap_or_else(|| default_lifetime(dataset))
     }
 
-    /// Sets `dataset`'s lifetime from what a person typed (`12h`, `0` for every run). The
-    /// organisation is read every run: everything else is filed under what it finds.
-    pub fn set(&mut self, dataset: Dataset, raw: &str) -> Result<u64, InputError> {
-        if dataset == Dataset::Organization {
-            return Err(InputError::new(
-                "dataset",
-                "the organization dataset is read on every run and has no cache",
-                "Every other dataset is filed under the organisation it finds; choose another dataset",
-            ));
-        }
-        let seconds = parse_duration("lifetime", raw)?;
-        if seconds > LONGEST_LIFETIME_SECS {
-            return Err(InputError::new(
-                "lifetime",
-                format!("'{}' is longer than 30 days", raw.trim()),
-                "Choose 30d or less; 0 fetches on every run",
-            ));
-        }
-        if seconds == default_lifetime(dataset) {
+    /// Sets `dataset`'s lifetime, in seconds as [`parse_lifetime`] read them.
+    pub fn set(&mut self, dataset: Dataset, seconds: u64) {
+        if dataset == Dataset::Organization || seconds == default_lifetime(dataset) {
             self.0.remove(&dataset);
         } else {
-            self.0.insert(dataset, seconds);
+            self.0.insert(dataset, seconds.min(LONGEST_LIFETIME_SECS));
         }
-        Ok(seconds)
     }
 
     /// Every dataset's lifetime in seconds, and whether it is the default.
@@ -78,6 +61,27 @@ impl CacheLifetimes {
             .map(|d| (d, self.lifetime(d), !self.0.contains_key(&d)))
             .collect()
     }
+}
+
+/// A lifetime for `dataset` as a person typed it (`12h`; `0` for every run), in seconds. The
+/// organisation is read every run: everything else is filed under what it finds.
+pub fn parse_lifetime(dataset: Dataset, raw: &str) -> Result<u64, InputError> {
+    if dataset == Dataset::Organization {
+        return Err(InputError::new(
+            "dataset",
+            "the organization dataset is read on every run and has no cache",
+            "Every other dataset is filed under the organisation it finds; choose another dataset",
+        ));
+    }
+    let seconds = parse_duration("lifetime", raw)?;
+    if seconds > LONGEST_LIFETIME_SECS {
+        return Err(InputError::new(
+            "lifetime",
+            format!("'{}' is longer than 30 days", raw.trim()),
+            "Choose 30d or less; 0 fetches on every run",
+        ));
+    }
+    Ok(seconds)
 }
 
 /// Whether a run fetches a dataset.
@@ -140,8 +144,8 @@ mod tests {
     #[test]
     fn overrides_replace_a_default_and_the_default_clears_them() {
         let mut lifetimes = CacheLifetimes::default();
-        assert_eq!(lifetimes.set(Dataset::Mailboxes, "12h").unwrap(), 43_200);
-        assert_eq!(lifetimes.set(Dataset::Users, "1h").unwrap(), 3600);
+        lifetimes.set(Dataset::Mailboxes, 43_200);
+        lifetimes.set(Dataset::Users, 3600);
         assert_eq!(lifetimes.lifetime(Dataset::Mailboxes), 43_200);
         assert_eq!(lifetimes.lifetime(Dataset::Users), 3600);
         let stored = serde_json::to_string(&lifetimes).unwrap();
@@ -150,8 +154,8 @@ mod tests {
             serde_json::from_str::<CacheLifetimes>(&stored).unwrap(),
             lifetimes
         );
-        lifetimes.set(Dataset::Mailboxes, "24h").unwrap();
-        lifetimes.set(Dataset::Users, "0").unwrap();
+        lifetimes.set(Dataset::Mailboxes, 86_400);
+        lifetimes.set(Dataset::Users, 0);
         assert_eq!(lifetimes, CacheLifetimes::default());
         let all = lifetimes.all();
         assert_eq!(all.len(), Dataset::ALL.len());
@@ -160,12 +164,15 @@ mod tests {
 
     #[test]
     fn the_organization_and_long_or_bad_lifetimes_are_refused() {
-        let mut lifetimes = CacheLifetimes::default();
-        let error = lifetimes.set(Dataset::Organization, "1h").unwrap_err();
+        let error = parse_lifetime(Dataset::Organization, "1h").unwrap_err();
         assert!(error.problem.contains("no cache"), "{error:?}");
-        assert!(lifetimes.set(Dataset::Usage, "31d").is_err());
-        assert!(lifetimes.set(Dataset::Usage, "soon").is_err());
-        assert!(lifetimes.set(Dataset::Usage, "30d").is_ok());
+        assert!(parse_lifetime(Dataset::Usage, "31d").is_err());
+        assert!(parse_lifetime(Dataset::Usage, "soon").is_err());
+        assert_eq!(parse_lifetime(Dataset::Usage, "12h").unwrap(), 43_200);
+        assert_eq!(parse_lifetime(Dataset::Usage, "30d").unwrap(), 30 * 86_400);
+        let mut lifetimes = CacheLifetimes::default();
+        lifetimes.set(Dataset::Organization, 3600);
+        assert_eq!(lifetimes.lifetime(Dataset::Organization), 0);
     }
 
     #[test]
