@@ -100,13 +100,23 @@ fn spawn(db: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Sends SIGTERM, as a service manager stopping the process would, and waits for it to end.
-fn terminate(child: Child) -> Output {
-    let stopped = Command::new("kill")
+/// Sends SIGTERM, as a service manager stopping a process does.
+fn signal(child: &Child) {
+    let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(stopped.success());
+    assert!(sent.success());
+}
+
+/// Sends SIGTERM and waits for the process to end.
+fn terminate(child: Child) -> Output {
+    signal(&child);
+    wait_out(child)
+}
+
+/// Waits for a process to end, for at most a minute.
+fn wait_out(child: Child) -> Output {
     let start = Instant::now();
     let mut child = child;
     while child.try_wait().unwrap().is_none() {
@@ -457,7 +467,59 @@ async fn serve_queues_scheduled_runs_and_runs_them(kind: StoreKind) {
     );
 }
 
+async fn a_stopped_worker_finishes_its_run_unless_told_twice(kind: StoreKind) {
+    let (db, _home, _dir) = store_at(kind).await;
+    let sim = sim(30, Duration::from_millis(150)).await;
+    add(
+        &db,
+        &sim,
+        "organization,licenses,users,domains,groups,applications",
+    );
+
+    // Told once: it claims nothing more and the run going ends as it would have.
+    let worker = spawn(&db, &["worker", "--lease", "2s", "--poll", "1s"]);
+    let queued = json(&m365sync(
+        &db,
+        &["sync", "contoso", "--queue", "--json"],
+        &[],
+    ));
+    let run = queued["run_id"].as_i64().unwrap();
+    wait_for_run(&db, run, "running", |r| r["status"] == "running");
+    signal(&worker);
+    let ended = wait_out(worker);
+    assert_eq!(ended.status.code(), Some(0), "{:?}", text(&ended));
+    assert!(
+        text(&ended).1.contains("the run going finishes first"),
+        "{:?}",
+        text(&ended)
+    );
+    assert_eq!(run_of(&db, run)["status"], "succeeded");
+
+    // Told twice: it ends at once, and the run it held is taken for interrupted (here at once,
+    // as its process is seen gone; elsewhere when its lease expires).
+    let worker = spawn(&db, &["worker", "--lease", "2s", "--poll", "1s"]);
+    let queued = json(&m365sync(
+        &db,
+        &["sync", "contoso", "--queue", "--json"],
+        &[],
+    ));
+    let run = queued["run_id"].as_i64().unwrap();
+    wait_for_run(&db, run, "running", |r| r["status"] == "running");
+    signal(&worker);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&worker);
+    let ended = wait_out(worker);
+    assert_eq!(ended.status.code(), Some(130), "{:?}", text(&ended));
+    let closed = wait_for_run(&db, run, "closed", |r| r["status"] != "running");
+    assert_eq!(closed["status"], "failed", "{closed}");
+    assert!(
+        closed["message"].as_str().unwrap().contains("interrupted"),
+        "{closed}"
+    );
+}
+
 testkit::on_both_stores!(
+    a_stopped_worker_finishes_its_run_unless_told_twice,
     schedules_are_set_shown_and_checked,
     cached_datasets_are_skipped_until_stale_full_or_cleared,
     a_worker_runs_the_queue_and_cancel_stops_queued_runs,
