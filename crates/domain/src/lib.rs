@@ -3,13 +3,14 @@
 //! Owns the parsed identifiers (`TenantId`, `ClientId`, `ObjectId`, `Upn`, `SkuPartNumber`,
 //! `ClientSecret`), the clouds and their endpoints, the datasets and the permissions they need,
 //! the records we keep (contacts, licences, mailboxes, organisations, devices, groups, audit
-//! records, what the usage reports and sign-in activity say of each user), how a tenant is
-//! matched to an organisation, how two versions of a record differ, and the planner that turns
-//! what the store holds and what Microsoft sent into what to do with each record (`plan`,
-//! `rows`). Every adapter (`graph`, `store`,
-//! `sync`, `web`) builds on these; none of them is known here.
+//! records, what the usage reports and sign-in activity say of each user), when a connection's
+//! schedule comes due and how long a dataset's fetch stays fresh, how a tenant is matched to an
+//! organisation, how two versions of a record differ, and the planner that turns what the store
+//! holds and what Microsoft sent into what to do with each record (`plan`, `rows`). Every
+//! adapter (`graph`, `store`, `sync`, `web`) builds on these; none of them is known here.
 
 pub mod audit;
+pub mod cache;
 pub mod catalog;
 pub mod cloud;
 pub mod dataset;
@@ -23,6 +24,7 @@ pub mod matching;
 pub mod plan;
 pub mod records;
 pub mod rows;
+pub mod schedule;
 pub mod status;
 pub mod usage;
 
@@ -42,4 +44,5 @@ pub use records::{
     ContactRecord, InventoryItem, LicenseRecord, MailboxRecord, OrganizationRecord, ServicePlan,
     UnstorableField,
 };
+pub use schedule::Schedule;
 pub use status::{RunStatus, StepStatus};

@@ -111,6 +111,11 @@ pub enum ConnectionCommand {
         /// Days to keep, a whole number from 1 to 3650.
         days: Option<String>,
     },
+    /// Sync the connection on its own: every interval, or on a cron pattern in a time zone.
+    Schedule(crate::jobs::ScheduleArgs),
+    /// Show the connection's cache lifetimes, or set one: a dataset fetched more recently than
+    /// its lifetime is skipped by scheduled and manual runs (not by `sync --full`).
+    Cache(crate::jobs::CacheArgs),
     /// Remove a connection. What it synced stays in the store.
     Remove { name: String },
 }
@@ -343,6 +348,8 @@ pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<
         ConnectionCommand::Add(args) => add(db, args).await,
         ConnectionCommand::List { json } => list(db, json).await,
         ConnectionCommand::Test { name, json } => test(db, &name, json).await,
+        ConnectionCommand::Schedule(args) => crate::jobs::schedule(db, args).await,
+        ConnectionCommand::Cache(args) => crate::jobs::cache(db, args).await,
         ConnectionCommand::ReportNames { name, show, .. } => {
             let store = open_store(db).await?;
             let connection = store
@@ -696,6 +703,14 @@ async fn check_named_organization(
 async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     let connections = store.connections().await?;
+    let schedules: std::collections::HashMap<i64, store::ScheduleRow> = store
+        .schedules()
+        .await?
+        .into_iter()
+        .map(|row| (row.connection_id, row))
+        .collect();
+    let schedule_of = |id: i64| schedules.get(&id).and_then(|r| r.schedule.clone());
+    let next_of = |id: i64| schedules.get(&id).and_then(|r| r.next_run_at);
     if json {
         let items: Vec<serde_json::Value> = connections
             .iter()
@@ -710,6 +725,8 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
                     "last_tested_at": c.last_tested_at,
                     "last_test_passed": c.last_test_passed,
                     "audit_retention_days": c.audit_retention.days(),
+                    "schedule": schedule_of(c.id),
+                    "next_run_at": next_of(c.id),
                     "credential": match &c.certificate {
                         None => serde_json::json!({"kind": "secret"}),
                         Some(cert) => serde_json::json!({"kind": "certificate", "thumbprint": cert.thumbprint, "expires": day_of(cert.expires_at)}),
@@ -740,8 +757,15 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             (Some(at), _) => format!("last tested {} (failed)", local_time(at)),
             (None, _) => "never tested".to_string(),
         };
+        let schedule = match (schedule_of(c.id), next_of(c.id)) {
+            (None, _) => "syncs when asked".to_string(),
+            (Some(schedule), Some(next)) => {
+                format!("syncs {schedule}, next {}", crate::jobs::moment(next))
+            }
+            (Some(schedule), None) => format!("syncs {schedule}, not due again"),
+        };
         out!(
-            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}\t{}",
+            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}\t{}\t{schedule}",
             c.name,
             c.mode,
             c.tenant_id,
@@ -867,9 +891,16 @@ pub struct SyncArgs {
     /// would do it by mistake). See `m365sync connection guard`.
     #[arg(long, visible_alias = "confirm-archive")]
     accept_drop: bool,
+    /// Only put the run in the queue, for a worker (`m365sync worker` or `serve`) to run; joins
+    /// a run already queued for the connection.
+    #[arg(long)]
+    queue: bool,
 }
 
 pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    if args.queue {
+        return queue(db, &args).await;
+    }
     let progress = TerminalProgress::new(!args.json);
     let outcome = async {
         let store = open_store(db).await?;
@@ -906,6 +937,42 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
         Err(e) => Err(e),
         Ok(()) => Ok(code),
     }
+}
+
+/// `sync --queue`: the run is queued for a worker, or joins the one already queued.
+async fn queue(db: &str, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let connection = store
+        .connection(&args.name)
+        .await?
+        .ok_or_else(|| sync::SyncError::NoConnection(args.name.clone()))?;
+    let queued = SyncEngine::new(store)
+        .confirming_archive(args.accept_drop)
+        .queue(&connection, store::RunTrigger::Manual, args.full)
+        .await?;
+    if args.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run_id": queued.run_id,
+                "status": "queued",
+                "joined": queued.joined,
+            }))?
+        )?;
+    } else if queued.joined {
+        out!(
+            "Run {} was already queued for connection '{}'; this request joined it. A worker runs it (`m365sync worker` or `m365sync serve`).",
+            queued.run_id,
+            args.name
+        )?;
+    } else {
+        out!(
+            "Run {} is queued for connection '{}'. A worker runs it (`m365sync worker` or `m365sync serve`).",
+            queued.run_id,
+            args.name
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(report: &sync::SyncReport, json: bool) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
-//! The `m365sync` command line: connections, sync, export, simulate, demo, serve and bench.
+//! The `m365sync` command line: connections, sync, the queue and its worker, export, simulate,
+//! demo, serve and bench.
 //!
 //! Owns only the edge: parsing arguments, reading secrets from the environment or standard
 //! input, drawing progress, printing results, and turning every error into one sentence and a
@@ -10,6 +11,7 @@ mod bench;
 mod commands;
 mod compare;
 mod export;
+mod jobs;
 mod people;
 mod progress;
 mod serve;
@@ -60,6 +62,13 @@ enum Command {
     /// Show one run: each step with its counts, and what it did to every record it created,
     /// updated, archived, left out, held or could not write.
     Run(commands::RunArgs),
+    /// Stop a run: a queued one does not start, a running one stops at its next page boundary.
+    Cancel(jobs::CancelArgs),
+    /// Forget cached fetches, so that the next run fetches again.
+    #[command(subcommand)]
+    Cache(jobs::CacheCommand),
+    /// Claim and run queued runs until stopped (Ctrl-C or SIGTERM lets the run going finish).
+    Worker(jobs::WorkerArgs),
     /// List the tenants seen, with the organisation each is filed under or the suggestions
     /// awaiting a decision.
     Tenants(tenants::TenantsArgs),
@@ -92,7 +101,7 @@ enum Command {
     Simulate(serve::SimulateArgs),
     /// Start the simulator, connect to it, sync, and serve the result on loopback.
     Demo(serve::DemoArgs),
-    /// Serve the web pages and JSON API over the store.
+    /// Serve the web pages and JSON API over the store, queue the scheduled runs, and run them.
     Serve(serve::ServeArgs),
     /// Time a full sync of N simulated users against the floor of only downloading and parsing.
     Bench(bench::BenchArgs),
@@ -201,6 +210,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => commands::sync(&cli.db, args).await,
         Command::Runs(args) => commands::runs(&cli.db, args).await,
         Command::Run(args) => commands::run(&cli.db, args).await,
+        Command::Cancel(args) => jobs::cancel(&cli.db, args).await,
+        Command::Cache(command) => jobs::cache_command(&cli.db, command).await,
+        Command::Worker(args) => jobs::worker(&cli.db, args).await,
         Command::Tenants(args) => tenants::tenants(&cli.db, args).await,
         Command::Match(args) => tenants::decide(&cli.db, args).await,
         Command::Export(args) => export::run(&cli.db, args).await,

@@ -1,4 +1,4 @@
-//! `simulate`, `demo` and `serve`.
+//! `simulate`, `demo` and `serve` (the web pages, with the scheduler and a worker beside them).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ use sync::SyncEngine;
 
 use crate::UsageError;
 use crate::commands::open_store;
+use crate::jobs;
 use crate::progress::TerminalProgress;
 
 #[derive(Args)]
@@ -234,6 +235,10 @@ pub struct ServeArgs {
     /// Where to listen (loopback unless --insecure-no-auth).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve only: queue no scheduled runs and run none (another process runs `m365sync
+    /// worker`).
+    #[arg(long)]
+    no_worker: bool,
     #[command(flatten)]
     exposure: ExposureArgs,
 }
@@ -255,9 +260,40 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("reading the listen address")?
     );
     args.exposure.warn(args.listen);
-    tokio::select! {
-        served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+    let signals = jobs::stop_signals();
+    let working = !args.no_worker;
+    if working {
+        tokio::spawn(jobs::schedule_loop(
+            store.clone(),
+            jobs::SCHEDULER_TICK,
+            signals.clone(),
+        ));
+    }
+    // The worker shares this task with the pages: a claim's future is not `Send`.
+    let mut worker = std::pin::pin!(jobs::work(
+        store.clone(),
+        store::queue::DEFAULT_LEASE,
+        Duration::from_secs(2),
+        false,
+        signals.clone(),
+    ));
+    let mut stopped = signals.clone();
+    let ended = tokio::select! {
+        served = web::serve(store, listener, args.exposure.options()) => {
+            served.context("serving the web pages")?;
+            None
+        }
+        ended = &mut worker, if working => Some(ended),
+        _ = stopped.wait_for(|count| *count > 0) => None,
+    };
+    // The pages stop at once; the run going finishes first, unless asked twice.
+    let ended = match ended {
+        Some(ended) => ended,
+        None if working => worker.await,
+        None => jobs::WorkerEnd::Stopped,
+    };
+    if ended == jobs::WorkerEnd::Abandoned {
+        return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
 }

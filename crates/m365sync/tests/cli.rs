@@ -10,6 +10,8 @@ use serde_json::Value;
 // One test binary for the command line: each binary is another link.
 #[path = "cli/devices.rs"]
 mod devices;
+#[path = "cli/jobs.rs"]
+mod jobs;
 #[path = "cli/partner.rs"]
 mod partner;
 #[path = "cli/tenants.rs"]

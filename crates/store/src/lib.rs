@@ -2,10 +2,10 @@
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
-//! run log (with each record's outcome), and the encryption of secrets at rest. Each method is
-//! written once: the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are
-//! type-checked against their own driver. It knows nothing of Graph: it stores the records of
-//! `domain`.
+//! run log (with each record's outcome), the run queue, the connections' schedules and caches,
+//! and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
+//! macros expand its body for each backend, so both are type-checked against their own driver.
+//! It knows nothing of Graph: it stores the records of `domain`.
 
 mod audit;
 mod backend;
@@ -26,6 +26,7 @@ pub mod queue;
 mod review;
 pub mod run_records;
 mod runs;
+mod schedules;
 pub mod secrets;
 mod tenants;
 pub mod typed;
@@ -49,6 +50,7 @@ pub use queue::{Cancelled, Claim, ClaimedRun, Lease, Queued, RunOptions, RunTrig
 pub use review::{Candidate, ChangeRow, ImportBatch, ImportOutcome, Resolution, ReviewItem};
 pub use run_records::{RecordOutcome, RecordStep, RunRecord, RunRecordRow};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
+pub use schedules::{DueRun, ScheduleRow};
 pub use secrets::SecretKey;
 pub use tenants::{SuggestionRow, TenantChoice, TenantOutcome, TenantRow};
 

@@ -230,6 +230,75 @@ fn still_held(row: &RunningRow, now: i64) -> bool {
     owner.liveness() != Liveness::Gone
 }
 
+/// Queues a run of a connection within `tx`, joining one already queued for it: the scheduler
+/// queues due runs in the same transaction that moves their schedules on.
+pub(crate) async fn enqueue_in(
+    tx: &mut Tx,
+    connection_id: i64,
+    connection_name: &str,
+    trigger: RunTrigger,
+    options: RunOptions,
+) -> Result<Queued> {
+    tx.lock_tenant(&format!("connection-run:{connection_id}"))
+        .await?;
+    let queued: Option<(i64, String, i64)> = on_tx!(&mut *tx, |c| {
+        sqlx::query_as("SELECT id, options, priority FROM sync_runs WHERE connection_id = $1 AND status = 'queued' ORDER BY id LIMIT 1")
+            .bind(connection_id)
+            .fetch_optional(&mut *c)
+            .await
+            .doing("looking for a queued run")
+    })?;
+    let now = now_millis();
+    Ok(match queued {
+        Some((run_id, stored, priority)) => {
+            let before: RunOptions = serde_json::from_str(&stored).unwrap_or_default();
+            let options = before.joined(options);
+            let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
+            // A person's run joined by a schedule stays the person's.
+            let asked_by = if priority <= RunTrigger::Manual.priority() {
+                RunTrigger::Manual
+            } else {
+                trigger
+            };
+            on_tx!(&mut *tx, |c| {
+                sqlx::query("UPDATE sync_runs SET options = $1, kind = $2, priority = CASE WHEN priority < $3 THEN priority ELSE $3 END WHERE id = $4")
+                    .bind(&text)
+                    .bind(asked_by.kind(options))
+                    .bind(trigger.priority())
+                    .bind(run_id)
+                    .execute(&mut *c)
+                    .await
+                    .done("joining a queued run")
+            })?;
+            Queued {
+                run_id,
+                joined: true,
+            }
+        }
+        None => {
+            let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
+            let run_id = on_tx!(&mut *tx, |c| {
+                sqlx::query_scalar(
+                    "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, queued_at, priority, options) VALUES ($1, $2, $3, 'queued', $4, $4, $5, $6) RETURNING id",
+                )
+                .bind(connection_id)
+                .bind(connection_name)
+                .bind(trigger.kind(options))
+                .bind(now)
+                .bind(trigger.priority())
+                .bind(&text)
+                .fetch_one(&mut *c)
+                .await
+                .doing("queueing a run")
+            })?;
+            Queued {
+                run_id,
+                joined: false,
+            }
+        }
+    })
+}
+
 impl Store {
     /// Queues a run of a connection. A run already queued for it is joined instead (a person's
     /// request raises it before scheduled runs).
@@ -241,58 +310,7 @@ impl Store {
         options: RunOptions,
     ) -> Result<Queued> {
         let mut tx = self.begin().await?;
-        tx.lock_tenant(&format!("connection-run:{connection_id}"))
-            .await?;
-        let queued: Option<(i64, String)> = on_tx!(&mut tx, |c| {
-            sqlx::query_as("SELECT id, options FROM sync_runs WHERE connection_id = $1 AND status = 'queued' ORDER BY id LIMIT 1")
-                .bind(connection_id)
-                .fetch_optional(&mut *c)
-                .await
-                .doing("looking for a queued run")
-        })?;
-        let now = now_millis();
-        let outcome = match queued {
-            Some((run_id, stored)) => {
-                let before: RunOptions = serde_json::from_str(&stored).unwrap_or_default();
-                let options = before.joined(options);
-                let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
-                on_tx!(&mut tx, |c| {
-                    sqlx::query("UPDATE sync_runs SET options = $1, kind = $2, priority = CASE WHEN priority < $3 THEN priority ELSE $3 END WHERE id = $4")
-                        .bind(&text)
-                        .bind(trigger.kind(options))
-                        .bind(trigger.priority())
-                        .bind(run_id)
-                        .execute(&mut *c)
-                        .await
-                        .done("joining a queued run")
-                })?;
-                Queued {
-                    run_id,
-                    joined: true,
-                }
-            }
-            None => {
-                let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
-                let run_id = on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(
-                        "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, queued_at, priority, options) VALUES ($1, $2, $3, 'queued', $4, $4, $5, $6) RETURNING id",
-                    )
-                    .bind(connection_id)
-                    .bind(connection_name)
-                    .bind(trigger.kind(options))
-                    .bind(now)
-                    .bind(trigger.priority())
-                    .bind(&text)
-                    .fetch_one(&mut *c)
-                    .await
-                    .doing("queueing a run")
-                })?;
-                Queued {
-                    run_id,
-                    joined: false,
-                }
-            }
-        };
+        let outcome = enqueue_in(&mut tx, connection_id, connection_name, trigger, options).await?;
         tx.commit().await?;
         Ok(outcome)
     }

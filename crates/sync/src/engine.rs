@@ -1,10 +1,13 @@
 //! The engine: one sync run over a connection's tenants (one for a direct connection, each
 //! customer for a partner one), the organisation step first and then each chosen dataset's
-//! module (`crate::datasets`), every step logged with its counts and message.
+//! module (`crate::datasets`), every step logged with its counts and message. A dataset fetched
+//! for the tenant more recently than its cache lifetime is skipped, saying until when, except
+//! in a clean (`--full`) run.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use domain::cache::{CacheLifetimes, Freshness, describe_lifetime, freshness};
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
 use graph::{GraphClient, RetryPolicy};
 use serde::Serialize;
@@ -467,6 +470,8 @@ impl SyncEngine {
             connection: connection.clone(),
         };
         progress.tenant_started(&run.step_tenant());
+        let lifetimes = self.store.cache_lifetimes(connection.id).await?;
+        let tenant_key = run.tenant_id.to_string();
         for dataset in datasets_of(connection) {
             let step_id = self
                 .store
@@ -517,8 +522,14 @@ impl SyncEngine {
                         None => "skipped: the organization step did not succeed".into(),
                     }),
                 }
+            } else if let Some(fresh) = self
+                .cached(connection, &tenant_key, dataset, &lifetimes, full)
+                .await?
+            {
+                fresh
             } else {
-                match datasets::sync(dataset, &mut run).await {
+                let began = store::now_millis();
+                let outcome = match datasets::sync(dataset, &mut run).await {
                     Ok(outcome) => outcome,
                     // A store failure fails its step; the later steps still run (or say why
                     // they cannot), and the run is logged as failed on the way out.
@@ -531,7 +542,12 @@ impl SyncEngine {
                         )
                     }
                     Err(e) => Outcome::failed(StepCounts::default(), &e, None),
+                };
+                // Fresh from when it was asked for: changes made during the step are read again.
+                if outcome.status == StepStatus::Succeeded {
+                    self.store.record_fetch(&tenant_key, dataset, began).await?;
                 }
+                outcome
             };
             self.store
                 .finish_step(
@@ -559,6 +575,52 @@ impl SyncEngine {
         log.held.extend(run.held.take());
         Ok(())
     }
+}
+
+impl SyncEngine {
+    /// The skipped step of a dataset whose last fetch for the tenant is still fresh; `None` when
+    /// it is to be fetched (a clean run fetches everything).
+    async fn cached(
+        &self,
+        connection: &Connection,
+        tenant_id: &str,
+        dataset: Dataset,
+        lifetimes: &CacheLifetimes,
+        full: bool,
+    ) -> Result<Option<Outcome>> {
+        let lifetime = lifetimes.lifetime(dataset);
+        if full || lifetime == 0 {
+            return Ok(None);
+        }
+        let fetched_at = self.store.dataset_fetched_at(tenant_id, dataset).await?;
+        let (fetched_at, refreshes_at) = match freshness(lifetime, fetched_at, store::now_millis())
+        {
+            Freshness::Fetch => return Ok(None),
+            Freshness::Fresh {
+                fetched_at,
+                refreshes_at,
+            } => (fetched_at, refreshes_at),
+        };
+        Ok(Some(Outcome {
+            status: StepStatus::Skipped,
+            counts: StepCounts::default(),
+            message: Some(format!(
+                "cached: fetched {}, refreshes after {} (kept {}); `m365sync cache clear {} --dataset {}` fetches it on the next run",
+                moment(fetched_at),
+                moment(refreshes_at),
+                describe_lifetime(lifetime),
+                connection.name,
+                dataset.name()
+            )),
+        }))
+    }
+}
+
+/// A time as a run's message gives it: to the minute, in UTC.
+fn moment(millis: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "at an unreadable time".into())
 }
 
 /// The organisation first, then the connection's chosen datasets in pipeline order.

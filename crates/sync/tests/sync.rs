@@ -116,7 +116,7 @@ fn users_with_mailbox(app: &TestApp, users: u64) -> usize {
 
 async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing(store: StoreKind) {
     let app = TestApp::with_users_on(store, 150).await;
-    app.add_connection("contoso", 0).await;
+    let connection = app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     let users = first.step(Dataset::Users).unwrap();
@@ -146,6 +146,8 @@ async fn first_sync_fills_the_store_and_an_unchanged_resync_writes_nothing(store
         users_with_mailbox(&app, 150)
     );
 
+    // The daily reports and service health are cached; fetched again, they compare unchanged.
+    app.store.clear_cache(&connection, None).await.unwrap();
     let second = app.sync("contoso").await;
     assert_eq!(second.status, RunStatus::Succeeded);
     assert_eq!(second.writes(), 0, "{second:?}");
@@ -926,7 +928,7 @@ mod delta {
 
 async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKind) {
     let app = TestApp::with_users_on(store, 80).await;
-    app.add_connection("contoso", 0).await;
+    let connection = app.add_connection("contoso", 0).await;
     let first = app.sync("contoso").await;
     let usage = first.step(Dataset::Usage).unwrap();
     assert_eq!(usage.status, StepStatus::Succeeded, "{usage:?}");
@@ -961,6 +963,8 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
         .await
         .unwrap();
     assert_eq!(rows.len() as u64, usage.counts.created);
+    // The reports are cached for a day: each sync below reads them again.
+    app.store.clear_cache(&connection, None).await.unwrap();
     let again = app.sync("contoso").await;
     let step = again.step(Dataset::Usage).unwrap();
     assert_eq!(step.counts.writes(), 0, "{step:?}");
@@ -977,6 +981,7 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
         })
         .unwrap();
     assert!(app.sim.state.remove_user(&key, gone.index));
+    app.store.clear_cache(&connection, None).await.unwrap();
     let after = app.sync("contoso").await;
     let step = after.step(Dataset::Usage).unwrap();
     assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
@@ -1004,6 +1009,7 @@ async fn usage_reports_attach_to_contacts_and_respect_concealment(store: StoreKi
 
     // Concealment on: nothing new is attached, nothing is archived, and the run says why.
     app.sim.state.set_concealed(&app.tenant_key(0), true);
+    app.store.clear_cache(&connection, None).await.unwrap();
     let concealed = app.sync("contoso").await;
     let step = concealed.step(Dataset::Usage).unwrap();
     assert_eq!(step.status, StepStatus::Skipped);
