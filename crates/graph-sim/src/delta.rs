@@ -212,18 +212,28 @@ pub(crate) async fn users_delta(
                 .into_iter()
                 .filter(|(i, _)| tenant.changed_at(*i) <= upto)
                 .collect();
-            let items = changes
-                .iter()
-                .skip(offset)
-                .take(size)
-                .map(|(index, user)| match user {
-                    Some(user) => user.select(&fields),
-                    // In the recycle bin a user is `changed` (it may come back); purged, `deleted`.
-                    None => json!({
-                        "id": tenant.population.user(*index).id.to_string(),
-                        "@removed": { "reason": if tenant.purged(*index) { "deleted" } else { "changed" } },
-                    }),
-                })
+            let replayed = (offset == 0)
+                .then(|| lock(&tenant.faults).replay_removed_user)
+                .flatten()
+                .map(|index| {
+                    json!({
+                        "id": tenant.population.user(index).id.to_string(),
+                        "@removed": { "reason": "changed" },
+                    })
+                });
+            let items = replayed
+                .into_iter()
+                .chain(changes.iter().skip(offset).take(size).map(|(index, user)| {
+                    match user {
+                        Some(user) => user.select(&fields),
+                        // In the recycle bin a user is `changed` (it may come back); purged,
+                        // `deleted`.
+                        None => json!({
+                            "id": tenant.population.user(*index).id.to_string(),
+                            "@removed": { "reason": if tenant.purged(*index) { "deleted" } else { "changed" } },
+                        }),
+                    }
+                }))
                 .collect::<Vec<Value>>();
             let next = (offset + size < changes.len()).then_some(Position::Changes {
                 since,

@@ -83,6 +83,10 @@ pub enum Fault {
     /// Every link in Graph's answers (`@odata.nextLink`, `@odata.deltaLink`) names `base`
     /// instead of the simulator until cleared, as a proxy rewriting them would.
     ForeignLinks { base: String },
+    /// Every changes round of users starts with the user at `index` sent as removed (to the
+    /// recycle bin) until cleared, whatever its later entry in the round says: Graph may replay
+    /// an object's earlier state within a round, and the later entry is the one that holds.
+    ReplayRemovedUser { index: u64 },
 }
 
 /// How Graph says that it no longer knows a delta token: both are documented.
@@ -118,6 +122,7 @@ pub(crate) struct Faults {
     /// Graph requests left before the tokens issued so far expire.
     pub expire_tokens_after: Option<u32>,
     pub foreign_base: Option<String>,
+    pub replay_removed_user: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -620,6 +625,7 @@ impl SimState {
             Fault::ForeignLinks { base } => {
                 f.foreign_base = Some(base.trim_end_matches('/').to_string());
             }
+            Fault::ReplayRemovedUser { index } => f.replay_removed_user = Some(index),
         }
         true
     }

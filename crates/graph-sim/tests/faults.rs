@@ -209,3 +209,22 @@ async fn foreign_links_name_the_other_host() {
         "{next}"
     );
 }
+
+#[tokio::test]
+async fn a_replayed_user_opens_each_changes_round_as_removed() {
+    let sim = users(25).await;
+    let token = token(&sim).await;
+    let (_, whole) = get_json(&sim, &token, "/v1.0/users/delta?$select=id").await;
+    let replayed = whole["value"][3]["id"].as_str().unwrap().to_string();
+    let link = delta_link(&sim, &token).await;
+    inject(&sim, json!({"kind": "replay_removed_user", "index": 3})).await;
+    let (status, page) = get_json(&sim, &token, &link).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["value"],
+        json!([{"id": replayed, "@removed": {"reason": "changed"}}])
+    );
+    // A whole round is not a replay: it lists the user as it is.
+    let (_, again) = get_json(&sim, &token, "/v1.0/users/delta?$select=id").await;
+    assert_eq!(again["value"][3], json!({"id": replayed}));
+}

@@ -308,8 +308,71 @@ async fn a_round_not_committed_leaves_no_trace(kind: StoreKind) {
     store.close().await;
 }
 
+/// Group documents whose fields have types no version wrote: the upgrade still runs, on both
+/// backends alike, keeping what has the type its column needs and nothing else.
+async fn group_documents_of_unexpected_types_do_not_stop_the_upgrade(kind: StoreKind) {
+    let odd = serde_json::json!({
+        "display_name": 42, "description": {"text": "no"}, "mail": ["staff@contoso.example"],
+        "mail_enabled": "yes", "security_enabled": 1,
+        "group_types": ["Unified", 3, "DynamicMembership", "Unified"],
+        "visibility": true, "created": null,
+        "members": [user_id(3), {"id": user_id(1).to_uppercase(), "type": "user"}, {"id": 7},
+                    [user_id(4)], {"id": user_id(2), "type": 5}, null],
+    });
+    let flat = serde_json::json!({"display_name": "Flat", "group_types": "Unified",
+        "members": {"id": user_id(5)}});
+    let row = |key: &str, doc: &serde_json::Value| {
+        format!(
+            "INSERT INTO inventory (organization_id, tenant_id, dataset, item_key, name, document, fingerprint, archived, created_at, updated_at) \
+             VALUES (1, '{TENANT}', 'groups', '{key}', 'n', '{doc}', 'f', FALSE, 10, 20)"
+        )
+    };
+    let rows = vec![
+        "INSERT INTO organizations (name, created_at, updated_at) VALUES ('Contoso', 1, 1)".into(),
+        row(STAFF, &odd),
+        row(FINANCE, &flat),
+    ];
+    let (store, _dir, _pg) = upgraded(kind, rows).await;
+    let groups = store.groups(Some(&tenant()), true).await.unwrap();
+    let staff = groups.iter().find(|g| g.key() == STAFF).unwrap();
+    assert_eq!(
+        staff.group,
+        GroupRecord {
+            object_id: STAFF.into(),
+            display_name: None,
+            description: None,
+            mail: None,
+            mail_enabled: None,
+            security_enabled: None,
+            group_types: vec!["DynamicMembership".into(), "Unified".into()],
+            visibility: None,
+            created: None,
+        }
+    );
+    let flat = groups.iter().find(|g| g.key() == FINANCE).unwrap();
+    assert_eq!(flat.group.display_name.as_deref(), Some("Flat"));
+    assert!(flat.group.group_types.is_empty());
+    let mut members: Vec<(String, String, Option<String>)> = store
+        .group_members(Some(&tenant()), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.group_id, m.member_id, m.member_type))
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            (STAFF.to_string(), user_id(1), Some("user".into())),
+            (STAFF.to_string(), user_id(2), None),
+        ]
+    );
+    store.close().await;
+}
+
 testkit::on_both_stores!(
     rounds_keep_groups_and_apply_memberships,
+    group_documents_of_unexpected_types_do_not_stop_the_upgrade,
     members_are_found_both_ways_and_named_from_contacts,
     a_round_not_committed_leaves_no_trace,
     a_store_with_group_documents_moves_them_into_the_tables,
@@ -388,10 +451,15 @@ fn old_rows() -> Vec<String> {
     ]
 }
 
-async fn a_store_with_group_documents_moves_them_into_the_tables(kind: StoreKind) {
+/// A store at schema 14 holding `rows`, opened (and so upgraded) by this version. The guards
+/// keep its file or database alive as long as the store is used.
+async fn upgraded(
+    kind: StoreKind,
+    rows: Vec<String>,
+) -> (Store, tempfile::TempDir, Option<testkit::PostgresDatabase>) {
     use sqlx::Connection as _;
     let dir = tempfile::tempdir().unwrap();
-    let pg;
+    let mut pg = None;
     let mut statements: Vec<String> = migrations_to_14(match kind {
         StoreKind::Sqlite => "sqlite",
         StoreKind::Postgres => "postgres",
@@ -408,7 +476,7 @@ async fn a_store_with_group_documents_moves_them_into_the_tables(kind: StoreKind
             "INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, 0)"
         ));
     }
-    statements.extend(old_rows());
+    statements.extend(rows);
     let location = match kind {
         StoreKind::Sqlite => {
             let path = dir.path().join("old.db");
@@ -424,8 +492,8 @@ async fn a_store_with_group_documents_moves_them_into_the_tables(kind: StoreKind
             path.to_str().unwrap().to_string()
         }
         StoreKind::Postgres => {
-            pg = testkit::PostgresDatabase::create().await.unwrap();
-            let mut old = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            let database = testkit::PostgresDatabase::create().await.unwrap();
+            let mut old = sqlx::PgConnection::connect(&database.url).await.unwrap();
             for sql in statements {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                     .execute(&mut old)
@@ -433,10 +501,17 @@ async fn a_store_with_group_documents_moves_them_into_the_tables(kind: StoreKind
                     .unwrap();
             }
             old.close().await.unwrap();
-            pg.url.clone()
+            let url = database.url.clone();
+            pg = Some(database);
+            url
         }
     };
     let store = Store::open(&location, SecretKey::generate()).await.unwrap();
+    (store, dir, pg)
+}
+
+async fn a_store_with_group_documents_moves_them_into_the_tables(kind: StoreKind) {
+    let (store, _dir, _pg) = upgraded(kind, old_rows()).await;
     let groups = store.groups(Some(&tenant()), true).await.unwrap();
     assert_eq!(groups.len(), 2);
     let staff = groups.iter().find(|g| g.key() == STAFF).unwrap();

@@ -7,7 +7,10 @@ use domain::{Dataset, TenantId};
 use store::{SecretKey, Store};
 use testkit::StoreKind;
 
-testkit::on_both_stores!(a_store_before_0017_moves_usage_and_sign_ins_out_of_the_inventory);
+testkit::on_both_stores!(
+    a_store_before_0017_moves_usage_and_sign_ins_out_of_the_inventory,
+    usage_documents_of_unexpected_types_do_not_stop_the_upgrade,
+);
 
 const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const ANN: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
@@ -89,6 +92,7 @@ fn before_0017() -> Vec<String> {
 
 async fn open_before_0017(
     kind: StoreKind,
+    statements: Vec<String>,
 ) -> (String, Option<testkit::PostgresDatabase>, tempfile::TempDir) {
     use sqlx::Connection as _;
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +115,7 @@ async fn open_before_0017(
         StoreKind::Sqlite => {
             let url = format!("sqlite://{location}");
             let mut old = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            for sql in before_0017() {
+            for sql in statements.clone() {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                     .execute(&mut old)
                     .await
@@ -121,7 +125,7 @@ async fn open_before_0017(
         }
         StoreKind::Postgres => {
             let mut old = sqlx::PgConnection::connect(&location).await.unwrap();
-            for sql in before_0017() {
+            for sql in statements.clone() {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                     .execute(&mut old)
                     .await
@@ -134,7 +138,7 @@ async fn open_before_0017(
 }
 
 async fn a_store_before_0017_moves_usage_and_sign_ins_out_of_the_inventory(kind: StoreKind) {
-    let (location, _pg, _dir) = open_before_0017(kind).await;
+    let (location, _pg, _dir) = open_before_0017(kind, before_0017()).await;
     let store = Store::open(&location, SecretKey::generate()).await.unwrap();
     let tenant = TenantId::parse(CONTOSO).unwrap();
 
@@ -221,5 +225,60 @@ async fn a_store_before_0017_moves_usage_and_sign_ins_out_of_the_inventory(kind:
     let plan = plan_page(&stored, vec![ann]);
     assert_eq!((plan.unchanged, plan.write.len()), (1, 0));
     batch.commit().await.unwrap();
+    store.close().await;
+}
+
+/// Usage documents whose fields have types no version wrote: the upgrade still runs, on both
+/// backends alike, and keeps only what has its column's type.
+async fn usage_documents_of_unexpected_types_do_not_stop_the_upgrade(kind: StoreKind) {
+    let item = |key: &str, document: &str| {
+        format!(
+            "INSERT INTO inventory (organization_id, tenant_id, dataset, item_key, name, document, fingerprint, archived, created_at, updated_at) \
+             VALUES (1, '{CONTOSO}', 'usage', '{key}', '{key}', '{document}', 'old', FALSE, 5, 10)"
+        )
+    };
+    let mut statements = before_0017()
+        .into_iter()
+        .filter(|sql| !sql.starts_with("INSERT INTO inventory"))
+        .collect::<Vec<_>>();
+    statements.extend([
+        item(
+            "activity:ann@contoso.example",
+            r#"{"kind": "activity", "user_principal_name": "ann@contoso.example", "is_deleted": "no", "last_activity": {"exchange": 20261101, "teams": "2026-11-20"}, "has_license": {"exchange": "true", "teams": true}, "assigned_products": "Office 365 E3"}"#,
+        ),
+        item(
+            "apps:ann@contoso.example",
+            r#"{"kind": "apps", "user_principal_name": "ann@contoso.example", "last_activation": ["2026-10-01"], "last_activity": {"day": "2026-11-21"}, "platforms": {"windows": "yes", "web": true}, "apps": {"word": 1, "teams": false}}"#,
+        ),
+        item(
+            "email:ann@contoso.example",
+            r#"{"kind": "email", "user_principal_name": "ann@contoso.example", "last_activity": "2026-11-22", "send_count": "12", "receive_count": 40.5, "read_count": 30, "meeting_created_count": true, "meeting_interacted_count": [2]}"#,
+        ),
+        item(
+            "email:nobody",
+            r#"{"kind": "email", "user_principal_name": 42, "send_count": 1}"#,
+        ),
+    ]);
+    let (location, _pg, _dir) = open_before_0017(kind, statements).await;
+    let store = Store::open(&location, SecretKey::generate()).await.unwrap();
+    let tenant = TenantId::parse(CONTOSO).unwrap();
+
+    let mut activity = UsageRecord::new(UsageReport::Activity, "ann@contoso.example");
+    activity.teams_last_activity = Some("2026-11-20".into());
+    activity.has_teams_license = Some(true);
+    let mut apps = UsageRecord::new(UsageReport::Apps, "ann@contoso.example");
+    apps.web = Some(true);
+    apps.teams = Some(false);
+    let mut email = UsageRecord::new(UsageReport::Email, "ann@contoso.example");
+    email.last_activity = Some("2026-11-22".into());
+    email.read_count = Some(30);
+    let usage: Vec<UsageRecord> = store
+        .typed_rows::<UsageRecord>(Some(&tenant), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|listed| listed.row.record)
+        .collect();
+    assert_eq!(usage, vec![activity, apps, email]);
     store.close().await;
 }

@@ -41,6 +41,7 @@ testkit::on_both_stores!(
     filters_leave_users_out_with_the_reason_and_let_them_back,
     a_filter_that_would_archive_most_contacts_is_held,
     a_drop_larger_than_the_guard_is_held_until_accepted,
+    a_user_replayed_as_removed_then_listed_stays_active,
     only_members_of_a_chosen_group_are_kept,
     a_local_field_keeps_its_hand_edit_and_a_mapped_one_lands_in_its_custom_field,
     the_run_log_names_every_record_changed_and_nothing_unchanged,
@@ -2664,4 +2665,60 @@ async fn a_page_graph_would_not_give_is_logged_with_its_request_id(store: StoreK
         failed[0].detail["graph_code"].as_str().is_some(),
         "{failed:?}"
     );
+}
+
+/// Graph may replay an object's earlier state within a delta round; the latest entry holds. A
+/// user sent as removed on one page and as present on a later one exists: its contact is
+/// updated, neither marked deleted nor archived, however the round defers what takes contacts
+/// away to its end.
+async fn a_user_replayed_as_removed_then_listed_stays_active(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 30).await;
+    app.add_connection("contoso", 0).await;
+    app.sync("contoso").await;
+    let key = app.tenant_key(0);
+    for (index, title) in [(2, "Buyer"), (7, "Controller")] {
+        assert!(app.sim.state.patch_user(
+            &key,
+            index,
+            UserPatch {
+                job_title: Some(title.into()),
+                ..UserPatch::default()
+            }
+        ));
+    }
+    // A page a user: page 1 replays user 7 as removed beside user 2; page 2 lists user 7.
+    app.sim
+        .state
+        .inject(&key, Fault::ReplayRemovedUser { index: 7 });
+    let report = app
+        .engine
+        .clone()
+        .with_page_size(1)
+        .sync("contoso", &sync::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let users = report.step(Dataset::Users).unwrap().counts;
+    assert_eq!(
+        (users.updated, users.deleted, users.archived),
+        (2, 0, 0),
+        "{users:?}"
+    );
+    let replayed_id = app
+        .sim
+        .state
+        .tenant(&key)
+        .unwrap()
+        .user(7)
+        .unwrap()
+        .id
+        .to_string();
+    let contacts = tenant_contacts(&app).await;
+    let replayed = contacts
+        .iter()
+        .find(|c| c.object_id.as_deref() == Some(replayed_id.as_str()))
+        .expect("the replayed user's contact is active");
+    assert_eq!(replayed.job_title.as_deref(), Some("Controller"));
+    assert_eq!(replayed.restorable_until, None);
+    assert_eq!(contact_count(&app, false).await, 30);
 }

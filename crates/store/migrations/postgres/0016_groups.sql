@@ -37,31 +37,35 @@ CREATE TABLE group_members (
 -- A group's members are the primary key's prefix; a user's groups need their own index.
 CREATE INDEX group_members_by_member ON group_members (tenant_id, member_id);
 
+-- A field of an unexpected JSON type becomes NULL (a member without a text id is left out)
+-- rather than failing the upgrade or leaving a value no reader can decode.
 INSERT INTO groups (organization_id, tenant_id, item_key, archived, created_at, updated_at,
     display_name, description, mail, mail_enabled, security_enabled, group_types, visibility, created)
 SELECT organization_id, tenant_id, lower(item_key), archived, created_at, updated_at,
-    document::jsonb ->> 'display_name',
-    document::jsonb ->> 'description',
-    document::jsonb ->> 'mail',
-    CASE WHEN jsonb_typeof(document::jsonb -> 'mail_enabled') = 'boolean' THEN (document::jsonb ->> 'mail_enabled')::boolean END,
-    CASE WHEN jsonb_typeof(document::jsonb -> 'security_enabled') = 'boolean' THEN (document::jsonb ->> 'security_enabled')::boolean END,
-    COALESCE((SELECT string_agg(t.value, ',' ORDER BY t.ord)
-              FROM jsonb_array_elements_text(
-                  CASE WHEN jsonb_typeof(document::jsonb -> 'group_types') = 'array'
-                       THEN document::jsonb -> 'group_types' ELSE '[]'::jsonb END
-              ) WITH ORDINALITY AS t(value, ord)), ''),
-    document::jsonb ->> 'visibility',
-    document::jsonb ->> 'created'
-FROM inventory WHERE dataset = 'groups';
+    CASE jsonb_typeof(d -> 'display_name') WHEN 'string' THEN d ->> 'display_name' END,
+    CASE jsonb_typeof(d -> 'description') WHEN 'string' THEN d ->> 'description' END,
+    CASE jsonb_typeof(d -> 'mail') WHEN 'string' THEN d ->> 'mail' END,
+    CASE jsonb_typeof(d -> 'mail_enabled') WHEN 'boolean' THEN (d ->> 'mail_enabled')::boolean END,
+    CASE jsonb_typeof(d -> 'security_enabled') WHEN 'boolean' THEN (d ->> 'security_enabled')::boolean END,
+    COALESCE((SELECT string_agg(DISTINCT t.value #>> '{}', ',' ORDER BY t.value #>> '{}')
+              FROM jsonb_array_elements(
+                  CASE WHEN jsonb_typeof(d -> 'group_types') = 'array'
+                       THEN d -> 'group_types' ELSE '[]'::jsonb END
+              ) AS t(value)
+              WHERE jsonb_typeof(t.value) = 'string'), ''),
+    CASE jsonb_typeof(d -> 'visibility') WHEN 'string' THEN d ->> 'visibility' END,
+    CASE jsonb_typeof(d -> 'created') WHEN 'string' THEN d ->> 'created' END
+FROM (SELECT *, document::jsonb AS d FROM inventory WHERE dataset = 'groups') moved;
 
 INSERT INTO group_members (tenant_id, group_key, member_id, member_type, created_at)
-SELECT i.tenant_id, lower(i.item_key), lower(m.value ->> 'id'), m.value ->> 'type', i.updated_at
-FROM inventory i
+SELECT i.tenant_id, lower(i.item_key), lower(m.value ->> 'id'),
+    CASE jsonb_typeof(m.value -> 'type') WHEN 'string' THEN m.value ->> 'type' END,
+    i.updated_at
+FROM (SELECT *, document::jsonb AS d FROM inventory WHERE dataset = 'groups') i
 CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(i.document::jsonb -> 'members') = 'array'
-         THEN i.document::jsonb -> 'members' ELSE '[]'::jsonb END
+    CASE WHEN jsonb_typeof(i.d -> 'members') = 'array' THEN i.d -> 'members' ELSE '[]'::jsonb END
 ) AS m(value)
-WHERE i.dataset = 'groups' AND m.value ->> 'id' IS NOT NULL
+WHERE jsonb_typeof(m.value) = 'object' AND jsonb_typeof(m.value -> 'id') = 'string'
 ON CONFLICT DO NOTHING;
 
 DELETE FROM inventory WHERE dataset = 'groups';

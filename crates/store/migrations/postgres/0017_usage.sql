@@ -68,7 +68,9 @@ CREATE TABLE sign_in_activity (
 -- The key is the object id (a contact's own); a contact known only by name is found by UPN.
 CREATE INDEX sign_in_activity_by_user ON sign_in_activity (tenant_id, user_principal_name);
 
--- What an existing store kept as documents moves over, then leaves the inventory.
+-- What an existing store kept as documents moves over, then leaves the inventory. A field of an
+-- unexpected JSON type becomes NULL rather than failing the upgrade or leaving a value in a
+-- column that no reader can decode.
 INSERT INTO usage (
     organization_id, tenant_id, item_key, archived, created_at, updated_at, report,
     user_principal_name, is_deleted, last_activity, exchange_last_activity,
@@ -80,46 +82,47 @@ INSERT INTO usage (
 )
 SELECT
     organization_id, tenant_id, item_key, archived, created_at, updated_at,
-    d ->> 'kind',
-    d ->> 'user_principal_name',
-    (d ->> 'is_deleted')::boolean,
+    CASE jsonb_typeof(d #> '{kind}') WHEN 'string' THEN d #>> '{kind}' END,
+    CASE jsonb_typeof(d #> '{user_principal_name}') WHEN 'string' THEN d #>> '{user_principal_name}' END,
+    CASE jsonb_typeof(d #> '{is_deleted}') WHEN 'boolean' THEN (d #>> '{is_deleted}')::boolean END,
     -- The activity report's `last_activity` was an object of workloads; the others' a day.
-    CASE WHEN jsonb_typeof(d -> 'last_activity') = 'string' THEN d ->> 'last_activity' END,
-    d #>> '{last_activity,exchange}',
-    d #>> '{last_activity,onedrive}',
-    d #>> '{last_activity,sharepoint}',
-    d #>> '{last_activity,teams}',
-    d #>> '{last_activity,yammer}',
-    d #>> '{last_activity,skype_for_business}',
-    (d #>> '{has_license,exchange}')::boolean,
-    (d #>> '{has_license,onedrive}')::boolean,
-    (d #>> '{has_license,sharepoint}')::boolean,
-    (d #>> '{has_license,teams}')::boolean,
+    CASE jsonb_typeof(d #> '{last_activity}') WHEN 'string' THEN d #>> '{last_activity}' END,
+    CASE jsonb_typeof(d #> '{last_activity,exchange}') WHEN 'string' THEN d #>> '{last_activity,exchange}' END,
+    CASE jsonb_typeof(d #> '{last_activity,onedrive}') WHEN 'string' THEN d #>> '{last_activity,onedrive}' END,
+    CASE jsonb_typeof(d #> '{last_activity,sharepoint}') WHEN 'string' THEN d #>> '{last_activity,sharepoint}' END,
+    CASE jsonb_typeof(d #> '{last_activity,teams}') WHEN 'string' THEN d #>> '{last_activity,teams}' END,
+    CASE jsonb_typeof(d #> '{last_activity,yammer}') WHEN 'string' THEN d #>> '{last_activity,yammer}' END,
+    CASE jsonb_typeof(d #> '{last_activity,skype_for_business}') WHEN 'string' THEN d #>> '{last_activity,skype_for_business}' END,
+    CASE jsonb_typeof(d #> '{has_license,exchange}') WHEN 'boolean' THEN (d #>> '{has_license,exchange}')::boolean END,
+    CASE jsonb_typeof(d #> '{has_license,onedrive}') WHEN 'boolean' THEN (d #>> '{has_license,onedrive}')::boolean END,
+    CASE jsonb_typeof(d #> '{has_license,sharepoint}') WHEN 'boolean' THEN (d #>> '{has_license,sharepoint}')::boolean END,
+    CASE jsonb_typeof(d #> '{has_license,teams}') WHEN 'boolean' THEN (d #>> '{has_license,teams}')::boolean END,
     NULLIF(array_to_string(ARRAY(
-        SELECT p FROM jsonb_array_elements_text(
+        SELECT p #>> '{}' FROM jsonb_array_elements(
             CASE WHEN jsonb_typeof(d -> 'assigned_products') = 'array'
                 THEN d -> 'assigned_products' ELSE '[]'::jsonb END
-        ) AS p ORDER BY p
+        ) AS p WHERE jsonb_typeof(p) = 'string' ORDER BY p #>> '{}'
     ), '+'), ''),
-    d ->> 'last_activation',
-    (d #>> '{platforms,windows}')::boolean,
-    (d #>> '{platforms,mac}')::boolean,
-    (d #>> '{platforms,mobile}')::boolean,
-    (d #>> '{platforms,web}')::boolean,
-    (d #>> '{apps,outlook}')::boolean,
-    (d #>> '{apps,word}')::boolean,
-    (d #>> '{apps,excel}')::boolean,
-    (d #>> '{apps,powerpoint}')::boolean,
-    (d #>> '{apps,onenote}')::boolean,
-    (d #>> '{apps,teams}')::boolean,
-    (d ->> 'send_count')::bigint,
-    (d ->> 'receive_count')::bigint,
-    (d ->> 'read_count')::bigint,
-    (d ->> 'meeting_created_count')::bigint,
-    (d ->> 'meeting_interacted_count')::bigint
+    CASE jsonb_typeof(d #> '{last_activation}') WHEN 'string' THEN d #>> '{last_activation}' END,
+    CASE jsonb_typeof(d #> '{platforms,windows}') WHEN 'boolean' THEN (d #>> '{platforms,windows}')::boolean END,
+    CASE jsonb_typeof(d #> '{platforms,mac}') WHEN 'boolean' THEN (d #>> '{platforms,mac}')::boolean END,
+    CASE jsonb_typeof(d #> '{platforms,mobile}') WHEN 'boolean' THEN (d #>> '{platforms,mobile}')::boolean END,
+    CASE jsonb_typeof(d #> '{platforms,web}') WHEN 'boolean' THEN (d #>> '{platforms,web}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,outlook}') WHEN 'boolean' THEN (d #>> '{apps,outlook}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,word}') WHEN 'boolean' THEN (d #>> '{apps,word}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,excel}') WHEN 'boolean' THEN (d #>> '{apps,excel}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,powerpoint}') WHEN 'boolean' THEN (d #>> '{apps,powerpoint}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,onenote}') WHEN 'boolean' THEN (d #>> '{apps,onenote}')::boolean END,
+    CASE jsonb_typeof(d #> '{apps,teams}') WHEN 'boolean' THEN (d #>> '{apps,teams}')::boolean END,
+    CASE WHEN jsonb_typeof(d #> '{send_count}') = 'number' AND d #>> '{send_count}' ~ '^-?[0-9]{1,18}$' THEN (d #>> '{send_count}')::bigint END,
+    CASE WHEN jsonb_typeof(d #> '{receive_count}') = 'number' AND d #>> '{receive_count}' ~ '^-?[0-9]{1,18}$' THEN (d #>> '{receive_count}')::bigint END,
+    CASE WHEN jsonb_typeof(d #> '{read_count}') = 'number' AND d #>> '{read_count}' ~ '^-?[0-9]{1,18}$' THEN (d #>> '{read_count}')::bigint END,
+    CASE WHEN jsonb_typeof(d #> '{meeting_created_count}') = 'number' AND d #>> '{meeting_created_count}' ~ '^-?[0-9]{1,18}$' THEN (d #>> '{meeting_created_count}')::bigint END,
+    CASE WHEN jsonb_typeof(d #> '{meeting_interacted_count}') = 'number' AND d #>> '{meeting_interacted_count}' ~ '^-?[0-9]{1,18}$' THEN (d #>> '{meeting_interacted_count}')::bigint END
 FROM (SELECT *, document::jsonb AS d FROM inventory WHERE dataset = 'usage') AS old
-WHERE d ->> 'kind' IN ('activity', 'apps', 'email')
-    AND d ->> 'user_principal_name' IS NOT NULL;
+WHERE jsonb_typeof(d -> 'kind') = 'string'
+    AND d ->> 'kind' IN ('activity', 'apps', 'email')
+    AND jsonb_typeof(d -> 'user_principal_name') = 'string';
 
 -- Items were keyed by UPN: a user renamed between syncs may have two, the live and latest wins.
 INSERT INTO sign_in_activity (

@@ -37,22 +37,33 @@ CREATE TABLE group_members (
 -- A group's members are the primary key's prefix; a user's groups need their own index.
 CREATE INDEX group_members_by_member ON group_members (tenant_id, member_id);
 
+-- A field of an unexpected JSON type becomes NULL (a member without a text id is left out)
+-- rather than failing the upgrade or leaving a value no reader can decode.
 INSERT INTO groups (organization_id, tenant_id, item_key, archived, created_at, updated_at,
     display_name, description, mail, mail_enabled, security_enabled, group_types, visibility, created)
 SELECT organization_id, tenant_id, lower(item_key), archived, created_at, updated_at,
-    json_extract(document, '$.display_name'),
-    json_extract(document, '$.description'),
-    json_extract(document, '$.mail'),
-    json_extract(document, '$.mail_enabled'),
-    json_extract(document, '$.security_enabled'),
-    COALESCE((SELECT group_concat(t.value, ',') FROM json_each(document, '$.group_types') t), ''),
-    json_extract(document, '$.visibility'),
-    json_extract(document, '$.created')
+    CASE json_type(document, '$.display_name') WHEN 'text' THEN json_extract(document, '$.display_name') END,
+    CASE json_type(document, '$.description') WHEN 'text' THEN json_extract(document, '$.description') END,
+    CASE json_type(document, '$.mail') WHEN 'text' THEN json_extract(document, '$.mail') END,
+    CASE json_type(document, '$.mail_enabled') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.security_enabled') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    COALESCE((SELECT group_concat(value, ',') FROM (
+        SELECT DISTINCT t.value FROM json_each(document, '$.group_types') t
+        WHERE json_type(document, '$.group_types') = 'array' AND t.type = 'text'
+        ORDER BY t.value
+    )), ''),
+    CASE json_type(document, '$.visibility') WHEN 'text' THEN json_extract(document, '$.visibility') END,
+    CASE json_type(document, '$.created') WHEN 'text' THEN json_extract(document, '$.created') END
 FROM inventory WHERE dataset = 'groups';
 
+-- Each element is read through its path in the document, never parsed on its own: an element
+-- that is not an object then has no id instead of failing the upgrade as malformed JSON.
 INSERT OR IGNORE INTO group_members (tenant_id, group_key, member_id, member_type, created_at)
-SELECT i.tenant_id, lower(i.item_key), lower(json_extract(m.value, '$.id')), json_extract(m.value, '$.type'), i.updated_at
+SELECT i.tenant_id, lower(i.item_key), lower(json_extract(i.document, m.fullkey || '.id')),
+    CASE json_type(i.document, m.fullkey || '.type') WHEN 'text' THEN json_extract(i.document, m.fullkey || '.type') END,
+    i.updated_at
 FROM inventory i, json_each(i.document, '$.members') m
-WHERE i.dataset = 'groups' AND json_extract(m.value, '$.id') IS NOT NULL;
+WHERE i.dataset = 'groups' AND json_type(i.document, '$.members') = 'array'
+    AND json_type(i.document, m.fullkey || '.id') = 'text';
 
 DELETE FROM inventory WHERE dataset = 'groups';

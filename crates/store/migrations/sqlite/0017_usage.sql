@@ -68,7 +68,9 @@ CREATE TABLE sign_in_activity (
 -- The key is the object id (a contact's own); a contact known only by name is found by UPN.
 CREATE INDEX sign_in_activity_by_user ON sign_in_activity (tenant_id, user_principal_name);
 
--- What an existing store kept as documents moves over, then leaves the inventory.
+-- What an existing store kept as documents moves over, then leaves the inventory. A field of an
+-- unexpected JSON type becomes NULL rather than failing the upgrade or leaving a value in a
+-- column that no reader can decode.
 INSERT INTO usage (
     organization_id, tenant_id, item_key, archived, created_at, updated_at, report,
     user_principal_name, is_deleted, last_activity, exchange_last_activity,
@@ -80,46 +82,47 @@ INSERT INTO usage (
 )
 SELECT
     organization_id, tenant_id, item_key, archived, created_at, updated_at,
-    json_extract(document, '$.kind'),
-    json_extract(document, '$.user_principal_name'),
-    json_extract(document, '$.is_deleted'),
+    CASE json_type(document, '$.kind') WHEN 'text' THEN json_extract(document, '$.kind') END,
+    CASE json_type(document, '$.user_principal_name') WHEN 'text' THEN json_extract(document, '$.user_principal_name') END,
+    CASE json_type(document, '$.is_deleted') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
     -- The activity report's `last_activity` was an object of workloads; the others' a day.
-    CASE WHEN json_type(document, '$.last_activity') = 'text'
-        THEN json_extract(document, '$.last_activity') END,
-    json_extract(document, '$.last_activity.exchange'),
-    json_extract(document, '$.last_activity.onedrive'),
-    json_extract(document, '$.last_activity.sharepoint'),
-    json_extract(document, '$.last_activity.teams'),
-    json_extract(document, '$.last_activity.yammer'),
-    json_extract(document, '$.last_activity.skype_for_business'),
-    json_extract(document, '$.has_license.exchange'),
-    json_extract(document, '$.has_license.onedrive'),
-    json_extract(document, '$.has_license.sharepoint'),
-    json_extract(document, '$.has_license.teams'),
+    CASE json_type(document, '$.last_activity') WHEN 'text' THEN json_extract(document, '$.last_activity') END,
+    CASE json_type(document, '$.last_activity.exchange') WHEN 'text' THEN json_extract(document, '$.last_activity.exchange') END,
+    CASE json_type(document, '$.last_activity.onedrive') WHEN 'text' THEN json_extract(document, '$.last_activity.onedrive') END,
+    CASE json_type(document, '$.last_activity.sharepoint') WHEN 'text' THEN json_extract(document, '$.last_activity.sharepoint') END,
+    CASE json_type(document, '$.last_activity.teams') WHEN 'text' THEN json_extract(document, '$.last_activity.teams') END,
+    CASE json_type(document, '$.last_activity.yammer') WHEN 'text' THEN json_extract(document, '$.last_activity.yammer') END,
+    CASE json_type(document, '$.last_activity.skype_for_business') WHEN 'text' THEN json_extract(document, '$.last_activity.skype_for_business') END,
+    CASE json_type(document, '$.has_license.exchange') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.has_license.onedrive') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.has_license.sharepoint') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.has_license.teams') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
     (SELECT group_concat(p.value, '+') FROM (
-        SELECT value FROM json_each(inventory.document, '$.assigned_products') ORDER BY value
+        SELECT value FROM json_each(inventory.document, '$.assigned_products')
+        WHERE json_type(inventory.document, '$.assigned_products') = 'array' AND type = 'text' ORDER BY value
     ) AS p),
-    json_extract(document, '$.last_activation'),
-    json_extract(document, '$.platforms.windows'),
-    json_extract(document, '$.platforms.mac'),
-    json_extract(document, '$.platforms.mobile'),
-    json_extract(document, '$.platforms.web'),
-    json_extract(document, '$.apps.outlook'),
-    json_extract(document, '$.apps.word'),
-    json_extract(document, '$.apps.excel'),
-    json_extract(document, '$.apps.powerpoint'),
-    json_extract(document, '$.apps.onenote'),
-    json_extract(document, '$.apps.teams'),
-    json_extract(document, '$.send_count'),
-    json_extract(document, '$.receive_count'),
-    json_extract(document, '$.read_count'),
-    json_extract(document, '$.meeting_created_count'),
-    json_extract(document, '$.meeting_interacted_count')
+    CASE json_type(document, '$.last_activation') WHEN 'text' THEN json_extract(document, '$.last_activation') END,
+    CASE json_type(document, '$.platforms.windows') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.platforms.mac') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.platforms.mobile') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.platforms.web') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.outlook') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.word') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.excel') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.powerpoint') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.onenote') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.apps.teams') WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END,
+    CASE json_type(document, '$.send_count') WHEN 'integer' THEN json_extract(document, '$.send_count') END,
+    CASE json_type(document, '$.receive_count') WHEN 'integer' THEN json_extract(document, '$.receive_count') END,
+    CASE json_type(document, '$.read_count') WHEN 'integer' THEN json_extract(document, '$.read_count') END,
+    CASE json_type(document, '$.meeting_created_count') WHEN 'integer' THEN json_extract(document, '$.meeting_created_count') END,
+    CASE json_type(document, '$.meeting_interacted_count') WHEN 'integer' THEN json_extract(document, '$.meeting_interacted_count') END
 FROM inventory
 WHERE dataset = 'usage'
     AND json_valid(document)
+    AND json_type(document, '$.kind') = 'text'
     AND json_extract(document, '$.kind') IN ('activity', 'apps', 'email')
-    AND json_extract(document, '$.user_principal_name') IS NOT NULL;
+    AND json_type(document, '$.user_principal_name') = 'text';
 
 -- Items were keyed by UPN: a user renamed between syncs may have two, the live and latest wins.
 INSERT INTO sign_in_activity (

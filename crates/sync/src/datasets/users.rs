@@ -151,7 +151,25 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         );
         // What takes contacts away (archives, users deleted in Microsoft 365, users leaving the
         // filters) is applied after the last page, with the link, where a drop too large to be
-        // true can be held whole.
+        // true can be held whole. A user this page lists in scope was replayed in an earlier
+        // state by an earlier page (Graph may repeat an object within a round): its latest
+        // entry holds, so what those pages would have taken away is dropped.
+        let present: HashSet<i64> = plan
+            .actions
+            .iter()
+            .filter_map(|action| match action {
+                domain::plan::ContactAction::Update { contact_id, .. }
+                | domain::plan::ContactAction::Unchanged { contact_id } => Some(*contact_id),
+                _ => None,
+            })
+            .collect();
+        deferred_archives.retain(|action| match action {
+            domain::plan::ContactAction::Archive { contact_id, .. }
+            | domain::plan::ContactAction::MarkDeleted { contact_id, .. } => {
+                !present.contains(contact_id)
+            }
+            _ => true,
+        });
         deferred_archives.extend(domain::plan::plan_out_of_scope(&out_ids, &stored).actions);
         let (away, stay): (Vec<_>, Vec<_>) =
             plan.actions.into_iter().partition(domain::plan::takes_away);
