@@ -249,53 +249,53 @@ pub(crate) async fn enqueue_in(
             .doing("looking for a queued run")
     })?;
     let now = now_millis();
-    Ok(match queued {
-        Some((run_id, stored, priority)) => {
-            let before: RunOptions = serde_json::from_str(&stored).unwrap_or_default();
-            let options = before.joined(options);
-            let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
-            // A person's run joined by a schedule stays the person's.
-            let asked_by = if priority <= RunTrigger::Manual.priority() {
-                RunTrigger::Manual
-            } else {
-                trigger
-            };
-            on_tx!(&mut *tx, |c| {
-                sqlx::query("UPDATE sync_runs SET options = $1, kind = $2, priority = CASE WHEN priority < $3 THEN priority ELSE $3 END WHERE id = $4")
-                    .bind(&text)
-                    .bind(asked_by.kind(options))
-                    .bind(trigger.priority())
-                    .bind(run_id)
-                    .execute(&mut *c)
-                    .await
-                    .done("joining a queued run")
-            })?;
-            Queued {
-                run_id,
-                joined: true,
-            }
-        }
-        None => {
-            let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
-            let run_id = on_tx!(&mut *tx, |c| {
-                sqlx::query_scalar(
-                    "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, queued_at, priority, options) VALUES ($1, $2, $3, 'queued', $4, $4, $5, $6) RETURNING id",
-                )
-                .bind(connection_id)
-                .bind(connection_name)
-                .bind(trigger.kind(options))
-                .bind(now)
-                .bind(trigger.priority())
+    if let Some((run_id, stored, priority)) = &queued {
+        let before: RunOptions = serde_json::from_str(stored).unwrap_or_default();
+        let options = before.joined(options);
+        let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
+        // A person's run joined by a schedule stays the person's.
+        let asked_by = if *priority <= RunTrigger::Manual.priority() {
+            RunTrigger::Manual
+        } else {
+            trigger
+        };
+        // Only while still queued: one a worker has just claimed would drop this request's
+        // wishes (a clean listing, an accepted drop); a run of its own is queued instead.
+        let joined = on_tx!(&mut *tx, |c| {
+            sqlx::query("UPDATE sync_runs SET options = $1, kind = $2, priority = CASE WHEN priority < $3 THEN priority ELSE $3 END WHERE id = $4 AND status = 'queued'")
                 .bind(&text)
-                .fetch_one(&mut *c)
+                .bind(asked_by.kind(options))
+                .bind(trigger.priority())
+                .bind(*run_id)
+                .execute(&mut *c)
                 .await
-                .doing("queueing a run")
-            })?;
-            Queued {
-                run_id,
-                joined: false,
-            }
+                .done("joining a queued run")
+        })?;
+        if joined == 1 {
+            return Ok(Queued {
+                run_id: *run_id,
+                joined: true,
+            });
         }
+    }
+    let text = serde_json::to_string(&options).unwrap_or_else(|_| "{}".into());
+    let run_id = on_tx!(&mut *tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO sync_runs (connection_id, connection_name, kind, status, started_at, queued_at, priority, options) VALUES ($1, $2, $3, 'queued', $4, $4, $5, $6) RETURNING id",
+        )
+        .bind(connection_id)
+        .bind(connection_name)
+        .bind(trigger.kind(options))
+        .bind(now)
+        .bind(trigger.priority())
+        .bind(&text)
+        .fetch_one(&mut *c)
+        .await
+        .doing("queueing a run")
+    })?;
+    Ok(Queued {
+        run_id,
+        joined: false,
     })
 }
 
@@ -508,15 +508,27 @@ impl Store {
                 )));
             }
             Some("queued") => {
-                on_tx!(&mut tx, |c| {
-                    sqlx::query("UPDATE sync_runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = $1 WHERE id = $2")
+                // Only while still queued: a worker may claim it between the read and here.
+                let dequeued = on_tx!(&mut tx, |c| {
+                    sqlx::query("UPDATE sync_runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = $1 WHERE id = $2 AND status = 'queued'")
                         .bind(now)
                         .bind(run_id)
                         .execute(&mut *c)
                         .await
                         .done("cancelling a run")
                 })?;
-                Cancelled::Dequeued
+                if dequeued == 1 {
+                    Cancelled::Dequeued
+                } else {
+                    on_tx!(&mut tx, |c| {
+                        sqlx::query("UPDATE sync_runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
+                            .bind(run_id)
+                            .execute(&mut *c)
+                            .await
+                            .done("asking a run to stop")
+                    })?;
+                    Cancelled::Stopping
+                }
             }
             Some("running") => {
                 on_tx!(&mut tx, |c| {
