@@ -205,18 +205,58 @@ fn kill(worker: &mut Child) -> Instant {
     Instant::now()
 }
 
+/// Adds a user and changes a few others' fields in the simulated tenant.
+async fn change_tenant(http: &reqwest::Client, sim: &RunningSimulator, rng: &mut Rng, users: u64) {
+    let added = http
+        .post(format!("{}/_sim/tenants/0/users", sim.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success(), "{:?}", added.text().await);
+    for _ in 0..1 + rng.below(5) {
+        let index = rng.below(users);
+        let title = format!("Title {}", rng.below(1000));
+        let department = format!("Department {}", rng.below(50));
+        let patched = http
+            .patch(format!("{}/_sim/tenants/0/users/{index}", sim.url))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"jobTitle": title, "department": department}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(patched.status().is_success(), "{:?}", patched.text().await);
+    }
+}
+
 async fn killed_syncs_leave_the_store_consistent(kind: StoreKind) {
     let seed = seed();
     eprintln!("crash harness on {kind:?}: seed {seed} (replay with CRASH_SEED={seed})");
     let mut rng = Rng(seed);
     let sim = sim(60).await;
     let (clean, took) = clean_sync(kind, &sim).await;
-    let clean_fields = comparable(&clean);
-    let tenant_has: BTreeSet<_> = clean.iter().map(key).collect();
+    let mut clean_fields = comparable(&clean);
+    let mut tenant_has: BTreeSet<_> = clean.iter().map(key).collect();
     assert_eq!(tenant_has.len(), 60, "the clean sync made every contact");
+    let http = reqwest::Client::new();
 
     let (db, _home, _dir) = store_at(kind).await;
     add(&db, &sim, DATASETS);
+    // The mailbox report is kept a day by default: a user added since would rightly lack it
+    // until then. Fetched on every run, it lets each run be compared with a clean sync.
+    let every_run = m365sync(
+        &db,
+        &[
+            "connection",
+            "cache",
+            "contoso",
+            "--dataset",
+            "mailboxes",
+            "--lifetime",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(every_run.status.code(), Some(0), "{:?}", text(&every_run));
     let window = u64::try_from(took.as_millis()).unwrap() * 11 / 10;
     let mut problems = Vec::new();
     let mut interrupted = 0;
@@ -224,6 +264,15 @@ async fn killed_syncs_leave_the_store_consistent(kind: StoreKind) {
         // A third of the runs list everyone again, as a clean sync does, so that kills also land
         // among the writes of a full listing and not only in the short delta runs.
         let full = rng.below(3) == 0;
+        // Half the time the tenant changes first, so that the killed run has users to create
+        // and fields to update, not only a resync that finds everything unchanged.
+        let changed = rng.below(2) == 0;
+        if changed {
+            change_tenant(&http, &sim, &mut rng, tenant_has.len() as u64).await;
+            let (clean, _) = clean_sync(kind, &sim).await;
+            clean_fields = comparable(&clean);
+            tenant_has = clean.iter().map(key).collect();
+        }
         let mut queue = vec!["sync", "contoso", "--queue", "--json"];
         if full {
             queue.push("--full");
