@@ -11,12 +11,12 @@ use testkit::{StoreHome, StoreKind};
 
 use super::{add_with, m365sync, text};
 
-fn json(output: &Output) -> Value {
+pub(super) fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", text(output)))
 }
 
 /// A store of `kind` the binary is pointed at, and where it lives.
-async fn store_at(kind: StoreKind) -> (PathBuf, StoreHome, tempfile::TempDir) {
+pub(super) async fn store_at(kind: StoreKind) -> (PathBuf, StoreHome, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (store, home) = testkit::store_of(kind).await;
     store.close().await;
@@ -37,7 +37,7 @@ async fn sim(users: u64, latency: Duration) -> RunningSimulator {
     .await
 }
 
-fn add(db: &Path, sim: &RunningSimulator, datasets: &str) {
+pub(super) fn add(db: &Path, sim: &RunningSimulator, datasets: &str) {
     let secret = sim.tenants()[0].client_secret.clone();
     let added = add_with(db, sim, "contoso", &secret, &["--datasets", datasets]);
     assert!(added.status.success(), "{:?}", text(&added));
@@ -52,7 +52,7 @@ fn step<'a>(run: &'a Value, dataset: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {dataset} step: {run}"))
 }
 
-fn sync(db: &Path, extra: &[&str]) -> Value {
+pub(super) fn sync(db: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["sync", "contoso", "--json"];
     args.extend_from_slice(extra);
     let synced = m365sync(db, &args, &[]);
@@ -60,7 +60,7 @@ fn sync(db: &Path, extra: &[&str]) -> Value {
     json(&synced)
 }
 
-fn run_of(db: &Path, id: i64) -> Value {
+pub(super) fn run_of(db: &Path, id: i64) -> Value {
     let runs = json(&m365sync(db, &["runs", "--json"], &[]));
     runs.as_array()
         .unwrap()
@@ -86,7 +86,7 @@ fn wait_for_run(db: &Path, id: i64, what: &str, done: impl Fn(&Value) -> bool) -
     }
 }
 
-fn spawn(db: &Path, args: &[&str]) -> Child {
+pub(super) fn spawn(db: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_m365sync"))
         .arg("--db")
         .arg(db)
