@@ -154,6 +154,18 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 const INTERRUPTED: &str = "interrupted: its worker stopped renewing the lease (the process was stopped or lost); what it committed is kept";
 
+/// Every run going, with what tells whether it is still held.
+async fn running_runs(tx: &mut Tx) -> Result<Vec<RunningRow>> {
+    on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, connection_id, started_at, lease_until, owner_host, owner_pid, owner_started FROM sync_runs WHERE status = 'running'",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .doing("looking at the runs going")
+    })
+}
+
 /// Closes a run and its open steps as interrupted, unless it was closed meanwhile.
 pub(crate) async fn close_interrupted(tx: &mut Tx, run_id: i64, now: i64) -> Result<()> {
     on_tx!(tx, |c| {
@@ -319,14 +331,7 @@ impl Store {
     pub async fn close_expired_runs(&self) -> Result<u64> {
         let now = now_millis();
         let mut tx = self.begin().await?;
-        let running: Vec<RunningRow> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(
-                "SELECT id, connection_id, started_at, lease_until, owner_host, owner_pid, owner_started FROM sync_runs WHERE status = 'running'",
-            )
-            .fetch_all(&mut *c)
-            .await
-            .doing("looking at the runs going")
-        })?;
+        let running = running_runs(&mut tx).await?;
         let mut closed = 0;
         for row in running.iter().filter(|row| !still_held(row, now)) {
             close_interrupted(&mut tx, row.0, now).await?;
@@ -343,14 +348,7 @@ impl Store {
         let now = now_millis();
         let mut tx = self.begin().await?;
         let postgres = matches!(tx, Tx::Postgres(_));
-        let running: Vec<RunningRow> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(
-                "SELECT id, connection_id, started_at, lease_until, owner_host, owner_pid, owner_started FROM sync_runs WHERE status = 'running'",
-            )
-            .fetch_all(&mut *c)
-            .await
-            .doing("looking at the runs going")
-        })?;
+        let running = running_runs(&mut tx).await?;
         let mut busy = std::collections::HashMap::new();
         for row in &running {
             if still_held(row, now) {
