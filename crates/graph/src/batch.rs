@@ -293,7 +293,7 @@ impl GraphClient {
 
     /// Every item of each collection in `paths`: the first pages through `$batch`, any further
     /// pages by their nextLink. Answers in the order of `paths`.
-    pub async fn batch_collections<T: DeserializeOwned>(
+    pub async fn batch_collections<T: DeserializeOwned + Send + 'static>(
         &self,
         version: &str,
         paths: &[String],

@@ -1,5 +1,6 @@
 //! Requests to Microsoft Graph: tokens on demand, retries, paging one page at a time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Response, header};
@@ -23,8 +24,21 @@ pub struct GraphEndpoints {
     pub scope: String,
 }
 
-/// One app's view of one tenant.
-pub struct GraphClient {
+/// One app's view of one tenant. Clones share one token and one count against Microsoft's
+/// budgets, so that a page fetched ahead in a task of its own spends from the same count.
+#[derive(Clone)]
+pub struct GraphClient(Arc<ClientState>);
+
+impl std::ops::Deref for GraphClient {
+    type Target = ClientState;
+    fn deref(&self) -> &ClientState {
+        &self.0
+    }
+}
+
+/// What the clones of one [`GraphClient`] share.
+#[doc(hidden)]
+pub struct ClientState {
     http: reqwest::Client,
     endpoints: GraphEndpoints,
     credentials: AppCredentials,
@@ -117,14 +131,14 @@ impl GraphClient {
         retry: RetryPolicy,
     ) -> Self {
         let pacer = Pacer::new(retry.pacing.clone());
-        Self {
+        Self(Arc::new(ClientState {
             http,
             endpoints,
             credentials,
             retry,
             token: Mutex::new(None),
             pacer,
-        }
+        }))
     }
 
     /// Tells the pacer how many users the tenant has: Microsoft's directory budget grows with
@@ -341,14 +355,15 @@ impl GraphClient {
     }
 
     /// Lists a collection one page at a time, following `@odata.nextLink` until there is none.
-    pub fn pages<T: DeserializeOwned>(&self, path_or_url: &str) -> Pager<'_, T> {
+    pub fn pages<T: DeserializeOwned + Send + 'static>(&self, path_or_url: &str) -> Pager<'_, T> {
         Pager {
-            client: self,
+            client: self.clone(),
             next: Some(self.absolute(path_or_url)),
-            _item: std::marker::PhantomData,
+            ahead: None,
             pages: 0,
             prefer: None,
             delta_link: None,
+            _borrow: std::marker::PhantomData,
         }
     }
 
@@ -717,29 +732,65 @@ fn read_page<T: DeserializeOwned>(body: &[u8], url: &str, page: u64) -> Result<P
     })
 }
 
-/// A collection being read page by page; only the current page is in memory.
+/// A collection being read page by page. The next page is fetched and parsed in a task of its
+/// own while the caller works on the current one, so that downloading overlaps writing; at most
+/// those two pages are in memory.
 pub struct Pager<'a, T> {
-    client: &'a GraphClient,
+    client: GraphClient,
     next: Option<Result<String>>,
+    /// The next page, asked for as soon as its link was known.
+    ahead: Option<tokio::task::JoinHandle<Result<PageBody<T>>>>,
     pages: u64,
     prefer: Option<String>,
     delta_link: Option<String>,
-    _item: std::marker::PhantomData<T>,
+    /// Pagers are read within a step that holds its client; the borrow says so.
+    _borrow: std::marker::PhantomData<&'a ()>,
 }
 
-impl<T: DeserializeOwned> Pager<'_, T> {
+impl<T> Drop for Pager<'_, T> {
+    fn drop(&mut self) {
+        // A step that stops early (cancelled, failed) does not wait for a page it will not read.
+        if let Some(ahead) = self.ahead.take() {
+            ahead.abort();
+        }
+    }
+}
+
+/// Fetches and parses page number `number` of a collection.
+async fn fetch_page<T: DeserializeOwned>(
+    client: &GraphClient,
+    url: &str,
+    prefer: Option<&str>,
+    number: u64,
+) -> Result<PageBody<T>> {
+    let body = client.get_bytes_preferring(url, prefer).await?;
+    read_page::<T>(&body, url, number)
+}
+
+impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
     /// The next page's items, or `None` once the last page has been read. Pages may be empty.
     pub async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
-        let Some(next) = self.next.take() else {
-            return Ok(None);
-        };
-        let url = next?;
-        let body = self
-            .client
-            .get_bytes_preferring(&url, self.prefer.as_deref())
-            .await?;
         let number = self.pages.saturating_add(1);
-        let page = read_page::<T>(&body, &url, number)?;
+        let page = match self.ahead.take() {
+            Some(ahead) => match ahead.await {
+                Ok(page) => page?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => {
+                    return Err(GraphError::Unreachable {
+                        url: self.client.endpoints.graph.clone(),
+                        attempts: 0,
+                        message: format!("page {number} was not fetched: {e}"),
+                    });
+                }
+            },
+            None => {
+                let Some(next) = self.next.take() else {
+                    return Ok(None);
+                };
+                let url = next?;
+                fetch_page(&self.client, &url, self.prefer.as_deref(), number).await?
+            }
+        };
         // A delta link is kept to be followed next time: one that leads elsewhere is refused
         // now, with the round it ends, rather than saved and carried there with our token.
         if page.next_link.is_none()
@@ -748,9 +799,16 @@ impl<T: DeserializeOwned> Pager<'_, T> {
             self.client.absolute(link)?;
         }
         self.pages = number;
-        self.next = page.next_link.map(|link| self.client.absolute(&link));
-        if self.next.is_none() {
-            self.delta_link = page.delta_link;
+        match page.next_link.map(|link| self.client.absolute(&link)) {
+            Some(Ok(url)) => {
+                let client = self.client.clone();
+                let prefer = self.prefer.clone();
+                self.ahead = Some(tokio::spawn(async move {
+                    fetch_page(&client, &url, prefer.as_deref(), number + 1).await
+                }));
+            }
+            Some(Err(e)) => self.next = Some(Err(e)),
+            None => self.delta_link = page.delta_link,
         }
         Ok(Some(page.value))
     }
@@ -764,7 +822,7 @@ impl<T: DeserializeOwned> Pager<'_, T> {
 
     /// True once the last page has been read.
     pub fn is_done(&self) -> bool {
-        self.next.is_none()
+        self.next.is_none() && self.ahead.is_none()
     }
 
     /// The `@odata.deltaLink` of the last page of a delta round, once it has been read.

@@ -250,9 +250,10 @@ struct Window {
 }
 
 /// The margin on every window: Graph counts a request when it arrives, which is a little after
-/// it was sent, and a request sent late (a busy machine) leaves Graph's window late too.
+/// it was sent, and a request sent late (a busy machine, steps of a run sending side by side)
+/// leaves Graph's window late too. A second is little against windows of 10 s and more.
 fn margin(window: Duration) -> Duration {
-    (window / 50).max(Duration::from_millis(250))
+    (window / 20).max(Duration::from_secs(1))
 }
 
 impl Window {
@@ -318,13 +319,23 @@ impl Pacer {
     /// they fit, and says how long to wait until then. A `retry` has already waited what Graph
     /// asked for, so Graph's hold does not delay it twice.
     pub(crate) fn reserve(&self, costs: &[Cost], now: Instant, retry: bool) -> Duration {
-        let Some(budgets) = &self.budgets else {
-            return Duration::ZERO;
-        };
         if costs.is_empty() {
             return Duration::ZERO;
         }
         let mut state = self.state();
+        let Some(budgets) = &self.budgets else {
+            // Without budgets, Graph's own word still holds every request of a count it
+            // throttled, not only the one it answered: steps side by side would otherwise
+            // keep the count over its limit between each other's retries.
+            let held = costs
+                .iter()
+                .filter_map(|cost| state.held_until.get(&cost.spend))
+                .filter(|_| !retry)
+                .max()
+                .copied()
+                .unwrap_or(now);
+            return held.saturating_duration_since(now);
+        };
         let users = state.tenant_users;
         let mut totals: Vec<(Spend, u64)> = Vec::new();
         for cost in costs {
@@ -379,9 +390,6 @@ impl Pacer {
         retry_after: Option<Duration>,
         now: Instant,
     ) {
-        let Some(budgets) = &self.budgets else {
-            return;
-        };
         let mut state = self.state();
         let users = state.tenant_users;
         for cost in costs {
@@ -397,6 +405,9 @@ impl Pacer {
                 _ => {}
             }
         }
+        let Some(budgets) = &self.budgets else {
+            return;
+        };
         let Some(share) = used_share.filter(|s| s.is_finite() && *s > 0.0) else {
             return;
         };
@@ -591,7 +602,10 @@ mod tests {
         pacer.observe(&health, 200, Some(1.0), None, now);
         let wait = pacer.reserve(&health, now, false);
         assert!(wait > Duration::from_secs(9), "{wait:?}");
-        assert!(wait < Duration::from_secs(11), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(10) + margin(Duration::from_secs(10)),
+            "{wait:?}"
+        );
     }
 
     #[test]
@@ -619,13 +633,22 @@ mod tests {
     }
 
     #[test]
-    fn without_budgets_nothing_waits() {
+    fn without_budgets_nothing_waits_but_for_graphs_word() {
         let pacer = Pacer::new(None);
         let now = Instant::now();
         for _ in 0..100 {
             assert!(pacer.reserve(&sign_ins(), now, false).is_zero());
         }
         assert_eq!(pacer.duration_of(&sign_ins(), 1_000), None);
+        // A 429's Retry-After holds every request of that count, not only its own retry.
+        pacer.observe(&sign_ins(), 429, None, Some(Duration::from_secs(3)), now);
+        assert_eq!(
+            pacer.reserve(&sign_ins(), now, false),
+            Duration::from_secs(3)
+        );
+        assert!(pacer.reserve(&sign_ins(), now, true).is_zero());
+        pacer.observe(&sign_ins(), 200, None, None, now);
+        assert!(pacer.reserve(&sign_ins(), now, false).is_zero());
     }
 
     #[test]

@@ -54,10 +54,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             max_retry_after: MAX_RETRY_AFTER,
             sleeper: Arc::new(TokioSleeper),
-            // Off until the pacer stops holding plain listings for a whole window per page
-            // (seen in the bench: a 3,000-user floor took 42 s instead of under one); the
-            // limits tests turn it on with the budgets they mean.
-            pacing: None,
+            pacing: Some(crate::Budgets::microsoft()),
         }
     }
 }

@@ -415,7 +415,7 @@ impl Store {
     async fn steps(&self, run_id: i64) -> Result<Vec<StepRow>> {
         on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, dataset, tenant_id, tenant_name, status, created, updated, unchanged, archived, deleted, message, started_at, finished_at FROM sync_steps WHERE run_id = $1 ORDER BY id",
+                "SELECT id, dataset, tenant_id, tenant_name, status, created, updated, unchanged, archived, deleted, message, started_at, finished_at FROM sync_steps AS step WHERE run_id = $1 ORDER BY (SELECT MIN(first.id) FROM sync_steps AS first WHERE first.run_id = step.run_id AND COALESCE(first.tenant_id, '') = COALESCE(step.tenant_id, '')), id",
             )
             .bind(run_id)
             .fetch_all(p)

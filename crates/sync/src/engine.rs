@@ -7,8 +7,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// A tenant's independent steps run at most this many at once by default: enough to overlap
+/// one step's waits with another's work, few enough for SQLite's one writer.
+pub const DEFAULT_STEPS_AT_ONCE: usize = 4;
+/// A partner's customers synced at once by default.
+pub const DEFAULT_TENANTS_AT_ONCE: usize = 4;
+
 use domain::cache::{CacheLifetimes, Freshness, describe_lifetime, freshness};
 use domain::{Dataset, RunStatus, StepStatus, TenantId};
+use futures_util::StreamExt;
 use graph::{GraphClient, RetryPolicy};
 use serde::Serialize;
 use store::{
@@ -86,6 +93,10 @@ pub struct SyncEngine {
     confirm_archive: bool,
     /// How long a claim holds a run between renewals.
     lease: Duration,
+    /// How many of one tenant's independent steps run at once.
+    steps_at_once: usize,
+    /// How many of a partner's customers are synced at once.
+    tenants_at_once: usize,
 }
 
 /// A tenant about to be synced: its clients, and why they cannot sign in when they cannot.
@@ -117,7 +128,18 @@ impl SyncEngine {
             page_size: 999,
             confirm_archive: false,
             lease: store::queue::DEFAULT_LEASE,
+            steps_at_once: DEFAULT_STEPS_AT_ONCE,
+            tenants_at_once: DEFAULT_TENANTS_AT_ONCE,
         }
+    }
+
+    /// How many of a tenant's independent steps run side by side (at least one), and how many
+    /// of a partner's customers. Every request still keeps to the tenant's budgets: the steps of
+    /// one tenant share its client's count.
+    pub fn with_concurrency(mut self, steps: usize, tenants: usize) -> Self {
+        self.steps_at_once = steps.max(1);
+        self.tenants_at_once = tenants.max(1);
+        self
     }
 
     /// How long a claim holds a run before it must be renewed (short in tests of crashes).
@@ -399,44 +421,68 @@ impl SyncEngine {
                 log.warnings.push(partner::no_longer_listed(&gone));
             }
         }
-        for customer in customers.list {
-            let retry = self.retry.clone();
-            let clients =
-                crate::client::tenant_clients(connection, credential, retry, customer.tenant_id);
-            let tenant = match clients {
-                Ok((client, management)) => {
-                    let refused = match client.token().await {
-                        Ok(_) => None,
-                        Err(e) => Some(partner::refusal(connection, &customer, &e)),
-                    };
-                    Tenant {
-                        id: customer.tenant_id,
-                        name: Some(customer.display_name.clone()),
-                        client,
-                        management,
-                        refused,
+        // Customers side by side, each with clients (and so budgets) of its own; their steps
+        // are logged in the order the partner listed them.
+        let mut customers_going = futures_util::stream::iter(customers.list)
+            .map(|customer| async move {
+                let mut customer_log = RunLog::default();
+                let clients = crate::client::tenant_clients(
+                    connection,
+                    credential,
+                    self.retry.clone(),
+                    customer.tenant_id,
+                );
+                let tenant = match clients {
+                    Ok((client, management)) => {
+                        let refused = match client.token().await {
+                            Ok(_) => None,
+                            Err(e) => Some(partner::refusal(connection, &customer, &e)),
+                        };
+                        Tenant {
+                            id: customer.tenant_id,
+                            name: Some(customer.display_name.clone()),
+                            client,
+                            management,
+                            refused,
+                        }
                     }
-                }
-                // The partner's own client was made with the same credential, so this cannot
-                // happen; were it to, the customer is skipped alone.
-                Err(e) => {
-                    log.warnings.push(RunWarning {
-                        code: "customer_unreachable".into(),
-                        message: format!(
-                            "customer {} ({}) was not synced: {e}",
-                            customer.display_name, customer.tenant_id
-                        ),
-                    });
-                    continue;
-                }
-            };
-            self.tenant_steps(run_id, connection, tenant, progress, full, stop, log)
+                    // The partner's own client was made with the same credential, so this
+                    // cannot happen; were it to, the customer is skipped alone.
+                    Err(e) => {
+                        customer_log.warnings.push(RunWarning {
+                            code: "customer_unreachable".into(),
+                            message: format!(
+                                "customer {} ({}) was not synced: {e}",
+                                customer.display_name, customer.tenant_id
+                            ),
+                        });
+                        return Ok(customer_log);
+                    }
+                };
+                self.tenant_steps(
+                    run_id,
+                    connection,
+                    tenant,
+                    progress,
+                    full,
+                    stop,
+                    &mut customer_log,
+                )
                 .await?;
+                Ok::<_, SyncError>(customer_log)
+            })
+            .buffered(self.tenants_at_once);
+        while let Some(customer_log) = customers_going.next().await {
+            let mut customer_log = customer_log?;
+            log.steps.append(&mut customer_log.steps);
+            log.warnings.append(&mut customer_log.warnings);
+            log.held.append(&mut customer_log.held);
         }
         Ok(())
     }
 
-    /// One tenant's steps: the organisation first, then the connection's chosen datasets.
+    /// One tenant's steps: the organisation first, then the connection's chosen datasets, the
+    /// independent ones side by side (see [`lanes`]).
     #[allow(clippy::too_many_arguments)]
     async fn tenant_steps(
         &self,
@@ -471,110 +517,198 @@ impl SyncEngine {
         };
         progress.tenant_started(&run.step_tenant());
         let lifetimes = self.store.cache_lifetimes(connection.id).await?;
-        let tenant_key = run.tenant_id.to_string();
-        for dataset in datasets_of(connection) {
-            let step_id = self
-                .store
-                .start_step(run_id, dataset.name(), &run.step_tenant())
-                .await?;
-            progress.step_started(dataset);
-            run.step_id = step_id;
-            let outcome = if let Some(why) = stop.why() {
+        let context = StepContext {
+            connection,
+            refused: tenant.refused.as_deref(),
+            lifetimes: &lifetimes,
+            full,
+        };
+        let organization = self.step(&mut run, Dataset::Organization, &context).await?;
+        log.steps.push(organization);
+        let mut steps = Vec::new();
+        let mut warnings = std::mem::take(&mut run.warnings);
+        let run = &run;
+        let mut lanes_going = futures_util::stream::iter(lanes(&datasets_of(connection)))
+            .map(|lane| {
+                let mut lane_run = run.fork();
+                let context = &context;
+                async move {
+                    let mut steps = Vec::with_capacity(lane.len());
+                    for dataset in lane {
+                        steps.push(self.step(&mut lane_run, dataset, context).await?);
+                    }
+                    Ok::<_, SyncError>((steps, lane_run.warnings))
+                }
+            })
+            .buffer_unordered(self.steps_at_once);
+        while let Some(lane) = lanes_going.next().await {
+            let (lane_steps, mut lane_warnings) = lane?;
+            steps.extend(lane_steps);
+            warnings.append(&mut lane_warnings);
+        }
+        drop(lanes_going);
+        // The report lists a tenant's steps in the order of `Dataset::ALL`, however they ended.
+        steps.sort_by_key(|step: &StepReport| dataset_position(step.dataset));
+        log.steps.extend(steps);
+        log.warnings.append(&mut warnings);
+        log.held.extend(run.held.clone());
+        Ok(())
+    }
+
+    /// One step of a tenant: logged, then skipped (cancelled, unconsented, no organisation,
+    /// cached) or run, and logged again with its outcome.
+    async fn step(
+        &self,
+        run: &mut Run<'_>,
+        dataset: Dataset,
+        context: &StepContext<'_>,
+    ) -> Result<StepReport> {
+        let connection = context.connection;
+        let step_id = self
+            .store
+            .start_step(run.run_id, dataset.name(), &run.step_tenant())
+            .await?;
+        run.progress.step_started(dataset);
+        run.step_id = step_id;
+        let outcome = if let Some(why) = run.stop.why() {
+            Outcome {
+                status: StepStatus::Cancelled,
+                counts: StepCounts::default(),
+                message: Some(why),
+            }
+        } else if let Some(why) = context.refused {
+            if dataset == Dataset::Organization {
+                // Listed by the partner all the same: the customer shows among the tenants
+                // (by the name the listing gave), so that it is not forgotten.
+                if let Some(name) = &run.tenant_name {
+                    let seen = domain::OrganizationRecord {
+                        tenant_id: run.tenant_id,
+                        display_name: name.clone(),
+                        verified_domains: Vec::new(),
+                        default_domain: None,
+                        country_letter_code: None,
+                    };
+                    if let Err(e) = self.store.apply_tenant(connection, &seen).await {
+                        warn!(tenant = %run.tenant_id, error = %e, "an unconsented customer could not be listed among the tenants");
+                    }
+                }
                 Outcome {
-                    status: StepStatus::Cancelled,
+                    status: StepStatus::Failed,
                     counts: StepCounts::default(),
-                    message: Some(why),
+                    message: Some(why.to_string()),
                 }
-            } else if let Some(why) = &tenant.refused {
-                if dataset == Dataset::Organization {
-                    // Listed by the partner all the same: the customer shows among the tenants
-                    // (by the name the listing gave), so that it is not forgotten.
-                    if let Some(name) = &run.tenant_name {
-                        let seen = domain::OrganizationRecord {
-                            tenant_id: run.tenant_id,
-                            display_name: name.clone(),
-                            verified_domains: Vec::new(),
-                            default_domain: None,
-                            country_letter_code: None,
-                        };
-                        if let Err(e) = self.store.apply_tenant(connection, &seen).await {
-                            warn!(tenant = %run.tenant_id, error = %e, "an unconsented customer could not be listed among the tenants");
-                        }
-                    }
-                    Outcome {
-                        status: StepStatus::Failed,
-                        counts: StepCounts::default(),
-                        message: Some(why.clone()),
-                    }
-                } else {
-                    Outcome {
-                        status: StepStatus::Skipped,
-                        counts: StepCounts::default(),
-                        message: Some("skipped: the app could not sign in to this tenant".into()),
-                    }
-                }
-            } else if dataset != Dataset::Organization && run.organization_id.is_none() {
+            } else {
                 Outcome {
                     status: StepStatus::Skipped,
                     counts: StepCounts::default(),
-                    message: Some(match &run.held {
-                        Some(why) => format!("skipped: {why}"),
-                        None => "skipped: the organization step did not succeed".into(),
-                    }),
+                    message: Some("skipped: the app could not sign in to this tenant".into()),
                 }
-            } else if let Some(fresh) = self
-                .cached(connection, &tenant_key, dataset, &lifetimes, full)
-                .await?
-            {
-                fresh
-            } else {
-                let began = store::now_millis();
-                let outcome = match datasets::sync(dataset, &mut run).await {
-                    Ok(outcome) => outcome,
-                    // A store failure fails its step; the later steps still run (or say why
-                    // they cannot), and the run is logged as failed on the way out.
-                    Err(SyncError::Store(e)) => {
-                        warn!(dataset = dataset.name(), error = %e, "the store failed during a step");
-                        Outcome::failed(
-                            StepCounts::default(),
-                            &format!("the store failed: {e}"),
-                            None,
-                        )
-                    }
-                    Err(e) => Outcome::failed(StepCounts::default(), &e, None),
-                };
-                // Fresh from when it was asked for: changes made during the step are read again.
-                if outcome.status == StepStatus::Succeeded {
-                    self.store.record_fetch(&tenant_key, dataset, began).await?;
-                }
-                outcome
-            };
-            self.store
-                .finish_step(
-                    step_id,
-                    outcome.status,
-                    outcome.counts,
-                    outcome.message.as_deref(),
-                    run.tenant_name.as_deref(),
-                )
-                .await?;
-            let report = StepReport {
+            }
+        } else if dataset != Dataset::Organization && run.organization_id.is_none() {
+            Outcome {
+                status: StepStatus::Skipped,
+                counts: StepCounts::default(),
+                message: Some(match &run.held {
+                    Some(why) => format!("skipped: {why}"),
+                    None => "skipped: the organization step did not succeed".into(),
+                }),
+            }
+        } else if let Some(fresh) = self
+            .cached(
+                connection,
+                &run.tenant_id.to_string(),
                 dataset,
-                tenant_id: run.tenant_id,
-                tenant_name: run.tenant_name.clone(),
-                status: outcome.status,
-                counts: outcome.counts,
-                message: outcome.message,
+                context.lifetimes,
+                context.full,
+            )
+            .await?
+        {
+            fresh
+        } else {
+            let began = store::now_millis();
+            let outcome = match datasets::sync(dataset, run).await {
+                Ok(outcome) => outcome,
+                // A store failure fails its step; the later steps still run (or say why
+                // they cannot), and the run is logged as failed on the way out.
+                Err(SyncError::Store(e)) => {
+                    warn!(dataset = dataset.name(), error = %e, "the store failed during a step");
+                    Outcome::failed(
+                        StepCounts::default(),
+                        &format!("the store failed: {e}"),
+                        None,
+                    )
+                }
+                Err(e) => Outcome::failed(StepCounts::default(), &e, None),
             };
-            info!(dataset = dataset.name(), tenant = %run.tenant_id, status = %report.status, created = report.counts.created, updated = report.counts.updated,
-                unchanged = report.counts.unchanged, archived = report.counts.archived, "step finished");
-            progress.step_finished(&report);
-            log.steps.push(report);
-        }
-        log.warnings.append(&mut run.warnings);
-        log.held.extend(run.held.take());
-        Ok(())
+            // Fresh from when it was asked for: changes made during the step are read again.
+            if outcome.status == StepStatus::Succeeded {
+                self.store
+                    .record_fetch(&run.tenant_id.to_string(), dataset, began)
+                    .await?;
+            }
+            outcome
+        };
+        self.store
+            .finish_step(
+                step_id,
+                outcome.status,
+                outcome.counts,
+                outcome.message.as_deref(),
+                run.tenant_name.as_deref(),
+            )
+            .await?;
+        let report = StepReport {
+            dataset,
+            tenant_id: run.tenant_id,
+            tenant_name: run.tenant_name.clone(),
+            status: outcome.status,
+            counts: outcome.counts,
+            message: outcome.message,
+        };
+        info!(dataset = dataset.name(), tenant = %run.tenant_id, status = %report.status, created = report.counts.created, updated = report.counts.updated,
+            unchanged = report.counts.unchanged, archived = report.counts.archived, "step finished");
+        run.progress.step_finished(&report);
+        Ok(report)
     }
+}
+
+/// What every step of one tenant's run shares.
+struct StepContext<'a> {
+    connection: &'a Connection,
+    /// Why the app could not sign in to the tenant, when it could not.
+    refused: Option<&'a str>,
+    lifetimes: &'a CacheLifetimes,
+    full: bool,
+}
+
+/// The steps after the organisation's, grouped into lanes that may run side by side: licences,
+/// users and mailboxes one after the other (assignments resolve against the licences, mailbox
+/// rows find their contacts), every other dataset in a lane of its own.
+fn lanes(datasets: &[Dataset]) -> Vec<Vec<Dataset>> {
+    const CHAINED: [Dataset; 3] = [Dataset::Licenses, Dataset::Users, Dataset::Mailboxes];
+    let chain: Vec<Dataset> = datasets
+        .iter()
+        .copied()
+        .filter(|d| CHAINED.contains(d))
+        .collect();
+    let mut lanes = Vec::new();
+    if !chain.is_empty() {
+        lanes.push(chain);
+    }
+    lanes.extend(
+        datasets
+            .iter()
+            .filter(|d| **d != Dataset::Organization && !CHAINED.contains(d))
+            .map(|d| vec![*d]),
+    );
+    lanes
+}
+
+fn dataset_position(dataset: Dataset) -> usize {
+    Dataset::ALL
+        .iter()
+        .position(|d| *d == dataset)
+        .unwrap_or(usize::MAX)
 }
 
 impl SyncEngine {

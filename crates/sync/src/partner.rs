@@ -82,7 +82,7 @@ impl Customers {
 }
 
 /// Every item of a paged listing.
-async fn fetch_all<T: DeserializeOwned>(
+async fn fetch_all<T: DeserializeOwned + Send + 'static>(
     client: &GraphClient,
     path: &str,
 ) -> Result<Vec<T>, GraphError> {

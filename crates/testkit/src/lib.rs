@@ -365,6 +365,21 @@ impl TestApp {
         self.engine.sync(name, &NoProgress).await.expect("sync ran")
     }
 
+    /// Forgets the connection's cached fetches, as `m365sync cache clear` does: the next sync
+    /// reads every dataset, whatever its cache lifetime.
+    pub async fn clear_cache(&self, name: &str) {
+        let connection = self
+            .store
+            .connection(name)
+            .await
+            .expect("store answered")
+            .expect("connection exists");
+        self.store
+            .clear_cache(&connection, None)
+            .await
+            .expect("cache cleared");
+    }
+
     pub fn tenant_key(&self, position: usize) -> String {
         self.tenant(position).tenant_id
     }

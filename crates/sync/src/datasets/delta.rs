@@ -79,7 +79,7 @@ pub(super) enum Round {
     Expired,
 }
 
-pub(super) fn checkpoint_of<T: DeserializeOwned>(
+pub(super) fn checkpoint_of<T: DeserializeOwned + Send + 'static>(
     pager: &graph::Pager<'_, T>,
     resource: &str,
 ) -> Option<store::Checkpoint> {

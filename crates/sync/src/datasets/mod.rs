@@ -194,7 +194,32 @@ pub(crate) struct Run<'a> {
     pub(crate) connection: Connection,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// Another lane of the same tenant's run: the same context, its own step and warnings.
+    pub(crate) fn fork(&self) -> Run<'a> {
+        Run {
+            store: self.store.clone(),
+            page_size: self.page_size,
+            confirm_archive: self.confirm_archive,
+            run_id: self.run_id,
+            step_id: 0,
+            stop: self.stop.clone(),
+            user_filter: self.user_filter.clone(),
+            field_mapping: self.field_mapping.clone(),
+            client: self.client.clone(),
+            management: self.management.clone(),
+            full: self.full,
+            client_id: self.client_id.clone(),
+            tenant_id: self.tenant_id,
+            tenant_name: self.tenant_name.clone(),
+            progress: self.progress,
+            warnings: Vec::new(),
+            organization_id: self.organization_id,
+            held: self.held.clone(),
+            connection: self.connection.clone(),
+        }
+    }
+
     pub(crate) fn step_tenant(&self) -> StepTenant {
         StepTenant {
             tenant_id: self.tenant_id.to_string(),

@@ -12,7 +12,10 @@ use crate::Result;
 /// A large tenant-wide collection kept in a typed table: each page planned against the
 /// stored rows of its keys and applied in one transaction, then whatever the complete
 /// listing lacks archived. A tenant without Entra ID P1/P2 skips the step with a note.
-pub(super) async fn paged_rows<T: DeserializeOwned, R: store::typed::TypedTable>(
+pub(super) async fn paged_rows<
+    T: DeserializeOwned + Send + 'static,
+    R: store::typed::TypedTable,
+>(
     run: &mut Run<'_>,
     dataset: Dataset,
     path: &str,

@@ -12,7 +12,7 @@ use super::{Outcome, Run};
 use crate::Result;
 
 /// Every item of a small tenant-wide collection, all pages read.
-pub(super) async fn fetch_all<T: DeserializeOwned>(
+pub(super) async fn fetch_all<T: DeserializeOwned + Send + 'static>(
     client: &GraphClient,
     path: &str,
 ) -> Result<Vec<T>, GraphError> {
