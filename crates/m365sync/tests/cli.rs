@@ -18,6 +18,8 @@ mod jobs;
 mod partner;
 #[path = "cli/tenants.rs"]
 mod tenants;
+#[path = "cli/tokens.rs"]
+mod tokens;
 
 fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
