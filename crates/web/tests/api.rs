@@ -449,6 +449,11 @@ async fn a_viewer_token_gets_403_on_every_change_and_changes_nothing() {
             format!("/api/v1/tenants/{tenant}/decision"),
             Some(json!({"action": "ignore"})),
         ),
+        (
+            Method::POST,
+            "/api/v1/review/1".into(),
+            Some(json!({"create": true})),
+        ),
     ];
     for (method, path, body) in changes {
         let answer = api
@@ -733,6 +738,25 @@ async fn an_admin_changes_syncs_cancels_and_decides() {
     let linked = linked.json();
     assert_eq!(linked["state"], "matched");
     assert_eq!(linked["match_rule"], "person");
+
+    let unknown_item = api
+        .send(
+            Method::POST,
+            "/api/v1/review/999999",
+            admin,
+            Some(json!({"create": true})),
+        )
+        .await;
+    assert_error(&unknown_item, StatusCode::NOT_FOUND, "not_found");
+    let unclear = api
+        .send(
+            Method::POST,
+            "/api/v1/review/999999",
+            admin,
+            Some(json!({"create": true, "link": 1})),
+        )
+        .await;
+    assert_error(&unclear, StatusCode::BAD_REQUEST, "invalid_input");
 
     let removed = api
         .send(Method::DELETE, "/api/v1/connections/contoso", admin, None)

@@ -447,6 +447,7 @@ fn documented() -> OpenApiRouter<Store> {
         .routes(routes!(tenants::get_tenant))
         .routes(routes!(tenants::decide_tenant))
         .routes(routes!(tenants::review_items))
+        .routes(routes!(tenants::settle_review_item))
         .routes(routes!(contacts::list_contacts))
         .routes(routes!(contacts::get_contact))
         .routes(routes!(contacts::contact_history))

@@ -318,3 +318,49 @@ pub async fn review_items(
         next_cursor,
     }))
 }
+
+/// How to settle a review item: exactly one of `link` (the held user is this contact) or
+/// `create: true` (a contact of their own).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settlement {
+    /// The contact the held user is.
+    pub link: Option<i64>,
+    /// The user is none of the candidates: give them a contact of their own.
+    #[serde(default)]
+    pub create: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settled {
+    pub item_id: i64,
+    /// The contact the user is from now on.
+    pub contact_id: i64,
+}
+
+/// Settles a review item: the held user is linked to a contact, or gets one of their own.
+#[utoipa::path(post, path = "/review/{id}", tag = "tenants",
+    params(("id" = i64, Path, description = "The review item's id")),
+    request_body = Settlement,
+    responses((status = 200, body = Settled), (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody, description = "The item was settled already")))]
+pub async fn settle_review_item(
+    State(store): State<Store>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(settlement): ApiJson<Settlement>,
+) -> ApiResult<Json<Settled>> {
+    let resolution = match (settlement.link, settlement.create) {
+        (Some(contact), false) => store::Resolution::Link(contact),
+        (None, true) => store::Resolution::Create,
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of link (the contact's id: the user is that contact) or create: true (a contact of their own)",
+            ));
+        }
+    };
+    let contact_id = sync::settle_review(&store, id, resolution).await?;
+    Ok(Json(Settled {
+        item_id: id,
+        contact_id,
+    }))
+}
