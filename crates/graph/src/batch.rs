@@ -223,6 +223,7 @@ impl GraphClient {
                                 other => other.to_string(),
                             })
                     };
+                    self.counters().answered(reply.status);
                     self.heard(
                         &costs[index],
                         reply.status,
@@ -255,6 +256,7 @@ impl GraphClient {
                     wait_ms = wait.as_millis() as u64,
                     "requests inside a batch were throttled; sending them again after a wait"
                 );
+                self.counters().retry_wait(wait);
                 self.retry_policy().wait(wait).await;
             }
             pending = again;

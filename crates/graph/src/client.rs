@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::error::Excerpt;
+use crate::observe::RequestCounters;
 use crate::pacing::{Cost, Pacer};
 use crate::retry::{RetryAfter, is_retryable_status};
 use crate::token::{TokenErrorBody, TokenResponse};
@@ -46,6 +47,8 @@ pub struct ClientState {
     token: Mutex<Option<AccessToken>>,
     /// This app's count in this tenant, shared by every request the client sends.
     pacer: Pacer,
+    /// Where its answers and waits are counted, for `/metrics`.
+    counters: Arc<RequestCounters>,
 }
 
 /// What one attempt came to, for the retry loop.
@@ -138,7 +141,23 @@ impl GraphClient {
             retry,
             token: Mutex::new(None),
             pacer,
+            counters: crate::observe::counters(""),
         }))
+    }
+
+    /// Counts this client's answers and waits under `label` (the connection it works for)
+    /// rather than under no label. Meant for a client just made: its clones (pagers reading
+    /// ahead) keep counting where the client counted when they were made.
+    pub fn counted_as(mut self, label: &str) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(state) => state.counters = crate::observe::counters(label),
+            None => warn!(label, "a shared client's requests stay counted where they were"),
+        }
+        self
+    }
+
+    pub(crate) fn counters(&self) -> &RequestCounters {
+        &self.counters
     }
 
     /// Tells the pacer how many users the tenant has: Microsoft's directory budget grows with
@@ -182,6 +201,7 @@ impl GraphClient {
                 wait_ms = wait.as_millis() as u64,
                 "pacing to Microsoft's limits"
             );
+            self.counters.pacing_wait(wait);
             self.retry.wait(wait).await;
         }
     }
@@ -253,9 +273,13 @@ impl GraphClient {
             form.extend(self.credentials.proof(&url));
             let response = match self.http.post(&url).form(&form).send().await {
                 Ok(r) => r,
-                Err(e) => return transport_failure(&e),
+                Err(e) => {
+                    self.counters.unanswered();
+                    return transport_failure(&e);
+                }
             };
             let status = response.status().as_u16();
+            self.counters.answered(status);
             if is_retryable_status(status) {
                 return retry_answer(&response, "token endpoint busy");
             }
@@ -337,6 +361,7 @@ impl GraphClient {
                         reason,
                         "retrying after a wait"
                     );
+                    self.counters.retry_wait(wait);
                     self.retry.wait(wait).await;
                     n += 1;
                 }
@@ -488,9 +513,13 @@ impl GraphClient {
                     self.pace(&costs, retry).await;
                     let response = match build(&self.http, &bearer).send().await {
                         Ok(r) => r,
-                        Err(e) => return transport_failure(&e),
+                        Err(e) => {
+                            self.counters.unanswered();
+                            return transport_failure(&e);
+                        }
                     };
                     let status = response.status();
+                    self.counters.answered(status.as_u16());
                     let header = |name| {
                         response
                             .headers()

@@ -6,14 +6,16 @@
 //! throttling and retry (`Retry-After`, else exponential backoff with jitter), pacing to
 //! Microsoft's documented limits per app and tenant so that throttling is rare, the usage-report
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
-//! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
-//! the typed models of the payloads it reads. It knows nothing of the store or of our records.
+//! from disk), classification of every failure into [`GraphError`] with a message and a fix, the
+//! typed models of the payloads it reads, and counts of its answers and waits ([`observe`]). It
+//! knows nothing of the store or of our records.
 
 mod batch;
 mod certificate;
 mod client;
 mod error;
 pub mod models;
+pub mod observe;
 mod pacing;
 mod report;
 mod retry;

@@ -70,9 +70,13 @@ impl GraphClient {
             }
             let mut response = match request.send().await {
                 Ok(r) => r,
-                Err(e) => return transport_failure(&e),
+                Err(e) => {
+                    self.counters().unanswered();
+                    return transport_failure(&e);
+                }
             };
             let status = response.status().as_u16();
+            self.counters().answered(status);
             if is_retryable_status(status) {
                 return retry_answer(&response, "report download busy");
             }

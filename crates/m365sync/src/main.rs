@@ -16,6 +16,7 @@ mod people;
 mod progress;
 mod serve;
 mod tenants;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Time a full sync of N simulated users against the floor of only downloading and parsing.
     Bench(bench::BenchArgs),
+    /// Make, list and revoke the bearer tokens programs use with the REST API.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
 }
 
 /// The person asked for something in a way m365sync cannot do (exit 2).
@@ -231,5 +235,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Token(command) => tokens::token(&cli.db, command).await,
     }
 }

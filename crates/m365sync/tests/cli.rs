@@ -18,6 +18,8 @@ mod jobs;
 mod partner;
 #[path = "cli/tenants.rs"]
 mod tenants;
+#[path = "cli/tokens.rs"]
+mod tokens;
 
 fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
@@ -418,6 +420,13 @@ async fn serve_shows_what_was_synced() {
     let db = dir.path().join("store.db");
     add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
     assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    let made = m365sync(
+        &db,
+        &["token", "create", "reader", "--role", "viewer", "--quiet"],
+        &[],
+    );
+    assert!(made.status.success(), "{:?}", text(&made));
+    let token = text(&made).0.trim().to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -442,26 +451,33 @@ async fn serve_shows_what_was_synced() {
     }
     let home = home.expect("the server answered");
     assert!(home.contains("Contoso Ltd"), "{home}");
-    let orgs: Value = reqwest::get(format!("{base}/api/v1/organizations"))
+    let http = reqwest::Client::new();
+    let api = |path: String| {
+        http.get(format!("{base}/api/v1/{path}"))
+            .bearer_auth(&token)
+    };
+    let orgs: Value = api("organizations".into())
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let id = orgs[0]["id"].as_i64().unwrap();
+    let id = orgs["items"][0]["id"].as_i64().unwrap();
     let page = reqwest::get(format!("{base}/organizations/{id}"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let contacts: Value = reqwest::get(format!("{base}/api/v1/contacts?organization_id={id}"))
+    let contacts: Value = api(format!("contacts?organization_id={id}"))
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let first = contacts["contacts"][0]["display_name"]
+    let first = contacts["items"][0]["display_name"]
         .as_str()
         .unwrap()
         .replace('\'', "&#39;");

@@ -15,6 +15,28 @@ pub struct ContactFilter {
     pub tenant_id: Option<TenantId>,
     pub organization_id: Option<i64>,
     pub include_archived: bool,
+    /// Words that the display name, user principal name, email, job title or department
+    /// contains, any case.
+    pub search: Option<String>,
+    /// Only contacts whose account is (`true`) or is not (`false`) enabled.
+    pub enabled: Option<bool>,
+    /// Only guests (`true`) or only members (`false`).
+    pub guest: Option<bool>,
+    /// Only contacts holding (`true`) or holding no (`false`) licence.
+    pub licensed: Option<bool>,
+}
+
+/// `text` as a LIKE pattern matching it anywhere, its own `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,10 +173,21 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ContactRow>> {
         let tenant = filter.tenant_id.map(|t| t.to_string());
+        let search = filter
+            .search
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(contains_pattern);
         let mut contacts = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
                 "SELECT c.*, o.name AS organization FROM contacts c JOIN organizations o ON o.id = c.organization_id \
                  WHERE c.id > $1 AND ($2 IS NULL OR c.tenant_id = $2) AND ($3 IS NULL OR c.organization_id = $3) AND ($4 OR c.archived = FALSE) \
+                 AND ($6 IS NULL OR LOWER(c.display_name) LIKE $6 ESCAPE '\\' OR LOWER(COALESCE(c.user_principal_name, '')) LIKE $6 ESCAPE '\\' \
+                      OR LOWER(COALESCE(c.email, '')) LIKE $6 ESCAPE '\\' OR LOWER(COALESCE(c.job_title, '')) LIKE $6 ESCAPE '\\' \
+                      OR LOWER(COALESCE(c.department, '')) LIKE $6 ESCAPE '\\') \
+                 AND ($7 IS NULL OR c.account_enabled = $7) \
+                 AND ($8 IS NULL OR (LOWER(COALESCE(c.user_type, '')) = 'guest') = $8) \
+                 AND ($9 IS NULL OR EXISTS (SELECT 1 FROM contact_licenses cl WHERE cl.contact_id = c.id) = $9) \
                  ORDER BY c.id LIMIT $5",
             )
             .bind(after_id)
@@ -162,6 +195,10 @@ impl Store {
             .bind(filter.organization_id)
             .bind(filter.include_archived)
             .bind(limit)
+            .bind(search.as_deref())
+            .bind(filter.enabled)
+            .bind(filter.guest)
+            .bind(filter.licensed)
             .fetch_all(p)
             .await
             .doing("listing contacts")?;
@@ -194,6 +231,18 @@ impl Store {
             contact.mailbox = mailboxes.get(&contact.id).cloned();
         }
         Ok(contacts)
+    }
+
+    /// One contact, archived or not, with its licences, mailbox, usage and custom fields.
+    pub async fn contact(&self, contact_id: i64) -> Result<Option<ContactRow>> {
+        let every = ContactFilter {
+            include_archived: true,
+            ..ContactFilter::default()
+        };
+        let page = self
+            .contacts_page(&every, contact_id.saturating_sub(1), 1)
+            .await?;
+        Ok(page.into_iter().find(|c| c.id == contact_id))
     }
 
     /// Every contact matching the filter, read a page at a time and handed to `each`.

@@ -1,12 +1,13 @@
 //! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
-//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
-//! run log (with each record's outcome), the run queue, the connections' schedules and caches,
-//! and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
+//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail, the
+//! run log (with each record's outcome) and the API tokens, the run queue, the connections'
+//! schedules and caches, and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
 //! macros expand its body for each backend, so both are type-checked against their own driver.
 //! It knows nothing of Graph: it stores the records of `domain`.
 
+mod api_tokens;
 mod audit;
 mod backend;
 mod connections;
@@ -25,6 +26,7 @@ mod owner;
 pub mod queue;
 mod review;
 pub mod run_records;
+mod run_stats;
 mod runs;
 mod schedules;
 pub mod secrets;
@@ -32,6 +34,7 @@ mod tenants;
 pub mod typed;
 mod usage;
 
+pub use api_tokens::{ApiRole, ApiToken, IssuedToken, TOKEN_PREFIX, token_hash};
 pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{
@@ -49,6 +52,7 @@ pub use owner::{Liveness, RunOwner};
 pub use queue::{Cancelled, Claim, ClaimedRun, Lease, Queued, RunOptions, RunTrigger, Worker};
 pub use review::{Candidate, ChangeRow, ImportBatch, ImportOutcome, Resolution, ReviewItem};
 pub use run_records::{RecordOutcome, RecordStep, RunRecord, RunRecordRow};
+pub use run_stats::{DurationHistogram, RunStatusCount};
 pub use runs::{RunRow, RunWarning, StepCounts, StepRow, StepTenant};
 pub use schedules::{DueRun, ScheduleRow};
 pub use secrets::SecretKey;

@@ -117,6 +117,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_drop_guard.sql"),
         postgres: include_str!("../migrations/postgres/0022_drop_guard.sql"),
     },
+    Migration {
+        version: 35,
+        sqlite: include_str!("../migrations/sqlite/0035_api_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0035_api_tokens.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
@@ -192,4 +197,22 @@ pub(crate) async fn run(pool: &Pool) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+impl crate::Store {
+    /// The migrations this m365sync knows that the store has not applied, oldest first: empty
+    /// when the schema is current. Asking it also proves that the store answers.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> = on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT version FROM schema_migrations"
+        )
+        .fetch_all(p)
+        .await
+        .doing("reading the applied migrations"))?;
+        Ok(MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
 }

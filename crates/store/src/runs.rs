@@ -381,12 +381,23 @@ impl Store {
 
     /// The newest runs first, with their steps; of one connection when named.
     pub async fn runs(&self, connection_name: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+        self.runs_before(connection_name, None, limit).await
+    }
+
+    /// [`runs`](Self::runs) older than run `before` when given: the next page of the log.
+    pub async fn runs_before(
+        &self,
+        connection_name: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
         let mut runs = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, connection_name, kind, status, warnings, message, queued_at, started_at, finished_at, lease_until FROM sync_runs WHERE ($1 IS NULL OR connection_name = $1) ORDER BY id DESC LIMIT $2",
+                "SELECT id, connection_name, kind, status, warnings, message, queued_at, started_at, finished_at, lease_until FROM sync_runs WHERE ($1 IS NULL OR connection_name = $1) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $2",
             )
             .bind(connection_name)
             .bind(limit)
+            .bind(before)
             .fetch_all(p)
             .await
             .doing("listing runs")?;

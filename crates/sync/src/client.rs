@@ -96,7 +96,8 @@ fn client_for(
         credentials,
         retry,
         EXTRA_CA.get().map(Vec::as_slice),
-    )?)
+    )?
+    .counted_as(connection.name.as_str()))
 }
 
 /// A client for the Office 365 Management Activity API (the audit feed): the same app and

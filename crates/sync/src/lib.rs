@@ -30,6 +30,10 @@ pub use diagnose::{
 };
 pub use engine::{NoProgress, Progress, StepReport, SyncEngine, SyncReport};
 pub use filters::filter_problem;
+/// How a connection test or a sync retries: named here so that callers need not know `graph`.
+pub use graph::RetryPolicy;
+/// What this process's Graph clients have counted, per connection, for metrics.
+pub use graph::observe;
 pub use normalise::{
     NormaliseError, contact_from_user, license_from_sku, mailbox_from_row, organization_from,
 };

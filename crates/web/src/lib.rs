@@ -1,6 +1,7 @@
-//! The HTTP face of m365sync: read-only pages of organisations, contacts and the run log, and the
-//! same data as JSON under `/api/v1`. Thin by design: every rule lives in `domain`, `sync` and
-//! `store`; handlers only read and render.
+//! The HTTP face of m365sync: read-only pages of organisations, contacts and the run log, the
+//! REST API under `/api/v1` ([`api`]) with its OpenAPI document, and the health, readiness and
+//! metrics endpoints ([`ops`]). Thin by design: every rule lives in `domain`, `sync` and
+//! `store`; handlers only read, call and render.
 //!
 //! Until there are logins, [`serve`] keeps to what a browser cannot abuse: it answers only requests
 //! that name its own address or a configured public name, sends headers that keep its pages out of
@@ -14,7 +15,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router, middleware};
+use axum::{Router, middleware};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -24,6 +25,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 mod access;
+pub mod api;
+mod ops;
 mod page;
 
 pub use access::PublicName;
@@ -63,7 +66,6 @@ fn router(store: Store) -> Router {
         .route("/", get(organizations_page))
         .route("/organizations/{id}", get(organization_page))
         .route("/runs", get(runs_page))
-        .route("/healthz", get(|| async { "ok" }))
         .route(
             STYLESHEET_PATH,
             get(|| async {
@@ -73,11 +75,10 @@ fn router(store: Store) -> Router {
                 )
             }),
         )
-        .route("/api/v1/organizations", get(organizations_json))
-        .route("/api/v1/contacts", get(contacts_json))
-        .route("/api/v1/runs", get(runs_json))
         .fallback(|| async { error_page(StatusCode::NOT_FOUND, "There is no such page.") })
-        .with_state(store)
+        .with_state(store.clone())
+        .nest(api::PREFIX, api::router(store.clone()))
+        .merge(ops::router(store))
 }
 
 /// The pages and the API behind the server's guards: only requests for a host the server answers
@@ -134,6 +135,7 @@ pub async fn serve(
         };
         let service = app.clone().map_request(move |mut request: Request<_>| {
             request.extensions_mut().insert(ConnectionAddr(local));
+            request.extensions_mut().insert(ops::PeerAddr(peer));
             request
         });
         let http = Arc::clone(&http);
@@ -315,60 +317,6 @@ async fn runs_page(State(store): State<Store>) -> Response {
     }
     body.push_str("</tbody></table>");
     Html(layout("Sync runs", &body)).into_response()
-}
-
-fn json_error(error: store::StoreError) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(serde_json::json!({"code": "store_error", "message": error.to_string()})),
-    )
-        .into_response()
-}
-
-async fn organizations_json(State(store): State<Store>) -> Response {
-    match store.organizations().await {
-        Ok(orgs) => Json(orgs).into_response(),
-        Err(e) => json_error(e),
-    }
-}
-
-#[derive(Deserialize)]
-struct ContactsQuery {
-    organization_id: Option<i64>,
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    include_archived: bool,
-}
-
-async fn contacts_json(State(store): State<Store>, Query(query): Query<ContactsQuery>) -> Response {
-    let filter = ContactFilter {
-        organization_id: query.organization_id,
-        include_archived: query.include_archived,
-        ..ContactFilter::default()
-    };
-    match store.contacts_page(&filter, query.after, PAGE_SIZE).await {
-        Ok(contacts) => {
-            let next = (contacts.len() as i64 == PAGE_SIZE)
-                .then(|| contacts.last().map(|c| c.id))
-                .flatten();
-            let mut response =
-                Json(serde_json::json!({"contacts": contacts, "next_after": next})).into_response();
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-            response
-        }
-        Err(e) => json_error(e),
-    }
-}
-
-async fn runs_json(State(store): State<Store>) -> Response {
-    match store.runs(None, 50).await {
-        Ok(runs) => Json(runs).into_response(),
-        Err(e) => json_error(e),
-    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,19 @@ async fn a_foreign_host_is_refused_and_reads_no_contact() {
         .await
         .unwrap();
     assert!(!contacts.is_empty());
-    let own = get(addr, "/api/v1/contacts", &addr.to_string()).await;
+    let token = app
+        .store
+        .issue_api_token("guards", store::ApiRole::Viewer)
+        .await
+        .unwrap()
+        .secret;
+    let own = send(
+        addr,
+        &format!(
+            "GET /api/v1/contacts HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
     assert_eq!(own.status, 200, "{}", own.body);
     assert!(own.body.contains(&contacts[0].display_name));
 
@@ -163,7 +175,7 @@ async fn every_response_carries_the_security_headers() {
     let home = get(addr, "/", &own).await;
     let answers = [
         ("page", home),
-        ("json", get(addr, "/api/v1/contacts", &own).await),
+        ("api refusal", get(addr, "/api/v1/contacts", &own).await),
         ("404", get(addr, "/no/such/page", &own).await),
         (
             "missing record",
@@ -173,7 +185,7 @@ async fn every_response_carries_the_security_headers() {
         ("refusal", get(addr, "/", "evil.example").await),
     ];
     let statuses: Vec<u16> = answers.iter().map(|(_, a)| a.status).collect();
-    assert_eq!(statuses, [200, 200, 404, 404, 200, 421]);
+    assert_eq!(statuses, [200, 401, 404, 404, 200, 421]);
     for (what, answer) in &answers {
         assert_eq!(
             answer.header("x-content-type-options"),

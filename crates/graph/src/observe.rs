@@ -1,0 +1,160 @@
+//! Counts of what this process's clients asked Microsoft and heard back: answers by status code,
+//! requests that got no answer, retry waits and pacing waits, per label (the connection a client
+//! works for). Read by the `/metrics` page; kept here because only the client sees every answer.
+//!
+//! Cheap by design, because the sync path is benchmarked: a client holds its label's counters
+//! and each answer is one relaxed atomic add into a fixed array indexed by status code. The
+//! registry's lock is taken only when a client is built and when the counters are read.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// HTTP status codes run from 100 to 599; anything else Microsoft sends is counted as 0.
+const STATUS_SLOTS: usize = 600;
+
+/// One label's counters.
+pub struct RequestCounters {
+    by_status: Box<[AtomicU64]>,
+    unanswered: AtomicU64,
+    retry_waits: AtomicU64,
+    retry_wait_micros: AtomicU64,
+    pacing_waits: AtomicU64,
+    pacing_wait_micros: AtomicU64,
+}
+
+impl RequestCounters {
+    fn new() -> Self {
+        Self {
+            by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            unanswered: AtomicU64::new(0),
+            retry_waits: AtomicU64::new(0),
+            retry_wait_micros: AtomicU64::new(0),
+            pacing_waits: AtomicU64::new(0),
+            pacing_wait_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// An answer with this status (a `$batch` reply's inner answers are counted each).
+    pub(crate) fn answered(&self, status: u16) {
+        let slot = usize::from(status);
+        let slot = if slot < STATUS_SLOTS { slot } else { 0 };
+        self.by_status[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request that got no answer: the connection failed or timed out.
+    pub(crate) fn unanswered(&self) {
+        self.unanswered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A wait before sending again, after a 429, a 5xx or a lost connection.
+    pub(crate) fn retry_wait(&self, wait: Duration) {
+        self.retry_waits.fetch_add(1, Ordering::Relaxed);
+        self.retry_wait_micros
+            .fetch_add(micros(wait), Ordering::Relaxed);
+    }
+
+    /// A wait to keep within Microsoft's budgets before a request.
+    pub(crate) fn pacing_wait(&self, wait: Duration) {
+        self.pacing_waits.fetch_add(1, Ordering::Relaxed);
+        self.pacing_wait_micros
+            .fetch_add(micros(wait), Ordering::Relaxed);
+    }
+
+    fn read(&self) -> RequestCounts {
+        let by_status = self
+            .by_status
+            .iter()
+            .enumerate()
+            .filter_map(|(status, count)| {
+                let count = count.load(Ordering::Relaxed);
+                (count > 0).then_some((status as u16, count))
+            })
+            .collect();
+        RequestCounts {
+            by_status,
+            unanswered: self.unanswered.load(Ordering::Relaxed),
+            retry_waits: self.retry_waits.load(Ordering::Relaxed),
+            retry_wait_seconds: self.retry_wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            pacing_waits: self.pacing_waits.load(Ordering::Relaxed),
+            pacing_wait_seconds: self.pacing_wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+}
+
+fn micros(wait: Duration) -> u64 {
+    u64::try_from(wait.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// What one label's clients have counted since the process started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestCounts {
+    /// Answers by HTTP status (0: a status outside 100–599).
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests that got no answer at all.
+    pub unanswered: u64,
+    pub retry_waits: u64,
+    pub retry_wait_seconds: f64,
+    pub pacing_waits: u64,
+    pub pacing_wait_seconds: f64,
+}
+
+impl RequestCounts {
+    /// Answers that were 429 Too Many Requests.
+    pub fn throttled(&self) -> u64 {
+        self.by_status.get(&429).copied().unwrap_or(0)
+    }
+}
+
+fn registry() -> &'static Mutex<BTreeMap<String, Arc<RequestCounters>>> {
+    static REGISTRY: OnceLock<Mutex<BTreeMap<String, Arc<RequestCounters>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The counters of `label`, shared by every client built for it.
+pub fn counters(label: &str) -> Arc<RequestCounters> {
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    Arc::clone(
+        registry
+            .entry(label.to_string())
+            .or_insert_with(|| Arc::new(RequestCounters::new())),
+    )
+}
+
+/// Every label's counts, by label. Clients built without a label count under "".
+pub fn request_counts() -> BTreeMap<String, RequestCounts> {
+    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .iter()
+        .map(|(label, counters)| (label.clone(), counters.read()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_counted_by_status_and_odd_statuses_apart() {
+        let counters = counters("observe-unit-test");
+        counters.answered(200);
+        counters.answered(200);
+        counters.answered(429);
+        counters.answered(999);
+        counters.unanswered();
+        counters.retry_wait(Duration::from_millis(1500));
+        counters.pacing_wait(Duration::from_millis(250));
+        let counts = &request_counts()["observe-unit-test"];
+        assert_eq!(
+            counts.by_status,
+            BTreeMap::from([(0, 1), (200, 2), (429, 1)])
+        );
+        assert_eq!(counts.throttled(), 1);
+        assert_eq!(counts.unanswered, 1);
+        assert_eq!(counts.retry_waits, 1);
+        assert!((counts.retry_wait_seconds - 1.5).abs() < 1e-9);
+        assert_eq!(counts.pacing_waits, 1);
+        assert!((counts.pacing_wait_seconds - 0.25).abs() < 1e-9);
+    }
+}

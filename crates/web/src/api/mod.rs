@@ -1,0 +1,578 @@
+//! The REST API under `/api/v1`: the same data and actions as the command line, for programs.
+//!
+//! Owns the edge only: bearer-token checks (an admin token changes, a viewer token reads), typed
+//! response bodies (never the store's rows as they are, never a stored secret), one JSON error
+//! shape `{code, message}` for every failure (the framework's own rejections included), cursor
+//! pagination, and the OpenAPI document, generated from the handlers' annotations. Every action
+//! calls the store or sync function the command line calls.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, middleware};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store::{ApiRole, ApiToken, Store, StoreError};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+mod connections;
+mod contacts;
+mod datasets;
+mod organizations;
+mod runs;
+mod tenants;
+
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// Every failure, as the API answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `bad_json`, `bad_query`, `bad_path`, `invalid_input`, `conflict`, `store_error`,
+    /// `microsoft_error`.
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// A failed request: a status and the body that explains it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+    }
+
+    fn bad_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(message) => Self::not_found(message),
+            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            other => {
+                tracing::error!("store error: {other}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store_error",
+                    format!("The store could not do it: {other}"),
+                )
+            }
+        }
+    }
+}
+
+impl From<domain::InputError> for ApiError {
+    fn from(error: domain::InputError) -> Self {
+        Self::invalid(format!("{}: {}. {}", error.field, error.problem, error.fix))
+    }
+}
+
+impl From<sync::SyncError> for ApiError {
+    fn from(error: sync::SyncError) -> Self {
+        match error {
+            sync::SyncError::NoConnection(_) => Self::not_found(error.to_string()),
+            sync::SyncError::Store(e) => e.into(),
+            sync::SyncError::Certificate { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
+            sync::SyncError::Graph(e) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "microsoft_error",
+                format!("Microsoft 365 did not do it: {e}"),
+            ),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Json<T>` whose refusals (no JSON content type, broken JSON, a missing or wrong field) answer
+/// as [`ErrorBody`].
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_refusal(rejection)),
+        }
+    }
+}
+
+fn json_refusal(rejection: JsonRejection) -> ApiError {
+    let fix = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "send the body as JSON with the header Content-Type: application/json"
+        }
+        JsonRejection::JsonSyntaxError(_) => "send a well-formed JSON object",
+        JsonRejection::JsonDataError(_) => {
+            "give the fields the OpenAPI document (/api/v1/openapi.json) describes for this request"
+        }
+        _ => "send the body again",
+    };
+    ApiError::new(
+        rejection.status(),
+        "bad_json",
+        format!("{}; {fix}", rejection.body_text()),
+    )
+}
+
+/// `Query<T>` whose refusals answer as [`ErrorBody`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_refusal(rejection)),
+        }
+    }
+}
+
+fn query_refusal(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_query(format!(
+        "{}; give the query parameters the OpenAPI document (/api/v1/openapi.json) describes",
+        rejection.body_text()
+    ))
+}
+
+/// `Path<T>` whose refusals answer as [`ErrorBody`].
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_refusal(rejection)),
+        }
+    }
+}
+
+fn path_refusal(rejection: PathRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_path",
+        format!(
+            "{}; a number was expected where the path has an id",
+            rejection.body_text()
+        ),
+    )
+}
+
+/// Who is calling: the token that came with the request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiToken);
+
+/// Middleware: the request must carry a live API token; one that changes anything (any method
+/// but GET and HEAD) needs an admin token.
+async fn require_token(State(store): State<Store>, mut request: Request, next: Next) -> Response {
+    let token = match bearer(request.headers()) {
+        Some(secret) => match store.authenticate_api_token(secret).await {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "The bearer token is not one m365sync knows, or it was revoked; `m365sync token list` shows the live tokens, `m365sync token create NAME --role viewer` makes one.",
+                )
+                .into_response();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "This API needs a token: make one with `m365sync token create NAME --role viewer` (or admin) and send it as the header Authorization: Bearer TOKEN.",
+            )
+            .into_response();
+        }
+    };
+    let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
+    if !reads_only && token.role != ApiRole::Admin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "The token '{}' has the {} role, which may only read; {} {} changes something and needs a token with the admin role.",
+                token.name,
+                token.role,
+                request.method(),
+                request.uri().path()
+            ),
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(Caller(token));
+    next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if the request has one.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// How many items a page holds unless asked: enough for a screen, small enough to be quick.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// The most items a page may hold.
+pub const MAX_LIMIT: i64 = 500;
+
+/// The page size asked for, checked.
+pub(crate) fn page_limit(asked: Option<i64>) -> ApiResult<i64> {
+    match asked {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_query(format!(
+            "limit {n} is out of range; give a number from 1 to {MAX_LIMIT}"
+        ))),
+    }
+}
+
+/// A cursor as the API hands it out: opaque to clients, a position to us.
+pub(crate) fn cursor_of(position: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("after:{position}"))
+}
+
+/// The position a cursor stands for; `0` (the start) without one.
+pub(crate) fn position_of(cursor: Option<&str>) -> ApiResult<i64> {
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(0);
+    };
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("after:")?.parse::<i64>().ok())
+        .filter(|position| *position >= 0)
+        .ok_or_else(|| {
+            ApiError::bad_query(format!(
+                "cursor '{cursor}' is not one this API gave; pass the next_cursor of the previous page as it is, or leave cursor out to start at the beginning"
+            ))
+        })
+}
+
+/// One page of a list the store gives whole: items after `position`, and the cursor of the next
+/// page when there is one.
+pub(crate) fn page_of<T>(
+    all: Vec<T>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    let start = usize::try_from(position_of(cursor)?).unwrap_or(usize::MAX);
+    let limit = usize::try_from(limit).unwrap_or(1);
+    let total = all.len();
+    let items: Vec<T> = all.into_iter().skip(start).take(limit).collect();
+    let end = start.saturating_add(items.len());
+    let next = (end < total).then(|| cursor_of(end as i64));
+    Ok((items, next))
+}
+
+/// A time kept as milliseconds since 1970, as RFC 3339 in UTC.
+pub(crate) fn time(millis: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+pub(crate) fn maybe_time(millis: Option<i64>) -> Option<String> {
+    millis.map(time)
+}
+
+/// Adds the bearer scheme, and the answers every operation may give, to the document.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token from `m365sync token create NAME --role viewer|admin`.",
+                    ))
+                    .build(),
+            ),
+        );
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                "ErrorBody",
+                            ))))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.ends_with("/openapi.json") {
+                continue;
+            }
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.patch, true),
+                (&mut item.put, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, changes) in operations {
+                let Some(operation) = operation.as_mut() else {
+                    continue;
+                };
+                let answers = &mut operation.responses.responses;
+                answers
+                    .entry("401".into())
+                    .or_insert_with(|| error("No token, or one not known or revoked."));
+                if changes {
+                    answers.entry("403".into()).or_insert_with(|| {
+                        error("The token has the viewer role; this needs an admin token.")
+                    });
+                }
+                answers
+                    .entry("400".into())
+                    .or_insert_with(|| error("A path, query or body the API cannot read."));
+                answers
+                    .entry("500".into())
+                    .or_insert_with(|| error("The store could not be read or written."));
+                operation.security =
+                    Some(vec![utoipa::openapi::security::SecurityRequirement::new::<
+                        _,
+                        _,
+                        &str,
+                    >("token", [])]);
+            }
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "m365sync",
+        description = "The REST API of m365sync: connections to Microsoft 365 tenants, their sync runs and process log, organisations, tenants and matching, contacts with their Microsoft 365 overlay, and each organisation's datasets. Every request needs a bearer token (`m365sync token create`); a viewer token reads, an admin token also changes. Lists are paged by cursor: pass a page's `next_cursor` as `cursor` for the next one.",
+        license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only")
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The API's routes with their document.
+fn documented() -> OpenApiRouter<Store> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            connections::list_connections,
+            connections::create_connection
+        ))
+        .routes(routes!(
+            connections::get_connection,
+            connections::update_connection,
+            connections::delete_connection
+        ))
+        .routes(routes!(connections::test_connection))
+        .routes(routes!(connections::sync_connection))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::run_records))
+        .routes(routes!(runs::cancel_run))
+        .routes(routes!(organizations::list_organizations))
+        .routes(routes!(organizations::get_organization))
+        .routes(routes!(tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant))
+        .routes(routes!(tenants::decide_tenant))
+        .routes(routes!(tenants::review_items))
+        .routes(routes!(tenants::settle_review_item))
+        .routes(routes!(contacts::list_contacts))
+        .routes(routes!(contacts::get_contact))
+        .routes(routes!(contacts::contact_history))
+        .routes(routes!(datasets::licenses))
+        .routes(routes!(datasets::domains))
+        .routes(routes!(datasets::groups))
+        .routes(routes!(datasets::admins))
+        .routes(routes!(datasets::devices))
+        .routes(routes!(datasets::managed_devices))
+        .routes(routes!(datasets::service_health))
+        .routes(routes!(datasets::applications))
+        .routes(routes!(datasets::terms_of_use))
+        .routes(routes!(datasets::audit))
+}
+
+/// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = documented().split_for_parts();
+    // After the routes are in: the answers every operation may give are added to each.
+    CommonAnswers.modify(&mut document);
+    document.servers = Some(vec![utoipa::openapi::Server::new(PREFIX)]);
+    document
+}
+
+/// The API, to be nested at [`PREFIX`]: every route behind the token check but the document
+/// itself, which holds no data.
+pub(crate) fn router(store: Store) -> Router {
+    let (routes, _) = documented().split_for_parts();
+    let document = openapi();
+    let document = serde_json::to_string_pretty(&document).unwrap_or_default();
+    routes
+        .route_layer(middleware::from_fn_with_state(store.clone(), require_token))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document) }
+            }),
+        )
+        .fallback(|| async {
+            ApiError::not_found(
+                "There is no such API route; /api/v1/openapi.json lists them all.",
+            )
+        })
+        .method_not_allowed_fallback(|request: Request| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{} is not allowed on {}; /api/v1/openapi.json lists the methods of each route.",
+                    request.method(),
+                    request.uri().path()
+                ),
+            )
+        })
+        .layer(middleware::map_response(no_store))
+        .with_state(store)
+}
+
+/// API answers hold contacts' personal data: no cache may keep them.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The tenants filed under an organisation, or 404 when there is no such organisation.
+pub(crate) async fn tenants_of_organization(
+    store: &Store,
+    organization_id: i64,
+) -> ApiResult<Vec<domain::TenantId>> {
+    if store.organization(organization_id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "There is no organisation {organization_id}; GET /api/v1/organizations lists them."
+        )));
+    }
+    let tenants = store.tenants(None).await?;
+    Ok(tenants
+        .into_iter()
+        .filter(|t| t.organization_id == Some(organization_id))
+        .filter_map(|t| domain::TenantId::parse(&t.tenant_id).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_strangers_are_refused() {
+        assert_eq!(position_of(Some(&cursor_of(42))).unwrap(), 42);
+        assert_eq!(position_of(None).unwrap(), 0);
+        for bad in ["42", "after:42", "%%%", &URL_SAFE_NO_PAD.encode("after:-1")] {
+            let error = position_of(Some(bad)).unwrap_err();
+            assert_eq!(error.code, "bad_query", "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_lists_are_paged_to_the_end() {
+        let (first, next) = page_of((1..=5).collect(), None, 2).unwrap();
+        assert_eq!(first, vec![1, 2]);
+        let (second, next) = page_of((1..=5).collect(), next.as_deref(), 2).unwrap();
+        assert_eq!(second, vec![3, 4]);
+        let (last, next) = page_of((1..=5).collect(), next.as_deref(), 2).unwrap();
+        assert_eq!(last, vec![5]);
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(page_limit(Some(MAX_LIMIT)).unwrap(), MAX_LIMIT);
+        assert!(page_limit(Some(0)).is_err());
+        assert!(page_limit(Some(MAX_LIMIT + 1)).is_err());
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer  m365s_abc ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("m365s_abc"));
+        headers.insert(header::AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
+}
