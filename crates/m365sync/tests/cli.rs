@@ -12,6 +12,8 @@ use serde_json::Value;
 mod crash;
 #[path = "cli/devices.rs"]
 mod devices;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/jobs.rs"]
 mod jobs;
 #[path = "cli/partner.rs"]
@@ -27,6 +29,8 @@ fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .env_remove("M365SYNC_SECRET_KEY")
         .env_remove("M365SYNC_DB")
+        // Neither this machine's nor this user's configuration file: an empty one.
+        .env("M365SYNC_CONFIG", "/dev/null")
         .stdin(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
