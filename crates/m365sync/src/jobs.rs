@@ -30,8 +30,8 @@ pub struct ScheduleArgs {
     /// Sync when this five-field cron pattern matches, e.g. "0 */4 * * *".
     #[arg(long, value_name = "PATTERN", conflicts_with = "off")]
     cron: Option<String>,
-    /// The time zone the cron pattern is read in (an IANA name such as Europe/Paris; UTC when
-    /// not given).
+    /// The time zone the cron pattern is read in (an IANA name such as Europe/Paris). When not
+    /// given: M365SYNC_TIME_ZONE, else the configuration file's `time_zone`, else UTC.
     #[arg(long, value_name = "ZONE", requires = "cron")]
     time_zone: Option<String>,
     /// Sync only when asked.

@@ -69,6 +69,9 @@ pub fn manual(args: ManualArgs, file: &ConfigFile) -> anyhow::Result<ExitCode> {
 
 fn write_pages(command: &clap::Command, name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Built, a command hands the global options down to its subcommands: each page lists them.
+    let mut command = command.clone();
+    command.build();
     // A page is named after its command path; clap keeps names as `&'static str`, and this
     // runs once per page in a short-lived process.
     let page_name: &'static str = Box::leak(name.to_string().into_boxed_str());
@@ -80,7 +83,11 @@ fn write_pages(command: &clap::Command, name: &str, dir: &std::path::Path) -> an
     clap_mangen::Man::new(page).render(&mut text)?;
     let path = dir.join(format!("{name}.1"));
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // clap's own `help` command is `--help` again; it needs no page.
+    for sub in command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         write_pages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
     }
     Ok(())
