@@ -314,8 +314,9 @@ impl FilterArgs {
 pub struct AddArgs {
     /// A short name for the connection, e.g. contoso-prod.
     name: String,
-    /// The Directory (tenant) ID.
-    #[arg(long)]
+    /// The Directory (tenant) ID, or one of the tenant's domains (contoso.onmicrosoft.com),
+    /// which Microsoft turns into the ID.
+    #[arg(long, value_name = "ID_OR_DOMAIN")]
     tenant_id: String,
     /// The Application (client) ID of the app registration.
     #[arg(long)]
@@ -355,6 +356,34 @@ pub struct AddArgs {
     /// relationships) with this multi-tenant app, consented in each customer's tenant.
     #[arg(long)]
     partner: bool,
+}
+
+/// The tenant `--tenant-id` names: its id, or one of its domains (as Microsoft accepts), which
+/// Microsoft's identity platform turns into the id that m365sync keeps.
+async fn tenant_of(given: &str, cloud: &Cloud) -> anyhow::Result<TenantId> {
+    let not_an_id = match TenantId::parse(given) {
+        Ok(id) => return Ok(id),
+        Err(e) => e,
+    };
+    let domain = given.trim().trim_end_matches('.').to_lowercase();
+    let looks_like_domain = domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !looks_like_domain {
+        return Err(not_an_id.into());
+    }
+    match sync::tenant_id_of_domain(cloud, &domain).await? {
+        Some(id) => {
+            note!("Tenant {domain} is {id}; the connection keeps the id.");
+            Ok(id)
+        }
+        None => Err(UsageError(format!(
+            "--tenant-id {domain}: Microsoft knows no tenant with that domain in the {} cloud; give the Directory (tenant) ID from the Overview page of the app registration, or a domain the tenant has verified",
+            cloud.name()
+        ))
+        .into()),
+    }
 }
 
 /// The help of `--datasets`: every dataset by name, from the one list the engine runs.
@@ -608,7 +637,6 @@ fn read_certificate(
 
 async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
     let name = ConnectionName::parse(&args.name)?;
-    let tenant_id = TenantId::parse(&args.tenant_id)?;
     let client_id = ClientId::parse(&args.client_id)?;
     let cloud = match (&args.login_url, &args.graph_url) {
         (Some(login), Some(graph)) => Cloud::custom(login, graph)?,
@@ -637,6 +665,8 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
         other => other.map(str::to_string),
     };
     let credential = read_credential(&args.credential)?;
+    // Last of the checks: a domain costs a question to Microsoft.
+    let tenant_id = tenant_of(&args.tenant_id, &cloud).await?;
     let store = open_store(db).await?;
     if let Some(wanted) = &organization {
         check_named_organization(&store, &tenant_id, wanted).await?;

@@ -289,7 +289,7 @@ fn bad_input_exits_2_and_names_the_fix() {
                 "add",
                 "x",
                 "--tenant-id",
-                "contoso.com",
+                "contoso",
                 "--client-id",
                 "72f988bf-86f1-41af-91ab-2d7cd011db47",
                 "--client-secret-env",

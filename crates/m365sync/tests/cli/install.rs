@@ -639,3 +639,50 @@ fn completions_and_manual_pages_are_made_from_the_command_line() {
         "no store is made for these"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_given_by_its_domain_is_kept_by_its_id() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let t = sim.tenants()[0].clone();
+    let by_domain = |name: &str, domain: &str| {
+        m365sync(
+            &db,
+            &[
+                "connection",
+                "add",
+                name,
+                "--tenant-id",
+                domain,
+                "--client-id",
+                &t.client_id,
+                "--client-secret-env",
+                "TEST_SECRET",
+                "--login-url",
+                &sim.url,
+                "--graph-url",
+                &sim.url,
+            ],
+            &[("TEST_SECRET", &t.client_secret)],
+        )
+    };
+    let added = by_domain("contoso", &t.initial_domain);
+    assert!(added.status.success(), "{:?}", text(&added));
+    assert!(text(&added).1.contains(&t.tenant_id), "{:?}", text(&added));
+    let listed = m365sync(&db, &["connection", "list", "--json"], &[]);
+    let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(list[0]["tenant_id"], t.tenant_id.as_str());
+    let tested = m365sync(&db, &["connection", "test", "contoso"], &[]);
+    assert!(tested.status.success(), "{:?}", text(&tested));
+
+    let unknown = by_domain("nobody", "nobody.example.org");
+    assert_eq!(unknown.status.code(), Some(2), "{:?}", text(&unknown));
+    assert!(
+        text(&unknown)
+            .1
+            .contains("knows no tenant with that domain"),
+        "{:?}",
+        text(&unknown)
+    );
+}
