@@ -7,7 +7,7 @@ use reqwest::{Response, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
-use tracing::{debug, warn};
+use tracing::{debug, info};
 
 use crate::error::Excerpt;
 use crate::observe::RequestCounters;
@@ -151,7 +151,10 @@ impl GraphClient {
     pub fn counted_as(mut self, label: &str) -> Self {
         match Arc::get_mut(&mut self.0) {
             Some(state) => state.counters = crate::observe::counters(label),
-            None => warn!(label, "a shared client's requests stay counted where they were"),
+            None => tracing::warn!(
+                label,
+                "a shared client's requests stay counted where they were"
+            ),
         }
         self
     }
@@ -353,7 +356,9 @@ impl GraphClient {
                         });
                     }
                     let wait = self.retry.delay_after(n, retry_after.as_ref(), url, status);
-                    warn!(
+                    // A detail at the default verbosity: the run's outcome says what came of
+                    // it (an error names the attempts), and -v shows each wait.
+                    info!(
                         url,
                         attempt = n,
                         ?status,
@@ -654,6 +659,20 @@ async fn read_body(response: Response) -> Attempt<bytes::Bytes> {
     }
 }
 
+/// Whether a connection failed because the other end refused it (no process on that port).
+fn refused(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}
+
 pub(crate) fn transport_failure<T>(error: &reqwest::Error) -> Attempt<T> {
     // Connection refused or reset, timeouts and bodies cut short are worth another try; a
     // certificate the machine does not trust will not become trusted by trying again.
@@ -667,6 +686,21 @@ pub(crate) fn transport_failure<T>(error: &reqwest::Error) -> Attempt<T> {
     if message.contains("invalid peer certificate") {
         let url = error.url().map(|u| u.to_string()).unwrap_or_default();
         return Attempt::Fail(GraphError::TlsUntrusted { url, message });
+    }
+    // A refused connection is an answer, not a loss on the way: nothing listens there (a
+    // stopped proxy or simulator, a wrong URL). Microsoft's endpoints never refuse, so waiting
+    // and trying again only delays saying so.
+    if error.is_connect() && refused(error) {
+        let url = error.url().map(|u| u.to_string()).unwrap_or_default();
+        let place = error
+            .url()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_else(|| url.clone());
+        return Attempt::Fail(GraphError::Unreachable {
+            url,
+            attempts: 1,
+            message: format!("nothing is listening at {place} (connection refused)"),
+        });
     }
     Attempt::Retry {
         status: None,

@@ -123,7 +123,7 @@ pub enum GraphError {
         url: String,
     },
 
-    #[error("could not reach {url} after {attempts} attempts: {message}")]
+    #[error("could not reach {url}: {message}{}", if *attempts > 1 { format!(" (after {attempts} attempts)") } else { String::new() })]
     Unreachable {
         url: String,
         attempts: u32,

@@ -13,6 +13,7 @@
 mod batch;
 mod certificate;
 mod client;
+mod discovery;
 mod error;
 pub mod models;
 pub mod observe;
@@ -25,6 +26,7 @@ mod token;
 pub use batch::MAX_BATCH;
 pub use certificate::{AssertionAlgorithm, CertificateError, CertificateFacts, ClientCertificate};
 pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
+pub use discovery::tenant_id_of_domain;
 pub use error::{GraphError, TokenProblem};
 pub use pacing::{Budget, Budgets};
 pub use report::{ReportFile, ReportRows};

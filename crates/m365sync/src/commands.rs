@@ -25,7 +25,7 @@ pub async fn open_store(location: &str) -> anyhow::Result<Store> {
         )
         .into());
     }
-    let key_file = store::default_key_file(location);
+    let key_file = crate::config::key_file_for(location);
     let store = Store::open_keyed(
         location,
         std::env::var(store::secrets::KEY_ENV).ok(),
@@ -59,18 +59,22 @@ pub enum ConnectionCommand {
     Add(AddArgs),
     /// List the saved connections.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check a connection: token, permissions, and a probe of each dataset.
     Test {
+        /// The connection's name, as `connection list` shows it.
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Replace a connection's credential: a rotated secret, a renewed certificate, or a move from
     /// a secret to a certificate.
     Credential {
+        /// The connection's name, as `connection list` shows it.
         name: String,
         #[command(flatten)]
         credential: CredentialArgs,
@@ -87,6 +91,7 @@ pub enum ConnectionCommand {
     /// it is held for a person (shown with no option). A run that finds nobody where there were
     /// people is always held.
     Guard {
+        /// The connection's name, as `connection list` shows it.
         name: String,
         /// The share of the active contacts, in percent (0–100; 100 never holds). Default 20.
         #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -96,6 +101,7 @@ pub enum ConnectionCommand {
     /// default, and then mailbox and usage figures cannot be attached to anyone). This changes a
     /// tenant setting; the app needs ReportSettings.ReadWrite.All.
     ReportNames {
+        /// The connection's name, as `connection list` shows it.
         name: String,
         /// Show real user names in reports.
         #[arg(long, conflicts_with = "conceal", required_unless_present = "conceal")]
@@ -107,6 +113,7 @@ pub enum ConnectionCommand {
     /// How long the connection keeps audit records (shown when no number is given). Each sync
     /// deletes its tenants' audit records older than this; 180 days unless set.
     AuditRetention {
+        /// The connection's name, as `connection list` shows it.
         name: String,
         /// Days to keep, a whole number from 1 to 3650.
         days: Option<String>,
@@ -117,7 +124,10 @@ pub enum ConnectionCommand {
     /// its lifetime is skipped by scheduled and manual runs (not by `sync --full`).
     Cache(crate::jobs::CacheArgs),
     /// Remove a connection. What it synced stays in the store.
-    Remove { name: String },
+    Remove {
+        /// The connection's name, as `connection list` shows it.
+        name: String,
+    },
 }
 
 /// How the app proves who it is: a secret's Value (from the environment or standard input, never
@@ -141,6 +151,7 @@ pub struct CredentialArgs {
 
 #[derive(Args)]
 pub struct FilterArgs {
+    /// The connection's name, as `connection list` shows it.
     name: String,
     /// Only users whose account is enabled.
     #[arg(long)]
@@ -174,6 +185,7 @@ pub struct FilterArgs {
 
 #[derive(Args)]
 pub struct MappingArgs {
+    /// The connection's name, as `connection list` shows it.
     name: String,
     /// The technician owns these fields: no sync writes them after the contact exists.
     #[arg(long, value_name = "FIELD", num_args = 1..)]
@@ -187,6 +199,7 @@ pub struct MappingArgs {
     /// Back to the default: Microsoft 365 owns every field, in the contact's own field.
     #[arg(long, conflicts_with_all = ["local", "owned", "to_custom"])]
     reset: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -301,8 +314,9 @@ impl FilterArgs {
 pub struct AddArgs {
     /// A short name for the connection, e.g. contoso-prod.
     name: String,
-    /// The Directory (tenant) ID.
-    #[arg(long)]
+    /// The Directory (tenant) ID, or one of the tenant's domains (contoso.onmicrosoft.com),
+    /// which Microsoft turns into the ID.
+    #[arg(long, value_name = "ID_OR_DOMAIN")]
     tenant_id: String,
     /// The Application (client) ID of the app registration.
     #[arg(long)]
@@ -318,11 +332,12 @@ pub struct AddArgs {
     /// A custom Microsoft Graph base URL; needs --login-url too.
     #[arg(long, requires = "login_url")]
     graph_url: Option<String>,
-    /// Datasets to sync, comma-separated: organization, licenses, users, mailboxes.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "organization,licenses,users,mailboxes"
+        value_name = "DATASET,…",
+        default_value = "organization,licenses,users,mailboxes",
+        help = datasets_help()
     )]
     datasets: Vec<String>,
     /// The organisation the tenant belongs to, by exact name: an existing one, or a new one of
@@ -341,6 +356,43 @@ pub struct AddArgs {
     /// relationships) with this multi-tenant app, consented in each customer's tenant.
     #[arg(long)]
     partner: bool,
+}
+
+/// The tenant `--tenant-id` names: its id, or one of its domains (as Microsoft accepts), which
+/// Microsoft's identity platform turns into the id that m365sync keeps.
+async fn tenant_of(given: &str, cloud: &Cloud) -> anyhow::Result<TenantId> {
+    let not_an_id = match TenantId::parse(given) {
+        Ok(id) => return Ok(id),
+        Err(e) => e,
+    };
+    let domain = given.trim().trim_end_matches('.').to_lowercase();
+    let looks_like_domain = domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !looks_like_domain {
+        return Err(not_an_id.into());
+    }
+    match sync::tenant_id_of_domain(cloud, &domain).await? {
+        Some(id) => {
+            note!("Tenant {domain} is {id}; the connection keeps the id.");
+            Ok(id)
+        }
+        None => Err(UsageError(format!(
+            "--tenant-id {domain}: Microsoft knows no tenant with that domain in the {} cloud; give the Directory (tenant) ID from the Overview page of the app registration, or a domain the tenant has verified",
+            cloud.name()
+        ))
+        .into()),
+    }
+}
+
+/// The help of `--datasets`: every dataset by name, from the one list the engine runs.
+fn datasets_help() -> String {
+    let names: Vec<&str> = Dataset::ALL.iter().map(|d| d.name()).collect();
+    format!(
+        "Datasets to sync, comma-separated, or `all` for every one: {}",
+        names.join(", ")
+    )
 }
 
 pub async fn connection(db: &str, command: ConnectionCommand) -> anyhow::Result<ExitCode> {
@@ -585,7 +637,6 @@ fn read_certificate(
 
 async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
     let name = ConnectionName::parse(&args.name)?;
-    let tenant_id = TenantId::parse(&args.tenant_id)?;
     let client_id = ClientId::parse(&args.client_id)?;
     let cloud = match (&args.login_url, &args.graph_url) {
         (Some(login), Some(graph)) => Cloud::custom(login, graph)?,
@@ -614,6 +665,8 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
         other => other.map(str::to_string),
     };
     let credential = read_credential(&args.credential)?;
+    // Last of the checks: a domain costs a question to Microsoft.
+    let tenant_id = tenant_of(&args.tenant_id, &cloud).await?;
     let store = open_store(db).await?;
     if let Some(wanted) = &organization {
         check_named_organization(&store, &tenant_id, wanted).await?;
@@ -741,7 +794,20 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
         out!(
             "No connections yet. Add one with `m365sync connection add NAME --tenant-id … --client-id … --client-secret-env VAR`."
         )?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut table = crate::output::Table::new(&[
+        "NAME",
+        "MODE",
+        "TENANT",
+        "CLIENT",
+        "CLOUD",
+        "CREDENTIAL",
+        "DATASETS",
+        "KEEPS",
+        "TESTED",
+        "SCHEDULE",
+    ]);
     for c in &connections {
         let datasets: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
         let credential = match &c.certificate {
@@ -764,19 +830,20 @@ async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {
             }
             (Some(schedule), None) => format!("syncs {schedule}, not due again"),
         };
-        out!(
-            "{}\t{}\ttenant {}\tclient {}\t{}\t{}\t{}\tkeeps {}\t{}\t{schedule}",
-            c.name,
-            c.mode,
-            c.tenant_id,
-            c.client_id,
-            c.cloud,
+        table.row(vec![
+            c.name.to_string(),
+            c.mode.to_string(),
+            c.tenant_id.to_string(),
+            c.client_id.to_string(),
+            c.cloud.to_string(),
             credential,
             datasets.join(","),
             c.user_filter.describe(),
-            tested
-        )?;
+            tested,
+            schedule,
+        ]);
     }
+    table.print()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -932,7 +999,7 @@ pub async fn sync(db: &str, args: SyncArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     };
     // The run's outcome is the exit code even when nobody reads the report (`| head -c1`).
-    match print_report(&report, args.json) {
+    match print_report(&report, args.json, progress.steps_shown_on_terminal()) {
         Err(_) if crate::output::reader_gone() => Ok(code),
         Err(e) => Err(e),
         Ok(()) => Ok(code),
@@ -975,7 +1042,9 @@ async fn queue(db: &str, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(report: &sync::SyncReport, json: bool) -> anyhow::Result<()> {
+/// The run's report on standard output. When each step's line was already shown on the same
+/// terminal as it ended, only the outcome is added, so that no step is read twice.
+fn print_report(report: &sync::SyncReport, json: bool, steps_shown: bool) -> anyhow::Result<()> {
     if json {
         out!("{}", serde_json::to_string_pretty(report)?)?;
         return Ok(());
@@ -985,7 +1054,7 @@ fn print_report(report: &sync::SyncReport, json: bool) -> anyhow::Result<()> {
         out!("  {message}")?;
     }
     let mut tenant = None;
-    for step in &report.steps {
+    for step in report.steps.iter().filter(|_| !steps_shown) {
         let id = step.tenant_id.to_string();
         if tenant.as_ref() != Some(&id) {
             out!("  {}", tenant_line(&id, step.tenant_name.as_deref()))?;
@@ -1015,6 +1084,7 @@ pub struct RunsArgs {
     /// How many runs, newest first.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
     limit: i64,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
     /// Close a run left running by a process that is gone where this machine cannot see (another
@@ -1083,6 +1153,7 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
 pub struct RunArgs {
     /// The run's number, as `m365sync runs` shows it.
     id: i64,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
     /// Only the records with this outcome.

@@ -17,6 +17,7 @@ pub enum CompareCommand {
     Contact {
         /// The contact's id (as `export contacts` shows it).
         id: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -86,10 +86,12 @@ pub enum Format {
 
 #[derive(Args)]
 pub struct ExportArgs {
+    /// What to write; each kind is described below.
     what: What,
     /// Only what this connection's tenant holds.
     #[arg(long)]
     connection: Option<String>,
+    /// JSON (exact) or CSV (for a spreadsheet; formula-looking cells are quoted).
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
     /// Include archived records (gone from the tenant).

@@ -22,6 +22,7 @@ pub const SCHEDULER_TICK: Duration = Duration::from_secs(30);
 
 #[derive(Args)]
 pub struct ScheduleArgs {
+    /// The connection's name, as `connection list` shows it.
     name: String,
     /// Sync every interval: 1h, 30m, 1d (5m at least).
     #[arg(long, value_name = "INTERVAL", conflicts_with_all = ["cron", "off"], required_unless_present_any = ["cron", "off"])]
@@ -29,8 +30,8 @@ pub struct ScheduleArgs {
     /// Sync when this five-field cron pattern matches, e.g. "0 */4 * * *".
     #[arg(long, value_name = "PATTERN", conflicts_with = "off")]
     cron: Option<String>,
-    /// The time zone the cron pattern is read in (an IANA name such as Europe/Paris; UTC when
-    /// not given).
+    /// The time zone the cron pattern is read in (an IANA name such as Europe/Paris). When not
+    /// given: M365SYNC_TIME_ZONE, else the configuration file's `time_zone`, else UTC.
     #[arg(long, value_name = "ZONE", requires = "cron")]
     time_zone: Option<String>,
     /// Sync only when asked.
@@ -40,6 +41,7 @@ pub struct ScheduleArgs {
 
 #[derive(Args)]
 pub struct CacheArgs {
+    /// The connection's name, as `connection list` shows it.
     name: String,
     /// The dataset whose cache lifetime to set (all are shown when none is given).
     #[arg(long, requires = "lifetime")]
@@ -53,6 +55,7 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// Forget when the connection's datasets were fetched, so that its next run fetches them.
     Clear {
+        /// The connection's name, as `connection list` shows it.
         name: String,
         /// Only this dataset.
         #[arg(long)]
@@ -106,9 +109,17 @@ pub async fn schedule(db: &str, args: ScheduleArgs) -> anyhow::Result<ExitCode> 
     let wanted = match (&args.every, &args.cron) {
         _ if args.off => None,
         (Some(every), _) => Some(Schedule::every(every).map_err(usage)?),
-        (None, Some(pattern)) => {
-            Some(Schedule::cron(pattern, args.time_zone.as_deref(), now).map_err(usage)?)
-        }
+        (None, Some(pattern)) => Some(
+            Schedule::cron(
+                pattern,
+                args.time_zone
+                    .clone()
+                    .or_else(crate::config::default_time_zone)
+                    .as_deref(),
+                now,
+            )
+            .map_err(usage)?,
+        ),
         (None, None) => {
             return Err(UsageError("give --every, --cron or --off".into()).into());
         }

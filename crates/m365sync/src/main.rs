@@ -7,11 +7,14 @@
 
 #[macro_use]
 mod output;
+mod backup;
 mod bench;
 mod commands;
 mod compare;
+mod config;
 mod export;
 mod jobs;
+mod manual;
 mod people;
 mod progress;
 mod serve;
@@ -20,36 +23,62 @@ mod tokens;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "m365sync",
     version,
-    about = "Keeps a documentation store in step with Microsoft 365 tenants."
+    about = "Keeps a documentation store in step with Microsoft 365 tenants.",
+    after_help = "Settings come from the command line, then M365SYNC_* environment variables, then the configuration file, then the defaults; `m365sync config show` prints them and where each came from."
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// The store: a SQLite file (created on first use) or a postgres:// URL.
     #[arg(
         long,
         global = true,
         env = "M365SYNC_DB",
-        default_value = "m365sync.db"
+        default_value = "m365sync.db",
+        help_heading = GLOBAL
     )]
     db: String,
 
     /// Also trust the CA certificates in this PEM file when talking to Microsoft (a TLS-inspecting
     /// proxy, or `simulate --tls`).
-    #[arg(long, global = true, env = "M365SYNC_CA_CERT", value_name = "FILE")]
+    #[arg(long, global = true, env = "M365SYNC_CA_CERT", value_name = "FILE", help_heading = GLOBAL)]
     ca_cert: Option<std::path::PathBuf>,
 
+    /// The configuration file (TOML). Default: ~/.config/m365sync/config.toml if it exists, else
+    /// /etc/m365sync/config.toml if it exists.
+    #[arg(long, global = true, env = config::CONFIG_ENV, value_name = "FILE", help_heading = GLOBAL)]
+    config: Option<std::path::PathBuf>,
+
+    /// The file holding the key that seals the store's secrets, when M365SYNC_SECRET_KEY is not
+    /// set. Default: beside a SQLite store (<db>.key), ~/.config/m365sync/secret.key for PostgreSQL.
+    #[arg(long, global = true, env = config::KEY_FILE_ENV, value_name = "FILE", help_heading = GLOBAL)]
+    key_file: Option<std::path::PathBuf>,
+
+    /// How log lines on standard error are written: text for a person, json for a collector.
+    #[arg(
+        long,
+        global = true,
+        env = "M365SYNC_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        help_heading = GLOBAL
+    )]
+    log_format: config::LogFormat,
+
     /// Log more: -v for progress details, -vv for every request.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
 
     #[command(subcommand)]
     command: Command,
 }
+
+/// The heading of the options every command takes, shown apart from a command's own.
+const GLOBAL: &str = "Global options";
 
 #[derive(Subcommand)]
 enum Command {
@@ -76,7 +105,8 @@ enum Command {
     /// Decide which organisation a tenant belongs to: accept a suggestion, choose or create one,
     /// ignore the tenant, or unlink it.
     Match(tenants::MatchArgs),
-    /// Write contacts, organisations or licences as JSON or CSV to standard output.
+    /// Write one kind of record as JSON or CSV to standard output: contacts, organisations,
+    /// licences, mailboxes, devices, groups, usage, audit and more (`export --help` lists all).
     Export(export::ExportArgs),
     /// Show what was changed on a record, run by run and field by field.
     #[command(subcommand)]
@@ -98,6 +128,16 @@ enum Command {
     Import(people::ImportCommand),
     /// Create or update the store's schema, then exit.
     Migrate,
+    /// Copy the store to FILE, consistently while it is in use (SQLite; PostgreSQL: pg_dump).
+    Backup(backup::BackupArgs),
+    /// Show the effective settings and where each comes from.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions(manual::CompletionsArgs),
+    /// Write the manual pages (roff), for packaging.
+    #[command(hide = true)]
+    Manual(manual::ManualArgs),
     /// Run the bundled Microsoft Graph and identity simulator.
     Simulate(serve::SimulateArgs),
     /// Start the simulator, connect to it, sync, and serve the result on loopback.
@@ -124,8 +164,21 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let file = match config::ConfigFile::load(&args) {
+        Ok(file) => file,
+        Err(error) => {
+            note!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let matches = manual::command(&file).get_matches_from(&args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    file.remember(cli.key_file.clone());
+    output::init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,7 +189,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &matches, &file)) {
         Ok(code) => code,
         // A reader that stopped early (`| head`) is not a failure of ours; only the write that
         // found it gone ends this way, never another error that happened meanwhile.
@@ -183,22 +236,11 @@ pub fn describe(error: &anyhow::Error) -> String {
     message
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn,sqlx=error,rustls_platform_verifier=off",
-        1 => "info,sqlx=warn",
-        _ => "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
-        .unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: Cli,
+    matches: &clap::ArgMatches,
+    file: &config::ConfigFile,
+) -> anyhow::Result<ExitCode> {
     if let Some(path) = &cli.ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             UsageError(format!(
@@ -231,6 +273,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("The store at {} is up to date.", store.location())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup(args) => backup::run(&cli.db, args).await,
+        Command::Config(config::ConfigCommand::Show { json }) => {
+            config::show(matches, file, &cli, json)
+        }
+        Command::Completions(args) => manual::completions(args, file),
+        Command::Manual(args) => manual::manual(args, file),
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,

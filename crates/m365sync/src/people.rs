@@ -16,6 +16,7 @@ pub enum HistoryCommand {
     Contact {
         /// The contact's id (as `export contacts` shows it).
         id: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -138,7 +139,10 @@ fn refused(id: i64, e: domain::InputError) -> anyhow::Error {
 pub enum UnlinkCommand {
     /// Undo a contact's link to its user: the contact stays, the user is never put back on it
     /// unasked, and the next sync gives the user a contact of their own.
-    Contact { id: i64 },
+    Contact {
+        /// The contact's id (as `export contacts` shows it).
+        id: i64,
+    },
 }
 
 pub async fn unlink(db: &str, command: UnlinkCommand) -> anyhow::Result<ExitCode> {
@@ -169,6 +173,7 @@ pub struct ReviewArgs {
     /// List settled items too.
     #[arg(long, conflicts_with = "item")]
     all: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -237,6 +242,7 @@ pub enum ImportCommand {
     /// user principal name is already in the organisation is left as it is; a later sync links
     /// each to its user instead of making a second contact.
     Contacts {
+        /// The CSV file to read (columns as described above).
         file: std::path::PathBuf,
         /// The organisation for rows without an `organization` column (made if it does not
         /// exist).

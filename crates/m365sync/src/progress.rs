@@ -1,45 +1,122 @@
-//! Progress on a terminal: a spinner per step with a running count; plain lines otherwise.
+//! Progress on a terminal: one live line for each step going (a tenant's independent steps run
+//! side by side), with its count, its rate, and for a step that knows its total an ETA from the
+//! step's average rate; each replaced when its step ends by the step's line; plain lines
+//! otherwise. Nothing of the live lines is left behind.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use domain::Dataset;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use store::StepTenant;
 use sync::{Progress, StepReport};
 
 pub struct TerminalProgress {
-    bar: Mutex<Option<ProgressBar>>,
+    lines: MultiProgress,
+    bars: Mutex<HashMap<Dataset, ProgressBar>>,
     interactive: bool,
     enabled: bool,
+    /// Whether step lines were printed as they ended, so the closing report need not repeat them.
+    steps_shown: AtomicBool,
 }
 
 impl TerminalProgress {
     /// Draws on standard error when it is a terminal; prints a line per step otherwise.
     pub fn new(enabled: bool) -> Self {
         Self {
-            bar: Mutex::new(None),
+            lines: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
             interactive: std::io::stderr().is_terminal(),
             enabled,
+            steps_shown: AtomicBool::new(false),
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
-            bar.finish_and_clear();
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn bar(&self, dataset: Dataset) -> Option<ProgressBar> {
+        self.bars.lock().ok()?.get(&dataset).cloned()
+    }
+
+    /// Whether each step's line was shown on the same terminal as the report will be, so that
+    /// the report gives only the run's outcome instead of every step a second time.
+    pub fn steps_shown_on_terminal(&self) -> bool {
+        self.steps_shown.load(Ordering::Relaxed)
+            && self.interactive
+            && std::io::stdout().is_terminal()
+    }
+
+    fn say(&self, line: String) {
+        if self.bars.lock().is_ok_and(|bars| bars.is_empty()) {
+            note!("{line}");
+        } else {
+            self.lines.suspend(|| note!("{line}"));
         }
     }
 }
 
+/// Items a second over the whole step so far: steadier than the latest pages' rate, which a
+/// slow page or a fast cached one swings.
+fn average_rate(state: &ProgressState) -> Option<f64> {
+    let seconds = state.elapsed().as_secs_f64();
+    (seconds >= 0.5 && state.pos() > 0).then(|| state.pos() as f64 / seconds)
+}
+
+fn rate_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = match average_rate(state) {
+        Some(rate) if rate >= 10.0 => write!(w, "{rate:.0}/s"),
+        Some(rate) => write!(w, "{rate:.1}/s"),
+        None => write!(w, "…/s"),
+    };
+}
+
+/// The time left at the step's average rate so far.
+fn eta_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let left = state
+        .len()
+        .map(|len| len.saturating_sub(state.pos()))
+        .zip(average_rate(state));
+    let _ = match left {
+        Some((0, _)) => write!(w, "finishing"),
+        Some((left, rate)) => write!(
+            w,
+            "{} left",
+            crate::commands::duration_text((left as f64 / rate * 1000.0) as i64)
+        ),
+        None => write!(w, "estimating"),
+    };
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg:<16} {pos} items · {rate} · {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key("rate", rate_key)
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:<16} [{bar:30}] {pos}/{len} · {rate} · {eta_left}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", rate_key)
+        .with_key("eta_left", eta_key)
+        .progress_chars("=> ")
+}
+
 impl Progress for TerminalProgress {
     fn tenant_started(&self, tenant: &StepTenant) {
-        if !self.enabled {
-            return;
-        }
-        let line = crate::commands::tenant_line(&tenant.tenant_id, tenant.tenant_name.as_deref());
-        match self.bar.lock().ok().and_then(|b| b.clone()) {
-            Some(bar) => bar.println(line),
-            None => note!("{line}"),
+        if self.enabled {
+            self.say(crate::commands::tenant_line(
+                &tenant.tenant_id,
+                tenant.tenant_name.as_deref(),
+            ));
         }
     }
 
@@ -47,33 +124,26 @@ impl Progress for TerminalProgress {
         if !(self.enabled && self.interactive) {
             return;
         }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} items [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
+        let bar = self.lines.add(ProgressBar::new_spinner());
+        bar.set_style(spinner_style());
         bar.set_message(dataset.name().to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        if let Ok(mut current) = self.bar.lock()
-            && let Some(old) = current.replace(bar)
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(old) = bars.insert(dataset, bar)
         {
             old.finish_and_clear();
         }
     }
 
-    fn expected(&self, _dataset: Dataset, total: u64) {
-        if let Some(bar) = self.bar.lock().ok().and_then(|b| b.clone()) {
+    fn expected(&self, dataset: Dataset, total: u64) {
+        if let Some(bar) = self.bar(dataset) {
             bar.set_length(total);
-            bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
+            bar.set_style(bar_style());
         }
     }
 
-    fn items(&self, _dataset: Dataset, done: u64) {
-        if let Some(bar) = self.bar.lock().ok().and_then(|b| b.clone()) {
+    fn items(&self, dataset: Dataset, done: u64) {
+        if let Some(bar) = self.bar(dataset) {
             bar.set_position(done);
         }
     }
@@ -82,15 +152,22 @@ impl Progress for TerminalProgress {
         if !self.enabled {
             return;
         }
-        let line = crate::commands::step_line(
+        // The live line goes first, so that the step's line takes its place.
+        let live = self
+            .bars
+            .lock()
+            .ok()
+            .and_then(|mut bars| bars.remove(&step.dataset));
+        if let Some(bar) = live {
+            bar.finish_and_clear();
+            self.lines.remove(&bar);
+        }
+        self.say(crate::commands::step_line(
             step.dataset.name(),
             step.status,
             &step.counts,
             step.message.as_deref(),
-        );
-        match self.bar.lock().ok().and_then(|b| b.clone()) {
-            Some(bar) => bar.println(line),
-            None => note!("{line}"),
-        }
+        ));
+        self.steps_shown.store(true, Ordering::Relaxed);
     }
 }

@@ -98,10 +98,49 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         sim.url,
         sim.url
     );
+    let ca_cert = announcement["ca_cert"].as_str().map(str::to_string);
+    for line in connection_add_lines(&sim.tenants(), &sim.url, args.partner, ca_cert.as_deref()) {
+        note!("{line}");
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a person pastes into another shell to connect m365sync to each simulated tenant (for
+/// a partner simulator, to the partner, whose connection reaches the others).
+fn connection_add_lines(
+    tenants: &[graph_sim::TenantInfo],
+    url: &str,
+    partner: bool,
+    ca_cert: Option<&str>,
+) -> Vec<String> {
+    let trust = ca_cert
+        .map(|path| format!(" --ca-cert '{path}'"))
+        .unwrap_or_default();
+    let chosen = if partner {
+        &tenants[..1.min(tenants.len())]
+    } else {
+        tenants
+    };
+    let mut lines = Vec::new();
+    for (position, tenant) in chosen.iter().enumerate() {
+        let variable = format!("SIM_SECRET_{position}");
+        lines.push(format!(
+            "To connect to {}{}, paste:",
+            tenant.display_name,
+            if partner { " (the partner)" } else { "" }
+        ));
+        lines.push(format!("  export {variable}='{}'", tenant.client_secret));
+        lines.push(format!(
+            "  m365sync{trust} connection add sim-{position} --tenant-id {} --client-id {} --client-secret-env {variable} --login-url {url} --graph-url {url}{}",
+            tenant.tenant_id,
+            tenant.client_id,
+            if partner { " --partner --create-organization" } else { "" }
+        ));
+    }
+    lines
 }
 
 /// Who may reach the web pages: `serve` and `demo` share these until there are logins.
@@ -230,10 +269,13 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `serve` listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// Where to listen (loopback unless --insecure-no-auth).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "M365SYNC_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Serve only: queue no scheduled runs and run none (another process runs `m365sync
     /// worker`).

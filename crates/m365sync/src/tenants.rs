@@ -14,6 +14,7 @@ pub struct TenantsArgs {
     /// Only tenants in this state.
     #[arg(long, value_parser = ["matched", "suggested", "unmatched", "ignored"])]
     state: Option<String>,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -25,6 +25,7 @@ pub enum TokenCommand {
     },
     /// List the tokens, live and revoked (never the tokens themselves).
     List {
+        /// Print the tokens as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -12,6 +12,8 @@ use serde_json::Value;
 mod crash;
 #[path = "cli/devices.rs"]
 mod devices;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/jobs.rs"]
 mod jobs;
 #[path = "cli/partner.rs"]
@@ -29,6 +31,8 @@ fn m365sync(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .env_remove("M365SYNC_SECRET_KEY")
         .env_remove("M365SYNC_DB")
+        // Neither this machine's nor this user's configuration file: an empty one.
+        .env("M365SYNC_CONFIG", "/dev/null")
         .stdin(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
@@ -287,7 +291,7 @@ fn bad_input_exits_2_and_names_the_fix() {
                 "add",
                 "x",
                 "--tenant-id",
-                "contoso.com",
+                "contoso",
                 "--client-id",
                 "72f988bf-86f1-41af-91ab-2d7cd011db47",
                 "--client-secret-env",

@@ -294,6 +294,12 @@ impl Store {
     }
 }
 
+/// Closes a pool that no store owns (the upgrade tests make stores as older releases did).
+#[cfg(test)]
+pub(crate) async fn close(pool: &Pool) {
+    on_pool!(pool, |p| p.close().await)
+}
+
 /// Opens a pool on the store's backend, creating a SQLite file that does not exist yet.
 async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
     if is_postgres(location) {
@@ -302,6 +308,7 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
             fix: "Check the URL's form: postgres://user:password@host:port/database".into(),
             source,
         })?;
+        check_postgres_answers(location, &options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -355,6 +362,57 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
         })?;
     Ok(Pool::Sqlite(pool))
 }
+
+/// Connects once before the pool is made, so that a server that refuses or does not answer is
+/// said at once and in words; the pool alone retries until its acquire timeout and then says
+/// only "pool timed out".
+async fn check_postgres_answers(location: &str, options: &PgConnectOptions) -> Result<()> {
+    use sqlx::Connection as _;
+    let place = format!("{}:{}", options.get_host(), options.get_port());
+    let failed = |source: sqlx::Error, fix: String| StoreError::Open {
+        location: redact_url(location),
+        fix,
+        source,
+    };
+    match tokio::time::timeout(
+        POSTGRES_CONNECT_TIMEOUT,
+        sqlx::PgConnection::connect_with(options),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(source)) => {
+            let fix = match &source {
+                sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+                    "Nothing is listening at {place}: start PostgreSQL there, or correct the host and port in the URL"
+                ),
+                sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                    "There is no PostgreSQL socket at {place}: start PostgreSQL, or correct the URL"
+                ),
+                sqlx::Error::Database(_) => format!(
+                    "PostgreSQL at {place} refused the user or the database: check both, and that the database exists"
+                ),
+                _ => format!(
+                    "Check that PostgreSQL is running at {place}, the database exists and the user may connect"
+                ),
+            };
+            Err(failed(source, fix))
+        }
+        Err(_) => Err(failed(
+            sqlx::Error::PoolTimedOut,
+            format!(
+                "Nothing answered at {place} within {} s: check the host and port, and any firewall between",
+                POSTGRES_CONNECT_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// How long the first connection to PostgreSQL may take before the server is taken for absent.
+const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The ids of the keys that sealed the store's secrets; none for a new store.
 async fn sealed_key_ids(pool: &Pool) -> Result<BTreeSet<String>> {
@@ -538,7 +596,8 @@ pub fn default_key_file(location: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
-fn redact_url(location: &str) -> String {
+/// A store's location with any password in it replaced by `****`.
+pub fn redact_url(location: &str) -> String {
     match url_password_span(location) {
         Some((start, end)) => format!("{}****{}", &location[..start], &location[end..]),
         None => location.to_string(),

@@ -19,9 +19,12 @@ mod groups;
 mod inventory;
 mod licenses;
 mod mailboxes;
+mod maintenance;
 mod migrate;
 mod organizations;
 mod owner;
+#[cfg(test)]
+mod upgrade_tests;
 
 pub mod queue;
 mod review;
@@ -36,7 +39,7 @@ mod usage;
 
 pub use api_tokens::{ApiRole, ApiToken, IssuedToken, TOKEN_PREFIX, token_hash};
 pub use audit::AuditQuery;
-pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
+pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file, redact_url};
 pub use connections::{
     CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
 };
@@ -47,6 +50,7 @@ pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};
+pub use migrate::{known_versions, newest_known};
 pub use organizations::{OrganizationOutcome, OrganizationRow};
 pub use owner::{Liveness, RunOwner};
 pub use queue::{Cancelled, Claim, ClaimedRun, Lease, Queued, RunOptions, RunTrigger, Worker};

@@ -152,11 +152,48 @@ macro_rules! apply_once {
 }
 
 pub(crate) async fn run(pool: &Pool) -> Result<()> {
+    run_up_to(pool, i64::MAX).await
+}
+
+/// The newest schema version this build knows.
+pub fn newest_known() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+/// Every schema version this build knows, oldest first.
+pub fn known_versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
+}
+
+/// Applies the migrations up to `last` (all of them in use; tests stop earlier to make a store
+/// as an older release left it). A store that holds a version this build does not know was
+/// written by a newer m365sync: it is refused before anything is applied, since migrations run
+/// forward only and an older build cannot know what the newer schema means.
+pub(crate) async fn run_up_to(pool: &Pool, last: i64) -> Result<()> {
     on_pool!(pool, |p| sqlx::query(CREATE_TABLE)
         .execute(p)
         .await
         .done("creating the migrations table"))?;
-    for migration in MIGRATIONS {
+    let applied: Vec<i64> = on_pool!(pool, |p| sqlx::query_scalar(
+        "SELECT version FROM schema_migrations ORDER BY version"
+    )
+    .fetch_all(p)
+    .await
+    .doing("reading the schema version"))?;
+    let unknown: Vec<String> = applied
+        .iter()
+        .filter(|v| !MIGRATIONS.iter().any(|m| m.version == **v))
+        .map(i64::to_string)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "this store was upgraded by a newer m365sync: it has schema version {} and this m365sync {} knows versions up to {}. Nothing was changed. Run the newer m365sync (or restore a backup made before the upgrade); a store is never migrated backwards",
+            unknown.join(", "),
+            env!("CARGO_PKG_VERSION"),
+            newest_known()
+        )));
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= last) {
         let applied = match pool {
             Pool::Sqlite(p) => {
                 let mut tx = p
@@ -182,19 +219,6 @@ pub(crate) async fn run(pool: &Pool) -> Result<()> {
         if applied {
             tracing::info!(version = migration.version, "applied migration");
         }
-    }
-    let newest: Option<i64> = on_pool!(pool, |p| sqlx::query_scalar(
-        "SELECT MAX(version) FROM schema_migrations"
-    )
-    .fetch_one(p)
-    .await
-    .doing("reading the schema version"))?;
-    let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
-    if newest.unwrap_or(0) > known {
-        return Err(StoreError::Conflict(format!(
-            "this store has schema version {} but this m365sync knows only up to {known}; upgrade m365sync",
-            newest.unwrap_or(0)
-        )));
     }
     Ok(())
 }

@@ -153,6 +153,10 @@ impl SecretCipher {
         Self { key }
     }
 
+    pub(crate) fn key_id(&self) -> String {
+        self.key.id()
+    }
+
     /// `v1:<key id>:<nonce>:<ciphertext>`, bound to `binding` (table, column and row).
     pub(crate) fn seal(&self, plaintext: &str, binding: &str) -> Result<String> {
         let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key.bytes));

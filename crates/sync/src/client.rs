@@ -22,6 +22,15 @@ pub fn trust_extra_ca(pem: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// The id of the tenant that owns `domain` in `cloud` (Microsoft takes either wherever it asks
+/// for a tenant; m365sync keeps the id); `None` when Microsoft knows no tenant by that name.
+pub async fn tenant_id_of_domain(cloud: &domain::Cloud, domain: &str) -> Result<Option<TenantId>> {
+    let login = cloud.endpoints().login;
+    let found =
+        graph::tenant_id_of_domain(&login, domain, EXTRA_CA.get().map(Vec::as_slice)).await?;
+    Ok(found.and_then(|id| TenantId::parse(&id).ok()))
+}
+
 /// The connection's app in the connection's own tenant (a partner connection's: the partner's).
 pub fn graph_client(
     connection: &Connection,

@@ -20,7 +20,7 @@ mod normalise;
 pub mod partner;
 mod review;
 
-pub use client::{graph_client, management_client, trust_extra_ca};
+pub use client::{graph_client, management_client, tenant_id_of_domain, trust_extra_ca};
 pub use compare::{
     CompareError, Comparison, FieldComparison, LastChange, LicenseComparison, compare_contact,
 };
