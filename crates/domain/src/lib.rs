@@ -25,6 +25,7 @@ pub mod plan;
 pub mod records;
 pub mod rows;
 pub mod schedule;
+pub mod software;
 pub mod status;
 pub mod usage;
 
