@@ -1,7 +1,8 @@
 //! Everything m365sync keeps, on SQLite (the default) or PostgreSQL, behind one API.
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
-//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
+//! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail, the
+//! consolidated software and the tenants' snapshots over time, and the
 //! run log (with each record's outcome), the run queue, the connections' schedules and caches,
 //! and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
 //! macros expand its body for each backend, so both are type-checked against their own driver.
@@ -15,6 +16,7 @@ mod contacts;
 mod devices;
 mod error;
 mod groups;
+mod insight;
 mod inventory;
 mod licenses;
 mod mailboxes;
@@ -41,6 +43,7 @@ pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
+pub use insight::ConsolidationRow;
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};

@@ -472,6 +472,7 @@ impl SyncEngine {
         progress.tenant_started(&run.step_tenant());
         let lifetimes = self.store.cache_lifetimes(connection.id).await?;
         let tenant_key = run.tenant_id.to_string();
+        let first_step = log.steps.len();
         for dataset in datasets_of(connection) {
             let step_id = self
                 .store
@@ -572,6 +573,17 @@ impl SyncEngine {
             log.steps.push(report);
         }
         log.warnings.append(&mut run.warnings);
+        let steps_of_tenant = &log.steps[first_step..];
+        log.warnings.extend(
+            crate::insight::after_tenant(
+                &self.store,
+                run.organization_id,
+                &run.tenant_id,
+                run_id,
+                steps_of_tenant,
+            )
+            .await,
+        );
         log.held.extend(run.held.take());
         Ok(())
     }
