@@ -395,7 +395,7 @@ impl Store {
             .fetch_all(p)
             .await
             .doing("listing snapshots")?;
-            rows.iter().map(|r| snapshot_of(r)).collect()
+            rows.iter().map(snapshot_of).collect()
         })
     }
 
