@@ -18,6 +18,7 @@ pub enum Dataset {
     ServiceMessages,
     Applications,
     TermsOfUse,
+    ApiConnectors,
     Usage,
     Groups,
     DirectoryRoles,
@@ -33,7 +34,7 @@ const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
 impl Dataset {
     /// In the order a sync runs them: licences before users so that assignments resolve, users
     /// before mailboxes so that mailbox rows find their contact; the tenant-wide inventories last.
-    pub const ALL: [Dataset; 17] = [
+    pub const ALL: [Dataset; 18] = [
         Self::Organization,
         Self::Licenses,
         Self::Users,
@@ -43,6 +44,7 @@ impl Dataset {
         Self::ServiceMessages,
         Self::Applications,
         Self::TermsOfUse,
+        Self::ApiConnectors,
         Self::Usage,
         Self::Groups,
         Self::DirectoryRoles,
@@ -72,6 +74,7 @@ impl Dataset {
             Self::ServiceMessages => "service_messages",
             Self::Applications => "applications",
             Self::TermsOfUse => "terms_of_use",
+            Self::ApiConnectors => "api_connectors",
             Self::Usage => "usage",
             Self::Groups => "groups",
             Self::DirectoryRoles => "directory_roles",
@@ -109,6 +112,7 @@ impl Dataset {
             Self::ServiceMessages => "ServiceMessage.Read.All",
             Self::Applications => "Application.Read.All",
             Self::TermsOfUse => "Agreement.Read.All",
+            Self::ApiConnectors => "APIConnectors.Read.All",
             Self::Usage => "Reports.Read.All",
             Self::Groups => "GroupMember.Read.All",
             Self::DirectoryRoles => "RoleManagement.Read.Directory",
@@ -134,6 +138,7 @@ impl Dataset {
             Self::ServiceMessages => vec!["ServiceMessage.Read.All"],
             Self::Applications => vec!["Application.Read.All", "Application.ReadWrite.All"],
             Self::TermsOfUse => vec!["Agreement.Read.All", "Agreement.ReadWrite.All"],
+            Self::ApiConnectors => vec!["APIConnectors.Read.All", "APIConnectors.ReadWrite.All"],
             Self::Audit => vec!["ActivityFeed.Read"],
             Self::Devices => vec!["Device.Read.All", "Device.ReadWrite.All"],
             Self::SignInActivity => vec!["AuditLog.Read.All"],
@@ -216,6 +221,7 @@ mod tests {
                 "ServiceHealth.Read.All",
                 "ServiceMessage.Read.All",
                 "Agreement.Read.All",
+                "APIConnectors.Read.All",
                 "Reports.Read.All",
                 "DeviceManagementManagedDevices.Read.All",
                 "AuditLog.Read.All",

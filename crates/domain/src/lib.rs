@@ -5,7 +5,9 @@
 //! the records we keep (contacts, licences, mailboxes, organisations, devices, groups, audit
 //! records, what the usage reports and sign-in activity say of each user), when a connection's
 //! schedule comes due and how long a dataset's fetch stays fresh, how a tenant is matched to an
-//! organisation, how two versions of a record differ, and the planner that turns what the store
+//! organisation, how two versions of a record differ, how detected software consolidates into
+//! products (`software`), where licences are wasted (`waste`), how a tenant's figures move over
+//! time (`trends`), and the planner that turns what the store
 //! holds and what Microsoft sent into what to do with each record (`plan`, `rows`). Every
 //! adapter (`graph`, `store`, `sync`, `web`) builds on these; none of them is known here.
 
@@ -25,8 +27,11 @@ pub mod plan;
 pub mod records;
 pub mod rows;
 pub mod schedule;
+pub mod software;
 pub mod status;
+pub mod trends;
 pub mod usage;
+pub mod waste;
 
 pub use audit::{AuditRecord, AuditRetention};
 pub use cloud::{Cloud, Endpoints};

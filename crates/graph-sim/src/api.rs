@@ -154,6 +154,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             "/v1.0/identityGovernance/termsOfUse/agreements",
             get(inventory::agreements),
         )
+        .route(
+            "/v1.0/identity/apiConnectors",
+            get(inventory::api_connectors),
+        )
         .merge(control::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), limits))

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::SimState;
 use crate::api::{Opened, Resource, context, graph_error, graph_ok, open, param, project};
 use crate::people::{guid, hash3};
+use crate::software::APPS;
 use crate::state::{Tenant, civil_date, read};
 
 const DIRECTORY: [&str; 2] = ["Directory.Read.All", "Directory.ReadWrite.All"];
@@ -451,6 +452,60 @@ pub(crate) async fn agreements(
     )
 }
 
+pub(crate) const API_CONNECTORS: Resource = Resource {
+    roles: &["APIConnectors.Read.All", "APIConnectors.ReadWrite.All"],
+    options: &["$select", "$top"],
+    fields: &[
+        "id",
+        "displayName",
+        "targetUrl",
+        "authenticationConfiguration",
+    ],
+    type_name: "identityApiConnector",
+};
+
+/// A tenant's API connectors: one with basic authentication (its password never shown), one
+/// with a client certificate that expires some weeks after the simulator's today.
+pub(crate) async fn api_connectors(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, API_CONNECTORS);
+    let id = |salt: u64| {
+        guid(
+            hash3(tenant.index, salt, 0xa9c),
+            hash3(tenant.index, salt, 0xa9d),
+        )
+        .to_string()
+    };
+    // As `day` writes its times: 08:00 UTC, `days` after the simulator's today.
+    let seconds = |days: i64| (state.report_day + 1 + days) * 86_400 + 8 * 3_600;
+    let domain = &tenant.initial_domain;
+    let items = vec![
+        json!({
+            "id": id(1), "displayName": "Validate loyalty number", "targetUrl": format!("https://loyalty.{domain}/api/validate"),
+            "authenticationConfiguration": { "@odata.type": "#microsoft.graph.basicAuthentication", "username": "userflows", "password": null },
+        }),
+        json!({
+            "id": id(2), "displayName": "Sign-up approvals", "targetUrl": format!("https://approvals.{domain}/api/check"),
+            "authenticationConfiguration": {
+                "@odata.type": "#microsoft.graph.clientCertificateAuthentication",
+                "certificateList": [{ "thumbprint": format!("{:016X}{:024X}", hash3(tenant.index, 3, 0xa9e), hash3(tenant.index, 4, 0xa9e)),
+                    "notBefore": seconds(-340), "notAfter": seconds(25), "isActive": true }],
+            },
+        }),
+    ];
+    listing(
+        &state,
+        &headers,
+        "identity/apiConnectors",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
 pub(crate) const GROUPS: Resource = Resource {
     roles: &[
         "GroupMember.Read.All",
@@ -757,91 +812,6 @@ pub(crate) const DETECTED_APPS: Resource = Resource {
     type_name: "detectedApp",
 };
 
-/// (name, version, publisher, platform, size, on laptops, on phones)
-const APPS: &[(&str, &str, &str, &str, i64, bool, bool)] = &[
-    (
-        "Microsoft Edge",
-        "131.0.2903.70",
-        "Microsoft Corporation",
-        "windows",
-        512_000_000,
-        true,
-        false,
-    ),
-    (
-        "Google Chrome",
-        "131.0.6778.86",
-        "Google LLC",
-        "windows",
-        420_000_000,
-        true,
-        false,
-    ),
-    (
-        "Microsoft Teams",
-        "24295.605.3225.8804",
-        "Microsoft Corporation",
-        "windows",
-        380_000_000,
-        true,
-        false,
-    ),
-    (
-        "Zoom Workplace",
-        "6.2.11",
-        "Zoom Video Communications, Inc.",
-        "windows",
-        250_000_000,
-        true,
-        false,
-    ),
-    (
-        "7-Zip 23.01 (x64)",
-        "23.01",
-        "Igor Pavlov",
-        "windows",
-        5_600_000,
-        true,
-        false,
-    ),
-    (
-        "Adobe Acrobat Reader",
-        "24.004.20272",
-        "Adobe",
-        "windows",
-        700_000_000,
-        true,
-        false,
-    ),
-    (
-        "Microsoft Authenticator",
-        "6.8.17",
-        "Microsoft Corporation",
-        "ios",
-        180_000_000,
-        false,
-        true,
-    ),
-    (
-        "Outlook",
-        "4.2447.0",
-        "Microsoft Corporation",
-        "ios",
-        290_000_000,
-        false,
-        true,
-    ),
-    (
-        "WhatsApp",
-        "24.23.79",
-        "WhatsApp Inc.",
-        "androidWorkProfile",
-        120_000_000,
-        false,
-        true,
-    ),
-];
-
 /// A device of the tenant: two possible per user (a laptop, a phone), present by the user's hash.
 struct SimDevice {
     number: u64,
@@ -873,9 +843,7 @@ fn devices_of(user: &crate::people::SimUser) -> Vec<SimDevice> {
 }
 
 fn has_app(device: &SimDevice, app: usize) -> bool {
-    let (_, _, _, _, _, laptop, phone) = APPS[app];
-    (if device.phone { phone } else { laptop })
-        && !hash3(device.number, app as u64, 0xa55).is_multiple_of(3)
+    crate::software::has_app(device.number, device.phone, app)
 }
 
 fn device_id(tenant: &Tenant, number: u64) -> String {
@@ -1155,7 +1123,8 @@ pub(crate) async fn detected_apps(
     let items = APPS
         .iter()
         .enumerate()
-        .map(|(i, (name, version, publisher, platform, size, _, _))| {
+        .map(|(i, _)| {
+            let (name, version, publisher, platform, size) = crate::software::variant(i);
             json!({ "id": app_id(tenant, i), "displayName": name, "version": version, "sizeInByte": size, "deviceCount": counts[i], "publisher": publisher, "platform": platform })
         })
         .collect();

@@ -28,6 +28,7 @@ mod partner;
 pub mod people;
 mod reports;
 mod schema;
+mod software;
 mod state;
 mod tls;
 
@@ -56,6 +57,7 @@ pub const DEFAULT_ROLES: &[&str] = &[
     "ServiceMessage.Read.All",
     "Application.Read.All",
     "Agreement.Read.All",
+    "APIConnectors.Read.All",
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "DeviceManagementManagedDevices.Read.All",

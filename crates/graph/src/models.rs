@@ -420,6 +420,46 @@ pub struct Agreement {
     pub user_reaccept_required_frequency: Option<String>,
 }
 
+/// `/identity/apiConnectors`: an API that user flows call during sign-up, with how it is
+/// authenticated. Microsoft never returns the password or the certificate's key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiConnector {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub target_url: Option<String>,
+    #[serde(default)]
+    pub authentication_configuration: Option<ApiAuthentication>,
+}
+
+/// `apiAuthenticationConfigurationBase`: basic authentication or client certificates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAuthentication {
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub certificate_list: Vec<ApiCertificate>,
+}
+
+/// `pkcs12CertificateInformation`: one uploaded client certificate (times in Unix seconds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCertificate {
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    #[serde(default)]
+    pub not_before: Option<i64>,
+    #[serde(default)]
+    pub not_after: Option<i64>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
 /// One row of `getOffice365ActiveUserDetail`: licences held and last activity per workload.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

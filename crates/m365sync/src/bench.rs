@@ -55,6 +55,8 @@ struct Figures {
     clean_resync_writes: u64,
     floor_peak_rss_mib: Option<f64>,
     sync_peak_rss_mib: Option<f64>,
+    /// Consolidating the tenant's detected apps into products again, on demand.
+    software: crate::insight::ConsolidationCost,
     /// Each dataset's share: its pages downloaded alone, and its step in the full sync.
     steps: Vec<StepFigure>,
 }
@@ -269,6 +271,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let clean = engine.sync_with("bench", &NoProgress, true).await?;
     let clean_time = started.elapsed();
+    let software = crate::insight::consolidation_cost(&store, &tenant_id).await?;
     store.close().await;
     let stats: serde_json::Value = control
         .get(format!("{url}/_sim/stats"))
@@ -307,6 +310,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         floor_peak_rss_mib: floor_rss,
         sync_peak_rss_mib: sync_rss,
         steps: clock.figures(&floor_steps),
+        software,
     };
     if args.json {
         out!("{}", serde_json::to_string_pretty(&figures)?)?;
@@ -356,6 +360,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 step.items_per_second
             )?;
         }
+        out!("software consolidation   {}", figures.software)?;
         out!(
             "429 answers              {}   ({})",
             figures.throttled_429,

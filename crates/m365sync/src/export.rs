@@ -47,6 +47,13 @@ pub enum What {
     SignInActivity,
     /// Audit records, oldest first; `--since` and `--user` narrow them.
     Audit,
+    ApiConnectors,
+    /// Consolidated software: one row per product (or unmatched name) and version, per tenant.
+    Software,
+    /// Licence waste findings, priced from the list M365SYNC_PRICES names, if any.
+    LicenseWaste,
+    /// Each tenant's snapshots: one row per snapshot and figure.
+    Snapshots,
 }
 
 impl What {
@@ -61,6 +68,7 @@ impl What {
             Self::TermsOfUse => Some(Dataset::TermsOfUse),
             Self::DirectoryRoles => Some(Dataset::DirectoryRoles),
             Self::DetectedApps => Some(Dataset::DetectedApps),
+            Self::ApiConnectors => Some(Dataset::ApiConnectors),
             Self::Contacts
             | Self::Groups
             | Self::GroupMembers
@@ -73,6 +81,9 @@ impl What {
             | Self::Devices
             | Self::Usage
             | Self::SignInActivity
+            | Self::Software
+            | Self::LicenseWaste
+            | Self::Snapshots
             | Self::Audit => None,
         }
     }
@@ -293,6 +304,25 @@ impl<W: Write> CsvOut<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.csv.flush()
     }
+}
+
+/// Flat rows as CSV (each cell made safe) or as a JSON list.
+fn write_rows<T: serde::Serialize>(
+    rows: &[T],
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if format == Format::Csv {
+        let mut csv = CsvOut::new(&mut *out);
+        for row in rows {
+            csv.serialize(row)?;
+        }
+        csv.flush()?;
+    } else {
+        serde_json::to_writer_pretty(&mut *out, rows)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// What Microsoft 365 manages on a contact under its connection's mapping; nothing on a
@@ -666,6 +696,22 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let insight = match args.what {
+        What::Software => Some(crate::insight::export::Kind::Software),
+        What::LicenseWaste => Some(crate::insight::export::Kind::LicenseWaste),
+        What::Snapshots => Some(crate::insight::export::Kind::Snapshots),
+        _ => None,
+    };
+    if let Some(kind) = insight {
+        use crate::insight::export::Rows;
+        match crate::insight::export::rows(&store, kind, tenant_id.as_ref()).await? {
+            Rows::Software(rows) => write_rows(&rows, args.format, &mut out)?,
+            Rows::LicenseWaste(rows) => write_rows(&rows, args.format, &mut out)?,
+            Rows::Snapshots(rows) => write_rows(&rows, args.format, &mut out)?,
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(args.what, What::FilteredUsers) {
         let rows = store.filtered_users(tenant_id.as_ref()).await?;
         if args.format == Format::Csv {
@@ -707,7 +753,11 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::DeletedMailboxes
         | What::FilteredUsers
         | What::ManagedDevices
-        | What::Devices => {}
+        | What::Devices
+        | What::ApiConnectors
+        | What::Software
+        | What::LicenseWaste
+        | What::Snapshots => {}
         What::Groups => {
             let groups = store
                 .groups(tenant_id.as_ref(), args.include_archived)

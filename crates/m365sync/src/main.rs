@@ -13,6 +13,7 @@ mod commands;
 mod compare;
 mod config;
 mod export;
+mod insight;
 mod jobs;
 mod manual;
 mod people;
@@ -144,6 +145,18 @@ enum Command {
     Demo(serve::DemoArgs),
     /// Serve the web pages and JSON API over the store, queue the scheduled runs, and run them.
     Serve(serve::ServeArgs),
+    /// List detected software consolidated into products, with versions, devices and users,
+    /// and the names no rule matched.
+    Software(insight::SoftwareArgs),
+    /// Consolidate detected software into products now (a sync does it when apps changed).
+    Consolidate(insight::ConsolidateArgs),
+    /// Licence hygiene: where licences are paid for and not used.
+    #[command(subcommand)]
+    Licenses(insight::LicensesCommand),
+    /// Show how a tenant's headline figures moved, snapshot by snapshot.
+    Trends(insight::TrendsArgs),
+    /// Write a dated tenant report (HTML with charts, readable offline, or JSON).
+    Report(insight::ReportArgs),
     /// Time a full sync of N simulated users against the floor of only downloading and parsing.
     Bench(bench::BenchArgs),
     /// Make, list and revoke the bearer tokens programs use with the REST API.
@@ -284,5 +297,10 @@ async fn run(
         Command::Serve(args) => serve::serve(&cli.db, args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Token(command) => tokens::token(&cli.db, command).await,
+        Command::Software(args) => insight::software(&cli.db, args).await,
+        Command::Consolidate(args) => insight::consolidate(&cli.db, args).await,
+        Command::Licenses(command) => insight::licenses(&cli.db, command).await,
+        Command::Trends(args) => insight::trends(&cli.db, args).await,
+        Command::Report(args) => insight::report(&cli.db, args).await,
     }
 }

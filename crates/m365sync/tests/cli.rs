@@ -12,6 +12,8 @@ use serde_json::Value;
 mod crash;
 #[path = "cli/devices.rs"]
 mod devices;
+#[path = "cli/insight.rs"]
+mod insight;
 #[path = "cli/install.rs"]
 mod install;
 #[path = "cli/jobs.rs"]

@@ -2,6 +2,7 @@
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail, the
+//! consolidated software and the tenants' snapshots over time, and the
 //! run log (with each record's outcome) and the API tokens, the run queue, the connections'
 //! schedules and caches, and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
 //! macros expand its body for each backend, so both are type-checked against their own driver.
@@ -16,6 +17,7 @@ mod contacts;
 mod devices;
 mod error;
 mod groups;
+mod insight;
 mod inventory;
 mod licenses;
 mod mailboxes;
@@ -47,6 +49,7 @@ pub use contact_batch::PlannedContact;
 pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
 pub use error::{Result, StoreError};
 pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
+pub use insight::ConsolidationRow;
 pub use inventory::InventoryRow;
 pub use licenses::LicenseRow;
 pub use mailboxes::{MailboxKind, MailboxRow};

@@ -122,6 +122,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0035_api_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0035_api_tokens.sql"),
     },
+    Migration {
+        version: 50,
+        sqlite: include_str!("../migrations/sqlite/0050_software.sql"),
+        postgres: include_str!("../migrations/postgres/0050_software.sql"),
+    },
+    Migration {
+        version: 51,
+        sqlite: include_str!("../migrations/sqlite/0051_snapshots.sql"),
+        postgres: include_str!("../migrations/postgres/0051_snapshots.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

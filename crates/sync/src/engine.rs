@@ -524,7 +524,6 @@ impl SyncEngine {
             full,
         };
         let organization = self.step(&mut run, Dataset::Organization, &context).await?;
-        log.steps.push(organization);
         let mut steps = Vec::new();
         let mut warnings = std::mem::take(&mut run.warnings);
         let run = &run;
@@ -549,6 +548,17 @@ impl SyncEngine {
         drop(lanes_going);
         // The report lists a tenant's steps in the order of `Dataset::ALL`, however they ended.
         steps.sort_by_key(|step: &StepReport| dataset_position(step.dataset));
+        steps.insert(0, organization);
+        warnings.extend(
+            crate::insight::after_tenant(
+                &self.store,
+                run.organization_id,
+                &run.tenant_id,
+                run_id,
+                &steps,
+            )
+            .await,
+        );
         log.steps.extend(steps);
         log.warnings.append(&mut warnings);
         log.held.extend(run.held.clone());

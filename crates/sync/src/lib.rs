@@ -15,6 +15,7 @@ mod devices;
 mod diagnose;
 mod engine;
 mod filters;
+pub mod insight;
 pub mod inventory;
 mod normalise;
 pub mod partner;

@@ -20,7 +20,9 @@ const USERS: u64 = 600;
 /// per window.
 const DIRECTORY: u64 = 20;
 const SIGN_INS: u64 = 2;
-const INTUNE: u64 = 4;
+// Intune is asked once per detected app for its devices: the simulator's few dozen apps need a
+// budget an unpaced client can still get through within its retries.
+const INTUNE: u64 = 12;
 const SERVICE_COMMUNICATIONS: u64 = 2;
 
 fn quota(units: u64) -> Quota {

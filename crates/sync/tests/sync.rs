@@ -47,6 +47,7 @@ testkit::on_both_stores!(
     the_run_log_names_every_record_changed_and_nothing_unchanged,
     a_connection_test_is_kept_with_its_outcome,
     a_page_graph_would_not_give_is_logged_with_its_request_id,
+    software_is_consolidated_and_the_tenant_snapshotted_after_a_sync,
 );
 
 fn tenant_filter(app: &TestApp) -> ContactFilter {
@@ -1313,7 +1314,8 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
         .inventory(Some(&tenant), Dataset::DetectedApps, false)
         .await
         .unwrap();
-    assert_eq!(apps.len(), 9);
+    // Every name and version the simulator's installers go by, whether on a device or not.
+    assert_eq!(apps.len(), 69);
     for detected in &apps {
         let ids = detected.document["device_ids"].as_array().unwrap();
         assert_eq!(
@@ -2727,4 +2729,159 @@ async fn a_user_replayed_as_removed_then_listed_stays_active(store: StoreKind) {
     assert_eq!(replayed.job_title.as_deref(), Some("Controller"));
     assert_eq!(replayed.restorable_until, None);
     assert_eq!(contact_count(&app, false).await, 30);
+}
+
+/// A sync consolidates the tenant's detected apps into products (noise taken out, versions
+/// grouped, devices and users counted once, the residue listed), reads its API connectors,
+/// and keeps one snapshot of its figures, which an unchanged resync only extends.
+async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store: StoreKind) {
+    let app = TestApp::with_users_on(store, 300).await;
+    app.add_connection("contoso", 0).await;
+    let first = app.sync("contoso").await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.message);
+    assert!(
+        first
+            .warnings
+            .iter()
+            .all(|w| w.code != "software_not_consolidated" && w.code != "snapshot_not_kept"),
+        "{:?}",
+        first.warnings
+    );
+    let tenant = TenantId::parse(&app.tenant_key(0)).unwrap();
+    let detected = app.store.detected_apps_of(&tenant).await.unwrap();
+    let products = app.store.software_products(Some(&tenant)).await.unwrap();
+    let product = |name: &str| {
+        products
+            .iter()
+            .map(|s| &s.product)
+            .find(|p| p.product == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} among {:?}",
+                    products
+                        .iter()
+                        .map(|p| &p.product.product)
+                        .collect::<Vec<_>>()
+                )
+            })
+    };
+    // 7-Zip is installed under three names; a device has one of them.
+    let zip = product("7-Zip");
+    assert!(zip.matched);
+    let zip_devices: HashSet<&str> = detected
+        .iter()
+        .filter(|a| a.name.starts_with("7-Zip"))
+        .flat_map(|a| a.device_ids.iter().map(String::as_str))
+        .collect();
+    assert!(!zip_devices.is_empty());
+    assert_eq!(zip.devices as usize, zip_devices.len());
+    assert_eq!(
+        zip.versions.iter().map(|v| v.devices).sum::<u64>(),
+        zip.devices
+    );
+    assert!(zip.users > 0 && zip.users <= zip.devices, "{zip:?}");
+    assert_eq!(zip.latest_version.as_deref(), Some("23.01"));
+    assert_eq!(zip.oldest_version.as_deref(), Some("19.00"));
+    assert!(zip.raw_names.contains(&"7-Zip 23.01 (x64)".to_string()));
+    // Editions, languages and trademarks fold into one product; updates into theirs.
+    assert!(product("Microsoft 365 Apps").raw_names.len() >= 3);
+    assert!(
+        product("Windows and Office updates")
+            .versions
+            .iter()
+            .all(|v| v.version.starts_with("KB"))
+    );
+    assert_eq!(
+        product("Microsoft Authenticator").publisher.as_deref(),
+        Some("Microsoft")
+    );
+    // What no rule knows is listed, under its cleaned name.
+    let timesheets = product("contoso timesheets");
+    assert!(!timesheets.matched);
+    assert_eq!(timesheets.publisher.as_deref(), Some("Contoso"));
+    let consolidated = app.store.consolidations().await.unwrap();
+    assert_eq!(consolidated.len(), 1);
+    assert!(
+        consolidated[0]
+            .rules_revision
+            .starts_with("bundled software rules")
+    );
+    assert_eq!(consolidated[0].detected_apps as usize, detected.len());
+
+    let connectors = app
+        .store
+        .inventory(Some(&tenant), Dataset::ApiConnectors, false)
+        .await
+        .unwrap();
+    assert_eq!(connectors.len(), 2);
+    assert!(
+        connectors
+            .iter()
+            .any(|c| c.document["authentication"] == "basicAuthentication"
+                && c.document["username"] == "userflows")
+    );
+    assert!(
+        connectors
+            .iter()
+            .any(|c| c.document["certificates"][0]["end"].is_string())
+    );
+
+    let snapshots = app.store.snapshots(&tenant).await.unwrap();
+    assert_eq!(snapshots.len(), 1);
+    let figures = &snapshots[0].figures;
+    let contacts = tenant_contacts(&app).await;
+    let enabled = contacts
+        .iter()
+        .filter(|c| c.account_enabled == Some(true) && c.user_type.as_deref() != Some("Guest"))
+        .count() as i64;
+    assert_eq!(figures.get("users.enabled"), Some(enabled));
+    assert_eq!(
+        figures.get("software.products"),
+        Some(products.iter().filter(|p| p.product.matched).count() as i64)
+    );
+    let devices = active_rows::<ManagedDeviceRecord>(&app).await.len() as i64;
+    let by_compliance: i64 = figures
+        .0
+        .iter()
+        .filter(|(k, _)| k.starts_with("devices."))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(by_compliance, devices);
+    assert!(
+        figures
+            .0
+            .keys()
+            .any(|k| k.starts_with("licenses.") && k.ends_with(".assigned"))
+    );
+    assert!(figures.get("admins.count").unwrap_or(0) > 0);
+    assert!(figures.get("mailboxes.storage_bytes").unwrap_or(0) > 0);
+    assert!(figures.get("secrets.expiring_30_days").is_some());
+
+    let again = app.sync("contoso").await;
+    assert_eq!(again.status, RunStatus::Succeeded);
+    let snapshots = app.store.snapshots(&tenant).await.unwrap();
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "an unchanged tenant extends its snapshot"
+    );
+    assert!(snapshots[0].seen_until > snapshots[0].taken_at);
+
+    // The licence facts read on either backend, and every licensed user holds a known SKU.
+    let (skus, users) = app.store.license_facts(Some(&tenant)).await.unwrap();
+    assert!(!skus.is_empty() && !users.is_empty());
+    assert!(users.iter().all(|u| u.sign_ins_known && u.usage_known));
+    let known: HashSet<&str> = skus.iter().map(|s| s.sku_id.as_str()).collect();
+    assert!(
+        users
+            .iter()
+            .all(|u| u.sku_ids.iter().all(|id| known.contains(id.as_str())))
+    );
+    let report = domain::waste::findings(
+        &skus,
+        &users,
+        &domain::waste::PriceList::default(),
+        chrono::Utc::now(),
+    );
+    assert_eq!(report.seats.len(), skus.len());
 }

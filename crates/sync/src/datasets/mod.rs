@@ -10,6 +10,7 @@ use store::{Connection, RunWarning, StepCounts, StepTenant, Store};
 use crate::Result;
 use crate::engine::Progress;
 
+mod api_connectors;
 mod applications;
 mod audit;
 mod delta;
@@ -78,6 +79,7 @@ modules! {
     ServiceMessages => service_messages::ServiceMessages,
     Applications => applications::Applications,
     TermsOfUse => terms_of_use::TermsOfUse,
+    ApiConnectors => api_connectors::ApiConnectors,
     DirectoryRoles => directory_roles::DirectoryRoles,
     DetectedApps => detected_apps::DetectedApps,
     Devices => devices::Devices,

@@ -1,0 +1,444 @@
+//! `report`: a dated tenant report of the kind MSPs attach to a quarterly review, as JSON or
+//! as one HTML file that needs nothing else to be read offline (styles inline, charts as SVG
+//! drawn here, no script, no link to fetch).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use domain::software::across_tenants;
+use domain::trends::Trend;
+use domain::waste::{PriceList, WasteReport, format_cents};
+use serde::Serialize;
+use store::{Store, TenantRow};
+
+/// Everything the report says, as the JSON form writes it.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub organization: String,
+    pub generated_at: String,
+    /// The first day the trends cover, when asked for.
+    pub since: Option<String>,
+    pub tenants: Vec<TenantSection>,
+    pub licenses: WasteReport,
+    pub software: SoftwareSection,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantSection {
+    pub tenant_id: String,
+    pub name: String,
+    pub snapshots: usize,
+    /// The latest snapshot's figures (empty before the first).
+    pub figures: BTreeMap<String, i64>,
+    pub trends: Vec<Trend>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SoftwareSection {
+    pub products: usize,
+    pub unmatched: usize,
+    /// The most installed products, most devices first.
+    pub top: Vec<ProductLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductLine {
+    pub product: String,
+    pub publisher: Option<String>,
+    pub devices: u64,
+    pub users: u64,
+    pub versions: usize,
+    pub latest_version: Option<String>,
+    pub oldest_version: Option<String>,
+}
+
+const TOP_PRODUCTS: usize = 25;
+
+pub async fn build(
+    store: &Store,
+    organization: &str,
+    tenants: &[TenantRow],
+    since: Option<DateTime<Utc>>,
+    prices: &PriceList,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let mut sections = Vec::new();
+    let mut stored = Vec::new();
+    for tenant in tenants {
+        let id = super::tenant_id(tenant)?;
+        let snapshots = store.snapshots(&id).await?;
+        sections.push(TenantSection {
+            tenant_id: tenant.tenant_id.clone(),
+            name: tenant.label().to_string(),
+            snapshots: snapshots.len(),
+            figures: snapshots
+                .last()
+                .map(|s| s.figures.0.clone())
+                .unwrap_or_default(),
+            trends: domain::trends::trends(&snapshots, since),
+        });
+        stored.extend(store.software_products(Some(&id)).await?);
+    }
+    let products = across_tenants(stored);
+    let name = tenants
+        .iter()
+        .find_map(|t| t.organization.clone())
+        .unwrap_or_else(|| organization.to_string());
+    Ok(Report {
+        organization: name,
+        generated_at: now.format("%Y-%m-%d %H:%M UTC").to_string(),
+        since: since.map(|s| s.format("%Y-%m-%d").to_string()),
+        tenants: sections,
+        licenses: super::waste_report(store, Some(organization), prices).await?,
+        software: SoftwareSection {
+            products: products.iter().filter(|p| p.matched).count(),
+            unmatched: products.iter().filter(|p| !p.matched).count(),
+            top: products
+                .iter()
+                .filter(|p| p.matched)
+                .take(TOP_PRODUCTS)
+                .map(|p| ProductLine {
+                    product: p.product.clone(),
+                    publisher: p.publisher.clone(),
+                    devices: p.devices,
+                    users: p.users,
+                    versions: p.versions.len(),
+                    latest_version: p.latest_version.clone(),
+                    oldest_version: p.oldest_version.clone(),
+                })
+                .collect(),
+        },
+    })
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    report: &'a Report,
+    tenants: Vec<TenantView<'a>>,
+    seats_chart: String,
+    findings: Vec<FindingView>,
+    waste: Vec<String>,
+}
+
+struct TenantView<'a> {
+    section: &'a TenantSection,
+    charts: Vec<String>,
+    rows: Vec<(String, String, String, String)>,
+}
+
+struct FindingView {
+    kind: String,
+    subject: String,
+    cost: String,
+    evidence: String,
+}
+
+/// The HTML form: one self-contained page.
+pub fn html(report: &Report) -> anyhow::Result<String> {
+    let tenants = report
+        .tenants
+        .iter()
+        .map(|section| {
+            let pick = |prefix: &str, suffix: &str| -> Vec<&Trend> {
+                section
+                    .trends
+                    .iter()
+                    .filter(|t| t.name.starts_with(prefix) && t.name.ends_with(suffix))
+                    .collect()
+            };
+            let charts = [
+                line_chart("Users", &pick("users.", ""), 1.0, ""),
+                line_chart(
+                    "Licences assigned, by SKU",
+                    &pick("licenses.", ".assigned"),
+                    1.0,
+                    "",
+                ),
+                line_chart("Devices by compliance", &pick("devices.", ""), 1.0, ""),
+                line_chart(
+                    "Mailbox storage",
+                    &pick("mailboxes.storage_bytes", ""),
+                    1e9,
+                    " GB",
+                ),
+                line_chart("Secrets and certificates", &pick("secrets.", ""), 1.0, ""),
+                line_chart("Software products", &pick("software.", ""), 1.0, ""),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+            TenantView {
+                section,
+                charts,
+                rows: section
+                    .trends
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.label.clone(),
+                            show(t.first),
+                            show(t.last),
+                            format!("{:+}", t.change),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let money = |cents: Option<i64>, currency: Option<&str>| {
+        cents.map_or("-".to_string(), |c| {
+            format!("{} {}", format_cents(c), currency.unwrap_or_default())
+                .trim()
+                .to_string()
+        })
+    };
+    let page = ReportPage {
+        report,
+        tenants,
+        seats_chart: seats_chart(&report.licenses),
+        findings: report
+            .licenses
+            .findings
+            .iter()
+            .map(|f| FindingView {
+                kind: f.kind.label().to_string(),
+                subject: f.subject.clone(),
+                cost: money(f.monthly_cost_cents, f.currency.as_deref()),
+                evidence: f.evidence.clone(),
+            })
+            .collect(),
+        waste: report
+            .licenses
+            .monthly_waste_cents
+            .iter()
+            .map(|(currency, cents)| money(Some(*cents), Some(currency)))
+            .collect(),
+    };
+    Ok(page.render()?)
+}
+
+/// Text made safe inside SVG or HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const COLOURS: [&str; 8] = [
+    "#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
+];
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 28.0;
+
+/// A line chart of the given series over time, values divided by `scale` and shown with
+/// `unit`; none when there is nothing to draw.
+fn line_chart(title: &str, series: &[&Trend], scale: f64, unit: &str) -> Option<String> {
+    let points: Vec<(i64, f64)> = series
+        .iter()
+        .flat_map(|t| {
+            t.points
+                .iter()
+                .map(|(at, v)| (at.timestamp(), *v as f64 / scale))
+        })
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let (mut start, mut end) = points
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), (t, _)| {
+            (lo.min(*t), hi.max(*t))
+        });
+    if start == end {
+        start -= 43_200;
+        end += 43_200;
+    }
+    let top = points
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(0.0_f64, f64::max)
+        .max(1.0)
+        * 1.1;
+    let x = |t: i64| LEFT + (t - start) as f64 / (end - start) as f64 * (WIDTH - LEFT - RIGHT);
+    let y = |v: f64| HEIGHT - BOTTOM - v / top * (HEIGHT - TOP - BOTTOM);
+    let day = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" width="{WIDTH}" height="{}" role="img" aria-label="{}">"#,
+        escape(title),
+        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
+        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
+        escape(title)
+    );
+    let _ = write!(
+        svg,
+        r##"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#9ca3af"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{}" stroke="#9ca3af"/>"##,
+        HEIGHT - BOTTOM,
+        WIDTH - RIGHT,
+        HEIGHT - BOTTOM,
+        HEIGHT - BOTTOM
+    );
+    let label = |v: f64| {
+        if scale == 1.0 {
+            format!("{}{unit}", v.round() as i64)
+        } else {
+            format!("{v:.1}{unit}")
+        }
+    };
+    let _ = write!(
+        svg,
+        r##"<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">0</text>"##,
+        LEFT - 4.0,
+        TOP + 10.0,
+        escape(&label(top / 1.1)),
+        LEFT - 4.0,
+        HEIGHT - BOTTOM
+    );
+    let _ = write!(
+        svg,
+        r##"<text x="{LEFT}" y="{}" font-size="11" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text>"##,
+        HEIGHT - BOTTOM + 16.0,
+        day(start),
+        WIDTH - RIGHT,
+        HEIGHT - BOTTOM + 16.0,
+        day(end)
+    );
+    for (i, trend) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let path: Vec<String> = trend
+            .points
+            .iter()
+            .map(|(at, v)| format!("{:.1},{:.1}", x(at.timestamp()), y(*v as f64 / scale)))
+            .collect();
+        if path.len() == 1 {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{}" r="3" cy="{}" fill="{colour}"/>"#,
+                path[0].split(',').next().unwrap_or("0"),
+                path[0].split(',').nth(1).unwrap_or("0")
+            );
+        } else {
+            let _ = write!(
+                svg,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+                path.join(" ")
+            );
+        }
+        let (col, row) = (i % 3, i / 3);
+        let last = trend
+            .last
+            .map_or(String::new(), |v| format!(": {}", label(v as f64 / scale)));
+        let _ = write!(
+            svg,
+            r##"<rect x="{}" y="{}" width="10" height="10" fill="{colour}"/><text x="{}" y="{}" font-size="11" fill="#111827">{}{}</text>"##,
+            LEFT + col as f64 * 200.0,
+            HEIGHT + row as f64 * 18.0,
+            LEFT + col as f64 * 200.0 + 14.0,
+            HEIGHT + row as f64 * 18.0 + 9.0,
+            escape(&trend.label),
+            escape(&last)
+        );
+    }
+    svg.push_str("</svg></figure>");
+    Some(svg)
+}
+
+/// Bought and assigned seats per SKU, as paired horizontal bars.
+fn seats_chart(report: &WasteReport) -> String {
+    if report.seats.is_empty() {
+        return String::new();
+    }
+    let most = report
+        .seats
+        .iter()
+        .map(|s| s.bought.max(s.assigned))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let row = 30.0;
+    let label_width = 230.0;
+    let bar_room = WIDTH - label_width - 60.0;
+    let height = row * report.seats.len() as f64 + 24.0;
+    let mut svg = format!(
+        r#"<figure><figcaption>Seats bought and assigned</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Seats bought and assigned">"#
+    );
+    for (i, s) in report.seats.iter().enumerate() {
+        let top = i as f64 * row;
+        let bought = s.bought.max(0) as f64 / most * bar_room;
+        let assigned = s.assigned.max(0) as f64 / most * bar_room;
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#111827">{}</text><rect x="{label_width}" y="{}" width="{bought:.1}" height="11" fill="#93c5fd"/><rect x="{label_width}" y="{}" width="{assigned:.1}" height="11" fill="#2563eb"/><text x="{}" y="{}" font-size="11" fill="#374151">{} / {}</text>"##,
+            label_width - 6.0,
+            top + 16.0,
+            escape(&s.name),
+            top + 2.0,
+            top + 14.0,
+            label_width + bought.max(assigned) + 6.0,
+            top + 16.0,
+            s.assigned,
+            s.bought
+        );
+    }
+    let legend = row * report.seats.len() as f64 + 8.0;
+    let _ = write!(
+        svg,
+        r##"<rect x="{label_width}" y="{legend}" width="10" height="10" fill="#93c5fd"/><text x="{}" y="{}" font-size="11">bought</text><rect x="{}" y="{legend}" width="10" height="10" fill="#2563eb"/><text x="{}" y="{}" font-size="11">assigned</text></svg></figure>"##,
+        label_width + 14.0,
+        legend + 9.0,
+        label_width + 80.0,
+        label_width + 94.0,
+        legend + 9.0
+    );
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_chart_escapes_its_labels_and_draws_each_series() {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
+        let trend = Trend {
+            name: "licenses.<X>.assigned".into(),
+            label: "<script>".into(),
+            first: Some(1),
+            last: Some(3),
+            change: 2,
+            points: vec![(at(1), 1), (at(5), 3)],
+        };
+        let svg = line_chart("Seats & more", &[&trend], 1.0, "").unwrap();
+        assert!(
+            svg.contains("&lt;script&gt;") && !svg.contains("<script>"),
+            "{svg}"
+        );
+        assert!(svg.contains("Seats &amp; more"));
+        assert!(svg.contains("<polyline"));
+        assert!(svg.contains("2026-11-01") && svg.contains("2026-11-05"));
+        assert!(line_chart("empty", &[], 1.0, "").is_none());
+    }
+}
