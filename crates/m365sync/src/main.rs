@@ -1,5 +1,5 @@
 //! The `m365sync` command line: connections, sync, the queue and its worker, export, simulate,
-//! demo, serve and bench.
+//! demo, serve, the people who log in to it (admin) and bench.
 //!
 //! Owns only the edge: parsing arguments, reading secrets from the environment or standard
 //! input, drawing progress, printing results, and turning every error into one sentence and a
@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod output;
+mod admin;
 mod bench;
 mod commands;
 mod compare;
@@ -103,6 +104,9 @@ enum Command {
     Demo(serve::DemoArgs),
     /// Serve the web pages and JSON API over the store, queue the scheduled runs, and run them.
     Serve(serve::ServeArgs),
+    /// Manage the people who log in to the web pages.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Time a full sync of N simulated users against the floor of only downloading and parsing.
     Bench(bench::BenchArgs),
 }
@@ -230,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,
+        Command::Admin(command) => admin::admin(&cli.db, command).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }
