@@ -8,6 +8,8 @@ use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
 // One test binary for the command line: each binary is another link.
+#[path = "cli/browser.rs"]
+mod browser;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/devices.rs"]
@@ -955,46 +957,10 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
 
 testkit::on_both_stores!(sync_json_prints_json_whatever_happens);
 
-/// Runs a command that should stop at once; one that starts serving instead is stopped and fails
-/// the test rather than hang it.
-fn m365sync_refusing(db: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("M365SYNC_PUBLIC_NAME")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("{args:?} was still running after a minute: it served instead of refusing");
-}
-
 #[test]
-fn serve_and_demo_stay_on_loopback_unless_told_otherwise() {
+fn serve_refuses_a_public_name_that_is_no_host_name() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    for args in [
-        &["serve", "--listen", "0.0.0.0:0"][..],
-        &["serve", "--listen", "[::]:0"],
-        &["demo", "--listen", "0.0.0.0:0", "--users", "1"],
-    ] {
-        let output = m365sync_refusing(&db, args);
-        let (_, err) = text(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("--insecure-no-auth"), "{args:?}: {err}");
-        assert!(err.contains("no logins"), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    }
     let bad_name = m365sync(
         &db,
         &[
@@ -1031,7 +997,7 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
         .read_line(&mut line)
         .unwrap();
     let mut warning = String::new();
-    if args.contains(&"--insecure-no-auth") {
+    if !args.contains(&"127.0.0.1:0") && !args.contains(&"--behind-tls-proxy") {
         BufReader::new(server.stderr.take().unwrap())
             .read_line(&mut warning)
             .unwrap();
@@ -1041,15 +1007,89 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
 }
 
 #[test]
-fn insecure_no_auth_serves_beyond_loopback_with_a_warning() {
+fn serving_beyond_loopback_without_tls_warns() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let (mut server, warning) =
-        serve_until_it_speaks(&db, &["--listen", "0.0.0.0:0", "--insecure-no-auth"], &[]);
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let (mut server, warning) = serve_until_it_speaks(&db, &["--listen", listen], &[]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(warning.starts_with("warning:"), "{warning}");
+        assert!(warning.contains("unencrypted"), "{warning}");
+        assert!(warning.contains("--behind-tls-proxy"), "{warning}");
+    }
+}
+
+#[test]
+fn the_first_start_prints_a_one_time_set_up_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-worker"])
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let serving = lines.next().unwrap().unwrap();
+    let setup = lines.next().unwrap().unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(warning.starts_with("warning:"), "{warning}");
-    assert!(warning.contains("every contact"), "{warning}");
+    assert!(serving.contains("serving"), "{serving}");
+    assert!(setup.contains("/setup/"), "{setup}");
+    assert!(setup.contains("admin create"), "{setup}");
+
+    // Once an admin exists, no link is printed.
+    let created = m365sync(
+        &db,
+        &["admin", "create", "ana", "--password-env", "ANA_PASSWORD"],
+        &[("ANA_PASSWORD", "correct horse battery")],
+    );
+    assert!(created.status.success(), "{:?}", text(&created));
+    let short = m365sync(
+        &db,
+        &["admin", "create", "bob", "--password-env", "BOB_PASSWORD"],
+        &[("BOB_PASSWORD", "short")],
+    );
+    assert_eq!(short.status.code(), Some(2), "{:?}", text(&short));
+    assert!(text(&short).1.contains("at least 12"), "{:?}", text(&short));
+    let listed = m365sync(&db, &["admin", "list"], &[]);
+    assert!(
+        text(&listed).0.contains("ana\tadmin"),
+        "{:?}",
+        text(&listed)
+    );
+    let last_admin = m365sync(&db, &["admin", "remove", "ana"], &[]);
+    assert_eq!(last_admin.status.code(), Some(1));
+    assert!(
+        text(&last_admin).1.contains("only admin"),
+        "{:?}",
+        text(&last_admin)
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-worker"])
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = server.stdout.take().unwrap();
+    let mut first = String::new();
+    BufReader::new(&mut out).read_line(&mut first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = server.kill();
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let _ = server.wait();
+    assert!(first.contains("serving"), "{first}");
+    assert!(!rest.contains("/setup/"), "{rest}");
 }
 
 /// The status code of a GET of `/healthz` naming `host`.
