@@ -413,6 +413,22 @@ async fn the_secret_can_come_from_standard_input() {
     assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
 }
 
+/// The value a response sets for the cookie `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_shows_what_was_synced() {
     let sim = sim(12).await;
@@ -420,6 +436,12 @@ async fn serve_shows_what_was_synced() {
     let db = dir.path().join("store.db");
     add(&db, &sim, "contoso", &sim.tenants()[0].client_secret);
     assert!(m365sync(&db, &["sync", "contoso"], &[]).status.success());
+    let admin = m365sync(
+        &db,
+        &["admin", "create", "ana", "--password-env", "ANA_PASSWORD"],
+        &[("ANA_PASSWORD", "correct horse battery")],
+    );
+    assert!(admin.status.success(), "{:?}", text(&admin));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -434,16 +456,54 @@ async fn serve_shows_what_was_synced() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut home = None;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut login_page = None;
     for _ in 0..100 {
-        if let Ok(response) = reqwest::get(&base).await {
-            home = Some(response.text().await.unwrap());
+        if let Ok(response) = http.get(format!("{base}/login")).send().await {
+            login_page = Some(response);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let home = home.expect("the server answered");
-    assert!(home.contains("Contoso Ltd"), "{home}");
+    let login_page = login_page.expect("the server answered");
+    let form_token = set_cookie(&login_page, "m365sync_form");
+    let logged_in = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("m365sync_form={form_token}"))
+        .form(&[
+            ("csrf", form_token.as_str()),
+            ("name", "ana"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged_in.status().as_u16(), 303);
+    let session = format!(
+        "m365sync_session={}",
+        set_cookie(&logged_in, "m365sync_session")
+    );
+    let page_of = |path: String| {
+        let http = http.clone();
+        let session = session.clone();
+        async move {
+            http.get(path)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let home = page_of(base.clone()).await;
+    assert!(home.contains("contoso"), "{home}");
+    let organizations = page_of(format!("{base}/organizations")).await;
+    assert!(organizations.contains("Contoso Ltd"), "{organizations}");
     let orgs: Value = reqwest::get(format!("{base}/api/v1/organizations"))
         .await
         .unwrap()
@@ -451,12 +511,7 @@ async fn serve_shows_what_was_synced() {
         .await
         .unwrap();
     let id = orgs[0]["id"].as_i64().unwrap();
-    let page = reqwest::get(format!("{base}/organizations/{id}"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_of(format!("{base}/organizations/{id}")).await;
     let contacts: Value = reqwest::get(format!("{base}/api/v1/contacts?organization_id={id}"))
         .await
         .unwrap()
@@ -997,7 +1052,10 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
         .read_line(&mut line)
         .unwrap();
     let mut warning = String::new();
-    if !args.contains(&"127.0.0.1:0") && !args.contains(&"--behind-tls-proxy") {
+    let beyond_loopback = args
+        .iter()
+        .any(|a| a.starts_with("0.0.0.0") || a.starts_with("[::]"));
+    if beyond_loopback && !args.contains(&"--behind-tls-proxy") {
         BufReader::new(server.stderr.take().unwrap())
             .read_line(&mut warning)
             .unwrap();

@@ -74,8 +74,22 @@ impl Browser {
         self.snap(name).await
     }
 
-    /// A screenshot of the page as it is now, and its source.
+    /// A screenshot of the page as it is now, and its source; the page must fit the 1,366 px
+    /// window (no table overflows it).
     async fn snap(&mut self, name: &str) -> String {
+        let fits = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure the page");
+        assert_eq!(
+            fits,
+            json!(true),
+            "{name}: the page is wider than the window"
+        );
         self.shots += 1;
         let png = self.client.screenshot().await.expect("screenshot");
         let file = screenshot_dir().join(format!("{:02}-{name}.png", self.shots));

@@ -103,7 +103,8 @@ pub(crate) fn license_use(licenses: &[LicenseRow]) -> String {
 
 /// A mailbox's use against its quota (the send-blocking one, else the warning one).
 pub(crate) fn mailbox_quota(used: i64, quota: Option<i64>) -> String {
-    let width = 600.0;
+    // Narrow, so that its text stays readable in a card a quarter of the page wide.
+    let width = 300.0;
     let limit = quota.filter(|q| *q > 0);
     let share = limit.map(|q| used as f64 / q as f64).unwrap_or(0.0);
     let class = if share >= 0.9 { "bar-over" } else { "bar-used" };

@@ -147,8 +147,8 @@ pub(crate) async fn create_user(
     }
 }
 
-fn user_id(viewer: &Viewer, id: &str) -> Result<i64, Response> {
-    id.parse::<i64>().map_err(|_| not_found(viewer, "user"))
+fn user_id(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok()
 }
 
 pub(crate) async fn set_role(
@@ -157,9 +157,8 @@ pub(crate) async fn set_role(
     Path(id): Path<String>,
     fields: Fields,
 ) -> Response {
-    let id = match user_id(&viewer, &id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = user_id(&id) else {
+        return not_found(&viewer, "user");
     };
     let Some(role) = AppRole::parse(fields.get("role")) else {
         return error_page(
@@ -180,9 +179,8 @@ pub(crate) async fn set_password(
     Path(id): Path<String>,
     fields: Fields,
 ) -> Response {
-    let id = match user_id(&viewer, &id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = user_id(&id) else {
+        return not_found(&viewer, "user");
     };
     let password = fields.get("password").to_string();
     let hash = match tokio::task::spawn_blocking(move || auth::hash_password(&password)).await {
@@ -216,9 +214,8 @@ pub(crate) async fn remove_user(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let id = match user_id(&viewer, &id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = user_id(&id) else {
+        return not_found(&viewer, "user");
     };
     match ui.store.remove_app_user(id).await {
         Ok(user) => done("/settings", &format!("Removed {}.", user.name)),
