@@ -1,5 +1,5 @@
 //! The `m365sync` command line: connections, sync, the queue and its worker, export, simulate,
-//! demo, serve and bench.
+//! demo, serve, the people who log in to it (admin) and bench.
 //!
 //! Owns only the edge: parsing arguments, reading secrets from the environment or standard
 //! input, drawing progress, printing results, and turning every error into one sentence and a
@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod output;
+mod admin;
 mod backup;
 mod bench;
 mod commands;
@@ -157,6 +158,9 @@ enum Command {
     Trends(insight::TrendsArgs),
     /// Write a dated tenant report (HTML with charts, readable offline, or JSON).
     Report(insight::ReportArgs),
+    /// Manage the people who log in to the web pages.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Time a full sync of N simulated users against the floor of only downloading and parsing.
     Bench(bench::BenchArgs),
     /// Make, list and revoke the bearer tokens programs use with the REST API.
@@ -295,6 +299,7 @@ async fn run(
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,
+        Command::Admin(command) => admin::admin(&cli.db, command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Token(command) => tokens::token(&cli.db, command).await,
         Command::Software(args) => insight::software(&cli.db, args).await,

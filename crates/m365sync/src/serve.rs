@@ -143,7 +143,7 @@ fn connection_add_lines(
     lines
 }
 
-/// Who may reach the web pages: `serve` and `demo` share these until there are logins.
+/// How the web pages meet the network: `serve` and `demo` share these.
 #[derive(Args)]
 pub struct ExposureArgs {
     /// Also answer requests for this host name, e.g. behind a reverse proxy: NAME on any port,
@@ -155,27 +155,18 @@ pub struct ExposureArgs {
         value_delimiter = ','
     )]
     public_names: Vec<web::PublicName>,
-    /// Listen beyond loopback although there are no logins yet: anyone who reaches the port
-    /// reads every contact.
+    /// Browsers reach m365sync over HTTPS through a reverse proxy that terminates TLS: cookies
+    /// are marked Secure, and listening beyond loopback draws no warning.
     #[arg(long)]
-    insecure_no_auth: bool,
+    behind_tls_proxy: bool,
 }
 
 impl ExposureArgs {
-    /// Refuses an address beyond loopback unless `--insecure-no-auth` says to serve it anyway.
-    fn check(&self, listen: SocketAddr) -> Result<(), UsageError> {
-        if listen.ip().to_canonical().is_loopback() || self.insecure_no_auth {
-            return Ok(());
-        }
-        Err(UsageError(format!(
-            "--listen {listen} is beyond loopback and m365sync has no logins yet, so anyone who reaches that port would read every contact; listen on 127.0.0.1 (behind your own access control, with --public-name for its name), or add --insecure-no-auth to serve it as it is"
-        )))
-    }
-
+    /// Warns when passwords and session cookies would cross a network in clear text.
     fn warn(&self, listen: SocketAddr) {
-        if !listen.ip().to_canonical().is_loopback() {
+        if !listen.ip().to_canonical().is_loopback() && !self.behind_tls_proxy {
             note!(
-                "warning: serving {listen} without logins (--insecure-no-auth): anyone who reaches this port reads every contact."
+                "warning: listening on {listen}, beyond loopback, over plain HTTP: passwords and session cookies cross the network unencrypted. Put a reverse proxy with TLS in front and start with --behind-tls-proxy, or listen on 127.0.0.1."
             );
         }
     }
@@ -183,9 +174,51 @@ impl ExposureArgs {
     fn options(&self) -> web::ServeOptions {
         web::ServeOptions {
             public_names: self.public_names.clone(),
+            behind_tls: self.behind_tls_proxy,
             ..web::ServeOptions::default()
         }
     }
+}
+
+/// The address to print for a listener: one a browser on this machine can open.
+fn browsable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
+}
+
+/// Prints the one-time set-up link when nobody can log in yet.
+async fn announce_setup(store: &store::Store, url: &str) -> anyhow::Result<()> {
+    if let Some(token) = web::first_run_setup_token(store).await? {
+        let _ = out!(
+            "No admin exists yet: open {url}/setup/{token} within 24 hours to create the first one (or run `m365sync admin create NAME`)."
+        );
+    }
+    Ok(())
+}
+
+/// The demo's login: `demo`, an admin, with a new random password each start.
+async fn demo_login(store: &store::Store) -> anyhow::Result<String> {
+    let password = web::auth::random_token()[..20].to_string();
+    let hash = web::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+    match store.app_user_credentials("demo").await? {
+        Some((user, _)) => {
+            store.set_app_user_password(user.id, &hash).await?;
+            if user.role != store::AppRole::Admin {
+                store
+                    .set_app_user_role(user.id, store::AppRole::Admin)
+                    .await?;
+            }
+        }
+        None => {
+            store
+                .create_app_user("demo", &hash, store::AppRole::Admin)
+                .await?;
+        }
+    }
+    Ok(password)
 }
 
 #[derive(Args)]
@@ -201,7 +234,6 @@ pub struct DemoArgs {
 }
 
 pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    args.exposure.check(args.listen)?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
             "cannot listen on {}: {e}; choose another address with --listen, e.g. 127.0.0.1:8081",
@@ -251,19 +283,34 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
     note!("Sync run {} {}.", report.run_id, report.status);
     let url = format!(
         "http://{}",
-        listener
-            .local_addr()
-            .context("reading the listen address")?
+        browsable(
+            listener
+                .local_addr()
+                .context("reading the listen address")?
+        )
     );
     args.exposure.warn(args.listen);
+    let password = demo_login(&store).await?;
     let _ = out!("m365sync demo is ready: {url}");
+    let _ = out!("Log in as demo with the password {password}");
     let _ = out!(
         "(the simulator stays up at {} while this runs; `m365sync --db {db} sync demo` from another shell syncs again)",
         sim.url
     );
+    // A worker beside the pages runs what "Sync now" queues; the demo stops at once when asked.
+    let signals = jobs::stop_signals();
+    let worker = jobs::work(
+        store.clone(),
+        store::queue::DEFAULT_LEASE,
+        Duration::from_secs(2),
+        false,
+        signals.clone(),
+    );
+    let mut stopped = signals;
     tokio::select! {
         served = web::serve(store, listener, args.exposure.options()) => served.context("serving the web pages")?,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+        _ = worker => {}
+        _ = stopped.wait_for(|count| *count > 0) => {}
     }
     drop(sim);
     Ok(ExitCode::SUCCESS)
@@ -274,7 +321,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Where to listen (loopback unless --insecure-no-auth).
+    /// Where to listen; beyond loopback, put a reverse proxy with TLS in front.
     #[arg(long, env = "M365SYNC_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Serve only: queue no scheduled runs and run none (another process runs `m365sync
@@ -286,7 +333,6 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    args.exposure.check(args.listen)?;
     let store = open_store(db).await?;
     let listener = web::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
@@ -294,14 +340,17 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         ))
     })?;
-    let _ = out!(
-        "m365sync is serving {} at http://{}",
-        store.location(),
-        listener
-            .local_addr()
-            .context("reading the listen address")?
+    let url = format!(
+        "http://{}",
+        browsable(
+            listener
+                .local_addr()
+                .context("reading the listen address")?
+        )
     );
+    let _ = out!("m365sync is serving {} at {url}", store.location());
     args.exposure.warn(args.listen);
+    announce_setup(&store, &url).await?;
     let signals = jobs::stop_signals();
     let working = !args.no_worker;
     if working {

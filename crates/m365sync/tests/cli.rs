@@ -8,6 +8,8 @@ use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
 // One test binary for the command line: each binary is another link.
+#[path = "cli/browser.rs"]
+mod browser;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/devices.rs"]
@@ -419,6 +421,22 @@ async fn the_secret_can_come_from_standard_input() {
     assert_eq!(tested.status.code(), Some(0), "{:?}", text(&tested));
 }
 
+/// The value a response sets for the cookie `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_shows_what_was_synced() {
     let sim = sim(12).await;
@@ -433,6 +451,12 @@ async fn serve_shows_what_was_synced() {
     );
     assert!(made.status.success(), "{:?}", text(&made));
     let token = text(&made).0.trim().to_string();
+    let admin = m365sync(
+        &db,
+        &["admin", "create", "ana", "--password-env", "ANA_PASSWORD"],
+        &[("ANA_PASSWORD", "correct horse battery")],
+    );
+    assert!(admin.status.success(), "{:?}", text(&admin));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -447,17 +471,54 @@ async fn serve_shows_what_was_synced() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut home = None;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut login_page = None;
     for _ in 0..100 {
-        if let Ok(response) = reqwest::get(&base).await {
-            home = Some(response.text().await.unwrap());
+        if let Ok(response) = http.get(format!("{base}/login")).send().await {
+            login_page = Some(response);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let home = home.expect("the server answered");
-    assert!(home.contains("Contoso Ltd"), "{home}");
-    let http = reqwest::Client::new();
+    let login_page = login_page.expect("the server answered");
+    let form_token = set_cookie(&login_page, "m365sync_form");
+    let logged_in = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("m365sync_form={form_token}"))
+        .form(&[
+            ("csrf", form_token.as_str()),
+            ("name", "ana"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged_in.status().as_u16(), 303);
+    let session = format!(
+        "m365sync_session={}",
+        set_cookie(&logged_in, "m365sync_session")
+    );
+    let page_of = |path: String| {
+        let http = http.clone();
+        let session = session.clone();
+        async move {
+            http.get(path)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let home = page_of(base.clone()).await;
+    assert!(home.contains("contoso"), "{home}");
+    let organizations = page_of(format!("{base}/organizations")).await;
+    assert!(organizations.contains("Contoso Ltd"), "{organizations}");
     let api = |path: String| {
         http.get(format!("{base}/api/v1/{path}"))
             .bearer_auth(&token)
@@ -470,12 +531,7 @@ async fn serve_shows_what_was_synced() {
         .await
         .unwrap();
     let id = orgs["items"][0]["id"].as_i64().unwrap();
-    let page = reqwest::get(format!("{base}/organizations/{id}"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_of(format!("{base}/organizations/{id}")).await;
     let contacts: Value = api(format!("contacts?organization_id={id}"))
         .send()
         .await
@@ -977,46 +1033,10 @@ async fn sync_json_prints_json_whatever_happens(kind: testkit::StoreKind) {
 
 testkit::on_both_stores!(sync_json_prints_json_whatever_happens);
 
-/// Runs a command that should stop at once; one that starts serving instead is stopped and fails
-/// the test rather than hang it.
-fn m365sync_refusing(db: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("M365SYNC_PUBLIC_NAME")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("{args:?} was still running after a minute: it served instead of refusing");
-}
-
 #[test]
-fn serve_and_demo_stay_on_loopback_unless_told_otherwise() {
+fn serve_refuses_a_public_name_that_is_no_host_name() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    for args in [
-        &["serve", "--listen", "0.0.0.0:0"][..],
-        &["serve", "--listen", "[::]:0"],
-        &["demo", "--listen", "0.0.0.0:0", "--users", "1"],
-    ] {
-        let output = m365sync_refusing(&db, args);
-        let (_, err) = text(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("--insecure-no-auth"), "{args:?}: {err}");
-        assert!(err.contains("no logins"), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    }
     let bad_name = m365sync(
         &db,
         &[
@@ -1053,7 +1073,10 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
         .read_line(&mut line)
         .unwrap();
     let mut warning = String::new();
-    if args.contains(&"--insecure-no-auth") {
+    let beyond_loopback = args
+        .iter()
+        .any(|a| a.starts_with("0.0.0.0") || a.starts_with("[::]"));
+    if beyond_loopback && !args.contains(&"--behind-tls-proxy") {
         BufReader::new(server.stderr.take().unwrap())
             .read_line(&mut warning)
             .unwrap();
@@ -1063,15 +1086,89 @@ fn serve_until_it_speaks(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
 }
 
 #[test]
-fn insecure_no_auth_serves_beyond_loopback_with_a_warning() {
+fn serving_beyond_loopback_without_tls_warns() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let (mut server, warning) =
-        serve_until_it_speaks(&db, &["--listen", "0.0.0.0:0", "--insecure-no-auth"], &[]);
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let (mut server, warning) = serve_until_it_speaks(&db, &["--listen", listen], &[]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(warning.starts_with("warning:"), "{warning}");
+        assert!(warning.contains("unencrypted"), "{warning}");
+        assert!(warning.contains("--behind-tls-proxy"), "{warning}");
+    }
+}
+
+#[test]
+fn the_first_start_prints_a_one_time_set_up_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-worker"])
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let serving = lines.next().unwrap().unwrap();
+    let setup = lines.next().unwrap().unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(warning.starts_with("warning:"), "{warning}");
-    assert!(warning.contains("every contact"), "{warning}");
+    assert!(serving.contains("serving"), "{serving}");
+    assert!(setup.contains("/setup/"), "{setup}");
+    assert!(setup.contains("admin create"), "{setup}");
+
+    // Once an admin exists, no link is printed.
+    let created = m365sync(
+        &db,
+        &["admin", "create", "ana", "--password-env", "ANA_PASSWORD"],
+        &[("ANA_PASSWORD", "correct horse battery")],
+    );
+    assert!(created.status.success(), "{:?}", text(&created));
+    let short = m365sync(
+        &db,
+        &["admin", "create", "bob", "--password-env", "BOB_PASSWORD"],
+        &[("BOB_PASSWORD", "short")],
+    );
+    assert_eq!(short.status.code(), Some(2), "{:?}", text(&short));
+    assert!(text(&short).1.contains("at least 12"), "{:?}", text(&short));
+    let listed = m365sync(&db, &["admin", "list"], &[]);
+    assert!(
+        text(&listed).0.contains("ana\tadmin"),
+        "{:?}",
+        text(&listed)
+    );
+    let last_admin = m365sync(&db, &["admin", "remove", "ana"], &[]);
+    assert_eq!(last_admin.status.code(), Some(1));
+    assert!(
+        text(&last_admin).1.contains("only admin"),
+        "{:?}",
+        text(&last_admin)
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-worker"])
+        .env_remove("M365SYNC_PUBLIC_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = server.stdout.take().unwrap();
+    let mut first = String::new();
+    BufReader::new(&mut out).read_line(&mut first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = server.kill();
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let _ = server.wait();
+    assert!(first.contains("serving"), "{first}");
+    assert!(!rest.contains("/setup/"), "{rest}");
 }
 
 /// The status code of a GET of `/healthz` naming `host`.

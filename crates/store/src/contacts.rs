@@ -39,6 +39,41 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+/// How a contact search is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContactSort {
+    #[default]
+    Name,
+    Upn,
+    JobTitle,
+    Department,
+}
+
+/// A kind of contact a search can be narrowed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    Licensed,
+    Unlicensed,
+    Disabled,
+    Guest,
+    Shared,
+    Archived,
+}
+
+/// What a person looks for in a list of contacts.
+#[derive(Debug, Clone, Default)]
+pub struct ContactSearch {
+    pub organization_id: Option<i64>,
+    /// Found in the name, UPN, email, job title or department, any case.
+    pub text: Option<String>,
+    pub sort: ContactSort,
+    pub descending: bool,
+    /// Active contacts unless `Archived` is asked for.
+    pub only: Option<ContactKind>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MailboxSummary {
     /// `user`, `shared`, `room` or `equipment`, where the report says.
@@ -204,17 +239,24 @@ impl Store {
             .doing("listing contacts")?;
             rows.iter().map(contact_from).collect::<Result<Vec<_>>>()
         })?;
+        self.add_contact_details(&mut contacts).await?;
+        Ok(contacts)
+    }
+
+    /// Fills in what a page of contacts shows beside their own columns: licences, products,
+    /// mailbox, usage and custom fields.
+    async fn add_contact_details(&self, contacts: &mut [ContactRow]) -> Result<()> {
         let (Some(low), Some(high)) = (
-            contacts.first().map(|c| c.id),
-            contacts.last().map(|c| c.id),
+            contacts.iter().map(|c| c.id).min(),
+            contacts.iter().map(|c| c.id).max(),
         ) else {
-            return Ok(contacts);
+            return Ok(());
         };
         let licenses = contact_licenses(&self.pool, low, high).await?;
         let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
-        let mut usage = crate::usage::of_contacts(&self.pool, &contacts).await?;
+        let mut usage = crate::usage::of_contacts(&self.pool, contacts).await?;
         let mut custom = contact_custom_fields(&self.pool, low, high).await?;
-        for contact in &mut contacts {
+        for contact in contacts.iter_mut() {
             contact.custom_fields = custom.remove(&contact.id).unwrap_or_default();
             contact.usage = usage.remove(&contact.id).unwrap_or_default();
             if let Some(held) = licenses.get(&contact.id) {
@@ -230,19 +272,101 @@ impl Store {
             }
             contact.mailbox = mailboxes.get(&contact.id).cloned();
         }
-        Ok(contacts)
+        Ok(())
     }
 
-    /// One contact, archived or not, with its licences, mailbox, usage and custom fields.
-    pub async fn contact(&self, contact_id: i64) -> Result<Option<ContactRow>> {
-        let every = ContactFilter {
-            include_archived: true,
-            ..ContactFilter::default()
+    /// One contact, archived or not, with what its page shows.
+    pub async fn contact(&self, id: i64) -> Result<Option<ContactRow>> {
+        let found = on_pool!(&self.pool, |p| {
+            let row = sqlx::query(
+                "SELECT c.*, o.name AS organization FROM contacts c JOIN organizations o ON o.id = c.organization_id WHERE c.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .doing("reading a contact")?;
+            row.as_ref().map(contact_from).transpose()
+        })?;
+        let Some(contact) = found else {
+            return Ok(None);
         };
-        let page = self
-            .contacts_page(&every, contact_id.saturating_sub(1), 1)
-            .await?;
-        Ok(page.into_iter().find(|c| c.id == contact_id))
+        let mut one = [contact];
+        self.add_contact_details(&mut one).await?;
+        let [contact] = one;
+        Ok(Some(contact))
+    }
+
+    /// A page of contacts found by text, narrowed to a kind, in the order asked, and how many
+    /// there are in all: what a person pages through.
+    pub async fn search_contacts(&self, search: &ContactSearch) -> Result<(Vec<ContactRow>, i64)> {
+        let pattern = search
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let escaped = t
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{escaped}%")
+            });
+        // Every piece of SQL below comes from the closed enums, never from the request.
+        let only = match search.only {
+            None => "c.archived = FALSE",
+            Some(ContactKind::Licensed) => {
+                "c.archived = FALSE AND EXISTS (SELECT 1 FROM contact_licenses cl WHERE cl.contact_id = c.id)"
+            }
+            Some(ContactKind::Unlicensed) => {
+                "c.archived = FALSE AND NOT EXISTS (SELECT 1 FROM contact_licenses cl WHERE cl.contact_id = c.id)"
+            }
+            Some(ContactKind::Disabled) => "c.archived = FALSE AND c.account_enabled = FALSE",
+            Some(ContactKind::Guest) => "c.archived = FALSE AND LOWER(c.user_type) = 'guest'",
+            Some(ContactKind::Shared) => {
+                "c.archived = FALSE AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.contact_id = c.id AND m.recipient_type = 'shared' AND m.archived = FALSE)"
+            }
+            Some(ContactKind::Archived) => "c.archived = TRUE",
+        };
+        let column = match search.sort {
+            ContactSort::Name => "LOWER(c.display_name)",
+            ContactSort::Upn => "LOWER(COALESCE(c.user_principal_name, ''))",
+            ContactSort::JobTitle => "LOWER(COALESCE(c.job_title, ''))",
+            ContactSort::Department => "LOWER(COALESCE(c.department, ''))",
+        };
+        let direction = if search.descending { "DESC" } else { "ASC" };
+        let filter = format!(
+            "FROM contacts c JOIN organizations o ON o.id = c.organization_id \
+             WHERE ($1 IS NULL OR c.organization_id = $1) AND {only} AND ($2 IS NULL OR LOWER(c.display_name) LIKE $2 ESCAPE '\\' \
+             OR LOWER(COALESCE(c.user_principal_name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(c.email, '')) LIKE $2 ESCAPE '\\' \
+             OR LOWER(COALESCE(c.job_title, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(c.department, '')) LIKE $2 ESCAPE '\\')"
+        );
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        let page_sql = format!(
+            "SELECT c.*, o.name AS organization {filter} ORDER BY {column} {direction}, c.id {direction} LIMIT $3 OFFSET $4"
+        );
+        let (total, mut contacts) = on_pool!(&self.pool, |p| {
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+                .bind(search.organization_id)
+                .bind(pattern.as_deref())
+                .fetch_one(p)
+                .await
+                .doing("counting contacts")?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()))
+                .bind(search.organization_id)
+                .bind(pattern.as_deref())
+                .bind(search.limit.clamp(1, 1000))
+                .bind(search.offset.max(0))
+                .fetch_all(p)
+                .await
+                .doing("searching contacts")?;
+            Ok::<_, StoreError>((
+                total,
+                rows.iter().map(contact_from).collect::<Result<Vec<_>>>()?,
+            ))
+        })?;
+        self.add_contact_details(&mut contacts).await?;
+        Ok((contacts, total))
     }
 
     /// Every contact matching the filter, read a page at a time and handed to `each`.

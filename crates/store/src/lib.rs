@@ -2,13 +2,15 @@
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail, the
-//! consolidated software and the tenants' snapshots over time, and the
-//! run log (with each record's outcome) and the API tokens, the run queue, the connections'
-//! schedules and caches, and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
-//! macros expand its body for each backend, so both are type-checked against their own driver.
+//! consolidated software and the tenants' snapshots over time, the run log (with each record's
+//! outcome), the run queue, the connections' schedules and caches, the people who log in, their
+//! sessions and API tokens, and the encryption of secrets at rest. Each method is written once:
+//! the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are type-checked
+//! against their own driver.
 //! It knows nothing of Graph: it stores the records of `domain`.
 
 mod api_tokens;
+mod app_users;
 mod audit;
 mod backend;
 mod connections;
@@ -40,13 +42,17 @@ pub mod typed;
 mod usage;
 
 pub use api_tokens::{ApiRole, ApiToken, IssuedToken, TOKEN_PREFIX, token_hash};
+pub use app_users::{AppRole, AppSession, AppUser, SessionTimes};
 pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file, redact_url};
 pub use connections::{
     CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
 };
 pub use contact_batch::PlannedContact;
-pub use contacts::{Checkpoint, ContactFilter, ContactRow, HandEdit, MailboxSummary};
+pub use contacts::{
+    Checkpoint, ContactFilter, ContactKind, ContactRow, ContactSearch, ContactSort, HandEdit,
+    MailboxSummary,
+};
 pub use error::{Result, StoreError};
 pub use groups::{GroupBatch, GroupMemberRow, GroupRow};
 pub use insight::ConsolidationRow;

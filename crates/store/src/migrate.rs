@@ -118,6 +118,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0022_drop_guard.sql"),
     },
     Migration {
+        version: 30,
+        sqlite: include_str!("../migrations/sqlite/0030_app_users.sql"),
+        postgres: include_str!("../migrations/postgres/0030_app_users.sql"),
+    },
+    Migration {
         version: 35,
         sqlite: include_str!("../migrations/sqlite/0035_api_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0035_api_tokens.sql"),

@@ -12,6 +12,9 @@ use store::{
     StepTenant, Store, StoreError,
 };
 
+// The people who log in, their sessions and the set-up link.
+#[path = "conformance/app_users.rs"]
+mod app_users;
 // The typed tables of devices.
 #[path = "conformance/devices.rs"]
 mod devices;

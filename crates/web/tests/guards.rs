@@ -153,9 +153,9 @@ async fn its_own_addresses_and_public_names_are_answered() {
         "contacts.example.com:443".to_string(),
         "m365.example:8443".to_string(),
     ] {
-        let answer = get(addr, "/", &host).await;
+        let answer = get(addr, "/login", &host).await;
         assert_eq!(answer.status, 200, "{host}: {}", answer.body);
-        assert!(answer.body.contains("Contoso"), "{host}");
+        assert!(answer.body.contains("Log in"), "{host}");
     }
     for host in [
         format!("localhost:{}", port.wrapping_add(1)),
@@ -172,20 +172,21 @@ async fn its_own_addresses_and_public_names_are_answered() {
 async fn every_response_carries_the_security_headers() {
     let (_app, addr) = synced_server().await;
     let own = addr.to_string();
-    let home = get(addr, "/", &own).await;
+    let login = get(addr, "/login", &own).await;
     let answers = [
-        ("page", home),
+        ("page", login),
         ("api refusal", get(addr, "/api/v1/contacts", &own).await),
         ("404", get(addr, "/no/such/page", &own).await),
         (
-            "missing record",
+            "page behind the login",
             get(addr, "/organizations/999999", &own).await,
         ),
-        ("stylesheet", get(addr, "/assets/m365sync.css", &own).await),
+        ("stylesheet", get(addr, "/assets/app.css", &own).await),
         ("refusal", get(addr, "/", "evil.example").await),
+        ("script", get(addr, "/assets/htmx.min.js", &own).await),
     ];
     let statuses: Vec<u16> = answers.iter().map(|(_, a)| a.status).collect();
-    assert_eq!(statuses, [200, 401, 404, 404, 200, 421]);
+    assert_eq!(statuses, [200, 401, 404, 303, 200, 421, 200]);
     for (what, answer) in &answers {
         assert_eq!(
             answer.header("x-content-type-options"),
@@ -211,12 +212,23 @@ async fn every_response_carries_the_security_headers() {
         }
         assert!(!csp.contains("unsafe"), "{what}: {csp}");
     }
-    // The policy allows no inline style or script, so the pages must have none.
+    // The policy allows no inline style or script, so the pages must have none: every script
+    // is the server's own file.
     let page = &answers[0].1.body;
-    for inline in ["<style", "<script", " style="] {
+    for inline in ["<style", "<script>", " style=", " onclick=", "javascript:"] {
         assert!(!page.contains(inline), "the page holds {inline:?}");
     }
-    assert!(page.contains("href=\"/assets/m365sync.css\""));
+    for script in page.split("<script").skip(1) {
+        assert!(
+            script.trim_start().starts_with("src=\"/assets/"),
+            "{script}"
+        );
+    }
+    assert!(page.contains("href=\"/assets/app.css\""));
+    assert_eq!(
+        answers[3].1.header("location"),
+        Some("/login?next=%2Forganizations%2F999999")
+    );
     let stylesheet = &answers[4].1;
     assert!(
         stylesheet

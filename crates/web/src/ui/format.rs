@@ -1,0 +1,207 @@
+//! How numbers, times and lists read on a page, and the plain table most pages are made of.
+
+use askama::Template;
+
+use super::Frame;
+
+pub(crate) fn url_encode(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)])
+        .map(|s| s.trim_start_matches("v=").to_string())
+        .unwrap_or_default()
+}
+
+/// A time as people read it, in UTC (the server cannot know the reader's zone).
+pub(crate) fn time(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+pub(crate) fn time_or(millis: Option<i64>, none: &str) -> String {
+    millis.map(time).unwrap_or_else(|| none.to_string())
+}
+
+pub(crate) fn day(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+pub(crate) fn duration(millis: i64) -> String {
+    let seconds = millis / 1000;
+    match seconds {
+        s if s < 1 => format!("{millis} ms"),
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub(crate) fn bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub(crate) fn opt(text: &Option<String>) -> String {
+    text.clone().unwrap_or_default()
+}
+
+#[derive(Clone)]
+pub(crate) struct Badge {
+    pub(crate) text: String,
+    pub(crate) class: &'static str,
+}
+
+impl Badge {
+    pub(crate) fn new(text: impl Into<String>, class: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            class,
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Cell {
+    pub(crate) text: String,
+    pub(crate) href: Option<String>,
+    pub(crate) num: bool,
+    pub(crate) badges: Vec<Badge>,
+}
+
+impl Cell {
+    pub(crate) fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn link(text: impl Into<String>, href: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            href: Some(href.into()),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn num(value: impl ToString) -> Self {
+        Self {
+            text: value.to_string(),
+            num: true,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn badge(mut self, text: impl Into<String>, class: &'static str) -> Self {
+        self.badges.push(Badge::new(text, class));
+        self
+    }
+}
+
+pub(crate) struct Header {
+    pub(crate) label: String,
+    pub(crate) num: bool,
+}
+
+pub(crate) struct Table {
+    pub(crate) testid: String,
+    pub(crate) caption: Option<String>,
+    pub(crate) headers: Vec<Header>,
+    pub(crate) rows: Vec<Vec<Cell>>,
+    pub(crate) empty: String,
+}
+
+impl Table {
+    /// A table with these column headings; a heading starting with `#` is a number column.
+    pub(crate) fn new(testid: &str, headers: &[&str], empty: &str) -> Self {
+        Self {
+            testid: testid.to_string(),
+            caption: None,
+            headers: headers
+                .iter()
+                .map(|h| match h.strip_prefix('#') {
+                    Some(label) => Header {
+                        label: label.to_string(),
+                        num: true,
+                    },
+                    None => Header {
+                        label: h.to_string(),
+                        num: false,
+                    },
+                })
+                .collect(),
+            rows: Vec::new(),
+            empty: empty.to_string(),
+        }
+    }
+
+    pub(crate) fn caption(mut self, caption: impl Into<String>) -> Self {
+        self.caption = Some(caption.into());
+        self
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<Cell>) {
+        self.rows.push(cells);
+    }
+}
+
+pub(crate) struct Link {
+    pub(crate) key: String,
+    pub(crate) label: String,
+    pub(crate) href: String,
+    pub(crate) active: bool,
+}
+
+/// A page that is tables (and perhaps a chart): most dataset pages.
+#[derive(Template)]
+#[template(path = "table.html")]
+pub(crate) struct TablePage {
+    pub(crate) frame: Frame,
+    pub(crate) crumbs: Vec<Link>,
+    pub(crate) tabs: Vec<Link>,
+    pub(crate) intro: Option<String>,
+    /// Server-made SVG; every text in it escaped by [`super::charts`].
+    pub(crate) chart: Option<String>,
+    pub(crate) search: Option<String>,
+    pub(crate) tables: Vec<Table>,
+}
+
+impl TablePage {
+    pub(crate) fn new(frame: Frame, tables: Vec<Table>) -> Self {
+        Self {
+            frame,
+            crumbs: Vec::new(),
+            tabs: Vec::new(),
+            intro: None,
+            chart: None,
+            search: None,
+            tables,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_times_and_durations_read_as_people_write_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1_572_864), "1.5 MB");
+        assert_eq!(duration(450), "450 ms");
+        assert_eq!(duration(75_000), "1 min 15 s");
+        assert_eq!(time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(url_encode("a b&c/d"), "a+b%26c%2Fd");
+    }
+}

@@ -1,0 +1,541 @@
+//! The server-rendered pages: compiled askama templates over the store, a little htmx, and the
+//! guard every page request passes: a live session (else the login page), a CSRF token on every
+//! form, and the admin role for every change.
+//!
+//! Handlers read through the store and act through the same `sync`/`store` functions the CLI
+//! calls; they format for people and decide nothing.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use store::{AppRole, AppUser, Store};
+
+use crate::auth::{self, LoginLimiter};
+
+mod charts;
+mod connections;
+mod dashboard;
+mod format;
+mod login;
+mod organizations;
+mod runs;
+mod settings;
+mod tenants;
+
+pub(crate) const SESSION_COOKIE: &str = "m365sync_session";
+/// The `__Host-` prefix makes browsers keep the cookie to this exact origin over HTTPS.
+pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-m365sync_session";
+/// The token a login or set-up form carries before there is a session (double submit).
+pub(crate) const FORM_COOKIE: &str = "m365sync_form";
+
+/// Forms are small; anything larger is refused before it is read whole.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// What the pages share.
+pub(crate) struct Ui {
+    pub(crate) store: Store,
+    pub(crate) limiter: LoginLimiter,
+    /// Cookies are marked `Secure` (and session cookies take the `__Host-` prefix): the server
+    /// is reached over HTTPS, through a proxy that terminates TLS.
+    pub(crate) secure_cookies: bool,
+}
+
+pub(crate) type UiState = Arc<Ui>;
+
+pub(crate) use crate::ops::PeerAddr;
+
+/// Who is asking, on every page request past the guard.
+#[derive(Clone)]
+pub(crate) struct Viewer {
+    pub(crate) user: AppUser,
+    pub(crate) csrf: String,
+}
+
+impl Viewer {
+    pub(crate) fn is_admin(&self) -> bool {
+        self.user.role == AppRole::Admin
+    }
+
+    pub(crate) fn frame(&self, title: impl Into<String>, section: &str) -> Frame {
+        Frame {
+            title: title.into(),
+            signed_in: true,
+            user: self.user.name.clone(),
+            role: self.user.role.as_str(),
+            admin: self.is_admin(),
+            csrf: self.csrf.clone(),
+            nav: NAV
+                .iter()
+                .map(|(key, label, href)| NavItem {
+                    key,
+                    label,
+                    href,
+                    active: *key == section,
+                })
+                .collect(),
+            notice: None,
+        }
+    }
+}
+
+const NAV: &[(&str, &str, &str)] = &[
+    ("dashboard", "Dashboard", "/"),
+    ("connections", "Connections", "/connections"),
+    ("tenants", "Tenants", "/tenants"),
+    ("organizations", "Organisations", "/organizations"),
+    ("runs", "Runs", "/runs"),
+    ("settings", "Settings", "/settings"),
+];
+
+/// The page around the content: title, navigation, who is logged in, their CSRF token.
+pub(crate) struct Frame {
+    pub(crate) title: String,
+    pub(crate) signed_in: bool,
+    pub(crate) user: String,
+    pub(crate) role: &'static str,
+    pub(crate) admin: bool,
+    pub(crate) csrf: String,
+    pub(crate) nav: Vec<NavItem>,
+    pub(crate) notice: Option<String>,
+}
+
+impl Frame {
+    /// A frame for pages seen before logging in.
+    pub(crate) fn anonymous(title: &str, csrf: String) -> Self {
+        Self {
+            title: title.to_string(),
+            signed_in: false,
+            user: String::new(),
+            role: "",
+            admin: false,
+            csrf,
+            nav: Vec::new(),
+            notice: None,
+        }
+    }
+
+    pub(crate) fn with_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice.filter(|n| !n.is_empty());
+        self
+    }
+}
+
+pub(crate) struct NavItem {
+    pub(crate) key: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) href: &'static str,
+    pub(crate) active: bool,
+}
+
+/// Renders a template as a page; a template that fails to render is a 500 with a plain message.
+pub(crate) fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!("rendering a page: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be drawn; the server's log says why.",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    heading: String,
+    message: String,
+    back_href: String,
+    back_label: String,
+}
+
+/// A page that says what went wrong and where to go next, never a framework's raw text.
+pub(crate) fn error_page(
+    viewer: Option<&Viewer>,
+    status: StatusCode,
+    message: impl Into<String>,
+) -> Response {
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "Please check what you sent",
+        StatusCode::CONFLICT => "That cannot be done now",
+        _ => "Something went wrong",
+    };
+    let frame = match viewer {
+        Some(viewer) => viewer.frame(heading, ""),
+        None => Frame::anonymous(heading, String::new()),
+    };
+    let body = ErrorPage {
+        frame,
+        heading: heading.to_string(),
+        message: message.into(),
+        back_href: "/".into(),
+        back_label: "Back to the dashboard".into(),
+    };
+    (status, page(&body)).into_response()
+}
+
+/// What a store error means to the person who asked.
+pub(crate) fn store_failure(viewer: &Viewer, error: store::StoreError) -> Response {
+    let status = match &error {
+        store::StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        store::StoreError::Conflict(_) => StatusCode::CONFLICT,
+        _ => {
+            tracing::error!("store error: {error}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    error_page(Some(viewer), status, upper_first(&error.to_string()))
+}
+
+pub(crate) fn not_found(viewer: &Viewer, what: &str) -> Response {
+    error_page(
+        Some(viewer),
+        StatusCode::NOT_FOUND,
+        format!(
+            "There is no such {what}. It may have been removed; the menu above leads to what there is."
+        ),
+    )
+}
+
+pub(crate) fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// After a change, back to a page with a note of what happened (a redirect, so that reloading
+/// does not send the form again).
+pub(crate) fn done(to: &str, notice: &str) -> Response {
+    let separator = if to.contains('?') { '&' } else { '?' };
+    let target = format!("{to}{separator}notice={}", format::url_encode(notice));
+    Redirect::to(&target).into_response()
+}
+
+/// Reads one cookie's value from the request.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+impl Ui {
+    pub(crate) fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// A `Set-Cookie` value: `HttpOnly` and `SameSite=Lax` always, `Secure` behind TLS;
+    /// `max_age` 0 removes it.
+    pub(crate) fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+        let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure_cookies {
+            text.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            text.push_str(&format!("; Max-Age={age}"));
+        }
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// Paths a person reaches before logging in.
+fn is_public(path: &str) -> bool {
+    path == "/login" || path.starts_with("/setup/") || path.starts_with("/assets/")
+}
+
+/// Unsafe requests a viewer may still send: only logging out.
+fn viewer_may_post(path: &str) -> bool {
+    path == "/logout"
+}
+
+/// The guard in front of every page: finds the session, sends strangers to the login page,
+/// checks the CSRF token of every form, and refuses changes to anyone but an admin.
+async fn guard(State(ui): State<UiState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let session = match cookie(request.headers(), ui.session_cookie_name()) {
+        Some(token) => match ui
+            .store
+            .app_session(&auth::token_hash(token), auth::SESSION_TIMES.idle_millis)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!("reading a session: {e}");
+                return error_page(
+                    None,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The store could not be read to check your session; try again in a moment.",
+                );
+            }
+        },
+        None => None,
+    };
+    let viewer = session.map(|s| Viewer {
+        user: s.user,
+        csrf: s.csrf_token,
+    });
+    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if !unsafe_method {
+        if viewer.is_none() && !is_public(&path) {
+            let wanted = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into());
+            let target = if wanted == "/" {
+                "/login".to_string()
+            } else {
+                format!("/login?next={}", format::url_encode(&wanted))
+            };
+            return Redirect::to(&target).into_response();
+        }
+        let mut request = request;
+        if let Some(viewer) = viewer {
+            request.extensions_mut().insert(viewer);
+        }
+        return next.run(request).await;
+    }
+
+    if let Some(refusal) = cross_site(request.headers()) {
+        return error_page(viewer.as_ref(), StatusCode::FORBIDDEN, refusal);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return error_page(
+                viewer.as_ref(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "The form is larger than {} KiB; send less at once.",
+                    MAX_FORM_BYTES / 1024
+                ),
+            );
+        }
+    };
+    let sent = form_token(&parts.headers, &bytes);
+    let expected = if is_public(&path) {
+        cookie(&parts.headers, FORM_COOKIE).map(str::to_string)
+    } else {
+        match &viewer {
+            Some(viewer) => Some(viewer.csrf.clone()),
+            None => return Redirect::to("/login").into_response(),
+        }
+    };
+    let valid = matches!((&sent, &expected), (Some(sent), Some(expected)) if auth::same_secret(sent, expected));
+    if !valid {
+        return error_page(
+            viewer.as_ref(),
+            StatusCode::FORBIDDEN,
+            "This form was refused: it carried no valid security token (it may be from an old page, or from another site). Reload the page and send it again.",
+        );
+    }
+    if let Some(viewer) = &viewer
+        && !viewer.is_admin()
+        && !viewer_may_post(&path)
+        && !is_public(&path)
+    {
+        return error_page(
+            Some(viewer),
+            StatusCode::FORBIDDEN,
+            "Viewers can read every page but change nothing. Ask an admin to make this change, or to make you an admin under Settings.",
+        );
+    }
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    if let Some(viewer) = viewer {
+        request.extensions_mut().insert(viewer);
+    }
+    next.run(request).await
+}
+
+/// Refuses a form sent from another site, by what the browser says of where it came from.
+fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site")
+    {
+        return Some("This form came from another web site, so it was refused.");
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())?;
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` for the server's own
+    // forms: it says nothing, and the CSRF token decides.
+    if origin == "null" {
+        return None;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok())?;
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin);
+    (!origin_host.eq_ignore_ascii_case(host))
+        .then_some("This form came from another web site, so it was refused.")
+}
+
+/// The CSRF token a request carries: htmx sends it as a header, a plain form as a field.
+fn form_token(headers: &HeaderMap, body: &Bytes) -> Option<String> {
+    if let Some(value) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+        return Some(value.to_string());
+    }
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find_map(|(key, value)| (key == "csrf").then_some(value))
+}
+
+const STYLESHEET: &str = include_str!("../../assets/app.css");
+/// htmx 2, vendored from its npm package (BSD Zero Clause licence, beside it in assets/).
+const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The pages, behind their guard.
+pub(crate) fn routes(ui: UiState) -> Router {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route(
+            "/setup/{token}",
+            get(login::setup_form).post(login::setup_submit),
+        )
+        .route(
+            "/connections",
+            get(connections::list).post(connections::create),
+        )
+        .route("/connections/new", get(connections::new_form))
+        .route("/connections/{name}", get(connections::show))
+        .route(
+            "/connections/{name}/edit",
+            get(connections::edit_form).post(connections::update),
+        )
+        .route("/connections/{name}/test", post(connections::test))
+        .route("/connections/{name}/sync", post(connections::sync_now))
+        .route(
+            "/connections/{name}/delete",
+            get(connections::delete_form).post(connections::delete),
+        )
+        .route("/tenants", get(tenants::list))
+        .route("/tenants/{id}", post(tenants::decide))
+        .route("/review", get(tenants::review))
+        .route("/review/{id}", post(tenants::settle))
+        .route("/organizations", get(organizations::list))
+        .route("/organizations/{id}", get(organizations::contacts))
+        .route("/organizations/{id}/{dataset}", get(organizations::dataset))
+        .route("/contacts/{id}", get(organizations::contact))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::show))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/settings", get(settings::show))
+        .route("/settings/users", post(settings::create_user))
+        .route("/settings/users/{id}/role", post(settings::set_role))
+        .route(
+            "/settings/users/{id}/password",
+            post(settings::set_password),
+        )
+        .route("/settings/users/{id}/delete", post(settings::remove_user))
+        .route(
+            "/assets/app.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }),
+        )
+        .route(
+            "/assets/htmx.min.js",
+            get(|| async { asset("text/javascript; charset=utf-8", HTMX) }),
+        )
+        .layer(middleware::from_fn_with_state(Arc::clone(&ui), guard))
+        .with_state(ui)
+}
+
+/// The page for a URL that names nothing, signed in or not.
+pub(crate) async fn fallback(request: Request) -> Response {
+    let viewer = request.extensions().get::<Viewer>().cloned();
+    error_page(
+        viewer.as_ref(),
+        StatusCode::NOT_FOUND,
+        "There is no such page. Check the address, or start again from the dashboard.",
+    )
+}
+
+/// A form's fields as sent, in order (a checkbox list repeats its name). Read by hand rather
+/// than with `Form<T>`, so that a malformed form gets a page that says so, not a framework's
+/// text.
+pub(crate) struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find_map(|(k, v)| (k == name).then_some(v.as_str()))
+            .unwrap_or("")
+    }
+
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| (k == name).then_some(v.as_str()))
+            .collect()
+    }
+
+    pub(crate) fn flag(&self, name: &str) -> bool {
+        !self.get(name).is_empty()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Fields {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let viewer = request.extensions().get::<Viewer>().cloned();
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                error_page(
+                    viewer.as_ref(),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The form is too large; send less at once.",
+                )
+            })?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Fields)
+            .map_err(|_| {
+                error_page(
+                    viewer.as_ref(),
+                    StatusCode::BAD_REQUEST,
+                    "The form could not be read; reload the page and send it again.",
+                )
+            })
+    }
+}

@@ -1,0 +1,321 @@
+//! Tenants and matching: Unmatched, Suggested, Matched and Ignored tenants with the decisions
+//! `m365sync match` takes, and the contact review queue `m365sync review` settles.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use domain::TenantState;
+use serde::Deserialize;
+use store::{Resolution, TenantChoice};
+
+use super::format::{Link, time};
+use super::{Fields, Frame, UiState, Viewer, done, error_page, page, store_failure};
+
+#[derive(Deserialize)]
+pub(crate) struct TenantsQuery {
+    state: Option<String>,
+    notice: Option<String>,
+}
+
+struct SuggestionView {
+    organization_id: i64,
+    organization: String,
+    score: String,
+    rule: String,
+}
+
+struct TenantView {
+    tenant_id: String,
+    name: String,
+    state: &'static str,
+    state_class: &'static str,
+    domains: String,
+    organization_id: Option<i64>,
+    organization: String,
+    connection: String,
+    rule: String,
+    suggestions: Vec<SuggestionView>,
+}
+
+#[derive(Template)]
+#[template(path = "tenants.html")]
+struct TenantsPage {
+    frame: Frame,
+    tabs: Vec<Link>,
+    tenants: Vec<TenantView>,
+    organizations: Vec<(String, String)>,
+    review_count: usize,
+}
+
+const STATES: [(&str, &str); 4] = [
+    ("unmatched", "Unmatched"),
+    ("suggested", "Suggested"),
+    ("matched", "Matched"),
+    ("ignored", "Ignored"),
+];
+
+pub(crate) async fn list(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<TenantsQuery>,
+) -> Response {
+    let wanted = query.state.as_deref().and_then(TenantState::parse);
+    let loaded = async {
+        Ok::<_, store::StoreError>((
+            ui.store.tenants(None).await?,
+            ui.store.organizations().await?,
+            ui.store.review_items(false).await?,
+        ))
+    }
+    .await;
+    let (tenants, organizations, reviews) = match loaded {
+        Ok(all) => all,
+        Err(e) => return store_failure(&viewer, e),
+    };
+    let count = |state: TenantState| tenants.iter().filter(|t| t.state == state).count();
+    let mut tabs = vec![Link {
+        key: "all".into(),
+        label: format!("All ({})", tenants.len()),
+        href: "/tenants".into(),
+        active: wanted.is_none(),
+    }];
+    for (key, label) in STATES {
+        let state = TenantState::parse(key);
+        tabs.push(Link {
+            key: key.into(),
+            label: format!("{label} ({})", state.map(count).unwrap_or(0)),
+            href: format!("/tenants?state={key}"),
+            active: wanted.is_some() && wanted == state,
+        });
+    }
+    let views = tenants
+        .iter()
+        .filter(|t| wanted.is_none_or(|w| t.state == w))
+        .map(|t| TenantView {
+            tenant_id: t.tenant_id.clone(),
+            name: t.label().to_string(),
+            state: state_name(t.state),
+            state_class: match t.state {
+                TenantState::Matched => "good",
+                TenantState::Ignored => "",
+                _ => "warn",
+            },
+            domains: t.verified_domains.join(", "),
+            organization_id: t.organization_id,
+            organization: t.organization.clone().unwrap_or_default(),
+            connection: t
+                .connection
+                .clone()
+                .unwrap_or_else(|| "a removed connection".into()),
+            rule: t
+                .match_rule
+                .map(|r| r.describe().to_string())
+                .unwrap_or_default(),
+            suggestions: t
+                .suggestions
+                .iter()
+                .map(|s| SuggestionView {
+                    organization_id: s.organization_id,
+                    organization: s.organization.clone(),
+                    score: format!("{:.0} %", s.score * 100.0),
+                    rule: s.rule.describe().to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    page(&TenantsPage {
+        frame: viewer.frame("Tenants", "tenants").with_notice(query.notice),
+        tabs,
+        tenants: views,
+        organizations: organizations
+            .iter()
+            .map(|o| (o.name.clone(), o.id.to_string()))
+            .collect(),
+        review_count: reviews.len(),
+    })
+}
+
+fn state_name(state: TenantState) -> &'static str {
+    match state {
+        TenantState::Matched => "matched",
+        TenantState::Suggested => "suggested",
+        TenantState::Unmatched => "unmatched",
+        TenantState::Ignored => "ignored",
+    }
+}
+
+/// One decision on a tenant, as `m365sync match` takes it: link to an organisation (a
+/// suggestion or any other, by id or name), create one, ignore, or undo.
+pub(crate) async fn decide(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(tenant_id): Path<String>,
+    fields: Fields,
+) -> Response {
+    let tenant = match ui.store.tenant(&tenant_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return super::not_found(&viewer, "tenant"),
+        Err(e) => return store_failure(&viewer, e),
+    };
+    let refuse =
+        |message: String| error_page(Some(&viewer), StatusCode::UNPROCESSABLE_ENTITY, message);
+    let choice = match fields.get("action") {
+        "link" => {
+            let key = fields.get("organization").trim();
+            let organizations = match ui.store.organizations().await {
+                Ok(o) => o,
+                Err(e) => return store_failure(&viewer, e),
+            };
+            let by_id = key
+                .parse::<i64>()
+                .ok()
+                .filter(|id| organizations.iter().any(|o| o.id == *id));
+            let found = by_id.or_else(|| {
+                let named: Vec<i64> = organizations
+                    .iter()
+                    .filter(|o| o.name.trim().eq_ignore_ascii_case(key))
+                    .map(|o| o.id)
+                    .collect();
+                (named.len() == 1).then(|| named[0])
+            });
+            match found {
+                Some(id) => TenantChoice::Link(id),
+                None if key.is_empty() => return refuse("Give the organisation to match the tenant to: pick one from the list, or type its name or id.".into()),
+                None => return refuse(format!("No single organisation is named or numbered '{key}'. Pick one from the list (the Organisations page shows them), or create one.")),
+            }
+        }
+        "create" => {
+            let name = fields.get("name").trim();
+            let name = if name.is_empty() {
+                tenant.display_name.clone().unwrap_or_default()
+            } else {
+                name.to_string()
+            };
+            if name.trim().is_empty() {
+                return refuse("Give the new organisation a name.".into());
+            }
+            TenantChoice::Create(name)
+        }
+        "ignore" => TenantChoice::Ignore,
+        "unmatch" => TenantChoice::Unmatch,
+        _ => {
+            return refuse(
+                "Choose what to do with the tenant: match, create, ignore or undo.".into(),
+            );
+        }
+    };
+    match ui.store.decide_tenant(&tenant_id, &choice).await {
+        Ok(after) => {
+            let notice = match after.state {
+                TenantState::Matched => format!(
+                    "Tenant {} is now matched to {}; its records are filed there from its next sync on.",
+                    after.label(),
+                    after.organization.as_deref().unwrap_or_default()
+                ),
+                TenantState::Ignored => {
+                    format!("Tenant {} is ignored: its syncs skip it.", after.label())
+                }
+                _ => format!("Tenant {} awaits a decision again.", after.label()),
+            };
+            done(
+                &format!("/tenants?state={}", state_name(after.state)),
+                &notice,
+            )
+        }
+        Err(e) => store_failure(&viewer, e),
+    }
+}
+
+struct ReviewView {
+    id: i64,
+    display_name: String,
+    upn: String,
+    tenant_id: String,
+    rule: String,
+    created: String,
+    candidates: Vec<(i64, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    frame: Frame,
+    items: Vec<ReviewView>,
+}
+
+pub(crate) async fn review(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<TenantsQuery>,
+) -> Response {
+    let items = match ui.store.review_items(false).await {
+        Ok(items) => items,
+        Err(e) => return store_failure(&viewer, e),
+    };
+    page(&ReviewPage {
+        frame: viewer
+            .frame("Contact review", "tenants")
+            .with_notice(query.notice),
+        items: items
+            .into_iter()
+            .map(|i| ReviewView {
+                id: i.id,
+                display_name: i.display_name,
+                upn: i.user_principal_name,
+                tenant_id: i.tenant_id,
+                rule: i.rule,
+                created: time(i.created_at),
+                candidates: i
+                    .candidates
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c.contact_id,
+                            c.display_name,
+                            c.email.or(c.user_principal_name).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// Settles a held user as `m365sync review ITEM --link/--create` does.
+pub(crate) async fn settle(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    fields: Fields,
+) -> Response {
+    let Ok(item) = id.parse::<i64>() else {
+        return super::not_found(&viewer, "review item");
+    };
+    let resolution = if fields.flag("create") {
+        Resolution::Create
+    } else {
+        match fields.get("contact").parse::<i64>() {
+            Ok(contact) => Resolution::Link(contact),
+            Err(_) => {
+                return error_page(
+                    Some(&viewer),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Choose the contact to link, or create a new one.",
+                );
+            }
+        }
+    };
+    match sync::settle_review(&ui.store, item, resolution).await {
+        Ok(contact) => done(
+            "/review",
+            &format!("Settled: the user is contact {contact} from now on."),
+        ),
+        Err(e) => error_page(
+            Some(&viewer),
+            StatusCode::CONFLICT,
+            super::upper_first(&e.to_string()),
+        ),
+    }
+}
