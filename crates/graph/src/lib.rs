@@ -7,11 +7,14 @@
 //! Microsoft's documented limits per app and tenant so that throttling is rare, the usage-report
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
-//! the typed models of the payloads it reads. It knows nothing of the store or of our records.
+//! the typed models of the payloads it reads; delegated sign-in (authorization code with PKCE,
+//! validated id tokens, rotating refresh tokens) and Outlook calendars (`delegated`, `calendar`). It knows nothing of the store or of our records.
 
 mod batch;
+pub mod calendar;
 mod certificate;
 mod client;
+pub mod delegated;
 mod error;
 pub mod models;
 mod pacing;

@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod output;
+mod accounts;
 mod bench;
 mod commands;
 mod compare;
@@ -97,6 +98,12 @@ enum Command {
     Import(people::ImportCommand),
     /// Create or update the store's schema, then exit.
     Migrate,
+    /// Connect people's own Microsoft 365 accounts, list and remove them.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+    /// Free slots, bookings, moves and cancellations in Outlook calendars.
+    #[command(subcommand)]
+    Calendar(accounts::CalendarCommand),
     /// Run the bundled Microsoft Graph and identity simulator.
     Simulate(serve::SimulateArgs),
     /// Start the simulator, connect to it, sync, and serve the result on loopback.
@@ -227,6 +234,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("The store at {} is up to date.", store.location())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Account(command) => accounts::account(&cli.db, command).await,
+        Command::Calendar(command) => accounts::calendar(&cli.db, command).await,
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,

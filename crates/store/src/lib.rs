@@ -2,11 +2,13 @@
 //!
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail and the
-//! run log (with each record's outcome), the run queue, the connections' schedules and caches,
+//! run log (with each record's outcome), delegated accounts with their sealed refresh tokens and
+//! the bookings made with them, the run queue, the connections' schedules and caches,
 //! and the encryption of secrets at rest. Each method is written once: the `on_pool!`/`on_tx!`
 //! macros expand its body for each backend, so both are type-checked against their own driver.
 //! It knows nothing of Graph: it stores the records of `domain`.
 
+mod accounts;
 mod audit;
 mod backend;
 mod connections;
@@ -32,6 +34,7 @@ mod tenants;
 pub mod typed;
 mod usage;
 
+pub use accounts::{BookingRow, DelegatedAccount, NewAccount};
 pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file};
 pub use connections::{

@@ -117,6 +117,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_drop_guard.sql"),
         postgres: include_str!("../migrations/postgres/0022_drop_guard.sql"),
     },
+    Migration {
+        version: 40,
+        sqlite: include_str!("../migrations/sqlite/0040_delegated_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0040_delegated_accounts.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

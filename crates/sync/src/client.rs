@@ -22,6 +22,11 @@ pub fn trust_extra_ca(pem: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// The extra CA certificates trusted, if any were given.
+pub(crate) fn extra_ca() -> Option<&'static [u8]> {
+    EXTRA_CA.get().map(Vec::as_slice)
+}
+
 /// The connection's app in the connection's own tenant (a partner connection's: the partner's).
 pub fn graph_client(
     connection: &Connection,
