@@ -8,6 +8,8 @@ use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
 // One test binary for the command line: each binary is another link.
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/devices.rs"]
