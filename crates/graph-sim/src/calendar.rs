@@ -204,7 +204,7 @@ fn seed_mailbox(calendars: &Calendars, user: &SimUser) -> Mailbox {
         Weekday::Fri,
     ];
     let standup_from = today - Duration::days(28);
-    let one_to_one_day = if user.index % 2 == 0 {
+    let one_to_one_day = if user.index.is_multiple_of(2) {
         Weekday::Tue
     } else {
         Weekday::Thu

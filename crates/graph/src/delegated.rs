@@ -665,10 +665,13 @@ fn token_error(error: TokenRequestError, url: &str) -> DelegatedError {
 /// closure, so that the futures of the flows are `Send` (a closure's are not provably so).
 struct OidcHttp(reqwest::Client);
 
+/// One exchange's answer, on its way.
+type Exchange<'c> =
+    Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send + 'c>>;
+
 impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
     type Error = TransportError;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send + 'c>>;
+    type Future = Exchange<'c>;
 
     fn call(&'c self, request: http::Request<Vec<u8>>) -> Self::Future {
         send(self.0.clone(), request)
@@ -676,10 +679,7 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
 }
 
 /// One HTTP exchange for the `openidconnect` crate, over our reqwest client.
-fn send(
-    http: reqwest::Client,
-    request: http::Request<Vec<u8>>,
-) -> Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send>> {
+fn send(http: reqwest::Client, request: http::Request<Vec<u8>>) -> Exchange<'static> {
     Box::pin(async move {
         let (parts, body) = request.into_parts();
         let url = parts.uri.to_string();

@@ -619,7 +619,7 @@ async fn book(store: &Store, args: BookArgs) -> anyhow::Result<ExitCode> {
         attendees: args.attendee.clone(),
         location: args.location.clone(),
         online_meeting: args.online,
-        transaction_id: args.request_id.clone().unwrap_or_else(|| uuid_like()),
+        transaction_id: args.request_id.clone().unwrap_or_else(uuid_like),
     };
     let booking = flows::book(store, &access, &request)
         .await
