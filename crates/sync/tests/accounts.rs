@@ -548,7 +548,59 @@ async fn revoked_and_idle_refresh_tokens_turn_the_account_to_needs_reconnect(kin
     assert!(back.problem.is_none());
 }
 
+async fn mailboxes_reached_with_application_permissions_book_for_several_people(kind: StoreKind) {
+    let app = app_on(kind).await;
+    let connection = app.add_connection("contoso", 0).await;
+    let people = people(&app);
+    let access = flows::app_calendar(&app.store, &connection, &people[0])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let window = Span::new(now, now + Duration::days(5)).unwrap();
+    let request = SlotRequest {
+        length: Duration::minutes(60),
+        step: Duration::minutes(30),
+    };
+    let alone = flows::free_slots(&access, window, request, &[])
+        .await
+        .unwrap();
+    // Free for both: never more slots than for one, and none that the other has busy.
+    let together = flows::free_slots(&access, window, request, &[people[1].clone()])
+        .await
+        .unwrap();
+    assert!(together.unknown.is_empty());
+    assert!(together.slots.len() <= alone.slots.len());
+    let other = flows::app_calendar(&app.store, &connection, &people[1])
+        .await
+        .unwrap();
+    let booked = flows::book(
+        &app.store,
+        &other,
+        &BookingRequest {
+            slot: together.slots[0],
+            subject: "Held for the second person".into(),
+            attendees: vec![],
+            location: None,
+            online_meeting: false,
+            transaction_id: "app-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(booked.account_id, None);
+    let after = flows::free_slots(&access, window, request, &[people[1].clone()])
+        .await
+        .unwrap();
+    assert!(!after.slots.iter().any(|s| s.overlaps(&together.slots[0])));
+    // Someone unknown is said to be unknown rather than taken as free.
+    let unknown = flows::free_slots(&access, window, request, &["nobody@nowhere.example".into()])
+        .await
+        .unwrap();
+    assert_eq!(unknown.unknown.len(), 1);
+}
+
 on_both_stores!(
+    mailboxes_reached_with_application_permissions_book_for_several_people,
     connect_list_free_book_move_cancel_remove,
     two_concurrent_bookings_of_one_slot_never_both_succeed,
     tampered_state_replayed_code_and_wrong_verifier_are_refused,
