@@ -8,7 +8,8 @@
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, and
 //! the typed models of the payloads it reads; delegated sign-in (authorization code with PKCE,
-//! validated id tokens, rotating refresh tokens) and Outlook calendars (`delegated`, `calendar`). It knows nothing of the store or of our records.
+//! validated id tokens, rotating refresh tokens) and Outlook calendars (`delegated`, `calendar`).
+//! It knows nothing of the store or of our records.
 
 mod batch;
 pub mod calendar;
