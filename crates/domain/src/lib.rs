@@ -11,8 +11,10 @@
 //! holds and what Microsoft sent into what to do with each record (`plan`, `rows`). Every
 //! adapter (`graph`, `store`, `sync`, `web`) builds on these; none of them is known here.
 
+pub mod accounts;
 pub mod audit;
 pub mod cache;
+pub mod calendar;
 pub mod catalog;
 pub mod cloud;
 pub mod dataset;

@@ -82,6 +82,11 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             get(identity::openid_configuration),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(identity::signing_keys))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(crate::delegated::authorize_page).post(crate::delegated::authorize_answer),
+        )
+        .merge(calendar_routes())
         .route("/v1.0/organization", get(organization))
         .route("/v1.0/$batch", post(crate::batch::batch))
         .route("/v1.0/users", get(users))
@@ -163,6 +168,49 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), limits))
         .layer(middleware::from_fn_with_state(state.clone(), latency))
         .with_state(state)
+}
+
+/// Outlook's calendar resources, for the signed-in user (`/me`) and for any mailbox.
+fn calendar_routes() -> Router<Arc<SimState>> {
+    use crate::calendar as c;
+    Router::new()
+        .route("/v1.0/me", get(c::me))
+        .route("/v1.0/me/mailboxSettings", get(c::my_settings))
+        .route("/v1.0/users/{id}/mailboxSettings", get(c::user_settings))
+        .route("/v1.0/me/calendarView", get(c::my_calendar_view))
+        .route("/v1.0/me/calendar/calendarView", get(c::my_calendar_view))
+        .route("/v1.0/users/{id}/calendarView", get(c::user_calendar_view))
+        .route(
+            "/v1.0/users/{id}/calendar/calendarView",
+            get(c::user_calendar_view),
+        )
+        .route("/v1.0/me/calendar/getSchedule", post(c::my_schedule))
+        .route(
+            "/v1.0/users/{id}/calendar/getSchedule",
+            post(c::user_schedule),
+        )
+        .route("/v1.0/me/events", post(c::my_create))
+        .route("/v1.0/me/calendar/events", post(c::my_create))
+        .route("/v1.0/users/{id}/events", post(c::user_create))
+        .route("/v1.0/users/{id}/calendar/events", post(c::user_create))
+        .route(
+            "/v1.0/me/events/{event}",
+            get(c::my_event_get)
+                .patch(c::my_event_patch)
+                .delete(c::my_event_delete),
+        )
+        .route("/v1.0/me/events/{event}/cancel", post(c::my_event_cancel))
+        .route(
+            "/v1.0/users/{id}/events/{event}",
+            get(c::user_event_get)
+                .patch(c::user_event_patch)
+                .delete(c::user_event_delete),
+        )
+        .route(
+            "/v1.0/users/{id}/events/{event}/cancel",
+            post(c::user_event_cancel),
+        )
+        .route("/_sim/calendars/hold", axum::routing::put(c::set_hold))
 }
 
 /// The simulator's own latency, then the connection-level faults injected for the caller's
@@ -1015,7 +1063,7 @@ fn sign_in_activity(state: &SimState, user: &crate::people::SimUser) -> Value {
     })
 }
 
-fn bearer_of(headers: &HeaderMap) -> &str {
+pub(crate) fn bearer_of(headers: &HeaderMap) -> &str {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

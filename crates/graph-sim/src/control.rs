@@ -50,6 +50,16 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
             "/_sim/tenants/{tenant}/faults",
             post(inject).delete(clear_faults),
         )
+        .route(
+            "/_sim/tenants/{tenant}/users/{index}/revoke-sessions",
+            post(revoke_sessions),
+        )
+        .route(
+            "/_sim/tenants/{tenant}/users/{index}/consents",
+            axum::routing::delete(withdraw_consent),
+        )
+        .route("/_sim/identity/advance", post(advance_identity_clock))
+        .route("/_sim/delegated", get(delegated_stats))
         .route("/_sim/partner", get(partner))
         .route(
             "/_sim/tenants/{tenant}/partner-consent",
@@ -680,4 +690,55 @@ mod tests {
         }
         assert_eq!(state.tenant("0").unwrap().user_count(), 2, "nothing added");
     }
+}
+
+/// Revokes every refresh token of a user, as an admin's "revoke sessions" or a password reset.
+async fn revoke_sessions(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, index)): Path<(String, u64)>,
+) -> Response {
+    let Some(t) = state.tenant(&tenant) else {
+        return no_tenant(&tenant);
+    };
+    let revoked = state.delegated.revoke_user(t.index, index);
+    Json(json!({ "revoked": revoked })).into_response()
+}
+
+/// Withdraws a user's consent to every app, as removing the app from "My apps" does.
+async fn withdraw_consent(
+    State(state): State<Arc<SimState>>,
+    Path((tenant, index)): Path<(String, u64)>,
+) -> Response {
+    let Some(t) = state.tenant(&tenant) else {
+        return no_tenant(&tenant);
+    };
+    state.delegated.withdraw_consent(t.index, index);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    days: i64,
+}
+
+/// Moves the identity platform's clock on by whole days, so that refresh tokens go idle.
+async fn advance_identity_clock(
+    State(state): State<Arc<SimState>>,
+    Json(advance): Json<Advance>,
+) -> Response {
+    if !(0..=3650).contains(&advance.days) {
+        return refused("days must be from 0 to 3650".to_string());
+    }
+    crate::delegated::advance_clock(&state, advance.days);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// What the delegated side holds: live refresh tokens and events created.
+async fn delegated_stats(State(state): State<Arc<SimState>>) -> Response {
+    Json(json!({
+        "live_refresh_tokens": state.delegated.live_refresh_tokens(),
+        "events_created": state.calendars.created.load(std::sync::atomic::Ordering::SeqCst),
+    }))
+    .into_response()
 }

@@ -20,14 +20,20 @@ use sha2::Sha256;
 use crate::state::{Tenant, read};
 use crate::{SimState, assertion};
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn aad_error(state: &SimState, status: StatusCode, error: &str, code: u64, text: &str) -> Response {
+pub(crate) fn aad_error(
+    state: &SimState,
+    status: StatusCode,
+    error: &str,
+    code: u64,
+    text: &str,
+) -> Response {
     let trace = state.request_id();
     let correlation = state.request_id();
     let timestamp = crate::state::civil_date((now_secs() / 86_400) as i64);
@@ -54,9 +60,19 @@ fn aad_error(state: &SimState, status: StatusCode, error: &str, code: u64, text:
 pub(crate) async fn token(
     State(state): State<Arc<SimState>>,
     Path(tenant_key): Path<String>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     state.count(|s| s.token_requests += 1);
+    // Delegated grants name their tenant through the code or refresh token they carry, so they
+    // are answered at `organizations` as at a tenant's own endpoint.
+    if matches!(
+        form.get("grant_type").map(String::as_str),
+        Some("authorization_code" | "refresh_token")
+    ) {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+        return crate::delegated::token_grant(&state, &form, authorization);
+    }
     let Some(tenant) = state.tenant(&tenant_key) else {
         return aad_error(
             &state,
@@ -211,7 +227,7 @@ pub(crate) async fn token(
 }
 
 /// The secret check: absent, expired or wrong, each refused as Entra refuses it.
-fn check_secret(
+pub(crate) fn check_secret(
     state: &SimState,
     tenant: &Tenant,
     secret: &str,
@@ -289,7 +305,7 @@ fn check_assertion(
     )
 }
 
-fn sign(key: &[u8; 32], claims: &serde_json::Value) -> String {
+pub(crate) fn sign(key: &[u8; 32], claims: &serde_json::Value) -> String {
     let header =
         URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256","kid":"m365sync-simulator"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
@@ -318,6 +334,11 @@ pub(crate) struct VerifiedToken {
     pub app_id: String,
     pub roles: Vec<String>,
     pub generation: u64,
+    /// The delegated permissions (`scp`) of a token issued to a signed-in user; empty for an
+    /// app-only token.
+    pub scopes: Vec<String>,
+    /// The signed-in user's object id, for a delegated token.
+    pub user_id: Option<String>,
 }
 
 pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, TokenRejection> {
@@ -351,6 +372,14 @@ pub(crate) fn verify(key: &[u8; 32], token: &str) -> Result<VerifiedToken, Token
         tenant_id: claims["tid"].as_str().unwrap_or_default().to_string(),
         generation: claims["sim_generation"].as_u64().unwrap_or(0),
         app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
+        scopes: claims["scp"]
+            .as_str()
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        user_id: claims["scp"]
+            .is_string()
+            .then(|| claims["oid"].as_str().map(str::to_string))
+            .flatten(),
         roles: claims["roles"]
             .as_array()
             .map(|r| {
@@ -368,7 +397,16 @@ pub(crate) async fn openid_configuration(
     State(state): State<Arc<SimState>>,
     Path(tenant_key): Path<String>,
 ) -> Response {
-    let Some(tenant) = state.tenant(&tenant_key) else {
+    let multi = matches!(
+        tenant_key.to_ascii_lowercase().as_str(),
+        "organizations" | "common"
+    );
+    let tenant_path = if multi {
+        Some(tenant_key.to_ascii_lowercase())
+    } else {
+        state.tenant(&tenant_key).map(|t| t.id.to_string())
+    };
+    let Some(tenant_path) = tenant_path else {
         return aad_error(
             &state,
             StatusCode::BAD_REQUEST,
@@ -379,7 +417,13 @@ pub(crate) async fn openid_configuration(
             ),
         );
     };
-    let base = format!("{}/{}", state.base_url, tenant.id);
+    let base = format!("{}/{tenant_path}", state.base_url);
+    // At `organizations` the issuer is a template, filled with each token's tenant, as Entra's.
+    let issuer = if multi {
+        format!("{}/{{tenantid}}/v2.0", state.base_url)
+    } else {
+        format!("{base}/v2.0")
+    };
     let body = json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -389,7 +433,7 @@ pub(crate) async fn openid_configuration(
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{base}/v2.0"),
+        "issuer": issuer,
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{}/oidc/userinfo", state.base_url),
         "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
@@ -412,13 +456,13 @@ pub(crate) async fn openid_configuration(
         .into_response()
 }
 
-/// The signing keys document. The simulator signs with a shared secret, which it never publishes:
-/// clients treat access tokens as opaque, as Microsoft asks them to.
-pub(crate) async fn signing_keys() -> Response {
+/// The signing keys document: the key of the id tokens. Access tokens are signed with a shared
+/// secret that is never published: clients treat them as opaque, as Microsoft asks them to.
+pub(crate) async fn signing_keys(State(state): State<Arc<SimState>>) -> Response {
     (
         StatusCode::OK,
         [("content-type", "application/json; charset=utf-8")],
-        json!({ "keys": [] }).to_string(),
+        crate::delegated::keys_document(&state).to_string(),
     )
         .into_response()
 }

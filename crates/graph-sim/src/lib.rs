@@ -5,7 +5,8 @@
 //! resources m365sync reads (`/organization`, `/users`, `/subscribedSkus`), with paging, `$select`
 //! and permissions enforced from the token's `roles`; usage reports behind a 302 to a second
 //! listener that refuses bearer tokens; optionally Microsoft's documented throttling limits
-//! (`limits`); optionally a partner tenant whose multi-tenant app lists
+//! (`limits`); delegated sign-in (authorize page, codes with PKCE, rotating refresh tokens, signed
+//! id tokens) and Outlook calendars (`delegated`, `calendar`); optionally a partner tenant whose multi-tenant app lists
 //! the others as GDAP customers and gets tokens where they consented it; and a control API
 //! (`/_sim/...`) to change tenants and inject faults between syncs. It shares no code with the `graph` client on purpose: the client
 //! must not pass only because both sides make the same assumption.
@@ -18,8 +19,10 @@ mod activity;
 mod api;
 mod assertion;
 mod batch;
+mod calendar;
 mod catalog;
 mod control;
+mod delegated;
 mod delta;
 mod identity;
 pub mod inventory;
@@ -40,6 +43,8 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use calendar::MAILBOX_CONCURRENCY;
+pub use delegated::REFRESH_IDLE_LIMIT_DAYS;
 pub use limits::{Limits, Quota};
 pub use partner::{CustomerInfo, GDAP_ROLE};
 pub use people::UserPatch;

@@ -209,6 +209,10 @@ pub struct SimState {
     pub(crate) limits: Option<(crate::limits::Limits, crate::limits::Limiter)>,
     /// Where the limits' clock starts.
     started: Instant,
+    /// Delegated sign-ins: codes, refresh tokens, consents, the id tokens' key.
+    pub(crate) delegated: crate::delegated::Delegated,
+    /// Every mailbox's calendar.
+    pub(crate) calendars: crate::calendar::Calendars,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -337,6 +341,8 @@ impl SimState {
                 .clone()
                 .map(|limits| (limits, crate::limits::Limiter::default())),
             started: Instant::now(),
+            delegated: Default::default(),
+            calendars: Default::default(),
         }
     }
 

@@ -7,12 +7,16 @@
 //! Microsoft's documented limits per app and tenant so that throttling is rare, the usage-report
 //! download (302 followed without the bearer token, CSV parsed by header name while streaming
 //! from disk), classification of every failure into [`GraphError`] with a message and a fix, the
-//! typed models of the payloads it reads, and counts of its answers and waits ([`observe`]). It
-//! knows nothing of the store or of our records.
+//! typed models of the payloads it reads, and counts of its answers and waits ([`observe`]);
+//! delegated sign-in (authorization code with PKCE, validated id tokens, rotating refresh
+//! tokens) and Outlook calendars (`delegated`, `calendar`).
+//! It knows nothing of the store or of our records.
 
 mod batch;
+pub mod calendar;
 mod certificate;
 mod client;
+pub mod delegated;
 mod discovery;
 mod error;
 pub mod models;

@@ -335,6 +335,7 @@ pub async fn schedule_loop(store: Store, tick: Duration, mut signals: watch::Rec
             }
             Err(e) => note!("warning: the schedules could not be read: {e}"),
         }
+        crate::accounts::refresh_idle_accounts(&store).await;
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = signals.changed() => {}

@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod output;
+mod accounts;
 mod admin;
 mod backup;
 mod bench;
@@ -140,6 +141,12 @@ enum Command {
     /// Write the manual pages (roff), for packaging.
     #[command(hide = true)]
     Manual(manual::ManualArgs),
+    /// Connect people's own Microsoft 365 accounts, list and remove them.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+    /// Free slots, bookings, moves and cancellations in Outlook calendars.
+    #[command(subcommand)]
+    Calendar(accounts::CalendarCommand),
     /// Run the bundled Microsoft Graph and identity simulator.
     Simulate(serve::SimulateArgs),
     /// Start the simulator, connect to it, sync, and serve the result on loopback.
@@ -296,6 +303,8 @@ async fn run(
         }
         Command::Completions(args) => manual::completions(args, file),
         Command::Manual(args) => manual::manual(args, file),
+        Command::Account(command) => accounts::account(&cli.db, command).await,
+        Command::Calendar(command) => accounts::calendar(&cli.db, command).await,
         Command::Simulate(args) => serve::simulate(args).await,
         Command::Demo(args) => serve::demo(&cli.db, args).await,
         Command::Serve(args) => serve::serve(&cli.db, args).await,

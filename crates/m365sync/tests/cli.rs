@@ -8,6 +8,8 @@ use graph_sim::{RunningSimulator, SimConfig, TenantSpec};
 use serde_json::Value;
 
 // One test binary for the command line: each binary is another link.
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/crash.rs"]

@@ -3,12 +3,14 @@
 //! Owns: the schema and its forward-only migrations (one folder per backend), the repositories
 //! for organisations, tenants, connections, contacts, licences, mailboxes, the audit trail, the
 //! consolidated software and the tenants' snapshots over time, the run log (with each record's
-//! outcome), the run queue, the connections' schedules and caches, the people who log in, their
-//! sessions and API tokens, and the encryption of secrets at rest. Each method is written once:
-//! the `on_pool!`/`on_tx!` macros expand its body for each backend, so both are type-checked
-//! against their own driver.
+//! outcome), delegated accounts with their sealed refresh tokens and the bookings made with them,
+//! the run queue, the connections' schedules and caches, the people who log in, their sessions
+//! and API tokens, and the encryption of secrets at rest. Each method is written once: the
+//! `on_pool!`/`on_tx!` macros expand its body for each backend, so both are type-checked against
+//! their own driver.
 //! It knows nothing of Graph: it stores the records of `domain`.
 
+mod accounts;
 mod api_tokens;
 mod app_users;
 mod audit;
@@ -41,6 +43,7 @@ mod tenants;
 pub mod typed;
 mod usage;
 
+pub use accounts::{BookingRow, DelegatedAccount, NewAccount};
 pub use api_tokens::{ApiRole, ApiToken, IssuedToken, TOKEN_PREFIX, token_hash};
 pub use app_users::{AppRole, AppSession, AppUser, SessionTimes};
 pub use audit::AuditQuery;

@@ -128,6 +128,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0035_api_tokens.sql"),
     },
     Migration {
+        version: 40,
+        sqlite: include_str!("../migrations/sqlite/0040_delegated_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0040_delegated_accounts.sql"),
+    },
+    Migration {
         version: 50,
         sqlite: include_str!("../migrations/sqlite/0050_software.sql"),
         postgres: include_str!("../migrations/postgres/0050_software.sql"),

@@ -31,6 +31,11 @@ pub async fn tenant_id_of_domain(cloud: &domain::Cloud, domain: &str) -> Result<
     Ok(found.and_then(|id| TenantId::parse(&id).ok()))
 }
 
+/// The extra CA certificates trusted, if any were given.
+pub(crate) fn extra_ca() -> Option<&'static [u8]> {
+    EXTRA_CA.get().map(Vec::as_slice)
+}
+
 /// The connection's app in the connection's own tenant (a partner connection's: the partner's).
 pub fn graph_client(
     connection: &Connection,

@@ -4,10 +4,12 @@
 //! permissions, a probe per dataset), comparing one contact with its user in Microsoft 365 now,
 //! and running a sync: each dataset fetched page by page, normalised into `domain` records,
 //! matched (tenant → organisation, user → contact) and applied to the store, with every run and
-//! step logged. It upholds the invariants of DESIGN.md: an
+//! step logged; and delegated accounts at work (`accounts`): sign-in, token refresh and
+//! rotation, and calendar bookings. It upholds the invariants of DESIGN.md: an
 //! unchanged resync writes nothing, records are keyed by object id, only a complete listing
 //! archives, and concealed report names attach nothing to anyone.
 
+pub mod accounts;
 mod client;
 mod compare;
 mod datasets;

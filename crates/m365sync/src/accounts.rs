@@ -1,0 +1,710 @@
+//! `account` and `calendar`: people connect their own Microsoft 365 account (the CLI prints the
+//! sign-in address and listens on loopback for Microsoft's redirect), see and remove connected
+//! accounts, and find free slots, book, move and cancel events in calendars.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{ArgGroup, Args, Subcommand};
+use domain::accounts::TokenHealth;
+use domain::calendar::{self as rules, SlotRequest, Span};
+use graph::delegated::Callback;
+use store::{BookingRow, DelegatedAccount, Store};
+use sync::accounts::{self as flows, AccountError, BookingRequest, CalendarAccess, RefreshOutcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::UsageError;
+use crate::commands::{local_time, open_store};
+
+/// The path Microsoft sends people back to, on loopback for the CLI and on the server for the
+/// web pages: the app registration lists it once as a redirect URI.
+pub const CALLBACK_PATH: &str = "/integrations/office365/callback";
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Connect a person's own Microsoft 365 account: prints the address to open, waits on
+    /// loopback for Microsoft to send the browser back, and keeps the account.
+    Connect(ConnectArgs),
+    /// List the connected accounts with the health of their tokens.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a connected account and its tokens.
+    Remove {
+        /// The account: its number or user name.
+        account: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Refresh accounts now (all active ones, or the one named).
+    Refresh { account: Option<String> },
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// The connection whose app registration people sign in through.
+    #[arg(long)]
+    connection: String,
+    /// Where people sign in: the connection's tenant (default), a tenant id or domain, or
+    /// `organizations` for people of any organisation (a multi-tenant app).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The loopback address to wait on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Microsoft's prompt: login, consent, select_account or none.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Fill in the person's user name on the sign-in page.
+    #[arg(long)]
+    login_hint: Option<String>,
+    /// How long to wait for the sign-in.
+    #[arg(long, default_value = "10m")]
+    timeout: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum CalendarCommand {
+    /// The free slots of a given length inside the mailbox's working hours.
+    Free(FreeArgs),
+    /// Book an event in a free slot (re-checked just before it is written).
+    Book(BookArgs),
+    /// Move a booking to another time.
+    Move(MoveArgs),
+    /// Cancel a booking; its attendees are told.
+    Cancel(CancelArgs),
+    /// List the bookings made through m365sync.
+    Bookings {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+#[command(group(ArgGroup::new("who").required(true).args(["account", "connection"])))]
+pub struct Whose {
+    /// A connected account (number or user name): its calendar, or with --mailbox one shared
+    /// with it.
+    #[arg(long)]
+    account: Option<String>,
+    /// A connection whose app holds the application permission Calendars.ReadWrite; needs
+    /// --mailbox.
+    #[arg(long, requires = "mailbox")]
+    connection: Option<String>,
+    /// Whose calendar, by address.
+    #[arg(long)]
+    mailbox: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FreeArgs {
+    #[command(flatten)]
+    whose: Whose,
+    /// The first day: today, tomorrow or YYYY-MM-DD (in the mailbox's time zone).
+    #[arg(long, default_value = "today")]
+    date: String,
+    /// How many days from --date.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// The slot length: 30, 45m, 1h, 1h30m.
+    #[arg(long, default_value = "30m")]
+    length: String,
+    /// The grid slots start on (default: 30m).
+    #[arg(long, default_value = "30m")]
+    step: String,
+    /// Also free for these people or rooms (addresses; repeat or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    with: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct BookArgs {
+    #[command(flatten)]
+    whose: Whose,
+    /// The start: YYYY-MM-DDTHH:MM in the mailbox's time zone, or an instant with an offset.
+    #[arg(long)]
+    start: String,
+    /// The length (default 30m).
+    #[arg(long, default_value = "30m")]
+    length: String,
+    #[arg(long)]
+    subject: String,
+    /// An attendee's address (repeat or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    attendee: Vec<String>,
+    #[arg(long)]
+    location: Option<String>,
+    /// Make it a Teams meeting.
+    #[arg(long)]
+    online: bool,
+    /// An id of your own for this booking: a retry with the same id never books twice.
+    #[arg(long)]
+    request_id: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct MoveArgs {
+    /// The booking's number (`m365sync calendar bookings`).
+    booking: i64,
+    #[arg(long)]
+    start: String,
+    /// The new length (default: as it was).
+    #[arg(long)]
+    length: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    booking: i64,
+    /// A message for the attendees.
+    #[arg(long, default_value = "This appointment is cancelled.")]
+    comment: String,
+    #[arg(long)]
+    json: bool,
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let minutes = rules::parse_minutes("timeout", text).ok();
+    let seconds = text
+        .strip_suffix('s')
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    seconds
+        .or_else(|| minutes.map(|m| Duration::from_secs(m.num_seconds().max(0) as u64)))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{flag} '{text}' is not a length of time; give seconds (30s) or minutes (10m)"
+            ))
+            .into()
+        })
+}
+
+fn account_error(e: AccountError) -> anyhow::Error {
+    match e {
+        AccountError::Input(input) => input.into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+pub async fn account(db: &str, command: AccountCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    match command {
+        AccountCommand::Connect(args) => connect(&store, args).await,
+        AccountCommand::List { json } => list(&store, json).await,
+        AccountCommand::Remove { account, yes } => remove(&store, &account, yes).await,
+        AccountCommand::Refresh { account } => refresh(&store, account.as_deref()).await,
+    }
+}
+
+async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
+    let timeout = duration("--timeout", &args.timeout)?;
+    if !args.listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--listen {}: the redirect is received on loopback only (127.0.0.1 or [::1])",
+            args.listen
+        ))
+        .into());
+    }
+    let connection = store.connection(&args.connection).await?.ok_or_else(|| {
+        UsageError(format!(
+            "there is no connection named '{}'; `m365sync connection list` shows them",
+            args.connection
+        ))
+    })?;
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| {
+        UsageError(format!(
+            "cannot listen on {}: {e}; choose another address with --listen",
+            args.listen
+        ))
+    })?;
+    let port = listener.local_addr()?.port();
+    let redirect_uri = format!("http://localhost:{port}{CALLBACK_PATH}");
+    let app = flows::delegated_app(store, &connection, &redirect_uri, args.tenant.as_deref())
+        .await
+        .map_err(account_error)?;
+    let pending = app.start(args.prompt.as_deref(), args.login_hint.as_deref())?;
+    note!("Open this address in a browser and sign in as the person whose account to connect:");
+    out!("{}", pending.url)?;
+    note!(
+        "Waiting up to {} for Microsoft to send the browser back to {redirect_uri} …",
+        args.timeout
+    );
+    let callback = tokio::time::timeout(timeout, receive_callback(&listener))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "nobody signed in within {}; run `m365sync account connect` again (and open the address it prints)",
+                args.timeout
+            )
+        })??;
+    let outcome = flows::complete_sign_in(store, &connection, &app, pending, &callback.0).await;
+    let page = match &outcome {
+        Ok(account) => format!(
+            "Connected {} to m365sync. You can close this window.",
+            html_escape(&account.username)
+        ),
+        Err(e) => format!(
+            "The account was not connected: {}",
+            html_escape(&e.to_string())
+        ),
+    };
+    callback.1.answer(&page).await;
+    let account = outcome.map_err(account_error)?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&account)?)?;
+    } else {
+        out!(
+            "Connected {} ({}) as account {} through connection {}; permissions: {}",
+            account.username,
+            account.tenant_id,
+            account.id,
+            account.connection_name,
+            account.scopes.join(" ")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The browser's connection, kept open to answer once the sign-in is finished.
+struct Answer(tokio::net::TcpStream);
+
+impl Answer {
+    async fn answer(mut self, text: &str) {
+        let body = format!(
+            "<!doctype html><html><head><title>m365sync</title></head><body><p id=\"outcome\">{text}</p></body></html>"
+        );
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = self.0.write_all(response.as_bytes()).await;
+        let _ = self.0.shutdown().await;
+    }
+}
+
+/// Waits for the browser's GET of the callback path; anything else (a favicon) gets a 404.
+async fn receive_callback(listener: &TcpListener) -> anyhow::Result<(Callback, Answer)> {
+    loop {
+        let (mut stream, _) = listener.accept().await.context("waiting for the browser")?;
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 2048];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&head);
+        let target = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("GET "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string();
+        let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+        if path == CALLBACK_PATH {
+            return Ok((Callback::from_query(query), Answer(stream)));
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    }
+}
+
+fn health_of(account: &DelegatedAccount, now: i64) -> TokenHealth {
+    TokenHealth::of(account.state, account.last_refreshed_at, now)
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
+    let accounts = store.accounts().await?;
+    let now = store::now_millis();
+    if json {
+        let rows: Vec<serde_json::Value> = accounts
+            .iter()
+            .map(|a| {
+                let mut row = serde_json::to_value(a).unwrap_or_default();
+                row["token_health"] = serde_json::to_value(health_of(a, now)).unwrap_or_default();
+                row
+            })
+            .collect();
+        out!("{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if accounts.is_empty() {
+        out!("No connected accounts: `m365sync account connect --connection NAME` adds one.")?;
+    }
+    for a in &accounts {
+        out!(
+            "{}\t{}\t{}\ttenant {}\tvia {}\tconnected {}\tlast used {}\t{}",
+            a.id,
+            a.username,
+            a.display_name.as_deref().unwrap_or("-"),
+            a.tenant_id,
+            a.connection_name,
+            local_time(a.connected_at),
+            a.last_used_at
+                .map(local_time)
+                .unwrap_or_else(|| "never".into()),
+            health_of(a, now).describe(),
+        )?;
+        out!("\tpermissions: {}", a.scopes.join(" "))?;
+        if let Some(problem) = &a.problem {
+            out!("\twhy: {problem}")?;
+        }
+    }
+    let attention = accounts
+        .iter()
+        .filter(|a| !matches!(health_of(a, now), TokenHealth::Healthy { .. }))
+        .count();
+    if attention > 0 {
+        note!("warning: {attention} account(s) need attention; see above.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn remove(store: &Store, key: &str, yes: bool) -> anyhow::Result<ExitCode> {
+    let account = store.account(key).await?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(format!(
+                "removing {} deletes its tokens; add --yes to confirm",
+                account.username
+            ))
+            .into());
+        }
+        note!(
+            "Remove {} (account {}, via {}) and its tokens? Type yes to confirm:",
+            account.username,
+            account.id,
+            account.connection_name
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            out!("Nothing removed.")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    store.remove_account(account.id).await?;
+    out!("Removed {} and its tokens from m365sync.", account.username)?;
+    out!(
+        "Microsoft still lists the consent it gave: the person can revoke it at https://myapps.microsoft.com (the app → Manage → Revoke permissions), an administrator can remove it in the Entra admin center (Enterprise applications → the app → Permissions), and revoking the person's sessions (Entra admin center → Users → the person → Revoke sessions) ends every refresh token they gave."
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn refresh(store: &Store, key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let accounts = match key {
+        Some(key) => vec![store.account(key).await?],
+        None => store.accounts().await?,
+    };
+    let mut failed = 0;
+    for account in accounts {
+        match flows::refresh_account(store, &account).await {
+            Ok(_) => out!("{}: refreshed", account.username)?,
+            Err(e) => {
+                failed += 1;
+                out!("{}: {e}", account.username)?;
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The scheduler's pass: refreshes accounts idle for a week, and says which need reconnecting.
+pub async fn refresh_idle_accounts(store: &Store) {
+    match flows::refresh_idle_accounts(store, store::now_millis()).await {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                match outcome {
+                    RefreshOutcome::Refreshed { username } => {
+                        tracing::info!(account = %username, "a connected account was refreshed")
+                    }
+                    RefreshOutcome::NeedsReconnect { username, problem } => {
+                        note!(
+                            "warning: the account {username} needs to be connected again: {problem}"
+                        )
+                    }
+                    RefreshOutcome::Stale {
+                        username,
+                        days_left,
+                    } => note!(
+                        "warning: the account {username} has not been refreshed for a long time; Microsoft revokes its token in {days_left} days unless a refresh succeeds"
+                    ),
+                    RefreshOutcome::Failed { username, problem } => {
+                        note!("warning: the account {username} could not be refreshed: {problem}")
+                    }
+                }
+            }
+        }
+        Err(e) => note!("warning: the connected accounts could not be read: {e}"),
+    }
+}
+
+async fn access_for(store: &Store, whose: &Whose) -> anyhow::Result<CalendarAccess> {
+    match (&whose.account, &whose.connection) {
+        (Some(account), _) => {
+            let account = store.account(account).await?;
+            flows::account_calendar(store, &account, whose.mailbox.as_deref())
+                .await
+                .map_err(account_error)
+        }
+        (None, Some(connection)) => {
+            let connection = store.connection(connection).await?.ok_or_else(|| {
+                UsageError(format!(
+                    "there is no connection named '{connection}'; `m365sync connection list` shows them"
+                ))
+            })?;
+            let mailbox = whose.mailbox.as_deref().unwrap_or_default();
+            flows::app_calendar(store, &connection, mailbox)
+                .await
+                .map_err(account_error)
+        }
+        (None, None) => Err(UsageError("give --account or --connection".into()).into()),
+    }
+}
+
+/// The mailbox's time zone, from its working hours.
+async fn zone_of(access: &CalendarAccess) -> anyhow::Result<chrono_tz::Tz> {
+    let now = Utc::now();
+    let day = Span::new(now, now + chrono::Duration::days(1))?;
+    let free = flows::free_slots(
+        access,
+        day,
+        SlotRequest {
+            length: chrono::Duration::minutes(30),
+            step: chrono::Duration::minutes(30),
+        },
+        &[],
+    )
+    .await
+    .map_err(account_error)?;
+    Ok(free.hours.zone)
+}
+
+fn show(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %Y-%m-%d %H:%M")
+        .to_string()
+}
+
+pub async fn calendar(db: &str, command: CalendarCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    match command {
+        CalendarCommand::Free(args) => free(&store, args).await,
+        CalendarCommand::Book(args) => book(&store, args).await,
+        CalendarCommand::Move(args) => move_booking(&store, args).await,
+        CalendarCommand::Cancel(args) => cancel(&store, args).await,
+        CalendarCommand::Bookings { json } => bookings(&store, json).await,
+    }
+}
+
+async fn free(store: &Store, args: FreeArgs) -> anyhow::Result<ExitCode> {
+    let length = rules::parse_minutes("--length", &args.length)?;
+    let step = rules::parse_minutes("--step", &args.step)?;
+    if !(1..=62).contains(&args.days) {
+        return Err(UsageError("--days must be from 1 to 62".into()).into());
+    }
+    let access = access_for(store, &args.whose).await?;
+    let zone = zone_of(&access).await?;
+    let first = rules::parse_day_in(&args.date, zone, Utc::now())?;
+    let last = rules::parse_day_in(
+        &(first.start.with_timezone(&zone).date_naive()
+            + chrono::Duration::days(args.days as i64 - 1))
+        .to_string(),
+        zone,
+        Utc::now(),
+    )?;
+    let window = Span::new(first.start, last.end)?;
+    let free = flows::free_slots(&access, window, SlotRequest { length, step }, &args.with)
+        .await
+        .map_err(account_error)?;
+    for (who, why) in &free.unknown {
+        note!("warning: the free/busy of {who} could not be read ({why}); its time is not counted");
+    }
+    if args.json {
+        let slots: Vec<serde_json::Value> = free
+            .slots
+            .iter()
+            .map(|s| serde_json::json!({ "start": s.start, "end": s.end }))
+            .collect();
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "mailbox": access.address, "time_zone": free.hours.zone.name(), "slots": slots,
+            }))?
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if free.slots.is_empty() {
+        out!(
+            "No free slot of {} in {}'s working hours then.",
+            args.length,
+            access.address
+        )?;
+    }
+    for slot in &free.slots {
+        out!(
+            "{} – {}\t({})",
+            show(slot.start, free.hours.zone),
+            slot.end.with_timezone(&free.hours.zone).format("%H:%M"),
+            free.hours.zone.name()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_booking(booking: &BookingRow, json: bool, verb: &str) -> anyhow::Result<()> {
+    if json {
+        out!("{}", serde_json::to_string_pretty(booking)?)?;
+        return Ok(());
+    }
+    let start = DateTime::<Utc>::from_timestamp_millis(booking.start_at).unwrap_or_default();
+    let end = DateTime::<Utc>::from_timestamp_millis(booking.end_at).unwrap_or_default();
+    out!(
+        "{verb} booking {}: '{}' in {}'s calendar, {} – {} UTC (event {})",
+        booking.id,
+        booking.subject,
+        booking.mailbox,
+        start.format("%Y-%m-%d %H:%M"),
+        end.format("%H:%M"),
+        booking.event_id.as_deref().unwrap_or("-")
+    )?;
+    Ok(())
+}
+
+async fn book(store: &Store, args: BookArgs) -> anyhow::Result<ExitCode> {
+    let length = rules::parse_minutes("--length", &args.length)?;
+    if args.subject.trim().is_empty() {
+        return Err(UsageError("--subject is empty; give the event a subject".into()).into());
+    }
+    for attendee in &args.attendee {
+        domain::Upn::parse(attendee)
+            .map_err(|_| UsageError(format!("--attendee '{attendee}' is not an email address")))?;
+    }
+    let access = access_for(store, &args.whose).await?;
+    let zone = zone_of(&access).await?;
+    let start = rules::parse_local_time("--start", &args.start, zone)?;
+    let slot = Span::new(start, start + length)?;
+    let request = BookingRequest {
+        slot,
+        subject: args.subject.trim().to_string(),
+        attendees: args.attendee.clone(),
+        location: args.location.clone(),
+        online_meeting: args.online,
+        transaction_id: args.request_id.clone().unwrap_or_else(uuid_like),
+    };
+    let booking = flows::book(store, &access, &request)
+        .await
+        .map_err(account_error)?;
+    print_booking(&booking, args.json, "Booked")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uuid_like() -> String {
+    // A transaction id unique to this booking; Outlook keeps it on the event.
+    format!("m365sync-{}", uuid::Uuid::new_v4())
+}
+
+async fn booking_access(store: &Store, booking: &BookingRow) -> anyhow::Result<CalendarAccess> {
+    let whose = match booking.account_id {
+        Some(id) => Whose {
+            account: Some(id.to_string()),
+            connection: None,
+            mailbox: Some(booking.mailbox.clone()),
+        },
+        None => {
+            let connection = store
+                .connections()
+                .await?
+                .into_iter()
+                .find(|c| c.id == booking.connection_id)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the connection of booking {} is gone", booking.id)
+                })?;
+            Whose {
+                account: None,
+                connection: Some(connection.name.to_string()),
+                mailbox: Some(booking.mailbox.clone()),
+            }
+        }
+    };
+    access_for(store, &whose).await
+}
+
+async fn move_booking(store: &Store, args: MoveArgs) -> anyhow::Result<ExitCode> {
+    let booking = store.booking(args.booking).await?;
+    let access = booking_access(store, &booking).await?;
+    let zone = zone_of(&access).await?;
+    let start = rules::parse_local_time("--start", &args.start, zone)?;
+    let length = match &args.length {
+        Some(text) => rules::parse_minutes("--length", text)?,
+        None => chrono::Duration::milliseconds(booking.end_at - booking.start_at),
+    };
+    let slot = Span::new(start, start + length)?;
+    let moved = flows::move_booking(store, &access, &booking, slot)
+        .await
+        .map_err(account_error)?;
+    print_booking(&moved, args.json, "Moved")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cancel(store: &Store, args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let booking = store.booking(args.booking).await?;
+    let access = booking_access(store, &booking).await?;
+    let cancelled = flows::cancel_booking(store, &access, &booking, &args.comment)
+        .await
+        .map_err(account_error)?;
+    print_booking(&cancelled, args.json, "Cancelled")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bookings(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = store.bookings().await?;
+    if json {
+        out!("{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        out!("No bookings yet: `m365sync calendar book` makes one.")?;
+    }
+    for b in &rows {
+        let start = DateTime::<Utc>::from_timestamp_millis(b.start_at).unwrap_or_default();
+        out!(
+            "{}\t{}\t{}\t{} UTC\t{}",
+            b.id,
+            b.state,
+            b.mailbox,
+            start.format("%Y-%m-%d %H:%M"),
+            b.subject
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,495 @@
+//! Delegated accounts and the bookings made with them. Owns each account's sealed refresh token
+//! and its rotation (the new token replaces the old in one statement that checks the generation
+//! read, so that of two concurrent refreshes only one keeps its token), the "needs reconnect"
+//! state, the bookings' transaction ids, and the per-mailbox booking lock.
+
+use domain::accounts::{AccountState, RefreshToken};
+use serde::Serialize;
+
+use crate::backend::{on_pool, on_tx};
+use crate::error::{Context, Executed, Result, StoreError};
+use crate::{Store, now_millis};
+
+/// A connected account, as `account list` shows it. It never carries the token.
+#[derive(Debug, Clone, Serialize)]
+pub struct DelegatedAccount {
+    pub id: i64,
+    pub connection_id: i64,
+    pub connection_name: String,
+    pub tenant_id: String,
+    pub object_id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub state: AccountState,
+    pub problem: Option<String>,
+    pub connected_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_refreshed_at: i64,
+    #[serde(skip)]
+    pub token_generation: i64,
+}
+
+/// Who signed in, from the validated id token, and the refresh token they gave.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub connection_id: i64,
+    pub tenant_id: String,
+    pub object_id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub refresh_token: RefreshToken,
+}
+
+/// A booking made through m365sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookingRow {
+    pub id: i64,
+    pub connection_id: i64,
+    pub account_id: Option<i64>,
+    pub mailbox: String,
+    pub transaction_id: String,
+    pub event_id: Option<String>,
+    pub subject: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub state: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn binding(id: i64) -> String {
+    format!("delegated_accounts.refresh_token:{id}")
+}
+
+const SELECT_ACCOUNTS: &str = "SELECT a.id, a.connection_id, c.name, a.tenant_id, a.object_id, a.username, a.display_name, a.scopes, a.state, a.problem, a.connected_at, a.last_used_at, a.last_refreshed_at, a.token_generation FROM delegated_accounts a JOIN connections c ON c.id = a.connection_id";
+
+type AccountTuple = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+fn account_from(row: AccountTuple) -> Result<DelegatedAccount> {
+    let state = AccountState::parse(&row.8).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "delegated account {} has an unknown state '{}'",
+            row.0, row.8
+        ))
+    })?;
+    Ok(DelegatedAccount {
+        id: row.0,
+        connection_id: row.1,
+        connection_name: row.2,
+        tenant_id: row.3,
+        object_id: row.4,
+        username: row.5,
+        display_name: row.6,
+        scopes: row.7.split_whitespace().map(str::to_string).collect(),
+        state,
+        problem: row.9,
+        connected_at: row.10,
+        last_used_at: row.11,
+        last_refreshed_at: row.12,
+        token_generation: row.13,
+    })
+}
+
+type BookingTuple = (
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+);
+
+const SELECT_BOOKINGS: &str = "SELECT id, connection_id, account_id, mailbox, transaction_id, event_id, subject, start_at, end_at, state, created_at, updated_at FROM calendar_bookings";
+
+fn booking_from(r: BookingTuple) -> BookingRow {
+    BookingRow {
+        id: r.0,
+        connection_id: r.1,
+        account_id: r.2,
+        mailbox: r.3,
+        transaction_id: r.4,
+        event_id: r.5,
+        subject: r.6,
+        start_at: r.7,
+        end_at: r.8,
+        state: r.9,
+        created_at: r.10,
+        updated_at: r.11,
+    }
+}
+
+impl Store {
+    /// Keeps a newly connected account, or, when the same person connects again through the same
+    /// connection, replaces its token and makes it active again.
+    pub async fn save_account(&self, new: NewAccount) -> Result<DelegatedAccount> {
+        let now = now_millis();
+        let scopes = new.scopes.join(" ");
+        let mut tx = self.begin().await?;
+        let existing: Option<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+            "SELECT id FROM delegated_accounts WHERE connection_id = $1 AND tenant_id = $2 AND object_id = $3"
+        )
+        .bind(new.connection_id)
+        .bind(&new.tenant_id)
+        .bind(&new.object_id)
+        .fetch_optional(&mut *c)
+        .await
+        .doing("looking for an account connected before")
+        })?;
+        let id = match existing {
+            Some(id) => id,
+            None => on_tx!(&mut tx, |c| {
+                sqlx::query_scalar(
+                "INSERT INTO delegated_accounts (connection_id, tenant_id, object_id, username, scopes, refresh_token, connected_at, last_refreshed_at) VALUES ($1, $2, $3, $4, $5, '', $6, $6) RETURNING id"
+            )
+            .bind(new.connection_id)
+            .bind(&new.tenant_id)
+            .bind(&new.object_id)
+            .bind(&new.username)
+            .bind(&scopes)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+            .doing("saving a connected account")
+            })?,
+        };
+        let sealed = self.cipher.seal(new.refresh_token.expose(), &binding(id))?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "UPDATE delegated_accounts SET username = $1, display_name = $2, scopes = $3, refresh_token = $4, token_generation = token_generation + 1, state = 'active', problem = NULL, connected_at = $5, last_refreshed_at = $5 WHERE id = $6"
+        )
+        .bind(&new.username)
+        .bind(&new.display_name)
+        .bind(&scopes)
+        .bind(&sealed)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .done("saving a connected account's token")
+        })?;
+        tx.commit().await?;
+        self.account_by_id(id).await?.ok_or_else(|| {
+            StoreError::NotFound(format!("the account {id} vanished while it was saved"))
+        })
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<DelegatedAccount>> {
+        let sql = format!("{SELECT_ACCOUNTS} ORDER BY c.name, a.username");
+        let rows: Vec<AccountTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .fetch_all(p)
+        .await
+        .doing("listing connected accounts"))?;
+        rows.into_iter().map(account_from).collect()
+    }
+
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<DelegatedAccount>> {
+        let sql = format!("{SELECT_ACCOUNTS} WHERE a.id = $1");
+        let row: Option<AccountTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a connected account"))?;
+        row.map(account_from).transpose()
+    }
+
+    /// An account by its number or its user name (case-insensitive). A user name connected
+    /// through two connections is ambiguous: the error lists the numbers to use instead.
+    pub async fn account(&self, key: &str) -> Result<DelegatedAccount> {
+        let key = key.trim();
+        if let Ok(id) = key.parse::<i64>()
+            && let Some(account) = self.account_by_id(id).await?
+        {
+            return Ok(account);
+        }
+        let matches: Vec<DelegatedAccount> = self
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.username.eq_ignore_ascii_case(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::NotFound(format!("no connected account '{key}'")))?),
+            0 => Err(StoreError::NotFound(format!(
+                "there is no connected account '{key}'; `m365sync account list` shows them, `m365sync account connect` adds one"
+            ))),
+            _ => Err(StoreError::Conflict(format!(
+                "'{key}' is connected through several connections (accounts {}); name the account by its number",
+                matches
+                    .iter()
+                    .map(|a| a.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The account's refresh token, unsealed, with the generation it belongs to: pass both back
+    /// to `rotate_account_token`.
+    pub async fn account_refresh_token(
+        &self,
+        account: &DelegatedAccount,
+    ) -> Result<(RefreshToken, i64)> {
+        let row: Option<(String, i64)> = on_pool!(&self.pool, |p| sqlx::query_as(
+            "SELECT refresh_token, token_generation FROM delegated_accounts WHERE id = $1"
+        )
+        .bind(account.id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a connected account's token"))?;
+        let (sealed, generation) = row.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "the account {} was removed meanwhile",
+                account.username
+            ))
+        })?;
+        let plain = self.cipher.open(&sealed, &binding(account.id))?;
+        let token = RefreshToken::new(plain).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the stored token of account {} is empty",
+                account.username
+            ))
+        })?;
+        Ok((token, generation))
+    }
+
+    /// Replaces the refresh token read at `generation` by the one a refresh returned. Returns
+    /// false, changing nothing, when another refresh rotated it first.
+    pub async fn rotate_account_token(
+        &self,
+        account_id: i64,
+        generation: i64,
+        token: &RefreshToken,
+        now: i64,
+    ) -> Result<bool> {
+        let sealed = self.cipher.seal(token.expose(), &binding(account_id))?;
+        let changed = on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "UPDATE delegated_accounts SET refresh_token = $1, token_generation = token_generation + 1, last_refreshed_at = $2, state = 'active', problem = NULL WHERE id = $3 AND token_generation = $4"
+        )
+        .bind(&sealed)
+        .bind(now)
+        .bind(account_id)
+        .bind(generation)
+        .execute(p)
+        .await
+        .done("rotating a connected account's token")
+        })?;
+        Ok(changed == 1)
+    }
+
+    pub async fn mark_account_used(&self, account_id: i64, now: i64) -> Result<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE delegated_accounts SET last_used_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(p)
+        .await
+        .done("keeping when an account was used"))?;
+        Ok(())
+    }
+
+    /// Turns an account to "needs reconnect" with why, in words and with the fix. The token is
+    /// kept until the account is removed or reconnected: it is useless now, but removing it is
+    /// the person's choice.
+    pub async fn mark_account_needs_reconnect(&self, account_id: i64, problem: &str) -> Result<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE delegated_accounts SET state = 'needs_reconnect', problem = $1 WHERE id = $2"
+        )
+        .bind(problem)
+        .bind(account_id)
+        .execute(p)
+        .await
+        .done("marking an account as needing to reconnect"))?;
+        Ok(())
+    }
+
+    /// Removes an account and its tokens. Its bookings stay, without it.
+    pub async fn remove_account(&self, account_id: i64) -> Result<()> {
+        let removed = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM delegated_accounts WHERE id = $1"
+        )
+        .bind(account_id)
+        .execute(p)
+        .await
+        .done("removing a connected account"))?;
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "there is no connected account {account_id}; `m365sync account list` shows them"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a booking about to be written, or returns the one already recorded under the
+    /// same transaction id (a retry).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn begin_booking(
+        &self,
+        connection_id: i64,
+        account_id: Option<i64>,
+        mailbox: &str,
+        transaction_id: &str,
+        subject: &str,
+        start_at: i64,
+        end_at: i64,
+    ) -> Result<BookingRow> {
+        if let Some(existing) = self.booking_by_transaction(transaction_id).await? {
+            return Ok(existing);
+        }
+        let now = now_millis();
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)"
+        )
+        .bind(connection_id)
+        .bind(account_id)
+        .bind(mailbox.to_ascii_lowercase())
+        .bind(transaction_id)
+        .bind(subject)
+        .bind(start_at)
+        .bind(end_at)
+        .bind(now)
+        .execute(p)
+        .await
+        .done("recording a booking")
+        })?;
+        self.booking_by_transaction(transaction_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the booking vanished while it was saved".into()))
+    }
+
+    pub async fn booking_by_transaction(&self, transaction_id: &str) -> Result<Option<BookingRow>> {
+        let sql = format!("{SELECT_BOOKINGS} WHERE transaction_id = $1");
+        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(transaction_id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a booking"))?;
+        Ok(row.map(booking_from))
+    }
+
+    pub async fn booking(&self, id: i64) -> Result<BookingRow> {
+        let sql = format!("{SELECT_BOOKINGS} WHERE id = $1");
+        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a booking"))?;
+        row.map(booking_from).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "there is no booking {id}; `m365sync calendar bookings` lists them"
+            ))
+        })
+    }
+
+    pub async fn bookings(&self) -> Result<Vec<BookingRow>> {
+        let sql = format!("{SELECT_BOOKINGS} ORDER BY start_at, id");
+        let rows: Vec<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .fetch_all(p)
+        .await
+        .doing("listing bookings"))?;
+        Ok(rows.into_iter().map(booking_from).collect())
+    }
+
+    /// Sets a booking's state (`booked`, `cancelled`, `failed`), its event id and times.
+    pub async fn update_booking(
+        &self,
+        id: i64,
+        state: &str,
+        event_id: Option<&str>,
+        start_at: i64,
+        end_at: i64,
+    ) -> Result<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "UPDATE calendar_bookings SET state = $1, event_id = COALESCE($2, event_id), start_at = $3, end_at = $4, updated_at = $5 WHERE id = $6"
+        )
+        .bind(state)
+        .bind(event_id)
+        .bind(start_at)
+        .bind(end_at)
+        .bind(now_millis())
+        .bind(id)
+        .execute(p)
+        .await
+        .done("updating a booking")
+        })?;
+        Ok(())
+    }
+
+    /// Takes the booking lock of `mailbox` for `holder` until `until`, if it is free or lapsed.
+    pub async fn lock_mailbox(
+        &self,
+        mailbox: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let mailbox = mailbox.to_ascii_lowercase();
+        let mut tx = self.begin().await?;
+        let taken = on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO calendar_locks (mailbox, holder, until_at) VALUES ($1, $2, $3) ON CONFLICT (mailbox) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at WHERE calendar_locks.until_at < $4 OR calendar_locks.holder = $2"
+        )
+        .bind(&mailbox)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .done("taking a mailbox's booking lock")
+        })?;
+        tx.commit().await?;
+        Ok(taken == 1)
+    }
+
+    pub async fn unlock_mailbox(&self, mailbox: &str, holder: &str) -> Result<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM calendar_locks WHERE mailbox = $1 AND holder = $2"
+        )
+        .bind(mailbox.to_ascii_lowercase())
+        .bind(holder)
+        .execute(p)
+        .await
+        .done("releasing a mailbox's booking lock"))?;
+        Ok(())
+    }
+}
