@@ -32,6 +32,7 @@ pub enum AccountCommand {
     Connect(ConnectArgs),
     /// List the connected accounts with the health of their tokens.
     List {
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -44,7 +45,10 @@ pub enum AccountCommand {
         yes: bool,
     },
     /// Refresh accounts now (all active ones, or the one named).
-    Refresh { account: Option<String> },
+    Refresh {
+        /// The account (its number or user name, as `account list` shows it); all when left out.
+        account: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -68,6 +72,7 @@ pub struct ConnectArgs {
     /// How long to wait for the sign-in.
     #[arg(long, default_value = "10m")]
     timeout: String,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -84,6 +89,7 @@ pub enum CalendarCommand {
     Cancel(CancelArgs),
     /// List the bookings made through m365sync.
     Bookings {
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +130,7 @@ pub struct FreeArgs {
     /// Also free for these people or rooms (addresses; repeat or separate with commas).
     #[arg(long, value_delimiter = ',')]
     with: Vec<String>,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -138,11 +145,13 @@ pub struct BookArgs {
     /// The length (default 30m).
     #[arg(long, default_value = "30m")]
     length: String,
+    /// The event's subject, as attendees see it.
     #[arg(long)]
     subject: String,
     /// An attendee's address (repeat or separate with commas).
     #[arg(long, value_delimiter = ',')]
     attendee: Vec<String>,
+    /// Where it takes place (a room or an address).
     #[arg(long)]
     location: Option<String>,
     /// Make it a Teams meeting.
@@ -151,6 +160,7 @@ pub struct BookArgs {
     /// An id of your own for this booking: a retry with the same id never books twice.
     #[arg(long)]
     request_id: Option<String>,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -159,21 +169,25 @@ pub struct BookArgs {
 pub struct MoveArgs {
     /// The booking's number (`m365sync calendar bookings`).
     booking: i64,
+    /// The new start: YYYY-MM-DDTHH:MM in the mailbox's time zone, or an instant with an offset.
     #[arg(long)]
     start: String,
     /// The new length (default: as it was).
     #[arg(long)]
     length: Option<String>,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct CancelArgs {
+    /// The booking's number (`m365sync calendar bookings`).
     booking: i64,
     /// A message for the attendees.
     #[arg(long, default_value = "This appointment is cancelled.")]
     comment: String,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
