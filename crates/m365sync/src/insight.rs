@@ -539,12 +539,28 @@ pub async fn report(db: &str, args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|e| {
-                UsageError(format!(
-                    "the report cannot be written to {}: {e}",
-                    path.display()
-                ))
-            })?;
+            // Never over an existing file: a mistyped name could be the store or its key.
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .and_then(|mut file| {
+                    use std::io::Write as _;
+                    file.write_all(text.as_bytes())
+                });
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(UsageError(format!(
+                        "{} already exists; a report is never written over a file (it could be the store or its key): choose a new name, or remove the old report first",
+                        path.display()
+                    ))
+                    .into());
+                }
+                Err(e) => {
+                    anyhow::bail!("the report cannot be written to {}: {e}", path.display())
+                }
+            }
             out!(
                 "Wrote the report of {} to {}",
                 built.organization,

@@ -174,6 +174,19 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
     for fetch in ["<script", "<link", "src=", "url("] {
         assert!(!page.contains(fetch), "{fetch}");
     }
+    // Never over an existing file: not the last report, and above all not the store.
+    let store_before = std::fs::read(&db).unwrap();
+    for target in [html.to_str().unwrap(), db.to_str().unwrap()] {
+        let refused = m365sync(&db, &["report", &org, "-o", target], &[]);
+        assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+        assert!(
+            text(&refused).1.contains("already exists"),
+            "{:?}",
+            text(&refused)
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), store_before);
+    assert_eq!(std::fs::read_to_string(&html).unwrap(), page);
     let json = m365sync(&db, &["report", &org, "--format", "json"], &[]);
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["organization"], org.as_str());
