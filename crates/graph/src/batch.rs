@@ -9,7 +9,7 @@ use reqwest::header;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tracing::warn;
+use tracing::info;
 
 use crate::client::{Attempt, THROTTLE_SHARE, error_from_body, transport_failure};
 use crate::error::Excerpt;
@@ -249,7 +249,8 @@ impl GraphClient {
                 longest_wait = longest_wait.max(settled.wait);
             }
             if let Some(wait) = longest_wait {
-                warn!(
+                // As for a request of its own: each wait at -v, the run sums them up once.
+                info!(
                     url,
                     attempt,
                     requests = again.len(),

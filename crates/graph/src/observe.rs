@@ -105,6 +105,33 @@ impl RequestCounts {
     pub fn throttled(&self) -> u64 {
         self.by_status.get(&429).copied().unwrap_or(0)
     }
+
+    /// Answers of every status, and requests with none.
+    pub fn requests(&self) -> u64 {
+        self.by_status.values().sum::<u64>() + self.unanswered
+    }
+
+    /// What was counted after `earlier` (a reading of the same label): one run's share of a
+    /// process's counts, since one connection runs one run at a time.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        let by_status = self
+            .by_status
+            .iter()
+            .filter_map(|(status, count)| {
+                let before = earlier.by_status.get(status).copied().unwrap_or(0);
+                let added = count.saturating_sub(before);
+                (added > 0).then_some((*status, added))
+            })
+            .collect();
+        RequestCounts {
+            by_status,
+            unanswered: self.unanswered.saturating_sub(earlier.unanswered),
+            retry_waits: self.retry_waits.saturating_sub(earlier.retry_waits),
+            retry_wait_seconds: (self.retry_wait_seconds - earlier.retry_wait_seconds).max(0.0),
+            pacing_waits: self.pacing_waits.saturating_sub(earlier.pacing_waits),
+            pacing_wait_seconds: (self.pacing_wait_seconds - earlier.pacing_wait_seconds).max(0.0),
+        }
+    }
 }
 
 fn registry() -> &'static Mutex<BTreeMap<String, Arc<RequestCounters>>> {
@@ -120,6 +147,15 @@ pub fn counters(label: &str) -> Arc<RequestCounters> {
             .entry(label.to_string())
             .or_insert_with(|| Arc::new(RequestCounters::new())),
     )
+}
+
+/// What the clients of `label` have counted so far (nothing, for a label no client used).
+pub fn request_counts_of(label: &str) -> RequestCounts {
+    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .get(label)
+        .map(|counters| counters.read())
+        .unwrap_or_default()
 }
 
 /// Every label's counts, by label. Clients built without a label count under "".
@@ -156,5 +192,28 @@ mod tests {
         assert!((counts.retry_wait_seconds - 1.5).abs() < 1e-9);
         assert_eq!(counts.pacing_waits, 1);
         assert!((counts.pacing_wait_seconds - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_later_reading_less_an_earlier_is_what_happened_between() {
+        let counters = counters("observe-since-test");
+        counters.answered(200);
+        counters.answered(429);
+        let before = request_counts_of("observe-since-test");
+        counters.answered(200);
+        counters.answered(503);
+        counters.answered(503);
+        counters.unanswered();
+        counters.retry_wait(Duration::from_secs(2));
+        let between = request_counts_of("observe-since-test").since(&before);
+        assert_eq!(between.by_status, BTreeMap::from([(200, 1), (503, 2)]));
+        assert_eq!(between.requests(), 4);
+        assert_eq!(between.throttled(), 0);
+        assert_eq!(between.retry_waits, 1);
+        assert!((between.retry_wait_seconds - 2.0).abs() < 1e-9);
+        assert_eq!(
+            request_counts_of("no client used this label"),
+            RequestCounts::default()
+        );
     }
 }

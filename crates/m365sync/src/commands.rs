@@ -1110,42 +1110,36 @@ pub async fn runs(db: &str, args: RunsArgs) -> anyhow::Result<ExitCode> {
         out!("{}", serde_json::to_string_pretty(&runs)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let now = store::now_millis();
-    for run in &runs {
-        out!(
-            "run {} · {} · {} · {} · {}",
-            run.id,
-            run.connection_name,
-            run.kind,
-            run.status,
-            when_and_how_long(run, now)
-        )?;
-        if run.steps.is_empty()
-            && let Some(message) = &run.message
-        {
-            out!("    {message}")?;
-        }
-        let mut tenant = None;
-        for step in &run.steps {
-            if step.tenant_id.is_some() && tenant != step.tenant_id.as_ref() {
-                let id = step.tenant_id.as_deref().unwrap_or_default();
-                out!("    {}", tenant_line(id, step.tenant_name.as_deref()))?;
-                tenant = step.tenant_id.as_ref();
-            }
-            out!(
-                "      {}",
-                step_line(
-                    &step.dataset,
-                    step.status,
-                    &step.counts,
-                    step.message.as_deref()
-                )
-            )?;
-        }
-        for warning in &run.warnings {
-            out!("    warning [{}]: {}", warning.code, warning.message)?;
-        }
+    if runs.is_empty() {
+        out!("No runs yet: `m365sync sync NAME` runs one.")?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let now = store::now_millis();
+    let mut table = crate::output::Table::new(&[
+        "RUN",
+        "CONNECTION",
+        "KIND",
+        "STATUS",
+        "STARTED",
+        "TOOK",
+        "STEPS",
+        "NOTE",
+    ]);
+    for run in &runs {
+        let (started, took) = started_and_took(run, now);
+        table.row(vec![
+            run.id.to_string(),
+            run.connection_name.clone(),
+            run.kind.clone(),
+            run.status.to_string(),
+            started,
+            took,
+            steps_by_status(&run.steps),
+            run_note(run),
+        ]);
+    }
+    table.print()?;
+    out!("`m365sync run RUN` shows a run's steps, warnings and the outcome of every record.")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1303,6 +1297,65 @@ fn record_line(record: &store::RunRecordRow) -> String {
 }
 
 /// When a run started (local time) and how long it took, or that it is still going or waiting.
+/// The STARTED and TOOK cells of a run: when it started (or that it waits), and how long it
+/// took (or has been running).
+fn started_and_took(run: &store::RunRow, now: i64) -> (String, String) {
+    match (run.started_at, run.finished_at) {
+        (None, _) if run.status == domain::RunStatus::Queued => (
+            run.queued_at
+                .map(|queued| format!("queued {}", local_time(queued)))
+                .unwrap_or_else(|| "queued".into()),
+            "-".into(),
+        ),
+        (None, _) => ("never started".into(), "-".into()),
+        (Some(started), None) => (
+            local_time(started),
+            format!("{} so far", duration_text(now.saturating_sub(started))),
+        ),
+        (Some(started), Some(finished)) => (
+            local_time(started),
+            duration_text(finished.saturating_sub(started)),
+        ),
+    }
+}
+
+/// How a run's steps ended, counted by status: "16 succeeded, 2 failed".
+fn steps_by_status(steps: &[store::StepRow]) -> String {
+    let mut counts: Vec<(domain::StepStatus, usize)> = Vec::new();
+    for step in steps {
+        match counts.iter_mut().find(|(status, _)| *status == step.status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((step.status, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "-".into();
+    }
+    counts.sort_by_key(|(status, _)| status.to_string());
+    counts
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a run ended as it did, or how many warnings it has, in one cell.
+fn run_note(run: &store::RunRow) -> String {
+    let mut note = run.message.clone().unwrap_or_default();
+    if !run.warnings.is_empty() {
+        let warnings = match run.warnings.len() {
+            1 => "1 warning".to_string(),
+            n => format!("{n} warnings"),
+        };
+        note = if note.is_empty() {
+            warnings
+        } else {
+            format!("{note} ({warnings})")
+        };
+    }
+    note
+}
+
 fn when_and_how_long(run: &store::RunRow, now: i64) -> String {
     match (run.started_at, run.finished_at) {
         (None, _) if run.status == domain::RunStatus::Queued => match run.queued_at {

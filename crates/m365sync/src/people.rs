@@ -189,27 +189,49 @@ pub async fn review(db: &str, args: ReviewArgs) -> anyhow::Result<ExitCode> {
         if items.is_empty() {
             out!("Nothing waits for review.")?;
         }
-        for item in &items {
-            out!(
-                "item {} · {} ({}) · {} · could be, by {}:",
-                item.id,
-                item.display_name,
-                item.user_principal_name,
-                item.state,
-                item.rule
-            )?;
-            for candidate in &item.candidates {
-                out!(
-                    "    contact {} · {} · {}",
-                    candidate.contact_id,
-                    candidate.display_name,
-                    candidate
-                        .email
-                        .as_deref()
-                        .or(candidate.user_principal_name.as_deref())
-                        .unwrap_or("—")
-                )?;
+        if !items.is_empty() {
+            let mut table = crate::output::Table::new(&[
+                "ITEM",
+                "USER",
+                "SIGN-IN NAME",
+                "STATE",
+                "RULE",
+                "COULD BE CONTACT",
+            ]);
+            for item in &items {
+                let mut candidates = item.candidates.iter().map(|candidate| {
+                    format!(
+                        "{} · {} · {}",
+                        candidate.contact_id,
+                        candidate.display_name,
+                        candidate
+                            .email
+                            .as_deref()
+                            .or(candidate.user_principal_name.as_deref())
+                            .unwrap_or("—")
+                    )
+                });
+                table.row(vec![
+                    item.id.to_string(),
+                    item.display_name.clone(),
+                    item.user_principal_name.clone(),
+                    item.state.clone(),
+                    item.rule.clone(),
+                    candidates.next().unwrap_or_else(|| "-".into()),
+                ]);
+                // Every further candidate on a line of its own, under the first.
+                for candidate in candidates {
+                    table.row(vec![
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        candidate,
+                    ]);
+                }
             }
+            table.print()?;
         }
         if !args.json && items.iter().any(|i| i.state == "open") {
             out!(

@@ -65,35 +65,35 @@ impl TerminalProgress {
 }
 
 /// Items a second over the whole step so far: steadier than the latest pages' rate, which a
-/// slow page or a fast cached one swings.
-fn average_rate(state: &ProgressState) -> Option<f64> {
-    let seconds = state.elapsed().as_secs_f64();
-    (seconds >= 0.5 && state.pos() > 0).then(|| state.pos() as f64 / seconds)
+/// slow page or a fast cached one swings. None until half a second and one item have passed.
+fn average_rate(done: u64, elapsed: Duration) -> Option<f64> {
+    let seconds = elapsed.as_secs_f64();
+    (seconds >= 0.5 && done > 0).then(|| done as f64 / seconds)
 }
 
 fn rate_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
-    let _ = match average_rate(state) {
+    let _ = match average_rate(state.pos(), state.elapsed()) {
         Some(rate) if rate >= 10.0 => write!(w, "{rate:.0}/s"),
         Some(rate) => write!(w, "{rate:.1}/s"),
         None => write!(w, "…/s"),
     };
 }
 
-/// The time left at the step's average rate so far.
-fn eta_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
-    let left = state
-        .len()
-        .map(|len| len.saturating_sub(state.pos()))
-        .zip(average_rate(state));
-    let _ = match left {
-        Some((0, _)) => write!(w, "finishing"),
-        Some((left, rate)) => write!(
-            w,
+/// The time left at the step's average rate so far, in words.
+fn time_left(done: u64, total: Option<u64>, elapsed: Duration) -> String {
+    match total.zip(average_rate(done, elapsed)) {
+        // A total that Microsoft's count undershot is passed, not a negative time.
+        Some((total, _)) if done >= total => "finishing".into(),
+        Some((total, rate)) => format!(
             "{} left",
-            crate::commands::duration_text((left as f64 / rate * 1000.0) as i64)
+            crate::commands::duration_text(((total - done) as f64 / rate * 1000.0) as i64)
         ),
-        None => write!(w, "estimating"),
-    };
+        None => "estimating".into(),
+    }
+}
+
+fn eta_key(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = w.write_str(&time_left(state.pos(), state.len(), state.elapsed()));
 }
 
 fn spinner_style() -> ProgressStyle {
@@ -169,5 +169,49 @@ impl Progress for TerminalProgress {
             step.message.as_deref(),
         ));
         self.steps_shown.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_left_is_what_remains_at_the_rate_so_far() {
+        // 250 of 1,000 in 5 s: 50 a second, 750 left, 15 s.
+        assert_eq!(
+            time_left(250, Some(1000), Duration::from_secs(5)),
+            "15.0 s left"
+        );
+        // A slow start and a fast finish average out: 100 in 10 s, then 900 more at that rate.
+        assert_eq!(
+            time_left(100, Some(1000), Duration::from_secs(10)),
+            "1 min 30 s left"
+        );
+    }
+
+    #[test]
+    fn no_time_is_guessed_before_there_is_a_rate_or_without_a_total() {
+        assert_eq!(
+            time_left(0, Some(1000), Duration::from_secs(3)),
+            "estimating"
+        );
+        assert_eq!(
+            time_left(40, Some(1000), Duration::from_millis(200)),
+            "estimating"
+        );
+        assert_eq!(time_left(40, None, Duration::from_secs(3)), "estimating");
+    }
+
+    #[test]
+    fn a_step_past_its_expected_total_is_finishing_not_negative() {
+        assert_eq!(
+            time_left(1000, Some(1000), Duration::from_secs(3)),
+            "finishing"
+        );
+        assert_eq!(
+            time_left(1200, Some(1000), Duration::from_secs(3)),
+            "finishing"
+        );
     }
 }

@@ -62,22 +62,39 @@ pub async fn tenants(db: &str, args: TenantsArgs) -> anyhow::Result<ExitCode> {
             )?,
         }
     }
+    if tenants.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table =
+        crate::output::Table::new(&["TENANT", "TENANT ID", "STATE", "ORGANISATION", "CONNECTION"]);
     for t in &tenants {
         let organization = match (&t.organization, t.organization_id) {
-            (Some(name), Some(id)) => format!("{name} (organisation {id})"),
+            (Some(name), Some(id)) => format!("{name} ({id})"),
             _ => "-".into(),
         };
-        out!(
-            "{}\t{}\t{}\t{}\tvia {}",
-            t.display_name.as_deref().unwrap_or("(not synced yet)"),
-            t.tenant_id,
-            t.state,
+        table.row(vec![
+            t.display_name
+                .clone()
+                .unwrap_or_else(|| "(not synced yet)".into()),
+            t.tenant_id.clone(),
+            t.state.to_string(),
             organization,
-            t.connection.as_deref().unwrap_or("a removed connection")
+            t.connection
+                .clone()
+                .unwrap_or_else(|| "(a removed connection)".into()),
+        ]);
+    }
+    table.print()?;
+    // Suggestions are several per tenant: they follow the table rather than crowd it.
+    for t in tenants.iter().filter(|t| !t.suggestions.is_empty()) {
+        out!(
+            "\nSuggested for {} ({}):",
+            t.display_name.as_deref().unwrap_or("(not synced yet)"),
+            t.tenant_id
         )?;
         for (n, s) in t.suggestions.iter().enumerate() {
             out!(
-                "    {}. {} (organisation {})\t{:.2}\t{}",
+                "  {}. {} (organisation {}) · score {:.2} · {}",
                 n + 1,
                 s.organization,
                 s.organization_id,
@@ -85,6 +102,10 @@ pub async fn tenants(db: &str, args: TenantsArgs) -> anyhow::Result<ExitCode> {
                 s.rule.describe()
             )?;
         }
+        out!(
+            "  `m365sync match {} --accept` takes the first; --organization ID, --create or --ignore decide otherwise.",
+            t.tenant_id
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

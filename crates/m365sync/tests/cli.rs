@@ -1597,6 +1597,20 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     assert_eq!(item["rule"], "mail");
     let candidates = item["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 2, "{queue}");
+    // For a person: a header, the item on one row, each candidate on a row of its own.
+    let (listed, _) = text(&m365sync(&db, &["review"], &[]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(
+        lines[0].starts_with("ITEM") && lines[0].contains("COULD BE CONTACT"),
+        "{listed}"
+    );
+    for candidate in candidates {
+        let id = candidate["contact_id"].to_string();
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("{id} · "))),
+            "{id}: {listed}"
+        );
+    }
     let chosen = candidates
         .iter()
         .find(|c| c["display_name"] == "Candidate B")
@@ -2461,3 +2475,45 @@ async fn the_process_log_shows_each_run_and_each_record_it_changed(kind: testkit
 }
 
 testkit::on_both_stores!(the_process_log_shows_each_run_and_each_record_it_changed);
+
+/// Throttling costs waits, not lines: at the default verbosity no retry is told one by one, and
+/// the run's report sums them up once, with the status codes that caused them.
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_are_quiet_and_summed_up_once() {
+    let sim = sim(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let tenant = &sim.tenants()[0];
+    add(&db, &sim, "contoso", &tenant.client_secret);
+    sim.state.inject(
+        &tenant.tenant_id,
+        graph_sim::Fault::ThrottleRate {
+            every: 3,
+            retry_after: Some("0".into()),
+        },
+    );
+    let synced = m365sync(&db, &["sync", "contoso"], &[]);
+    let (out, err) = text(&synced);
+    assert!(synced.status.success(), "{out}\n{err}");
+    assert!(
+        sim.state.stats().throttled > 0,
+        "the fault throttled nothing"
+    );
+    assert!(
+        !err.contains("WARN") && !err.contains("retrying") && !err.contains("throttled"),
+        "no retry is told one by one: {err}"
+    );
+    let summaries: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("warning [retried]"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{out}");
+    assert!(summaries[0].contains("429 × "), "{out}");
+    // The run keeps the summary: `run ID` shows it later.
+    let run = m365sync(&db, &["run", "1"], &[]);
+    assert!(
+        text(&run).0.contains("warning [retried]"),
+        "{:?}",
+        text(&run)
+    );
+}

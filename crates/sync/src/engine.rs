@@ -83,6 +83,46 @@ impl SyncReport {
     }
 }
 
+/// The run's retries in one warning, rather than a line per wait: each wait is logged at `-v`
+/// only, and what the run lost to them (if anything) is in its steps' outcomes.
+fn retry_summary(requests: &graph::observe::RequestCounts) -> Option<RunWarning> {
+    if requests.retry_waits == 0 {
+        return None;
+    }
+    let mut causes: Vec<String> = requests
+        .by_status
+        .iter()
+        .filter(|(status, _)| **status == 429 || **status >= 500)
+        .map(|(status, count)| format!("{status} × {count}"))
+        .collect();
+    if requests.unanswered > 0 {
+        causes.push(format!("no answer × {}", requests.unanswered));
+    }
+    let advice = if requests.throttled() > 0 {
+        " If this happens on every run, spread the schedules of connections that share this \
+         app registration, or give the connection longer cache lifetimes."
+    } else {
+        ""
+    };
+    let waits = match requests.retry_waits {
+        1 => "1 wait".to_string(),
+        n => format!("{n} waits"),
+    };
+    Some(RunWarning {
+        code: "retried".into(),
+        message: format!(
+            "Microsoft asked m365sync to slow down or did not answer ({}); the requests were sent again after {waits} of {:.1} s in all, out of {} requests.{advice}",
+            if causes.is_empty() {
+                "answers that asked for a retry".to_string()
+            } else {
+                causes.join(", ")
+            },
+            requests.retry_wait_seconds,
+            requests.requests(),
+        ),
+    })
+}
+
 /// Runs syncs against a store.
 #[derive(Clone)]
 pub struct SyncEngine {
@@ -287,6 +327,7 @@ impl SyncEngine {
             .filter(|c| c.id == claimed.connection_id)
             .ok_or_else(|| SyncError::NoConnection(claimed.connection_name.clone()))?;
         let credential = self.store.connection_credential(&connection).await?;
+        let requests_before = graph::observe::request_counts_of(connection.name.as_str());
         let client = graph_client(&connection, &credential, self.retry.clone())?;
         let engine = self
             .clone()
@@ -327,6 +368,9 @@ impl SyncEngine {
                     .await?;
             }
         }
+        let requests =
+            graph::observe::request_counts_of(connection.name.as_str()).since(&requests_before);
+        log.warnings.extend(retry_summary(&requests));
         let statuses: Vec<StepStatus> = log.steps.iter().map(|s| s.status).collect();
         let status = if stop.cancelled() {
             RunStatus::Cancelled

@@ -1856,6 +1856,18 @@ async fn a_whole_sync_succeeds_under_steady_throttling(store: StoreKind) {
         "{:?}",
         app.sim.state.stats()
     );
+    // The waits are summed up once for the run, not told one by one.
+    let retried: Vec<_> = report
+        .warnings
+        .iter()
+        .filter(|w| w.code == "retried")
+        .collect();
+    assert_eq!(retried.len(), 1, "{:?}", report.warnings);
+    assert!(
+        retried[0].message.contains("429 × "),
+        "{}",
+        retried[0].message
+    );
     app.sim.state.clear_faults(&key);
     assert_eq!(
         app.sync("contoso").await.writes(),

@@ -149,7 +149,13 @@ async fn a_partner_connection_is_added_tested_and_synced_customer_by_customer() 
         "{run}"
     );
 
-    let (plain, _) = text(&m365sync(&db, &["runs"], &[]));
+    let (listed, _) = text(&m365sync(&db, &["runs"], &[]));
+    assert!(
+        listed.starts_with("RUN") && listed.contains(" failed"),
+        "{listed}"
+    );
+    let run_id = json(&m365sync(&db, &["runs", "--json"], &[]))[0]["id"].to_string();
+    let (plain, _) = text(&m365sync(&db, &["run", &run_id], &[]));
     for (tenant, name) in [
         (&fabrikam.tenant_id, "Fabrikam Inc"),
         (&northwind.tenant_id, "Northwind Traders"),

@@ -117,6 +117,7 @@ async fn tenants_lists_the_suggestions_and_match_decides() {
     let listed = m365sync(&db, &["tenants"]);
     let (out, _) = text(&listed);
     assert_eq!(listed.status.code(), Some(0));
+    assert!(out.starts_with("TENANT"), "a header first: {out}");
     for expected in [
         "Contoso Ltd",
         tid,
