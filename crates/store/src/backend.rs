@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -169,6 +170,15 @@ pub struct Store {
     pub(crate) pool: Pool,
     pub(crate) cipher: SecretCipher,
     location: String,
+    /// The run whose lease every write transaction of this handle must still hold.
+    fence: Option<Arc<RunFence>>,
+}
+
+/// A worker's claim on a run, checked at the start of each of its write transactions.
+#[derive(Debug)]
+struct RunFence {
+    run_id: i64,
+    holder: String,
 }
 
 impl Store {
@@ -229,6 +239,7 @@ impl Store {
             pool,
             cipher: SecretCipher::new(key),
             location: redact_url(location),
+            fence: None,
         };
         migrate::run(&store.pool).await?;
         Ok(store)
@@ -252,15 +263,63 @@ impl Store {
 
     /// Opens a write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`), so two
     /// writers queue instead of failing on a lock upgrade.
+    ///
+    /// A handle fenced to a run ([`fenced_to`](Self::fenced_to)) first checks, inside the
+    /// transaction, that its worker still holds the run's lease, so that a worker whose lease
+    /// expired (a paused machine, a lost network) and was taken over writes nothing more. On
+    /// SQLite the write lock is held from `BEGIN IMMEDIATE`, and on PostgreSQL the run's row is
+    /// locked `FOR SHARE`, so the lease cannot be taken until the transaction ends.
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        Ok(match &self.pool {
+        let mut tx = match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(
                 p.begin_with("BEGIN IMMEDIATE")
                     .await
                     .doing("starting a transaction")?,
             ),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.doing("starting a transaction")?),
-        })
+        };
+        if let Some(fence) = &self.fence {
+            let held: Option<(i64,)> = match &mut tx {
+                Tx::Sqlite(t) => sqlx::query_as(
+                    "SELECT id FROM sync_runs WHERE id = $1 AND status = 'running' AND lease_owner = $2",
+                )
+                .bind(fence.run_id)
+                .bind(&fence.holder)
+                .fetch_optional(&mut **t)
+                .await,
+                Tx::Postgres(t) => sqlx::query_as(
+                    "SELECT id FROM sync_runs WHERE id = $1 AND status = 'running' AND lease_owner = $2 FOR SHARE",
+                )
+                .bind(fence.run_id)
+                .bind(&fence.holder)
+                .fetch_optional(&mut **t)
+                .await,
+            }
+            .doing("checking the run's lease")?;
+            if held.is_none() {
+                return Err(StoreError::LeaseLost {
+                    run_id: fence.run_id,
+                });
+            }
+        }
+        Ok(tx)
+    }
+
+    /// The lease holder this handle is fenced to, if any.
+    pub(crate) fn fence_holder(&self) -> Option<&str> {
+        self.fence.as_deref().map(|fence| fence.holder.as_str())
+    }
+
+    /// This store, for the worker that holds `run_id`: each write transaction opened through it
+    /// is refused once the worker no longer holds the run's lease.
+    pub fn fenced_to(&self, run_id: i64, worker: &crate::Worker) -> Store {
+        Store {
+            fence: Some(Arc::new(RunFence {
+                run_id,
+                holder: worker.holder(),
+            })),
+            ..self.clone()
+        }
     }
 
     /// Table and column names, for the test that both backends have the same schema.

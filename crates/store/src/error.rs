@@ -29,6 +29,11 @@ pub enum StoreError {
 
     #[error("stored data is not readable ({0}); it was not changed")]
     Corrupt(String),
+
+    #[error(
+        "run {run_id} is no longer this worker's: its lease expired and the run was closed or taken over, so nothing more is written for it"
+    )]
+    LeaseLost { run_id: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -88,6 +88,10 @@ impl Worker {
             lease,
         }
     }
+    /// How the run's row names this worker as its lease holder.
+    pub(crate) fn holder(&self) -> String {
+        format!("{}:{}", self.owner.host, self.name)
+    }
     fn lease_millis(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2)
     }
@@ -424,7 +428,7 @@ impl Store {
             });
         };
         let connection_id = connection_id.unwrap_or_default();
-        let holder = format!("{}:{}", worker.owner.host, worker.name);
+        let holder = worker.holder();
         on_tx!(&mut tx, |c| {
             sqlx::query("UPDATE sync_runs SET status = 'running', started_at = $1, lease_owner = $2, lease_until = $3, owner_host = $4, owner_pid = $5, owner_started = $6 WHERE id = $7 AND status = 'queued'")
                 .bind(now)
@@ -451,7 +455,7 @@ impl Store {
     /// Extends the worker's lease on a run it holds, and says whether someone asked it to stop.
     pub async fn renew_lease(&self, worker: &Worker, run_id: i64) -> Result<Lease> {
         let now = now_millis();
-        let holder = format!("{}:{}", worker.owner.host, worker.name);
+        let holder = worker.holder();
         let mut tx = self.begin().await?;
         let row: Option<(bool,)> = on_tx!(&mut tx, |c| {
             sqlx::query_as("UPDATE sync_runs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND lease_owner = $3 RETURNING cancel_requested")
@@ -471,7 +475,7 @@ impl Store {
 
     /// Whether the worker still holds the run (its lease was not taken for expired meanwhile).
     pub async fn holds_run(&self, worker: &Worker, run_id: i64) -> Result<bool> {
-        let holder = format!("{}:{}", worker.owner.host, worker.name);
+        let holder = worker.holder();
         let mut tx = self.begin().await?;
         let found: Option<i64> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(

@@ -314,13 +314,15 @@ impl Store {
             };
             let message = shrunk(message, attempt);
             let written = on_pool!(&self.pool, |p| {
-                // Only a run still going: one closed as interrupted (its lease expired) stays so.
-                sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4, lease_owner = NULL WHERE id = $5 AND status = 'running'")
+                // Only a run still going: one closed as interrupted (its lease expired) stays
+                // so, and one taken over by another worker is that worker's to close.
+                sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4, lease_owner = NULL WHERE id = $5 AND status = 'running' AND ($6 IS NULL OR lease_owner = $6)")
                 .bind(status.as_str())
                 .bind(&warnings)
                 .bind(message)
                 .bind(now_millis())
                 .bind(run_id)
+                .bind(self.fence_holder())
                 .execute(p).await.done("finishing a run")
             });
             match written {

@@ -1187,6 +1187,97 @@ async fn runs_are_queued_claimed_with_a_lease_and_cancelled(kind: testkit::Store
 
 testkit::on_both_stores!(runs_are_queued_claimed_with_a_lease_and_cancelled);
 
+/// A worker writes for a run only while it holds the run's lease: once the lease has expired
+/// and the run is closed, its writes are refused whole and its late finish changes nothing.
+async fn a_worker_that_lost_its_lease_writes_nothing_more(kind: testkit::StoreKind) {
+    use std::time::Duration;
+    use store::{Claim, RunOptions, RunTrigger, StoreError, Worker};
+
+    let (store, _home) = testkit::store_of(kind).await;
+    let connection = store
+        .add_connection(NewConnection {
+            name: ConnectionName::parse("contoso").unwrap(),
+            tenant_id: tenant(),
+            client_id: ClientId::parse("0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b").unwrap(),
+            credential: Credential::Secret(ClientSecret::parse("Abc8Q~secret-value-1234").unwrap()),
+            cloud: Cloud::Global,
+            datasets: vec![Dataset::Users],
+        })
+        .await
+        .unwrap();
+    let org = store
+        .apply_organization(&OrganizationRecord {
+            tenant_id: tenant(),
+            display_name: "Contoso Ltd".into(),
+            verified_domains: vec![],
+            default_domain: None,
+            country_letter_code: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    let worker = Worker::current(Duration::from_millis(400));
+    store
+        .enqueue_run(
+            connection.id,
+            "contoso",
+            RunTrigger::Manual,
+            RunOptions::default(),
+        )
+        .await
+        .unwrap();
+    let Claim::Claimed(run) = store.claim_run(&worker, None).await.unwrap() else {
+        panic!("a run to claim");
+    };
+    let fenced = store.fenced_to(run.run_id, &worker);
+    // While the lease holds, the worker's writes go through.
+    fenced
+        .apply_contact_changes(org, &tenant(), &[contact(1, "Engineer")], &[], None)
+        .await
+        .unwrap();
+    // The worker stalls past its lease; the run is closed as interrupted.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.close_expired_runs().await.unwrap(), 1);
+    let late = fenced
+        .apply_contact_changes(
+            org,
+            &tenant(),
+            &[contact(1, "Director"), contact(2, "Analyst")],
+            &[],
+            None,
+        )
+        .await;
+    match late {
+        Err(StoreError::LeaseLost { run_id }) => assert_eq!(run_id, run.run_id),
+        other => panic!("a late write is refused: {other:?}"),
+    }
+    let mut titles = Vec::new();
+    store
+        .each_contact(&ContactFilter::default(), |c| {
+            titles.push(c.job_title.clone());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        titles,
+        vec![Some("Engineer".to_string())],
+        "nothing of the late write"
+    );
+    fenced
+        .finish_run(run.run_id, RunStatus::Succeeded, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.run(run.run_id).await.unwrap().unwrap().status,
+        RunStatus::Failed,
+        "the late finish leaves the run as it was closed"
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(a_worker_that_lost_its_lease_writes_nothing_more);
+
 /// A connection's latest runs keep the outcome of each record; older ones keep their steps and
 /// counts only, and another connection's runs are not touched.
 async fn a_connection_keeps_the_records_of_its_latest_runs(kind: testkit::StoreKind) {

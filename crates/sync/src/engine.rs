@@ -296,7 +296,13 @@ impl SyncEngine {
             claimed.run_id,
             stop.clone(),
         ));
-        let ran = self.run_body(&claimed, progress, &stop).await;
+        // Every write of the run's steps checks that this worker still holds the lease; the
+        // run's own closing (finish_run) checks it in its own way.
+        let fenced = SyncEngine {
+            store: self.store.fenced_to(claimed.run_id, worker),
+            ..self.clone()
+        };
+        let ran = fenced.run_body(&claimed, progress, &stop).await;
         renewal.abort();
         match ran {
             Ok(report) => Ok(report),
@@ -304,7 +310,8 @@ impl SyncEngine {
                 // The run could not even start its steps (the connection was removed, its
                 // credential cannot be read): it ends failed, saying why.
                 let message = e.to_string();
-                self.store
+                fenced
+                    .store
                     .finish_run(claimed.run_id, RunStatus::Failed, &[], Some(&message))
                     .await?;
                 Err(e)
