@@ -174,7 +174,7 @@ pub(crate) fn describe(error: &AccountError) -> (StatusCode, &'static str, Strin
             StatusCode::CONFLICT,
             "slot_taken",
             format!(
-                "The slot {start} – {end} is no longer free in {mailbox}'s calendar: {subject}. Nothing was booked; choose another slot."
+                "The slot {start} – {end} is no longer free in {mailbox}'s calendar: {subject}. Nothing was written; choose another slot."
             ),
         ),
         AccountError::Busy(_) => (
@@ -721,7 +721,10 @@ fn millis(t: i64) -> DateTime<Utc> {
 }
 
 /// Addresses as typed: separated by commas, semicolons or spaces, each checked.
-fn addresses(field: &'static str, text: &str) -> Result<Vec<String>, domain::InputError> {
+pub(crate) fn addresses(
+    field: &'static str,
+    text: &str,
+) -> Result<Vec<String>, domain::InputError> {
     text.split([',', ';', ' ', '\n', '\r', '\t'])
         .map(str::trim)
         .filter(|a| !a.is_empty())
@@ -965,7 +968,7 @@ fn new_request_id() -> String {
     format!("m365sync-{}", auth::random_token())
 }
 
-fn request_id_ok(id: &str) -> bool {
+pub(crate) fn request_id_ok(id: &str) -> bool {
     (1..=100).contains(&id.len())
         && id
             .chars()

@@ -19,7 +19,7 @@ use store::{AppRole, AppUser, Store};
 
 use crate::auth::{self, LoginLimiter};
 
-mod accounts;
+pub(crate) mod accounts;
 mod charts;
 mod connections;
 mod dashboard;
