@@ -752,6 +752,26 @@ async fn the_api_lists_finds_books_moves_cancels_and_removes_with_typed_errors()
         free["unknown"][0]["address"],
         json!("nobody@nowhere.example")
     );
+    // A meeting room counts too (getSchedule answers for room mailboxes): its daily noon
+    // booking takes slots away, and its free/busy is read.
+    let domain = site.person.rsplit_once('@').unwrap().1;
+    let (status, with_room) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?date=tomorrow&days=2&length=1h&with=room2@{domain}"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{with_room}");
+    assert_eq!(with_room["unknown"], json!([]), "{with_room}");
+    let count = |v: &Value| v["slots"].as_array().unwrap().len();
+    assert!(
+        count(&with_room) < count(&free),
+        "{} slots with the room, {} without",
+        count(&with_room),
+        count(&free)
+    );
     let slot = free["slots"][0].clone();
     let (start, end) = (
         slot["start"].as_str().unwrap(),
