@@ -9,7 +9,8 @@
 use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
 };
-use chrono_tz::Tz;
+/// Time zones as the calendar rules name them, for the crates that show and read local times.
+pub use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::InputError;

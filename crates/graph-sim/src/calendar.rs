@@ -687,6 +687,91 @@ async fn admit(
     Ok(guard)
 }
 
+/// Room mailboxes each simulated tenant has: `room1@DOMAIN` … `room3@DOMAIN` (either domain).
+pub(crate) const ROOMS: u64 = 3;
+/// Rooms' calendars are kept beside the users', under indexes no user has.
+const ROOM_INDEX_BASE: u64 = u64::MAX - 1_000;
+
+/// The room of `tenant` an address names, as its number (1 to [`ROOMS`]).
+pub(crate) fn room_number(tenant: &crate::state::Tenant, address: &str) -> Option<u64> {
+    let (local, domain) = address.trim().rsplit_once('@')?;
+    let own_domain = domain.eq_ignore_ascii_case(&tenant.initial_domain)
+        || domain.eq_ignore_ascii_case(&tenant.custom_domain);
+    let number: u64 = local
+        .to_ascii_lowercase()
+        .strip_prefix("room")?
+        .parse()
+        .ok()?;
+    (own_domain && (1..=ROOMS).contains(&number)).then_some(number)
+}
+
+/// A meeting room's calendar: open 08:00–18:00 in the tenant's first zone, a daily booking at
+/// noon (a recurring series) and, for room 1, a workshop on the next working day.
+fn seed_room(calendars: &Calendars, number: u64) -> Mailbox {
+    let (zone_name, zone) = WINDOWS_ZONES[0];
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let created = Utc::now() - Duration::days(30);
+    let event = |subject: &str, start, end, recurrence| SimEvent {
+        id: calendars.new_id(),
+        subject: subject.to_string(),
+        start,
+        end,
+        zone,
+        zone_name: zone_name.to_string(),
+        show_as: "busy".to_string(),
+        recurrence,
+        location: format!("Room {number}"),
+        attendees: Vec::new(),
+        online: false,
+        transaction_id: None,
+        created,
+        modified: created,
+        change: 1,
+    };
+    let from = today - Duration::days(14);
+    let mut events = vec![event(
+        "Lunch and learn",
+        at(from, 12, 0),
+        at(from, 13, 0),
+        Some(Recurrence {
+            pattern: Pattern::Weekly,
+            interval: 1,
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            start_date: from,
+            end: RangeEnd::NoEnd,
+        }),
+    )];
+    if number == 1 {
+        let day = next_weekday(today, 0);
+        events.push(event("Workshop", at(day, 9, 0), at(day, 10, 30), None));
+    }
+    Mailbox {
+        zone_name,
+        work_start: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+        work_end: NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(),
+        events,
+    }
+}
+
+fn with_room<T>(
+    state: &SimState,
+    tenant: &crate::state::Tenant,
+    number: u64,
+    f: impl FnOnce(&mut Mailbox) -> T,
+) -> T {
+    let mut mailboxes = lock(&state.calendars.mailboxes);
+    let mailbox = mailboxes
+        .entry((tenant.index, ROOM_INDEX_BASE + number))
+        .or_insert_with(|| seed_room(&state.calendars, number));
+    f(mailbox)
+}
+
 fn with_mailbox<T>(state: &SimState, caller: &Caller<'_>, f: impl FnOnce(&mut Mailbox) -> T) -> T {
     let mut mailboxes = lock(&state.calendars.mailboxes);
     let mailbox = mailboxes
@@ -1077,21 +1162,7 @@ async fn get_schedule(
     let mut value = Vec::new();
     for schedule in schedules {
         let address = schedule.as_str().unwrap_or_default();
-        let Some(person) =
-            crate::delegated::find_user(caller.tenant, address).filter(|u| u.has_mailbox)
-        else {
-            value.push(json!({
-                "scheduleId": address,
-                "error": { "message": format!("The user '{address}' couldn't be found."), "responseCode": "ErrorMailRecipientNotFound" },
-            }));
-            continue;
-        };
-        let other = Caller {
-            tenant: caller.tenant,
-            app_id: caller.app_id.clone(),
-            owner: person,
-        };
-        let entry = with_mailbox(&state, &other, |m| {
+        let entry_of = |m: &mut Mailbox| {
             let found = instances(&m.events, from, to);
             let items: Vec<Value> = found
                 .iter()
@@ -1135,7 +1206,26 @@ async fn get_schedule(
                 "scheduleItems": items,
                 "workingHours": working_hours_json(m),
             })
-        });
+        };
+        if let Some(number) = room_number(caller.tenant, address) {
+            value.push(with_room(&state, caller.tenant, number, entry_of));
+            continue;
+        }
+        let Some(person) =
+            crate::delegated::find_user(caller.tenant, address).filter(|u| u.has_mailbox)
+        else {
+            value.push(json!({
+                "scheduleId": address,
+                "error": { "message": format!("The user '{address}' couldn't be found."), "responseCode": "ErrorMailRecipientNotFound" },
+            }));
+            continue;
+        };
+        let other = Caller {
+            tenant: caller.tenant,
+            app_id: caller.app_id.clone(),
+            owner: person,
+        };
+        let entry = with_mailbox(&state, &other, entry_of);
         value.push(entry);
     }
     let body = json!({

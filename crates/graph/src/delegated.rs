@@ -125,10 +125,35 @@ fn aadsts_codes(description: &str) -> Vec<u64> {
     codes
 }
 
-/// What a refusal means and how to fix it. Microsoft asks clients to branch on the codes, never
-/// on the description's text.
+/// Where a person reads an explanation: the fix names what they can do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    CommandLine,
+    WebPages,
+}
+
+/// What a refusal means and how to fix it, for the command line. Microsoft asks clients to
+/// branch on the codes, never on the description's text.
 pub fn explain(error: &str, codes: &[u64]) -> (String, String) {
-    let reconnect = "Connect the account again with `m365sync account connect`";
+    explain_on(error, codes, Surface::CommandLine)
+}
+
+/// What a refusal means and how to fix it, with the fix in the terms of `surface`.
+pub fn explain_on(error: &str, codes: &[u64], surface: Surface) -> (String, String) {
+    let (reconnect, redirect_hint, credential_check, silent) = match surface {
+        Surface::CommandLine => (
+            "Connect the account again with `m365sync account connect`",
+            "Add the redirect URI that `m365sync account connect` prints to the app registration (Authentication → Web → Redirect URIs)",
+            "Fix the connection's client secret or certificate (`m365sync connection test` says which), then connect again",
+            "without --prompt none",
+        ),
+        Surface::WebPages => (
+            "Connect the account again (Accounts → Connect account, or Re-connect beside it)",
+            "Add the redirect URI shown on the Connect account page to the app registration (Authentication → Web → Redirect URIs)",
+            "Fix the connection's client secret or certificate (Test on the connection's page says which), then connect again",
+            "with the prompt left empty or set to login",
+        ),
+    };
     let has = |c: u64| codes.contains(&c);
     let (words, fix): (&str, String) = if has(65004) || error == "access_denied" {
         (
@@ -174,12 +199,12 @@ pub fn explain(error: &str, codes: &[u64]) -> (String, String) {
     } else if has(50011) || has(500112) || has(50148) {
         (
             "the redirect URI is not one registered on the app",
-            "Add the redirect URI that `m365sync account connect` prints to the app registration (Authentication → Web → Redirect URIs)".to_string(),
+            redirect_hint.to_string(),
         )
     } else if has(7000215) || has(7000218) || has(7000222) || error == "invalid_client" {
         (
             "the connection's app credential was not accepted",
-            "Fix the connection's client secret or certificate (`m365sync connection test` says which), then connect again".to_string(),
+            credential_check.to_string(),
         )
     } else if has(700016) || error == "unauthorized_client" {
         (
@@ -204,7 +229,7 @@ pub fn explain(error: &str, codes: &[u64]) -> (String, String) {
     } else if error == "login_required" {
         (
             "nobody is signed in to Microsoft in this browser",
-            format!("{reconnect} without --prompt none"),
+            format!("{reconnect} {silent}"),
         )
     } else if error == "invalid_grant" {
         (

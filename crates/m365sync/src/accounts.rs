@@ -60,7 +60,7 @@ pub struct ConnectArgs {
     /// `organizations` for people of any organisation (a multi-tenant app).
     #[arg(long)]
     tenant: Option<String>,
-    /// The loopback address to wait on; port 0 picks a free one.
+    /// Where to wait for Microsoft's redirect: 127.0.0.1 and a port (0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// Microsoft's prompt: login, consent, select_account or none.
@@ -227,9 +227,10 @@ pub async fn account(db: &str, command: AccountCommand) -> anyhow::Result<ExitCo
 
 async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let timeout = duration("--timeout", &args.timeout)?;
-    if !args.listen.ip().is_loopback() {
+    // Microsoft does not accept the IPv6 loopback ([::1]) in redirect URIs: 127.0.0.1 only.
+    if args.listen.ip() != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
         return Err(UsageError(format!(
-            "--listen {}: the redirect is received on loopback only (127.0.0.1 or [::1])",
+            "--listen {}: the redirect is received on 127.0.0.1 only (Microsoft redirects to http://127.0.0.1 with any port); give --listen 127.0.0.1:PORT",
             args.listen
         ))
         .into());
@@ -246,8 +247,12 @@ async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
             args.listen
         ))
     })?;
+    // The redirect names the address listened on, 127.0.0.1, rather than `localhost`: a browser
+    // may resolve `localhost` to ::1 first, where nothing listens, and Microsoft recommends the
+    // IP literal for loopback redirects (it ignores the port of a loopback redirect URI, so one
+    // registered `http://127.0.0.1/integrations/office365/callback` covers every port).
     let port = listener.local_addr()?.port();
-    let redirect_uri = format!("http://localhost:{port}{CALLBACK_PATH}");
+    let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
     let app = flows::delegated_app(store, &connection, &redirect_uri, args.tenant.as_deref())
         .await
         .map_err(account_error)?;
@@ -507,20 +512,10 @@ async fn access_for(store: &Store, whose: &Whose) -> anyhow::Result<CalendarAcce
 
 /// The mailbox's time zone, from its working hours.
 async fn zone_of(access: &CalendarAccess) -> anyhow::Result<chrono_tz::Tz> {
-    let now = Utc::now();
-    let day = Span::new(now, now + chrono::Duration::days(1))?;
-    let free = flows::free_slots(
-        access,
-        day,
-        SlotRequest {
-            length: chrono::Duration::minutes(30),
-            step: chrono::Duration::minutes(30),
-        },
-        &[],
-    )
-    .await
-    .map_err(account_error)?;
-    Ok(free.hours.zone)
+    Ok(flows::working_hours(access)
+        .await
+        .map_err(account_error)?
+        .zone)
 }
 
 fn show(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
@@ -543,20 +538,17 @@ pub async fn calendar(db: &str, command: CalendarCommand) -> anyhow::Result<Exit
 async fn free(store: &Store, args: FreeArgs) -> anyhow::Result<ExitCode> {
     let length = rules::parse_minutes("--length", &args.length)?;
     let step = rules::parse_minutes("--step", &args.step)?;
-    if !(1..=62).contains(&args.days) {
-        return Err(UsageError("--days must be from 1 to 62".into()).into());
+    if !(1..=flows::MAX_SEARCH_DAYS).contains(&args.days) {
+        return Err(UsageError(format!(
+            "--days must be from 1 to {}",
+            flows::MAX_SEARCH_DAYS
+        ))
+        .into());
     }
     let access = access_for(store, &args.whose).await?;
     let zone = zone_of(&access).await?;
-    let first = rules::parse_day_in(&args.date, zone, Utc::now())?;
-    let last = rules::parse_day_in(
-        &(first.start.with_timezone(&zone).date_naive()
-            + chrono::Duration::days(args.days as i64 - 1))
-        .to_string(),
-        zone,
-        Utc::now(),
-    )?;
-    let window = Span::new(first.start, last.end)?;
+    let window =
+        flows::days_window(&args.date, args.days, zone, Utc::now()).map_err(account_error)?;
     let free = flows::free_slots(&access, window, SlotRequest { length, step }, &args.with)
         .await
         .map_err(account_error)?;
@@ -648,29 +640,9 @@ fn uuid_like() -> String {
 }
 
 async fn booking_access(store: &Store, booking: &BookingRow) -> anyhow::Result<CalendarAccess> {
-    let whose = match booking.account_id {
-        Some(id) => Whose {
-            account: Some(id.to_string()),
-            connection: None,
-            mailbox: Some(booking.mailbox.clone()),
-        },
-        None => {
-            let connection = store
-                .connections()
-                .await?
-                .into_iter()
-                .find(|c| c.id == booking.connection_id)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("the connection of booking {} is gone", booking.id)
-                })?;
-            Whose {
-                account: None,
-                connection: Some(connection.name.to_string()),
-                mailbox: Some(booking.mailbox.clone()),
-            }
-        }
-    };
-    access_for(store, &whose).await
+    flows::booking_calendar(store, booking)
+        .await
+        .map_err(account_error)
 }
 
 async fn move_booking(store: &Store, args: MoveArgs) -> anyhow::Result<ExitCode> {

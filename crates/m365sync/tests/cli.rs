@@ -10,6 +10,8 @@ use serde_json::Value;
 // One test binary for the command line: each binary is another link.
 #[path = "cli/accounts.rs"]
 mod accounts;
+#[path = "cli/accounts_browser.rs"]
+mod accounts_browser;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/crash.rs"]

@@ -464,6 +464,73 @@ pub async fn free_slots(
     })
 }
 
+/// The mailbox's working hours and time zone, as Outlook keeps them: local times people type
+/// (a day, a start) are read in this zone.
+pub async fn working_hours(access: &CalendarAccess) -> AccountResult<WorkingHours> {
+    let now = Utc::now();
+    let day = Span::new(now, now + chrono::Duration::days(1))?;
+    let request = SlotRequest {
+        length: chrono::Duration::minutes(30),
+        step: chrono::Duration::minutes(30),
+    };
+    Ok(free_slots(access, day, request, &[]).await?.hours)
+}
+
+/// The most days one free-slot search may span: Outlook answers `getSchedule` for 62 days.
+pub const MAX_SEARCH_DAYS: u32 = 62;
+
+/// The span of `days` local days from `first_day` (today, tomorrow or YYYY-MM-DD) in `zone`.
+pub fn days_window(
+    first_day: &str,
+    days: u32,
+    zone: rules::Tz,
+    now: DateTime<Utc>,
+) -> AccountResult<Span> {
+    if !(1..=MAX_SEARCH_DAYS).contains(&days) {
+        return Err(InputError::new(
+            "days",
+            format!("{days} is out of range"),
+            format!("Give a number of days from 1 to {MAX_SEARCH_DAYS}"),
+        )
+        .into());
+    }
+    let first = rules::parse_day_in(first_day, zone, now)?;
+    let last_day =
+        first.start.with_timezone(&zone).date_naive() + chrono::Duration::days(i64::from(days) - 1);
+    let last = rules::parse_day_in(&last_day.to_string(), zone, now)?;
+    Ok(Span::new(first.start, last.end)?)
+}
+
+/// The calendar a booking was made in, reached as it was booked: through its account, or with
+/// the connection's application permission.
+pub async fn booking_calendar(
+    store: &Store,
+    booking: &BookingRow,
+) -> AccountResult<CalendarAccess> {
+    match booking.account_id {
+        Some(id) => {
+            let account = store.account_by_id(id).await?.ok_or_else(|| {
+                AccountError::Setup(format!(
+                    "the account that made booking {} was removed; connect it again to change the booking, or change the event in Outlook",
+                    booking.id
+                ))
+            })?;
+            account_calendar(store, &account, Some(&booking.mailbox)).await
+        }
+        None => {
+            let connection = store
+                .connections()
+                .await?
+                .into_iter()
+                .find(|c| c.id == booking.connection_id)
+                .ok_or_else(|| {
+                    AccountError::Setup(format!("the connection of booking {} is gone", booking.id))
+                })?;
+            app_calendar(store, &connection, &booking.mailbox).await
+        }
+    }
+}
+
 /// What to book.
 #[derive(Debug, Clone)]
 pub struct BookingRequest {

@@ -135,6 +135,8 @@ impl Api {
             "/api/v1/contacts".into(),
             format!("/api/v1/contacts/{contact}"),
             format!("/api/v1/contacts/{contact}/history"),
+            "/api/v1/accounts".into(),
+            "/api/v1/bookings".into(),
         ];
         for dataset in [
             "licenses",
@@ -862,9 +864,11 @@ async fn the_openapi_document_is_served_and_matches_the_copy_in_docs() {
     let readable = api.readable_paths().await;
     let paths = served["paths"].as_object().unwrap();
     assert!(paths.len() >= 20, "{}", paths.len());
+    // Routes that need a connected account, which tests/accounts.rs signs in and exercises.
+    let exercised_elsewhere = ["/accounts/{id}/free"];
     for (template, item) in paths {
         let shape: Vec<&str> = template.split('/').collect();
-        if item.get("get").is_some() {
+        if item.get("get").is_some() && !exercised_elsewhere.contains(&template.as_str()) {
             let concrete = readable.iter().any(|p| {
                 let p = p.split('?').next().unwrap().trim_start_matches("/api/v1");
                 let parts: Vec<&str> = p.split('/').collect();

@@ -91,6 +91,10 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
         address.starts_with(&sim.url) && address.contains("code_challenge_method=S256"),
         "{address}"
     );
+    assert!(
+        address.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "the redirect names the address listened on: {address}"
+    );
 
     // The browser: the sign-in page, the person accepts, Microsoft sends it back to loopback.
     let browser = reqwest::Client::builder()

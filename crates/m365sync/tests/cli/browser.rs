@@ -20,7 +20,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Kills a child process when the test ends, however it ends.
-struct Reaped(Child);
+pub(super) struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 
 /// The chromedriver to drive Chromium with; `None` (said in one line, or a failure under
 /// `CI=true`) when it is not installed.
-fn chromedriver() -> Option<PathBuf> {
+pub(super) fn chromedriver() -> Option<PathBuf> {
     let found = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .iter()
         .map(PathBuf::from)
@@ -56,8 +56,8 @@ fn chromedriver() -> Option<PathBuf> {
     found
 }
 
-struct Browser {
-    client: Client,
+pub(super) struct Browser {
+    pub(super) client: Client,
     base: String,
     shots: usize,
     /// Every page's source as seen, to check that none shows a secret.
@@ -105,7 +105,7 @@ impl Browser {
         source
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(super) async fn fill(&self, css: &str, text: &str) {
         let field = self
             .client
             .find(Locator::Css(css))
@@ -115,7 +115,7 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
-    async fn click(&self, css: &str) {
+    pub(super) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -169,7 +169,7 @@ impl Browser {
 
     /// The path the browser lands on after a form was sent, once it is under `prefix`: a click
     /// returns before the answer arrives, and a loaded machine answers late.
-    async fn landed_on(&self, prefix: &str) -> String {
+    pub(super) async fn landed_on(&self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let path = self
@@ -210,7 +210,7 @@ impl Browser {
 }
 
 /// `m365sync serve` on a free loopback port: its base URL and the set-up link it prints.
-fn start_server(db: &Path) -> (Reaped, String, String) {
+pub(super) fn start_server(db: &Path) -> (Reaped, String, String) {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
         .arg("--db")
@@ -237,7 +237,7 @@ fn start_server(db: &Path) -> (Reaped, String, String) {
     (Reaped(child), format!("http://127.0.0.1:{port}"), link)
 }
 
-fn start_chromedriver(path: &Path) -> (Reaped, u16) {
+pub(super) fn start_chromedriver(path: &Path) -> (Reaped, u16) {
     let port = free_port();
     let child = Command::new(path)
         .arg(format!("--port={port}"))
@@ -257,7 +257,7 @@ fn start_chromedriver(path: &Path) -> (Reaped, u16) {
     (Reaped(child), port)
 }
 
-async fn open_browser(driver_port: u16, profile: &Path, base: String) -> Browser {
+pub(super) async fn open_browser(driver_port: u16, profile: &Path, base: String) -> Browser {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),

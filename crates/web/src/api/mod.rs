@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod accounts;
 mod connections;
 mod contacts;
 mod datasets;
@@ -38,7 +39,8 @@ pub const PREFIX: &str = "/api/v1";
 pub struct ErrorBody {
     /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `bad_json`, `bad_query`, `bad_path`, `invalid_input`, `conflict`, `store_error`,
-    /// `microsoft_error`.
+    /// `microsoft_error`; for accounts and calendars also `needs_reconnect`, `slot_taken`,
+    /// `busy`.
     pub code: String,
     /// For people: what went wrong and what to do.
     pub message: String,
@@ -416,7 +418,7 @@ impl Modify for CommonAnswers {
 #[openapi(
     info(
         title = "m365sync",
-        description = "The REST API of m365sync: connections to Microsoft 365 tenants, their sync runs and process log, organisations, tenants and matching, contacts with their Microsoft 365 overlay, and each organisation's datasets. Every request needs a bearer token (`m365sync token create`); a viewer token reads, an admin token also changes. Lists are paged by cursor: pass a page's `next_cursor` as `cursor` for the next one.",
+        description = "The REST API of m365sync: connections to Microsoft 365 tenants, their sync runs and process log, organisations, tenants and matching, contacts with their Microsoft 365 overlay, each organisation's datasets, and people's connected accounts with their calendars (free slots, bookings). Every request needs a bearer token (`m365sync token create`); a viewer token reads, an admin token also changes. Lists are paged by cursor: pass a page's `next_cursor` as `cursor` for the next one.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only")
     ),
     components(schemas(ErrorBody))
@@ -461,6 +463,13 @@ fn documented() -> OpenApiRouter<Store> {
         .routes(routes!(datasets::applications))
         .routes(routes!(datasets::terms_of_use))
         .routes(routes!(datasets::audit))
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::remove_account))
+        .routes(routes!(accounts::free_slots))
+        .routes(routes!(accounts::book))
+        .routes(routes!(accounts::list_bookings))
+        .routes(routes!(accounts::move_booking))
+        .routes(routes!(accounts::cancel_booking))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.

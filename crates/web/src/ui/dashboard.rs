@@ -13,10 +13,10 @@ use super::format::{time, time_or};
 use super::{Frame, UiState, Viewer, charts, page, store_failure};
 
 pub(crate) struct Attention {
-    what: String,
-    fix: String,
-    href: Option<String>,
-    link: String,
+    pub(crate) what: String,
+    pub(crate) fix: String,
+    pub(crate) href: Option<String>,
+    pub(crate) link: String,
 }
 
 pub(crate) struct ConnectionCard {
@@ -207,6 +207,10 @@ pub(crate) async fn show(
             href: viewer.is_admin().then(|| "/connections/new".into()),
             link: "Add a connection".into(),
         });
+    }
+    match store.accounts().await {
+        Ok(accounts) => attention.extend(super::accounts::attention(&accounts, now)),
+        Err(e) => return store_failure(&viewer, e),
     }
     let runs_chart = (!runs.is_empty()).then(|| charts::runs_over_time(&runs));
     page(&Dashboard {

@@ -19,6 +19,7 @@ use store::{AppRole, AppUser, Store};
 
 use crate::auth::{self, LoginLimiter};
 
+pub(crate) mod accounts;
 mod charts;
 mod connections;
 mod dashboard;
@@ -45,6 +46,8 @@ pub(crate) struct Ui {
     /// Cookies are marked `Secure` (and session cookies take the `__Host-` prefix): the server
     /// is reached over HTTPS, through a proxy that terminates TLS.
     pub(crate) secure_cookies: bool,
+    /// Delegated sign-ins sent to Microsoft and not yet answered.
+    pub(crate) sign_ins: accounts::PendingSignIns,
 }
 
 pub(crate) type UiState = Arc<Ui>;
@@ -91,6 +94,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("tenants", "Tenants", "/tenants"),
     ("organizations", "Organisations", "/organizations"),
     ("runs", "Runs", "/runs"),
+    ("accounts", "Accounts", "/accounts"),
     ("settings", "Settings", "/settings"),
 ];
 
@@ -459,6 +463,29 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/accounts", get(accounts::list))
+        .route(
+            "/accounts/connect",
+            get(accounts::connect_form).post(accounts::connect_start),
+        )
+        .route(accounts::CALLBACK_PATH, get(accounts::callback))
+        .route(
+            "/accounts/{id}/remove",
+            get(accounts::remove_form).post(accounts::remove),
+        )
+        .route("/accounts/{id}/calendar", get(accounts::calendar))
+        .route(
+            "/accounts/{id}/book",
+            get(accounts::book_form).post(accounts::book),
+        )
+        .route(
+            "/bookings/{id}/move",
+            get(accounts::move_form).post(accounts::move_booking),
+        )
+        .route(
+            "/bookings/{id}/cancel",
+            get(accounts::cancel_form).post(accounts::cancel),
+        )
         .route("/settings", get(settings::show))
         .route("/settings/users", post(settings::create_user))
         .route("/settings/users/{id}/role", post(settings::set_role))

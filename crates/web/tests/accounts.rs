@@ -1,0 +1,911 @@
+//! Delegated accounts through the pages and the API, against the simulator: connect (the test
+//! plays the browser on the simulator's sign-in page), list, free slots, book, move, cancel and
+//! remove; a tampered state, a replayed answer, a replayed code, another session's answer and a
+//! declined consent each refused in words with the fix; a viewer reads but changes nothing; and
+//! no page or API answer ever holds a token.
+
+use std::net::SocketAddr;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use store::{ApiRole, AppRole};
+use testkit::TestApp;
+
+/// What no answer may ever contain: the simulator's refresh tokens start `1.AR`, codes `1.AQ`,
+/// access and id tokens are JWTs (`eyJ`).
+fn assert_no_token(what: &str, text: &str) {
+    for marker in ["1.AR", "1.AQ", "eyJ"] {
+        assert!(
+            !text.contains(marker),
+            "{what}: a token leaked ({marker}): {text}"
+        );
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    location: String,
+    body: String,
+}
+
+/// The server and a simulator, with a connection, an admin and a viewer logged in.
+struct Site {
+    app: TestApp,
+    base: String,
+    http: reqwest::Client,
+    admin: Session,
+    viewer: Session,
+    person: String,
+    second_person: String,
+}
+
+#[derive(Clone)]
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn session(store: &store::Store, name: &str, role: AppRole) -> Session {
+    let user = store
+        .create_app_user(
+            name,
+            &web::hash_password("a long enough password").unwrap(),
+            role,
+        )
+        .await
+        .unwrap();
+    let token = web::auth::random_token();
+    let csrf = web::auth::random_token();
+    store
+        .create_app_session(
+            &web::auth::token_hash(&token),
+            user.id,
+            &csrf,
+            web::auth::SESSION_TIMES,
+        )
+        .await
+        .unwrap();
+    Session {
+        cookie: format!("m365sync_session={token}"),
+        csrf,
+    }
+}
+
+impl Site {
+    async fn start() -> Self {
+        let app = TestApp::with_users(12).await;
+        app.add_connection("contoso", 0).await;
+        let listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(web::serve(
+            app.store.clone(),
+            listener,
+            web::ServeOptions::default(),
+        ));
+        let people: Vec<String> = {
+            let tenant = app.sim.state.tenant("0").unwrap();
+            (0..12)
+                .filter_map(|i| tenant.user(i))
+                .filter(|u| u.has_mailbox && u.account_enabled)
+                .map(|u| u.upn)
+                .collect()
+        };
+        let admin = session(&app.store, "ana", AppRole::Admin).await;
+        let viewer = session(&app.store, "victor", AppRole::Viewer).await;
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            admin,
+            viewer,
+            person: people[0].clone(),
+            second_person: people[1].clone(),
+            app,
+        }
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = response.text().await.unwrap();
+        assert_no_token(&location, &body);
+        Answer {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, who: &Session) -> Answer {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        Self::answer(
+            self.http
+                .get(url)
+                .header("cookie", &who.cookie)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, who: &Session, form: &[(&str, &str)]) -> Answer {
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", who.csrf.as_str())];
+        fields.extend_from_slice(form);
+        Self::answer(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("cookie", &who.cookie)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Starts a sign-in as `who` and returns the address of Microsoft's sign-in page.
+    async fn start_sign_in(&self, who: &Session, hint: &str) -> String {
+        let started = self
+            .post(
+                "/accounts/connect",
+                who,
+                &[("connection", "contoso"), ("login_hint", hint)],
+            )
+            .await;
+        assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+        let link = started
+            .body
+            .split("data-testid=\"continue-sign-in\"")
+            .next()
+            .and_then(|before| before.rsplit("href=\"").next())
+            .and_then(|rest| rest.split('"').next())
+            .expect("a link to Microsoft")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&");
+        assert!(link.starts_with(&self.app.sim.url), "{link}");
+        assert!(link.contains("code_challenge_method=S256"), "{link}");
+        link
+    }
+
+    /// The browser at Microsoft: the sign-in page, then Accept (or Cancel); the address
+    /// Microsoft sends it back to.
+    async fn at_microsoft(&self, sign_in: &str, login: &str, consent: &str) -> String {
+        let page = self
+            .http
+            .get(sign_in)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut form = hidden_fields(&page);
+        form.push(("login".into(), login.into()));
+        form.push(("consent".into(), consent.into()));
+        let tenant = self.app.tenant(0).tenant_id;
+        let answer = self
+            .http
+            .post(format!(
+                "{}/{tenant}/oauth2/v2.0/authorize",
+                self.app.sim.url
+            ))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            302,
+            "{sign_in}: {}",
+            answer.text().await.unwrap_or_default()
+        );
+        let back = answer.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            back.starts_with(&format!("{}/integrations/office365/callback?", self.base)),
+            "{back}"
+        );
+        back
+    }
+
+    /// Connects `person` as the admin; the account's id.
+    async fn connect(&self, person: &str) -> i64 {
+        let sign_in = self.start_sign_in(&self.admin, person).await;
+        let back = self.at_microsoft(&sign_in, person, "accept").await;
+        let done = self.get(&back, &self.admin).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert!(
+            done.location.starts_with("/accounts?notice=Connected"),
+            "{}",
+            done.location
+        );
+        self.app
+            .store
+            .accounts()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.username.eq_ignore_ascii_case(person))
+            .expect("the account is kept")
+            .id
+    }
+
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_no_token(path, &text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|part| {
+            let value_of = |attr: &str| {
+                let start = part.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+                let end = start + part[start..].find('"').unwrap();
+                part[start..end]
+                    .replace("&amp;", "&")
+                    .replace("&quot;", "\"")
+            };
+            (value_of("name"), value_of("value"))
+        })
+        .collect()
+}
+
+fn query_value(url: &str, name: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The booking form links of the free slots on a calendar page, in order.
+fn book_links(page: &str) -> Vec<String> {
+    let parts: Vec<&str> = page.split("data-testid=\"book-slot\"").collect();
+    parts[..parts.len().saturating_sub(1)]
+        .iter()
+        .filter_map(|before| before.rsplit("href=\"").next())
+        .filter_map(|rest| rest.split('"').next())
+        .map(|link| link.replace("&#38;", "&").replace("&amp;", "&"))
+        .collect()
+}
+
+fn first_book_link(page: &str) -> String {
+    book_links(page).into_iter().next().expect("a slot to book")
+}
+
+fn field_value(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_connects_lists_finds_slots_books_moves_cancels_and_removes_in_the_pages() {
+    let site = Site::start().await;
+    let form = site.get("/accounts/connect", &site.admin).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body
+            .contains(&format!("{}/integrations/office365/callback", site.base)),
+        "the redirect URI to register is shown: {}",
+        form.body
+    );
+
+    let id = site.connect(&site.person).await;
+    let list = site.get("/accounts", &site.admin).await;
+    assert!(list.body.contains(&site.person), "{}", list.body);
+    assert!(list.body.contains("Calendars.ReadWrite"), "{}", list.body);
+    assert!(list.body.contains("healthy"), "{}", list.body);
+    assert!(
+        list.body
+            .contains(&format!("/accounts/connect?account={id}"))
+    );
+
+    // Free slots for tomorrow: the page lists them in the mailbox's zone, each with a Book link.
+    let calendar = site
+        .get(
+            &format!("/accounts/{id}/calendar?date=tomorrow&days=2&length=45m"),
+            &site.admin,
+        )
+        .await;
+    assert_eq!(calendar.status, StatusCode::OK, "{}", calendar.body);
+    assert!(
+        calendar.body.contains("data-testid=\"slots\""),
+        "{}",
+        calendar.body
+    );
+    let book_link = first_book_link(&calendar.body);
+    let form = site.get(&book_link, &site.admin).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let (start, end) = (
+        field_value(&form.body, "start"),
+        field_value(&form.body, "end"),
+    );
+    let request_id = field_value(&form.body, "request_id");
+    let booking_form = [
+        ("subject", "Housing appointment"),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("attendees", "resident@example.org"),
+        ("location", "Room 1"),
+        ("online", "1"),
+        ("request_id", request_id.as_str()),
+    ];
+    let booked = site
+        .post(&format!("/accounts/{id}/book"), &site.admin, &booking_form)
+        .await;
+    assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.body);
+    assert!(
+        booked.location.contains("notice=Booked"),
+        "{}",
+        booked.location
+    );
+    // The same form sent again (a double click, a retry) books nothing more.
+    let again = site
+        .post(&format!("/accounts/{id}/book"), &site.admin, &booking_form)
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let bookings = site.app.store.bookings().await.unwrap();
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    let booking = &bookings[0];
+    assert_eq!(booking.state, "booked");
+
+    // The booked slot is no longer offered.
+    let calendar = site
+        .get(
+            &format!("/accounts/{id}/calendar?date=tomorrow&days=2&length=45m"),
+            &site.admin,
+        )
+        .await;
+    assert!(
+        !calendar.body.contains(&book_link.replace('&', "&#38;")),
+        "the booked slot is gone"
+    );
+    assert!(calendar.body.contains("Housing appointment"));
+
+    // A second booking of the same slot is refused in words, and the form keeps what was typed.
+    let clash = site
+        .post(
+            &format!("/accounts/{id}/book"),
+            &site.admin,
+            &[
+                ("subject", "Double"),
+                ("start", start.as_str()),
+                ("end", end.as_str()),
+                ("request_id", "another-request"),
+            ],
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert!(clash.body.contains("no longer free"), "{}", clash.body);
+    assert!(clash.body.contains("value=\"Double\""));
+
+    // Move it to the last free slot of the window.
+    let move_form = site
+        .get(&format!("/bookings/{}/move", booking.id), &site.admin)
+        .await;
+    assert_eq!(move_form.status, StatusCode::OK, "{}", move_form.body);
+    assert_eq!(field_value(&move_form.body, "start"), start);
+    let last_slot = book_links(&calendar.body).pop().expect("a later slot");
+    let (new_start, new_end) = (
+        query_value(&format!("{}{last_slot}", site.base), "start"),
+        query_value(&format!("{}{last_slot}", site.base), "end"),
+    );
+    let moved = site
+        .post(
+            &format!("/bookings/{}/move", booking.id),
+            &site.admin,
+            &[("start", new_start.as_str()), ("end", new_end.as_str())],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    let after = site.app.store.booking(booking.id).await.unwrap();
+    assert!(after.start_at > booking.start_at, "{after:?}");
+    assert_eq!(after.state, "booked");
+
+    // Cancel, after the confirmation page.
+    let confirm = site
+        .get(&format!("/bookings/{}/cancel", booking.id), &site.admin)
+        .await;
+    assert!(
+        confirm.body.contains("attendees are told"),
+        "{}",
+        confirm.body
+    );
+    let cancelled = site
+        .post(
+            &format!("/bookings/{}/cancel", booking.id),
+            &site.admin,
+            &[("comment", "Sorry, the officer is away")],
+        )
+        .await;
+    assert_eq!(
+        cancelled.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        cancelled.body
+    );
+    assert_eq!(
+        site.app.store.booking(booking.id).await.unwrap().state,
+        "cancelled"
+    );
+    let twice = site
+        .post(
+            &format!("/bookings/{}/cancel", booking.id),
+            &site.admin,
+            &[],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+
+    // Remove, after a page that says how to revoke the consent at Microsoft.
+    let confirm = site
+        .get(&format!("/accounts/{id}/remove"), &site.admin)
+        .await;
+    assert!(
+        confirm.body.contains("revokes nothing at Microsoft"),
+        "{}",
+        confirm.body
+    );
+    assert!(confirm.body.contains("Revoke sessions"));
+    let removed = site
+        .post(&format!("/accounts/{id}/remove"), &site.admin, &[])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    assert!(site.app.store.accounts().await.unwrap().is_empty());
+    let list = site.get("/accounts", &site.admin).await;
+    assert!(list.body.contains("accounts-empty"), "{}", list.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_state_replayed_answers_and_codes_and_declined_consent_are_refused_in_words() {
+    let site = Site::start().await;
+    let sign_in = site.start_sign_in(&site.admin, &site.person).await;
+    let back = site.at_microsoft(&sign_in, &site.person, "accept").await;
+    let code = query_value(&back, "code");
+    let state = query_value(&back, "state");
+
+    // The state tampered with: refused, nothing kept, and the real answer still works.
+    let tampered = back.replace(&format!("state={}", state), "state=forged-state");
+    assert_ne!(tampered, back);
+    let refused = site.get(&tampered, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("does not belong to any sign-in"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("Nothing was saved"),
+        "{}",
+        refused.body
+    );
+
+    // The answer shown to another login session: refused, and left for the right one.
+    let other = site.get(&back, &site.viewer).await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.body);
+    assert!(
+        other.body.contains("another login session"),
+        "{}",
+        other.body
+    );
+    assert!(site.app.store.accounts().await.unwrap().is_empty());
+
+    let done = site.get(&back, &site.admin).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(site.app.store.accounts().await.unwrap().len(), 1);
+
+    // The same answer again (a reload, or someone who saw the address): refused.
+    let replayed = site.get(&back, &site.admin).await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        replayed.body
+    );
+    assert!(
+        replayed.body.contains("work only once"),
+        "{}",
+        replayed.body
+    );
+
+    // The used code slipped into a new sign-in of this session: Microsoft refuses it.
+    let fresh = site.start_sign_in(&site.admin, &site.person).await;
+    let fresh_state = query_value(&fresh, "state");
+    let replay = format!(
+        "{}/integrations/office365/callback?code={}&state={}",
+        site.base,
+        web_encode(&code),
+        web_encode(&fresh_state)
+    );
+    let refused = site.get(&replay, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.body.contains("already used"), "{}", refused.body);
+    assert!(refused.body.contains("AADSTS54005"), "{}", refused.body);
+
+    // The person declines: said in words, with the fix in the pages' terms.
+    let declined_sign_in = site.start_sign_in(&site.admin, &site.second_person).await;
+    let declined = site
+        .at_microsoft(&declined_sign_in, &site.second_person, "cancel")
+        .await;
+    assert!(declined.contains("error=access_denied"), "{declined}");
+    let page = site.get(&declined, &site.admin).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        page.body.contains("declined the permissions"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Connect account"), "{}", page.body);
+    assert!(
+        !page.body.contains("m365sync account connect"),
+        "{}",
+        page.body
+    );
+    assert_eq!(site.app.store.accounts().await.unwrap().len(), 1);
+}
+
+fn web_encode(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)])
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_reads_the_accounts_but_changes_nothing() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let list = site.get("/accounts", &site.viewer).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains(&site.person));
+    assert!(!list.body.contains("data-testid=\"connect-account\""));
+    assert!(!list.body.contains(&format!("/accounts/{id}/remove")));
+    for path in [
+        "/accounts/connect".to_string(),
+        format!("/accounts/connect?account={id}"),
+        format!("/accounts/{id}/remove"),
+        format!("/accounts/{id}/book"),
+    ] {
+        let answer = site.get(&path, &site.viewer).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
+    }
+    for path in [
+        "/accounts/connect".to_string(),
+        format!("/accounts/{id}/remove"),
+        format!("/accounts/{id}/book"),
+        "/bookings/1/move".to_string(),
+        "/bookings/1/cancel".to_string(),
+    ] {
+        let answer = site
+            .post(
+                &path,
+                &site.viewer,
+                &[("connection", "contoso"), ("subject", "x")],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
+    }
+    // A form without its CSRF token is refused even for an admin.
+    let forged = site
+        .http
+        .post(format!("{}/accounts/{id}/remove", site.base))
+        .header("cookie", &site.admin.cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(site.app.store.accounts().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_that_needs_reconnecting_is_on_the_dashboard_with_its_fix() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let dashboard = site.get("/", &site.admin).await;
+    assert!(
+        !dashboard.body.contains(&site.person),
+        "a healthy account needs nothing"
+    );
+    site.app
+        .store
+        .mark_account_needs_reconnect(id, "the password was reset")
+        .await
+        .unwrap();
+    let dashboard = site.get("/", &site.admin).await;
+    assert!(
+        dashboard.body.contains(&format!(
+            "The connected account {} is needs reconnect",
+            site.person
+        )),
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.contains("the password was reset"));
+    assert!(
+        dashboard
+            .body
+            .contains(&format!("/accounts/connect?account={id}"))
+    );
+    let list = site.get("/accounts", &site.admin).await;
+    assert!(list.body.contains("needs reconnect"), "{}", list.body);
+    // Its calendar says what to do instead of failing silently.
+    let calendar = site
+        .get(
+            &format!("/accounts/{id}/calendar?date=tomorrow"),
+            &site.admin,
+        )
+        .await;
+    assert!(
+        calendar.body.contains("needs to be connected again"),
+        "{}",
+        calendar.body
+    );
+    assert!(calendar.body.contains("Re-connect"), "{}", calendar.body);
+    // Re-connecting brings it back, as the same account.
+    let reconnect = site
+        .get(&format!("/accounts/connect?account={id}"), &site.admin)
+        .await;
+    assert!(
+        reconnect
+            .body
+            .contains(&format!("value=\"{}\"", site.person)),
+        "{}",
+        reconnect.body
+    );
+    assert_eq!(site.connect(&site.person).await, id);
+    let dashboard = site.get("/", &site.admin).await;
+    assert!(
+        !dashboard.body.contains("needs reconnect"),
+        "{}",
+        dashboard.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_lists_finds_books_moves_cancels_and_removes_with_typed_errors() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let admin = site
+        .app
+        .store
+        .issue_api_token("booking-form", ApiRole::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let viewer = site
+        .app
+        .store
+        .issue_api_token("reader", ApiRole::Viewer)
+        .await
+        .unwrap()
+        .secret;
+    use reqwest::Method;
+
+    let (status, list) = site.api(Method::GET, "/accounts", &viewer, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["username"], json!(site.person));
+    assert_eq!(list[0]["token_health"], json!("healthy"));
+    let keys: Vec<&String> = list[0].as_object().unwrap().keys().collect();
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains("token") || *k == "token_health"),
+        "{keys:?}"
+    );
+
+    let (status, free) = site
+        .api(
+            Method::GET,
+            &format!(
+                "/accounts/{id}/free?date=tomorrow&days=2&length=1h&with=nobody@nowhere.example"
+            ),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{free}");
+    assert!(!free["time_zone"].as_str().unwrap().is_empty());
+    assert_eq!(
+        free["unknown"][0]["address"],
+        json!("nobody@nowhere.example")
+    );
+    // A meeting room counts too (getSchedule answers for room mailboxes): its daily noon
+    // booking takes slots away, and its free/busy is read.
+    let domain = site.person.rsplit_once('@').unwrap().1;
+    let (status, with_room) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?date=tomorrow&days=2&length=1h&with=room2@{domain}"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{with_room}");
+    assert_eq!(with_room["unknown"], json!([]), "{with_room}");
+    let count = |v: &Value| v["slots"].as_array().unwrap().len();
+    assert!(
+        count(&with_room) < count(&free),
+        "{} slots with the room, {} without",
+        count(&with_room),
+        count(&free)
+    );
+    let slot = free["slots"][0].clone();
+    let (start, end) = (
+        slot["start"].as_str().unwrap(),
+        slot["end"].as_str().unwrap(),
+    );
+
+    let (status, bad) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?length=soon"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["code"], json!("invalid_input"));
+
+    let booking = json!({
+        "start": start, "end": end, "subject": "Housing appointment",
+        "attendees": ["resident@example.org"], "online_meeting": true, "request_id": "form-42",
+    });
+    let (status, refused) = site
+        .api(
+            Method::POST,
+            &format!("/accounts/{id}/bookings"),
+            &viewer,
+            Some(booking.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, booked) = site
+        .api(
+            Method::POST,
+            &format!("/accounts/{id}/bookings"),
+            &admin,
+            Some(booking.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    assert_eq!(booked["state"], json!("booked"));
+    let (status, retried) = site
+        .api(
+            Method::POST,
+            &format!("/accounts/{id}/bookings"),
+            &admin,
+            Some(booking.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    assert_eq!(retried["id"], booked["id"], "a retry books nothing more");
+    let mut clash = booking.clone();
+    clash["request_id"] = json!("form-43");
+    let (status, taken) = site
+        .api(
+            Method::POST,
+            &format!("/accounts/{id}/bookings"),
+            &admin,
+            Some(clash),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
+    assert_eq!(taken["code"], json!("slot_taken"));
+
+    let booking_id = booked["id"].as_i64().unwrap();
+    let last = free["slots"].as_array().unwrap().last().unwrap().clone();
+    let (status, moved) = site
+        .api(
+            Method::PATCH,
+            &format!("/bookings/{booking_id}"),
+            &admin,
+            Some(json!({"start": last["start"], "end": last["end"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_ne!(moved["start"], booked["start"]);
+    let (status, cancelled) = site
+        .api(
+            Method::POST,
+            &format!("/bookings/{booking_id}/cancel"),
+            &admin,
+            Some(json!({"comment": "Sorry"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], json!("cancelled"));
+    let (status, again) = site
+        .api(
+            Method::POST,
+            &format!("/bookings/{booking_id}/cancel"),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    let (status, bookings) = site.api(Method::GET, "/bookings", &viewer, None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Newest first: the refused clash is kept as failed, the booking as cancelled.
+    let states: Vec<&str> = bookings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["failed", "cancelled"], "{bookings}");
+
+    site.app
+        .store
+        .mark_account_needs_reconnect(id, "the password was reset")
+        .await
+        .unwrap();
+    let (status, needs) = site
+        .api(Method::GET, &format!("/accounts/{id}/free"), &viewer, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{needs}");
+    assert_eq!(needs["code"], json!("needs_reconnect"));
+    assert!(needs["message"].as_str().unwrap().contains("Re-connect"));
+
+    let (status, refused) = site
+        .api(Method::DELETE, &format!("/accounts/{id}"), &viewer, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, removed) = site
+        .api(Method::DELETE, &format!("/accounts/{id}"), &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert!(
+        removed["revoke_consent"]
+            .as_str()
+            .unwrap()
+            .contains("myapps.microsoft.com")
+    );
+    let (status, gone) = site
+        .api(Method::DELETE, &format!("/accounts/{id}"), &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    assert_eq!(gone["code"], json!("not_found"));
+}
