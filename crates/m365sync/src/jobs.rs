@@ -254,6 +254,52 @@ pub fn stop_signals() -> watch::Receiver<u32> {
     signals
 }
 
+/// Runs [`work`] on a thread and runtime of its own, with a store handle of its own: a sync's
+/// parsing and planning then never hold up the pages served beside it, nor the pages the sync.
+/// The answer comes when the worker ends (or at once, if it could not start).
+pub fn work_apart(
+    db: String,
+    lease: Duration,
+    poll: Duration,
+    signals: watch::Receiver<u32>,
+) -> tokio::sync::oneshot::Receiver<WorkerEnd> {
+    let (ended, answer) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("m365sync-worker".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("m365sync-worker")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    note!("The worker could not start ({e}); queued runs wait for `m365sync worker`.");
+                    let _ = ended.send(WorkerEnd::Stopped);
+                    return;
+                }
+            };
+            let end = runtime.block_on(async move {
+                match open_store(&db).await {
+                    Ok(store) => work(store, lease, poll, false, signals).await,
+                    Err(e) => {
+                        note!(
+                            "The worker could not open the store ({}); queued runs wait for `m365sync worker`.",
+                            crate::describe(&e)
+                        );
+                        WorkerEnd::Stopped
+                    }
+                }
+            });
+            let _ = ended.send(end);
+        });
+    if let Err(e) = started {
+        note!("The worker thread could not start ({e}); queued runs wait for `m365sync worker`.");
+    }
+    answer
+}
+
 /// How a worker's loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerEnd {

@@ -299,11 +299,10 @@ pub async fn demo(db: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     // A worker beside the pages runs what "Sync now" queues; the demo stops at once when asked.
     let signals = jobs::stop_signals();
-    let worker = jobs::work(
-        store.clone(),
+    let worker = jobs::work_apart(
+        db.to_string(),
         store::queue::DEFAULT_LEASE,
         Duration::from_secs(2),
-        false,
         signals.clone(),
     );
     let mut stopped = signals;
@@ -360,28 +359,31 @@ pub async fn serve(db: &str, args: ServeArgs) -> anyhow::Result<ExitCode> {
             signals.clone(),
         ));
     }
-    // The worker shares this task with the pages: a claim's future is not `Send`.
-    let mut worker = std::pin::pin!(jobs::work(
-        store.clone(),
-        store::queue::DEFAULT_LEASE,
-        Duration::from_secs(2),
-        false,
-        signals.clone(),
-    ));
+    let mut worker = working.then(|| {
+        jobs::work_apart(
+            db.to_string(),
+            store::queue::DEFAULT_LEASE,
+            Duration::from_secs(2),
+            signals.clone(),
+        )
+    });
     let mut stopped = signals.clone();
     let ended = tokio::select! {
         served = web::serve(store, listener, args.exposure.options()) => {
             served.context("serving the web pages")?;
             None
         }
-        ended = &mut worker, if working => Some(ended),
+        ended = async { worker.as_mut().expect("a worker").await }, if worker.is_some() => {
+            worker = None;
+            Some(ended.unwrap_or(jobs::WorkerEnd::Stopped))
+        }
         _ = stopped.wait_for(|count| *count > 0) => None,
     };
     // The pages stop at once; the run going finishes first, unless asked twice.
-    let ended = match ended {
-        Some(ended) => ended,
-        None if working => worker.await,
-        None => jobs::WorkerEnd::Stopped,
+    let ended = match (ended, worker) {
+        (Some(ended), _) => ended,
+        (None, Some(worker)) => worker.await.unwrap_or(jobs::WorkerEnd::Stopped),
+        (None, None) => jobs::WorkerEnd::Stopped,
     };
     if ended == jobs::WorkerEnd::Abandoned {
         return Ok(ExitCode::from(130));
