@@ -127,7 +127,12 @@ impl Store {
                     }
                 });
                 query.push(" ON CONFLICT (tenant_id, item_key) DO NOTHING");
-                query.build().execute(c).await.done("saving audit records")
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(c)
+                    .await
+                    .done("saving audit records")
             })?;
         }
         counts.unchanged = fresh.len() as u64 - counts.created;
@@ -195,6 +200,7 @@ impl Store {
             );
             let rows = sql
                 .build()
+                .persistent(false)
                 .fetch_all(p)
                 .await
                 .doing("listing audit records")?;

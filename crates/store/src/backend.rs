@@ -53,6 +53,12 @@ macro_rules! on_tx {
 /// Fetches `$select WHERE tenant_id = <tenant> AND <column> IN (<keys>)` on a connection: the one
 /// shape every page-sized lookup of existing rows takes. No keys ask for no rows, and no query is
 /// sent: PostgreSQL refuses an empty `IN ()` that SQLite accepts.
+///
+/// Like every statement built with a `QueryBuilder` here, it is not kept in the connection's
+/// statement cache (`persistent(false)`): a page-sized statement takes about 100 KB once
+/// prepared, each page length is a statement of its own, and the cache (per connection) kept
+/// hundreds of them, most of a sync's memory. Preparing one again costs far less than the
+/// rows it writes.
 macro_rules! fetch_in {
     ($c:expr, $select:literal, $column:literal, $tenant:expr, $keys:expr) => {{
         let query = sqlx::QueryBuilder::new(concat!($select, " WHERE tenant_id = "));
@@ -78,7 +84,7 @@ macro_rules! fetch_in {
                 list.push_bind(key.to_string());
             }
             query.push(")");
-            query.build().fetch_all($c).await
+            query.build().persistent(false).fetch_all($c).await
         }
     }};
 }
@@ -553,12 +559,27 @@ async fn check_not_foreign(location: &str) -> Result<()> {
             fix: "Check that the path is a readable SQLite file".into(),
             source,
         })?;
-    let (tables, ours): (i64, i64) = sqlx::query_as(
+    let read = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),          (SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'applied_at')",
     )
     .fetch_one(&mut connection)
-    .await
-    .doing("reading the store's tables")?;
+    .await;
+    // SQLite says SQLITE_NOTADB (26) of a file without its header. The header is read through
+    // SQLite rather than with a file of our own: closing any other handle on the file would drop
+    // the locks this process's open stores hold on it, and another process closing the store
+    // would then take the write-ahead log away from under them.
+    let not_a_database = matches!(
+        &read,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("26")
+    );
+    if not_a_database {
+        let _ = connection.close().await;
+        return Err(StoreError::Location(format!(
+            "{} is not an m365sync store (it is not a SQLite database): choose another --db path, or a new file name to make a store",
+            path.display()
+        )));
+    }
+    let (tables, ours): (i64, i64) = read.doing("reading the store's tables")?;
     let _ = connection.close().await;
     if tables > 0 && ours == 0 {
         return Err(StoreError::Location(format!(
@@ -570,8 +591,8 @@ async fn check_not_foreign(location: &str) -> Result<()> {
 }
 
 /// Refuses, before anything is created beside it, a SQLite path that cannot be a store: an
-/// empty path, a folder, a file that is not a SQLite database, or one in a folder that does
-/// not exist.
+/// empty path, a folder, something other than a regular file, or one in a folder that does
+/// not exist. (A file that is not a SQLite database is refused when SQLite first reads it.)
 pub fn check_location(location: &str) -> Result<()> {
     if location.trim().is_empty() {
         return Err(StoreError::Location(
@@ -604,28 +625,7 @@ pub fn check_location(location: &str) -> Result<()> {
             path.display()
         )));
     }
-    if path.exists() && !is_sqlite_file(&path)? {
-        return Err(StoreError::Location(format!(
-            "{} is not an m365sync store (it is not a SQLite database): choose another --db path, or a new file name to make a store",
-            path.display()
-        )));
-    }
     Ok(())
-}
-
-/// Whether a file is empty (SQLite fills it on first use) or starts with SQLite's header.
-fn is_sqlite_file(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut header = Vec::with_capacity(16);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut header))
-        .map_err(|e| {
-            StoreError::Location(format!(
-                "cannot read the store {}: {e}. Check its permissions",
-                path.display()
-            ))
-        })?;
-    Ok(header.is_empty() || header == b"SQLite format 3\0")
 }
 
 pub(crate) fn is_postgres(location: &str) -> bool {

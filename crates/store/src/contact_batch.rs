@@ -260,6 +260,7 @@ impl ContactBatch {
                 query.push(")");
                 query
                     .build()
+                    .persistent(false)
                     .execute(&mut *c)
                     .await
                     .done("forgetting users the filters keep")
@@ -426,6 +427,7 @@ impl ContactBatch {
                 query.push(")");
                 let rows = query
                     .build()
+                    .persistent(false)
                     .fetch_all(&mut *c)
                     .await
                     .doing("reading contacts to compare")?;
@@ -465,6 +467,7 @@ impl ContactBatch {
             query.push(" WHERE id = ").push_bind(contact_id);
             let row = query
                 .build()
+                .persistent(false)
                 .fetch_optional(&mut *c)
                 .await
                 .doing("reading a contact")?;
@@ -573,6 +576,7 @@ impl ContactBatch {
             query.push(")) ORDER BY id");
             let rows = query
                 .build()
+                .persistent(false)
                 .fetch_all(&mut *c)
                 .await
                 .doing("looking for contacts to link")?;
@@ -679,6 +683,7 @@ impl ContactBatch {
                         query.push(" WHERE id = ").push_bind(*contact_id);
                         query
                             .build()
+                            .persistent(false)
                             .execute(&mut *c)
                             .await
                             .done("updating a contact")
@@ -918,6 +923,7 @@ impl ContactBatch {
                 query.push(")");
                 query
                     .build()
+                    .persistent(false)
                     .execute(&mut *c)
                     .await
                     .done("closing settled review items")
@@ -1011,6 +1017,7 @@ impl ContactBatch {
                 query.push(")");
                 query
                     .build_query_as()
+                    .persistent(false)
                     .fetch_all(&mut *c)
                     .await
                     .doing("reading whom contacts belong to")
@@ -1081,6 +1088,7 @@ pub(crate) async fn write_history(
             });
             query
                 .build()
+                .persistent(false)
                 .execute(&mut *c)
                 .await
                 .done("keeping the contacts' history")
@@ -1266,6 +1274,7 @@ async fn pairs_by_contact(
             query.push(")");
             query
                 .build_query_as()
+                .persistent(false)
                 .fetch_all(&mut *c)
                 .await
                 .doing(action)

@@ -432,6 +432,7 @@ pub(crate) async fn insert_contacts(
         query.push(" RETURNING id, object_id");
         let inserted = query
             .build()
+            .persistent(false)
             .fetch_all(c)
             .await
             .doing("creating contacts")?;
@@ -556,6 +557,7 @@ pub(crate) async fn save_licences(tx: &mut Tx, licences: &[(i64, &str, String)])
             query.push(" ON CONFLICT DO NOTHING");
             query
                 .build()
+                .persistent(false)
                 .execute(c)
                 .await
                 .done("saving contacts' licences")

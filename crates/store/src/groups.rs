@@ -170,7 +170,12 @@ impl GroupBatch {
                 query.push(
                     " ON CONFLICT (tenant_id, group_key, member_id) DO UPDATE SET member_type = excluded.member_type",
                 );
-                query.build().execute(c).await.done("adding group members")
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(c)
+                    .await
+                    .done("adding group members")
             })?;
         }
         let mut leaving: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -195,6 +200,7 @@ impl GroupBatch {
                     query.push(")");
                     query
                         .build()
+                        .persistent(false)
                         .execute(c)
                         .await
                         .done("removing group members")

@@ -126,6 +126,7 @@ impl Store {
                 });
                 query
                     .build()
+                    .persistent(false)
                     .execute(&mut *c)
                     .await
                     .done("saving the tenant's software")

@@ -113,6 +113,7 @@ impl Store {
                 );
                 query
                     .build()
+                    .persistent(false)
                     .execute(c)
                     .await
                     .done("saving inventory items")

@@ -154,7 +154,12 @@ impl Store {
                      recipient_type = excluded.recipient_type, deleted_date = excluded.deleted_date, \
                      fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
                 );
-                query.build().execute(c).await.done("saving mailboxes")
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(c)
+                    .await
+                    .done("saving mailboxes")
             })?;
         }
         tx.commit().await?;

@@ -132,6 +132,7 @@ pub(crate) async fn write_records(
             });
             query
                 .build()
+                .persistent(false)
                 .execute(&mut *c)
                 .await
                 .done("keeping the run's record outcomes")

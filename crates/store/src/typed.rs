@@ -156,6 +156,7 @@ impl<R: TypedTable> RowBatch<R> {
                 query.push(")");
                 let rows = query
                     .build()
+                    .persistent(false)
                     .fetch_all(c)
                     .await
                     .doing("reading stored rows")?;
@@ -222,7 +223,12 @@ impl<R: TypedTable> RowBatch<R> {
                     }
                 });
                 query.push(conflict.as_str());
-                query.build().execute(c).await.done("saving typed rows")
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(c)
+                    .await
+                    .done("saving typed rows")
             })?;
         }
         for chunk in plan.archive.chunks(CHUNK) {
@@ -240,7 +246,12 @@ impl<R: TypedTable> RowBatch<R> {
                     list.push_bind(key.clone());
                 }
                 query.push(")");
-                query.build().execute(c).await.done("archiving typed rows")
+                query
+                    .build()
+                    .persistent(false)
+                    .execute(c)
+                    .await
+                    .done("archiving typed rows")
             })?;
         }
         if let Some(checkpoint) = checkpoint {

@@ -320,6 +320,7 @@ async fn active_rows_where<R: TypedTable>(
             query.push(")");
             let rows = query
                 .build()
+                .persistent(false)
                 .fetch_all(p)
                 .await
                 .doing("reading contacts' usage and sign-in activity")?;

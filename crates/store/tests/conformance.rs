@@ -729,6 +729,94 @@ async fn a_database_of_another_program_is_left_alone() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A file that is not a SQLite database is refused by name, and left as it was.
+#[tokio::test]
+async fn a_file_that_is_no_database_is_refused() {
+    let dir = tempfile_dir();
+    let path = dir.join("notes.txt");
+    std::fs::write(
+        &path,
+        "shopping list: milk, eggs, and a great deal more text\n",
+    )
+    .unwrap();
+    let key_file = dir.join("notes.txt.key");
+    let Err(err) =
+        Store::open_keyed(path.to_str().unwrap(), None, &key_file, Default::default()).await
+    else {
+        panic!("a text file was taken for a store");
+    };
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("shopping list"),
+        "the file was changed"
+    );
+    assert!(!key_file.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Opening the store a second time in one process (the server's worker has a handle of its
+/// own) keeps the locks the first handle holds: another program that opens and closes the
+/// store then leaves its write-ahead log in place, and nothing written through either handle
+/// is lost.
+#[tokio::test]
+async fn a_second_handle_keeps_the_first_ones_locks() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but python3 (for a second SQLite program) is missing"
+        );
+        eprintln!("skipped: python3 is not installed to open the store as another program");
+        return;
+    }
+    let dir = tempfile_dir();
+    let path = dir.join("shared.db");
+    let location = path.to_str().unwrap();
+    let key_file = dir.join("shared.db.key");
+    let first = Store::open_keyed(location, None, &key_file, Default::default())
+        .await
+        .unwrap();
+    first
+        .apply_organization(&OrganizationRecord {
+            tenant_id: tenant(),
+            display_name: "Contoso Ltd".into(),
+            verified_domains: vec![],
+            default_domain: None,
+            country_letter_code: None,
+        })
+        .await
+        .unwrap();
+    let second = Store::open_keyed(location, None, &key_file, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(second.organizations().await.unwrap().len(), 1);
+    let other = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT COUNT(*) FROM sqlite_master').fetchall(); c.close()")
+        .arg(location)
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{other:?}");
+    let wal = dir.join("shared.db-wal");
+    assert!(
+        wal.exists(),
+        "another program closing the store took the write-ahead log of the open handles"
+    );
+    first.close().await;
+    second.close().await;
+    let reopened = Store::open_keyed(location, None, &key_file, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(reopened.organizations().await.unwrap().len(), 1);
+    reopened.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("m365sync-store-{}", uuid_like()));
     std::fs::create_dir_all(&dir).unwrap();
