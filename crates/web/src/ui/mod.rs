@@ -20,6 +20,7 @@ use store::{AppRole, AppUser, Store};
 use crate::auth::{self, LoginLimiter};
 
 mod charts;
+mod compare;
 mod connections;
 mod dashboard;
 mod format;
@@ -410,6 +411,8 @@ fn form_token(headers: &HeaderMap, body: &Bytes) -> Option<String> {
 const STYLESHEET: &str = include_str!("../../assets/app.css");
 /// htmx 2, vendored from its npm package (BSD Zero Clause licence, beside it in assets/).
 const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+/// Fills a certificate's text area from a picked file.
+const FORMS_SCRIPT: &str = include_str!("../../assets/forms.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -456,6 +459,7 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route("/organizations/{id}", get(organizations::contacts))
         .route("/organizations/{id}/{dataset}", get(organizations::dataset))
         .route("/contacts/{id}", get(organizations::contact))
+        .route("/contacts/{id}/compare", get(compare::show))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
@@ -467,6 +471,8 @@ pub(crate) fn routes(ui: UiState) -> Router {
             post(settings::set_password),
         )
         .route("/settings/users/{id}/delete", post(settings::remove_user))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route(
             "/assets/app.css",
             get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }),
@@ -474,6 +480,10 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route(
             "/assets/htmx.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HTMX) }),
+        )
+        .route(
+            "/assets/forms.js",
+            get(|| async { asset("text/javascript; charset=utf-8", FORMS_SCRIPT) }),
         )
         .layer(middleware::from_fn_with_state(Arc::clone(&ui), guard))
         .with_state(ui)

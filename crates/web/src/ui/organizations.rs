@@ -387,6 +387,7 @@ fn numbered_pages(current: i64, count: i64) -> Vec<Option<i64>> {
 }
 
 struct ContactView {
+    id: i64,
     organization_id: i64,
     organization: String,
     name: String,
@@ -632,6 +633,7 @@ pub(crate) async fn contact(
     page(&ContactPage {
         frame: viewer.frame(contact.display_name.clone(), "organizations"),
         c: ContactView {
+            id: contact.id,
             organization_id: contact.organization_id,
             organization: contact.organization.clone(),
             name: contact.display_name.clone(),
