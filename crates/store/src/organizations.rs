@@ -123,6 +123,32 @@ impl Store {
         })
     }
 
+    /// One page of the organisations, by name, and how many there are in all.
+    pub async fn organizations_page(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<OrganizationRow>, i64)> {
+        let rows = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(select_organizations!(
+                " ORDER BY o.name, o.id LIMIT $1 OFFSET $2"
+            ))
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(p)
+            .await
+            .doing("listing a page of organisations")?;
+            rows.iter().map(organization_from).collect::<Result<Vec<_>>>()
+        })?;
+        let total: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                .fetch_one(p)
+                .await
+                .doing("counting organisations")
+        })?;
+        Ok((rows, total))
+    }
+
     pub async fn organization(&self, id: i64) -> Result<Option<OrganizationRow>> {
         on_pool!(&self.pool, |p| {
             let row = sqlx::query(select_organizations!(" WHERE o.id = $1"))
