@@ -303,18 +303,18 @@ impl Store {
         let search = search.map(|s| s.pattern);
         let mut contacts = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(after_id)
-            .bind(tenant.as_deref())
-            .bind(filter.organization_id)
-            .bind(filter.include_archived)
-            .bind(limit)
-            .bind(search.as_deref())
-            .bind(filter.enabled)
-            .bind(filter.guest)
-            .bind(filter.licensed)
-            .fetch_all(p)
-            .await
-            .doing("listing contacts")?;
+                .bind(after_id)
+                .bind(tenant.as_deref())
+                .bind(filter.organization_id)
+                .bind(filter.include_archived)
+                .bind(limit)
+                .bind(search.as_deref())
+                .bind(filter.enabled)
+                .bind(filter.guest)
+                .bind(filter.licensed)
+                .fetch_all(p)
+                .await
+                .doing("listing contacts")?;
             rows.iter().map(contact_from).collect::<Result<Vec<_>>>()
         })?;
         self.add_contact_details(&mut contacts).await?;

@@ -138,7 +138,9 @@ impl Store {
             .fetch_all(p)
             .await
             .doing("listing a page of organisations")?;
-            rows.iter().map(organization_from).collect::<Result<Vec<_>>>()
+            rows.iter()
+                .map(organization_from)
+                .collect::<Result<Vec<_>>>()
         })?;
         let total: i64 = on_pool!(&self.pool, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM organizations")

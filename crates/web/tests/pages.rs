@@ -745,3 +745,97 @@ async fn api_tokens_are_made_shown_once_listed_and_revoked_from_settings() {
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
+
+/// How many rows the table marked `data-testid="{id}"` has in its body.
+fn rows_of(html: &str, id: &str) -> usize {
+    let marker = format!("data-testid=\"{id}\"");
+    let Some(at) = html.find(&marker) else {
+        return 0;
+    };
+    let table = &html[at..];
+    let end = table.find("</table>").unwrap_or(table.len());
+    table[..end].matches("<tr>").count() - 1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_lists_come_in_numbered_pages() {
+    let site = Site::start(130).await;
+    let viewer = site.viewer().await;
+    for n in 0..55 {
+        site.app
+            .store
+            .create_organization(&format!("Client {n:02}"))
+            .await
+            .unwrap();
+    }
+    let first = site.get(&viewer, "/organizations").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows_of(&first.text, "organizations"), 50);
+    assert!(first.text.contains("href=\"/organizations?page=2\""));
+    assert_eq!(marked(&first.text, "page-current").unwrap(), "1");
+    let second = site.get(&viewer, "/organizations?page=2").await;
+    assert_eq!(rows_of(&second.text, "organizations"), 6);
+    assert_eq!(marked(&second.text, "page-current").unwrap(), "2");
+    assert!(second.text.contains("Client 54") && !first.text.contains("Client 54"));
+    let unreadable = site.get(&viewer, "/organizations?page=many").await;
+    assert_eq!(rows_of(&unreadable.text, "organizations"), 50);
+
+    // The first run created every user: its records come a hundred at a time.
+    let run = site.app.store.runs(None, 1).await.unwrap()[0].id;
+    let created = site
+        .app
+        .store
+        .run_records(run, Some(store::RecordOutcome::Created))
+        .await
+        .unwrap()
+        .len();
+    assert!(created > 100, "{created}");
+    let records = site
+        .get(&viewer, &format!("/runs/{run}?outcome=created"))
+        .await;
+    assert_eq!(rows_of(&records.text, "records"), 100);
+    assert!(
+        records
+            .text
+            .contains(&format!("href=\"/runs/{run}?outcome=created&#38;page=2\"")),
+        "the next page keeps the outcome"
+    );
+    let rest = site
+        .get(&viewer, &format!("/runs/{run}?outcome=created&page=2"))
+        .await;
+    assert_eq!(rows_of(&rest.text, "records"), created - 100);
+
+    // Audit activity: the search narrows, the count says how many match.
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let audit = site
+        .get(&viewer, &format!("/organizations/{org}/audit"))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    let (_, total) = site.app.store.audit_page(&tenant, "", 0, 1).await.unwrap();
+    assert!(audit.text.contains(&format!("{total} record")), "{total}");
+    assert_eq!(rows_of(&audit.text, "audit") as i64, total.min(100));
+    let none = site
+        .get(
+            &viewer,
+            &format!("/organizations/{org}/audit?q=no+such+thing"),
+        )
+        .await;
+    assert!(none.text.contains("data-testid=\"audit-empty\""));
+
+    for path in [
+        "/tenants",
+        "/tenants?state=matched&page=3",
+        "/review?page=2",
+    ] {
+        let page = site.get(&viewer, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+}

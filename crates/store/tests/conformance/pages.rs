@@ -88,7 +88,10 @@ async fn text_is_found_in_any_case_in_any_script(kind: StoreKind) {
     assert_eq!(searched("st*r").await, Vec::<i64>::new());
     assert_eq!(searched("s.ar").await, Vec::<i64>::new());
     assert_eq!(searched("e%e").await, Vec::<i64>::new());
-    assert!(searched("   ").await.len() >= 7, "blank text narrows nothing");
+    assert!(
+        searched("   ").await.len() >= 7,
+        "blank text narrows nothing"
+    );
 }
 
 async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
