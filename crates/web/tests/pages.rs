@@ -839,3 +839,120 @@ async fn long_lists_come_in_numbered_pages() {
         assert_eq!(page.status, StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organisation_shows_its_software_waste_and_trends_and_hands_over_its_report() {
+    let site = Site::start(20).await;
+    let viewer = site.viewer().await;
+    // A second sync after a change: two snapshots to draw a line through.
+    let tenant_key = site.app.tenant_key(0);
+    site.app.sim.state.add_user(&tenant_key).unwrap();
+    site.app.clear_cache("contoso").await;
+    site.app.sync("contoso").await;
+    let tenant = domain::TenantId::parse(&tenant_key).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let software = site
+        .get(&viewer, &format!("/organizations/{}/software", org.id))
+        .await;
+    assert_eq!(software.status, StatusCode::OK, "{}", software.text);
+    let products = site
+        .app
+        .store
+        .software_products(Some(&tenant))
+        .await
+        .unwrap();
+    let matched: Vec<_> = products.iter().filter(|p| p.product.matched).collect();
+    assert!(!matched.is_empty(), "the simulator's devices run software");
+    assert_eq!(rows_of(&software.text, "software-products"), {
+        let mut names: Vec<&str> = matched.iter().map(|p| p.product.product.as_str()).collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    });
+    let first = &matched[0].product;
+    let table = marked(&software.text, "software-products").unwrap();
+    assert!(table.contains(&first.product), "{table}");
+    if let Some(latest) = &first.latest_version {
+        assert!(table.contains(latest.as_str()), "{table}");
+    }
+
+    let waste = site
+        .get(&viewer, &format!("/organizations/{}/waste", org.id))
+        .await;
+    assert_eq!(waste.status, StatusCode::OK, "{}", waste.text);
+    let tenants = site.app.store.tenants(None).await.unwrap();
+    let expected = sync::report::waste_of(
+        &site.app.store,
+        &tenants,
+        &domain::waste::PriceList::default(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows_of(&waste.text, "waste-seats"), expected.seats.len());
+    assert_eq!(
+        rows_of(&waste.text, "waste-findings"),
+        expected.findings.len()
+    );
+    assert!(
+        !expected.findings.is_empty(),
+        "the simulated tenant wastes something"
+    );
+
+    let trends = site
+        .get(&viewer, &format!("/organizations/{}/trends", org.id))
+        .await;
+    assert_eq!(trends.status, StatusCode::OK, "{}", trends.text);
+    assert!(trends.text.contains("<svg") && trends.text.contains("<polyline"));
+    assert!(
+        trends.text.contains("2 snapshot(s)"),
+        "two syncs, two snapshots"
+    );
+
+    let report = site
+        .http
+        .get(format!(
+            "{}/organizations/{}/report.html",
+            site.base, org.id
+        ))
+        .header("cookie", &viewer.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), StatusCode::OK);
+    let disposition = report
+        .headers()
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"report-")
+            && disposition.ends_with(".html\""),
+        "{disposition}"
+    );
+    let html = report.text().await.unwrap();
+    assert!(html.contains(&org.name) && html.contains("<svg"));
+    for page in [&software.text, &waste.text, &trends.text, &html] {
+        assert!(!page.contains(&site.secret()));
+    }
+    let unlinked = site
+        .app
+        .store
+        .create_organization("Nobody Yet")
+        .await
+        .unwrap();
+    let refused = site
+        .get(&viewer, &format!("/organizations/{unlinked}/report.html"))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.text.contains("not linked to a tenant"));
+}

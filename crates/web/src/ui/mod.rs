@@ -24,6 +24,7 @@ mod compare;
 mod connections;
 mod dashboard;
 mod format;
+mod insight;
 mod login;
 mod organizations;
 mod runs;
@@ -458,6 +459,7 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route("/organizations", get(organizations::list))
         .route("/organizations/{id}", get(organizations::contacts))
         .route("/organizations/{id}/{dataset}", get(organizations::dataset))
+        .route("/organizations/{id}/report.html", get(insight::report))
         .route("/contacts/{id}", get(organizations::contact))
         .route("/contacts/{id}/compare", get(compare::show))
         .route("/runs", get(runs::list))

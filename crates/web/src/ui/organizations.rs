@@ -81,6 +81,12 @@ fn tabs(org: &OrganizationRow, active: &str) -> Vec<Link> {
             active: active == *key,
         });
     }
+    tabs.push(Link {
+        key: "report".into(),
+        label: "Report (HTML file)".into(),
+        href: format!("/organizations/{}/report.html", org.id),
+        active: false,
+    });
     tabs
 }
 
@@ -91,6 +97,8 @@ const DATASET_PAGES: &[(&str, &str)] = &[
     ("admins", "Admins"),
     ("devices", "Devices"),
     ("software", "Software"),
+    ("waste", "Licence waste"),
+    ("trends", "Trends"),
     ("service-health", "Service health"),
     ("apps", "App registrations"),
     ("terms", "Terms of use"),
@@ -730,17 +738,13 @@ pub(crate) async fn dataset(
             )
             .await
         }
-        "software" => {
-            inventory(
-                &ui,
-                &tenant,
-                Dataset::DetectedApps,
-                &mut body,
-                "software",
-                "No detected software (or it is not synced).",
-            )
-            .await
-        }
+        "software" => super::insight::software(&ui, &org, &mut body).await,
+        "waste" => match super::insight::waste(&ui, &org, &mut body).await {
+            Ok(()) => Ok(()),
+            Err(sync::report::ReportError::Store(e)) => Err(e),
+            Err(e) => Err(store::StoreError::Corrupt(e.to_string())),
+        },
+        "trends" => super::insight::trends(&ui, &org, &mut body).await,
         "service-health" => {
             let health = inventory(
                 &ui,
