@@ -220,7 +220,7 @@ fn marked<'a>(html: &'a str, id: &str) -> Option<String> {
             } else if !tag.starts_with("<input") && !tag.starts_with("<br") {
                 depth += 1;
             }
-            while let Some((_, c)) = chars.next() {
+            for (_, c) in chars.by_ref() {
                 if c == '>' {
                     break;
                 }
@@ -406,6 +406,15 @@ async fn a_connection_is_edited_from_its_page_and_a_bad_submit_changes_nothing()
             .unwrap()
             .contains("'not a domain' is not a domain")
     );
+    let summary = marked(&refused.text, "form-error").unwrap();
+    for named in [
+        "the domains to keep",
+        "the schedule",
+        "the cache lifetime of mailboxes",
+        "the datasets",
+    ] {
+        assert!(summary.contains(named), "{named}: {summary}");
+    }
     assert!(
         refused.text.contains("value=\"contoso.com, not a domain\""),
         "what was typed is kept"

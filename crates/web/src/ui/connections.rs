@@ -800,6 +800,30 @@ struct EditPage {
     clouds: Vec<&'static str>,
     form: EditValues,
     errors: Errors,
+    /// The fields with a problem, as the form labels them, for the summary at the top.
+    error_fields: String,
+}
+
+/// How the edit form names a field, for the summary of what to fix.
+fn field_label(key: &str) -> String {
+    if let Some(field) = key.strip_prefix("custom.") {
+        return format!("the custom field for {field}");
+    }
+    if let Some(dataset) = key.strip_prefix("lifetime.") {
+        return format!("the cache lifetime of {dataset}");
+    }
+    match key {
+        "secret" => "the client secret",
+        "certificate" => "the certificate",
+        "cloud" => "the cloud",
+        "datasets" => "the datasets",
+        "include_domains" => "the domains to keep",
+        "exclude_domains" => "the domains to leave out",
+        "filter" => "the users kept",
+        "schedule" => "the schedule",
+        other => other,
+    }
+    .to_string()
 }
 
 fn edit_page(
@@ -822,6 +846,14 @@ fn edit_page(
         credential_state: credential_state(connection),
         clouds: clouds(),
         form,
+        error_fields: {
+            let mut keys: Vec<&String> = errors.keys().collect();
+            keys.sort();
+            keys.iter()
+                .map(|k| field_label(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         errors,
     };
     (status, page(&body)).into_response()
