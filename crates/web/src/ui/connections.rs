@@ -883,7 +883,9 @@ fn read_edit(fields: &Fields, form: &mut EditValues, errors: &mut Errors) -> Opt
     let credential = match credential_of(fields) {
         Ok(c) => c,
         Err(problem) => {
-            let key = if fields.get("certificate").trim().is_empty() {
+            let key = if fields.get("certificate").trim().is_empty()
+                && fields.get("private_key").trim().is_empty()
+            {
                 "secret"
             } else {
                 "certificate"
