@@ -395,7 +395,7 @@ async fn a_connection_is_edited_from_its_page_and_a_bad_submit_changes_nothing()
         "error-lifetime-mailboxes",
         "error-custom-department",
         "error-schedule",
-        "error-secret",
+        "error-certificate",
     ] {
         let text = marked(&refused.text, field)
             .unwrap_or_else(|| panic!("{field} is shown: {}", refused.text));
@@ -405,6 +405,11 @@ async fn a_connection_is_edited_from_its_page_and_a_bad_submit_changes_nothing()
         marked(&refused.text, "error-include-domains")
             .unwrap()
             .contains("'not a domain' is not a domain")
+    );
+    assert!(
+        marked(&refused.text, "error-certificate")
+            .unwrap()
+            .contains("without its certificate")
     );
     let summary = marked(&refused.text, "form-error").unwrap();
     for named in [
