@@ -123,6 +123,17 @@ impl Store {
         })
     }
 
+    /// Every organisation's id and name, by name: what a "match to" search offers, without
+    /// counting anyone's contacts.
+    pub async fn organization_names(&self) -> Result<Vec<(i64, String)>> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT id, name FROM organizations ORDER BY name, id")
+                .fetch_all(p)
+                .await
+                .doing("listing organisation names")
+        })
+    }
+
     /// One page of the organisations, by name, and how many there are in all.
     pub async fn organizations_page(
         &self,

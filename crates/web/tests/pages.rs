@@ -970,3 +970,37 @@ async fn an_organisation_shows_its_software_waste_and_trends_and_hands_over_its_
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.text.contains("not linked to a tenant"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_counts_what_waits_for_a_decision() {
+    let site = Site::start(3).await;
+    let viewer = site.viewer().await;
+    let calm = site.get(&viewer, "/").await;
+    assert!(!calm.text.contains("await a decision"), "{}", calm.text);
+    site.app
+        .store
+        .decide_tenant(&site.app.tenant_key(0), &store::TenantChoice::Unmatch)
+        .await
+        .unwrap();
+    let waiting = site.get(&viewer, "/").await;
+    assert!(
+        waiting
+            .text
+            .contains("1 tenant(s) await a decision on their organisation."),
+        "{}",
+        waiting.text
+    );
+    let tenants = site.get(&viewer, "/tenants").await;
+    // Undone, the rules only suggest: the tenant waits as unmatched or suggested.
+    let waiting_tabs = [
+        marked(&tenants.text, "tab-unmatched").unwrap(),
+        marked(&tenants.text, "tab-suggested").unwrap(),
+    ];
+    assert_eq!(
+        waiting_tabs.iter().filter(|t| t.ends_with("(1)")).count(),
+        1,
+        "{waiting_tabs:?}"
+    );
+    assert!(marked(&tenants.text, "tab-all").unwrap().ends_with("(1)"));
+    assert!(tenants.text.contains(&site.app.tenant_key(0)));
+}

@@ -103,6 +103,15 @@ async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
     assert_eq!(total, 2);
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, second, "by name: Zeta comes second");
+    let names = store.organization_names().await.unwrap();
+    let full: Vec<(i64, String)> = store
+        .organizations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
+    assert_eq!(names, full);
 
     let every = store.tenants(None).await.unwrap();
     let (tenants, total) = store.tenants_page(None, 0, 10).await.unwrap();

@@ -77,7 +77,7 @@ pub(crate) async fn list(
                 .await?,
             ui.store.tenant_counts().await?,
             // Every organisation's name, for the "match to" search list.
-            ui.store.organizations().await?,
+            ui.store.organization_names().await?,
             ui.store.review_items_page(false, 0, 0).await?.1,
         ))
     }
@@ -150,8 +150,8 @@ pub(crate) async fn list(
         tabs,
         tenants: views,
         organizations: organizations
-            .iter()
-            .map(|o| (o.name.clone(), o.id.to_string()))
+            .into_iter()
+            .map(|(id, name)| (name, id.to_string()))
             .collect(),
         review_count,
         pages,
