@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ContactRecord;
+use crate::{ContactRecord, InputError};
 
 /// A connection's filters. Empty (the default) keeps every user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,24 @@ pub struct UserFilter {
     pub exclude_domains: Vec<String>,
     /// Only members of one of these groups (object ids), if any are named.
     pub groups: Vec<String>,
+}
+
+/// A domain a filter names, as a person typed it (`@Contoso.com` reads as `contoso.com`);
+/// `option` names where it was typed, for the error.
+pub fn filter_domain(option: &'static str, raw: &str) -> Result<String, InputError> {
+    let domain = raw.trim().trim_start_matches('@').to_lowercase();
+    if domain.is_empty()
+        || !domain.contains('.')
+        || domain.contains(char::is_whitespace)
+        || domain.contains('/')
+    {
+        return Err(InputError::new(
+            option,
+            format!("'{domain}' is not a domain"),
+            "give one such as contoso.com",
+        ));
+    }
+    Ok(domain)
 }
 
 /// Why a user is left out.

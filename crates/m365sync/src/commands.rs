@@ -263,22 +263,12 @@ fn show_mapping(name: &str, mapping: &domain::FieldMapping, json: bool) -> anyho
 
 impl FilterArgs {
     fn filter(&self) -> anyhow::Result<Option<domain::filter::UserFilter>> {
-        let domain = |option: &str, list: &[String]| -> anyhow::Result<Vec<String>> {
+        let domain = |option: &'static str, list: &[String]| -> anyhow::Result<Vec<String>> {
             list.iter()
                 .map(|d| {
-                    let d = d.trim().trim_start_matches('@').to_lowercase();
-                    if d.is_empty()
-                        || !d.contains('.')
-                        || d.contains(char::is_whitespace)
-                        || d.contains('/')
-                    {
-                        Err(UsageError(format!(
-                            "{option} '{d}' is not a domain; give one such as contoso.com"
-                        ))
-                        .into())
-                    } else {
-                        Ok(d)
-                    }
+                    domain::filter::filter_domain(option, d).map_err(|e| {
+                        UsageError(format!("{option} {}; {}", e.problem, e.fix)).into()
+                    })
                 })
                 .collect()
         };

@@ -17,7 +17,6 @@ use crate::UsageError;
 use crate::commands::open_store;
 
 pub mod export;
-mod report;
 
 /// The environment variable naming the admin's price list (a CSV of SKU and monthly price).
 pub const PRICES_ENV: &str = "M365SYNC_PRICES";
@@ -369,18 +368,16 @@ pub(crate) async fn waste_report(
     organization: Option<&str>,
     prices: &PriceList,
 ) -> anyhow::Result<WasteReport> {
-    let (mut skus, mut users) = (Vec::new(), Vec::new());
     match organization {
         Some(org) => {
-            for tenant in tenants_of(store, org).await? {
-                let (s, u) = store.license_facts(Some(&tenant_id(&tenant)?)).await?;
-                skus.extend(s);
-                users.extend(u);
-            }
+            let tenants = tenants_of(store, org).await?;
+            Ok(sync::report::waste_of(store, &tenants, prices, Utc::now()).await?)
         }
-        None => (skus, users) = store.license_facts(None).await?,
+        None => {
+            let (skus, users) = store.license_facts(None).await?;
+            Ok(domain::waste::findings(&skus, &users, prices, Utc::now()))
+        }
     }
-    Ok(domain::waste::findings(&skus, &users, prices, Utc::now()))
 }
 
 fn money(cents: Option<i64>, currency: Option<&str>) -> String {
@@ -524,7 +521,7 @@ pub async fn report(db: &str, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let prices = price_list(args.prices.as_deref())?;
     let store = open_store(db).await?;
     let tenants = tenants_of(&store, &args.organization).await?;
-    let built = report::build(
+    let built = sync::report::build(
         &store,
         &args.organization,
         &tenants,
@@ -535,7 +532,7 @@ pub async fn report(db: &str, args: ReportArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&built)? + "\n",
-        ReportFormat::Html => report::html(&built)?,
+        ReportFormat::Html => sync::report::html(&built)?,
     };
     match &args.output {
         Some(path) => {

@@ -217,6 +217,80 @@ impl Store {
         })
     }
 
+    /// One page of a tenant's audit records, newest first (records without a time last),
+    /// narrowed to those whose user, operation, workload, result, client address or object holds
+    /// `search` in any case; and how many match in all.
+    pub async fn audit_page(
+        &self,
+        tenant_id: &TenantId,
+        search: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ListedRow<AuditRecord>>, i64)> {
+        let columns: String = select_list::<AuditRecord>()
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = crate::contacts::TextSearch::new(self.backend(), search);
+        // Only the closed list of columns and the backend's operator reach the SQL text.
+        let text_test = text
+            .as_ref()
+            .map(|t| {
+                t.any_of(
+                    &[
+                        "t.user_id",
+                        "t.operation",
+                        "t.workload",
+                        "t.result_status",
+                        "t.client_ip",
+                        "t.object_id",
+                    ],
+                    "$2",
+                )
+            })
+            .unwrap_or_else(|| "($2 IS NULL)".into());
+        let filter = format!(
+            "FROM audit_records t JOIN organizations o ON o.id = t.organization_id \
+             WHERE t.tenant_id = $1 AND {text_test}"
+        );
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        let page_sql = format!(
+            "SELECT {columns}, t.tenant_id, o.name AS organization {filter} \
+             ORDER BY t.creation_time IS NULL, t.creation_time DESC, t.item_key DESC LIMIT $3 OFFSET $4"
+        );
+        let tenant = tenant_id.to_string();
+        let pattern = text.map(|t| t.pattern);
+        on_pool!(&self.pool, |p| {
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+                .bind(tenant.as_str())
+                .bind(pattern.as_deref())
+                .fetch_one(p)
+                .await
+                .doing("counting audit records")?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()))
+                .bind(tenant.as_str())
+                .bind(pattern.as_deref())
+                .bind(limit.max(0))
+                .bind(offset.max(0))
+                .fetch_all(p)
+                .await
+                .doing("listing a page of audit records")?;
+            let listed = rows
+                .iter()
+                .map(|r| {
+                    let (_, row) = stored_row::<AuditRecord>(r)?;
+                    Ok(ListedRow {
+                        organization: r.text_req("organization")?,
+                        tenant_id: r.text_req("tenant_id")?,
+                        row,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok::<_, StoreError>((listed, total))
+        })
+    }
+
     /// Sets how long a connection keeps audit records; the next sync of each of its tenants
     /// deletes what is older.
     pub async fn set_audit_retention(&self, name: &str, retention: AuditRetention) -> Result<()> {

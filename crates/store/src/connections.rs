@@ -13,6 +13,16 @@ use crate::backend::{Columns, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
+/// What a connection's edit form sets besides its credential and schedule.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub cloud: Cloud,
+    pub datasets: Vec<Dataset>,
+    pub user_filter: domain::filter::UserFilter,
+    pub field_mapping: domain::FieldMapping,
+    pub cache_lifetimes: domain::cache::CacheLifetimes,
+}
+
 pub struct NewConnection {
     pub name: ConnectionName,
     pub tenant_id: TenantId,
@@ -478,6 +488,75 @@ impl Store {
             .done("keeping the connection test's outcome")
         })?;
         Ok(())
+    }
+
+    /// Saves what a connection's edit form sets, all or nothing: cloud, datasets, user
+    /// filters, field mapping and cache lifetimes. When the filters or the mapping change, the
+    /// next sync weighs every user again (as [`Store::set_user_filter`] and
+    /// [`Store::set_field_mapping`] arrange).
+    pub async fn set_connection_settings(
+        &self,
+        name: &str,
+        settings: &ConnectionSettings,
+    ) -> Result<()> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let cloud = serde_json::to_string(&settings.cloud).map_err(corrupt)?;
+        let datasets = serde_json::to_string(&settings.datasets).map_err(corrupt)?;
+        let filter = serde_json::to_string(&settings.user_filter).map_err(corrupt)?;
+        let mapping = serde_json::to_string(&settings.field_mapping).map_err(corrupt)?;
+        let lifetimes = serde_json::to_string(&settings.cache_lifetimes).map_err(corrupt)?;
+        let mut tx = self.begin().await?;
+        let saved: Option<(String, String)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as("SELECT user_filter, field_mapping FROM connections WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *c)
+                .await
+                .doing("reading a connection's settings")
+        })?;
+        let Some((saved_filter, saved_mapping)) = saved else {
+            return Err(StoreError::NotFound(format!(
+                "there is no connection named '{name}'; `m365sync connection list` shows them"
+            )));
+        };
+        let filter_changed = serde_json::from_str::<domain::filter::UserFilter>(&saved_filter)
+            .map_or(true, |saved| saved != settings.user_filter);
+        let mapping_changed = serde_json::from_str::<domain::FieldMapping>(&saved_mapping)
+            .map_or(true, |saved| saved != settings.field_mapping);
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE connections SET cloud = $1, datasets = $2, user_filter = $3, field_mapping = $4, cache_lifetimes = $5, updated_at = $6 WHERE name = $7",
+            )
+            .bind(&cloud)
+            .bind(&datasets)
+            .bind(&filter)
+            .bind(&mapping)
+            .bind(&lifetimes)
+            .bind(now_millis())
+            .bind(name)
+            .execute(&mut *c)
+            .await
+            .done("saving a connection's settings")
+        })?;
+        let mut restarts = Vec::new();
+        if filter_changed {
+            restarts.push("DELETE FROM filtered_users WHERE tenant_id = (SELECT tenant_id FROM connections WHERE name = $1)");
+        }
+        if filter_changed || mapping_changed {
+            restarts.push(
+                "DELETE FROM delta_links WHERE resource = 'users' AND (tenant_id = (SELECT tenant_id FROM connections WHERE name = $1) \
+                 OR tenant_id IN (SELECT t.tenant_id FROM tenants t JOIN connections c ON c.id = t.connection_id WHERE c.name = $1))",
+            );
+        }
+        for sql in restarts {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(sql)
+                    .bind(name)
+                    .execute(&mut *c)
+                    .await
+                    .done("starting the users over")
+            })?;
+        }
+        tx.commit().await
     }
 
     /// Removes a connection. What it synced stays: contacts belong to their organisation.

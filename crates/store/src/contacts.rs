@@ -26,18 +26,92 @@ pub struct ContactFilter {
     pub licensed: Option<bool>,
 }
 
-/// `text` as a LIKE pattern matching it anywhere, its own `%`, `_` and `\` taken literally.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.trim().to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
+/// A search for text anywhere in some columns, without regard to case in any script: `Ä` finds
+/// `ä`, `é` finds `É`. SQLite's `LOWER` and `LIKE` fold ASCII letters only, and PostgreSQL's
+/// follow the database's locale, so neither is used: each letter of the text becomes the set of
+/// its case forms, matched exactly by SQLite's `GLOB` or PostgreSQL's `~`, the same on both.
+pub(crate) struct TextSearch {
+    /// The pattern to bind.
+    pub(crate) pattern: String,
+    operator: &'static str,
 }
+
+impl TextSearch {
+    /// `None` for text that is empty once trimmed: then nothing is narrowed.
+    pub(crate) fn new(backend: crate::Backend, text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let sqlite = backend == crate::Backend::Sqlite;
+        let mut pattern = String::from(if sqlite { "*" } else { "" });
+        for c in text.chars() {
+            let forms = case_forms(c);
+            if forms.len() > 1 {
+                pattern.push('[');
+                pattern.extend(forms);
+                pattern.push(']');
+            } else if sqlite {
+                // GLOB's own characters, taken literally inside a set.
+                match c {
+                    '*' | '?' | '[' => pattern.push_str(&format!("[{c}]")),
+                    _ => pattern.push(c),
+                }
+            } else if c.is_alphanumeric() {
+                pattern.push(c);
+            } else {
+                // In a PostgreSQL regular expression a backslash makes any other character
+                // literal.
+                pattern.push('\\');
+                pattern.push(c);
+            }
+        }
+        if sqlite {
+            pattern.push('*');
+        }
+        Some(Self {
+            pattern,
+            operator: if sqlite { "GLOB" } else { "~" },
+        })
+    }
+
+    /// SQL true when any of `columns` holds the text; `param` is where the pattern is bound.
+    pub(crate) fn any_of(&self, columns: &[&str], param: &str) -> String {
+        let tests: Vec<String> = columns
+            .iter()
+            .map(|c| format!("COALESCE({c}, '') {} {param}", self.operator))
+            .collect();
+        format!("({})", tests.join(" OR "))
+    }
+}
+
+/// A character and the other single characters it reads as in another case, in a fixed order.
+fn case_forms(c: char) -> Vec<char> {
+    let mut forms = vec![c];
+    let mut add = |mapped: &mut dyn Iterator<Item = char>| {
+        if let (Some(one), None) = (mapped.next(), mapped.next())
+            && !forms.contains(&one)
+        {
+            forms.push(one);
+        }
+    };
+    add(&mut c.to_lowercase());
+    add(&mut c.to_uppercase());
+    let lower: Vec<char> = c.to_lowercase().collect();
+    if let [lower] = lower[..] {
+        add(&mut lower.to_uppercase());
+    }
+    forms
+}
+
+/// The columns a contact is found by.
+const CONTACT_TEXT: [&str; 5] = [
+    "c.display_name",
+    "c.user_principal_name",
+    "c.email",
+    "c.job_title",
+    "c.department",
+];
 
 /// How a contact search is ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -211,32 +285,36 @@ impl Store {
         let search = filter
             .search
             .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(contains_pattern);
+            .and_then(|text| TextSearch::new(self.backend(), text));
+        // Only the closed list of columns and the backend's operator reach the SQL text.
+        let text_test = search
+            .as_ref()
+            .map(|s| s.any_of(&CONTACT_TEXT, "$6"))
+            .unwrap_or_else(|| "($6 IS NULL)".into());
+        let sql = format!(
+            "SELECT c.*, o.name AS organization FROM contacts c JOIN organizations o ON o.id = c.organization_id \
+             WHERE c.id > $1 AND ($2 IS NULL OR c.tenant_id = $2) AND ($3 IS NULL OR c.organization_id = $3) AND ($4 OR c.archived = FALSE) \
+             AND {text_test} \
+             AND ($7 IS NULL OR c.account_enabled = $7) \
+             AND ($8 IS NULL OR (LOWER(COALESCE(c.user_type, '')) = 'guest') = $8) \
+             AND ($9 IS NULL OR EXISTS (SELECT 1 FROM contact_licenses cl WHERE cl.contact_id = c.id) = $9) \
+             ORDER BY c.id LIMIT $5"
+        );
+        let search = search.map(|s| s.pattern);
         let mut contacts = on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(
-                "SELECT c.*, o.name AS organization FROM contacts c JOIN organizations o ON o.id = c.organization_id \
-                 WHERE c.id > $1 AND ($2 IS NULL OR c.tenant_id = $2) AND ($3 IS NULL OR c.organization_id = $3) AND ($4 OR c.archived = FALSE) \
-                 AND ($6 IS NULL OR LOWER(c.display_name) LIKE $6 ESCAPE '\\' OR LOWER(COALESCE(c.user_principal_name, '')) LIKE $6 ESCAPE '\\' \
-                      OR LOWER(COALESCE(c.email, '')) LIKE $6 ESCAPE '\\' OR LOWER(COALESCE(c.job_title, '')) LIKE $6 ESCAPE '\\' \
-                      OR LOWER(COALESCE(c.department, '')) LIKE $6 ESCAPE '\\') \
-                 AND ($7 IS NULL OR c.account_enabled = $7) \
-                 AND ($8 IS NULL OR (LOWER(COALESCE(c.user_type, '')) = 'guest') = $8) \
-                 AND ($9 IS NULL OR EXISTS (SELECT 1 FROM contact_licenses cl WHERE cl.contact_id = c.id) = $9) \
-                 ORDER BY c.id LIMIT $5",
-            )
-            .bind(after_id)
-            .bind(tenant.as_deref())
-            .bind(filter.organization_id)
-            .bind(filter.include_archived)
-            .bind(limit)
-            .bind(search.as_deref())
-            .bind(filter.enabled)
-            .bind(filter.guest)
-            .bind(filter.licensed)
-            .fetch_all(p)
-            .await
-            .doing("listing contacts")?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(after_id)
+                .bind(tenant.as_deref())
+                .bind(filter.organization_id)
+                .bind(filter.include_archived)
+                .bind(limit)
+                .bind(search.as_deref())
+                .bind(filter.enabled)
+                .bind(filter.guest)
+                .bind(filter.licensed)
+                .fetch_all(p)
+                .await
+                .doing("listing contacts")?;
             rows.iter().map(contact_from).collect::<Result<Vec<_>>>()
         })?;
         self.add_contact_details(&mut contacts).await?;
@@ -299,19 +377,15 @@ impl Store {
     /// A page of contacts found by text, narrowed to a kind, in the order asked, and how many
     /// there are in all: what a person pages through.
     pub async fn search_contacts(&self, search: &ContactSearch) -> Result<(Vec<ContactRow>, i64)> {
-        let pattern = search
+        let text = search
             .text
             .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                let escaped = t
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                format!("%{escaped}%")
-            });
+            .and_then(|t| TextSearch::new(self.backend(), t));
+        let text_test = text
+            .as_ref()
+            .map(|t| t.any_of(&CONTACT_TEXT, "$2"))
+            .unwrap_or_else(|| "($2 IS NULL)".into());
+        let pattern = text.map(|t| t.pattern);
         // Every piece of SQL below comes from the closed enums, never from the request.
         let only = match search.only {
             None => "c.archived = FALSE",
@@ -337,9 +411,7 @@ impl Store {
         let direction = if search.descending { "DESC" } else { "ASC" };
         let filter = format!(
             "FROM contacts c JOIN organizations o ON o.id = c.organization_id \
-             WHERE ($1 IS NULL OR c.organization_id = $1) AND {only} AND ($2 IS NULL OR LOWER(c.display_name) LIKE $2 ESCAPE '\\' \
-             OR LOWER(COALESCE(c.user_principal_name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(c.email, '')) LIKE $2 ESCAPE '\\' \
-             OR LOWER(COALESCE(c.job_title, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(c.department, '')) LIKE $2 ESCAPE '\\')"
+             WHERE ($1 IS NULL OR c.organization_id = $1) AND {only} AND {text_test}"
         );
         let count_sql = format!("SELECT COUNT(*) {filter}");
         let page_sql = format!(

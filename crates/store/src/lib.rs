@@ -49,7 +49,8 @@ pub use app_users::{AppRole, AppSession, AppUser, SessionTimes};
 pub use audit::AuditQuery;
 pub use backend::{Backend, Store, StoreOptions, check_location, default_key_file, redact_url};
 pub use connections::{
-    CertificateSummary, Connection, ConnectionMode, NewConnection, OrganizationSetup,
+    CertificateSummary, Connection, ConnectionMode, ConnectionSettings, NewConnection,
+    OrganizationSetup,
 };
 pub use contact_batch::PlannedContact;
 pub use contacts::{

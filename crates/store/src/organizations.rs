@@ -123,6 +123,45 @@ impl Store {
         })
     }
 
+    /// Every organisation's id and name, by name: what a "match to" search offers, without
+    /// counting anyone's contacts.
+    pub async fn organization_names(&self) -> Result<Vec<(i64, String)>> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT id, name FROM organizations ORDER BY name, id")
+                .fetch_all(p)
+                .await
+                .doing("listing organisation names")
+        })
+    }
+
+    /// One page of the organisations, by name, and how many there are in all.
+    pub async fn organizations_page(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<OrganizationRow>, i64)> {
+        let rows = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(select_organizations!(
+                " ORDER BY o.name, o.id LIMIT $1 OFFSET $2"
+            ))
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(p)
+            .await
+            .doing("listing a page of organisations")?;
+            rows.iter()
+                .map(organization_from)
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let total: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                .fetch_one(p)
+                .await
+                .doing("counting organisations")
+        })?;
+        Ok((rows, total))
+    }
+
     pub async fn organization(&self, id: i64) -> Result<Option<OrganizationRow>> {
         on_pool!(&self.pool, |p| {
             let row = sqlx::query(select_organizations!(" WHERE o.id = $1"))

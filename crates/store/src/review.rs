@@ -95,11 +95,41 @@ impl Store {
 
     /// The review queue: open items only unless `all`.
     pub async fn review_items(&self, all: bool) -> Result<Vec<ReviewItem>> {
+        self.review_items_within(all, 0, i64::MAX).await
+    }
+
+    /// One page of the review queue (open items only unless `all`), oldest first, and how many
+    /// items there are in all.
+    pub async fn review_items_page(
+        &self,
+        all: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ReviewItem>, i64)> {
+        let items = self.review_items_within(all, offset, limit).await?;
+        let total: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM review_items WHERE ($1 OR state = 'open')")
+                .bind(all)
+                .fetch_one(p)
+                .await
+                .doing("counting the review queue")
+        })?;
+        Ok((items, total))
+    }
+
+    async fn review_items_within(
+        &self,
+        all: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<ReviewItem>> {
         let rows: Vec<(ReviewItem, Vec<i64>)> = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT id, tenant_id, object_id, user_principal_name, display_name, rule, state, candidates, created_at FROM review_items WHERE ($1 OR state = 'open') ORDER BY id",
+                "SELECT id, tenant_id, object_id, user_principal_name, display_name, rule, state, candidates, created_at FROM review_items WHERE ($1 OR state = 'open') ORDER BY id LIMIT $2 OFFSET $3",
             )
             .bind(all)
+            .bind(limit.max(0))
+            .bind(offset.max(0))
             .fetch_all(p)
             .await
             .doing("reading the review queue")?;

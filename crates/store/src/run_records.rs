@@ -191,6 +191,43 @@ impl Store {
         })
     }
 
+    /// One page of a run's records in the order they were written, of one outcome when asked,
+    /// and how many such records the run has.
+    pub async fn run_records_page(
+        &self,
+        run_id: i64,
+        outcome: Option<RecordOutcome>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<RunRecordRow>, i64)> {
+        let outcome = outcome.map(RecordOutcome::as_str);
+        let rows = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT step_id, tenant_id, dataset, record_key, label, outcome, detail, contact_id FROM run_records \
+                 WHERE run_id = $1 AND ($2 IS NULL OR outcome = $2) ORDER BY id LIMIT $3 OFFSET $4",
+            )
+            .bind(run_id)
+            .bind(outcome)
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(p)
+            .await
+            .doing("reading a page of a run's records")?;
+            rows.iter().map(record_from).collect::<Result<Vec<_>>>()
+        })?;
+        let total: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM run_records WHERE run_id = $1 AND ($2 IS NULL OR outcome = $2)",
+            )
+            .bind(run_id)
+            .bind(outcome)
+            .fetch_one(p)
+            .await
+            .doing("counting a run's records")
+        })?;
+        Ok((rows, total))
+    }
+
     /// Forgets the records of the runs of `run_id`'s connection older than its latest
     /// [`KEPT_RUNS`].
     pub(crate) async fn prune_run_records_of(&self, run_id: i64) -> Result<u64> {

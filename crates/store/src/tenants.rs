@@ -660,6 +660,53 @@ impl Store {
         self.with_suggestion_names(rows).await
     }
 
+    /// One page of the tenants in one state or all, by display name, and how many there are.
+    pub async fn tenants_page(
+        &self,
+        state: Option<TenantState>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<TenantRow>, i64)> {
+        let state = state.map(TenantState::as_str);
+        let rows = on_pool!(&self.pool, |p| {
+            let rows = sqlx::query(select_tenants!(
+                " WHERE ($1 IS NULL OR t.state = $1) ORDER BY COALESCE(t.display_name, t.tenant_id), t.tenant_id LIMIT $2 OFFSET $3"
+            ))
+            .bind(state)
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(p)
+            .await
+            .doing("listing a page of tenants")?;
+            rows.iter().map(tenant_from).collect::<Result<Vec<_>>>()
+        })?;
+        let total: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE ($1 IS NULL OR state = $1)")
+                .bind(state)
+                .fetch_one(p)
+                .await
+                .doing("counting tenants")
+        })?;
+        Ok((self.with_suggestion_names(rows).await?, total))
+    }
+
+    /// How many tenants are in each match state (states without any are left out).
+    pub async fn tenant_counts(&self) -> Result<Vec<(TenantState, i64)>> {
+        let rows: Vec<(String, i64)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT state, COUNT(*) FROM tenants GROUP BY state")
+                .fetch_all(p)
+                .await
+                .doing("counting tenants by state")
+        })?;
+        rows.into_iter()
+            .map(|(state, count)| {
+                TenantState::parse(&state)
+                    .map(|s| (s, count))
+                    .ok_or_else(|| StoreError::Corrupt(format!("tenant state '{state}'")))
+            })
+            .collect()
+    }
+
     /// One tenant by its id.
     pub async fn tenant(&self, tenant: &str) -> Result<Option<TenantRow>> {
         let row = on_pool!(&self.pool, |p| {

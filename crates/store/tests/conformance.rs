@@ -21,6 +21,9 @@ mod devices;
 // What the REST API and the metrics page ask of the store.
 #[path = "conformance/api.rs"]
 mod api;
+// What the pages page through, and text found in any case.
+#[path = "conformance/pages.rs"]
+mod pages;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";

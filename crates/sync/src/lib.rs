@@ -5,7 +5,7 @@
 //! and running a sync: each dataset fetched page by page, normalised into `domain` records,
 //! matched (tenant → organisation, user → contact) and applied to the store, with every run and
 //! step logged; and delegated accounts at work (`accounts`): sign-in, token refresh and
-//! rotation, and calendar bookings. It upholds the invariants of DESIGN.md: an
+//! rotation, and calendar bookings; the organisation report (`report`). It upholds the invariants of DESIGN.md: an
 //! unchanged resync writes nothing, records are keyed by object id, only a complete listing
 //! archives, and concealed report names attach nothing to anyone.
 
@@ -21,6 +21,7 @@ pub mod insight;
 pub mod inventory;
 mod normalise;
 pub mod partner;
+pub mod report;
 mod review;
 
 pub use client::{graph_client, management_client, tenant_id_of_domain, trust_extra_ca};

@@ -1,8 +1,9 @@
 //! The web pages in a real headless Chromium (Debian's `chromium` driven through
 //! `chromium-driver`): one browser, one `m365sync serve`, one simulator. A person sets up the
 //! first admin, adds a connection to the simulator, tests and syncs it, resolves its unmatched
-//! tenant, opens a contact and reads a run's log; then the same pages are tried as an attacker
-//! and as a viewer. Every page visited is saved as a screenshot under the target directory.
+//! tenant, opens a contact, compares it with Microsoft 365, edits the connection (a certificate
+//! uploaded from files), reads a run's log and an organisation's insight, makes and revokes an
+//! API token; then the same pages are tried as an attacker and as a viewer. Every page visited is saved as a screenshot under the target directory.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -453,6 +454,7 @@ async fn a_person_runs_m365sync_from_the_browser() {
         "{contact}"
     );
     assert!(contact.contains("Licences and products"));
+    let contact_path = b.client.current_url().await.unwrap().path().to_string();
     let org_path = b
         .client
         .find(Locator::Css("main > a:nth-of-type(2)"))
@@ -469,10 +471,15 @@ async fn a_person_runs_m365sync_from_the_browser() {
         ("admins", "admins"),
         ("apps", "apps"),
         ("audit", "audit"),
+        ("software", "software"),
+        ("waste", "licence-waste"),
+        ("trends", "trends"),
     ] {
         let shown = b.visit(&format!("{org_path}/{tab}"), name).await;
         assert!(!shown.contains("Something went wrong"), "{tab}: {shown}");
     }
+    compare_and_edit(&mut b, &sim, &tenant, &contact_path, dir.path()).await;
+    tokens(&mut b, &base).await;
     b.visit("/runs", "runs").await;
     let dashboard = b.visit("/", "dashboard").await;
     assert!(dashboard.contains("contoso"), "{dashboard}");
@@ -604,6 +611,11 @@ async fn a_person_runs_m365sync_from_the_browser() {
             vec![("password", "long enough password")],
         ),
         ("/settings/users/1/delete".into(), vec![]),
+        (
+            "/settings/tokens".into(),
+            vec![("name", "sneaky"), ("role", "admin")],
+        ),
+        ("/settings/tokens/revoke".into(), vec![("name", "grafana")]),
     ];
     for (path, fields) in &changes {
         let mut form = vec![("csrf", viewer_csrf.as_str())];
@@ -638,4 +650,181 @@ async fn a_person_runs_m365sync_from_the_browser() {
         elapsed.as_secs_f64()
     );
     let _ = b.client.close().await;
+}
+
+/// Waits until `css` is on the page (a form's answer arrives after the click returns).
+async fn wait_for(b: &Browser, css: &str) {
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+}
+
+/// Compare a contact with Microsoft 365 before and after a change there; edit the connection
+/// with a mistake (refused beside its field, nothing saved), then properly, a certificate
+/// uploaded from its files; and compare again through the certificate.
+async fn compare_and_edit(
+    b: &mut Browser,
+    sim: &graph_sim::RunningSimulator,
+    tenant: &graph_sim::TenantInfo,
+    contact_path: &str,
+    dir: &Path,
+) {
+    b.visit(contact_path, "contact-again").await;
+    b.click("[data-testid=compare]").await;
+    wait_for(b, "[data-testid=compare-summary]").await;
+    b.snap("compare-same").await;
+    assert_eq!(
+        b.text_of("[data-testid=compare-summary]").await,
+        "The store holds what Microsoft 365 says now."
+    );
+    for user in 0..40 {
+        sim.state.patch_user(
+            &tenant.tenant_id,
+            user,
+            graph_sim::UserPatch {
+                department: Some("Changed in Microsoft 365".into()),
+                ..graph_sim::UserPatch::default()
+            },
+        );
+    }
+    b.click("[data-testid=compare-again]").await;
+    wait_for(b, "[data-testid=differs]").await;
+    let differs = b.snap("compare-differs").await;
+    assert!(
+        b.text_of("[data-testid=compare-summary]")
+            .await
+            .starts_with("1 field differs"),
+        "{differs}"
+    );
+    assert!(
+        b.text_of("[data-testid=differs]")
+            .await
+            .contains("Changed in Microsoft 365")
+    );
+
+    // A mistake is named beside its field, and what was typed stays.
+    b.visit("/connections/contoso/edit", "connection-edit")
+        .await;
+    b.fill("[data-testid=include-domains]", "not a domain")
+        .await;
+    b.fill("[data-testid=lifetime-mailboxes]", "12h").await;
+    b.click("[data-testid=save]").await;
+    wait_for(b, "[data-testid=error-include-domains]").await;
+    let refused = b.snap("connection-edit-refused").await;
+    assert!(refused.contains("value=\"not a domain\""), "{refused}");
+    assert!(
+        b.text_of("[data-testid=error-include-domains]")
+            .await
+            .contains("is not a domain")
+    );
+
+    // Then properly: filters, cache, schedule and a certificate picked from its files.
+    let issued = sim
+        .state
+        .add_certificate(&tenant.tenant_id, -1, 20)
+        .expect("the tenant")
+        .expect("a certificate");
+    let certificate = dir.join("app.crt");
+    let key = dir.join("app.key");
+    std::fs::write(&certificate, &issued.certificate_pem).unwrap();
+    std::fs::write(&key, &issued.private_key_pem).unwrap();
+    b.fill("[data-testid=include-domains]", "").await;
+    b.click("[data-testid=exclude-guests]").await;
+    b.fill("[data-testid=schedule]", "every 6h").await;
+    b.client
+        .find(Locator::Css("[data-testid=certificate-file]"))
+        .await
+        .unwrap()
+        .send_keys(certificate.to_str().unwrap())
+        .await
+        .expect("pick the certificate");
+    b.client
+        .find(Locator::Css("[data-testid=private-key-file]"))
+        .await
+        .unwrap()
+        .send_keys(key.to_str().unwrap())
+        .await
+        .expect("pick the key");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b
+        .client
+        .find(Locator::Css("[data-testid=private-key]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the key file never filled its field"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.snap("connection-edit-filled").await;
+    b.click("[data-testid=save]").await;
+    wait_for(b, "[data-testid=notice]").await;
+    let saved = b.snap("connection-edited").await;
+    assert!(saved.contains("new credential"), "{saved}");
+    assert!(
+        b.text_of("[data-testid=credential-state]")
+            .await
+            .contains(&issued.thumbprint)
+    );
+    let key_line = issued
+        .private_key_pem
+        .lines()
+        .find(|l| !l.starts_with("-----"))
+        .unwrap()
+        .to_string();
+    let again = b
+        .visit("/connections/contoso/edit", "connection-edit-saved")
+        .await;
+    assert!(!again.contains(&key_line), "the private key is never shown");
+    assert!(again.contains("name=\"lifetime.mailboxes\" value=\"12h\""));
+
+    // Compare reads Microsoft 365 through the certificate now.
+    b.visit(&format!("{contact_path}/compare"), "compare-by-certificate")
+        .await;
+    assert!(
+        b.text_of("[data-testid=compare-summary]")
+            .await
+            .starts_with("1 field differs")
+    );
+}
+
+/// An API token made under Settings is shown once, works, and stops working once revoked.
+async fn tokens(b: &mut Browser, base: &str) {
+    b.visit("/settings#tokens", "settings-tokens").await;
+    b.fill("[data-testid=token-name]", "grafana").await;
+    b.click("[data-testid=make-token]").await;
+    wait_for(b, "[data-testid=issued-secret]").await;
+    b.snap("token-made").await;
+    let secret = b.text_of("[data-testid=issued-secret]").await;
+    let http = reqwest::Client::new();
+    let answer = |secret: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/organizations");
+        async move {
+            http.get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(answer(secret.clone()).await, 200);
+    let listed = b.visit("/settings", "settings-token-listed").await;
+    assert!(!listed.contains(&secret), "shown once only");
+    b.click("[data-testid=revoke-token]").await;
+    wait_for(b, "[data-testid=notice]").await;
+    b.snap("token-revoked").await;
+    assert_eq!(answer(secret).await, 401);
 }

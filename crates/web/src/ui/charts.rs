@@ -101,6 +101,12 @@ pub(crate) fn license_use(licenses: &[LicenseRow]) -> String {
     svg
 }
 
+/// A tenant's trends as line charts: the ones the organisation report draws, so that the page
+/// and the file show the same.
+pub(crate) fn trends(trends: &[domain::trends::Trend]) -> Vec<String> {
+    sync::report::trend_charts(trends)
+}
+
 /// A mailbox's use against its quota (the send-blocking one, else the warning one).
 pub(crate) fn mailbox_quota(used: i64, quota: Option<i64>) -> String {
     // Narrow, so that its text stays readable in a card a quarter of the page wide.

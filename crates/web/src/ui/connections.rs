@@ -156,10 +156,8 @@ struct DatasetChoice {
 struct ConnectionForm {
     frame: Frame,
     action: String,
-    editing: bool,
     problem: Option<String>,
     form: FormValues,
-    credential_state: String,
     clouds: Vec<&'static str>,
     datasets: Vec<DatasetChoice>,
 }
@@ -198,14 +196,12 @@ pub(crate) async fn new_form(Extension(viewer): Extension<Viewer>) -> Response {
     page(&ConnectionForm {
         frame: viewer.frame("Add a connection", "connections"),
         action: "/connections".into(),
-        editing: false,
         problem: None,
         form: FormValues {
             cloud: "global".into(),
             create_organization: true,
             ..FormValues::default()
         },
-        credential_state: String::new(),
         clouds: clouds(),
         datasets: dataset_choices(&[]),
     })
@@ -214,8 +210,22 @@ pub(crate) async fn new_form(Extension(viewer): Extension<Viewer>) -> Response {
 /// The credential a form gives: a certificate (PEM, key included) or a secret; neither when
 /// both fields are empty.
 fn credential_of(fields: &Fields) -> Result<Option<Credential>, String> {
-    let pem = fields.get("certificate").trim();
-    if !pem.is_empty() {
+    let certificate = fields.get("certificate").trim();
+    let key = fields.get("private_key").trim();
+    if certificate.is_empty() && !key.is_empty() {
+        return Err(
+            "A private key was given without its certificate; give the certificate (PEM) too."
+                .into(),
+        );
+    }
+    if !certificate.is_empty() {
+        // As `--private-key` does: the key, then the certificate, in one PEM document.
+        let pem = if key.is_empty() {
+            certificate.to_string()
+        } else {
+            format!("{key}\n{certificate}")
+        };
+        let pem = pem.as_str();
         let parsed =
             graph::ClientCertificate::from_pem(pem).map_err(|e| format!("The certificate: {e}"))?;
         let facts = parsed.facts();
@@ -324,10 +334,8 @@ pub(crate) async fn create(
             page(&ConnectionForm {
                 frame: viewer.frame("Add a connection", "connections"),
                 action: "/connections".into(),
-                editing: false,
                 problem: Some(problem),
                 form: values_of(&fields),
-                credential_state: String::new(),
                 clouds: clouds(),
                 datasets,
             }),
@@ -608,47 +616,385 @@ pub(crate) async fn edit_form(
         Ok(c) => c,
         Err(r) => return r,
     };
-    edit_page(&ui, &viewer, &connection, None, None).await
+    let saved = async {
+        let schedule = ui
+            .store
+            .schedules()
+            .await?
+            .into_iter()
+            .find(|s| s.connection_id == connection.id)
+            .and_then(|s| s.schedule);
+        let lifetimes = ui.store.cache_lifetimes(connection.id).await?;
+        store::Result::Ok((schedule, lifetimes))
+    };
+    let (schedule, lifetimes) = match saved.await {
+        Ok(saved) => saved,
+        Err(e) => return store_failure(&viewer, e),
+    };
+    let form = EditValues::saved(&connection, schedule, &lifetimes);
+    edit_page(&viewer, &connection, form, Errors::new())
 }
 
-async fn edit_page(
-    ui: &UiState,
+/// A field's problem, by the form field's name.
+type Errors = std::collections::HashMap<String, String>;
+
+struct MappingRow {
+    field: &'static str,
+    local: bool,
+    custom: String,
+    error: Option<String>,
+}
+
+struct LifetimeRow {
+    dataset: &'static str,
+    value: String,
+    default: String,
+    error: Option<String>,
+}
+
+/// The edit form's values: as saved, or as typed when a submit is sent back.
+struct EditValues {
+    cloud: String,
+    login_url: String,
+    graph_url: String,
+    datasets: Vec<DatasetChoice>,
+    enabled_only: bool,
+    licensed_only: bool,
+    exclude_guests: bool,
+    exclude_resource_mailboxes: bool,
+    skus: String,
+    include_domains: String,
+    exclude_domains: String,
+    groups: String,
+    mapping: Vec<MappingRow>,
+    lifetimes: Vec<LifetimeRow>,
+    schedule: String,
+}
+
+/// The datasets a cache lifetime applies to (the organisation is read on every run).
+fn cached_datasets() -> impl Iterator<Item = Dataset> {
+    Dataset::ALL
+        .into_iter()
+        .filter(|d| *d != Dataset::Organization)
+}
+
+fn lifetime_text(seconds: u64) -> String {
+    match seconds {
+        0 => "0".into(),
+        s => domain::cache::describe_lifetime(s),
+    }
+}
+
+impl EditValues {
+    fn saved(
+        c: &Connection,
+        schedule: Option<String>,
+        lifetimes: &domain::cache::CacheLifetimes,
+    ) -> Self {
+        let (login_url, graph_url) = match &c.cloud {
+            Cloud::Custom {
+                login_url,
+                graph_url,
+            } => (login_url.clone(), graph_url.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let chosen: Vec<&str> = c.datasets.iter().map(|d| d.name()).collect();
+        let f = &c.user_filter;
+        Self {
+            cloud: c.cloud.name().to_string(),
+            login_url,
+            graph_url,
+            datasets: Dataset::ALL
+                .iter()
+                .map(|d| DatasetChoice {
+                    name: d.name(),
+                    permission: d.permission(),
+                    checked: chosen.contains(&d.name()),
+                })
+                .collect(),
+            enabled_only: f.enabled_only,
+            licensed_only: f.licensed_only,
+            exclude_guests: f.exclude_guests,
+            exclude_resource_mailboxes: f.exclude_resource_mailboxes,
+            skus: f.skus.join(", "),
+            include_domains: f.include_domains.join(", "),
+            exclude_domains: f.exclude_domains.join(", "),
+            groups: f.groups.join(", "),
+            mapping: domain::mapping::MAPPABLE
+                .iter()
+                .map(|&field| MappingRow {
+                    field,
+                    local: c.field_mapping.is_local(field),
+                    custom: match c.field_mapping.placement(field) {
+                        Some(domain::mapping::Placement::Custom(name)) => name.clone(),
+                        _ => String::new(),
+                    },
+                    error: None,
+                })
+                .collect(),
+            lifetimes: cached_datasets()
+                .map(|d| LifetimeRow {
+                    dataset: d.name(),
+                    value: lifetime_text(lifetimes.lifetime(d)),
+                    default: domain::cache::describe_lifetime(domain::cache::default_lifetime(d)),
+                    error: None,
+                })
+                .collect(),
+            schedule: schedule.unwrap_or_default(),
+        }
+    }
+
+    fn typed(fields: &Fields) -> Self {
+        let chosen = fields.all("datasets");
+        Self {
+            cloud: fields.get("cloud").into(),
+            login_url: fields.get("login_url").into(),
+            graph_url: fields.get("graph_url").into(),
+            datasets: Dataset::ALL
+                .iter()
+                .map(|d| DatasetChoice {
+                    name: d.name(),
+                    permission: d.permission(),
+                    checked: chosen.contains(&d.name()),
+                })
+                .collect(),
+            enabled_only: fields.flag("enabled_only"),
+            licensed_only: fields.flag("licensed_only"),
+            exclude_guests: fields.flag("exclude_guests"),
+            exclude_resource_mailboxes: fields.flag("exclude_resource_mailboxes"),
+            skus: fields.get("skus").into(),
+            include_domains: fields.get("include_domains").into(),
+            exclude_domains: fields.get("exclude_domains").into(),
+            groups: fields.get("groups").into(),
+            mapping: domain::mapping::MAPPABLE
+                .iter()
+                .map(|&field| MappingRow {
+                    field,
+                    local: fields.get(&format!("owner.{field}")) == "local",
+                    custom: fields.get(&format!("custom.{field}")).into(),
+                    error: None,
+                })
+                .collect(),
+            lifetimes: cached_datasets()
+                .map(|d| LifetimeRow {
+                    dataset: d.name(),
+                    value: fields.get(&format!("lifetime.{}", d.name())).into(),
+                    default: domain::cache::describe_lifetime(domain::cache::default_lifetime(d)),
+                    error: None,
+                })
+                .collect(),
+            schedule: fields.get("schedule").into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "connection_edit.html")]
+struct EditPage {
+    frame: Frame,
+    name: String,
+    tenant_id: String,
+    client_id: String,
+    mode: &'static str,
+    credential_state: String,
+    clouds: Vec<&'static str>,
+    form: EditValues,
+    errors: Errors,
+    /// The fields with a problem, as the form labels them, for the summary at the top.
+    error_fields: String,
+}
+
+/// How the edit form names a field, for the summary of what to fix.
+fn field_label(key: &str) -> String {
+    if let Some(field) = key.strip_prefix("custom.") {
+        return format!("the custom field for {field}");
+    }
+    if let Some(dataset) = key.strip_prefix("lifetime.") {
+        return format!("the cache lifetime of {dataset}");
+    }
+    match key {
+        "secret" => "the client secret",
+        "certificate" => "the certificate",
+        "cloud" => "the cloud",
+        "datasets" => "the datasets",
+        "include_domains" => "the domains to keep",
+        "exclude_domains" => "the domains to leave out",
+        "filter" => "the users kept",
+        "schedule" => "the schedule",
+        other => other,
+    }
+    .to_string()
+}
+
+fn edit_page(
     viewer: &Viewer,
     connection: &Connection,
-    problem: Option<String>,
-    schedule: Option<String>,
+    form: EditValues,
+    errors: Errors,
 ) -> Response {
-    let saved = ui
-        .store
-        .schedules()
-        .await
-        .ok()
-        .and_then(|all| all.into_iter().find(|s| s.connection_id == connection.id))
-        .and_then(|s| s.schedule);
-    let status = if problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
+    let status = if errors.is_empty() {
         StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
-    let body = ConnectionForm {
+    let body = EditPage {
         frame: viewer.frame(format!("Edit {}", connection.name), "connections"),
-        action: format!("/connections/{}/edit", connection.name),
-        editing: true,
-        problem,
-        form: FormValues {
-            name: connection.name.to_string(),
-            tenant_id: connection.tenant_id.to_string(),
-            client_id: connection.client_id.to_string(),
-            schedule: schedule.or(saved).unwrap_or_default(),
-            ..FormValues::default()
-        },
+        name: connection.name.to_string(),
+        tenant_id: connection.tenant_id.to_string(),
+        client_id: connection.client_id.to_string(),
+        mode: connection.mode.as_str(),
         credential_state: credential_state(connection),
         clouds: clouds(),
-        datasets: Vec::new(),
+        form,
+        error_fields: {
+            let mut keys: Vec<&String> = errors.keys().collect();
+            keys.sort();
+            keys.iter()
+                .map(|k| field_label(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        errors,
     };
     (status, page(&body)).into_response()
 }
 
+/// A list typed into one field: separated by commas or new lines, blanks dropped.
+fn list_of(raw: &str) -> Vec<String> {
+    raw.split([',', '\n'])
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn input_problem(e: &domain::InputError) -> String {
+    super::upper_first(&format!("{}; {}", e.problem, e.fix))
+}
+
+/// Everything the edit form asks to save, checked before anything is written; each problem is
+/// kept beside its field (and in the typed values, for the mapping and the lifetimes).
+struct Edit {
+    credential: Option<Credential>,
+    settings: store::ConnectionSettings,
+    schedule: Option<domain::schedule::Schedule>,
+}
+
+fn read_edit(fields: &Fields, form: &mut EditValues, errors: &mut Errors) -> Option<Edit> {
+    let credential = match credential_of(fields) {
+        Ok(c) => c,
+        Err(problem) => {
+            let key = if fields.get("certificate").trim().is_empty()
+                && fields.get("private_key").trim().is_empty()
+            {
+                "secret"
+            } else {
+                "certificate"
+            };
+            errors.insert(key.into(), problem);
+            None
+        }
+    };
+    let cloud = match fields.get("cloud") {
+        "custom" => parsed(Cloud::custom(
+            fields.get("login_url"),
+            fields.get("graph_url"),
+        )),
+        other => parsed(Cloud::parse(other)),
+    }
+    .map_err(|problem| errors.insert("cloud".into(), problem))
+    .ok();
+    let mut datasets = Vec::new();
+    for raw in fields.all("datasets") {
+        match Dataset::parse(raw) {
+            Ok(d) if !datasets.contains(&d) => datasets.push(d),
+            Ok(_) => {}
+            Err(e) => {
+                errors.insert("datasets".into(), input_problem(&e));
+            }
+        }
+    }
+    if datasets.is_empty() {
+        errors.insert(
+            "datasets".into(),
+            "Choose at least one dataset to sync.".into(),
+        );
+    }
+    let mut domains = |key: &'static str, label: &'static str| -> Vec<String> {
+        let mut kept = Vec::new();
+        for raw in list_of(fields.get(key)) {
+            match domain::filter::filter_domain(label, &raw) {
+                Ok(d) => kept.push(d),
+                Err(e) => {
+                    errors.insert(key.into(), input_problem(&e));
+                }
+            }
+        }
+        kept
+    };
+    let include_domains = domains("include_domains", "domain");
+    let exclude_domains = domains("exclude_domains", "domain");
+    let user_filter = domain::filter::UserFilter {
+        enabled_only: fields.flag("enabled_only"),
+        licensed_only: fields.flag("licensed_only"),
+        skus: list_of(fields.get("skus")),
+        exclude_guests: fields.flag("exclude_guests"),
+        exclude_resource_mailboxes: fields.flag("exclude_resource_mailboxes"),
+        include_domains,
+        exclude_domains,
+        groups: list_of(fields.get("groups")),
+    };
+    let mut field_mapping = domain::FieldMapping::default();
+    for row in &mut form.mapping {
+        let placed = if row.local {
+            field_mapping.set_local(row.field)
+        } else if !row.custom.trim().is_empty() {
+            field_mapping.set_custom(row.field, &row.custom)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = placed {
+            errors.insert(format!("custom.{}", row.field), input_problem(&e));
+            row.error = Some(input_problem(&e));
+        }
+    }
+    let mut cache_lifetimes = domain::cache::CacheLifetimes::default();
+    for (row, dataset) in form.lifetimes.iter_mut().zip(cached_datasets()) {
+        let raw = row.value.trim();
+        let seconds = if raw.is_empty() {
+            Ok(domain::cache::default_lifetime(dataset))
+        } else {
+            domain::cache::parse_lifetime(dataset, raw)
+        };
+        match seconds {
+            Ok(seconds) => cache_lifetimes.set(dataset, seconds),
+            Err(e) => {
+                errors.insert(format!("lifetime.{}", row.dataset), input_problem(&e));
+                row.error = Some(input_problem(&e));
+            }
+        }
+    }
+    let schedule = parse_schedule(fields.get("schedule"))
+        .map_err(|problem| errors.insert("schedule".into(), problem))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Edit {
+        credential,
+        settings: store::ConnectionSettings {
+            cloud: cloud?,
+            datasets,
+            user_filter,
+            field_mapping,
+            cache_lifetimes,
+        },
+        schedule,
+    })
+}
+
+/// Saves the edit form only when every field reads well; otherwise nothing is written and the
+/// form comes back with what was typed and each problem beside its field.
 pub(crate) async fn update(
     State(ui): State<UiState>,
     Extension(viewer): Extension<Viewer>,
@@ -659,49 +1005,61 @@ pub(crate) async fn update(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let typed_schedule = fields.get("schedule").to_string();
-    let credential = match credential_of(&fields) {
-        Ok(c) => c,
-        Err(problem) => {
-            return edit_page(
-                &ui,
-                &viewer,
-                &connection,
-                Some(problem),
-                Some(typed_schedule),
-            )
-            .await;
-        }
+    let mut form = EditValues::typed(&fields);
+    let mut errors = Errors::new();
+    let Some(edit) = read_edit(&fields, &mut form, &mut errors) else {
+        return edit_page(&viewer, &connection, form, errors);
     };
-    let schedule = match parse_schedule(&typed_schedule) {
-        Ok(s) => s,
-        Err(problem) => {
-            return edit_page(
-                &ui,
-                &viewer,
-                &connection,
-                Some(problem),
-                Some(typed_schedule),
-            )
-            .await;
-        }
+    // The filters name licences and groups of the tenant: checked as `connection filter` checks
+    // them, against the datasets the form chose.
+    let as_edited = Connection {
+        datasets: edit.settings.datasets.clone(),
+        ..connection.clone()
     };
-    if let Some(credential) = credential
+    match sync::filter_problem(&ui.store, &as_edited, &edit.settings.user_filter).await {
+        Ok(None) => {}
+        Ok(Some(problem)) => {
+            errors.insert("filter".into(), super::upper_first(&problem));
+            return edit_page(&viewer, &connection, form, errors);
+        }
+        Err(e) => {
+            return error_page(
+                Some(&viewer),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                super::upper_first(&e.to_string()),
+            );
+        }
+    }
+    if let Some(credential) = &edit.credential
         && let Err(e) = ui
             .store
-            .set_connection_credential(&connection, &credential)
+            .set_connection_credential(&connection, credential)
             .await
     {
         return store_failure(&viewer, e);
     }
     if let Err(e) = ui
         .store
-        .set_schedule(&name, schedule.as_ref(), store::now_millis())
+        .set_connection_settings(&name, &edit.settings)
         .await
     {
         return store_failure(&viewer, e);
     }
-    done(&format!("/connections/{name}"), "Connection saved.")
+    if let Err(e) = ui
+        .store
+        .set_schedule(&name, edit.schedule.as_ref(), store::now_millis())
+        .await
+    {
+        return store_failure(&viewer, e);
+    }
+    done(
+        &format!("/connections/{name}"),
+        if edit.credential.is_some() {
+            "Connection saved with its new credential. Test it to be sure Microsoft accepts it."
+        } else {
+            "Connection saved."
+        },
+    )
 }
 
 #[derive(Template)]

@@ -65,12 +65,13 @@ pub(crate) async fn show(
             store.connections().await?,
             store.runs(None, 200).await?,
             store.schedules().await?,
-            store.tenants(None).await?,
-            store.review_items(false).await?,
+            // Counts only: what waits is listed on its own page.
+            store.tenant_counts().await?,
+            store.review_items_page(false, 0, 0).await?.1,
         ))
     }
     .await;
-    let (connections, runs, schedules, tenants, reviews) = match loaded {
+    let (connections, runs, schedules, tenant_counts, held) = match loaded {
         Ok(all) => all,
         Err(e) => return store_failure(&viewer, e),
     };
@@ -175,23 +176,23 @@ pub(crate) async fn show(
             },
         });
     }
-    let waiting: Vec<_> = tenants
+    let waiting: i64 = tenant_counts
         .iter()
-        .filter(|t| matches!(t.state, TenantState::Unmatched | TenantState::Suggested))
-        .collect();
-    if !waiting.is_empty() {
+        .filter(|(state, _)| matches!(state, TenantState::Unmatched | TenantState::Suggested))
+        .map(|(_, n)| n)
+        .sum();
+    if waiting > 0 {
         attention.push(Attention {
-            what: format!("{} tenant(s) await a decision on their organisation.", waiting.len()),
+            what: format!("{waiting} tenant(s) await a decision on their organisation."),
             fix: "Accept a suggestion, match each to an organisation, create one, or ignore the tenant.".into(),
             href: Some("/tenants?state=unmatched".into()),
             link: "Open Tenants".into(),
         });
     }
-    if !reviews.is_empty() {
+    if held > 0 {
         attention.push(Attention {
             what: format!(
-                "{} user(s) were held because more than one contact could be theirs.",
-                reviews.len()
+                "{held} user(s) were held because more than one contact could be theirs."
             ),
             fix: "Link each to the right contact, or create a new one.".into(),
             href: Some("/review".into()),

@@ -163,6 +163,71 @@ pub(crate) struct Link {
     pub(crate) active: bool,
 }
 
+/// One link of a numbered pager; `href` is `None` for the gap between distant numbers.
+pub(crate) struct PageLink {
+    pub(crate) label: String,
+    pub(crate) href: Option<String>,
+    pub(crate) current: bool,
+}
+
+/// The page a `page` query asks for: 1 when missing or unreadable.
+pub(crate) fn page_number(raw: Option<&str>) -> i64 {
+    raw.and_then(|p| p.trim().parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Where page `number` of `size` rows starts.
+pub(crate) fn offset_of(number: i64, size: i64) -> i64 {
+    number.saturating_sub(1).saturating_mul(size)
+}
+
+/// The numbered links for `total` rows in pages of `size`, page `current` shown; `href` makes
+/// the link to a page. Nothing for a single page.
+pub(crate) fn pager(
+    current: i64,
+    total: i64,
+    size: i64,
+    href: impl Fn(i64) -> String,
+) -> Vec<PageLink> {
+    let count = (total + size - 1) / size;
+    if count <= 1 {
+        return Vec::new();
+    }
+    numbered_pages(current, count)
+        .into_iter()
+        .map(|n| match n {
+            Some(n) => PageLink {
+                label: n.to_string(),
+                href: Some(href(n)),
+                current: n == current,
+            },
+            None => PageLink {
+                label: "…".into(),
+                href: None,
+                current: false,
+            },
+        })
+        .collect()
+}
+
+/// Page numbers to offer: the first, the last, and two either side of the current one, with a
+/// gap (`None`) where some are left out.
+pub(crate) fn numbered_pages(current: i64, count: i64) -> Vec<Option<i64>> {
+    let mut shown = Vec::new();
+    let mut last = 0;
+    for n in 1..=count {
+        if n == 1 || n == count || (n - current).abs() <= 2 {
+            if n - last > 1 {
+                shown.push(None);
+            }
+            shown.push(Some(n));
+            last = n;
+        }
+    }
+    shown
+}
+
 /// A page that is tables (and perhaps a chart): most dataset pages.
 #[derive(Template)]
 #[template(path = "table.html")]
@@ -175,6 +240,8 @@ pub(crate) struct TablePage {
     pub(crate) chart: Option<String>,
     pub(crate) search: Option<String>,
     pub(crate) tables: Vec<Table>,
+    /// The numbered pages of the (last) table, when it has more than one.
+    pub(crate) pages: Vec<PageLink>,
 }
 
 impl TablePage {
@@ -187,6 +254,7 @@ impl TablePage {
             chart: None,
             search: None,
             tables,
+            pages: Vec::new(),
         }
     }
 }
@@ -203,5 +271,42 @@ mod tests {
         assert_eq!(duration(75_000), "1 min 15 s");
         assert_eq!(time(0), "1970-01-01 00:00 UTC");
         assert_eq!(url_encode("a b&c/d"), "a+b%26c%2Fd");
+    }
+
+    #[test]
+    fn page_numbers_keep_the_ends_and_the_neighbourhood() {
+        assert_eq!(numbered_pages(1, 1), vec![Some(1)]);
+        assert_eq!(
+            numbered_pages(10, 2000),
+            vec![
+                Some(1),
+                None,
+                Some(8),
+                Some(9),
+                Some(10),
+                Some(11),
+                Some(12),
+                None,
+                Some(2000)
+            ]
+        );
+        assert_eq!(
+            numbered_pages(2, 5),
+            vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
+        );
+    }
+
+    #[test]
+    fn a_pager_links_every_page_it_shows_and_none_for_one_page() {
+        assert!(pager(1, 50, 50, |n| n.to_string()).is_empty());
+        let links = pager(2, 101, 50, |n| format!("/x?page={n}"));
+        let labels: Vec<&str> = links.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["1", "2", "3"]);
+        assert_eq!(links[2].href.as_deref(), Some("/x?page=3"));
+        assert!(links[1].current && !links[0].current);
+        assert_eq!(page_number(Some("x")), 1);
+        assert_eq!(page_number(Some("-4")), 1);
+        assert_eq!(page_number(Some("7")), 7);
+        assert_eq!(offset_of(3, 25), 50);
     }
 }

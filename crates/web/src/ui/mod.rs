@@ -21,9 +21,11 @@ use crate::auth::{self, LoginLimiter};
 
 pub(crate) mod accounts;
 mod charts;
+mod compare;
 mod connections;
 mod dashboard;
 mod format;
+mod insight;
 mod login;
 mod organizations;
 mod runs;
@@ -414,6 +416,8 @@ fn form_token(headers: &HeaderMap, body: &Bytes) -> Option<String> {
 const STYLESHEET: &str = include_str!("../../assets/app.css");
 /// htmx 2, vendored from its npm package (BSD Zero Clause licence, beside it in assets/).
 const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+/// Fills a certificate's text area from a picked file.
+const FORMS_SCRIPT: &str = include_str!("../../assets/forms.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -459,7 +463,9 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route("/organizations", get(organizations::list))
         .route("/organizations/{id}", get(organizations::contacts))
         .route("/organizations/{id}/{dataset}", get(organizations::dataset))
+        .route("/organizations/{id}/report.html", get(insight::report))
         .route("/contacts/{id}", get(organizations::contact))
+        .route("/contacts/{id}/compare", get(compare::show))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
@@ -494,6 +500,8 @@ pub(crate) fn routes(ui: UiState) -> Router {
             post(settings::set_password),
         )
         .route("/settings/users/{id}/delete", post(settings::remove_user))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route(
             "/assets/app.css",
             get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }),
@@ -501,6 +509,10 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route(
             "/assets/htmx.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HTMX) }),
+        )
+        .route(
+            "/assets/forms.js",
+            get(|| async { asset("text/javascript; charset=utf-8", FORMS_SCRIPT) }),
         )
         .layer(middleware::from_fn_with_state(Arc::clone(&ui), guard))
         .with_state(ui)

@@ -11,17 +11,28 @@ use serde::Deserialize;
 use serde_json::Value;
 use store::{ContactKind, ContactRow, ContactSearch, ContactSort, OrganizationRow};
 
-use super::format::{self, Badge, Cell, Link, Table, TablePage, bytes, opt, time};
+use super::format::{self, Badge, Cell, Link, PageLink, Table, TablePage, bytes, opt, time};
 use super::{Frame, UiState, Viewer, charts, not_found, page, store_failure};
 
 const PAGE_SIZE: i64 = 50;
 
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    page: Option<String>,
+}
+
 pub(crate) async fn list(
     State(ui): State<UiState>,
     Extension(viewer): Extension<Viewer>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
-    let organizations = match ui.store.organizations().await {
-        Ok(o) => o,
+    let number = format::page_number(query.page.as_deref());
+    let (organizations, total) = match ui
+        .store
+        .organizations_page(format::offset_of(number, PAGE_SIZE), PAGE_SIZE)
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
     let mut table = Table::new(
@@ -46,10 +57,12 @@ pub(crate) async fn list(
             Cell::num(org.contacts),
         ]);
     }
-    page(&TablePage::new(
-        viewer.frame("Organisations", "organizations"),
-        vec![table],
-    ))
+    let mut body = TablePage::new(viewer.frame("Organisations", "organizations"), vec![table]);
+    body.intro = (total > PAGE_SIZE).then(|| format!("{total} organisations, {PAGE_SIZE} a page."));
+    body.pages = format::pager(number, total, PAGE_SIZE, |n| {
+        format!("/organizations?page={n}")
+    });
+    page(&body)
 }
 
 /// The tabs of an organisation's pages.
@@ -68,6 +81,12 @@ fn tabs(org: &OrganizationRow, active: &str) -> Vec<Link> {
             active: active == *key,
         });
     }
+    tabs.push(Link {
+        key: "report".into(),
+        label: "Report (HTML file)".into(),
+        href: format!("/organizations/{}/report.html", org.id),
+        active: false,
+    });
     tabs
 }
 
@@ -78,6 +97,8 @@ const DATASET_PAGES: &[(&str, &str)] = &[
     ("admins", "Admins"),
     ("devices", "Devices"),
     ("software", "Software"),
+    ("waste", "Licence waste"),
+    ("trends", "Trends"),
     ("service-health", "Service health"),
     ("apps", "App registrations"),
     ("terms", "Terms of use"),
@@ -132,12 +153,6 @@ struct SortHeader {
     href: Option<String>,
     arrow: &'static str,
     num: bool,
-}
-
-struct PageLink {
-    label: String,
-    href: Option<String>,
-    current: bool,
 }
 
 #[derive(Template)]
@@ -242,12 +257,7 @@ pub(crate) async fn contacts(
         .map(|(key, _, sort)| (*key, *sort))
         .unwrap_or(("name", ContactSort::Name));
     let descending = query.dir.as_deref() == Some("desc");
-    let page_number = query
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page_number = format::page_number(query.page.as_deref());
     let search = ContactSearch {
         organization_id: Some(org.id),
         text: Some(q.clone()),
@@ -306,22 +316,7 @@ pub(crate) async fn contacts(
         arrow: "",
         num: true,
     });
-    let pages_count = (total + PAGE_SIZE - 1) / PAGE_SIZE;
-    let pages = numbered_pages(page_number, pages_count)
-        .into_iter()
-        .map(|n| match n {
-            Some(n) => PageLink {
-                label: n.to_string(),
-                href: Some(link(sort_key, dir, n)),
-                current: n == page_number,
-            },
-            None => PageLink {
-                label: "…".into(),
-                href: None,
-                current: false,
-            },
-        })
-        .collect();
+    let pages = format::pager(page_number, total, PAGE_SIZE, |n| link(sort_key, dir, n));
     let first = (page_number - 1) * PAGE_SIZE + 1;
     let lines = found
         .iter()
@@ -369,24 +364,8 @@ pub(crate) async fn contacts(
     })
 }
 
-/// Page numbers to offer: the first, the last, and two either side of the current one, with a
-/// gap (`None`) where some are left out.
-fn numbered_pages(current: i64, count: i64) -> Vec<Option<i64>> {
-    let mut shown = Vec::new();
-    let mut last = 0;
-    for n in 1..=count {
-        if n == 1 || n == count || (n - current).abs() <= 2 {
-            if n - last > 1 {
-                shown.push(None);
-            }
-            shown.push(Some(n));
-            last = n;
-        }
-    }
-    shown
-}
-
 struct ContactView {
+    id: i64,
     organization_id: i64,
     organization: String,
     name: String,
@@ -632,6 +611,7 @@ pub(crate) async fn contact(
     page(&ContactPage {
         frame: viewer.frame(contact.display_name.clone(), "organizations"),
         c: ContactView {
+            id: contact.id,
             organization_id: contact.organization_id,
             organization: contact.organization.clone(),
             name: contact.display_name.clone(),
@@ -667,6 +647,7 @@ fn group_kind(g: &domain::groups::GroupRecord) -> String {
 #[derive(Deserialize, Default)]
 pub(crate) struct DatasetQuery {
     q: Option<String>,
+    page: Option<String>,
 }
 
 /// One of an organisation's datasets as a table (and, for licences, a chart).
@@ -722,7 +703,19 @@ pub(crate) async fn dataset(
         "licenses" => licenses(&ui, &tenant, &mut body).await,
         "groups" => groups(&ui, &tenant, &mut body).await,
         "devices" => devices(&ui, &tenant, &mut body).await,
-        "audit" => audit(&ui, &tenant, query.q.unwrap_or_default(), &mut body).await,
+        "audit" => {
+            let base = format!("/organizations/{}/audit", org.id);
+            let number = format::page_number(query.page.as_deref());
+            audit(
+                &ui,
+                &tenant,
+                query.q.unwrap_or_default(),
+                number,
+                &mut body,
+                &base,
+            )
+            .await
+        }
         "admins" => {
             inventory(
                 &ui,
@@ -745,17 +738,13 @@ pub(crate) async fn dataset(
             )
             .await
         }
-        "software" => {
-            inventory(
-                &ui,
-                &tenant,
-                Dataset::DetectedApps,
-                &mut body,
-                "software",
-                "No detected software (or it is not synced).",
-            )
-            .await
-        }
+        "software" => super::insight::software(&ui, &org, &mut body).await,
+        "waste" => match super::insight::waste(&ui, &org, &mut body).await {
+            Ok(()) => Ok(()),
+            Err(sync::report::ReportError::Store(e)) => Err(e),
+            Err(e) => Err(store::StoreError::Corrupt(e.to_string())),
+        },
+        "trends" => super::insight::trends(&ui, &org, &mut body).await,
         "service-health" => {
             let health = inventory(
                 &ui,
@@ -974,24 +963,26 @@ async fn devices(ui: &UiState, tenant: &TenantId, body: &mut TablePage) -> store
     Ok(())
 }
 
-/// Rows shown at most on one audit page; the search narrows them.
-const AUDIT_ROWS: usize = 500;
+/// Audit records on one page; the search narrows them.
+const AUDIT_PAGE: i64 = 100;
 
 async fn audit(
     ui: &UiState,
     tenant: &TenantId,
     q: String,
+    number: i64,
     body: &mut TablePage,
+    base: &str,
 ) -> store::Result<()> {
-    let records = ui
+    let (records, total) = ui
         .store
-        .audit_records(&store::AuditQuery {
-            tenant_id: Some(*tenant),
-            since: None,
-            user: None,
-        })
+        .audit_page(
+            tenant,
+            &q,
+            format::offset_of(number, AUDIT_PAGE),
+            AUDIT_PAGE,
+        )
         .await?;
-    let wanted = q.trim().to_lowercase();
     let mut table = Table::new(
         "audit",
         &[
@@ -1004,28 +995,7 @@ async fn audit(
         ],
         "No audit record matches (or audit activity is not synced).",
     );
-    let matching: Vec<_> = records
-        .iter()
-        .rev()
-        .filter(|r| {
-            let a = &r.row.record;
-            wanted.is_empty()
-                || [
-                    &a.user_id,
-                    &a.operation,
-                    &a.workload,
-                    &a.client_ip,
-                    &a.object_id,
-                    &a.result_status,
-                ]
-                .iter()
-                .any(|f| {
-                    f.as_deref()
-                        .is_some_and(|v| v.to_lowercase().contains(&wanted))
-                })
-        })
-        .collect();
-    for r in matching.iter().take(AUDIT_ROWS) {
+    for r in &records {
         let a = &r.row.record;
         table.row(vec![
             Cell::text(opt(&a.creation_time)),
@@ -1036,13 +1006,13 @@ async fn audit(
             Cell::text(opt(&a.client_ip)),
         ]);
     }
-    body.intro = Some(if matching.len() > AUDIT_ROWS {
-        format!(
-            "{} records match; the newest {AUDIT_ROWS} are shown. Search to narrow them.",
-            matching.len()
-        )
+    body.intro = Some(if total > AUDIT_PAGE {
+        format!("{total} records match, newest first, {AUDIT_PAGE} a page. Search to narrow them.")
     } else {
-        format!("{} record(s), newest first.", matching.len())
+        format!("{total} record(s), newest first.")
+    });
+    body.pages = format::pager(number, total, AUDIT_PAGE, |n| {
+        format!("{base}?q={}&page={n}", format::url_encode(&q))
     });
     body.search = Some(q);
     body.tables.push(table);
@@ -1146,32 +1116,4 @@ async fn inventory(
     }
     body.tables.push(table);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered_pages;
-
-    #[test]
-    fn page_numbers_keep_the_ends_and_the_neighbourhood() {
-        assert_eq!(numbered_pages(1, 1), vec![Some(1)]);
-        assert_eq!(
-            numbered_pages(10, 2000),
-            vec![
-                Some(1),
-                None,
-                Some(8),
-                Some(9),
-                Some(10),
-                Some(11),
-                Some(12),
-                None,
-                Some(2000)
-            ]
-        );
-        assert_eq!(
-            numbered_pages(2, 5),
-            vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
-        );
-    }
 }

@@ -9,7 +9,9 @@ use domain::{RunStatus, StepStatus};
 use serde::Deserialize;
 use store::{Cancelled, RecordOutcome, RunRecordRow, RunRow};
 
-use super::format::{Cell, Link, Table, TablePage, duration, time_or};
+use super::format::{
+    Cell, Link, PageLink, Table, TablePage, duration, offset_of, page_number, pager, time_or,
+};
 use super::{Frame, UiState, Viewer, charts, done, error_page, not_found, page, store_failure};
 
 fn status_class(status: RunStatus) -> &'static str {
@@ -125,17 +127,21 @@ struct RunPage {
     tabs: Vec<Link>,
     outcome: String,
     records: Vec<RecordView>,
-    more: usize,
+    total: i64,
+    number: i64,
+    page_size: i64,
+    pages: Vec<PageLink>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct RunQuery {
     outcome: Option<String>,
     notice: Option<String>,
+    page: Option<String>,
 }
 
-/// Records shown at once; an outcome narrows them.
-const RECORDS_SHOWN: usize = 1000;
+/// Records on one page; an outcome narrows them.
+const RECORDS_PAGE: i64 = 100;
 
 pub(crate) async fn show(
     State(ui): State<UiState>,
@@ -152,8 +158,13 @@ pub(crate) async fn show(
         Err(e) => return store_failure(&viewer, e),
     };
     let outcome = query.outcome.as_deref().and_then(RecordOutcome::parse);
-    let records = match ui.store.run_records(id, outcome).await {
-        Ok(r) => r,
+    let number = page_number(query.page.as_deref());
+    let (records, total) = match ui
+        .store
+        .run_records_page(id, outcome, offset_of(number, RECORDS_PAGE), RECORDS_PAGE)
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
     let mut facts = vec![
@@ -209,7 +220,10 @@ pub(crate) async fn show(
             active: outcome == Some(o),
         });
     }
-    let more = records.len().saturating_sub(RECORDS_SHOWN);
+    let outcome_query = outcome.map(|o| o.as_str()).unwrap_or_default();
+    let pages = pager(number, total, RECORDS_PAGE, |n| {
+        format!("/runs/{id}?outcome={outcome_query}&page={n}")
+    });
     page(&RunPage {
         frame: viewer
             .frame(format!("Run {id}"), "runs")
@@ -223,12 +237,11 @@ pub(crate) async fn show(
         steps,
         tabs,
         outcome: outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
-        records: records
-            .iter()
-            .take(RECORDS_SHOWN)
-            .map(record_view)
-            .collect(),
-        more,
+        records: records.iter().map(record_view).collect(),
+        total,
+        number,
+        page_size: RECORDS_PAGE,
+        pages,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Settings: the people who can log in and their roles.
+//! Settings: the people who can log in and their roles, and the API tokens programs use (made
+//! and revoked under the rules `m365sync token` follows: the token shown once, only its hash kept).
 
 use askama::Template;
 use axum::Extension;
@@ -20,6 +21,35 @@ struct UserView {
     last_login: String,
 }
 
+struct TokenView {
+    name: String,
+    role: &'static str,
+    starts_with: String,
+    created: String,
+    last_used: String,
+    revoked: Option<String>,
+}
+
+/// A token just made: its text is on this one page and nowhere else.
+struct IssuedView {
+    name: String,
+    role: &'static str,
+    secret: String,
+}
+
+/// What one answer of the settings page carries besides the lists.
+#[derive(Default)]
+struct Extra {
+    notice: Option<String>,
+    /// The add-a-person form's problem and typed name.
+    problem: Option<String>,
+    name: String,
+    /// The make-a-token form's problem and typed name.
+    token_problem: Option<String>,
+    token_name: String,
+    issued: Option<IssuedView>,
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -29,20 +59,30 @@ struct SettingsPage {
     problem: Option<String>,
     name: String,
     min_password: usize,
+    tokens: Vec<TokenView>,
+    token_problem: Option<String>,
+    token_name: String,
+    issued: Option<IssuedView>,
 }
 
-async fn settings_page(
-    ui: &UiState,
-    viewer: &Viewer,
-    notice: Option<String>,
-    problem: Option<String>,
-    name: String,
-) -> Response {
+async fn settings_page(ui: &UiState, viewer: &Viewer, extra: Extra) -> Response {
     let users = match ui.store.app_users().await {
         Ok(u) => u,
         Err(e) => return store_failure(viewer, e),
     };
-    let status = if problem.is_some() {
+    let tokens = match ui.store.api_tokens().await {
+        Ok(t) => t,
+        Err(e) => return store_failure(viewer, e),
+    };
+    let Extra {
+        notice,
+        problem,
+        name,
+        token_problem,
+        token_name,
+        issued,
+    } = extra;
+    let status = if problem.is_some() || token_problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -63,6 +103,20 @@ async fn settings_page(
         problem,
         name,
         min_password: auth::MIN_PASSWORD_CHARS,
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenView {
+                name: t.name,
+                role: t.role.as_str(),
+                starts_with: t.shown,
+                created: time(t.created_at),
+                last_used: time_or(t.last_used_at, "never"),
+                revoked: t.revoked_at.map(time),
+            })
+            .collect(),
+        token_problem,
+        token_name,
+        issued,
     };
     (status, page(&body)).into_response()
 }
@@ -72,7 +126,15 @@ pub(crate) async fn show(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<NoticeQuery>,
 ) -> Response {
-    settings_page(&ui, &viewer, query.notice, None, String::new()).await
+    settings_page(
+        &ui,
+        &viewer,
+        Extra {
+            notice: query.notice,
+            ..Extra::default()
+        },
+    )
+    .await
 }
 
 pub(crate) async fn create_user(
@@ -87,9 +149,11 @@ pub(crate) async fn create_user(
             return settings_page(
                 &ui,
                 &viewer,
-                None,
-                Some(super::upper_first(&problem)),
-                typed,
+                Extra {
+                    problem: Some(super::upper_first(&problem)),
+                    name: typed,
+                    ..Extra::default()
+                },
             )
             .await;
         }
@@ -98,9 +162,11 @@ pub(crate) async fn create_user(
         return settings_page(
             &ui,
             &viewer,
-            None,
-            Some("Choose the role: admin or viewer.".into()),
-            typed,
+            Extra {
+                problem: Some("Choose the role: admin or viewer.".into()),
+                name: typed,
+                ..Extra::default()
+            },
         )
         .await;
     };
@@ -111,9 +177,11 @@ pub(crate) async fn create_user(
             return settings_page(
                 &ui,
                 &viewer,
-                None,
-                Some(super::upper_first(&problem)),
-                typed,
+                Extra {
+                    problem: Some(super::upper_first(&problem)),
+                    name: typed,
+                    ..Extra::default()
+                },
             )
             .await;
         }
@@ -121,9 +189,11 @@ pub(crate) async fn create_user(
             return settings_page(
                 &ui,
                 &viewer,
-                None,
-                Some("The password could not be hashed; try again.".into()),
-                typed,
+                Extra {
+                    problem: Some("The password could not be hashed; try again.".into()),
+                    name: typed,
+                    ..Extra::default()
+                },
             )
             .await;
         }
@@ -137,9 +207,11 @@ pub(crate) async fn create_user(
             settings_page(
                 &ui,
                 &viewer,
-                None,
-                Some(super::upper_first(&problem)),
-                typed,
+                Extra {
+                    problem: Some(super::upper_first(&problem)),
+                    name: typed,
+                    ..Extra::default()
+                },
             )
             .await
         }
@@ -219,6 +291,80 @@ pub(crate) async fn remove_user(
     };
     match ui.store.remove_app_user(id).await {
         Ok(user) => done("/settings", &format!("Removed {}.", user.name)),
+        Err(e) => store_failure(&viewer, e),
+    }
+}
+
+/// Makes an API token and shows it on this answer only (pages are sent `no-store`).
+pub(crate) async fn create_token(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    fields: Fields,
+) -> Response {
+    let typed = fields.get("name").to_string();
+    let refuse = |problem: String| Extra {
+        token_problem: Some(problem),
+        token_name: typed.clone(),
+        ..Extra::default()
+    };
+    let Some(role) = store::ApiRole::parse(fields.get("role")) else {
+        return settings_page(
+            &ui,
+            &viewer,
+            refuse("Choose the token's role: viewer or admin.".into()),
+        )
+        .await;
+    };
+    match ui.store.issue_api_token(&typed, role).await {
+        Ok(issued) => {
+            let notice = format!(
+                "Token '{}' made. It is shown below this once: copy it into the program's secret store now.",
+                issued.token.name
+            );
+            settings_page(
+                &ui,
+                &viewer,
+                Extra {
+                    notice: Some(notice),
+                    issued: Some(IssuedView {
+                        name: issued.token.name.clone(),
+                        role: issued.token.role.as_str(),
+                        secret: issued.secret.clone(),
+                    }),
+                    ..Extra::default()
+                },
+            )
+            .await
+        }
+        Err(store::StoreError::Conflict(problem)) => {
+            settings_page(&ui, &viewer, refuse(super::upper_first(&problem))).await
+        }
+        Err(e) => store_failure(&viewer, e),
+    }
+}
+
+/// Revokes a live token by its name: requests with it are refused from now on.
+pub(crate) async fn revoke_token(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    fields: Fields,
+) -> Response {
+    match ui.store.revoke_api_token(fields.get("name")).await {
+        Ok(token) => done(
+            "/settings",
+            &format!(
+                "Token '{}' is revoked: requests with it are refused from now on.",
+                token.name
+            ),
+        ),
+        Err(store::StoreError::NotFound(problem)) => error_page(
+            Some(&viewer),
+            StatusCode::NOT_FOUND,
+            format!(
+                "{} Reload Settings to see the live tokens.",
+                super::upper_first(&problem)
+            ),
+        ),
         Err(e) => store_failure(&viewer, e),
     }
 }

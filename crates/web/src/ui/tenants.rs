@@ -10,14 +10,20 @@ use domain::TenantState;
 use serde::Deserialize;
 use store::{Resolution, TenantChoice};
 
-use super::format::{Link, time};
+use super::format::{Link, PageLink, offset_of, page_number, pager, time};
 use super::{Fields, Frame, UiState, Viewer, done, error_page, page, store_failure};
 
 #[derive(Deserialize)]
 pub(crate) struct TenantsQuery {
     state: Option<String>,
     notice: Option<String>,
+    page: Option<String>,
 }
+
+/// Tenants on one page of the list.
+const TENANTS_PAGE: i64 = 25;
+/// Held users on one page of the review queue.
+const REVIEW_PAGE: i64 = 20;
 
 struct SuggestionView {
     organization_id: i64,
@@ -46,7 +52,8 @@ struct TenantsPage {
     tabs: Vec<Link>,
     tenants: Vec<TenantView>,
     organizations: Vec<(String, String)>,
-    review_count: usize,
+    review_count: i64,
+    pages: Vec<PageLink>,
 }
 
 const STATES: [(&str, &str); 4] = [
@@ -62,22 +69,32 @@ pub(crate) async fn list(
     Query(query): Query<TenantsQuery>,
 ) -> Response {
     let wanted = query.state.as_deref().and_then(TenantState::parse);
+    let number = page_number(query.page.as_deref());
     let loaded = async {
         Ok::<_, store::StoreError>((
-            ui.store.tenants(None).await?,
-            ui.store.organizations().await?,
-            ui.store.review_items(false).await?,
+            ui.store
+                .tenants_page(wanted, offset_of(number, TENANTS_PAGE), TENANTS_PAGE)
+                .await?,
+            ui.store.tenant_counts().await?,
+            // Every organisation's name, for the "match to" search list.
+            ui.store.organization_names().await?,
+            ui.store.review_items_page(false, 0, 0).await?.1,
         ))
     }
     .await;
-    let (tenants, organizations, reviews) = match loaded {
+    let ((tenants, listed), counts, organizations, review_count) = match loaded {
         Ok(all) => all,
         Err(e) => return store_failure(&viewer, e),
     };
-    let count = |state: TenantState| tenants.iter().filter(|t| t.state == state).count();
+    let count = |state: TenantState| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    };
     let mut tabs = vec![Link {
         key: "all".into(),
-        label: format!("All ({})", tenants.len()),
+        label: format!("All ({})", counts.iter().map(|(_, n)| n).sum::<i64>()),
         href: "/tenants".into(),
         active: wanted.is_none(),
     }];
@@ -90,9 +107,12 @@ pub(crate) async fn list(
             active: wanted.is_some() && wanted == state,
         });
     }
+    let pages = pager(number, listed, TENANTS_PAGE, |n| match wanted {
+        Some(state) => format!("/tenants?state={}&page={n}", state_name(state)),
+        None => format!("/tenants?page={n}"),
+    });
     let views = tenants
         .iter()
-        .filter(|t| wanted.is_none_or(|w| t.state == w))
         .map(|t| TenantView {
             tenant_id: t.tenant_id.clone(),
             name: t.label().to_string(),
@@ -130,10 +150,11 @@ pub(crate) async fn list(
         tabs,
         tenants: views,
         organizations: organizations
-            .iter()
-            .map(|o| (o.name.clone(), o.id.to_string()))
+            .into_iter()
+            .map(|(id, name)| (name, id.to_string()))
             .collect(),
-        review_count: reviews.len(),
+        review_count,
+        pages,
     })
 }
 
@@ -243,6 +264,8 @@ struct ReviewView {
 struct ReviewPage {
     frame: Frame,
     items: Vec<ReviewView>,
+    total: i64,
+    pages: Vec<PageLink>,
 }
 
 pub(crate) async fn review(
@@ -250,11 +273,18 @@ pub(crate) async fn review(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<TenantsQuery>,
 ) -> Response {
-    let items = match ui.store.review_items(false).await {
-        Ok(items) => items,
+    let number = page_number(query.page.as_deref());
+    let (items, total) = match ui
+        .store
+        .review_items_page(false, offset_of(number, REVIEW_PAGE), REVIEW_PAGE)
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
     page(&ReviewPage {
+        total,
+        pages: pager(number, total, REVIEW_PAGE, |n| format!("/review?page={n}")),
         frame: viewer
             .frame("Contact review", "tenants")
             .with_notice(query.notice),

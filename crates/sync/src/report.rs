@@ -1,6 +1,7 @@
-//! `report`: a dated tenant report of the kind MSPs attach to a quarterly review, as JSON or
-//! as one HTML file that needs nothing else to be read offline (styles inline, charts as SVG
-//! drawn here, no script, no link to fetch).
+//! A dated tenant report of the kind MSPs attach to a quarterly review, as JSON or as one HTML
+//! file that needs nothing else to be read offline (styles inline, charts as SVG drawn here, no
+//! script, no link to fetch). `m365sync report` writes it and the organisation's insight page
+//! offers it for download: one piece of code for both.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,7 +12,40 @@ use domain::software::across_tenants;
 use domain::trends::Trend;
 use domain::waste::{PriceList, WasteReport, format_cents};
 use serde::Serialize;
-use store::{Store, TenantRow};
+use store::{Store, StoreError, TenantRow};
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store holds a bad tenant id '{0}'")]
+    TenantId(String),
+    #[error("the report could not be drawn: {0}")]
+    Render(#[from] askama::Error),
+}
+
+fn tenant_id(row: &TenantRow) -> Result<domain::TenantId, ReportError> {
+    domain::TenantId::parse(&row.tenant_id)
+        .map_err(|_| ReportError::TenantId(row.tenant_id.clone()))
+}
+
+/// The licence waste of some tenants: seats bought and unused, and the findings, priced when
+/// the admin's price list names the SKU.
+pub async fn waste_of(
+    store: &Store,
+    tenants: &[TenantRow],
+    prices: &PriceList,
+    now: DateTime<Utc>,
+) -> Result<WasteReport, ReportError> {
+    let (mut skus, mut users) = (Vec::new(), Vec::new());
+    for tenant in tenants {
+        let (s, u) = store.license_facts(Some(&tenant_id(tenant)?)).await?;
+        skus.extend(s);
+        users.extend(u);
+    }
+    Ok(domain::waste::findings(&skus, &users, prices, now))
+}
 
 /// Everything the report says, as the JSON form writes it.
 #[derive(Debug, Serialize)]
@@ -56,6 +90,7 @@ pub struct ProductLine {
 
 const TOP_PRODUCTS: usize = 25;
 
+/// The report of an organisation's tenants; `organization` names it when no tenant says.
 pub async fn build(
     store: &Store,
     organization: &str,
@@ -63,11 +98,11 @@ pub async fn build(
     since: Option<DateTime<Utc>>,
     prices: &PriceList,
     now: DateTime<Utc>,
-) -> anyhow::Result<Report> {
+) -> Result<Report, ReportError> {
     let mut sections = Vec::new();
     let mut stored = Vec::new();
     for tenant in tenants {
-        let id = super::tenant_id(tenant)?;
+        let id = tenant_id(tenant)?;
         let snapshots = store.snapshots(&id).await?;
         sections.push(TenantSection {
             tenant_id: tenant.tenant_id.clone(),
@@ -91,7 +126,7 @@ pub async fn build(
         generated_at: now.format("%Y-%m-%d %H:%M UTC").to_string(),
         since: since.map(|s| s.format("%Y-%m-%d").to_string()),
         tenants: sections,
-        licenses: super::waste_report(store, Some(organization), prices).await?,
+        licenses: waste_of(store, tenants, prices, now).await?,
         software: SoftwareSection {
             products: products.iter().filter(|p| p.matched).count(),
             unmatched: products.iter().filter(|p| !p.matched).count(),
@@ -136,40 +171,47 @@ struct FindingView {
     evidence: String,
 }
 
+/// A tenant's trends as SVG line charts, one per group of figures (users, licences assigned,
+/// devices, mailbox storage, secrets, software); none for a group without points. Every text
+/// in them is escaped, and their colours are attributes, so that a page with a strict
+/// Content-Security-Policy shows them too.
+pub fn trend_charts(trends: &[Trend]) -> Vec<String> {
+    let pick = |prefix: &str, suffix: &str| -> Vec<&Trend> {
+        trends
+            .iter()
+            .filter(|t| t.name.starts_with(prefix) && t.name.ends_with(suffix))
+            .collect()
+    };
+    [
+        line_chart("Users", &pick("users.", ""), 1.0, ""),
+        line_chart(
+            "Licences assigned, by SKU",
+            &pick("licenses.", ".assigned"),
+            1.0,
+            "",
+        ),
+        line_chart("Devices by compliance", &pick("devices.", ""), 1.0, ""),
+        line_chart(
+            "Mailbox storage",
+            &pick("mailboxes.storage_bytes", ""),
+            1e9,
+            " GB",
+        ),
+        line_chart("Secrets and certificates", &pick("secrets.", ""), 1.0, ""),
+        line_chart("Software products", &pick("software.", ""), 1.0, ""),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// The HTML form: one self-contained page.
-pub fn html(report: &Report) -> anyhow::Result<String> {
+pub fn html(report: &Report) -> Result<String, ReportError> {
     let tenants = report
         .tenants
         .iter()
         .map(|section| {
-            let pick = |prefix: &str, suffix: &str| -> Vec<&Trend> {
-                section
-                    .trends
-                    .iter()
-                    .filter(|t| t.name.starts_with(prefix) && t.name.ends_with(suffix))
-                    .collect()
-            };
-            let charts = [
-                line_chart("Users", &pick("users.", ""), 1.0, ""),
-                line_chart(
-                    "Licences assigned, by SKU",
-                    &pick("licenses.", ".assigned"),
-                    1.0,
-                    "",
-                ),
-                line_chart("Devices by compliance", &pick("devices.", ""), 1.0, ""),
-                line_chart(
-                    "Mailbox storage",
-                    &pick("mailboxes.storage_bytes", ""),
-                    1e9,
-                    " GB",
-                ),
-                line_chart("Secrets and certificates", &pick("secrets.", ""), 1.0, ""),
-                line_chart("Software products", &pick("software.", ""), 1.0, ""),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let charts = trend_charts(&section.trends);
             let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
             TenantView {
                 section,
