@@ -380,7 +380,20 @@ pub(crate) async fn waste_report(
         }
         None => (skus, users) = store.license_facts(None).await?,
     }
-    Ok(domain::waste::findings(&skus, &users, prices, Utc::now()))
+    waste_findings(&skus, &users, prices)
+}
+
+/// The findings over these facts; a price list that prices one SKU twice is the admin's
+/// input to fix (a usage error), a seat count too large to reckon with is not.
+pub(crate) fn waste_findings(
+    skus: &[domain::waste::Sku],
+    users: &[domain::waste::LicensedUser],
+    prices: &PriceList,
+) -> anyhow::Result<WasteReport> {
+    domain::waste::findings(skus, users, prices, Utc::now()).map_err(|e| match e {
+        domain::waste::WasteError::Price(e) => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
+    })
 }
 
 fn money(cents: Option<i64>, currency: Option<&str>) -> String {
@@ -427,8 +440,13 @@ fn print_waste(report: &WasteReport) -> std::io::Result<()> {
             kind = Some(f.kind);
             out!("{}:", f.kind)?;
         }
+        let unpriced = if f.unpriced_skus.is_empty() {
+            String::new()
+        } else {
+            format!(" (no price for {})", f.unpriced_skus.join(", "))
+        };
         out!(
-            "  {:<24} {:<38} {:>12}  {}",
+            "  {:<24} {:<38} {:>12}  {}{unpriced}",
             f.organization,
             f.subject,
             money(f.monthly_cost_cents, f.currency.as_deref()),
@@ -437,7 +455,18 @@ fn print_waste(report: &WasteReport) -> std::io::Result<()> {
     }
     for (currency, cents) in &report.monthly_waste_cents {
         out!("")?;
-        out!("Wasted each month: {}", money(Some(*cents), Some(currency)))?;
+        let left_out = if report.unpriced_skus.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", leaving out {}, which have no price",
+                report.unpriced_skus.join(", ")
+            )
+        };
+        out!(
+            "Wasted each month: {}{left_out}",
+            money(Some(*cents), Some(currency))
+        )?;
     }
     for n in &report.notes {
         note!("note: {n}");

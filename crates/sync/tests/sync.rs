@@ -2882,6 +2882,7 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
         &users,
         &domain::waste::PriceList::default(),
         chrono::Utc::now(),
-    );
+    )
+    .unwrap();
     assert_eq!(report.seats.len(), skus.len());
 }

@@ -45,9 +45,11 @@ pub struct FindingRow {
     subject: String,
     skus: String,
     evidence: String,
-    /// Per month, as a decimal (23.10); empty without a price.
+    /// Per month, as a decimal (23.10), of the priced seats; empty without a price.
     monthly_cost: Option<String>,
     currency: Option<String>,
+    /// The SKUs named that have no price (space-separated): the cost leaves them out.
+    unpriced_skus: String,
 }
 
 #[derive(Serialize)]
@@ -97,7 +99,7 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                 .map(std::path::PathBuf::from);
             let prices = super::price_list(path.as_deref())?;
             let (skus, users) = store.license_facts(tenant_id).await?;
-            let report = domain::waste::findings(&skus, &users, &prices, chrono::Utc::now());
+            let report = super::waste_findings(&skus, &users, &prices)?;
             Rows::LicenseWaste(
                 report
                     .findings
@@ -111,6 +113,7 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                         evidence: f.evidence,
                         monthly_cost: f.monthly_cost_cents.map(domain::waste::format_cents),
                         currency: f.currency,
+                        unpriced_skus: f.unpriced_skus.join(" "),
                     })
                     .collect(),
             )

@@ -207,7 +207,15 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
             .map(|f| FindingView {
                 kind: f.kind.label().to_string(),
                 subject: f.subject.clone(),
-                cost: money(f.monthly_cost_cents, f.currency.as_deref()),
+                cost: if f.unpriced_skus.is_empty() {
+                    money(f.monthly_cost_cents, f.currency.as_deref())
+                } else {
+                    format!(
+                        "{} (no price for {})",
+                        money(f.monthly_cost_cents, f.currency.as_deref()),
+                        f.unpriced_skus.join(", ")
+                    )
+                },
                 evidence: f.evidence.clone(),
             })
             .collect(),
