@@ -29,6 +29,11 @@ pub struct Sku {
     pub warning_units: i64,
     pub suspended_units: i64,
     pub service_plans: Vec<String>,
+    /// Whether a subscription behind it is a trial, as the tenant's subscriptions say; none
+    /// where they could not be read.
+    pub trial: Option<bool>,
+    /// When its subscription next changes state: a trial's end, a renewal.
+    pub next_lifecycle: Option<DateTime<Utc>>,
 }
 
 /// A user holding at least one licence, with what is known of their activity.
@@ -571,11 +576,30 @@ pub fn findings(
                 Some(cost),
             ));
         }
-        if sku.sku_part_number.to_ascii_uppercase().contains("TRIAL") {
+        // The subscription says whether it is a trial. Only where the subscriptions could not
+        // be read is the part number a hint, and the evidence says so.
+        let trial = match sku.trial {
+            Some(trial) => trial.then(|| match sku.next_lifecycle {
+                Some(ends) if ends >= now => {
+                    format!("it ends on {} unless bought", ends.format("%Y-%m-%d"))
+                }
+                Some(ended) => format!(
+                    "it ended on {}; its users lose access unless it is bought",
+                    ended.format("%Y-%m-%d")
+                ),
+                None => "it ends unless bought".to_string(),
+            }),
+            None => sku
+                .sku_part_number
+                .to_ascii_uppercase()
+                .contains("TRIAL")
+                .then(|| "its part number names a trial; the tenant's subscriptions were not read, grant LicenseAssignment.Read.All to be sure".to_string()),
+        };
+        if let Some(when) = trial {
             findings.push(sku_finding(
                 FindingKind::TrialSubscription,
                 format!(
-                    "{} is a trial ({} seats, {} assigned): it ends unless bought",
+                    "{} is a trial ({} seats, {} assigned): {when}",
                     sku.name, sku.enabled_units, sku.consumed_units
                 ),
                 None,
@@ -591,13 +615,22 @@ pub fn findings(
                 None,
             ));
         }
-        if sku.suspended_units > 0 {
+        let suspended = sku.capability_status.eq_ignore_ascii_case("suspended")
+            || sku.capability_status.eq_ignore_ascii_case("lockedout");
+        if sku.suspended_units > 0 || suspended {
             findings.push(sku_finding(
                 FindingKind::SuspendedSeats,
-                format!(
-                    "{} has {} suspended seats, whose users lose access",
-                    sku.name, sku.suspended_units
-                ),
+                if sku.suspended_units > 0 {
+                    format!(
+                        "{} has {} suspended seats ({}), whose users lose access",
+                        sku.name, sku.suspended_units, sku.capability_status
+                    )
+                } else {
+                    format!(
+                        "{} is {}: its users have lost access, or lose it soon",
+                        sku.name, sku.capability_status
+                    )
+                },
                 None,
             ));
         }
@@ -915,6 +948,8 @@ mod tests {
             warning_units: 0,
             suspended_units: 0,
             service_plans: plans.iter().map(|p| p.to_string()).collect(),
+            trial: Some(false),
+            next_lifecycle: None,
         }
     }
 
@@ -990,6 +1025,7 @@ mod tests {
             Sku {
                 capability_status: "Warning".into(),
                 warning_units: 5,
+                trial: Some(true),
                 ..sku("POWER_BI_PRO_TRIAL", "pbi", 5, 1, &["BI_AZURE_P2"])
             },
         ];
@@ -1362,6 +1398,50 @@ mod tests {
                 "TEAMS_EXPLORATORY",
                 "EXCHANGESTANDARD"
             ]
+        );
+    }
+
+    #[test]
+    fn trials_are_told_by_the_subscription_not_the_part_number() {
+        let ends = now() + chrono::Duration::days(20);
+        let skus = vec![
+            // A trial whose part number does not say so.
+            Sku {
+                trial: Some(true),
+                next_lifecycle: Some(ends),
+                ..sku("Microsoft_Teams_Premium", "tp", 25, 3, &[])
+            },
+            // A bought SKU whose part number says "trial".
+            sku("POWER_BI_PRO_TRIAL", "bought", 5, 5, &[]),
+            // Subscriptions unread: the part number is the only hint, and the evidence says so.
+            Sku {
+                trial: None,
+                ..sku("PROJECT_TRIAL", "unknown", 5, 5, &[])
+            },
+            // A lapsed subscription with no suspended units counted yet.
+            Sku {
+                capability_status: "Suspended".into(),
+                ..sku("VISIOCLIENT", "visio", 2, 2, &[])
+            },
+        ];
+        let report = findings(&skus, &[], &PriceList::default(), now()).unwrap();
+        let trials: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::TrialSubscription)
+            .map(|f| (f.subject.as_str(), f.evidence.as_str()))
+            .collect();
+        assert_eq!(trials.len(), 2, "{trials:?}");
+        assert_eq!(trials[0].0, "Microsoft_Teams_Premium");
+        assert!(trials[0].1.contains("ends on 2026-12-20"), "{trials:?}");
+        assert_eq!(trials[1].0, "PROJECT_TRIAL");
+        assert!(
+            trials[1].1.contains("LicenseAssignment.Read.All"),
+            "{trials:?}"
+        );
+        assert_eq!(
+            kinds(&report, "VISIOCLIENT"),
+            vec![FindingKind::SuspendedSeats]
         );
     }
 }

@@ -421,6 +421,12 @@ impl Store {
                 warning_units: l.warning_units,
                 suspended_units: l.suspended_units,
                 service_plans: l.service_plans,
+                trial: l.trial,
+                next_lifecycle: l
+                    .next_lifecycle
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
             })
             .collect();
         let tenant = tenant_id.map(ToString::to_string);

@@ -2885,4 +2885,23 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
     )
     .unwrap();
     assert_eq!(report.seats.len(), skus.len());
+    // The tenant's subscriptions tell its Teams Premium trial, which no part number names.
+    let teams = skus
+        .iter()
+        .find(|s| s.sku_part_number == "Microsoft_Teams_Premium")
+        .unwrap();
+    assert_eq!(teams.trial, Some(true));
+    assert!(teams.next_lifecycle.is_some_and(|t| t > chrono::Utc::now()));
+    assert!(
+        skus.iter()
+            .filter(|s| s.sku_part_number != "Microsoft_Teams_Premium")
+            .all(|s| s.trial == Some(false))
+    );
+    let trials: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == domain::waste::FindingKind::TrialSubscription)
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(trials, vec!["Microsoft_Teams_Premium"]);
 }
