@@ -484,30 +484,31 @@ pub async fn trends(db: &str, args: TrendsArgs) -> anyhow::Result<ExitCode> {
             tenant,
             snapshots.len(),
             domain::trends::trends(&snapshots, since),
+            domain::trends::nothing_to_show(&snapshots, since, Utc::now()),
         ));
     }
     if args.json {
         let json: Vec<serde_json::Value> = all
             .iter()
-            .map(|(t, count, trends)| {
+            .map(|(t, count, trends, note)| {
                 serde_json::json!({
                     "organization": t.organization, "tenant_id": t.tenant_id, "tenant_name": t.display_name,
-                    "snapshots": count, "trends": trends,
+                    "snapshots": count, "trends": trends, "note": note,
                 })
             })
             .collect();
         out!("{}", serde_json::to_string_pretty(&json)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for (tenant, count, trends) in all {
+    for (tenant, count, trends, note) in all {
         out!(
             "{} ({}), {} snapshots",
             tenant.label(),
             tenant.tenant_id,
             count
         )?;
-        if trends.is_empty() {
-            out!("  No snapshot yet: one is kept after each successful sync.")?;
+        if let Some(note) = note {
+            out!("  {note}")?;
             continue;
         }
         let start = trends

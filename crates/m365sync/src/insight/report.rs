@@ -33,6 +33,8 @@ pub struct TenantSection {
     /// The latest snapshot's figures (empty before the first).
     pub figures: BTreeMap<String, i64>,
     pub trends: Vec<Trend>,
+    /// Why there are no trends to show, where there are none.
+    pub nothing_to_show: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,6 +80,7 @@ pub async fn build(
                 .map(|s| s.figures.0.clone())
                 .unwrap_or_default(),
             trends: domain::trends::trends(&snapshots, since),
+            nothing_to_show: domain::trends::nothing_to_show(&snapshots, since, now),
         });
         stored.extend(store.software_products(Some(&id)).await?);
     }

@@ -183,6 +183,22 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
         out.contains("users enabled") && out.contains("2 snapshots"),
         "{out}"
     );
+    // A day in the future shows no point and says why.
+    let future = m365sync(
+        &db,
+        &["trends", &org, "--since", "2999-01-01", "--json"],
+        &[],
+    );
+    assert!(future.status.success(), "{:?}", text(&future));
+    let future: Value = serde_json::from_slice(&future.stdout).unwrap();
+    assert_eq!(future[0]["trends"].as_array().unwrap().len(), 0);
+    assert!(
+        future[0]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("2999-01-01 is in the future"),
+        "{future}"
+    );
     let refused = m365sync(&db, &["trends", &org, "--since", "yesterday"], &[]);
     assert_eq!(refused.status.code(), Some(2));
     let unknown = m365sync(&db, &["trends", "Nobody Ltd"], &[]);
