@@ -258,12 +258,11 @@ pub async fn software(db: &str, args: SoftwareArgs) -> anyhow::Result<ExitCode> 
             residue.len()
         )?;
         for p in residue {
-            out!(
-                "  {:<38} {:>5} devices  from {}",
-                p.product,
-                p.devices,
-                p.raw_names.join(" | ")
-            )?;
+            let from = match &p.reason {
+                Some(reason) => reason.clone(),
+                None => format!("from {}", p.raw_names.join(" | ")),
+            };
+            out!("  {:<38} {:>5} devices  {from}", p.product, p.devices)?;
         }
     }
     for c in store.consolidations().await? {

@@ -105,7 +105,7 @@ impl Store {
         for batch in consolidation.products.chunks(200) {
             on_tx!(&mut tx, |c| {
                 let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO software_products (organization_id, tenant_id, product, publisher, matched, devices, users, latest_version, oldest_version, raw_names, versions) ",
+                    "INSERT INTO software_products (organization_id, tenant_id, product, publisher, matched, devices, users, latest_version, oldest_version, raw_names, versions, reason) ",
                 );
                 query.push_values(batch, |mut row, p| {
                     row.push_bind(organization_id)
@@ -122,7 +122,8 @@ impl Store {
                         )
                         .push_bind(
                             serde_json::to_string(&p.versions).unwrap_or_else(|_| "[]".into()),
-                        );
+                        )
+                        .push_bind(p.reason.clone());
                 });
                 query
                     .build()
@@ -179,6 +180,7 @@ impl Store {
                             oldest_version: r.text("oldest_version")?,
                             raw_names: r.json_list("raw_names")?,
                             versions,
+                            reason: r.text("reason")?,
                         },
                     })
                 })
