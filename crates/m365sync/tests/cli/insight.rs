@@ -262,7 +262,20 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
         out.starts_with("organization,tenant_id,product,publisher,matched,product_devices"),
         "{out}"
     );
-    assert!(out.contains("7-Zip 23.01 (x64)"));
+    assert!(
+        !out.lines().next().unwrap().contains("raw_names"),
+        "no names joined into one cell"
+    );
+    let names = m365sync(&db, &["export", "software-names", "--format", "csv"], &[]);
+    let mut reader = csv::Reader::from_reader(names.stdout.as_slice());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let raw: Vec<&str> = rows.iter().map(|r| r.get(5).unwrap()).collect();
+    assert!(raw.contains(&"7-Zip 23.01 (x64)"), "{raw:?}");
+    // A name holding "|" reads back as it was detected, one name a row.
+    assert!(
+        raw.contains(&"Dell Command | Update for Windows Universal"),
+        "{raw:?}"
+    );
     let snapshots: Value =
         serde_json::from_slice(&m365sync(&db, &["export", "snapshots"], &[]).stdout).unwrap();
     assert!(
