@@ -130,9 +130,24 @@ pub struct RuleSet {
     products: Vec<ProductRule>,
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Where each line of a file starts, so that the line of every rule is found by a binary
+/// search rather than by counting the newlines before it again for each rule (which made
+/// loading quadratic in the file's size).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Self {
+        Self(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+                .collect(),
+        )
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset).max(1)
+    }
 }
 
 impl RuleSet {
@@ -163,8 +178,9 @@ impl RuleSet {
             problem,
             fix: fix.to_string(),
         };
+        let lines = Lines::of(text);
         let parsed: RuleFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            let line = e.span().map_or(1, |s| lines.line_of(s.start));
             error(
                 line,
                 None,
@@ -174,7 +190,7 @@ impl RuleSet {
         })?;
         if *parsed.format.get_ref() != RULES_FORMAT {
             return Err(error(
-                line_of(text, parsed.format.span().start),
+                lines.line_of(parsed.format.span().start),
                 None,
                 format!(
                     "format {} is not one this version reads",
@@ -194,7 +210,7 @@ impl RuleSet {
         }
         let mut products = Vec::new();
         for spanned in &parsed.product {
-            let line = line_of(text, spanned.span().start);
+            let line = lines.line_of(spanned.span().start);
             let def = spanned.get_ref();
             let name = def.name.trim();
             let rule = Some(name).filter(|n| !n.is_empty());
@@ -1438,5 +1454,16 @@ mod tests {
                 .unwrap()
                 .contains("without a name")
         );
+    }
+
+    #[test]
+    fn lines_are_found_by_offset() {
+        let text = "a\nbc\n\nd";
+        let lines = Lines::of(text);
+        let expected: Vec<usize> = (0..=text.len())
+            .map(|at| text[..at].matches('\n').count() + 1)
+            .collect();
+        let found: Vec<usize> = (0..=text.len()).map(|at| lines.line_of(at)).collect();
+        assert_eq!(found, expected);
     }
 }

@@ -631,6 +631,40 @@ impl std::fmt::Display for ConsolidationCost {
     }
 }
 
+/// How long reading an admin's rule file takes as it grows: one figure per size, so that the
+/// bench shows whether loading stays linear in the number of rules.
+#[derive(serde::Serialize)]
+pub struct RuleLoadingCost {
+    pub rules: usize,
+    pub seconds: f64,
+    pub microseconds_per_rule: f64,
+}
+
+/// Reads generated rule files of `sizes` products (two patterns and a publisher each, as an
+/// admin's file of in-house apps would have), timing each.
+pub fn rule_loading_cost(sizes: &[usize]) -> anyhow::Result<Vec<RuleLoadingCost>> {
+    use std::fmt::Write as _;
+    let mut costs = Vec::new();
+    for &rules in sizes {
+        let mut text = String::from("format = 1\nrevision = \"bench\"\n");
+        for i in 0..rules {
+            writeln!(
+                text,
+                "\n[[product]]\nname = \"In-house tool {i}\"\npublisher = \"Contoso Apps {i}\"\nmatch = [\"in-house tool {i}\", \"contoso tool {i} *\"]"
+            )?;
+        }
+        let started = std::time::Instant::now();
+        domain::software::RuleSet::parse("bench rules", &text)?;
+        let seconds = started.elapsed().as_secs_f64();
+        costs.push(RuleLoadingCost {
+            rules,
+            seconds,
+            microseconds_per_rule: seconds * 1e6 / rules.max(1) as f64,
+        });
+    }
+    Ok(costs)
+}
+
 /// Consolidates a synced tenant's software again with the bundled rules, timing it.
 pub async fn consolidation_cost(store: &Store, tenant: &str) -> anyhow::Result<ConsolidationCost> {
     let id = TenantId::parse(tenant)?;
