@@ -1582,6 +1582,18 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         Some("Audit.AzureActiveDirectory")
     );
     assert!(login.creation_time.is_some() && login.client_ip.is_some());
+    // Every record keeps its client's address, whichever field carried it, without a port.
+    assert!(records.iter().all(|r| {
+        r.client_ip
+            .as_deref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    }));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.workload.as_deref() == Some("Exchange")
+                && r.client_ip.as_deref().is_some_and(|ip| ip.contains(':')))
+    );
     assert!(login.user_id.as_deref().unwrap().contains('@'));
     assert_eq!(login.record["OrganizationId"], app.tenant_key(0));
     assert_eq!(
