@@ -717,7 +717,7 @@ pub fn audit_record(record: &Value, content_type: &str) -> Option<domain::AuditR
         // (Exchange mailbox auditing's ClientIPAddress, Entra ID's ActorIpAddress).
         client_ip: ["ClientIP", "ClientIPAddress", "ActorIpAddress"]
             .into_iter()
-            .find_map(|field| text(field))
+            .find_map(&text)
             .map(|ip| client_address(&ip)),
         result_status: text("ResultStatus"),
         object_id: text("ObjectId"),
