@@ -47,7 +47,10 @@ impl Store {
                         .map(str::to_string)
                 };
                 DetectedApp {
-                    name: text("display_name").unwrap_or_else(|| row.name.clone()),
+                    // Not the row's name, which falls back to the app's id: an app Intune
+                    // reported without a name must reach the consolidation nameless, to be
+                    // counted as such, not as a product named by an id.
+                    name: text("display_name").unwrap_or_default(),
                     publisher: text("publisher"),
                     version: text("version"),
                     device_ids: row.document["device_ids"]

@@ -1315,7 +1315,7 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
         .await
         .unwrap();
     // Every name and version the simulator's installers go by, whether on a device or not.
-    assert_eq!(apps.len(), 69);
+    assert_eq!(apps.len(), 75);
     for detected in &apps {
         let ids = detected.document["device_ids"].as_array().unwrap();
         assert_eq!(
@@ -2811,6 +2811,28 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
     let timesheets = product("contoso timesheets");
     assert!(!timesheets.matched);
     assert_eq!(timesheets.publisher.as_deref(), Some("Contoso"));
+    // Look-alikes stay apart: each JDK major, Java 8, the build tools, the Teams add-in.
+    for name in [
+        "Java SE Development Kit 17",
+        "Java SE Development Kit 21",
+        "Java Runtime Environment 8",
+        "Visual Studio Build Tools",
+        "Visual Studio",
+        "Microsoft Teams Meeting Add-in for Outlook",
+        "Microsoft Teams",
+        "WhatsApp Business",
+        "WhatsApp",
+    ] {
+        assert!(product(name).matched, "{name}");
+    }
+    // "v1.2.10.6" and "1.2.10.6" are one version.
+    let greenshot = product("greenshot");
+    assert_eq!(greenshot.versions.len(), 1, "{greenshot:?}");
+    assert_eq!(greenshot.versions[0].version, "1.2.10.6");
+    // Apps without a name are counted, with why, never as a product named by an id.
+    let nameless = product(domain::software::NAMELESS);
+    assert!(!nameless.matched && nameless.devices > 0, "{nameless:?}");
+    assert!(nameless.reason.is_some() && nameless.raw_names.is_empty());
     let consolidated = app.store.consolidations().await.unwrap();
     assert_eq!(consolidated.len(), 1);
     assert!(
