@@ -563,9 +563,13 @@ pub fn findings(
                 &costing,
             )
         };
-        // Seats of a SKU Microsoft gives away (10,000 free Power Automate seats) are not
-        // bought, so not wasted.
-        if free > 0 && !sku.capability_status.eq_ignore_ascii_case("suspended") && !free_of_charge {
+        // Seats of a SKU Microsoft gives away (10,000 free Power Automate seats), or of a
+        // trial (the trial finding says so), are not bought, so not wasted.
+        if free > 0
+            && !sku.capability_status.eq_ignore_ascii_case("suspended")
+            && !free_of_charge
+            && sku.trial != Some(true)
+        {
             let cost = costing.of("", &[(sku, unit_price, free)])?;
             findings.push(sku_finding(
                 FindingKind::UnassignedSeats,
@@ -1096,13 +1100,12 @@ mod tests {
         let trial = kinds(&report, "POWER_BI_PRO_TRIAL");
         assert!(trial.contains(&FindingKind::TrialSubscription));
         assert!(trial.contains(&FindingKind::WarningState));
+        // Its four unassigned seats were never bought, so they cost nothing to price.
+        assert!(!trial.contains(&FindingKind::UnassignedSeats));
         assert!(
-            report
-                .notes
-                .iter()
-                .any(|n| n.contains("POWER_BI_PRO_TRIAL")),
+            report.unpriced_skus.is_empty(),
             "{:?}",
-            report.notes
+            report.unpriced_skus
         );
         // 4 free E3 (144) + disabled E3 (36) + guest (4) + shared (4) + idle, quiet E3 (72)
         // + never BP (22) + the duplicate's cheaper SKU (22); the unpriced trial adds nothing.
@@ -1435,6 +1438,11 @@ mod tests {
         assert_eq!(trials[0].0, "Microsoft_Teams_Premium");
         assert!(trials[0].1.contains("ends on 2026-12-20"), "{trials:?}");
         assert_eq!(trials[1].0, "PROJECT_TRIAL");
+        // A trial's 22 unassigned seats are not bought seats.
+        assert_eq!(
+            kinds(&report, "Microsoft_Teams_Premium"),
+            vec![FindingKind::TrialSubscription]
+        );
         assert!(
             trials[1].1.contains("LicenseAssignment.Read.All"),
             "{trials:?}"
