@@ -158,6 +158,36 @@ pub fn product_name(sku_id: &str, part_number: &str) -> Option<&'static str> {
         .map(|(_, _, name)| *name)
 }
 
+/// The part number of a SKU the catalogue knows by id.
+pub fn part_number(sku_id: &str) -> Option<&'static str> {
+    SKUS.iter()
+        .find(|(id, _, _)| id.eq_ignore_ascii_case(sku_id.trim()))
+        .map(|(_, part, _)| *part)
+}
+
+/// SKUs Microsoft gives away: self-service sign-ups, viral and exploratory licences that come
+/// with a large seat count (10,000 or more) and no bill, so that their free seats are never
+/// money spent on nothing.
+const FREE_SKUS: &[&str] = &[
+    "FLOW_FREE",
+    "POWER_BI_STANDARD",
+    "TEAMS_EXPLORATORY",
+    "TEAMS_FREE",
+    "POWERAPPS_VIRAL",
+    "POWERAPPS_DEV",
+    "CCIBOTS_PRIVPREV_VIRAL",
+    "RIGHTSMANAGEMENT_ADHOC",
+    "WINDOWS_STORE",
+    "MICROSOFT_BUSINESS_CENTER",
+];
+
+/// Whether a SKU, by part number, is one Microsoft gives away.
+pub fn is_free(part_number: &str) -> bool {
+    FREE_SKUS
+        .iter()
+        .any(|free| free.eq_ignore_ascii_case(part_number.trim()))
+}
+
 /// What to call a SKU: its product name, else its part number, else (never seen) its id.
 pub fn display_name(sku_id: &str, part_number: Option<&str>) -> String {
     match part_number.filter(|p| !p.trim().is_empty()) {

@@ -107,6 +107,12 @@ pub struct LicenseRecord {
     pub service_plans: Vec<String>,
     /// Each service plan's id and name, sorted by name: what a user of the SKU can use.
     pub plans: Vec<ServicePlan>,
+    /// Whether a subscription behind the SKU is a trial, from the tenant's subscriptions;
+    /// none where they could not be read.
+    pub trial: Option<bool>,
+    /// When the SKU's subscription next changes state (a trial ends, a renewal falls due),
+    /// RFC 3339; the earliest of its subscriptions'.
+    pub next_lifecycle: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -71,6 +71,10 @@ struct ProductDef {
     patterns: Vec<String>,
     #[serde(default)]
     publisher_match: Option<String>,
+    /// Each major version is a product of its own (".NET Desktop Runtime 8" beside "… 6"):
+    /// for what installs side by side and is supported, patched and removed per major.
+    #[serde(default)]
+    per_major: bool,
 }
 
 /// A glob on a cleaned name: `*` stands for any text; everything else is literal.
@@ -110,8 +114,11 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 struct ProductRule {
     name: String,
     publisher: String,
+    /// `publisher` as `publisher_key` writes it, to compare with a detected app's.
+    publisher_key: String,
     patterns: Vec<Pattern>,
     publisher_pattern: Option<Pattern>,
+    per_major: bool,
 }
 
 /// The rules in force: an admin's first, then the bundled ones.
@@ -123,9 +130,24 @@ pub struct RuleSet {
     products: Vec<ProductRule>,
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Where each line of a file starts, so that the line of every rule is found by a binary
+/// search rather than by counting the newlines before it again for each rule (which made
+/// loading quadratic in the file's size).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Self {
+        Self(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+                .collect(),
+        )
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset).max(1)
+    }
 }
 
 impl RuleSet {
@@ -156,8 +178,9 @@ impl RuleSet {
             problem,
             fix: fix.to_string(),
         };
+        let lines = Lines::of(text);
         let parsed: RuleFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            let line = e.span().map_or(1, |s| lines.line_of(s.start));
             error(
                 line,
                 None,
@@ -167,7 +190,7 @@ impl RuleSet {
         })?;
         if *parsed.format.get_ref() != RULES_FORMAT {
             return Err(error(
-                line_of(text, parsed.format.span().start),
+                lines.line_of(parsed.format.span().start),
                 None,
                 format!(
                     "format {} is not one this version reads",
@@ -187,7 +210,7 @@ impl RuleSet {
         }
         let mut products = Vec::new();
         for spanned in &parsed.product {
-            let line = line_of(text, spanned.span().start);
+            let line = lines.line_of(spanned.span().start);
             let def = spanned.get_ref();
             let name = def.name.trim();
             let rule = Some(name).filter(|n| !n.is_empty());
@@ -227,8 +250,10 @@ impl RuleSet {
             products.push(ProductRule {
                 name: name.to_string(),
                 publisher: def.publisher.trim().to_string(),
+                publisher_key: publisher_key(&def.publisher),
                 patterns,
                 publisher_pattern,
+                per_major: def.per_major,
             });
         }
         let updates = parsed.updates.map_or_else(
@@ -282,9 +307,7 @@ impl RuleSet {
         let cleaned = clean_name(name);
         let publisher_key = publisher.map(publisher_key).unwrap_or_default();
         let version = version
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
+            .and_then(normalise_version)
             .or_else(|| cleaned.version_in_name.clone());
         if let Some(kb) = &cleaned.update {
             return Classified {
@@ -293,21 +316,82 @@ impl RuleSet {
                 cleaned,
             };
         }
-        let found = self.products.iter().find(|rule| {
-            rule.publisher_pattern
-                .as_ref()
-                .is_none_or(|p| p.matches(&publisher_key))
-                && rule
-                    .patterns
-                    .iter()
-                    .any(|p| p.matches(&cleaned.full) || p.matches(&cleaned.base))
+        // A rule names its vendor's product only: an app from another publisher under the
+        // same words ("Zoom" by someone else) is not it. Without a publisher there is nothing
+        // to tell them apart by, and the name decides.
+        let same_vendor = |rule: &ProductRule| match &rule.publisher_pattern {
+            Some(p) => p.matches(&publisher_key),
+            None => {
+                publisher_key.is_empty()
+                    || publisher_key == rule.publisher_key
+                    || publisher
+                        .and_then(|p| self.publisher(p))
+                        .is_some_and(|folded| publisher_key_eq(&folded, &rule.publisher_key))
+            }
+        };
+        // The whole cleaned name first, then without its edition, so that "WhatsApp Business"
+        // is the rule naming it, not the rule for "WhatsApp" its edition-less name matches.
+        let found = [&cleaned.full, &cleaned.base].into_iter().find_map(|name| {
+            self.products
+                .iter()
+                .find(|rule| same_vendor(rule) && rule.patterns.iter().any(|p| p.matches(name)))
+        });
+        let product = found.map(|rule| {
+            let major = rule
+                .per_major
+                .then(|| {
+                    cleaned
+                        .version_in_name
+                        .as_deref()
+                        .or(version.as_deref())
+                        .and_then(major_of)
+                })
+                .flatten();
+            let name = match major {
+                Some(major) => format!("{} {major}", rule.name),
+                None => rule.name.clone(),
+            };
+            (name, rule.publisher.clone())
         });
         Classified {
-            product: found.map(|rule| (rule.name.clone(), rule.publisher.clone())),
+            product,
             version,
             cleaned,
         }
     }
+}
+
+fn publisher_key_eq(name: &str, key: &str) -> bool {
+    publisher_key(name) == key
+}
+
+/// A version as people compare it: trimmed, without a leading "v" or "version" ("v8.6.9" and
+/// "8.6.9" are one version); none when nothing is left.
+pub fn normalise_version(raw: &str) -> Option<String> {
+    let mut version = raw.trim();
+    for prefix in ["version ", "version", "v"] {
+        if let Some(rest) = version
+            .get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .map(|_| &version[prefix.len()..])
+            && rest.trim_start().starts_with(|c: char| c.is_ascii_digit())
+        {
+            version = rest.trim_start();
+            break;
+        }
+    }
+    Some(version.to_string()).filter(|v| !v.is_empty())
+}
+
+/// The major number of a version ("8" of "8.0.11"), when it starts with one.
+fn major_of(version: &str) -> Option<String> {
+    let digits: String = version
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let major = digits.trim_start_matches('0');
+    (!digits.is_empty()).then(|| if major.is_empty() { "0" } else { major }.to_string())
 }
 
 fn check_pattern(raw: &str) -> Result<Pattern, (String, String)> {
@@ -666,7 +750,16 @@ pub struct TenantProduct {
     pub raw_names: Vec<String>,
     /// Newest first.
     pub versions: Vec<VersionCount>,
+    /// Why an unmatched entry is not a product at all (an app Intune reported without a
+    /// name); none for a product or an ordinary unmatched name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
+
+/// What the residue calls the apps Intune reported without a name.
+pub const NAMELESS: &str = "(no name)";
+const NAMELESS_REASON: &str =
+    "Intune reported these apps without a name: they are counted here, never as a product";
 
 /// A tenant's software consolidated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -706,7 +799,11 @@ pub fn consolidate(
     for app in apps {
         let classified =
             rules.classify(&app.name, app.publisher.as_deref(), app.version.as_deref());
+        let nameless = app.name.trim().is_empty();
         let (key, publisher) = match &classified.product {
+            // A blank name says nothing of what the app is: whatever its publisher, it is
+            // residue, never a product.
+            _ if nameless => ((false, NAMELESS.to_string()), None),
             Some((product, publisher)) => ((true, product.clone()), Some(publisher.clone())),
             None => {
                 let name = if classified.cleaned.base.is_empty() {
@@ -725,7 +822,9 @@ pub fn consolidate(
         if entry.publisher.is_none() {
             entry.publisher = publisher;
         }
-        entry.raw_names.insert(app.name.as_str());
+        if !nameless {
+            entry.raw_names.insert(app.name.as_str());
+        }
         let version = classified
             .version
             .unwrap_or_else(|| UNKNOWN_VERSION.to_string());
@@ -759,6 +858,7 @@ pub fn consolidate(
                 .iter()
                 .filter(|v| v.version != UNKNOWN_VERSION)
                 .collect();
+            let reason = (!matched && product == NAMELESS).then(|| NAMELESS_REASON.to_string());
             TenantProduct {
                 product,
                 publisher: b.publisher,
@@ -769,6 +869,7 @@ pub fn consolidate(
                 oldest_version: known.last().map(|v| v.version.clone()),
                 raw_names: b.raw_names.iter().map(|n| n.to_string()).collect(),
                 versions,
+                reason,
             }
         })
         .collect();
@@ -818,6 +919,9 @@ pub struct Product {
     pub raw_names: Vec<String>,
     pub versions: Vec<VersionAcross>,
     pub tenants: Vec<TenantShare>,
+    /// Why an unmatched entry is not a product (see `TenantProduct::reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Each tenant's products, as kept, with the organisation and tenant they belong to.
@@ -845,6 +949,7 @@ pub fn across_tenants(stored: Vec<Stored>) -> Vec<Product> {
                 raw_names: Vec::new(),
                 versions: Vec::new(),
                 tenants: Vec::new(),
+                reason: p.reason.clone(),
             });
         entry.devices += p.devices;
         entry.users += p.users;
@@ -990,7 +1095,7 @@ mod tests {
             (
                 "Microsoft ASP.NET Core 8.0.11 - Shared Framework (x64)",
                 "Microsoft Corporation",
-                "Microsoft .NET Runtime",
+                "Microsoft ASP.NET Core Runtime 8",
             ),
             (
                 "Python 3.11.4 Core Interpreter (64-bit)",
@@ -1002,7 +1107,11 @@ mod tests {
                 "Zoom Video Communications, Inc.",
                 "Zoom Workplace",
             ),
-            ("Java 8 Update 401 (64-bit)", "Oracle Corporation", "Java"),
+            (
+                "Java 8 Update 401 (64-bit)",
+                "Oracle Corporation",
+                "Java Runtime Environment",
+            ),
             (
                 "Visual Studio Professional 2022",
                 "Microsoft Corporation",
@@ -1204,5 +1313,157 @@ mod tests {
             rules.publisher("Contoso Ltd").as_deref(),
             Some("Contoso Group")
         );
+    }
+
+    #[test]
+    fn different_products_under_similar_names_stay_apart() {
+        let rules = RuleSet::bundled();
+        let product = |raw: &str, publisher: Option<&str>, version: Option<&str>| {
+            rules
+                .classify(raw, publisher, version)
+                .product
+                .map(|p| p.0)
+                .unwrap_or_else(|| format!("unmatched {raw}"))
+        };
+        let ms = Some("Microsoft Corporation");
+        let oracle = Some("Oracle Corporation");
+        for (a, b) in [
+            (
+                product(
+                    "Java(TM) SE Development Kit 17.0.8 (64-bit)",
+                    oracle,
+                    Some("17.0.8.0"),
+                ),
+                product("Java 8 Update 381 (64-bit)", oracle, Some("8.0.3810.9")),
+            ),
+            (
+                product("Visual Studio Build Tools 2022", ms, Some("17.11.5")),
+                product("Visual Studio Professional 2022", ms, Some("17.11.5")),
+            ),
+            (
+                product("WhatsApp Business", Some("WhatsApp LLC"), None),
+                product("WhatsApp", Some("WhatsApp Inc."), None),
+            ),
+            (
+                product(
+                    "Microsoft Teams Meeting Add-in for Microsoft Office",
+                    ms,
+                    Some("1.24.22415"),
+                ),
+                product("Microsoft Teams", ms, None),
+            ),
+            (
+                product(
+                    "Microsoft Windows Desktop Runtime - 8.0.11 (x64)",
+                    ms,
+                    Some("64.44.23191"),
+                ),
+                product(
+                    "Microsoft ASP.NET Core 8.0.11 - Shared Framework (x64)",
+                    ms,
+                    Some("8.0.11.24521"),
+                ),
+            ),
+            (
+                product(
+                    "Microsoft .NET Runtime - 8.0.11 (x64)",
+                    ms,
+                    Some("64.44.23191"),
+                ),
+                product(
+                    "Microsoft .NET Runtime - 6.0.36 (x64)",
+                    ms,
+                    Some("48.144.23186"),
+                ),
+            ),
+            // A rule names its own vendor's product, never another's under the same words.
+            (
+                product("Zoom", Some("Zoom Video Communications, Inc."), None),
+                product("Zoom", Some("Zoom Rooms Hardware GmbH"), None),
+            ),
+        ] {
+            assert_ne!(a, b);
+        }
+        assert_eq!(
+            product(
+                "Java(TM) SE Development Kit 17.0.8 (64-bit)",
+                oracle,
+                Some("17.0.8.0")
+            ),
+            "Java SE Development Kit 17"
+        );
+        assert_eq!(
+            product("Java 8 Update 381 (64-bit)", oracle, Some("8.0.3810.9")),
+            "Java Runtime Environment 8"
+        );
+        assert_eq!(
+            product(
+                "Microsoft Windows Desktop Runtime - 6.0.36 (x64)",
+                ms,
+                Some("48.144.23186")
+            ),
+            "Microsoft Windows Desktop Runtime 6"
+        );
+        // A spelling of the vendor the rules fold, and no publisher at all, still match.
+        assert_eq!(
+            product("Zoom", Some("Zoom Video Communications"), None),
+            "Zoom Workplace"
+        );
+        assert_eq!(
+            product("Lenovo Vantage Service", Some("Lenovo Group Ltd."), None),
+            "Lenovo Vantage"
+        );
+        assert_eq!(product("Google Chrome", None, None), "Google Chrome");
+    }
+
+    #[test]
+    fn versions_are_normalised_and_blank_names_are_residue_with_a_reason() {
+        let rules = RuleSet::bundled();
+        assert_eq!(normalise_version(" v8.6.9 ").as_deref(), Some("8.6.9"));
+        assert_eq!(normalise_version("Version 2.1").as_deref(), Some("2.1"));
+        assert_eq!(normalise_version("vNext").as_deref(), Some("vNext"));
+        assert_eq!(normalise_version("  "), None);
+        let app = |name: &str, version: &str, device: &str| DetectedApp {
+            name: name.into(),
+            publisher: Some("Notepad++ Team".into()),
+            version: Some(version.into()),
+            device_ids: vec![device.into()],
+        };
+        let apps = vec![
+            app("Notepad++ (64-bit x64)", "v8.6.9", "d1"),
+            app("Notepad++ (64-bit x64)", "8.6.9", "d2"),
+            app("", "1.0", "d3"),
+            app("   ", "2.0", "d4"),
+        ];
+        let consolidation = consolidate(&rules, &apps, &HashMap::new());
+        let notepad = consolidation
+            .matched()
+            .find(|p| p.product == "Notepad++")
+            .unwrap();
+        assert_eq!(notepad.versions.len(), 1, "{:?}", notepad.versions);
+        assert_eq!(notepad.versions[0].devices, 2);
+        assert_eq!(consolidation.matched().count(), 1);
+        let residue: Vec<&TenantProduct> = consolidation.residue().collect();
+        assert_eq!(residue.len(), 1, "{residue:?}");
+        assert_eq!(residue[0].product, NAMELESS);
+        assert_eq!(residue[0].devices, 2);
+        assert!(
+            residue[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("without a name")
+        );
+    }
+
+    #[test]
+    fn lines_are_found_by_offset() {
+        let text = "a\nbc\n\nd";
+        let lines = Lines::of(text);
+        let expected: Vec<usize> = (0..=text.len())
+            .map(|at| text[..at].matches('\n').count() + 1)
+            .collect();
+        let found: Vec<usize> = (0..=text.len()).map(|at| lines.line_of(at)).collect();
+        assert_eq!(found, expected);
     }
 }

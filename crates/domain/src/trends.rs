@@ -77,9 +77,16 @@ pub struct Trend {
 
 /// Every figure's series over the snapshots (oldest first), from `since` on: the latest
 /// snapshot before `since` is the starting point, as that is how the tenant looked then.
+/// From a day after the latest snapshot was last seen (a day in the future among them) there
+/// is nothing known, and nothing is shown: a point is never put where no run saw the tenant.
 pub fn trends(snapshots: &[Snapshot], since: Option<DateTime<Utc>>) -> Vec<Trend> {
     let mut ordered: Vec<&Snapshot> = snapshots.iter().collect();
     ordered.sort_by_key(|s| s.taken_at);
+    if let Some(since) = since
+        && ordered.iter().all(|s| s.seen_until < since)
+    {
+        return Vec::new();
+    }
     let start = since
         .and_then(|since| ordered.iter().rposition(|s| s.taken_at <= since))
         .unwrap_or(0);
@@ -113,6 +120,30 @@ pub fn trends(snapshots: &[Snapshot], since: Option<DateTime<Utc>>) -> Vec<Trend
             }
         })
         .collect()
+}
+
+/// Why `trends` shows nothing, in words for the person who asked; none when it shows figures.
+pub fn nothing_to_show(
+    snapshots: &[Snapshot],
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let Some(latest) = snapshots.iter().map(|s| s.seen_until).max() else {
+        return Some("No snapshot yet: one is kept after each successful sync.".into());
+    };
+    let since = since.filter(|since| *since > latest)?;
+    let day = since.format("%Y-%m-%d");
+    Some(if since > now {
+        format!(
+            "{day} is in the future: nothing is known from then on (the latest snapshot was seen until {}). Give a past day to --since",
+            latest.format("%Y-%m-%d %H:%M")
+        )
+    } else {
+        format!(
+            "No snapshot from {day} on: the latest was seen until {}; a sync keeps a new one",
+            latest.format("%Y-%m-%d %H:%M")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -190,5 +221,37 @@ mod tests {
         assert_eq!(users.points[0], (at(12), 12));
         assert!(since.iter().all(|t| t.name != "licenses.SPB.assigned"));
         assert!(trends(&[], None).is_empty());
+    }
+
+    #[test]
+    fn a_day_after_every_snapshot_shows_nothing_and_says_why() {
+        let snapshots = vec![Snapshot {
+            taken_at: at(1),
+            seen_until: at(3),
+            figures: figures(&[("users.enabled", 10)]),
+        }];
+        let now = at(5);
+        let future = Some(at(28));
+        assert!(trends(&snapshots, future).is_empty());
+        let said = nothing_to_show(&snapshots, future, now).unwrap();
+        assert!(
+            said.starts_with("2026-11-28 is in the future") && said.contains("2026-11-03 06:00"),
+            "{said}"
+        );
+        // Past, but after the latest run saw the tenant: nothing known then either.
+        assert!(trends(&snapshots, Some(at(4))).is_empty());
+        assert!(
+            nothing_to_show(&snapshots, Some(at(4)), now)
+                .unwrap()
+                .starts_with("No snapshot from 2026-11-04 on")
+        );
+        // While the snapshot was seen, it is the starting point.
+        assert_eq!(trends(&snapshots, Some(at(2)))[0].points[0], (at(2), 10));
+        assert_eq!(nothing_to_show(&snapshots, Some(at(2)), now), None);
+        assert!(
+            nothing_to_show(&[], None, now)
+                .unwrap()
+                .contains("No snapshot yet")
+        );
     }
 }

@@ -11,6 +11,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::catalog;
+
 /// A SKU of a tenant, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sku {
@@ -27,6 +29,11 @@ pub struct Sku {
     pub warning_units: i64,
     pub suspended_units: i64,
     pub service_plans: Vec<String>,
+    /// Whether a subscription behind it is a trial, as the tenant's subscriptions say; none
+    /// where they could not be read.
+    pub trial: Option<bool>,
+    /// When its subscription next changes state: a trial's end, a renewal.
+    pub next_lifecycle: Option<DateTime<Utc>>,
 }
 
 /// A user holding at least one licence, with what is known of their activity.
@@ -54,32 +61,54 @@ pub struct LicensedUser {
     pub sku_ids: Vec<String>,
 }
 
-/// A monthly price per SKU, from the admin's CSV.
+/// A monthly price per SKU, from the admin's CSV, in one currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PriceList {
-    /// Keyed by upper-case part number and by lower-case SKU id: cents a month, and currency.
-    prices: HashMap<String, (i64, String)>,
+    /// The file the list came from, to name it in errors found after parsing.
+    file: String,
+    /// Keyed by upper-case part number or SKU id, as the row wrote it.
+    prices: HashMap<String, PriceRow>,
+    /// The one currency every row names ("" where none names one): a sum of prices in two
+    /// currencies means nothing, so a list holds one.
+    currency: String,
 }
 
-/// A price list that cannot be read, naming the file and the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PriceRow {
+    cents: i64,
+    /// The 1-based line of the file, to name it in errors.
+    row: u64,
+    /// The SKU as the row wrote it.
+    written: String,
+}
+
+/// A price list that cannot be read or used, naming the file, the row and the column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}, row {row}: {problem}. {fix}")]
+#[error("{file}, row {row}{}: {problem}. {fix}", column.as_deref().map(|c| format!(", column {c}")).unwrap_or_default())]
 pub struct PriceError {
     pub file: String,
     /// The 1-based line of the file (the header is row 1).
     pub row: u64,
+    /// The column at fault, where one is.
+    pub column: Option<String>,
     pub problem: String,
     pub fix: String,
 }
 
 const PRICE_FIX: &str = "Write a header `sku,monthly_price,currency` and one row per SKU: its part number (ENTERPRISEPACK) or SKU id, the price per seat and month such as 23.10, and an optional currency code";
 
+/// No licence costs 100,000.00 a seat and month: a price above it is a typing error (a missing
+/// decimal point, a yearly total), and keeping prices under it keeps every sum of them far
+/// from overflowing.
+const MAX_SEAT_PRICE_CENTS: i64 = 10_000_000;
+
 impl PriceList {
     /// Reads `sku,monthly_price[,currency]`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, PriceError> {
-        let error = |row: u64, problem: String, fix: &str| PriceError {
+        let error = |row: u64, column: Option<&str>, problem: String, fix: &str| PriceError {
             file: file.to_string(),
             row,
+            column: column.map(str::to_string),
             problem,
             fix: fix.to_string(),
         };
@@ -88,7 +117,14 @@ impl PriceList {
             .from_reader(text.as_bytes());
         let headers: Vec<String> = reader
             .headers()
-            .map_err(|e| error(1, format!("the header cannot be read: {e}"), PRICE_FIX))?
+            .map_err(|e| {
+                error(
+                    1,
+                    None,
+                    format!("the header cannot be read: {e}"),
+                    PRICE_FIX,
+                )
+            })?
             .iter()
             .map(|h| h.trim().to_ascii_lowercase())
             .collect();
@@ -96,12 +132,15 @@ impl PriceList {
         let (Some(sku_at), Some(price_at)) = (column("sku"), column("monthly_price")) else {
             return Err(error(
                 1,
+                None,
                 format!("the header is '{}'", headers.join(",")),
                 PRICE_FIX,
             ));
         };
         let currency_at = column("currency");
-        let mut prices = HashMap::new();
+        let mut prices: HashMap<String, PriceRow> = HashMap::new();
+        // The first row's currency, which every other row must share.
+        let mut first_currency: Option<(String, u64, String)> = None;
         for (index, record) in reader.records().enumerate() {
             let row =
                 record
@@ -116,7 +155,7 @@ impl PriceList {
                         text[..at].matches('\n').count() as u64 + 1
                     });
             let mut record =
-                record.map_err(|e| error(row, format!("cannot be read: {e}"), PRICE_FIX))?;
+                record.map_err(|e| error(row, None, format!("cannot be read: {e}"), PRICE_FIX))?;
             // Trimmed here rather than by the reader, which would drop the record's position.
             record.trim();
             if record.iter().all(str::is_empty) {
@@ -125,6 +164,7 @@ impl PriceList {
             if record.len() > headers.len() {
                 return Err(error(
                     row,
+                    None,
                     format!(
                         "{} fields where the header has {}",
                         record.len(),
@@ -135,39 +175,141 @@ impl PriceList {
             }
             let sku = record.get(sku_at).unwrap_or_default();
             if sku.is_empty() {
-                return Err(error(row, "the SKU is empty".into(), PRICE_FIX));
-            }
-            let raw = record.get(price_at).unwrap_or_default();
-            let cents = parse_cents(raw).ok_or_else(|| {
-                error(
-                    row,
-                    format!("'{raw}' for {sku} is not a price"),
-                    "Write the monthly price per seat as a number with at most two decimals, such as 23.10, without a currency sign",
-                )
-            })?;
-            let currency = currency_at
-                .and_then(|at| record.get(at))
-                .filter(|c| !c.is_empty())
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            let key = price_key(sku);
-            if prices.insert(key, (cents, currency)).is_some() {
                 return Err(error(
                     row,
-                    format!("{sku} is priced twice"),
+                    Some("sku"),
+                    "the SKU is empty".into(),
+                    PRICE_FIX,
+                ));
+            }
+            let raw = record.get(price_at).unwrap_or_default();
+            let cents = match parse_cents(raw) {
+                Cents::Price(cents) if cents <= MAX_SEAT_PRICE_CENTS => cents,
+                Cents::Price(_) | Cents::TooLarge => {
+                    return Err(error(
+                        row,
+                        Some("monthly_price"),
+                        format!(
+                            "'{raw}' for {sku} is more than {} a seat and month",
+                            format_cents(MAX_SEAT_PRICE_CENTS)
+                        ),
+                        "Write the price of one seat for one month, with a decimal point (23.10), not a yearly or tenant total",
+                    ));
+                }
+                Cents::NotAPrice => {
+                    return Err(error(
+                        row,
+                        Some("monthly_price"),
+                        format!("'{raw}' for {sku} is not a price"),
+                        "Write the monthly price per seat as a number with at most two decimals, such as 23.10, without a currency sign",
+                    ));
+                }
+            };
+            let currency = currency_at
+                .and_then(|at| record.get(at))
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if !currency.is_empty()
+                && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()))
+            {
+                return Err(error(
+                    row,
+                    Some("currency"),
+                    format!("'{currency}' for {sku} is not a currency code"),
+                    "Write a three-letter ISO 4217 code such as EUR, USD or GBP, or leave the column empty in every row",
+                ));
+            }
+            match &first_currency {
+                None => first_currency = Some((currency.clone(), row, sku.to_string())),
+                Some((first, first_row, first_sku)) if *first != currency => {
+                    let named = |c: &str| {
+                        if c.is_empty() {
+                            "names no currency".to_string()
+                        } else {
+                            format!("is in {c}")
+                        }
+                    };
+                    return Err(error(
+                        row,
+                        Some("currency"),
+                        format!(
+                            "{sku} {} while {first_sku} on row {first_row} {}: prices in two currencies cannot be added up",
+                            named(&currency),
+                            named(first)
+                        ),
+                        "Give every row the same currency: convert the prices, or keep one list per currency",
+                    ));
+                }
+                Some(_) => {}
+            }
+            let key = price_key(sku);
+            let entry = PriceRow {
+                cents,
+                row,
+                written: sku.to_string(),
+            };
+            if let Some(earlier) = prices.insert(key, entry) {
+                return Err(error(
+                    row,
+                    Some("sku"),
+                    format!("{sku} is priced twice, on rows {} and {row}", earlier.row),
                     "Keep one row per SKU",
                 ));
             }
         }
-        Ok(Self { prices })
+        let list = Self {
+            file: file.to_string(),
+            prices,
+            currency: first_currency.map(|(c, _, _)| c).unwrap_or_default(),
+        };
+        // A SKU named by its id in one row and by its part number in another is priced twice
+        // with no telling which row is meant; the catalogue knows which ids go with which part
+        // numbers, and `price` catches the others once a tenant's SKU pairs them.
+        for (key, by_id) in &list.prices {
+            if let Some(part) = catalog::part_number(key)
+                && let Some(by_part) = list.prices.get(&price_key(part))
+            {
+                return Err(list.named_twice(by_id, by_part, part, key));
+            }
+        }
+        Ok(list)
     }
 
-    /// The monthly price of one seat, in cents, and its currency.
-    pub fn price(&self, sku: &Sku) -> Option<(i64, &str)> {
-        self.prices
-            .get(&price_key(&sku.sku_id))
-            .or_else(|| self.prices.get(&price_key(&sku.sku_part_number)))
-            .map(|(cents, currency)| (*cents, currency.as_str()))
+    fn named_twice(&self, a: &PriceRow, b: &PriceRow, part: &str, id: &str) -> PriceError {
+        let (first, second) = if a.row < b.row { (a, b) } else { (b, a) };
+        PriceError {
+            file: self.file.clone(),
+            row: second.row,
+            column: Some("sku".into()),
+            problem: format!(
+                "rows {} ({}) and {} ({}) both price one SKU, {part} (id {})",
+                first.row,
+                first.written,
+                second.row,
+                second.written,
+                id.to_ascii_lowercase()
+            ),
+            fix: "Keep one row per SKU: by its part number or by its id, not both".into(),
+        }
+    }
+
+    /// The monthly price of one seat, in cents; an error when two rows price the SKU, one by
+    /// its id and one by its part number.
+    pub fn price(&self, sku: &Sku) -> Result<Option<i64>, PriceError> {
+        let by_id = self.prices.get(&price_key(&sku.sku_id));
+        let by_part = self.prices.get(&price_key(&sku.sku_part_number));
+        match (by_id, by_part) {
+            (Some(a), Some(b)) if a.row != b.row => {
+                Err(self.named_twice(a, b, &sku.sku_part_number, &sku.sku_id))
+            }
+            (Some(p), _) | (None, Some(p)) => Ok(Some(p.cents)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The currency of every price ("" where the list names none).
+    pub fn currency(&self) -> &str {
+        &self.currency
     }
 
     pub fn is_empty(&self) -> bool {
@@ -179,21 +321,32 @@ fn price_key(sku: &str) -> String {
     sku.trim().to_ascii_uppercase()
 }
 
+/// What a price cell holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Cents {
+    Price(i64),
+    /// Digits, but more than an i64 of cents holds.
+    TooLarge,
+    NotAPrice,
+}
+
 /// "23.10" → 2310; negative, or more than two decimals: not a price.
-fn parse_cents(raw: &str) -> Option<i64> {
+fn parse_cents(raw: &str) -> Cents {
     let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
     if whole.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
         || fraction.len() > 2
         || !fraction.bytes().all(|b| b.is_ascii_digit())
     {
-        return None;
+        return Cents::NotAPrice;
     }
-    let whole: i64 = whole.parse().ok()?;
-    let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(fraction)
+    let fraction: i64 = format!("{fraction:0<2}").parse().unwrap_or(0);
+    whole
+        .parse::<i64>()
+        .ok()
+        .and_then(|w| w.checked_mul(100)?.checked_add(fraction))
+        .map_or(Cents::TooLarge, Cents::Price)
 }
-
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,9 +401,25 @@ pub struct Finding {
     /// The SKUs concerned, by part number.
     pub skus: Vec<String>,
     pub evidence: String,
-    /// What it costs a month, in cents, where every SKU concerned has a price.
+    /// What the priced seats it names cost a month, in cents; none where no seat it names
+    /// has a price (or, for trials and warnings, where it costs nothing yet).
     pub monthly_cost_cents: Option<i64>,
     pub currency: Option<String>,
+    /// The SKUs it names that the price list does not price: the cost leaves them out.
+    pub unpriced_skus: Vec<String>,
+    /// The seats the cost counts, so that the total counts a seat that two findings name once.
+    #[serde(skip)]
+    seats: Vec<WastedSeat>,
+}
+
+/// Seats of one SKU that a finding says are wasted: a user's, or the SKU's unassigned ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WastedSeat {
+    tenant_id: String,
+    /// The user's UPN, or "" for the seats nobody holds.
+    holder: String,
+    sku_id: String,
+    cents: i64,
 }
 
 /// Seats of one SKU in one tenant.
@@ -263,6 +432,9 @@ pub struct SeatCount {
     pub bought: i64,
     pub assigned: i64,
     pub free: i64,
+    /// A SKU Microsoft gives away, or that the price list prices at 0: its free seats cost
+    /// nothing.
+    pub no_charge: bool,
     pub monthly_price_cents: Option<i64>,
     pub currency: Option<String>,
 }
@@ -275,8 +447,22 @@ pub struct WasteReport {
     /// What could not be judged and why (no sign-in activity synced, SKUs without a price).
     pub notes: Vec<String>,
     /// Cost per currency ("" where the list named none) of every priced finding, counted once
-    /// per user and SKU even when two findings name the same seat.
+    /// per user and SKU even when two findings name the same seat. A price list holds one
+    /// currency, so this has one entry at most.
     pub monthly_waste_cents: BTreeMap<String, i64>,
+    /// The SKUs named by findings that have no price: the total leaves them out.
+    pub unpriced_skus: Vec<String>,
+}
+
+/// Why the waste cannot be reckoned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WasteError {
+    #[error(transparent)]
+    Price(#[from] PriceError),
+    #[error(
+        "the cost of {what} is too large to count: a seat count that large cannot be right. Sync the tenant's licenses again, and check the price list"
+    )]
+    Overflow { what: String },
 }
 
 /// Service plans that give a user a workload worth paying for once: two SKUs of one user that
@@ -308,13 +494,34 @@ fn workloads(sku: &Sku) -> BTreeSet<&'static str> {
 }
 
 /// Looks for waste. `now` is the day the report is for; users inactive for more than 90 days
-/// are one finding, those inactive for 30 to 90 another.
+/// are one finding, those inactive for 30 to 90 another. Refused when the price list prices a
+/// SKU twice (by its id and its part number), or a seat count is too large to reckon with.
 pub fn findings(
     skus: &[Sku],
     users: &[LicensedUser],
     prices: &PriceList,
     now: DateTime<Utc>,
-) -> WasteReport {
+) -> Result<WasteReport, WasteError> {
+    // Each SKU's price, looked up once, so that a SKU two rows price is refused before
+    // anything is counted.
+    let mut price_of: HashMap<(&str, String), Option<i64>> = HashMap::new();
+    for sku in skus {
+        price_of.insert(
+            (sku.tenant_id.as_str(), sku.sku_id.to_ascii_lowercase()),
+            prices.price(sku)?,
+        );
+    }
+    let price = |sku: &Sku| {
+        price_of
+            .get(&(sku.tenant_id.as_str(), sku.sku_id.to_ascii_lowercase()))
+            .copied()
+            .flatten()
+    };
+    let no_charge = |sku: &Sku| catalog::is_free(&sku.sku_part_number) || price(sku) == Some(0);
+    let costing = Costing {
+        priced: !prices.is_empty(),
+        currency: prices.currency(),
+    };
     let by_id: HashMap<(&str, String), &Sku> = skus
         .iter()
         .map(|s| ((s.tenant_id.as_str(), s.sku_id.to_ascii_lowercase()), s))
@@ -322,12 +529,18 @@ pub fn findings(
     let mut findings = Vec::new();
     let mut notes = Vec::new();
     let mut seats = Vec::new();
-    let money = |cents: Option<i64>, currency: Option<&str>| {
-        (cents, cents.and(currency).map(str::to_string))
-    };
     for sku in skus {
-        let price = prices.price(sku);
-        let free = sku.enabled_units - sku.consumed_units;
+        let unit_price = price(sku);
+        let free_of_charge = no_charge(sku);
+        let free = sku
+            .enabled_units
+            .checked_sub(sku.consumed_units)
+            .ok_or_else(|| WasteError::Overflow {
+                what: format!(
+                    "{} bought and {} assigned seats of {}",
+                    sku.enabled_units, sku.consumed_units, sku.sku_part_number
+                ),
+            })?;
         seats.push(SeatCount {
             organization: sku.organization.clone(),
             tenant_id: sku.tenant_id.clone(),
@@ -336,37 +549,61 @@ pub fn findings(
             bought: sku.enabled_units,
             assigned: sku.consumed_units,
             free,
-            monthly_price_cents: price.map(|p| p.0),
-            currency: price.map(|p| p.1.to_string()),
+            no_charge: free_of_charge,
+            monthly_price_cents: unit_price,
+            currency: unit_price.map(|_| prices.currency().to_string()),
         });
-        let sku_finding = |kind, evidence: String, cents: Option<i64>| {
-            let (monthly_cost_cents, currency) = money(cents, price.map(|p| p.1));
-            Finding {
+        let sku_finding = |kind, evidence: String, cost: Option<Costed>| {
+            Finding::new(
                 kind,
-                organization: sku.organization.clone(),
-                tenant_id: sku.tenant_id.clone(),
-                subject: sku.sku_part_number.clone(),
-                skus: vec![sku.sku_part_number.clone()],
+                (&sku.organization, &sku.tenant_id, &sku.sku_part_number),
+                vec![sku.sku_part_number.clone()],
                 evidence,
-                monthly_cost_cents,
-                currency,
-            }
+                cost,
+                &costing,
+            )
         };
-        if free > 0 && !sku.capability_status.eq_ignore_ascii_case("suspended") {
+        // Seats of a SKU Microsoft gives away (10,000 free Power Automate seats), or of a
+        // trial (the trial finding says so), are not bought, so not wasted.
+        if free > 0
+            && !sku.capability_status.eq_ignore_ascii_case("suspended")
+            && !free_of_charge
+            && sku.trial != Some(true)
+        {
+            let cost = costing.of("", &[(sku, unit_price, free)])?;
             findings.push(sku_finding(
                 FindingKind::UnassignedSeats,
                 format!(
                     "{} of {} seats of {} are not assigned",
                     free, sku.enabled_units, sku.name
                 ),
-                price.map(|p| p.0 * free),
+                Some(cost),
             ));
         }
-        if sku.sku_part_number.to_ascii_uppercase().contains("TRIAL") {
+        // The subscription says whether it is a trial. Only where the subscriptions could not
+        // be read is the part number a hint, and the evidence says so.
+        let trial = match sku.trial {
+            Some(trial) => trial.then(|| match sku.next_lifecycle {
+                Some(ends) if ends >= now => {
+                    format!("it ends on {} unless bought", ends.format("%Y-%m-%d"))
+                }
+                Some(ended) => format!(
+                    "it ended on {}; its users lose access unless it is bought",
+                    ended.format("%Y-%m-%d")
+                ),
+                None => "it ends unless bought".to_string(),
+            }),
+            None => sku
+                .sku_part_number
+                .to_ascii_uppercase()
+                .contains("TRIAL")
+                .then(|| "its part number names a trial; the tenant's subscriptions were not read, grant LicenseAssignment.Read.All to be sure".to_string()),
+        };
+        if let Some(when) = trial {
             findings.push(sku_finding(
                 FindingKind::TrialSubscription,
                 format!(
-                    "{} is a trial ({} seats, {} assigned): it ends unless bought",
+                    "{} is a trial ({} seats, {} assigned): {when}",
                     sku.name, sku.enabled_units, sku.consumed_units
                 ),
                 None,
@@ -382,19 +619,29 @@ pub fn findings(
                 None,
             ));
         }
-        if sku.suspended_units > 0 {
+        let suspended = sku.capability_status.eq_ignore_ascii_case("suspended")
+            || sku.capability_status.eq_ignore_ascii_case("lockedout");
+        if sku.suspended_units > 0 || suspended {
             findings.push(sku_finding(
                 FindingKind::SuspendedSeats,
-                format!(
-                    "{} has {} suspended seats, whose users lose access",
-                    sku.name, sku.suspended_units
-                ),
+                if sku.suspended_units > 0 {
+                    format!(
+                        "{} has {} suspended seats ({}), whose users lose access",
+                        sku.name, sku.suspended_units, sku.capability_status
+                    )
+                } else {
+                    format!(
+                        "{} is {}: its users have lost access, or lose it soon",
+                        sku.name, sku.capability_status
+                    )
+                },
                 None,
             ));
         }
     }
     let mut unknown_activity: BTreeSet<&str> = BTreeSet::new();
     for user in users {
+        // A licence Microsoft gives away wastes nothing, whoever holds it.
         let held: Vec<&Sku> = user
             .sku_ids
             .iter()
@@ -403,27 +650,28 @@ pub fn findings(
                     .get(&(user.tenant_id.as_str(), id.to_ascii_lowercase()))
                     .copied()
             })
+            .filter(|s| !no_charge(s))
             .collect();
         if held.is_empty() {
             continue;
         }
         let part_numbers: Vec<String> = held.iter().map(|s| s.sku_part_number.clone()).collect();
-        let all_priced: Option<Vec<(i64, &str)>> = held.iter().map(|s| prices.price(s)).collect();
-        let cost = all_priced
-            .as_ref()
-            .map(|p| p.iter().map(|(c, _)| c).sum::<i64>());
-        let currency = all_priced
-            .as_ref()
-            .and_then(|p| p.first().map(|(_, c)| c.to_string()));
-        let user_finding = |kind, evidence: String, skus: Vec<String>, cost: Option<i64>| Finding {
-            kind,
-            organization: user.organization.clone(),
-            tenant_id: user.tenant_id.clone(),
-            subject: user.user_principal_name.clone(),
-            skus,
-            evidence,
-            monthly_cost_cents: cost,
-            currency: cost.and(currency.clone()),
+        let every_seat: Vec<(&Sku, Option<i64>, i64)> =
+            held.iter().map(|s| (*s, price(s), 1)).collect();
+        let cost = costing.of(&user.user_principal_name, &every_seat)?;
+        let user_finding = |kind, evidence: String, skus: Vec<String>, cost: Option<Costed>| {
+            Finding::new(
+                kind,
+                (
+                    &user.organization,
+                    &user.tenant_id,
+                    &user.user_principal_name,
+                ),
+                skus,
+                evidence,
+                cost,
+                &costing,
+            )
         };
         let names = part_numbers.join(", ");
         if user.account_enabled == Some(false) {
@@ -431,7 +679,7 @@ pub fn findings(
                 FindingKind::DisabledAccount,
                 format!("{} is disabled and holds {names}", user.display_name),
                 part_numbers.clone(),
-                cost,
+                Some(cost.clone()),
             ));
         }
         if user
@@ -443,7 +691,7 @@ pub fn findings(
                 FindingKind::LicensedGuest,
                 format!("{} is a guest and holds {names}", user.display_name),
                 part_numbers.clone(),
-                cost,
+                Some(cost.clone()),
             ));
         }
         let mailbox = user.mailbox_kind.as_deref().map(str::to_ascii_lowercase);
@@ -463,7 +711,7 @@ pub fn findings(
                     mailbox.as_deref().unwrap_or_default()
                 ),
                 part_numbers.clone(),
-                cost,
+                Some(cost.clone()),
             ));
         }
         let member_enabled = user.account_enabled != Some(false)
@@ -496,7 +744,7 @@ pub fn findings(
                         kind,
                         format!("{} holds {names}, {seen} (from {from})", user.display_name),
                         part_numbers.clone(),
-                        cost,
+                        Some(cost.clone()),
                     ));
                 }
             } else {
@@ -512,29 +760,37 @@ pub fn findings(
                 if shared.is_empty() {
                     continue;
                 }
-                // The cheaper of the two is what could go.
-                let cheaper = [prices.price(first), prices.price(second)]
-                    .into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .and_then(|p| p.into_iter().min_by_key(|(c, _)| *c));
-                findings.push(Finding {
-                    currency: cheaper.map(|(_, c)| c.to_string()),
-                    ..user_finding(
-                        FindingKind::DuplicateServices,
-                        format!(
-                            "{} holds {} and {}, which both give {}",
-                            user.display_name,
-                            first.sku_part_number,
-                            second.sku_part_number,
-                            shared.join(", ")
-                        ),
-                        vec![
-                            first.sku_part_number.clone(),
-                            second.sku_part_number.clone(),
-                        ],
-                        cheaper.map(|(c, _)| c),
-                    )
-                });
+                // The cheaper of the two is what could go; with one of them unpriced, which
+                // is cheaper cannot be told, and the finding says which price is missing.
+                let cost = match (price(first), price(second)) {
+                    (Some(a), Some(b)) => {
+                        let cheaper = if b < a { second } else { first };
+                        costing.of(&user.user_principal_name, &[(cheaper, Some(a.min(b)), 1)])?
+                    }
+                    _ => {
+                        let unpriced: Vec<(&Sku, Option<i64>, i64)> = [*first, *second]
+                            .into_iter()
+                            .filter(|s| price(s).is_none())
+                            .map(|s| (s, None, 1))
+                            .collect();
+                        costing.of(&user.user_principal_name, &unpriced)?
+                    }
+                };
+                findings.push(user_finding(
+                    FindingKind::DuplicateServices,
+                    format!(
+                        "{} holds {} and {}, which both give {}",
+                        user.display_name,
+                        first.sku_part_number,
+                        second.sku_part_number,
+                        shared.join(", ")
+                    ),
+                    vec![
+                        first.sku_part_number.clone(),
+                        second.sku_part_number.clone(),
+                    ],
+                    Some(cost),
+                ));
             }
         }
     }
@@ -543,51 +799,135 @@ pub fn findings(
             "{organization}: inactive users cannot be told: neither sign-in activity nor usage is synced; add the sign_in_activity or usage dataset to the connection"
         ));
     }
-    if !prices.is_empty() {
-        let unpriced: BTreeSet<&str> = skus
-            .iter()
-            .filter(|s| prices.price(s).is_none())
-            .map(|s| s.sku_part_number.as_str())
-            .collect();
-        if !unpriced.is_empty() {
-            notes.push(format!(
-                "no price for {}: their findings carry no cost",
-                unpriced.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-    }
     findings.sort_by(|a, b| {
         (&a.organization, a.kind, &a.subject).cmp(&(&b.organization, b.kind, &b.subject))
     });
-    WasteReport {
-        monthly_waste_cents: total_waste(&findings),
+    let unpriced_skus: Vec<String> = findings
+        .iter()
+        .flat_map(|f| f.unpriced_skus.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unpriced_skus.is_empty() {
+        notes.push(format!(
+            "no price for {}: the findings naming them count only their priced seats, and the total leaves them out",
+            unpriced_skus.join(", ")
+        ));
+    }
+    Ok(WasteReport {
+        monthly_waste_cents: total_waste(&findings, prices.currency())?,
         seats,
         findings,
         notes,
+        unpriced_skus,
+    })
+}
+
+/// How findings are priced: whether there is a price list, and its currency.
+struct Costing<'a> {
+    priced: bool,
+    currency: &'a str,
+}
+
+/// What a finding's seats cost: the priced part, and the SKUs with no price.
+#[derive(Debug, Clone)]
+struct Costed {
+    cents: Option<i64>,
+    unpriced: Vec<String>,
+    seats: Vec<WastedSeat>,
+}
+
+impl Costing<'_> {
+    /// The cost of `count` seats of each SKU that `holder` ("" for nobody) holds, each with
+    /// its price where it has one.
+    fn of(&self, holder: &str, held: &[(&Sku, Option<i64>, i64)]) -> Result<Costed, WasteError> {
+        let mut costed = Costed {
+            cents: None,
+            unpriced: Vec::new(),
+            seats: Vec::new(),
+        };
+        if !self.priced {
+            return Ok(costed);
+        }
+        for (sku, price, count) in held {
+            let Some(price) = price else {
+                costed.unpriced.push(sku.sku_part_number.clone());
+                continue;
+            };
+            let overflow = || WasteError::Overflow {
+                what: format!(
+                    "{count} seats of {} at {} a month",
+                    sku.sku_part_number,
+                    format_cents(*price)
+                ),
+            };
+            let cents = price.checked_mul(*count).ok_or_else(overflow)?;
+            costed.cents = Some(
+                costed
+                    .cents
+                    .unwrap_or(0)
+                    .checked_add(cents)
+                    .ok_or_else(overflow)?,
+            );
+            costed.seats.push(WastedSeat {
+                tenant_id: sku.tenant_id.clone(),
+                holder: holder.to_string(),
+                sku_id: sku.sku_id.to_ascii_lowercase(),
+                cents,
+            });
+        }
+        Ok(costed)
     }
 }
 
-/// The monthly cost of the findings, each seat (user and SKU, or a SKU's free seats) counted
-/// once: a disabled guest is one wasted licence, not two.
-fn total_waste(findings: &[Finding]) -> BTreeMap<String, i64> {
-    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    for f in findings {
-        let (Some(cost), Some(currency)) = (f.monthly_cost_cents, &f.currency) else {
-            continue;
-        };
-        // A user's findings other than the duplicate name all their SKUs; count the user once.
-        let seat = match f.kind {
-            FindingKind::DuplicateServices => f.skus.last().map_or("", String::as_str),
-            _ => "*",
-        };
-        if counted.insert((f.tenant_id.as_str(), f.subject.as_str(), seat)) {
-            *totals.entry(currency.clone()).or_default() += cost;
+impl Finding {
+    fn new(
+        kind: FindingKind,
+        (organization, tenant_id, subject): (&str, &str, &str),
+        skus: Vec<String>,
+        evidence: String,
+        cost: Option<Costed>,
+        costing: &Costing,
+    ) -> Self {
+        let cost = cost.unwrap_or(Costed {
+            cents: None,
+            unpriced: Vec::new(),
+            seats: Vec::new(),
+        });
+        Self {
+            kind,
+            organization: organization.to_string(),
+            tenant_id: tenant_id.to_string(),
+            subject: subject.to_string(),
+            skus,
+            evidence,
+            monthly_cost_cents: cost.cents,
+            currency: cost.cents.map(|_| costing.currency.to_string()),
+            unpriced_skus: cost.unpriced,
+            seats: cost.seats,
         }
     }
-    totals
 }
 
+/// The monthly cost of the findings, each seat (a user's seat of a SKU, or a SKU's unassigned
+/// seats) counted once: a disabled guest holding two SKUs that overlap wastes each seat once,
+/// whichever findings name it.
+fn total_waste(findings: &[Finding], currency: &str) -> Result<BTreeMap<String, i64>, WasteError> {
+    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    let mut total: Option<i64> = None;
+    for seat in findings.iter().flat_map(|f| &f.seats) {
+        if counted.insert((&seat.tenant_id, &seat.holder, &seat.sku_id)) {
+            total = Some(total.unwrap_or(0).checked_add(seat.cents).ok_or_else(|| {
+                WasteError::Overflow {
+                    what: "every finding together".into(),
+                }
+            })?);
+        }
+    }
+    Ok(total
+        .map(|cents| BTreeMap::from([(currency.to_string(), cents)]))
+        .unwrap_or_default())
+}
 /// Cents as money: 2310 → "23.10".
 pub fn format_cents(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -612,6 +952,8 @@ mod tests {
             warning_units: 0,
             suspended_units: 0,
             service_plans: plans.iter().map(|p| p.to_string()).collect(),
+            trial: Some(false),
+            next_lifecycle: None,
         }
     }
 
@@ -687,6 +1029,7 @@ mod tests {
             Sku {
                 capability_status: "Warning".into(),
                 warning_units: 5,
+                trial: Some(true),
                 ..sku("POWER_BI_PRO_TRIAL", "pbi", 5, 1, &["BI_AZURE_P2"])
             },
         ];
@@ -707,7 +1050,7 @@ mod tests {
         let both = user("both@contoso.com", &["e3", "bp"]);
         let fine = user("fine@contoso.com", &["e3"]);
         let users = vec![disabled, guest, shared, idle, quiet, never, both, fine];
-        let report = findings(&skus, &users, &prices(), now());
+        let report = findings(&skus, &users, &prices(), now()).unwrap();
 
         assert_eq!(kinds(&report, "SPE_E3"), vec![FindingKind::UnassignedSeats]);
         let free = &report
@@ -757,13 +1100,12 @@ mod tests {
         let trial = kinds(&report, "POWER_BI_PRO_TRIAL");
         assert!(trial.contains(&FindingKind::TrialSubscription));
         assert!(trial.contains(&FindingKind::WarningState));
+        // Its four unassigned seats were never bought, so they cost nothing to price.
+        assert!(!trial.contains(&FindingKind::UnassignedSeats));
         assert!(
-            report
-                .notes
-                .iter()
-                .any(|n| n.contains("POWER_BI_PRO_TRIAL")),
+            report.unpriced_skus.is_empty(),
             "{:?}",
-            report.notes
+            report.unpriced_skus
         );
         // 4 free E3 (144) + disabled E3 (36) + guest (4) + shared (4) + idle, quiet E3 (72)
         // + never BP (22) + the duplicate's cheaper SKU (22); the unpriced trial adds nothing.
@@ -781,7 +1123,7 @@ mod tests {
         let mut unknown = user("unknown@contoso.com", &["bp"]);
         unknown.sign_ins_known = false;
         unknown.last_sign_in = None;
-        let report = findings(&skus, &[odd, unknown], &prices(), now());
+        let report = findings(&skus, &[odd, unknown], &prices(), now()).unwrap();
         assert_eq!(report.findings.len(), 2);
         assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&2200));
         assert_eq!(kinds(&report, "unknown@contoso.com"), vec![]);
@@ -799,7 +1141,8 @@ mod tests {
             &[],
             &PriceList::default(),
             now(),
-        );
+        )
+        .unwrap();
         assert_eq!(report.findings[0].monthly_cost_cents, None);
         assert!(report.monthly_waste_cents.is_empty());
         assert!(report.notes.is_empty());
@@ -815,8 +1158,9 @@ mod tests {
         assert_eq!(
             (
                 e.row,
-                e.to_string()
-                    .starts_with("prices.csv, row 3: '€36' for SPE_E3 is not a price")
+                e.to_string().starts_with(
+                    "prices.csv, row 3, column monthly_price: '€36' for SPE_E3 is not a price"
+                )
             ),
             (3, true),
             "{e}"
@@ -829,9 +1173,9 @@ mod tests {
         assert_eq!(e.row, 1);
         let e = PriceList::parse("prices.csv", "sku,monthly_price\n,22\n").unwrap_err();
         assert!(e.problem.contains("empty"), "{e}");
-        assert_eq!(parse_cents("22.5"), Some(2250));
-        assert_eq!(parse_cents("-1"), None);
-        assert_eq!(parse_cents("1.234"), None);
+        assert_eq!(parse_cents("22.5"), Cents::Price(2250));
+        assert_eq!(parse_cents("-1"), Cents::NotAPrice);
+        assert_eq!(parse_cents("1.234"), Cents::NotAPrice);
         assert_eq!(format_cents(30_400), "304.00");
     }
 
@@ -842,7 +1186,7 @@ mod tests {
             "SKU,Monthly_Price\nspb,22\n05e9a617-0261-4cee-bb44-138d3ef5d965,36\n",
         )
         .unwrap();
-        assert_eq!(list.price(&sku("SPB", "x", 1, 1, &[])), Some((2200, "")));
+        assert_eq!(list.price(&sku("SPB", "x", 1, 1, &[])), Ok(Some(2200)));
         assert_eq!(
             list.price(&sku(
                 "SPE_E3",
@@ -851,7 +1195,261 @@ mod tests {
                 1,
                 &[]
             )),
-            Some((3600, ""))
+            Ok(Some(3600))
+        );
+    }
+
+    fn e3_and_bp() -> Vec<Sku> {
+        vec![
+            sku("SPE_E3", "e3", 5, 5, &["EXCHANGE_S_ENTERPRISE", "INTUNE_A"]),
+            sku("SPB", "bp", 5, 5, &["EXCHANGE_S_STANDARD", "INTUNE_A"]),
+        ]
+    }
+
+    #[test]
+    fn a_disabled_user_with_overlapping_skus_wastes_each_seat_once() {
+        let mut gone = user("gone@contoso.com", &["e3", "bp"]);
+        gone.account_enabled = Some(false);
+        let report = findings(&e3_and_bp(), &[gone], &prices(), now()).unwrap();
+        assert_eq!(
+            kinds(&report, "gone@contoso.com"),
+            vec![FindingKind::DisabledAccount, FindingKind::DuplicateServices]
+        );
+        // The disabled account wastes its E3 (36) and its Business Premium (22); the
+        // duplicate names the Business Premium seat again, which is not a third seat.
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&5_800));
+    }
+
+    #[test]
+    fn a_price_list_in_two_currencies_is_refused_naming_both_rows() {
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36.00,EUR\nSPB,22.00,USD\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.row, e.column.as_deref()), (3, Some("currency")), "{e}");
+        assert!(
+            e.problem
+                .contains("SPB is in USD while SPE_E3 on row 2 is in EUR"),
+            "{e}"
+        );
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36.00,EUR\nSPB,22.00,\n",
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("SPB names no currency"), "{e}");
+        let e = PriceList::parse("prices.csv", "sku,monthly_price,currency\nSPB,22,Euro\n")
+            .unwrap_err();
+        assert_eq!((e.row, e.column.as_deref()), (2, Some("currency")), "{e}");
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36.00,usd\nSPB,22.00,USD\n",
+        )
+        .unwrap();
+        assert_eq!(list.currency(), "USD");
+    }
+
+    #[test]
+    fn an_unpriced_sku_leaves_the_priced_part_of_a_cost_and_is_named() {
+        let mut skus = e3_and_bp();
+        skus.push(sku("VISIOCLIENT", "visio", 1, 1, &[]));
+        let mut gone = user("gone@contoso.com", &["e3", "visio"]);
+        gone.account_enabled = Some(false);
+        let report = findings(&skus, &[gone], &prices(), now()).unwrap();
+        let disabled = &report.findings[0];
+        assert_eq!(disabled.kind, FindingKind::DisabledAccount);
+        assert_eq!(disabled.monthly_cost_cents, Some(3_600));
+        assert_eq!(disabled.currency.as_deref(), Some("EUR"));
+        assert_eq!(disabled.unpriced_skus, vec!["VISIOCLIENT".to_string()]);
+        assert_eq!(report.unpriced_skus, vec!["VISIOCLIENT".to_string()]);
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&3_600));
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("no price for VISIOCLIENT")),
+            "{:?}",
+            report.notes
+        );
+        // Which of two overlapping SKUs is cheaper cannot be told when one has no price.
+        let mut skus = e3_and_bp();
+        skus[1].sku_part_number = "O365_BUSINESS_PREMIUM".into();
+        let both = user("both@contoso.com", &["e3", "bp"]);
+        let report = findings(&skus, &[both], &prices(), now()).unwrap();
+        let duplicate = &report.findings[0];
+        assert_eq!(duplicate.kind, FindingKind::DuplicateServices);
+        assert_eq!(duplicate.monthly_cost_cents, None);
+        assert_eq!(duplicate.unpriced_skus, vec!["O365_BUSINESS_PREMIUM"]);
+    }
+
+    #[test]
+    fn absurd_prices_and_seat_counts_are_errors_not_panics() {
+        let e = PriceList::parse("prices.csv", "sku,monthly_price\nSPB,22\nSPE_E3,3600000\n")
+            .unwrap_err();
+        assert_eq!(
+            (e.row, e.column.as_deref()),
+            (3, Some("monthly_price")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 100000.00"), "{e}");
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price\nSPB,99999999999999999999999\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.row, e.column.as_deref()),
+            (2, Some("monthly_price")),
+            "{e}"
+        );
+        let list = PriceList::parse("prices.csv", "sku,monthly_price\nSPB,100000\n").unwrap();
+        let huge = vec![sku("SPB", "bp", i64::MAX / 2, 0, &[])];
+        let e = findings(&huge, &[], &list, now()).unwrap_err();
+        assert!(
+            matches!(&e, WasteError::Overflow { what } if what.contains("SPB")),
+            "{e}"
+        );
+        let negative = vec![sku("SPB", "bp", i64::MIN, 1, &[])];
+        assert!(findings(&negative, &[], &list, now()).is_err());
+        // Large but real: two SKUs of a billion free seats each add up without a fault.
+        let big = vec![
+            sku("SPB", "bp", 1_000_000_000, 0, &[]),
+            sku("SPE_E3", "e3", 1_000_000_000, 0, &[]),
+        ];
+        let report = findings(&big, &[], &prices(), now()).unwrap();
+        assert_eq!(
+            report.monthly_waste_cents.get("EUR"),
+            Some(&(1_000_000_000 * 5_800))
+        );
+    }
+
+    #[test]
+    fn a_sku_priced_by_part_number_and_by_id_is_refused_naming_both_rows() {
+        // The catalogue knows that this id is SPE_E3's.
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price\nSPE_E3,36\nSPB,22\n05e9a617-0261-4cee-bb44-138d3ef5d965,30\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.row, 4, "{e}");
+        assert!(
+            e.problem
+                .contains("rows 2 (SPE_E3) and 4 (05e9a617-0261-4cee-bb44-138d3ef5d965)"),
+            "{e}"
+        );
+        // A SKU the catalogue does not know is caught once a tenant's SKU pairs the two.
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price\nCONTOSO_ADDON,3\n11111111-2222-3333-4444-555555555555,4\n",
+        )
+        .unwrap();
+        let addon = vec![sku(
+            "CONTOSO_ADDON",
+            "11111111-2222-3333-4444-555555555555",
+            3,
+            1,
+            &[],
+        )];
+        let e = findings(&addon, &[], &list, now()).unwrap_err();
+        assert!(
+            e.to_string().contains("rows 2 (CONTOSO_ADDON) and 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn skus_given_away_or_priced_at_nothing_are_not_waste() {
+        let skus = vec![
+            sku("FLOW_FREE", "flow", 10_000, 12, &["FLOW_P2_VIRAL"]),
+            sku("POWER_BI_STANDARD", "pbi", 1_000_000, 40, &[]),
+            sku("TEAMS_EXPLORATORY", "teams", 10_000, 3, &["TEAMS1"]),
+            sku("EXCHANGESTANDARD", "ex", 10, 2, &["EXCHANGE_S_STANDARD"]),
+            sku("SPB", "bp", 10, 9, &[]),
+        ];
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nEXCHANGESTANDARD,0,EUR\nSPB,22,EUR\n",
+        )
+        .unwrap();
+        let mut gone = user("gone@contoso.com", &["flow", "teams"]);
+        gone.account_enabled = Some(false);
+        let report = findings(&skus, &[gone], &list, now()).unwrap();
+        let subjects: Vec<(&str, FindingKind)> = report
+            .findings
+            .iter()
+            .map(|f| (f.subject.as_str(), f.kind))
+            .collect();
+        assert_eq!(subjects, vec![("SPB", FindingKind::UnassignedSeats)]);
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&2_200));
+        assert!(
+            report.unpriced_skus.is_empty(),
+            "{:?}",
+            report.unpriced_skus
+        );
+        let no_charge: Vec<&str> = report
+            .seats
+            .iter()
+            .filter(|s| s.no_charge)
+            .map(|s| s.sku_part_number.as_str())
+            .collect();
+        assert_eq!(
+            no_charge,
+            vec![
+                "FLOW_FREE",
+                "POWER_BI_STANDARD",
+                "TEAMS_EXPLORATORY",
+                "EXCHANGESTANDARD"
+            ]
+        );
+    }
+
+    #[test]
+    fn trials_are_told_by_the_subscription_not_the_part_number() {
+        let ends = now() + chrono::Duration::days(20);
+        let skus = vec![
+            // A trial whose part number does not say so.
+            Sku {
+                trial: Some(true),
+                next_lifecycle: Some(ends),
+                ..sku("Microsoft_Teams_Premium", "tp", 25, 3, &[])
+            },
+            // A bought SKU whose part number says "trial".
+            sku("POWER_BI_PRO_TRIAL", "bought", 5, 5, &[]),
+            // Subscriptions unread: the part number is the only hint, and the evidence says so.
+            Sku {
+                trial: None,
+                ..sku("PROJECT_TRIAL", "unknown", 5, 5, &[])
+            },
+            // A lapsed subscription with no suspended units counted yet.
+            Sku {
+                capability_status: "Suspended".into(),
+                ..sku("VISIOCLIENT", "visio", 2, 2, &[])
+            },
+        ];
+        let report = findings(&skus, &[], &PriceList::default(), now()).unwrap();
+        let trials: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::TrialSubscription)
+            .map(|f| (f.subject.as_str(), f.evidence.as_str()))
+            .collect();
+        assert_eq!(trials.len(), 2, "{trials:?}");
+        assert_eq!(trials[0].0, "Microsoft_Teams_Premium");
+        assert!(trials[0].1.contains("ends on 2026-12-20"), "{trials:?}");
+        assert_eq!(trials[1].0, "PROJECT_TRIAL");
+        // A trial's 22 unassigned seats are not bought seats.
+        assert_eq!(
+            kinds(&report, "Microsoft_Teams_Premium"),
+            vec![FindingKind::TrialSubscription]
+        );
+        assert!(
+            trials[1].1.contains("LicenseAssignment.Read.All"),
+            "{trials:?}"
+        );
+        assert_eq!(
+            kinds(&report, "VISIOCLIENT"),
+            vec![FindingKind::SuspendedSeats]
         );
     }
 }

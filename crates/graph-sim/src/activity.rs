@@ -300,7 +300,13 @@ pub(crate) async fn blob(
             let h = hash3(hour as u64, n, kind.len() as u64 ^ tenant.index);
             let user = tenant.user(h % tenant.index_space().max(1));
             let upn = user.as_ref().map(|u| u.upn.clone()).unwrap_or_else(|| format!("former.staff@{}", tenant.custom_domain));
-            json!({
+            // Exchange writes the client's port after its address, and its mailbox auditing
+            // names the field ClientIPAddress; the other workloads write a bare ClientIP.
+            let (ip_field, ip) = match kind {
+                "AuditExchange" => ("ClientIPAddress", format!("[2001:db8::{:x}]:{}", h % 250, 49_152 + h % 16_000)),
+                _ => ("ClientIP", format!("203.0.113.{}", h % 250)),
+            };
+            let mut record = json!({
                 "Id": guid(h, hash3(h, n, 0x1d)).to_string(),
                 "RecordType": record_type,
                 // The common schema writes times without a zone: they are UTC.
@@ -313,8 +319,9 @@ pub(crate) async fn blob(
                 "ResultStatus": "Succeeded",
                 "ObjectId": format!("https://{}/sites/intranet/Shared Documents/report-{}.docx", tenant.custom_domain, h % 100),
                 "UserId": upn,
-                "ClientIP": format!("203.0.113.{}", h % 250),
-            })
+            });
+            record[ip_field] = json!(ip);
+            record
         })
         .collect();
     (StatusCode::OK, axum::Json(records)).into_response()

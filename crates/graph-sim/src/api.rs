@@ -94,6 +94,10 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/users/$count", get(users_count))
         .route("/v1.0/users/{id}", get(user_by_id))
         .route("/v1.0/subscribedSkus", get(subscribed_skus))
+        .route(
+            "/v1.0/directory/subscriptions",
+            get(inventory::company_subscriptions),
+        )
         .route("/v1.0/reports/{function}", get(reports::report))
         .route(
             "/v1.0/admin/reportSettings",

@@ -506,6 +506,82 @@ pub(crate) async fn api_connectors(
     )
 }
 
+pub(crate) const COMPANY_SUBSCRIPTIONS: Resource = Resource {
+    roles: &[
+        "LicenseAssignment.Read.All",
+        "LicenseAssignment.ReadWrite.All",
+        DIRECTORY[0],
+        DIRECTORY[1],
+    ],
+    options: &["$select"],
+    fields: &[
+        "id",
+        "commerceSubscriptionId",
+        "createdDateTime",
+        "isTrial",
+        "nextLifecycleDateTime",
+        "ownerId",
+        "ownerTenantId",
+        "ownerType",
+        "serviceStatus",
+        "skuId",
+        "skuPartNumber",
+        "status",
+        "totalLicenses",
+    ],
+    type_name: "companySubscription",
+};
+
+/// The subscriptions behind a tenant's SKUs, one each: Teams Premium is a trial that ends some
+/// weeks after the simulator's today; the others renew a year after they began.
+pub(crate) async fn company_subscriptions(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (tenant, _, fields): Opened = opened!(state, headers, raw, COMPANY_SUBSCRIPTIONS);
+    let id = |salt: u64| {
+        guid(
+            hash3(tenant.index, salt, 0xc5b),
+            hash3(tenant.index, salt, 0xc5c),
+        )
+        .to_string()
+    };
+    let day = |days: i64| format!("{}T00:00:00Z", civil_date(state.report_day + 1 + days));
+    let items: Vec<Value> = tenant
+        .seats()
+        .into_iter()
+        .map(|(i, _, enabled)| {
+            let sku = &crate::catalog::SKUS[i];
+            let trial = sku.part_number == "Microsoft_Teams_Premium";
+            let (started, next) = if trial { (-10, 20) } else { (-200, 165) };
+            json!({
+                "id": id(i as u64),
+                "commerceSubscriptionId": id(100 + i as u64),
+                "createdDateTime": day(started),
+                "isTrial": trial,
+                "nextLifecycleDateTime": day(next),
+                "ownerId": null, "ownerTenantId": null, "ownerType": null,
+                "serviceStatus": sku.plans.iter().map(|p| json!({
+                    "servicePlanId": p.id, "servicePlanName": p.name, "provisioningStatus": "Success", "appliesTo": "User",
+                })).collect::<Vec<_>>(),
+                "skuId": sku.sku_id,
+                "skuPartNumber": sku.part_number,
+                "status": "Enabled",
+                "totalLicenses": enabled,
+            })
+        })
+        .collect();
+    listing(
+        &state,
+        &headers,
+        "directory/subscriptions",
+        fields.as_deref(),
+        items,
+        None,
+    )
+}
+
 pub(crate) const GROUPS: Resource = Resource {
     roles: &[
         "GroupMember.Read.All",

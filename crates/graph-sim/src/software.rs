@@ -625,6 +625,66 @@ pub(crate) const FAMILIES: &[Family] = &[
             ),
         ],
     },
+    // Look-alikes the rules must keep apart from the products above: a newer JDK beside Java 8,
+    // the build tools beside Visual Studio, Teams' meeting add-in beside Teams.
+    Family {
+        share: 12,
+        laptop: true,
+        phone: false,
+        variants: &[
+            (
+                "Java(TM) SE Development Kit 17.0.8 (64-bit)",
+                "17.0.8.0",
+                "Oracle Corporation",
+                W,
+                310_000_000,
+            ),
+            (
+                "Java(TM) SE Development Kit 21.0.5 (64-bit)",
+                "21.0.5.0",
+                "Oracle Corporation",
+                W,
+                330_000_000,
+            ),
+        ],
+    },
+    Family {
+        share: 8,
+        laptop: true,
+        phone: false,
+        variants: &[(
+            "Visual Studio Build Tools 2022",
+            "17.11.5",
+            MS,
+            W,
+            2_100_000_000,
+        )],
+    },
+    Family {
+        share: 60,
+        laptop: true,
+        phone: false,
+        variants: &[(
+            "Microsoft Teams Meeting Add-in for Microsoft Office",
+            "1.24.22415",
+            MS,
+            W,
+            32_000_000,
+        )],
+    },
+    // An installer that writes its version with a "v", and one that writes no name at all.
+    Family {
+        share: 20,
+        laptop: true,
+        phone: false,
+        variants: &[("Greenshot", "v1.2.10.6", "Greenshot", W, 4_000_000)],
+    },
+    Family {
+        share: 3,
+        laptop: true,
+        phone: false,
+        variants: &[("", "1.0.0", "", W, 1_000_000)],
+    },
 ];
 
 /// Every detected app: (family, variant), in a fixed order that gives each its id.

@@ -106,6 +106,31 @@ pub struct SubscribedSku {
     pub service_plans: Vec<ServicePlanInfo>,
 }
 
+/// The fields read of a tenant's subscriptions (`directory/subscriptions`).
+pub const COMPANY_SUBSCRIPTION_SELECT: &str =
+    "id,skuId,skuPartNumber,isTrial,status,nextLifecycleDateTime,totalLicenses";
+
+/// A commercial subscription behind a subscribed SKU: whether it is a trial, and when its
+/// state next changes (a trial's end, a renewal, a lapse).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanySubscription {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub sku_id: Option<String>,
+    #[serde(default)]
+    pub sku_part_number: Option<String>,
+    #[serde(default)]
+    pub is_trial: Option<bool>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub next_lifecycle_date_time: Option<String>,
+    #[serde(default)]
+    pub total_licenses: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseUnitsDetail {

@@ -57,6 +57,8 @@ struct Figures {
     sync_peak_rss_mib: Option<f64>,
     /// Consolidating the tenant's detected apps into products again, on demand.
     software: crate::insight::ConsolidationCost,
+    /// Reading rule files of growing size: the time per rule stays flat when loading is linear.
+    rule_loading: Vec<crate::insight::RuleLoadingCost>,
     /// Each dataset's share: its pages downloaded alone, and its step in the full sync.
     steps: Vec<StepFigure>,
 }
@@ -272,6 +274,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let clean = engine.sync_with("bench", &NoProgress, true).await?;
     let clean_time = started.elapsed();
     let software = crate::insight::consolidation_cost(&store, &tenant_id).await?;
+    let rule_loading = crate::insight::rule_loading_cost(&[1_000, 4_000, 16_000])?;
     store.close().await;
     let stats: serde_json::Value = control
         .get(format!("{url}/_sim/stats"))
@@ -311,6 +314,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         sync_peak_rss_mib: sync_rss,
         steps: clock.figures(&floor_steps),
         software,
+        rule_loading,
     };
     if args.json {
         out!("{}", serde_json::to_string_pretty(&figures)?)?;
@@ -361,6 +365,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         out!("software consolidation   {}", figures.software)?;
+        for cost in &figures.rule_loading {
+            out!(
+                "  rule file of {:>6} rules  {:.3} s   ({:.1} µs a rule)",
+                cost.rules,
+                cost.seconds,
+                cost.microseconds_per_rule
+            )?;
+        }
         out!(
             "429 answers              {}   ({})",
             figures.throttled_429,

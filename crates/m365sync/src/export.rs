@@ -50,6 +50,9 @@ pub enum What {
     ApiConnectors,
     /// Consolidated software: one row per product (or unmatched name) and version, per tenant.
     Software,
+    /// The names each product (or unmatched name) was detected under: one row per product and
+    /// name, per tenant.
+    SoftwareNames,
     /// Licence waste findings, priced from the list M365SYNC_PRICES names, if any.
     LicenseWaste,
     /// Each tenant's snapshots: one row per snapshot and figure.
@@ -82,6 +85,7 @@ impl What {
             | Self::Usage
             | Self::SignInActivity
             | Self::Software
+            | Self::SoftwareNames
             | Self::LicenseWaste
             | Self::Snapshots
             | Self::Audit => None,
@@ -307,7 +311,7 @@ impl<W: Write> CsvOut<W> {
 }
 
 /// Flat rows as CSV (each cell made safe) or as a JSON list.
-fn write_rows<T: serde::Serialize>(
+pub(crate) fn write_rows<T: serde::Serialize>(
     rows: &[T],
     format: Format,
     out: &mut impl Write,
@@ -698,6 +702,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     let insight = match args.what {
         What::Software => Some(crate::insight::export::Kind::Software),
+        What::SoftwareNames => Some(crate::insight::export::Kind::SoftwareNames),
         What::LicenseWaste => Some(crate::insight::export::Kind::LicenseWaste),
         What::Snapshots => Some(crate::insight::export::Kind::Snapshots),
         _ => None,
@@ -706,6 +711,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         use crate::insight::export::Rows;
         match crate::insight::export::rows(&store, kind, tenant_id.as_ref()).await? {
             Rows::Software(rows) => write_rows(&rows, args.format, &mut out)?,
+            Rows::SoftwareNames(rows) => write_rows(&rows, args.format, &mut out)?,
             Rows::LicenseWaste(rows) => write_rows(&rows, args.format, &mut out)?,
             Rows::Snapshots(rows) => write_rows(&rows, args.format, &mut out)?,
         }
@@ -756,6 +762,7 @@ pub async fn run(db: &str, args: ExportArgs) -> anyhow::Result<ExitCode> {
         | What::Devices
         | What::ApiConnectors
         | What::Software
+        | What::SoftwareNames
         | What::LicenseWaste
         | What::Snapshots => {}
         What::Groups => {

@@ -257,12 +257,11 @@ pub async fn software(db: &str, args: SoftwareArgs) -> anyhow::Result<ExitCode> 
             residue.len()
         )?;
         for p in residue {
-            out!(
-                "  {:<38} {:>5} devices  from {}",
-                p.product,
-                p.devices,
-                p.raw_names.join(" | ")
-            )?;
+            let from = match &p.reason {
+                Some(reason) => reason.clone(),
+                None => format!("from {}", p.raw_names.join(" | ")),
+            };
+            out!("  {:<38} {:>5} devices  {from}", p.product, p.devices)?;
         }
     }
     for c in store.consolidations().await? {
@@ -371,12 +370,36 @@ pub(crate) async fn waste_report(
     match organization {
         Some(org) => {
             let tenants = tenants_of(store, org).await?;
-            Ok(sync::report::waste_of(store, &tenants, prices, Utc::now()).await?)
+            sync::report::waste_of(store, &tenants, prices, Utc::now())
+                .await
+                .map_err(|e| match e {
+                    sync::report::ReportError::Waste(e) => waste_error(e),
+                    other => anyhow::Error::new(other),
+                })
         }
         None => {
             let (skus, users) = store.license_facts(None).await?;
-            Ok(domain::waste::findings(&skus, &users, prices, Utc::now()))
+            waste_findings(&skus, &users, prices)
         }
+    }
+}
+
+/// The findings over these facts; a price list that prices one SKU twice is the admin's
+/// input to fix (a usage error), a seat count too large to reckon with is not.
+pub(crate) fn waste_findings(
+    skus: &[domain::waste::Sku],
+    users: &[domain::waste::LicensedUser],
+    prices: &PriceList,
+) -> anyhow::Result<WasteReport> {
+    domain::waste::findings(skus, users, prices, Utc::now()).map_err(waste_error)
+}
+
+/// A price list that prices one SKU twice, or mixes currencies, is the admin's input to fix (a
+/// usage error); a seat count too large to reckon with is not.
+fn waste_error(error: domain::waste::WasteError) -> anyhow::Error {
+    match error {
+        domain::waste::WasteError::Price(e) => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
     }
 }
 
@@ -424,8 +447,13 @@ fn print_waste(report: &WasteReport) -> std::io::Result<()> {
             kind = Some(f.kind);
             out!("{}:", f.kind)?;
         }
+        let unpriced = if f.unpriced_skus.is_empty() {
+            String::new()
+        } else {
+            format!(" (no price for {})", f.unpriced_skus.join(", "))
+        };
         out!(
-            "  {:<24} {:<38} {:>12}  {}",
+            "  {:<24} {:<38} {:>12}  {}{unpriced}",
             f.organization,
             f.subject,
             money(f.monthly_cost_cents, f.currency.as_deref()),
@@ -434,7 +462,18 @@ fn print_waste(report: &WasteReport) -> std::io::Result<()> {
     }
     for (currency, cents) in &report.monthly_waste_cents {
         out!("")?;
-        out!("Wasted each month: {}", money(Some(*cents), Some(currency)))?;
+        let left_out = if report.unpriced_skus.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", leaving out {}, which have no price",
+                report.unpriced_skus.join(", ")
+            )
+        };
+        out!(
+            "Wasted each month: {}{left_out}",
+            money(Some(*cents), Some(currency))
+        )?;
     }
     for n in &report.notes {
         note!("note: {n}");
@@ -452,30 +491,31 @@ pub async fn trends(db: &str, args: TrendsArgs) -> anyhow::Result<ExitCode> {
             tenant,
             snapshots.len(),
             domain::trends::trends(&snapshots, since),
+            domain::trends::nothing_to_show(&snapshots, since, Utc::now()),
         ));
     }
     if args.json {
         let json: Vec<serde_json::Value> = all
             .iter()
-            .map(|(t, count, trends)| {
+            .map(|(t, count, trends, note)| {
                 serde_json::json!({
                     "organization": t.organization, "tenant_id": t.tenant_id, "tenant_name": t.display_name,
-                    "snapshots": count, "trends": trends,
+                    "snapshots": count, "trends": trends, "note": note,
                 })
             })
             .collect();
         out!("{}", serde_json::to_string_pretty(&json)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for (tenant, count, trends) in all {
+    for (tenant, count, trends, note) in all {
         out!(
             "{} ({}), {} snapshots",
             tenant.label(),
             tenant.tenant_id,
             count
         )?;
-        if trends.is_empty() {
-            out!("  No snapshot yet: one is kept after each successful sync.")?;
+        if let Some(note) = note {
+            out!("  {note}")?;
             continue;
         }
         let start = trends
@@ -597,6 +637,40 @@ impl std::fmt::Display for ConsolidationCost {
             self.unmatched
         )
     }
+}
+
+/// How long reading an admin's rule file takes as it grows: one figure per size, so that the
+/// bench shows whether loading stays linear in the number of rules.
+#[derive(serde::Serialize)]
+pub struct RuleLoadingCost {
+    pub rules: usize,
+    pub seconds: f64,
+    pub microseconds_per_rule: f64,
+}
+
+/// Reads generated rule files of `sizes` products (two patterns and a publisher each, as an
+/// admin's file of in-house apps would have), timing each.
+pub fn rule_loading_cost(sizes: &[usize]) -> anyhow::Result<Vec<RuleLoadingCost>> {
+    use std::fmt::Write as _;
+    let mut costs = Vec::new();
+    for &rules in sizes {
+        let mut text = String::from("format = 1\nrevision = \"bench\"\n");
+        for i in 0..rules {
+            writeln!(
+                text,
+                "\n[[product]]\nname = \"In-house tool {i}\"\npublisher = \"Contoso Apps {i}\"\nmatch = [\"in-house tool {i}\", \"contoso tool {i} *\"]"
+            )?;
+        }
+        let started = std::time::Instant::now();
+        domain::software::RuleSet::parse("bench rules", &text)?;
+        let seconds = started.elapsed().as_secs_f64();
+        costs.push(RuleLoadingCost {
+            rules,
+            seconds,
+            microseconds_per_rule: seconds * 1e6 / rules.max(1) as f64,
+        });
+    }
+    Ok(costs)
 }
 
 /// Consolidates a synced tenant's software again with the bundled rules, timing it.

@@ -47,7 +47,10 @@ impl Store {
                         .map(str::to_string)
                 };
                 DetectedApp {
-                    name: text("display_name").unwrap_or_else(|| row.name.clone()),
+                    // Not the row's name, which falls back to the app's id: an app Intune
+                    // reported without a name must reach the consolidation nameless, to be
+                    // counted as such, not as a product named by an id.
+                    name: text("display_name").unwrap_or_default(),
                     publisher: text("publisher"),
                     version: text("version"),
                     device_ids: row.document["device_ids"]
@@ -105,7 +108,7 @@ impl Store {
         for batch in consolidation.products.chunks(200) {
             on_tx!(&mut tx, |c| {
                 let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO software_products (organization_id, tenant_id, product, publisher, matched, devices, users, latest_version, oldest_version, raw_names, versions) ",
+                    "INSERT INTO software_products (organization_id, tenant_id, product, publisher, matched, devices, users, latest_version, oldest_version, raw_names, versions, reason) ",
                 );
                 query.push_values(batch, |mut row, p| {
                     row.push_bind(organization_id)
@@ -122,7 +125,8 @@ impl Store {
                         )
                         .push_bind(
                             serde_json::to_string(&p.versions).unwrap_or_else(|_| "[]".into()),
-                        );
+                        )
+                        .push_bind(p.reason.clone());
                 });
                 query
                     .build()
@@ -180,6 +184,7 @@ impl Store {
                             oldest_version: r.text("oldest_version")?,
                             raw_names: r.json_list("raw_names")?,
                             versions,
+                            reason: r.text("reason")?,
                         },
                     })
                 })
@@ -422,6 +427,12 @@ impl Store {
                 warning_units: l.warning_units,
                 suspended_units: l.suspended_units,
                 service_plans: l.service_plans,
+                trial: l.trial,
+                next_lifecycle: l
+                    .next_lifecycle
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
             })
             .collect();
         let tenant = tenant_id.map(ToString::to_string);

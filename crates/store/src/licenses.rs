@@ -26,6 +26,10 @@ pub struct LicenseRow {
     pub suspended_units: i64,
     pub warning_units: i64,
     pub service_plans: Vec<String>,
+    /// Whether a subscription behind the SKU is a trial; none where unknown.
+    pub trial: Option<bool>,
+    /// When its subscription next changes state (RFC 3339).
+    pub next_lifecycle: Option<String>,
     pub archived: bool,
 }
 
@@ -79,12 +83,13 @@ impl Store {
             }
             on_tx!(&mut tx, |c| {
                 sqlx::query(
-                "INSERT INTO licenses (organization_id, tenant_id, sku_id, sku_part_number, applies_to, capability_status, enabled_units, suspended_units, warning_units, consumed_units, service_plans, plan_details, fingerprint, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13, $13) \
+                "INSERT INTO licenses (organization_id, tenant_id, sku_id, sku_part_number, applies_to, capability_status, enabled_units, suspended_units, warning_units, consumed_units, service_plans, plan_details, fingerprint, created_at, updated_at, is_trial, next_lifecycle) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13, $13, $15, $16) \
                  ON CONFLICT (tenant_id, sku_id) DO UPDATE SET organization_id = excluded.organization_id, sku_part_number = excluded.sku_part_number, \
                  applies_to = excluded.applies_to, capability_status = excluded.capability_status, enabled_units = excluded.enabled_units, \
                  suspended_units = excluded.suspended_units, warning_units = excluded.warning_units, consumed_units = excluded.consumed_units, \
-                 service_plans = excluded.service_plans, plan_details = excluded.plan_details, fingerprint = excluded.fingerprint, archived = FALSE, updated_at = excluded.updated_at",
+                 service_plans = excluded.service_plans, plan_details = excluded.plan_details, fingerprint = excluded.fingerprint, \
+                 is_trial = excluded.is_trial, next_lifecycle = excluded.next_lifecycle, archived = FALSE, updated_at = excluded.updated_at",
             )
             .bind(organization_id)
             .bind(&tenant)
@@ -100,6 +105,8 @@ impl Store {
             .bind(&print)
             .bind(now)
             .bind(&details)
+            .bind(record.trial)
+            .bind(record.next_lifecycle.as_deref())
             .execute(c).await.done("saving a licence")
             })?;
             if found.is_some() {
@@ -162,6 +169,8 @@ impl Store {
                         suspended_units: r.int_req("suspended_units")?,
                         warning_units: r.int_req("warning_units")?,
                         service_plans: r.json_list("service_plans")?,
+                        trial: r.flag("is_trial")?,
+                        next_lifecycle: r.text("next_lifecycle")?,
                         archived: r.flag("archived")?.unwrap_or(false),
                     })
                 })

@@ -142,6 +142,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0051_snapshots.sql"),
         postgres: include_str!("../migrations/postgres/0051_snapshots.sql"),
     },
+    Migration {
+        version: 70,
+        sqlite: include_str!("../migrations/sqlite/0070_license_trials.sql"),
+        postgres: include_str!("../migrations/postgres/0070_license_trials.sql"),
+    },
+    Migration {
+        version: 71,
+        sqlite: include_str!("../migrations/sqlite/0071_software_reasons.sql"),
+        postgres: include_str!("../migrations/postgres/0071_software_reasons.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -84,6 +84,8 @@ fn license(sku: &str, part: &str, consumed: i64) -> LicenseRecord {
                 name: "TEAMS1".into(),
             },
         ],
+        trial: None,
+        next_lifecycle: None,
     }
 }
 
@@ -229,6 +231,25 @@ async fn story(store: &Store) {
     assert_eq!(
         (licenses[0].consumed_units, licenses[0].free_units),
         (4, 21)
+    );
+    // A trial, told by the tenant's subscriptions, reaches the waste findings' facts.
+    let trial = LicenseRecord {
+        trial: Some(true),
+        next_lifecycle: Some("2026-12-20T00:00:00Z".into()),
+        ..license(E3, "SPE_E3", 4)
+    };
+    assert_eq!(
+        store
+            .apply_licenses(org, &tenant(), &[trial])
+            .await
+            .unwrap(),
+        counts(0, 1, 0, 0)
+    );
+    let (facts, _) = store.license_facts(Some(&tenant())).await.unwrap();
+    assert_eq!(facts[0].trial, Some(true));
+    assert_eq!(
+        facts[0].next_lifecycle.map(|t| t.to_rfc3339()),
+        Some("2026-12-20T00:00:00+00:00".into())
     );
 
     // A contact entered by hand before the first sync is linked, not duplicated.

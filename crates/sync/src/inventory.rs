@@ -255,6 +255,42 @@ mod tests {
     }
 
     #[test]
+    fn a_client_address_is_kept_without_its_port_from_whichever_field_carries_it() {
+        let ip = |fields: Value| {
+            let mut record = json!({ "Id": "1", "Operation": "MailItemsAccessed" });
+            for (k, v) in fields.as_object().unwrap() {
+                record[k] = v.clone();
+            }
+            audit_record(&record, "Audit.Exchange").unwrap().client_ip
+        };
+        assert_eq!(
+            ip(json!({ "ClientIP": "203.0.113.7:50325" })).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            ip(json!({ "ClientIP": "[2001:DB8::7]:443" })).as_deref(),
+            Some("2001:db8::7")
+        );
+        assert_eq!(
+            ip(json!({ "ClientIP": "[2001:db8::7]" })).as_deref(),
+            Some("2001:db8::7")
+        );
+        assert_eq!(
+            ip(json!({ "ClientIPAddress": "198.51.100.4" })).as_deref(),
+            Some("198.51.100.4")
+        );
+        assert_eq!(
+            ip(json!({ "ClientIP": null, "ActorIpAddress": "198.51.100.9" })).as_deref(),
+            Some("198.51.100.9")
+        );
+        assert_eq!(
+            ip(json!({ "ClientIP": "not an address" })).as_deref(),
+            Some("not an address")
+        );
+        assert_eq!(ip(json!({})), None);
+    }
+
+    #[test]
     fn an_audit_record_of_the_wrong_shape_loses_fields_not_itself() {
         let sent = json!({
             "Id": "b1", "RecordType": "fifteen", "UserType": 1.5, "Operation": 7,
@@ -677,12 +713,34 @@ pub fn audit_record(record: &Value, content_type: &str) -> Option<domain::AuditR
         record_type: number("RecordType"),
         user_id: text("UserId").map(|u| u.to_lowercase()),
         user_type: number("UserType"),
-        client_ip: text("ClientIP"),
+        // The common field first; some workloads write the address only under their own name
+        // (Exchange mailbox auditing's ClientIPAddress, Entra ID's ActorIpAddress).
+        client_ip: ["ClientIP", "ClientIPAddress", "ActorIpAddress"]
+            .into_iter()
+            .find_map(&text)
+            .map(|ip| client_address(&ip)),
         result_status: text("ResultStatus"),
         object_id: text("ObjectId"),
         content_type: Some(content_type.to_string()),
         record: record.clone(),
     })
+}
+
+/// The address of a client as the audit log writes it, without the port some workloads add
+/// ("203.0.113.7:50325", "[2001:db8::7]:443"), so that one address is one value to search; a
+/// value that is no address is kept as sent.
+fn client_address(raw: &str) -> String {
+    if let Ok(ip) = raw.parse::<std::net::IpAddr>() {
+        return ip.to_string();
+    }
+    match raw.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip().to_string(),
+        Err(_) => raw
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|inner| inner.parse::<std::net::IpAddr>().ok())
+            .map_or_else(|| raw.to_string(), |ip| ip.to_string()),
+    }
 }
 
 /// A `CreationTime` as the common schema writes it: UTC without a zone, kept as sent; one

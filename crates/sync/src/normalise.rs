@@ -184,6 +184,9 @@ pub fn license_from_sku(
         consumed_units: sku.consumed_units.unwrap_or(0),
         service_plans: plans,
         plans: details,
+        // Filled from the tenant's subscriptions, which a second listing gives.
+        trial: None,
+        next_lifecycle: None,
     })
 }
 

@@ -23,6 +23,8 @@ pub enum ReportError {
     TenantId(String),
     #[error("the report could not be drawn: {0}")]
     Render(#[from] askama::Error),
+    #[error(transparent)]
+    Waste(#[from] domain::waste::WasteError),
 }
 
 fn tenant_id(row: &TenantRow) -> Result<domain::TenantId, ReportError> {
@@ -44,7 +46,7 @@ pub async fn waste_of(
         skus.extend(s);
         users.extend(u);
     }
-    Ok(domain::waste::findings(&skus, &users, prices, now))
+    Ok(domain::waste::findings(&skus, &users, prices, now)?)
 }
 
 /// Everything the report says, as the JSON form writes it.
@@ -67,6 +69,8 @@ pub struct TenantSection {
     /// The latest snapshot's figures (empty before the first).
     pub figures: BTreeMap<String, i64>,
     pub trends: Vec<Trend>,
+    /// Why there are no trends to show, where there are none.
+    pub nothing_to_show: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +117,7 @@ pub async fn build(
                 .map(|s| s.figures.0.clone())
                 .unwrap_or_default(),
             trends: domain::trends::trends(&snapshots, since),
+            nothing_to_show: domain::trends::nothing_to_show(&snapshots, since, now),
         });
         stored.extend(store.software_products(Some(&id)).await?);
     }
@@ -249,7 +254,15 @@ pub fn html(report: &Report) -> Result<String, ReportError> {
             .map(|f| FindingView {
                 kind: f.kind.label().to_string(),
                 subject: f.subject.clone(),
-                cost: money(f.monthly_cost_cents, f.currency.as_deref()),
+                cost: if f.unpriced_skus.is_empty() {
+                    money(f.monthly_cost_cents, f.currency.as_deref())
+                } else {
+                    format!(
+                        "{} (no price for {})",
+                        money(f.monthly_cost_cents, f.currency.as_deref()),
+                        f.unpriced_skus.join(", ")
+                    )
+                },
                 evidence: f.evidence.clone(),
             })
             .collect(),

@@ -1315,7 +1315,7 @@ async fn intune_devices_and_their_software_link_to_people(store: StoreKind) {
         .await
         .unwrap();
     // Every name and version the simulator's installers go by, whether on a device or not.
-    assert_eq!(apps.len(), 69);
+    assert_eq!(apps.len(), 75);
     for detected in &apps {
         let ids = detected.document["device_ids"].as_array().unwrap();
         assert_eq!(
@@ -1582,6 +1582,18 @@ async fn the_audit_trail_comes_from_the_management_activity_api(store: StoreKind
         Some("Audit.AzureActiveDirectory")
     );
     assert!(login.creation_time.is_some() && login.client_ip.is_some());
+    // Every record keeps its client's address, whichever field carried it, without a port.
+    assert!(records.iter().all(|r| {
+        r.client_ip
+            .as_deref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    }));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.workload.as_deref() == Some("Exchange")
+                && r.client_ip.as_deref().is_some_and(|ip| ip.contains(':')))
+    );
     assert!(login.user_id.as_deref().unwrap().contains('@'));
     assert_eq!(login.record["OrganizationId"], app.tenant_key(0));
     assert_eq!(
@@ -2811,6 +2823,28 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
     let timesheets = product("contoso timesheets");
     assert!(!timesheets.matched);
     assert_eq!(timesheets.publisher.as_deref(), Some("Contoso"));
+    // Look-alikes stay apart: each JDK major, Java 8, the build tools, the Teams add-in.
+    for name in [
+        "Java SE Development Kit 17",
+        "Java SE Development Kit 21",
+        "Java Runtime Environment 8",
+        "Visual Studio Build Tools",
+        "Visual Studio",
+        "Microsoft Teams Meeting Add-in for Outlook",
+        "Microsoft Teams",
+        "WhatsApp Business",
+        "WhatsApp",
+    ] {
+        assert!(product(name).matched, "{name}");
+    }
+    // "v1.2.10.6" and "1.2.10.6" are one version.
+    let greenshot = product("greenshot");
+    assert_eq!(greenshot.versions.len(), 1, "{greenshot:?}");
+    assert_eq!(greenshot.versions[0].version, "1.2.10.6");
+    // Apps without a name are counted, with why, never as a product named by an id.
+    let nameless = product(domain::software::NAMELESS);
+    assert!(!nameless.matched && nameless.devices > 0, "{nameless:?}");
+    assert!(nameless.reason.is_some() && nameless.raw_names.is_empty());
     let consolidated = app.store.consolidations().await.unwrap();
     assert_eq!(consolidated.len(), 1);
     assert!(
@@ -2894,6 +2928,26 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
         &users,
         &domain::waste::PriceList::default(),
         chrono::Utc::now(),
-    );
+    )
+    .unwrap();
     assert_eq!(report.seats.len(), skus.len());
+    // The tenant's subscriptions tell its Teams Premium trial, which no part number names.
+    let teams = skus
+        .iter()
+        .find(|s| s.sku_part_number == "Microsoft_Teams_Premium")
+        .unwrap();
+    assert_eq!(teams.trial, Some(true));
+    assert!(teams.next_lifecycle.is_some_and(|t| t > chrono::Utc::now()));
+    assert!(
+        skus.iter()
+            .filter(|s| s.sku_part_number != "Microsoft_Teams_Premium")
+            .all(|s| s.trial == Some(false))
+    );
+    let trials: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == domain::waste::FindingKind::TrialSubscription)
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(trials, vec!["Microsoft_Teams_Premium"]);
 }

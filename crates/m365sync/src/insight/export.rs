@@ -8,12 +8,14 @@ use store::Store;
 #[derive(Clone, Copy)]
 pub enum Kind {
     Software,
+    SoftwareNames,
     LicenseWaste,
     Snapshots,
 }
 
 pub enum Rows {
     Software(Vec<SoftwareRow>),
+    SoftwareNames(Vec<SoftwareNameRow>),
     LicenseWaste(Vec<FindingRow>),
     Snapshots(Vec<SnapshotRow>),
 }
@@ -33,8 +35,20 @@ pub struct SoftwareRow {
     version: String,
     version_devices: u64,
     version_users: u64,
-    /// The names it was detected under, joined by " | ".
-    raw_names: String,
+    /// Why an unmatched entry is not a product (apps reported without a name).
+    reason: Option<String>,
+}
+
+/// One name a product (or unmatched name) was detected under, in one tenant: a row each, so
+/// that a name holding "|" or a comma is one cell, as it was detected.
+#[derive(Serialize)]
+pub struct SoftwareNameRow {
+    organization: String,
+    tenant_id: String,
+    product: String,
+    publisher: Option<String>,
+    matched: bool,
+    raw_name: String,
 }
 
 #[derive(Serialize)]
@@ -45,9 +59,11 @@ pub struct FindingRow {
     subject: String,
     skus: String,
     evidence: String,
-    /// Per month, as a decimal (23.10); empty without a price.
+    /// Per month, as a decimal (23.10), of the priced seats; empty without a price.
     monthly_cost: Option<String>,
     currency: Option<String>,
+    /// The SKUs named that have no price (space-separated): the cost leaves them out.
+    unpriced_skus: String,
 }
 
 #[derive(Serialize)]
@@ -69,7 +85,6 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                 .into_iter()
                 .flat_map(|s| {
                     let p = s.product;
-                    let raw_names = p.raw_names.join(" | ");
                     p.versions
                         .iter()
                         .map(|v| SoftwareRow {
@@ -85,7 +100,28 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                             version: v.version.clone(),
                             version_devices: v.devices,
                             version_users: v.users,
-                            raw_names: raw_names.clone(),
+                            reason: p.reason.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        ),
+        Kind::SoftwareNames => Rows::SoftwareNames(
+            store
+                .software_products(tenant_id)
+                .await?
+                .into_iter()
+                .flat_map(|s| {
+                    let p = s.product;
+                    p.raw_names
+                        .iter()
+                        .map(|name| SoftwareNameRow {
+                            organization: s.organization.clone(),
+                            tenant_id: s.tenant_id.clone(),
+                            product: p.product.clone(),
+                            publisher: p.publisher.clone(),
+                            matched: p.matched,
+                            raw_name: name.clone(),
                         })
                         .collect::<Vec<_>>()
                 })
@@ -97,7 +133,7 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                 .map(std::path::PathBuf::from);
             let prices = super::price_list(path.as_deref())?;
             let (skus, users) = store.license_facts(tenant_id).await?;
-            let report = domain::waste::findings(&skus, &users, &prices, chrono::Utc::now());
+            let report = super::waste_findings(&skus, &users, &prices)?;
             Rows::LicenseWaste(
                 report
                     .findings
@@ -111,6 +147,7 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                         evidence: f.evidence,
                         monthly_cost: f.monthly_cost_cents.map(domain::waste::format_cents),
                         currency: f.currency,
+                        unpriced_skus: f.unpriced_skus.join(" "),
                     })
                     .collect(),
             )
@@ -144,4 +181,39 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
             Rows::Snapshots(rows)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detected_name_with_bars_commas_and_quotes_is_one_cell_that_reads_back_whole() {
+        let names = [
+            "Dell Command | Update for Windows Universal",
+            "Contoso Tools, Reporting Edition",
+            "The \"Best\" App | x, y",
+        ];
+        let rows: Vec<SoftwareNameRow> = names
+            .iter()
+            .map(|name| SoftwareNameRow {
+                organization: "Contoso".into(),
+                tenant_id: "t1".into(),
+                product: "Some Product".into(),
+                publisher: Some("Contoso, Ltd.".into()),
+                matched: true,
+                raw_name: name.to_string(),
+            })
+            .collect();
+        let mut written = Vec::new();
+        crate::export::write_rows(&rows, crate::export::Format::Csv, &mut written).unwrap();
+        let mut reader = csv::Reader::from_reader(written.as_slice());
+        let headers = reader.headers().unwrap().clone();
+        let at = headers.iter().position(|h| h == "raw_name").unwrap();
+        let read: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap().get(at).unwrap().to_string())
+            .collect();
+        assert_eq!(read, names);
+    }
 }

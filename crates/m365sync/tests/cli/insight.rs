@@ -110,6 +110,48 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
     assert!(!waste["seats"].as_array().unwrap().is_empty());
     for finding in waste["findings"].as_array().unwrap() {
         assert!(finding["evidence"].as_str().is_some_and(|e| !e.is_empty()));
+        // The simulated tenant's free Power Automate and Power BI seats are given away, not
+        // bought: never waste.
+        assert!(
+            !finding["skus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "FLOW_FREE" || s == "POWER_BI_STANDARD"),
+            "{finding}"
+        );
+    }
+    assert!(
+        waste["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["sku_part_number"] == "FLOW_FREE" && s["no_charge"] == true)
+    );
+    // One currency per list, and one row per SKU: each refusal names the rows.
+    for (list, named) in [
+        (
+            "sku,monthly_price,currency\nSPE_E3,36.00,EUR\nSPB,22.00,USD\n",
+            "row 3, column currency: SPB is in USD while SPE_E3 on row 2 is in EUR",
+        ),
+        (
+            "sku,monthly_price\nSPE_E3,36\n05e9a617-0261-4cee-bb44-138d3ef5d965,30\n",
+            "rows 2 (SPE_E3) and 3 (05e9a617-0261-4cee-bb44-138d3ef5d965) both price one SKU",
+        ),
+        (
+            "sku,monthly_price\nSPE_E3,3600000\n",
+            "row 2, column monthly_price",
+        ),
+    ] {
+        let mixed = dir.path().join("mixed.csv");
+        std::fs::write(&mixed, list).unwrap();
+        let refused = m365sync(
+            &db,
+            &["licenses", "waste", "--prices", mixed.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+        assert!(text(&refused).1.contains(named), "{:?}", text(&refused));
     }
     let bad_prices = dir.path().join("bad.csv");
     std::fs::write(&bad_prices, "sku,monthly_price\nSPB,22\nSPE_E3,€36\n").unwrap();
@@ -140,6 +182,22 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
     assert!(
         out.contains("users enabled") && out.contains("2 snapshots"),
         "{out}"
+    );
+    // A day in the future shows no point and says why.
+    let future = m365sync(
+        &db,
+        &["trends", &org, "--since", "2999-01-01", "--json"],
+        &[],
+    );
+    assert!(future.status.success(), "{:?}", text(&future));
+    let future: Value = serde_json::from_slice(&future.stdout).unwrap();
+    assert_eq!(future[0]["trends"].as_array().unwrap().len(), 0);
+    assert!(
+        future[0]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("2999-01-01 is in the future"),
+        "{future}"
     );
     let refused = m365sync(&db, &["trends", &org, "--since", "yesterday"], &[]);
     assert_eq!(refused.status.code(), Some(2));
@@ -204,7 +262,20 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
         out.starts_with("organization,tenant_id,product,publisher,matched,product_devices"),
         "{out}"
     );
-    assert!(out.contains("7-Zip 23.01 (x64)"));
+    assert!(
+        !out.lines().next().unwrap().contains("raw_names"),
+        "no names joined into one cell"
+    );
+    let names = m365sync(&db, &["export", "software-names", "--format", "csv"], &[]);
+    let mut reader = csv::Reader::from_reader(names.stdout.as_slice());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let raw: Vec<&str> = rows.iter().map(|r| r.get(5).unwrap()).collect();
+    assert!(raw.contains(&"7-Zip 23.01 (x64)"), "{raw:?}");
+    // A name holding "|" reads back as it was detected, one name a row.
+    assert!(
+        raw.contains(&"Dell Command | Update for Windows Universal"),
+        "{raw:?}"
+    );
     let snapshots: Value =
         serde_json::from_slice(&m365sync(&db, &["export", "snapshots"], &[]).stdout).unwrap();
     assert!(

@@ -1,9 +1,12 @@
-//! Licences: the tenant's subscribed SKUs with their counts, named from the bundled catalogue.
+//! Licences: the tenant's subscribed SKUs with their counts, named from the bundled catalogue,
+//! and from the tenant's subscriptions which of them are trials and when each next changes.
 
 use std::collections::HashSet;
 
-use domain::Dataset;
-use graph::models::{SUBSCRIBED_SKU_SELECT, SubscribedSku};
+use domain::{Dataset, LicenseRecord};
+use graph::models::{
+    COMPANY_SUBSCRIPTION_SELECT, CompanySubscription, SUBSCRIBED_SKU_SELECT, SubscribedSku,
+};
 use store::{RunWarning, StepCounts};
 
 use super::{DatasetSync, Outcome, Run};
@@ -42,6 +45,8 @@ async fn licenses(run: &mut Run<'_>) -> Result<Outcome> {
             Err(e) => return Ok(Outcome::from_graph(StepCounts::default(), &e)),
         }
     }
+    drop(pager);
+    trials(run, &mut records).await;
     let organization_id = run.organization_id.unwrap_or_default();
     // A SKU the bundled catalogue does not know is reported once, when it first appears.
     let known: HashSet<String> = run
@@ -69,4 +74,63 @@ async fn licenses(run: &mut Run<'_>) -> Result<Outcome> {
         .await?;
     run.progress.items(Dataset::Licenses, records.len() as u64);
     Ok(Outcome::done(counts, None))
+}
+
+/// Marks the SKUs whose subscriptions are trials, with when they end. A subscribed SKU does
+/// not say whether it is a trial; its subscriptions do. Without the permission to read them
+/// (LicenseAssignment.Read.All or Directory.Read.All), or when Graph fails, the SKUs are kept
+/// with their trial state unknown and the run says why: the seats matter more than the flag.
+async fn trials(run: &mut Run<'_>, records: &mut [LicenseRecord]) {
+    let url = format!("v1.0/directory/subscriptions?$select={COMPANY_SUBSCRIPTION_SELECT}");
+    let mut pager = run.client.pages::<CompanySubscription>(&url);
+    let mut subscriptions = Vec::new();
+    loop {
+        match pager.next_page().await {
+            Ok(Some(page)) => subscriptions.extend(page),
+            Ok(None) => break,
+            Err(e) => {
+                run.warnings.push(RunWarning {
+                    code: "subscriptions_unread".into(),
+                    message: format!(
+                        "which licences are trials cannot be told: the tenant's subscriptions could not be read ({}): {e}. {}",
+                        e.code(),
+                        if e.status() == Some(403) {
+                            "Grant the app LicenseAssignment.Read.All (or Directory.Read.All) with admin consent".to_string()
+                        } else {
+                            e.fix()
+                        }
+                    ),
+                });
+                return;
+            }
+        }
+    }
+    for record in records.iter_mut() {
+        let of_sku: Vec<&CompanySubscription> = subscriptions
+            .iter()
+            .filter(|s| {
+                s.sku_id
+                    .as_deref()
+                    .is_some_and(|id| id.trim().eq_ignore_ascii_case(&record.sku_id))
+            })
+            .collect();
+        if of_sku.is_empty() {
+            continue;
+        }
+        let trial = of_sku.iter().any(|s| s.is_trial == Some(true));
+        // A trial's end is the date that matters; otherwise the earliest renewal or lapse.
+        record.next_lifecycle = of_sku
+            .iter()
+            .filter(|s| !trial || s.is_trial == Some(true))
+            .filter_map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s.next_lifecycle_date_time.as_deref()?.trim())
+                    .ok()
+            })
+            .min()
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            });
+        record.trial = Some(trial);
+    }
 }
