@@ -129,16 +129,17 @@ pub async fn admin(db: &str, command: AdminCommand) -> anyhow::Result<ExitCode> 
                     "Nobody can log in yet. Add an admin with `m365sync admin create NAME`, or open the set-up link `m365sync serve` prints."
                 )?;
             } else {
+                let mut table = crate::output::Table::new(&["NAME", "ROLE", "LAST LOGIN"]);
                 for user in &users {
-                    out!(
-                        "{}\t{}\tlast login {}",
-                        user.name,
-                        user.role,
+                    table.row(vec![
+                        user.name.to_string(),
+                        user.role.to_string(),
                         user.last_login_at
                             .map(crate::commands::local_time)
-                            .unwrap_or_else(|| "never".into())
-                    )?;
+                            .unwrap_or_else(|| "never".into()),
+                    ]);
                 }
+                table.print()?;
             }
         }
         AdminCommand::Password(args) => {

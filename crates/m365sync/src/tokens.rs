@@ -85,22 +85,31 @@ pub async fn token(db: &str, command: TokenCommand) -> anyhow::Result<ExitCode> 
                     "No API tokens yet. Make one with `m365sync token create NAME --role viewer` (or admin)."
                 )?;
             }
+            let mut table = crate::output::Table::new(&[
+                "NAME",
+                "ROLE",
+                "STARTS WITH",
+                "MADE",
+                "LAST USED",
+                "STATE",
+            ]);
             for t in &tokens {
-                let used = match t.last_used_at {
-                    Some(at) => format!("last used {}", local_time(at)),
-                    None => "never used".into(),
-                };
-                let state = match t.revoked_at {
-                    Some(at) => format!("revoked {}", local_time(at)),
-                    None => "live".into(),
-                };
-                out!(
-                    "{}\t{}\t{}…\tmade {}\t{used}\t{state}",
-                    t.name,
-                    t.role,
-                    t.shown,
-                    local_time(t.created_at)
-                )?;
+                table.row(vec![
+                    t.name.clone(),
+                    t.role.to_string(),
+                    format!("{}…", t.shown),
+                    local_time(t.created_at),
+                    t.last_used_at
+                        .map(local_time)
+                        .unwrap_or_else(|| "never".into()),
+                    match t.revoked_at {
+                        Some(at) => format!("revoked {}", local_time(at)),
+                        None => "live".into(),
+                    },
+                ]);
+            }
+            if !tokens.is_empty() {
+                table.print()?;
             }
         }
         TokenCommand::Revoke { name } => {

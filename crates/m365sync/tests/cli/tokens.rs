@@ -38,6 +38,15 @@ async fn tokens_are_made_listed_and_revoked(kind: StoreKind) {
     let bad_role = m365sync(&db, &["token", "create", "x", "--role", "root"], &[]);
     assert_eq!(bad_role.status.code(), Some(2));
 
+    let (plain, _) = text(&m365sync(&db, &["token", "list"], &[]));
+    assert!(
+        plain.starts_with("NAME") && plain.contains("prometheus"),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains(&token),
+        "the list never shows a token: {plain}"
+    );
     let listed = m365sync(&db, &["token", "list", "--json"], &[]);
     assert!(listed.status.success(), "{:?}", text(&listed));
     let (out, _) = text(&listed);
