@@ -1233,3 +1233,135 @@ async fn past_out_of_hours_overlong_and_malformed_bookings_are_refused_with_the_
         .await;
     refused(moved, "working hours");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_signed_in_as_someone_else_is_refused_and_leaves_both_as_they_were() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    site.app
+        .store
+        .mark_account_needs_reconnect(id, "the password was reset")
+        .await
+        .unwrap();
+    let started = site
+        .post(
+            "/accounts/connect",
+            &site.admin,
+            &[
+                ("connection", "contoso"),
+                ("login_hint", site.person.as_str()),
+                ("reconnecting", site.person.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let link = started
+        .body
+        .split("data-testid=\"continue-sign-in\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let back = site
+        .at_microsoft(&link, &site.second_person, "accept")
+        .await;
+    let refused = site.get(&back, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains(&format!(
+            "You signed in as {}; to reconnect {}, sign in as {}",
+            site.second_person, site.person, site.person
+        )),
+        "{}",
+        refused.body
+    );
+    let accounts = site.app.store.accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1, "nobody else was added: {accounts:?}");
+    assert_eq!(accounts[0].id, id);
+    assert_eq!(
+        accounts[0].state,
+        domain::accounts::AccountState::NeedsReconnect
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_without_a_mailbox_is_refused_at_connect_with_what_to_do() {
+    let site = Site::start().await;
+    let tenant = site.app.sim.state.tenant("0").unwrap();
+    let index = (0..12)
+        .find(|&i| {
+            tenant
+                .user(i)
+                .is_some_and(|u| u.has_mailbox && u.account_enabled && u.upn != site.person)
+        })
+        .unwrap();
+    let person = tenant.user(index).unwrap().upn;
+    let unlicensed = site
+        .http
+        .patch(format!("{}/_sim/tenants/0/users/{index}", site.app.sim.url))
+        .json(&json!({"licenses": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(unlicensed.status().is_success());
+    assert!(!site.app.sim.state.tenant("0").unwrap().user(index).unwrap().has_mailbox);
+    let sign_in = site.start_sign_in(&site.admin, &person).await;
+    let back = site.at_microsoft(&sign_in, &person, "accept").await;
+    let refused = site.get(&back, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("has no Exchange Online mailbox"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("licence that includes Exchange Online"));
+    assert!(site.app.store.accounts().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notices_come_by_key_and_missing_things_point_to_pages_not_commands() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let forged = site
+        .get(
+            "/accounts?notice=Your%20account%20is%20locked%2C%20call%20555-0100",
+            &site.admin,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::OK);
+    assert!(!forged.body.contains("555-0100"), "{}", forged.body);
+    let forged = site
+        .get(
+            &format!("/accounts/{id}/calendar?notice=Call%20555-0100"),
+            &site.admin,
+        )
+        .await;
+    assert!(!forged.body.contains("555-0100"), "{}", forged.body);
+
+    for path in ["/bookings/999/move", "/bookings/999/cancel", "/accounts/999/calendar"] {
+        let missing = site.get(path, &site.admin).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!missing.body.contains("m365sync "), "{path}: {}", missing.body);
+    }
+    let token = site
+        .app
+        .store
+        .issue_api_token("reader", ApiRole::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let (status, missing) = site
+        .api(
+            reqwest::Method::PATCH,
+            "/bookings/999",
+            &token,
+            Some(json!({"start": "2030-01-01T10:00", "end": "2030-01-01T11:00"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let message = missing["message"].as_str().unwrap();
+    assert!(message.contains("GET /api/v1/bookings"), "{message}");
+    assert!(!message.contains("m365sync "), "{message}");
+}
