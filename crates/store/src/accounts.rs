@@ -66,6 +66,48 @@ pub struct BookingRow {
     pub time_zone: Option<String>,
 }
 
+/// A sign-in sent to Microsoft from the web pages and not yet answered. The nonce and verifier
+/// are sealed at rest.
+#[derive(Clone)]
+pub struct PendingSignInRow {
+    pub state: String,
+    pub session_hash: String,
+    pub connection_id: i64,
+    pub tenant: Option<String>,
+    pub redirect_uri: String,
+    pub reconnecting: Option<i64>,
+    pub url: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub started_at: i64,
+}
+
+impl std::fmt::Debug for PendingSignInRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignInRow")
+            .field("connection_id", &self.connection_id)
+            .field("started_at", &self.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sign_in_binding(state: &str, what: &str) -> String {
+    format!("pending_sign_ins.{what}:{state}")
+}
+
+type SignInTuple = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+    i64,
+);
+
 /// A booking about to be written.
 #[derive(Debug, Clone)]
 pub struct NewBooking<'a> {
@@ -552,5 +594,97 @@ impl Store {
         .await
         .done("releasing a mailbox's booking lock"))?;
         Ok(())
+    }
+
+    /// Keeps a sign-in waiting for Microsoft's answer. Sign-ins started before `oldest_kept` are
+    /// dropped first, and beyond `most_waiting` the oldest ones, so that a flood of started
+    /// sign-ins cannot grow the table without end.
+    pub async fn save_pending_sign_in(
+        &self,
+        row: &PendingSignInRow,
+        oldest_kept: i64,
+        most_waiting: i64,
+    ) -> Result<()> {
+        let nonce = self
+            .cipher
+            .seal(&row.nonce, &sign_in_binding(&row.state, "nonce"))?;
+        let verifier = self
+            .cipher
+            .seal(&row.verifier, &sign_in_binding(&row.state, "verifier"))?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM pending_sign_ins WHERE started_at < $1")
+                .bind(oldest_kept)
+                .execute(&mut *c)
+                .await
+                .done("dropping sign-ins left too long")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "DELETE FROM pending_sign_ins WHERE started_at < (SELECT started_at FROM pending_sign_ins ORDER BY started_at DESC LIMIT 1 OFFSET $1)"
+        )
+            // Room for the one about to be kept: the newest `most_waiting - 1` stay.
+            .bind((most_waiting - 2).max(0))
+            .execute(&mut *c)
+            .await
+            .done("dropping the oldest waiting sign-ins")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO pending_sign_ins (state, session_hash, connection_id, tenant, redirect_uri, reconnecting, url, nonce, verifier, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+            .bind(&row.state)
+            .bind(&row.session_hash)
+            .bind(row.connection_id)
+            .bind(&row.tenant)
+            .bind(&row.redirect_uri)
+            .bind(row.reconnecting)
+            .bind(&row.url)
+            .bind(&nonce)
+            .bind(&verifier)
+            .bind(row.started_at)
+            .execute(&mut *c)
+            .await
+            .done("keeping a sign-in in progress")
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sign-in waiting under `state`, if any (it stays waiting).
+    pub async fn pending_sign_in(&self, state: &str) -> Result<Option<PendingSignInRow>> {
+        let row: Option<SignInTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            "SELECT state, session_hash, connection_id, tenant, redirect_uri, reconnecting, url, nonce, verifier, started_at FROM pending_sign_ins WHERE state = $1"
+        )
+        .bind(state)
+        .fetch_optional(p)
+        .await
+        .doing("reading a sign-in in progress"))?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(PendingSignInRow {
+            nonce: self.cipher.open(&r.7, &sign_in_binding(&r.0, "nonce"))?,
+            verifier: self.cipher.open(&r.8, &sign_in_binding(&r.0, "verifier"))?,
+            state: r.0,
+            session_hash: r.1,
+            connection_id: r.2,
+            tenant: r.3,
+            redirect_uri: r.4,
+            reconnecting: r.5,
+            url: r.6,
+            started_at: r.9,
+        }))
+    }
+
+    /// Takes the sign-in waiting under `state`: true for the one call that removed it, so that
+    /// of two answers (two servers, a replay) only one is used.
+    pub async fn take_pending_sign_in(&self, state: &str) -> Result<bool> {
+        let removed = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM pending_sign_ins WHERE state = $1"
+        )
+        .bind(state)
+        .execute(p)
+        .await
+        .done("taking a sign-in in progress"))?;
+        Ok(removed == 1)
     }
 }

@@ -148,6 +148,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0060_booking_requests.sql"),
     },
     Migration {
+        version: 61,
+        sqlite: include_str!("../migrations/sqlite/0061_pending_sign_ins.sql"),
+        postgres: include_str!("../migrations/postgres/0061_pending_sign_ins.sql"),
+    },
+    Migration {
         version: 70,
         sqlite: include_str!("../migrations/sqlite/0070_license_trials.sql"),
         postgres: include_str!("../migrations/postgres/0070_license_trials.sql"),

@@ -1365,3 +1365,27 @@ async fn notices_come_by_key_and_missing_things_point_to_pages_not_commands() {
     assert!(message.contains("GET /api/v1/bookings"), "{message}");
     assert!(!message.contains("m365sync "), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_started_on_one_server_process_is_finished_by_another() {
+    let site = Site::start().await;
+    let sign_in = site.start_sign_in(&site.admin, &site.person).await;
+    let back = site.at_microsoft(&sign_in, &site.person, "accept").await;
+    // A second server on the same store: a restart, or a second process behind the address.
+    let listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(web::serve(
+        site.app.store.clone(),
+        listener,
+        web::ServeOptions::default(),
+    ));
+    let done = site
+        .get(&back.replacen(&site.base, &other, 1), &site.admin)
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(done.location.ends_with("notice=connected"), "{}", done.location);
+    assert_eq!(site.app.store.accounts().await.unwrap().len(), 1);
+    // Used once, whichever process is asked.
+    let replayed = site.get(&back, &site.admin).await;
+    assert_eq!(replayed.status, StatusCode::BAD_REQUEST, "{}", replayed.body);
+}

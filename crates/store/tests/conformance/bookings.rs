@@ -1,15 +1,18 @@
 //! Bookings on both backends: what each asked is kept with it, a failed attempt gives its
-//! transaction id to the next attempt (and only a failed one), and why an attempt failed is kept.
+//! transaction id to the next attempt (and only a failed one), and why an attempt failed is kept;
+//! and the sign-ins waiting for Microsoft's answer: kept for any process, taken once, bounded.
 
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
-use store::{NewBooking, NewConnection};
+use store::{NewBooking, NewConnection, PendingSignInRow};
 use testkit::StoreKind;
 
-testkit::on_both_stores!(a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why);
+testkit::on_both_stores!(
+    a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why,
+    waiting_sign_ins_are_taken_once_and_bounded,
+);
 
-async fn a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why(kind: StoreKind) {
-    let (store, _home) = testkit::store_of(kind).await;
-    let connection = store
+async fn connection_in(store: &store::Store) -> store::Connection {
+    store
         .add_connection(NewConnection {
             name: ConnectionName::parse("contoso").unwrap(),
             tenant_id: TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap(),
@@ -19,7 +22,12 @@ async fn a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why(kind: S
             datasets: vec![Dataset::Users],
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why(kind: StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let connection = connection_in(&store).await;
     let asked = |request: &'static str, start_at: i64| NewBooking {
         connection_id: connection.id,
         account_id: None,
@@ -72,5 +80,49 @@ async fn a_failed_booking_gives_its_id_to_the_next_attempt_and_keeps_why(kind: S
     let booked = store.booking(first.id).await.unwrap();
     assert_eq!(booked.event_id.as_deref(), Some("event-1"));
     assert_eq!(store.bookings().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+async fn waiting_sign_ins_are_taken_once_and_bounded(kind: StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let connection = connection_in(&store).await;
+    let row = |state: &str, started_at: i64| PendingSignInRow {
+        state: state.into(),
+        session_hash: "session".into(),
+        connection_id: connection.id,
+        tenant: Some("organizations".into()),
+        redirect_uri: "https://m365sync.example/integrations/office365/callback".into(),
+        reconnecting: None,
+        url: "https://login.example/authorize".into(),
+        nonce: format!("nonce-{state}"),
+        verifier: format!("verifier-{state}"),
+        started_at,
+    };
+    for (i, state) in ["a", "b", "c"].iter().enumerate() {
+        store
+            .save_pending_sign_in(&row(state, 1_000 + i as i64), 0, 10)
+            .await
+            .unwrap();
+    }
+    let kept = store.pending_sign_in("b").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.nonce.as_str(), kept.verifier.as_str()),
+        ("nonce-b", "verifier-b")
+    );
+    assert_eq!(kept.tenant.as_deref(), Some("organizations"));
+    // At most three waiting: a fourth drops the oldest; one started too long ago is dropped.
+    store.save_pending_sign_in(&row("d", 1_003), 0, 3).await.unwrap();
+    assert!(store.pending_sign_in("a").await.unwrap().is_none());
+    assert!(store.pending_sign_in("b").await.unwrap().is_some());
+    store
+        .save_pending_sign_in(&row("e", 5_000), 1_003, 10)
+        .await
+        .unwrap();
+    assert!(store.pending_sign_in("b").await.unwrap().is_none());
+    assert!(store.pending_sign_in("d").await.unwrap().is_some());
+    // Taken once.
+    assert!(store.take_pending_sign_in("d").await.unwrap());
+    assert!(!store.take_pending_sign_in("d").await.unwrap());
+    assert!(store.pending_sign_in("d").await.unwrap().is_none());
     store.close().await;
 }

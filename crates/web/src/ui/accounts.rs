@@ -4,9 +4,7 @@
 //! re-connect; and for a connected account its free slots, and booking, moving and cancelling
 //! events. Every action is the `sync::accounts` function the command line calls.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use axum::Extension;
@@ -33,28 +31,10 @@ pub(crate) const CALLBACK_PATH: &str = "/integrations/office365/callback";
 
 /// How long a started sign-in waits for Microsoft's answer before it must be started again.
 const SIGN_IN_PATIENCE: Duration = Duration::from_secs(15 * 60);
-/// The most sign-ins waiting at once: a flood of started sign-ins cannot grow memory without end.
-const MAX_WAITING: usize = 1000;
+/// The most sign-ins waiting at once: a flood of started sign-ins cannot grow the store without end.
+const MAX_WAITING: i64 = 1000;
 /// The most free slots one page lists: a long window of short slots is read a screen at a time.
 const MAX_SLOTS_SHOWN: usize = 200;
-
-/// A sign-in sent to Microsoft and not yet answered.
-struct Waiting {
-    /// The login session that started it (its token's hash): only that session may finish it.
-    session: String,
-    connection_id: i64,
-    tenant: Option<String>,
-    redirect_uri: String,
-    /// The account being re-connected: the person must sign in as it.
-    reconnecting: Option<i64>,
-    sign_in: PendingSignIn,
-    started: Instant,
-}
-
-/// The sign-ins waiting for Microsoft's answer, by their `state`. Kept in memory: the PKCE
-/// verifier and nonce never leave the process, and a restart only means starting again.
-#[derive(Default)]
-pub(crate) struct PendingSignIns(Mutex<HashMap<String, Waiting>>);
 
 /// Why an answer from Microsoft was not matched to a waiting sign-in.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,36 +46,46 @@ enum Unmatched {
     Expired,
 }
 
-impl PendingSignIns {
-    fn insert(&self, waiting: Waiting) {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|_, w| w.started.elapsed() < SIGN_IN_PATIENCE);
-        if all.len() >= MAX_WAITING
-            && let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, w)| w.started)
-                .map(|(state, _)| state.clone())
-        {
-            all.remove(&oldest);
-        }
-        all.insert(waiting.sign_in.state().to_string(), waiting);
+/// Whether the sign-in kept under an answer's state may be finished by `session` at `now`:
+/// only by the login session that started it, and within the patience. An answer shown to
+/// another session leaves the sign-in waiting for the session that started it.
+fn may_finish(
+    waiting: Option<&store::PendingSignInRow>,
+    session: &str,
+    now: i64,
+) -> Result<(), Unmatched> {
+    let waiting = waiting.ok_or(Unmatched::Unknown)?;
+    if !auth::same_secret(&waiting.session_hash, session) {
+        return Err(Unmatched::OtherSession);
     }
+    if now - waiting.started_at >= SIGN_IN_PATIENCE.as_millis() as i64 {
+        return Err(Unmatched::Expired);
+    }
+    Ok(())
+}
 
-    /// Takes the sign-in waiting under `state` for `session`; one taken is gone, so that an
-    /// answer is used once. An answer shown to another session leaves the sign-in waiting for
-    /// the session that started it.
-    fn take(&self, state: Option<&str>, session: &str) -> Result<Waiting, Unmatched> {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let state = state.ok_or(Unmatched::Unknown)?;
-        let waiting = all.get(state).ok_or(Unmatched::Unknown)?;
-        if !auth::same_secret(&waiting.session, session) {
-            return Err(Unmatched::OtherSession);
+/// Takes the sign-in waiting under `state` for `session`, from the store so that any server
+/// process finishes it after a restart; one taken is gone, so that an answer is used once.
+async fn take_waiting(
+    ui: &UiState,
+    state: Option<&str>,
+    session: &str,
+) -> Result<Result<store::PendingSignInRow, Unmatched>, store::StoreError> {
+    let Some(state) = state else {
+        return Ok(Err(Unmatched::Unknown));
+    };
+    let waiting = ui.store.pending_sign_in(state).await?;
+    let now = store::now_millis();
+    match may_finish(waiting.as_ref(), session, now) {
+        Err(Unmatched::OtherSession) => Ok(Err(Unmatched::OtherSession)),
+        outcome => {
+            // Taken whatever else is wrong with it, so that it cannot be tried again; only the
+            // call that removed it goes on.
+            if !ui.store.take_pending_sign_in(state).await? {
+                return Ok(Err(Unmatched::Unknown));
+            }
+            Ok(outcome.and_then(|()| waiting.ok_or(Unmatched::Unknown)))
         }
-        let waiting = all.remove(state).ok_or(Unmatched::Unknown)?;
-        if waiting.started.elapsed() >= SIGN_IN_PATIENCE {
-            return Err(Unmatched::Expired);
-        }
-        Ok(waiting)
     }
 }
 
@@ -660,15 +650,29 @@ pub(crate) async fn connect_start(
         None => None,
     };
     let url = sign_in.url.clone();
-    ui.sign_ins.insert(Waiting {
-        session,
-        connection_id: connection.id,
-        tenant,
-        redirect_uri: redirect.clone(),
-        reconnecting,
-        sign_in,
-        started: Instant::now(),
-    });
+    let now = store::now_millis();
+    let kept = ui
+        .store
+        .save_pending_sign_in(
+            &store::PendingSignInRow {
+                state: sign_in.state().to_string(),
+                session_hash: session,
+                connection_id: connection.id,
+                tenant,
+                redirect_uri: redirect.clone(),
+                reconnecting,
+                url: url.clone(),
+                nonce: sign_in.nonce_secret().to_string(),
+                verifier: sign_in.verifier_secret().to_string(),
+                started_at: now,
+            },
+            now - SIGN_IN_PATIENCE.as_millis() as i64,
+            MAX_WAITING,
+        )
+        .await;
+    if let Err(e) = kept {
+        return store_failure(&viewer, e);
+    }
     page(&ContinuePage {
         frame: viewer.frame("Sign in at Microsoft", "accounts"),
         url,
@@ -688,9 +692,10 @@ pub(crate) async fn callback(
 ) -> Response {
     let answer = Callback::from_query(query.as_deref().unwrap_or_default());
     let session = session_of(&ui, &headers).unwrap_or_default();
-    let waiting = match ui.sign_ins.take(answer.state.as_deref(), &session) {
-        Ok(w) => w,
-        Err(unmatched) => {
+    let waiting = match take_waiting(&ui, answer.state.as_deref(), &session).await {
+        Err(e) => return store_failure(&viewer, e),
+        Ok(Ok(w)) => w,
+        Ok(Err(unmatched)) => {
             tracing::warn!(
                 user = %viewer.user.name,
                 reason = ?unmatched,
@@ -728,11 +733,17 @@ pub(crate) async fn callback(
         },
         None => None,
     };
+    let sign_in = PendingSignIn::resume(
+        waiting.url.clone(),
+        waiting.state.clone(),
+        waiting.nonce.clone(),
+        waiting.verifier.clone(),
+    );
     match flows::complete_sign_in(
         &ui.store,
         &connection,
         &app,
-        waiting.sign_in,
+        sign_in,
         &answer,
         reconnecting.as_ref(),
     )
@@ -1353,67 +1364,35 @@ pub(crate) async fn cancel(
 mod tests {
     use super::*;
 
-    fn waiting(session: &str, started: Instant) -> Waiting {
-        let app = graph::delegated::DelegatedApp::new(
-            "https://login.example",
-            "organizations",
-            "00000000-0000-0000-0000-000000000001",
-            graph::ClientCredential::Secret(graph::ClientSecretValue::new("s")),
-            "http://127.0.0.1/integrations/office365/callback",
-            vec!["openid".into()],
-            None,
-        )
-        .unwrap();
-        Waiting {
-            session: session.into(),
+    fn waiting(session: &str, started_at: i64) -> store::PendingSignInRow {
+        store::PendingSignInRow {
+            state: "state".into(),
+            session_hash: session.into(),
             connection_id: 1,
             tenant: None,
             redirect_uri: String::new(),
             reconnecting: None,
-            sign_in: app.start(None, None).unwrap(),
-            started,
+            url: String::new(),
+            nonce: "nonce".into(),
+            verifier: "verifier".into(),
+            started_at,
         }
     }
 
     #[test]
-    fn a_sign_in_is_finished_once_and_only_by_the_session_that_started_it() {
-        let pending = PendingSignIns::default();
-        let w = waiting("session-a", Instant::now());
-        let state = w.sign_in.state().to_string();
-        pending.insert(w);
+    fn a_sign_in_is_finished_only_by_the_session_that_started_it_within_the_patience() {
+        let now = 1_000_000_000;
+        let w = waiting("session-a", now - 1_000);
         assert_eq!(
-            pending.take(Some(&state), "session-b").err(),
-            Some(Unmatched::OtherSession)
+            may_finish(Some(&w), "session-b", now),
+            Err(Unmatched::OtherSession)
         );
+        assert_eq!(may_finish(None, "session-a", now), Err(Unmatched::Unknown));
+        assert_eq!(may_finish(Some(&w), "session-a", now), Ok(()));
+        let long_ago = waiting("session-a", now - SIGN_IN_PATIENCE.as_millis() as i64);
         assert_eq!(
-            pending.take(Some("made-up"), "session-a").err(),
-            Some(Unmatched::Unknown)
-        );
-        assert_eq!(
-            pending.take(None, "session-a").err(),
-            Some(Unmatched::Unknown)
-        );
-        assert!(pending.take(Some(&state), "session-a").is_ok());
-        assert_eq!(
-            pending.take(Some(&state), "session-a").err(),
-            Some(Unmatched::Unknown),
-            "an answer is used once"
-        );
-    }
-
-    #[test]
-    fn a_sign_in_left_too_long_is_refused() {
-        let pending = PendingSignIns::default();
-        let Some(long_ago) = Instant::now().checked_sub(SIGN_IN_PATIENCE + Duration::from_secs(1))
-        else {
-            return;
-        };
-        let w = waiting("s", long_ago);
-        let state = w.sign_in.state().to_string();
-        pending.0.lock().unwrap().insert(state.clone(), w);
-        assert_eq!(
-            pending.take(Some(&state), "s").err(),
-            Some(Unmatched::Expired)
+            may_finish(Some(&long_ago), "session-a", now),
+            Err(Unmatched::Expired)
         );
     }
 
