@@ -549,10 +549,7 @@ pub fn one_line_text(field: &'static str, text: &str, max: usize) -> Result<Stri
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(InputError::new(
             field,
-            format!(
-                "it holds the control character U+{:04X}",
-                u32::from(c)
-            ),
+            format!("it holds the control character U+{:04X}", u32::from(c)),
             "Write it on one line, without line breaks or control characters",
         ));
     }
@@ -626,7 +623,10 @@ pub fn attendees(
 /// A span as people read it in `zone`, with the zone's name: one day shows its date once
 /// (`Tue 2026-12-01 10:00 – 10:30 (Europe/London)`), an event over several days shows both.
 pub fn describe_span(span: &Span, zone: Tz) -> String {
-    let (start, end) = (span.start.with_timezone(&zone), span.end.with_timezone(&zone));
+    let (start, end) = (
+        span.start.with_timezone(&zone),
+        span.end.with_timezone(&zone),
+    );
     let end_text = if start.date_naive() == end.date_naive() {
         end.format("%H:%M").to_string()
     } else {
@@ -919,8 +919,16 @@ mod tests {
         );
         let twice = parse_local_time("start", "2027-11-07T01:30", zone).unwrap_err();
         assert!(twice.problem.contains("occurs twice"), "{}", twice.problem);
-        assert!(twice.fix.contains("2027-11-07T01:30-04:00"), "{}", twice.fix);
-        assert!(twice.fix.contains("2027-11-07T01:30-05:00"), "{}", twice.fix);
+        assert!(
+            twice.fix.contains("2027-11-07T01:30-04:00"),
+            "{}",
+            twice.fix
+        );
+        assert!(
+            twice.fix.contains("2027-11-07T01:30-05:00"),
+            "{}",
+            twice.fix
+        );
         // With its offset, the second 01:30 is taken as given.
         assert_eq!(
             parse_local_time("start", "2027-11-07T01:30-05:00", zone).unwrap(),
@@ -963,7 +971,9 @@ mod tests {
         ] {
             let error = check_slot(&slot(start, end), &hours, now, false).unwrap_err();
             assert!(
-                error.problem.contains("Mon Tue Wed Thu Fri 09:00–17:00 (America/New_York)"),
+                error
+                    .problem
+                    .contains("Mon Tue Wed Thu Fri 09:00–17:00 (America/New_York)"),
                 "{}",
                 error.problem
             );
@@ -994,15 +1004,26 @@ mod tests {
 
     #[test]
     fn subjects_locations_and_attendees_are_limited_and_cleaned() {
-        assert_eq!(subject("  Housing appointment ").unwrap(), "Housing appointment");
+        assert_eq!(
+            subject("  Housing appointment ").unwrap(),
+            "Housing appointment"
+        );
         assert!(subject("   ").unwrap_err().problem.contains("empty"));
         for bad in ["line\nbreak", "nul\u{0}byte", "escape\u{1b}[31m"] {
             let error = subject(bad).unwrap_err();
             assert!(error.problem.contains("control character"), "{bad:?}");
         }
         let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
-        assert!(subject(&long).unwrap_err().problem.contains("256 characters"));
-        assert!(subject(&"é".repeat(MAX_SUBJECT_CHARS)).is_ok(), "characters, not bytes");
+        assert!(
+            subject(&long)
+                .unwrap_err()
+                .problem
+                .contains("256 characters")
+        );
+        assert!(
+            subject(&"é".repeat(MAX_SUBJECT_CHARS)).is_ok(),
+            "characters, not bytes"
+        );
         assert_eq!(location(Some("  ")).unwrap(), None);
         assert!(location(Some(&"r".repeat(256))).is_err());
 

@@ -514,11 +514,8 @@ impl Store {
         .fetch_optional(p)
         .await
         .doing("reading a booking"))?;
-        row.map(booking_from).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "there is no booking {id}"
-            ))
-        })
+        row.map(booking_from)
+            .ok_or_else(|| StoreError::NotFound(format!("there is no booking {id}")))
     }
 
     pub async fn bookings(&self) -> Result<Vec<BookingRow>> {
@@ -653,13 +650,15 @@ impl Store {
 
     /// The sign-in waiting under `state`, if any (it stays waiting).
     pub async fn pending_sign_in(&self, state: &str) -> Result<Option<PendingSignInRow>> {
-        let row: Option<SignInTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+        let row: Option<SignInTuple> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
             "SELECT state, session_hash, connection_id, tenant, redirect_uri, reconnecting, url, nonce, verifier, started_at FROM pending_sign_ins WHERE state = $1"
         )
         .bind(state)
         .fetch_optional(p)
         .await
-        .doing("reading a sign-in in progress"))?;
+        .doing("reading a sign-in in progress")
+        })?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(PendingSignInRow {
             nonce: self.cipher.open(&r.7, &sign_in_binding(&r.0, "nonce"))?,

@@ -14,9 +14,7 @@ use domain::{Credential, InputError};
 use graph::calendar::{Bearer, CalendarClient, CalendarError, Event, Mailbox, NewEvent};
 use graph::delegated::{Callback, DelegatedApp, DelegatedError, PendingSignIn, SecretToken};
 use graph::{ClientCertificate, ClientCredential, RetryPolicy};
-use store::{
-    BookingRow, Connection, DelegatedAccount, NewAccount, NewBooking, Store, StoreError,
-};
+use store::{BookingRow, Connection, DelegatedAccount, NewAccount, NewBooking, Store, StoreError};
 use tracing::{info, warn};
 
 /// Why an account or calendar action did not work, each with what to do.
@@ -166,8 +164,12 @@ pub async fn complete_sign_in(
 ) -> AccountResult<DelegatedAccount> {
     let signed_in = app.finish(pending, callback).await?;
     if let Some(expected) = reconnecting
-        && !(expected.tenant_id.eq_ignore_ascii_case(&signed_in.tenant_id)
-            && expected.object_id.eq_ignore_ascii_case(&signed_in.object_id))
+        && !(expected
+            .tenant_id
+            .eq_ignore_ascii_case(&signed_in.tenant_id)
+            && expected
+                .object_id
+                .eq_ignore_ascii_case(&signed_in.object_id))
     {
         warn!(account = expected.id, expected = %expected.username, signed_in = %signed_in.username, "a re-connect was signed in as another person; refused");
         return Err(AccountError::WrongPerson {
@@ -175,7 +177,12 @@ pub async fn complete_sign_in(
             signed_in: signed_in.username.clone(),
         });
     }
-    check_mailbox(connection, &signed_in.username, &signed_in.access_token.value).await?;
+    check_mailbox(
+        connection,
+        &signed_in.username,
+        &signed_in.access_token.value,
+    )
+    .await?;
     let refresh_token = RefreshToken::new(signed_in.refresh_token.expose())?;
     let account = store
         .save_account(NewAccount {

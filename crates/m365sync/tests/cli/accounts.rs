@@ -233,12 +233,21 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
     let refused = m365sync(
         &db,
         &[
-            "calendar", "book", "--account", "1", "--start", &night, "--subject", "Night",
+            "calendar",
+            "book",
+            "--account",
+            "1",
+            "--start",
+            &night,
+            "--subject",
+            "Night",
         ],
     );
     assert_ne!(refused.status.code(), Some(0), "{:?}", text(&refused));
     assert!(
-        text(&refused).1.contains("outside the mailbox's working hours"),
+        text(&refused)
+            .1
+            .contains("outside the mailbox's working hours"),
         "{:?}",
         text(&refused)
     );
@@ -261,7 +270,13 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
     let past = m365sync(
         &db,
         &[
-            "calendar", "book", "--account", "1", "--start", "2020-01-06T10:00", "--subject",
+            "calendar",
+            "book",
+            "--account",
+            "1",
+            "--start",
+            "2020-01-06T10:00",
+            "--subject",
             "Late",
         ],
     );
@@ -275,7 +290,9 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
     );
     let missing = m365sync(&db, &["calendar", "move", "999", "--start", &later]);
     assert!(
-        text(&missing).1.contains("`m365sync calendar bookings` lists them"),
+        text(&missing)
+            .1
+            .contains("`m365sync calendar bookings` lists them"),
         "{:?}",
         text(&missing)
     );

@@ -111,7 +111,10 @@ async fn waiting_sign_ins_are_taken_once_and_bounded(kind: StoreKind) {
     );
     assert_eq!(kept.tenant.as_deref(), Some("organizations"));
     // At most three waiting: a fourth drops the oldest; one started too long ago is dropped.
-    store.save_pending_sign_in(&row("d", 1_003), 0, 3).await.unwrap();
+    store
+        .save_pending_sign_in(&row("d", 1_003), 0, 3)
+        .await
+        .unwrap();
     assert!(store.pending_sign_in("a").await.unwrap().is_none());
     assert!(store.pending_sign_in("b").await.unwrap().is_some());
     store

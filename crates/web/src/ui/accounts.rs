@@ -643,7 +643,9 @@ pub(crate) async fn connect_start(
         Some(username) => match ui.store.accounts().await {
             Ok(accounts) => accounts
                 .into_iter()
-                .find(|a| a.connection_id == connection.id && a.username.eq_ignore_ascii_case(username))
+                .find(|a| {
+                    a.connection_id == connection.id && a.username.eq_ignore_ascii_case(username)
+                })
                 .map(|a| a.id),
             Err(e) => return store_failure(&viewer, e),
         },
