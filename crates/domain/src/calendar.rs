@@ -7,7 +7,8 @@
 //! with daylight saving as it does for the person.
 
 use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
+    Weekday,
 };
 /// Time zones as the calendar rules name them, for the crates that show and read local times.
 pub use chrono_tz::Tz;
@@ -478,27 +479,246 @@ pub fn parse_day_in(text: &str, zone: Tz, now: DateTime<Utc>) -> Result<Span, In
 }
 
 /// A local time as typed (`2026-12-01T10:30`, seconds optional) in `zone`, or an instant with
-/// an offset (`…Z`, `…+01:00`).
+/// an offset (`…Z`, `…+01:00`). A wall-clock time the zone skips (clocks going forward) does not
+/// exist and is refused; one the zone passes twice (clocks going back) is refused too, naming
+/// both offsets, because picking one silently could book the wrong hour.
 pub fn parse_local_time(
     field: &'static str,
     text: &str,
     zone: Tz,
 ) -> Result<DateTime<Utc>, InputError> {
     let text = text.trim();
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+    // An offset written without seconds (`2027-11-07T01:30-05:00`) is what the refusal of an
+    // ambiguous time suggests, so it is read as well as full RFC 3339.
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M%:z"))
+    {
         return Ok(instant.with_timezone(&Utc));
     }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
-        .map(|local| local_instant(zone, local))
         .map_err(|_| {
             InputError::new(
                 field,
                 format!("'{text}' is not a date and time"),
                 "Give a local time as YYYY-MM-DDTHH:MM (in the mailbox's time zone), or an instant with an offset such as 2026-12-01T10:30:00Z",
             )
-        })
+        })?;
+    let (day, time) = (local.date(), local.time().format("%H:%M"));
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(first, second) => Err(InputError::new(
+            field,
+            format!(
+                "{time} occurs twice on {day} in {} (clocks go back)",
+                zone.name()
+            ),
+            format!(
+                "Give the time with its offset: {}{} for the first, {}{} for the second",
+                local.format("%Y-%m-%dT%H:%M"),
+                first.offset().fix(),
+                local.format("%Y-%m-%dT%H:%M"),
+                second.offset().fix()
+            ),
+        )),
+        chrono::LocalResult::None => Err(InputError::new(
+            field,
+            format!(
+                "{time} does not exist on {day} in {} (clocks go forward)",
+                zone.name()
+            ),
+            "Give a time before or after the change",
+        )),
+    }
+}
+
+/// The longest event m365sync books: longer ones are surely a typing mistake, and Outlook
+/// refuses very long ones with an error that names no limit.
+pub const MAX_EVENT_DAYS: i64 = 14;
+/// The longest subject and location: what fits Outlook's views and keeps lists readable.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+pub const MAX_LOCATION_CHARS: usize = 255;
+/// The most attendees of one booking: an invitation to more is a mailing, not an appointment.
+pub const MAX_ATTENDEES: usize = 100;
+
+/// A one-line text people typed (a subject, a location): trimmed, at most `max` characters, and
+/// without control characters (a newline, NUL or ESC would reach every attendee's invitation).
+pub fn one_line_text(field: &'static str, text: &str, max: usize) -> Result<String, InputError> {
+    let text = text.trim();
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(InputError::new(
+            field,
+            format!("it holds the control character U+{:04X}", u32::from(c)),
+            "Write it on one line, without line breaks or control characters",
+        ));
+    }
+    let length = text.chars().count();
+    if length > max {
+        return Err(InputError::new(
+            field,
+            format!("it is {length} characters long, more than the {max} allowed"),
+            format!("Shorten it to {max} characters"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An event's subject: required, one line, at most 255 characters.
+pub fn subject(text: &str) -> Result<String, InputError> {
+    let subject = one_line_text("subject", text, MAX_SUBJECT_CHARS)?;
+    if subject.is_empty() {
+        return Err(InputError::new(
+            "subject",
+            "it is empty",
+            "Give the event a subject, as attendees will see it",
+        ));
+    }
+    Ok(subject)
+}
+
+/// An event's location: optional, one line, at most 255 characters.
+pub fn location(text: Option<&str>) -> Result<Option<String>, InputError> {
+    let location = one_line_text("location", text.unwrap_or_default(), MAX_LOCATION_CHARS)?;
+    Ok(Some(location).filter(|l| !l.is_empty()))
+}
+
+/// The attendees of a booking: each a valid address, at most 100; a second mention of one
+/// (in any case) and the organiser themself are dropped, since Outlook would invite them once
+/// and the organiser has the event anyway.
+pub fn attendees(
+    field: &'static str,
+    given: &[String],
+    organiser: &str,
+) -> Result<Vec<String>, InputError> {
+    let mut kept: Vec<String> = Vec::new();
+    for address in given.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        if address.chars().any(char::is_control) || crate::Upn::parse(address).is_err() {
+            return Err(InputError::new(
+                field,
+                format!("'{}' is not an email address", address.escape_debug()),
+                "Give addresses such as person@contoso.com, separated by commas",
+            ));
+        }
+        if address.eq_ignore_ascii_case(organiser)
+            || kept.iter().any(|k| k.eq_ignore_ascii_case(address))
+        {
+            continue;
+        }
+        kept.push(address.to_string());
+    }
+    if kept.len() > MAX_ATTENDEES {
+        return Err(InputError::new(
+            field,
+            format!(
+                "{} attendees are more than the {MAX_ATTENDEES} one booking may invite",
+                kept.len()
+            ),
+            format!("Invite at most {MAX_ATTENDEES} people, or a group's address"),
+        ));
+    }
+    Ok(kept)
+}
+
+/// A span as people read it in `zone`, with the zone's name: one day shows its date once
+/// (`Tue 2026-12-01 10:00 – 10:30 (Europe/London)`), an event over several days shows both.
+pub fn describe_span(span: &Span, zone: Tz) -> String {
+    let (start, end) = (
+        span.start.with_timezone(&zone),
+        span.end.with_timezone(&zone),
+    );
+    let end_text = if start.date_naive() == end.date_naive() {
+        end.format("%H:%M").to_string()
+    } else {
+        end.format("%a %Y-%m-%d %H:%M").to_string()
+    };
+    format!(
+        "{} – {end_text} ({})",
+        start.format("%a %Y-%m-%d %H:%M"),
+        zone.name()
+    )
+}
+
+impl WorkingHours {
+    /// The working days and hours in words, with the zone: `Mon–Fri 09:00–17:00 (Europe/London)`.
+    pub fn describe(&self) -> String {
+        let days = self
+            .days
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!(
+            "{days} {}–{} ({})",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M"),
+            self.zone.name()
+        )
+    }
+
+    /// Whether all of `slot` lies inside one working period.
+    pub fn contains(&self, slot: &Span) -> bool {
+        self.periods(slot).iter().any(|p| p == slot)
+    }
+}
+
+/// The part of `window` from `now` on: the past is never offered. `None` when all of it is past.
+pub fn from_now(window: &Span, now: DateTime<Utc>) -> Option<Span> {
+    let start = window.start.max(now);
+    (start < window.end).then_some(Span {
+        start,
+        end: window.end,
+    })
+}
+
+/// Whether `slot` may be booked (or an event moved to it) at `now`: not in the past, not longer
+/// than 14 days, and inside the mailbox's working hours unless `outside_working_hours` says the
+/// person means it (an evening appointment): `free` never offers such a slot, so one typed by
+/// hand is more likely a mistake of a day or an hour.
+pub fn check_slot(
+    slot: &Span,
+    hours: &WorkingHours,
+    now: DateTime<Utc>,
+    outside_working_hours: bool,
+) -> Result<(), InputError> {
+    if slot.start < now {
+        return Err(InputError::new(
+            "start",
+            format!(
+                "{} is in the past",
+                slot.start
+                    .with_timezone(&hours.zone)
+                    .format("%a %Y-%m-%d %H:%M")
+            ),
+            format!(
+                "Give a start after now ({} in {})",
+                now.with_timezone(&hours.zone).format("%a %Y-%m-%d %H:%M"),
+                hours.zone.name()
+            ),
+        ));
+    }
+    if slot.length() > Duration::days(MAX_EVENT_DAYS) {
+        return Err(InputError::new(
+            "end",
+            format!(
+                "the event would last {:.1} days, more than the {MAX_EVENT_DAYS} days m365sync books",
+                slot.length().num_minutes() as f64 / (24.0 * 60.0)
+            ),
+            format!("Give an end at most {MAX_EVENT_DAYS} days after the start"),
+        ));
+    }
+    if !outside_working_hours && !hours.contains(slot) {
+        return Err(InputError::new(
+            "start",
+            format!(
+                "{} is outside the mailbox's working hours, {}",
+                describe_span(slot, hours.zone),
+                hours.describe()
+            ),
+            "Choose a slot inside the working hours (every free slot offered is), or confirm that it is meant to be outside them (outside working hours)",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -686,5 +906,157 @@ mod tests {
             WorkingHours::from_outlook(&["monday".to_string()], "17:00:00", "09:00:00", "UTC")
                 .unwrap_err();
         assert_eq!(error.field, "workingHours");
+    }
+
+    #[test]
+    fn a_local_time_the_clocks_skip_is_refused_and_one_they_pass_twice_names_both_offsets() {
+        let zone = chrono_tz::America::New_York;
+        let skipped = parse_local_time("start", "2027-03-14T02:30", zone).unwrap_err();
+        assert_eq!(skipped.field, "start");
+        assert_eq!(
+            skipped.problem,
+            "02:30 does not exist on 2027-03-14 in America/New_York (clocks go forward)"
+        );
+        let twice = parse_local_time("start", "2027-11-07T01:30", zone).unwrap_err();
+        assert!(twice.problem.contains("occurs twice"), "{}", twice.problem);
+        assert!(
+            twice.fix.contains("2027-11-07T01:30-04:00"),
+            "{}",
+            twice.fix
+        );
+        assert!(
+            twice.fix.contains("2027-11-07T01:30-05:00"),
+            "{}",
+            twice.fix
+        );
+        // With its offset, the second 01:30 is taken as given.
+        assert_eq!(
+            parse_local_time("start", "2027-11-07T01:30-05:00", zone).unwrap(),
+            utc(2027, 11, 7, 6, 30)
+        );
+        assert_eq!(
+            parse_local_time("start", "2027-03-14T03:30", zone).unwrap(),
+            utc(2027, 3, 14, 7, 30)
+        );
+    }
+
+    #[test]
+    fn past_overlong_and_out_of_hours_slots_are_refused_with_the_limit_in_words() {
+        let hours = nine_to_five("Eastern Standard Time");
+        // Tuesday 1 December 2026, 10:00 in New York is 15:00 UTC.
+        let now = utc(2026, 12, 1, 15, 0);
+        let slot = |start, end| Span::new(start, end).unwrap();
+        let past = check_slot(
+            &slot(utc(2026, 12, 1, 14, 0), utc(2026, 12, 1, 14, 30)),
+            &hours,
+            now,
+            false,
+        )
+        .unwrap_err();
+        assert!(past.problem.contains("in the past"), "{}", past.problem);
+        let long = check_slot(
+            &slot(utc(2026, 12, 2, 15, 0), utc(2026, 12, 17, 15, 0)),
+            &hours,
+            now,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(long.field, "end");
+        assert!(long.problem.contains("14 days"), "{}", long.problem);
+        // 03:00 on a weekday and 10:00 on Saturday 5 December are outside the working hours.
+        for (start, end) in [
+            (utc(2026, 12, 2, 8, 0), utc(2026, 12, 2, 8, 30)),
+            (utc(2026, 12, 5, 15, 0), utc(2026, 12, 5, 15, 30)),
+            (utc(2026, 12, 2, 21, 30), utc(2026, 12, 2, 22, 30)),
+        ] {
+            let error = check_slot(&slot(start, end), &hours, now, false).unwrap_err();
+            assert!(
+                error
+                    .problem
+                    .contains("Mon Tue Wed Thu Fri 09:00–17:00 (America/New_York)"),
+                "{}",
+                error.problem
+            );
+            assert!(check_slot(&slot(start, end), &hours, now, true).is_ok());
+        }
+        assert!(
+            check_slot(
+                &slot(utc(2026, 12, 2, 14, 0), utc(2026, 12, 2, 22, 0)),
+                &hours,
+                now,
+                false
+            )
+            .is_ok(),
+            "the whole working day is inside it"
+        );
+    }
+
+    #[test]
+    fn free_slots_are_searched_from_now_on() {
+        let window = Span::new(utc(2026, 6, 1, 0, 0), utc(2026, 6, 2, 0, 0)).unwrap();
+        assert_eq!(
+            from_now(&window, utc(2026, 6, 1, 10, 7)).unwrap().start,
+            utc(2026, 6, 1, 10, 7)
+        );
+        assert_eq!(from_now(&window, utc(2026, 5, 1, 0, 0)), Some(window));
+        assert_eq!(from_now(&window, utc(2026, 6, 2, 0, 0)), None);
+    }
+
+    #[test]
+    fn subjects_locations_and_attendees_are_limited_and_cleaned() {
+        assert_eq!(
+            subject("  Housing appointment ").unwrap(),
+            "Housing appointment"
+        );
+        assert!(subject("   ").unwrap_err().problem.contains("empty"));
+        for bad in ["line\nbreak", "nul\u{0}byte", "escape\u{1b}[31m"] {
+            let error = subject(bad).unwrap_err();
+            assert!(error.problem.contains("control character"), "{bad:?}");
+        }
+        let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
+        assert!(
+            subject(&long)
+                .unwrap_err()
+                .problem
+                .contains("256 characters")
+        );
+        assert!(
+            subject(&"é".repeat(MAX_SUBJECT_CHARS)).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(location(Some("  ")).unwrap(), None);
+        assert!(location(Some(&"r".repeat(256))).is_err());
+
+        let given: Vec<String> = ["a@x.com", "A@X.com", "officer@contoso.com", " b@y.org "]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            attendees("attendees", &given, "Officer@Contoso.com").unwrap(),
+            ["a@x.com", "b@y.org"]
+        );
+        let many: Vec<String> = (0..=MAX_ATTENDEES).map(|i| format!("p{i}@x.com")).collect();
+        assert!(
+            attendees("attendees", &many, "o@x.com")
+                .unwrap_err()
+                .problem
+                .contains("101 attendees")
+        );
+        let error = attendees("attendees", &["nobody".to_string()], "o@x.com").unwrap_err();
+        assert!(error.problem.contains("nobody"));
+    }
+
+    #[test]
+    fn a_span_over_several_days_shows_both_dates_in_the_zone() {
+        let zone = chrono_tz::Europe::London;
+        let one_day = Span::new(utc(2026, 12, 1, 10, 0), utc(2026, 12, 1, 10, 30)).unwrap();
+        assert_eq!(
+            describe_span(&one_day, zone),
+            "Tue 2026-12-01 10:00 – 10:30 (Europe/London)"
+        );
+        let two_days = Span::new(utc(2026, 12, 1, 11, 0), utc(2026, 12, 2, 11, 0)).unwrap();
+        assert_eq!(
+            describe_span(&two_days, zone),
+            "Tue 2026-12-01 11:00 – Wed 2026-12-02 11:00 (Europe/London)"
+        );
     }
 }

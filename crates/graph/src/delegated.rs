@@ -267,6 +267,26 @@ impl PendingSignIn {
     pub fn state(&self) -> &str {
         self.state.secret()
     }
+
+    /// The nonce the id token must carry: a secret to keep (sealed) until Microsoft answers.
+    pub fn nonce_secret(&self) -> &str {
+        self.nonce.secret()
+    }
+
+    /// The PKCE verifier the code is redeemed with: a secret to keep (sealed) until then.
+    pub fn verifier_secret(&self) -> &str {
+        self.verifier.secret()
+    }
+
+    /// A sign-in kept elsewhere meanwhile (another process, a restart), as it was started.
+    pub fn resume(url: String, state: String, nonce: String, verifier: String) -> Self {
+        Self {
+            url,
+            state: CsrfToken::new(state),
+            nonce: Nonce::new(nonce),
+            verifier: PkceCodeVerifier::new(verifier),
+        }
+    }
 }
 
 /// The query Microsoft sends back to the redirect URI.

@@ -8,13 +8,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::{ArgGroup, Args, Subcommand};
 use domain::accounts::TokenHealth;
-use domain::calendar::{self as rules, SlotRequest, Span};
+use domain::calendar::{self as rules, SlotRequest};
 use graph::delegated::Callback;
 use store::{BookingRow, DelegatedAccount, Store};
-use sync::accounts::{self as flows, AccountError, BookingRequest, CalendarAccess, RefreshOutcome};
+use sync::accounts::{
+    self as flows, AccountError, BookingInput, CalendarAccess, RefreshOutcome, SlotEnd,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -69,6 +71,10 @@ pub struct ConnectArgs {
     /// Fill in the person's user name on the sign-in page.
     #[arg(long)]
     login_hint: Option<String>,
+    /// Re-connect this account (number or user name): the person must sign in as it, and
+    /// anyone else is refused.
+    #[arg(long)]
+    reconnect: Option<String>,
     /// How long to wait for the sign-in.
     #[arg(long, default_value = "10m")]
     timeout: String,
@@ -157,9 +163,13 @@ pub struct BookArgs {
     /// Make it a Teams meeting.
     #[arg(long)]
     online: bool,
-    /// An id of your own for this booking: a retry with the same id never books twice.
+    /// An id of your own for this booking: a retry with the same id never books twice; the same
+    /// id with another slot, subject or attendees is refused.
     #[arg(long)]
     request_id: Option<String>,
+    /// Book even though the slot lies outside the mailbox's working hours.
+    #[arg(long)]
+    outside_working_hours: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -175,6 +185,9 @@ pub struct MoveArgs {
     /// The new length (default: as it was).
     #[arg(long)]
     length: Option<String>,
+    /// Move even though the slot lies outside the mailbox's working hours.
+    #[arg(long)]
+    outside_working_hours: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -241,6 +254,20 @@ async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
             args.connection
         ))
     })?;
+    let reconnecting = match &args.reconnect {
+        Some(key) => {
+            let account = store.account(key).await?;
+            if account.connection_id != connection.id {
+                return Err(UsageError(format!(
+                    "--reconnect {key}: that account was connected through connection {}, not {}; give --connection {}",
+                    account.connection_name, connection.name, account.connection_name
+                ))
+                .into());
+            }
+            Some(account)
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen).await.map_err(|e| {
         UsageError(format!(
             "cannot listen on {}: {e}; choose another address with --listen",
@@ -256,7 +283,12 @@ async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let app = flows::delegated_app(store, &connection, &redirect_uri, args.tenant.as_deref())
         .await
         .map_err(account_error)?;
-    let pending = app.start(args.prompt.as_deref(), args.login_hint.as_deref())?;
+    // A re-connect fills in the account's own user name unless another hint was given.
+    let hint = args
+        .login_hint
+        .clone()
+        .or_else(|| reconnecting.as_ref().map(|a| a.username.clone()));
+    let pending = app.start(args.prompt.as_deref(), hint.as_deref())?;
     note!("Open this address in a browser and sign in as the person whose account to connect:");
     out!("{}", pending.url)?;
     note!(
@@ -271,7 +303,15 @@ async fn connect(store: &Store, args: ConnectArgs) -> anyhow::Result<ExitCode> {
                 args.timeout
             )
         })??;
-    let outcome = flows::complete_sign_in(store, &connection, &app, pending, &callback.0).await;
+    let outcome = flows::complete_sign_in(
+        store,
+        &connection,
+        &app,
+        pending,
+        &callback.0,
+        reconnecting.as_ref(),
+    )
+    .await;
     let page = match &outcome {
         Ok(account) => format!(
             "Connected {} to m365sync. You can close this window.",
@@ -518,12 +558,6 @@ async fn zone_of(access: &CalendarAccess) -> anyhow::Result<chrono_tz::Tz> {
         .zone)
 }
 
-fn show(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
-    t.with_timezone(&zone)
-        .format("%a %Y-%m-%d %H:%M")
-        .to_string()
-}
-
 pub async fn calendar(db: &str, command: CalendarCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(db).await?;
     match command {
@@ -577,12 +611,7 @@ async fn free(store: &Store, args: FreeArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     for slot in &free.slots {
-        out!(
-            "{} – {}\t({})",
-            show(slot.start, free.hours.zone),
-            slot.end.with_timezone(&free.hours.zone).format("%H:%M"),
-            free.hours.zone.name()
-        )?;
+        out!("{}", rules::describe_span(slot, free.hours.zone))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -592,15 +621,12 @@ fn print_booking(booking: &BookingRow, json: bool, verb: &str) -> anyhow::Result
         out!("{}", serde_json::to_string_pretty(booking)?)?;
         return Ok(());
     }
-    let start = DateTime::<Utc>::from_timestamp_millis(booking.start_at).unwrap_or_default();
-    let end = DateTime::<Utc>::from_timestamp_millis(booking.end_at).unwrap_or_default();
     out!(
-        "{verb} booking {}: '{}' in {}'s calendar, {} – {} UTC (event {})",
+        "{verb} booking {}: '{}' in {}'s calendar, {} (event {})",
         booking.id,
         booking.subject,
         booking.mailbox,
-        start.format("%Y-%m-%d %H:%M"),
-        end.format("%H:%M"),
+        flows::booking_when(booking, None),
         booking.event_id.as_deref().unwrap_or("-")
     )?;
     Ok(())
@@ -608,35 +634,25 @@ fn print_booking(booking: &BookingRow, json: bool, verb: &str) -> anyhow::Result
 
 async fn book(store: &Store, args: BookArgs) -> anyhow::Result<ExitCode> {
     let length = rules::parse_minutes("--length", &args.length)?;
-    if args.subject.trim().is_empty() {
-        return Err(UsageError("--subject is empty; give the event a subject".into()).into());
-    }
-    for attendee in &args.attendee {
-        domain::Upn::parse(attendee)
-            .map_err(|_| UsageError(format!("--attendee '{attendee}' is not an email address")))?;
-    }
     let access = access_for(store, &args.whose).await?;
-    let zone = zone_of(&access).await?;
-    let start = rules::parse_local_time("--start", &args.start, zone)?;
-    let slot = Span::new(start, start + length)?;
-    let request = BookingRequest {
-        slot,
-        subject: args.subject.trim().to_string(),
-        attendees: args.attendee.clone(),
-        location: args.location.clone(),
-        online_meeting: args.online,
-        transaction_id: args.request_id.clone().unwrap_or_else(uuid_like),
-    };
-    let booking = flows::book(store, &access, &request)
-        .await
-        .map_err(account_error)?;
+    let (booking, _) = flows::book_as_asked(
+        store,
+        &access,
+        &BookingInput {
+            start: &args.start,
+            end: SlotEnd::After(length),
+            subject: &args.subject,
+            attendees: &args.attendee,
+            location: args.location.as_deref(),
+            online_meeting: args.online,
+            request_id: args.request_id.as_deref(),
+            outside_working_hours: args.outside_working_hours,
+        },
+    )
+    .await
+    .map_err(account_error)?;
     print_booking(&booking, args.json, "Booked")?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn uuid_like() -> String {
-    // A transaction id unique to this booking; Outlook keeps it on the event.
-    format!("m365sync-{}", uuid::Uuid::new_v4())
 }
 
 async fn booking_access(store: &Store, booking: &BookingRow) -> anyhow::Result<CalendarAccess> {
@@ -645,25 +661,40 @@ async fn booking_access(store: &Store, booking: &BookingRow) -> anyhow::Result<C
         .map_err(account_error)
 }
 
+/// A booking by its number, or a refusal that says where the numbers are.
+async fn booking_numbered(store: &Store, id: i64) -> anyhow::Result<BookingRow> {
+    match store.booking(id).await {
+        Err(store::StoreError::NotFound(_)) => Err(UsageError(format!(
+            "there is no booking {id}; `m365sync calendar bookings` lists them"
+        ))
+        .into()),
+        other => Ok(other?),
+    }
+}
+
 async fn move_booking(store: &Store, args: MoveArgs) -> anyhow::Result<ExitCode> {
-    let booking = store.booking(args.booking).await?;
-    let access = booking_access(store, &booking).await?;
-    let zone = zone_of(&access).await?;
-    let start = rules::parse_local_time("--start", &args.start, zone)?;
+    let booking = booking_numbered(store, args.booking).await?;
     let length = match &args.length {
         Some(text) => rules::parse_minutes("--length", text)?,
         None => chrono::Duration::milliseconds(booking.end_at - booking.start_at),
     };
-    let slot = Span::new(start, start + length)?;
-    let moved = flows::move_booking(store, &access, &booking, slot)
-        .await
-        .map_err(account_error)?;
+    let access = booking_access(store, &booking).await?;
+    let (moved, _) = flows::move_as_asked(
+        store,
+        &access,
+        &booking,
+        &args.start,
+        SlotEnd::After(length),
+        args.outside_working_hours,
+    )
+    .await
+    .map_err(account_error)?;
     print_booking(&moved, args.json, "Moved")?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn cancel(store: &Store, args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let booking = store.booking(args.booking).await?;
+    let booking = booking_numbered(store, args.booking).await?;
     let access = booking_access(store, &booking).await?;
     let cancelled = flows::cancel_booking(store, &access, &booking, &args.comment)
         .await
@@ -682,14 +713,17 @@ async fn bookings(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
         out!("No bookings yet: `m365sync calendar book` makes one.")?;
     }
     for b in &rows {
-        let start = DateTime::<Utc>::from_timestamp_millis(b.start_at).unwrap_or_default();
         out!(
-            "{}\t{}\t{}\t{} UTC\t{}",
+            "{}\t{}\t{}\t{}\t{}{}",
             b.id,
             b.state,
             b.mailbox,
-            start.format("%Y-%m-%d %H:%M"),
-            b.subject
+            flows::booking_when(b, None),
+            b.subject,
+            b.problem
+                .as_deref()
+                .map(|p| format!("\t({p})"))
+                .unwrap_or_default()
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -57,6 +57,69 @@ pub struct BookingRow {
     pub state: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What was asked (slot, subject, attendees…), as `sync` compares a retry with it.
+    #[serde(skip)]
+    pub request: Option<String>,
+    /// Why the attempt failed, or why its outcome is unknown.
+    pub problem: Option<String>,
+    /// The mailbox's time zone (IANA) when it was booked.
+    pub time_zone: Option<String>,
+}
+
+/// A sign-in sent to Microsoft from the web pages and not yet answered. The nonce and verifier
+/// are sealed at rest.
+#[derive(Clone)]
+pub struct PendingSignInRow {
+    pub state: String,
+    pub session_hash: String,
+    pub connection_id: i64,
+    pub tenant: Option<String>,
+    pub redirect_uri: String,
+    pub reconnecting: Option<i64>,
+    pub url: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub started_at: i64,
+}
+
+impl std::fmt::Debug for PendingSignInRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignInRow")
+            .field("connection_id", &self.connection_id)
+            .field("started_at", &self.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sign_in_binding(state: &str, what: &str) -> String {
+    format!("pending_sign_ins.{what}:{state}")
+}
+
+type SignInTuple = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+    i64,
+);
+
+/// A booking about to be written.
+#[derive(Debug, Clone)]
+pub struct NewBooking<'a> {
+    pub connection_id: i64,
+    pub account_id: Option<i64>,
+    pub mailbox: &'a str,
+    pub transaction_id: &'a str,
+    pub request: &'a str,
+    pub subject: &'a str,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub time_zone: &'a str,
 }
 
 fn binding(id: i64) -> String {
@@ -120,9 +183,12 @@ type BookingTuple = (
     String,
     i64,
     i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
-const SELECT_BOOKINGS: &str = "SELECT id, connection_id, account_id, mailbox, transaction_id, event_id, subject, start_at, end_at, state, created_at, updated_at FROM calendar_bookings";
+const SELECT_BOOKINGS: &str = "SELECT id, connection_id, account_id, mailbox, transaction_id, event_id, subject, start_at, end_at, state, created_at, updated_at, request, problem, time_zone FROM calendar_bookings";
 
 fn booking_from(r: BookingTuple) -> BookingRow {
     BookingRow {
@@ -138,6 +204,9 @@ fn booking_from(r: BookingTuple) -> BookingRow {
         state: r.9,
         created_at: r.10,
         updated_at: r.11,
+        request: r.12,
+        problem: r.13,
+        time_zone: r.14,
     }
 }
 
@@ -346,48 +415,82 @@ impl Store {
         .done("removing a connected account"))?;
         if removed == 0 {
             return Err(StoreError::NotFound(format!(
-                "there is no connected account {account_id}; `m365sync account list` shows them"
+                "there is no connected account {account_id}"
             )));
         }
         Ok(())
     }
 
     /// Records a booking about to be written, or returns the one already recorded under the
-    /// same transaction id (a retry).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn begin_booking(
-        &self,
-        connection_id: i64,
-        account_id: Option<i64>,
-        mailbox: &str,
-        transaction_id: &str,
-        subject: &str,
-        start_at: i64,
-        end_at: i64,
-    ) -> Result<BookingRow> {
-        if let Some(existing) = self.booking_by_transaction(transaction_id).await? {
+    /// same transaction id (a retry, which the caller compares with what it asks now).
+    pub async fn begin_booking(&self, new: &NewBooking<'_>) -> Result<BookingRow> {
+        if let Some(existing) = self.booking_by_transaction(new.transaction_id).await? {
             return Ok(existing);
         }
         let now = now_millis();
         on_pool!(&self.pool, |p| {
             sqlx::query(
-            "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)"
+            "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at, request, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10)"
         )
-        .bind(connection_id)
-        .bind(account_id)
-        .bind(mailbox.to_ascii_lowercase())
-        .bind(transaction_id)
-        .bind(subject)
-        .bind(start_at)
-        .bind(end_at)
+        .bind(new.connection_id)
+        .bind(new.account_id)
+        .bind(new.mailbox.to_ascii_lowercase())
+        .bind(new.transaction_id)
+        .bind(new.subject)
+        .bind(new.start_at)
+        .bind(new.end_at)
         .bind(now)
+        .bind(new.request)
+        .bind(new.time_zone)
         .execute(p)
         .await
         .done("recording a booking")
         })?;
-        self.booking_by_transaction(transaction_id)
+        self.booking_by_transaction(new.transaction_id)
             .await?
             .ok_or_else(|| StoreError::NotFound("the booking vanished while it was saved".into()))
+    }
+
+    /// Gives a failed booking's transaction id to a new attempt: the row takes what is asked now
+    /// and is pending again. False when it is no longer failed (another attempt took it first).
+    pub async fn restart_failed_booking(&self, id: i64, new: &NewBooking<'_>) -> Result<bool> {
+        let changed = on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "UPDATE calendar_bookings SET connection_id = $1, account_id = $2, mailbox = $3, subject = $4, start_at = $5, end_at = $6, request = $7, time_zone = $8, state = 'pending', problem = NULL, updated_at = $9 WHERE id = $10 AND state = 'failed'"
+        )
+        .bind(new.connection_id)
+        .bind(new.account_id)
+        .bind(new.mailbox.to_ascii_lowercase())
+        .bind(new.subject)
+        .bind(new.start_at)
+        .bind(new.end_at)
+        .bind(new.request)
+        .bind(new.time_zone)
+        .bind(now_millis())
+        .bind(id)
+        .execute(p)
+        .await
+        .done("restarting a failed booking")
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// Keeps why a booking attempt did not book: `failed` when nothing was written to Outlook,
+    /// `pending` when Microsoft's answer was lost and the event may exist.
+    pub async fn booking_problem(&self, id: i64, state: &str, problem: &str) -> Result<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "UPDATE calendar_bookings SET state = $1, problem = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(state)
+            .bind(problem)
+            .bind(now_millis())
+            .bind(id)
+            .execute(p)
+            .await
+            .done("recording why a booking failed")
+        })?;
+        Ok(())
     }
 
     pub async fn booking_by_transaction(&self, transaction_id: &str) -> Result<Option<BookingRow>> {
@@ -411,11 +514,8 @@ impl Store {
         .fetch_optional(p)
         .await
         .doing("reading a booking"))?;
-        row.map(booking_from).ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "there is no booking {id}; `m365sync calendar bookings` lists them"
-            ))
-        })
+        row.map(booking_from)
+            .ok_or_else(|| StoreError::NotFound(format!("there is no booking {id}")))
     }
 
     pub async fn bookings(&self) -> Result<Vec<BookingRow>> {
@@ -440,7 +540,7 @@ impl Store {
     ) -> Result<()> {
         on_pool!(&self.pool, |p| {
             sqlx::query(
-            "UPDATE calendar_bookings SET state = $1, event_id = COALESCE($2, event_id), start_at = $3, end_at = $4, updated_at = $5 WHERE id = $6"
+            "UPDATE calendar_bookings SET state = $1, event_id = COALESCE($2, event_id), start_at = $3, end_at = $4, updated_at = $5, problem = NULL WHERE id = $6"
         )
         .bind(state)
         .bind(event_id)
@@ -491,5 +591,99 @@ impl Store {
         .await
         .done("releasing a mailbox's booking lock"))?;
         Ok(())
+    }
+
+    /// Keeps a sign-in waiting for Microsoft's answer. Sign-ins started before `oldest_kept` are
+    /// dropped first, and beyond `most_waiting` the oldest ones, so that a flood of started
+    /// sign-ins cannot grow the table without end.
+    pub async fn save_pending_sign_in(
+        &self,
+        row: &PendingSignInRow,
+        oldest_kept: i64,
+        most_waiting: i64,
+    ) -> Result<()> {
+        let nonce = self
+            .cipher
+            .seal(&row.nonce, &sign_in_binding(&row.state, "nonce"))?;
+        let verifier = self
+            .cipher
+            .seal(&row.verifier, &sign_in_binding(&row.state, "verifier"))?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM pending_sign_ins WHERE started_at < $1")
+                .bind(oldest_kept)
+                .execute(&mut *c)
+                .await
+                .done("dropping sign-ins left too long")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "DELETE FROM pending_sign_ins WHERE started_at < (SELECT started_at FROM pending_sign_ins ORDER BY started_at DESC LIMIT 1 OFFSET $1)"
+        )
+            // Room for the one about to be kept: the newest `most_waiting - 1` stay.
+            .bind((most_waiting - 2).max(0))
+            .execute(&mut *c)
+            .await
+            .done("dropping the oldest waiting sign-ins")
+        })?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO pending_sign_ins (state, session_hash, connection_id, tenant, redirect_uri, reconnecting, url, nonce, verifier, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+            .bind(&row.state)
+            .bind(&row.session_hash)
+            .bind(row.connection_id)
+            .bind(&row.tenant)
+            .bind(&row.redirect_uri)
+            .bind(row.reconnecting)
+            .bind(&row.url)
+            .bind(&nonce)
+            .bind(&verifier)
+            .bind(row.started_at)
+            .execute(&mut *c)
+            .await
+            .done("keeping a sign-in in progress")
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sign-in waiting under `state`, if any (it stays waiting).
+    pub async fn pending_sign_in(&self, state: &str) -> Result<Option<PendingSignInRow>> {
+        let row: Option<SignInTuple> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+            "SELECT state, session_hash, connection_id, tenant, redirect_uri, reconnecting, url, nonce, verifier, started_at FROM pending_sign_ins WHERE state = $1"
+        )
+        .bind(state)
+        .fetch_optional(p)
+        .await
+        .doing("reading a sign-in in progress")
+        })?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(PendingSignInRow {
+            nonce: self.cipher.open(&r.7, &sign_in_binding(&r.0, "nonce"))?,
+            verifier: self.cipher.open(&r.8, &sign_in_binding(&r.0, "verifier"))?,
+            state: r.0,
+            session_hash: r.1,
+            connection_id: r.2,
+            tenant: r.3,
+            redirect_uri: r.4,
+            reconnecting: r.5,
+            url: r.6,
+            started_at: r.9,
+        }))
+    }
+
+    /// Takes the sign-in waiting under `state`: true for the one call that removed it, so that
+    /// of two answers (two servers, a replay) only one is used.
+    pub async fn take_pending_sign_in(&self, state: &str) -> Result<bool> {
+        let removed = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM pending_sign_ins WHERE state = $1"
+        )
+        .bind(state)
+        .execute(p)
+        .await
+        .done("taking a sign-in in progress"))?;
+        Ok(removed == 1)
     }
 }

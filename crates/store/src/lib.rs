@@ -43,7 +43,7 @@ mod tenants;
 pub mod typed;
 mod usage;
 
-pub use accounts::{BookingRow, DelegatedAccount, NewAccount};
+pub use accounts::{BookingRow, DelegatedAccount, NewAccount, NewBooking, PendingSignInRow};
 pub use api_tokens::{ApiRole, ApiToken, IssuedToken, TOKEN_PREFIX, token_hash};
 pub use app_users::{AppRole, AppSession, AppUser, SessionTimes};
 pub use audit::AuditQuery;

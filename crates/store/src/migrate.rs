@@ -143,6 +143,16 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0051_snapshots.sql"),
     },
     Migration {
+        version: 60,
+        sqlite: include_str!("../migrations/sqlite/0060_booking_requests.sql"),
+        postgres: include_str!("../migrations/postgres/0060_booking_requests.sql"),
+    },
+    Migration {
+        version: 61,
+        sqlite: include_str!("../migrations/sqlite/0061_pending_sign_ins.sql"),
+        postgres: include_str!("../migrations/postgres/0061_pending_sign_ins.sql"),
+    },
+    Migration {
         version: 70,
         sqlite: include_str!("../migrations/sqlite/0070_license_trials.sql"),
         postgres: include_str!("../migrations/postgres/0070_license_trials.sql"),

@@ -24,6 +24,9 @@ mod api;
 // What the pages page through, and text found in any case.
 #[path = "conformance/pages.rs"]
 mod pages;
+// Calendar bookings: what each asked, and a failed attempt's transaction id.
+#[path = "conformance/bookings.rs"]
+mod bookings;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";

@@ -14,7 +14,7 @@ use domain::{Credential, InputError};
 use graph::calendar::{Bearer, CalendarClient, CalendarError, Event, Mailbox, NewEvent};
 use graph::delegated::{Callback, DelegatedApp, DelegatedError, PendingSignIn, SecretToken};
 use graph::{ClientCertificate, ClientCredential, RetryPolicy};
-use store::{BookingRow, Connection, DelegatedAccount, NewAccount, Store, StoreError};
+use store::{BookingRow, Connection, DelegatedAccount, NewAccount, NewBooking, Store, StoreError};
 use tracing::{info, warn};
 
 /// Why an account or calendar action did not work, each with what to do.
@@ -29,7 +29,7 @@ pub enum AccountError {
     #[error("{}: {} ({})", .0.field, .0.problem, .0.fix)]
     Input(InputError),
     #[error(
-        "the account {username} needs to be connected again: {problem}. Run `m365sync account connect --connection {connection}` and sign in as {username}"
+        "the account {username} needs to be connected again: {problem}. Run `m365sync account connect --connection {connection} --reconnect {username}` and sign in as {username}"
     )]
     NeedsReconnect {
         username: String,
@@ -47,14 +47,38 @@ pub enum AccountError {
     },
     #[error("another booking in {0}'s calendar is still being written; try again in a minute")]
     Busy(String),
-    #[error("the booking {id} was {state}: it cannot be {action}")]
+    #[error("booking {id} {}: it cannot be {action}", state_words(.state, .problem.as_deref()))]
     BookingState {
         id: i64,
         state: String,
+        problem: Option<String>,
         action: &'static str,
     },
+    #[error(
+        "the request id {request_id} was already used for another booking ({first}); nothing was written. Send a new request id for a different booking, or the same request as before to get that booking"
+    )]
+    RequestIdReused { request_id: String, first: String },
+    #[error(
+        "you signed in as {signed_in}; to reconnect {expected}, sign in as {expected}. Nothing was saved and {expected} still needs reconnecting"
+    )]
+    WrongPerson { expected: String, signed_in: String },
+    #[error(
+        "{username} has no Exchange Online mailbox (Microsoft answered MailboxNotEnabledForRESTAPI), so there is no calendar to read or book in. Give {username} a licence that includes Exchange Online, wait until the mailbox exists, then connect again; nothing was saved"
+    )]
+    NoMailbox { username: String },
     #[error("{0}")]
     Setup(String),
+}
+
+/// A booking's state as a sentence part: "is cancelled", "failed (the slot was taken)".
+fn state_words(state: &str, problem: Option<&str>) -> String {
+    let why = problem.map(|p| format!(" ({p})")).unwrap_or_default();
+    match state {
+        "failed" => format!("failed{why}"),
+        "pending" => format!("is not confirmed by Microsoft 365{why}"),
+        "cancelled" => "is cancelled".to_string(),
+        other => format!("is {other}{why}"),
+    }
 }
 
 impl From<InputError> for AccountError {
@@ -126,14 +150,39 @@ pub async fn delegated_app(
 }
 
 /// Finishes a sign-in and keeps the account (replacing its earlier token on a re-connect).
+/// When `reconnecting` names an account, the person must sign in as that account: someone else
+/// is refused, so that a re-connect never adds another person and leaves the first broken.
+/// The account's calendar is read once before it is kept: a person without an Exchange Online
+/// mailbox is refused now, rather than at their first booking.
 pub async fn complete_sign_in(
     store: &Store,
     connection: &Connection,
     app: &DelegatedApp,
     pending: PendingSignIn,
     callback: &Callback,
+    reconnecting: Option<&DelegatedAccount>,
 ) -> AccountResult<DelegatedAccount> {
     let signed_in = app.finish(pending, callback).await?;
+    if let Some(expected) = reconnecting
+        && !(expected
+            .tenant_id
+            .eq_ignore_ascii_case(&signed_in.tenant_id)
+            && expected
+                .object_id
+                .eq_ignore_ascii_case(&signed_in.object_id))
+    {
+        warn!(account = expected.id, expected = %expected.username, signed_in = %signed_in.username, "a re-connect was signed in as another person; refused");
+        return Err(AccountError::WrongPerson {
+            expected: expected.username.clone(),
+            signed_in: signed_in.username.clone(),
+        });
+    }
+    check_mailbox(
+        connection,
+        &signed_in.username,
+        &signed_in.access_token.value,
+    )
+    .await?;
     let refresh_token = RefreshToken::new(signed_in.refresh_token.expose())?;
     let account = store
         .save_account(NewAccount {
@@ -148,6 +197,42 @@ pub async fn complete_sign_in(
         .await?;
     info!(account = account.id, user = %account.username, connection = %connection.name, "an account was connected");
     Ok(account)
+}
+
+/// Reads a minute of the person's own calendar: Outlook answers MailboxNotEnabledForRESTAPI
+/// when they have no Exchange Online mailbox. The calendar view needs no permission beyond
+/// the calendar ones asked for (mailboxSettings would need MailboxSettings.Read as well). Any
+/// other failure here is only logged: the account itself is fine, and a booking says more.
+async fn check_mailbox(
+    connection: &Connection,
+    username: &str,
+    access_token: &SecretToken,
+) -> AccountResult<()> {
+    let client = CalendarClient::new(
+        &connection.cloud.endpoints().graph,
+        Bearer::Delegated(SecretToken::new(access_token.expose())),
+        crate::client::extra_ca(),
+    )?;
+    let now = Utc::now();
+    match client
+        .calendar_view(
+            &Mailbox::Me,
+            &graph_utc(now),
+            &graph_utc(now + chrono::Duration::minutes(1)),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CalendarError::Refused { code, .. }) if code == "MailboxNotEnabledForRESTAPI" => {
+            Err(AccountError::NoMailbox {
+                username: username.to_string(),
+            })
+        }
+        Err(e) => {
+            warn!(user = %username, problem = %e, "the calendar of a newly connected account could not be read");
+            Ok(())
+        }
+    }
 }
 
 fn connection_of<'a>(
@@ -456,7 +541,10 @@ pub async fn free_slots(
             });
         }
     }
-    let slots = rules::free_slots(&window, &hours, &busy, request);
+    // The past is never offered: today's slots start from now.
+    let slots = rules::from_now(&window, Utc::now())
+        .map(|future| rules::free_slots(&future, &hours, &busy, request))
+        .unwrap_or_default();
     Ok(FreeSlots {
         hours,
         slots,
@@ -495,6 +583,19 @@ pub fn days_window(
         .into());
     }
     let first = rules::parse_day_in(first_day, zone, now)?;
+    if first.end <= now {
+        return Err(InputError::new(
+            "date",
+            format!(
+                "{} is in the past (today is {} in {})",
+                first.start.with_timezone(&zone).date_naive(),
+                now.with_timezone(&zone).date_naive(),
+                zone.name()
+            ),
+            "Give today, tomorrow or a later date",
+        )
+        .into());
+    }
     let last_day =
         first.start.with_timezone(&zone).date_naive() + chrono::Duration::days(i64::from(days) - 1);
     let last = rules::parse_day_in(&last_day.to_string(), zone, now)?;
@@ -531,7 +632,7 @@ pub async fn booking_calendar(
     }
 }
 
-/// What to book.
+/// What to book, checked.
 #[derive(Debug, Clone)]
 pub struct BookingRequest {
     pub slot: Span,
@@ -541,6 +642,171 @@ pub struct BookingRequest {
     pub online_meeting: bool,
     /// The same for every try of one booking: a retry never books twice.
     pub transaction_id: String,
+    /// The mailbox's zone, in which the booking is shown.
+    pub zone: rules::Tz,
+}
+
+impl BookingRequest {
+    /// What was asked, as a retry under the same request id must ask it again: the slot, the
+    /// subject, the attendees (in any order and case), the location and the Teams meeting.
+    fn fingerprint(&self, mailbox: &str) -> String {
+        let mut attendees: Vec<String> = self
+            .attendees
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
+        attendees.sort();
+        serde_json::json!({
+            "mailbox": mailbox.to_ascii_lowercase(),
+            "start": self.slot.start.timestamp_millis(),
+            "end": self.slot.end.timestamp_millis(),
+            "subject": self.subject,
+            "attendees": attendees,
+            "location": self.location,
+            "online_meeting": self.online_meeting,
+        })
+        .to_string()
+    }
+}
+
+/// How a slot's end is given: a time (the pages and the API) or a length (the command line).
+#[derive(Debug, Clone, Copy)]
+pub enum SlotEnd<'a> {
+    At(&'a str),
+    After(chrono::Duration),
+}
+
+/// A booking as asked, unchecked: the command line, the pages and the API hand it over as
+/// typed, and `book_as_asked` applies every rule.
+#[derive(Debug, Clone)]
+pub struct BookingInput<'a> {
+    /// `YYYY-MM-DDTHH:MM` in the mailbox's zone, or an instant with an offset.
+    pub start: &'a str,
+    pub end: SlotEnd<'a>,
+    pub subject: &'a str,
+    pub attendees: &'a [String],
+    pub location: Option<&'a str>,
+    pub online_meeting: bool,
+    /// The caller's id for this booking; a new one is made when left out.
+    pub request_id: Option<&'a str>,
+    /// The person means a slot outside the mailbox's working hours.
+    pub outside_working_hours: bool,
+}
+
+/// Whether a request id is usable: 1 to 100 letters, digits, `-` or `_`.
+pub fn request_id_ok(id: &str) -> bool {
+    (1..=100).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// A new request id, unique to one booking.
+pub fn new_request_id() -> String {
+    format!("m365sync-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A slot from a start and an end (or length) as typed, read in the mailbox's zone, and
+/// checked: not past, not longer than 14 days, inside the working hours unless meant otherwise.
+pub fn read_slot(
+    start: &str,
+    end: SlotEnd<'_>,
+    hours: &WorkingHours,
+    now: DateTime<Utc>,
+    outside_working_hours: bool,
+) -> AccountResult<Span> {
+    let start = rules::parse_local_time("start", start, hours.zone)?;
+    let end = match end {
+        SlotEnd::At(text) => rules::parse_local_time("end", text, hours.zone)?,
+        SlotEnd::After(length) => start + length,
+    };
+    let slot = Span::new(start, end)?;
+    rules::check_slot(&slot, hours, now, outside_working_hours)?;
+    Ok(slot)
+}
+
+/// Checks a booking as asked against every rule, in the mailbox's working hours.
+pub fn booking_request(
+    access: &CalendarAccess,
+    hours: &WorkingHours,
+    input: &BookingInput<'_>,
+    now: DateTime<Utc>,
+) -> AccountResult<BookingRequest> {
+    let subject = rules::subject(input.subject)?;
+    let attendees = rules::attendees("attendees", input.attendees, &access.address)?;
+    let location = rules::location(input.location)?;
+    let transaction_id = match input.request_id.map(str::trim) {
+        Some(id) if request_id_ok(id) => id.to_string(),
+        Some(id) => {
+            return Err(InputError::new(
+                "request_id",
+                format!("'{}' is not usable", id.escape_debug()),
+                "Give 1 to 100 letters, digits, '-' or '_', or leave it out",
+            )
+            .into());
+        }
+        None => new_request_id(),
+    };
+    let slot = read_slot(
+        input.start,
+        input.end,
+        hours,
+        now,
+        input.outside_working_hours,
+    )?;
+    Ok(BookingRequest {
+        slot,
+        subject,
+        attendees,
+        location,
+        online_meeting: input.online_meeting,
+        transaction_id,
+        zone: hours.zone,
+    })
+}
+
+/// Books what was asked: reads the mailbox's working hours and zone, checks the request
+/// (`booking_request`), then books it (`book`). The booking, and the hours it was read in.
+pub async fn book_as_asked(
+    store: &Store,
+    access: &CalendarAccess,
+    input: &BookingInput<'_>,
+) -> AccountResult<(BookingRow, WorkingHours)> {
+    let hours = working_hours(access).await?;
+    let request = booking_request(access, &hours, input, Utc::now())?;
+    Ok((book(store, access, &request).await?, hours))
+}
+
+/// Moves a booking to a slot as typed (`end` as a time or a length), after the same checks as
+/// a booking. The moved booking, and the hours it was read in.
+pub async fn move_as_asked(
+    store: &Store,
+    access: &CalendarAccess,
+    booking: &BookingRow,
+    start: &str,
+    end: SlotEnd<'_>,
+    outside_working_hours: bool,
+) -> AccountResult<(BookingRow, WorkingHours)> {
+    booked_event(booking, "moved")?;
+    let hours = working_hours(access).await?;
+    let slot = read_slot(start, end, &hours, Utc::now(), outside_working_hours)?;
+    Ok((move_booking(store, access, booking, slot).await?, hours))
+}
+
+/// A booking's time as people read it: in the mailbox's zone (kept with the booking, else
+/// `zone` when given, else UTC), with the zone's name.
+pub fn booking_when(booking: &BookingRow, zone: Option<rules::Tz>) -> String {
+    let zone = booking
+        .time_zone
+        .as_deref()
+        .and_then(|z| z.parse::<rules::Tz>().ok())
+        .or(zone)
+        .unwrap_or(rules::Tz::UTC);
+    let millis = |t| DateTime::<Utc>::from_timestamp_millis(t).unwrap_or_default();
+    match Span::new(millis(booking.start_at), millis(booking.end_at)) {
+        Ok(span) => rules::describe_span(&span, zone),
+        Err(_) => millis(booking.start_at).to_rfc3339(),
+    }
 }
 
 /// How long one booking may hold a mailbox's lock, and how long another waits for it.
@@ -618,35 +884,82 @@ async fn blocking_event(
 
 /// Books an event: re-checks the slot just before writing, under the mailbox's lock so that two
 /// bookings of one slot never both succeed, and with a `transactionId` so that a retried request
-/// never books twice. A transaction id already booked returns that booking.
+/// never books twice. A request id already used returns that booking when the same thing is
+/// asked again, and is refused when something else is asked; an attempt that failed without
+/// writing anything does not hold its id.
 pub async fn book(
     store: &Store,
     access: &CalendarAccess,
     request: &BookingRequest,
 ) -> AccountResult<BookingRow> {
-    let booking = store
-        .begin_booking(
-            access.connection_id,
-            access.account_id,
-            &access.address,
-            &request.transaction_id,
-            &request.subject,
-            request.slot.start.timestamp_millis(),
-            request.slot.end.timestamp_millis(),
-        )
-        .await?;
-    if booking.state == "booked" {
+    let fingerprint = request.fingerprint(&access.address);
+    let new = NewBooking {
+        connection_id: access.connection_id,
+        account_id: access.account_id,
+        mailbox: &access.address,
+        transaction_id: &request.transaction_id,
+        request: &fingerprint,
+        subject: &request.subject,
+        start_at: request.slot.start.timestamp_millis(),
+        end_at: request.slot.end.timestamp_millis(),
+        time_zone: request.zone.name(),
+    };
+    let mut booking = store.begin_booking(&new).await?;
+    if booking.state == "failed" {
+        // Nothing of the failed attempt reached Outlook: this request takes the id over.
+        if !store.restart_failed_booking(booking.id, &new).await? {
+            return Err(AccountError::Busy(access.address.clone()));
+        }
+        booking = store.booking(booking.id).await?;
+    }
+    let same = match &booking.request {
+        Some(asked) => *asked == fingerprint,
+        // Booked before requests were kept: the slot and subject are what can be compared.
+        None => {
+            booking.start_at == new.start_at
+                && booking.end_at == new.end_at
+                && booking.subject == request.subject
+                && booking.mailbox.eq_ignore_ascii_case(&access.address)
+        }
+    };
+    if !same {
+        return Err(AccountError::RequestIdReused {
+            request_id: request.transaction_id.clone(),
+            first: format!(
+                "'{}', {}, booking {}",
+                booking.subject,
+                booking_when(&booking, Some(request.zone)),
+                booking.id
+            ),
+        });
+    }
+    if booking.state != "pending" {
         return Ok(booking);
     }
-    let lock = MailboxLock::take(store, &access.address).await?;
+    let lock = match MailboxLock::take(store, &access.address).await {
+        Ok(lock) => lock,
+        Err(e) => {
+            store
+                .booking_problem(booking.id, "failed", &e.to_string())
+                .await?;
+            return Err(e);
+        }
+    };
     let outcome = book_locked(store, access, request, &booking).await;
     lock.release().await?;
     let event = match outcome {
         Ok(event) => event,
-        Err(e) => {
-            store
-                .update_booking(booking.id, "failed", None, booking.start_at, booking.end_at)
-                .await?;
+        Err((e, written)) => {
+            let (state, problem) = match written {
+                Written::Nothing => ("failed", e.to_string()),
+                Written::Unknown => (
+                    "pending",
+                    format!(
+                        "Microsoft 365 did not confirm it ({e}); sending the same request again books it at most once"
+                    ),
+                ),
+            };
+            store.booking_problem(booking.id, state, &problem).await?;
             return Err(e);
         }
     };
@@ -662,16 +975,28 @@ pub async fn book(
     Ok(store.booking(booking.id).await?)
 }
 
+/// Whether a failed attempt may have left an event in Outlook.
+enum Written {
+    /// Refused before or by Outlook: no event exists.
+    Nothing,
+    /// Outlook's answer was lost: the event may exist, under the attempt's transaction id.
+    Unknown,
+}
+
 async fn book_locked(
     _store: &Store,
     access: &CalendarAccess,
     request: &BookingRequest,
     booking: &BookingRow,
-) -> AccountResult<Event> {
-    if let Some(event) = blocking_event(access, &request.slot, None).await? {
+) -> Result<Event, (AccountError, Written)> {
+    let nothing = |e: AccountError| (e, Written::Nothing);
+    if let Some(event) = blocking_event(access, &request.slot, None)
+        .await
+        .map_err(nothing)?
+    {
         // Our own event from an earlier try of this same booking is not in the way.
         if event.transaction_id.as_deref() != Some(booking.transaction_id.as_str()) {
-            return Err(slot_taken(access, &request.slot, &event));
+            return Err(nothing(slot_taken(access, &request.slot, &event)));
         }
     }
     let event = access
@@ -692,7 +1017,17 @@ async fn book_locked(
                 transaction_id: request.transaction_id.clone(),
             },
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            // A refusal (4xx, throttling, a token problem) wrote nothing; a lost or unreadable
+            // answer, or a server error, may have come after the event was made.
+            let written = match &e {
+                CalendarError::Refused { status, .. } if *status < 500 => Written::Nothing,
+                CalendarError::Throttled { .. } | CalendarError::Token(_) => Written::Nothing,
+                _ => Written::Unknown,
+            };
+            (AccountError::from(e), written)
+        })?;
     Ok(event)
 }
 
@@ -779,7 +1114,49 @@ fn booked_event(booking: &BookingRow, action: &'static str) -> AccountResult<Str
         _ => Err(AccountError::BookingState {
             id: booking.id,
             state: booking.state.clone(),
+            problem: booking.problem.clone(),
             action,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_checked() {
+        assert!(request_id_ok(&new_request_id()));
+        assert!(!request_id_ok(""));
+        assert!(!request_id_ok("a b"));
+        assert!(!request_id_ok(&"x".repeat(101)));
+    }
+
+    fn request(start_hour: u32, subject: &str, attendees: &[&str]) -> BookingRequest {
+        use chrono::TimeZone;
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, start_hour, 0, 0).unwrap();
+        BookingRequest {
+            slot: Span::new(start, start + chrono::Duration::minutes(30)).unwrap(),
+            subject: subject.into(),
+            attendees: attendees.iter().map(|a| a.to_string()).collect(),
+            location: None,
+            online_meeting: false,
+            transaction_id: "form-1".into(),
+            zone: rules::Tz::UTC,
+        }
+    }
+
+    #[test]
+    fn a_retry_matches_its_request_in_any_attendee_order_and_another_slot_or_subject_does_not() {
+        let first = request(10, "Housing", &["a@x.com", "B@y.org"]);
+        let same = request(10, "Housing", &["b@y.org", "a@x.com"]);
+        assert_eq!(first.fingerprint("o@x.com"), same.fingerprint("O@X.com"));
+        for other in [
+            request(11, "Housing", &["a@x.com", "b@y.org"]),
+            request(10, "Rent", &["a@x.com", "b@y.org"]),
+            request(10, "Housing", &["a@x.com"]),
+        ] {
+            assert_ne!(first.fingerprint("o@x.com"), other.fingerprint("o@x.com"));
+        }
     }
 }

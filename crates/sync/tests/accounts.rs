@@ -111,6 +111,7 @@ async fn connect(app: &TestApp, connection: &Connection, login: &str) -> store::
         &delegated,
         pending,
         &Callback::from_query(&query),
+        None,
     )
     .await
     .unwrap()
@@ -203,6 +204,7 @@ async fn connect_list_free_book_move_cancel_remove(kind: StoreKind) {
                 location: Some("Civic centre".into()),
                 online_meeting: true,
                 transaction_id: format!("test-{}", account.id),
+                zone: free.hours.zone,
             },
         )
         .await
@@ -216,8 +218,26 @@ async fn connect_list_free_book_move_cancel_remove(kind: StoreKind) {
             .unwrap();
         assert!(!after.slots.iter().any(|s| s.overlaps(&slot)));
 
-        // A retry of the same booking (same transaction id) books nothing more.
+        // A retry of the same booking (same transaction id, same request) books nothing more;
+        // the same id asking for something else is refused.
         let retried = flows::book(
+            &app.store,
+            &access,
+            &BookingRequest {
+                slot,
+                subject: "Housing appointment".into(),
+                attendees: vec!["resident@example.org".into()],
+                location: Some("Civic centre".into()),
+                online_meeting: true,
+                transaction_id: format!("test-{}", account.id),
+                zone: free.hours.zone,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(retried.id, booking.id);
+        assert_eq!(retried.event_id, booking.event_id);
+        let reused = flows::book(
             &app.store,
             &access,
             &BookingRequest {
@@ -227,12 +247,15 @@ async fn connect_list_free_book_move_cancel_remove(kind: StoreKind) {
                 location: None,
                 online_meeting: false,
                 transaction_id: format!("test-{}", account.id),
+                zone: free.hours.zone,
             },
         )
         .await
-        .unwrap();
-        assert_eq!(retried.id, booking.id);
-        assert_eq!(retried.event_id, booking.event_id);
+        .unwrap_err();
+        assert!(
+            matches!(reused, AccountError::RequestIdReused { .. }),
+            "{reused}"
+        );
 
         // Moving onto a busy slot is refused; onto a free one it works.
         let busy_target = free.slots[0];
@@ -246,6 +269,7 @@ async fn connect_list_free_book_move_cancel_remove(kind: StoreKind) {
                 location: None,
                 online_meeting: false,
                 transaction_id: format!("blocker-{}", account.id),
+                zone: free.hours.zone,
             },
         )
         .await
@@ -335,6 +359,7 @@ async fn two_concurrent_bookings_of_one_slot_never_both_succeed(kind: StoreKind)
                     location: None,
                     online_meeting: false,
                     transaction_id: format!("race-{n}"),
+                    zone: free.hours.zone,
                 },
             )
             .await
@@ -363,9 +388,16 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
     let query = sign_in(&app.sim.url, &pending, &person, "accept").await;
     let mut tampered = Callback::from_query(&query);
     tampered.state = Some("someone-elses-state".into());
-    let error = flows::complete_sign_in(&app.store, &connection, &delegated, pending, &tampered)
-        .await
-        .unwrap_err();
+    let error = flows::complete_sign_in(
+        &app.store,
+        &connection,
+        &delegated,
+        pending,
+        &tampered,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(
         error.to_string().contains("state does not match"),
         "{error}"
@@ -382,6 +414,7 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
         &delegated,
         pending,
         &Callback::from_query(&query),
+        None,
     )
     .await
     .unwrap();
@@ -389,9 +422,10 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
     let mut replayed = Callback::from_query(&query);
     replayed.state = Some(replay.state().to_string());
     assert_ne!(replay.state(), state);
-    let error = flows::complete_sign_in(&app.store, &connection, &delegated, replay, &replayed)
-        .await
-        .unwrap_err();
+    let error =
+        flows::complete_sign_in(&app.store, &connection, &delegated, replay, &replayed, None)
+            .await
+            .unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("already used") && text.contains("AADSTS54005"),
@@ -404,9 +438,10 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
     let query = sign_in(&app.sim.url, &first, &person, "accept").await;
     let mut crossed = Callback::from_query(&query);
     crossed.state = Some(second.state().to_string());
-    let error = flows::complete_sign_in(&app.store, &connection, &delegated, second, &crossed)
-        .await
-        .unwrap_err();
+    let error =
+        flows::complete_sign_in(&app.store, &connection, &delegated, second, &crossed, None)
+            .await
+            .unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("PKCE") && text.contains("AADSTS501481"),
@@ -422,6 +457,7 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
         &delegated,
         pending,
         &Callback::from_query(&query),
+        None,
     )
     .await
     .unwrap_err();
@@ -449,6 +485,7 @@ async fn tampered_state_replayed_code_and_wrong_verifier_are_refused(kind: Store
         &delegated,
         pending,
         &Callback::from_query(location.split_once('?').unwrap().1),
+        None,
     )
     .await
     .unwrap_err();
@@ -583,6 +620,7 @@ async fn mailboxes_reached_with_application_permissions_book_for_several_people(
             location: None,
             online_meeting: false,
             transaction_id: "app-1".into(),
+            zone: together.hours.zone,
         },
     )
     .await

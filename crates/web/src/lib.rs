@@ -68,7 +68,6 @@ fn router(store: Store, options: &ServeOptions) -> Router {
         store: store.clone(),
         limiter: auth::LoginLimiter::default(),
         secure_cookies: options.behind_tls,
-        sign_ins: Default::default(),
     }));
     Router::new()
         .nest(api::PREFIX, api::router(store.clone()))

@@ -226,11 +226,13 @@ impl Site {
         let done = self.get(&back, &self.admin).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
         assert!(
-            done.location.starts_with("/accounts?notice=Connected"),
+            done.location.starts_with("/accounts?account=")
+                && done.location.ends_with("&notice=connected"),
             "{}",
             done.location
         );
-        self.app
+        let id = self
+            .app
             .store
             .accounts()
             .await
@@ -238,7 +240,15 @@ impl Site {
             .into_iter()
             .find(|a| a.username.eq_ignore_ascii_case(person))
             .expect("the account is kept")
-            .id
+            .id;
+        // The notice is made from the account kept, not from the address.
+        let list = self.get(&done.location, &self.admin).await;
+        assert!(
+            list.body.contains(&format!("Connected {person} (tenant")),
+            "{}",
+            list.body
+        );
+        id
     }
 
     async fn api(
@@ -368,10 +378,26 @@ async fn an_admin_connects_lists_finds_slots_books_moves_cancels_and_removes_in_
         .await;
     assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.body);
     assert!(
-        booked.location.contains("notice=Booked"),
+        booked.location.ends_with("notice=booked"),
         "{}",
         booked.location
     );
+    // The confirmation is in the mailbox's zone, with its name.
+    let confirmation = site.get(&booked.location, &site.admin).await;
+    let notice = confirmation
+        .body
+        .split("data-testid=\"notice\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("a notice");
+    assert!(
+        notice.starts_with("Booked ") && notice.contains("Housing appointment"),
+        "{notice}"
+    );
+    // "… 10:00 – 10:30 (Europe/London)."
+    let zone = notice.rsplit('(').next().unwrap();
+    assert!(zone.contains('/') && zone.ends_with(")."), "{notice}");
+    assert!(!notice.contains("UTC"), "{notice}");
     // The same form sent again (a double click, a retry) books nothing more.
     let again = site
         .post(&format!("/accounts/{id}/book"), &site.admin, &booking_form)
@@ -658,7 +684,7 @@ async fn an_account_that_needs_reconnecting_is_on_the_dashboard_with_its_fix() {
     let dashboard = site.get("/", &site.admin).await;
     assert!(
         dashboard.body.contains(&format!(
-            "The connected account {} is needs reconnect",
+            "The connected account {} needs to be reconnected.",
             site.person
         )),
         "{}",
@@ -908,4 +934,548 @@ async fn the_api_lists_finds_books_moves_cancels_and_removes_with_typed_errors()
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
     assert_eq!(gone["code"], json!("not_found"));
+}
+
+/// An admin API token, and the first free hour-long slots from tomorrow for account `id`, with
+/// the mailbox's zone.
+async fn admin_and_slots(site: &Site, id: i64) -> (String, Vec<(String, String)>, String) {
+    let admin = site
+        .app
+        .store
+        .issue_api_token("booking-rules", ApiRole::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let (status, free) = site
+        .api(
+            reqwest::Method::GET,
+            &format!("/accounts/{id}/free?date=tomorrow&days=3&length=1h&step=1h"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{free}");
+    let slots = free["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_str().unwrap().to_string(),
+                s["end"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert!(slots.len() >= 3, "{free}");
+    (
+        admin,
+        slots,
+        free["time_zone"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_id_is_not_held_by_a_failed_attempt_and_is_refused_for_another_booking() {
+    use reqwest::Method;
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let (admin, slots, _) = admin_and_slots(&site, id).await;
+    let body = |slot: &(String, String), request_id: &str| {
+        json!({"start": slot.0, "end": slot.1, "subject": "Housing appointment",
+               "attendees": ["resident@example.org"], "request_id": request_id})
+    };
+    let path = format!("/accounts/{id}/bookings");
+    let (status, first) = site
+        .api(Method::POST, &path, &admin, Some(body(&slots[0], "first")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+
+    // The retried id first meets a taken slot, then is sent with a free one: it books that one,
+    // and the store says the slot Outlook has.
+    let (status, taken) = site
+        .api(
+            Method::POST,
+            &path,
+            &admin,
+            Some(body(&slots[0], "retried")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
+    assert_eq!(taken["code"], json!("slot_taken"));
+    let (status, second) = site
+        .api(
+            Method::POST,
+            &path,
+            &admin,
+            Some(body(&slots[1], "retried")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["state"], json!("booked"));
+    let kept = site
+        .app
+        .store
+        .booking(second["id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let start_of = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(kept.start_at, start_of(&slots[1].0), "{kept:?}");
+    let (_, free) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?date=tomorrow&days=3&length=1h&step=1h"),
+            &admin,
+            None,
+        )
+        .await;
+    let offered: Vec<&str> = free["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap())
+        .collect();
+    assert!(
+        !offered.contains(&slots[1].0.as_str()),
+        "Outlook has the second slot booked: {free}"
+    );
+
+    // The same id with another slot, or another subject, is refused; the same body again
+    // returns the booking.
+    let (status, reused) = site
+        .api(
+            Method::POST,
+            &path,
+            &admin,
+            Some(body(&slots[2], "retried")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
+    assert_eq!(reused["code"], json!("request_id_reused"));
+    assert!(
+        reused["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used for another booking"),
+        "{reused}"
+    );
+    let mut renamed = body(&slots[1], "retried");
+    renamed["subject"] = json!("Another subject");
+    let (status, _) = site.api(Method::POST, &path, &admin, Some(renamed)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, again) = site
+        .api(
+            Method::POST,
+            &path,
+            &admin,
+            Some(body(&slots[1], "retried")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], second["id"]);
+
+    // A refused attempt is listed with its reason, in the mailbox's zone.
+    let (status, _) = site
+        .api(Method::POST, &path, &admin, Some(body(&slots[0], "clash")))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, bookings) = site.api(Method::GET, "/bookings", &admin, None).await;
+    let failed = bookings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["request_id"] == json!("clash"))
+        .unwrap();
+    assert_eq!(failed["state"], json!("failed"));
+    assert!(
+        failed["problem"]
+            .as_str()
+            .unwrap()
+            .contains("no longer free"),
+        "{failed}"
+    );
+    assert!(
+        !failed["when"].as_str().unwrap().contains("UTC"),
+        "{failed}"
+    );
+    let (status, refused) = site
+        .api(
+            Method::POST,
+            &format!("/bookings/{}/cancel", failed["id"]),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("failed (the slot"), "{message}");
+    assert!(!message.contains("was failed"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_out_of_hours_overlong_and_malformed_bookings_are_refused_with_the_limit() {
+    use chrono::{Datelike, Duration, Utc};
+    use reqwest::Method;
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let (admin, slots, zone) = admin_and_slots(&site, id).await;
+    let zone: domain::calendar::Tz = zone.parse().unwrap();
+    let path = format!("/accounts/{id}/bookings");
+    let book = |start: String, end: String, extra: Value| {
+        let mut body = json!({"start": start, "end": end, "subject": "Appointment"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        site.api(Method::POST, &path, &admin, Some(body))
+    };
+    let refused = |answer: (StatusCode, Value), words: &str| {
+        assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{}", answer.1);
+        assert_eq!(answer.1["code"], json!("invalid_input"), "{}", answer.1);
+        let message = answer.1["message"].as_str().unwrap().to_string();
+        assert!(message.contains(words), "{words}: {message}");
+        message
+    };
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let local = |day: chrono::NaiveDate, time: &str| format!("{day}T{time}");
+
+    // The past: yesterday, and earlier today.
+    let yesterday = today - Duration::days(1);
+    refused(
+        book(
+            local(yesterday, "10:00"),
+            local(yesterday, "10:30"),
+            json!({}),
+        )
+        .await,
+        "in the past",
+    );
+    let (status, past_day) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?date={yesterday}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{past_day}");
+    assert!(
+        past_day["message"]
+            .as_str()
+            .unwrap()
+            .contains("in the past")
+    );
+    let (_, today_free) = site
+        .api(
+            Method::GET,
+            &format!("/accounts/{id}/free?date=today&length=15m&step=15m"),
+            &admin,
+            None,
+        )
+        .await;
+    let now = Utc::now();
+    for slot in today_free["slots"].as_array().unwrap() {
+        let start = chrono::DateTime::parse_from_rfc3339(slot["start"].as_str().unwrap()).unwrap();
+        assert!(start >= now - Duration::seconds(5), "{slot} is past");
+    }
+
+    // Outside working hours: 03:00 on a weekday, and a Saturday; allowed when meant.
+    let saturday = (2..10)
+        .map(|d| today + Duration::days(d))
+        .find(|d| d.weekday() == chrono::Weekday::Sat)
+        .unwrap();
+    let weekday = (2..10)
+        .map(|d| today + Duration::days(d))
+        .find(|d| d.weekday() == chrono::Weekday::Wed)
+        .unwrap();
+    for (start, end) in [
+        (local(weekday, "03:00"), local(weekday, "03:30")),
+        (local(saturday, "10:00"), local(saturday, "10:30")),
+    ] {
+        let message = refused(
+            book(start.clone(), end.clone(), json!({})).await,
+            "outside the mailbox's working hours",
+        );
+        assert!(message.contains(zone.name()), "{message}");
+        assert!(message.contains("Mon Tue Wed Thu Fri"), "{message}");
+        let (status, meant) = book(start, end, json!({"outside_working_hours": true})).await;
+        assert_eq!(status, StatusCode::CREATED, "{meant}");
+    }
+
+    // Longer than 14 days: named, not sent to Microsoft.
+    let message = refused(
+        book(
+            local(weekday, "10:00"),
+            local(weekday + Duration::days(15), "10:00"),
+            json!({"outside_working_hours": true}),
+        )
+        .await,
+        "14 days",
+    );
+    assert!(message.starts_with("end:"), "{message}");
+
+    // Texts and attendees.
+    let (start, end) = slots[0].clone();
+    refused(
+        book(
+            start.clone(),
+            end.clone(),
+            json!({"subject": "x".repeat(256)}),
+        )
+        .await,
+        "255",
+    );
+    refused(
+        book(start.clone(), end.clone(), json!({"subject": "two\nlines"})).await,
+        "control character",
+    );
+    refused(
+        book(
+            start.clone(),
+            end.clone(),
+            json!({"location": "Room\u{1b}[31m"}),
+        )
+        .await,
+        "control character",
+    );
+    refused(
+        book(
+            start.clone(),
+            end.clone(),
+            json!({"location": "r".repeat(256)}),
+        )
+        .await,
+        "255",
+    );
+    let crowd: Vec<String> = (0..101).map(|i| format!("p{i}@example.org")).collect();
+    refused(
+        book(start.clone(), end.clone(), json!({"attendees": crowd})).await,
+        "100",
+    );
+    refused(
+        book(
+            start.clone(),
+            end.clone(),
+            json!({"attendees": ["not an address"]}),
+        )
+        .await,
+        "not an email address",
+    );
+    // Duplicates in any case and the organiser themself are dropped, and the booking is made.
+    let (status, booked) = book(
+        start,
+        end,
+        json!({"attendees": ["a@example.org", "A@Example.org", site.person.to_uppercase()]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+
+    // A move into the past or out of hours is refused as a booking is.
+    let moved = site
+        .api(
+            Method::PATCH,
+            &format!("/bookings/{}", booked["id"]),
+            &admin,
+            Some(json!({"start": local(yesterday, "10:00"), "end": local(yesterday, "11:00")})),
+        )
+        .await;
+    refused(moved, "in the past");
+    let moved = site
+        .api(
+            Method::PATCH,
+            &format!("/bookings/{}", booked["id"]),
+            &admin,
+            Some(json!({"start": local(saturday, "12:00"), "end": local(saturday, "13:00")})),
+        )
+        .await;
+    refused(moved, "working hours");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_signed_in_as_someone_else_is_refused_and_leaves_both_as_they_were() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    site.app
+        .store
+        .mark_account_needs_reconnect(id, "the password was reset")
+        .await
+        .unwrap();
+    let started = site
+        .post(
+            "/accounts/connect",
+            &site.admin,
+            &[
+                ("connection", "contoso"),
+                ("login_hint", site.person.as_str()),
+                ("reconnecting", site.person.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let link = started
+        .body
+        .split("data-testid=\"continue-sign-in\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let back = site
+        .at_microsoft(&link, &site.second_person, "accept")
+        .await;
+    let refused = site.get(&back, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains(&format!(
+            "You signed in as {}; to reconnect {}, sign in as {}",
+            site.second_person, site.person, site.person
+        )),
+        "{}",
+        refused.body
+    );
+    let accounts = site.app.store.accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1, "nobody else was added: {accounts:?}");
+    assert_eq!(accounts[0].id, id);
+    assert_eq!(
+        accounts[0].state,
+        domain::accounts::AccountState::NeedsReconnect
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_without_a_mailbox_is_refused_at_connect_with_what_to_do() {
+    let site = Site::start().await;
+    let tenant = site.app.sim.state.tenant("0").unwrap();
+    let index = (0..12)
+        .find(|&i| {
+            tenant
+                .user(i)
+                .is_some_and(|u| u.has_mailbox && u.account_enabled && u.upn != site.person)
+        })
+        .unwrap();
+    let person = tenant.user(index).unwrap().upn;
+    let unlicensed = site
+        .http
+        .patch(format!("{}/_sim/tenants/0/users/{index}", site.app.sim.url))
+        .json(&json!({"licenses": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(unlicensed.status().is_success());
+    assert!(
+        !site
+            .app
+            .sim
+            .state
+            .tenant("0")
+            .unwrap()
+            .user(index)
+            .unwrap()
+            .has_mailbox
+    );
+    let sign_in = site.start_sign_in(&site.admin, &person).await;
+    let back = site.at_microsoft(&sign_in, &person, "accept").await;
+    let refused = site.get(&back, &site.admin).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("has no Exchange Online mailbox"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("licence that includes Exchange Online")
+    );
+    assert!(site.app.store.accounts().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notices_come_by_key_and_missing_things_point_to_pages_not_commands() {
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let forged = site
+        .get(
+            "/accounts?notice=Your%20account%20is%20locked%2C%20call%20555-0100",
+            &site.admin,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::OK);
+    assert!(!forged.body.contains("555-0100"), "{}", forged.body);
+    let forged = site
+        .get(
+            &format!("/accounts/{id}/calendar?notice=Call%20555-0100"),
+            &site.admin,
+        )
+        .await;
+    assert!(!forged.body.contains("555-0100"), "{}", forged.body);
+
+    for path in [
+        "/bookings/999/move",
+        "/bookings/999/cancel",
+        "/accounts/999/calendar",
+    ] {
+        let missing = site.get(path, &site.admin).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            !missing.body.contains("m365sync "),
+            "{path}: {}",
+            missing.body
+        );
+    }
+    let token = site
+        .app
+        .store
+        .issue_api_token("reader", ApiRole::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let (status, missing) = site
+        .api(
+            reqwest::Method::PATCH,
+            "/bookings/999",
+            &token,
+            Some(json!({"start": "2030-01-01T10:00", "end": "2030-01-01T11:00"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let message = missing["message"].as_str().unwrap();
+    assert!(message.contains("GET /api/v1/bookings"), "{message}");
+    assert!(!message.contains("m365sync "), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_started_on_one_server_process_is_finished_by_another() {
+    let site = Site::start().await;
+    let sign_in = site.start_sign_in(&site.admin, &site.person).await;
+    let back = site.at_microsoft(&sign_in, &site.person, "accept").await;
+    // A second server on the same store: a restart, or a second process behind the address.
+    let listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(web::serve(
+        site.app.store.clone(),
+        listener,
+        web::ServeOptions::default(),
+    ));
+    let done = site
+        .get(&back.replacen(&site.base, &other, 1), &site.admin)
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        done.location.ends_with("notice=connected"),
+        "{}",
+        done.location
+    );
+    assert_eq!(site.app.store.accounts().await.unwrap().len(), 1);
+    // Used once, whichever process is asked.
+    let replayed = site.get(&back, &site.admin).await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        replayed.body
+    );
 }

@@ -227,6 +227,76 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
         text(&again)
     );
 
+    // A night-time start is refused with the working hours, unless it is meant; a past one is
+    // refused; both before anything reaches Outlook.
+    let night = format!("{}T03:00", &later[..10]);
+    let refused = m365sync(
+        &db,
+        &[
+            "calendar",
+            "book",
+            "--account",
+            "1",
+            "--start",
+            &night,
+            "--subject",
+            "Night",
+        ],
+    );
+    assert_ne!(refused.status.code(), Some(0), "{:?}", text(&refused));
+    assert!(
+        text(&refused)
+            .1
+            .contains("outside the mailbox's working hours"),
+        "{:?}",
+        text(&refused)
+    );
+    let meant = m365sync(
+        &db,
+        &[
+            "calendar",
+            "book",
+            "--account",
+            "1",
+            "--start",
+            &night,
+            "--subject",
+            "Night",
+            "--outside-working-hours",
+            "--json",
+        ],
+    );
+    assert_eq!(json(&meant)["state"], "booked", "{:?}", text(&meant));
+    let past = m365sync(
+        &db,
+        &[
+            "calendar",
+            "book",
+            "--account",
+            "1",
+            "--start",
+            "2020-01-06T10:00",
+            "--subject",
+            "Late",
+        ],
+    );
+    assert!(text(&past).1.contains("in the past"), "{:?}", text(&past));
+    let listed = m365sync(&db, &["calendar", "bookings"]);
+    let (listed, _) = text(&listed);
+    assert!(listed.contains("Council tax appointment"), "{listed}");
+    assert!(
+        !listed.contains(" UTC") && listed.contains(free["time_zone"].as_str().unwrap()),
+        "{listed}"
+    );
+    let missing = m365sync(&db, &["calendar", "move", "999", "--start", &later]);
+    assert!(
+        text(&missing)
+            .1
+            .contains("`m365sync calendar bookings` lists them"),
+        "{:?}",
+        text(&missing)
+    );
+
     let moved = json(&m365sync(
         &db,
         &["calendar", "move", &id, "--start", &later, "--json"],

@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::accounts::TokenHealth;
-use domain::calendar::{self as rules, SlotRequest, Span, Tz};
+use domain::calendar::{self as rules, SlotRequest};
 use serde::{Deserialize, Serialize};
 use store::{BookingRow, DelegatedAccount, Store};
-use sync::accounts::{self as flows, AccountError, BookingRequest};
+use sync::accounts::{self as flows, AccountError, BookingInput, SlotEnd};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, maybe_time, time};
@@ -83,6 +83,15 @@ async fn account_of(store: &Store, id: i64) -> ApiResult<DelegatedAccount> {
             "There is no connected account {id}; GET /api/v1/accounts lists them, and an admin connects one in the web pages (Accounts → Connect account)."
         ))
     })
+}
+
+async fn booking_of(store: &Store, id: i64) -> ApiResult<BookingRow> {
+    match store.booking(id).await {
+        Err(store::StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
+            "There is no booking {id}; GET /api/v1/bookings lists them."
+        ))),
+        other => Ok(other?),
+    }
 }
 
 /// The connected accounts with the health of their tokens; never a token.
@@ -227,8 +236,15 @@ pub struct BookingView {
     /// RFC 3339, UTC.
     pub start: String,
     pub end: String,
-    /// `booking`, `booked`, `failed` or `cancelled`.
+    /// The mailbox's time zone (IANA) it was booked in; none for bookings made before it was kept.
+    pub time_zone: Option<String>,
+    /// Start and end in the mailbox's time zone, with its name, as people read them.
+    pub when: String,
+    /// `pending` (being written, or not confirmed by Microsoft 365), `booked`, `failed`
+    /// (nothing was written) or `cancelled`.
     pub state: String,
+    /// Why it failed or is not confirmed.
+    pub problem: Option<String>,
     /// The id the request was sent with: the same id never books twice.
     pub request_id: String,
     /// Outlook's id of the event.
@@ -245,7 +261,10 @@ fn booking_view(booking: &BookingRow) -> BookingView {
         subject: booking.subject.clone(),
         start: time(booking.start_at),
         end: time(booking.end_at),
+        time_zone: booking.time_zone.clone(),
+        when: flows::booking_when(booking, None),
         state: booking.state.clone(),
+        problem: booking.problem.clone(),
         request_id: booking.transaction_id.clone(),
         event_id: booking.event_id.clone(),
         created_at: time(booking.created_at),
@@ -271,22 +290,14 @@ pub struct NewBooking {
     #[serde(default)]
     pub online_meeting: bool,
     /// An id of your own for this booking (letters, digits, `-`, `_`; up to 100): a retry with
-    /// the same id returns the first booking rather than booking twice. Made up when left out.
+    /// the same id and the same body returns the first booking rather than booking twice; the
+    /// same id with another slot, subject or attendees is refused (409 `request_id_reused`).
+    /// An attempt that failed without writing anything does not hold its id. Made up when
+    /// left out.
     pub request_id: Option<String>,
-}
-
-/// A slot from a request's start and end, read in the mailbox's zone.
-fn slot_of(start: &str, end: &str, zone: Tz) -> Result<Span, domain::InputError> {
-    let start = rules::parse_local_time("start", start, zone)?;
-    let end = rules::parse_local_time("end", end, zone)?;
-    if end <= start {
-        return Err(domain::InputError::new(
-            "end",
-            "it is not after the start",
-            "Give an end later than the start",
-        ));
-    }
-    Span::new(start, end)
+    /// Book even though the slot lies outside the mailbox's working hours (refused otherwise).
+    #[serde(default)]
+    pub outside_working_hours: bool,
 }
 
 /// Books an event in a connected account's calendar: the slot is checked again just before it
@@ -296,7 +307,8 @@ fn slot_of(start: &str, end: &str, zone: Tz) -> Result<Span, domain::InputError>
     params(("id" = i64, Path, description = "The account's id")),
     request_body = NewBooking,
     responses((status = 201, body = BookingView), (status = 404, body = super::ErrorBody),
-        (status = 409, body = super::ErrorBody, description = "The slot is taken (`slot_taken`), the mailbox is busy with another booking (`busy`), or the account needs to be connected again (`needs_reconnect`)."),
+        (status = 400, body = super::ErrorBody, description = "A field is not acceptable (`invalid_input`): a past or nonexistent time, a slot outside the working hours, an event over 14 days, a subject or location over 255 characters or with control characters, more than 100 attendees or a bad address."),
+        (status = 409, body = super::ErrorBody, description = "The slot is taken (`slot_taken`), the request id was used for another booking (`request_id_reused`), the mailbox is busy with another booking (`busy`), or the account needs to be connected again (`needs_reconnect`)."),
         (status = 502, body = super::ErrorBody, description = "Microsoft 365 did not answer as expected.")))]
 pub async fn book(
     State(store): State<Store>,
@@ -304,33 +316,22 @@ pub async fn book(
     ApiJson(body): ApiJson<NewBooking>,
 ) -> ApiResult<(StatusCode, Json<BookingView>)> {
     let account = account_of(&store, id).await?;
-    let subject = body.subject.trim().to_string();
-    if subject.is_empty() {
-        return Err(ApiError::invalid(
-            "subject: it is empty. Give the event a subject, as attendees will see it.",
-        ));
-    }
-    let attendees = crate::ui::accounts::addresses("attendees", &body.attendees.join(","))?;
-    let transaction_id = match body.request_id {
-        Some(id) if crate::ui::accounts::request_id_ok(&id) => id,
-        Some(id) => {
-            return Err(ApiError::invalid(format!(
-                "request_id: '{id}' is not usable. Give 1 to 100 letters, digits, '-' or '_', or leave it out"
-            )));
-        }
-        None => format!("m365sync-{}", crate::auth::random_token()),
-    };
     let access = flows::account_calendar(&store, &account, None).await?;
-    let zone = flows::working_hours(&access).await?.zone;
-    let request = BookingRequest {
-        slot: slot_of(&body.start, &body.end, zone)?,
-        subject,
-        attendees,
-        location: body.location.filter(|l| !l.trim().is_empty()),
-        online_meeting: body.online_meeting,
-        transaction_id,
-    };
-    let booking = flows::book(&store, &access, &request).await?;
+    let (booking, _) = flows::book_as_asked(
+        &store,
+        &access,
+        &BookingInput {
+            start: &body.start,
+            end: SlotEnd::At(&body.end),
+            subject: &body.subject,
+            attendees: &body.attendees,
+            location: body.location.as_deref(),
+            online_meeting: body.online_meeting,
+            request_id: body.request_id.as_deref(),
+            outside_working_hours: body.outside_working_hours,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(booking_view(&booking))))
 }
 
@@ -351,6 +352,9 @@ pub struct MoveBooking {
     pub start: String,
     /// The new end, as `start`.
     pub end: String,
+    /// Move even though the slot lies outside the mailbox's working hours (refused otherwise).
+    #[serde(default)]
+    pub outside_working_hours: bool,
 }
 
 /// Moves a booking; the new slot is checked (the event itself aside) just before it is written.
@@ -365,11 +369,17 @@ pub async fn move_booking(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MoveBooking>,
 ) -> ApiResult<Json<BookingView>> {
-    let booking = store.booking(id).await?;
+    let booking = booking_of(&store, id).await?;
     let access = flows::booking_calendar(&store, &booking).await?;
-    let zone = flows::working_hours(&access).await?.zone;
-    let slot = slot_of(&body.start, &body.end, zone)?;
-    let moved = flows::move_booking(&store, &access, &booking, slot).await?;
+    let (moved, _) = flows::move_as_asked(
+        &store,
+        &access,
+        &booking,
+        &body.start,
+        SlotEnd::At(&body.end),
+        body.outside_working_hours,
+    )
+    .await?;
     Ok(Json(booking_view(&moved)))
 }
 
@@ -392,7 +402,7 @@ pub async fn cancel_booking(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CancelBooking>,
 ) -> ApiResult<Json<BookingView>> {
-    let booking = store.booking(id).await?;
+    let booking = booking_of(&store, id).await?;
     let comment = body
         .comment
         .filter(|c| !c.trim().is_empty())

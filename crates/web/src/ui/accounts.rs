@@ -4,9 +4,7 @@
 //! re-connect; and for a connected account its free slots, and booking, moving and cancelling
 //! events. Every action is the `sync::accounts` function the command line calls.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use axum::Extension;
@@ -19,9 +17,8 @@ use domain::calendar::{self as rules, SlotRequest, Span, Tz};
 use graph::delegated::{Callback, DelegatedError, PendingSignIn, Surface};
 use serde::Deserialize;
 use store::{BookingRow, DelegatedAccount};
-use sync::accounts::{self as flows, AccountError, BookingRequest};
+use sync::accounts::{self as flows, AccountError, BookingInput, SlotEnd};
 
-use super::connections::NoticeQuery;
 use super::format::{time, time_or};
 use super::{
     Fields, Frame, UiState, Viewer, cookie, done, error_page, not_found, page, store_failure,
@@ -34,26 +31,10 @@ pub(crate) const CALLBACK_PATH: &str = "/integrations/office365/callback";
 
 /// How long a started sign-in waits for Microsoft's answer before it must be started again.
 const SIGN_IN_PATIENCE: Duration = Duration::from_secs(15 * 60);
-/// The most sign-ins waiting at once: a flood of started sign-ins cannot grow memory without end.
-const MAX_WAITING: usize = 1000;
+/// The most sign-ins waiting at once: a flood of started sign-ins cannot grow the store without end.
+const MAX_WAITING: i64 = 1000;
 /// The most free slots one page lists: a long window of short slots is read a screen at a time.
 const MAX_SLOTS_SHOWN: usize = 200;
-
-/// A sign-in sent to Microsoft and not yet answered.
-struct Waiting {
-    /// The login session that started it (its token's hash): only that session may finish it.
-    session: String,
-    connection_id: i64,
-    tenant: Option<String>,
-    redirect_uri: String,
-    sign_in: PendingSignIn,
-    started: Instant,
-}
-
-/// The sign-ins waiting for Microsoft's answer, by their `state`. Kept in memory: the PKCE
-/// verifier and nonce never leave the process, and a restart only means starting again.
-#[derive(Default)]
-pub(crate) struct PendingSignIns(Mutex<HashMap<String, Waiting>>);
 
 /// Why an answer from Microsoft was not matched to a waiting sign-in.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,36 +46,46 @@ enum Unmatched {
     Expired,
 }
 
-impl PendingSignIns {
-    fn insert(&self, waiting: Waiting) {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|_, w| w.started.elapsed() < SIGN_IN_PATIENCE);
-        if all.len() >= MAX_WAITING
-            && let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, w)| w.started)
-                .map(|(state, _)| state.clone())
-        {
-            all.remove(&oldest);
-        }
-        all.insert(waiting.sign_in.state().to_string(), waiting);
+/// Whether the sign-in kept under an answer's state may be finished by `session` at `now`:
+/// only by the login session that started it, and within the patience. An answer shown to
+/// another session leaves the sign-in waiting for the session that started it.
+fn may_finish(
+    waiting: Option<&store::PendingSignInRow>,
+    session: &str,
+    now: i64,
+) -> Result<(), Unmatched> {
+    let waiting = waiting.ok_or(Unmatched::Unknown)?;
+    if !auth::same_secret(&waiting.session_hash, session) {
+        return Err(Unmatched::OtherSession);
     }
+    if now - waiting.started_at >= SIGN_IN_PATIENCE.as_millis() as i64 {
+        return Err(Unmatched::Expired);
+    }
+    Ok(())
+}
 
-    /// Takes the sign-in waiting under `state` for `session`; one taken is gone, so that an
-    /// answer is used once. An answer shown to another session leaves the sign-in waiting for
-    /// the session that started it.
-    fn take(&self, state: Option<&str>, session: &str) -> Result<Waiting, Unmatched> {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let state = state.ok_or(Unmatched::Unknown)?;
-        let waiting = all.get(state).ok_or(Unmatched::Unknown)?;
-        if !auth::same_secret(&waiting.session, session) {
-            return Err(Unmatched::OtherSession);
+/// Takes the sign-in waiting under `state` for `session`, from the store so that any server
+/// process finishes it after a restart; one taken is gone, so that an answer is used once.
+async fn take_waiting(
+    ui: &UiState,
+    state: Option<&str>,
+    session: &str,
+) -> Result<Result<store::PendingSignInRow, Unmatched>, store::StoreError> {
+    let Some(state) = state else {
+        return Ok(Err(Unmatched::Unknown));
+    };
+    let waiting = ui.store.pending_sign_in(state).await?;
+    let now = store::now_millis();
+    match may_finish(waiting.as_ref(), session, now) {
+        Err(Unmatched::OtherSession) => Ok(Err(Unmatched::OtherSession)),
+        outcome => {
+            // Taken whatever else is wrong with it, so that it cannot be tried again; only the
+            // call that removed it goes on.
+            if !ui.store.take_pending_sign_in(state).await? {
+                return Ok(Err(Unmatched::Unknown));
+            }
+            Ok(outcome.and_then(|()| waiting.ok_or(Unmatched::Unknown)))
         }
-        let waiting = all.remove(state).ok_or(Unmatched::Unknown)?;
-        if waiting.started.elapsed() >= SIGN_IN_PATIENCE {
-            return Err(Unmatched::Expired);
-        }
-        Ok(waiting)
     }
 }
 
@@ -146,15 +137,29 @@ pub(crate) fn describe(error: &AccountError) -> (StatusCode, &'static str, Strin
             "microsoft_error",
             upper_first(&other.to_string()),
         ),
+        AccountError::Calendar(graph::calendar::CalendarError::Refused { code, .. })
+            if code == "MailboxNotEnabledForRESTAPI" =>
+        {
+            (
+                StatusCode::CONFLICT,
+                "no_mailbox",
+                "The mailbox has no Exchange Online calendar (Microsoft answered MailboxNotEnabledForRESTAPI). Give the person a licence that includes Exchange Online, or choose another mailbox.".to_string(),
+            )
+        }
         AccountError::Calendar(e) => (
             StatusCode::BAD_GATEWAY,
             "microsoft_error",
-            format!("Microsoft 365 did not do it: {e}"),
+            format!("Microsoft 365 did not do it: {}.", bare(&e.to_string())),
         ),
         AccountError::Input(input) => (
             StatusCode::BAD_REQUEST,
             "invalid_input",
-            format!("{}: {}. {}.", input.field, input.problem, input.fix),
+            format!(
+                "{}: {}. {}.",
+                input.field,
+                bare(&input.problem),
+                bare(&input.fix)
+            ),
         ),
         AccountError::NeedsReconnect {
             username, problem, ..
@@ -162,8 +167,24 @@ pub(crate) fn describe(error: &AccountError) -> (StatusCode, &'static str, Strin
             StatusCode::CONFLICT,
             "needs_reconnect",
             format!(
-                "The account {username} needs to be connected again: {problem}. An admin re-connects it (Accounts → Re-connect) and signs in as {username}."
+                "The account {username} needs to be connected again: {}. An admin re-connects it (Accounts → Re-connect) and signs in as {username}.",
+                bare(problem)
             ),
+        ),
+        AccountError::RequestIdReused { .. } => (
+            StatusCode::CONFLICT,
+            "request_id_reused",
+            format!("{}.", upper_first(&error.to_string())),
+        ),
+        AccountError::WrongPerson { .. } => (
+            StatusCode::CONFLICT,
+            "wrong_person",
+            format!("{}.", upper_first(&error.to_string())),
+        ),
+        AccountError::NoMailbox { .. } => (
+            StatusCode::CONFLICT,
+            "no_mailbox",
+            format!("{}.", upper_first(&error.to_string())),
         ),
         AccountError::SlotTaken {
             mailbox,
@@ -180,14 +201,19 @@ pub(crate) fn describe(error: &AccountError) -> (StatusCode, &'static str, Strin
         AccountError::Busy(_) => (
             StatusCode::CONFLICT,
             "busy",
-            upper_first(&error.to_string()),
+            format!("{}.", upper_first(&error.to_string())),
         ),
         AccountError::BookingState { .. } | AccountError::Setup(_) => (
             StatusCode::CONFLICT,
             "conflict",
-            upper_first(&error.to_string()),
+            format!("{}.", upper_first(bare(&error.to_string()))),
         ),
     }
+}
+
+/// A text without its closing full stop, to be put inside a sentence that closes itself.
+fn bare(text: &str) -> &str {
+    text.trim_end().trim_end_matches('.')
 }
 
 fn failure(viewer: &Viewer, error: &AccountError) -> Response {
@@ -254,9 +280,22 @@ pub(crate) fn attention(
     accounts
         .iter()
         .filter_map(|account| {
-            let (words, _, fix) = health(account, now);
+            let (_, _, fix) = health(account, now);
+            let username = &account.username;
+            let what = match TokenHealth::of(account.state, account.last_refreshed_at, now) {
+                TokenHealth::Healthy { .. } => return None,
+                TokenHealth::Stale { days_left } => format!(
+                    "The token of the connected account {username} is stale: Microsoft revokes it in {days_left} days."
+                ),
+                TokenHealth::Expired => {
+                    format!("The token of the connected account {username} has expired.")
+                }
+                TokenHealth::NeedsReconnect => {
+                    format!("The connected account {username} needs to be reconnected.")
+                }
+            };
             Some(super::dashboard::Attention {
-                what: format!("The connected account {} is {words}.", account.username),
+                what,
                 fix: fix?,
                 href: Some(format!("/accounts/connect?account={}", account.id)),
                 link: "Re-connect it".into(),
@@ -285,6 +324,54 @@ struct AccountsPage {
     frame: Frame,
     accounts: Vec<AccountRow>,
     has_connections: bool,
+}
+
+/// What an accounts page was sent back with after an action: a notice by its key and the
+/// record it is about. The words are made here from the store, never taken from the address, so
+/// that a link cannot put words of its own on the page.
+#[derive(Deserialize, Default)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+    // Text rather than numbers: a flattened query hands every value over as text.
+    account: Option<String>,
+    booking: Option<String>,
+}
+
+async fn notice_text(ui: &UiState, query: &NoticeQuery) -> Option<String> {
+    let key = query.notice.as_deref()?;
+    let booking = match query.booking.as_deref().map(str::parse::<i64>) {
+        Some(Ok(id)) => ui.store.booking(id).await.ok(),
+        _ => None,
+    };
+    match (key, booking) {
+        ("connected", _) => {
+            let id = query.account.as_deref()?.parse::<i64>().ok()?;
+            let account = ui.store.account_by_id(id).await.ok()??;
+            Some(format!(
+                "Connected {} (tenant {}) through {}.",
+                account.username, account.tenant_id, account.connection_name
+            ))
+        }
+        ("removed", _) => Some(
+            "Removed the account and its tokens. Microsoft still lists the consent it gave: revoke it at https://myapps.microsoft.com or in the Entra admin center.".into(),
+        ),
+        ("booked", Some(b)) => Some(format!(
+            "Booked '{}' in {}'s calendar, {}.",
+            b.subject,
+            b.mailbox,
+            flows::booking_when(&b, None)
+        )),
+        ("moved", Some(b)) => Some(format!(
+            "Moved '{}' to {}.",
+            b.subject,
+            flows::booking_when(&b, None)
+        )),
+        ("cancelled", Some(b)) => Some(format!(
+            "Cancelled '{}'; its attendees were told.",
+            b.subject
+        )),
+        _ => None,
+    }
 }
 
 pub(crate) async fn list(
@@ -323,7 +410,7 @@ pub(crate) async fn list(
     page(&AccountsPage {
         frame: viewer
             .frame("Accounts", "accounts")
-            .with_notice(query.notice),
+            .with_notice(notice_text(&ui, &query).await),
         accounts: rows,
         has_connections: !connections.is_empty(),
     })
@@ -552,15 +639,42 @@ pub(crate) async fn connect_start(
             return connect_page(&ui, &viewer, &headers, form, Some(problem)).await;
         }
     };
+    let reconnecting = match &form.reconnecting {
+        Some(username) => match ui.store.accounts().await {
+            Ok(accounts) => accounts
+                .into_iter()
+                .find(|a| {
+                    a.connection_id == connection.id && a.username.eq_ignore_ascii_case(username)
+                })
+                .map(|a| a.id),
+            Err(e) => return store_failure(&viewer, e),
+        },
+        None => None,
+    };
     let url = sign_in.url.clone();
-    ui.sign_ins.insert(Waiting {
-        session,
-        connection_id: connection.id,
-        tenant,
-        redirect_uri: redirect.clone(),
-        sign_in,
-        started: Instant::now(),
-    });
+    let now = store::now_millis();
+    let kept = ui
+        .store
+        .save_pending_sign_in(
+            &store::PendingSignInRow {
+                state: sign_in.state().to_string(),
+                session_hash: session,
+                connection_id: connection.id,
+                tenant,
+                redirect_uri: redirect.clone(),
+                reconnecting,
+                url: url.clone(),
+                nonce: sign_in.nonce_secret().to_string(),
+                verifier: sign_in.verifier_secret().to_string(),
+                started_at: now,
+            },
+            now - SIGN_IN_PATIENCE.as_millis() as i64,
+            MAX_WAITING,
+        )
+        .await;
+    if let Err(e) = kept {
+        return store_failure(&viewer, e);
+    }
     page(&ContinuePage {
         frame: viewer.frame("Sign in at Microsoft", "accounts"),
         url,
@@ -580,9 +694,10 @@ pub(crate) async fn callback(
 ) -> Response {
     let answer = Callback::from_query(query.as_deref().unwrap_or_default());
     let session = session_of(&ui, &headers).unwrap_or_default();
-    let waiting = match ui.sign_ins.take(answer.state.as_deref(), &session) {
-        Ok(w) => w,
-        Err(unmatched) => {
+    let waiting = match take_waiting(&ui, answer.state.as_deref(), &session).await {
+        Err(e) => return store_failure(&viewer, e),
+        Ok(Ok(w)) => w,
+        Ok(Err(unmatched)) => {
             tracing::warn!(
                 user = %viewer.user.name,
                 reason = ?unmatched,
@@ -613,14 +728,30 @@ pub(crate) async fn callback(
         Ok(app) => app,
         Err(e) => return failure(&viewer, &e),
     };
-    match flows::complete_sign_in(&ui.store, &connection, &app, waiting.sign_in, &answer).await {
-        Ok(account) => done(
-            "/accounts",
-            &format!(
-                "Connected {} (tenant {}) through {}.",
-                account.username, account.tenant_id, connection.name
-            ),
-        ),
+    let reconnecting = match waiting.reconnecting {
+        Some(id) => match ui.store.account_by_id(id).await {
+            Ok(account) => account,
+            Err(e) => return store_failure(&viewer, e),
+        },
+        None => None,
+    };
+    let sign_in = PendingSignIn::resume(
+        waiting.url.clone(),
+        waiting.state.clone(),
+        waiting.nonce.clone(),
+        waiting.verifier.clone(),
+    );
+    match flows::complete_sign_in(
+        &ui.store,
+        &connection,
+        &app,
+        sign_in,
+        &answer,
+        reconnecting.as_ref(),
+    )
+    .await
+    {
+        Ok(account) => done(&format!("/accounts?account={}", account.id), "connected"),
         Err(e) => failure(&viewer, &e),
     }
 }
@@ -692,23 +823,10 @@ pub(crate) async fn remove(
     match ui.store.remove_account(account.id).await {
         Ok(()) => {
             tracing::info!(account = account.id, user = %account.username, by = %viewer.user.name, "a connected account was removed");
-            done(
-                "/accounts",
-                &format!(
-                    "Removed {} and its tokens. Microsoft still lists the consent it gave: revoke it at https://myapps.microsoft.com or in the Entra admin center.",
-                    account.username
-                ),
-            )
+            done("/accounts", "removed")
         }
         Err(e) => store_failure(&viewer, e),
     }
-}
-
-/// A time in the mailbox's zone, as people read it.
-fn local(t: DateTime<Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone)
-        .format("%a %Y-%m-%d %H:%M")
-        .to_string()
 }
 
 /// A time in the mailbox's zone, as the forms take it.
@@ -720,16 +838,24 @@ fn millis(t: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(t).unwrap_or_default()
 }
 
-/// Addresses as typed: separated by commas, semicolons or spaces, each checked.
+/// Addresses as typed: separated by commas, semicolons, spaces or lines.
+fn split_addresses(text: &str) -> Vec<String> {
+    text.split([',', ';', ' ', '\n', '\r', '\t'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Addresses as typed, each checked.
 pub(crate) fn addresses(
     field: &'static str,
     text: &str,
 ) -> Result<Vec<String>, domain::InputError> {
-    text.split([',', ';', ' ', '\n', '\r', '\t'])
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
+    split_addresses(text)
+        .into_iter()
         .map(|a| {
-            domain::Upn::parse(a).map(|_| a.to_string()).map_err(|_| {
+            domain::Upn::parse(&a).map(|_| a.clone()).map_err(|_| {
                 domain::InputError::new(
                     field,
                     format!("'{a}' is not an email address"),
@@ -750,6 +876,8 @@ struct BookingLine {
     subject: String,
     when: String,
     state: String,
+    /// Why it failed or is not confirmed.
+    problem: Option<String>,
     booked: bool,
 }
 
@@ -779,7 +907,8 @@ pub(crate) struct CalendarQuery {
     days: Option<String>,
     length: Option<String>,
     with: Option<String>,
-    notice: Option<String>,
+    #[serde(flatten)]
+    notice: NoticeQuery,
 }
 
 struct Found {
@@ -837,28 +966,16 @@ fn booking_lines(bookings: &[BookingRow], account_id: i64, zone: Option<Tz>) -> 
     bookings
         .iter()
         .filter(|b| b.account_id == Some(account_id))
-        .map(|b| {
-            let (start, end) = (millis(b.start_at), millis(b.end_at));
-            let when = match zone {
-                Some(zone) => format!(
-                    "{} – {} ({})",
-                    local(start, zone),
-                    end.with_timezone(&zone).format("%H:%M"),
-                    zone.name()
-                ),
-                None => format!(
-                    "{} – {} UTC",
-                    start.format("%a %Y-%m-%d %H:%M"),
-                    end.format("%H:%M")
-                ),
-            };
-            BookingLine {
-                id: b.id,
-                subject: b.subject.clone(),
-                when,
-                state: b.state.clone(),
-                booked: b.state == "booked",
-            }
+        .map(|b| BookingLine {
+            id: b.id,
+            subject: b.subject.clone(),
+            when: flows::booking_when(b, zone),
+            state: match b.state.as_str() {
+                "pending" if b.problem.is_some() => "not confirmed".to_string(),
+                other => other.to_string(),
+            },
+            problem: b.problem.clone(),
+            booked: b.state == "booked",
         })
         .collect()
 }
@@ -900,11 +1017,7 @@ pub(crate) async fn calendar(
                 .iter()
                 .take(MAX_SLOTS_SHOWN)
                 .map(|slot| SlotRow {
-                    when: format!(
-                        "{} – {}",
-                        local(slot.start, found.zone),
-                        slot.end.with_timezone(&found.zone).format("%H:%M")
-                    ),
+                    when: rules::describe_span(slot, found.zone),
                     book_href: format!(
                         "/accounts/{}/book?start={}&end={}",
                         account.id,
@@ -920,7 +1033,7 @@ pub(crate) async fn calendar(
     page(&CalendarPage {
         frame: viewer
             .frame(format!("Calendar of {}", account.username), "accounts")
-            .with_notice(query.notice),
+            .with_notice(notice_text(&ui, &query.notice).await),
         id: account.id,
         username: account.username.clone(),
         date,
@@ -954,6 +1067,7 @@ struct BookingForm {
     location: String,
     online: bool,
     request_id: String,
+    outside_working_hours: bool,
     problem: Option<String>,
 }
 
@@ -961,18 +1075,6 @@ struct BookingForm {
 pub(crate) struct BookQuery {
     start: Option<String>,
     end: Option<String>,
-}
-
-/// An id for one booking form: the same on every try of it, so a retried form never books twice.
-fn new_request_id() -> String {
-    format!("m365sync-{}", auth::random_token())
-}
-
-pub(crate) fn request_id_ok(id: &str) -> bool {
-    (1..=100).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
 pub(crate) async fn book_form(
@@ -1008,7 +1110,8 @@ pub(crate) async fn book_form(
         attendees: String::new(),
         location: String::new(),
         online: false,
-        request_id: new_request_id(),
+        request_id: flows::new_request_id(),
+        outside_working_hours: false,
         problem: None,
     })
 }
@@ -1016,20 +1119,6 @@ pub(crate) async fn book_form(
 async fn zone_of_account(ui: &UiState, account: &DelegatedAccount) -> Result<Tz, AccountError> {
     let access = flows::account_calendar(&ui.store, account, None).await?;
     Ok(flows::working_hours(&access).await?.zone)
-}
-
-/// A slot from the form's start and end, read in the mailbox's zone.
-fn slot_of(start: &str, end: &str, zone: Tz) -> Result<Span, domain::InputError> {
-    let start = rules::parse_local_time("start", start, zone)?;
-    let end = rules::parse_local_time("end", end, zone)?;
-    if end <= start {
-        return Err(domain::InputError::new(
-            "end",
-            "it is not after the start",
-            "Give an end later than the start",
-        ));
-    }
-    Span::new(start, end)
 }
 
 pub(crate) async fn book(
@@ -1059,9 +1148,10 @@ pub(crate) async fn book(
         location: fields.get("location").trim().to_string(),
         online: fields.flag("online"),
         request_id: fields.get("request_id").trim().to_string(),
+        outside_working_hours: fields.flag("outside_working_hours"),
         problem: None,
     };
-    if !request_id_ok(&form.request_id) {
+    if !flows::request_id_ok(&form.request_id) {
         return error_page(
             Some(&viewer),
             StatusCode::BAD_REQUEST,
@@ -1069,39 +1159,29 @@ pub(crate) async fn book(
         );
     }
     let outcome = async {
-        if form.subject.is_empty() {
-            return Err(AccountError::Input(domain::InputError::new(
-                "subject",
-                "it is empty",
-                "Give the event a subject, as attendees will see it",
-            )));
-        }
-        let attendees = addresses("attendees", &form.attendees)?;
+        let attendees = split_addresses(&form.attendees);
         let access = flows::account_calendar(&ui.store, &account, None).await?;
-        let zone = flows::working_hours(&access).await?.zone;
-        let slot = slot_of(&form.start, &form.end, zone)?;
-        let request = BookingRequest {
-            slot,
-            subject: form.subject.clone(),
-            attendees,
-            location: Some(form.location.clone()).filter(|l| !l.is_empty()),
-            online_meeting: form.online,
-            transaction_id: form.request_id.clone(),
-        };
-        let booking = flows::book(&ui.store, &access, &request).await?;
-        Ok((booking, zone))
+        flows::book_as_asked(
+            &ui.store,
+            &access,
+            &BookingInput {
+                start: &form.start,
+                end: SlotEnd::At(&form.end),
+                subject: &form.subject,
+                attendees: &attendees,
+                location: Some(form.location.as_str()),
+                online_meeting: form.online,
+                request_id: Some(&form.request_id),
+                outside_working_hours: form.outside_working_hours,
+            },
+        )
+        .await
     }
     .await;
     match outcome {
-        Ok((booking, zone)) => done(
-            &format!("/accounts/{}/calendar", account.id),
-            &format!(
-                "Booked '{}' in {}'s calendar, {} ({}).",
-                booking.subject,
-                booking.mailbox,
-                local(millis(booking.start_at), zone),
-                zone.name()
-            ),
+        Ok((booking, _)) => done(
+            &format!("/accounts/{}/calendar?booking={}", account.id, booking.id),
+            "booked",
         ),
         Err(e) => {
             let (status, _, message) = describe(&e);
@@ -1115,10 +1195,16 @@ async fn find_booking(ui: &UiState, viewer: &Viewer, key: &str) -> Result<Bookin
     let Ok(id) = key.parse::<i64>() else {
         return Err(not_found(viewer, "booking"));
     };
-    ui.store
-        .booking(id)
-        .await
-        .map_err(|e| store_failure(viewer, e))
+    match ui.store.booking(id).await {
+        Ok(booking) => Ok(booking),
+        Err(store::StoreError::NotFound(_)) => Err(not_found(viewer, "booking")),
+        Err(e) => Err(store_failure(viewer, e)),
+    }
+}
+
+/// A page's address with the booking an action was about, for its notice.
+fn with_booking(to: &str, id: i64) -> String {
+    format!("{to}?booking={id}")
 }
 
 /// Where a booking's pages lead back to: its account's calendar.
@@ -1162,6 +1248,7 @@ pub(crate) async fn move_form(
         location: String::new(),
         online: false,
         request_id: String::new(),
+        outside_working_hours: false,
         problem: None,
     })
 }
@@ -1177,24 +1264,22 @@ pub(crate) async fn move_booking(
         Err(r) => return r,
     };
     let (start, end) = (fields.get("start").trim(), fields.get("end").trim());
+    let outside_working_hours = fields.flag("outside_working_hours");
     let outcome = async {
         let access = flows::booking_calendar(&ui.store, &booking).await?;
-        let zone = flows::working_hours(&access).await?.zone;
-        let slot = slot_of(start, end, zone)?;
-        let moved = flows::move_booking(&ui.store, &access, &booking, slot).await?;
-        Ok::<_, AccountError>((moved, zone))
+        flows::move_as_asked(
+            &ui.store,
+            &access,
+            &booking,
+            start,
+            SlotEnd::At(end),
+            outside_working_hours,
+        )
+        .await
     }
     .await;
     match outcome {
-        Ok((moved, zone)) => done(
-            &back_of(&booking),
-            &format!(
-                "Moved '{}' to {} ({}).",
-                moved.subject,
-                local(millis(moved.start_at), zone),
-                zone.name()
-            ),
-        ),
+        Ok((moved, _)) => done(&with_booking(&back_of(&booking), moved.id), "moved"),
         Err(e) => {
             let (status, _, message) = describe(&e);
             let form = BookingForm {
@@ -1211,6 +1296,7 @@ pub(crate) async fn move_booking(
                 location: String::new(),
                 online: false,
                 request_id: String::new(),
+                outside_working_hours,
                 problem: Some(message),
             };
             (status, page(&form)).into_response()
@@ -1246,11 +1332,7 @@ pub(crate) async fn cancel_form(
         id: booking.id,
         subject: booking.subject.clone(),
         mailbox: booking.mailbox.clone(),
-        when: format!(
-            "{} – {} UTC",
-            millis(booking.start_at).format("%a %Y-%m-%d %H:%M"),
-            millis(booking.end_at).format("%H:%M")
-        ),
+        when: flows::booking_when(&booking, None),
         back: back_of(&booking),
     })
 }
@@ -1275,13 +1357,7 @@ pub(crate) async fn cancel(
     }
     .await;
     match outcome {
-        Ok(cancelled) => done(
-            &back_of(&booking),
-            &format!(
-                "Cancelled '{}'; its attendees were told.",
-                cancelled.subject
-            ),
-        ),
+        Ok(cancelled) => done(&with_booking(&back_of(&booking), cancelled.id), "cancelled"),
         Err(e) => failure(&viewer, &e),
     }
 }
@@ -1290,66 +1366,35 @@ pub(crate) async fn cancel(
 mod tests {
     use super::*;
 
-    fn waiting(session: &str, started: Instant) -> Waiting {
-        let app = graph::delegated::DelegatedApp::new(
-            "https://login.example",
-            "organizations",
-            "00000000-0000-0000-0000-000000000001",
-            graph::ClientCredential::Secret(graph::ClientSecretValue::new("s")),
-            "http://127.0.0.1/integrations/office365/callback",
-            vec!["openid".into()],
-            None,
-        )
-        .unwrap();
-        Waiting {
-            session: session.into(),
+    fn waiting(session: &str, started_at: i64) -> store::PendingSignInRow {
+        store::PendingSignInRow {
+            state: "state".into(),
+            session_hash: session.into(),
             connection_id: 1,
             tenant: None,
             redirect_uri: String::new(),
-            sign_in: app.start(None, None).unwrap(),
-            started,
+            reconnecting: None,
+            url: String::new(),
+            nonce: "nonce".into(),
+            verifier: "verifier".into(),
+            started_at,
         }
     }
 
     #[test]
-    fn a_sign_in_is_finished_once_and_only_by_the_session_that_started_it() {
-        let pending = PendingSignIns::default();
-        let w = waiting("session-a", Instant::now());
-        let state = w.sign_in.state().to_string();
-        pending.insert(w);
+    fn a_sign_in_is_finished_only_by_the_session_that_started_it_within_the_patience() {
+        let now = 1_000_000_000;
+        let w = waiting("session-a", now - 1_000);
         assert_eq!(
-            pending.take(Some(&state), "session-b").err(),
-            Some(Unmatched::OtherSession)
+            may_finish(Some(&w), "session-b", now),
+            Err(Unmatched::OtherSession)
         );
+        assert_eq!(may_finish(None, "session-a", now), Err(Unmatched::Unknown));
+        assert_eq!(may_finish(Some(&w), "session-a", now), Ok(()));
+        let long_ago = waiting("session-a", now - SIGN_IN_PATIENCE.as_millis() as i64);
         assert_eq!(
-            pending.take(Some("made-up"), "session-a").err(),
-            Some(Unmatched::Unknown)
-        );
-        assert_eq!(
-            pending.take(None, "session-a").err(),
-            Some(Unmatched::Unknown)
-        );
-        assert!(pending.take(Some(&state), "session-a").is_ok());
-        assert_eq!(
-            pending.take(Some(&state), "session-a").err(),
-            Some(Unmatched::Unknown),
-            "an answer is used once"
-        );
-    }
-
-    #[test]
-    fn a_sign_in_left_too_long_is_refused() {
-        let pending = PendingSignIns::default();
-        let Some(long_ago) = Instant::now().checked_sub(SIGN_IN_PATIENCE + Duration::from_secs(1))
-        else {
-            return;
-        };
-        let w = waiting("s", long_ago);
-        let state = w.sign_in.state().to_string();
-        pending.0.lock().unwrap().insert(state.clone(), w);
-        assert_eq!(
-            pending.take(Some(&state), "s").err(),
-            Some(Unmatched::Expired)
+            may_finish(Some(&long_ago), "session-a", now),
+            Err(Unmatched::Expired)
         );
     }
 
@@ -1363,13 +1408,5 @@ mod tests {
         let error = addresses("attendees", "a@x.com, nobody").unwrap_err();
         assert_eq!(error.field, "attendees");
         assert!(error.problem.contains("nobody"));
-    }
-
-    #[test]
-    fn request_ids_are_checked() {
-        assert!(request_id_ok(&new_request_id()));
-        assert!(!request_id_ok(""));
-        assert!(!request_id_ok("a b"));
-        assert!(!request_id_ok(&"x".repeat(101)));
     }
 }

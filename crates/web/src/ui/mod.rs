@@ -48,8 +48,6 @@ pub(crate) struct Ui {
     /// Cookies are marked `Secure` (and session cookies take the `__Host-` prefix): the server
     /// is reached over HTTPS, through a proxy that terminates TLS.
     pub(crate) secure_cookies: bool,
-    /// Delegated sign-ins sent to Microsoft and not yet answered.
-    pub(crate) sign_ins: accounts::PendingSignIns,
 }
 
 pub(crate) type UiState = Arc<Ui>;
