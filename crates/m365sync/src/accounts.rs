@@ -415,23 +415,39 @@ async fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
     if accounts.is_empty() {
         out!("No connected accounts: `m365sync account connect --connection NAME` adds one.")?;
     }
-    for a in &accounts {
-        out!(
-            "{}\t{}\t{}\ttenant {}\tvia {}\tconnected {}\tlast used {}\t{}",
-            a.id,
-            a.username,
-            a.display_name.as_deref().unwrap_or("-"),
-            a.tenant_id,
-            a.connection_name,
-            local_time(a.connected_at),
-            a.last_used_at
-                .map(local_time)
-                .unwrap_or_else(|| "never".into()),
-            health_of(a, now).describe(),
-        )?;
-        out!("\tpermissions: {}", a.scopes.join(" "))?;
-        if let Some(problem) = &a.problem {
-            out!("\twhy: {problem}")?;
+    if !accounts.is_empty() {
+        let mut table = crate::output::Table::new(&[
+            "ID",
+            "ACCOUNT",
+            "NAME",
+            "TENANT",
+            "CONNECTION",
+            "CONNECTED",
+            "LAST USED",
+            "TOKEN",
+        ]);
+        for a in &accounts {
+            table.row(vec![
+                a.id.to_string(),
+                a.username.clone(),
+                a.display_name.clone().unwrap_or_else(|| "-".into()),
+                a.tenant_id.to_string(),
+                a.connection_name.to_string(),
+                local_time(a.connected_at),
+                a.last_used_at
+                    .map(local_time)
+                    .unwrap_or_else(|| "never".into()),
+                health_of(a, now).describe(),
+            ]);
+        }
+        table.print()?;
+        // Permissions and problems are long: they follow the table, account by account.
+        for a in &accounts {
+            out!("\nAccount {} ({}):", a.id, a.username)?;
+            out!("  permissions: {}", a.scopes.join(" "))?;
+            if let Some(problem) = &a.problem {
+                out!("  why: {problem}")?;
+            }
         }
     }
     let attention = accounts
@@ -712,19 +728,20 @@ async fn bookings(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
     if rows.is_empty() {
         out!("No bookings yet: `m365sync calendar book` makes one.")?;
     }
-    for b in &rows {
-        out!(
-            "{}\t{}\t{}\t{}\t{}{}",
-            b.id,
-            b.state,
-            b.mailbox,
-            flows::booking_when(b, None),
-            b.subject,
-            b.problem
-                .as_deref()
-                .map(|p| format!("\t({p})"))
-                .unwrap_or_default()
-        )?;
+    if !rows.is_empty() {
+        let mut table =
+            crate::output::Table::new(&["ID", "STATE", "MAILBOX", "WHEN", "SUBJECT", "PROBLEM"]);
+        for b in &rows {
+            table.row(vec![
+                b.id.to_string(),
+                b.state.to_string(),
+                b.mailbox.clone(),
+                flows::booking_when(b, None),
+                b.subject.clone(),
+                b.problem.clone().unwrap_or_default(),
+            ]);
+        }
+        table.print()?;
     }
     Ok(ExitCode::SUCCESS)
 }

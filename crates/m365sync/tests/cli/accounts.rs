@@ -157,7 +157,11 @@ async fn connect_list_free_book_move_cancel_remove_from_the_command_line() {
     assert_eq!(accounts[0]["token_health"]["health"], "healthy");
     let plain = m365sync(&db, &["account", "list"]);
     outputs.push_str(&String::from_utf8_lossy(&plain.stdout));
-    assert!(String::from_utf8_lossy(&plain.stdout).contains("healthy"));
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.starts_with("ID") && plain.contains("healthy"),
+        "{plain}"
+    );
 
     let free = m365sync(
         &db,

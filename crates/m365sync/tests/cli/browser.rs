@@ -180,7 +180,8 @@ impl Browser {
                 .expect("url")
                 .path()
                 .to_string();
-            if path.starts_with(prefix) {
+            // Every path starts with "/": the home page is waited for by name.
+            if path == prefix || (prefix != "/" && path.starts_with(prefix)) {
                 return path;
             }
             assert!(Instant::now() < deadline, "still on {path}, not {prefix}…");
