@@ -518,6 +518,9 @@ pub fn findings(
             .flatten()
     };
     let no_charge = |sku: &Sku| catalog::is_free(&sku.sku_part_number) || price(sku) == Some(0);
+    // A trial is not bought: whoever holds its seats, they cost nothing until it is. Only the
+    // subscription can say so; a part number naming a trial is a hint the trial finding gives.
+    let is_trial = |sku: &Sku| sku.trial == Some(true);
     let costing = Costing {
         priced: !prices.is_empty(),
         currency: prices.currency(),
@@ -656,8 +659,11 @@ pub fn findings(
             continue;
         }
         let part_numbers: Vec<String> = held.iter().map(|s| s.sku_part_number.clone()).collect();
-        let every_seat: Vec<(&Sku, Option<i64>, i64)> =
-            held.iter().map(|s| (*s, price(s), 1)).collect();
+        let every_seat: Vec<(&Sku, Option<i64>, i64)> = held
+            .iter()
+            .filter(|s| !is_trial(s))
+            .map(|s| (*s, price(s), 1))
+            .collect();
         let cost = costing.of(&user.user_principal_name, &every_seat)?;
         let user_finding = |kind, evidence: String, skus: Vec<String>, cost: Option<Costed>| {
             Finding::new(
@@ -763,6 +769,8 @@ pub fn findings(
                 // The cheaper of the two is what could go; with one of them unpriced, which
                 // is cheaper cannot be told, and the finding says which price is missing.
                 let cost = match (price(first), price(second)) {
+                    // Dropping the trial saves nothing, and keeping it costs nothing yet.
+                    _ if is_trial(first) || is_trial(second) => costing.of("", &[])?,
                     (Some(a), Some(b)) => {
                         let cheaper = if b < a { second } else { first };
                         costing.of(&user.user_principal_name, &[(cheaper, Some(a.min(b)), 1)])?
@@ -1402,6 +1410,40 @@ mod tests {
                 "EXCHANGESTANDARD"
             ]
         );
+    }
+
+    #[test]
+    fn a_disabled_users_trial_seat_is_listed_but_costs_nothing() {
+        let skus = vec![
+            Sku {
+                trial: Some(true),
+                ..sku("Microsoft_Teams_Premium", "tp", 25, 2, &["TEAMS1"])
+            },
+            sku("SPE_E3", "e3", 2, 2, &["EXCHANGE_S_ENTERPRISE"]),
+        ];
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nMicrosoft_Teams_Premium,7.00,EUR\nSPE_E3,36.00,EUR\n",
+        )
+        .unwrap();
+        let mut both = user("both@contoso.com", &["tp", "e3"]);
+        both.account_enabled = Some(false);
+        let mut trial_only = user("trial@contoso.com", &["tp"]);
+        trial_only.account_enabled = Some(false);
+        let report = findings(&skus, &[both, trial_only], &list, now()).unwrap();
+        let disabled: Vec<(&str, &[String], Option<i64>)> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::DisabledAccount)
+            .map(|f| (f.subject.as_str(), f.skus.as_slice(), f.monthly_cost_cents))
+            .collect();
+        assert_eq!(disabled.len(), 2, "{disabled:?}");
+        assert_eq!(disabled[0].0, "both@contoso.com");
+        assert_eq!(disabled[0].1, ["Microsoft_Teams_Premium", "SPE_E3"]);
+        assert_eq!(disabled[0].2, Some(3_600));
+        assert_eq!(disabled[1].0, "trial@contoso.com");
+        assert_eq!(disabled[1].2, None);
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&3_600));
     }
 
     #[test]
