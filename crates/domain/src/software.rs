@@ -796,7 +796,9 @@ pub fn consolidate(
         versions: BTreeMap<String, BTreeSet<&'a str>>,
     }
     let mut building: BTreeMap<(bool, String), Building> = BTreeMap::new();
-    for app in apps {
+    // An app Intune lists on no device (uninstalled everywhere since) is installed nowhere: it
+    // makes no product, no version, no newest or oldest.
+    for app in apps.iter().filter(|a| !a.device_ids.is_empty()) {
         let classified =
             rules.classify(&app.name, app.publisher.as_deref(), app.version.as_deref());
         let nameless = app.name.trim().is_empty();
@@ -934,8 +936,18 @@ pub struct Stored {
 /// Products across tenants: devices and users add up (a device or user is in one tenant).
 pub fn across_tenants(stored: Vec<Stored>) -> Vec<Product> {
     let mut merged: BTreeMap<(bool, String), Product> = BTreeMap::new();
-    for s in stored {
-        let p = s.product;
+    // A consolidation kept before apps on no device were left out may still hold them: a
+    // product or version on no device is installed nowhere, and counts nowhere.
+    for s in stored.into_iter().filter(|s| s.product.devices > 0) {
+        let mut p = s.product;
+        p.versions.retain(|v| v.devices > 0);
+        let known: Vec<&VersionCount> = p
+            .versions
+            .iter()
+            .filter(|v| v.version != UNKNOWN_VERSION)
+            .collect();
+        p.latest_version = known.first().map(|v| v.version.clone());
+        p.oldest_version = known.last().map(|v| v.version.clone());
         let entry = merged
             .entry((p.matched, p.product.clone()))
             .or_insert_with(|| Product {
@@ -1226,6 +1238,70 @@ mod tests {
         assert_eq!(residue[0].product, "contoso timesheets");
         assert_eq!(residue[0].publisher.as_deref(), Some("Contoso"));
         assert_eq!(result.detected_apps, 4);
+    }
+
+    #[test]
+    fn apps_on_no_device_make_no_product_and_no_version() {
+        let rules = RuleSet::bundled();
+        let apps = vec![
+            app("7-Zip 23.01 (x64)", "Igor Pavlov", "23.01", &["d1"]),
+            app("7-Zip 9.20 (x64)", "Igor Pavlov", "9.20", &[]),
+            app("7-Zip 24.08 (x64)", "Igor Pavlov", "24.08", &[]),
+            app("Contoso Timesheets 2.1", "Contoso Ltd", "2.1", &[]),
+        ];
+        let result = consolidate(&rules, &apps, &HashMap::new());
+        assert_eq!(result.products.len(), 1, "{:?}", result.products);
+        let zip = &result.products[0];
+        assert_eq!(zip.versions.len(), 1, "{:?}", zip.versions);
+        assert_eq!(zip.latest_version.as_deref(), Some("23.01"));
+        assert_eq!(zip.oldest_version.as_deref(), Some("23.01"));
+        assert_eq!(zip.raw_names, ["7-Zip 23.01 (x64)"]);
+    }
+
+    #[test]
+    fn stored_products_and_versions_on_no_device_count_nowhere() {
+        let version = |version: &str, devices: u64| VersionCount {
+            version: version.into(),
+            devices,
+            users: 0,
+        };
+        let product = |name: &str, devices: u64, versions: Vec<VersionCount>| Stored {
+            organization: "Contoso".into(),
+            tenant_id: "contoso".into(),
+            product: TenantProduct {
+                product: name.into(),
+                publisher: None,
+                matched: true,
+                devices,
+                users: 0,
+                latest_version: versions.first().map(|v| v.version.clone()),
+                oldest_version: versions.last().map(|v| v.version.clone()),
+                raw_names: vec![name.into()],
+                versions,
+                reason: None,
+            },
+        };
+        let products = across_tenants(vec![
+            product(
+                "7-Zip",
+                1,
+                vec![version("24.08", 0), version("23.01", 1), version("9.20", 0)],
+            ),
+            product("WinRAR", 0, vec![version("6.0", 0)]),
+        ]);
+        assert_eq!(products.len(), 1);
+        let versions: Vec<&str> = products[0]
+            .versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(versions, ["23.01"]);
+        assert_eq!(products[0].latest_version.as_deref(), Some("23.01"));
+        assert_eq!(products[0].oldest_version.as_deref(), Some("23.01"));
+        assert_eq!(
+            products[0].tenants[0].oldest_version.as_deref(),
+            Some("23.01")
+        );
     }
 
     #[test]
