@@ -363,6 +363,7 @@ pub enum FindingKind {
     TrialSubscription,
     WarningState,
     SuspendedSeats,
+    OverAssigned,
 }
 
 impl FindingKind {
@@ -380,6 +381,7 @@ impl FindingKind {
             Self::TrialSubscription => "trial subscription",
             Self::WarningState => "subscription in a warning state",
             Self::SuspendedSeats => "suspended seats",
+            Self::OverAssigned => "more seats assigned than bought",
         }
     }
 }
@@ -535,7 +537,7 @@ pub fn findings(
     for sku in skus {
         let unit_price = price(sku);
         let free_of_charge = no_charge(sku);
-        let free = sku
+        let unassigned = sku
             .enabled_units
             .checked_sub(sku.consumed_units)
             .ok_or_else(|| WasteError::Overflow {
@@ -544,6 +546,9 @@ pub fn findings(
                     sku.enabled_units, sku.consumed_units, sku.sku_part_number
                 ),
             })?;
+        // More seats assigned than bought leaves none free; the finding below tells by how
+        // many, rather than a negative count of free seats.
+        let free = unassigned.max(0);
         seats.push(SeatCount {
             organization: sku.organization.clone(),
             tenant_id: sku.tenant_id.clone(),
@@ -618,6 +623,19 @@ pub fn findings(
                 format!(
                     "{} is in a warning state ({}; {} seats in warning): it lapses unless renewed",
                     sku.name, sku.capability_status, sku.warning_units
+                ),
+                None,
+            ));
+        }
+        if unassigned < 0 {
+            findings.push(sku_finding(
+                FindingKind::OverAssigned,
+                format!(
+                    "{} has {} seats assigned and {} bought: {} more assigned than bought; buy them, or take them from users before Microsoft does",
+                    sku.name,
+                    sku.consumed_units,
+                    sku.enabled_units,
+                    unassigned.unsigned_abs()
                 ),
                 None,
             ));
@@ -1444,6 +1462,28 @@ mod tests {
         assert_eq!(disabled[1].0, "trial@contoso.com");
         assert_eq!(disabled[1].2, None);
         assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&3_600));
+    }
+
+    #[test]
+    fn more_seats_assigned_than_bought_leaves_none_free_and_is_a_finding() {
+        let skus = vec![sku("SPE_E3", "e3", 10, 13, &[])];
+        let report = findings(&skus, &[], &prices(), now()).unwrap();
+        assert_eq!(report.seats[0].free, 0);
+        assert_eq!(report.seats[0].assigned, 13);
+        let found: Vec<&Finding> = report.findings.iter().collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, FindingKind::OverAssigned);
+        assert_eq!(found[0].subject, "SPE_E3");
+        assert_eq!(found[0].kind.label(), "more seats assigned than bought");
+        assert!(
+            found[0]
+                .evidence
+                .contains("13 seats assigned and 10 bought: 3 more"),
+            "{}",
+            found[0].evidence
+        );
+        assert_eq!(found[0].monthly_cost_cents, None);
+        assert!(report.monthly_waste_cents.is_empty());
     }
 
     #[test]
