@@ -409,6 +409,12 @@ pub struct Finding {
     pub currency: Option<String>,
     /// The SKUs it names that the price list does not price: the cost leaves them out.
     pub unpriced_skus: Vec<String>,
+    /// What it adds to the total: the cost of its seats that no finding before it counts.
+    /// Summed over every finding, it is `WasteReport::monthly_waste_cents`.
+    pub counted_cost_cents: Option<i64>,
+    /// The findings before it ("kind: subject") that already count some of its seats: a
+    /// disabled guest is one seat, whether one finding or two names it.
+    pub counted_in: Vec<String>,
     /// The seats the cost counts, so that the total counts a seat that two findings name once.
     #[serde(skip)]
     seats: Vec<WastedSeat>,
@@ -841,7 +847,7 @@ pub fn findings(
         ));
     }
     Ok(WasteReport {
-        monthly_waste_cents: total_waste(&findings, prices.currency())?,
+        monthly_waste_cents: total_waste(&mut findings, prices.currency())?,
         seats,
         findings,
         notes,
@@ -930,6 +936,8 @@ impl Finding {
             monthly_cost_cents: cost.cents,
             currency: cost.cents.map(|_| costing.currency.to_string()),
             unpriced_skus: cost.unpriced,
+            counted_cost_cents: cost.cents,
+            counted_in: Vec::new(),
             seats: cost.seats,
         }
     }
@@ -937,18 +945,51 @@ impl Finding {
 
 /// The monthly cost of the findings, each seat (a user's seat of a SKU, or a SKU's unassigned
 /// seats) counted once: a disabled guest holding two SKUs that overlap wastes each seat once,
-/// whichever findings name it.
-fn total_waste(findings: &[Finding], currency: &str) -> Result<BTreeMap<String, i64>, WasteError> {
-    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+/// whichever findings name it. The first finding (in their order) naming a seat counts it;
+/// each later one says which finding did, so that its part of the total adds up.
+fn total_waste(
+    findings: &mut [Finding],
+    currency: &str,
+) -> Result<BTreeMap<String, i64>, WasteError> {
+    let overflow = || WasteError::Overflow {
+        what: "every finding together".into(),
+    };
+    // Each seat, and the finding ("kind: subject") that counted it.
+    let mut counted: BTreeMap<(String, String, String), String> = BTreeMap::new();
     let mut total: Option<i64> = None;
-    for seat in findings.iter().flat_map(|f| &f.seats) {
-        if counted.insert((&seat.tenant_id, &seat.holder, &seat.sku_id)) {
-            total = Some(total.unwrap_or(0).checked_add(seat.cents).ok_or_else(|| {
-                WasteError::Overflow {
-                    what: "every finding together".into(),
+    for finding in findings.iter_mut() {
+        let name = format!("{}: {}", finding.kind.label(), finding.subject);
+        let mut adds: Option<i64> = None;
+        let mut counted_in: BTreeSet<String> = BTreeSet::new();
+        for seat in &finding.seats {
+            let key = (
+                seat.tenant_id.clone(),
+                seat.holder.clone(),
+                seat.sku_id.clone(),
+            );
+            match counted.get(&key) {
+                Some(earlier) => {
+                    counted_in.insert(earlier.clone());
+                    adds.get_or_insert(0);
                 }
-            })?);
+                None => {
+                    counted.insert(key, name.clone());
+                    adds = Some(
+                        adds.unwrap_or(0)
+                            .checked_add(seat.cents)
+                            .ok_or_else(overflow)?,
+                    );
+                    total = Some(
+                        total
+                            .unwrap_or(0)
+                            .checked_add(seat.cents)
+                            .ok_or_else(overflow)?,
+                    );
+                }
+            }
         }
+        finding.counted_cost_cents = adds;
+        finding.counted_in = counted_in.into_iter().collect();
     }
     Ok(total
         .map(|cents| BTreeMap::from([(currency.to_string(), cents)]))
@@ -1244,6 +1285,56 @@ mod tests {
         // The disabled account wastes its E3 (36) and its Business Premium (22); the
         // duplicate names the Business Premium seat again, which is not a third seat.
         assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&5_800));
+    }
+
+    #[test]
+    fn each_findings_part_of_the_total_adds_up_to_it_and_names_where_the_rest_is_counted() {
+        let mut gone = user("gone@contoso.com", &["e3", "bp"]);
+        gone.account_enabled = Some(false);
+        gone.user_type = Some("Guest".into());
+        let report = findings(&e3_and_bp(), &[gone], &prices(), now()).unwrap();
+        let parts: Vec<(FindingKind, Option<i64>, Option<i64>, &[String])> = report
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.monthly_cost_cents,
+                    f.counted_cost_cents,
+                    f.counted_in.as_slice(),
+                )
+            })
+            .collect();
+        let disabled = "licensed account is disabled: gone@contoso.com".to_string();
+        assert_eq!(
+            parts,
+            vec![
+                (
+                    FindingKind::DisabledAccount,
+                    Some(5_800),
+                    Some(5_800),
+                    &[][..]
+                ),
+                (
+                    FindingKind::LicensedGuest,
+                    Some(5_800),
+                    Some(0),
+                    &[disabled.clone()][..]
+                ),
+                (
+                    FindingKind::DuplicateServices,
+                    Some(2_200),
+                    Some(0),
+                    &[disabled][..]
+                ),
+            ]
+        );
+        let summed: i64 = report
+            .findings
+            .iter()
+            .filter_map(|f| f.counted_cost_cents)
+            .sum();
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&summed));
     }
 
     #[test]
