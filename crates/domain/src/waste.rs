@@ -141,7 +141,19 @@ impl PriceList {
         let mut prices: HashMap<String, PriceRow> = HashMap::new();
         // The first row's currency, which every other row must share.
         let mut first_currency: Option<(String, u64, String)> = None;
-        for (index, record) in reader.records().enumerate() {
+        let records: Vec<Result<csv::StringRecord, csv::Error>> = reader.records().collect();
+        // Where each record starts in the text, to read its quoting as written: the reader
+        // takes a quote never closed as running to the end of the file.
+        let starts: Vec<Option<usize>> = records
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .ok()
+                    .and_then(|r| r.position())
+                    .map(|p| (p.byte() as usize).min(text.len()))
+            })
+            .collect();
+        for (index, record) in records.into_iter().enumerate() {
             let row =
                 record
                     .as_ref()
@@ -156,6 +168,27 @@ impl PriceList {
                     });
             let mut record =
                 record.map_err(|e| error(row, None, format!("cannot be read: {e}"), PRICE_FIX))?;
+            let raw = starts[index].map(|start| {
+                let end = starts[index + 1..]
+                    .iter()
+                    .flatten()
+                    .next()
+                    .copied()
+                    .unwrap_or(text.len());
+                &text[start..end.max(start)]
+            });
+            // Quotes pair up in a row written right; an odd count is a quote never closed (it
+            // swallows the rows after it), or a stray one inside a value.
+            if raw.is_some_and(|raw| raw.matches('"').count() % 2 == 1)
+                || record.iter().any(|field| field.contains(['\n', '\r']))
+            {
+                return Err(error(
+                    row,
+                    None,
+                    "its quoting is broken: a quote opened in it is never closed, or a value holds a stray quote".into(),
+                    "Close every quote the row opens (\"23.10\"), or write the row without quotes",
+                ));
+            }
             // Trimmed here rather than by the reader, which would drop the record's position.
             record.trim();
             if record.iter().all(str::is_empty) {
@@ -209,13 +242,11 @@ impl PriceList {
                 .and_then(|at| record.get(at))
                 .unwrap_or("")
                 .to_ascii_uppercase();
-            if !currency.is_empty()
-                && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()))
-            {
+            if !currency.is_empty() && !ISO_4217.contains(&currency.as_str()) {
                 return Err(error(
                     row,
                     Some("currency"),
-                    format!("'{currency}' for {sku} is not a currency code"),
+                    format!("'{currency}' for {sku} is not an ISO 4217 currency code"),
                     "Write a three-letter ISO 4217 code such as EUR, USD or GBP, or leave the column empty in every row",
                 ));
             }
@@ -316,6 +347,25 @@ impl PriceList {
         self.prices.is_empty()
     }
 }
+
+/// The currency codes of ISO 4217 in use, funds and units of account included; not the codes
+/// for metals, testing or "no currency", which no licence is priced in.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
+    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
+    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
+    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
+    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+    "ZWL",
+];
 
 fn price_key(sku: &str) -> String {
     sku.trim().to_ascii_uppercase()
@@ -539,6 +589,34 @@ pub fn findings(
         .collect();
     let mut findings = Vec::new();
     let mut notes = Vec::new();
+    if !prices.file.is_empty() && prices.is_empty() {
+        notes.push(format!(
+            "{}: no SKU is priced (the file has a header and no rows), so no finding has a cost; add a row per SKU under `sku,monthly_price,currency`",
+            prices.file
+        ));
+    }
+    // A row naming a SKU no tenant here holds and the catalogue does not know is most likely
+    // misspelt (SPE_E3X): its price is used nowhere, and the SKU it meant stays unpriced.
+    let mut unknown: Vec<&PriceRow> = prices
+        .prices
+        .iter()
+        .filter(|(key, _)| {
+            !skus
+                .iter()
+                .any(|s| price_key(&s.sku_id) == **key || price_key(&s.sku_part_number) == **key)
+                && catalog::part_number(key).is_none()
+                && catalog::product_name("", key).is_none()
+                && !catalog::is_free(key)
+        })
+        .map(|(_, row)| row)
+        .collect();
+    unknown.sort_by_key(|row| row.row);
+    for row in unknown {
+        notes.push(format!(
+            "{}, row {}: {} is held by no tenant here and is not a SKU this program knows; check its spelling against the part numbers in the seats list",
+            prices.file, row.row, row.written
+        ));
+    }
     let mut seats = Vec::new();
     for sku in skus {
         let unit_price = price(sku);
@@ -1244,6 +1322,61 @@ mod tests {
         assert_eq!(parse_cents("-1"), Cents::NotAPrice);
         assert_eq!(parse_cents("1.234"), Cents::NotAPrice);
         assert_eq!(format_cents(30_400), "304.00");
+    }
+
+    #[test]
+    fn a_price_list_with_an_unknown_sku_no_rows_a_made_up_currency_or_an_open_quote_is_told() {
+        // A misspelt SKU no tenant holds and the catalogue does not know: a note names it.
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36,EUR\nSPE_E3X,36,EUR\nENTERPRISEPACK,23,EUR\n",
+        )
+        .unwrap();
+        let skus = vec![sku("SPE_E3", "e3", 5, 5, &[])];
+        let report = findings(&skus, &[], &list, now()).unwrap();
+        let named: Vec<&String> = report
+            .notes
+            .iter()
+            .filter(|n| n.contains("check its spelling"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", report.notes);
+        assert!(
+            named[0].starts_with("prices.csv, row 3: SPE_E3X "),
+            "{named:?}"
+        );
+        // A header and nothing else: a note, not silence.
+        let empty = PriceList::parse("prices.csv", "sku,monthly_price,currency\n").unwrap();
+        let report = findings(&skus, &[], &empty, now()).unwrap();
+        assert!(
+            report.notes.iter().any(|n| n.contains("no SKU is priced")),
+            "{:?}",
+            report.notes
+        );
+        // No list at all is no note.
+        let report = findings(&skus, &[], &PriceList::default(), now()).unwrap();
+        assert!(report.notes.is_empty(), "{:?}", report.notes);
+        // Three letters are not enough to be a currency.
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36,EUR\nSPB,22,XYZ\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.row, e.column.as_deref()), (3, Some("currency")), "{e}");
+        assert!(e.problem.contains("'XYZ'"), "{e}");
+        // A quote opened and never closed, in the middle of the file or on its last row.
+        for (text, row) in [
+            ("sku,monthly_price\nSPB,\"22\nSPE_E3,36\nEMS,9\n", 2),
+            ("sku,monthly_price\nSPB,22\nSPE_E3,\"36\n", 3),
+            ("sku,monthly_price\nSPB,22\nSPE_E3,\"36", 3),
+        ] {
+            let e = PriceList::parse("prices.csv", text).unwrap_err();
+            assert_eq!(e.row, row, "{text:?}: {e}");
+            assert!(e.problem.contains("quoting is broken"), "{e}");
+        }
+        // Quotes that pair up are fine.
+        let quoted =
+            PriceList::parse("prices.csv", "sku,monthly_price\n\"SPB\",\"22.00\"\n").unwrap();
+        assert_eq!(quoted.prices.len(), 1);
     }
 
     #[test]
