@@ -222,6 +222,18 @@ impl RuleSet {
                     "Give both `name` and `publisher`",
                 ));
             }
+            // The residue lists the apps Intune reported without a name under this name: a
+            // product called so would be told from them by nothing.
+            if name.eq_ignore_ascii_case(NAMELESS) {
+                return Err(error(
+                    line,
+                    rule,
+                    format!(
+                        "'{NAMELESS}' names the apps Intune reported without a name, not a product"
+                    ),
+                    "Give the product the name it is sold under, such as `name = \"Contoso Timesheets\"`",
+                ));
+            }
             if def.patterns.is_empty() {
                 return Err(error(
                     line,
@@ -1086,7 +1098,7 @@ mod tests {
             (
                 "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135",
                 "Microsoft Corporation",
-                "Microsoft Visual C++ Redistributable",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
             ),
             (
                 "Microsoft 365 Apps for business - de-de",
@@ -1357,6 +1369,91 @@ mod tests {
         assert_eq!(e.line, 1);
         let e = RuleSet::parse("rules.toml", "format = 1\nrevision = \"1\"\n[[product]]\nname = \"All\"\npublisher = \"Y\"\nmatch = [\"*\"]\n").unwrap_err();
         assert!(e.problem.contains("every name"), "{e}");
+    }
+
+    #[test]
+    fn an_admin_rule_naming_the_nameless_apps_is_refused() {
+        let text = "format = 1\nrevision = \"1\"\n\n[[product]]\nname = \"(No Name)\"\npublisher = \"Contoso\"\nmatch = [\"contoso*\"]\n";
+        let e = RuleSet::with_admin_file("rules.toml", text).unwrap_err();
+        assert_eq!((e.line, e.rule.as_deref()), (4, Some("(No Name)")), "{e}");
+        assert!(e.problem.contains("without a name"), "{e}");
+    }
+
+    #[test]
+    fn add_ins_and_installers_are_not_the_client_and_runtimes_split_per_year() {
+        let rules = RuleSet::bundled();
+        let product = |name: &str, publisher: &str| {
+            rules
+                .classify(name, Some(publisher), None)
+                .product
+                .map(|(product, _)| product)
+        };
+        let microsoft = "Microsoft Corporation";
+        assert_eq!(
+            product("Zoom Outlook Plugin", "Zoom Video Communications, Inc.").as_deref(),
+            Some("Zoom Outlook Plugin")
+        );
+        assert_eq!(
+            product("Zoom Workplace (64-bit)", "Zoom Video Communications, Inc.").as_deref(),
+            Some("Zoom Workplace")
+        );
+        assert_eq!(
+            product("Teams Machine-Wide Installer", microsoft).as_deref(),
+            Some("Microsoft Teams Machine-Wide Installer")
+        );
+        assert_eq!(
+            product("Microsoft Teams", microsoft).as_deref(),
+            Some("Microsoft Teams")
+        );
+        for (name, expected) in [
+            (
+                "Microsoft Visual C++ 2010  x64 Redistributable - 10.0.40219",
+                "Microsoft Visual C++ 2010 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2010  x86 Redistributable - 10.0.40219",
+                "Microsoft Visual C++ 2010 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2013 Redistributable (x64) - 12.0.40664",
+                "Microsoft Visual C++ 2013 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2013 x64 Minimum Runtime - 12.0.40664",
+                "Microsoft Visual C++ 2013 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2015-2019 Redistributable (x86) - 14.29.30133",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2017 Redistributable (x64) - 14.16.27033",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2022 X64 Additional Runtime - 14.38.33135",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2008 Redistributable - x64 9.0.30729.6161",
+                "Microsoft Visual C++ 2008 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2012 Redistributable (x64) - 11.0.61030",
+                "Microsoft Visual C++ 2012 Redistributable",
+            ),
+        ] {
+            assert_eq!(
+                product(name, microsoft).as_deref(),
+                Some(expected),
+                "{name}: {:?}",
+                clean_name(name)
+            );
+        }
     }
 
     #[test]
