@@ -53,7 +53,9 @@ pub async fn waste_of(
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub organization: String,
-    pub generated_at: String,
+    /// When it was made, in RFC 3339 (2026-11-30T18:53:00Z), for a program to read.
+    #[serde(serialize_with = "rfc3339")]
+    pub generated_at: DateTime<Utc>,
     /// The first day the trends cover, when asked for.
     pub since: Option<String>,
     pub tenants: Vec<TenantSection>,
@@ -128,7 +130,7 @@ pub async fn build(
         .unwrap_or_else(|| organization.to_string());
     Ok(Report {
         organization: name,
-        generated_at: now.format("%Y-%m-%d %H:%M UTC").to_string(),
+        generated_at: now,
         since: since.map(|s| s.format("%Y-%m-%d").to_string()),
         tenants: sections,
         licenses: waste_of(store, tenants, prices, now).await?,
@@ -157,6 +159,8 @@ pub async fn build(
 #[template(path = "report.html")]
 struct ReportPage<'a> {
     report: &'a Report,
+    /// When it was made, for a person to read.
+    made: String,
     tenants: Vec<TenantView<'a>>,
     seats_chart: String,
     findings: Vec<FindingView>,
@@ -245,6 +249,7 @@ pub fn html(report: &Report) -> Result<String, ReportError> {
     };
     let page = ReportPage {
         report,
+        made: report.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         tenants,
         seats_chart: seats_chart(&report.licenses),
         findings: report
@@ -274,6 +279,11 @@ pub fn html(report: &Report) -> Result<String, ReportError> {
             .collect(),
     };
     Ok(page.render()?)
+}
+
+/// A time as RFC 3339 to the second, in UTC: what the JSON form promises.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Text made safe inside SVG or HTML.
@@ -559,6 +569,34 @@ mod tests {
         let start = svg[..at].rfind("<text x=\"").unwrap() + "<text x=\"".len();
         let x = &svg[start..];
         x[..x.find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn the_json_form_dates_itself_in_rfc_3339() {
+        let report = Report {
+            organization: "Contoso".into(),
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 30, 18, 53, 7).unwrap(),
+            since: None,
+            tenants: Vec::new(),
+            licenses: WasteReport {
+                seats: Vec::new(),
+                findings: Vec::new(),
+                notes: Vec::new(),
+                monthly_waste_cents: BTreeMap::new(),
+                unpriced_skus: Vec::new(),
+            },
+            software: SoftwareSection {
+                products: 0,
+                unmatched: 0,
+                top: Vec::new(),
+            },
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        let at = json["generated_at"].as_str().unwrap();
+        assert_eq!(at, "2026-11-30T18:53:07Z");
+        assert!(DateTime::parse_from_rfc3339(at).is_ok());
+        let page = html(&report).unwrap();
+        assert!(page.contains("made 2026-11-30 18:53 UTC"), "{page}");
     }
 
     #[test]
