@@ -1426,7 +1426,9 @@ mod tests {
         gone.account_enabled = Some(false);
         gone.user_type = Some("Guest".into());
         let report = findings(&e3_and_bp(), &[gone], &prices(), now()).unwrap();
-        let parts: Vec<(FindingKind, Option<i64>, Option<i64>, &[String])> = report
+        // Each finding's kind, cost, part of the total, and where the rest is counted.
+        type Part<'a> = (FindingKind, Option<i64>, Option<i64>, &'a [String]);
+        let parts: Vec<Part> = report
             .findings
             .iter()
             .map(|f| {
