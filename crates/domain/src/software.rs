@@ -222,6 +222,18 @@ impl RuleSet {
                     "Give both `name` and `publisher`",
                 ));
             }
+            // The residue lists the apps Intune reported without a name under this name: a
+            // product called so would be told from them by nothing.
+            if name.eq_ignore_ascii_case(NAMELESS) {
+                return Err(error(
+                    line,
+                    rule,
+                    format!(
+                        "'{NAMELESS}' names the apps Intune reported without a name, not a product"
+                    ),
+                    "Give the product the name it is sold under, such as `name = \"Contoso Timesheets\"`",
+                ));
+            }
             if def.patterns.is_empty() {
                 return Err(error(
                     line,
@@ -796,7 +808,9 @@ pub fn consolidate(
         versions: BTreeMap<String, BTreeSet<&'a str>>,
     }
     let mut building: BTreeMap<(bool, String), Building> = BTreeMap::new();
-    for app in apps {
+    // An app Intune lists on no device (uninstalled everywhere since) is installed nowhere: it
+    // makes no product, no version, no newest or oldest.
+    for app in apps.iter().filter(|a| !a.device_ids.is_empty()) {
         let classified =
             rules.classify(&app.name, app.publisher.as_deref(), app.version.as_deref());
         let nameless = app.name.trim().is_empty();
@@ -934,8 +948,18 @@ pub struct Stored {
 /// Products across tenants: devices and users add up (a device or user is in one tenant).
 pub fn across_tenants(stored: Vec<Stored>) -> Vec<Product> {
     let mut merged: BTreeMap<(bool, String), Product> = BTreeMap::new();
-    for s in stored {
-        let p = s.product;
+    // A consolidation kept before apps on no device were left out may still hold them: a
+    // product or version on no device is installed nowhere, and counts nowhere.
+    for s in stored.into_iter().filter(|s| s.product.devices > 0) {
+        let mut p = s.product;
+        p.versions.retain(|v| v.devices > 0);
+        let known: Vec<&VersionCount> = p
+            .versions
+            .iter()
+            .filter(|v| v.version != UNKNOWN_VERSION)
+            .collect();
+        p.latest_version = known.first().map(|v| v.version.clone());
+        p.oldest_version = known.last().map(|v| v.version.clone());
         let entry = merged
             .entry((p.matched, p.product.clone()))
             .or_insert_with(|| Product {
@@ -1074,7 +1098,7 @@ mod tests {
             (
                 "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135",
                 "Microsoft Corporation",
-                "Microsoft Visual C++ Redistributable",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
             ),
             (
                 "Microsoft 365 Apps for business - de-de",
@@ -1229,6 +1253,70 @@ mod tests {
     }
 
     #[test]
+    fn apps_on_no_device_make_no_product_and_no_version() {
+        let rules = RuleSet::bundled();
+        let apps = vec![
+            app("7-Zip 23.01 (x64)", "Igor Pavlov", "23.01", &["d1"]),
+            app("7-Zip 9.20 (x64)", "Igor Pavlov", "9.20", &[]),
+            app("7-Zip 24.08 (x64)", "Igor Pavlov", "24.08", &[]),
+            app("Contoso Timesheets 2.1", "Contoso Ltd", "2.1", &[]),
+        ];
+        let result = consolidate(&rules, &apps, &HashMap::new());
+        assert_eq!(result.products.len(), 1, "{:?}", result.products);
+        let zip = &result.products[0];
+        assert_eq!(zip.versions.len(), 1, "{:?}", zip.versions);
+        assert_eq!(zip.latest_version.as_deref(), Some("23.01"));
+        assert_eq!(zip.oldest_version.as_deref(), Some("23.01"));
+        assert_eq!(zip.raw_names, ["7-Zip 23.01 (x64)"]);
+    }
+
+    #[test]
+    fn stored_products_and_versions_on_no_device_count_nowhere() {
+        let version = |version: &str, devices: u64| VersionCount {
+            version: version.into(),
+            devices,
+            users: 0,
+        };
+        let product = |name: &str, devices: u64, versions: Vec<VersionCount>| Stored {
+            organization: "Contoso".into(),
+            tenant_id: "contoso".into(),
+            product: TenantProduct {
+                product: name.into(),
+                publisher: None,
+                matched: true,
+                devices,
+                users: 0,
+                latest_version: versions.first().map(|v| v.version.clone()),
+                oldest_version: versions.last().map(|v| v.version.clone()),
+                raw_names: vec![name.into()],
+                versions,
+                reason: None,
+            },
+        };
+        let products = across_tenants(vec![
+            product(
+                "7-Zip",
+                1,
+                vec![version("24.08", 0), version("23.01", 1), version("9.20", 0)],
+            ),
+            product("WinRAR", 0, vec![version("6.0", 0)]),
+        ]);
+        assert_eq!(products.len(), 1);
+        let versions: Vec<&str> = products[0]
+            .versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(versions, ["23.01"]);
+        assert_eq!(products[0].latest_version.as_deref(), Some("23.01"));
+        assert_eq!(products[0].oldest_version.as_deref(), Some("23.01"));
+        assert_eq!(
+            products[0].tenants[0].oldest_version.as_deref(),
+            Some("23.01")
+        );
+    }
+
+    #[test]
     fn products_add_up_across_tenants() {
         let rules = RuleSet::bundled();
         let none = HashMap::new();
@@ -1281,6 +1369,91 @@ mod tests {
         assert_eq!(e.line, 1);
         let e = RuleSet::parse("rules.toml", "format = 1\nrevision = \"1\"\n[[product]]\nname = \"All\"\npublisher = \"Y\"\nmatch = [\"*\"]\n").unwrap_err();
         assert!(e.problem.contains("every name"), "{e}");
+    }
+
+    #[test]
+    fn an_admin_rule_naming_the_nameless_apps_is_refused() {
+        let text = "format = 1\nrevision = \"1\"\n\n[[product]]\nname = \"(No Name)\"\npublisher = \"Contoso\"\nmatch = [\"contoso*\"]\n";
+        let e = RuleSet::with_admin_file("rules.toml", text).unwrap_err();
+        assert_eq!((e.line, e.rule.as_deref()), (4, Some("(No Name)")), "{e}");
+        assert!(e.problem.contains("without a name"), "{e}");
+    }
+
+    #[test]
+    fn add_ins_and_installers_are_not_the_client_and_runtimes_split_per_year() {
+        let rules = RuleSet::bundled();
+        let product = |name: &str, publisher: &str| {
+            rules
+                .classify(name, Some(publisher), None)
+                .product
+                .map(|(product, _)| product)
+        };
+        let microsoft = "Microsoft Corporation";
+        assert_eq!(
+            product("Zoom Outlook Plugin", "Zoom Video Communications, Inc.").as_deref(),
+            Some("Zoom Outlook Plugin")
+        );
+        assert_eq!(
+            product("Zoom Workplace (64-bit)", "Zoom Video Communications, Inc.").as_deref(),
+            Some("Zoom Workplace")
+        );
+        assert_eq!(
+            product("Teams Machine-Wide Installer", microsoft).as_deref(),
+            Some("Microsoft Teams Machine-Wide Installer")
+        );
+        assert_eq!(
+            product("Microsoft Teams", microsoft).as_deref(),
+            Some("Microsoft Teams")
+        );
+        for (name, expected) in [
+            (
+                "Microsoft Visual C++ 2010  x64 Redistributable - 10.0.40219",
+                "Microsoft Visual C++ 2010 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2010  x86 Redistributable - 10.0.40219",
+                "Microsoft Visual C++ 2010 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2013 Redistributable (x64) - 12.0.40664",
+                "Microsoft Visual C++ 2013 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2013 x64 Minimum Runtime - 12.0.40664",
+                "Microsoft Visual C++ 2013 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2015-2019 Redistributable (x86) - 14.29.30133",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2017 Redistributable (x64) - 14.16.27033",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2022 X64 Additional Runtime - 14.38.33135",
+                "Microsoft Visual C++ 2015-2022 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2008 Redistributable - x64 9.0.30729.6161",
+                "Microsoft Visual C++ 2008 Redistributable",
+            ),
+            (
+                "Microsoft Visual C++ 2012 Redistributable (x64) - 11.0.61030",
+                "Microsoft Visual C++ 2012 Redistributable",
+            ),
+        ] {
+            assert_eq!(
+                product(name, microsoft).as_deref(),
+                Some(expected),
+                "{name}: {:?}",
+                clean_name(name)
+            );
+        }
     }
 
     #[test]

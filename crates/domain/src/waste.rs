@@ -141,7 +141,19 @@ impl PriceList {
         let mut prices: HashMap<String, PriceRow> = HashMap::new();
         // The first row's currency, which every other row must share.
         let mut first_currency: Option<(String, u64, String)> = None;
-        for (index, record) in reader.records().enumerate() {
+        let records: Vec<Result<csv::StringRecord, csv::Error>> = reader.records().collect();
+        // Where each record starts in the text, to read its quoting as written: the reader
+        // takes a quote never closed as running to the end of the file.
+        let starts: Vec<Option<usize>> = records
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .ok()
+                    .and_then(|r| r.position())
+                    .map(|p| (p.byte() as usize).min(text.len()))
+            })
+            .collect();
+        for (index, record) in records.into_iter().enumerate() {
             let row =
                 record
                     .as_ref()
@@ -156,6 +168,27 @@ impl PriceList {
                     });
             let mut record =
                 record.map_err(|e| error(row, None, format!("cannot be read: {e}"), PRICE_FIX))?;
+            let raw = starts[index].map(|start| {
+                let end = starts[index + 1..]
+                    .iter()
+                    .flatten()
+                    .next()
+                    .copied()
+                    .unwrap_or(text.len());
+                &text[start..end.max(start)]
+            });
+            // Quotes pair up in a row written right; an odd count is a quote never closed (it
+            // swallows the rows after it), or a stray one inside a value.
+            if raw.is_some_and(|raw| raw.matches('"').count() % 2 == 1)
+                || record.iter().any(|field| field.contains(['\n', '\r']))
+            {
+                return Err(error(
+                    row,
+                    None,
+                    "its quoting is broken: a quote opened in it is never closed, or a value holds a stray quote".into(),
+                    "Close every quote the row opens (\"23.10\"), or write the row without quotes",
+                ));
+            }
             // Trimmed here rather than by the reader, which would drop the record's position.
             record.trim();
             if record.iter().all(str::is_empty) {
@@ -209,13 +242,11 @@ impl PriceList {
                 .and_then(|at| record.get(at))
                 .unwrap_or("")
                 .to_ascii_uppercase();
-            if !currency.is_empty()
-                && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()))
-            {
+            if !currency.is_empty() && !ISO_4217.contains(&currency.as_str()) {
                 return Err(error(
                     row,
                     Some("currency"),
-                    format!("'{currency}' for {sku} is not a currency code"),
+                    format!("'{currency}' for {sku} is not an ISO 4217 currency code"),
                     "Write a three-letter ISO 4217 code such as EUR, USD or GBP, or leave the column empty in every row",
                 ));
             }
@@ -317,6 +348,25 @@ impl PriceList {
     }
 }
 
+/// The currency codes of ISO 4217 in use, funds and units of account included; not the codes
+/// for metals, testing or "no currency", which no licence is priced in.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
+    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
+    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
+    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
+    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+    "ZWL",
+];
+
 fn price_key(sku: &str) -> String {
     sku.trim().to_ascii_uppercase()
 }
@@ -363,6 +413,7 @@ pub enum FindingKind {
     TrialSubscription,
     WarningState,
     SuspendedSeats,
+    OverAssigned,
 }
 
 impl FindingKind {
@@ -380,6 +431,7 @@ impl FindingKind {
             Self::TrialSubscription => "trial subscription",
             Self::WarningState => "subscription in a warning state",
             Self::SuspendedSeats => "suspended seats",
+            Self::OverAssigned => "more seats assigned than bought",
         }
     }
 }
@@ -407,6 +459,12 @@ pub struct Finding {
     pub currency: Option<String>,
     /// The SKUs it names that the price list does not price: the cost leaves them out.
     pub unpriced_skus: Vec<String>,
+    /// What it adds to the total: the cost of its seats that no finding before it counts.
+    /// Summed over every finding, it is `WasteReport::monthly_waste_cents`.
+    pub counted_cost_cents: Option<i64>,
+    /// The findings before it ("kind: subject") that already count some of its seats: a
+    /// disabled guest is one seat, whether one finding or two names it.
+    pub counted_in: Vec<String>,
     /// The seats the cost counts, so that the total counts a seat that two findings name once.
     #[serde(skip)]
     seats: Vec<WastedSeat>,
@@ -518,6 +576,9 @@ pub fn findings(
             .flatten()
     };
     let no_charge = |sku: &Sku| catalog::is_free(&sku.sku_part_number) || price(sku) == Some(0);
+    // A trial is not bought: whoever holds its seats, they cost nothing until it is. Only the
+    // subscription can say so; a part number naming a trial is a hint the trial finding gives.
+    let is_trial = |sku: &Sku| sku.trial == Some(true);
     let costing = Costing {
         priced: !prices.is_empty(),
         currency: prices.currency(),
@@ -528,11 +589,39 @@ pub fn findings(
         .collect();
     let mut findings = Vec::new();
     let mut notes = Vec::new();
+    if !prices.file.is_empty() && prices.is_empty() {
+        notes.push(format!(
+            "{}: no SKU is priced (the file has a header and no rows), so no finding has a cost; add a row per SKU under `sku,monthly_price,currency`",
+            prices.file
+        ));
+    }
+    // A row naming a SKU no tenant here holds and the catalogue does not know is most likely
+    // misspelt (SPE_E3X): its price is used nowhere, and the SKU it meant stays unpriced.
+    let mut unknown: Vec<&PriceRow> = prices
+        .prices
+        .iter()
+        .filter(|(key, _)| {
+            !skus
+                .iter()
+                .any(|s| price_key(&s.sku_id) == **key || price_key(&s.sku_part_number) == **key)
+                && catalog::part_number(key).is_none()
+                && catalog::product_name("", key).is_none()
+                && !catalog::is_free(key)
+        })
+        .map(|(_, row)| row)
+        .collect();
+    unknown.sort_by_key(|row| row.row);
+    for row in unknown {
+        notes.push(format!(
+            "{}, row {}: {} is held by no tenant here and is not a SKU this program knows; check its spelling against the part numbers in the seats list",
+            prices.file, row.row, row.written
+        ));
+    }
     let mut seats = Vec::new();
     for sku in skus {
         let unit_price = price(sku);
         let free_of_charge = no_charge(sku);
-        let free = sku
+        let unassigned = sku
             .enabled_units
             .checked_sub(sku.consumed_units)
             .ok_or_else(|| WasteError::Overflow {
@@ -541,6 +630,9 @@ pub fn findings(
                     sku.enabled_units, sku.consumed_units, sku.sku_part_number
                 ),
             })?;
+        // More seats assigned than bought leaves none free; the finding below tells by how
+        // many, rather than a negative count of free seats.
+        let free = unassigned.max(0);
         seats.push(SeatCount {
             organization: sku.organization.clone(),
             tenant_id: sku.tenant_id.clone(),
@@ -619,6 +711,19 @@ pub fn findings(
                 None,
             ));
         }
+        if unassigned < 0 {
+            findings.push(sku_finding(
+                FindingKind::OverAssigned,
+                format!(
+                    "{} has {} seats assigned and {} bought: {} more assigned than bought; buy them, or take them from users before Microsoft does",
+                    sku.name,
+                    sku.consumed_units,
+                    sku.enabled_units,
+                    unassigned.unsigned_abs()
+                ),
+                None,
+            ));
+        }
         let suspended = sku.capability_status.eq_ignore_ascii_case("suspended")
             || sku.capability_status.eq_ignore_ascii_case("lockedout");
         if sku.suspended_units > 0 || suspended {
@@ -656,8 +761,11 @@ pub fn findings(
             continue;
         }
         let part_numbers: Vec<String> = held.iter().map(|s| s.sku_part_number.clone()).collect();
-        let every_seat: Vec<(&Sku, Option<i64>, i64)> =
-            held.iter().map(|s| (*s, price(s), 1)).collect();
+        let every_seat: Vec<(&Sku, Option<i64>, i64)> = held
+            .iter()
+            .filter(|s| !is_trial(s))
+            .map(|s| (*s, price(s), 1))
+            .collect();
         let cost = costing.of(&user.user_principal_name, &every_seat)?;
         let user_finding = |kind, evidence: String, skus: Vec<String>, cost: Option<Costed>| {
             Finding::new(
@@ -763,6 +871,8 @@ pub fn findings(
                 // The cheaper of the two is what could go; with one of them unpriced, which
                 // is cheaper cannot be told, and the finding says which price is missing.
                 let cost = match (price(first), price(second)) {
+                    // Dropping the trial saves nothing, and keeping it costs nothing yet.
+                    _ if is_trial(first) || is_trial(second) => costing.of("", &[])?,
                     (Some(a), Some(b)) => {
                         let cheaper = if b < a { second } else { first };
                         costing.of(&user.user_principal_name, &[(cheaper, Some(a.min(b)), 1)])?
@@ -815,7 +925,7 @@ pub fn findings(
         ));
     }
     Ok(WasteReport {
-        monthly_waste_cents: total_waste(&findings, prices.currency())?,
+        monthly_waste_cents: total_waste(&mut findings, prices.currency())?,
         seats,
         findings,
         notes,
@@ -904,6 +1014,8 @@ impl Finding {
             monthly_cost_cents: cost.cents,
             currency: cost.cents.map(|_| costing.currency.to_string()),
             unpriced_skus: cost.unpriced,
+            counted_cost_cents: cost.cents,
+            counted_in: Vec::new(),
             seats: cost.seats,
         }
     }
@@ -911,18 +1023,51 @@ impl Finding {
 
 /// The monthly cost of the findings, each seat (a user's seat of a SKU, or a SKU's unassigned
 /// seats) counted once: a disabled guest holding two SKUs that overlap wastes each seat once,
-/// whichever findings name it.
-fn total_waste(findings: &[Finding], currency: &str) -> Result<BTreeMap<String, i64>, WasteError> {
-    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+/// whichever findings name it. The first finding (in their order) naming a seat counts it;
+/// each later one says which finding did, so that its part of the total adds up.
+fn total_waste(
+    findings: &mut [Finding],
+    currency: &str,
+) -> Result<BTreeMap<String, i64>, WasteError> {
+    let overflow = || WasteError::Overflow {
+        what: "every finding together".into(),
+    };
+    // Each seat, and the finding ("kind: subject") that counted it.
+    let mut counted: BTreeMap<(String, String, String), String> = BTreeMap::new();
     let mut total: Option<i64> = None;
-    for seat in findings.iter().flat_map(|f| &f.seats) {
-        if counted.insert((&seat.tenant_id, &seat.holder, &seat.sku_id)) {
-            total = Some(total.unwrap_or(0).checked_add(seat.cents).ok_or_else(|| {
-                WasteError::Overflow {
-                    what: "every finding together".into(),
+    for finding in findings.iter_mut() {
+        let name = format!("{}: {}", finding.kind.label(), finding.subject);
+        let mut adds: Option<i64> = None;
+        let mut counted_in: BTreeSet<String> = BTreeSet::new();
+        for seat in &finding.seats {
+            let key = (
+                seat.tenant_id.clone(),
+                seat.holder.clone(),
+                seat.sku_id.clone(),
+            );
+            match counted.get(&key) {
+                Some(earlier) => {
+                    counted_in.insert(earlier.clone());
+                    adds.get_or_insert(0);
                 }
-            })?);
+                None => {
+                    counted.insert(key, name.clone());
+                    adds = Some(
+                        adds.unwrap_or(0)
+                            .checked_add(seat.cents)
+                            .ok_or_else(overflow)?,
+                    );
+                    total = Some(
+                        total
+                            .unwrap_or(0)
+                            .checked_add(seat.cents)
+                            .ok_or_else(overflow)?,
+                    );
+                }
+            }
         }
+        finding.counted_cost_cents = adds;
+        finding.counted_in = counted_in.into_iter().collect();
     }
     Ok(total
         .map(|cents| BTreeMap::from([(currency.to_string(), cents)]))
@@ -1180,6 +1325,61 @@ mod tests {
     }
 
     #[test]
+    fn a_price_list_with_an_unknown_sku_no_rows_a_made_up_currency_or_an_open_quote_is_told() {
+        // A misspelt SKU no tenant holds and the catalogue does not know: a note names it.
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36,EUR\nSPE_E3X,36,EUR\nENTERPRISEPACK,23,EUR\n",
+        )
+        .unwrap();
+        let skus = vec![sku("SPE_E3", "e3", 5, 5, &[])];
+        let report = findings(&skus, &[], &list, now()).unwrap();
+        let named: Vec<&String> = report
+            .notes
+            .iter()
+            .filter(|n| n.contains("check its spelling"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", report.notes);
+        assert!(
+            named[0].starts_with("prices.csv, row 3: SPE_E3X "),
+            "{named:?}"
+        );
+        // A header and nothing else: a note, not silence.
+        let empty = PriceList::parse("prices.csv", "sku,monthly_price,currency\n").unwrap();
+        let report = findings(&skus, &[], &empty, now()).unwrap();
+        assert!(
+            report.notes.iter().any(|n| n.contains("no SKU is priced")),
+            "{:?}",
+            report.notes
+        );
+        // No list at all is no note.
+        let report = findings(&skus, &[], &PriceList::default(), now()).unwrap();
+        assert!(report.notes.is_empty(), "{:?}", report.notes);
+        // Three letters are not enough to be a currency.
+        let e = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nSPE_E3,36,EUR\nSPB,22,XYZ\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.row, e.column.as_deref()), (3, Some("currency")), "{e}");
+        assert!(e.problem.contains("'XYZ'"), "{e}");
+        // A quote opened and never closed, in the middle of the file or on its last row.
+        for (text, row) in [
+            ("sku,monthly_price\nSPB,\"22\nSPE_E3,36\nEMS,9\n", 2),
+            ("sku,monthly_price\nSPB,22\nSPE_E3,\"36\n", 3),
+            ("sku,monthly_price\nSPB,22\nSPE_E3,\"36", 3),
+        ] {
+            let e = PriceList::parse("prices.csv", text).unwrap_err();
+            assert_eq!(e.row, row, "{text:?}: {e}");
+            assert!(e.problem.contains("quoting is broken"), "{e}");
+        }
+        // Quotes that pair up are fine.
+        let quoted =
+            PriceList::parse("prices.csv", "sku,monthly_price\n\"SPB\",\"22.00\"\n").unwrap();
+        assert_eq!(quoted.prices.len(), 1);
+    }
+
+    #[test]
     fn prices_are_found_by_part_number_or_sku_id_in_any_case() {
         let list = PriceList::parse(
             "p.csv",
@@ -1218,6 +1418,58 @@ mod tests {
         // The disabled account wastes its E3 (36) and its Business Premium (22); the
         // duplicate names the Business Premium seat again, which is not a third seat.
         assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&5_800));
+    }
+
+    #[test]
+    fn each_findings_part_of_the_total_adds_up_to_it_and_names_where_the_rest_is_counted() {
+        let mut gone = user("gone@contoso.com", &["e3", "bp"]);
+        gone.account_enabled = Some(false);
+        gone.user_type = Some("Guest".into());
+        let report = findings(&e3_and_bp(), &[gone], &prices(), now()).unwrap();
+        // Each finding's kind, cost, part of the total, and where the rest is counted.
+        type Part<'a> = (FindingKind, Option<i64>, Option<i64>, &'a [String]);
+        let parts: Vec<Part> = report
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.monthly_cost_cents,
+                    f.counted_cost_cents,
+                    f.counted_in.as_slice(),
+                )
+            })
+            .collect();
+        let disabled = "licensed account is disabled: gone@contoso.com".to_string();
+        assert_eq!(
+            parts,
+            vec![
+                (
+                    FindingKind::DisabledAccount,
+                    Some(5_800),
+                    Some(5_800),
+                    &[][..]
+                ),
+                (
+                    FindingKind::LicensedGuest,
+                    Some(5_800),
+                    Some(0),
+                    &[disabled.clone()][..]
+                ),
+                (
+                    FindingKind::DuplicateServices,
+                    Some(2_200),
+                    Some(0),
+                    &[disabled][..]
+                ),
+            ]
+        );
+        let summed: i64 = report
+            .findings
+            .iter()
+            .filter_map(|f| f.counted_cost_cents)
+            .sum();
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&summed));
     }
 
     #[test]
@@ -1402,6 +1654,62 @@ mod tests {
                 "EXCHANGESTANDARD"
             ]
         );
+    }
+
+    #[test]
+    fn a_disabled_users_trial_seat_is_listed_but_costs_nothing() {
+        let skus = vec![
+            Sku {
+                trial: Some(true),
+                ..sku("Microsoft_Teams_Premium", "tp", 25, 2, &["TEAMS1"])
+            },
+            sku("SPE_E3", "e3", 2, 2, &["EXCHANGE_S_ENTERPRISE"]),
+        ];
+        let list = PriceList::parse(
+            "prices.csv",
+            "sku,monthly_price,currency\nMicrosoft_Teams_Premium,7.00,EUR\nSPE_E3,36.00,EUR\n",
+        )
+        .unwrap();
+        let mut both = user("both@contoso.com", &["tp", "e3"]);
+        both.account_enabled = Some(false);
+        let mut trial_only = user("trial@contoso.com", &["tp"]);
+        trial_only.account_enabled = Some(false);
+        let report = findings(&skus, &[both, trial_only], &list, now()).unwrap();
+        let disabled: Vec<(&str, &[String], Option<i64>)> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::DisabledAccount)
+            .map(|f| (f.subject.as_str(), f.skus.as_slice(), f.monthly_cost_cents))
+            .collect();
+        assert_eq!(disabled.len(), 2, "{disabled:?}");
+        assert_eq!(disabled[0].0, "both@contoso.com");
+        assert_eq!(disabled[0].1, ["Microsoft_Teams_Premium", "SPE_E3"]);
+        assert_eq!(disabled[0].2, Some(3_600));
+        assert_eq!(disabled[1].0, "trial@contoso.com");
+        assert_eq!(disabled[1].2, None);
+        assert_eq!(report.monthly_waste_cents.get("EUR"), Some(&3_600));
+    }
+
+    #[test]
+    fn more_seats_assigned_than_bought_leaves_none_free_and_is_a_finding() {
+        let skus = vec![sku("SPE_E3", "e3", 10, 13, &[])];
+        let report = findings(&skus, &[], &prices(), now()).unwrap();
+        assert_eq!(report.seats[0].free, 0);
+        assert_eq!(report.seats[0].assigned, 13);
+        let found: Vec<&Finding> = report.findings.iter().collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, FindingKind::OverAssigned);
+        assert_eq!(found[0].subject, "SPE_E3");
+        assert_eq!(found[0].kind.label(), "more seats assigned than bought");
+        assert!(
+            found[0]
+                .evidence
+                .contains("13 seats assigned and 10 bought: 3 more"),
+            "{}",
+            found[0].evidence
+        );
+        assert_eq!(found[0].monthly_cost_cents, None);
+        assert!(report.monthly_waste_cents.is_empty());
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl Store {
                 .doing("counting devices")?;
                 let software = sqlx::query(
                     "SELECT CASE WHEN matched THEN 'products' ELSE 'unmatched' END AS state, COUNT(*) AS n, CAST(0 AS BIGINT) AS total \
-                     FROM software_products WHERE tenant_id = $1 GROUP BY 1",
+                     FROM software_products WHERE tenant_id = $1 AND devices > 0 GROUP BY 1",
                 )
                 .bind(&tenant)
                 .fetch_all(p)

@@ -10,7 +10,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use domain::software::across_tenants;
 use domain::trends::Trend;
-use domain::waste::{PriceList, WasteReport, format_cents};
+use domain::waste::{PriceList, SeatCount, WasteReport, format_cents};
 use serde::Serialize;
 use store::{Store, StoreError, TenantRow};
 
@@ -53,7 +53,9 @@ pub async fn waste_of(
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub organization: String,
-    pub generated_at: String,
+    /// When it was made, in RFC 3339 (2026-11-30T18:53:00Z), for a program to read.
+    #[serde(serialize_with = "rfc3339")]
+    pub generated_at: DateTime<Utc>,
     /// The first day the trends cover, when asked for.
     pub since: Option<String>,
     pub tenants: Vec<TenantSection>,
@@ -128,7 +130,7 @@ pub async fn build(
         .unwrap_or_else(|| organization.to_string());
     Ok(Report {
         organization: name,
-        generated_at: now.format("%Y-%m-%d %H:%M UTC").to_string(),
+        generated_at: now,
         since: since.map(|s| s.format("%Y-%m-%d").to_string()),
         tenants: sections,
         licenses: waste_of(store, tenants, prices, now).await?,
@@ -157,6 +159,8 @@ pub async fn build(
 #[template(path = "report.html")]
 struct ReportPage<'a> {
     report: &'a Report,
+    /// When it was made, for a person to read.
+    made: String,
     tenants: Vec<TenantView<'a>>,
     seats_chart: String,
     findings: Vec<FindingView>,
@@ -245,6 +249,7 @@ pub fn html(report: &Report) -> Result<String, ReportError> {
     };
     let page = ReportPage {
         report,
+        made: report.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         tenants,
         seats_chart: seats_chart(&report.licenses),
         findings: report
@@ -276,6 +281,11 @@ pub fn html(report: &Report) -> Result<String, ReportError> {
     Ok(page.render()?)
 }
 
+/// A time as RFC 3339 to the second, in UTC: what the JSON form promises.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
 /// Text made safe inside SVG or HTML.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -297,10 +307,55 @@ const COLOURS: [&str; 8] = [
 ];
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 220.0;
+/// The least room left of the plot for the y axis's labels; more when a label is wider.
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
+/// How wide a character of an 11-pixel label is drawn, at most (digits and capitals); used to
+/// give labels room rather than let them run into each other or off the chart.
+const CHAR_WIDTH: f64 = 7.0;
+/// A legend entry's colour box and the gap after its label.
+const LEGEND_MARK: f64 = 14.0;
+const LEGEND_GAP: f64 = 16.0;
+const LEGEND_ROW: f64 = 18.0;
+
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * CHAR_WIDTH
+}
+
+/// Where each legend entry goes, as (x, row): in as many equal columns as the widest entry
+/// allows, so that no label runs into the next; a label wider than the chart is cut to fit.
+fn legend_layout(labels: &[String], left: f64) -> (Vec<(f64, usize)>, Vec<String>) {
+    let room = WIDTH - left - RIGHT;
+    let fitted: Vec<String> = labels
+        .iter()
+        .map(|l| {
+            let most = ((room - LEGEND_MARK) / CHAR_WIDTH).floor().max(2.0) as usize;
+            cut(l, most)
+        })
+        .collect();
+    let widest = fitted
+        .iter()
+        .map(|l| LEGEND_MARK + text_width(l) + LEGEND_GAP)
+        .fold(0.0_f64, f64::max);
+    let columns = ((room / widest.max(1.0)).floor() as usize).clamp(1, 4);
+    let column_width = room / columns as f64;
+    let places = (0..fitted.len())
+        .map(|i| (left + (i % columns) as f64 * column_width, i / columns))
+        .collect();
+    (places, fitted)
+}
+
+/// `text` in at most `most` characters, cut with an ellipsis.
+fn cut(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(most.saturating_sub(1)).collect();
+    short.push('…');
+    short
+}
 
 /// A line chart of the given series over time, values divided by `scale` and shown with
 /// `unit`; none when there is nothing to draw.
@@ -331,30 +386,6 @@ fn line_chart(title: &str, series: &[&Trend], scale: f64, unit: &str) -> Option<
         .fold(0.0_f64, f64::max)
         .max(1.0)
         * 1.1;
-    let x = |t: i64| LEFT + (t - start) as f64 / (end - start) as f64 * (WIDTH - LEFT - RIGHT);
-    let y = |v: f64| HEIGHT - BOTTOM - v / top * (HEIGHT - TOP - BOTTOM);
-    let day = |t: i64| {
-        DateTime::from_timestamp(t, 0)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
-    };
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" width="{WIDTH}" height="{}" role="img" aria-label="{}">"#,
-        escape(title),
-        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
-        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
-        escape(title)
-    );
-    let _ = write!(
-        svg,
-        r##"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#9ca3af"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{}" stroke="#9ca3af"/>"##,
-        HEIGHT - BOTTOM,
-        WIDTH - RIGHT,
-        HEIGHT - BOTTOM,
-        HEIGHT - BOTTOM
-    );
     let label = |v: f64| {
         if scale == 1.0 {
             format!("{}{unit}", v.round() as i64)
@@ -362,18 +393,56 @@ fn line_chart(title: &str, series: &[&Trend], scale: f64, unit: &str) -> Option<
             format!("{v:.1}{unit}")
         }
     };
+    let axis_label = label(top / 1.1);
+    // The y axis's largest label ends 4 pixels left of the axis: the axis moves right as far
+    // as the label needs, so that "4592.8 GB" is not cut to "592.8 GB" at the chart's edge.
+    let left = LEFT.max(text_width(&axis_label) + 8.0);
+    let x = |t: i64| left + (t - start) as f64 / (end - start) as f64 * (WIDTH - left - RIGHT);
+    let y = |v: f64| HEIGHT - BOTTOM - v / top * (HEIGHT - TOP - BOTTOM);
+    let day = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let legend_labels: Vec<String> = series
+        .iter()
+        .map(|trend| {
+            let last = trend
+                .last
+                .map_or(String::new(), |v| format!(": {}", label(v as f64 / scale)));
+            format!("{}{last}", trend.label)
+        })
+        .collect();
+    let (places, legend_labels) = legend_layout(&legend_labels, left);
+    let legend_rows = places.last().map_or(0, |(_, row)| row + 1);
+    let full_height = HEIGHT + LEGEND_ROW * legend_rows as f64;
+    let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">0</text>"##,
-        LEFT - 4.0,
-        TOP + 10.0,
-        escape(&label(top / 1.1)),
-        LEFT - 4.0,
+        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {full_height}" width="{WIDTH}" height="{full_height}" role="img" aria-label="{}">"#,
+        escape(title),
+        escape(title)
+    );
+    let _ = write!(
+        svg,
+        r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#9ca3af"/><line x1="{left}" y1="{TOP}" x2="{left}" y2="{}" stroke="#9ca3af"/>"##,
+        HEIGHT - BOTTOM,
+        WIDTH - RIGHT,
+        HEIGHT - BOTTOM,
         HEIGHT - BOTTOM
     );
     let _ = write!(
         svg,
-        r##"<text x="{LEFT}" y="{}" font-size="11" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text>"##,
+        r##"<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">0</text>"##,
+        left - 4.0,
+        TOP + 10.0,
+        escape(&axis_label),
+        left - 4.0,
+        HEIGHT - BOTTOM
+    );
+    let _ = write!(
+        svg,
+        r##"<text x="{left}" y="{}" font-size="11" fill="#374151">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#374151">{}</text>"##,
         HEIGHT - BOTTOM + 16.0,
         day(start),
         WIDTH - RIGHT,
@@ -401,32 +470,29 @@ fn line_chart(title: &str, series: &[&Trend], scale: f64, unit: &str) -> Option<
                 path.join(" ")
             );
         }
-        let (col, row) = (i % 3, i / 3);
-        let last = trend
-            .last
-            .map_or(String::new(), |v| format!(": {}", label(v as f64 / scale)));
+        let (at, row) = places[i];
         let _ = write!(
             svg,
-            r##"<rect x="{}" y="{}" width="10" height="10" fill="{colour}"/><text x="{}" y="{}" font-size="11" fill="#111827">{}{}</text>"##,
-            LEFT + col as f64 * 200.0,
-            HEIGHT + row as f64 * 18.0,
-            LEFT + col as f64 * 200.0 + 14.0,
-            HEIGHT + row as f64 * 18.0 + 9.0,
-            escape(&trend.label),
-            escape(&last)
+            r##"<rect x="{at}" y="{}" width="10" height="10" fill="{colour}"/><text x="{}" y="{}" font-size="11" fill="#111827">{}</text>"##,
+            HEIGHT + row as f64 * LEGEND_ROW,
+            at + LEGEND_MARK,
+            HEIGHT + row as f64 * LEGEND_ROW + 9.0,
+            escape(&legend_labels[i]),
         );
     }
     svg.push_str("</svg></figure>");
     Some(svg)
 }
 
-/// Bought and assigned seats per SKU, as paired horizontal bars.
+/// Bought and assigned seats per SKU, as paired horizontal bars. SKUs Microsoft gives away
+/// (or priced at nothing) are left out: their placeholder seat counts (1,000,000 free Power BI
+/// seats) would shrink every bought SKU's bars to nothing; the table lists them.
 fn seats_chart(report: &WasteReport) -> String {
-    if report.seats.is_empty() {
+    let paid: Vec<&SeatCount> = report.seats.iter().filter(|s| !s.no_charge).collect();
+    if paid.is_empty() {
         return String::new();
     }
-    let most = report
-        .seats
+    let most = paid
         .iter()
         .map(|s| s.bought.max(s.assigned))
         .max()
@@ -435,11 +501,11 @@ fn seats_chart(report: &WasteReport) -> String {
     let row = 30.0;
     let label_width = 230.0;
     let bar_room = WIDTH - label_width - 60.0;
-    let height = row * report.seats.len() as f64 + 24.0;
+    let height = row * paid.len() as f64 + 24.0;
     let mut svg = format!(
-        r#"<figure><figcaption>Seats bought and assigned</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Seats bought and assigned">"#
+        r#"<figure><figcaption>Seats bought and assigned (SKUs given away left out)</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Seats bought and assigned">"#
     );
-    for (i, s) in report.seats.iter().enumerate() {
+    for (i, s) in paid.iter().enumerate() {
         let top = i as f64 * row;
         let bought = s.bought.max(0) as f64 / most * bar_room;
         let assigned = s.assigned.max(0) as f64 / most * bar_room;
@@ -448,7 +514,7 @@ fn seats_chart(report: &WasteReport) -> String {
             r##"<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#111827">{}</text><rect x="{label_width}" y="{}" width="{bought:.1}" height="11" fill="#93c5fd"/><rect x="{label_width}" y="{}" width="{assigned:.1}" height="11" fill="#2563eb"/><text x="{}" y="{}" font-size="11" fill="#374151">{} / {}</text>"##,
             label_width - 6.0,
             top + 16.0,
-            escape(&s.name),
+            escape(&cut(&s.name, ((label_width - 6.0) / CHAR_WIDTH) as usize)),
             top + 2.0,
             top + 14.0,
             label_width + bought.max(assigned) + 6.0,
@@ -457,7 +523,7 @@ fn seats_chart(report: &WasteReport) -> String {
             s.bought
         );
     }
-    let legend = row * report.seats.len() as f64 + 8.0;
+    let legend = row * paid.len() as f64 + 8.0;
     let _ = write!(
         svg,
         r##"<rect x="{label_width}" y="{legend}" width="10" height="10" fill="#93c5fd"/><text x="{}" y="{}" font-size="11">bought</text><rect x="{}" y="{legend}" width="10" height="10" fill="#2563eb"/><text x="{}" y="{}" font-size="11">assigned</text></svg></figure>"##,
@@ -495,5 +561,117 @@ mod tests {
         assert!(svg.contains("<polyline"));
         assert!(svg.contains("2026-11-01") && svg.contains("2026-11-05"));
         assert!(line_chart("empty", &[], 1.0, "").is_none());
+    }
+
+    /// The x of the `text-anchor="end"` label holding `text`.
+    fn end_anchored_x(svg: &str, text: &str) -> f64 {
+        let at = svg.find(&format!(">{text}</text>")).expect(text);
+        let start = svg[..at].rfind("<text x=\"").unwrap() + "<text x=\"".len();
+        let x = &svg[start..];
+        x[..x.find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn the_json_form_dates_itself_in_rfc_3339() {
+        let report = Report {
+            organization: "Contoso".into(),
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 30, 18, 53, 7).unwrap(),
+            since: None,
+            tenants: Vec::new(),
+            licenses: WasteReport {
+                seats: Vec::new(),
+                findings: Vec::new(),
+                notes: Vec::new(),
+                monthly_waste_cents: BTreeMap::new(),
+                unpriced_skus: Vec::new(),
+            },
+            software: SoftwareSection {
+                products: 0,
+                unmatched: 0,
+                top: Vec::new(),
+            },
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        let at = json["generated_at"].as_str().unwrap();
+        assert_eq!(at, "2026-11-30T18:53:07Z");
+        assert!(DateTime::parse_from_rfc3339(at).is_ok());
+        let page = html(&report).unwrap();
+        assert!(page.contains("made 2026-11-30 18:53 UTC"), "{page}");
+    }
+
+    #[test]
+    fn the_y_axis_gives_its_widest_label_room() {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
+        let bytes = 4_592_800_000_000_i64;
+        let trend = Trend {
+            name: "mailboxes.storage_bytes".into(),
+            label: "mailbox storage".into(),
+            first: Some(bytes),
+            last: Some(bytes),
+            change: 0,
+            points: vec![(at(1), bytes), (at(5), bytes)],
+        };
+        let svg = line_chart("Mailbox storage", &[&trend], 1e9, " GB").unwrap();
+        let x = end_anchored_x(&svg, "4592.8 GB");
+        assert!(x >= text_width("4592.8 GB"), "{x}: {svg}");
+    }
+
+    #[test]
+    fn legend_labels_never_run_into_each_other() {
+        let labels: Vec<String> = [
+            "Microsoft 365 E3 (no Teams) assigned: 1234",
+            "Office 365 E1 assigned: 12",
+            "Microsoft Teams Premium Introductory Pricing assigned: 5",
+            "Exchange Online (Plan 1) assigned: 40",
+            "x",
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+        let (places, fitted) = legend_layout(&labels, LEFT);
+        assert_eq!(places.len(), labels.len());
+        for (i, (x, row)) in places.iter().enumerate() {
+            let end = x + LEGEND_MARK + text_width(&fitted[i]);
+            assert!(end <= WIDTH - RIGHT + 0.1, "{i} ends at {end}");
+            for (later, (next_x, next_row)) in places.iter().enumerate().skip(i + 1) {
+                if next_row == row && next_x > x {
+                    assert!(end < *next_x, "{i} runs into {later}: {places:?}");
+                }
+            }
+        }
+        // A label too wide for the chart is cut, not drawn past its edge.
+        let (_, fitted) = legend_layout(&["y".repeat(200)], LEFT);
+        assert!(fitted[0].ends_with('…'));
+    }
+
+    #[test]
+    fn the_seats_chart_leaves_out_skus_given_away() {
+        let seats = |part: &str, bought: i64, assigned: i64, no_charge: bool| SeatCount {
+            organization: "Contoso".into(),
+            tenant_id: "t1".into(),
+            sku_part_number: part.into(),
+            name: part.into(),
+            bought,
+            assigned,
+            free: bought - assigned,
+            no_charge,
+            monthly_price_cents: None,
+            currency: None,
+        };
+        let report = WasteReport {
+            seats: vec![
+                seats("POWER_BI_STANDARD", 1_000_000, 40, true),
+                seats("SPE_E3", 25, 20, false),
+            ],
+            findings: Vec::new(),
+            notes: Vec::new(),
+            monthly_waste_cents: BTreeMap::new(),
+            unpriced_skus: Vec::new(),
+        };
+        let svg = seats_chart(&report);
+        assert!(!svg.contains("POWER_BI_STANDARD"), "{svg}");
+        // Scaled to the bought SKU: its 25 seats fill the bars' room.
+        let room = WIDTH - 230.0 - 60.0;
+        assert!(svg.contains(&format!(r#"width="{room:.1}""#)), "{svg}");
     }
 }

@@ -950,7 +950,8 @@ async fn an_organisation_shows_its_software_waste_and_trends_and_hands_over_its_
         .to_string();
     assert!(
         disposition.starts_with("attachment; filename=\"report-")
-            && disposition.ends_with(".html\""),
+            && disposition.contains(".html\"; filename*=UTF-8''report-")
+            && disposition.ends_with(".html"),
         "{disposition}"
     );
     let html = report.text().await.unwrap();

@@ -59,11 +59,15 @@ pub struct FindingRow {
     subject: String,
     skus: String,
     evidence: String,
-    /// Per month, as a decimal (23.10), of the priced seats; empty without a price.
+    /// Per month, as a decimal (23.10), of the priced seats no row above counts; empty
+    /// without a price. Summed, the rows give the `licenses waste` total.
     monthly_cost: Option<String>,
     currency: Option<String>,
     /// The SKUs named that have no price (space-separated): the cost leaves them out.
     unpriced_skus: String,
+    /// The findings above ("kind: subject", separated by "; ") that already count some of
+    /// this one's seats, and so their cost.
+    counted_in: String,
 }
 
 #[derive(Serialize)]
@@ -145,9 +149,10 @@ pub async fn rows(store: &Store, kind: Kind, tenant_id: Option<&TenantId>) -> an
                         subject: f.subject,
                         skus: f.skus.join(" "),
                         evidence: f.evidence,
-                        monthly_cost: f.monthly_cost_cents.map(domain::waste::format_cents),
+                        monthly_cost: f.counted_cost_cents.map(domain::waste::format_cents),
                         currency: f.currency,
                         unpriced_skus: f.unpriced_skus.join(" "),
+                        counted_in: f.counted_in.join("; "),
                     })
                     .collect(),
             )

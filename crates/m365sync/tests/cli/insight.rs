@@ -107,6 +107,7 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
     );
     assert!(waste.status.success(), "{:?}", text(&waste));
     let waste: Value = serde_json::from_slice(&waste.stdout).unwrap();
+    let waste_total = waste["monthly_waste_cents"]["EUR"].as_i64();
     assert!(!waste["seats"].as_array().unwrap().is_empty());
     for finding in waste["findings"].as_array().unwrap() {
         assert!(finding["evidence"].as_str().is_some_and(|e| !e.is_empty()));
@@ -294,7 +295,26 @@ async fn the_inventory_tells_software_waste_and_trends_and_writes_a_report() {
         .stdout,
     )
     .unwrap();
-    assert!(waste.is_array());
+    // A seat two findings name is counted in the first: the rows add up to the total.
+    let summed: i64 = waste
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["monthly_cost"].as_str())
+        .map(|cost| {
+            let (whole, cents) = cost.split_once('.').unwrap();
+            whole.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+        })
+        .sum();
+    assert_eq!(Some(summed), waste_total, "{waste}");
+    assert!(
+        waste
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["counted_in"].is_string()),
+        "{waste}"
+    );
     let connectors: Value =
         serde_json::from_slice(&m365sync(&db, &["export", "api-connectors"], &[]).stdout).unwrap();
     assert_eq!(connectors.as_array().unwrap().len(), 2);

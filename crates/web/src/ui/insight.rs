@@ -279,30 +279,32 @@ pub(crate) async fn report(
             );
         }
     };
-    let file = format!(
-        "report-{}-{}.html",
-        file_name_part(&org.name),
-        now.format("%Y-%m-%d")
+    let part = file_name_part(&org.name);
+    let day = now.format("%Y-%m-%d");
+    // Browsers that read `filename*` keep the name's own letters ("göteborg"); the plain
+    // `filename` is for the others, spelt in ASCII ("goteborg").
+    let disposition = format!(
+        "attachment; filename=\"report-{}-{day}.html\"; filename*=UTF-8''{}",
+        ascii_file_name_part(&part),
+        percent_encoded(&format!("report-{part}-{day}.html"))
     );
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         html,
     )
         .into_response()
 }
 
-/// An organisation's name as a part of a file name: letters, digits and dashes only.
+/// An organisation's name as a part of a file name: letters (of any script), digits and
+/// dashes only, so that it holds no quote, slash or dot to escape the name with.
 fn file_name_part(name: &str) -> String {
     let mut part = String::new();
     for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            part.push(c.to_ascii_lowercase());
+        if c.is_alphanumeric() {
+            part.extend(c.to_lowercase());
         } else if !part.ends_with('-') {
             part.push('-');
         }
@@ -315,14 +317,86 @@ fn file_name_part(name: &str) -> String {
     }
 }
 
+/// A file name part in ASCII: Latin letters lose their accents (ö → o, ß → ss); a letter with
+/// no ASCII spelling becomes a dash.
+fn ascii_file_name_part(part: &str) -> String {
+    const LATIN: &[(&str, &str)] = &[
+        ("àáâãäåāăą", "a"),
+        ("æ", "ae"),
+        ("çćĉċč", "c"),
+        ("ďđð", "d"),
+        ("èéêëēĕėęě", "e"),
+        ("ĝğġģ", "g"),
+        ("ĥħ", "h"),
+        ("ìíîïĩīĭįı", "i"),
+        ("ĵ", "j"),
+        ("ķ", "k"),
+        ("ĺļľŀł", "l"),
+        ("ñńņňŉ", "n"),
+        ("òóôõöøōŏő", "o"),
+        ("œ", "oe"),
+        ("ŕŗř", "r"),
+        ("śŝşšș", "s"),
+        ("ß", "ss"),
+        ("ţťŧț", "t"),
+        ("þ", "th"),
+        ("ùúûüũūŭůűų", "u"),
+        ("ŵ", "w"),
+        ("ýÿŷ", "y"),
+        ("źżž", "z"),
+    ];
+    let mut ascii = String::new();
+    for c in part.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else if let Some((_, latin)) = LATIN.iter().find(|(from, _)| from.contains(c)) {
+            ascii.push_str(latin);
+        } else if !ascii.ends_with('-') {
+            ascii.push('-');
+        }
+    }
+    let ascii = ascii.trim_matches('-').to_string();
+    if ascii.is_empty() {
+        "organization".into()
+    } else {
+        ascii
+    }
+}
+
+/// A file name as RFC 5987 writes it in `filename*`: ASCII letters, digits, `-` and `.` as
+/// they are, every other byte as %XX.
+fn percent_encoded(name: &str) -> String {
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 #[cfg(test)]
 mod tests {
-    use super::file_name_part;
+    use super::{ascii_file_name_part, file_name_part, percent_encoded};
 
     #[test]
     fn a_report_file_name_holds_no_quote_or_path() {
         assert_eq!(file_name_part("Contoso Ltd."), "contoso-ltd");
-        assert_eq!(file_name_part("\"../évil\";x"), "vil-x");
-        assert_eq!(file_name_part("ÄÖÜ"), "organization");
+        assert_eq!(file_name_part("\"../évil\";x"), "évil-x");
+        assert_eq!(file_name_part("\"/.;"), "organization");
+    }
+
+    #[test]
+    fn a_report_file_name_keeps_or_spells_out_the_names_letters() {
+        assert_eq!(file_name_part("Göteborg Ärende AB"), "göteborg-ärende-ab");
+        assert_eq!(
+            ascii_file_name_part("göteborg-ärende-ab"),
+            "goteborg-arende-ab"
+        );
+        assert_eq!(ascii_file_name_part("straße"), "strasse");
+        assert_eq!(ascii_file_name_part("東京"), "organization");
+        assert_eq!(percent_encoded("report-ö.html"), "report-%C3%B6.html");
     }
 }

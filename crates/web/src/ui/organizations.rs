@@ -816,7 +816,8 @@ async fn licenses(ui: &UiState, tenant: &TenantId, body: &mut TablePage) -> stor
         "No licence (or licences are not synced).",
     );
     for l in &rows {
-        let mut free = Cell::num(l.enabled_units - l.consumed_units);
+        // More seats assigned than bought leaves none free, not a negative count.
+        let mut free = Cell::num((l.enabled_units - l.consumed_units).max(0));
         if l.consumed_units > l.enabled_units {
             free = free.badge("over-assigned", "bad");
         }
