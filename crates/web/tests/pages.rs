@@ -854,6 +854,95 @@ async fn long_lists_come_in_numbered_pages() {
     }
 }
 
+/// A page number far past the end (even the largest number there is) shows the last page, never
+/// a panic, and never a count beside an empty table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_past_the_end_shows_the_last_page() {
+    let site = Site::start(120).await;
+    let viewer = site.viewer().await;
+    for n in 0..55 {
+        site.app
+            .store
+            .create_organization(&format!("Client {n:02}"))
+            .await
+            .unwrap();
+    }
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let huge = i64::MAX;
+    let contacts = site
+        .get(&viewer, &format!("/organizations/{org}?page={huge}"))
+        .await;
+    assert_eq!(contacts.status, StatusCode::OK, "{}", contacts.text);
+    let total = site
+        .app
+        .store
+        .search_contacts(&store::ContactSearch {
+            organization_id: Some(org),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .1;
+    let last_page = (total + 49) / 50;
+    let shown_on_last = total - (last_page - 1) * 50;
+    assert_eq!(rows_of(&contacts.text, "contacts") as i64, shown_on_last);
+    assert_eq!(
+        marked(&contacts.text, "page-current").unwrap(),
+        last_page.to_string()
+    );
+    assert!(
+        contacts
+            .text
+            .contains(&format!("showing {}–{total}", (last_page - 1) * 50 + 1)),
+        "{}",
+        marked(&contacts.text, "contact-count").unwrap_or_default()
+    );
+
+    let organizations = site
+        .get(&viewer, &format!("/organizations?page={huge}"))
+        .await;
+    assert_eq!(organizations.status, StatusCode::OK);
+    assert_eq!(marked(&organizations.text, "page-current").unwrap(), "2");
+    assert!(rows_of(&organizations.text, "organizations") > 0);
+
+    let run = site.app.store.runs(None, 1).await.unwrap()[0].id;
+    let records = site
+        .get(&viewer, &format!("/runs/{run}?outcome=created&page={huge}"))
+        .await;
+    assert_eq!(records.status, StatusCode::OK);
+    let created = site
+        .app
+        .store
+        .run_records(run, Some(store::RecordOutcome::Created))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(rows_of(&records.text, "records"), (created - 1) % 100 + 1);
+
+    let audit = site
+        .get(&viewer, &format!("/organizations/{org}/audit?page={huge}"))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(!audit.text.contains("data-testid=\"audit-empty\""));
+
+    for path in [
+        format!("/tenants?page={huge}"),
+        format!("/review?page={huge}"),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_organisation_shows_its_software_waste_and_trends_and_hands_over_its_report() {
     let site = Site::start(20).await;
