@@ -537,6 +537,84 @@ async fn a_connection_is_edited_from_its_page_and_a_bad_submit_changes_nothing()
     assert!(again.text.contains("value=\"Cost centre\""));
 }
 
+/// The `<select>` marked `data-testid="{id}"`, up to its end.
+fn select_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("data-testid=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} is on the page"));
+    let rest = &html[at..];
+    &rest[..rest.find("</select>").unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edit_form_shows_every_field_mapping_as_saved_and_an_unchanged_save_keeps_it() {
+    let site = Site::start(2).await;
+    let admin = site.admin().await;
+    let before = site.app.store.connection("contoso").await.unwrap().unwrap();
+    let mut settings = settings_of(&before);
+    settings
+        .field_mapping
+        .set_custom("department", "Dept")
+        .unwrap();
+    settings.field_mapping.set_local("surname").unwrap();
+    site.app
+        .store
+        .set_connection_settings("contoso", &settings)
+        .await
+        .unwrap();
+
+    let form = site.get(&admin, "/connections/contoso/edit").await;
+    assert_eq!(form.status, StatusCode::OK);
+    // A custom field is still filled by Microsoft 365, so it shows as Microsoft 365's.
+    assert!(
+        select_of(&form.text, "owner-department").contains("value=\"microsoft_365\" selected"),
+        "{}",
+        select_of(&form.text, "owner-department")
+    );
+    assert!(
+        form.text
+            .contains("name=\"custom.department\" value=\"Dept\"")
+    );
+    assert!(select_of(&form.text, "owner-surname").contains("value=\"local\" selected"));
+
+    // Sending back what the page shows changes nothing.
+    let mut unchanged = edit_fields(&site);
+    for field in domain::mapping::MAPPABLE {
+        let (owner, custom) = match field {
+            "department" => ("microsoft_365", "Dept"),
+            "surname" => ("local", ""),
+            _ => ("microsoft_365", ""),
+        };
+        unchanged.push((format!("owner.{field}"), owner.into()));
+        unchanged.push((format!("custom.{field}"), custom.into()));
+    }
+    let saved = site
+        .post(
+            &admin,
+            "/connections/contoso/edit",
+            &as_refs(&unchanged),
+            true,
+        )
+        .await;
+    assert!(saved.status.is_redirection(), "{}", saved.text);
+    let after = site.app.store.connection("contoso").await.unwrap().unwrap();
+    assert_eq!(after.field_mapping, settings.field_mapping);
+
+    // An owner the form never offers is refused beside its field, and nothing is saved.
+    let mut forged = unchanged.clone();
+    forged.push(("owner.jobTitle".into(), "attacker".into()));
+    forged.retain(|(k, v)| !(k == "owner.jobTitle" && v == "microsoft_365"));
+    let refused = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&forged), true)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let beside =
+        marked(&refused.text, "error-owner-jobTitle").expect("the error is beside jobTitle");
+    assert!(beside.contains("'attacker'"), "{beside}");
+    let after = site.app.store.connection("contoso").await.unwrap().unwrap();
+    assert_eq!(after.field_mapping, settings.field_mapping);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
