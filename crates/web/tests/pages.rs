@@ -537,6 +537,84 @@ async fn a_connection_is_edited_from_its_page_and_a_bad_submit_changes_nothing()
     assert!(again.text.contains("value=\"Cost centre\""));
 }
 
+/// The `<select>` marked `data-testid="{id}"`, up to its end.
+fn select_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("data-testid=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} is on the page"));
+    let rest = &html[at..];
+    &rest[..rest.find("</select>").unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edit_form_shows_every_field_mapping_as_saved_and_an_unchanged_save_keeps_it() {
+    let site = Site::start(2).await;
+    let admin = site.admin().await;
+    let before = site.app.store.connection("contoso").await.unwrap().unwrap();
+    let mut settings = settings_of(&before);
+    settings
+        .field_mapping
+        .set_custom("department", "Dept")
+        .unwrap();
+    settings.field_mapping.set_local("surname").unwrap();
+    site.app
+        .store
+        .set_connection_settings("contoso", &settings)
+        .await
+        .unwrap();
+
+    let form = site.get(&admin, "/connections/contoso/edit").await;
+    assert_eq!(form.status, StatusCode::OK);
+    // A custom field is still filled by Microsoft 365, so it shows as Microsoft 365's.
+    assert!(
+        select_of(&form.text, "owner-department").contains("value=\"microsoft_365\" selected"),
+        "{}",
+        select_of(&form.text, "owner-department")
+    );
+    assert!(
+        form.text
+            .contains("name=\"custom.department\" value=\"Dept\"")
+    );
+    assert!(select_of(&form.text, "owner-surname").contains("value=\"local\" selected"));
+
+    // Sending back what the page shows changes nothing.
+    let mut unchanged = edit_fields(&site);
+    for field in domain::mapping::MAPPABLE {
+        let (owner, custom) = match field {
+            "department" => ("microsoft_365", "Dept"),
+            "surname" => ("local", ""),
+            _ => ("microsoft_365", ""),
+        };
+        unchanged.push((format!("owner.{field}"), owner.into()));
+        unchanged.push((format!("custom.{field}"), custom.into()));
+    }
+    let saved = site
+        .post(
+            &admin,
+            "/connections/contoso/edit",
+            &as_refs(&unchanged),
+            true,
+        )
+        .await;
+    assert!(saved.status.is_redirection(), "{}", saved.text);
+    let after = site.app.store.connection("contoso").await.unwrap().unwrap();
+    assert_eq!(after.field_mapping, settings.field_mapping);
+
+    // An owner the form never offers is refused beside its field, and nothing is saved.
+    let mut forged = unchanged.clone();
+    forged.push(("owner.jobTitle".into(), "attacker".into()));
+    forged.retain(|(k, v)| !(k == "owner.jobTitle" && v == "microsoft_365"));
+    let refused = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&forged), true)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let beside =
+        marked(&refused.text, "error-owner-jobTitle").expect("the error is beside jobTitle");
+    assert!(beside.contains("'attacker'"), "{beside}");
+    let after = site.app.store.connection("contoso").await.unwrap().unwrap();
+    assert_eq!(after.field_mapping, settings.field_mapping);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
@@ -850,6 +928,95 @@ async fn long_lists_come_in_numbered_pages() {
         "/review?page=2",
     ] {
         let page = site.get(&viewer, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+}
+
+/// A page number far past the end (even the largest number there is) shows the last page, never
+/// a panic, and never a count beside an empty table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_past_the_end_shows_the_last_page() {
+    let site = Site::start(120).await;
+    let viewer = site.viewer().await;
+    for n in 0..55 {
+        site.app
+            .store
+            .create_organization(&format!("Client {n:02}"))
+            .await
+            .unwrap();
+    }
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let huge = i64::MAX;
+    let contacts = site
+        .get(&viewer, &format!("/organizations/{org}?page={huge}"))
+        .await;
+    assert_eq!(contacts.status, StatusCode::OK, "{}", contacts.text);
+    let total = site
+        .app
+        .store
+        .search_contacts(&store::ContactSearch {
+            organization_id: Some(org),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .1;
+    let last_page = (total + 49) / 50;
+    let shown_on_last = total - (last_page - 1) * 50;
+    assert_eq!(rows_of(&contacts.text, "contacts") as i64, shown_on_last);
+    assert_eq!(
+        marked(&contacts.text, "page-current").unwrap(),
+        last_page.to_string()
+    );
+    assert!(
+        contacts
+            .text
+            .contains(&format!("showing {}–{total}", (last_page - 1) * 50 + 1)),
+        "{}",
+        marked(&contacts.text, "contact-count").unwrap_or_default()
+    );
+
+    let organizations = site
+        .get(&viewer, &format!("/organizations?page={huge}"))
+        .await;
+    assert_eq!(organizations.status, StatusCode::OK);
+    assert_eq!(marked(&organizations.text, "page-current").unwrap(), "2");
+    assert!(rows_of(&organizations.text, "organizations") > 0);
+
+    let run = site.app.store.runs(None, 1).await.unwrap()[0].id;
+    let records = site
+        .get(&viewer, &format!("/runs/{run}?outcome=created&page={huge}"))
+        .await;
+    assert_eq!(records.status, StatusCode::OK);
+    let created = site
+        .app
+        .store
+        .run_records(run, Some(store::RecordOutcome::Created))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(rows_of(&records.text, "records"), (created - 1) % 100 + 1);
+
+    let audit = site
+        .get(&viewer, &format!("/organizations/{org}/audit?page={huge}"))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(!audit.text.contains("data-testid=\"audit-empty\""));
+
+    for path in [
+        format!("/tenants?page={huge}"),
+        format!("/review?page={huge}"),
+    ] {
+        let page = site.get(&viewer, &path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
     }
 }

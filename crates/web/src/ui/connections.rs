@@ -635,13 +635,19 @@ pub(crate) async fn edit_form(
     edit_page(&viewer, &connection, form, Errors::new())
 }
 
+/// The owners a mapped field may have, as the edit form sends them.
+const OWNERS: [&str; 2] = ["microsoft_365", "local"];
+
 /// A field's problem, by the form field's name.
 type Errors = std::collections::HashMap<String, String>;
 
 struct MappingRow {
     field: &'static str,
     local: bool,
+    /// The owner as submitted (empty when the row shows what is saved), checked on save.
+    owner: String,
     custom: String,
+    owner_error: Option<String>,
     error: Option<String>,
 }
 
@@ -724,11 +730,16 @@ impl EditValues {
                 .iter()
                 .map(|&field| MappingRow {
                     field,
-                    local: c.field_mapping.is_local(field),
+                    // `is_local` is also true for a custom field, which Microsoft 365 still
+                    // fills: only a truly local field shows as the technician's.
+                    local: c.field_mapping.placement(field)
+                        == Some(&domain::mapping::Placement::Local),
+                    owner: String::new(),
                     custom: match c.field_mapping.placement(field) {
                         Some(domain::mapping::Placement::Custom(name)) => name.clone(),
                         _ => String::new(),
                     },
+                    owner_error: None,
                     error: None,
                 })
                 .collect(),
@@ -771,7 +782,9 @@ impl EditValues {
                 .map(|&field| MappingRow {
                     field,
                     local: fields.get(&format!("owner.{field}")) == "local",
+                    owner: fields.get(&format!("owner.{field}")).into(),
                     custom: fields.get(&format!("custom.{field}")).into(),
+                    owner_error: None,
                     error: None,
                 })
                 .collect(),
@@ -808,6 +821,9 @@ struct EditPage {
 fn field_label(key: &str) -> String {
     if let Some(field) = key.strip_prefix("custom.") {
         return format!("the custom field for {field}");
+    }
+    if let Some(field) = key.strip_prefix("owner.") {
+        return format!("the owner of {field}");
     }
     if let Some(dataset) = key.strip_prefix("lifetime.") {
         return format!("the cache lifetime of {dataset}");
@@ -945,6 +961,16 @@ fn read_edit(fields: &Fields, form: &mut EditValues, errors: &mut Errors) -> Opt
     };
     let mut field_mapping = domain::FieldMapping::default();
     for row in &mut form.mapping {
+        // A form without the owner (an older page) leaves Microsoft 365 the owner, as before.
+        if !row.owner.is_empty() && !OWNERS.contains(&row.owner.as_str()) {
+            let problem = format!(
+                "'{}' is not an owner of {}; choose Microsoft 365 or local",
+                row.owner, row.field
+            );
+            errors.insert(format!("owner.{}", row.field), problem.clone());
+            row.owner_error = Some(problem);
+            continue;
+        }
         let placed = if row.local {
             field_mapping.set_local(row.field)
         } else if !row.custom.trim().is_empty() {

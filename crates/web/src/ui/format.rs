@@ -182,6 +182,34 @@ pub(crate) fn offset_of(number: i64, size: i64) -> i64 {
     number.saturating_sub(1).saturating_mul(size)
 }
 
+/// The last page of `total` rows in pages of `size` (1 when there are none).
+pub(crate) fn last_page(total: i64, size: i64) -> i64 {
+    if size <= 0 || total <= 0 {
+        return 1;
+    }
+    total.div_euclid(size) + i64::from(total.rem_euclid(size) != 0)
+}
+
+/// Loads page `number` of `size` rows with `load(offset)`; a page past the end gives the last
+/// page instead, so a stale link or a typed-in number shows real rows and never a contradiction
+/// such as "showing 301–300" beside a count. Returns the rows, the total and the page shown.
+pub(crate) async fn clamped_page<T, E, Fut>(
+    number: i64,
+    size: i64,
+    load: impl Fn(i64) -> Fut,
+) -> Result<(Vec<T>, i64, i64), E>
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, i64), E>>,
+{
+    let (rows, total) = load(offset_of(number, size)).await?;
+    let last = last_page(total, size);
+    if number > last {
+        let (rows, total) = load(offset_of(last, size)).await?;
+        return Ok((rows, total, last));
+    }
+    Ok((rows, total, number))
+}
+
 /// The numbered links for `total` rows in pages of `size`, page `current` shown; `href` makes
 /// the link to a page. Nothing for a single page.
 pub(crate) fn pager(
@@ -190,7 +218,7 @@ pub(crate) fn pager(
     size: i64,
     href: impl Fn(i64) -> String,
 ) -> Vec<PageLink> {
-    let count = (total + size - 1) / size;
+    let count = last_page(total, size);
     if count <= 1 {
         return Vec::new();
     }

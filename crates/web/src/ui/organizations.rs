@@ -26,12 +26,12 @@ pub(crate) async fn list(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let number = format::page_number(query.page.as_deref());
-    let (organizations, total) = match ui
-        .store
-        .organizations_page(format::offset_of(number, PAGE_SIZE), PAGE_SIZE)
-        .await
-    {
+    let asked_page = format::page_number(query.page.as_deref());
+    let loaded = format::clamped_page(asked_page, PAGE_SIZE, |offset| {
+        ui.store.organizations_page(offset, PAGE_SIZE)
+    })
+    .await;
+    let (organizations, total, number) = match loaded {
         Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
@@ -257,17 +257,22 @@ pub(crate) async fn contacts(
         .map(|(key, _, sort)| (*key, *sort))
         .unwrap_or(("name", ContactSort::Name));
     let descending = query.dir.as_deref() == Some("desc");
-    let page_number = format::page_number(query.page.as_deref());
-    let search = ContactSearch {
-        organization_id: Some(org.id),
-        text: Some(q.clone()),
-        sort,
-        descending,
-        only: kind_of(&only),
-        offset: (page_number - 1) * PAGE_SIZE,
-        limit: PAGE_SIZE,
-    };
-    let (found, total) = match ui.store.search_contacts(&search).await {
+    let asked_page = format::page_number(query.page.as_deref());
+    let loaded = format::clamped_page(asked_page, PAGE_SIZE, |offset| {
+        let search = ContactSearch {
+            organization_id: Some(org.id),
+            text: Some(q.clone()),
+            sort,
+            descending,
+            only: kind_of(&only),
+            offset,
+            limit: PAGE_SIZE,
+        };
+        let store = ui.store.clone();
+        async move { store.search_contacts(&search).await }
+    })
+    .await;
+    let (found, total, page_number) = match loaded {
         Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
@@ -317,7 +322,7 @@ pub(crate) async fn contacts(
         num: true,
     });
     let pages = format::pager(page_number, total, PAGE_SIZE, |n| link(sort_key, dir, n));
-    let first = (page_number - 1) * PAGE_SIZE + 1;
+    let first = format::offset_of(page_number, PAGE_SIZE).saturating_add(1);
     let lines = found
         .iter()
         .map(|c| ContactLine {
@@ -975,15 +980,10 @@ async fn audit(
     body: &mut TablePage,
     base: &str,
 ) -> store::Result<()> {
-    let (records, total) = ui
-        .store
-        .audit_page(
-            tenant,
-            &q,
-            format::offset_of(number, AUDIT_PAGE),
-            AUDIT_PAGE,
-        )
-        .await?;
+    let (records, total, number) = format::clamped_page(number, AUDIT_PAGE, |offset| {
+        ui.store.audit_page(tenant, &q, offset, AUDIT_PAGE)
+    })
+    .await?;
     let mut table = Table::new(
         "audit",
         &[

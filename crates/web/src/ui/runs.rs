@@ -10,7 +10,7 @@ use serde::Deserialize;
 use store::{Cancelled, RecordOutcome, RunRecordRow, RunRow};
 
 use super::format::{
-    Cell, Link, PageLink, Table, TablePage, duration, offset_of, page_number, pager, time_or,
+    Cell, Link, PageLink, Table, TablePage, clamped_page, duration, page_number, pager, time_or,
 };
 use super::{Frame, UiState, Viewer, charts, done, error_page, not_found, page, store_failure};
 
@@ -158,12 +158,12 @@ pub(crate) async fn show(
         Err(e) => return store_failure(&viewer, e),
     };
     let outcome = query.outcome.as_deref().and_then(RecordOutcome::parse);
-    let number = page_number(query.page.as_deref());
-    let (records, total) = match ui
-        .store
-        .run_records_page(id, outcome, offset_of(number, RECORDS_PAGE), RECORDS_PAGE)
-        .await
-    {
+    let asked_page = page_number(query.page.as_deref());
+    let loaded = clamped_page(asked_page, RECORDS_PAGE, |offset| {
+        ui.store.run_records_page(id, outcome, offset, RECORDS_PAGE)
+    })
+    .await;
+    let (records, total, number) = match loaded {
         Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };

@@ -10,7 +10,7 @@ use domain::TenantState;
 use serde::Deserialize;
 use store::{Resolution, TenantChoice};
 
-use super::format::{Link, PageLink, offset_of, page_number, pager, time};
+use super::format::{Link, PageLink, clamped_page, page_number, pager, time};
 use super::{Fields, Frame, UiState, Viewer, done, error_page, page, store_failure};
 
 #[derive(Deserialize)]
@@ -69,12 +69,13 @@ pub(crate) async fn list(
     Query(query): Query<TenantsQuery>,
 ) -> Response {
     let wanted = query.state.as_deref().and_then(TenantState::parse);
-    let number = page_number(query.page.as_deref());
+    let asked_page = page_number(query.page.as_deref());
     let loaded = async {
         Ok::<_, store::StoreError>((
-            ui.store
-                .tenants_page(wanted, offset_of(number, TENANTS_PAGE), TENANTS_PAGE)
-                .await?,
+            clamped_page(asked_page, TENANTS_PAGE, |offset| {
+                ui.store.tenants_page(wanted, offset, TENANTS_PAGE)
+            })
+            .await?,
             ui.store.tenant_counts().await?,
             // Every organisation's name, for the "match to" search list.
             ui.store.organization_names().await?,
@@ -82,7 +83,7 @@ pub(crate) async fn list(
         ))
     }
     .await;
-    let ((tenants, listed), counts, organizations, review_count) = match loaded {
+    let ((tenants, listed, number), counts, organizations, review_count) = match loaded {
         Ok(all) => all,
         Err(e) => return store_failure(&viewer, e),
     };
@@ -273,12 +274,12 @@ pub(crate) async fn review(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<TenantsQuery>,
 ) -> Response {
-    let number = page_number(query.page.as_deref());
-    let (items, total) = match ui
-        .store
-        .review_items_page(false, offset_of(number, REVIEW_PAGE), REVIEW_PAGE)
-        .await
-    {
+    let asked_page = page_number(query.page.as_deref());
+    let loaded = clamped_page(asked_page, REVIEW_PAGE, |offset| {
+        ui.store.review_items_page(false, offset, REVIEW_PAGE)
+    })
+    .await;
+    let (items, total, number) = match loaded {
         Ok(found) => found,
         Err(e) => return store_failure(&viewer, e),
     };
