@@ -616,6 +616,50 @@ async fn the_edit_form_shows_every_field_mapping_as_saved_and_an_unchanged_save_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_notice_shows_only_when_this_server_wrote_it() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let lure = "Your+session+expired.+Log+in+at+evil.example";
+    let login = site
+        .http
+        .get(format!("{}/login?notice={lure}", site.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let login = login.text().await.unwrap();
+    assert!(login.contains("Log in") && !login.contains("evil.example"));
+    for path in [
+        format!("/connections?notice={lure}"),
+        format!("/runs?notice={lure}"),
+        format!("/tenants?notice={lure}"),
+        format!("/settings?notice={lure}"),
+        format!("/?notice={lure}"),
+        // A seal copied from nowhere is no seal.
+        format!("/connections?notice={lure}%7C{}", "0".repeat(64)),
+    ] {
+        let page = site.get(&admin, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.text.contains("evil.example"), "{path}");
+        assert!(marked(&page.text, "notice").is_none(), "{path}");
+    }
+
+    // A change's own note still shows where it leads.
+    let mut edit = edit_fields(&site);
+    edit.push(("schedule".into(), String::new()));
+    let saved = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&edit), true)
+        .await;
+    assert!(saved.location.contains("notice="), "{}", saved.location);
+    let after = site.get(&admin, &saved.location).await;
+    assert!(marked(&after.text, "notice").is_some(), "{}", after.text);
+    // Its words changed by hand are not shown.
+    let tampered = saved.location.replacen("notice=", "notice=Pay+now+", 1);
+    let forged = site.get(&admin, &tampered).await;
+    assert!(marked(&forged.text, "notice").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;

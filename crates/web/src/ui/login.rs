@@ -184,7 +184,8 @@ pub(crate) async fn logout(State(ui): State<UiState>, headers: HeaderMap) -> Res
     {
         tracing::error!("ending a session: {e}");
     }
-    let mut response = Redirect::to("/login?notice=You+are+logged+out.").into_response();
+    let mut response =
+        Redirect::to(&super::notice_link("/login", "You are logged out.")).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         ui.cookie(ui.session_cookie_name(), "", Some(0)),
@@ -287,7 +288,10 @@ pub(crate) async fn setup_submit(
             start_session(
                 &ui,
                 user.id,
-                "/?notice=Welcome%21+You+are+the+first+admin.+Add+a+connection+to+start.",
+                &super::notice_link(
+                    "/",
+                    "Welcome! You are the first admin. Add a connection to start.",
+                ),
             )
             .await
         }

@@ -127,8 +127,10 @@ impl Frame {
         }
     }
 
+    /// Shows the `notice` of the address only when this server wrote it (see [`notice_link`]):
+    /// a link made elsewhere cannot put its own words, such as a phishing text, on a page.
     pub(crate) fn with_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice.filter(|n| !n.is_empty());
+        self.notice = notice.as_deref().and_then(verified_notice);
         self
     }
 }
@@ -227,9 +229,54 @@ pub(crate) fn upper_first(text: &str) -> String {
 /// After a change, back to a page with a note of what happened (a redirect, so that reloading
 /// does not send the form again).
 pub(crate) fn done(to: &str, notice: &str) -> Response {
+    Redirect::to(&notice_link(to, notice)).into_response()
+}
+
+/// Between a notice's text and its seal in the `notice` query field.
+const NOTICE_SEAL: char = '|';
+
+/// The address `to` with `notice` to show there, sealed with this process's key so that
+/// [`Frame::with_notice`] shows it and no text a stranger puts in a link. A notice outlives
+/// neither a restart nor a changed word, which costs only the note of a change already made.
+pub(crate) fn notice_link(to: &str, notice: &str) -> String {
     let separator = if to.contains('?') { '&' } else { '?' };
-    let target = format!("{to}{separator}notice={}", format::url_encode(notice));
-    Redirect::to(&target).into_response()
+    let sealed = format!("{notice}{NOTICE_SEAL}{}", notice_seal(notice));
+    format!("{to}{separator}notice={}", format::url_encode(&sealed))
+}
+
+/// The text of a sealed notice, or `None` when it was not sealed here (or is empty).
+pub(crate) fn verified_notice(sealed: &str) -> Option<String> {
+    let (text, seal) = sealed.rsplit_once(NOTICE_SEAL)?;
+    let expected = notice_seal(text);
+    // Compared in full every time, so the time taken says nothing about how much matched.
+    let same = seal.len() == expected.len()
+        && seal
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    (same && !text.is_empty()).then(|| text.to_string())
+}
+
+/// HMAC-SHA-256 of `text` under a key made at start-up, in hex.
+fn notice_seal(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    static KEY: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 64];
+        getrandom::fill(&mut key).expect("the operating system's random source is available");
+        key
+    });
+    let padded = |pad: u8| key.iter().map(|k| k ^ pad).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(padded(0x36))
+        .chain_update(text.as_bytes())
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(padded(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads one cookie's value from the request.

@@ -88,7 +88,11 @@ async fn settings_page(ui: &UiState, viewer: &Viewer, extra: Extra) -> Response 
         StatusCode::OK
     };
     let body = SettingsPage {
-        frame: viewer.frame("Settings", "settings").with_notice(notice),
+        frame: Frame {
+            // Already checked: a sealed notice from the address, or this server's own words.
+            notice,
+            ..viewer.frame("Settings", "settings")
+        },
         users: users
             .into_iter()
             .map(|u| UserView {
@@ -130,7 +134,7 @@ pub(crate) async fn show(
         &ui,
         &viewer,
         Extra {
-            notice: query.notice,
+            notice: query.notice.as_deref().and_then(super::verified_notice),
             ..Extra::default()
         },
     )
