@@ -660,6 +660,23 @@ async fn a_notice_shows_only_when_this_server_wrote_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
+    let site = Site::start(1).await;
+    let viewer = site.viewer().await;
+    for path in [
+        "/runs/1?page=2&page=3",
+        "/organizations?page=1&page=2",
+        "/tenants?state=new&state=matched",
+    ] {
+        let page = site.get(&viewer, path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.text.contains("<html"), "{path}: {}", page.text);
+        assert!(page.text.contains("is given more than once"), "{path}");
+        assert!(!page.text.contains("Failed to deserialize"), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;

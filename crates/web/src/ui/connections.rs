@@ -2,9 +2,10 @@
 //! write-only), the connection test with its diagnosis, sync now, clean sync, cancel, and delete
 //! with what to remove in Entra ID.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};

@@ -279,6 +279,35 @@ fn notice_seal(text: &str) -> String {
     outer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `Query<T>` whose refusal is the HTML error page in our words, not the framework's plain text.
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for PageQuery<T>
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let viewer = parts.extensions.get::<Viewer>().cloned();
+                Err(error_page(
+                    viewer.as_ref(),
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "This page cannot be shown: {}. Open the page from its menu link to start again.",
+                        crate::query::query_problem(&rejection)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// Reads one cookie's value from the request.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

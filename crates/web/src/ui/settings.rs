@@ -1,9 +1,10 @@
 //! Settings: the people who can log in and their roles, and the API tokens programs use (made
 //! and revoked under the rules `m365sync token` follows: the token shown once, only its hash kept).
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use store::AppRole;

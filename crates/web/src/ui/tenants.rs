@@ -1,9 +1,10 @@
 //! Tenants and matching: Unmatched, Suggested, Matched and Ignored tenants with the decisions
 //! `m365sync match` takes, and the contact review queue `m365sync review` settles.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::TenantState;
