@@ -529,6 +529,11 @@ async fn every_failure_is_json_with_a_code_and_a_message() {
         "not_found",
     );
     assert_error(
+        &api.get("/api/v1/runs?connection=nosuch", admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
         &api.get("/api/v1/runs/999999", admin).await,
         StatusCode::NOT_FOUND,
         "not_found",

@@ -663,6 +663,48 @@ async fn a_notice_shows_only_when_this_server_wrote_it() {
 async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
     let site = Site::start(1).await;
     let viewer = site.viewer().await;
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // A value the page does not know is named with the ones it takes, not shown as another.
+    for (path, named) in [
+        (
+            "/runs/1?outcome=bogus".to_string(),
+            "'bogus' is not a value of 'outcome'",
+        ),
+        (
+            format!("/organizations/{org}?sort=evil"),
+            "'evil' is not a value of 'sort'",
+        ),
+        (
+            format!("/organizations/{org}?dir=sideways"),
+            "'sideways' is not a value of 'dir'",
+        ),
+        (
+            format!("/organizations/{org}?only=bogus"),
+            "'bogus' is not a value of 'only'",
+        ),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        // The page escapes quotes, so compare the words as the page shows them.
+        let named = named.replace('\'', "&#39;");
+        assert!(page.text.contains(&named), "{path}: {}", page.text);
+    }
+    for path in [
+        "/runs/1?outcome=created".to_string(),
+        format!("/organizations/{org}?sort=upn&dir=desc&only=licensed"),
+        format!("/organizations/{org}?q=&only=&sort=&dir="),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
     for path in [
         "/runs/1?page=2&page=3",
         "/organizations?page=1&page=2",

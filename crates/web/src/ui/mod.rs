@@ -279,6 +279,24 @@ fn notice_seal(text: &str) -> String {
     outer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A 400 page for a query value the page does not know, naming it and the ones it takes, so a
+/// mistyped link is not silently shown as something else.
+pub(crate) fn unknown_value(
+    viewer: &Viewer,
+    parameter: &str,
+    value: &str,
+    allowed: &[&str],
+) -> Response {
+    error_page(
+        Some(viewer),
+        StatusCode::BAD_REQUEST,
+        format!(
+            "'{value}' is not a value of '{parameter}'; use one of: {}, or leave it out.",
+            allowed.join(", ")
+        ),
+    )
+}
+
 /// `Query<T>` whose refusal is the HTML error page in our words, not the framework's plain text.
 pub(crate) struct PageQuery<T>(pub(crate) T);
 
