@@ -37,3 +37,20 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let rest = &text[text.find(start)? + start.len()..];
     Some(&rest[..rest.find(end)?])
 }
+
+/// Search text as the store can take it: a NUL ends a string in PostgreSQL and matches
+/// nothing a person can type, so it is dropped instead of failing the search.
+pub(crate) fn search_text(raw: &str) -> String {
+    raw.chars().filter(|c| *c != '\0').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_is_dropped_from_search_text() {
+        assert_eq!(search_text("a\0b\0"), "ab");
+        assert_eq!(search_text("ålborg"), "ålborg");
+    }
+}

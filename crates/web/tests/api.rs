@@ -528,6 +528,8 @@ async fn every_failure_is_json_with_a_code_and_a_message() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+    let nul = api.get("/api/v1/contacts?search=a%00b", admin).await;
+    assert_eq!(nul.status, StatusCode::OK, "{}", nul.text);
     assert_error(
         &api.get("/api/v1/runs?connection=nosuch", admin).await,
         StatusCode::NOT_FOUND,

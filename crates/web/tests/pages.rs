@@ -719,6 +719,39 @@ async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
+    let site = Site::start(3).await;
+    let viewer = site.viewer().await;
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for path in [
+        format!("/organizations/{org}?q=a%00b"),
+        format!("/organizations/{org}/audit?q=a%00b"),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+    }
+
+    let logout = site.get(&viewer, "/logout").await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER, "{}", logout.text);
+    let pointed = site.get(&viewer, &logout.location).await;
+    assert!(
+        marked(&pointed.text, "notice").is_some_and(|n| n.contains("Log out button")),
+        "{}",
+        pointed.text
+    );
+    // A GET does not end the session: another site's link cannot log a person out.
+    assert_eq!(site.get(&viewer, "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;

@@ -529,7 +529,7 @@ pub(crate) fn routes(ui: UiState) -> Router {
     Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
+        .route("/logout", get(login::logout_by_address).post(login::logout))
         .route(
             "/setup/{token}",
             get(login::setup_form).post(login::setup_submit),

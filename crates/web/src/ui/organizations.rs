@@ -246,7 +246,7 @@ pub(crate) async fn contacts(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let q = query.q.clone().unwrap_or_default();
+    let q = crate::query::search_text(query.q.as_deref().unwrap_or_default());
     let only = query.only.clone().unwrap_or_default();
     if !only.is_empty() && kind_of(&only).is_none() {
         let allowed: Vec<&str> = KINDS.iter().skip(1).map(|(key, _)| *key).collect();
@@ -723,7 +723,7 @@ pub(crate) async fn dataset(
             audit(
                 &ui,
                 &tenant,
-                query.q.unwrap_or_default(),
+                crate::query::search_text(query.q.as_deref().unwrap_or_default()),
                 number,
                 &mut body,
                 &base,
