@@ -752,6 +752,65 @@ async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let tenant = site.app.tenant_key(0);
+    let path = format!("/tenants/{tenant}");
+    let unmatched = site
+        .post(&admin, &path, &[("action", "unmatch")], true)
+        .await;
+    assert_eq!(
+        unmatched.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        unmatched.text
+    );
+    let organizations = site.app.store.organization_names().await.unwrap().len();
+
+    // The tenant's own name is taken by the organisation its first sync made.
+    let taken = site
+        .post(&admin, &path, &[("action", "create"), ("name", "")], true)
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        taken.text
+    );
+    assert!(taken.text.contains("exists already"), "{}", taken.text);
+    let long = "n".repeat(201);
+    let too_long = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", &long)],
+            true,
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_long.text.contains("longer than 200"));
+    assert_eq!(
+        site.app.store.organization_names().await.unwrap().len(),
+        organizations,
+        "nothing was made"
+    );
+
+    let made = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", "Fresh Co")],
+            true,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let shown = site.get(&admin, &made.location).await;
+    let notice = marked(&shown.text, "notice").unwrap();
+    assert!(notice.contains("with its next sync"), "{notice}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;
