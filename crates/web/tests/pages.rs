@@ -811,6 +811,50 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_new_connection_form_shows_every_mistake_beside_its_field_at_once() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let before = site.app.store.connections().await.unwrap().len();
+    let refused = site
+        .post(
+            &admin,
+            "/connections",
+            &[
+                ("name", ""),
+                ("tenant_id", "not a tenant"),
+                ("client_id", "nor a client"),
+                ("cloud", "custom"),
+                ("login_url", "ftp://nowhere"),
+                ("graph_url", ""),
+                ("schedule", "whenever"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    for field in [
+        "error-name",
+        "error-tenant-id",
+        "error-client-id",
+        "error-cloud",
+        "error-datasets",
+        "error-secret",
+        "error-schedule",
+    ] {
+        let text = marked(&refused.text, field)
+            .unwrap_or_else(|| panic!("{field} is shown: {}", refused.text));
+        assert!(!text.trim().is_empty(), "{field}");
+    }
+    assert!(!refused.text.contains("--login-url") && !refused.text.contains("--graph-url"));
+    assert_eq!(site.app.store.connections().await.unwrap().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;
