@@ -59,9 +59,18 @@ pub fn check_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A user name in one spelling: trimmed and in Unicode NFC, so that "alïce" typed with a
+/// combining diaeresis is the same name as with the precomposed letter, both when the name is
+/// made (its uniqueness) and when it logs in.
+pub fn canonical_user_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.trim().nfc().collect()
+}
+
 /// Why a user name is refused.
 pub fn check_user_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
+    let name = canonical_user_name(name);
+    let name = name.as_str();
     if name.is_empty() {
         return Err("the name is empty: give the name this person logs in with".into());
     }
@@ -241,6 +250,11 @@ mod tests {
         assert_eq!(check_user_name("  ana ").unwrap(), "ana");
         assert!(check_user_name(" ").is_err());
         assert!(check_user_name("a\u{7}b").is_err());
+        // The same letter, composed or not, is one name.
+        assert_eq!(
+            check_user_name("al\u{69}\u{308}ce").unwrap(),
+            check_user_name("al\u{ef}ce").unwrap()
+        );
         assert_eq!(
             check_user_name("<script>alert(1)</script>").unwrap(),
             "<script>alert(1)</script>"

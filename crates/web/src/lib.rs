@@ -26,6 +26,7 @@ mod access;
 pub mod api;
 pub mod auth;
 mod ops;
+mod query;
 mod ui;
 
 pub use access::PublicName;

@@ -528,6 +528,13 @@ async fn every_failure_is_json_with_a_code_and_a_message() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+    let nul = api.get("/api/v1/contacts?search=a%00b", admin).await;
+    assert_eq!(nul.status, StatusCode::OK, "{}", nul.text);
+    assert_error(
+        &api.get("/api/v1/runs?connection=nosuch", admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     assert_error(
         &api.get("/api/v1/runs/999999", admin).await,
         StatusCode::NOT_FOUND,
@@ -569,6 +576,23 @@ async fn every_failure_is_json_with_a_code_and_a_message() {
             "bad_query",
         );
     }
+    // A refusal is in the API's words, never the framework's or serde's.
+    for (query, named) in [
+        ("limit=1&limit=2", "'limit' is given more than once"),
+        ("limit=abc", "'limit'"),
+        ("colour=blue", "'colour'"),
+    ] {
+        let answer = api.get(&format!("/api/v1/contacts?{query}"), admin).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "bad_query");
+        let message = answer.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(named), "{query}: {message}");
+        for framework in ["Failed to deserialize", "invalid", "expected", "`"] {
+            assert!(!message.contains(framework), "{query}: {message}");
+        }
+    }
+    let path = api.get("/api/v1/runs/abc", admin).await;
+    assert!(!path.text.contains("Cannot parse"), "{}", path.text);
+    assert!(!path.text.contains("expected"), "{}", path.text);
     assert_error(
         &api.get("/api/v1/runs/1/records?outcome=vanished", admin)
             .await,

@@ -616,6 +616,245 @@ async fn the_edit_form_shows_every_field_mapping_as_saved_and_an_unchanged_save_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_notice_shows_only_when_this_server_wrote_it() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let lure = "Your+session+expired.+Log+in+at+evil.example";
+    let login = site
+        .http
+        .get(format!("{}/login?notice={lure}", site.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let login = login.text().await.unwrap();
+    assert!(login.contains("Log in") && !login.contains("evil.example"));
+    for path in [
+        format!("/connections?notice={lure}"),
+        format!("/runs?notice={lure}"),
+        format!("/tenants?notice={lure}"),
+        format!("/settings?notice={lure}"),
+        format!("/?notice={lure}"),
+        // A seal copied from nowhere is no seal.
+        format!("/connections?notice={lure}%7C{}", "0".repeat(64)),
+    ] {
+        let page = site.get(&admin, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.text.contains("evil.example"), "{path}");
+        assert!(marked(&page.text, "notice").is_none(), "{path}");
+    }
+
+    // A change's own note still shows where it leads.
+    let mut edit = edit_fields(&site);
+    edit.push(("schedule".into(), String::new()));
+    let saved = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&edit), true)
+        .await;
+    assert!(saved.location.contains("notice="), "{}", saved.location);
+    let after = site.get(&admin, &saved.location).await;
+    assert!(marked(&after.text, "notice").is_some(), "{}", after.text);
+    // Its words changed by hand are not shown.
+    let tampered = saved.location.replacen("notice=", "notice=Pay+now+", 1);
+    let forged = site.get(&admin, &tampered).await;
+    assert!(marked(&forged.text, "notice").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
+    let site = Site::start(1).await;
+    let viewer = site.viewer().await;
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // A value the page does not know is named with the ones it takes, not shown as another.
+    for (path, named) in [
+        (
+            "/runs/1?outcome=bogus".to_string(),
+            "'bogus' is not a value of 'outcome'",
+        ),
+        (
+            format!("/organizations/{org}?sort=evil"),
+            "'evil' is not a value of 'sort'",
+        ),
+        (
+            format!("/organizations/{org}?dir=sideways"),
+            "'sideways' is not a value of 'dir'",
+        ),
+        (
+            format!("/organizations/{org}?only=bogus"),
+            "'bogus' is not a value of 'only'",
+        ),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        // The page escapes quotes, so compare the words as the page shows them.
+        let named = named.replace('\'', "&#39;");
+        assert!(page.text.contains(&named), "{path}: {}", page.text);
+    }
+    for path in [
+        "/runs/1?outcome=created".to_string(),
+        format!("/organizations/{org}?sort=upn&dir=desc&only=licensed"),
+        format!("/organizations/{org}?q=&only=&sort=&dir="),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+    for path in [
+        "/runs/1?page=2&page=3",
+        "/organizations?page=1&page=2",
+        "/tenants?state=new&state=matched",
+    ] {
+        let page = site.get(&viewer, path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.text.contains("<html"), "{path}: {}", page.text);
+        assert!(page.text.contains("is given more than once"), "{path}");
+        assert!(!page.text.contains("Failed to deserialize"), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
+    let site = Site::start(3).await;
+    let viewer = site.viewer().await;
+    let tenant = domain::TenantId::parse(&site.app.tenant_key(0)).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for path in [
+        format!("/organizations/{org}?q=a%00b"),
+        format!("/organizations/{org}/audit?q=a%00b"),
+    ] {
+        let page = site.get(&viewer, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+    }
+
+    let logout = site.get(&viewer, "/logout").await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER, "{}", logout.text);
+    let pointed = site.get(&viewer, &logout.location).await;
+    assert!(
+        marked(&pointed.text, "notice").is_some_and(|n| n.contains("Log out button")),
+        "{}",
+        pointed.text
+    );
+    // A GET does not end the session: another site's link cannot log a person out.
+    assert_eq!(site.get(&viewer, "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let tenant = site.app.tenant_key(0);
+    let path = format!("/tenants/{tenant}");
+    let unmatched = site
+        .post(&admin, &path, &[("action", "unmatch")], true)
+        .await;
+    assert_eq!(
+        unmatched.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        unmatched.text
+    );
+    let organizations = site.app.store.organization_names().await.unwrap().len();
+
+    // The tenant's own name is taken by the organisation its first sync made.
+    let taken = site
+        .post(&admin, &path, &[("action", "create"), ("name", "")], true)
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        taken.text
+    );
+    assert!(taken.text.contains("exists already"), "{}", taken.text);
+    let long = "n".repeat(201);
+    let too_long = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", &long)],
+            true,
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_long.text.contains("longer than 200"));
+    assert_eq!(
+        site.app.store.organization_names().await.unwrap().len(),
+        organizations,
+        "nothing was made"
+    );
+
+    let made = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", "Fresh Co")],
+            true,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let shown = site.get(&admin, &made.location).await;
+    let notice = marked(&shown.text, "notice").unwrap();
+    assert!(notice.contains("with its next sync"), "{notice}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_new_connection_form_shows_every_mistake_beside_its_field_at_once() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let before = site.app.store.connections().await.unwrap().len();
+    let refused = site
+        .post(
+            &admin,
+            "/connections",
+            &[
+                ("name", ""),
+                ("tenant_id", "not a tenant"),
+                ("client_id", "nor a client"),
+                ("cloud", "custom"),
+                ("login_url", "ftp://nowhere"),
+                ("graph_url", ""),
+                ("schedule", "whenever"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    for field in [
+        "error-name",
+        "error-tenant-id",
+        "error-client-id",
+        "error-cloud",
+        "error-datasets",
+        "error-secret",
+        "error-schedule",
+    ] {
+        let text = marked(&refused.text, field)
+            .unwrap_or_else(|| panic!("{field} is shown: {}", refused.text));
+        assert!(!text.trim().is_empty(), "{field}");
+    }
+    assert!(!refused.text.contains("--login-url") && !refused.text.contains("--graph-url"));
+    assert_eq!(site.app.store.connections().await.unwrap().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaces_the_secret_from_the_edit_page() {
     let site = Site::start(3).await;
     let admin = site.admin().await;

@@ -159,7 +159,7 @@ pub async fn list_contacts(
         tenant_id,
         organization_id: query.organization_id,
         include_archived: query.include_archived,
-        search: query.search.clone(),
+        search: query.search.as_deref().map(crate::query::search_text),
         enabled: query.enabled,
         guest: query.guest,
         licensed: query.licensed,

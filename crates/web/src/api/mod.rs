@@ -186,8 +186,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
 fn query_refusal(rejection: QueryRejection) -> ApiError {
     ApiError::bad_query(format!(
-        "{}; give the query parameters the OpenAPI document (/api/v1/openapi.json) describes",
-        rejection.body_text()
+        "{}; the OpenAPI document (/api/v1/openapi.json) describes the parameters",
+        crate::query::query_problem(&rejection)
     ))
 }
 
@@ -209,10 +209,13 @@ fn path_refusal(rejection: PathRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "bad_path",
-        format!(
-            "{}; a number was expected where the path has an id",
-            rejection.body_text()
-        ),
+        // The framework's text names Rust types ("expected u8"); say it in the API's words.
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(_) => {
+                "a part of the path cannot be read: an id must be a whole number as the API gave it; check the address against the OpenAPI document (/api/v1/openapi.json)".to_string()
+            }
+            _ => "the path cannot be read; check the address against the OpenAPI document (/api/v1/openapi.json)".to_string(),
+        },
     )
 }
 

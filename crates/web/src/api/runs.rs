@@ -118,7 +118,8 @@ pub struct RunPage {
 
 /// The run log, newest first.
 #[utoipa::path(get, path = "/runs", tag = "runs", params(RunsQuery),
-    responses((status = 200, body = RunPage)))]
+    responses((status = 200, body = RunPage),
+        (status = 404, description = "No connection has the name given as `connection`", body = super::ErrorBody)))]
 pub async fn list_runs(
     State(store): State<Store>,
     ApiQuery(query): ApiQuery<RunsQuery>,
@@ -128,6 +129,14 @@ pub async fn list_runs(
         0 => None,
         id => Some(id),
     };
+    // An unknown name would list nothing, which reads as "no runs yet": say it instead.
+    if let Some(name) = query.connection.as_deref()
+        && store.connection(name).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no connection is named '{name}'; GET /api/v1/connections lists them"
+        )));
+    }
     let runs = store
         .runs_before(query.connection.as_deref(), before, limit)
         .await?;

@@ -2,9 +2,10 @@
 //! write-only), the connection test with its diagnosis, sync now, clean sync, cancel, and delete
 //! with what to remove in Entra ID.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
@@ -157,9 +158,17 @@ struct ConnectionForm {
     frame: Frame,
     action: String,
     problem: Option<String>,
+    /// Each field's problem, by its form name, shown beside it.
+    errors: Errors,
     form: FormValues,
     clouds: Vec<&'static str>,
     datasets: Vec<DatasetChoice>,
+}
+
+impl ConnectionForm {
+    fn error(&self, key: &str) -> Option<&String> {
+        self.errors.get(key)
+    }
 }
 
 fn clouds() -> Vec<&'static str> {
@@ -197,6 +206,7 @@ pub(crate) async fn new_form(Extension(viewer): Extension<Viewer>) -> Response {
         frame: viewer.frame("Add a connection", "connections"),
         action: "/connections".into(),
         problem: None,
+        errors: Errors::new(),
         form: FormValues {
             cloud: "global".into(),
             create_organization: true,
@@ -256,51 +266,108 @@ fn parsed<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, String> {
     result.map_err(|e| super::upper_first(&e.to_string()))
 }
 
+/// Reads the new-connection form, checking every field: all the mistakes come back at once,
+/// by form field name, to be shown beside their fields.
 fn new_connection(
     fields: &Fields,
-) -> Result<(NewConnection, ConnectionMode, OrganizationSetup), String> {
-    let name = parsed(ConnectionName::parse(fields.get("name")))?;
-    let tenant_id = parsed(TenantId::parse(fields.get("tenant_id")))?;
-    let client_id = parsed(ClientId::parse(fields.get("client_id")))?;
+) -> Result<(NewConnection, ConnectionMode, OrganizationSetup), Errors> {
+    let mut errors = Errors::new();
+    let mut check = |key: &str, result: Result<(), String>| {
+        if let Err(problem) = result {
+            errors.insert(key.to_string(), page_words(&problem));
+        }
+    };
+    let name = ConnectionName::parse(fields.get("name"));
+    check(
+        "name",
+        parsed(name.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+    );
+    let tenant_id = TenantId::parse(fields.get("tenant_id"));
+    check(
+        "tenant_id",
+        parsed(tenant_id.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+    );
+    let client_id = ClientId::parse(fields.get("client_id"));
+    check(
+        "client_id",
+        parsed(client_id.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+    );
     let cloud = match fields.get("cloud") {
         "custom" => parsed(Cloud::custom(
             fields.get("login_url"),
             fields.get("graph_url"),
-        ))?,
-        other => parsed(Cloud::parse(other))?,
+        )),
+        other => parsed(Cloud::parse(other)),
     };
+    check("cloud", cloud.as_ref().map(|_| ()).map_err(Clone::clone));
     let mut datasets = Vec::new();
     for raw in fields.all("datasets") {
-        datasets.push(parsed(Dataset::parse(raw))?);
+        match parsed(Dataset::parse(raw)) {
+            Ok(d) => datasets.push(d),
+            Err(problem) => check("datasets", Err(problem)),
+        }
     }
-    if datasets.is_empty() {
-        return Err("Choose at least one dataset to sync.".into());
+    if fields.all("datasets").is_empty() {
+        check(
+            "datasets",
+            Err("Choose at least one dataset to sync.".into()),
+        );
     }
-    let credential = credential_of(fields)?.ok_or_else(|| {
-        "Give the client secret's Value, or a certificate with its private key.".to_string()
-    })?;
+    let credential = credential_of(fields).and_then(|c| {
+        c.ok_or_else(|| {
+            "Give the client secret's Value, or a certificate with its private key.".to_string()
+        })
+    });
+    check(
+        "secret",
+        credential.as_ref().map(|_| ()).map_err(Clone::clone),
+    );
+    check(
+        "schedule",
+        parse_schedule(fields.get("schedule")).map(|_| ()),
+    );
     let partner = fields.flag("partner");
     let organization =
         Some(fields.get("organization").trim().to_string()).filter(|o| !o.is_empty());
-    Ok((
-        NewConnection {
-            name,
-            tenant_id,
-            client_id,
-            credential,
-            cloud,
-            datasets,
-        },
-        if partner {
-            ConnectionMode::Partner
-        } else {
-            ConnectionMode::Direct
-        },
-        OrganizationSetup {
-            create_organization: fields.flag("create_organization"),
-            organization,
-        },
-    ))
+    match (name, tenant_id, client_id, cloud, credential) {
+        (Ok(name), Ok(tenant_id), Ok(client_id), Ok(cloud), Ok(credential))
+            if errors.is_empty() =>
+        {
+            Ok((
+                NewConnection {
+                    name,
+                    tenant_id,
+                    client_id,
+                    credential,
+                    cloud,
+                    datasets,
+                },
+                if partner {
+                    ConnectionMode::Partner
+                } else {
+                    ConnectionMode::Direct
+                },
+                OrganizationSetup {
+                    create_organization: fields.flag("create_organization"),
+                    organization,
+                },
+            ))
+        }
+        _ => Err(errors),
+    }
+}
+
+/// A problem in the words of the page: the shared checks name the command line's flags,
+/// which mean nothing on a form.
+fn page_words(problem: &str) -> String {
+    problem
+        .replace("--login-url", "the custom login URL")
+        .replace("--graph-url", "the custom Graph URL")
+        .replace("--tenant-id", "the directory (tenant) ID")
+        .replace("--client-id", "the application (client) ID")
+        .replace("--private-key", "the private key")
+        .replace("--certificate", "the certificate")
+        .replace("--secret", "the client secret")
 }
 
 fn values_of(fields: &Fields) -> FormValues {
@@ -323,7 +390,7 @@ pub(crate) async fn create(
     Extension(viewer): Extension<Viewer>,
     fields: Fields,
 ) -> Response {
-    let again = |problem: String| {
+    let again = |problem: String, errors: Errors| {
         let chosen = fields.all("datasets");
         let mut datasets = dataset_choices(&chosen);
         if chosen.is_empty() {
@@ -335,6 +402,7 @@ pub(crate) async fn create(
                 frame: viewer.frame("Add a connection", "connections"),
                 action: "/connections".into(),
                 problem: Some(problem),
+                errors,
                 form: values_of(&fields),
                 clouds: clouds(),
                 datasets,
@@ -344,15 +412,22 @@ pub(crate) async fn create(
     };
     let (new, mode, setup) = match new_connection(&fields) {
         Ok(parts) => parts,
-        Err(problem) => return again(problem),
+        Err(errors) => {
+            let summary = format!(
+                "Nothing was saved: fix the {} field(s) marked below.",
+                errors.len()
+            );
+            return again(summary, errors);
+        }
     };
-    let schedule = match parse_schedule(fields.get("schedule")) {
-        Ok(s) => s,
-        Err(problem) => return again(problem),
-    };
+    // Checked with the other fields above; read again for its value.
+    let schedule = parse_schedule(fields.get("schedule")).unwrap_or_default();
     let name = new.name.to_string();
     if let Err(e) = ui.store.add_connection_in(new, mode, setup).await {
-        return again(super::upper_first(&e.to_string()));
+        return again(
+            page_words(&super::upper_first(&e.to_string())),
+            Errors::new(),
+        );
     }
     if let Some(schedule) = schedule
         && let Err(e) = ui

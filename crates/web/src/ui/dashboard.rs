@@ -1,9 +1,10 @@
 //! The dashboard: each connection's state, last and next run, and everything that needs a
 //! person, each with its fix.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use domain::{RunStatus, TenantState};
 use store::RunRow;

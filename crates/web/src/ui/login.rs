@@ -2,9 +2,10 @@
 
 use std::time::Instant;
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -89,7 +90,7 @@ pub(crate) async fn submit(
 ) -> Response {
     let address = peer.map(|p| p.0.0.ip());
     let login = LoginForm {
-        name: fields.get("name").to_string(),
+        name: auth::canonical_user_name(fields.get("name")),
         password: fields.get("password").to_string(),
     };
     let next = local_next(Some(fields.get("next")));
@@ -178,13 +179,24 @@ async fn start_session(ui: &UiState, user_id: i64, next: &str) -> Response {
     response
 }
 
+/// A link or a typed address to /logout: logging out takes the form's POST (with its CSRF
+/// token, so no other site can log a person out), so this points to the button.
+pub(crate) async fn logout_by_address() -> Response {
+    Redirect::to(&super::notice_link(
+        "/",
+        "To log out, use the Log out button at the top of the page.",
+    ))
+    .into_response()
+}
+
 pub(crate) async fn logout(State(ui): State<UiState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, ui.session_cookie_name())
         && let Err(e) = ui.store.end_app_session(&auth::token_hash(token)).await
     {
         tracing::error!("ending a session: {e}");
     }
-    let mut response = Redirect::to("/login?notice=You+are+logged+out.").into_response();
+    let mut response =
+        Redirect::to(&super::notice_link("/login", "You are logged out.")).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         ui.cookie(ui.session_cookie_name(), "", Some(0)),
@@ -247,7 +259,7 @@ pub(crate) async fn setup_submit(
     fields: Fields,
 ) -> Response {
     let setup = SetupForm {
-        name: fields.get("name").to_string(),
+        name: auth::canonical_user_name(fields.get("name")),
         password: fields.get("password").to_string(),
         confirm: fields.get("confirm").to_string(),
     };
@@ -287,7 +299,10 @@ pub(crate) async fn setup_submit(
             start_session(
                 &ui,
                 user.id,
-                "/?notice=Welcome%21+You+are+the+first+admin.+Add+a+connection+to+start.",
+                &super::notice_link(
+                    "/",
+                    "Welcome! You are the first admin. Add a connection to start.",
+                ),
             )
             .await
         }

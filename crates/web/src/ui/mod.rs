@@ -125,8 +125,10 @@ impl Frame {
         }
     }
 
+    /// Shows the `notice` of the address only when this server wrote it (see [`notice_link`]):
+    /// a link made elsewhere cannot put its own words, such as a phishing text, on a page.
     pub(crate) fn with_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice.filter(|n| !n.is_empty());
+        self.notice = notice.as_deref().and_then(verified_notice);
         self
     }
 }
@@ -225,9 +227,101 @@ pub(crate) fn upper_first(text: &str) -> String {
 /// After a change, back to a page with a note of what happened (a redirect, so that reloading
 /// does not send the form again).
 pub(crate) fn done(to: &str, notice: &str) -> Response {
+    Redirect::to(&notice_link(to, notice)).into_response()
+}
+
+/// Between a notice's text and its seal in the `notice` query field.
+const NOTICE_SEAL: char = '|';
+
+/// The address `to` with `notice` to show there, sealed with this process's key so that
+/// [`Frame::with_notice`] shows it and no text a stranger puts in a link. A notice outlives
+/// neither a restart nor a changed word, which costs only the note of a change already made.
+pub(crate) fn notice_link(to: &str, notice: &str) -> String {
     let separator = if to.contains('?') { '&' } else { '?' };
-    let target = format!("{to}{separator}notice={}", format::url_encode(notice));
-    Redirect::to(&target).into_response()
+    let sealed = format!("{notice}{NOTICE_SEAL}{}", notice_seal(notice));
+    format!("{to}{separator}notice={}", format::url_encode(&sealed))
+}
+
+/// The text of a sealed notice, or `None` when it was not sealed here (or is empty).
+pub(crate) fn verified_notice(sealed: &str) -> Option<String> {
+    let (text, seal) = sealed.rsplit_once(NOTICE_SEAL)?;
+    let expected = notice_seal(text);
+    // Compared in full every time, so the time taken says nothing about how much matched.
+    let same = seal.len() == expected.len()
+        && seal
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    (same && !text.is_empty()).then(|| text.to_string())
+}
+
+/// HMAC-SHA-256 of `text` under a key made at start-up, in hex.
+fn notice_seal(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    static KEY: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 64];
+        getrandom::fill(&mut key).expect("the operating system's random source is available");
+        key
+    });
+    let padded = |pad: u8| key.iter().map(|k| k ^ pad).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(padded(0x36))
+        .chain_update(text.as_bytes())
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(padded(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 400 page for a query value the page does not know, naming it and the ones it takes, so a
+/// mistyped link is not silently shown as something else.
+pub(crate) fn unknown_value(
+    viewer: &Viewer,
+    parameter: &str,
+    value: &str,
+    allowed: &[&str],
+) -> Response {
+    error_page(
+        Some(viewer),
+        StatusCode::BAD_REQUEST,
+        format!(
+            "'{value}' is not a value of '{parameter}'; use one of: {}, or leave it out.",
+            allowed.join(", ")
+        ),
+    )
+}
+
+/// `Query<T>` whose refusal is the HTML error page in our words, not the framework's plain text.
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for PageQuery<T>
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let viewer = parts.extensions.get::<Viewer>().cloned();
+                Err(error_page(
+                    viewer.as_ref(),
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "This page cannot be shown: {}. Open the page from its menu link to start again.",
+                        crate::query::query_problem(&rejection)
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// Reads one cookie's value from the request.
@@ -433,7 +527,7 @@ pub(crate) fn routes(ui: UiState) -> Router {
     Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
+        .route("/logout", get(login::logout_by_address).post(login::logout))
         .route(
             "/setup/{token}",
             get(login::setup_form).post(login::setup_submit),

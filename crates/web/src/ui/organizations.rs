@@ -2,9 +2,10 @@
 //! Microsoft 365 overlay; and each organisation's datasets: licences, domains, groups, admins,
 //! devices, software, service health, app registrations, terms of use and audit activity.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use domain::{Dataset, TenantId};
 use serde::Deserialize;
@@ -245,18 +246,26 @@ pub(crate) async fn contacts(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let q = query.q.clone().unwrap_or_default();
-    let only = query
-        .only
-        .clone()
-        .filter(|o| kind_of(o).is_some())
-        .unwrap_or_default();
-    let (sort_key, sort) = SORTS
+    let q = crate::query::search_text(query.q.as_deref().unwrap_or_default());
+    let only = query.only.clone().unwrap_or_default();
+    if !only.is_empty() && kind_of(&only).is_none() {
+        let allowed: Vec<&str> = KINDS.iter().skip(1).map(|(key, _)| *key).collect();
+        return super::unknown_value(&viewer, "only", &only, &allowed);
+    }
+    let asked_sort = query.sort.as_deref().filter(|s| !s.is_empty());
+    let Some((sort_key, sort)) = SORTS
         .iter()
-        .find(|(key, _, _)| Some(*key) == query.sort.as_deref())
+        .find(|(key, _, _)| *key == asked_sort.unwrap_or("name"))
         .map(|(key, _, sort)| (*key, *sort))
-        .unwrap_or(("name", ContactSort::Name));
-    let descending = query.dir.as_deref() == Some("desc");
+    else {
+        let allowed = SORTS.map(|(key, _, _)| key);
+        return super::unknown_value(&viewer, "sort", asked_sort.unwrap_or_default(), &allowed);
+    };
+    let descending = match query.dir.as_deref().filter(|d| !d.is_empty()) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return super::unknown_value(&viewer, "dir", other, &["asc", "desc"]),
+    };
     let asked_page = format::page_number(query.page.as_deref());
     let loaded = format::clamped_page(asked_page, PAGE_SIZE, |offset| {
         let search = ContactSearch {
@@ -714,7 +723,7 @@ pub(crate) async fn dataset(
             audit(
                 &ui,
                 &tenant,
-                query.q.unwrap_or_default(),
+                crate::query::search_text(query.q.as_deref().unwrap_or_default()),
                 number,
                 &mut body,
                 &base,

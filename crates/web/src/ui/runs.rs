@@ -1,8 +1,9 @@
 //! Sync runs and each run's process log: times, durations, steps and per-record outcomes.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::{RunStatus, StepStatus};
@@ -157,7 +158,16 @@ pub(crate) async fn show(
         Ok(None) => return not_found(&viewer, "run"),
         Err(e) => return store_failure(&viewer, e),
     };
-    let outcome = query.outcome.as_deref().and_then(RecordOutcome::parse);
+    let outcome = match query.outcome.as_deref().filter(|o| !o.is_empty()) {
+        None => None,
+        Some(text) => match RecordOutcome::parse(text) {
+            Some(outcome) => Some(outcome),
+            None => {
+                let allowed = RecordOutcome::ALL.map(RecordOutcome::as_str);
+                return super::unknown_value(&viewer, "outcome", text, &allowed);
+            }
+        },
+    };
     let asked_page = page_number(query.page.as_deref());
     let loaded = clamped_page(asked_page, RECORDS_PAGE, |offset| {
         ui.store.run_records_page(id, outcome, offset, RECORDS_PAGE)

@@ -1,9 +1,10 @@
 //! Settings: the people who can log in and their roles, and the API tokens programs use (made
 //! and revoked under the rules `m365sync token` follows: the token shown once, only its hash kept).
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use store::AppRole;
@@ -88,7 +89,11 @@ async fn settings_page(ui: &UiState, viewer: &Viewer, extra: Extra) -> Response 
         StatusCode::OK
     };
     let body = SettingsPage {
-        frame: viewer.frame("Settings", "settings").with_notice(notice),
+        frame: Frame {
+            // Already checked: a sealed notice from the address, or this server's own words.
+            notice,
+            ..viewer.frame("Settings", "settings")
+        },
         users: users
             .into_iter()
             .map(|u| UserView {
@@ -130,7 +135,7 @@ pub(crate) async fn show(
         &ui,
         &viewer,
         Extra {
-            notice: query.notice,
+            notice: query.notice.as_deref().and_then(super::verified_notice),
             ..Extra::default()
         },
     )

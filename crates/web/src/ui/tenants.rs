@@ -1,9 +1,10 @@
 //! Tenants and matching: Unmatched, Suggested, Matched and Ignored tenants with the decisions
 //! `m365sync match` takes, and the contact review queue `m365sync review` settles.
 
+use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::TenantState;
@@ -62,6 +63,9 @@ const STATES: [(&str, &str); 4] = [
     ("matched", "Matched"),
     ("ignored", "Ignored"),
 ];
+
+/// The longest organisation name the Tenants page makes: a name, not a document.
+const MAX_ORGANIZATION_NAME: usize = 200;
 
 pub(crate) async fn list(
     State(ui): State<UiState>,
@@ -215,8 +219,27 @@ pub(crate) async fn decide(
             } else {
                 name.to_string()
             };
-            if name.trim().is_empty() {
-                return refuse("Give the new organisation a name.".into());
+            let name = name.trim().to_string();
+            if name.is_empty() {
+                return refuse(
+                    "Give the new organisation a name: the tenant has none to use.".into(),
+                );
+            }
+            if name.chars().count() > MAX_ORGANIZATION_NAME {
+                return refuse(format!(
+                    "The organisation's name is longer than {MAX_ORGANIZATION_NAME} characters: give a shorter one."
+                ));
+            }
+            let taken = match ui.store.organization_names().await {
+                Ok(names) => names
+                    .iter()
+                    .any(|(_, other)| other.trim().to_lowercase() == name.to_lowercase()),
+                Err(e) => return store_failure(&viewer, e),
+            };
+            if taken {
+                return refuse(format!(
+                    "An organisation named '{name}' exists already: match the tenant to it, or give the new one another name."
+                ));
             }
             TenantChoice::Create(name)
         }
@@ -231,8 +254,9 @@ pub(crate) async fn decide(
     match ui.store.decide_tenant(&tenant_id, &choice).await {
         Ok(after) => {
             let notice = match after.state {
+                // Matching moves no contact by itself: the next sync files them.
                 TenantState::Matched => format!(
-                    "Tenant {} is now matched to {}; its records are filed there from its next sync on.",
+                    "Tenant {} is now matched to {}; its contacts move there with its next sync (start one from its connection to move them now).",
                     after.label(),
                     after.organization.as_deref().unwrap_or_default()
                 ),
