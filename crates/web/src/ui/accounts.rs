@@ -338,7 +338,9 @@ pub(crate) struct NoticeQuery {
 }
 
 async fn notice_text(ui: &UiState, query: &NoticeQuery) -> Option<String> {
-    let key = query.notice.as_deref()?;
+    // A key from a fixed set, sealed or not: the words are built here from the store, so a key
+    // in a stranger's link can only say what this server would have said.
+    let key = query.notice.as_deref()?.split(super::NOTICE_SEAL).next()?;
     let booking = match query.booking.as_deref().map(str::parse::<i64>) {
         Some(Ok(id)) => ui.store.booking(id).await.ok(),
         _ => None,
@@ -410,7 +412,7 @@ pub(crate) async fn list(
     page(&AccountsPage {
         frame: viewer
             .frame("Accounts", "accounts")
-            .with_notice(notice_text(&ui, &query).await),
+            .with_built_notice(notice_text(&ui, &query).await),
         accounts: rows,
         has_connections: !connections.is_empty(),
     })
@@ -1033,7 +1035,7 @@ pub(crate) async fn calendar(
     page(&CalendarPage {
         frame: viewer
             .frame(format!("Calendar of {}", account.username), "accounts")
-            .with_notice(notice_text(&ui, &query.notice).await),
+            .with_built_notice(notice_text(&ui, &query.notice).await),
         id: account.id,
         username: account.username.clone(),
         date,

@@ -131,6 +131,12 @@ impl Frame {
         self.notice = notice.as_deref().and_then(verified_notice);
         self
     }
+
+    /// A notice the page built itself from a fixed key and the store, not text from the link.
+    pub(crate) fn with_built_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice;
+        self
+    }
 }
 
 pub(crate) struct NavItem {
@@ -231,7 +237,7 @@ pub(crate) fn done(to: &str, notice: &str) -> Response {
 }
 
 /// Between a notice's text and its seal in the `notice` query field.
-const NOTICE_SEAL: char = '|';
+pub(crate) const NOTICE_SEAL: char = '|';
 
 /// The address `to` with `notice` to show there, sealed with this process's key so that
 /// [`Frame::with_notice`] shows it and no text a stranger puts in a link. A notice outlives
