@@ -719,3 +719,57 @@ async fn the_simulator_refuses_a_batch_graph_would_refuse() {
         3
     );
 }
+
+/// Steps side by side share Graph's counts, so a batch can lose some of its requests to 429 in
+/// round after round while the rest go through. Such rounds are progress, not a refusal: only
+/// rounds in which nothing was let through count towards giving up.
+#[tokio::test]
+async fn a_batch_that_gets_some_answers_each_round_keeps_going_past_the_attempt_limit() {
+    let sim = sim(3).await;
+    let (client, sleeper) = client(&sim);
+    let tenant = sim.tenants()[0].tenant_id.clone();
+    // Every second request is throttled: 40 requests need about six rounds, the client
+    // allows four attempts.
+    sim.state.inject(
+        &tenant,
+        Fault::ThrottleRate {
+            every: 2,
+            retry_after: Some("0.1".into()),
+        },
+    );
+    let paths: Vec<String> = (0..40).map(|_| "/users?$top=1".to_string()).collect();
+    let answers = client.batch_get("v1.0", &paths).await.unwrap();
+    for answer in &answers {
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+    assert!(
+        sleeper.waits().len() > 4,
+        "more rounds than attempts: {:?}",
+        sleeper.waits()
+    );
+
+    // A request Graph refuses round after round still gives up after the attempts.
+    sim.state.inject(
+        &tenant,
+        Fault::ThrottleRate {
+            every: 1,
+            retry_after: Some("0.1".into()),
+        },
+    );
+    let answers = client
+        .batch_get("v1.0", &["/users?$top=1".to_string()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &answers[0],
+            Err(GraphError::Throttled {
+                attempts: 4,
+                last_status: 429,
+                ..
+            })
+        ),
+        "{:?}",
+        answers[0]
+    );
+}
