@@ -79,8 +79,11 @@ pub struct SessionTimes {
     pub absolute_millis: i64,
 }
 
+/// The name a user is found by, whichever way it was typed: trimmed, in Unicode NFC (one
+/// spelling of "ï", precomposed or with a combining mark) and in lower case.
 fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    name.trim().nfc().collect::<String>().to_lowercase()
 }
 
 fn role_from(text: &str) -> Result<AppRole> {

@@ -178,6 +178,43 @@ pub struct Store {
     location: String,
     /// The run whose lease every write transaction of this handle must still hold.
     fence: Option<Arc<RunFence>>,
+    /// How text is put in the order a person expects ("Émile" beside "Emma", not after "Zoe").
+    natural_order: NaturalOrder,
+}
+
+#[derive(Clone, Copy)]
+enum NaturalOrder {
+    /// SQLite's collation of ours, [`NATURAL_COLLATION`].
+    Collation,
+    /// PostgreSQL's ICU root collation.
+    Icu,
+    /// A PostgreSQL built without ICU: case set aside, accents still by code point.
+    LowerCase,
+}
+
+/// The SQLite collation, registered on every connection, that orders text as people read it.
+pub(crate) const NATURAL_COLLATION: &str = "natural_text";
+
+/// Text compared as a person reads it: accents and case set aside first ("émile" between
+/// "Emma" and "eve"), then the text itself, so that the order is total and stable.
+pub(crate) fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    let folded = |text: &str| {
+        text.nfd()
+            .filter(|c| !is_combining_mark(*c))
+            .flat_map(char::to_lowercase)
+            .collect::<Vec<char>>()
+    };
+    // Most names differ in their ASCII letters: compared without folding when both are ASCII.
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+            .then_with(|| a.cmp(b));
+    }
+    folded(a).cmp(&folded(b)).then_with(|| a.cmp(b))
 }
 
 /// A worker's claim on a run, checked at the start of each of its write transactions.
@@ -246,9 +283,41 @@ impl Store {
             cipher: SecretCipher::new(key),
             location: redact_url(location),
             fence: None,
+            natural_order: NaturalOrder::LowerCase,
         };
         migrate::run(&store.pool).await?;
-        Ok(store)
+        let natural_order = match &store.pool {
+            Pool::Sqlite(_) => NaturalOrder::Collation,
+            // PostgreSQL orders by the database's collation, often "C" (by code point); its ICU
+            // root collation orders as people read, where the server was built with ICU.
+            Pool::Postgres(p) => {
+                let icu: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')",
+                )
+                .fetch_one(p)
+                .await
+                .doing("looking for the ICU collation")?;
+                if icu {
+                    NaturalOrder::Icu
+                } else {
+                    NaturalOrder::LowerCase
+                }
+            }
+        };
+        Ok(Self {
+            natural_order,
+            ..store
+        })
+    }
+
+    /// `expr` (SQL of ours, never a request's) as an `ORDER BY` term that puts text in the order
+    /// people read it.
+    pub(crate) fn in_natural_order(&self, expr: &str) -> String {
+        match self.natural_order {
+            NaturalOrder::Collation => format!("{expr} COLLATE {NATURAL_COLLATION}"),
+            NaturalOrder::Icu => format!("{expr} COLLATE \"und-x-icu\""),
+            NaturalOrder::LowerCase => format!("LOWER({expr})"),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -407,7 +476,8 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(30));
+        .busy_timeout(Duration::from_secs(30))
+        .collation(NATURAL_COLLATION, natural_order);
     let options = match limits.sqlite_max_pages {
         Some(pages) => options.pragma("max_page_count", pages.to_string()),
         None => options,

@@ -403,11 +403,12 @@ impl Store {
             Some(ContactKind::Archived) => "c.archived = TRUE",
         };
         let column = match search.sort {
-            ContactSort::Name => "LOWER(c.display_name)",
-            ContactSort::Upn => "LOWER(COALESCE(c.user_principal_name, ''))",
-            ContactSort::JobTitle => "LOWER(COALESCE(c.job_title, ''))",
-            ContactSort::Department => "LOWER(COALESCE(c.department, ''))",
+            ContactSort::Name => "c.display_name",
+            ContactSort::Upn => "COALESCE(c.user_principal_name, '')",
+            ContactSort::JobTitle => "COALESCE(c.job_title, '')",
+            ContactSort::Department => "COALESCE(c.department, '')",
         };
+        let column = self.in_natural_order(column);
         let direction = if search.descending { "DESC" } else { "ASC" };
         let filter = format!(
             "FROM contacts c JOIN organizations o ON o.id = c.organization_id \

@@ -13,6 +13,12 @@ impl Store {
         self.cipher.key_id()
     }
 
+    /// A key for `purpose` (say, sealing the notices of web pages) derived from the store's
+    /// secret key, so that every process serving the same store agrees on it.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.cipher.derived_key(purpose)
+    }
+
     /// Writes a consistent copy of a SQLite store to `destination`, a new file, while other
     /// processes may go on reading and writing it: SQLite's `VACUUM INTO` reads one snapshot
     /// in a single transaction, so the copy holds every committed write up to that moment and

@@ -114,8 +114,13 @@ impl Store {
     }
 
     pub async fn organizations(&self) -> Result<Vec<OrganizationRow>> {
+        let sql = format!(
+            "{} ORDER BY {}, o.id",
+            select_organizations!(""),
+            self.in_natural_order("o.name")
+        );
         on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(select_organizations!(" ORDER BY o.name, o.id"))
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .fetch_all(p)
                 .await
                 .doing("listing organisations")?;
@@ -126,8 +131,12 @@ impl Store {
     /// Every organisation's id and name, by name: what a "match to" search offers, without
     /// counting anyone's contacts.
     pub async fn organization_names(&self) -> Result<Vec<(i64, String)>> {
+        let sql = format!(
+            "SELECT id, name FROM organizations ORDER BY {}, id",
+            self.in_natural_order("name")
+        );
         on_pool!(&self.pool, |p| {
-            sqlx::query_as("SELECT id, name FROM organizations ORDER BY name, id")
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .fetch_all(p)
                 .await
                 .doing("listing organisation names")
@@ -140,15 +149,18 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<OrganizationRow>, i64)> {
+        let sql = format!(
+            "{} ORDER BY {}, o.id LIMIT $1 OFFSET $2",
+            select_organizations!(""),
+            self.in_natural_order("o.name")
+        );
         let rows = on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(select_organizations!(
-                " ORDER BY o.name, o.id LIMIT $1 OFFSET $2"
-            ))
-            .bind(limit.max(0))
-            .bind(offset.max(0))
-            .fetch_all(p)
-            .await
-            .doing("listing a page of organisations")?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(limit.max(0))
+                .bind(offset.max(0))
+                .fetch_all(p)
+                .await
+                .doing("listing a page of organisations")?;
             rows.iter()
                 .map(organization_from)
                 .collect::<Result<Vec<_>>>()

@@ -78,6 +78,17 @@ impl SecretKey {
         Ok(key)
     }
 
+    /// A key for `purpose` made from this one (HMAC-SHA-256 of the purpose): every process
+    /// that shares the store's key makes the same one, and it gives nothing of this key away.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"m365sync derived key: ");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// A short, non-secret name for the key, stored beside each ciphertext.
     pub fn id(&self) -> String {
         Sha256::digest(self.bytes)
@@ -157,6 +168,10 @@ impl SecretCipher {
         self.key.id()
     }
 
+    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+
     /// `v1:<key id>:<nonce>:<ciphertext>`, bound to `binding` (table, column and row).
     pub(crate) fn seal(&self, plaintext: &str, binding: &str) -> Result<String> {
         let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key.bytes));
@@ -226,6 +241,19 @@ impl SecretCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_derived_key_is_the_same_for_one_key_and_purpose_only() {
+        let key = SecretKey::generate();
+        let same = SecretKey::parse(&STANDARD.encode(key.bytes), "a test").unwrap();
+        assert_eq!(key.derive("page notices"), same.derive("page notices"));
+        assert_ne!(key.derive("page notices"), key.derive("something else"));
+        assert_ne!(
+            key.derive("page notices"),
+            SecretKey::generate().derive("page notices")
+        );
+        assert_ne!(key.derive("page notices"), key.bytes);
+    }
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_row() {

@@ -1,12 +1,13 @@
 //! What the pages page through, on both backends: one page at a time with the count of all,
 //! and text found in any case in any script (`Ä` finds `ä`), the same on SQLite and PostgreSQL.
 
-use store::{ContactFilter, ContactSearch};
+use store::{ContactFilter, ContactSearch, ContactSort};
 use testkit::StoreKind;
 
 testkit::on_both_stores!(
     text_is_found_in_any_case_in_any_script,
     lists_come_a_page_at_a_time_with_their_count,
+    names_come_in_the_order_people_read_them,
 );
 
 async fn synced(kind: StoreKind, users: u64) -> testkit::TestApp {
@@ -194,4 +195,70 @@ async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
         .count();
     assert_eq!(found_total, expected as i64);
     assert!(found_total >= 1);
+}
+
+/// Accents and case do not send a name to the end of a list: "Émile" is read beside "Emma",
+/// "Ålborg" beside "Aarhus", on both backends (PostgreSQL's own order is often by code point).
+async fn names_come_in_the_order_people_read_them(kind: StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let org = store.create_organization("Zeta Ltd").await.unwrap();
+    for name in [
+        "Ålborg Kommune",
+        "beta AB",
+        "Aarhus Tech",
+        "Östra Hamnen",
+        "Oslo Bygg",
+    ] {
+        store.create_organization(name).await.unwrap();
+    }
+    let (orgs, _) = store.organizations_page(0, 100).await.unwrap();
+    let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Aarhus Tech",
+            "Ålborg Kommune",
+            "beta AB",
+            "Oslo Bygg",
+            "Östra Hamnen",
+            "Zeta Ltd"
+        ]
+    );
+    for (name, mail) in [
+        ("Zoe", "zoe"),
+        ("émile", "emile"),
+        ("Emma", "emma"),
+        ("eve", "eve"),
+        ("Ölaf", "olaf"),
+        ("oscar", "oscar"),
+    ] {
+        store
+            .create_local_contact(org, name, &format!("{mail}@zeta.example"))
+            .await
+            .unwrap();
+    }
+    let sorted = |descending: bool| {
+        let store = store.clone();
+        async move {
+            let (found, _) = store
+                .search_contacts(&ContactSearch {
+                    organization_id: Some(org),
+                    sort: ContactSort::Name,
+                    descending,
+                    limit: 100,
+                    ..ContactSearch::default()
+                })
+                .await
+                .unwrap();
+            found
+                .into_iter()
+                .map(|c| c.display_name)
+                .collect::<Vec<String>>()
+        }
+    };
+    let expected = ["émile", "Emma", "eve", "Ölaf", "oscar", "Zoe"];
+    assert_eq!(sorted(false).await, expected);
+    let mut reversed = expected;
+    reversed.reverse();
+    assert_eq!(sorted(true).await, reversed);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use store::{BookingRow, DelegatedAccount};
 use sync::accounts::{self as flows, AccountError, BookingInput, SlotEnd};
 
+use super::PageQuery as Query;
 use super::format::{time, time_or};
 use super::{
     Fields, Frame, UiState, Viewer, cookie, done, error_page, not_found, page, store_failure,
@@ -326,54 +327,10 @@ struct AccountsPage {
     has_connections: bool,
 }
 
-/// What an accounts page was sent back with after an action: a notice by its key and the
-/// record it is about. The words are made here from the store, never taken from the address, so
-/// that a link cannot put words of its own on the page.
+/// What an accounts page was sent back with after an action: a notice this server sealed.
 #[derive(Deserialize, Default)]
 pub(crate) struct NoticeQuery {
     notice: Option<String>,
-    // Text rather than numbers: a flattened query hands every value over as text.
-    account: Option<String>,
-    booking: Option<String>,
-}
-
-async fn notice_text(ui: &UiState, query: &NoticeQuery) -> Option<String> {
-    // A key from a fixed set, sealed or not: the words are built here from the store, so a key
-    // in a stranger's link can only say what this server would have said.
-    let key = query.notice.as_deref()?.split(super::NOTICE_SEAL).next()?;
-    let booking = match query.booking.as_deref().map(str::parse::<i64>) {
-        Some(Ok(id)) => ui.store.booking(id).await.ok(),
-        _ => None,
-    };
-    match (key, booking) {
-        ("connected", _) => {
-            let id = query.account.as_deref()?.parse::<i64>().ok()?;
-            let account = ui.store.account_by_id(id).await.ok()??;
-            Some(format!(
-                "Connected {} (tenant {}) through {}.",
-                account.username, account.tenant_id, account.connection_name
-            ))
-        }
-        ("removed", _) => Some(
-            "Removed the account and its tokens. Microsoft still lists the consent it gave: revoke it at https://myapps.microsoft.com or in the Entra admin center.".into(),
-        ),
-        ("booked", Some(b)) => Some(format!(
-            "Booked '{}' in {}'s calendar, {}.",
-            b.subject,
-            b.mailbox,
-            flows::booking_when(&b, None)
-        )),
-        ("moved", Some(b)) => Some(format!(
-            "Moved '{}' to {}.",
-            b.subject,
-            flows::booking_when(&b, None)
-        )),
-        ("cancelled", Some(b)) => Some(format!(
-            "Cancelled '{}'; its attendees were told.",
-            b.subject
-        )),
-        _ => None,
-    }
 }
 
 pub(crate) async fn list(
@@ -412,7 +369,7 @@ pub(crate) async fn list(
     page(&AccountsPage {
         frame: viewer
             .frame("Accounts", "accounts")
-            .with_built_notice(notice_text(&ui, &query).await),
+            .with_notice(query.notice),
         accounts: rows,
         has_connections: !connections.is_empty(),
     })
@@ -753,7 +710,13 @@ pub(crate) async fn callback(
     )
     .await
     {
-        Ok(account) => done(&format!("/accounts?account={}", account.id), "connected"),
+        Ok(account) => done(
+            "/accounts",
+            &format!(
+                "Connected {} (tenant {}) through {}.",
+                account.username, account.tenant_id, account.connection_name
+            ),
+        ),
         Err(e) => failure(&viewer, &e),
     }
 }
@@ -825,7 +788,10 @@ pub(crate) async fn remove(
     match ui.store.remove_account(account.id).await {
         Ok(()) => {
             tracing::info!(account = account.id, user = %account.username, by = %viewer.user.name, "a connected account was removed");
-            done("/accounts", "removed")
+            done(
+                "/accounts",
+                "Removed the account and its tokens. Microsoft still lists the consent it gave: revoke it at https://myapps.microsoft.com or in the Entra admin center.",
+            )
         }
         Err(e) => store_failure(&viewer, e),
     }
@@ -909,8 +875,7 @@ pub(crate) struct CalendarQuery {
     days: Option<String>,
     length: Option<String>,
     with: Option<String>,
-    #[serde(flatten)]
-    notice: NoticeQuery,
+    notice: Option<String>,
 }
 
 struct Found {
@@ -1035,7 +1000,7 @@ pub(crate) async fn calendar(
     page(&CalendarPage {
         frame: viewer
             .frame(format!("Calendar of {}", account.username), "accounts")
-            .with_built_notice(notice_text(&ui, &query.notice).await),
+            .with_notice(query.notice.clone()),
         id: account.id,
         username: account.username.clone(),
         date,
@@ -1182,8 +1147,13 @@ pub(crate) async fn book(
     .await;
     match outcome {
         Ok((booking, _)) => done(
-            &format!("/accounts/{}/calendar?booking={}", account.id, booking.id),
-            "booked",
+            &format!("/accounts/{}/calendar", account.id),
+            &format!(
+                "Booked '{}' in {}'s calendar, {}.",
+                booking.subject,
+                booking.mailbox,
+                flows::booking_when(&booking, None)
+            ),
         ),
         Err(e) => {
             let (status, _, message) = describe(&e);
@@ -1202,11 +1172,6 @@ async fn find_booking(ui: &UiState, viewer: &Viewer, key: &str) -> Result<Bookin
         Err(store::StoreError::NotFound(_)) => Err(not_found(viewer, "booking")),
         Err(e) => Err(store_failure(viewer, e)),
     }
-}
-
-/// A page's address with the booking an action was about, for its notice.
-fn with_booking(to: &str, id: i64) -> String {
-    format!("{to}?booking={id}")
 }
 
 /// Where a booking's pages lead back to: its account's calendar.
@@ -1281,7 +1246,14 @@ pub(crate) async fn move_booking(
     }
     .await;
     match outcome {
-        Ok((moved, _)) => done(&with_booking(&back_of(&booking), moved.id), "moved"),
+        Ok((moved, _)) => done(
+            &back_of(&booking),
+            &format!(
+                "Moved '{}' to {}.",
+                moved.subject,
+                flows::booking_when(&moved, None)
+            ),
+        ),
         Err(e) => {
             let (status, _, message) = describe(&e);
             let form = BookingForm {
@@ -1359,7 +1331,13 @@ pub(crate) async fn cancel(
     }
     .await;
     match outcome {
-        Ok(cancelled) => done(&with_booking(&back_of(&booking), cancelled.id), "cancelled"),
+        Ok(cancelled) => done(
+            &back_of(&booking),
+            &format!(
+                "Cancelled '{}'; its attendees were told.",
+                cancelled.subject
+            ),
+        ),
         Err(e) => failure(&viewer, &e),
     }
 }

@@ -131,12 +131,6 @@ impl Frame {
         self.notice = notice.as_deref().and_then(verified_notice);
         self
     }
-
-    /// A notice the page built itself from a fixed key and the store, not text from the link.
-    pub(crate) fn with_built_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice;
-        self
-    }
 }
 
 pub(crate) struct NavItem {
@@ -239,9 +233,8 @@ pub(crate) fn done(to: &str, notice: &str) -> Response {
 /// Between a notice's text and its seal in the `notice` query field.
 pub(crate) const NOTICE_SEAL: char = '|';
 
-/// The address `to` with `notice` to show there, sealed with this process's key so that
-/// [`Frame::with_notice`] shows it and no text a stranger puts in a link. A notice outlives
-/// neither a restart nor a changed word, which costs only the note of a change already made.
+/// The address `to` with `notice` to show there, sealed with a key derived from the store's so
+/// that [`Frame::with_notice`] shows it and no text a stranger puts in a link.
 pub(crate) fn notice_link(to: &str, notice: &str) -> String {
     let separator = if to.contains('?') { '&' } else { '?' };
     let sealed = format!("{notice}{NOTICE_SEAL}{}", notice_seal(notice));
@@ -262,25 +255,33 @@ pub(crate) fn verified_notice(sealed: &str) -> Option<String> {
     (same && !text.is_empty()).then(|| text.to_string())
 }
 
-/// HMAC-SHA-256 of `text` under a key made at start-up, in hex.
+/// The key notices are sealed with: derived from the store's secret key once the pages are
+/// routed, so that every process serving the store reads the others' notices (a redirect may
+/// land on another worker); a random one for a process that never routed pages.
+static NOTICE_KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+
+fn set_notice_key(store: &store::Store) {
+    // Several servers in one process (tests) share the first store's key: each still seals
+    // and reads with one and the same key.
+    let _ = NOTICE_KEY.set(store.derived_key("page notices"));
+}
+
+/// HMAC-SHA-256 of `text` under the notice key, in hex.
 fn notice_seal(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    static KEY: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
-    let key = KEY.get_or_init(|| {
-        let mut key = [0u8; 64];
+    use hmac::{Hmac, Mac};
+    let key = NOTICE_KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the operating system's random source is available");
         key
     });
-    let padded = |pad: u8| key.iter().map(|k| k ^ pad).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(padded(0x36))
-        .chain_update(text.as_bytes())
-        .finalize();
-    let outer = Sha256::new()
-        .chain_update(padded(0x5c))
-        .chain_update(inner)
-        .finalize();
-    outer.iter().map(|b| format!("{b:02x}")).collect()
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(text.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A 400 page for a query value the page does not know, naming it and the ones it takes, so a
@@ -530,6 +531,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The pages, behind their guard.
 pub(crate) fn routes(ui: UiState) -> Router {
+    set_notice_key(&ui.store);
     Router::new()
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
