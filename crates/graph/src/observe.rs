@@ -158,18 +158,35 @@ pub fn request_counts_of(label: &str) -> RequestCounts {
         .unwrap_or_default()
 }
 
-/// Every label's counts, by label. Clients built without a label count under "".
+/// Every label's counts, by label, for the labels whose clients sent or waited for something:
+/// a client is built before it is named for its connection, and one that never sent anything
+/// would otherwise show as a connection called "".
 pub fn request_counts() -> BTreeMap<String, RequestCounts> {
     let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
     registry
         .iter()
         .map(|(label, counters)| (label.clone(), counters.read()))
+        .filter(|(_, counts)| {
+            counts.requests() > 0 || counts.retry_waits > 0 || counts.pacing_waits > 0
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_whose_clients_sent_nothing_is_not_listed() {
+        let idle = counters("observe-test: idle");
+        let busy = counters("observe-test: busy");
+        busy.answered(200);
+        let listed = request_counts();
+        assert!(!listed.contains_key("observe-test: idle"));
+        assert_eq!(listed["observe-test: busy"].requests(), 1);
+        idle.pacing_wait(std::time::Duration::from_millis(5));
+        assert!(request_counts().contains_key("observe-test: idle"));
+    }
 
     #[test]
     fn answers_are_counted_by_status_and_odd_statuses_apart() {

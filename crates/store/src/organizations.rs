@@ -128,19 +128,40 @@ impl Store {
         })
     }
 
-    /// Every organisation's id and name, by name: what a "match to" search offers, without
-    /// counting anyone's contacts.
-    pub async fn organization_names(&self) -> Result<Vec<(i64, String)>> {
+    /// Up to `limit` organisations, id and name, whose name holds `text` in any case (all of
+    /// them for empty text), in the order people read: what a "match to" search offers as a
+    /// person types, without reading every name of a long list.
+    pub async fn organization_names(&self, text: &str, limit: i64) -> Result<Vec<(i64, String)>> {
+        let search = crate::contacts::TextSearch::new(self.backend(), text);
+        let test = search
+            .as_ref()
+            .map(|t| t.any_of(&["name"], "$1"))
+            .unwrap_or_else(|| "($1 IS NULL)".into());
         let sql = format!(
-            "SELECT id, name FROM organizations ORDER BY {}, id",
+            "SELECT id, name FROM organizations WHERE {test} ORDER BY {}, id LIMIT $2",
             self.in_natural_order("name")
         );
+        let pattern = search.map(|t| t.pattern);
         on_pool!(&self.pool, |p| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(pattern.as_deref())
+                .bind(limit.max(0))
                 .fetch_all(p)
                 .await
-                .doing("listing organisation names")
+                .doing("finding organisations by name")
         })
+    }
+
+    /// The organisations named `name`, with case and surrounding spaces set aside (a name is
+    /// not unique in the store, so there may be several).
+    pub async fn organizations_named(&self, name: &str) -> Result<Vec<i64>> {
+        let wanted = name.trim().to_lowercase();
+        let candidates = self.organization_names(name.trim(), 1000).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|(_, other)| other.trim().to_lowercase() == wanted)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// One page of the organisations, by name, and how many there are in all.

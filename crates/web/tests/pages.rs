@@ -766,7 +766,7 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
         "{}",
         unmatched.text
     );
-    let organizations = site.app.store.organization_names().await.unwrap().len();
+    let organizations = site.app.store.organizations().await.unwrap().len();
 
     // The tenant's own name is taken by the organisation its first sync made.
     let taken = site
@@ -791,7 +791,7 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(too_long.text.contains("longer than 200"));
     assert_eq!(
-        site.app.store.organization_names().await.unwrap().len(),
+        site.app.store.organizations().await.unwrap().len(),
         organizations,
         "nothing was made"
     );
@@ -808,6 +808,70 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     let shown = site.get(&admin, &made.location).await;
     let notice = marked(&shown.text, "notice").unwrap();
     assert!(notice.contains("with its next sync"), "{notice}");
+}
+
+/// The "match to" box offers organisations as a person types, a few at a time from the store,
+/// and matches by a name typed in any case.
+#[tokio::test(flavor = "multi_thread")]
+async fn match_to_offers_organisations_as_a_person_types() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    for n in 0..60 {
+        site.app
+            .store
+            .create_organization(&format!("Client {n:02}"))
+            .await
+            .unwrap();
+    }
+    let wanted = site
+        .app
+        .store
+        .create_organization("Ålborg Havn")
+        .await
+        .unwrap();
+    let tenants = site.get(&admin, "/tenants").await;
+    let offered = tenants.text.matches("<option value=").count();
+    assert_eq!(offered, 50, "a first few, not every name");
+    let typed = site
+        .get(
+            &admin,
+            "/tenants/organization-options?organization=%C3%A5LBORG",
+        )
+        .await;
+    assert_eq!(typed.status, StatusCode::OK, "{}", typed.text);
+    assert!(
+        typed.text.starts_with("<datalist id=\"organizations\""),
+        "{}",
+        typed.text
+    );
+    assert_eq!(
+        typed.text.matches("<option value=").count(),
+        1,
+        "{}",
+        typed.text
+    );
+    assert!(typed.text.contains("Ålborg Havn"), "{}", typed.text);
+
+    let tenant = site.app.tenant_key(0);
+    let path = format!("/tenants/{tenant}");
+    let matched = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization", "ålborg havn")],
+            true,
+        )
+        .await;
+    assert_eq!(matched.status, StatusCode::SEE_OTHER, "{}", matched.text);
+    let tenant_id = domain::TenantId::parse(&tenant).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(org.id, wanted);
 }
 
 #[tokio::test(flavor = "multi_thread")]

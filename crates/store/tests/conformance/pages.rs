@@ -104,7 +104,7 @@ async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
     assert_eq!(total, 2);
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, second, "by name: Zeta comes second");
-    let names = store.organization_names().await.unwrap();
+    let names = store.organization_names("", 100).await.unwrap();
     let full: Vec<(i64, String)> = store
         .organizations()
         .await
@@ -113,6 +113,15 @@ async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
         .map(|o| (o.id, o.name))
         .collect();
     assert_eq!(names, full);
+    // Typed text narrows the names, in any case; at most as many as asked for.
+    let zeta = store.organization_names("zETA", 100).await.unwrap();
+    assert_eq!(zeta, [(second, "Zeta Partners".to_string())]);
+    assert_eq!(store.organization_names("", 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.organizations_named(" zeta partners ").await.unwrap(),
+        [second]
+    );
+    assert!(store.organizations_named("Zeta").await.unwrap().is_empty());
 
     let every = store.tenants(None).await.unwrap();
     let (tenants, total) = store.tenants_page(None, 0, 10).await.unwrap();

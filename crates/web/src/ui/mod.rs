@@ -557,6 +557,10 @@ pub(crate) fn routes(ui: UiState) -> Router {
             get(connections::delete_form).post(connections::delete),
         )
         .route("/tenants", get(tenants::list))
+        .route(
+            "/tenants/organization-options",
+            get(tenants::organization_options),
+        )
         .route("/tenants/{id}", post(tenants::decide))
         .route("/review", get(tenants::review))
         .route("/review/{id}", post(tenants::settle))

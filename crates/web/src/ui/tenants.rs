@@ -64,8 +64,41 @@ const STATES: [(&str, &str); 4] = [
     ("ignored", "Ignored"),
 ];
 
+/// How many organisations the "match to" list offers at a time: typing narrows it.
+const ORGANIZATION_OPTIONS: i64 = 50;
+
 /// The longest organisation name the Tenants page makes: a name, not a document.
 const MAX_ORGANIZATION_NAME: usize = 200;
+
+#[derive(Template)]
+#[template(path = "organization_options.html")]
+struct OrganizationOptions {
+    organizations: Vec<(i64, String)>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OptionsQuery {
+    /// What has been typed in a "match to" box.
+    organization: Option<String>,
+}
+
+/// The "match to" list narrowed to what has been typed, as the page's `<datalist>`: the
+/// organisations are read from the store a few at a time, however many there are.
+pub(crate) async fn organization_options(
+    State(ui): State<UiState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<OptionsQuery>,
+) -> Response {
+    let typed = crate::query::search_text(query.organization.as_deref().unwrap_or_default());
+    match ui
+        .store
+        .organization_names(&typed, ORGANIZATION_OPTIONS)
+        .await
+    {
+        Ok(organizations) => page(&OrganizationOptions { organizations }),
+        Err(e) => store_failure(&viewer, e),
+    }
+}
 
 pub(crate) async fn list(
     State(ui): State<UiState>,
@@ -81,8 +114,10 @@ pub(crate) async fn list(
             })
             .await?,
             ui.store.tenant_counts().await?,
-            // Every organisation's name, for the "match to" search list.
-            ui.store.organization_names().await?,
+            // The first names for the "match to" list; typing narrows it from the store.
+            ui.store
+                .organization_names("", ORGANIZATION_OPTIONS)
+                .await?,
             ui.store.review_items_page(false, 0, 0).await?.1,
         ))
     }
@@ -190,22 +225,21 @@ pub(crate) async fn decide(
     let choice = match fields.get("action") {
         "link" => {
             let key = fields.get("organization").trim();
-            let organizations = match ui.store.organizations().await {
-                Ok(o) => o,
-                Err(e) => return store_failure(&viewer, e),
+            let by_id = match key.parse::<i64>() {
+                Ok(id) => match ui.store.organization(id).await {
+                    Ok(found) => found.map(|o| o.id),
+                    Err(e) => return store_failure(&viewer, e),
+                },
+                Err(_) => None,
             };
-            let by_id = key
-                .parse::<i64>()
-                .ok()
-                .filter(|id| organizations.iter().any(|o| o.id == *id));
-            let found = by_id.or_else(|| {
-                let named: Vec<i64> = organizations
-                    .iter()
-                    .filter(|o| o.name.trim().eq_ignore_ascii_case(key))
-                    .map(|o| o.id)
-                    .collect();
-                (named.len() == 1).then(|| named[0])
-            });
+            let found = match by_id {
+                Some(id) => Some(id),
+                None if key.is_empty() => None,
+                None => match ui.store.organizations_named(key).await {
+                    Ok(named) => (named.len() == 1).then(|| named[0]),
+                    Err(e) => return store_failure(&viewer, e),
+                },
+            };
             match found {
                 Some(id) => TenantChoice::Link(id),
                 None if key.is_empty() => return refuse("Give the organisation to match the tenant to: pick one from the list, or type its name or id.".into()),
@@ -230,10 +264,8 @@ pub(crate) async fn decide(
                     "The organisation's name is longer than {MAX_ORGANIZATION_NAME} characters: give a shorter one."
                 ));
             }
-            let taken = match ui.store.organization_names().await {
-                Ok(names) => names
-                    .iter()
-                    .any(|(_, other)| other.trim().to_lowercase() == name.to_lowercase()),
+            let taken = match ui.store.organizations_named(&name).await {
+                Ok(named) => !named.is_empty(),
                 Err(e) => return store_failure(&viewer, e),
             };
             if taken {
