@@ -19,7 +19,7 @@ use graph::models::{
 use graph::{AppCredentials, GraphClient, GraphEndpoints, RetryPolicy};
 use serde::Serialize;
 use store::{NewConnection, SecretKey, Store};
-use sync::{NoProgress, Progress, StepReport, SyncEngine};
+use sync::{NoProgress, Progress, StepKey, StepReport, SyncEngine};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -92,18 +92,18 @@ impl StepTimes {
 
 /// Each step's wall time in a sync, from when it started to when it finished.
 #[derive(Default)]
-struct StepClock(std::sync::Mutex<(std::collections::HashMap<Dataset, Instant>, StepTimes)>);
+struct StepClock(std::sync::Mutex<(std::collections::HashMap<StepKey, Instant>, StepTimes)>);
 
 impl Progress for StepClock {
-    fn step_started(&self, dataset: Dataset) {
+    fn step_started(&self, step: StepKey) {
         if let Ok(mut clock) = self.0.lock() {
-            clock.0.insert(dataset, Instant::now());
+            clock.0.insert(step, Instant::now());
         }
     }
 
     fn step_finished(&self, step: &StepReport) {
         if let Ok(mut clock) = self.0.lock()
-            && let Some(started) = clock.0.remove(&step.dataset)
+            && let Some(started) = clock.0.remove(&step.key())
         {
             clock.1.add(step.dataset, started.elapsed(), 0);
         }

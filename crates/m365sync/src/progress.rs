@@ -9,14 +9,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use domain::Dataset;
+use domain::TenantId;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use store::StepTenant;
-use sync::{Progress, StepReport};
+use sync::{Progress, StepKey, StepReport};
 
 pub struct TerminalProgress {
     lines: MultiProgress,
-    bars: Mutex<HashMap<Dataset, ProgressBar>>,
+    bars: Mutex<HashMap<StepKey, ProgressBar>>,
+    /// The tenants whose steps have begun, by id, with their names: once a partner run has
+    /// begun a second customer, its customers' steps run side by side and each line says whose.
+    tenants: Mutex<HashMap<TenantId, String>>,
     interactive: bool,
     enabled: bool,
     /// Whether step lines were printed as they ended, so the closing report need not repeat them.
@@ -29,6 +32,7 @@ impl TerminalProgress {
         Self {
             lines: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
             interactive: std::io::stderr().is_terminal(),
             enabled,
             steps_shown: AtomicBool::new(false),
@@ -43,8 +47,17 @@ impl TerminalProgress {
         }
     }
 
-    fn bar(&self, dataset: Dataset) -> Option<ProgressBar> {
-        self.bars.lock().ok()?.get(&dataset).cloned()
+    fn bar(&self, step: StepKey) -> Option<ProgressBar> {
+        self.bars.lock().ok()?.get(&step).cloned()
+    }
+
+    /// `what` of `step`, prefixed with its tenant's name once several tenants have begun.
+    fn of_tenant(&self, tenant_id: &TenantId, what: String) -> String {
+        let tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        match tenants.get(tenant_id) {
+            Some(name) if tenants.len() > 1 => tenant_prefixed(name, &what),
+            _ => what,
+        }
     }
 
     /// Whether each step's line was shown on the same terminal as the report will be, so that
@@ -62,6 +75,20 @@ impl TerminalProgress {
             self.lines.suspend(|| note!("{line}"));
         }
     }
+}
+
+/// A step's line under its tenant's name, cut so that a long name leaves room for the figures.
+fn tenant_prefixed(name: &str, line: &str) -> String {
+    const LONGEST: usize = 24;
+    let short: String = if name.chars().count() > LONGEST {
+        name.chars()
+            .take(LONGEST - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        name.to_string()
+    };
+    format!("{short} · {line}")
 }
 
 /// Items a second over the whole step so far: steadier than the latest pages' rate, which a
@@ -112,6 +139,15 @@ fn bar_style() -> ProgressStyle {
 
 impl Progress for TerminalProgress {
     fn tenant_started(&self, tenant: &StepTenant) {
+        if let Ok(id) = TenantId::parse(&tenant.tenant_id)
+            && let Ok(mut tenants) = self.tenants.lock()
+        {
+            let name = tenant
+                .tenant_name
+                .clone()
+                .unwrap_or_else(|| tenant.tenant_id.clone());
+            tenants.insert(id, name);
+        }
         if self.enabled {
             self.say(crate::commands::tenant_line(
                 &tenant.tenant_id,
@@ -120,30 +156,30 @@ impl Progress for TerminalProgress {
         }
     }
 
-    fn step_started(&self, dataset: Dataset) {
+    fn step_started(&self, step: StepKey) {
         if !(self.enabled && self.interactive) {
             return;
         }
         let bar = self.lines.add(ProgressBar::new_spinner());
         bar.set_style(spinner_style());
-        bar.set_message(dataset.name().to_string());
+        bar.set_message(self.of_tenant(&step.tenant_id, step.dataset.name().to_string()));
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut bars) = self.bars.lock()
-            && let Some(old) = bars.insert(dataset, bar)
+            && let Some(old) = bars.insert(step, bar)
         {
             old.finish_and_clear();
         }
     }
 
-    fn expected(&self, dataset: Dataset, total: u64) {
-        if let Some(bar) = self.bar(dataset) {
+    fn expected(&self, step: StepKey, total: u64) {
+        if let Some(bar) = self.bar(step) {
             bar.set_length(total);
             bar.set_style(bar_style());
         }
     }
 
-    fn items(&self, dataset: Dataset, done: u64) {
-        if let Some(bar) = self.bar(dataset) {
+    fn items(&self, step: StepKey, done: u64) {
+        if let Some(bar) = self.bar(step) {
             bar.set_position(done);
         }
     }
@@ -157,17 +193,18 @@ impl Progress for TerminalProgress {
             .bars
             .lock()
             .ok()
-            .and_then(|mut bars| bars.remove(&step.dataset));
+            .and_then(|mut bars| bars.remove(&step.key()));
         if let Some(bar) = live {
             bar.finish_and_clear();
             self.lines.remove(&bar);
         }
-        self.say(crate::commands::step_line(
+        let line = crate::commands::step_line(
             step.dataset.name(),
             step.status,
             &step.counts,
             step.message.as_deref(),
-        ));
+        );
+        self.say(self.of_tenant(&step.tenant_id, line));
         self.steps_shown.store(true, Ordering::Relaxed);
     }
 }
@@ -175,6 +212,17 @@ impl Progress for TerminalProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_customers_line_carries_its_name_cut_to_fit() {
+        assert_eq!(
+            tenant_prefixed("Contoso", "users  3 new"),
+            "Contoso · users  3 new"
+        );
+        let long = "Northwind Traders International Holdings";
+        let line = tenant_prefixed(long, "users");
+        assert_eq!(line, "Northwind Traders Inter… · users");
+    }
 
     #[test]
     fn the_time_left_is_what_remains_at_the_rate_so_far() {

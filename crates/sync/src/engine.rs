@@ -28,15 +28,68 @@ use crate::datasets::{self, Outcome, Run, StopSignal};
 use crate::partner;
 use crate::{Result, SyncError, graph_client};
 
+/// Which step a progress call is about: one dataset of one tenant. A partner run syncs several
+/// customers side by side, each with steps of the same datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepKey {
+    pub tenant_id: TenantId,
+    pub dataset: Dataset,
+}
+
+impl StepReport {
+    pub fn key(&self) -> StepKey {
+        StepKey {
+            tenant_id: self.tenant_id,
+            dataset: self.dataset,
+        }
+    }
+}
+
 /// Told about a run as it goes, to draw progress. Every method has a silent default.
 pub trait Progress: Send + Sync {
     /// A tenant's steps begin (a partner run has one tenant per customer).
     fn tenant_started(&self, _tenant: &StepTenant) {}
-    fn step_started(&self, _dataset: Dataset) {}
+    fn step_started(&self, _step: StepKey) {}
     /// How many items the step expects, where Graph can say beforehand.
-    fn expected(&self, _dataset: Dataset, _total: u64) {}
-    fn items(&self, _dataset: Dataset, _done: u64) {}
+    fn expected(&self, _step: StepKey, _total: u64) {}
+    fn items(&self, _step: StepKey, _done: u64) {}
     fn step_finished(&self, _step: &StepReport) {}
+}
+
+/// One tenant's view of a run's [`Progress`]: its steps say only their dataset.
+#[derive(Clone, Copy)]
+pub(crate) struct TenantProgress<'a> {
+    inner: &'a dyn Progress,
+    tenant_id: TenantId,
+}
+
+impl<'a> TenantProgress<'a> {
+    pub(crate) fn new(inner: &'a dyn Progress, tenant_id: TenantId) -> Self {
+        Self { inner, tenant_id }
+    }
+
+    fn key(&self, dataset: Dataset) -> StepKey {
+        StepKey {
+            tenant_id: self.tenant_id,
+            dataset,
+        }
+    }
+
+    pub(crate) fn step_started(&self, dataset: Dataset) {
+        self.inner.step_started(self.key(dataset));
+    }
+
+    pub(crate) fn expected(&self, dataset: Dataset, total: u64) {
+        self.inner.expected(self.key(dataset), total);
+    }
+
+    pub(crate) fn items(&self, dataset: Dataset, done: u64) {
+        self.inner.items(self.key(dataset), done);
+    }
+
+    pub(crate) fn step_finished(&self, step: &StepReport) {
+        self.inner.step_finished(step);
+    }
 }
 
 pub struct NoProgress;
@@ -560,7 +613,7 @@ impl SyncEngine {
             client_id: connection.client_id.to_string(),
             tenant_id: tenant.id,
             tenant_name: tenant.name,
-            progress,
+            progress: TenantProgress::new(progress, tenant.id),
             warnings: Vec::new(),
             organization_id: None,
             held: None,

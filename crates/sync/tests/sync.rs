@@ -876,8 +876,8 @@ mod delta {
     ) {
         struct Expecting(std::sync::Mutex<Vec<(Dataset, u64)>>);
         impl sync::Progress for Expecting {
-            fn expected(&self, dataset: Dataset, total: u64) {
-                self.0.lock().unwrap().push((dataset, total));
+            fn expected(&self, step: sync::StepKey, total: u64) {
+                self.0.lock().unwrap().push((step.dataset, total));
             }
         }
         let app = TestApp::with_users_on(store, 57).await;

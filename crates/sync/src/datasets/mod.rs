@@ -8,7 +8,6 @@ use graph::{GraphClient, GraphError};
 use store::{Connection, RunWarning, StepCounts, StepTenant, Store};
 
 use crate::Result;
-use crate::engine::Progress;
 
 mod api_connectors;
 mod applications;
@@ -188,7 +187,7 @@ pub(crate) struct Run<'a> {
     pub(crate) tenant_id: TenantId,
     /// As the partner's listing or the organisation step last named it.
     pub(crate) tenant_name: Option<String>,
-    pub(crate) progress: &'a dyn Progress,
+    pub(crate) progress: crate::engine::TenantProgress<'a>,
     pub(crate) warnings: Vec<RunWarning>,
     pub(crate) organization_id: Option<i64>,
     /// Why the later steps are skipped when the tenant has no organisation to file them under.
