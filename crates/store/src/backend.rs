@@ -198,14 +198,6 @@ pub(crate) const NATURAL_COLLATION: &str = "natural_text";
 /// Text compared as a person reads it: accents and case set aside first ("émile" between
 /// "Emma" and "eve"), then the text itself, so that the order is total and stable.
 pub(crate) fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
-    use unicode_normalization::UnicodeNormalization;
-    use unicode_normalization::char::is_combining_mark;
-    let folded = |text: &str| {
-        text.nfd()
-            .filter(|c| !is_combining_mark(*c))
-            .flat_map(char::to_lowercase)
-            .collect::<Vec<char>>()
-    };
     // Most names differ in their ASCII letters: compared without folding when both are ASCII.
     if a.is_ascii() && b.is_ascii() {
         return a
@@ -214,7 +206,9 @@ pub(crate) fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
             .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
             .then_with(|| a.cmp(b));
     }
-    folded(a).cmp(&folded(b)).then_with(|| a.cmp(b))
+    crate::text_fold::folded(a)
+        .cmp(&crate::text_fold::folded(b))
+        .then_with(|| a.cmp(b))
 }
 
 /// A worker's claim on a run, checked at the start of each of its write transactions.

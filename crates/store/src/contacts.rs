@@ -26,8 +26,8 @@ pub struct ContactFilter {
     pub licensed: Option<bool>,
 }
 
-/// A search for text anywhere in some columns, without regard to case in any script: `Ä` finds
-/// `ä`, `é` finds `É`. SQLite's `LOWER` and `LIKE` fold ASCII letters only, and PostgreSQL's
+/// A search for text anywhere in some columns, without regard to case in any script nor to
+/// accents on Latin letters: `Ä` finds `ä`, `e` finds `É`, `oystein` finds `Øystein`. SQLite's `LOWER` and `LIKE` fold ASCII letters only, and PostgreSQL's
 /// follow the database's locale, so neither is used: each letter of the text becomes the set of
 /// its case forms, matched exactly by SQLite's `GLOB` or PostgreSQL's `~`, the same on both.
 pub(crate) struct TextSearch {
@@ -46,7 +46,7 @@ impl TextSearch {
         let sqlite = backend == crate::Backend::Sqlite;
         let mut pattern = String::from(if sqlite { "*" } else { "" });
         for c in text.chars() {
-            let forms = case_forms(c);
+            let forms = crate::text_fold::letter_forms(c);
             if forms.len() > 1 {
                 pattern.push('[');
                 pattern.extend(forms);
@@ -83,25 +83,6 @@ impl TextSearch {
             .collect();
         format!("({})", tests.join(" OR "))
     }
-}
-
-/// A character and the other single characters it reads as in another case, in a fixed order.
-fn case_forms(c: char) -> Vec<char> {
-    let mut forms = vec![c];
-    let mut add = |mapped: &mut dyn Iterator<Item = char>| {
-        if let (Some(one), None) = (mapped.next(), mapped.next())
-            && !forms.contains(&one)
-        {
-            forms.push(one);
-        }
-    };
-    add(&mut c.to_lowercase());
-    add(&mut c.to_uppercase());
-    let lower: Vec<char> = c.to_lowercase().collect();
-    if let [lower] = lower[..] {
-        add(&mut lower.to_uppercase());
-    }
-    forms
 }
 
 /// The columns a contact is found by.

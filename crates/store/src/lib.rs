@@ -29,6 +29,7 @@ mod maintenance;
 mod migrate;
 mod organizations;
 mod owner;
+mod text_fold;
 #[cfg(test)]
 mod upgrade_tests;
 

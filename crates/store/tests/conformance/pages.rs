@@ -217,6 +217,7 @@ async fn names_come_in_the_order_people_read_them(kind: StoreKind) {
         "Aarhus Tech",
         "Östra Hamnen",
         "Oslo Bygg",
+        "Øresund Shipping",
     ] {
         store.create_organization(name).await.unwrap();
     }
@@ -228,6 +229,7 @@ async fn names_come_in_the_order_people_read_them(kind: StoreKind) {
             "Aarhus Tech",
             "Ålborg Kommune",
             "beta AB",
+            "Øresund Shipping",
             "Oslo Bygg",
             "Östra Hamnen",
             "Zeta Ltd"
@@ -240,6 +242,8 @@ async fn names_come_in_the_order_people_read_them(kind: StoreKind) {
         ("eve", "eve"),
         ("Ölaf", "olaf"),
         ("oscar", "oscar"),
+        ("Øystein", "oystein"),
+        ("Łucja", "lucja"),
     ] {
         store
             .create_local_contact(org, name, &format!("{mail}@zeta.example"))
@@ -265,9 +269,33 @@ async fn names_come_in_the_order_people_read_them(kind: StoreKind) {
                 .collect::<Vec<String>>()
         }
     };
-    let expected = ["émile", "Emma", "eve", "Ölaf", "oscar", "Zoe"];
+    let expected = [
+        "émile", "Emma", "eve", "Łucja", "Ölaf", "oscar", "Øystein", "Zoe",
+    ];
     assert_eq!(sorted(false).await, expected);
     let mut reversed = expected;
     reversed.reverse();
     assert_eq!(sorted(true).await, reversed);
+    // A search takes letters as the list does: without their accents, whichever side has them.
+    for (text, name) in [
+        ("oystein", "Øystein"),
+        ("LUCJA", "Łucja"),
+        ("Émile", "émile"),
+    ] {
+        let (found, total) = store
+            .search_contacts(&ContactSearch {
+                organization_id: Some(org),
+                text: Some(text.into()),
+                limit: 100,
+                ..ContactSearch::default()
+            })
+            .await
+            .unwrap();
+        let names: Vec<String> = found.into_iter().map(|c| c.display_name).collect();
+        assert_eq!(
+            (names, total),
+            (vec![name.to_string()], 1),
+            "searching {text}"
+        );
+    }
 }
