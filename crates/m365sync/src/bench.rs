@@ -333,8 +333,8 @@ struct Simulator {
     _child: Child,
     url: String,
     first: SimTenant,
-    /// The partner's app and the customers it reaches (with --tenants).
-    partner: Option<(SimTenant, Vec<String>)>,
+    /// The partner's app and the customers it reaches, by tenant id and name (with --tenants).
+    partner: Option<(SimTenant, Vec<(String, String)>)>,
 }
 
 async fn start_simulator(args: &BenchArgs) -> anyhow::Result<Simulator> {
@@ -410,7 +410,12 @@ async fn start_simulator(args: &BenchArgs) -> anyhow::Result<Simulator> {
                 .as_array()
                 .context("no customers in the simulator's announcement")?
                 .iter()
-                .filter_map(|c| c["tenant_id"].as_str().map(str::to_string))
+                .filter_map(|c| {
+                    Some((
+                        c["tenant_id"].as_str()?.to_string(),
+                        c["display_name"].as_str()?.to_string(),
+                    ))
+                })
                 .collect();
             Some((tenant_of(partner)?, customers))
         }
@@ -484,26 +489,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let dir = tempfile::tempdir().context("a temporary folder for the store")?;
-    let (location, database) = match &args.store {
-        StoreChoice::Sqlite => (
-            dir.path()
-                .join("bench.db")
-                .to_str()
-                .context("temporary path is not UTF-8")?
-                .to_string(),
-            None,
-        ),
-        StoreChoice::Postgres(server) => {
-            let database = BenchDatabase::create(server).await?;
-            (database.url.clone(), Some(database))
+    // The partner's customers get a store of their own: beside the single tenant's
+    // organisation, their similar names would wait for a person's decision.
+    let mut locations = Vec::new();
+    let mut databases = Vec::new();
+    for file in ["bench.db", "partner.db"]
+        .into_iter()
+        .take(if args.tenants.is_some() { 2 } else { 1 })
+    {
+        match &args.store {
+            StoreChoice::Sqlite => locations.push(
+                dir.path()
+                    .join(file)
+                    .to_str()
+                    .context("temporary path is not UTF-8")?
+                    .to_string(),
+            ),
+            StoreChoice::Postgres(server) => {
+                let database = BenchDatabase::create(server).await;
+                if let Ok(database) = &database {
+                    locations.push(database.url.clone());
+                }
+                match database {
+                    Ok(database) => databases.push(database),
+                    Err(e) => {
+                        drop_all(databases).await?;
+                        return Err(e);
+                    }
+                }
+            }
         }
-    };
-    let outcome = measure(&args, &location, dir.path()).await;
-    if let Some(database) = database {
-        let dropped = database.drop_database().await;
-        if let (Ok(_), Err(e)) = (&outcome, dropped) {
-            return Err(e);
-        }
+    }
+    let outcome = measure(&args, &locations, dir.path()).await;
+    let dropped = drop_all(databases).await;
+    if outcome.is_ok() {
+        dropped?;
     }
     let figures = outcome?;
     if args.json {
@@ -514,9 +534,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Drops every database the bench made.
+async fn drop_all(databases: Vec<BenchDatabase>) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for database in databases {
+        if let Err(e) = database.drop_database().await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs every scenario asked for: the single tenant's in the store at `locations[0]`, the
+/// partner's in the one at `locations[1]`.
 async fn measure(
     args: &BenchArgs,
-    location: &str,
+    locations: &[String],
     scratch: &std::path::Path,
 ) -> anyhow::Result<Figures> {
     let sim = start_simulator(args).await?;
@@ -553,7 +586,7 @@ async fn measure(
         floor.as_secs_f64()
     );
 
-    let store = Store::open(location, SecretKey::generate()).await?;
+    let store = Store::open(&locations[0], SecretKey::generate()).await?;
     store
         .add_connection(NewConnection {
             name: ConnectionName::parse("bench")?,
@@ -664,13 +697,16 @@ async fn measure(
         }
     });
 
-    let partner = match &sim.partner {
-        Some((app, customers)) => {
-            Some(partner_sync(&store, &url, app, customers, &datasets, &retry, args).await?)
-        }
-        None => None,
-    };
     store.close().await;
+    let partner = match (&sim.partner, locations.get(1)) {
+        (Some((app, customers)), Some(location)) => {
+            let store = Store::open(location, SecretKey::generate()).await?;
+            let figure = partner_sync(&store, &url, app, customers, &datasets, &retry, args).await;
+            store.close().await;
+            Some(figure?)
+        }
+        _ => None,
+    };
 
     let stats: serde_json::Value = control
         .get(format!("{url}/_sim/stats"))
@@ -725,13 +761,13 @@ async fn partner_sync(
     store: &Store,
     url: &str,
     app: &SimTenant,
-    customers: &[String],
+    customers: &[(String, String)],
     datasets: &[Dataset],
     retry: &RetryPolicy,
     args: &BenchArgs,
 ) -> anyhow::Result<PartnerFigure> {
     let mut floors = Vec::with_capacity(customers.len());
-    for customer in customers {
+    for (customer, _) in customers {
         let steps = floor(url, customer, &app.client_id, &app.secret, retry, datasets).await?;
         floors.push(steps.total().as_secs_f64());
     }
@@ -758,6 +794,12 @@ async fn partner_sync(
             },
         )
         .await?;
+    // Each customer's organisation is already kept under its exact name, as a partner's are:
+    // the simulated customers' names are alike ("Fabrikam Inc", "Fabrikam Inc 2"), and a
+    // customer left to the rules would wait for a person's decision instead of being synced.
+    for (_, name) in customers {
+        store.create_organization(name).await?;
+    }
     let engine = SyncEngine::new(store.clone())
         .with_retry(retry.clone())
         .with_concurrency(sync::DEFAULT_STEPS_AT_ONCE, args.customers_at_once());
