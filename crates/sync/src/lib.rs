@@ -32,7 +32,10 @@ pub use datasets::{AUDIT_CONTENT_TYPES, CONCEALED_SETTING};
 pub use diagnose::{
     ConnectionTestReport, CustomerCheck, Problem, day_of, set_report_names, test_connection,
 };
-pub use engine::{NoProgress, Progress, StepKey, StepReport, SyncEngine, SyncReport};
+pub use engine::{
+    DEFAULT_STEPS_AT_ONCE, DEFAULT_TENANTS_AT_ONCE, NoProgress, Progress, StepKey, StepReport,
+    SyncEngine, SyncReport,
+};
 pub use filters::filter_problem;
 /// How a connection test or a sync retries: named here so that callers need not know `graph`.
 pub use graph::RetryPolicy;
