@@ -23,6 +23,7 @@ pub mod filter;
 pub mod groups;
 pub mod ids;
 pub mod import;
+pub mod keys;
 pub mod mapping;
 pub mod matching;
 pub mod plan;

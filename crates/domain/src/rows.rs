@@ -93,6 +93,25 @@ pub fn plan_not_listed<R>(active: &HashSet<String>, seen: &HashSet<String>) -> R
     }
 }
 
+/// After a complete listing, from the tenant's active keys as the store reads them out one by
+/// one: every key the listing did not name is archived. The same plan as `plan_not_listed`,
+/// without holding every active key at once.
+pub fn plan_unlisted<R>(
+    active: impl IntoIterator<Item = String>,
+    listed: &crate::keys::ListedKeys,
+) -> RowPlan<R> {
+    let mut archive: Vec<String> = active
+        .into_iter()
+        .filter(|key| !listed.contains(key))
+        .collect();
+    archive.sort();
+    archive.dedup();
+    RowPlan {
+        archive,
+        ..RowPlan::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +192,19 @@ mod tests {
         let plan: RowPlan<Device> = plan_not_listed(&active, &seen);
         assert_eq!(plan.archive, vec!["a".to_string(), "c".to_string()]);
         assert!(plan.write.is_empty());
+    }
+
+    #[test]
+    fn streamed_active_keys_are_planned_as_a_set_of_them_is() {
+        let active = ["c", "a", "b", "a"].map(String::from);
+        let seen = ["b", "d"];
+        let listed = seen.into_iter().collect::<crate::keys::KeyList>().finish();
+        let streamed: RowPlan<Device> = plan_unlisted(active.clone(), &listed);
+        let whole: RowPlan<Device> = plan_not_listed(
+            &active.into_iter().collect(),
+            &seen.map(String::from).into(),
+        );
+        assert_eq!(streamed, whole);
+        assert_eq!(streamed.archive, vec!["a".to_string(), "c".to_string()]);
     }
 }

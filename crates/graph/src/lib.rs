@@ -29,7 +29,7 @@ mod token;
 
 pub use batch::MAX_BATCH;
 pub use certificate::{AssertionAlgorithm, CertificateError, CertificateFacts, ClientCertificate};
-pub use client::{GraphClient, GraphEndpoints, Pager, parse_ca_bundle};
+pub use client::{GraphClient, GraphEndpoints, PageBody, Pager, parse_ca_bundle, read_page};
 pub use discovery::tenant_id_of_domain;
 pub use error::{GraphError, TokenProblem};
 pub use pacing::{Budget, Budgets};

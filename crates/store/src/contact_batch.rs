@@ -13,6 +13,7 @@ use domain::plan::{
     Removal, StoredContact, StoredContacts, link_keys, plan_contacts, plan_not_listed,
 };
 use domain::{ContactRecord, ObjectId, TenantId};
+use futures_util::TryStreamExt;
 
 use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::contacts::{
@@ -126,7 +127,9 @@ impl Store {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<u64> {
         let mut batch = self.contact_batch(organization_id, tenant_id).await?;
-        let active = batch.active_linked().await?;
+        let (active, _) = batch
+            .active_linked_where(|c| !listed.contains(&c.object_id))
+            .await?;
         let plan = plan_not_listed(&active, listed);
         let applied = batch.apply(&plan, None, checkpoint).await?;
         batch.commit().await?;
@@ -323,27 +326,43 @@ impl ContactBatch {
 
     /// The tenant's contacts that are linked to a user and not archived.
     pub async fn active_linked(&mut self) -> Result<Vec<domain::plan::ActiveContact>> {
+        Ok(self.active_linked_where(|_| true).await?.0)
+    }
+
+    /// Those of the tenant's active linked contacts that `wanted` picks, and how many active
+    /// linked contacts there are in all. The contacts are read one row at a time: after a full
+    /// listing of a large tenant only the few it lacked are kept, never a million at once.
+    pub async fn active_linked_where(
+        &mut self,
+        mut wanted: impl FnMut(&domain::plan::ActiveContact) -> bool + Send,
+    ) -> Result<(Vec<domain::plan::ActiveContact>, usize)> {
         let tenant = self.tenant.clone();
-        let rows: Vec<(i64, String, Option<i64>)> = on_tx!(&mut self.tx, |c| {
-            sqlx::query_as(
+        on_tx!(&mut self.tx, |c| {
+            let mut rows = sqlx::query_as::<_, (i64, String, Option<i64>)>(
                 "SELECT id, object_id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
             )
             .bind(&tenant)
-            .fetch_all(&mut *c)
-            .await
-            .doing("listing the tenant's contacts")
-        })?;
-        rows.into_iter()
-            .map(|(id, object, restorable_until)| {
-                ObjectId::parse(&object)
-                    .map(|object_id| domain::plan::ActiveContact {
-                        contact_id: id,
-                        object_id,
-                        restorable_until,
-                    })
-                    .map_err(|_| StoreError::Corrupt(format!("contact object id {object}")))
-            })
-            .collect()
+            .fetch(&mut *c);
+            let (mut picked, mut total) = (Vec::new(), 0usize);
+            while let Some((id, object, restorable_until)) = rows
+                .try_next()
+                .await
+                .doing("listing the tenant's contacts")?
+            {
+                let object_id = ObjectId::parse(&object)
+                    .map_err(|_| StoreError::Corrupt(format!("contact object id {object}")))?;
+                let contact = domain::plan::ActiveContact {
+                    contact_id: id,
+                    object_id,
+                    restorable_until,
+                };
+                total += 1;
+                if wanted(&contact) {
+                    picked.push(contact);
+                }
+            }
+            Ok((picked, total))
+        })
     }
 
     /// What the store holds that bears on these users and removals: the contacts linked to them,

@@ -1,12 +1,14 @@
 //! Mailboxes from the usage report, joined to contacts by UPN (case-insensitively).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use domain::keys::Listed;
 use domain::records::fingerprint;
 use domain::{MailboxRecord, TenantId};
+use futures_util::TryStreamExt;
 
 use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
-use crate::error::{Context, Executed, Result};
+use crate::error::{Context, Executed, Result, StoreError};
 use crate::{StepCounts, Store, now_millis};
 
 /// Rows per multi-row upsert (21 values each).
@@ -216,29 +218,31 @@ impl Store {
         })
     }
 
-    /// Archives the tenant's mailboxes a complete report did not list.
+    /// Archives the tenant's mailboxes a complete report did not list. The active mailboxes are
+    /// read one row at a time and only those to archive are kept: a large tenant has a million.
     pub async fn archive_mailboxes_not_in(
         &self,
         tenant_id: &TenantId,
-        seen_upn_keys: &HashSet<String>,
+        seen_upn_keys: &impl Listed,
     ) -> Result<u64> {
-        let active: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(
+        let gone: Vec<i64> = on_pool!(&self.pool, |p| {
+            let mut rows = sqlx::query(
                 "SELECT id, upn_key FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE",
             )
             .bind(tenant_id.to_string())
-            .fetch_all(p)
-            .await
-            .doing("listing mailboxes to archive")?;
-            rows.iter()
-                .map(|r| Ok((r.int_req("id")?, r.text_req("upn_key")?)))
-                .collect::<Result<Vec<_>>>()
+            .fetch(p);
+            let mut gone = Vec::new();
+            while let Some(row) = rows
+                .try_next()
+                .await
+                .doing("listing mailboxes to archive")?
+            {
+                if !seen_upn_keys.names(&row.text_req("upn_key")?) {
+                    gone.push(row.int_req("id")?);
+                }
+            }
+            Ok::<_, StoreError>(gone)
         })?;
-        let gone: Vec<i64> = active
-            .into_iter()
-            .filter(|(_, key)| !seen_upn_keys.contains(key))
-            .map(|(id, _)| id)
-            .collect();
         self.archive_rows("mailboxes", &gone).await
     }
 

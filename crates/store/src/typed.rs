@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use domain::TenantId;
 use domain::rows::{Keyed, RowPlan, StoredRow};
+use futures_util::TryStreamExt;
 
 use crate::backend::{Columns, Tx, on_pool, on_tx};
 use crate::contacts::save_checkpoint;
@@ -181,6 +182,32 @@ impl<R: TypedTable> RowBatch<R> {
                 .await
                 .doing("listing active rows")?;
             rows.iter().map(|r| r.text_req("item_key")).collect()
+        })
+    }
+
+    /// The keys of the tenant's active rows that `wanted` picks, read one row at a time: after
+    /// a large listing, the few it lacked are kept, never every active key at once.
+    pub async fn active_keys_where(
+        &mut self,
+        mut wanted: impl FnMut(&str) -> bool + Send,
+    ) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT item_key FROM {} WHERE tenant_id = $1 AND archived = FALSE",
+            R::TABLE
+        );
+        let tenant = self.tenant.clone();
+        on_tx!(&mut self.tx, |c| {
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(tenant)
+                .fetch(c);
+            let mut picked = Vec::new();
+            while let Some(row) = rows.try_next().await.doing("listing active rows")? {
+                let key = row.text_req("item_key")?;
+                if wanted(&key) {
+                    picked.push(key);
+                }
+            }
+            Ok(picked)
         })
     }
 

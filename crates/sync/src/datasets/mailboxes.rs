@@ -1,7 +1,6 @@
 //! Mailbox storage from the mailbox usage report, attached to contacts by user principal name.
 
-use std::collections::HashSet;
-
+use domain::keys::KeyList;
 use domain::{Dataset, StepStatus};
 use graph::models::MailboxUsageRow;
 use store::{RunWarning, StepCounts};
@@ -55,7 +54,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
         ));
     }
     let mut batch = Vec::with_capacity(MAILBOX_BATCH);
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen = KeyList::new();
     let (mut concealed, mut unreadable, mut read) = (0u64, 0u64, 0u64);
     loop {
         let row = match rows.next_row() {
@@ -66,7 +65,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
         read += 1;
         match normalise::mailbox_from_row(run.tenant_id, &row) {
             Ok(record) => {
-                seen.insert(record.user_principal_name.key().to_string());
+                seen.push(record.user_principal_name.key());
                 batch.push(record);
             }
             Err(NormaliseError::Concealed) => concealed += 1,
@@ -102,7 +101,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     }
     counts.archived = run
         .store
-        .archive_mailboxes_not_in(&run.tenant_id, &seen)
+        .archive_mailboxes_not_in(&run.tenant_id, &seen.finish())
         .await?;
     let message = (unreadable > 0)
         .then(|| format!("{unreadable} rows without a usable user principal name were skipped"));

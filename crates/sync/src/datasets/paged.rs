@@ -1,7 +1,6 @@
 //! Large tenant-wide collections read and written a page at a time.
 
-use std::collections::HashSet;
-
+use domain::keys::KeyList;
 use domain::{Dataset, StepStatus};
 use serde::de::DeserializeOwned;
 use store::{RunWarning, StepCounts};
@@ -23,7 +22,7 @@ pub(super) async fn paged_rows<
 ) -> Result<Outcome> {
     let mut pager = run.client.pages::<T>(path);
     let mut counts = StepCounts::default();
-    let mut seen = HashSet::new();
+    let mut seen = KeyList::new();
     let organization_id = run.organization_id.unwrap_or_default();
     loop {
         // Stopped between pages: what the listing lacked so far proves nothing gone.
@@ -47,7 +46,9 @@ pub(super) async fn paged_rows<
             Err(e) => return Ok(Outcome::from_graph(counts, &e)),
         };
         let records = to_records(page);
-        seen.extend(records.iter().map(|r| r.key().to_string()));
+        for record in &records {
+            seen.push(record.key());
+        }
         let mut batch = run
             .store
             .row_batch::<R>(organization_id, &run.tenant_id)
@@ -56,14 +57,15 @@ pub(super) async fn paged_rows<
         let plan = domain::rows::plan_page(&stored, records);
         counts += batch.apply(&plan, None).await?;
         batch.commit().await?;
-        run.progress.items(dataset, seen.len() as u64);
+        run.progress.items(dataset, seen.pushed() as u64);
     }
     let mut batch = run
         .store
         .row_batch::<R>(organization_id, &run.tenant_id)
         .await?;
-    let active = batch.active_keys().await?;
-    let plan: domain::rows::RowPlan<R> = domain::rows::plan_not_listed(&active, &seen);
+    let listed = seen.finish();
+    let unlisted = batch.active_keys_where(|key| !listed.contains(key)).await?;
+    let plan: domain::rows::RowPlan<R> = domain::rows::plan_unlisted(unlisted, &listed);
     counts.archived = batch.apply(&plan, None).await?.archived;
     batch.commit().await?;
     Ok(Outcome::done(counts, None))

@@ -1,7 +1,6 @@
 //! Usage: the active-user, app and email-activity reports, one item per user per report.
 
-use std::collections::HashSet;
-
+use domain::keys::KeyList;
 use domain::rows::{Keyed, RowPlan};
 use domain::usage::UsageRecord;
 use domain::{Dataset, StepStatus};
@@ -33,7 +32,7 @@ impl DatasetSync for Usage {
 struct UsageTally {
     counts: StepCounts,
     /// Keys of the rows read, across the three reports: what a complete reading may keep.
-    seen: HashSet<String>,
+    seen: KeyList,
     rows: u64,
     concealed: u64,
     unnamed: u64,
@@ -101,8 +100,9 @@ async fn usage(run: &mut Run<'_>) -> Result<Outcome> {
         .store
         .row_batch::<UsageRecord>(run.organization_id.unwrap_or_default(), &run.tenant_id)
         .await?;
-    let active = batch.active_keys().await?;
-    let plan: RowPlan<UsageRecord> = domain::rows::plan_not_listed(&active, &tally.seen);
+    let listed = std::mem::take(&mut tally.seen).finish();
+    let unlisted = batch.active_keys_where(|key| !listed.contains(key)).await?;
+    let plan: RowPlan<UsageRecord> = domain::rows::plan_unlisted(unlisted, &listed);
     tally.counts.archived = batch.apply(&plan, None).await?.archived;
     batch.commit().await?;
     let message = (tally.unnamed > 0).then(|| {
@@ -142,7 +142,7 @@ async fn usage_rows<R: DeserializeOwned>(
             tally.rows += 1;
             match to_record(row) {
                 Ok(record) => {
-                    tally.seen.insert(record.key().to_string());
+                    tally.seen.push(record.key());
                     records.push(record);
                 }
                 Err(inventory::usage::Skip::Concealed) => tally.concealed += 1,

@@ -195,7 +195,11 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             .contact_batch(organization_id, &run.tenant_id)
             .await?
             .logging(Some(step.clone()));
-        let active = batch.active_linked().await?;
+        // Only the contacts a whole listing lacked are kept; a round of changes needs only
+        // their number, for the guard below.
+        let (active, active_count) = batch
+            .active_linked_where(|c| !incremental && !seen.contains(&c.object_id))
+            .await?;
         // Only a whole listing proves a user gone by leaving them out (invariant 3).
         let mut plan = if incremental {
             domain::plan::ContactPlan::default()
@@ -209,7 +213,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             .filter(|a| domain::plan::takes_away(a))
             .count();
         if !run.confirm_archive
-            && let Some(why) = run.connection.drop_guard.suspicious(losing, active.len())
+            && let Some(why) = run.connection.drop_guard.suspicious(losing, active_count)
         {
             // Nothing taken away and no link saved: the next sync weighs the same again.
             drop(batch);
