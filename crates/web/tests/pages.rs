@@ -659,6 +659,97 @@ async fn a_notice_shows_only_when_this_server_wrote_it() {
     assert!(marked(&forged.text, "notice").is_none());
 }
 
+/// Sends the login form as `client` does, with `next` as the form's hidden field.
+async fn send_login(
+    site: &Site,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+    next: &str,
+) -> Page {
+    let form = client
+        .get(format!("{}/login", site.base))
+        .send()
+        .await
+        .unwrap();
+    let token = cookie_of(&form, "m365sync_form");
+    let answer = client
+        .post(format!("{}/login", site.base))
+        .header("cookie", format!("m365sync_form={token}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", name),
+            ("password", password),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap();
+    page_of(answer).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_login_only_a_plain_path_of_this_server_is_followed() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    // A tab or line break is dropped by browsers: `/\t/evil.example` is `//evil.example`.
+    for hostile in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%0D/evil.example",
+        "/%01x",
+        "/%7Fx",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%5C/evil.example",
+        "https://evil.example/",
+    ] {
+        // Logged in already: straight on, to the dashboard.
+        let page = site.get(&admin, &format!("/login?next={hostile}")).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{hostile}: {}",
+            page.text
+        );
+        assert_eq!(page.location, "/", "{hostile}");
+        // Not logged in: the form carries the dashboard, not the hostile address.
+        let form = site
+            .http
+            .get(format!("{}/login?next={hostile}", site.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), StatusCode::OK, "{hostile}");
+        let form = form.text().await.unwrap();
+        assert!(
+            form.contains(r#"name="next" value="/""#),
+            "{hostile}: {form}"
+        );
+    }
+    // The form's field sent as it is by a hand-made POST.
+    for hostile in [
+        "/\t/evil.example",
+        "/\n/x",
+        "/\r/x",
+        "/\u{1}x",
+        "/\u{7f}x",
+        "/\\evil",
+    ] {
+        let page = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, hostile).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{hostile:?}: {}",
+            page.text
+        );
+        assert_eq!(page.location, "/", "{hostile:?}");
+    }
+    // A page of this server is still where the login leads.
+    let page = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, "/runs?page=2").await;
+    assert_eq!(page.location, "/runs?page=2");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
     let site = Site::start(1).await;

@@ -33,12 +33,20 @@ pub(crate) struct LoginQuery {
     notice: Option<String>,
 }
 
-/// Only a path on this server is followed after login, never another site.
+/// Where to go after logging in: `next` when it is a plain path on this server, else the
+/// dashboard. Every reader of `next` goes through here. A plain path starts with one `/` (not
+/// `//` or `/\`, which browsers read as another host) and holds printable ASCII only: no
+/// backslash (read as `/`), no control character (browsers drop a tab or line break, so that
+/// `/\t/evil.example` is `//evil.example`; in a header it is not even valid) and no space. The
+/// addresses the guard sends here are percent-encoded, so they always pass.
 fn local_next(next: Option<&str>) -> String {
+    let plain = |path: &str| {
+        let rest = path.strip_prefix('/');
+        rest.is_some_and(|rest| !rest.starts_with(['/', '\\']))
+            && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    };
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
-        }
+        Some(path) if plain(path) => path.to_string(),
         _ => "/".to_string(),
     }
 }
@@ -322,5 +330,25 @@ mod tests {
         assert_eq!(local_next(Some("https://evil.example/")), "/");
         assert_eq!(local_next(Some("/\\evil.example")), "/");
         assert_eq!(local_next(None), "/");
+        assert_eq!(
+            local_next(Some("/connections?page=2&q=a%20b")),
+            "/connections?page=2&q=a%20b"
+        );
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: a=b",
+            "/\u{1}x",
+            "/\u{7f}x",
+            "/\u{85}x",
+            "/a\\b",
+            "\\\\evil.example",
+            " /runs",
+            "/runs 3",
+            "",
+            "runs",
+        ] {
+            assert_eq!(local_next(Some(hostile)), "/", "{hostile:?}");
+        }
     }
 }
