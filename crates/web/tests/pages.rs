@@ -751,6 +751,33 @@ async fn after_login_only_a_plain_path_of_this_server_is_followed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stranger_guessing_the_admin_password_locks_out_only_themselves() {
+    let site = Site::start(1).await;
+    // Another client address on the loopback network (Linux answers all of 127.0.0.0/8).
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    for name in ["ana", "ANA", " ana ", "Ana", "ana"] {
+        let page = send_login(&site, &stranger, name, "a wrong guess!!", "/").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{name:?}");
+    }
+    // The brute-forcer is refused, even with the right password.
+    let refused = send_login(&site, &stranger, "ana", ADMIN_PASSWORD, "/").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("Try again in"), "{}", refused.text);
+    // The admin, at another address, still logs in.
+    let admin = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, "/").await;
+    assert_eq!(admin.status, StatusCode::SEE_OTHER, "{}", admin.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
     let site = Site::start(1).await;
     let viewer = site.viewer().await;

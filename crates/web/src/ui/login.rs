@@ -117,7 +117,7 @@ pub(crate) async fn submit(
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "Too many failed logins for this name or from this address. Try again in {minutes} minute(s), or ask an admin to reset your password."
+                "Too many failed logins from this address. Try again in {minutes} minute(s), or ask an admin to reset your password."
             ),
         );
     }
@@ -148,7 +148,7 @@ pub(crate) async fn submit(
             "That name and password do not match. Check both and try again.".into(),
         );
     };
-    ui.limiter.succeeded(&login.name);
+    ui.limiter.succeeded(&login.name, address);
     start_session(&ui, user.id, &next).await
 }
 
