@@ -778,6 +778,67 @@ async fn a_stranger_guessing_the_admin_password_locks_out_only_themselves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_notice_shows_only_on_the_page_it_was_written_for_and_not_for_long() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let mut edit = edit_fields(&site);
+    edit.push(("schedule".into(), String::new()));
+    let saved = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&edit), true)
+        .await;
+    let (path, query) = saved.location.split_once('?').unwrap();
+    assert_eq!(path, "/connections/contoso");
+    let own = site.get(&admin, &saved.location).await;
+    assert!(marked(&own.text, "notice").is_some(), "{}", own.text);
+    // The same sealed notice on any other page shows nothing.
+    for other in ["/", "/connections", "/tenants", "/settings", "/runs"] {
+        let page = site.get(&admin, &format!("{other}?{query}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{other}");
+        assert!(marked(&page.text, "notice").is_none(), "{other}: {query}");
+    }
+    let login = site
+        .http
+        .get(format!("{}/login?{query}", site.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(marked(&login, "notice").is_none());
+    // The seal carries its expiry, 10 minutes ahead; moving it, later or earlier, breaks it.
+    let sealed: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let sealed = &sealed.iter().find(|(k, _)| k == "notice").unwrap().1;
+    let mut parts: Vec<&str> = sealed.rsplitn(3, '|').collect();
+    parts.reverse();
+    let [text, expires, seal] = parts[..] else {
+        panic!("text|expiry|seal: {sealed}")
+    };
+    let expires: u64 = expires.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 9 * 60..=now + 10 * 60 + 5).contains(&expires),
+        "{expires} against {now}"
+    );
+    for moved in [expires + 365 * 86_400, now - 1] {
+        let forged = format!("{text}|{moved}|{seal}");
+        let page = site
+            .get(
+                &admin,
+                &format!(
+                    "{path}?{}",
+                    serde_urlencoded::to_string([("notice", forged.as_str())]).unwrap()
+                ),
+            )
+            .await;
+        assert!(marked(&page.text, "notice").is_none(), "{forged}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
     let site = Site::start(1).await;
     let viewer = site.viewer().await;

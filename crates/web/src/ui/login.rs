@@ -82,7 +82,9 @@ pub(crate) async fn form(
     }
     let (token, set) = form_token(&ui, &headers);
     let body = LoginPage {
-        frame: Frame::anonymous("Log in", token).with_notice(query.notice),
+        frame: Frame::anonymous("Log in", token)
+            .at("/login")
+            .with_notice(query.notice),
         problem: None,
         name: String::new(),
         next,
