@@ -1053,6 +1053,118 @@ async fn match_to_offers_organisations_as_a_person_types() {
     assert_eq!(org.id, wanted);
 }
 
+/// The options of a `<datalist>`: (value, data-id) of each.
+fn options_of(html: &str) -> Vec<(String, String)> {
+    html.split("<option value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = rest.split('"').next().unwrap().to_string();
+            let id = rest
+                .split("data-id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_string();
+            (value, id)
+        })
+        .collect()
+}
+
+/// "Match to" sends a name, an accepted suggestion an id: an organisation named "1" is never
+/// taken for organisation 1, and the page and the list it fetches agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn match_to_reads_a_name_as_a_name_and_a_suggestion_by_its_id() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let tenant = site.app.tenant_key(0);
+    let tenant_id = domain::TenantId::parse(&tenant).unwrap();
+    let first = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let named_one = site.app.store.create_organization("1").await.unwrap();
+    let numbered = named_one.to_string();
+    assert_ne!(first.name, numbered);
+    // The first organisation's id, typed as a name, is not that organisation.
+    let first_id = first.id.to_string();
+    assert_ne!(first_id, numbered);
+
+    // The page and the fragment offer the same thing: the name as the value, the id beside it.
+    let page = site.get(&admin, "/tenants").await;
+    let fragment = site
+        .get(&admin, "/tenants/organization-options?organization=1")
+        .await;
+    let in_page = options_of(&page.text);
+    let in_fragment = options_of(&fragment.text);
+    assert!(
+        in_page.contains(&("1".to_string(), numbered.clone())),
+        "{in_page:?}"
+    );
+    assert!(
+        in_page.contains(&(first.name.clone(), first_id.clone())),
+        "{in_page:?}"
+    );
+    assert_eq!(in_fragment, vec![("1".to_string(), numbered.clone())]);
+
+    let path = format!("/tenants/{tenant}");
+    let matched = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization", "1")],
+            true,
+        )
+        .await;
+    assert_eq!(matched.status, StatusCode::SEE_OTHER, "{}", matched.text);
+    let now = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.id, named_one, "matched to the organisation named 1");
+
+    // An id typed in the box is no name.
+    let by_number = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization", &first_id)],
+            true,
+        )
+        .await;
+    if first_id != "1" {
+        assert_eq!(by_number.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            by_number.text.contains("No organisation is named"),
+            "{}",
+            by_number.text
+        );
+    }
+    // The id field, as an accepted suggestion sends it, finds by id.
+    let accepted = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization_id", &first_id)],
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text);
+    let now = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.id, first.id);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_new_connection_form_shows_every_mistake_beside_its_field_at_once() {
     let site = Site::start(1).await;
