@@ -25,6 +25,7 @@ pub mod ids;
 pub mod import;
 pub mod mapping;
 pub mod matching;
+pub mod names;
 pub mod plan;
 pub mod records;
 pub mod rows;

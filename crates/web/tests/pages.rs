@@ -931,7 +931,7 @@ async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length() {
+async fn an_organisation_made_from_a_tenant_needs_a_new_checked_name() {
     let site = Site::start(1).await;
     let admin = site.admin().await;
     let tenant = site.app.tenant_key(0);
@@ -947,9 +947,38 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     );
     let organizations = site.app.store.organizations().await.unwrap().len();
 
-    // The tenant's own name is taken by the organisation its first sync made.
+    // An emptied box is a question, not the tenant's name (which its first sync took).
+    for blank in ["", "   ", "\u{200B}"] {
+        let empty = site
+            .post(
+                &admin,
+                &path,
+                &[("action", "create"), ("name", blank)],
+                true,
+            )
+            .await;
+        assert_eq!(
+            empty.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            empty.text
+        );
+        assert!(
+            empty.text.contains("give the organisation a name"),
+            "{}",
+            empty.text
+        );
+        assert!(!empty.text.contains("exists already"), "{}", empty.text);
+    }
+    let own = site.app.tenant(0).display_name;
+    let doubled = format!(" {}\u{200B} ", own.to_uppercase().replace(' ', "  "));
     let taken = site
-        .post(&admin, &path, &[("action", "create"), ("name", "")], true)
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", &doubled)],
+            true,
+        )
         .await;
     assert_eq!(
         taken.status,
@@ -959,16 +988,16 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     );
     assert!(taken.text.contains("exists already"), "{}", taken.text);
     let long = "n".repeat(201);
-    let too_long = site
-        .post(
-            &admin,
-            &path,
-            &[("action", "create"), ("name", &long)],
-            true,
-        )
-        .await;
-    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(too_long.text.contains("longer than 200"));
+    for (name, says) in [
+        (long.as_str(), "more than 200"),
+        ("Fresh\u{0}Co", "control character"),
+    ] {
+        let refused = site
+            .post(&admin, &path, &[("action", "create"), ("name", name)], true)
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.text.contains(says), "{says}: {}", refused.text);
+    }
     assert_eq!(
         site.app.store.organizations().await.unwrap().len(),
         organizations,
@@ -987,6 +1016,38 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     let shown = site.get(&admin, &made.location).await;
     let notice = marked(&shown.text, "notice").unwrap();
     assert!(notice.contains("with its next sync"), "{notice}");
+
+    // A name stored before names were checked, of any length, still makes a short header.
+    site.app
+        .store
+        .decide_tenant(&tenant, &store::TenantChoice::Create("Å".repeat(40_000)))
+        .await
+        .unwrap();
+    let tenant_id = domain::TenantId::parse(&tenant).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let report = site
+        .http
+        .get(format!(
+            "{}/organizations/{}/report.html",
+            site.base, org.id
+        ))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), StatusCode::OK);
+    let disposition = report.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.len() < 1024, "{} bytes", disposition.len());
+    assert!(
+        disposition.contains("filename*=UTF-8''report-%C3%A5%C3%A5"),
+        "{disposition}"
+    );
 }
 
 /// The "match to" box offers organisations as a person types, a few at a time from the store,

@@ -67,9 +67,6 @@ const STATES: [(&str, &str); 4] = [
 /// How many organisations the "match to" list offers at a time: typing narrows it.
 const ORGANIZATION_OPTIONS: i64 = 50;
 
-/// The longest organisation name the Tenants page makes: a name, not a document.
-const MAX_ORGANIZATION_NAME: usize = 200;
-
 /// One organisation the "match to" box offers. The box sends the name (`organization`), never
 /// an id: a name such as "1" is a name. Ids travel only in `organization_id`, from the buttons
 /// that accept a suggestion.
@@ -288,30 +285,18 @@ pub(crate) async fn decide(
             }
         }
         "create" => {
-            let name = fields.get("name").trim();
-            let name = if name.is_empty() {
-                tenant.display_name.clone().unwrap_or_default()
-            } else {
-                name.to_string()
+            // The box starts with the tenant's name; emptied, it is a question, not that name.
+            let name = match domain::names::organization_name(fields.get("name")) {
+                Ok(name) => name,
+                Err(problem) => return refuse(super::upper_first(&problem) + "."),
             };
-            let name = name.trim().to_string();
-            if name.is_empty() {
-                return refuse(
-                    "Give the new organisation a name: the tenant has none to use.".into(),
-                );
-            }
-            if name.chars().count() > MAX_ORGANIZATION_NAME {
-                return refuse(format!(
-                    "The organisation's name is longer than {MAX_ORGANIZATION_NAME} characters: give a shorter one."
-                ));
-            }
             let taken = match ui.store.organizations_named(&name).await {
                 Ok(named) => !named.is_empty(),
                 Err(e) => return store_failure(&viewer, e),
             };
             if taken {
                 return refuse(format!(
-                    "An organisation named '{name}' exists already: match the tenant to it, or give the new one another name."
+                    "An organisation named '{name}' exists already (case, spaces and invisible characters aside): match the tenant to it, or give the new one another name."
                 ));
             }
             TenantChoice::Create(name)
