@@ -26,6 +26,7 @@ pub mod import;
 pub mod keys;
 pub mod mapping;
 pub mod matching;
+pub mod names;
 pub mod plan;
 pub mod records;
 pub mod rows;

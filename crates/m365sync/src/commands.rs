@@ -645,22 +645,27 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let organization = match args.organization.as_deref().map(str::trim) {
-        Some("") => {
+    let organization = match args.organization.as_deref() {
+        Some(given) if given.trim().is_empty() => {
             return Err(UsageError(
                 "--organization is empty: give the organisation's name, or leave it out to let the first sync find it".into(),
             )
             .into());
         }
-        other => other.map(str::to_string),
+        Some(given) => Some(
+            domain::names::organization_name(given)
+                .map_err(|problem| UsageError(format!("--organization: {problem}")))?,
+        ),
+        None => None,
     };
     let credential = read_credential(&args.credential)?;
     // Last of the checks: a domain costs a question to Microsoft.
     let tenant_id = tenant_of(&args.tenant_id, &cloud).await?;
     let store = open_store(db).await?;
-    if let Some(wanted) = &organization {
-        check_named_organization(&store, &tenant_id, wanted).await?;
-    }
+    let organization = match organization {
+        Some(wanted) => Some(check_named_organization(&store, &tenant_id, &wanted).await?),
+        None => None,
+    };
     let (mode, create_organization) = if args.partner {
         (ConnectionMode::Partner, args.create_organization)
     } else {
@@ -711,19 +716,15 @@ async fn add(db: &str, args: AddArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Refuses, before anything is saved, an organisation name that is not one organisation's, or a
-/// tenant already filed under another organisation.
+/// tenant already filed under another organisation. The name to file under is the existing
+/// organisation's as stored, when one is named `wanted` apart from case, spaces and invisible
+/// characters, so that no near-duplicate is made.
 async fn check_named_organization(
     store: &Store,
     tenant_id: &TenantId,
     wanted: &str,
-) -> anyhow::Result<()> {
-    let named: Vec<i64> = store
-        .organizations()
-        .await?
-        .into_iter()
-        .filter(|o| o.name.trim() == wanted)
-        .map(|o| o.id)
-        .collect();
+) -> anyhow::Result<String> {
+    let named = store.organizations_named(wanted).await?;
     if named.len() > 1 {
         return Err(UsageError(format!(
             "{} organisations are named '{wanted}'; add the connection without --organization, then file the tenant with `m365sync match {tenant_id} --organization ID` (`m365sync export organizations` shows the ids)",
@@ -740,7 +741,13 @@ async fn check_named_organization(
         ))
         .into());
     }
-    Ok(())
+    match named.first() {
+        Some(id) => Ok(store
+            .organization(*id)
+            .await?
+            .map_or_else(|| wanted.to_string(), |o| o.name)),
+        None => Ok(wanted.to_string()),
+    }
 }
 
 async fn list(db: &str, json: bool) -> anyhow::Result<ExitCode> {

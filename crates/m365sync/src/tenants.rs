@@ -127,25 +127,22 @@ pub async fn decide(db: &str, args: MatchArgs) -> anyhow::Result<ExitCode> {
         }
         TenantChoice::Link(organization)
     } else if let Some(given) = &args.create {
+        // `--create` alone takes the tenant's name; a NAME given is checked as typed.
         let wanted = match given.trim() {
-            "" => tenant.display_name.clone().unwrap_or_default(),
-            given => given.to_string(),
+            "" => domain::names::organization_name(
+                tenant.display_name.as_deref().unwrap_or_default(),
+            )
+            .map_err(|problem| {
+                UsageError(format!(
+                    "tenant {id} has no name to use ({problem}), so the new organisation needs one: give --create NAME"
+                ))
+            })?,
+            given => domain::names::organization_name(given)
+                .map_err(|problem| UsageError(format!("--create: {problem}")))?,
         };
-        if wanted.trim().is_empty() {
+        if let Some(existing) = store.organizations_named(&wanted).await?.first() {
             return Err(UsageError(format!(
-                "tenant {id} has not told its name yet, so the new organisation needs one: give --create NAME"
-            ))
-            .into());
-        }
-        if let Some(existing) = store
-            .organizations()
-            .await?
-            .into_iter()
-            .find(|o| o.name.trim().eq_ignore_ascii_case(wanted.trim()))
-        {
-            return Err(UsageError(format!(
-                "an organisation named '{}' exists already (id {}); file the tenant under it with `m365sync match {id} --organization {}`, or give --create another name",
-                existing.name, existing.id, existing.id
+                "an organisation named '{wanted}' exists already (id {existing}; case, spaces and invisible characters aside); file the tenant under it with `m365sync match {id} --organization {existing}`, or give --create another name"
             ))
             .into());
         }

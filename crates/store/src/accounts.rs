@@ -64,6 +64,9 @@ pub struct BookingRow {
     pub problem: Option<String>,
     /// The mailbox's time zone (IANA) when it was booked.
     pub time_zone: Option<String>,
+    /// The connected account that made it, by name; kept when the account is removed (and
+    /// `account_id` becomes `None`). `None` for a booking made with the connection's app.
+    pub account_username: Option<String>,
 }
 
 /// A sign-in sent to Microsoft from the web pages and not yet answered. The nonce and verifier
@@ -186,9 +189,10 @@ type BookingTuple = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
-const SELECT_BOOKINGS: &str = "SELECT id, connection_id, account_id, mailbox, transaction_id, event_id, subject, start_at, end_at, state, created_at, updated_at, request, problem, time_zone FROM calendar_bookings";
+const SELECT_BOOKINGS: &str = "SELECT id, connection_id, account_id, mailbox, transaction_id, event_id, subject, start_at, end_at, state, created_at, updated_at, request, problem, time_zone, account_username FROM calendar_bookings";
 
 fn booking_from(r: BookingTuple) -> BookingRow {
     BookingRow {
@@ -207,6 +211,7 @@ fn booking_from(r: BookingTuple) -> BookingRow {
         request: r.12,
         problem: r.13,
         time_zone: r.14,
+        account_username: r.15,
     }
 }
 
@@ -430,7 +435,7 @@ impl Store {
         let now = now_millis();
         on_pool!(&self.pool, |p| {
             sqlx::query(
-            "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at, request, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10)"
+            "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at, request, time_zone, account_username) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10, (SELECT username FROM delegated_accounts WHERE id = $2))"
         )
         .bind(new.connection_id)
         .bind(new.account_id)
@@ -456,7 +461,7 @@ impl Store {
     pub async fn restart_failed_booking(&self, id: i64, new: &NewBooking<'_>) -> Result<bool> {
         let changed = on_pool!(&self.pool, |p| {
             sqlx::query(
-            "UPDATE calendar_bookings SET connection_id = $1, account_id = $2, mailbox = $3, subject = $4, start_at = $5, end_at = $6, request = $7, time_zone = $8, state = 'pending', problem = NULL, updated_at = $9 WHERE id = $10 AND state = 'failed'"
+            "UPDATE calendar_bookings SET connection_id = $1, account_id = $2, account_username = (SELECT username FROM delegated_accounts WHERE id = $2), mailbox = $3, subject = $4, start_at = $5, end_at = $6, request = $7, time_zone = $8, state = 'pending', problem = NULL, updated_at = $9 WHERE id = $10 AND state = 'failed'"
         )
         .bind(new.connection_id)
         .bind(new.account_id)

@@ -162,6 +162,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0071_software_reasons.sql"),
         postgres: include_str!("../migrations/postgres/0071_software_reasons.sql"),
     },
+    Migration {
+        version: 72,
+        sqlite: include_str!("../migrations/sqlite/0072_booking_account_names.sql"),
+        postgres: include_str!("../migrations/postgres/0072_booking_account_names.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -152,14 +152,24 @@ impl Store {
         })
     }
 
-    /// The organisations named `name`, with case and surrounding spaces set aside (a name is
-    /// not unique in the store, so there may be several).
+    /// The organisations named `name` as people read it: case, white space and invisible
+    /// characters set aside (see [`domain::names::organization_name_key`]), so that "Acme  Ltd"
+    /// finds "acme ltd". A name is not unique in the store, so there may be several. Every name
+    /// is read, since names stored before they were spelt one way may differ in any of these.
     pub async fn organizations_named(&self, name: &str) -> Result<Vec<i64>> {
-        let wanted = name.trim().to_lowercase();
-        let candidates = self.organization_names(name.trim(), 1000).await?;
-        Ok(candidates
+        let wanted = domain::names::organization_name_key(name);
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all: Vec<(i64, String)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT id, name FROM organizations ORDER BY id")
+                .fetch_all(p)
+                .await
+                .doing("finding organisations by name")
+        })?;
+        Ok(all
             .into_iter()
-            .filter(|(_, other)| other.trim().to_lowercase() == wanted)
+            .filter(|(_, other)| domain::names::organization_name_key(other) == wanted)
             .map(|(id, _)| id)
             .collect())
     }

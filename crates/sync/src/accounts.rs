@@ -66,6 +66,14 @@ pub enum AccountError {
         "{username} has no Exchange Online mailbox (Microsoft answered MailboxNotEnabledForRESTAPI), so there is no calendar to read or book in. Give {username} a licence that includes Exchange Online, wait until the mailbox exists, then connect again; nothing was saved"
     )]
     NoMailbox { username: String },
+    #[error(
+        "booking {booking} was made by the account {username}, which was removed, so it cannot be changed from here; connect {username} again (`m365sync account connect --connection {connection}`, signing in as {username}) and try again, or change the event in Outlook"
+    )]
+    AccountRemoved {
+        booking: i64,
+        username: String,
+        connection: String,
+    },
     #[error("{0}")]
     Setup(String),
 }
@@ -608,17 +616,35 @@ pub async fn booking_calendar(
     store: &Store,
     booking: &BookingRow,
 ) -> AccountResult<CalendarAccess> {
-    match booking.account_id {
-        Some(id) => {
-            let account = store.account_by_id(id).await?.ok_or_else(|| {
-                AccountError::Setup(format!(
-                    "the account that made booking {} was removed; connect it again to change the booking, or change the event in Outlook",
-                    booking.id
-                ))
-            })?;
-            account_calendar(store, &account, Some(&booking.mailbox)).await
-        }
-        None => {
+    let removed = |username: &str, connection: String| AccountError::AccountRemoved {
+        booking: booking.id,
+        username: username.to_string(),
+        connection,
+    };
+    let connection_name = async || {
+        Ok::<_, AccountError>(
+            store
+                .connections()
+                .await?
+                .into_iter()
+                .find(|c| c.id == booking.connection_id)
+                .map_or_else(|| "NAME".to_string(), |c| c.name.to_string()),
+        )
+    };
+    match (booking.account_id, booking.account_username.as_deref()) {
+        (Some(id), username) => match (store.account_by_id(id).await?, username) {
+            (Some(account), _) => account_calendar(store, &account, Some(&booking.mailbox)).await,
+            // Removed while this was asked.
+            (None, Some(username)) => Err(removed(username, connection_name().await?)),
+            (None, None) => Err(AccountError::Setup(format!(
+                "the account that made booking {} was removed; connect it again to change the booking, or change the event in Outlook",
+                booking.id
+            ))),
+        },
+        // Made by an account since removed: the connection's app is not who made it, and
+        // trying with it would fail at Microsoft.
+        (None, Some(username)) => Err(removed(username, connection_name().await?)),
+        (None, None) => {
             let connection = store
                 .connections()
                 .await?

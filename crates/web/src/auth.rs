@@ -131,39 +131,49 @@ pub fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Failed logins allowed per name within [`LIMIT_WINDOW`]…
+/// Failed logins allowed for one name from one client address within [`LIMIT_WINDOW`]…
 pub const FAILURES_PER_NAME: usize = 5;
-/// …and per client address (several names tried from one place).
+/// …and from one client address for any names (several names tried from one place).
 pub const FAILURES_PER_ADDRESS: usize = 20;
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Counts failed logins per name and per client address over a sliding window. Kept in memory:
-/// a restart forgets it, which costs an attacker a restart they cannot cause.
+/// Counts failed logins per (client address, name) and per client address over a sliding
+/// window. A name alone is never the key: then anyone anywhere could lock the only admin out by
+/// failing five times with their name. Kept in memory: a restart forgets it, which costs an
+/// attacker a restart they cannot cause.
 #[derive(Default)]
 pub struct LoginLimiter {
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl LoginLimiter {
+    fn address_key(address: Option<IpAddr>) -> String {
+        address
+            .map(|a| a.to_canonical().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The name as the store finds it, in any case: `ANA` and ` ana ` are tried as one name.
+    fn name_key(name: &str, address: Option<IpAddr>) -> String {
+        format!(
+            "name:{}:{}",
+            Self::address_key(address),
+            canonical_user_name(name).to_lowercase()
+        )
+    }
+
     fn keys(name: &str, address: Option<IpAddr>) -> [(String, usize); 2] {
         [
+            (Self::name_key(name, address), FAILURES_PER_NAME),
             (
-                format!("name:{}", name.trim().to_lowercase()),
-                FAILURES_PER_NAME,
-            ),
-            (
-                format!(
-                    "address:{}",
-                    address
-                        .map(|a| a.to_canonical().to_string())
-                        .unwrap_or_default()
-                ),
+                format!("address:{}", Self::address_key(address)),
                 FAILURES_PER_ADDRESS,
             ),
         ]
     }
 
-    /// `Some(wait)` when this name or address has failed too often lately.
+    /// `Some(wait)` when this name from this address, or this address, has failed too often
+    /// lately.
     pub fn blocked(&self, name: &str, address: Option<IpAddr>, now: Instant) -> Option<Duration> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = None;
@@ -201,10 +211,10 @@ impl LoginLimiter {
         }
     }
 
-    /// A good login forgets the name's failures (not the address's).
-    pub fn succeeded(&self, name: &str) {
+    /// A good login forgets the failures of its name from its address (not the address's).
+    pub fn succeeded(&self, name: &str, address: Option<IpAddr>) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("name:{}", name.trim().to_lowercase()));
+        failures.remove(&Self::name_key(name, address));
     }
 }
 
@@ -262,25 +272,33 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_blocks_a_name_after_five_failures_for_the_window() {
+    fn the_limiter_blocks_a_name_from_one_address_after_five_failures_for_the_window() {
         let limiter = LoginLimiter::default();
         let start = Instant::now();
         let address: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
-        for _ in 0..FAILURES_PER_NAME {
+        let elsewhere: Option<IpAddr> = Some("198.51.100.7".parse().unwrap());
+        for n in 0..FAILURES_PER_NAME {
             assert!(limiter.blocked("Ana", address, start).is_none());
-            limiter.failed("ana", address, start);
+            // Case and spaces do not make another name.
+            limiter.failed(if n % 2 == 0 { "ana" } else { " ANA " }, address, start);
         }
         let wait = limiter
-            .blocked("ANA", None, start)
-            .expect("blocked by name");
+            .blocked("ANA", address, start)
+            .expect("blocked by name and address");
         assert_eq!(wait, LIMIT_WINDOW);
-        assert!(limiter.blocked("bob", None, start).is_none());
+        assert!(limiter.blocked("bob", address, start).is_none());
         assert!(
-            limiter.blocked("ana", None, start + LIMIT_WINDOW).is_none(),
+            limiter.blocked("ana", elsewhere, start).is_none(),
+            "the same name from elsewhere is not locked out"
+        );
+        assert!(
+            limiter
+                .blocked("ana", address, start + LIMIT_WINDOW)
+                .is_none(),
             "the window passed"
         );
-        limiter.succeeded("ana");
-        assert!(limiter.blocked("ana", None, start).is_none());
+        limiter.succeeded("ana", address);
+        assert!(limiter.blocked("ana", address, start).is_none());
     }
 
     #[test]

@@ -1489,3 +1489,78 @@ async fn a_sign_in_started_on_one_server_process_is_finished_by_another() {
         replayed.body
     );
 }
+
+/// A booking of an account since removed is not tried with the connection's app (which Microsoft
+/// refuses): moving or cancelling it is a conflict that says to connect the account again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_booking_of_a_removed_account_asks_for_the_account_again() {
+    use reqwest::Method;
+    let site = Site::start().await;
+    let id = site.connect(&site.person).await;
+    let (admin, slots, _) = admin_and_slots(&site, id).await;
+    let (status, booked) = site
+        .api(
+            Method::POST,
+            &format!("/accounts/{id}/bookings"),
+            &admin,
+            Some(
+                json!({"start": slots[0].0, "end": slots[0].1, "subject": "Housing appointment",
+                        "request_id": "before-removal"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let booking = booked["id"].as_i64().unwrap();
+    let (status, removed) = site
+        .api(Method::DELETE, &format!("/accounts/{id}"), &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    let username = site.person.clone();
+
+    let (status, moved) = site
+        .api(
+            Method::PATCH,
+            &format!("/bookings/{booking}"),
+            &admin,
+            Some(json!({"start": slots[1].0, "end": slots[1].1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{moved}");
+    assert_eq!(moved["code"], json!("account_removed"), "{moved}");
+    let message = moved["message"].as_str().unwrap();
+    assert!(
+        message.contains("was removed") && message.contains("Connect"),
+        "{message}"
+    );
+    assert!(message.contains(username.as_str()), "{message}");
+    let (status, cancelled) = site
+        .api(
+            Method::POST,
+            &format!("/bookings/{booking}/cancel"),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{cancelled}");
+    assert_eq!(cancelled["code"], json!("account_removed"), "{cancelled}");
+
+    let page = site
+        .post(
+            &format!("/bookings/{booking}/move"),
+            &site.admin,
+            &[("start", slots[1].0.as_str()), ("end", slots[1].1.as_str())],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.body.contains("was removed"), "{}", page.body);
+    let page = site
+        .post(&format!("/bookings/{booking}/cancel"), &site.admin, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.body.contains("Connect account"), "{}", page.body);
+    // Nothing changed: the booking is as it was.
+    assert_eq!(
+        site.app.store.booking(booking).await.unwrap().state,
+        "booked"
+    );
+}

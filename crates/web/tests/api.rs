@@ -910,3 +910,42 @@ async fn the_openapi_document_is_served_and_matches_the_copy_in_docs() {
         }
     }
 }
+
+/// A new organisation's name is checked as the pages and the command line check it: no NUL,
+/// at most 200 characters, not blank, and no near-duplicate of a name taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organisation_made_by_the_api_gets_a_checked_name() {
+    let api = Api::start().await;
+    let admin = Some(api.admin.as_str());
+    let tenant = api.app.tenant_key(0);
+    let decision = format!("/api/v1/tenants/{tenant}/decision");
+    let decide = |body: Value| api.send(Method::POST, &decision, admin, Some(body));
+    let taken = api.app.store.create_organization("Acme Ltd").await.unwrap();
+    let before = api.app.store.organizations().await.unwrap().len();
+    for (name, says) in [
+        ("x".repeat(2_000_000), "more than 200"),
+        ("Fresh\u{0}Co".to_string(), "control character"),
+        ("   ".to_string(), "give the organisation a name"),
+        ("\u{200B}".to_string(), "give the organisation a name"),
+    ] {
+        let refused = decide(json!({"action": "create", "name": name})).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "invalid_input");
+        let message = refused.json()["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with("name: "), "{message}");
+        assert!(message.contains(says), "{message}");
+    }
+    for near in ["Acme  Ltd", "acme\u{200B} ltd", " ACME LTD\u{FEFF}"] {
+        let refused = decide(json!({"action": "create", "name": near})).await;
+        assert_error(&refused, StatusCode::CONFLICT, "conflict");
+        let message = refused.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(&format!("id {taken}")), "{message}");
+    }
+    assert_eq!(
+        api.app.store.organizations().await.unwrap().len(),
+        before,
+        "nothing was made"
+    );
+    let made = decide(json!({"action": "create", "name": "  Fresh \u{200B}  Co "})).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    assert_eq!(made.json()["organization"], "Fresh Co");
+}

@@ -659,6 +659,185 @@ async fn a_notice_shows_only_when_this_server_wrote_it() {
     assert!(marked(&forged.text, "notice").is_none());
 }
 
+/// Sends the login form as `client` does, with `next` as the form's hidden field.
+async fn send_login(
+    site: &Site,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+    next: &str,
+) -> Page {
+    let form = client
+        .get(format!("{}/login", site.base))
+        .send()
+        .await
+        .unwrap();
+    let token = cookie_of(&form, "m365sync_form");
+    let answer = client
+        .post(format!("{}/login", site.base))
+        .header("cookie", format!("m365sync_form={token}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", name),
+            ("password", password),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap();
+    page_of(answer).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_login_only_a_plain_path_of_this_server_is_followed() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    // A tab or line break is dropped by browsers: `/\t/evil.example` is `//evil.example`.
+    for hostile in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%0D/evil.example",
+        "/%01x",
+        "/%7Fx",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%5C/evil.example",
+        "https://evil.example/",
+    ] {
+        // Logged in already: straight on, to the dashboard.
+        let page = site.get(&admin, &format!("/login?next={hostile}")).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{hostile}: {}",
+            page.text
+        );
+        assert_eq!(page.location, "/", "{hostile}");
+        // Not logged in: the form carries the dashboard, not the hostile address.
+        let form = site
+            .http
+            .get(format!("{}/login?next={hostile}", site.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), StatusCode::OK, "{hostile}");
+        let form = form.text().await.unwrap();
+        assert!(
+            form.contains(r#"name="next" value="/""#),
+            "{hostile}: {form}"
+        );
+    }
+    // The form's field sent as it is by a hand-made POST.
+    for hostile in [
+        "/\t/evil.example",
+        "/\n/x",
+        "/\r/x",
+        "/\u{1}x",
+        "/\u{7f}x",
+        "/\\evil",
+    ] {
+        let page = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, hostile).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{hostile:?}: {}",
+            page.text
+        );
+        assert_eq!(page.location, "/", "{hostile:?}");
+    }
+    // A page of this server is still where the login leads.
+    let page = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, "/runs?page=2").await;
+    assert_eq!(page.location, "/runs?page=2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stranger_guessing_the_admin_password_locks_out_only_themselves() {
+    let site = Site::start(1).await;
+    // Another client address on the loopback network (Linux answers all of 127.0.0.0/8).
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    for name in ["ana", "ANA", " ana ", "Ana", "ana"] {
+        let page = send_login(&site, &stranger, name, "a wrong guess!!", "/").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{name:?}");
+    }
+    // The brute-forcer is refused, even with the right password.
+    let refused = send_login(&site, &stranger, "ana", ADMIN_PASSWORD, "/").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("Try again in"), "{}", refused.text);
+    // The admin, at another address, still logs in.
+    let admin = send_login(&site, &site.http, "ana", ADMIN_PASSWORD, "/").await;
+    assert_eq!(admin.status, StatusCode::SEE_OTHER, "{}", admin.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_shows_only_on_the_page_it_was_written_for_and_not_for_long() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let mut edit = edit_fields(&site);
+    edit.push(("schedule".into(), String::new()));
+    let saved = site
+        .post(&admin, "/connections/contoso/edit", &as_refs(&edit), true)
+        .await;
+    let (path, query) = saved.location.split_once('?').unwrap();
+    assert_eq!(path, "/connections/contoso");
+    let own = site.get(&admin, &saved.location).await;
+    assert!(marked(&own.text, "notice").is_some(), "{}", own.text);
+    // The same sealed notice on any other page shows nothing.
+    for other in ["/", "/connections", "/tenants", "/settings", "/runs"] {
+        let page = site.get(&admin, &format!("{other}?{query}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{other}");
+        assert!(marked(&page.text, "notice").is_none(), "{other}: {query}");
+    }
+    let login = site
+        .http
+        .get(format!("{}/login?{query}", site.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(marked(&login, "notice").is_none());
+    // The seal carries its expiry, 10 minutes ahead; moving it, later or earlier, breaks it.
+    let sealed: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let sealed = &sealed.iter().find(|(k, _)| k == "notice").unwrap().1;
+    let mut parts: Vec<&str> = sealed.rsplitn(3, '|').collect();
+    parts.reverse();
+    let [text, expires, seal] = parts[..] else {
+        panic!("text|expiry|seal: {sealed}")
+    };
+    let expires: u64 = expires.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 9 * 60..=now + 10 * 60 + 5).contains(&expires),
+        "{expires} against {now}"
+    );
+    for moved in [expires + 365 * 86_400, now - 1] {
+        let forged = format!("{text}|{moved}|{seal}");
+        let page = site
+            .get(
+                &admin,
+                &format!(
+                    "{path}?{}",
+                    serde_urlencoded::to_string([("notice", forged.as_str())]).unwrap()
+                ),
+            )
+            .await;
+        assert!(marked(&page.text, "notice").is_none(), "{forged}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
     let site = Site::start(1).await;
@@ -752,7 +931,7 @@ async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length() {
+async fn an_organisation_made_from_a_tenant_needs_a_new_checked_name() {
     let site = Site::start(1).await;
     let admin = site.admin().await;
     let tenant = site.app.tenant_key(0);
@@ -768,9 +947,38 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     );
     let organizations = site.app.store.organizations().await.unwrap().len();
 
-    // The tenant's own name is taken by the organisation its first sync made.
+    // An emptied box is a question, not the tenant's name (which its first sync took).
+    for blank in ["", "   ", "\u{200B}"] {
+        let empty = site
+            .post(
+                &admin,
+                &path,
+                &[("action", "create"), ("name", blank)],
+                true,
+            )
+            .await;
+        assert_eq!(
+            empty.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            empty.text
+        );
+        assert!(
+            empty.text.contains("give the organisation a name"),
+            "{}",
+            empty.text
+        );
+        assert!(!empty.text.contains("exists already"), "{}", empty.text);
+    }
+    let own = site.app.tenant(0).display_name;
+    let doubled = format!(" {}\u{200B} ", own.to_uppercase().replace(' ', "  "));
     let taken = site
-        .post(&admin, &path, &[("action", "create"), ("name", "")], true)
+        .post(
+            &admin,
+            &path,
+            &[("action", "create"), ("name", &doubled)],
+            true,
+        )
         .await;
     assert_eq!(
         taken.status,
@@ -780,16 +988,16 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     );
     assert!(taken.text.contains("exists already"), "{}", taken.text);
     let long = "n".repeat(201);
-    let too_long = site
-        .post(
-            &admin,
-            &path,
-            &[("action", "create"), ("name", &long)],
-            true,
-        )
-        .await;
-    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(too_long.text.contains("longer than 200"));
+    for (name, says) in [
+        (long.as_str(), "more than 200"),
+        ("Fresh\u{0}Co", "control character"),
+    ] {
+        let refused = site
+            .post(&admin, &path, &[("action", "create"), ("name", name)], true)
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.text.contains(says), "{says}: {}", refused.text);
+    }
     assert_eq!(
         site.app.store.organizations().await.unwrap().len(),
         organizations,
@@ -808,6 +1016,38 @@ async fn an_organisation_made_from_a_tenant_needs_a_new_name_of_sensible_length(
     let shown = site.get(&admin, &made.location).await;
     let notice = marked(&shown.text, "notice").unwrap();
     assert!(notice.contains("with its next sync"), "{notice}");
+
+    // A name stored before names were checked, of any length, still makes a short header.
+    site.app
+        .store
+        .decide_tenant(&tenant, &store::TenantChoice::Create("Å".repeat(40_000)))
+        .await
+        .unwrap();
+    let tenant_id = domain::TenantId::parse(&tenant).unwrap();
+    let org = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let report = site
+        .http
+        .get(format!(
+            "{}/organizations/{}/report.html",
+            site.base, org.id
+        ))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), StatusCode::OK);
+    let disposition = report.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.len() < 1024, "{} bytes", disposition.len());
+    assert!(
+        disposition.contains("filename*=UTF-8''report-%C3%A5%C3%A5"),
+        "{disposition}"
+    );
 }
 
 /// The "match to" box offers organisations as a person types, a few at a time from the store,
@@ -872,6 +1112,118 @@ async fn match_to_offers_organisations_as_a_person_types() {
         .unwrap()
         .unwrap();
     assert_eq!(org.id, wanted);
+}
+
+/// The options of a `<datalist>`: (value, data-id) of each.
+fn options_of(html: &str) -> Vec<(String, String)> {
+    html.split("<option value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = rest.split('"').next().unwrap().to_string();
+            let id = rest
+                .split("data-id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_string();
+            (value, id)
+        })
+        .collect()
+}
+
+/// "Match to" sends a name, an accepted suggestion an id: an organisation named "1" is never
+/// taken for organisation 1, and the page and the list it fetches agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn match_to_reads_a_name_as_a_name_and_a_suggestion_by_its_id() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let tenant = site.app.tenant_key(0);
+    let tenant_id = domain::TenantId::parse(&tenant).unwrap();
+    let first = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let named_one = site.app.store.create_organization("1").await.unwrap();
+    let numbered = named_one.to_string();
+    assert_ne!(first.name, numbered);
+    // The first organisation's id, typed as a name, is not that organisation.
+    let first_id = first.id.to_string();
+    assert_ne!(first_id, numbered);
+
+    // The page and the fragment offer the same thing: the name as the value, the id beside it.
+    let page = site.get(&admin, "/tenants").await;
+    let fragment = site
+        .get(&admin, "/tenants/organization-options?organization=1")
+        .await;
+    let in_page = options_of(&page.text);
+    let in_fragment = options_of(&fragment.text);
+    assert!(
+        in_page.contains(&("1".to_string(), numbered.clone())),
+        "{in_page:?}"
+    );
+    assert!(
+        in_page.contains(&(first.name.clone(), first_id.clone())),
+        "{in_page:?}"
+    );
+    assert_eq!(in_fragment, vec![("1".to_string(), numbered.clone())]);
+
+    let path = format!("/tenants/{tenant}");
+    let matched = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization", "1")],
+            true,
+        )
+        .await;
+    assert_eq!(matched.status, StatusCode::SEE_OTHER, "{}", matched.text);
+    let now = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.id, named_one, "matched to the organisation named 1");
+
+    // An id typed in the box is no name.
+    let by_number = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization", &first_id)],
+            true,
+        )
+        .await;
+    if first_id != "1" {
+        assert_eq!(by_number.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            by_number.text.contains("No organisation is named"),
+            "{}",
+            by_number.text
+        );
+    }
+    // The id field, as an accepted suggestion sends it, finds by id.
+    let accepted = site
+        .post(
+            &admin,
+            &path,
+            &[("action", "link"), ("organization_id", &first_id)],
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text);
+    let now = site
+        .app
+        .store
+        .organization_for_tenant(&tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.id, first.id);
 }
 
 #[tokio::test(flavor = "multi_thread")]

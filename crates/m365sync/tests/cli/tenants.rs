@@ -166,6 +166,19 @@ async fn tenants_lists_the_suggestions_and_match_decides() {
         &["match", tid, "--create", "contosso"],
         "--organization",
     );
+    // A near-duplicate is the same name; a name with a control character or too long is none.
+    refused(
+        &db,
+        &["match", tid, "--create", " CONTOSSO\u{200B} "],
+        "exists already",
+    );
+    refused(
+        &db,
+        &["match", tid, "--create", "Fresh\u{1}Co"],
+        "--create: the organisation's name holds a control character",
+    );
+    let long = "n".repeat(201);
+    refused(&db, &["match", tid, "--create", &long], "more than 200");
     refused(&db, &["tenants", "--state", "lost"], "unmatched");
 
     // Accepted by its display name as a person types it.

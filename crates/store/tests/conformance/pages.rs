@@ -122,6 +122,14 @@ async fn lists_come_a_page_at_a_time_with_their_count(kind: StoreKind) {
         [second]
     );
     assert!(store.organizations_named("Zeta").await.unwrap().is_empty());
+    // Doubled spaces and zero-width characters make no other name.
+    assert_eq!(
+        store
+            .organizations_named("Zeta\u{200B}  PARTNERS\u{FEFF}")
+            .await
+            .unwrap(),
+        [second]
+    );
 
     let every = store.tenants(None).await.unwrap();
     let (tenants, total) = store.tenants_page(None, 0, 10).await.unwrap();

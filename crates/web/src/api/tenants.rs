@@ -151,7 +151,9 @@ pub struct Decision {
     pub suggestion: Option<usize>,
     /// `link`: the organisation's id.
     pub organization_id: Option<i64>,
-    /// `create`: the new organisation's name (the tenant's name when left out).
+    /// `create`: the new organisation's name (the tenant's name when left out; not blank), at
+    /// most 200 characters, no control characters; spaces are collapsed and invisible
+    /// characters dropped.
     pub name: Option<String>,
 }
 
@@ -204,27 +206,29 @@ pub async fn decide_tenant(
             TenantChoice::Link(organization)
         }
         "create" => {
-            let wanted = match decision.name.as_deref().map(str::trim) {
-                Some(name) if !name.is_empty() => name.to_string(),
-                _ => tenant.display_name.clone().unwrap_or_default(),
+            let wanted = match decision.name.as_deref() {
+                Some(given) if given.trim().is_empty() => {
+                    return Err(ApiError::invalid(
+                        "name: it is blank; give the organisation a name, or leave name out to use the tenant's",
+                    ));
+                }
+                Some(given) => domain::names::organization_name(given)
+                    .map_err(|problem| ApiError::invalid(format!("name: {problem}")))?,
+                None => {
+                    let own = tenant.display_name.as_deref().unwrap_or_default();
+                    domain::names::organization_name(own).map_err(|problem| {
+                        ApiError::invalid(format!(
+                            "name: tenant {id} has no name to use ({problem}), so the new organisation needs one"
+                        ))
+                    })?
+                }
             };
-            if wanted.trim().is_empty() {
-                return Err(ApiError::invalid(format!(
-                    "name: tenant {id} has not told its name yet, so the new organisation needs one"
-                )));
-            }
-            if let Some(existing) = store
-                .organizations()
-                .await?
-                .into_iter()
-                .find(|o| o.name.trim().eq_ignore_ascii_case(wanted.trim()))
-            {
+            if let Some(existing) = store.organizations_named(&wanted).await?.first() {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
                     "conflict",
                     format!(
-                        "an organisation named '{}' exists already (id {}); link the tenant to it with action link, or give another name",
-                        existing.name, existing.id
+                        "an organisation named '{wanted}' exists already (id {existing}; case, spaces and invisible characters aside); link the tenant to it with action link, or give another name"
                     ),
                 ));
             }

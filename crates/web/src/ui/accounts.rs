@@ -204,6 +204,15 @@ pub(crate) fn describe(error: &AccountError) -> (StatusCode, &'static str, Strin
             "busy",
             format!("{}.", upper_first(&error.to_string())),
         ),
+        AccountError::AccountRemoved {
+            booking, username, ..
+        } => (
+            StatusCode::CONFLICT,
+            "account_removed",
+            format!(
+                "Booking {booking} was made by the account {username}, which was removed, so it cannot be changed from here. Connect {username} again (Accounts → Connect account, signing in as {username}) and try again, or change the event in Outlook."
+            ),
+        ),
         AccountError::BookingState { .. } | AccountError::Setup(_) => (
             StatusCode::CONFLICT,
             "conflict",

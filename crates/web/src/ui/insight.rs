@@ -298,11 +298,20 @@ pub(crate) async fn report(
         .into_response()
 }
 
+/// The most characters of an organisation's name a report's file name keeps: enough to know
+/// it by, and a header far below what servers and browsers take (a name stored before names
+/// were limited may be of any length).
+const FILE_NAME_PART_CHARS: usize = 60;
+
 /// An organisation's name as a part of a file name: letters (of any script), digits and
-/// dashes only, so that it holds no quote, slash or dot to escape the name with.
+/// dashes only, so that it holds no quote, slash or dot to escape the name with, and at most
+/// [`FILE_NAME_PART_CHARS`] of them.
 fn file_name_part(name: &str) -> String {
     let mut part = String::new();
     for c in name.chars() {
+        if part.chars().count() >= FILE_NAME_PART_CHARS {
+            break;
+        }
         if c.is_alphanumeric() {
             part.extend(c.to_lowercase());
         } else if !part.ends_with('-') {

@@ -33,12 +33,20 @@ pub(crate) struct LoginQuery {
     notice: Option<String>,
 }
 
-/// Only a path on this server is followed after login, never another site.
+/// Where to go after logging in: `next` when it is a plain path on this server, else the
+/// dashboard. Every reader of `next` goes through here. A plain path starts with one `/` (not
+/// `//` or `/\`, which browsers read as another host) and holds printable ASCII only: no
+/// backslash (read as `/`), no control character (browsers drop a tab or line break, so that
+/// `/\t/evil.example` is `//evil.example`; in a header it is not even valid) and no space. The
+/// addresses the guard sends here are percent-encoded, so they always pass.
 fn local_next(next: Option<&str>) -> String {
+    let plain = |path: &str| {
+        let rest = path.strip_prefix('/');
+        rest.is_some_and(|rest| !rest.starts_with(['/', '\\']))
+            && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    };
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
-        }
+        Some(path) if plain(path) => path.to_string(),
         _ => "/".to_string(),
     }
 }
@@ -74,7 +82,9 @@ pub(crate) async fn form(
     }
     let (token, set) = form_token(&ui, &headers);
     let body = LoginPage {
-        frame: Frame::anonymous("Log in", token).with_notice(query.notice),
+        frame: Frame::anonymous("Log in", token)
+            .at("/login")
+            .with_notice(query.notice),
         problem: None,
         name: String::new(),
         next,
@@ -109,7 +119,7 @@ pub(crate) async fn submit(
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "Too many failed logins for this name or from this address. Try again in {minutes} minute(s), or ask an admin to reset your password."
+                "Too many failed logins from this address. Try again in {minutes} minute(s), or ask an admin to reset your password."
             ),
         );
     }
@@ -140,7 +150,7 @@ pub(crate) async fn submit(
             "That name and password do not match. Check both and try again.".into(),
         );
     };
-    ui.limiter.succeeded(&login.name);
+    ui.limiter.succeeded(&login.name, address);
     start_session(&ui, user.id, &next).await
 }
 
@@ -322,5 +332,25 @@ mod tests {
         assert_eq!(local_next(Some("https://evil.example/")), "/");
         assert_eq!(local_next(Some("/\\evil.example")), "/");
         assert_eq!(local_next(None), "/");
+        assert_eq!(
+            local_next(Some("/connections?page=2&q=a%20b")),
+            "/connections?page=2&q=a%20b"
+        );
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: a=b",
+            "/\u{1}x",
+            "/\u{7f}x",
+            "/\u{85}x",
+            "/a\\b",
+            "\\\\evil.example",
+            " /runs",
+            "/runs 3",
+            "",
+            "runs",
+        ] {
+            assert_eq!(local_next(Some(hostile)), "/", "{hostile:?}");
+        }
     }
 }

@@ -59,6 +59,8 @@ pub(crate) use crate::ops::PeerAddr;
 pub(crate) struct Viewer {
     pub(crate) user: AppUser,
     pub(crate) csrf: String,
+    /// The path asked for: a sealed notice shows only on the page it was sealed for.
+    pub(crate) path: String,
 }
 
 impl Viewer {
@@ -84,6 +86,7 @@ impl Viewer {
                 })
                 .collect(),
             notice: None,
+            path: self.path.clone(),
         }
     }
 }
@@ -108,6 +111,8 @@ pub(crate) struct Frame {
     pub(crate) csrf: String,
     pub(crate) nav: Vec<NavItem>,
     pub(crate) notice: Option<String>,
+    /// The path of the page, which a notice's seal must name.
+    pub(crate) path: String,
 }
 
 impl Frame {
@@ -122,13 +127,23 @@ impl Frame {
             csrf,
             nav: Vec::new(),
             notice: None,
+            path: String::new(),
         }
     }
 
-    /// Shows the `notice` of the address only when this server wrote it (see [`notice_link`]):
-    /// a link made elsewhere cannot put its own words, such as a phishing text, on a page.
+    /// The frame of the page at `path` (a page seen before login knows its own).
+    pub(crate) fn at(mut self, path: &str) -> Self {
+        self.path = path.to_string();
+        self
+    }
+
+    /// Shows the `notice` of the address only when this server wrote it for this page a short
+    /// while ago (see [`notice_link`]): a link made elsewhere cannot put its own words, such as
+    /// a phishing text, on a page, and one of ours cannot be replayed elsewhere or later.
     pub(crate) fn with_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice.as_deref().and_then(verified_notice);
+        self.notice = notice
+            .as_deref()
+            .and_then(|sealed| verified_notice(&self.path, sealed));
         self
     }
 }
@@ -230,29 +245,53 @@ pub(crate) fn done(to: &str, notice: &str) -> Response {
     Redirect::to(&notice_link(to, notice)).into_response()
 }
 
-/// Between a notice's text and its seal in the `notice` query field.
+/// Between a notice's text, its expiry and its seal in the `notice` query field.
 pub(crate) const NOTICE_SEAL: char = '|';
 
-/// The address `to` with `notice` to show there, sealed with a key derived from the store's so
-/// that [`Frame::with_notice`] shows it and no text a stranger puts in a link.
+/// How long a notice link shows its notice: long enough for the redirect it rides on, too
+/// short for a link passed around.
+const NOTICE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+fn unix_seconds(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The address `to` with `notice` to show there, sealed with a key derived from the store's
+/// together with `to`'s path and an expiry, so that [`Frame::with_notice`] shows it on that
+/// page for [`NOTICE_LIFETIME`] and shows no text a stranger puts in a link.
 pub(crate) fn notice_link(to: &str, notice: &str) -> String {
-    let separator = if to.contains('?') { '&' } else { '?' };
-    let sealed = format!("{notice}{NOTICE_SEAL}{}", notice_seal(notice));
+    notice_link_at(to, notice, std::time::SystemTime::now())
+}
+
+fn notice_link_at(to: &str, notice: &str, now: std::time::SystemTime) -> String {
+    let (path, separator) = match to.split_once('?') {
+        Some((path, _)) => (path, '&'),
+        None => (to, '?'),
+    };
+    let expires = unix_seconds(now) + NOTICE_LIFETIME.as_secs();
+    let sealed = format!(
+        "{notice}{NOTICE_SEAL}{expires}{NOTICE_SEAL}{}",
+        notice_seal(path, expires, notice)
+    );
     format!("{to}{separator}notice={}", format::url_encode(&sealed))
 }
 
-/// The text of a sealed notice, or `None` when it was not sealed here (or is empty).
-pub(crate) fn verified_notice(sealed: &str) -> Option<String> {
-    let (text, seal) = sealed.rsplit_once(NOTICE_SEAL)?;
-    let expected = notice_seal(text);
+/// The text of a notice sealed here for the page at `path` and not yet expired, or `None`
+/// (also when it is empty).
+pub(crate) fn verified_notice(path: &str, sealed: &str) -> Option<String> {
+    verified_notice_at(path, sealed, std::time::SystemTime::now())
+}
+
+fn verified_notice_at(path: &str, sealed: &str, now: std::time::SystemTime) -> Option<String> {
+    let (rest, seal) = sealed.rsplit_once(NOTICE_SEAL)?;
+    let (text, expires) = rest.rsplit_once(NOTICE_SEAL)?;
+    let expires: u64 = expires.parse().ok()?;
+    let expected = notice_seal(path, expires, text);
     // Compared in full every time, so the time taken says nothing about how much matched.
-    let same = seal.len() == expected.len()
-        && seal
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0;
-    (same && !text.is_empty()).then(|| text.to_string())
+    let same = auth::same_secret(seal, &expected);
+    (same && !text.is_empty() && !path.is_empty() && unix_seconds(now) < expires)
+        .then(|| text.to_string())
 }
 
 /// The key notices are sealed with: derived from the store's secret key once the pages are
@@ -266,8 +305,9 @@ fn set_notice_key(store: &store::Store) {
     let _ = NOTICE_KEY.set(store.derived_key("page notices"));
 }
 
-/// HMAC-SHA-256 of `text` under the notice key, in hex.
-fn notice_seal(text: &str) -> String {
+/// HMAC-SHA-256 of the page's path, the expiry and `text` under the notice key, in hex. The
+/// path (printable ASCII) and the expiry (digits) hold no NUL, so no two triples read alike.
+fn notice_seal(path: &str, expires: u64, text: &str) -> String {
     use hmac::{Hmac, Mac};
     let key = NOTICE_KEY.get_or_init(|| {
         let mut key = [0u8; 32];
@@ -276,6 +316,7 @@ fn notice_seal(text: &str) -> String {
     });
     let mut mac =
         <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(format!("{path}\0{expires}\0").as_bytes());
     mac.update(text.as_bytes());
     mac.finalize()
         .into_bytes()
@@ -402,6 +443,7 @@ async fn guard(State(ui): State<UiState>, request: Request, next: Next) -> Respo
     let viewer = session.map(|s| Viewer {
         user: s.user,
         csrf: s.csrf_token,
+        path: path.clone(),
     });
     let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD);
     if !unsafe_method {
@@ -680,5 +722,42 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Fields {
                     "The form could not be read; reload the page and send it again.",
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// The `notice` field of a link, decoded.
+    fn sealed_of(link: &str) -> String {
+        let (_, field) = link.split_once("notice=").unwrap();
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("n={field}")).unwrap()[0]
+            .1
+            .clone()
+    }
+
+    #[test]
+    fn a_notice_shows_on_its_own_page_until_it_expires() {
+        let now = SystemTime::now();
+        let link = notice_link_at("/tenants?state=matched", "Matched.", now);
+        assert!(link.starts_with("/tenants?state=matched&notice="), "{link}");
+        let sealed = sealed_of(&link);
+        assert_eq!(
+            verified_notice_at("/tenants", &sealed, now).as_deref(),
+            Some("Matched.")
+        );
+        let nearly = now + NOTICE_LIFETIME - Duration::from_secs(1);
+        assert!(verified_notice_at("/tenants", &sealed, nearly).is_some());
+        assert!(verified_notice_at("/tenants", &sealed, now + NOTICE_LIFETIME).is_none());
+        assert!(verified_notice_at("/connections", &sealed, now).is_none());
+        assert!(verified_notice_at("", &sealed, now).is_none());
+        // A later expiry put in by hand breaks the seal.
+        let (text_and_expiry, seal) = sealed.rsplit_once(NOTICE_SEAL).unwrap();
+        let (text, expiry) = text_and_expiry.rsplit_once(NOTICE_SEAL).unwrap();
+        let later: u64 = expiry.parse::<u64>().unwrap() + 86_400;
+        let stretched = format!("{text}{NOTICE_SEAL}{later}{NOTICE_SEAL}{seal}");
+        assert!(verified_notice_at("/tenants", &stretched, now + NOTICE_LIFETIME).is_none());
     }
 }

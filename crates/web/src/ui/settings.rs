@@ -135,7 +135,10 @@ pub(crate) async fn show(
         &ui,
         &viewer,
         Extra {
-            notice: query.notice.as_deref().and_then(super::verified_notice),
+            notice: query
+                .notice
+                .as_deref()
+                .and_then(|sealed| super::verified_notice(&viewer.path, sealed)),
             ..Extra::default()
         },
     )

@@ -52,7 +52,7 @@ struct TenantsPage {
     frame: Frame,
     tabs: Vec<Link>,
     tenants: Vec<TenantView>,
-    organizations: Vec<(String, String)>,
+    organizations: Vec<OrganizationOption>,
     review_count: i64,
     pages: Vec<PageLink>,
 }
@@ -67,13 +67,26 @@ const STATES: [(&str, &str); 4] = [
 /// How many organisations the "match to" list offers at a time: typing narrows it.
 const ORGANIZATION_OPTIONS: i64 = 50;
 
-/// The longest organisation name the Tenants page makes: a name, not a document.
-const MAX_ORGANIZATION_NAME: usize = 200;
+/// One organisation the "match to" box offers. The box sends the name (`organization`), never
+/// an id: a name such as "1" is a name. Ids travel only in `organization_id`, from the buttons
+/// that accept a suggestion.
+struct OrganizationOption {
+    id: i64,
+    name: String,
+}
 
+fn options(organizations: Vec<(i64, String)>) -> Vec<OrganizationOption> {
+    organizations
+        .into_iter()
+        .map(|(id, name)| OrganizationOption { id, name })
+        .collect()
+}
+
+/// The `<datalist>` alone, as the page itself includes it.
 #[derive(Template)]
 #[template(path = "organization_options.html")]
 struct OrganizationOptions {
-    organizations: Vec<(i64, String)>,
+    organizations: Vec<OrganizationOption>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +108,9 @@ pub(crate) async fn organization_options(
         .organization_names(&typed, ORGANIZATION_OPTIONS)
         .await
     {
-        Ok(organizations) => page(&OrganizationOptions { organizations }),
+        Ok(organizations) => page(&OrganizationOptions {
+            organizations: options(organizations),
+        }),
         Err(e) => store_failure(&viewer, e),
     }
 }
@@ -189,10 +204,7 @@ pub(crate) async fn list(
         frame: viewer.frame("Tenants", "tenants").with_notice(query.notice),
         tabs,
         tenants: views,
-        organizations: organizations
-            .into_iter()
-            .map(|(id, name)| (name, id.to_string()))
-            .collect(),
+        organizations: options(organizations),
         review_count,
         pages,
     })
@@ -224,53 +236,67 @@ pub(crate) async fn decide(
         |message: String| error_page(Some(&viewer), StatusCode::UNPROCESSABLE_ENTITY, message);
     let choice = match fields.get("action") {
         "link" => {
-            let key = fields.get("organization").trim();
-            let by_id = match key.parse::<i64>() {
-                Ok(id) => match ui.store.organization(id).await {
-                    Ok(found) => found.map(|o| o.id),
+            // An accepted suggestion names its organisation by id; the "match to" box by name.
+            let by_id = fields.get("organization_id").trim();
+            let name = fields.get("organization").trim();
+            if !by_id.is_empty() {
+                let found = match by_id.parse::<i64>() {
+                    Ok(id) => match ui.store.organization(id).await {
+                        Ok(found) => found.map(|o| o.id),
+                        Err(e) => return store_failure(&viewer, e),
+                    },
+                    Err(_) => None,
+                };
+                match found {
+                    Some(id) => TenantChoice::Link(id),
+                    None => {
+                        return refuse(format!(
+                            "There is no organisation {by_id} (it may have been removed). Reload the page and pick one from the list."
+                        ));
+                    }
+                }
+            } else if name.is_empty() {
+                return refuse("Give the organisation to match the tenant to: pick one from the list, or type its name.".into());
+            } else {
+                let named = match ui.store.organizations_named(name).await {
+                    Ok(named) => named,
                     Err(e) => return store_failure(&viewer, e),
-                },
-                Err(_) => None,
-            };
-            let found = match by_id {
-                Some(id) => Some(id),
-                None if key.is_empty() => None,
-                None => match ui.store.organizations_named(key).await {
-                    Ok(named) => (named.len() == 1).then(|| named[0]),
-                    Err(e) => return store_failure(&viewer, e),
-                },
-            };
-            match found {
-                Some(id) => TenantChoice::Link(id),
-                None if key.is_empty() => return refuse("Give the organisation to match the tenant to: pick one from the list, or type its name or id.".into()),
-                None => return refuse(format!("No single organisation is named or numbered '{key}'. Pick one from the list (the Organisations page shows them), or create one.")),
+                };
+                match named[..] {
+                    [id] => TenantChoice::Link(id),
+                    [] => {
+                        return refuse(format!(
+                            "No organisation is named '{name}'. Pick one from the list (the Organisations page shows them all), or create one."
+                        ));
+                    }
+                    _ => {
+                        return refuse(format!(
+                            "{} organisations are named '{name}' (ids {}): accept one of the tenant's suggestions, or run `m365sync match {} --organization ID`.",
+                            named.len(),
+                            named
+                                .iter()
+                                .map(i64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            tenant.tenant_id
+                        ));
+                    }
+                }
             }
         }
         "create" => {
-            let name = fields.get("name").trim();
-            let name = if name.is_empty() {
-                tenant.display_name.clone().unwrap_or_default()
-            } else {
-                name.to_string()
+            // The box starts with the tenant's name; emptied, it is a question, not that name.
+            let name = match domain::names::organization_name(fields.get("name")) {
+                Ok(name) => name,
+                Err(problem) => return refuse(super::upper_first(&problem) + "."),
             };
-            let name = name.trim().to_string();
-            if name.is_empty() {
-                return refuse(
-                    "Give the new organisation a name: the tenant has none to use.".into(),
-                );
-            }
-            if name.chars().count() > MAX_ORGANIZATION_NAME {
-                return refuse(format!(
-                    "The organisation's name is longer than {MAX_ORGANIZATION_NAME} characters: give a shorter one."
-                ));
-            }
             let taken = match ui.store.organizations_named(&name).await {
                 Ok(named) => !named.is_empty(),
                 Err(e) => return store_failure(&viewer, e),
             };
             if taken {
                 return refuse(format!(
-                    "An organisation named '{name}' exists already: match the tenant to it, or give the new one another name."
+                    "An organisation named '{name}' exists already (case, spaces and invisible characters aside): match the tenant to it, or give the new one another name."
                 ));
             }
             TenantChoice::Create(name)
