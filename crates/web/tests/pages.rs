@@ -719,6 +719,43 @@ async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_tenant_state_or_connection_is_named_not_shown_as_an_empty_list() {
+    let site = Site::start(1).await;
+    let viewer = site.viewer().await;
+    let state = site.get(&viewer, "/tenants?state=bogus").await;
+    assert_eq!(state.status, StatusCode::BAD_REQUEST, "{}", state.text);
+    assert!(
+        state
+            .text
+            .contains("&#39;bogus&#39; is not a value of &#39;state&#39;"),
+        "{}",
+        state.text
+    );
+    for allowed in ["unmatched", "suggested", "matched", "ignored"] {
+        assert!(state.text.contains(allowed), "{allowed}: {}", state.text);
+    }
+    for path in ["/tenants?state=matched", "/tenants?state="] {
+        assert_eq!(
+            site.get(&viewer, path).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    let runs = site.get(&viewer, "/runs?connection=nonexistent").await;
+    assert_eq!(runs.status, StatusCode::NOT_FOUND, "{}", runs.text);
+    assert!(
+        runs.text
+            .contains("No connection is named &#39;nonexistent&#39;"),
+        "{}",
+        runs.text
+    );
+    let own = site.get(&viewer, "/runs?connection=contoso").await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.text.contains("/runs/1"), "{}", own.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
     let site = Site::start(3).await;
     let viewer = site.viewer().await;

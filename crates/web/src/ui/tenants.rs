@@ -105,7 +105,16 @@ pub(crate) async fn list(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<TenantsQuery>,
 ) -> Response {
-    let wanted = query.state.as_deref().and_then(TenantState::parse);
+    let wanted = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => match TenantState::parse(text) {
+            Some(state) => Some(state),
+            None => {
+                let allowed = STATES.map(|(key, _)| key);
+                return super::unknown_value(&viewer, "state", text, &allowed);
+            }
+        },
+    };
     let asked_page = page_number(query.page.as_deref());
     let loaded = async {
         Ok::<_, store::StoreError>((
