@@ -2,10 +2,11 @@
 //! write-only), the connection test with its diagnosis, sync now, clean sync, cancel, and delete
 //! with what to remove in Entra ID.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
@@ -593,7 +594,13 @@ pub(crate) async fn test(
             customers: report
                 .customers
                 .iter()
-                .map(|c| (c.display_name.clone(), c.tenant_id.clone(), c.state.to_string()))
+                .map(|c| {
+                    (
+                        c.display_name.clone(),
+                        c.tenant_id.clone(),
+                        c.state.to_string(),
+                    )
+                })
                 .collect(),
             problems: report.problems,
             warnings: report.warnings,

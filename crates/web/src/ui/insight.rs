@@ -3,8 +3,9 @@
 //! `m365sync report` writes, to download. The rules and the report are `domain`'s and `sync`'s;
 //! this only lays them out.
 
+use super::PagePath as Path;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;

@@ -1,9 +1,10 @@
 //! Sync runs and each run's process log: times, durations, steps and per-record outcomes.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::{RunStatus, StepStatus};

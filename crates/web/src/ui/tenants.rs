@@ -1,10 +1,11 @@
 //! Tenants and matching: Unmatched, Suggested, Matched and Ignored tenants with the decisions
 //! `m365sync match` takes, and the contact review queue `m365sync review` settles.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::TenantState;
