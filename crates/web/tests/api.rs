@@ -721,6 +721,82 @@ fn words_of(answer: &Answer) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_list_pages_by_cursor_and_refuses_a_bad_limit_or_cursor_by_name() {
+    let api = Api::start().await;
+    let org = api.organization_id().await;
+    let contact = api.ok("/api/v1/contacts?limit=1").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let run = api.ok("/api/v1/runs").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let lists = [
+        ("/api/v1/connections".to_string(), "/connections"),
+        ("/api/v1/runs".into(), "/runs"),
+        (format!("/api/v1/runs/{run}/records"), "/runs/{id}/records"),
+        ("/api/v1/organizations".into(), "/organizations"),
+        (
+            format!("/api/v1/organizations/{org}/licenses"),
+            "/organizations/{id}/licenses",
+        ),
+        ("/api/v1/tenants".into(), "/tenants"),
+        ("/api/v1/review?all=true".into(), "/review"),
+        ("/api/v1/contacts".into(), "/contacts"),
+        (
+            format!("/api/v1/contacts/{contact}/history"),
+            "/contacts/{id}/history",
+        ),
+        ("/api/v1/accounts".into(), "/accounts"),
+        ("/api/v1/bookings".into(), "/bookings"),
+    ];
+    let document = serde_json::to_value(web::api::openapi()).unwrap();
+    for (path, template) in &lists {
+        let page = api.ok(path).await;
+        assert!(page["items"].is_array(), "{path}: {page}");
+        assert!(
+            page.as_object().unwrap().contains_key("next_cursor"),
+            "{path}: {page}"
+        );
+        let join = if path.contains('?') { '&' } else { '?' };
+        for (query, named) in [
+            ("limit=0", "limit"),
+            ("limit=501", "limit"),
+            ("limit=many", "'limit'"),
+            ("cursor=bogus", "cursor 'bogus'"),
+        ] {
+            let answer = api.get(&format!("{path}{join}{query}"), &api.viewer).await;
+            assert_error(&answer, StatusCode::BAD_REQUEST, "bad_query");
+            let message = answer.json()["message"].as_str().unwrap().to_string();
+            assert!(message.contains(named), "{path}?{query}: {message}");
+        }
+        // One item a page, to the end: every item once, each page with the next one's cursor.
+        let all = page["items"].as_array().unwrap().len();
+        let mut seen = 0;
+        let mut next = Some(format!("{path}{join}limit=1"));
+        while let Some(at) = next {
+            let one = api.ok(&at).await;
+            let items = one["items"].as_array().unwrap().len();
+            assert!(items <= 1, "{at}: {one}");
+            seen += items;
+            next = one["next_cursor"]
+                .as_str()
+                .map(|cursor| format!("{path}{join}limit=1&cursor={cursor}"));
+            assert!(seen <= all, "{at}");
+        }
+        assert_eq!(seen, all, "{path}");
+        let parameters: Vec<&str> = document["paths"][*template]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{template} has parameters"))
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["cursor", "limit"] {
+            assert!(parameters.contains(&name), "{template}: {parameters:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_body_the_api_cannot_read_is_refused_naming_the_field_and_the_fix() {
     let api = Api::start().await;
     let tenant = api.app.tenant(0);

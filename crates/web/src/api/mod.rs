@@ -490,6 +490,24 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The paging parameters of a list that takes no others.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (100 unless given).
+    pub limit: Option<i64>,
+}
+
+impl PageParams {
+    /// One page of a list the store gives whole, as these parameters ask.
+    pub(crate) fn page<T>(&self, all: Vec<T>) -> ApiResult<(Vec<T>, Option<String>)> {
+        page_of(all, self.cursor.as_deref(), page_limit(self.limit)?)
+    }
+}
+
 /// How many items a page holds unless asked: enough for a screen, small enough to be quick.
 pub const DEFAULT_LIMIT: i64 = 100;
 /// The most items a page may hold.
