@@ -756,6 +756,29 @@ async fn an_unknown_tenant_state_or_connection_is_named_not_shown_as_an_empty_li
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_action_the_command_line_also_takes_names_the_command_when_it_fails() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let lone = site
+        .app
+        .store
+        .create_organization("Lone Shop")
+        .await
+        .unwrap();
+    let report = site
+        .get(&admin, &format!("/organizations/{lone}/report.html"))
+        .await;
+    assert_eq!(report.status, StatusCode::CONFLICT, "{}", report.text);
+    assert!(
+        report.text.contains(&format!(
+            "Or run `m365sync match TENANT --organization {lone}` on the server."
+        )),
+        "{}",
+        report.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_address_or_method_a_page_cannot_take_gets_the_error_page() {
     let site = Site::start(1).await;
     let admin = site.admin().await;

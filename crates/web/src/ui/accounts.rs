@@ -443,7 +443,10 @@ async fn connect_page(
         return error_page(
             Some(viewer),
             StatusCode::CONFLICT,
-            "There is no connection yet: people sign in through a connection's app registration. Add a connection first (Connections → Add).",
+            super::or_on_the_server(
+                "There is no connection yet: people sign in through a connection's app registration. Add a connection first (Connections → Add)",
+                "m365sync connection add NAME --tenant-id TENANT --client-id APP_ID",
+            ),
         );
     }
     let status = if problem.is_some() {

@@ -610,7 +610,10 @@ pub(crate) async fn test(
             problems: vec![sync::Problem {
                 code: "test_failed".into(),
                 message: super::upper_first(&e.to_string()),
-                fix: "Check the connection's details and that this server reaches Microsoft; then test again.".into(),
+                fix: super::or_on_the_server(
+                    "Check the connection's details and that this server reaches Microsoft; then test again",
+                    &format!("m365sync connection test {}", super::shell_word(&name)),
+                ),
             }],
             warnings: Vec::new(),
             granted: String::new(),
@@ -681,7 +684,10 @@ pub(crate) async fn sync_now(
         Err(e) => error_page(
             Some(&viewer),
             StatusCode::CONFLICT,
-            super::upper_first(&e.to_string()),
+            super::or_on_the_server(
+                &format!("The sync of {name} could not be queued: {e}"),
+                &format!("m365sync sync {}", super::shell_word(&name)),
+            ),
         ),
     }
 }

@@ -253,9 +253,12 @@ pub(crate) async fn report(
         return error_page(
             Some(&viewer),
             StatusCode::CONFLICT,
-            format!(
-                "{} is not linked to a tenant, so there is nothing to report. Link it under Tenants first.",
-                org.name
+            super::or_on_the_server(
+                &format!(
+                    "{} is not linked to a tenant, so there is nothing to report. Link one to it under Tenants first",
+                    org.name
+                ),
+                &format!("m365sync match TENANT --organization {}", org.id),
             ),
         );
     }
@@ -276,7 +279,10 @@ pub(crate) async fn report(
             return error_page(
                 Some(&viewer),
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The report could not be made; the server's log says why.",
+                super::or_on_the_server(
+                    "The report could not be made; the server's log says why",
+                    &format!("m365sync report {}", super::shell_word(&org.name)),
+                ),
             );
         }
     };

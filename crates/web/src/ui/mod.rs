@@ -216,6 +216,32 @@ pub(crate) fn not_found(viewer: &Viewer, what: &str) -> Response {
     )
 }
 
+/// `message` with the command that does the same on the server, said the same way on every
+/// page whose action the command line also takes.
+pub(crate) fn or_on_the_server(message: &str, command: &str) -> String {
+    let message = message.trim_end();
+    let stop = if message.ends_with(['.', '!', '?']) {
+        ""
+    } else {
+        "."
+    };
+    format!("{message}{stop} Or run `{command}` on the server.")
+}
+
+/// `word` as a shell reads it back as one argument: quoted when it holds anything but letters,
+/// digits and `._-`.
+pub(crate) fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 pub(crate) fn upper_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
