@@ -862,6 +862,40 @@ mod tests {
         assert!(page_limit(Some(MAX_LIMIT + 1)).is_err());
     }
 
+    #[tokio::test]
+    async fn a_failure_in_another_shape_is_said_again_as_json_keeping_its_headers() {
+        let plain = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "30")],
+            "Too Many Requests",
+        )
+            .into_response();
+        let answer = json_failures(plain).await;
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "30");
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "too_many_requests");
+        assert!(body["message"].as_str().unwrap().contains("wait"));
+
+        let empty = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        let answer = json_failures(empty).await;
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+
+        // JSON answers and successes pass as they are.
+        let own = ApiError::not_found("There is no run 7; GET /api/v1/runs lists them.");
+        let answer = json_failures(own.into_response()).await;
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("run 7"));
+        let ok = json_failures("ok".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+
     #[test]
     fn bearer_tokens_are_read_from_the_header() {
         let mut headers = axum::http::HeaderMap::new();
