@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::uri::Authority;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// The local address a connection was accepted on, set on every request by the server.
 #[derive(Clone, Copy, Debug)]
@@ -200,40 +200,35 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn into_response(self, local: Option<SocketAddr>) -> Response {
+    fn into_response(self, local: Option<SocketAddr>, path: &str) -> Response {
         let own = match local {
             Some(local) => format!("http://{local}/"),
             None => "the address m365sync prints on start".to_string(),
         };
-        let (status, message) = match self {
+        let (status, code, message) = match self {
             Refusal::Missing => (
                 StatusCode::BAD_REQUEST,
+                "bad_host",
                 format!(
                     "The request names no host; send a Host header, as every HTTP/1.1 client does, or open {own} in a browser."
                 ),
             ),
             Refusal::Malformed(text) => (
                 StatusCode::BAD_REQUEST,
+                "bad_host",
                 format!(
                     "The host '{text}' is not a host name with an optional port; open {own} instead."
                 ),
             ),
             Refusal::Foreign(text) => (
                 StatusCode::MISDIRECTED_REQUEST,
+                "misdirected",
                 format!(
                     "m365sync does not answer for the host '{text}'; open {own} instead, or start m365sync with --public-name {text} to allow that name."
                 ),
             ),
         };
-        (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )],
-            format!("{message}\n"),
-        )
-            .into_response()
+        crate::refusal(path, status, code, message)
     }
 }
 
@@ -249,7 +244,7 @@ pub(crate) async fn check_host(
         .map(|addr| addr.0);
     match access.judge(local, &request) {
         Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(local),
+        Err(refusal) => refusal.into_response(local, request.uri().path()),
     }
 }
 

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use store::Store;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 mod access;
 pub mod api;
@@ -74,7 +75,16 @@ fn router(store: Store, options: &ServeOptions) -> Router {
         .nest(api::PREFIX, api::router(store.clone()))
         .merge(ops::router(store))
         .merge(pages)
-        .fallback(ui::fallback)
+        .fallback(fallback)
+}
+
+/// An address nothing is routed to: the API's JSON under its prefix, the page elsewhere.
+async fn fallback(request: Request) -> Response {
+    if api::is_api_path(request.uri().path()) {
+        api::no_such_route().into_response()
+    } else {
+        ui::fallback(request).await
+    }
 }
 
 /// The pages and the API behind the server's guards: only requests for a host the server answers
@@ -89,9 +99,9 @@ fn app(store: Store, options: &ServeOptions) -> Router {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
     ];
     let mut app = router(store, options)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             options.request_timeout,
+            answer_in_time,
         ))
         .layer(middleware::from_fn_with_state(access, access::check_host));
     for (name, value) in security_headers {
@@ -105,6 +115,46 @@ fn app(store: Store, options: &ServeOptions) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// A refusal made before the request reaches a page or the API (its host, its time), in the shape
+/// of the one it was meant for: `{code, message}` under `/api/v1`, the error page elsewhere.
+pub(crate) fn refusal(
+    path: &str,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+) -> Response {
+    if api::is_api_path(path) {
+        api::ApiError::new(status, code, message).into_response()
+    } else {
+        ui::error_page(None, status, message)
+    }
+}
+
+/// Middleware: a request not answered within `limit` gets 503 and the reason.
+async fn answer_in_time(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => refusal(
+            &path,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "The answer took longer than {}, so the server stopped waiting; try again in a moment, or ask for less at once.",
+                match limit.as_secs() {
+                    0 => format!("{} ms", limit.as_millis()),
+                    1 => "1 second".to_string(),
+                    n => format!("{n} seconds"),
+                }
+            ),
+        ),
+    }
 }
 
 /// Serves until the process is stopped. A client that does not send a request's headers within

@@ -1,7 +1,8 @@
-//! What to say when a query string cannot be read, in words a person can act on: the
-//! framework's own text names Rust types and serde internals.
+//! What to say when a query string or an address cannot be read, in words a person can act on:
+//! the framework's own text names Rust types and serde internals.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 
 /// The problem with a query string that could not be read, naming the parameter when it can.
 pub(crate) fn query_problem(rejection: &QueryRejection) -> String {
@@ -30,6 +31,42 @@ pub(crate) fn query_problem(rejection: &QueryRejection) -> String {
         );
     }
     "the query string cannot be read; give each parameter once, as name=value joined by &".into()
+}
+
+/// The problem with an address whose parts could not be read, naming the part when it can.
+pub(crate) fn path_problem(rejection: &PathRejection) -> String {
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        return "the address cannot be read".into();
+    };
+    match failed.kind() {
+        ErrorKind::InvalidUtf8InPathParam { key } => format!(
+            "the part '{key}' of the address is percent-encoded bytes that are not UTF-8 text (such as %FF); correct the address or follow a link to it"
+        ),
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } if is_integer(expected_type) => format!(
+            "the part '{key}' of the address is '{value}', which is not a whole number; give the number as it was listed"
+        ),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        }
+        | ErrorKind::ParseErrorAtIndex {
+            value,
+            expected_type,
+            ..
+        } if is_integer(expected_type) => format!(
+            "'{value}' in the address is not a whole number; give the number as it was listed"
+        ),
+        _ => "a part of the address cannot be read; correct the address or follow a link to it"
+            .into(),
+    }
+}
+
+fn is_integer(rust_type: &str) -> bool {
+    rust_type.starts_with('i') || rust_type.starts_with('u')
 }
 
 /// The text of `text` between `start` and the next `end`.

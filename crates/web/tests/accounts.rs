@@ -763,6 +763,8 @@ async fn the_api_lists_finds_books_moves_cancels_and_removes_with_typed_errors()
 
     let (status, list) = site.api(Method::GET, "/accounts", &viewer, None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["next_cursor"], Value::Null, "{list}");
+    let list = &list["items"];
     assert_eq!(list[0]["username"], json!(site.person));
     assert_eq!(list[0]["token_health"], json!("healthy"));
     let keys: Vec<&String> = list[0].as_object().unwrap().keys().collect();
@@ -905,7 +907,7 @@ async fn the_api_lists_finds_books_moves_cancels_and_removes_with_typed_errors()
     let (status, bookings) = site.api(Method::GET, "/bookings", &viewer, None).await;
     assert_eq!(status, StatusCode::OK);
     // Newest first: the refused clash is kept as failed, the booking as cancelled.
-    let states: Vec<&str> = bookings
+    let states: Vec<&str> = bookings["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1093,7 +1095,7 @@ async fn a_request_id_is_not_held_by_a_failed_attempt_and_is_refused_for_another
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (_, bookings) = site.api(Method::GET, "/bookings", &admin, None).await;
-    let failed = bookings
+    let failed = bookings["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -673,6 +673,291 @@ async fn every_failure_is_json_with_a_code_and_a_message() {
     );
 }
 
+impl Api {
+    /// Sends `body` as it is, with `content_type` if given.
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.expect("the server answers");
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+}
+
+/// The message of a refusal, checked to be in the API's words: no serde or framework text.
+fn words_of(answer: &Answer) -> String {
+    let message = answer.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for framework in [
+        "Failed to",
+        "deserialize",
+        "EOF",
+        "`",
+        "expected",
+        "Invalid URL",
+        "struct ",
+        "i64",
+    ] {
+        assert!(!message.contains(framework), "{framework}: {message}");
+    }
+    message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_list_pages_by_cursor_and_refuses_a_bad_limit_or_cursor_by_name() {
+    let api = Api::start().await;
+    let org = api.organization_id().await;
+    let contact = api.ok("/api/v1/contacts?limit=1").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let run = api.ok("/api/v1/runs").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let lists = [
+        ("/api/v1/connections".to_string(), "/connections"),
+        ("/api/v1/runs".into(), "/runs"),
+        (format!("/api/v1/runs/{run}/records"), "/runs/{id}/records"),
+        ("/api/v1/organizations".into(), "/organizations"),
+        (
+            format!("/api/v1/organizations/{org}/licenses"),
+            "/organizations/{id}/licenses",
+        ),
+        ("/api/v1/tenants".into(), "/tenants"),
+        ("/api/v1/review?all=true".into(), "/review"),
+        ("/api/v1/contacts".into(), "/contacts"),
+        (
+            format!("/api/v1/contacts/{contact}/history"),
+            "/contacts/{id}/history",
+        ),
+        ("/api/v1/accounts".into(), "/accounts"),
+        ("/api/v1/bookings".into(), "/bookings"),
+    ];
+    let document = serde_json::to_value(web::api::openapi()).unwrap();
+    for (path, template) in &lists {
+        let page = api.ok(path).await;
+        assert!(page["items"].is_array(), "{path}: {page}");
+        assert!(
+            page.as_object().unwrap().contains_key("next_cursor"),
+            "{path}: {page}"
+        );
+        let join = if path.contains('?') { '&' } else { '?' };
+        for (query, named) in [
+            ("limit=0", "limit"),
+            ("limit=501", "limit"),
+            ("limit=many", "'limit'"),
+            ("cursor=bogus", "cursor 'bogus'"),
+        ] {
+            let answer = api.get(&format!("{path}{join}{query}"), &api.viewer).await;
+            assert_error(&answer, StatusCode::BAD_REQUEST, "bad_query");
+            let message = answer.json()["message"].as_str().unwrap().to_string();
+            assert!(message.contains(named), "{path}?{query}: {message}");
+        }
+        // One item a page, to the end: every item once, each page with the next one's cursor.
+        let all = page["items"].as_array().unwrap().len();
+        let mut seen = 0;
+        let mut next = Some(format!("{path}{join}limit=1"));
+        while let Some(at) = next {
+            let one = api.ok(&at).await;
+            let items = one["items"].as_array().unwrap().len();
+            assert!(items <= 1, "{at}: {one}");
+            seen += items;
+            next = one["next_cursor"]
+                .as_str()
+                .map(|cursor| format!("{path}{join}limit=1&cursor={cursor}"));
+            assert!(seen <= all, "{at}");
+        }
+        assert_eq!(seen, all, "{path}");
+        let parameters: Vec<&str> = document["paths"][*template]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{template} has parameters"))
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["cursor", "limit"] {
+            assert!(parameters.contains(&name), "{template}: {parameters:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_the_api_cannot_read_is_refused_naming_the_field_and_the_fix() {
+    let api = Api::start().await;
+    let tenant = api.app.tenant(0);
+    let whole = json!({"name": "second", "tenant_id": tenant.tenant_id, "client_id": tenant.client_id, "client_secret": "s3cret-value-long-enough"});
+    let with = |change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut body = whole.as_object().unwrap().clone();
+        change(&mut body);
+        Value::Object(body)
+    };
+    for (body, status, named) in [
+        (
+            with(&|b| {
+                b.remove("tenant_id");
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["'tenant_id' is missing", "add it"],
+        ),
+        (
+            with(&|b| {
+                b.insert("name".into(), json!(5));
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["'name' is the number 5", "text in double quotes"],
+        ),
+        (
+            with(&|b| {
+                b.insert("colour".into(), json!("blue"));
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![
+                "'colour' is not one this request takes",
+                "leave it out",
+                "'client_id'",
+            ],
+        ),
+        (
+            json!(["a", "list"]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["The body is a list", "an object"],
+        ),
+    ] {
+        let answer = api
+            .send(
+                Method::POST,
+                "/api/v1/connections",
+                Some(&api.admin),
+                Some(body.clone()),
+            )
+            .await;
+        assert_error(&answer, status, "bad_json");
+        let message = words_of(&answer);
+        for words in named {
+            assert!(message.contains(words), "{body}: {message}");
+        }
+    }
+    for (text, named) in [
+        ("{\"name\": ", "ends at line 1, column 9"),
+        (
+            "{\"name\": 'x'}",
+            "not well-formed JSON at line 1, column 10",
+        ),
+        ("", "The body is empty"),
+    ] {
+        let answer = api
+            .raw(
+                Method::POST,
+                "/api/v1/connections",
+                Some("application/json"),
+                text.into(),
+            )
+            .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "bad_json");
+        let message = words_of(&answer);
+        assert!(message.contains(named), "{text}: {message}");
+    }
+    let trailing = api
+        .raw(
+            Method::POST,
+            "/api/v1/connections",
+            Some("application/json"),
+            format!("{whole} {{}}").into(),
+        )
+        .await;
+    assert_error(&trailing, StatusCode::BAD_REQUEST, "bad_json");
+    assert!(
+        words_of(&trailing).contains("not well-formed JSON"),
+        "{}",
+        trailing.text
+    );
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let answer = api
+            .raw(
+                Method::POST,
+                "/api/v1/connections",
+                content_type,
+                whole.to_string().into(),
+            )
+            .await;
+        assert_error(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_json");
+        assert!(
+            words_of(&answer).contains("Content-Type: application/json"),
+            "{}",
+            answer.text
+        );
+    }
+    assert!(
+        api.app.store.connection("second").await.unwrap().is_none(),
+        "nothing refused was saved"
+    );
+    let charset = api
+        .raw(
+            Method::POST,
+            "/api/v1/connections",
+            Some("application/json; charset=utf-8"),
+            whole.to_string().into(),
+        )
+        .await;
+    assert_eq!(charset.status, StatusCode::CREATED, "{}", charset.text);
+
+    let huge = api
+        .raw(
+            Method::POST,
+            "/api/v1/connections",
+            Some("application/json"),
+            vec![b' '; 3 * 1024 * 1024],
+        )
+        .await;
+    assert_error(&huge, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    assert!(words_of(&huge).contains("send less"), "{}", huge.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_status_under_the_api_is_json_even_before_a_handler() {
+    let api = Api::start().await;
+    // An address with bytes that are no UTF-8 text, or a part that is not a number.
+    for (path, named) in [
+        ("/api/v1/connections/%FF", "UTF-8"),
+        ("/api/v1/runs/%FF", "UTF-8"),
+        ("/api/v1/runs/abc", "'abc'"),
+    ] {
+        let answer = api.get(path, &api.admin).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "bad_path");
+        let message = words_of(&answer);
+        assert!(message.contains(named), "{path}: {message}");
+    }
+    for path in ["/api/v1", "/api/v1/", "/api/v1/no/such", "/api/v1/%FF"] {
+        let answer = api.get(path, &api.admin).await;
+        assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
+    }
+    let put = api
+        .send(Method::PUT, "/api/v1/runs", Some(&api.admin), None)
+        .await;
+    assert_error(&put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(put.headers["allow"], "GET,HEAD", "{:?}", put.headers);
+    assert_eq!(put.headers["cache-control"], "no-store");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_changes_syncs_cancels_and_decides() {
     let api = Api::start().await;

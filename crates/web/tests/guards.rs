@@ -109,6 +109,19 @@ async fn a_foreign_host_is_refused_and_reads_no_contact() {
 
     let foreign = get(addr, "/api/v1/contacts", "evil.example").await;
     assert_eq!(foreign.status, 421, "{}", foreign.body);
+    // Under /api/v1 a refusal is the API's JSON; a page's refusal is the error page.
+    assert_eq!(
+        foreign.header("content-type"),
+        Some("application/json"),
+        "{}",
+        foreign.head
+    );
+    let said: serde_json::Value = serde_json::from_str(&foreign.body).unwrap();
+    assert_eq!(said["code"], "misdirected", "{}", foreign.body);
+    let page = get(addr, "/organizations", "evil.example").await;
+    assert_eq!(page.status, 421, "{}", page.body);
+    assert!(page.body.contains("<html"), "{}", page.body);
+    assert!(page.body.contains("--public-name"), "{}", page.body);
     assert!(foreign.body.contains("evil.example"), "{}", foreign.body);
     assert!(foreign.body.contains("--public-name"), "{}", foreign.body);
     assert_eq!(
@@ -129,6 +142,11 @@ async fn a_foreign_host_is_refused_and_reads_no_contact() {
 
     let hostless = send(addr, "GET /api/v1/contacts HTTP/1.0\r\n\r\n").await;
     assert_eq!(hostless.status, 400, "{}", hostless.body);
+    assert!(
+        hostless.body.contains("\"code\":\"bad_host\""),
+        "{}",
+        hostless.body
+    );
     assert!(hostless.body.contains("Host"), "{}", hostless.body);
 
     for refused in [&foreign, &absolute, &hostless] {
@@ -166,6 +184,48 @@ async fn its_own_addresses_and_public_names_are_answered() {
         let answer = get(addr, "/", &host).await;
         assert_eq!(answer.status, 421, "{host}: {}", answer.body);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_out_of_time_is_told_so_in_the_shape_it_asked_for() {
+    let app = TestApp::with_users(1).await;
+    let token = app
+        .store
+        .issue_api_token("automation", store::ApiRole::Admin)
+        .await
+        .unwrap()
+        .secret;
+    let options = web::ServeOptions {
+        request_timeout: Duration::from_millis(300),
+        ..web::ServeOptions::default()
+    };
+    let addr = start(app.store.clone(), options).await;
+    // A body announced and never sent in full keeps the request waiting past its time.
+    let api = send(
+        addr,
+        &format!(
+            "POST /api/v1/connections HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"name\""
+        ),
+    )
+    .await;
+    assert_eq!(api.status, 503, "{}", api.body);
+    let said: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(said["code"], "timeout", "{}", api.body);
+    assert!(
+        said["message"].as_str().unwrap().contains("try again"),
+        "{}",
+        api.body
+    );
+    let page = send(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\nConnection: close\r\n\r\nname="
+        ),
+    )
+    .await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("<html"), "{}", page.body);
+    assert!(page.body.contains("try again"), "{}", page.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -898,6 +898,156 @@ async fn a_query_a_page_cannot_read_gets_the_error_page_in_words() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_tenant_state_or_connection_is_named_not_shown_as_an_empty_list() {
+    let site = Site::start(1).await;
+    let viewer = site.viewer().await;
+    let state = site.get(&viewer, "/tenants?state=bogus").await;
+    assert_eq!(state.status, StatusCode::BAD_REQUEST, "{}", state.text);
+    assert!(
+        state
+            .text
+            .contains("&#39;bogus&#39; is not a value of &#39;state&#39;"),
+        "{}",
+        state.text
+    );
+    for allowed in ["unmatched", "suggested", "matched", "ignored"] {
+        assert!(state.text.contains(allowed), "{allowed}: {}", state.text);
+    }
+    for path in ["/tenants?state=matched", "/tenants?state="] {
+        assert_eq!(
+            site.get(&viewer, path).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    let runs = site.get(&viewer, "/runs?connection=nonexistent").await;
+    assert_eq!(runs.status, StatusCode::NOT_FOUND, "{}", runs.text);
+    assert!(
+        runs.text
+            .contains("No connection is named &#39;nonexistent&#39;"),
+        "{}",
+        runs.text
+    );
+    let own = site.get(&viewer, "/runs?connection=contoso").await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.text.contains("/runs/1"), "{}", own.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_action_the_command_line_also_takes_names_the_command_when_it_fails() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    let lone = site
+        .app
+        .store
+        .create_organization("Lone Shop")
+        .await
+        .unwrap();
+    let report = site
+        .get(&admin, &format!("/organizations/{lone}/report.html"))
+        .await;
+    assert_eq!(report.status, StatusCode::CONFLICT, "{}", report.text);
+    assert!(
+        report.text.contains(&format!(
+            "Or run `m365sync match TENANT --organization {lone}` on the server."
+        )),
+        "{}",
+        report.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_or_method_a_page_cannot_take_gets_the_error_page() {
+    let site = Site::start(1).await;
+    let admin = site.admin().await;
+    // Percent-encoded bytes that are no UTF-8 text: our page, in words, not the framework's.
+    for path in [
+        "/organizations/%FF",
+        "/connections/%FF/edit",
+        "/contacts/%C3%28",
+        "/runs/%FF",
+    ] {
+        let page = site.get(&admin, path).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            page.text
+        );
+        assert!(page.text.contains("<html"), "{path}: {}", page.text);
+        assert!(page.text.contains("UTF-8"), "{path}: {}", page.text);
+        assert!(!page.text.contains("Invalid URL"), "{path}: {}", page.text);
+    }
+
+    // A method no page takes: our page, with the methods the address does take.
+    for (method, path, allowed) in [
+        (reqwest::Method::PUT, "/connections", "POST"),
+        (reqwest::Method::DELETE, "/connections/contoso", "GET"),
+        (reqwest::Method::PATCH, "/settings", "GET"),
+    ] {
+        let answer = site
+            .http
+            .request(method.clone(), format!("{}{path}", site.base))
+            .header("cookie", &admin.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let allow = answer.headers()["allow"].to_str().unwrap().to_string();
+        assert!(allow.contains(allowed), "{method} {path}: {allow}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains("<html"), "{method} {path}: {text}");
+        assert!(text.contains(method.as_str()), "{method} {path}: {text}");
+    }
+    let contoso = site.app.store.connection("contoso").await.unwrap();
+    assert!(contoso.is_some(), "a DELETE changed nothing");
+
+    // GET on the address a form is sent to (a reload, a copied link) leads to the form's page
+    // and does nothing.
+    let runs_before = site.app.store.runs(None, 100).await.unwrap().len();
+    for (path, page) in [
+        ("/connections/contoso/sync", "/connections/contoso"),
+        ("/connections/contoso/test", "/connections/contoso"),
+        ("/runs/1/cancel", "/runs/1"),
+        ("/tenants/some-tenant", "/tenants"),
+        ("/review/1", "/review"),
+        ("/settings/tokens", "/settings"),
+        ("/settings/users/1/delete", "/settings"),
+    ] {
+        let answer = site.get(&admin, path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            answer.text
+        );
+        assert!(
+            answer.location.starts_with(&format!("{page}?notice=")),
+            "{path}: {}",
+            answer.location
+        );
+        let shown = site.get(&admin, &answer.location).await;
+        assert_eq!(shown.status, StatusCode::OK, "{path}");
+        assert!(
+            marked(&shown.text, "notice").is_some_and(|n| n.contains("nothing was changed")),
+            "{path}: {}",
+            shown.text
+        );
+    }
+    assert_eq!(
+        site.app.store.runs(None, 100).await.unwrap().len(),
+        runs_before,
+        "a GET queued no run"
+    );
+    assert_eq!(site.app.store.app_users().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_search_with_nul_and_a_typed_logout_address_get_pages() {
     let site = Site::start(3).await;
     let viewer = site.viewer().await;

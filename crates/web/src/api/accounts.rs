@@ -13,7 +13,7 @@ use store::{BookingRow, DelegatedAccount, Store};
 use sync::accounts::{self as flows, AccountError, BookingInput, SlotEnd};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, maybe_time, time};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, PageParams, maybe_time, time};
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
@@ -94,19 +94,26 @@ async fn booking_of(store: &Store, id: i64) -> ApiResult<BookingRow> {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountPage {
+    pub items: Vec<AccountView>,
+    /// Pass it as `cursor` for the next page; none on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// The connected accounts with the health of their tokens; never a token.
-#[utoipa::path(get, path = "/accounts", tag = "accounts",
-    responses((status = 200, body = Vec<AccountView>)))]
-pub async fn list_accounts(State(store): State<Store>) -> ApiResult<Json<Vec<AccountView>>> {
+#[utoipa::path(get, path = "/accounts", tag = "accounts", params(PageParams),
+    responses((status = 200, body = AccountPage)))]
+pub async fn list_accounts(
+    State(store): State<Store>,
+    ApiQuery(query): ApiQuery<PageParams>,
+) -> ApiResult<Json<AccountPage>> {
     let now = store::now_millis();
-    Ok(Json(
-        store
-            .accounts()
-            .await?
-            .iter()
-            .map(|a| account_view(a, now))
-            .collect(),
-    ))
+    let (accounts, next_cursor) = query.page(store.accounts().await?)?;
+    Ok(Json(AccountPage {
+        items: accounts.iter().map(|a| account_view(a, now)).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -335,13 +342,28 @@ pub async fn book(
     Ok((StatusCode::CREATED, Json(booking_view(&booking))))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingPage {
+    /// Newest first.
+    pub items: Vec<BookingView>,
+    /// Pass it as `cursor` for the next page; none on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// The bookings made through m365sync, newest first.
-#[utoipa::path(get, path = "/bookings", tag = "accounts",
-    responses((status = 200, body = Vec<BookingView>)))]
-pub async fn list_bookings(State(store): State<Store>) -> ApiResult<Json<Vec<BookingView>>> {
+#[utoipa::path(get, path = "/bookings", tag = "accounts", params(PageParams),
+    responses((status = 200, body = BookingPage)))]
+pub async fn list_bookings(
+    State(store): State<Store>,
+    ApiQuery(query): ApiQuery<PageParams>,
+) -> ApiResult<Json<BookingPage>> {
     let mut bookings = store.bookings().await?;
     bookings.sort_by_key(|b| std::cmp::Reverse(b.id));
-    Ok(Json(bookings.iter().map(booking_view).collect()))
+    let (bookings, next_cursor) = query.page(bookings)?;
+    Ok(Json(BookingPage {
+        items: bookings.iter().map(booking_view).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

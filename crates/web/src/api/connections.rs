@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use store::{Connection, ConnectionMode, NewConnection, OrganizationSetup, Store};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, maybe_time, time};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, PageParams, maybe_time, time};
 
 /// A connection as the API shows it. Its secret or private key is never part of it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,21 +119,23 @@ pub(crate) async fn find(store: &Store, name: &str) -> ApiResult<Connection> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionList {
+    /// By name.
     pub items: Vec<ConnectionView>,
+    /// Pass it as `cursor` for the next page; none on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Every saved connection.
-#[utoipa::path(get, path = "/connections", tag = "connections",
+#[utoipa::path(get, path = "/connections", tag = "connections", params(PageParams),
     responses((status = 200, body = ConnectionList)))]
-pub async fn list_connections(State(store): State<Store>) -> ApiResult<Json<ConnectionList>> {
+pub async fn list_connections(
+    State(store): State<Store>,
+    ApiQuery(query): ApiQuery<PageParams>,
+) -> ApiResult<Json<ConnectionList>> {
     let schedules = schedules(&store).await?;
-    let items = store
-        .connections()
-        .await?
-        .iter()
-        .map(|c| view(c, &schedules))
-        .collect();
-    Ok(Json(ConnectionList { items }))
+    let (connections, next_cursor) = query.page(store.connections().await?)?;
+    let items = connections.iter().map(|c| view(c, &schedules)).collect();
+    Ok(Json(ConnectionList { items, next_cursor }))
 }
 
 /// One connection.

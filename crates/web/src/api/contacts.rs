@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use store::{ContactFilter, ContactRow, Store};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiPath, ApiQuery, ApiResult, cursor_of, page_limit, position_of, time};
+use super::{
+    ApiError, ApiPath, ApiQuery, ApiResult, PageParams, cursor_of, page_limit, position_of, time,
+};
 
 /// A contact as listed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -314,18 +316,21 @@ pub struct ChangeView {
 pub struct ContactHistory {
     /// Oldest first.
     pub items: Vec<ChangeView>,
+    /// Pass it as `cursor` for the next page; none on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Everything recorded about a contact, field by field, oldest first.
 #[utoipa::path(get, path = "/contacts/{id}/history", tag = "contacts",
-    params(("id" = i64, Path, description = "The contact's id")),
+    params(("id" = i64, Path, description = "The contact's id"), PageParams),
     responses((status = 200, body = ContactHistory), (status = 404, body = super::ErrorBody)))]
 pub async fn contact_history(
     State(store): State<Store>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ContactHistory>> {
     let contact = find(&store, id).await?;
-    let changes = store.contact_history(contact.id).await?;
+    let (changes, next_cursor) = query.page(store.contact_history(contact.id).await?)?;
     Ok(Json(ContactHistory {
         items: changes
             .into_iter()
@@ -338,5 +343,6 @@ pub async fn contact_history(
                 changed_at: time(c.changed_at),
             })
             .collect(),
+        next_cursor,
     }))
 }

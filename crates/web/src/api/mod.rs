@@ -6,7 +6,7 @@
 //! pagination, and the OpenAPI document, generated from the handlers' annotations. Every action
 //! calls the store or sync function the command line calls.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -34,13 +34,20 @@ mod tenants;
 /// Where the API is mounted.
 pub const PREFIX: &str = "/api/v1";
 
+/// The request is for the API, so whatever answers it answers in JSON.
+pub(crate) fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Every failure, as the API answers it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
-    /// `bad_json`, `bad_query`, `bad_path`, `invalid_input`, `conflict`, `store_error`,
-    /// `microsoft_error`; for accounts and calendars also `needs_reconnect`, `slot_taken`,
-    /// `busy`.
+    /// `bad_json`, `bad_query`, `bad_path`, `too_large`, `invalid_input`, `conflict`,
+    /// `store_error`, `microsoft_error`, `bad_host`, `misdirected`, `timeout`,
+    /// `too_many_requests`, `bad_request`, `server_error`; for accounts and calendars also
+    /// `needs_reconnect`, `slot_taken`, `busy`.
     pub code: String,
     /// For people: what went wrong and what to do.
     pub message: String,
@@ -137,37 +144,246 @@ impl From<sync::SyncError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// `Json<T>` whose refusals (no JSON content type, broken JSON, a missing or wrong field) answer
-/// as [`ErrorBody`].
+/// The largest request body the API reads: a bigger one is refused before it is read whole.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// A JSON request body whose refusals (no JSON content type, too large, broken JSON, a missing,
+/// unknown or wrongly typed field) answer as [`ErrorBody`], naming the field and what to send.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_refusal(rejection)),
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_json",
+                "The body must be JSON sent with the header Content-Type: application/json; add the header, or send the body as JSON.",
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_json",
+                        "The body could not be read to its end; send the request again.",
+                    )
+                }
+            })?;
+        let mut reader = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut reader)
+            .map_err(|e| json_refusal(&e.path().to_string(), e.inner()))?;
+        // Text after the JSON value (a second object, a stray bracket) is refused too.
+        reader.end().map_err(|e| json_refusal(".", &e))?;
+        Ok(Self(value))
     }
 }
 
-fn json_refusal(rejection: JsonRejection) -> ApiError {
-    let fix = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "send the body as JSON with the header Content-Type: application/json"
-        }
-        JsonRejection::JsonSyntaxError(_) => "send a well-formed JSON object",
-        JsonRejection::JsonDataError(_) => {
-            "give the fields the OpenAPI document (/api/v1/openapi.json) describes for this request"
-        }
-        _ => "send the body again",
-    };
+fn too_large() -> ApiError {
     ApiError::new(
-        rejection.status(),
-        "bad_json",
-        format!("{}; {fix}", rejection.body_text()),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!(
+            "The body is larger than {} MiB; send less at once.",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
     )
+}
+
+/// The request says its body is JSON: `application/json`, or a `+json` type.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// What is wrong with a JSON body, in the API's words: the field by its path (`schedule.every`)
+/// and what to send instead; never serde's or the framework's text.
+fn json_refusal(path: &str, inner: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    const DOCUMENT: &str =
+        "the OpenAPI document (/api/v1/openapi.json) describes the body of each request";
+    let at = format!("line {}, column {}", inner.line(), inner.column());
+    let (status, message) = match inner.classify() {
+        Category::Eof if inner.line() == 1 && inner.column() == 0 => (
+            StatusCode::BAD_REQUEST,
+            "The body is empty; send a JSON object.".to_string(),
+        ),
+        Category::Eof => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The body is not well-formed JSON: it ends at {at} before the JSON is complete; send a whole JSON object."
+            ),
+        ),
+        Category::Syntax | Category::Io => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The body is not well-formed JSON at {at}; send a well-formed JSON object (names and text in double quotes, no trailing commas)."
+            ),
+        ),
+        Category::Data => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "{} {}.",
+                data_problem(path, &bare_message(inner)),
+                upper_first(DOCUMENT)
+            ),
+        ),
+    };
+    ApiError::new(status, "bad_json", message)
+}
+
+/// serde_json's message without the position it appends.
+fn bare_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+}
+
+/// A field's problem as a sentence: `path` is where serde stopped (`.` for the body itself),
+/// `message` the deserializer's own words.
+fn data_problem(path: &str, message: &str) -> String {
+    let field = |name: &str| match path {
+        "." | "" => name.to_string(),
+        parent => format!("{parent}.{name}"),
+    };
+    let here = match path {
+        "." | "" => "The body".to_string(),
+        _ => format!("The field '{path}'"),
+    };
+    if let Some(name) = between(message, "missing field `", "`") {
+        return format!("The field '{}' is missing; add it.", field(name));
+    }
+    if let Some(name) = between(message, "duplicate field `", "`") {
+        return format!("The field '{}' is given twice; give it once.", field(name));
+    }
+    if let Some(name) = between(message, "unknown field `", "`") {
+        // The path already ends at the unknown field.
+        let field = |name: &str| match path.rsplit_once('.') {
+            _ if path == name => name.to_string(),
+            Some((_, last)) if last == name => path.to_string(),
+            _ => field(name),
+        };
+        let known = listed(message);
+        return if known.is_empty() {
+            format!(
+                "The field '{}' is not one this request takes; leave it out.",
+                field(name)
+            )
+        } else {
+            format!(
+                "The field '{}' is not one this request takes; leave it out (it takes {known}).",
+                field(name)
+            )
+        };
+    }
+    if let Some(value) = between(message, "unknown variant `", "`") {
+        return format!(
+            "{here} is '{value}', which it cannot be; give one of {}.",
+            listed(message)
+        );
+    }
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "{here} is {}; give {}.",
+            found_words(found),
+            expected_words(expected)
+        );
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ")
+        && let Some((_, expected)) = rest.split_once(", expected ")
+    {
+        // An object read from a list: the list is what is wrong, not its length.
+        if expected.starts_with("struct ") {
+            return format!("{here} is a list; give an object in {{ }}.");
+        }
+        return format!(
+            "{here} has the wrong number of items; give {}.",
+            expected_words(expected)
+        );
+    }
+    // A message of the request's own checks (a custom deserializer): already in words.
+    format!("{here} cannot be read: {message}; correct it.")
+}
+
+/// The names of serde's "expected one of `a`, `b`" as `'a', 'b'`.
+fn listed(message: &str) -> String {
+    let Some((_, names)) = message.split_once("expected one of ") else {
+        return String::new();
+    };
+    names
+        .split(", ")
+        .map(|name| format!("'{}'", name.trim_matches('`')))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What serde found, as a person says it: `string "x"` → `the text "x"`.
+fn found_words(found: &str) -> String {
+    if let Some(text) = found.strip_prefix("string ") {
+        return format!("the text {text}");
+    }
+    for (prefix, words) in [
+        ("integer ", "the number "),
+        ("floating point ", "the number "),
+        ("boolean ", ""),
+    ] {
+        if let Some(value) = found.strip_prefix(prefix) {
+            return format!("{words}{}", value.trim_matches('`'));
+        }
+    }
+    match found {
+        "null" | "unit value" => "null".into(),
+        "sequence" => "a list".into(),
+        "map" => "an object".into(),
+        other => other.into(),
+    }
+}
+
+/// What serde expected, as a person says it: `u32` → `a whole number of 0 or more`.
+fn expected_words(expected: &str) -> String {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number of 0 or more".into(),
+        "f32" | "f64" => "a number".into(),
+        "a string" | "a borrowed string" | "a character" => "text in double quotes".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list in [ ]".into(),
+        "a map" => "an object in { }".into(),
+        other if other.starts_with("struct ") => "an object in { }".into(),
+        other if other.starts_with("a sequence") => "a list in [ ]".into(),
+        other => other.into(),
+    }
+}
+
+/// The text of `text` between `start` and the next `end`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+fn upper_first(text: &str) -> String {
+    crate::ui::upper_first(text)
 }
 
 /// `Query<T>` whose refusals answer as [`ErrorBody`].
@@ -209,13 +425,10 @@ fn path_refusal(rejection: PathRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "bad_path",
-        // The framework's text names Rust types ("expected u8"); say it in the API's words.
-        match rejection {
-            PathRejection::FailedToDeserializePathParams(_) => {
-                "a part of the path cannot be read: an id must be a whole number as the API gave it; check the address against the OpenAPI document (/api/v1/openapi.json)".to_string()
-            }
-            _ => "the path cannot be read; check the address against the OpenAPI document (/api/v1/openapi.json)".to_string(),
-        },
+        format!(
+            "{}; the OpenAPI document (/api/v1/openapi.json) describes the address of each route",
+            upper_first(&crate::query::path_problem(&rejection))
+        ),
     )
 }
 
@@ -275,6 +488,24 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The paging parameters of a list that takes no others.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (100 unless given).
+    pub limit: Option<i64>,
+}
+
+impl PageParams {
+    /// One page of a list the store gives whole, as these parameters ask.
+    pub(crate) fn page<T>(&self, all: Vec<T>) -> ApiResult<(Vec<T>, Option<String>)> {
+        page_of(all, self.cursor.as_deref(), page_limit(self.limit)?)
+    }
 }
 
 /// How many items a page holds unless asked: enough for a screen, small enough to be quick.
@@ -499,11 +730,7 @@ pub(crate) fn router(store: Store) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], document) }
             }),
         )
-        .fallback(|| async {
-            ApiError::not_found(
-                "There is no such API route; /api/v1/openapi.json lists them all.",
-            )
-        })
+        .fallback(|| async { no_such_route() })
         .method_not_allowed_fallback(|request: Request| async move {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -515,8 +742,65 @@ pub(crate) fn router(store: Store) -> Router {
                 ),
             )
         })
+        .layer(middleware::map_response(json_failures))
         .layer(middleware::map_response(no_store))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(store)
+}
+
+/// Every failure under the API is [`ErrorBody`]: one that left a handler in another shape (a
+/// framework's plain-text or empty refusal) is said again in JSON, by its status.
+async fn json_failures(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "There is no such API route; /api/v1/openapi.json lists them all.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This method is not allowed on this route; /api/v1/openapi.json lists the methods of each route.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large().into_response();
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "bad_json",
+            "The body must be JSON sent with the header Content-Type: application/json.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "too_many_requests",
+            "Too many requests; wait a moment, then send fewer at once.",
+        ),
+        s if s.is_server_error() => (
+            "server_error",
+            "The server could not answer; its log says why. Try again in a moment.",
+        ),
+        _ => (
+            "bad_request",
+            "The request cannot be answered as sent; the OpenAPI document (/api/v1/openapi.json) describes each route.",
+        ),
+    };
+    let mut answer = ApiError::new(status, code, message).into_response();
+    // Headers the refusal carried (Allow, Retry-After) still hold.
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
+}
+
+/// The answer to an address under the API that names no route.
+pub(crate) fn no_such_route() -> ApiError {
+    ApiError::not_found("There is no such API route; /api/v1/openapi.json lists them all.")
 }
 
 /// API answers hold contacts' personal data: no cache may keep them.
@@ -576,6 +860,40 @@ mod tests {
         assert_eq!(page_limit(Some(MAX_LIMIT)).unwrap(), MAX_LIMIT);
         assert!(page_limit(Some(0)).is_err());
         assert!(page_limit(Some(MAX_LIMIT + 1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failure_in_another_shape_is_said_again_as_json_keeping_its_headers() {
+        let plain = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "30")],
+            "Too Many Requests",
+        )
+            .into_response();
+        let answer = json_failures(plain).await;
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "30");
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "too_many_requests");
+        assert!(body["message"].as_str().unwrap().contains("wait"));
+
+        let empty = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        let answer = json_failures(empty).await;
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+
+        // JSON answers and successes pass as they are.
+        let own = ApiError::not_found("There is no run 7; GET /api/v1/runs lists them.");
+        let answer = json_failures(own.into_response()).await;
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("run 7"));
+        let ok = json_failures("ok".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use super::PagePath as Path;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -451,7 +452,10 @@ async fn connect_page(
         return error_page(
             Some(viewer),
             StatusCode::CONFLICT,
-            "There is no connection yet: people sign in through a connection's app registration. Add a connection first (Connections → Add).",
+            super::or_on_the_server(
+                "There is no connection yet: people sign in through a connection's app registration. Add a connection first (Connections → Add)",
+                "m365sync connection add NAME --tenant-id TENANT --client-id APP_ID",
+            ),
         );
     }
     let status = if problem.is_some() {

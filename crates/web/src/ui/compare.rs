@@ -2,9 +2,10 @@
 //! `m365sync compare contact` prints, read live through the contact's connection by the same
 //! `sync::compare_contact`, with what differs marked.
 
+use super::PagePath as Path;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use graph::RetryPolicy;

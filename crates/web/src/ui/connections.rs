@@ -2,10 +2,11 @@
 //! write-only), the connection test with its diagnosis, sync now, clean sync, cancel, and delete
 //! with what to remove in Entra ID.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use domain::{ClientId, ClientSecret, Cloud, ConnectionName, Credential, Dataset, TenantId};
@@ -593,7 +594,13 @@ pub(crate) async fn test(
             customers: report
                 .customers
                 .iter()
-                .map(|c| (c.display_name.clone(), c.tenant_id.clone(), c.state.to_string()))
+                .map(|c| {
+                    (
+                        c.display_name.clone(),
+                        c.tenant_id.clone(),
+                        c.state.to_string(),
+                    )
+                })
                 .collect(),
             problems: report.problems,
             warnings: report.warnings,
@@ -603,7 +610,10 @@ pub(crate) async fn test(
             problems: vec![sync::Problem {
                 code: "test_failed".into(),
                 message: super::upper_first(&e.to_string()),
-                fix: "Check the connection's details and that this server reaches Microsoft; then test again.".into(),
+                fix: super::or_on_the_server(
+                    "Check the connection's details and that this server reaches Microsoft; then test again",
+                    &format!("m365sync connection test {}", super::shell_word(&name)),
+                ),
             }],
             warnings: Vec::new(),
             granted: String::new(),
@@ -674,7 +684,10 @@ pub(crate) async fn sync_now(
         Err(e) => error_page(
             Some(&viewer),
             StatusCode::CONFLICT,
-            super::upper_first(&e.to_string()),
+            super::or_on_the_server(
+                &format!("The sync of {name} could not be queued: {e}"),
+                &format!("m365sync sync {}", super::shell_word(&name)),
+            ),
         ),
     }
 }

@@ -3,8 +3,9 @@
 //! `m365sync report` writes, to download. The rules and the report are `domain`'s and `sync`'s;
 //! this only lays them out.
 
+use super::PagePath as Path;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -252,9 +253,12 @@ pub(crate) async fn report(
         return error_page(
             Some(&viewer),
             StatusCode::CONFLICT,
-            format!(
-                "{} is not linked to a tenant, so there is nothing to report. Link it under Tenants first.",
-                org.name
+            super::or_on_the_server(
+                &format!(
+                    "{} is not linked to a tenant, so there is nothing to report. Link one to it under Tenants first",
+                    org.name
+                ),
+                &format!("m365sync match TENANT --organization {}", org.id),
             ),
         );
     }
@@ -275,7 +279,10 @@ pub(crate) async fn report(
             return error_page(
                 Some(&viewer),
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The report could not be made; the server's log says why.",
+                super::or_on_the_server(
+                    "The report could not be made; the server's log says why",
+                    &format!("m365sync report {}", super::shell_word(&org.name)),
+                ),
             );
         }
     };

@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

@@ -231,6 +231,32 @@ pub(crate) fn not_found(viewer: &Viewer, what: &str) -> Response {
     )
 }
 
+/// `message` with the command that does the same on the server, said the same way on every
+/// page whose action the command line also takes.
+pub(crate) fn or_on_the_server(message: &str, command: &str) -> String {
+    let message = message.trim_end();
+    let stop = if message.ends_with(['.', '!', '?']) {
+        ""
+    } else {
+        "."
+    };
+    format!("{message}{stop} Or run `{command}` on the server.")
+}
+
+/// `word` as a shell reads it back as one argument: quoted when it holds anything but letters,
+/// digits and `._-`.
+pub(crate) fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 pub(crate) fn upper_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -372,6 +398,36 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     }
 }
 
+/// `Path<T>` whose refusal (an address with bytes that are not UTF-8 text, such as `%FF`) is the
+/// HTML error page in our words, not the framework's plain text.
+pub(crate) struct PagePath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for PagePath<T>
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let viewer = parts.extensions.get::<Viewer>().cloned();
+                Err(error_page(
+                    viewer.as_ref(),
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "This page cannot be shown: {}.",
+                        crate::query::path_problem(&rejection)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// Reads one cookie's value from the request.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -467,6 +523,11 @@ async fn guard(State(ui): State<UiState>, request: Request, next: Next) -> Respo
         return next.run(request).await;
     }
 
+    if *request.method() != Method::POST {
+        // No form sends PUT, DELETE and the like, and no page takes them: they go on to the
+        // "method not allowed" page without a viewer, so no handler could act for anyone.
+        return next.run(request).await;
+    }
     if let Some(refusal) = cross_site(request.headers()) {
         return error_page(viewer.as_ref(), StatusCode::FORBIDDEN, refusal);
     }
@@ -592,8 +653,14 @@ pub(crate) fn routes(ui: UiState) -> Router {
             "/connections/{name}/edit",
             get(connections::edit_form).post(connections::update),
         )
-        .route("/connections/{name}/test", post(connections::test))
-        .route("/connections/{name}/sync", post(connections::sync_now))
+        .route(
+            "/connections/{name}/test",
+            post(connections::test).get(form_address),
+        )
+        .route(
+            "/connections/{name}/sync",
+            post(connections::sync_now).get(form_address),
+        )
         .route(
             "/connections/{name}/delete",
             get(connections::delete_form).post(connections::delete),
@@ -603,9 +670,9 @@ pub(crate) fn routes(ui: UiState) -> Router {
             "/tenants/organization-options",
             get(tenants::organization_options),
         )
-        .route("/tenants/{id}", post(tenants::decide))
+        .route("/tenants/{id}", post(tenants::decide).get(form_address))
         .route("/review", get(tenants::review))
-        .route("/review/{id}", post(tenants::settle))
+        .route("/review/{id}", post(tenants::settle).get(form_address))
         .route("/organizations", get(organizations::list))
         .route("/organizations/{id}", get(organizations::contacts))
         .route("/organizations/{id}/{dataset}", get(organizations::dataset))
@@ -614,7 +681,7 @@ pub(crate) fn routes(ui: UiState) -> Router {
         .route("/contacts/{id}/compare", get(compare::show))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
-        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/cancel", post(runs::cancel).get(form_address))
         .route("/accounts", get(accounts::list))
         .route(
             "/accounts/connect",
@@ -639,15 +706,30 @@ pub(crate) fn routes(ui: UiState) -> Router {
             get(accounts::cancel_form).post(accounts::cancel),
         )
         .route("/settings", get(settings::show))
-        .route("/settings/users", post(settings::create_user))
-        .route("/settings/users/{id}/role", post(settings::set_role))
+        .route(
+            "/settings/users",
+            post(settings::create_user).get(form_address),
+        )
+        .route(
+            "/settings/users/{id}/role",
+            post(settings::set_role).get(form_address),
+        )
         .route(
             "/settings/users/{id}/password",
-            post(settings::set_password),
+            post(settings::set_password).get(form_address),
         )
-        .route("/settings/users/{id}/delete", post(settings::remove_user))
-        .route("/settings/tokens", post(settings::create_token))
-        .route("/settings/tokens/revoke", post(settings::revoke_token))
+        .route(
+            "/settings/users/{id}/delete",
+            post(settings::remove_user).get(form_address),
+        )
+        .route(
+            "/settings/tokens",
+            post(settings::create_token).get(form_address),
+        )
+        .route(
+            "/settings/tokens/revoke",
+            post(settings::revoke_token).get(form_address),
+        )
         .route(
             "/assets/app.css",
             get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }),
@@ -660,8 +742,44 @@ pub(crate) fn routes(ui: UiState) -> Router {
             "/assets/forms.js",
             get(|| async { asset("text/javascript; charset=utf-8", FORMS_SCRIPT) }),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&ui), guard))
         .with_state(ui)
+}
+
+/// The page for a method a page does not take (the `Allow` header names those it does).
+async fn method_not_allowed(request: Request) -> Response {
+    let viewer = request.extensions().get::<Viewer>().cloned();
+    error_page(
+        viewer.as_ref(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "This address does not take {}: pages are opened by following a link, and changed by sending their forms. Open it from the menu above.",
+            request.method()
+        ),
+    )
+}
+
+/// `GET` on the address a form is sent to (a reload after sending it, a copied link): nothing
+/// is done, and the browser goes to the page the form belongs to.
+async fn form_address(uri: axum::http::Uri) -> Response {
+    done(
+        &form_page(uri.path()),
+        "That address is where this page's form is sent, and only takes the form; nothing was changed.",
+    )
+}
+
+/// The page whose form is sent to `path` (kept as sent, percent-encoding and all).
+fn form_page(path: &str) -> String {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["connections", name, "test" | "sync"] => format!("/connections/{name}"),
+        ["runs", id, "cancel"] => format!("/runs/{id}"),
+        ["tenants", _] => "/tenants".into(),
+        ["review", _] => "/review".into(),
+        ["settings", ..] => "/settings".into(),
+        _ => "/".into(),
+    }
 }
 
 /// The page for a URL that names nothing, signed in or not.

@@ -2,10 +2,11 @@
 //! Microsoft 365 overlay; and each organisation's datasets: licences, domains, groups, admins,
 //! devices, software, service health, app registrations, terms of use and audit activity.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use domain::{Dataset, TenantId};
 use serde::Deserialize;

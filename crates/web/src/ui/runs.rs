@@ -1,9 +1,10 @@
 //! Sync runs and each run's process log: times, durations, steps and per-record outcomes.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::{RunStatus, StepStatus};
@@ -43,7 +44,24 @@ pub(crate) async fn list(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<RunsQuery>,
 ) -> Response {
-    let runs = match ui.store.runs(query.connection.as_deref(), 200).await {
+    let connection = query.connection.as_deref().filter(|c| !c.is_empty());
+    // An unknown name would list nothing, which reads as "no runs yet": say it instead.
+    if let Some(name) = connection {
+        match ui.store.connection(name).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return error_page(
+                    Some(&viewer),
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "No connection is named '{name}', so it has no runs; the Connections page lists the connections, or leave 'connection' out to see every run."
+                    ),
+                );
+            }
+            Err(e) => return store_failure(&viewer, e),
+        }
+    }
+    let runs = match ui.store.runs(connection, 200).await {
         Ok(r) => r,
         Err(e) => return store_failure(&viewer, e),
     };

@@ -1,10 +1,11 @@
 //! Settings: the people who can log in and their roles, and the API tokens programs use (made
 //! and revoked under the rules `m365sync token` follows: the token shown once, only its hash kept).
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use store::AppRole;

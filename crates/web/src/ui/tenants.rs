@@ -1,10 +1,11 @@
 //! Tenants and matching: Unmatched, Suggested, Matched and Ignored tenants with the decisions
 //! `m365sync match` takes, and the contact review queue `m365sync review` settles.
 
+use super::PagePath as Path;
 use super::PageQuery as Query;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::TenantState;
@@ -120,7 +121,16 @@ pub(crate) async fn list(
     Extension(viewer): Extension<Viewer>,
     Query(query): Query<TenantsQuery>,
 ) -> Response {
-    let wanted = query.state.as_deref().and_then(TenantState::parse);
+    let wanted = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => match TenantState::parse(text) {
+            Some(state) => Some(state),
+            None => {
+                let allowed = STATES.map(|(key, _)| key);
+                return super::unknown_value(&viewer, "state", text, &allowed);
+            }
+        },
+    };
     let asked_page = page_number(query.page.as_deref());
     let loaded = async {
         Ok::<_, store::StoreError>((
