@@ -33,7 +33,7 @@ fn page_records(tenant_id: TenantId) -> Vec<ContactRecord> {
 /// written before its user's job title changed.
 fn stored_contact(id: i64, record: &ContactRecord, linked: bool) -> StoredContact {
     let mut written = record.clone();
-    if id as u64 % CHANGED_EVERY == 0 {
+    if (id as u64).is_multiple_of(CHANGED_EVERY) {
         written.job_title = Some("Title before the change".into());
     }
     StoredContact {
