@@ -369,6 +369,12 @@ pub(crate) fn unknown_value(
     )
 }
 
+/// The error page for an address that cannot be read, shown to whoever is signed in.
+fn refused_address(parts: &axum::http::request::Parts, text: String) -> Response {
+    let viewer = parts.extensions.get::<Viewer>().cloned();
+    error_page(viewer.as_ref(), StatusCode::BAD_REQUEST, text)
+}
+
 /// `Query<T>` whose refusal is the HTML error page in our words, not the framework's plain text.
 pub(crate) struct PageQuery<T>(pub(crate) T);
 
@@ -383,17 +389,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => {
-                let viewer = parts.extensions.get::<Viewer>().cloned();
-                Err(error_page(
-                    viewer.as_ref(),
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "This page cannot be shown: {}. Open the page from its menu link to start again.",
-                        crate::query::query_problem(&rejection)
-                    ),
-                ))
-            }
+            Err(rejection) => Err(refused_address(
+                parts,
+                format!(
+                    "This page cannot be shown: {}. Open the page from its menu link to start again.",
+                    crate::query::query_problem(&rejection)
+                ),
+            )),
         }
     }
 }
@@ -413,17 +415,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(rejection) => {
-                let viewer = parts.extensions.get::<Viewer>().cloned();
-                Err(error_page(
-                    viewer.as_ref(),
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "This page cannot be shown: {}.",
-                        crate::query::path_problem(&rejection)
-                    ),
-                ))
-            }
+            Err(rejection) => Err(refused_address(
+                parts,
+                format!(
+                    "This page cannot be shown: {}.",
+                    crate::query::path_problem(&rejection)
+                ),
+            )),
         }
     }
 }
