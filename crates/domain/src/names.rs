@@ -60,9 +60,42 @@ pub fn organization_name(name: &str) -> Result<String, String> {
     Ok(canonical)
 }
 
+/// The name of an organisation made for a tenant, from the tenant's display name as Microsoft
+/// gives it: no one typed it here, so it is made fit rather than refused. Control characters
+/// become spaces, the spelling is canonical and cut at [`MAX_ORGANIZATION_NAME`] characters;
+/// a display name with nothing left takes `fallback` (the tenant's domain or id).
+pub fn organization_name_for_tenant(display_name: &str, fallback: &str) -> String {
+    let printable: String = display_name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let canonical = canonical_organization_name(&printable);
+    let name: String = canonical.chars().take(MAX_ORGANIZATION_NAME).collect();
+    match name.trim_end() {
+        "" => fallback.to_string(),
+        name => name.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_name_is_made_fit_for_an_organisation() {
+        assert_eq!(
+            organization_name_for_tenant(" Contoso\u{0}\nLtd\u{200B} ", "contoso.com"),
+            "Contoso Ltd"
+        );
+        assert_eq!(
+            organization_name_for_tenant("\u{200B}\t", "contoso.com"),
+            "contoso.com"
+        );
+        let long = format!("{} tail", "n".repeat(MAX_ORGANIZATION_NAME - 1));
+        let made = organization_name_for_tenant(&long, "x");
+        assert_eq!(made, "n".repeat(MAX_ORGANIZATION_NAME - 1));
+        assert_eq!(organization_name(&made).unwrap(), made);
+    }
 
     #[test]
     fn a_name_is_trimmed_spaced_once_and_loses_invisible_characters() {

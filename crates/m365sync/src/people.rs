@@ -433,6 +433,13 @@ fn read_import(
             ));
             continue;
         };
+        let organization = match domain::names::organization_name(&organization) {
+            Ok(name) => name,
+            Err(problem) => {
+                problems.push(format!("line {line}: organization: {problem}"));
+                continue;
+            }
+        };
         rows.push(ImportRow {
             organization,
             contact: ImportedContact {

@@ -31,7 +31,8 @@ pub struct MatchArgs {
     /// Accept suggestion N of the tenant (1, the best, when N is left out).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1")]
     accept: Option<String>,
-    /// File the tenant under this organisation, by id or exact name (also changes a match).
+    /// File the tenant under this organisation, by name or id (`id:7` when a name is a number
+    /// too); also changes a match.
     #[arg(long, value_name = "NAME_OR_ID")]
     organization: Option<String>,
     /// Create an organisation for the tenant, named NAME or else after the tenant.
@@ -222,32 +223,48 @@ fn accepted(tenant: &TenantRow, raw: &str) -> anyhow::Result<i64> {
     }
 }
 
-/// An organisation by id, else by exact name (case aside when no name is exactly it).
+/// An organisation by id or by name (as duplicates are told apart); `id:N` is only ever an id,
+/// for when an organisation is named with a number that is another's id.
 async fn find_organization(store: &Store, key: &str) -> anyhow::Result<i64> {
     let key = key.trim();
     let organizations = store.organizations().await?;
-    if let Ok(id) = key.parse::<i64>()
-        && organizations.iter().any(|o| o.id == id)
-    {
-        return Ok(id);
+    if let Some(raw) = key.strip_prefix("id:") {
+        let id = raw.trim().parse::<i64>().map_err(|_| {
+            UsageError(format!(
+                "--organization {key}: after `id:` comes an organisation's id, a whole number; `m365sync export organizations` lists them"
+            ))
+        })?;
+        return match organizations.iter().find(|o| o.id == id) {
+            Some(found) => Ok(found.id),
+            None => Err(UsageError(format!(
+                "there is no organisation with id {id}; `m365sync export organizations` lists them by id and name"
+            ))
+            .into()),
+        };
     }
-    let mut named: Vec<&store::OrganizationRow> = organizations
+    // Names are compared as duplicates are: case, spacing and invisible characters aside.
+    let wanted = domain::names::organization_name_key(key);
+    let named: Vec<&store::OrganizationRow> = organizations
         .iter()
-        .filter(|o| o.name.trim() == key)
+        .filter(|o| domain::names::organization_name_key(&o.name) == wanted)
         .collect();
-    if named.is_empty() {
-        named = organizations
-            .iter()
-            .filter(|o| o.name.trim().eq_ignore_ascii_case(key))
-            .collect();
-    }
-    match named.as_slice() {
-        [only] => Ok(only.id),
-        [] => Err(UsageError(format!(
+    let by_id = key
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| organizations.iter().find(|o| o.id == id));
+    match (by_id, named.as_slice()) {
+        (Some(by_id), [only]) if only.id != by_id.id => Err(UsageError(format!(
+            "'{key}' is both the id of organisation '{}' and the name of organisation {}; give --organization id:{} or id:{} for the one you mean",
+            by_id.name, only.id, by_id.id, only.id
+        ))
+        .into()),
+        (Some(by_id), _) => Ok(by_id.id),
+        (None, [only]) => Ok(only.id),
+        (None, []) => Err(UsageError(format!(
             "there is no organisation '{key}'; `m365sync export organizations` lists them by id and name, or --create '{key}' makes it"
         ))
         .into()),
-        several => Err(UsageError(format!(
+        (None, several) => Err(UsageError(format!(
             "{} organisations are named '{key}' (ids {}); give --organization one of their ids",
             several.len(),
             several

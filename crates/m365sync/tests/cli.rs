@@ -1498,8 +1498,10 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
         format!(
             "organization,display_name,email,job_title\n\
              {org},Hand Made,{},Boss\n\
-             {org},,nobody@example.com,\n",
-            zero.upn.to_uppercase()
+             {org},,nobody@example.com,\n\
+             {long},Far Too Named,far@example.com,\n",
+            zero.upn.to_uppercase(),
+            long = "n".repeat(201)
         ),
     )
     .unwrap();
@@ -1507,6 +1509,10 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
     let (_, stderr) = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("line 3: display_name is empty"), "{stderr}");
+    assert!(
+        stderr.contains("line 4: organization: the organisation's name is 201 characters long"),
+        "{stderr}"
+    );
     let contacts = || -> Vec<Value> {
         let out = m365sync(&db, &["export", "contacts"], &[]);
         serde_json::from_slice::<Value>(&out.stdout)

@@ -545,17 +545,25 @@ impl Store {
                 TenantOutcome::Matched { organization, rule }
             }
             TenantDecision::Create => {
+                let fallback = record
+                    .default_domain
+                    .as_deref()
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or(&tenant);
+                let made_name =
+                    domain::names::organization_name_for_tenant(&record.display_name, fallback);
                 let id: i64 = on_tx!(&mut tx, |c| {
                     sqlx::query_scalar(
-                    "INSERT INTO organizations (name, tenant_id, tenant_name, verified_domains, default_domain, country, fingerprint, created_at, updated_at) VALUES ($1, $2, $1, $3, $4, $5, $6, $7, $7) RETURNING id",
+                    "INSERT INTO organizations (name, tenant_id, tenant_name, verified_domains, default_domain, country, fingerprint, created_at, updated_at) VALUES ($1, $2, $8, $3, $4, $5, $6, $7, $7) RETURNING id",
                 )
-                .bind(&record.display_name)
+                .bind(&made_name)
                 .bind(&tenant)
                 .bind(&domains)
                 .bind(&record.default_domain)
                 .bind(&record.country_letter_code)
                 .bind(&print)
                 .bind(now)
+                .bind(&record.display_name)
                 .fetch_one(&mut *c)
                 .await
                 .doing("creating an organisation")

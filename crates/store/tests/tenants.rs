@@ -17,6 +17,7 @@ testkit::on_both_stores!(
     a_connection_names_its_organisation_up_front,
     a_store_at_schema_7_keeps_its_matches_after_migrating,
     a_partner_connection_keeps_its_mode_and_names_no_organisation_up_front,
+    an_organisation_made_for_a_tenant_has_a_fit_name,
 );
 
 const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -600,4 +601,40 @@ async fn a_store_at_schema_7_keeps_its_matches_after_migrating(kind: StoreKind) 
     );
     assert_eq!(store.organizations().await.unwrap().len(), 2);
     store.close().await;
+}
+
+/// Microsoft's display name is not typed here (the graph client has dropped NUL and the like
+/// already, but not tabs and line breaks): an organisation made from it is spelt as one a
+/// person could have typed, and a name with nothing printable takes the tenant's domain.
+async fn an_organisation_made_for_a_tenant_has_a_fit_name(kind: StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let contoso = store
+        .add_connection(connection("contoso", CONTOSO))
+        .await
+        .unwrap();
+    let fabrikam = store
+        .add_connection(connection("fabrikam", FABRIKAM))
+        .await
+        .unwrap();
+    let made = |outcome| match outcome {
+        TenantOutcome::Matched {
+            organization: OrganizationOutcome::Created(id),
+            ..
+        } => id,
+        other => panic!("no organisation was made: {other:?}"),
+    };
+    let unfit = record(CONTOSO, " Contoso\t\nLtd\u{200B} ", "contoso.example");
+    let id = made(store.apply_tenant(&contoso, &unfit).await.unwrap());
+    let organization = store.organization(id).await.unwrap().unwrap();
+    assert_eq!(organization.name, "Contoso Ltd");
+    assert_eq!(
+        domain::names::organization_name(&organization.name).unwrap(),
+        organization.name
+    );
+    let blank = record(FABRIKAM, "\u{200B}\t", "fabrikam.example");
+    let id = made(store.apply_tenant(&fabrikam, &blank).await.unwrap());
+    assert_eq!(
+        store.organization(id).await.unwrap().unwrap().name,
+        "fabrikam.example"
+    );
 }

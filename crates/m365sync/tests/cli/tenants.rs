@@ -233,6 +233,40 @@ async fn tenants_lists_the_suggestions_and_match_decides() {
     assert_eq!(group["contacts"], USERS, "{orgs}");
     let run = json(&m365sync(&db, &["sync", "contoso", "--json"]));
     assert_eq!(run["status"], "succeeded", "{run}");
+
+    // An organisation named with a number that is another's id: a bare number is refused as
+    // ambiguous, and `id:` says which is meant.
+    let contosso = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Contosso")
+        .unwrap_or_else(|| panic!("{orgs}"))["id"]
+        .to_string();
+    let numbered = m365sync(&db, &["match", tid, "--create", &contosso]);
+    assert!(numbered.status.success(), "{:?}", text(&numbered));
+    refused(
+        &db,
+        &["match", tid, "--organization", &contosso],
+        &format!("id:{contosso}"),
+    );
+    refused(
+        &db,
+        &["match", tid, "--organization", "id:x"],
+        "whole number",
+    );
+    refused(
+        &db,
+        &["match", tid, "--organization", "id:9999"],
+        "no organisation with id 9999",
+    );
+    let by_id = m365sync(
+        &db,
+        &["match", tid, "--organization", &format!("id:{contosso}")],
+    );
+    let (out, err) = text(&by_id);
+    assert!(by_id.status.success(), "{err}");
+    assert!(out.contains("matched to organisation 'Contosso'"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
