@@ -40,7 +40,8 @@ pub struct BenchArgs {
     /// mailboxes: what a new connection syncs) or `all`.
     #[arg(long, value_enum, default_value_t = DatasetChoice::All)]
     datasets: DatasetChoice,
-    /// Also time the lean script bench/peer.py (Python 3, standard library only) doing the same
+    /// Also time the lean script bench/peer.py (Python 3; orjson when `M365SYNC_BENCH_PYTHON`
+    /// names an interpreter that has it) doing the same
     /// pull of the default datasets into SQLite, and print the sync's time as a share of its
     /// time. Needs `--datasets default`.
     #[arg(long)]
@@ -180,6 +181,11 @@ struct PeerFigure {
     /// Why the peer did not run (no python3), when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<String>,
+    /// The interpreter that ran it and the JSON parser it had (`orjson` or `json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parser: Option<String>,
     seconds: Option<f64>,
     requests: Option<u64>,
     users: Option<u64>,
@@ -620,6 +626,8 @@ async fn measure(
                 note!("bench: peer script {:.2} s", run.seconds);
                 PeerFigure {
                     missing: None,
+                    python: Some(run.python),
+                    parser: Some(run.parser),
                     seconds: Some(round(run.seconds)),
                     requests: Some(run.requests),
                     users: Some(run.users),
@@ -631,6 +639,8 @@ async fn measure(
                 note!("bench: {missing}");
                 PeerFigure {
                     missing: Some(missing),
+                    python: None,
+                    parser: None,
                     seconds: None,
                     requests: None,
                     users: None,
@@ -854,6 +864,10 @@ struct PeerRun {
     requests: u64,
     users: u64,
     mailboxes: u64,
+    parser: String,
+    /// Which interpreter ran it: not the script's to say.
+    #[serde(skip)]
+    python: String,
 }
 
 /// Runs bench/peer.py against the simulated tenant; `Err` says why it could not run at all
@@ -864,23 +878,26 @@ async fn run_peer(
     scratch: &std::path::Path,
 ) -> anyhow::Result<Result<PeerRun, String>> {
     const SECRET_ENV: &str = "M365SYNC_BENCH_PEER_SECRET";
-    if std::process::Command::new("python3")
+    let python = std::env::var("M365SYNC_BENCH_PYTHON")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".into());
+    if std::process::Command::new(&python)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_err()
     {
-        return Ok(Err(
-            "python3 is not installed: the peer script was not run; compare with the floor only"
-                .into(),
-        ));
+        return Ok(Err(format!(
+            "{python} does not run (python3 missing, or M365SYNC_BENCH_PYTHON wrong): the peer script was not run; compare with the floor only"
+        )));
     }
     let script = scratch.join("peer.py");
     std::fs::write(&script, PEER_SCRIPT)
         .with_context(|| format!("writing {}", script.display()))?;
     let db = scratch.join("peer.db");
-    let mut command = std::process::Command::new("python3");
+    let mut command = std::process::Command::new(&python);
     command
         .arg(&script)
         .args(["--url", url])
@@ -896,7 +913,7 @@ async fn run_peer(
         .env(SECRET_ENV, &tenant.secret);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await?
-        .context("running the peer script with python3")?;
+        .with_context(|| format!("running the peer script with {python}"))?;
     if !output.status.success() {
         bail!(
             "the peer script failed ({}): {}",
@@ -905,8 +922,9 @@ async fn run_peer(
         );
     }
     let said = String::from_utf8_lossy(&output.stdout);
-    let run: PeerRun = serde_json::from_str(said.trim())
+    let mut run: PeerRun = serde_json::from_str(said.trim())
         .with_context(|| format!("the peer script said '{}'", said.trim()))?;
+    run.python = python;
     Ok(Ok(run))
 }
 
@@ -939,10 +957,12 @@ fn print_figures(figures: &Figures) -> anyhow::Result<()> {
         match (&peer.missing, peer.seconds, peer.sync_to_peer_ratio) {
             (Some(missing), _, _) => out!("peer script              {missing}")?,
             (None, Some(seconds), Some(ratio)) => out!(
-                "peer script (Python)     {seconds:.2} s   ({} users, {} mailboxes, {} requests)\nratio sync/peer          {ratio:.2}",
+                "peer script (Python)     {seconds:.2} s   ({} users, {} mailboxes, {} requests; {}, {})\nratio sync/peer          {ratio:.2}",
                 peer.users.unwrap_or(0),
                 peer.mailboxes.unwrap_or(0),
-                peer.requests.unwrap_or(0)
+                peer.requests.unwrap_or(0),
+                peer.python.as_deref().unwrap_or_default(),
+                peer.parser.as_deref().unwrap_or_default(),
             )?,
             _ => {}
         }

@@ -471,6 +471,12 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30))
+        // A sync commits a page at a time, and each page touches pages of the contacts' indexes
+        // all over: checkpointing after every 4 MiB of log (SQLite's default) copied the same
+        // index pages into the database again and again. A larger log is copied less often, and
+        // is cut back to that size once copied.
+        .pragma("wal_autocheckpoint", "16384")
+        .pragma("journal_size_limit", "67108864")
         .collation(NATURAL_COLLATION, natural_order);
     let options = match limits.sqlite_max_pages {
         Some(pages) => options.pragma("max_page_count", pages.to_string()),

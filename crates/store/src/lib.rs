@@ -53,7 +53,7 @@ pub use connections::{
     CertificateSummary, Connection, ConnectionMode, ConnectionSettings, NewConnection,
     OrganizationSetup,
 };
-pub use contact_batch::PlannedContact;
+pub use contact_batch::{ContactBatch, PlannedContact};
 pub use contacts::{
     Checkpoint, ContactFilter, ContactKind, ContactRow, ContactSearch, ContactSort, HandEdit,
     MailboxSummary,

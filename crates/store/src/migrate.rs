@@ -167,6 +167,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0072_booking_account_names.sql"),
         postgres: include_str!("../migrations/postgres/0072_booking_account_names.sql"),
     },
+    Migration {
+        version: 73,
+        sqlite: include_str!("../migrations/sqlite/0073_unlinked_contact_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0073_unlinked_contact_indexes.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -2,14 +2,15 @@
 //! rules, planned against the stored contacts (`domain::plan`) and applied with its checkpoint;
 //! a whole listing archives what it lacked, unless that looks like a mistake. Every user a page
 //! changes, leaves out, holds or cannot store is logged under the step with its outcome, in the
-//! page's transaction; an unchanged user is only counted.
+//! page's transaction (a few pages share one); an unchanged user is only counted.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
 
 use domain::{Dataset, ObjectId};
 use graph::GraphError;
 use graph::models::{USER_SELECT, User};
-use store::{RecordOutcome, RunRecord, RunWarning, StepCounts};
+use store::{ContactBatch, RecordOutcome, RunRecord, RunWarning, StepCounts};
 use tracing::{debug, warn};
 
 use super::delta::{Round, USERS_RESOURCE, by_delta, checkpoint_of};
@@ -29,6 +30,29 @@ impl DatasetSync for Users {
     async fn sync(&self, run: &mut Run<'_>) -> Result<Outcome> {
         by_delta(run, USERS_RESOURCE).await
     }
+}
+
+/// Pages written in one transaction at most, and for how long one stays open at most. Each
+/// commit rewrites every index page its users' random keys touched, so a transaction per page
+/// wrote the contacts' indexes a hundred times over for a large tenant; a few pages to one
+/// commit write a fraction of that, while the time other steps of the tenant wait to write
+/// stays short. What a crash loses uncommitted is read again by the next round.
+const PAGES_PER_TRANSACTION: usize = 5;
+const LONGEST_TRANSACTION: Duration = Duration::from_secs(1);
+
+/// The transaction pages are being written in, while it is open.
+struct OpenBatch {
+    batch: ContactBatch,
+    opened: Instant,
+    pages: usize,
+}
+
+/// Commits the pages written so far, before anything else is written or the round returns.
+async fn settle(open: &mut Option<OpenBatch>) -> Result<()> {
+    if let Some(open) = open.take() {
+        open.batch.commit().await?;
+    }
+    Ok(())
 }
 
 /// A users round. With a link only the changes since the last round are read; otherwise every
@@ -60,17 +84,23 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let mut held = 0u64;
     let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
     let step = run.record_step(Dataset::Users);
+    let mut open: Option<OpenBatch> = None;
     loop {
         // Stopped between pages: nothing archived and no link saved, so the next run lists on.
         if let Some(stopped) = run.stopped(counts) {
+            settle(&mut open).await?;
             return Ok(Round::Done(stopped));
         }
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => break,
-            Err(GraphError::DeltaExpired { .. }) if incremental => return Ok(Round::Expired),
+            Err(GraphError::DeltaExpired { .. }) if incremental => {
+                settle(&mut open).await?;
+                return Ok(Round::Expired);
+            }
             // Nothing is archived and no link saved: the round did not finish (invariant 3).
             Err(e) => {
+                settle(&mut open).await?;
                 let page = format!("page {} of users", pager.pages_read() + 1);
                 run.store
                     .record_outcomes(&step, &[graph_failure(page, &e)])
@@ -108,6 +138,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                     skipped.push(format!("{id} ({reason})"));
                 }
                 Err(e) => {
+                    settle(&mut open).await?;
                     let message = format!("page {} of users: {e}", pager.pages_read());
                     return Ok(Round::Done(Outcome::failed(counts, &message, None)));
                 }
@@ -115,11 +146,22 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         }
         // Plan against what the store holds, under the tenant's lock, and apply the plan with
         // the checkpoint it covers: the store writes what the plan says and nothing else.
-        let mut batch = run
-            .store
-            .contact_batch(organization_id, &run.tenant_id)
-            .await?
-            .logging(Some(step.clone()));
+        let OpenBatch {
+            mut batch,
+            opened,
+            pages,
+        } = match open.take() {
+            Some(open) => open,
+            None => OpenBatch {
+                batch: run
+                    .store
+                    .contact_batch(organization_id, &run.tenant_id)
+                    .await?
+                    .logging(Some(step.clone())),
+                opened: Instant::now(),
+                pages: 0,
+            },
+        };
         batch.also_record(not_stored);
         let stored = batch.stored(&records, &removed, &run.field_mapping).await?;
         // The connection's filters: users they leave out are not written, and a contact
@@ -180,7 +222,15 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
             batch.record_filtered(&left_out, &kept_ids).await?;
         }
-        batch.commit().await?;
+        if pages + 1 >= PAGES_PER_TRANSACTION || opened.elapsed() >= LONGEST_TRANSACTION {
+            batch.commit().await?;
+        } else {
+            open = Some(OpenBatch {
+                batch,
+                opened,
+                pages: pages + 1,
+            });
+        }
         counts += applied.counts;
         held += applied.held;
         run.progress.items(
@@ -188,6 +238,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             counts.created + counts.updated + counts.unchanged,
         );
     }
+    settle(&mut open).await?;
     {
         let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
         let mut batch = run
