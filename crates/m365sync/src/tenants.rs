@@ -227,14 +227,13 @@ fn accepted(tenant: &TenantRow, raw: &str) -> anyhow::Result<i64> {
 /// for when an organisation is named with a number that is another's id.
 async fn find_organization(store: &Store, key: &str) -> anyhow::Result<i64> {
     let key = key.trim();
-    let organizations = store.organizations().await?;
     if let Some(raw) = key.strip_prefix("id:") {
         let id = raw.trim().parse::<i64>().map_err(|_| {
             UsageError(format!(
                 "--organization {key}: after `id:` comes an organisation's id, a whole number; `m365sync export organizations` lists them"
             ))
         })?;
-        return match organizations.iter().find(|o| o.id == id) {
+        return match store.organization(id).await? {
             Some(found) => Ok(found.id),
             None => Err(UsageError(format!(
                 "there is no organisation with id {id}; `m365sync export organizations` lists them by id and name"
@@ -243,23 +242,19 @@ async fn find_organization(store: &Store, key: &str) -> anyhow::Result<i64> {
         };
     }
     // Names are compared as duplicates are: case, spacing and invisible characters aside.
-    let wanted = domain::names::organization_name_key(key);
-    let named: Vec<&store::OrganizationRow> = organizations
-        .iter()
-        .filter(|o| domain::names::organization_name_key(&o.name) == wanted)
-        .collect();
-    let by_id = key
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| organizations.iter().find(|o| o.id == id));
+    let named = store.organizations_named(key).await?;
+    let by_id = match key.parse::<i64>() {
+        Ok(id) => store.organization(id).await?,
+        Err(_) => None,
+    };
     match (by_id, named.as_slice()) {
-        (Some(by_id), [only]) if only.id != by_id.id => Err(UsageError(format!(
-            "'{key}' is both the id of organisation '{}' and the name of organisation {}; give --organization id:{} or id:{} for the one you mean",
-            by_id.name, only.id, by_id.id, only.id
+        (Some(by_id), [only]) if *only != by_id.id => Err(UsageError(format!(
+            "'{key}' is both the id of organisation '{}' and the name of organisation {only}; give --organization id:{} or id:{only} for the one you mean",
+            by_id.name, by_id.id
         ))
         .into()),
         (Some(by_id), _) => Ok(by_id.id),
-        (None, [only]) => Ok(only.id),
+        (None, [only]) => Ok(*only),
         (None, []) => Err(UsageError(format!(
             "there is no organisation '{key}'; `m365sync export organizations` lists them by id and name, or --create '{key}' makes it"
         ))
@@ -269,7 +264,7 @@ async fn find_organization(store: &Store, key: &str) -> anyhow::Result<i64> {
             several.len(),
             several
                 .iter()
-                .map(|o| o.id.to_string())
+                .map(|id| id.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
