@@ -295,7 +295,13 @@ pub async fn import(db: &str, command: ImportCommand) -> anyhow::Result<ExitCode
             UsageError("--organization is empty: give the organisation's name".into()).into(),
         );
     }
-    let rows = read_import(&file, organization.as_deref().map(str::trim))?;
+    // The flag's name is checked as the flag's, not as each row's that lacks one.
+    let organization = organization
+        .as_deref()
+        .map(domain::names::organization_name)
+        .transpose()
+        .map_err(|problem| UsageError(format!("--organization: {problem}")))?;
+    let rows = read_import(&file, organization.as_deref())?;
     let store = open_store(db).await?;
     // Rows by organisation, in file order: "Contoso Ltd" and "Contoso, LTD." are one
     // organisation, as tenant matching says.

@@ -1513,6 +1513,24 @@ async fn imported_contacts_are_linked_held_for_review_and_kept_in_history() {
         stderr.contains("line 4: organization: the organisation's name is 201 characters long"),
         "{stderr}"
     );
+    // A bad --organization is the flag's fault, not a line's.
+    let flagged = m365sync(
+        &db,
+        &[
+            "import",
+            "contacts",
+            csv.to_str().unwrap(),
+            "--organization",
+            "Flag\u{1}Org",
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&flagged);
+    assert_eq!(flagged.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--organization: the organisation's name holds a control character"),
+        "{stderr}"
+    );
     let contacts = || -> Vec<Value> {
         let out = m365sync(&db, &["export", "contacts"], &[]);
         serde_json::from_slice::<Value>(&out.stdout)

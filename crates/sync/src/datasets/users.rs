@@ -32,11 +32,11 @@ impl DatasetSync for Users {
     }
 }
 
-/// Pages written in one transaction at most, and for how long one stays open at most. Each
-/// commit rewrites every index page its users' random keys touched, so a transaction per page
-/// wrote the contacts' indexes a hundred times over for a large tenant; a few pages to one
-/// commit write a fraction of that, while the time other steps of the tenant wait to write
-/// stays short. What a crash loses uncommitted is read again by the next round.
+/// Pages written in one transaction at most, and for how long one stays open at most (waiting
+/// for a page included). Each commit rewrites every index page its users' random keys touched,
+/// so a transaction per page wrote the contacts' indexes a hundred times over for a large
+/// tenant; a few pages to one commit write a fraction of that, while the time other steps wait
+/// to write stays short. What a crash loses uncommitted is read again by the next round.
 const PAGES_PER_TRANSACTION: usize = 5;
 const LONGEST_TRANSACTION: Duration = Duration::from_secs(1);
 
@@ -91,7 +91,26 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             settle(&mut open).await?;
             return Ok(Round::Done(stopped));
         }
-        let page = match pager.next_page().await {
+        // A transaction still open holds SQLite's write lock for every step of every tenant:
+        // it waits for the next page only as long as it may stay open, then is committed.
+        let fetched = {
+            let next = pager.next_page();
+            tokio::pin!(next);
+            match &open {
+                Some(going) => {
+                    let left = LONGEST_TRANSACTION.saturating_sub(going.opened.elapsed());
+                    match tokio::time::timeout(left, next.as_mut()).await {
+                        Ok(fetched) => fetched,
+                        Err(_) => {
+                            settle(&mut open).await?;
+                            next.await
+                        }
+                    }
+                }
+                None => next.await,
+            }
+        };
+        let page = match fetched {
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(GraphError::DeltaExpired { .. }) if incremental => {
