@@ -55,31 +55,34 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
             None,
         ));
     }
+    let mut read = ReadRows::default();
     let mut batch = Vec::with_capacity(MAILBOX_BATCH);
-    let mut seen = KeyList::new();
-    let (mut concealed, mut unreadable, mut read) = (0u64, 0u64, 0u64);
-    loop {
-        let row = match rows.next_row() {
-            Ok(Some(row)) => row,
-            Ok(None) => break,
+    let mut more = match read.fill(&mut rows, &mut batch, run.tenant_id) {
+        Ok(more) => more,
+        Err(e) => return Ok(Outcome::from_graph(counts, &e)),
+    };
+    // Each batch is written while the next is read: the store works on its own thread.
+    while more {
+        let mut next = Vec::with_capacity(MAILBOX_BATCH);
+        let (applied, filled) =
+            tokio::join!(run.store.apply_mailboxes(&run.tenant_id, &batch), async {
+                read.fill(&mut rows, &mut next, run.tenant_id)
+            });
+        counts += applied?;
+        run.progress.items(Dataset::Mailboxes, read.rows);
+        more = match filled {
+            Ok(more) => more,
             Err(e) => return Ok(Outcome::from_graph(counts, &e)),
         };
-        read += 1;
-        match normalise::mailbox_from_row(run.tenant_id, &row) {
-            Ok(record) => {
-                seen.push(record.user_principal_name.key());
-                batch.push(record);
-            }
-            Err(NormaliseError::Concealed) => concealed += 1,
-            Err(_) => unreadable += 1,
-        }
-        if batch.len() >= MAILBOX_BATCH {
-            counts += run.store.apply_mailboxes(&run.tenant_id, &batch).await?;
-            batch.clear();
-            run.progress.items(Dataset::Mailboxes, read);
-        }
+        batch = next;
     }
     counts += run.store.apply_mailboxes(&run.tenant_id, &batch).await?;
+    let ReadRows {
+        seen,
+        concealed,
+        unreadable,
+        rows: read,
+    } = read;
     run.progress.items(Dataset::Mailboxes, read);
     if concealed > 0 {
         // Rows that cannot be told apart cannot prove a mailbox gone: nothing is archived.
@@ -108,4 +111,42 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     let message = (unreadable > 0)
         .then(|| format!("{unreadable} rows without a usable user principal name were skipped"));
     Ok(Outcome::done(counts, message))
+}
+
+/// What the rows of the report read so far came to.
+#[derive(Default)]
+struct ReadRows {
+    /// The user principal names the report lists.
+    seen: KeyList,
+    /// Rows whose names the tenant conceals, and rows without a usable name.
+    concealed: u64,
+    unreadable: u64,
+    rows: u64,
+}
+
+impl ReadRows {
+    /// Reads rows into `batch` until it holds a transaction's worth; false once the report
+    /// has no more rows.
+    fn fill(
+        &mut self,
+        rows: &mut graph::ReportRows<MailboxUsageRow>,
+        batch: &mut Vec<domain::MailboxRecord>,
+        tenant_id: domain::TenantId,
+    ) -> graph::Result<bool> {
+        while batch.len() < MAILBOX_BATCH {
+            let Some(row) = rows.next_row()? else {
+                return Ok(false);
+            };
+            self.rows += 1;
+            match normalise::mailbox_from_row(tenant_id, &row) {
+                Ok(record) => {
+                    self.seen.push(record.user_principal_name.key());
+                    batch.push(record);
+                }
+                Err(NormaliseError::Concealed) => self.concealed += 1,
+                Err(_) => self.unreadable += 1,
+            }
+        }
+        Ok(true)
+    }
 }

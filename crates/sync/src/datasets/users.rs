@@ -85,40 +85,29 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let mut deferred_archives: Vec<domain::plan::ContactAction> = Vec::new();
     let step = run.record_step(Dataset::Users);
     let mut open: Option<OpenBatch> = None;
+    // The first page; each later one is fetched and read while the page before is written.
+    let mut fetched = prepared(pager.next_page().await, run.tenant_id);
     loop {
         // Stopped between pages: nothing archived and no link saved, so the next run lists on.
         if let Some(stopped) = run.stopped(counts) {
             settle(&mut open).await?;
             return Ok(Round::Done(stopped));
         }
-        // A transaction still open holds SQLite's write lock for every step of every tenant:
-        // it waits for the next page only as long as it may stay open, then is committed.
-        let fetched = {
-            let next = pager.next_page();
-            tokio::pin!(next);
-            match &open {
-                Some(going) => {
-                    let left = LONGEST_TRANSACTION.saturating_sub(going.opened.elapsed());
-                    match tokio::time::timeout(left, next.as_mut()).await {
-                        Ok(fetched) => fetched,
-                        Err(_) => {
-                            settle(&mut open).await?;
-                            next.await
-                        }
-                    }
-                }
-                None => next.await,
-            }
-        };
-        let page = match fetched {
+        let Page {
+            records,
+            removed,
+            not_stored,
+            known,
+            skipped: page_skipped,
+        } = match fetched {
             Ok(Some(page)) => page,
             Ok(None) => break,
-            Err(GraphError::DeltaExpired { .. }) if incremental => {
+            Err(PageError::Graph(GraphError::DeltaExpired { .. })) if incremental => {
                 settle(&mut open).await?;
                 return Ok(Round::Expired);
             }
             // Nothing is archived and no link saved: the round did not finish (invariant 3).
-            Err(e) => {
+            Err(PageError::Graph(e)) => {
                 settle(&mut open).await?;
                 let page = format!("page {} of users", pager.pages_read() + 1);
                 run.store
@@ -126,43 +115,14 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                     .await?;
                 return Ok(Round::Done(Outcome::from_graph(counts, &e)));
             }
+            Err(PageError::Unreadable(e)) => {
+                settle(&mut open).await?;
+                let message = format!("page {} of users: {e}", pager.pages_read());
+                return Ok(Round::Done(Outcome::failed(counts, &message, None)));
+            }
         };
-        let mut records = Vec::with_capacity(page.len());
-        let mut removed = Vec::new();
-        let mut not_stored: Vec<RunRecord> = Vec::new();
-        for user in &page {
-            if let Some(removal) = &user.removed {
-                let reason = removal.get("reason").and_then(|r| r.as_str());
-                match ObjectId::parse(&user.id) {
-                    Ok(id) => removed.push(domain::plan::Removal::from_reason(id, reason)),
-                    Err(_) => {
-                        let reason = "removed, but its id is not a GUID";
-                        not_stored.push(failed_user(user, reason));
-                        skipped.push(format!("{} ({reason})", user.id))
-                    }
-                }
-                continue;
-            }
-            match normalise::contact_from_user(run.tenant_id, user) {
-                Ok(record) => {
-                    seen.insert(record.object_id);
-                    records.push(record);
-                }
-                Err(NormaliseError::UserNotStorable { id, reason }) => {
-                    // Known by id, so it is not archived; but it cannot be stored as is.
-                    if let Ok(object_id) = ObjectId::parse(&id) {
-                        seen.insert(object_id);
-                    }
-                    not_stored.push(failed_user(user, &reason));
-                    skipped.push(format!("{id} ({reason})"));
-                }
-                Err(e) => {
-                    settle(&mut open).await?;
-                    let message = format!("page {} of users: {e}", pager.pages_read());
-                    return Ok(Round::Done(Outcome::failed(counts, &message, None)));
-                }
-            }
-        }
+        seen.extend(known);
+        skipped.extend(page_skipped);
         // Plan against what the store holds, under the tenant's lock, and apply the plan with
         // the checkpoint it covers: the store writes what the plan says and nothing else.
         let OpenBatch {
@@ -236,11 +196,30 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             plan.actions.into_iter().partition(domain::plan::takes_away);
         plan.actions = stay;
         deferred_archives.extend(away);
-        let applied = batch.apply(&plan, Some(run.run_id), None).await?;
-        if !run.user_filter.is_empty() {
-            let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
-            batch.record_filtered(&left_out, &kept_ids).await?;
-        }
+        // The page is written while the next one is fetched and read: the store works on its
+        // own thread, so downloading, parsing and writing overlap.
+        let tenant_id = run.tenant_id;
+        let next = async { prepared(pager.next_page().await, tenant_id) };
+        tokio::pin!(next);
+        let mut ready = None;
+        let applied = {
+            let write = async {
+                let applied = batch.apply(&plan, Some(run.run_id), None).await?;
+                if !run.user_filter.is_empty() {
+                    let kept_ids: Vec<ObjectId> = kept.iter().map(|r| r.object_id).collect();
+                    batch.record_filtered(&left_out, &kept_ids).await?;
+                }
+                Ok::<_, crate::SyncError>(applied)
+            };
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    biased;
+                    applied = &mut write => break applied?,
+                    page = &mut next, if ready.is_none() => ready = Some(page),
+                }
+            }
+        };
         if pages + 1 >= PAGES_PER_TRANSACTION || opened.elapsed() >= LONGEST_TRANSACTION {
             batch.commit().await?;
         } else {
@@ -250,6 +229,24 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                 pages: pages + 1,
             });
         }
+        fetched = match ready {
+            Some(page) => page,
+            // A transaction still open holds SQLite's write lock for every step of every
+            // tenant: it waits for the next page only as long as it may stay open.
+            None => match &open {
+                Some(going) => {
+                    let left = LONGEST_TRANSACTION.saturating_sub(going.opened.elapsed());
+                    match tokio::time::timeout(left, next.as_mut()).await {
+                        Ok(page) => page,
+                        Err(_) => {
+                            settle(&mut open).await?;
+                            next.await
+                        }
+                    }
+                }
+                None => next.await,
+            },
+        };
         counts += applied.counts;
         held += applied.held;
         run.progress.items(
@@ -388,6 +385,74 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         counts,
         Some(message.to_string()),
     )))
+}
+
+/// A page of users as read: what can be planned, and what is logged or counted aside.
+struct Page {
+    records: Vec<domain::ContactRecord>,
+    removed: Vec<domain::plan::Removal>,
+    not_stored: Vec<RunRecord>,
+    /// Users the page lists (stored or not), so that a whole listing does not archive them.
+    known: Vec<ObjectId>,
+    /// Users left out, as the run's warning names them.
+    skipped: Vec<String>,
+}
+
+/// Why a page could not be planned.
+enum PageError {
+    Graph(GraphError),
+    /// Graph sent something that is not a user as the store knows one.
+    Unreadable(NormaliseError),
+}
+
+/// A fetched page, normalised: its users as contact records, its removals, and the users that
+/// cannot be stored as they are.
+fn prepared(
+    fetched: graph::Result<Option<Vec<User>>>,
+    tenant_id: domain::TenantId,
+) -> std::result::Result<Option<Page>, PageError> {
+    let Some(users) = fetched.map_err(PageError::Graph)? else {
+        return Ok(None);
+    };
+    let mut page = Page {
+        records: Vec::with_capacity(users.len()),
+        removed: Vec::new(),
+        not_stored: Vec::new(),
+        known: Vec::with_capacity(users.len()),
+        skipped: Vec::new(),
+    };
+    for user in &users {
+        if let Some(removal) = &user.removed {
+            let reason = removal.get("reason").and_then(|r| r.as_str());
+            match ObjectId::parse(&user.id) {
+                Ok(id) => page
+                    .removed
+                    .push(domain::plan::Removal::from_reason(id, reason)),
+                Err(_) => {
+                    let reason = "removed, but its id is not a GUID";
+                    page.not_stored.push(failed_user(user, reason));
+                    page.skipped.push(format!("{} ({reason})", user.id))
+                }
+            }
+            continue;
+        }
+        match normalise::contact_from_user(tenant_id, user) {
+            Ok(record) => {
+                page.known.push(record.object_id);
+                page.records.push(record);
+            }
+            Err(NormaliseError::UserNotStorable { id, reason }) => {
+                // Known by id, so it is not archived; but it cannot be stored as is.
+                if let Ok(object_id) = ObjectId::parse(&id) {
+                    page.known.push(object_id);
+                }
+                page.not_stored.push(failed_user(user, &reason));
+                page.skipped.push(format!("{id} ({reason})"));
+            }
+            Err(e) => return Err(PageError::Unreadable(e)),
+        }
+    }
+    Ok(Some(page))
 }
 
 /// A user Graph sent that no store could keep as it is, as the run logs it.
