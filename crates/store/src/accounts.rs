@@ -6,7 +6,7 @@
 use domain::accounts::{AccountState, RefreshToken};
 use serde::Serialize;
 
-use crate::backend::{on_pool, on_tx};
+use crate::backend::{on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -367,7 +367,7 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let sealed = self.cipher.seal(token.expose(), &binding(account_id))?;
-        let changed = on_pool!(&self.pool, |p| {
+        let changed = write_on_pool!(self, |p| {
             sqlx::query(
             "UPDATE delegated_accounts SET refresh_token = $1, token_generation = token_generation + 1, last_refreshed_at = $2, state = 'active', problem = NULL WHERE id = $3 AND token_generation = $4"
         )
@@ -383,7 +383,7 @@ impl Store {
     }
 
     pub async fn mark_account_used(&self, account_id: i64, now: i64) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "UPDATE delegated_accounts SET last_used_at = $1 WHERE id = $2"
         )
         .bind(now)
@@ -398,7 +398,7 @@ impl Store {
     /// kept until the account is removed or reconnected: it is useless now, but removing it is
     /// the person's choice.
     pub async fn mark_account_needs_reconnect(&self, account_id: i64, problem: &str) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "UPDATE delegated_accounts SET state = 'needs_reconnect', problem = $1 WHERE id = $2"
         )
         .bind(problem)
@@ -411,7 +411,7 @@ impl Store {
 
     /// Removes an account and its tokens. Its bookings stay, without it.
     pub async fn remove_account(&self, account_id: i64) -> Result<()> {
-        let removed = on_pool!(&self.pool, |p| sqlx::query(
+        let removed = write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM delegated_accounts WHERE id = $1"
         )
         .bind(account_id)
@@ -433,7 +433,7 @@ impl Store {
             return Ok(existing);
         }
         let now = now_millis();
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
             "INSERT INTO calendar_bookings (connection_id, account_id, mailbox, transaction_id, subject, start_at, end_at, state, created_at, updated_at, request, time_zone, account_username) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10, (SELECT username FROM delegated_accounts WHERE id = $2))"
         )
@@ -459,7 +459,7 @@ impl Store {
     /// Gives a failed booking's transaction id to a new attempt: the row takes what is asked now
     /// and is pending again. False when it is no longer failed (another attempt took it first).
     pub async fn restart_failed_booking(&self, id: i64, new: &NewBooking<'_>) -> Result<bool> {
-        let changed = on_pool!(&self.pool, |p| {
+        let changed = write_on_pool!(self, |p| {
             sqlx::query(
             "UPDATE calendar_bookings SET connection_id = $1, account_id = $2, account_username = (SELECT username FROM delegated_accounts WHERE id = $2), mailbox = $3, subject = $4, start_at = $5, end_at = $6, request = $7, time_zone = $8, state = 'pending', problem = NULL, updated_at = $9 WHERE id = $10 AND state = 'failed'"
         )
@@ -483,7 +483,7 @@ impl Store {
     /// Keeps why a booking attempt did not book: `failed` when nothing was written to Outlook,
     /// `pending` when Microsoft's answer was lost and the event may exist.
     pub async fn booking_problem(&self, id: i64, state: &str, problem: &str) -> Result<()> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE calendar_bookings SET state = $1, problem = $2, updated_at = $3 WHERE id = $4",
             )
@@ -500,37 +500,34 @@ impl Store {
 
     pub async fn booking_by_transaction(&self, transaction_id: &str) -> Result<Option<BookingRow>> {
         let sql = format!("{SELECT_BOOKINGS} WHERE transaction_id = $1");
-        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql.as_str())
-        )
-        .bind(transaction_id)
-        .fetch_optional(p)
-        .await
-        .doing("reading a booking"))?;
+        let row: Option<BookingTuple> =
+            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(transaction_id)
+                .fetch_optional(p)
+                .await
+                .doing("reading a booking"))?;
         Ok(row.map(booking_from))
     }
 
     pub async fn booking(&self, id: i64) -> Result<BookingRow> {
         let sql = format!("{SELECT_BOOKINGS} WHERE id = $1");
-        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql.as_str())
-        )
-        .bind(id)
-        .fetch_optional(p)
-        .await
-        .doing("reading a booking"))?;
+        let row: Option<BookingTuple> =
+            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_optional(p)
+                .await
+                .doing("reading a booking"))?;
         row.map(booking_from)
             .ok_or_else(|| StoreError::NotFound(format!("there is no booking {id}")))
     }
 
     pub async fn bookings(&self) -> Result<Vec<BookingRow>> {
         let sql = format!("{SELECT_BOOKINGS} ORDER BY start_at, id");
-        let rows: Vec<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
-            sqlx::AssertSqlSafe(sql.as_str())
-        )
-        .fetch_all(p)
-        .await
-        .doing("listing bookings"))?;
+        let rows: Vec<BookingTuple> =
+            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .fetch_all(p)
+                .await
+                .doing("listing bookings"))?;
         Ok(rows.into_iter().map(booking_from).collect())
     }
 
@@ -543,7 +540,7 @@ impl Store {
         start_at: i64,
         end_at: i64,
     ) -> Result<()> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
             "UPDATE calendar_bookings SET state = $1, event_id = COALESCE($2, event_id), start_at = $3, end_at = $4, updated_at = $5, problem = NULL WHERE id = $6"
         )
@@ -587,7 +584,7 @@ impl Store {
     }
 
     pub async fn unlock_mailbox(&self, mailbox: &str, holder: &str) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM calendar_locks WHERE mailbox = $1 AND holder = $2"
         )
         .bind(mailbox.to_ascii_lowercase())
@@ -682,7 +679,7 @@ impl Store {
     /// Takes the sign-in waiting under `state`: true for the one call that removed it, so that
     /// of two answers (two servers, a replay) only one is used.
     pub async fn take_pending_sign_in(&self, state: &str) -> Result<bool> {
-        let removed = on_pool!(&self.pool, |p| sqlx::query(
+        let removed = write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM pending_sign_ins WHERE state = $1"
         )
         .bind(state)

@@ -14,7 +14,7 @@ use chacha20poly1305::aead::rand_core::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::backend::{Columns, on_pool};
+use crate::backend::{Columns, on_pool, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -135,7 +135,7 @@ impl Store {
         let hash = token_hash(&secret);
         let shown: String = secret.chars().take(SHOWN_CHARS).collect();
         let now = now_millis();
-        let inserted: std::result::Result<i64, sqlx::Error> = on_pool!(&self.pool, |p| {
+        let inserted: std::result::Result<i64, sqlx::Error> = write_on_pool!(self, |p| {
             sqlx::query_scalar(
                 "INSERT INTO api_tokens (name, name_key, token_hash, token_prefix, role, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
@@ -178,7 +178,7 @@ impl Store {
 
     /// Every token, live and revoked, oldest first.
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_TOKENS} ORDER BY id")))
                 .fetch_all(p)
                 .await
@@ -194,7 +194,7 @@ impl Store {
             return Ok(None);
         }
         let hash = token_hash(secret);
-        let found = on_pool!(&self.pool, |p| {
+        let found = write_on_pool!(self, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{SELECT_TOKENS} WHERE token_hash = $1 AND revoked_at IS NULL"
             )))
@@ -212,7 +212,7 @@ impl Store {
             .last_used_at
             .is_none_or(|at| now.saturating_sub(at) >= LAST_USED_RESOLUTION_MS)
         {
-            on_pool!(&self.pool, |p| {
+            write_on_pool!(self, |p| {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(token.id)
@@ -230,7 +230,7 @@ impl Store {
     pub async fn revoke_api_token(&self, name: &str) -> Result<ApiToken> {
         let key = name.trim().to_lowercase();
         let now = now_millis();
-        let revoked = on_pool!(&self.pool, |p| {
+        let revoked = write_on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE api_tokens SET revoked_at = $1 WHERE name_key = $2 AND revoked_at IS NULL",
             )

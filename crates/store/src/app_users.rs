@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::Store;
-use crate::backend::{Tx, on_pool, on_tx};
+use crate::backend::{Tx, on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::now_millis;
 
@@ -241,7 +241,7 @@ impl Store {
         times: SessionTimes,
     ) -> Result<()> {
         let now = now_millis();
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
                 "INSERT INTO app_sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, idle_expires_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5, $6)",
             )
@@ -262,7 +262,7 @@ impl Store {
                 .done("keeping when a user logged in")
         })?;
         // Expired sessions are dropped as new ones start, so the table stays small.
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM app_sessions WHERE expires_at <= $1 OR idle_expires_at <= $1"
         )
         .bind(now)
@@ -305,7 +305,7 @@ impl Store {
         };
         // Renewed at most once a minute: a page with many requests writes once.
         if now - seen > 60_000 {
-            on_pool!(&self.pool, |p| {
+            write_on_pool!(self, |p| {
                 sqlx::query(
                 "UPDATE app_sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE token_hash = $3"
             )
@@ -322,7 +322,7 @@ impl Store {
 
     /// Ends a session (logging out).
     pub async fn end_app_session(&self, token_hash: &str) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM app_sessions WHERE token_hash = $1"
         )
         .bind(token_hash)
@@ -334,7 +334,7 @@ impl Store {
 
     /// Keeps a one-time set-up link's token (as its hash) until `expires_at`.
     pub async fn create_setup_token(&self, token_hash: &str, expires_at: i64) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "INSERT INTO app_setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)"
         )
         .bind(token_hash)

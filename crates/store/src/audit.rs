@@ -6,7 +6,7 @@
 use domain::rows::Keyed;
 use domain::{AuditRecord, AuditRetention, TenantId};
 
-use crate::backend::{Columns, on_pool, on_tx};
+use crate::backend::{Columns, on_pool, on_tx, write_on_pool};
 use crate::contacts::save_checkpoint;
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::typed::{Cell, Cells, Kind, ListedRow, TypedTable, select_list, stored_row};
@@ -261,7 +261,7 @@ impl Store {
         );
         let tenant = tenant_id.to_string();
         let pattern = text.map(|t| t.pattern);
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
                 .bind(tenant.as_str())
                 .bind(pattern.as_deref())
@@ -294,7 +294,7 @@ impl Store {
     /// Sets how long a connection keeps audit records; the next sync of each of its tenants
     /// deletes what is older.
     pub async fn set_audit_retention(&self, name: &str, retention: AuditRetention) -> Result<()> {
-        let changed = on_pool!(&self.pool, |p| sqlx::query(
+        let changed = write_on_pool!(self, |p| sqlx::query(
             "UPDATE connections SET audit_retention_days = $1 WHERE name = $2"
         )
         .bind(i64::from(retention.days()))

@@ -21,8 +21,60 @@ pub(crate) enum Pool {
 }
 
 pub(crate) enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A SQLite write transaction with this process's writer turn (see [`WriterTurns`]), held until
+/// the transaction ends. Fields drop in order: the transaction's rollback is queued first.
+pub(crate) struct SqliteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: WriterTurn,
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps in its busy
+/// handler for up to 100 ms before it looks again: with a partner's customers or a tenant's
+/// datasets written side by side, most of a run went by in those sleeps. The writers of one
+/// process take turns here instead, each woken the moment the one before is done; the busy
+/// handler still arbitrates between processes.
+#[derive(Clone, Default)]
+pub(crate) struct WriterTurns(Arc<tokio::sync::Mutex<()>>);
+
+/// One writer's turn; the next writer's begins when it is dropped.
+pub(crate) struct WriterTurn {
+    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriterTurns {
+    /// As long as SQLite itself would wait for its lock: a writer still waiting after that fails
+    /// as SQLite's busy lock does, rather than hanging.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    pub(crate) async fn take(&self, pool: &Pool) -> Result<WriterTurn> {
+        if !matches!(pool, Pool::Sqlite(_)) {
+            return Ok(WriterTurn { _held: None });
+        }
+        match tokio::time::timeout(Self::PATIENCE, self.0.clone().lock_owned()).await {
+            Ok(turn) => Ok(WriterTurn { _held: Some(turn) }),
+            Err(_) => Err(StoreError::Busy(format!(
+                "another writer of this process held the store for {} s",
+                Self::PATIENCE.as_secs()
+            ))),
+        }
+    }
 }
 
 /// Runs `$body` with `$p` bound to the concrete pool of whichever backend is open.
@@ -33,6 +85,15 @@ macro_rules! on_pool {
             $crate::backend::Pool::Postgres($p) => $body,
         }
     };
+}
+
+/// [`on_pool!`] for a statement that writes outside a transaction (it commits as it ends): on
+/// SQLite it first waits for this process's writer turn (see [`WriterTurns`]).
+macro_rules! write_on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {{
+        let _turn = $store.writer_turn().await?;
+        on_pool!(&$store.pool, |$p| $body)
+    }};
 }
 
 /// Runs `$body` with `$c` bound to the connection of an open transaction.
@@ -88,7 +149,7 @@ macro_rules! fetch_in {
         }
     }};
 }
-pub(crate) use {fetch_in, on_pool, on_tx};
+pub(crate) use {fetch_in, on_pool, on_tx, write_on_pool};
 
 impl Tx {
     /// Serialises writers of one tenant's records. SQLite's `BEGIN IMMEDIATE` already admits one
@@ -107,7 +168,7 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await,
+            Tx::Sqlite(t) => t.tx.commit().await,
             Tx::Postgres(t) => t.commit().await,
         }
         .doing("committing")
@@ -180,6 +241,8 @@ pub struct Store {
     fence: Option<Arc<RunFence>>,
     /// How text is put in the order a person expects ("Émile" beside "Emma", not after "Zoe").
     natural_order: NaturalOrder,
+    /// Shared by every clone of the store, so that its writers take turns.
+    pub(crate) writers: WriterTurns,
 }
 
 #[derive(Clone, Copy)]
@@ -278,6 +341,7 @@ impl Store {
             location: redact_url(location),
             fence: None,
             natural_order: NaturalOrder::LowerCase,
+            writers: WriterTurns::default(),
         };
         migrate::run(&store.pool).await?;
         let natural_order = match &store.pool {
@@ -340,11 +404,16 @@ impl Store {
     /// locked `FOR SHARE`, so the lease cannot be taken until the transaction ends.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         let mut tx = match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(
-                p.begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .doing("starting a transaction")?,
-            ),
+            Pool::Sqlite(p) => {
+                let turn = self.writers.take(&self.pool).await?;
+                Tx::Sqlite(SqliteTx {
+                    tx: p
+                        .begin_with("BEGIN IMMEDIATE")
+                        .await
+                        .doing("starting a transaction")?,
+                    _turn: turn,
+                })
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.doing("starting a transaction")?),
         };
         if let Some(fence) = &self.fence {
@@ -377,6 +446,12 @@ impl Store {
     /// The lease holder this handle is fenced to, if any.
     pub(crate) fn fence_holder(&self) -> Option<&str> {
         self.fence.as_deref().map(|fence| fence.holder.as_str())
+    }
+
+    /// This process's turn to write to a SQLite store outside a transaction (a statement of its
+    /// own commits as it ends); none is needed on PostgreSQL.
+    pub(crate) async fn writer_turn(&self) -> Result<WriterTurn> {
+        self.writers.take(&self.pool).await
     }
 
     /// This store, for the worker that holds `run_id`: each write transaction opened through it

@@ -9,7 +9,7 @@ use domain::{
 
 use serde::Serialize;
 
-use crate::backend::{Columns, on_pool, on_tx};
+use crate::backend::{Columns, on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -220,7 +220,7 @@ impl Store {
     ) -> Result<()> {
         let document =
             serde_json::to_string(mapping).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let changed = on_pool!(&self.pool, |p| sqlx::query(
+        let changed = write_on_pool!(self, |p| sqlx::query(
             "UPDATE connections SET field_mapping = $1 WHERE name = $2"
         )
         .bind(&document)
@@ -233,7 +233,7 @@ impl Store {
                 "there is no connection named '{name}'; `m365sync connection list` shows them"
             )));
         }
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
             "DELETE FROM delta_links WHERE resource = 'users' AND (tenant_id = (SELECT tenant_id FROM connections WHERE name = $1) \
              OR tenant_id IN (SELECT t.tenant_id FROM tenants t JOIN connections c ON c.id = t.connection_id WHERE c.name = $1))"
@@ -249,7 +249,7 @@ impl Store {
     /// Sets how much of a tenant's contacts one run of the connection may take away before it
     /// is held for a person.
     pub async fn set_drop_guard(&self, name: &str, guard: domain::plan::DropGuard) -> Result<()> {
-        let changed = on_pool!(&self.pool, |p| sqlx::query(
+        let changed = write_on_pool!(self, |p| sqlx::query(
             "UPDATE connections SET max_drop_percent = $1 WHERE name = $2"
         )
         .bind(i64::from(guard.max_share_percent.min(100)))
@@ -274,7 +274,7 @@ impl Store {
     ) -> Result<()> {
         let document =
             serde_json::to_string(filter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let changed = on_pool!(&self.pool, |p| sqlx::query(
+        let changed = write_on_pool!(self, |p| sqlx::query(
             "UPDATE connections SET user_filter = $1 WHERE name = $2"
         )
         .bind(&document)
@@ -293,7 +293,7 @@ impl Store {
             "DELETE FROM delta_links WHERE resource = 'users' AND tenant_id = (SELECT tenant_id FROM connections WHERE name = $1)",
             "DELETE FROM filtered_users WHERE tenant_id = (SELECT tenant_id FROM connections WHERE name = $1)",
         ] {
-            on_pool!(&self.pool, |p| sqlx::query(sql)
+            write_on_pool!(self, |p| sqlx::query(sql)
                 .bind(name)
                 .execute(p)
                 .await
@@ -458,7 +458,7 @@ impl Store {
             .cipher
             .seal(sealed_text(credential), &binding(connection.id))?;
         let summary = summary_of(credential);
-        on_pool!(&self.pool, |p| sqlx::query(WRITE_CREDENTIAL)
+        write_on_pool!(self, |p| sqlx::query(WRITE_CREDENTIAL)
             .bind(&sealed)
             .bind(credential.kind())
             .bind(summary.as_ref().map(|s| s.thumbprint.clone()))
@@ -476,7 +476,7 @@ impl Store {
 
     /// Keeps when the connection was tested and whether the test passed.
     pub async fn record_connection_test(&self, connection_id: i64, passed: bool) -> Result<()> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE connections SET last_tested_at = $1, last_test_passed = $2 WHERE id = $3",
             )
@@ -561,7 +561,7 @@ impl Store {
 
     /// Removes a connection. What it synced stays: contacts belong to their organisation.
     pub async fn remove_connection(&self, name: &str) -> Result<()> {
-        let result = on_pool!(&self.pool, |p| sqlx::query(
+        let result = write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM connections WHERE name = $1"
         )
         .bind(name)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use domain::{ContactRecord, ServicePlan, TenantId, catalog};
 use serde::Serialize;
 
-use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx};
+use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{StepCounts, Store, now_millis};
 
@@ -577,7 +577,7 @@ impl Store {
 
     /// Forgets a delta link: the next sync lists the resource in full.
     pub async fn clear_delta_link(&self, tenant_id: &TenantId, resource: &str) -> Result<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
+        write_on_pool!(self, |p| sqlx::query(
             "DELETE FROM delta_links WHERE tenant_id = $1 AND resource = $2"
         )
         .bind(tenant_id.to_string())
@@ -746,7 +746,7 @@ impl Store {
         email: &str,
     ) -> Result<i64> {
         let now = now_millis();
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query_scalar(
             "INSERT INTO contacts (organization_id, display_name, email, email_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )

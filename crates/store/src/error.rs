@@ -31,6 +31,11 @@ pub enum StoreError {
     Corrupt(String),
 
     #[error(
+        "the store stayed busy ({0}): wait for the write going on to finish, then run the command again"
+    )]
+    Busy(String),
+
+    #[error(
         "run {run_id} is no longer this worker's: its lease expired and the run was closed or taken over, so nothing more is written for it"
     )]
     LeaseLost { run_id: i64 },

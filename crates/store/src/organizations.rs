@@ -4,7 +4,7 @@
 use domain::{OrganizationCandidate, TenantId};
 use serde::Serialize;
 
-use crate::backend::{Columns, on_pool};
+use crate::backend::{Columns, on_pool, write_on_pool};
 use crate::error::{Context, Executed, Result};
 use crate::{Store, now_millis};
 
@@ -75,7 +75,7 @@ impl Store {
     /// Creates an organisation by hand (an MSP's client that has no tenant yet).
     pub async fn create_organization(&self, name: &str) -> Result<i64> {
         let now = now_millis();
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query_scalar("INSERT INTO organizations (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id")
             .bind(name.trim())
             .bind(now)
@@ -96,7 +96,7 @@ impl Store {
         domains.sort();
         domains.dedup();
         let domains = serde_json::to_string(&domains).unwrap_or_else(|_| "[]".into());
-        let changed = on_pool!(&self.pool, |p| sqlx::query(
+        let changed = write_on_pool!(self, |p| sqlx::query(
             "UPDATE organizations SET verified_domains = $1, updated_at = $2 WHERE id = $3"
         )
         .bind(&domains)

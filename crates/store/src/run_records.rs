@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Columns, Tx, on_pool, on_tx};
+use crate::backend::{Columns, Tx, on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{Store, now_millis};
 
@@ -247,7 +247,7 @@ impl Store {
     /// Forgets the records of the connection's runs older than its `keep` latest (their steps
     /// and counts stay); how many records went.
     pub async fn prune_run_records(&self, connection_id: i64, keep: i64) -> Result<u64> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query(
                 "DELETE FROM run_records WHERE run_id IN (SELECT id FROM sync_runs WHERE connection_id = $1 AND id < \
                  (SELECT MIN(id) FROM (SELECT id FROM sync_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2) latest))",

@@ -3,7 +3,7 @@
 use domain::{RunStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Columns, on_pool};
+use crate::backend::{Columns, on_pool, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::owner::{Liveness, RunOwner};
 use crate::{Store, now_millis};
@@ -243,7 +243,7 @@ impl Store {
 
     /// Starts a step of a run, in the tenant it reads.
     pub async fn start_step(&self, run_id: i64, dataset: &str, tenant: &StepTenant) -> Result<i64> {
-        on_pool!(&self.pool, |p| {
+        write_on_pool!(self, |p| {
             sqlx::query_scalar(
             "INSERT INTO sync_steps (run_id, dataset, tenant_id, tenant_name, status, started_at) VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
         )
@@ -272,7 +272,7 @@ impl Store {
         let mut attempt = 0;
         loop {
             let message = shrunk(message, attempt);
-            let written = on_pool!(&self.pool, |p| {
+            let written = write_on_pool!(self, |p| {
                 sqlx::query(
                 "UPDATE sync_steps SET status = $1, created = $2, updated = $3, unchanged = $4, archived = $5, message = $6, finished_at = $7, tenant_name = COALESCE($8, tenant_name), deleted = $10 WHERE id = $9",
             )
@@ -313,7 +313,7 @@ impl Store {
                 "[]".to_string()
             };
             let message = shrunk(message, attempt);
-            let written = on_pool!(&self.pool, |p| {
+            let written = write_on_pool!(self, |p| {
                 // Only a run still going: one closed as interrupted (its lease expired) stays
                 // so, and one taken over by another worker is that worker's to close.
                 sqlx::query("UPDATE sync_runs SET status = $1, warnings = $2, message = $3, finished_at = $4, lease_owner = NULL WHERE id = $5 AND status = 'running' AND ($6 IS NULL OR lease_owner = $6)")
