@@ -525,59 +525,66 @@ impl SyncEngine {
                 log.warnings.push(partner::no_longer_listed(&gone));
             }
         }
-        // Customers side by side, each with clients (and so budgets) of its own; their steps
-        // are logged in the order the partner listed them.
-        let mut customers_going = futures_util::stream::iter(customers.list)
-            .map(|customer| async move {
-                let mut customer_log = RunLog::default();
-                let clients = crate::client::tenant_clients(
-                    connection,
-                    credential,
-                    self.retry.clone(),
-                    customer.tenant_id,
-                );
-                let tenant = match clients {
-                    Ok((client, management)) => {
-                        let refused = match client.token().await {
-                            Ok(_) => None,
-                            Err(e) => Some(partner::refusal(connection, &customer, &e)),
-                        };
-                        Tenant {
-                            id: customer.tenant_id,
-                            name: Some(customer.display_name.clone()),
-                            client,
-                            management,
-                            refused,
+        // Customers side by side, each with clients (and so budgets) of its own. The next
+        // customer starts as soon as any one ends, not only the first listed of those going (a
+        // large customer would hold back the rest); their steps are still logged in the order
+        // the partner listed them.
+        let mut customers_going =
+            futures_util::stream::iter(customers.list.into_iter().enumerate())
+                .map(|(position, customer)| async move {
+                    let mut customer_log = RunLog::default();
+                    let clients = crate::client::tenant_clients(
+                        connection,
+                        credential,
+                        self.retry.clone(),
+                        customer.tenant_id,
+                    );
+                    let tenant = match clients {
+                        Ok((client, management)) => {
+                            let refused = match client.token().await {
+                                Ok(_) => None,
+                                Err(e) => Some(partner::refusal(connection, &customer, &e)),
+                            };
+                            Tenant {
+                                id: customer.tenant_id,
+                                name: Some(customer.display_name.clone()),
+                                client,
+                                management,
+                                refused,
+                            }
                         }
-                    }
-                    // The partner's own client was made with the same credential, so this
-                    // cannot happen; were it to, the customer is skipped alone.
-                    Err(e) => {
-                        customer_log.warnings.push(RunWarning {
-                            code: "customer_unreachable".into(),
-                            message: format!(
-                                "customer {} ({}) was not synced: {e}",
-                                customer.display_name, customer.tenant_id
-                            ),
-                        });
-                        return Ok(customer_log);
-                    }
-                };
-                self.tenant_steps(
-                    run_id,
-                    connection,
-                    tenant,
-                    progress,
-                    full,
-                    stop,
-                    &mut customer_log,
-                )
-                .await?;
-                Ok::<_, SyncError>(customer_log)
-            })
-            .buffered(self.tenants_at_once);
-        while let Some(customer_log) = customers_going.next().await {
-            let mut customer_log = customer_log?;
+                        // The partner's own client was made with the same credential, so this
+                        // cannot happen; were it to, the customer is skipped alone.
+                        Err(e) => {
+                            customer_log.warnings.push(RunWarning {
+                                code: "customer_unreachable".into(),
+                                message: format!(
+                                    "customer {} ({}) was not synced: {e}",
+                                    customer.display_name, customer.tenant_id
+                                ),
+                            });
+                            return Ok((position, customer_log));
+                        }
+                    };
+                    self.tenant_steps(
+                        run_id,
+                        connection,
+                        tenant,
+                        progress,
+                        full,
+                        stop,
+                        &mut customer_log,
+                    )
+                    .await?;
+                    Ok::<_, SyncError>((position, customer_log))
+                })
+                .buffer_unordered(self.tenants_at_once);
+        let mut ended = Vec::new();
+        while let Some(customer) = customers_going.next().await {
+            ended.push(customer?);
+        }
+        ended.sort_by_key(|(position, _)| *position);
+        for (_, mut customer_log) in ended {
             log.steps.append(&mut customer_log.steps);
             log.warnings.append(&mut customer_log.warnings);
             log.held.append(&mut customer_log.held);
@@ -618,6 +625,7 @@ impl SyncEngine {
             organization_id: None,
             held: None,
             connection: connection.clone(),
+            mailbox_report: None,
         };
         progress.tenant_started(&run.step_tenant());
         let lifetimes = self.store.cache_lifetimes(connection.id).await?;
@@ -636,6 +644,9 @@ impl SyncEngine {
                 let mut lane_run = run.fork();
                 let context = &context;
                 async move {
+                    if self.fetches_ahead(&lane_run, &lane, context).await? {
+                        datasets::prefetch_mailbox_report(&mut lane_run);
+                    }
                     let mut steps = Vec::with_capacity(lane.len());
                     for dataset in lane {
                         steps.push(self.step(&mut lane_run, dataset, context).await?);
@@ -667,6 +678,34 @@ impl SyncEngine {
         log.warnings.append(&mut warnings);
         log.held.extend(run.held.clone());
         Ok(())
+    }
+
+    /// Whether the mailbox report of a lane is worth downloading before its turn: it comes after
+    /// other steps, and will run (the tenant is reachable and filed, the report not cached).
+    async fn fetches_ahead(
+        &self,
+        run: &Run<'_>,
+        lane: &[Dataset],
+        context: &StepContext<'_>,
+    ) -> Result<bool> {
+        let later = lane.iter().skip(1).any(|d| *d == Dataset::Mailboxes);
+        if !later
+            || context.refused.is_some()
+            || run.organization_id.is_none()
+            || run.stop.why().is_some()
+        {
+            return Ok(false);
+        }
+        let cached = self
+            .cached(
+                context.connection,
+                &run.tenant_id.to_string(),
+                Dataset::Mailboxes,
+                context.lifetimes,
+                context.full,
+            )
+            .await?;
+        Ok(cached.is_none())
     }
 
     /// One step of a tenant: logged, then skipped (cancelled, unconsented, no organisation,

@@ -75,9 +75,18 @@ async fn full_sync(store: StoreKind, pacing: Option<Budgets>) -> (SyncReport, u6
         },
     )
     .await;
+    // Unpaced requests race one another for each window of the budgets: on a busy machine one
+    // of them can lose eight races in a row. More attempts let honouring Retry-After show that
+    // it gets the sync done, which is what the unpaced run is for.
+    let max_attempts = if pacing.is_some() {
+        RetryPolicy::default().max_attempts
+    } else {
+        24
+    };
     let retry = RetryPolicy {
         sleeper: Arc::new(TokioSleeper),
         pacing,
+        max_attempts,
         ..RetryPolicy::default()
     };
     app.engine = SyncEngine::new(app.store.clone())

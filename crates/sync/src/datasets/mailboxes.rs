@@ -31,13 +31,27 @@ const MAILBOX_BATCH: usize = 10_000;
 
 pub const CONCEALED_SETTING: &str = "Microsoft 365 admin center › Settings › Org settings › Services › Reports › \"Display concealed user, group, and site names in all reports\"";
 
+const REPORT: &str = "reports/getMailboxUsageDetail(period='D7')";
+
+/// The report's download, started ahead of the step.
+pub(super) fn prefetch(
+    client: &graph::GraphClient,
+) -> super::Ahead<graph::Result<graph::ReportFile>> {
+    let client = client.clone();
+    super::Ahead::spawn(async move { client.download_report(REPORT).await })
+}
+
 async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     let mut counts = StepCounts::default();
-    let file = match run
-        .client
-        .download_report("reports/getMailboxUsageDetail(period='D7')")
-        .await
-    {
+    let ahead = match run.mailbox_report.take() {
+        Some(ahead) => ahead.wait().await,
+        None => None,
+    };
+    let downloaded = match ahead {
+        Some(downloaded) => downloaded,
+        None => run.client.download_report(REPORT).await,
+    };
+    let file = match downloaded {
         Ok(f) => f,
         Err(e) => return Ok(Outcome::from_graph(counts, &e)),
     };
