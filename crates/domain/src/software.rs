@@ -736,7 +736,9 @@ pub struct DetectedApp {
     pub name: String,
     pub publisher: Option<String>,
     pub version: Option<String>,
-    pub device_ids: Vec<String>,
+    /// Shared: a large tenant's common apps are each on tens of thousands of devices, and one
+    /// allocation per device serves every app it has.
+    pub device_ids: Vec<std::sync::Arc<str>>,
 }
 
 /// One version of a product in a tenant.
@@ -804,10 +806,15 @@ pub fn consolidate(
         publisher: Option<String>,
         matched: bool,
         raw_names: BTreeSet<&'a str>,
-        devices: BTreeSet<&'a str>,
-        versions: BTreeMap<String, BTreeSet<&'a str>>,
+        /// Devices by their number in `numbered`, sorted and made unique once all are in.
+        devices: Vec<u32>,
+        versions: BTreeMap<String, Vec<u32>>,
     }
     let mut building: BTreeMap<(bool, String), Building> = BTreeMap::new();
+    // Each device gets a number, and products and versions keep numbers: a large tenant's apps
+    // are on millions of devices in all, and sets of device names took hundreds of MB.
+    let mut number_of: HashMap<&str, u32> = HashMap::new();
+    let mut numbered: Vec<&str> = Vec::new();
     // An app Intune lists on no device (uninstalled everywhere since) is installed nowhere: it
     // makes no product, no version, no newest or oldest.
     for app in apps.iter().filter(|a| !a.device_ids.is_empty()) {
@@ -844,14 +851,24 @@ pub fn consolidate(
             .unwrap_or_else(|| UNKNOWN_VERSION.to_string());
         let on = entry.versions.entry(version).or_default();
         for device in &app.device_ids {
-            entry.devices.insert(device.as_str());
-            on.insert(device.as_str());
+            let number = *number_of.entry(device).or_insert_with(|| {
+                numbered.push(device);
+                u32::try_from(numbered.len() - 1).unwrap_or(u32::MAX)
+            });
+            on.push(number);
+            entry.devices.push(number);
         }
     }
-    let users = |devices: &BTreeSet<&str>| -> u64 {
+    for entry in building.values_mut() {
+        for devices in entry.versions.values_mut().chain([&mut entry.devices]) {
+            devices.sort_unstable();
+            devices.dedup();
+        }
+    }
+    let users = |devices: &[u32]| -> u64 {
         devices
             .iter()
-            .filter_map(|d| user_of_device.get(*d))
+            .filter_map(|d| user_of_device.get(numbered[*d as usize]))
             .collect::<BTreeSet<_>>()
             .len() as u64
     };
@@ -1040,7 +1057,7 @@ mod tests {
             name: name.into(),
             publisher: Some(publisher.into()),
             version: Some(version.into()),
-            device_ids: devices.iter().map(|d| d.to_string()).collect(),
+            device_ids: devices.iter().map(|d| (*d).into()).collect(),
         }
     }
 

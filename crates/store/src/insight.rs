@@ -3,7 +3,7 @@
 //! (SKUs, and licensed users with their state, mailbox kind and last activity). The rules that
 //! decide live in `domain::{software, trends, waste}`; this only keeps and reads.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::software::{Consolidation, DetectedApp, Stored, TenantProduct, VersionCount};
@@ -33,37 +33,63 @@ fn millis_to_time(ms: i64) -> DateTime<Utc> {
 impl Store {
     /// A tenant's detected apps as the last sync kept them, with the devices of each.
     pub async fn detected_apps_of(&self, tenant_id: &TenantId) -> Result<Vec<DetectedApp>> {
-        let rows = self
-            .inventory_as_stored(Some(tenant_id), Dataset::DetectedApps, false)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let text = |field: &str| {
-                    row.document[field]
-                        .as_str()
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_string)
-                };
-                DetectedApp {
+        /// The fields the consolidation reads of a stored detected app; the rest of each
+        /// document is skipped unread.
+        #[derive(serde::Deserialize)]
+        struct Read {
+            display_name: Option<String>,
+            publisher: Option<String>,
+            version: Option<String>,
+            device_ids: Option<Vec<String>>,
+        }
+        fn text(value: Option<String>) -> Option<String> {
+            value
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        }
+        let tenant = tenant_id.to_string();
+        // Read a row at a time straight into what the consolidation needs: a large tenant's
+        // apps list every device each is on, and holding all their rows and documents at once
+        // beside the result was most of a full sync's memory.
+        on_pool!(&self.pool, |p| {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(
+                "SELECT document FROM inventory WHERE dataset = $1 AND tenant_id = $2 AND archived = FALSE ORDER BY name, item_key",
+            )
+            .bind(Dataset::DetectedApps.name())
+            .bind(&tenant)
+            .fetch(p);
+            let mut apps = Vec::new();
+            let mut devices: HashSet<std::sync::Arc<str>> = HashSet::new();
+            while let Some(row) = rows.try_next().await.doing("reading detected apps")? {
+                let document: &str =
+                    sqlx::Row::try_get(&row, "document").doing("reading a detected app")?;
+                let read: Read = serde_json::from_str(document)
+                    .map_err(|e| StoreError::Corrupt(format!("detected app document: {e}")))?;
+                apps.push(DetectedApp {
                     // Not the row's name, which falls back to the app's id: an app Intune
                     // reported without a name must reach the consolidation nameless, to be
                     // counted as such, not as a product named by an id.
-                    name: text("display_name").unwrap_or_default(),
-                    publisher: text("publisher"),
-                    version: text("version"),
-                    device_ids: row.document["device_ids"]
-                        .as_array()
-                        .map(|ids| {
-                            ids.iter()
-                                .filter_map(|id| id.as_str().map(str::to_string))
-                                .collect()
+                    name: text(read.display_name).unwrap_or_default(),
+                    publisher: text(read.publisher),
+                    version: text(read.version),
+                    device_ids: read
+                        .device_ids
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|id| match devices.get(id.as_str()) {
+                            Some(known) => known.clone(),
+                            None => {
+                                let id: std::sync::Arc<str> = id.into();
+                                devices.insert(id.clone());
+                                id
+                            }
                         })
-                        .unwrap_or_default(),
-                }
-            })
-            .collect())
+                        .collect(),
+                });
+            }
+            Ok(apps)
+        })
     }
 
     /// Each Intune device's primary user (object id, else UPN), for counting users of software.

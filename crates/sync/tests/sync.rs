@@ -2795,7 +2795,7 @@ async fn software_is_consolidated_and_the_tenant_snapshotted_after_a_sync(store:
     let zip_devices: HashSet<&str> = detected
         .iter()
         .filter(|a| a.name.starts_with("7-Zip"))
-        .flat_map(|a| a.device_ids.iter().map(String::as_str))
+        .flat_map(|a| a.device_ids.iter().map(|id| &**id))
         .collect();
     assert!(!zip_devices.is_empty());
     assert_eq!(zip.devices as usize, zip_devices.len());
