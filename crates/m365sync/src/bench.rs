@@ -217,8 +217,15 @@ struct PartnerFigure {
     floor_total_seconds: f64,
     longest_tenant_floor_seconds: f64,
     ideal_seconds: f64,
+    /// Every customer's floor again, as many at once as the sync runs: what downloading and
+    /// parsing alone take with that concurrency on this machine (the ideal assumes each
+    /// customer side by side is as fast as one alone, which fewer cores than customers at once
+    /// cannot give).
+    floor_at_once_seconds: f64,
     sync_seconds: f64,
     ratio: f64,
+    /// The sync against the floor read at the same concurrency.
+    ratio_to_floor_at_once: f64,
     sync_peak_rss_mib: Option<f64>,
     how: &'static str,
 }
@@ -782,6 +789,16 @@ async fn partner_sync(
         floors.push(steps.total().as_secs_f64());
     }
     let ideal = ideal_partner_seconds(&floors, args.customers_at_once());
+    let started = Instant::now();
+    use futures_util::StreamExt;
+    let mut at_once = futures_util::stream::iter(customers)
+        .map(|(customer, _)| floor(url, customer, &app.client_id, &app.secret, retry, datasets))
+        .buffer_unordered(args.customers_at_once());
+    while let Some(read) = at_once.next().await {
+        read?;
+    }
+    drop(at_once);
+    let floor_at_once = started.elapsed().as_secs_f64();
     note!(
         "bench: {} customers floored, {:.2} s in all; ideal partner sync {ideal:.2} s",
         customers.len(),
@@ -850,8 +867,10 @@ async fn partner_sync(
         floor_total_seconds: round(floors.iter().sum()),
         longest_tenant_floor_seconds: round(floors.iter().copied().fold(0.0, f64::max)),
         ideal_seconds: round(ideal),
+        floor_at_once_seconds: round(floor_at_once),
         sync_seconds: round(took),
         ratio: round(took / ideal.max(1e-9)),
+        ratio_to_floor_at_once: round(took / floor_at_once.max(1e-9)),
         sync_peak_rss_mib: rss,
         how: PARTNER_IDEAL_HOW,
     })
@@ -1036,6 +1055,15 @@ fn print_figures(figures: &Figures) -> anyhow::Result<()> {
             partner.longest_tenant_floor_seconds
         )?;
         out!("  ratio sync/ideal       {:.2}", partner.ratio)?;
+        out!(
+            "  floor at once          {:.2} s   (every customer downloaded and parsed only, {} at once as in the sync)",
+            partner.floor_at_once_seconds,
+            partner.tenants_at_once
+        )?;
+        out!(
+            "  ratio sync/floor at once {:.2}",
+            partner.ratio_to_floor_at_once
+        )?;
     }
     out!("software consolidation   {}", figures.software)?;
     for cost in &figures.rule_loading {
