@@ -93,40 +93,9 @@ struct GraphInnerError {
     request_id: Option<String>,
 }
 
-/// The HTTP client every Graph client of this process shares, one per set of extra CAs trusted.
-/// Building one reads and parses the system's CA certificates, tens of milliseconds that a
-/// partner's run spent twice for every customer; shared, the customers' requests also reuse
-/// the connections already open to Microsoft. Each Graph client keeps its own token and pacing.
-fn shared_http(extra_ca_pem: Option<&[u8]>, graph_url: &str) -> Result<reqwest::Client> {
-    type Built = Vec<(Option<Vec<u8>>, reqwest::Client)>;
-    static BUILT: std::sync::LazyLock<std::sync::Mutex<Built>> =
-        std::sync::LazyLock::new(Default::default);
-    let mut built = BUILT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, http)) = built.iter().find(|(ca, _)| ca.as_deref() == extra_ca_pem) {
-        return Ok(http.clone());
-    }
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
-        .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = extra_ca_pem {
-        builder = builder.tls_certs_merge(parse_ca_bundle(pem)?);
-    }
-    let http = builder.build().map_err(|e| GraphError::Unreachable {
-        url: graph_url.to_string(),
-        attempts: 0,
-        message: e.to_string(),
-    })?;
-    built.push((extra_ca_pem.map(<[u8]>::to_vec), http.clone()));
-    Ok(http)
-}
-
 impl GraphClient {
-    /// Builds a client. Redirects are never followed automatically: the report download is
-    /// followed by hand so that the bearer token cannot go with it.
+    /// Builds a client with its own connection pool. Redirects are never followed automatically:
+    /// the report download is followed by hand so that the bearer token cannot go with it.
     pub fn new(
         endpoints: GraphEndpoints,
         credentials: AppCredentials,
@@ -143,7 +112,19 @@ impl GraphClient {
         retry: RetryPolicy,
         extra_ca_pem: Option<&[u8]>,
     ) -> Result<Self> {
-        let http = shared_http(extra_ca_pem, &endpoints.graph)?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = extra_ca_pem {
+            builder = builder.tls_certs_merge(parse_ca_bundle(pem)?);
+        }
+        let http = builder.build().map_err(|e| GraphError::Unreachable {
+            url: endpoints.graph.clone(),
+            attempts: 0,
+            message: e.to_string(),
+        })?;
         Ok(Self::with_http(http, endpoints, credentials, retry))
     }
 

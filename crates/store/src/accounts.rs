@@ -500,34 +500,37 @@ impl Store {
 
     pub async fn booking_by_transaction(&self, transaction_id: &str) -> Result<Option<BookingRow>> {
         let sql = format!("{SELECT_BOOKINGS} WHERE transaction_id = $1");
-        let row: Option<BookingTuple> =
-            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(transaction_id)
-                .fetch_optional(p)
-                .await
-                .doing("reading a booking"))?;
+        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(transaction_id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a booking"))?;
         Ok(row.map(booking_from))
     }
 
     pub async fn booking(&self, id: i64) -> Result<BookingRow> {
         let sql = format!("{SELECT_BOOKINGS} WHERE id = $1");
-        let row: Option<BookingTuple> =
-            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(id)
-                .fetch_optional(p)
-                .await
-                .doing("reading a booking"))?;
+        let row: Option<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await
+        .doing("reading a booking"))?;
         row.map(booking_from)
             .ok_or_else(|| StoreError::NotFound(format!("there is no booking {id}")))
     }
 
     pub async fn bookings(&self) -> Result<Vec<BookingRow>> {
         let sql = format!("{SELECT_BOOKINGS} ORDER BY start_at, id");
-        let rows: Vec<BookingTuple> =
-            write_on_pool!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .fetch_all(p)
-                .await
-                .doing("listing bookings"))?;
+        let rows: Vec<BookingTuple> = on_pool!(&self.pool, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.as_str())
+        )
+        .fetch_all(p)
+        .await
+        .doing("listing bookings"))?;
         Ok(rows.into_iter().map(booking_from).collect())
     }
 

@@ -178,7 +178,7 @@ impl Store {
 
     /// Every token, live and revoked, oldest first.
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
-        write_on_pool!(self, |p| {
+        on_pool!(&self.pool, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_TOKENS} ORDER BY id")))
                 .fetch_all(p)
                 .await
@@ -194,7 +194,7 @@ impl Store {
             return Ok(None);
         }
         let hash = token_hash(secret);
-        let found = write_on_pool!(self, |p| {
+        let found = on_pool!(&self.pool, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{SELECT_TOKENS} WHERE token_hash = $1 AND revoked_at IS NULL"
             )))

@@ -261,7 +261,7 @@ impl Store {
         );
         let tenant = tenant_id.to_string();
         let pattern = text.map(|t| t.pattern);
-        write_on_pool!(self, |p| {
+        on_pool!(&self.pool, |p| {
             let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
                 .bind(tenant.as_str())
                 .bind(pattern.as_deref())
