@@ -42,7 +42,7 @@ pub fn graph_client(
     credential: &Credential,
     retry: RetryPolicy,
 ) -> Result<GraphClient> {
-    tenant_graph_client(connection, credential, retry, connection.tenant_id)
+    tenant_graph_client(connection, credential, retry, connection.tenant_id, None)
 }
 
 /// The connection's app signing in to `tenant`: a partner's customer, with its own token
@@ -52,6 +52,7 @@ pub(crate) fn tenant_graph_client(
     credential: &Credential,
     retry: RetryPolicy,
     tenant: TenantId,
+    over: Option<&GraphClient>,
 ) -> Result<GraphClient> {
     let endpoints = connection.cloud.endpoints();
     let scope = endpoints.graph_scope(&connection.cloud);
@@ -65,28 +66,34 @@ pub(crate) fn tenant_graph_client(
             scope,
         },
         tenant,
+        over,
     )
 }
 
-/// A customer's Graph client and, where the cloud has that API, its audit-feed client.
+/// A customer's Graph client and, where the cloud has that API, its audit-feed client, both
+/// over the HTTP client of `partner` (the partner's own client in the same run).
 pub(crate) fn tenant_clients(
     connection: &Connection,
     credential: &Credential,
     retry: RetryPolicy,
     tenant: TenantId,
+    partner: &GraphClient,
 ) -> Result<(GraphClient, Option<GraphClient>)> {
-    let graph = tenant_graph_client(connection, credential, retry.clone(), tenant)?;
-    let management = tenant_management_client(connection, credential, retry, tenant)?;
+    let graph = tenant_graph_client(connection, credential, retry.clone(), tenant, Some(partner))?;
+    let management =
+        tenant_management_client(connection, credential, retry, tenant, Some(partner))?;
     Ok((graph, management))
 }
 
-/// The connection's app, signing in to `tenant`, against `endpoints`.
+/// The connection's app, signing in to `tenant`, against `endpoints`; over the HTTP client of
+/// `over` where given, else over one of its own.
 fn client_for(
     connection: &Connection,
     credential: &Credential,
     retry: RetryPolicy,
     endpoints: GraphEndpoints,
     tenant: TenantId,
+    over: Option<&GraphClient>,
 ) -> Result<GraphClient> {
     let credentials = AppCredentials {
         tenant: tenant.to_string(),
@@ -105,13 +112,16 @@ fn client_for(
             )),
         },
     };
-    Ok(GraphClient::trusting(
-        endpoints,
-        credentials,
-        retry,
-        EXTRA_CA.get().map(Vec::as_slice),
-    )?
-    .counted_as(connection.name.as_str()))
+    let client = match over {
+        Some(over) => over.alongside(endpoints, credentials, retry),
+        None => GraphClient::trusting(
+            endpoints,
+            credentials,
+            retry,
+            EXTRA_CA.get().map(Vec::as_slice),
+        )?,
+    };
+    Ok(client.counted_as(connection.name.as_str()))
 }
 
 /// A client for the Office 365 Management Activity API (the audit feed): the same app and
@@ -121,7 +131,7 @@ pub fn management_client(
     credential: &Credential,
     retry: RetryPolicy,
 ) -> Result<Option<GraphClient>> {
-    tenant_management_client(connection, credential, retry, connection.tenant_id)
+    tenant_management_client(connection, credential, retry, connection.tenant_id, None)
 }
 
 fn tenant_management_client(
@@ -129,6 +139,7 @@ fn tenant_management_client(
     credential: &Credential,
     retry: RetryPolicy,
     tenant: TenantId,
+    over: Option<&GraphClient>,
 ) -> Result<Option<GraphClient>> {
     let (Some(root), Some(scope)) = (
         connection.cloud.management_url(),
@@ -141,6 +152,6 @@ fn tenant_management_client(
         graph: root,
         scope,
     };
-    let client = client_for(connection, credential, retry, endpoints, tenant)?;
+    let client = client_for(connection, credential, retry, endpoints, tenant, over)?;
     Ok(Some(client))
 }

@@ -256,14 +256,19 @@ async fn read_user(
         problem,
     };
     // A partner connection reads its customer's directory with a token of that tenant.
-    let client =
-        match crate::client::tenant_graph_client(connection, &credential, retry, *tenant_id) {
-            Ok(client) => client,
-            Err(SyncError::Certificate { problem, .. }) => {
-                return Err(refused(unusable_certificate(&problem)));
-            }
-            Err(other) => return Err(other.into()),
-        };
+    let client = match crate::client::tenant_graph_client(
+        connection,
+        &credential,
+        retry,
+        *tenant_id,
+        None,
+    ) {
+        Ok(client) => client,
+        Err(SyncError::Certificate { problem, .. }) => {
+            return Err(refused(unusable_certificate(&problem)));
+        }
+        Err(other) => return Err(other.into()),
+    };
     if let Err(error) = client.token().await {
         let now = chrono::Utc::now().timestamp();
         return Err(refused(credential_problem(&credential, &error, now)));

@@ -374,6 +374,7 @@ async fn test_customers(
             credential,
             retry.clone(),
             customer.tenant_id,
+            None,
         ) {
             Ok(client) => client,
             Err(e) => {

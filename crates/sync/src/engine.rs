@@ -538,6 +538,7 @@ impl SyncEngine {
                         credential,
                         self.retry.clone(),
                         customer.tenant_id,
+                        client,
                     );
                     let tenant = match clients {
                         Ok((client, management)) => {
@@ -778,7 +779,11 @@ impl SyncEngine {
         {
             fresh
         } else {
-            let began = store::now_millis();
+            // A report downloaded ahead is as fresh as when it was asked for.
+            let began = match (&run.mailbox_report, dataset) {
+                (Some(ahead), Dataset::Mailboxes) => ahead.began,
+                _ => store::now_millis(),
+            };
             let outcome = match datasets::sync(dataset, run).await {
                 Ok(outcome) => outcome,
                 // A store failure fails its step; the later steps still run (or say why

@@ -200,16 +200,24 @@ pub(crate) struct Run<'a> {
 
 /// Work started ahead of the step that needs it, on a task of its own; stopped if that step
 /// never comes for it (the run cancelled or failed first).
-pub(crate) struct Ahead<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct Ahead<T> {
+    task: tokio::task::JoinHandle<T>,
+    /// When the work was started (milliseconds since the epoch): what it fetched is as fresh
+    /// as this, not as the step that uses it.
+    pub(crate) began: i64,
+}
 
 impl<T: Send + 'static> Ahead<T> {
     fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Self {
-        Self(tokio::spawn(work))
+        Self {
+            began: store::now_millis(),
+            task: tokio::spawn(work),
+        }
     }
 
     /// What the work came to; `None` if its task was stopped.
     async fn wait(mut self) -> Option<T> {
-        match (&mut self.0).await {
+        match (&mut self.task).await {
             Ok(done) => Some(done),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => None,
@@ -219,7 +227,7 @@ impl<T: Send + 'static> Ahead<T> {
 
 impl<T> Drop for Ahead<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
