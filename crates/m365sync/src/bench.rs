@@ -591,7 +591,7 @@ async fn measure(
         pacing: args.microsoft_limits.then(graph::Budgets::microsoft),
         ..RetryPolicy::default()
     };
-    let floor_steps = floor(&url, tenant_id, client_id, secret, &retry, &datasets).await?;
+    let floor_steps = floor(&url, tenant_id, client_id, secret, &retry, &datasets, None).await?;
     let floor = floor_steps.total();
     let floor_rss = peak_rss_mib();
     note!(
@@ -783,16 +783,37 @@ async fn partner_sync(
     retry: &RetryPolicy,
     args: &BenchArgs,
 ) -> anyhow::Result<PartnerFigure> {
+    // The customers' reads share one set of connections, as the partner sync's clients do.
+    let partner = GraphClient::new(
+        GraphEndpoints {
+            login: url.into(),
+            graph: url.into(),
+            scope: "https://graph.microsoft.com/.default".into(),
+        },
+        AppCredentials::with_secret(&app.tenant_id, &app.client_id, &app.secret),
+        retry.clone(),
+    )?;
+    let floor_of = |at: usize| {
+        floor(
+            url,
+            &customers[at].0,
+            &app.client_id,
+            &app.secret,
+            retry,
+            datasets,
+            Some(&partner),
+        )
+    };
     let mut floors = Vec::with_capacity(customers.len());
-    for (customer, _) in customers {
-        let steps = floor(url, customer, &app.client_id, &app.secret, retry, datasets).await?;
+    for at in 0..customers.len() {
+        let steps = floor_of(at).await?;
         floors.push(steps.total().as_secs_f64());
     }
     let ideal = ideal_partner_seconds(&floors, args.customers_at_once());
     let started = Instant::now();
     use futures_util::StreamExt;
-    let mut at_once = futures_util::stream::iter(customers)
-        .map(|(customer, _)| floor(url, customer, &app.client_id, &app.secret, retry, datasets))
+    let mut at_once = futures_util::stream::iter(0..customers.len())
+        .map(floor_of)
         .buffer_unordered(args.customers_at_once());
     while let Some(read) = at_once.next().await {
         read?;
@@ -1089,6 +1110,8 @@ fn print_figures(figures: &Figures) -> anyhow::Result<()> {
 /// The same requests and parsing a sync of `datasets` makes, with nothing stored: the floor a
 /// full sync is measured against. Each dataset's longest chain of dependent requests is counted
 /// too, for the round trips a sync under latency cannot avoid.
+/// `alongside`: a client whose connections this read shares, as a partner's customers share
+/// the partner's in the sync.
 async fn floor(
     url: &str,
     tenant: &str,
@@ -1096,22 +1119,22 @@ async fn floor(
     secret: &str,
     retry: &RetryPolicy,
     datasets: &[Dataset],
+    alongside: Option<&GraphClient>,
 ) -> anyhow::Result<StepTimes> {
-    let endpoints = |scope: &str| GraphEndpoints {
-        login: url.into(),
-        graph: url.into(),
-        scope: scope.into(),
+    let client_for = |scope: &str| -> anyhow::Result<GraphClient> {
+        let endpoints = GraphEndpoints {
+            login: url.into(),
+            graph: url.into(),
+            scope: scope.into(),
+        };
+        let credentials = AppCredentials::with_secret(tenant, client_id, secret);
+        Ok(match alongside {
+            Some(shared) => shared.alongside(endpoints, credentials, retry.clone()),
+            None => GraphClient::new(endpoints, credentials, retry.clone())?,
+        })
     };
-    let client = GraphClient::new(
-        endpoints("https://graph.microsoft.com/.default"),
-        AppCredentials::with_secret(tenant, client_id, secret),
-        retry.clone(),
-    )?;
-    let management = GraphClient::new(
-        endpoints("https://manage.office.com/.default"),
-        AppCredentials::with_secret(tenant, client_id, secret),
-        retry.clone(),
-    )?;
+    let client = client_for("https://graph.microsoft.com/.default")?;
+    let management = client_for("https://manage.office.com/.default")?;
     let wanted = |dataset: Dataset| datasets.contains(&dataset);
     let mut floor = StepTimes::default();
     let mut timed = Instant::now();
