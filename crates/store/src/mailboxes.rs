@@ -313,3 +313,40 @@ async fn contacts_by_upn(
         Ok(found)
     })
 }
+
+/// Ties the tenant's live mailboxes of these user principal names to the contacts just written
+/// under them, writing only links that differ. The mailbox and users steps run side by side:
+/// a mailbox written before its contact existed is linked by the contact's page, one written
+/// after by its own batch (`contacts_by_upn`).
+pub(crate) async fn link_mailboxes_of(
+    tx: &mut Tx,
+    tenant: &str,
+    contacts: &[(&str, i64)],
+    now: i64,
+) -> Result<u64> {
+    let mut linked = 0;
+    for chunk in contacts.chunks(crate::contacts::INSERT_CHUNK * 2) {
+        linked += on_tx!(&mut *tx, |c| {
+            let mut query = sqlx::QueryBuilder::new("WITH linked (upn_key, contact_id) AS (");
+            query.push_values(chunk, |mut row, (upn_key, contact_id)| {
+                row.push_bind(*upn_key).push_bind(*contact_id);
+            });
+            query
+                .push(") UPDATE mailboxes SET contact_id = linked.contact_id, updated_at = ")
+                .push_bind(now)
+                .push(" FROM linked WHERE mailboxes.tenant_id = ")
+                .push_bind(tenant)
+                .push(
+                    " AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
+                     AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
+                );
+            query
+                .build()
+                .persistent(false)
+                .execute(c)
+                .await
+                .done("linking mailboxes to their contacts")
+        })?;
+    }
+    Ok(linked)
+}

@@ -1464,3 +1464,65 @@ async fn a_connection_keeps_the_records_of_its_latest_runs(kind: testkit::StoreK
 }
 
 testkit::on_both_stores!(a_connection_keeps_the_records_of_its_latest_runs);
+
+/// The users and mailbox steps run side by side, so either may write first: a mailbox written
+/// before its contact is linked by the contact's page, one written after by its own batch, and
+/// a contact renamed to a mailbox's name takes that mailbox.
+async fn a_mailbox_and_its_contact_link_whichever_is_written_second(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let org = store.apply_organization(&record).await.unwrap().id();
+    let early = vec![mailbox("USER1@contoso.example", 7)];
+    assert_eq!(
+        store.apply_mailboxes(&tenant(), &early).await.unwrap(),
+        counts(1, 0, 0, 0)
+    );
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 0);
+    store
+        .apply_contacts(org, &[contact(1, "CEO"), contact(2, "CTO")])
+        .await
+        .unwrap();
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 1);
+    assert_eq!(
+        store.apply_mailboxes(&tenant(), &early).await.unwrap(),
+        counts(0, 0, 1, 0),
+        "the link the contact made is the one the report's batch makes"
+    );
+    let late = vec![mailbox("user2@contoso.example", 9)];
+    store.apply_mailboxes(&tenant(), &late).await.unwrap();
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 2);
+
+    // A mailbox named for nobody yet is taken by the contact renamed to it.
+    let renamed_box = vec![mailbox("new.name@contoso.example", 11)];
+    store
+        .apply_mailboxes(&tenant(), &renamed_box)
+        .await
+        .unwrap();
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 2);
+    let mut renamed = contact(2, "CTO");
+    renamed.user_principal_name = Upn::parse("New.Name@contoso.example").unwrap();
+    store.apply_contacts(org, &[renamed]).await.unwrap();
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 3);
+    let filter = ContactFilter {
+        tenant_id: Some(tenant()),
+        ..ContactFilter::default()
+    };
+    let page = store.contacts_page(&filter, 0, 10).await.unwrap();
+    let cto = page
+        .iter()
+        .find(|c| c.job_title.as_deref() == Some("CTO"))
+        .unwrap();
+    assert_eq!(
+        cto.mailbox.as_ref().and_then(|m| m.storage_used_bytes),
+        Some(11)
+    );
+    store.close().await;
+}
+
+testkit::on_both_stores!(a_mailbox_and_its_contact_link_whichever_is_written_second);

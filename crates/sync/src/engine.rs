@@ -626,7 +626,6 @@ impl SyncEngine {
             organization_id: None,
             held: None,
             connection: connection.clone(),
-            mailbox_report: None,
         };
         progress.tenant_started(&run.step_tenant());
         let lifetimes = self.store.cache_lifetimes(connection.id).await?;
@@ -640,22 +639,20 @@ impl SyncEngine {
         let mut steps = Vec::new();
         let mut warnings = std::mem::take(&mut run.warnings);
         let run = &run;
-        let mut lanes_going = futures_util::stream::iter(lanes(&datasets_of(connection)))
-            .map(|lane| {
-                let mut lane_run = run.fork();
-                let context = &context;
-                async move {
-                    if self.fetches_ahead(&lane_run, &lane, context).await? {
-                        datasets::prefetch_mailbox_report(&mut lane_run);
+        let mut lanes_going =
+            futures_util::stream::iter(lanes(&datasets_of(connection), &connection.user_filter))
+                .map(|lane| {
+                    let mut lane_run = run.fork();
+                    let context = &context;
+                    async move {
+                        let mut steps = Vec::with_capacity(lane.len());
+                        for dataset in lane {
+                            steps.push(self.step(&mut lane_run, dataset, context).await?);
+                        }
+                        Ok::<_, SyncError>((steps, lane_run.warnings))
                     }
-                    let mut steps = Vec::with_capacity(lane.len());
-                    for dataset in lane {
-                        steps.push(self.step(&mut lane_run, dataset, context).await?);
-                    }
-                    Ok::<_, SyncError>((steps, lane_run.warnings))
-                }
-            })
-            .buffer_unordered(self.steps_at_once);
+                })
+                .buffer_unordered(self.steps_at_once);
         while let Some(lane) = lanes_going.next().await {
             let (lane_steps, mut lane_warnings) = lane?;
             steps.extend(lane_steps);
@@ -679,34 +676,6 @@ impl SyncEngine {
         log.warnings.append(&mut warnings);
         log.held.extend(run.held.clone());
         Ok(())
-    }
-
-    /// Whether the mailbox report of a lane is worth downloading before its turn: it comes after
-    /// other steps, and will run (the tenant is reachable and filed, the report not cached).
-    async fn fetches_ahead(
-        &self,
-        run: &Run<'_>,
-        lane: &[Dataset],
-        context: &StepContext<'_>,
-    ) -> Result<bool> {
-        let later = lane.iter().skip(1).any(|d| *d == Dataset::Mailboxes);
-        if !later
-            || context.refused.is_some()
-            || run.organization_id.is_none()
-            || run.stop.why().is_some()
-        {
-            return Ok(false);
-        }
-        let cached = self
-            .cached(
-                context.connection,
-                &run.tenant_id.to_string(),
-                Dataset::Mailboxes,
-                context.lifetimes,
-                context.full,
-            )
-            .await?;
-        Ok(cached.is_none())
     }
 
     /// One step of a tenant: logged, then skipped (cancelled, unconsented, no organisation,
@@ -779,11 +748,7 @@ impl SyncEngine {
         {
             fresh
         } else {
-            // A report downloaded ahead is as fresh as when it was asked for.
-            let began = match (&run.mailbox_report, dataset) {
-                (Some(ahead), Dataset::Mailboxes) => ahead.began,
-                _ => store::now_millis(),
-            };
+            let began = store::now_millis();
             let outcome = match datasets::sync(dataset, run).await {
                 Ok(outcome) => outcome,
                 // A store failure fails its step; the later steps still run (or say why
@@ -839,27 +804,33 @@ struct StepContext<'a> {
     full: bool,
 }
 
-/// The steps after the organisation's, grouped into lanes that may run side by side: licences,
-/// users and mailboxes one after the other (assignments resolve against the licences, mailbox
-/// rows find their contacts), every other dataset in a lane of its own.
-fn lanes(datasets: &[Dataset]) -> Vec<Vec<Dataset>> {
-    const CHAINED: [Dataset; 3] = [Dataset::Licenses, Dataset::Users, Dataset::Mailboxes];
-    let chain: Vec<Dataset> = datasets
-        .iter()
-        .copied()
-        .filter(|d| CHAINED.contains(d))
-        .collect();
-    let mut lanes = Vec::new();
-    if !chain.is_empty() {
-        lanes.push(chain);
+/// The steps after the organisation's, grouped into lanes that may run side by side, the users'
+/// lane first as the longest. Every dataset has a lane of its own, except where the
+/// connection's user filter reads what another step stores: filtering by SKU needs the
+/// licences' part numbers, leaving resource mailboxes out needs the mailbox report's kinds, so
+/// those steps go before the users' in its lane. Mailboxes and contacts link to each other
+/// whichever is written second.
+fn lanes(datasets: &[Dataset], filter: &domain::filter::UserFilter) -> Vec<Vec<Dataset>> {
+    let wanted = |dataset: Dataset| datasets.contains(&dataset);
+    let mut users = Vec::new();
+    if wanted(Dataset::Users) {
+        if !filter.skus.is_empty() && wanted(Dataset::Licenses) {
+            users.push(Dataset::Licenses);
+        }
+        if filter.exclude_resource_mailboxes && wanted(Dataset::Mailboxes) {
+            users.push(Dataset::Mailboxes);
+        }
+        users.push(Dataset::Users);
     }
-    lanes.extend(
-        datasets
-            .iter()
-            .filter(|d| **d != Dataset::Organization && !CHAINED.contains(d))
-            .map(|d| vec![*d]),
-    );
-    lanes
+    let others: Vec<Vec<Dataset>> = datasets
+        .iter()
+        .filter(|d| **d != Dataset::Organization && !users.contains(d))
+        .map(|d| vec![*d])
+        .collect();
+    std::iter::once(users)
+        .filter(|lane| !lane.is_empty())
+        .chain(others)
+        .collect()
 }
 
 fn dataset_position(dataset: Dataset) -> usize {
@@ -941,5 +912,66 @@ async fn renew_lease(store: Store, worker: Worker, run_id: i64, stop: StopSignal
             // The store did not answer this time; the lease has two more chances.
             Err(e) => warn!(run = run_id, error = %e, "a lease could not be renewed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::filter::UserFilter;
+
+    const DEFAULT: [Dataset; 4] = [
+        Dataset::Organization,
+        Dataset::Licenses,
+        Dataset::Users,
+        Dataset::Mailboxes,
+    ];
+
+    #[test]
+    fn without_a_filter_every_dataset_has_a_lane_and_the_users_go_first() {
+        assert_eq!(
+            lanes(&DEFAULT, &UserFilter::default()),
+            vec![
+                vec![Dataset::Users],
+                vec![Dataset::Licenses],
+                vec![Dataset::Mailboxes]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filter_puts_the_steps_it_reads_before_the_users() {
+        let by_sku = UserFilter {
+            skus: vec!["ENTERPRISEPACK".into()],
+            ..UserFilter::default()
+        };
+        assert_eq!(
+            lanes(&DEFAULT, &by_sku),
+            vec![
+                vec![Dataset::Licenses, Dataset::Users],
+                vec![Dataset::Mailboxes]
+            ]
+        );
+        let no_resources = UserFilter {
+            exclude_resource_mailboxes: true,
+            skus: vec!["ENTERPRISEPACK".into()],
+            ..UserFilter::default()
+        };
+        assert_eq!(
+            lanes(&DEFAULT, &no_resources),
+            vec![vec![Dataset::Licenses, Dataset::Mailboxes, Dataset::Users]]
+        );
+    }
+
+    #[test]
+    fn without_users_nothing_waits() {
+        let filter = UserFilter {
+            skus: vec!["ENTERPRISEPACK".into()],
+            ..UserFilter::default()
+        };
+        assert_eq!(
+            lanes(&[Dataset::Licenses, Dataset::Mailboxes], &filter),
+            vec![vec![Dataset::Licenses], vec![Dataset::Mailboxes]]
+        );
     }
 }

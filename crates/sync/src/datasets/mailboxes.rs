@@ -33,25 +33,9 @@ pub const CONCEALED_SETTING: &str = "Microsoft 365 admin center › Settings ›
 
 const REPORT: &str = "reports/getMailboxUsageDetail(period='D7')";
 
-/// The report's download, started ahead of the step.
-pub(super) fn prefetch(
-    client: &graph::GraphClient,
-) -> super::Ahead<graph::Result<graph::ReportFile>> {
-    let client = client.clone();
-    super::Ahead::spawn(async move { client.download_report(REPORT).await })
-}
-
 async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     let mut counts = StepCounts::default();
-    let ahead = match run.mailbox_report.take() {
-        Some(ahead) => ahead.wait().await,
-        None => None,
-    };
-    let downloaded = match ahead {
-        Some(downloaded) => downloaded,
-        None => run.client.download_report(REPORT).await,
-    };
-    let file = match downloaded {
+    let file = match run.client.download_report(REPORT).await {
         Ok(f) => f,
         Err(e) => return Ok(Outcome::from_graph(counts, &e)),
     };

@@ -193,49 +193,6 @@ pub(crate) struct Run<'a> {
     /// Why the later steps are skipped when the tenant has no organisation to file them under.
     pub(crate) held: Option<String>,
     pub(crate) connection: Connection,
-    /// The mailbox usage report, already being downloaded while the steps before it in its
-    /// lane run (see [`prefetch_mailbox_report`]).
-    pub(crate) mailbox_report: Option<Ahead<graph::Result<graph::ReportFile>>>,
-}
-
-/// Work started ahead of the step that needs it, on a task of its own; stopped if that step
-/// never comes for it (the run cancelled or failed first).
-pub(crate) struct Ahead<T> {
-    task: tokio::task::JoinHandle<T>,
-    /// When the work was started (milliseconds since the epoch): what it fetched is as fresh
-    /// as this, not as the step that uses it.
-    pub(crate) began: i64,
-}
-
-impl<T: Send + 'static> Ahead<T> {
-    fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Self {
-        Self {
-            began: store::now_millis(),
-            task: tokio::spawn(work),
-        }
-    }
-
-    /// What the work came to; `None` if its task was stopped.
-    async fn wait(mut self) -> Option<T> {
-        match (&mut self.task).await {
-            Ok(done) => Some(done),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => None,
-        }
-    }
-}
-
-impl<T> Drop for Ahead<T> {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Starts downloading the tenant's mailbox usage report now, for the mailbox step later in the
-/// lane: the report does not depend on the users written before it, only its rows' links to
-/// their contacts do. On a distant tenant its round trips then overlap the users' pages.
-pub(crate) fn prefetch_mailbox_report(run: &mut Run<'_>) {
-    run.mailbox_report = Some(mailboxes::prefetch(&run.client));
 }
 
 impl<'a> Run<'a> {
@@ -261,7 +218,6 @@ impl<'a> Run<'a> {
             organization_id: self.organization_id,
             held: self.held.clone(),
             connection: self.connection.clone(),
-            mailbox_report: None,
         }
     }
 

@@ -32,12 +32,12 @@ impl DatasetSync for Users {
     }
 }
 
-/// Pages written in one transaction at most, and for how long one stays open at most (waiting
-/// for a page included). Each commit rewrites every index page its users' random keys touched,
-/// so a transaction per page wrote the contacts' indexes a hundred times over for a large
-/// tenant; a few pages to one commit write a fraction of that, while the time other steps wait
-/// to write stays short. What a crash loses uncommitted is read again by the next round.
-const PAGES_PER_TRANSACTION: usize = 5;
+/// Pages written in one transaction at most, and for how long one stays open at most. Each
+/// commit rewrites every index page its users' random keys touched, so a transaction per page
+/// wrote the contacts' indexes a hundred times over for a large tenant; pages already fetched
+/// when the one before is written go into the same commit, while the time other steps wait to
+/// write stays short. What a crash loses uncommitted is read again by the next round.
+const PAGES_PER_TRANSACTION: usize = 10;
 const LONGEST_TRANSACTION: Duration = Duration::from_secs(1);
 
 /// The transaction pages are being written in, while it is open.
@@ -236,21 +236,12 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
         }
         fetched = match ready {
             Some(page) => page,
-            // A transaction still open holds SQLite's write lock for every step of every
-            // tenant: it waits for the next page only as long as it may stay open.
-            None => match &open {
-                Some(going) => {
-                    let left = LONGEST_TRANSACTION.saturating_sub(going.opened.elapsed());
-                    match tokio::time::timeout(left, next.as_mut()).await {
-                        Ok(page) => page,
-                        Err(_) => {
-                            settle(&mut open).await?;
-                            next.await
-                        }
-                    }
-                }
-                None => next.await,
-            },
+            // A transaction left open holds the write lock every other step of the tenant
+            // (and on SQLite every tenant) waits for: it never waits on the network.
+            None => {
+                settle(&mut open).await?;
+                next.await
+            }
         };
         counts += applied.counts;
         held += applied.held;
