@@ -898,6 +898,32 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
         self
     }
 
+    /// The pager with its first page already asked for on a task of its own, and no longer
+    /// tied to a step: a step that must wait for another before it writes need not wait to
+    /// read. Dropped unread, the request is stopped.
+    pub fn started(mut self) -> Pager<'static, T> {
+        match self.next.take() {
+            Some(Ok(url)) if self.ahead.is_none() => {
+                let client = self.client.clone();
+                let prefer = self.prefer.clone();
+                let number = self.pages.saturating_add(1);
+                self.ahead = Some(tokio::spawn(async move {
+                    fetch_page(&client, &url, prefer.as_deref(), number).await
+                }));
+            }
+            other => self.next = other,
+        }
+        Pager {
+            client: self.client.clone(),
+            next: self.next.take(),
+            ahead: self.ahead.take(),
+            pages: self.pages,
+            prefer: self.prefer.take(),
+            delta_link: self.delta_link.take(),
+            _borrow: std::marker::PhantomData,
+        }
+    }
+
     /// True once the last page has been read.
     pub fn is_done(&self) -> bool {
         self.next.is_none() && self.ahead.is_none()

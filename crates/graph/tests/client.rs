@@ -77,6 +77,36 @@ async fn paging_follows_next_links_one_page_at_a_time() {
 }
 
 #[tokio::test]
+async fn a_started_pager_asks_for_its_first_page_at_once_and_each_page_once() {
+    let sim = sim(20).await;
+    let (client, _) = client(&sim);
+    let mut pager = client
+        .pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=7"))
+        .started();
+    // The first page is on its way before anyone reads it.
+    for _ in 0..200 {
+        if sim.state.stats().users_pages == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.state.stats().users_pages, 1);
+    let mut ids = std::collections::HashSet::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        ids.extend(page.into_iter().map(|u| u.id));
+    }
+    assert_eq!(ids.len(), 20);
+    assert_eq!(pager.pages_read(), 3);
+    assert_eq!(
+        sim.state.stats().users_pages,
+        3,
+        "no page was asked for twice"
+    );
+    // Dropped unread, it asks for nothing more.
+    drop(client.pages::<User>("v1.0/users?$top=7").started());
+}
+
+#[tokio::test]
 async fn page_size_out_of_range_is_graphs_error() {
     let sim = sim(3).await;
     let (client, _) = client(&sim);

@@ -626,6 +626,7 @@ impl SyncEngine {
             organization_id: None,
             held: None,
             connection: connection.clone(),
+            users_ahead: None,
         };
         progress.tenant_started(&run.step_tenant());
         let lifetimes = self.store.cache_lifetimes(connection.id).await?;
@@ -635,6 +636,18 @@ impl SyncEngine {
             lifetimes: &lifetimes,
             full,
         };
+        // The users' first page is asked for now: the organisation's step (and any step before
+        // the users' in their lane) must be done before it is written, not before it is read.
+        // Not where the users are kept cached: the step would not read it.
+        let mut users_ahead = if datasets_of(connection).contains(&Dataset::Users)
+            && context.refused.is_none()
+            && stop.why().is_none()
+            && (full || lifetimes.lifetime(Dataset::Users) == 0)
+        {
+            datasets::start_users_round(&run).await?
+        } else {
+            None
+        };
         let organization = self.step(&mut run, Dataset::Organization, &context).await?;
         let mut steps = Vec::new();
         let mut warnings = std::mem::take(&mut run.warnings);
@@ -643,6 +656,9 @@ impl SyncEngine {
             futures_util::stream::iter(lanes(&datasets_of(connection), &connection.user_filter))
                 .map(|lane| {
                     let mut lane_run = run.fork();
+                    if lane.contains(&Dataset::Users) {
+                        lane_run.users_ahead = users_ahead.take();
+                    }
                     let context = &context;
                     async move {
                         let mut steps = Vec::with_capacity(lane.len());

@@ -31,6 +31,8 @@ mod terms_of_use;
 mod usage;
 mod users;
 
+pub(crate) use users::start_round as start_users_round;
+
 pub use audit::AUDIT_CONTENT_TYPES;
 pub use mailboxes::CONCEALED_SETTING;
 
@@ -193,6 +195,8 @@ pub(crate) struct Run<'a> {
     /// Why the later steps are skipped when the tenant has no organisation to file them under.
     pub(crate) held: Option<String>,
     pub(crate) connection: Connection,
+    /// The users round's first page, already asked for (see [`users::start_round`]).
+    pub(crate) users_ahead: Option<users::UsersAhead>,
 }
 
 impl<'a> Run<'a> {
@@ -218,6 +222,7 @@ impl<'a> Run<'a> {
             organization_id: self.organization_id,
             held: self.held.clone(),
             connection: self.connection.clone(),
+            users_ahead: None,
         }
     }
 
