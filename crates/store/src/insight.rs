@@ -95,16 +95,17 @@ impl Store {
     /// Each Intune device's primary user (object id, else UPN), for counting users of software.
     pub async fn device_users(&self, tenant_id: &TenantId) -> Result<HashMap<String, String>> {
         let tenant = tenant_id.to_string();
+        // A row at a time: a large tenant has a device for every user, and all their rows at
+        // once, beside the detected apps being consolidated, were the peak of a full sync.
         on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(
                 "SELECT item_key, user_id, user_principal_name FROM managed_devices WHERE tenant_id = $1 AND archived = FALSE",
             )
             .bind(&tenant)
-            .fetch_all(p)
-            .await
-            .doing("reading devices' users")?;
+            .fetch(p);
             let mut users = HashMap::new();
-            for r in &rows {
+            while let Some(r) = rows.try_next().await.doing("reading devices' users")? {
                 if let Some(user) = r.text("user_id")?.or(r.text("user_principal_name")?) {
                     users.insert(r.text_req("item_key")?, user);
                 }
