@@ -2559,3 +2559,70 @@ async fn retries_are_quiet_and_summed_up_once() {
         text(&run)
     );
 }
+
+/// The environment of a running child, once it holds `wanted` (or after ten seconds).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn environment_of(child: &std::process::Child, wanted: &str) -> Vec<String> {
+    let path = format!("/proc/{}/environ", child.id());
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = std::fs::read(&path)
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if seen.iter().any(|v| v == wanted) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    seen
+}
+
+/// glibc's heap arenas are bounded to two (a full sync's peak memory depends on it), unless
+/// the environment already chose a number, which is kept.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_process_runs_with_two_heap_arenas_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    for (given, expected) in [
+        (None, "MALLOC_ARENA_MAX=2"),
+        (Some("8"), "MALLOC_ARENA_MAX=8"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_m365sync"));
+        command
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "connection",
+                "add",
+                "waiting",
+                "--tenant-id",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "--client-id",
+                "0b7e1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b",
+                "--client-secret-stdin",
+            ])
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(arenas) = given {
+            command.env("MALLOC_ARENA_MAX", arenas);
+        }
+        // It waits on standard input for the secret: long enough to be looked at.
+        let mut child = command.spawn().unwrap();
+        let environment = environment_of(&child, expected);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            environment.iter().any(|v| v == expected),
+            "{expected} not among {:?}",
+            environment
+                .iter()
+                .filter(|v| v.starts_with("MALLOC"))
+                .collect::<Vec<_>>()
+        );
+    }
+}
