@@ -233,7 +233,12 @@ impl Store {
     }
 
     /// Archives rows of `table` (`mailboxes` or `inventory`) by id, in one transaction.
-    pub(crate) async fn archive_rows(&self, table: &'static str, ids: &[i64]) -> Result<u64> {
+    pub(crate) async fn archive_rows(
+        &self,
+        table: &'static str,
+        tenant_id: &TenantId,
+        ids: &[i64],
+    ) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -243,6 +248,9 @@ impl Store {
         };
         let now = now_millis();
         let mut tx = self.begin().await?;
+        // Under the tenant's lock, as every other write of its rows: a contact page links
+        // mailboxes while this step runs, and rows taken in another order could deadlock.
+        tx.lock_tenant(&tenant_id.to_string()).await?;
         for id in ids {
             on_tx!(&mut tx, |c| sqlx::query(sql)
                 .bind(now)

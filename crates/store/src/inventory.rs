@@ -150,7 +150,7 @@ impl Store {
             .filter(|(_, key)| !seen.contains(key))
             .map(|(id, _)| id)
             .collect();
-        self.archive_rows("inventory", &gone).await
+        self.archive_rows("inventory", tenant_id, &gone).await
     }
 
     /// A dataset's items, of one tenant when given, ordered by organisation and name.

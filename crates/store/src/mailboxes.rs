@@ -243,7 +243,7 @@ impl Store {
             }
             Ok::<_, StoreError>(gone)
         })?;
-        self.archive_rows("mailboxes", &gone).await
+        self.archive_rows("mailboxes", tenant_id, &gone).await
     }
 
     /// How many mailboxes of a tenant are attached to a contact (for tests and the run summary).
@@ -315,31 +315,53 @@ async fn contacts_by_upn(
 }
 
 /// Ties the tenant's live mailboxes of these user principal names to the contacts just written
-/// under them, writing only links that differ. The mailbox and users steps run side by side:
-/// a mailbox written before its contact existed is linked by the contact's page, one written
-/// after by its own batch (`contacts_by_upn`).
+/// under them, and unties a contact's mailbox of another name (the user was renamed), writing
+/// only links that differ. The mailbox and users steps run side by side: a mailbox written
+/// before its contact existed is linked by the contact's page, one written after by its own
+/// batch (`contacts_by_upn`). Where a page names a user twice, the later entry holds.
 pub(crate) async fn link_mailboxes_of(
     tx: &mut Tx,
     tenant: &str,
     contacts: &[(&str, i64)],
     now: i64,
 ) -> Result<u64> {
+    let latest: HashMap<&str, i64> = contacts.iter().copied().collect();
+    let contacts: Vec<(&str, i64)> = latest.into_iter().collect();
     let mut linked = 0;
     for chunk in contacts.chunks(crate::contacts::INSERT_CHUNK * 2) {
         linked += on_tx!(&mut *tx, |c| {
-            let mut query = sqlx::QueryBuilder::new("WITH linked (upn_key, contact_id) AS (");
-            query.push_values(chunk, |mut row, (upn_key, contact_id)| {
-                row.push_bind(*upn_key).push_bind(*contact_id);
-            });
+            let mut query = linked_values(chunk);
             query
-                .push(") UPDATE mailboxes SET contact_id = linked.contact_id, updated_at = ")
+                .push(" UPDATE mailboxes SET contact_id = NULL, updated_at = ")
                 .push_bind(now)
                 .push(" FROM linked WHERE mailboxes.tenant_id = ")
                 .push_bind(tenant)
-                .push(
-                    " AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
-                     AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
-                );
+                .push(" AND mailboxes.contact_id = linked.contact_id AND mailboxes.upn_key <> linked.upn_key");
+            query
+                .build()
+                .persistent(false)
+                .execute(c)
+                .await
+                .done("untying renamed users' mailboxes")
+        })?;
+        linked += on_tx!(&mut *tx, |c| {
+            let mut query = linked_values(chunk);
+            query
+                .push(" UPDATE mailboxes SET contact_id = linked.contact_id, updated_at = ")
+                .push_bind(now)
+                .push(" FROM linked WHERE mailboxes.tenant_id = ")
+                .push_bind(tenant)
+                .push(" AND mailboxes.upn_key IN (");
+            // The keys again, as constants, so that PostgreSQL may find the rows by the
+            // (tenant_id, upn_key) index rather than scan the tenant's mailboxes for the join.
+            let mut keys = query.separated(", ");
+            for (upn_key, _) in chunk {
+                keys.push_bind(*upn_key);
+            }
+            query.push(
+                ") AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
+                 AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
+            );
             query
                 .build()
                 .persistent(false)
@@ -349,4 +371,18 @@ pub(crate) async fn link_mailboxes_of(
         })?;
     }
     Ok(linked)
+}
+
+/// `WITH linked (upn_key, contact_id) AS (VALUES …)` of the contacts given.
+fn linked_values<'q, DB: sqlx::Database>(chunk: &[(&'q str, i64)]) -> sqlx::QueryBuilder<DB>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new("WITH linked (upn_key, contact_id) AS (");
+    query.push_values(chunk, |mut row, (upn_key, contact_id)| {
+        row.push_bind(*upn_key).push_bind(*contact_id);
+    });
+    query.push(")");
+    query
 }

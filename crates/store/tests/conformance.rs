@@ -1467,7 +1467,7 @@ testkit::on_both_stores!(a_connection_keeps_the_records_of_its_latest_runs);
 
 /// The users and mailbox steps run side by side, so either may write first: a mailbox written
 /// before its contact is linked by the contact's page, one written after by its own batch, and
-/// a contact renamed to a mailbox's name takes that mailbox.
+/// a contact renamed to a mailbox's name takes that mailbox and lets go of its old one.
 async fn a_mailbox_and_its_contact_link_whichever_is_written_second(kind: testkit::StoreKind) {
     let (store, _home) = testkit::store_of(kind).await;
     let record = OrganizationRecord {
@@ -1508,7 +1508,11 @@ async fn a_mailbox_and_its_contact_link_whichever_is_written_second(kind: testki
     let mut renamed = contact(2, "CTO");
     renamed.user_principal_name = Upn::parse("New.Name@contoso.example").unwrap();
     store.apply_contacts(org, &[renamed]).await.unwrap();
-    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 3);
+    assert_eq!(
+        store.attached_mailbox_count(&tenant()).await.unwrap(),
+        2,
+        "the mailbox of the old name is no longer the contact's"
+    );
     let filter = ContactFilter {
         tenant_id: Some(tenant()),
         ..ContactFilter::default()

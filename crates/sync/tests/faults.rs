@@ -314,10 +314,16 @@ async fn a_429_storm(kind: StoreKind) {
     let report = full_sync(&app).await;
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     let new_waits = app.sleeper.waits()[waits..].to_vec();
-    assert_eq!(
-        new_waits,
-        vec![std::time::Duration::from_secs(7); 4],
-        "each 429 waited its Retry-After"
+    // Each 429 waits its Retry-After; the other lanes' requests in that window wait out what
+    // is left of it, never longer.
+    let asked = std::time::Duration::from_secs(7);
+    assert!(
+        new_waits.iter().filter(|w| **w == asked).count() >= 4,
+        "each 429 waited its Retry-After: {new_waits:?}"
+    );
+    assert!(
+        new_waits.iter().all(|w| *w <= asked),
+        "no request waited longer than Graph asked: {new_waits:?}"
     );
     assert_as_clean_sync(&app, kind, &DATASETS).await;
 
