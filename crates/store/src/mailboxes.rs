@@ -334,9 +334,17 @@ pub(crate) async fn link_mailboxes_of(
             query
                 .push(" UPDATE mailboxes SET contact_id = NULL, updated_at = ")
                 .push_bind(now)
-                .push(" FROM linked WHERE mailboxes.tenant_id = ")
-                .push_bind(tenant)
-                .push(" AND mailboxes.contact_id = linked.contact_id AND mailboxes.upn_key <> linked.upn_key");
+                .push(" FROM linked WHERE mailboxes.contact_id IN (");
+            // The contacts as constants, and no tenant (the contacts are the tenant's): both
+            // databases then go by the mailboxes' contact index. Given the tenant, SQLite
+            // went through every mailbox of the tenant for every contact of the page.
+            let mut ids = query.separated(", ");
+            for (_, contact_id) in chunk {
+                ids.push_bind(*contact_id);
+            }
+            query.push(
+                ") AND mailboxes.contact_id = linked.contact_id AND mailboxes.upn_key <> linked.upn_key",
+            );
             query
                 .build()
                 .persistent(false)
@@ -352,7 +360,7 @@ pub(crate) async fn link_mailboxes_of(
                 .push(" FROM linked WHERE mailboxes.tenant_id = ")
                 .push_bind(tenant)
                 .push(" AND mailboxes.upn_key IN (");
-            // The keys again, as constants, so that PostgreSQL may find the rows by the
+            // The keys again, as constants, so that both databases find the rows by the
             // (tenant_id, upn_key) index rather than scan the tenant's mailboxes for the join.
             let mut keys = query.separated(", ");
             for (upn_key, _) in chunk {
