@@ -359,17 +359,10 @@ pub(crate) async fn link_mailboxes_of(
                 .push_bind(now)
                 .push(" FROM linked WHERE mailboxes.tenant_id = ")
                 .push_bind(tenant)
-                .push(" AND mailboxes.upn_key IN (");
-            // The keys again, as constants, so that both databases find the rows by the
-            // (tenant_id, upn_key) index rather than scan the tenant's mailboxes for the join.
-            let mut keys = query.separated(", ");
-            for (upn_key, _) in chunk {
-                keys.push_bind(*upn_key);
-            }
-            query.push(
-                ") AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
-                 AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
-            );
+                .push(
+                    " AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
+                     AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
+                );
             query
                 .build()
                 .persistent(false)
