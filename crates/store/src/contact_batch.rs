@@ -628,8 +628,6 @@ impl ContactBatch {
         let mut history: Vec<HistoryRow> = Vec::new();
         let mut licences: Vec<(i64, &str, String)> = Vec::new();
         let mut creates: Vec<(&ContactRecord, String)> = Vec::new();
-        // The contacts written, by user principal name: their mailboxes are linked to them.
-        let mut written: Vec<(&str, i64)> = Vec::new();
         let mut created_custom: HashMap<String, &[(String, String)]> = HashMap::new();
         let logging = self.logs();
         let mut outcomes: Vec<RunRecord> = Vec::new();
@@ -657,7 +655,6 @@ impl ContactBatch {
                     linked_by,
                     restored,
                 } => {
-                    written.push((record.user_principal_name.key(), *contact_id));
                     // The identity fields always; of the others only those the plan changes:
                     // a field the technician owns is never in the plan, so never written.
                     let columns: Vec<(&str, Value)> = changes
@@ -860,7 +857,6 @@ impl ContactBatch {
             let ids = insert_contacts(&mut self.tx, organization_id, chunk, now).await?;
             for (record, _) in chunk {
                 if let Some(id) = ids.get(&record.object_id.to_string()) {
-                    written.push((record.user_principal_name.key(), *id));
                     licences.extend(assignments(*id, record));
                     history.push((*id, "contact".into(), None, Some("created".into()), None));
                     if logging {
@@ -887,7 +883,6 @@ impl ContactBatch {
             }
         }
         save_licences(&mut self.tx, &licences).await?;
-        crate::mailboxes::link_mailboxes_of(&mut self.tx, &self.tenant, &written, now).await?;
         write_history(&mut self.tx, &history, run_id, now).await?;
         if !by_contact.is_empty() {
             let ids: Vec<i64> = by_contact.iter().map(|(id, _, _)| *id).collect();

@@ -387,7 +387,7 @@ impl Store {
             Some(ContactKind::Disabled) => "c.archived = FALSE AND c.account_enabled = FALSE",
             Some(ContactKind::Guest) => "c.archived = FALSE AND LOWER(c.user_type) = 'guest'",
             Some(ContactKind::Shared) => {
-                "c.archived = FALSE AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.contact_id = c.id AND m.recipient_type = 'shared' AND m.archived = FALSE)"
+                "c.archived = FALSE AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key AND m.recipient_type = 'shared' AND m.archived = FALSE AND m.is_deleted = FALSE)"
             }
             Some(ContactKind::Archived) => "c.archived = TRUE",
         };
@@ -715,8 +715,10 @@ async fn contact_mailboxes(
 ) -> Result<HashMap<i64, MailboxSummary>> {
     on_pool!(pool, |p| {
         let rows = sqlx::query(
-            "SELECT contact_id, recipient_type, storage_used_bytes, item_count, prohibit_send_quota_bytes, issue_warning_quota_bytes, prohibit_send_receive_quota_bytes, has_archive, last_activity_date \
-             FROM mailboxes WHERE contact_id BETWEEN $1 AND $2 AND archived = FALSE AND is_deleted = FALSE",
+            "SELECT c.id AS contact_id, m.recipient_type, m.storage_used_bytes, m.item_count, m.prohibit_send_quota_bytes, m.issue_warning_quota_bytes, \
+             m.prohibit_send_receive_quota_bytes, m.has_archive, m.last_activity_date \
+             FROM contacts c JOIN mailboxes m ON m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key \
+             WHERE c.id BETWEEN $1 AND $2 AND c.archived = FALSE AND m.archived = FALSE AND m.is_deleted = FALSE",
         )
         .bind(low)
         .bind(high)

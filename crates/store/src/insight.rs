@@ -478,7 +478,7 @@ impl Store {
         let users = on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
                 "SELECT c.id, c.tenant_id, c.user_principal_name, c.display_name, c.account_enabled, c.user_type, o.name AS organization, \
-                 (SELECT m.recipient_type FROM mailboxes m WHERE m.contact_id = c.id AND m.archived = FALSE AND m.is_deleted = FALSE LIMIT 1) AS mailbox_kind, \
+                 (SELECT m.recipient_type FROM mailboxes m WHERE m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key AND m.archived = FALSE AND m.is_deleted = FALSE LIMIT 1) AS mailbox_kind, \
                  (SELECT MAX(COALESCE(s.last_sign_in, '')) FROM sign_in_activity s WHERE s.tenant_id = c.tenant_id AND s.item_key = c.object_id AND s.archived = FALSE) AS last_sign_in, \
                  (SELECT MAX(COALESCE(s.last_non_interactive_sign_in, '')) FROM sign_in_activity s WHERE s.tenant_id = c.tenant_id AND s.item_key = c.object_id AND s.archived = FALSE) AS last_other_sign_in, \
                  (SELECT MAX(COALESCE(u.last_activity, '')) FROM usage u WHERE u.tenant_id = c.tenant_id AND u.user_principal_name = c.upn_key AND u.archived = FALSE) AS last_activity \

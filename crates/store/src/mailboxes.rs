@@ -1,4 +1,7 @@
-//! Mailboxes from the usage report, joined to contacts by UPN (case-insensitively).
+//! Mailboxes from the usage report. A live mailbox belongs to the tenant's live contact of the
+//! same user principal name (case-insensitively): the two are joined by that key when read, never
+//! tied by a stored link, so the users and mailbox steps each write only their own rows, in
+//! whichever order they finish, and a renamed user's mailbox follows the name at once.
 
 use std::collections::HashMap;
 
@@ -11,7 +14,7 @@ use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::{StepCounts, Store, now_millis};
 
-/// Rows per multi-row upsert (21 values each).
+/// Rows per multi-row upsert (20 values each).
 const UPSERT_CHUNK: usize = 250;
 
 /// A stored mailbox, for lists and exports: live ones with the contact they belong to, deleted
@@ -49,13 +52,11 @@ pub enum MailboxKind {
 
 struct Existing {
     fingerprint: String,
-    contact_id: Option<i64>,
     archived: bool,
 }
 
 impl Store {
-    /// Writes one batch of report rows. A row is unchanged only when its figures and the contact
-    /// it belongs to are both as stored.
+    /// Writes one batch of report rows; a row whose figures are as stored is left alone.
     pub async fn apply_mailboxes(
         &self,
         tenant_id: &TenantId,
@@ -74,7 +75,6 @@ impl Store {
             .map(|r| r.user_principal_name.key().to_string())
             .collect();
         let existing = existing_mailboxes(&mut tx, &tenant, &keys).await?;
-        let contacts = contacts_by_upn(&mut tx, &tenant, &keys).await?;
         // One row per mailbox key: where a report lists a UPN twice (a deleted mailbox whose name
         // was reused), the live mailbox wins.
         let mut latest: HashMap<&str, &MailboxRecord> = HashMap::new();
@@ -86,48 +86,37 @@ impl Store {
                 }
             }
         }
-        let mut changed: Vec<(&str, &MailboxRecord, Option<i64>, String)> = Vec::new();
+        let mut changed: Vec<(&str, &MailboxRecord, String)> = Vec::new();
         for key in &keys {
             let Some(record) = latest.remove(key.as_str()) else {
                 continue;
             };
             let print = fingerprint(record);
-            // A deleted mailbox belongs to nobody, even if its old UPN was reused.
-            let contact_id = if record.is_deleted {
-                None
-            } else {
-                contacts.get(key).copied()
-            };
             match existing.get(key) {
-                Some(found)
-                    if !found.archived
-                        && found.fingerprint == print
-                        && found.contact_id == contact_id =>
-                {
+                Some(found) if !found.archived && found.fingerprint == print => {
                     counts.unchanged += 1
                 }
                 Some(_) => {
                     counts.updated += 1;
-                    changed.push((key, record, contact_id, print));
+                    changed.push((key, record, print));
                 }
                 None => {
                     counts.created += 1;
-                    changed.push((key, record, contact_id, print));
+                    changed.push((key, record, print));
                 }
             }
         }
         for chunk in changed.chunks(UPSERT_CHUNK) {
             on_tx!(&mut tx, |c| {
                 let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, contact_id, display_name, is_deleted, storage_used_bytes, item_count, \
+                    "INSERT INTO mailboxes (tenant_id, upn_key, user_principal_name, display_name, is_deleted, storage_used_bytes, item_count, \
                      issue_warning_quota_bytes, prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes, deleted_item_count, deleted_item_size_bytes, \
                      has_archive, created_date, last_activity_date, recipient_type, deleted_date, fingerprint, created_at, updated_at) ",
                 );
-                query.push_values(chunk, |mut row, (key, record, contact_id, print)| {
+                query.push_values(chunk, |mut row, (key, record, print)| {
                     row.push_bind(tenant.clone())
                         .push_bind(key.to_string())
                         .push_bind(record.user_principal_name.as_str().to_string())
-                        .push_bind(*contact_id)
                         .push_bind(record.display_name.clone())
                         .push_bind(record.is_deleted)
                         .push_bind(record.storage_used_bytes)
@@ -147,7 +136,7 @@ impl Store {
                         .push_bind(now);
                 });
                 query.push(
-                    " ON CONFLICT (tenant_id, upn_key) DO UPDATE SET user_principal_name = excluded.user_principal_name, contact_id = excluded.contact_id, \
+                    " ON CONFLICT (tenant_id, upn_key) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
                      display_name = excluded.display_name, is_deleted = excluded.is_deleted, storage_used_bytes = excluded.storage_used_bytes, \
                      item_count = excluded.item_count, issue_warning_quota_bytes = excluded.issue_warning_quota_bytes, \
                      prohibit_send_quota_bytes = excluded.prohibit_send_quota_bytes, prohibit_send_receive_quota_bytes = excluded.prohibit_send_receive_quota_bytes, \
@@ -178,8 +167,10 @@ impl Store {
         let tenant = tenant_id.map(ToString::to_string);
         on_pool!(&self.pool, |p| {
             let rows = sqlx::query(
-                "SELECT m.*, o.name AS organization, c.object_id AS contact_object_id FROM mailboxes m \
-                 LEFT JOIN tenants t ON t.tenant_id = m.tenant_id LEFT JOIN organizations o ON o.id = t.organization_id LEFT JOIN contacts c ON c.id = m.contact_id \
+                "SELECT m.*, o.name AS organization, \
+                 (SELECT c.object_id FROM contacts c WHERE m.is_deleted = FALSE AND c.tenant_id = m.tenant_id AND c.upn_key = m.upn_key AND c.archived = FALSE \
+                  ORDER BY c.id DESC LIMIT 1) AS contact_object_id \
+                 FROM mailboxes m LEFT JOIN tenants t ON t.tenant_id = m.tenant_id LEFT JOIN organizations o ON o.id = t.organization_id \
                  WHERE m.is_deleted = $1 AND ($2 IS NULL OR m.tenant_id = $2) AND ($3 OR m.archived = FALSE) \
                  ORDER BY m.tenant_id, m.upn_key",
             )
@@ -250,7 +241,8 @@ impl Store {
     pub async fn attached_mailbox_count(&self, tenant_id: &TenantId) -> Result<i64> {
         on_pool!(&self.pool, |p| {
             sqlx::query_scalar(
-            "SELECT COUNT(*) FROM mailboxes WHERE tenant_id = $1 AND contact_id IS NOT NULL AND archived = FALSE"
+            "SELECT COUNT(*) FROM mailboxes m WHERE m.tenant_id = $1 AND m.archived = FALSE AND m.is_deleted = FALSE \
+             AND EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = m.tenant_id AND c.upn_key = m.upn_key AND c.archived = FALSE)"
         )
         .bind(tenant_id.to_string())
         .fetch_one(p)
@@ -268,7 +260,7 @@ async fn existing_mailboxes(
     on_tx!(tx, |c| {
         let rows = fetch_in!(
             c,
-            "SELECT upn_key, fingerprint, contact_id, archived FROM mailboxes",
+            "SELECT upn_key, fingerprint, archived FROM mailboxes",
             "upn_key",
             tenant,
             keys
@@ -280,110 +272,10 @@ async fn existing_mailboxes(
                     r.text_req("upn_key")?,
                     Existing {
                         fingerprint: r.text_req("fingerprint")?,
-                        contact_id: r.int("contact_id")?,
                         archived: r.flag("archived")?.unwrap_or(false),
                     },
                 ))
             })
             .collect()
     })
-}
-
-/// The live contact of each UPN (an archived contact may share a UPN with its successor).
-async fn contacts_by_upn(
-    tx: &mut Tx,
-    tenant: &str,
-    keys: &[String],
-) -> Result<HashMap<String, i64>> {
-    on_tx!(tx, |c| {
-        let rows = fetch_in!(
-            c,
-            "SELECT id, upn_key, archived FROM contacts",
-            "upn_key",
-            tenant,
-            keys
-        )
-        .doing("finding mailboxes' contacts")?;
-        let mut found = HashMap::new();
-        for r in &rows {
-            if !r.flag("archived")?.unwrap_or(false) {
-                found.insert(r.text_req("upn_key")?, r.int_req("id")?);
-            }
-        }
-        Ok(found)
-    })
-}
-
-/// Ties the tenant's live mailboxes of these user principal names to the contacts just written
-/// under them, and unties a contact's mailbox of another name (the user was renamed), writing
-/// only links that differ. The mailbox and users steps run side by side: a mailbox written
-/// before its contact existed is linked by the contact's page, one written after by its own
-/// batch (`contacts_by_upn`). Where a page names a user twice, the later entry holds.
-pub(crate) async fn link_mailboxes_of(
-    tx: &mut Tx,
-    tenant: &str,
-    contacts: &[(&str, i64)],
-    now: i64,
-) -> Result<u64> {
-    let latest: HashMap<&str, i64> = contacts.iter().copied().collect();
-    let contacts: Vec<(&str, i64)> = latest.into_iter().collect();
-    let mut linked = 0;
-    for chunk in contacts.chunks(crate::contacts::INSERT_CHUNK * 2) {
-        linked += on_tx!(&mut *tx, |c| {
-            let mut query = linked_values(chunk);
-            query
-                .push(" UPDATE mailboxes SET contact_id = NULL, updated_at = ")
-                .push_bind(now)
-                .push(" FROM linked WHERE mailboxes.contact_id IN (");
-            // The contacts as constants, and no tenant (the contacts are the tenant's): both
-            // databases then go by the mailboxes' contact index. Given the tenant, SQLite
-            // went through every mailbox of the tenant for every contact of the page.
-            let mut ids = query.separated(", ");
-            for (_, contact_id) in chunk {
-                ids.push_bind(*contact_id);
-            }
-            query.push(
-                ") AND mailboxes.contact_id = linked.contact_id AND mailboxes.upn_key <> linked.upn_key",
-            );
-            query
-                .build()
-                .persistent(false)
-                .execute(c)
-                .await
-                .done("untying renamed users' mailboxes")
-        })?;
-        linked += on_tx!(&mut *tx, |c| {
-            let mut query = linked_values(chunk);
-            query
-                .push(" UPDATE mailboxes SET contact_id = linked.contact_id, updated_at = ")
-                .push_bind(now)
-                .push(" FROM linked WHERE mailboxes.tenant_id = ")
-                .push_bind(tenant)
-                .push(
-                    " AND mailboxes.upn_key = linked.upn_key AND mailboxes.is_deleted = FALSE AND mailboxes.archived = FALSE \
-                     AND mailboxes.contact_id IS DISTINCT FROM linked.contact_id",
-                );
-            query
-                .build()
-                .persistent(false)
-                .execute(c)
-                .await
-                .done("linking mailboxes to their contacts")
-        })?;
-    }
-    Ok(linked)
-}
-
-/// `WITH linked (upn_key, contact_id) AS (VALUES …)` of the contacts given.
-fn linked_values<'q, DB: sqlx::Database>(chunk: &[(&'q str, i64)]) -> sqlx::QueryBuilder<DB>
-where
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::new("WITH linked (upn_key, contact_id) AS (");
-    query.push_values(chunk, |mut row, (upn_key, contact_id)| {
-        row.push_bind(*upn_key).push_bind(*contact_id);
-    });
-    query.push(")");
-    query
 }

@@ -172,6 +172,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0073_unlinked_contact_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0073_unlinked_contact_indexes.sql"),
     },
+    Migration {
+        version: 74,
+        sqlite: include_str!("../migrations/sqlite/0074_mailboxes_join_by_name.sql"),
+        postgres: include_str!("../migrations/postgres/0074_mailboxes_join_by_name.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

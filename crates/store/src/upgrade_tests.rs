@@ -202,6 +202,18 @@ async fn check(store: &Store, from: i64) {
         "the archived contact stays archived after upgrading from {from}"
     );
 
+    let mailboxes = store
+        .mailboxes(None, crate::MailboxKind::Live, false)
+        .await
+        .unwrap_or_else(|e| panic!("mailboxes after upgrading from {from}: {e}"));
+    assert_eq!(mailboxes.len(), 1, "from version {from}");
+    assert_eq!(mailboxes[0].storage_used_bytes, Some(1_048_576));
+    assert_eq!(
+        mailboxes[0].contact_object_id.as_deref(),
+        Some("aaaaaaaa-0000-0000-0000-000000000001"),
+        "Adele's mailbox is hers after upgrading from {from}"
+    );
+
     let licenses = store.licenses(None, true).await.expect("licenses");
     assert_eq!(licenses.len(), 1, "from version {from}");
 
