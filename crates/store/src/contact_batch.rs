@@ -21,6 +21,7 @@ use crate::contacts::{
 };
 use crate::error::{Context, Executed, Result, StoreError};
 use crate::run_records::{RecordOutcome, RecordStep, RunRecord, write_records};
+use crate::statistics::GrowingTable;
 use crate::{Store, now_millis};
 
 const CONTACT_COLUMNS: &str = "SELECT id, organization_id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
@@ -32,6 +33,10 @@ pub struct ContactBatch {
     tenant: String,
     /// The step whose records this batch keeps, and those it has to write on commit.
     log: Option<(RecordStep, Vec<RunRecord>)>,
+    /// Contacts this batch created, counted into the table's growth once committed.
+    created: u64,
+    pool: crate::backend::Pool,
+    growth: crate::statistics::TableGrowth,
 }
 
 /// A user a connection's filters leave out.
@@ -150,6 +155,9 @@ impl Store {
             organization_id,
             tenant,
             log: None,
+            created: 0,
+            pool: self.pool.clone(),
+            growth: self.growth.clone(),
         })
     }
 
@@ -855,6 +863,7 @@ impl ContactBatch {
         }
         for chunk in creates.chunks(INSERT_CHUNK) {
             let ids = insert_contacts(&mut self.tx, organization_id, chunk, now).await?;
+            self.created += ids.len() as u64;
             for (record, _) in chunk {
                 if let Some(id) = ids.get(&record.object_id.to_string()) {
                     licences.extend(assignments(*id, record));
@@ -1015,7 +1024,11 @@ impl ContactBatch {
         {
             write_records(&mut self.tx, step, records).await?;
         }
-        self.tx.commit().await
+        self.tx.commit().await?;
+        self.growth
+            .added(&self.pool, GrowingTable::Contacts, self.created)
+            .await;
+        Ok(())
     }
 
     /// The tenant's object id and user principal name of these contacts, by contact.

@@ -248,9 +248,14 @@ impl Store {
         };
         let now = now_millis();
         let mut tx = self.begin().await?;
-        // Under the tenant's lock, as every other write of its rows: a contact page links
-        // mailboxes while this step runs, and rows taken in another order could deadlock.
-        tx.lock_tenant(&tenant_id.to_string()).await?;
+        // Under the lock the rows' writers hold, so that rows taken in another order cannot
+        // deadlock.
+        let tenant = tenant_id.to_string();
+        let lock = match table {
+            "mailboxes" => crate::mailboxes::lock_key(&tenant),
+            _ => tenant,
+        };
+        tx.lock_tenant(&lock).await?;
         for id in ids {
             on_tx!(&mut tx, |c| sqlx::query(sql)
                 .bind(now)

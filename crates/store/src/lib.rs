@@ -40,6 +40,7 @@ mod run_stats;
 mod runs;
 mod schedules;
 pub mod secrets;
+mod statistics;
 mod tenants;
 pub mod typed;
 mod usage;

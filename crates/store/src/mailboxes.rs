@@ -12,6 +12,7 @@ use futures_util::TryStreamExt;
 
 use crate::backend::{Columns, Tx, fetch_in, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
+use crate::statistics::GrowingTable;
 use crate::{StepCounts, Store, now_millis};
 
 /// Rows per multi-row upsert (20 values each).
@@ -69,7 +70,7 @@ impl Store {
         let tenant = tenant_id.to_string();
         let now = now_millis();
         let mut tx = self.begin().await?;
-        tx.lock_tenant(&tenant).await?;
+        tx.lock_tenant(&lock_key(&tenant)).await?;
         let keys: Vec<String> = records
             .iter()
             .map(|r| r.user_principal_name.key().to_string())
@@ -154,6 +155,9 @@ impl Store {
             })?;
         }
         tx.commit().await?;
+        self.growth
+            .added(&self.pool, GrowingTable::Mailboxes, counts.created)
+            .await;
         Ok(counts)
     }
 
@@ -278,4 +282,11 @@ async fn existing_mailboxes(
             })
             .collect()
     })
+}
+
+/// The lock a tenant's mailbox writers share. Mailboxes are written apart from everything else
+/// of the tenant (they are joined to contacts only when read), so they do not wait for the
+/// tenant's contact pages, nor those for them.
+pub(crate) fn lock_key(tenant: &str) -> String {
+    format!("{tenant}/mailboxes")
 }

@@ -1532,3 +1532,59 @@ async fn a_mailbox_belongs_to_the_contact_of_its_name_whichever_is_written_first
 }
 
 testkit::on_both_stores!(a_mailbox_belongs_to_the_contact_of_its_name_whichever_is_written_first);
+
+/// PostgreSQL plans from statistics autovacuum gathers about once a minute: a contacts table a
+/// first sync fills within seconds is analysed as it grows, or each page of users is looked up by
+/// reading every contact of the tenant.
+#[tokio::test]
+async fn a_postgres_contacts_table_a_sync_fills_is_analysed_as_it_grows() {
+    use sqlx::Connection as _;
+    let Some((store, home)) = testkit::postgres_store().await else {
+        return;
+    };
+    let testkit::StoreHome::Postgres(database) = &home else {
+        unreachable!("a PostgreSQL store lives in a database")
+    };
+    let record = OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    };
+    let org = store.apply_organization(&record).await.unwrap().id();
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    const HELD: &str = "SELECT reltuples FROM pg_class WHERE oid = CAST('contacts' AS regclass)";
+    for page in 0..5u32 {
+        let users: Vec<ContactRecord> = (0..500u32)
+            .map(|n| {
+                let n = page * 500 + n;
+                let mut user = contact(1, "Staff");
+                user.object_id =
+                    ObjectId::parse(&format!("11111111-2222-4333-8444-{n:012}")).unwrap();
+                user.user_principal_name = Upn::parse(&format!("user{n}@contoso.example")).unwrap();
+                user
+            })
+            .collect();
+        store.apply_contacts(org, &users).await.unwrap();
+        if page == 2 {
+            assert!(
+                sqlx::query_scalar::<_, f32>(HELD)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap()
+                    < 1_000.0,
+                "1,500 contacts are too few to look at"
+            );
+        }
+    }
+    let held: f32 = sqlx::query_scalar(HELD)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(
+        held >= 2_000.0,
+        "the planner still thinks the table holds {held} rows"
+    );
+    store.close().await;
+}
