@@ -36,6 +36,17 @@ fn tenant() -> TenantId {
     TenantId::parse(TENANT).unwrap()
 }
 
+/// The tenant's organisation as a first sync reads it, with nothing but its name.
+fn contoso() -> OrganizationRecord {
+    OrganizationRecord {
+        tenant_id: tenant(),
+        display_name: "Contoso Ltd".into(),
+        verified_domains: vec![],
+        default_domain: None,
+        country_letter_code: None,
+    }
+}
+
 fn in_tenant() -> StepTenant {
     StepTenant {
         tenant_id: TENANT.into(),
@@ -808,16 +819,7 @@ async fn a_second_handle_keeps_the_first_ones_locks() {
     let first = Store::open_keyed(location, None, &key_file, Default::default())
         .await
         .unwrap();
-    first
-        .apply_organization(&OrganizationRecord {
-            tenant_id: tenant(),
-            display_name: "Contoso Ltd".into(),
-            verified_domains: vec![],
-            default_domain: None,
-            country_letter_code: None,
-        })
-        .await
-        .unwrap();
+    first.apply_organization(&contoso()).await.unwrap();
     let second = Store::open_keyed(location, None, &key_file, Default::default())
         .await
         .unwrap();
@@ -862,13 +864,7 @@ fn uuid_like() -> String {
 }
 
 async fn concurrent_writers(store: &Store) {
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let (a, b) = tokio::join!(
         store.apply_organization(&record),
         store.apply_organization(&record)
@@ -915,13 +911,7 @@ async fn postgres_writers_at_once_make_no_duplicates() {
 }
 
 async fn inventory_story(store: &Store) {
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let item = |key: &str, value: i64| domain::InventoryItem {
         key: key.into(),
@@ -995,13 +985,7 @@ async fn postgres_inventory_keeps_one_item_per_key() {
 /// accepts, so each is asked of both.
 async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
     let (store, _home) = testkit::store_of(kind).await;
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let none = StepCounts::default();
     let checkpoint = |resource: &str| Checkpoint {
@@ -1105,13 +1089,7 @@ testkit::on_both_stores!(empty_lists_ask_for_nothing);
 /// and switched-off plans included; a contact kept by hand has no tenant or user.
 async fn a_contact_reads_back_as_its_plan_compares_it(kind: testkit::StoreKind) {
     let (store, _home) = testkit::store_of(kind).await;
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let mut user = contact(1, "Engineer");
     user.license_sku_ids = vec![E3.into(), FLOW.into()];
@@ -1320,17 +1298,7 @@ async fn a_worker_that_lost_its_lease_writes_nothing_more(kind: testkit::StoreKi
         })
         .await
         .unwrap();
-    let org = store
-        .apply_organization(&OrganizationRecord {
-            tenant_id: tenant(),
-            display_name: "Contoso Ltd".into(),
-            verified_domains: vec![],
-            default_domain: None,
-            country_letter_code: None,
-        })
-        .await
-        .unwrap()
-        .id();
+    let org = store.apply_organization(&contoso()).await.unwrap().id();
     let worker = Worker::current(Duration::from_millis(400));
     store
         .enqueue_run(
@@ -1472,13 +1440,7 @@ async fn a_mailbox_belongs_to_the_contact_of_its_name_whichever_is_written_first
     kind: testkit::StoreKind,
 ) {
     let (store, _home) = testkit::store_of(kind).await;
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let early = vec![mailbox("USER1@contoso.example", 7)];
     assert_eq!(
@@ -1545,13 +1507,7 @@ async fn a_postgres_contacts_table_a_sync_fills_is_analysed_as_it_grows() {
     let testkit::StoreHome::Postgres(database) = &home else {
         unreachable!("a PostgreSQL store lives in a database")
     };
-    let record = OrganizationRecord {
-        tenant_id: tenant(),
-        display_name: "Contoso Ltd".into(),
-        verified_domains: vec![],
-        default_domain: None,
-        country_letter_code: None,
-    };
+    let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
     const HELD: &str = "SELECT reltuples FROM pg_class WHERE oid = CAST('contacts' AS regclass)";
