@@ -149,7 +149,23 @@ macro_rules! fetch_in {
         }
     }};
 }
-pub(crate) use {fetch_in, on_pool, on_tx, write_on_pool};
+/// Fetches `$before (<ids>) $after` on a connection: what a page of contacts shows beside its own
+/// columns, read for exactly the page's contacts (a page sorted by name spans the whole id
+/// range, and reading by range read every contact between its lowest and highest id). A page
+/// holds at most a thousand contacts, well within both databases' limits on parameters.
+macro_rules! fetch_ids {
+    ($c:expr, $before:expr, $ids:expr, $after:literal) => {{
+        let mut query = sqlx::QueryBuilder::new($before);
+        query.push(" (");
+        let mut list = query.separated(", ");
+        for id in $ids {
+            list.push_bind(*id);
+        }
+        query.push(concat!(") ", $after));
+        query.build().persistent(false).fetch_all($c).await
+    }};
+}
+pub(crate) use {fetch_ids, fetch_in, on_pool, on_tx, write_on_pool};
 
 impl Tx {
     /// Serialises writers of one tenant's records. SQLite's `BEGIN IMMEDIATE` already admits one
@@ -162,6 +178,22 @@ impl Tx {
                 .execute(&mut **t)
                 .await
                 .doing("locking the tenant's records")?;
+        }
+        Ok(())
+    }
+
+    /// Plans this transaction's lookups for rows that sit in memory. A page's rows are found by
+    /// key; at PostgreSQL's default cost of a random page (4, set for spinning disks) the planner
+    /// read every contact of the tenant instead to find a page of 500, a cost that grew with each
+    /// page written. 1.1 is the usual figure for solid-state storage. Set for this transaction
+    /// only (`SET LOCAL`): the server's and the role's settings hold everywhere else, and a
+    /// connection pooler in front of PostgreSQL sees no startup option it may refuse.
+    pub(crate) async fn plan_key_lookups(&mut self) -> Result<()> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT set_config('random_page_cost', '1.1', TRUE)")
+                .execute(&mut **t)
+                .await
+                .doing("planning the page's lookups")?;
         }
         Ok(())
     }
@@ -514,15 +546,6 @@ async fn connect(location: &str, limits: StoreOptions) -> Result<Pool> {
             fix: "Check the URL's form: postgres://user:password@host:port/database".into(),
             source,
         })?;
-        // The store's reads are key lookups into rows that sit in memory; at PostgreSQL's
-        // default cost of a random page (4, set for spinning disks) the planner read a whole
-        // tenant's contacts to find a page of 500 of them, a cost that grew with every page
-        // written. 1.1 is the usual figure for solid-state storage; a URL that sets its own wins.
-        let options = if location.contains("random_page_cost") {
-            options
-        } else {
-            options.options([("random_page_cost", "1.1")])
-        };
         check_postgres_answers(location, &options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)

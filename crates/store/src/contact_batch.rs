@@ -150,6 +150,7 @@ impl Store {
         let tenant = tenant_id.to_string();
         let mut tx = self.begin().await?;
         tx.lock_tenant(&tenant).await?;
+        tx.plan_key_lookups().await?;
         Ok(ContactBatch {
             tx,
             organization_id,

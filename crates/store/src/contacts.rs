@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use domain::{ContactRecord, ServicePlan, TenantId, catalog};
 use serde::Serialize;
 
-use crate::backend::{Columns, Pool, Tx, fetch_in, on_pool, on_tx, write_on_pool};
+use crate::backend::{Columns, Pool, Tx, fetch_ids, fetch_in, on_pool, on_tx, write_on_pool};
 use crate::error::{Context, Executed, Result, StoreError};
+use crate::mailboxes::owns_mailbox;
 use crate::{StepCounts, Store, now_millis};
 
 /// Which contacts to list.
@@ -318,16 +319,14 @@ impl Store {
     /// Fills in what a page of contacts shows beside their own columns: licences, products,
     /// mailbox, usage and custom fields.
     async fn add_contact_details(&self, contacts: &mut [ContactRow]) -> Result<()> {
-        let (Some(low), Some(high)) = (
-            contacts.iter().map(|c| c.id).min(),
-            contacts.iter().map(|c| c.id).max(),
-        ) else {
+        if contacts.is_empty() {
             return Ok(());
-        };
-        let licenses = contact_licenses(&self.pool, low, high).await?;
-        let mailboxes = contact_mailboxes(&self.pool, low, high).await?;
+        }
+        let ids: Vec<i64> = contacts.iter().map(|c| c.id).collect();
+        let licenses = contact_licenses(&self.pool, &ids).await?;
+        let mailboxes = contact_mailboxes(&self.pool, &ids).await?;
         let mut usage = crate::usage::of_contacts(&self.pool, contacts).await?;
-        let mut custom = contact_custom_fields(&self.pool, low, high).await?;
+        let mut custom = contact_custom_fields(&self.pool, &ids).await?;
         for contact in contacts.iter_mut() {
             contact.custom_fields = custom.remove(&contact.id).unwrap_or_default();
             contact.usage = usage.remove(&contact.id).unwrap_or_default();
@@ -392,7 +391,11 @@ impl Store {
             Some(ContactKind::Disabled) => "c.archived = FALSE AND c.account_enabled = FALSE",
             Some(ContactKind::Guest) => "c.archived = FALSE AND LOWER(c.user_type) = 'guest'",
             Some(ContactKind::Shared) => {
-                "c.archived = FALSE AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key AND m.recipient_type = 'shared' AND m.archived = FALSE AND m.is_deleted = FALSE)"
+                concat!(
+                    "c.archived = FALSE AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.recipient_type = 'shared' AND m.archived = FALSE AND ",
+                    owns_mailbox!(),
+                    ")"
+                )
             }
             Some(ContactKind::Archived) => "c.archived = TRUE",
         };
@@ -652,17 +655,16 @@ pub(crate) fn assignments(
     })
 }
 
-async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i64, Vec<Held>>> {
+async fn contact_licenses(pool: &Pool, ids: &[i64]) -> Result<HashMap<i64, Vec<Held>>> {
     on_pool!(pool, |p| {
-        let rows = sqlx::query(
+        let rows = fetch_ids!(
+            p,
             "SELECT cl.contact_id, cl.sku_id, cl.disabled_plans, l.sku_part_number, l.plan_details FROM contact_licenses cl \
              JOIN contacts c ON c.id = cl.contact_id LEFT JOIN licenses l ON l.tenant_id = c.tenant_id AND l.sku_id = cl.sku_id \
-             WHERE cl.contact_id BETWEEN $1 AND $2 ORDER BY cl.contact_id, l.sku_part_number, cl.sku_id",
+             WHERE cl.contact_id IN",
+            ids,
+            "ORDER BY cl.contact_id, l.sku_part_number, cl.sku_id"
         )
-        .bind(low)
-        .bind(high)
-        .fetch_all(p)
-        .await
         .doing("reading contacts' licences")?;
         let mut map: HashMap<i64, Vec<Held>> = HashMap::new();
         for r in &rows {
@@ -691,17 +693,15 @@ async fn contact_licenses(pool: &Pool, low: i64, high: i64) -> Result<HashMap<i6
 
 async fn contact_custom_fields(
     pool: &Pool,
-    low: i64,
-    high: i64,
+    ids: &[i64],
 ) -> Result<HashMap<i64, std::collections::BTreeMap<String, String>>> {
     on_pool!(pool, |p| {
-        let rows = sqlx::query(
-            "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id BETWEEN $1 AND $2",
+        let rows = fetch_ids!(
+            p,
+            "SELECT contact_id, name, value FROM contact_custom_fields WHERE contact_id IN",
+            ids,
+            ""
         )
-        .bind(low)
-        .bind(high)
-        .fetch_all(p)
-        .await
         .doing("reading contacts' custom fields")?;
         let mut map: HashMap<i64, std::collections::BTreeMap<String, String>> = HashMap::new();
         for r in &rows {
@@ -713,22 +713,20 @@ async fn contact_custom_fields(
     })
 }
 
-async fn contact_mailboxes(
-    pool: &Pool,
-    low: i64,
-    high: i64,
-) -> Result<HashMap<i64, MailboxSummary>> {
+async fn contact_mailboxes(pool: &Pool, ids: &[i64]) -> Result<HashMap<i64, MailboxSummary>> {
     on_pool!(pool, |p| {
-        let rows = sqlx::query(
-            "SELECT c.id AS contact_id, m.recipient_type, m.storage_used_bytes, m.item_count, m.prohibit_send_quota_bytes, m.issue_warning_quota_bytes, \
-             m.prohibit_send_receive_quota_bytes, m.has_archive, m.last_activity_date \
-             FROM contacts c JOIN mailboxes m ON m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key \
-             WHERE c.id BETWEEN $1 AND $2 AND c.archived = FALSE AND m.archived = FALSE AND m.is_deleted = FALSE",
+        let rows = fetch_ids!(
+            p,
+            concat!(
+                "SELECT c.id AS contact_id, m.recipient_type, m.storage_used_bytes, m.item_count, m.prohibit_send_quota_bytes, \
+                 m.issue_warning_quota_bytes, m.prohibit_send_receive_quota_bytes, m.has_archive, m.last_activity_date \
+                 FROM contacts c JOIN mailboxes m ON m.archived = FALSE AND ",
+                owns_mailbox!(),
+                " WHERE c.id IN"
+            ),
+            ids,
+            ""
         )
-        .bind(low)
-        .bind(high)
-        .fetch_all(p)
-        .await
         .doing("reading contacts' mailboxes")?;
         let mut map = HashMap::new();
         for r in &rows {

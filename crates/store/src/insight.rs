@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{Columns, on_pool, on_tx};
 use crate::error::{Context, Executed, Result, StoreError};
+use crate::mailboxes::owns_mailbox;
 use crate::{Store, now_millis};
 
 /// When and by which rules a tenant's software was last consolidated.
@@ -476,16 +477,18 @@ impl Store {
                 })
         };
         let users = on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(
+            let rows = sqlx::query(concat!(
                 "SELECT c.id, c.tenant_id, c.user_principal_name, c.display_name, c.account_enabled, c.user_type, o.name AS organization, \
-                 (SELECT m.recipient_type FROM mailboxes m WHERE m.tenant_id = c.tenant_id AND m.upn_key = c.upn_key AND m.archived = FALSE AND m.is_deleted = FALSE LIMIT 1) AS mailbox_kind, \
+                 (SELECT m.recipient_type FROM mailboxes m WHERE m.archived = FALSE AND ",
+                owns_mailbox!(),
+                " LIMIT 1) AS mailbox_kind, \
                  (SELECT MAX(COALESCE(s.last_sign_in, '')) FROM sign_in_activity s WHERE s.tenant_id = c.tenant_id AND s.item_key = c.object_id AND s.archived = FALSE) AS last_sign_in, \
                  (SELECT MAX(COALESCE(s.last_non_interactive_sign_in, '')) FROM sign_in_activity s WHERE s.tenant_id = c.tenant_id AND s.item_key = c.object_id AND s.archived = FALSE) AS last_other_sign_in, \
                  (SELECT MAX(COALESCE(u.last_activity, '')) FROM usage u WHERE u.tenant_id = c.tenant_id AND u.user_principal_name = c.upn_key AND u.archived = FALSE) AS last_activity \
                  FROM contacts c JOIN organizations o ON o.id = c.organization_id \
                  WHERE c.archived = FALSE AND c.deleted_at IS NULL AND c.tenant_id IS NOT NULL AND ($1 IS NULL OR c.tenant_id = $1) \
                  AND EXISTS (SELECT 1 FROM contact_licenses l WHERE l.contact_id = c.id) ORDER BY o.name, c.user_principal_name",
-            )
+            ))
             .bind(tenant.as_deref())
             .fetch_all(p)
             .await

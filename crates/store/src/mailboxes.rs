@@ -15,6 +15,21 @@ use crate::error::{Context, Executed, Result, StoreError};
 use crate::statistics::GrowingTable;
 use crate::{StepCounts, Store, now_millis};
 
+/// Whether contact `c` is the one that mailbox `m` belongs to: a mailbox not deleted in Exchange
+/// belongs to the tenant's contact of the same user principal name that is neither archived nor
+/// in the recycle bin (whose name a new user may take), and of two such (a user renamed to the
+/// name another gives up, between two pages of one sync) to the newer. Every reader asks in these
+/// words, so a mailbox shows on one contact at most.
+macro_rules! owns_mailbox {
+    () => {
+        "c.tenant_id = m.tenant_id AND c.upn_key = m.upn_key AND m.is_deleted = FALSE \
+         AND c.archived = FALSE AND c.deleted_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM contacts newer WHERE newer.tenant_id = c.tenant_id AND newer.upn_key = c.upn_key \
+         AND newer.archived = FALSE AND newer.deleted_at IS NULL AND newer.id > c.id)"
+    };
+}
+pub(crate) use owns_mailbox;
+
 /// Rows per multi-row upsert (20 values each).
 const UPSERT_CHUNK: usize = 250;
 
@@ -71,6 +86,7 @@ impl Store {
         let now = now_millis();
         let mut tx = self.begin().await?;
         tx.lock_tenant(&lock_key(&tenant)).await?;
+        tx.plan_key_lookups().await?;
         let keys: Vec<String> = records
             .iter()
             .map(|r| r.user_principal_name.key().to_string())
@@ -170,14 +186,14 @@ impl Store {
     ) -> Result<Vec<MailboxRow>> {
         let tenant = tenant_id.map(ToString::to_string);
         on_pool!(&self.pool, |p| {
-            let rows = sqlx::query(
-                "SELECT m.*, o.name AS organization, \
-                 (SELECT c.object_id FROM contacts c WHERE m.is_deleted = FALSE AND c.tenant_id = m.tenant_id AND c.upn_key = m.upn_key AND c.archived = FALSE \
-                  ORDER BY c.id DESC LIMIT 1) AS contact_object_id \
+            let rows = sqlx::query(concat!(
+                "SELECT m.*, o.name AS organization, (SELECT c.object_id FROM contacts c WHERE ",
+                owns_mailbox!(),
+                ") AS contact_object_id \
                  FROM mailboxes m LEFT JOIN tenants t ON t.tenant_id = m.tenant_id LEFT JOIN organizations o ON o.id = t.organization_id \
                  WHERE m.is_deleted = $1 AND ($2 IS NULL OR m.tenant_id = $2) AND ($3 OR m.archived = FALSE) \
                  ORDER BY m.tenant_id, m.upn_key",
-            )
+            ))
             .bind(kind == MailboxKind::Deleted)
             .bind(tenant.as_deref())
             .bind(include_archived)
@@ -244,14 +260,16 @@ impl Store {
     /// How many mailboxes of a tenant are attached to a contact (for tests and the run summary).
     pub async fn attached_mailbox_count(&self, tenant_id: &TenantId) -> Result<i64> {
         on_pool!(&self.pool, |p| {
-            sqlx::query_scalar(
-            "SELECT COUNT(*) FROM mailboxes m WHERE m.tenant_id = $1 AND m.archived = FALSE AND m.is_deleted = FALSE \
-             AND EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = m.tenant_id AND c.upn_key = m.upn_key AND c.archived = FALSE)"
-        )
-        .bind(tenant_id.to_string())
-        .fetch_one(p)
-        .await
-        .doing("counting mailboxes")
+            sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM mailboxes m WHERE m.tenant_id = $1 AND m.archived = FALSE \
+                 AND EXISTS (SELECT 1 FROM contacts c WHERE ",
+                owns_mailbox!(),
+                ")"
+            ))
+            .bind(tenant_id.to_string())
+            .fetch_one(p)
+            .await
+            .doing("counting mailboxes")
         })
     }
 }

@@ -4,9 +4,12 @@
 //! first sync fills the contacts table from nothing to 100,000 rows within seconds, and all that
 //! while the planner took a tenant for half a percent of a near-empty table: to find a page of 500
 //! contacts by object id it read every contact of the tenant, a cost that grew with each page.
-//! So a table is analysed as soon as this process has added three times the rows it last held
-//! (and at least [`FIRST_LOOK`]): three or four times while it grows from nothing to 100,000 rows,
-//! once for a table that was large already. SQLite needs none of this.
+//! So a table is analysed once this process has added three times the rows it held when last
+//! analysed (and at least [`FIRST_LOOK`]), that is once it has grown to four times that size: at
+//! 2,000, 8,000 and 32,000 rows while it grows from nothing to 100,000; once for a table that was
+//! large already. The planner scales the statistics by the table's current size in between. A
+//! role that may not analyse the table (PostgreSQL warns and skips it) is not asked again.
+//! SQLite needs none of this.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,8 @@ struct Growth {
     added: u64,
     /// Rows the table held when it was last analysed.
     held: u64,
+    /// The role may not analyse the table: it is not asked again.
+    refused: bool,
 }
 
 /// Shared by every clone of a store.
@@ -69,7 +74,7 @@ impl TableGrowth {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let growth = tables.entry(table).or_default();
             growth.added += rows;
-            let due = growth.added >= FIRST_LOOK.max(growth.held * 3);
+            let due = !growth.refused && growth.added >= FIRST_LOOK.max(growth.held * 3);
             if due {
                 growth.added = 0;
             }
@@ -78,21 +83,38 @@ impl TableGrowth {
         if !due {
             return;
         }
-        if let Err(error) = sqlx::query(table.analyze()).execute(pool).await {
-            tracing::debug!(table = table.name(), %error, "could not refresh the table's statistics");
-            return;
-        }
-        let held: Result<f32, _> =
-            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = CAST($1 AS regclass)")
-                .bind(table.name())
-                .fetch_one(pool)
-                .await;
-        if let Ok(held) = held {
-            let mut tables = self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            tables.entry(table).or_default().held = held.max(0.0) as u64;
+        match analyse(pool, table).await {
+            Ok(held) => {
+                let mut tables = self
+                    .0
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let growth = tables.entry(table).or_default();
+                // Still never analysed after ANALYZE ran: PostgreSQL skipped a table the role
+                // does not own.
+                growth.refused = held < 0.0;
+                growth.held = held.max(0.0) as u64;
+            }
+            Err(error) => {
+                tracing::debug!(table = table.name(), %error, "could not refresh the table's statistics");
+            }
         }
     }
+}
+
+/// Analyses the table, waiting at most a second for its lock (a manual VACUUM holds it), and
+/// returns the rows PostgreSQL now believes it holds (-1 if it was never analysed).
+async fn analyse(pool: &sqlx::PgPool, table: GrowingTable) -> Result<f32, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('lock_timeout', '1000', TRUE)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(table.analyze()).execute(&mut *tx).await?;
+    let held =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = CAST($1 AS regclass)")
+            .bind(table.name())
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(held)
 }

@@ -1510,6 +1510,11 @@ async fn a_postgres_contacts_table_a_sync_fills_is_analysed_as_it_grows() {
     let record = contoso();
     let org = store.apply_organization(&record).await.unwrap().id();
     let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    // Autovacuum would analyse the table on its own schedule, in or out of the test's window.
+    sqlx::query("ALTER TABLE contacts SET (autovacuum_enabled = off)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
     const HELD: &str = "SELECT reltuples FROM pg_class WHERE oid = CAST('contacts' AS regclass)";
     for page in 0..5u32 {
         let users: Vec<ContactRecord> = (0..500u32)
@@ -1544,3 +1549,67 @@ async fn a_postgres_contacts_table_a_sync_fills_is_analysed_as_it_grows() {
     );
     store.close().await;
 }
+
+/// A user deleted into the recycle bin keeps a live contact for 30 days, and a new user may take
+/// the name meanwhile: the mailbox of that name is the new user's alone, wherever it is read.
+async fn a_reused_name_gives_its_mailbox_to_the_new_user_alone(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let org = store.apply_organization(&contoso()).await.unwrap().id();
+    let leaver = contact(1, "Leaver");
+    store
+        .apply_contacts(org, std::slice::from_ref(&leaver))
+        .await
+        .unwrap();
+    // Removed by a delta round without "deleted": in the recycle bin, restorable.
+    let removed = [domain::plan::Removal::from_reason(leaver.object_id, None)];
+    let mapping = domain::FieldMapping::default();
+    let mut batch = store.contact_batch(org, &tenant()).await.unwrap();
+    let stored = batch.stored(&[], &removed, &mapping).await.unwrap();
+    let plan = domain::plan::plan_contacts(&[], &removed, &stored, &mapping, store::now_millis());
+    batch.apply(&plan, None, None).await.unwrap();
+    batch.commit().await.unwrap();
+    let mut joiner = contact(2, "Joiner");
+    joiner.user_principal_name = leaver.user_principal_name.clone();
+    store
+        .apply_contact_changes(org, &tenant(), std::slice::from_ref(&joiner), &[], None)
+        .await
+        .unwrap();
+    let mut shared = mailbox("user1@contoso.example", 5);
+    shared.recipient_type = Some("shared".into());
+    store.apply_mailboxes(&tenant(), &[shared]).await.unwrap();
+
+    assert_eq!(store.attached_mailbox_count(&tenant()).await.unwrap(), 1);
+    let listed = store
+        .mailboxes(Some(&tenant()), store::MailboxKind::Live, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed[0].contact_object_id,
+        Some(joiner.object_id.to_string())
+    );
+    let filter = ContactFilter {
+        tenant_id: Some(tenant()),
+        ..ContactFilter::default()
+    };
+    let page = store.contacts_page(&filter, 0, 10).await.unwrap();
+    assert_eq!(page.len(), 2, "the leaver is still listed, as deleted");
+    let holders: Vec<Option<String>> = page
+        .iter()
+        .filter(|c| c.mailbox.is_some())
+        .map(|c| c.job_title.clone())
+        .collect();
+    assert_eq!(holders, vec![Some("Joiner".to_string())]);
+    let (shared_users, total) = store
+        .search_contacts(&store::ContactSearch {
+            only: Some(store::ContactKind::Shared),
+            limit: 10,
+            ..store::ContactSearch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(shared_users[0].job_title.as_deref(), Some("Joiner"));
+    store.close().await;
+}
+
+testkit::on_both_stores!(a_reused_name_gives_its_mailbox_to_the_new_user_alone);

@@ -829,8 +829,8 @@ struct StepContext<'a> {
 /// lane first as the longest. Every dataset has a lane of its own, except where the
 /// connection's user filter reads what another step stores: filtering by SKU needs the
 /// licences' part numbers, leaving resource mailboxes out needs the mailbox report's kinds, so
-/// those steps go before the users' in its lane. Mailboxes and contacts link to each other
-/// whichever is written second.
+/// those steps go before the users' in its lane. A mailbox is joined to its contact by name
+/// when read, so either may be written first.
 fn lanes(datasets: &[Dataset], filter: &domain::filter::UserFilter) -> Vec<Vec<Dataset>> {
     let wanted = |dataset: Dataset| datasets.contains(&dataset);
     let mut users = Vec::new();
