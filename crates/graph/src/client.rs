@@ -878,13 +878,7 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
         }
         self.pages = number;
         match page.next_link.map(|link| self.client.absolute(&link)) {
-            Some(Ok(url)) => {
-                let client = self.client.clone();
-                let prefer = self.prefer.clone();
-                self.ahead = Some(tokio::spawn(async move {
-                    fetch_page(&client, &url, prefer.as_deref(), number + 1).await
-                }));
-            }
+            Some(Ok(url)) => self.ask_ahead(url, number + 1),
             Some(Err(e)) => self.next = Some(Err(e)),
             None => self.delta_link = page.delta_link,
         }
@@ -904,12 +898,8 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
     pub fn started(mut self) -> Pager<'static, T> {
         match self.next.take() {
             Some(Ok(url)) if self.ahead.is_none() => {
-                let client = self.client.clone();
-                let prefer = self.prefer.clone();
                 let number = self.pages.saturating_add(1);
-                self.ahead = Some(tokio::spawn(async move {
-                    fetch_page(&client, &url, prefer.as_deref(), number).await
-                }));
+                self.ask_ahead(url, number);
             }
             other => self.next = other,
         }
@@ -922,6 +912,16 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
             delta_link: self.delta_link.take(),
             _borrow: std::marker::PhantomData,
         }
+    }
+
+    /// Asks for page `number` at `url` on a task of its own, to be read by the next
+    /// [`Pager::next_page`].
+    fn ask_ahead(&mut self, url: String, number: u64) {
+        let client = self.client.clone();
+        let prefer = self.prefer.clone();
+        self.ahead = Some(tokio::spawn(async move {
+            fetch_page(&client, &url, prefer.as_deref(), number).await
+        }));
     }
 
     /// True once the last page has been read.
