@@ -811,13 +811,16 @@ pub fn read_page<T: DeserializeOwned>(body: &[u8], url: &str, page: u64) -> Resu
 }
 
 /// A collection being read page by page. The next page is fetched and parsed in a task of its
-/// own while the caller works on the current one, so that downloading overlaps writing; at most
-/// those two pages are in memory.
+/// own while the caller works on the current one, so that downloading overlaps writing; and the
+/// page after that is asked for as soon as the next one's bytes are in, before they are parsed,
+/// so that under latency the chain of requests is not held up by parsing or by a slow writer. At
+/// most three pages are in memory: the caller's, the next one parsed, and the raw bytes of the
+/// one after.
 pub struct Pager<'a, T> {
     client: GraphClient,
     next: Option<Result<String>>,
     /// The next page, asked for as soon as its link was known.
-    ahead: Option<tokio::task::JoinHandle<Result<PageBody<T>>>>,
+    ahead: Option<tokio::task::JoinHandle<Result<ReadAhead<T>>>>,
     pages: u64,
     prefer: Option<String>,
     delta_link: Option<String>,
@@ -834,24 +837,105 @@ impl<T> Drop for Pager<'_, T> {
     }
 }
 
-/// Fetches and parses page number `number` of a collection.
-async fn fetch_page<T: DeserializeOwned>(
-    client: &GraphClient,
-    url: &str,
-    prefer: Option<&str>,
+/// The bytes of a page being downloaded on a task of its own; stopped when dropped unread.
+struct Download(tokio::task::JoinHandle<Result<bytes::Bytes>>);
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Download {
+    fn start(client: &GraphClient, url: String, prefer: Option<String>) -> Download {
+        let client = client.clone();
+        Download(tokio::spawn(async move {
+            client.get_bytes_preferring(&url, prefer.as_deref()).await
+        }))
+    }
+
+    async fn bytes(mut self, url: &str) -> Result<bytes::Bytes> {
+        match (&mut self.0).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(GraphError::Unreachable {
+                url: url.to_string(),
+                attempts: 0,
+                message: format!("the page was not fetched: {e}"),
+            }),
+        }
+    }
+}
+
+/// A page read ahead, and what follows it.
+struct ReadAhead<T> {
+    page: PageBody<T>,
+    following: Following,
+}
+
+enum Following {
+    /// The next page's link, already asked for.
+    Asked(String, Download),
+    /// The next page's link, not yet asked for (or refused).
+    Link(Result<String>),
+    /// The last page.
+    End,
+}
+
+/// The `@odata.nextLink` of a page, found without parsing it: the key's quotes cannot occur
+/// unescaped inside a string, and Graph writes the link last, so the search runs from the end.
+/// A link with escapes in it is left to the parser.
+fn peek_next_link(body: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"@odata.nextLink\"";
+    let at = body.windows(KEY.len()).rposition(|w| w == KEY)?;
+    let rest = &body[at + KEY.len()..];
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (rest[end] == b'"')
+        .then(|| std::str::from_utf8(&rest[..end]).ok())
+        .flatten()
+}
+
+/// Reads page number `number` from `download`: as soon as its bytes are in, the page after it
+/// is asked for (its link found by [`peek_next_link`]); then the page is parsed, and the link
+/// the parser found is the one that counts.
+async fn read_ahead<T: DeserializeOwned>(
+    client: GraphClient,
+    url: String,
+    prefer: Option<String>,
+    download: Download,
     number: u64,
-) -> Result<PageBody<T>> {
-    let body = client.get_bytes_preferring(url, prefer).await?;
-    read_page::<T>(&body, url, number)
+) -> Result<ReadAhead<T>> {
+    let body = download.bytes(&url).await?;
+    let asked = peek_next_link(&body)
+        .and_then(|link| client.absolute(link).ok())
+        .map(|next| {
+            let download = Download::start(&client, next.clone(), prefer.clone());
+            (next, download)
+        });
+    let page = read_page::<T>(&body, &url, number)?;
+    drop(body);
+    let following = match (page.next_link.as_deref().map(|l| client.absolute(l)), asked) {
+        (Some(Ok(next)), Some((asked, download))) if next == asked => {
+            Following::Asked(asked, download)
+        }
+        (Some(next), _) => Following::Link(next),
+        (None, _) => Following::End,
+    };
+    Ok(ReadAhead { page, following })
 }
 
 impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
     /// The next page's items, or `None` once the last page has been read. Pages may be empty.
     pub async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
         let number = self.pages.saturating_add(1);
-        let page = match self.ahead.take() {
+        let ReadAhead { page, following } = match self.ahead.take() {
             Some(ahead) => match ahead.await {
-                Ok(page) => page?,
+                Ok(read) => read?,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => {
                     return Err(GraphError::Unreachable {
@@ -866,7 +950,15 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
                     return Ok(None);
                 };
                 let url = next?;
-                fetch_page(&self.client, &url, self.prefer.as_deref(), number).await?
+                let download = Download::start(&self.client, url.clone(), self.prefer.clone());
+                read_ahead(
+                    self.client.clone(),
+                    url,
+                    self.prefer.clone(),
+                    download,
+                    number,
+                )
+                .await?
             }
         };
         // A delta link is kept to be followed next time: one that leads elsewhere is refused
@@ -877,10 +969,11 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
             self.client.absolute(link)?;
         }
         self.pages = number;
-        match page.next_link.map(|link| self.client.absolute(&link)) {
-            Some(Ok(url)) => self.ask_ahead(url, number + 1),
-            Some(Err(e)) => self.next = Some(Err(e)),
-            None => self.delta_link = page.delta_link,
+        match following {
+            Following::Asked(url, download) => self.read_ahead(url, download, number + 1),
+            Following::Link(Ok(url)) => self.ask_ahead(url, number + 1),
+            Following::Link(Err(e)) => self.next = Some(Err(e)),
+            Following::End => self.delta_link = page.delta_link,
         }
         Ok(Some(page.value))
     }
@@ -917,11 +1010,20 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
     /// Asks for page `number` at `url` on a task of its own, to be read by the next
     /// [`Pager::next_page`].
     fn ask_ahead(&mut self, url: String, number: u64) {
-        let client = self.client.clone();
-        let prefer = self.prefer.clone();
-        self.ahead = Some(tokio::spawn(async move {
-            fetch_page(&client, &url, prefer.as_deref(), number).await
-        }));
+        let download = Download::start(&self.client, url.clone(), self.prefer.clone());
+        self.read_ahead(url, download, number);
+    }
+
+    /// Reads page `number`, already asked for, on a task of its own.
+    fn read_ahead(&mut self, url: String, download: Download, number: u64) {
+        let read = read_ahead(
+            self.client.clone(),
+            url,
+            self.prefer.clone(),
+            download,
+            number,
+        );
+        self.ahead = Some(tokio::spawn(read));
     }
 
     /// True once the last page has been read.
@@ -945,6 +1047,32 @@ mod tests {
     use crate::models::User;
     use proptest::prelude::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn the_next_link_is_found_without_parsing_the_page() {
+        let page =
+            br#"{"value":[{"id":"a"}],"@odata.nextLink" : "https://g/v1.0/users?$skiptoken=x"}"#;
+        assert_eq!(
+            peek_next_link(page),
+            Some("https://g/v1.0/users?$skiptoken=x")
+        );
+        // Written first, it is found too.
+        let first = br#"{"@odata.nextLink":"https://g/next","value":[]}"#;
+        assert_eq!(peek_next_link(first), Some("https://g/next"));
+        // Absent, or only inside a string value, there is none.
+        assert_eq!(
+            peek_next_link(br#"{"value":[],"@odata.deltaLink":"https://g/d"}"#),
+            None
+        );
+        let quoted = br#"{"value":[{"displayName":"\"@odata.nextLink\":\"x\""}]}"#;
+        assert_eq!(peek_next_link(quoted), None);
+        // A link with escapes in it is left to the parser.
+        assert_eq!(
+            peek_next_link(br#"{"@odata.nextLink":"https:\/\/g\/next"}"#),
+            None
+        );
+        assert_eq!(peek_next_link(br#"{"@odata.nextLink":null}"#), None);
+    }
 
     fn client() -> GraphClient {
         GraphClient::new(

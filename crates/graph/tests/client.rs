@@ -83,14 +83,15 @@ async fn a_started_pager_asks_for_its_first_page_at_once_and_each_page_once() {
     let mut pager = client
         .pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=7"))
         .started();
-    // The first page is on its way before anyone reads it.
+    // The first page is on its way before anyone reads it, and the second once the first is in.
     for _ in 0..200 {
-        if sim.state.stats().users_pages == 1 {
+        if sim.state.stats().users_pages == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(sim.state.stats().users_pages, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.state.stats().users_pages, 2);
     let mut ids = std::collections::HashSet::new();
     while let Some(page) = pager.next_page().await.unwrap() {
         ids.extend(page.into_iter().map(|u| u.id));
@@ -104,6 +105,34 @@ async fn a_started_pager_asks_for_its_first_page_at_once_and_each_page_once() {
     );
     // Dropped unread, it asks for nothing more.
     drop(client.pages::<User>("v1.0/users?$top=7").started());
+}
+
+#[tokio::test]
+async fn the_page_after_next_is_asked_for_while_the_reader_is_busy_and_no_further() {
+    let sim = sim(30).await;
+    let (client, _) = client(&sim);
+    let mut pager = client.pages::<User>(&format!("v1.0/users?$select={USER_SELECT}&$top=7"));
+    let first = pager.next_page().await.unwrap().unwrap();
+    assert_eq!(first.len(), 7);
+    // The reader holds page 1: page 2 is read ahead, and page 3 asked for once page 2 is in.
+    for _ in 0..200 {
+        if sim.state.stats().users_pages == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        sim.state.stats().users_pages,
+        3,
+        "two pages ahead of the reader, no more"
+    );
+    let mut ids: std::collections::HashSet<_> = first.into_iter().map(|u| u.id).collect();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        ids.extend(page.into_iter().map(|u| u.id));
+    }
+    assert_eq!(ids.len(), 30);
+    assert_eq!(sim.state.stats().users_pages, 5, "each page asked for once");
 }
 
 #[tokio::test]
