@@ -192,7 +192,7 @@ pub(crate) async fn users_delta(
                 return refusal;
             }
             let (users, next) = tenant.users_from(start, size);
-            let items = users.iter().map(|u| u.select(&fields)).collect();
+            let items: Vec<_> = users.iter().map(|u| u.selected(&fields)).collect();
             let next = next.map(|start| Position::Full {
                 start,
                 page: page + 1,
@@ -260,23 +260,33 @@ fn respond(
 }
 
 /// A page of a users round: its items, then the link to the next page or the delta link.
-fn page_body(
+fn page_body<I: serde::Serialize>(
     state: &SimState,
     tenant: &Tenant,
-    items: Vec<Value>,
+    items: Vec<I>,
     next: Option<Position>,
     done: Option<u64>,
     select: &str,
 ) -> String {
-    let mut body = json!({ "@odata.context": format!("{}/v1.0/$metadata#users", state.base_url), "value": items });
-    if let Some(next) = next {
-        body["@odata.nextLink"] = json!(format!(
+    #[derive(serde::Serialize)]
+    struct Page<I> {
+        #[serde(rename = "@odata.context")]
+        context: String,
+        value: Vec<I>,
+        #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+        next_link: Option<String>,
+        #[serde(rename = "@odata.deltaLink", skip_serializing_if = "Option::is_none")]
+        delta_link: Option<String>,
+    }
+    let next_link = next.map(|next| {
+        format!(
             "{}/v1.0/users/delta?$skiptoken={}",
             state.base_url,
             skiptoken(tenant.index, &next, select)
-        ));
-    } else if let Some(version) = done {
-        body["@odata.deltaLink"] = json!(format!(
+        )
+    });
+    let delta_link = done.filter(|_| next_link.is_none()).map(|version| {
+        format!(
             "{}/v1.0/users/delta?$deltatoken={}",
             state.base_url,
             deltatoken(
@@ -285,9 +295,15 @@ fn page_body(
                 tenant.delta_epoch.load(Ordering::SeqCst),
                 select
             )
-        ));
-    }
-    body.to_string()
+        )
+    });
+    let page = Page {
+        context: format!("{}/v1.0/$metadata#users", state.base_url),
+        value: items,
+        next_link,
+        delta_link,
+    };
+    serde_json::to_string(&page).expect("a page is plain JSON")
 }
 
 /// The collections with delta rounds; a token of one is refused by the other.
