@@ -132,13 +132,35 @@ impl Store {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<u64> {
         let mut batch = self.contact_batch(organization_id, tenant_id).await?;
-        let (active, _) = batch
-            .active_linked_where(|c| !listed.contains(&c.object_id))
+        let active = batch
+            .active_linked_where(None, |c| !listed.contains(&c.object_id))
             .await?;
         let plan = plan_not_listed(&active, listed);
         let applied = batch.apply(&plan, None, checkpoint).await?;
         batch.commit().await?;
         Ok(applied.counts.archived)
+    }
+
+    /// The id of the newest contact stored (0 with none): a listing that begins now writes
+    /// its new contacts after it.
+    pub async fn newest_contact_id(&self) -> Result<i64> {
+        self.newest_id("SELECT COALESCE(MAX(id), 0) FROM contacts")
+            .await
+    }
+
+    /// The id of the newest mailbox stored (0 with none), as for [`Store::newest_contact_id`].
+    pub async fn newest_mailbox_id(&self) -> Result<i64> {
+        self.newest_id("SELECT COALESCE(MAX(id), 0) FROM mailboxes")
+            .await
+    }
+
+    async fn newest_id(&self, sql: &'static str) -> Result<i64> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(p)
+                .await
+                .doing("reading the newest row's id")
+        })
     }
 
     /// Starts writing a page of the tenant's users into the organisation.
@@ -335,24 +357,43 @@ impl ContactBatch {
 
     /// The tenant's contacts that are linked to a user and not archived.
     pub async fn active_linked(&mut self) -> Result<Vec<domain::plan::ActiveContact>> {
-        Ok(self.active_linked_where(|_| true).await?.0)
+        self.active_linked_where(None, |_| true).await
     }
 
-    /// Those of the tenant's active linked contacts that `wanted` picks, and how many active
-    /// linked contacts there are in all. The contacts are read one row at a time: after a full
-    /// listing of a large tenant only the few it lacked are kept, never a million at once.
+    /// How many of the tenant's contacts are linked to a user and not archived.
+    pub async fn active_linked_count(&mut self) -> Result<usize> {
+        let tenant = self.tenant.clone();
+        let count: i64 = on_tx!(&mut self.tx, |c| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
+            )
+            .bind(&tenant)
+            .fetch_one(&mut *c)
+            .await
+            .doing("counting the tenant's contacts")
+        })?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
+    /// Those of the tenant's active linked contacts that `wanted` picks, of those stored up to
+    /// contact id `stored_up_to` (every one with `None`). A listing need not look at the
+    /// contacts stored since it began: it wrote them, so it listed them. The contacts are read
+    /// one row at a time: after a full listing of a large tenant only the few it lacked are
+    /// kept, never a million at once.
     pub async fn active_linked_where(
         &mut self,
+        stored_up_to: Option<i64>,
         mut wanted: impl FnMut(&domain::plan::ActiveContact) -> bool + Send,
-    ) -> Result<(Vec<domain::plan::ActiveContact>, usize)> {
+    ) -> Result<Vec<domain::plan::ActiveContact>> {
         let tenant = self.tenant.clone();
         on_tx!(&mut self.tx, |c| {
             let mut rows = sqlx::query_as::<_, (i64, String, Option<i64>)>(
-                "SELECT id, object_id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL",
+                "SELECT id, object_id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL AND id <= $2",
             )
             .bind(&tenant)
+            .bind(stored_up_to.unwrap_or(i64::MAX))
             .fetch(&mut *c);
-            let (mut picked, mut total) = (Vec::new(), 0usize);
+            let mut picked = Vec::new();
             while let Some((id, object, restorable_until)) = rows
                 .try_next()
                 .await
@@ -365,12 +406,11 @@ impl ContactBatch {
                     object_id,
                     restorable_until,
                 };
-                total += 1;
                 if wanted(&contact) {
                     picked.push(contact);
                 }
             }
-            Ok((picked, total))
+            Ok(picked)
         })
     }
 

@@ -229,18 +229,22 @@ impl Store {
         })
     }
 
-    /// Archives the tenant's mailboxes a complete report did not list. The active mailboxes are
-    /// read one row at a time and only those to archive are kept: a large tenant has a million.
+    /// Archives the tenant's mailboxes a complete report did not list, of those stored up to
+    /// mailbox id `stored_up_to` (every one with `None`): those stored since the report was
+    /// begun were written from it. The active mailboxes are read one row at a time and only
+    /// those to archive are kept: a large tenant has a million.
     pub async fn archive_mailboxes_not_in(
         &self,
         tenant_id: &TenantId,
         seen_upn_keys: &impl Listed,
+        stored_up_to: Option<i64>,
     ) -> Result<u64> {
         let gone: Vec<i64> = on_pool!(&self.pool, |p| {
             let mut rows = sqlx::query(
-                "SELECT id, upn_key FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE",
+                "SELECT id, upn_key FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE AND id <= $2",
             )
             .bind(tenant_id.to_string())
+            .bind(stored_up_to.unwrap_or(i64::MAX))
             .fetch(p);
             let mut gone = Vec::new();
             while let Some(row) = rows

@@ -305,7 +305,7 @@ async fn story(store: &Store) {
     let keep: HashSet<String> = ["user1@contoso.example".to_string()].into();
     assert_eq!(
         store
-            .archive_mailboxes_not_in(&tenant(), &keep)
+            .archive_mailboxes_not_in(&tenant(), &keep, None)
             .await
             .unwrap(),
         1
@@ -1075,7 +1075,7 @@ async fn empty_lists_ask_for_nothing(kind: testkit::StoreKind) {
     );
     assert_eq!(
         store
-            .archive_mailboxes_not_in(&tenant(), &nothing)
+            .archive_mailboxes_not_in(&tenant(), &nothing, None)
             .await
             .unwrap(),
         0
@@ -1613,3 +1613,62 @@ async fn a_reused_name_gives_its_mailbox_to_the_new_user_alone(kind: testkit::St
 }
 
 testkit::on_both_stores!(a_reused_name_gives_its_mailbox_to_the_new_user_alone);
+
+/// A listing judges only what was stored before it began: a row stored since was written from
+/// it (or after its snapshot), so it is neither archived nor even read.
+async fn a_listing_leaves_alone_what_was_stored_since_it_began(kind: testkit::StoreKind) {
+    let (store, _home) = testkit::store_of(kind).await;
+    let org = store.apply_organization(&contoso()).await.unwrap().id();
+    store
+        .apply_contacts(org, &[contact(1, "Old")])
+        .await
+        .unwrap();
+    store
+        .apply_mailboxes(&tenant(), &[mailbox("user1@contoso.example", 1)])
+        .await
+        .unwrap();
+    let contacts_before = store.newest_contact_id().await.unwrap();
+    let mailboxes_before = store.newest_mailbox_id().await.unwrap();
+    assert!(contacts_before > 0 && mailboxes_before > 0);
+    store
+        .apply_contacts(org, &[contact(2, "New")])
+        .await
+        .unwrap();
+    store
+        .apply_mailboxes(&tenant(), &[mailbox("user2@contoso.example", 2)])
+        .await
+        .unwrap();
+
+    let mut batch = store.contact_batch(org, &tenant()).await.unwrap();
+    assert_eq!(batch.active_linked_count().await.unwrap(), 2);
+    let earlier = batch
+        .active_linked_where(Some(contacts_before), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(
+        earlier.iter().map(|c| c.object_id).collect::<Vec<_>>(),
+        vec![contact(1, "").object_id]
+    );
+    assert_eq!(batch.active_linked().await.unwrap().len(), 2);
+    drop(batch);
+
+    // Neither mailbox is in the report: only the one stored before it began is archived.
+    let nothing: HashSet<String> = HashSet::new();
+    assert_eq!(
+        store
+            .archive_mailboxes_not_in(&tenant(), &nothing, Some(mailboxes_before))
+            .await
+            .unwrap(),
+        1
+    );
+    let left: Vec<String> = store
+        .mailboxes(Some(&tenant()), store::MailboxKind::Live, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.user_principal_name)
+        .collect();
+    assert_eq!(left, vec!["user2@contoso.example"]);
+}
+
+testkit::on_both_stores!(a_listing_leaves_alone_what_was_stored_since_it_began);

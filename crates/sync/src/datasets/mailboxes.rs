@@ -53,6 +53,8 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
             None,
         ));
     }
+    // The mailboxes stored from here on are written from this report, so it lists them.
+    let stored_before = run.store.newest_mailbox_id().await?;
     let mut read = ReadRows::default();
     let mut batch = Vec::with_capacity(MAILBOX_BATCH);
     let mut more = match read.fill(&mut rows, &mut batch, run.tenant_id) {
@@ -104,7 +106,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     }
     counts.archived = run
         .store
-        .archive_mailboxes_not_in(&run.tenant_id, &seen.finish())
+        .archive_mailboxes_not_in(&run.tenant_id, &seen.finish(), Some(stored_before))
         .await?;
     let message = (unreadable > 0)
         .then(|| format!("{unreadable} rows without a usable user principal name were skipped"));

@@ -111,12 +111,15 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             }
         }
     };
-    let (first, facts, ()) = tokio::join!(
+    // The contacts stored from here on are written from this round, so it lists them.
+    let (first, facts, stored_before, ()) = tokio::join!(
         pager.next_page(),
         run.store.user_facts(&run.tenant_id, &run.user_filter),
+        run.store.newest_contact_id(),
         counted
     );
     let facts = facts?;
+    let stored_before = stored_before?;
     let mut filtered: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut filtered_sample: Vec<String> = Vec::new();
     let mut counts = StepCounts::default();
@@ -294,11 +297,16 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             .contact_batch(organization_id, &run.tenant_id)
             .await?
             .logging(Some(step.clone()));
-        // Only the contacts a whole listing lacked are kept; a round of changes needs only
-        // their number, for the guard below.
-        let (active, active_count) = batch
-            .active_linked_where(|c| !incremental && !seen.contains(&c.object_id))
-            .await?;
+        // A round of changes needs only the number of active contacts, for the guard below;
+        // a whole listing, those it lacked.
+        let active_count = batch.active_linked_count().await?;
+        let active = if incremental {
+            Vec::new()
+        } else {
+            batch
+                .active_linked_where(Some(stored_before), |c| !seen.contains(&c.object_id))
+                .await?
+        };
         // Only a whole listing proves a user gone by leaving them out (invariant 3).
         let mut plan = if incremental {
             domain::plan::ContactPlan::default()
