@@ -53,9 +53,20 @@ impl std::ops::DerefMut for SqliteTx {
 #[derive(Clone, Default)]
 pub(crate) struct WriterTurns(Arc<tokio::sync::Mutex<()>>);
 
-/// One writer's turn; the next writer's begins when it is dropped.
+/// One writer's turn; the next writer's begins when it is dropped. How long each was waited for
+/// and held is logged (`M365SYNC_LOG=store::turns=debug`): a turn held much longer than its
+/// statements took was held by a task waiting for its turn on the runtime.
 pub(crate) struct WriterTurn {
     _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    since: std::time::Instant,
+}
+
+impl Drop for WriterTurn {
+    fn drop(&mut self) {
+        if self._held.is_some() {
+            tracing::debug!(target: "store::turns", held_us = self.since.elapsed().as_micros() as u64, "turn held");
+        }
+    }
 }
 
 impl WriterTurns {
@@ -65,10 +76,20 @@ impl WriterTurns {
 
     pub(crate) async fn take(&self, pool: &Pool) -> Result<WriterTurn> {
         if !matches!(pool, Pool::Sqlite(_)) {
-            return Ok(WriterTurn { _held: None });
+            return Ok(WriterTurn {
+                _held: None,
+                since: std::time::Instant::now(),
+            });
         }
+        let asked = std::time::Instant::now();
         match tokio::time::timeout(Self::PATIENCE, self.0.clone().lock_owned()).await {
-            Ok(turn) => Ok(WriterTurn { _held: Some(turn) }),
+            Ok(turn) => {
+                tracing::debug!(target: "store::turns", waited_us = asked.elapsed().as_micros() as u64, "turn waited");
+                Ok(WriterTurn {
+                    _held: Some(turn),
+                    since: std::time::Instant::now(),
+                })
+            }
             Err(_) => Err(StoreError::Busy(format!(
                 "another writer of this process held the store for {} s",
                 Self::PATIENCE.as_secs()
