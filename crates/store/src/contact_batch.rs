@@ -26,6 +26,35 @@ use crate::{Store, now_millis};
 
 const CONTACT_COLUMNS: &str = "SELECT id, organization_id, object_id, archived, fingerprint, user_principal_name, upn_key, email, email_key, display_name, given_name, surname, job_title, department, office_location, mobile_phone, business_phones, aliases, account_enabled, user_type, restorable_until FROM contacts";
 
+/// What a complete listing (of users, or a mailbox report) has stored since it began: the
+/// newest row id before it, and how many rows it has created itself. A row it created is one it
+/// listed, so it need not be read back to find what the listing lacked; that spares reading a
+/// whole tenant after a first sync. Another writer may have created rows of the tenant
+/// meanwhile (a review settled, another connection to the same tenant): when the tenant's newer
+/// rows are more than the listing created, every row is read, as without this.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredSince {
+    newest_before: i64,
+    inserted: u64,
+}
+
+impl StoredSince {
+    pub(crate) fn newest_before(&self) -> i64 {
+        self.newest_before
+    }
+
+    /// Counts rows the listing created itself.
+    pub fn created(&mut self, rows: u64) {
+        self.inserted += rows;
+    }
+
+    /// The newest row to read back, given how many of the tenant's rows are newer than where
+    /// the listing began.
+    pub(crate) fn read_up_to(&self, newer: i64) -> Option<i64> {
+        (u64::try_from(newer).ok() == Some(self.inserted)).then_some(self.newest_before)
+    }
+}
+
 /// A page of users being written: a transaction holding the tenant's lock.
 pub struct ContactBatch {
     tx: Tx,
@@ -141,25 +170,28 @@ impl Store {
         Ok(applied.counts.archived)
     }
 
-    /// The id of the newest contact stored (0 with none): a listing that begins now writes
-    /// its new contacts after it.
-    pub async fn newest_contact_id(&self) -> Result<i64> {
-        self.newest_id("SELECT COALESCE(MAX(id), 0) FROM contacts")
+    /// Where the contacts a listing beginning now will create start (see [`StoredSince`]).
+    pub async fn contacts_stored_since(&self) -> Result<StoredSince> {
+        self.stored_since("SELECT COALESCE(MAX(id), 0) FROM contacts")
             .await
     }
 
-    /// The id of the newest mailbox stored (0 with none), as for [`Store::newest_contact_id`].
-    pub async fn newest_mailbox_id(&self) -> Result<i64> {
-        self.newest_id("SELECT COALESCE(MAX(id), 0) FROM mailboxes")
+    /// Where the mailboxes a report beginning now will create start (see [`StoredSince`]).
+    pub async fn mailboxes_stored_since(&self) -> Result<StoredSince> {
+        self.stored_since("SELECT COALESCE(MAX(id), 0) FROM mailboxes")
             .await
     }
 
-    async fn newest_id(&self, sql: &'static str) -> Result<i64> {
-        on_pool!(&self.pool, |p| {
-            sqlx::query_scalar::<_, i64>(sql)
+    async fn stored_since(&self, newest: &'static str) -> Result<StoredSince> {
+        let newest_before = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar::<_, i64>(newest)
                 .fetch_one(p)
                 .await
                 .doing("reading the newest row's id")
+        })?;
+        Ok(StoredSince {
+            newest_before,
+            inserted: 0,
         })
     }
 
@@ -375,17 +407,32 @@ impl ContactBatch {
         Ok(usize::try_from(count).unwrap_or_default())
     }
 
-    /// Those of the tenant's active linked contacts that `wanted` picks, of those stored up to
-    /// contact id `stored_up_to` (every one with `None`). A listing need not look at the
-    /// contacts stored since it began: it wrote them, so it listed them. The contacts are read
-    /// one row at a time: after a full listing of a large tenant only the few it lacked are
-    /// kept, never a million at once.
+    /// Those of the tenant's active linked contacts that `wanted` picks. With `since`, those a
+    /// listing created itself are not read (see [`StoredSince`]). The contacts are read one row
+    /// at a time: after a full listing of a large tenant only the few it lacked are kept, never
+    /// a million at once.
     pub async fn active_linked_where(
         &mut self,
-        stored_up_to: Option<i64>,
+        since: Option<&StoredSince>,
         mut wanted: impl FnMut(&domain::plan::ActiveContact) -> bool + Send,
     ) -> Result<Vec<domain::plan::ActiveContact>> {
         let tenant = self.tenant.clone();
+        let stored_up_to = match since {
+            Some(since) => {
+                let newer: i64 = on_tx!(&mut self.tx, |c| {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1 AND id > $2",
+                    )
+                    .bind(&tenant)
+                    .bind(since.newest_before())
+                    .fetch_one(&mut *c)
+                    .await
+                    .doing("counting the tenant's newer contacts")
+                })?;
+                since.read_up_to(newer)
+            }
+            None => None,
+        };
         on_tx!(&mut self.tx, |c| {
             let mut rows = sqlx::query_as::<_, (i64, String, Option<i64>)>(
                 "SELECT id, object_id, restorable_until FROM contacts WHERE tenant_id = $1 AND archived = FALSE AND object_id IS NOT NULL AND id <= $2",
@@ -1059,7 +1106,8 @@ impl ContactBatch {
     }
 
     /// Writes the records the batch logged, then commits: they stand or fall with the plan.
-    pub async fn commit(mut self) -> Result<()> {
+    /// Returns how many contacts the batch created.
+    pub async fn commit(mut self) -> Result<u64> {
         if let Some((step, records)) = &self.log
             && !records.is_empty()
         {
@@ -1069,7 +1117,7 @@ impl ContactBatch {
         self.growth
             .added(&self.pool, GrowingTable::Contacts, self.created)
             .await;
-        Ok(())
+        Ok(self.created)
     }
 
     /// The tenant's object id and user principal name of these contacts, by contact.

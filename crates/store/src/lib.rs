@@ -54,7 +54,7 @@ pub use connections::{
     CertificateSummary, Connection, ConnectionMode, ConnectionSettings, NewConnection,
     OrganizationSetup,
 };
-pub use contact_batch::{ContactBatch, PlannedContact};
+pub use contact_batch::{ContactBatch, PlannedContact, StoredSince};
 pub use contacts::{
     Checkpoint, ContactFilter, ContactKind, ContactRow, ContactSearch, ContactSort, HandEdit,
     MailboxSummary,

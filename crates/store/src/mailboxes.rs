@@ -229,16 +229,32 @@ impl Store {
         })
     }
 
-    /// Archives the tenant's mailboxes a complete report did not list, of those stored up to
-    /// mailbox id `stored_up_to` (every one with `None`): those stored since the report was
-    /// begun were written from it. The active mailboxes are read one row at a time and only
-    /// those to archive are kept: a large tenant has a million.
+    /// Archives the tenant's mailboxes a complete report did not list. With `since`, those the
+    /// report created itself are not read (see [`crate::StoredSince`]). The active mailboxes
+    /// are read one row at a time and only those to archive are kept: a large tenant has a
+    /// million.
     pub async fn archive_mailboxes_not_in(
         &self,
         tenant_id: &TenantId,
         seen_upn_keys: &impl Listed,
-        stored_up_to: Option<i64>,
+        since: Option<&crate::StoredSince>,
     ) -> Result<u64> {
+        let stored_up_to = match since {
+            Some(since) => {
+                let newer: i64 = on_pool!(&self.pool, |p| {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM mailboxes WHERE tenant_id = $1 AND id > $2",
+                    )
+                    .bind(tenant_id.to_string())
+                    .bind(since.newest_before())
+                    .fetch_one(p)
+                    .await
+                    .doing("counting the tenant's newer mailboxes")
+                })?;
+                since.read_up_to(newer)
+            }
+            None => None,
+        };
         let gone: Vec<i64> = on_pool!(&self.pool, |p| {
             let mut rows = sqlx::query(
                 "SELECT id, upn_key FROM mailboxes WHERE tenant_id = $1 AND archived = FALSE AND id <= $2",

@@ -1614,9 +1614,9 @@ async fn a_reused_name_gives_its_mailbox_to_the_new_user_alone(kind: testkit::St
 
 testkit::on_both_stores!(a_reused_name_gives_its_mailbox_to_the_new_user_alone);
 
-/// A listing judges only what was stored before it began: a row stored since was written from
-/// it (or after its snapshot), so it is neither archived nor even read.
-async fn a_listing_leaves_alone_what_was_stored_since_it_began(kind: testkit::StoreKind) {
+/// A listing need not read back the rows it created itself to find what it lacked; a row of
+/// the tenant another writer created meanwhile is read, and archived if the listing lacked it.
+async fn a_listing_reads_back_all_but_the_rows_it_created(kind: testkit::StoreKind) {
     let (store, _home) = testkit::store_of(kind).await;
     let org = store.apply_organization(&contoso()).await.unwrap().id();
     store
@@ -1627,36 +1627,60 @@ async fn a_listing_leaves_alone_what_was_stored_since_it_began(kind: testkit::St
         .apply_mailboxes(&tenant(), &[mailbox("user1@contoso.example", 1)])
         .await
         .unwrap();
-    let contacts_before = store.newest_contact_id().await.unwrap();
-    let mailboxes_before = store.newest_mailbox_id().await.unwrap();
-    assert!(contacts_before > 0 && mailboxes_before > 0);
+    let mut contacts_since = store.contacts_stored_since().await.unwrap();
+    let mut mailboxes_since = store.mailboxes_stored_since().await.unwrap();
+    // The listing creates user 2 and its mailbox...
     store
         .apply_contacts(org, &[contact(2, "New")])
         .await
         .unwrap();
-    store
+    contacts_since.created(1);
+    let applied = store
         .apply_mailboxes(&tenant(), &[mailbox("user2@contoso.example", 2)])
         .await
         .unwrap();
+    mailboxes_since.created(applied.created);
 
     let mut batch = store.contact_batch(org, &tenant()).await.unwrap();
     assert_eq!(batch.active_linked_count().await.unwrap(), 2);
-    let earlier = batch
-        .active_linked_where(Some(contacts_before), |_| true)
+    let read = |contacts: Vec<domain::plan::ActiveContact>| {
+        contacts
+            .into_iter()
+            .map(|c| c.object_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        read(
+            batch
+                .active_linked_where(Some(&contacts_since), |_| true)
+                .await
+                .unwrap()
+        ),
+        vec![contact(1, "").object_id],
+        "the contact the listing created is not read back"
+    );
+    drop(batch);
+    // ...and another writer creates user 3's contact meanwhile: now every contact is read.
+    store
+        .apply_contacts(org, &[contact(3, "Settled")])
         .await
         .unwrap();
+    let mut batch = store.contact_batch(org, &tenant()).await.unwrap();
     assert_eq!(
-        earlier.iter().map(|c| c.object_id).collect::<Vec<_>>(),
-        vec![contact(1, "").object_id]
+        batch
+            .active_linked_where(Some(&contacts_since), |_| true)
+            .await
+            .unwrap()
+            .len(),
+        3
     );
-    assert_eq!(batch.active_linked().await.unwrap().len(), 2);
     drop(batch);
 
     // Neither mailbox is in the report: only the one stored before it began is archived.
     let nothing: HashSet<String> = HashSet::new();
     assert_eq!(
         store
-            .archive_mailboxes_not_in(&tenant(), &nothing, Some(mailboxes_before))
+            .archive_mailboxes_not_in(&tenant(), &nothing, Some(&mailboxes_since))
             .await
             .unwrap(),
         1
@@ -1669,6 +1693,18 @@ async fn a_listing_leaves_alone_what_was_stored_since_it_began(kind: testkit::St
         .map(|m| m.user_principal_name)
         .collect();
     assert_eq!(left, vec!["user2@contoso.example"]);
+    // A mailbox another writer stored meanwhile is read too, with every other.
+    store
+        .apply_mailboxes(&tenant(), &[mailbox("user4@contoso.example", 4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .archive_mailboxes_not_in(&tenant(), &nothing, Some(&mailboxes_since))
+            .await
+            .unwrap(),
+        2
+    );
 }
 
-testkit::on_both_stores!(a_listing_leaves_alone_what_was_stored_since_it_began);
+testkit::on_both_stores!(a_listing_reads_back_all_but_the_rows_it_created);

@@ -53,8 +53,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
             None,
         ));
     }
-    // The mailboxes stored from here on are written from this report, so it lists them.
-    let stored_before = run.store.newest_mailbox_id().await?;
+    let mut stored_since = run.store.mailboxes_stored_since().await?;
     let mut read = ReadRows::default();
     let mut batch = Vec::with_capacity(MAILBOX_BATCH);
     let mut more = match read.fill(&mut rows, &mut batch, run.tenant_id) {
@@ -68,7 +67,9 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
             tokio::join!(run.store.apply_mailboxes(&run.tenant_id, &batch), async {
                 read.fill(&mut rows, &mut next, run.tenant_id)
             });
-        counts += applied?;
+        let applied = applied?;
+        stored_since.created(applied.created);
+        counts += applied;
         run.progress.items(Dataset::Mailboxes, read.rows);
         more = match filled {
             Ok(more) => more,
@@ -76,7 +77,9 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
         };
         batch = next;
     }
-    counts += run.store.apply_mailboxes(&run.tenant_id, &batch).await?;
+    let applied = run.store.apply_mailboxes(&run.tenant_id, &batch).await?;
+    stored_since.created(applied.created);
+    counts += applied;
     let ReadRows {
         seen,
         concealed,
@@ -106,7 +109,7 @@ async fn mailboxes(run: &mut Run<'_>) -> Result<Outcome> {
     }
     counts.archived = run
         .store
-        .archive_mailboxes_not_in(&run.tenant_id, &seen.finish(), Some(stored_before))
+        .archive_mailboxes_not_in(&run.tenant_id, &seen.finish(), Some(&stored_since))
         .await?;
     let message = (unreadable > 0)
         .then(|| format!("{unreadable} rows without a usable user principal name were skipped"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use domain::{Dataset, ObjectId};
 use graph::GraphError;
 use graph::models::{USER_SELECT, User};
-use store::{ContactBatch, RecordOutcome, RunRecord, RunWarning, StepCounts};
+use store::{ContactBatch, RecordOutcome, RunRecord, RunWarning, StepCounts, StoredSince};
 use tracing::{debug, warn};
 
 use super::delta::{Round, USERS_RESOURCE, by_delta, checkpoint_of};
@@ -80,10 +80,11 @@ struct OpenBatch {
     pages: usize,
 }
 
-/// Commits the pages written so far, before anything else is written or the round returns.
-async fn settle(open: &mut Option<OpenBatch>) -> Result<()> {
+/// Commits the pages written so far, before anything else is written or the round returns,
+/// counting the contacts they created.
+async fn settle(open: &mut Option<OpenBatch>, since: &mut StoredSince) -> Result<()> {
     if let Some(open) = open.take() {
-        open.batch.commit().await?;
+        since.created(open.batch.commit().await?);
     }
     Ok(())
 }
@@ -111,15 +112,14 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             }
         }
     };
-    // The contacts stored from here on are written from this round, so it lists them.
-    let (first, facts, stored_before, ()) = tokio::join!(
+    let (first, facts, stored_since, ()) = tokio::join!(
         pager.next_page(),
         run.store.user_facts(&run.tenant_id, &run.user_filter),
-        run.store.newest_contact_id(),
+        run.store.contacts_stored_since(),
         counted
     );
     let facts = facts?;
-    let stored_before = stored_before?;
+    let mut stored_since = stored_since?;
     let mut filtered: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut filtered_sample: Vec<String> = Vec::new();
     let mut counts = StepCounts::default();
@@ -134,7 +134,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     loop {
         // Stopped between pages: nothing archived and no link saved, so the next run lists on.
         if let Some(stopped) = run.stopped(counts) {
-            settle(&mut open).await?;
+            settle(&mut open, &mut stored_since).await?;
             return Ok(Round::Done(stopped));
         }
         let Page {
@@ -147,12 +147,12 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(PageError::Graph(GraphError::DeltaExpired { .. })) if incremental => {
-                settle(&mut open).await?;
+                settle(&mut open, &mut stored_since).await?;
                 return Ok(Round::Expired);
             }
             // Nothing is archived and no link saved: the round did not finish (invariant 3).
             Err(PageError::Graph(e)) => {
-                settle(&mut open).await?;
+                settle(&mut open, &mut stored_since).await?;
                 let page = format!("page {} of users", pager.pages_read() + 1);
                 run.store
                     .record_outcomes(&step, &[graph_failure(page, &e)])
@@ -160,7 +160,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
                 return Ok(Round::Done(Outcome::from_graph(counts, &e)));
             }
             Err(PageError::Unreadable(e)) => {
-                settle(&mut open).await?;
+                settle(&mut open, &mut stored_since).await?;
                 let message = format!("page {} of users: {e}", pager.pages_read());
                 return Ok(Round::Done(Outcome::failed(counts, &message, None)));
             }
@@ -265,7 +265,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             }
         };
         if pages + 1 >= PAGES_PER_TRANSACTION || opened.elapsed() >= LONGEST_TRANSACTION {
-            batch.commit().await?;
+            stored_since.created(batch.commit().await?);
         } else {
             open = Some(OpenBatch {
                 batch,
@@ -278,7 +278,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             // A transaction left open holds the write lock every other step of the tenant
             // (and on SQLite every tenant) waits for: it never waits on the network.
             None => {
-                settle(&mut open).await?;
+                settle(&mut open, &mut stored_since).await?;
                 next.await
             }
         };
@@ -289,7 +289,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             counts.created + counts.updated + counts.unchanged,
         );
     }
-    settle(&mut open).await?;
+    settle(&mut open, &mut stored_since).await?;
     {
         let checkpoint = checkpoint_of(&pager, USERS_RESOURCE);
         let mut batch = run
@@ -304,7 +304,7 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
             Vec::new()
         } else {
             batch
-                .active_linked_where(Some(stored_before), |c| !seen.contains(&c.object_id))
+                .active_linked_where(Some(&stored_since), |c| !seen.contains(&c.object_id))
                 .await?
         };
         // Only a whole listing proves a user gone by leaving them out (invariant 3).
