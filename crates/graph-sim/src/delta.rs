@@ -269,14 +269,15 @@ fn page_body<I: serde::Serialize>(
     select: &str,
 ) -> String {
     #[derive(serde::Serialize)]
+    // The links come before the items, where Graph writes them.
     struct Page<I> {
         #[serde(rename = "@odata.context")]
         context: String,
-        value: Vec<I>,
         #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
         next_link: Option<String>,
         #[serde(rename = "@odata.deltaLink", skip_serializing_if = "Option::is_none")]
         delta_link: Option<String>,
+        value: Vec<I>,
     }
     let next_link = next.map(|next| {
         format!(

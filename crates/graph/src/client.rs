@@ -814,8 +814,8 @@ pub fn read_page<T: DeserializeOwned>(body: &[u8], url: &str, page: u64) -> Resu
 /// own while the caller works on the current one, so that downloading overlaps writing; and the
 /// page after that is asked for as soon as the next one's bytes are in, before they are parsed,
 /// so that under latency the chain of requests is not held up by parsing or by a slow writer. At
-/// most three pages are in memory: the caller's, the next one parsed, and the raw bytes of the
-/// one after.
+/// most three pages are in memory, and the raw bytes of a fourth: the caller's page, the next
+/// one (with its raw bytes while it is parsed), and the raw bytes of the one after.
 pub struct Pager<'a, T> {
     client: GraphClient,
     next: Option<Result<String>>,
@@ -882,12 +882,21 @@ enum Following {
     End,
 }
 
-/// The `@odata.nextLink` of a page, found without parsing it: the key's quotes cannot occur
-/// unescaped inside a string, and Graph writes the link last, so the search runs from the end.
-/// A link with escapes in it is left to the parser.
+/// The `@odata.nextLink` of a page, found without parsing it. Graph writes the link before the
+/// items and other services after them, so only the first and last few kilobytes are searched:
+/// a link elsewhere, or one with escapes in it, is left to the parser. The key's quotes cannot
+/// occur unescaped inside a string, so a match is the key itself.
 fn peek_next_link(body: &[u8]) -> Option<&str> {
     const KEY: &[u8] = b"\"@odata.nextLink\"";
-    let at = body.windows(KEY.len()).rposition(|w| w == KEY)?;
+    const END: usize = 8 * 1024;
+    let head = &body[..body.len().min(END)];
+    let tail_from = body.len().saturating_sub(END);
+    let at = head.windows(KEY.len()).position(|w| w == KEY).or_else(|| {
+        body[tail_from..]
+            .windows(KEY.len())
+            .rposition(|w| w == KEY)
+            .map(|at| tail_from + at)
+    })?;
     let rest = &body[at + KEY.len()..];
     let rest = rest
         .trim_ascii_start()
@@ -1072,6 +1081,13 @@ mod tests {
             None
         );
         assert_eq!(peek_next_link(br#"{"@odata.nextLink":null}"#), None);
+        // Far from either end it is not looked for.
+        let mut middle = br#"{"value":[""#.to_vec();
+        middle.extend(vec![b'x'; 20_000]);
+        middle.extend(br#""],"@odata.nextLink":"https://g/next","pad":""#);
+        middle.extend(vec![b'y'; 20_000]);
+        middle.extend(br#""}"#);
+        assert_eq!(peek_next_link(&middle), None);
     }
 
     fn client() -> GraphClient {
