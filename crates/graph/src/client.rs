@@ -979,7 +979,7 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
         }
         self.pages = number;
         match following {
-            Following::Asked(url, download) => self.read_ahead(url, download, number + 1),
+            Following::Asked(url, download) => self.read_asked(url, download, number + 1),
             Following::Link(Ok(url)) => self.ask_ahead(url, number + 1),
             Following::Link(Err(e)) => self.next = Some(Err(e)),
             Following::End => self.delta_link = page.delta_link,
@@ -1020,11 +1020,11 @@ impl<T: DeserializeOwned + Send + 'static> Pager<'_, T> {
     /// [`Pager::next_page`].
     fn ask_ahead(&mut self, url: String, number: u64) {
         let download = Download::start(&self.client, url.clone(), self.prefer.clone());
-        self.read_ahead(url, download, number);
+        self.read_asked(url, download, number);
     }
 
     /// Reads page `number`, already asked for, on a task of its own.
-    fn read_ahead(&mut self, url: String, download: Download, number: u64) {
+    fn read_asked(&mut self, url: String, download: Download, number: u64) {
         let read = read_ahead(
             self.client.clone(),
             url,

@@ -115,7 +115,14 @@ pub(super) async fn users_round(run: &mut Run<'_>, link: Option<String>) -> Resu
     let (first, facts, stored_since, ()) = tokio::join!(
         pager.next_page(),
         run.store.user_facts(&run.tenant_id, &run.user_filter),
-        run.store.contacts_stored_since(),
+        // Only a whole listing looks for what it lacked.
+        async {
+            if incremental {
+                Ok(StoredSince::default())
+            } else {
+                run.store.contacts_stored_since().await
+            }
+        },
         counted
     );
     let facts = facts?;
